@@ -1,0 +1,13 @@
+//! Lookout: one binary that watches a web application and everything under it.
+//! See ARCHITECTURE.md for the map of the pipeline.
+
+pub mod bus;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod exporter;
+pub mod model;
+pub mod probes;
+pub mod store;
+pub mod web;

@@ -1,0 +1,263 @@
+//! The data that flows through the pipeline: samples, check results and events.
+//! Probes produce these, the bus carries them, every consumer reads them. No I/O here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMillis;
+
+/// A series identity: metric name plus sorted labels, e.g. `cpu_busy_ratio{mode="user"}`.
+/// Names follow Prometheus conventions without the `lookout_` prefix (the exporter adds it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesKey {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SeriesKey {
+    pub fn new(name: impl Into<String>) -> Self {
+        SeriesKey {
+            name: name.into(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(label.into(), value.into());
+        self
+    }
+
+    pub fn label(&self, label: &str) -> Option<&str> {
+        self.labels.get(label).map(String::as_str)
+    }
+
+    /// True when every `(label, value)` in `matchers` is present with that value.
+    pub fn matches(&self, name: &str, matchers: &[(String, String)]) -> bool {
+        self.name == name
+            && matchers
+                .iter()
+                .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    /// Prometheus selector syntax: `name{a="x",b="y"}`; stable, used as the store's series id text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.labels.is_empty() {
+            f.write_str("{")?;
+            for (i, (k, v)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{k}=\"{}\"", escape_label_value(v))?;
+            }
+            f.write_str("}")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn escape_label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One measured value of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub series: Arc<SeriesKey>,
+    pub value: f64,
+}
+
+/// The layers of the seed guide; every check and series belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    System,
+    Application,
+    Database,
+    Redis,
+    Business,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::System => "system",
+            Layer::Application => "application",
+            Layer::Database => "database",
+            Layer::Redis => "redis",
+            Layer::Business => "business",
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Outcome of a health check. Ordered by severity so "worst wins" is `max()`,
+/// except `Maintenance`, which ranks below warning: expected, not a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Maintenance,
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Maintenance => "maintenance",
+            Status::Warning => "warning",
+            Status::Unknown => "unknown",
+            Status::Critical => "critical",
+        }
+    }
+
+    /// Nagios plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub fn nagios_exit_code(self) -> i32 {
+        match self {
+            Status::Ok | Status::Maintenance => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    /// Worst of several statuses for the Nagios convention, where CRITICAL outranks UNKNOWN.
+    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+        statuses.into_iter().max().unwrap_or(Status::Ok)
+    }
+
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Maintenance,
+        Status::Warning,
+        Status::Unknown,
+        Status::Critical,
+    ];
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one run of one health check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub layer: Layer,
+    pub status: Status,
+    /// The headline number of the check (e.g. a usage ratio, a response time in seconds).
+    pub value: Option<f64>,
+    /// One line saying why, e.g. "memory 91.2% used (warning at 85%)".
+    pub detail: String,
+    pub at_ms: UnixMillis,
+}
+
+/// What one run of one probe produced: samples and check results taken at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub source: String,
+    pub at_ms: UnixMillis,
+    pub samples: Vec<Sample>,
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Started,
+    Stopped,
+    Reloaded,
+    ReloadFailed,
+    StatusChanged,
+    Collected,
+    StoreError,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Started => "started",
+            EventKind::Stopped => "stopped",
+            EventKind::Reloaded => "reloaded",
+            EventKind::ReloadFailed => "reload_failed",
+            EventKind::StatusChanged => "status_changed",
+            EventKind::Collected => "collected",
+            EventKind::StoreError => "store_error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::Started,
+            EventKind::Stopped,
+            EventKind::Reloaded,
+            EventKind::ReloadFailed,
+            EventKind::StatusChanged,
+            EventKind::Collected,
+            EventKind::StoreError,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A line on the timeline: lifecycle of Lookout itself and status changes of what it watches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ms: UnixMillis,
+    pub kind: EventKind,
+    /// What the event is about: "lookout", a check name, ...
+    pub subject: String,
+    pub message: String,
+}
+
+/// Everything the bus carries.
+#[derive(Debug, Clone)]
+pub enum BusMessage {
+    Observation(Arc<Observation>),
+    Event(Arc<Event>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_key_displays_as_prometheus_selector_with_sorted_labels() {
+        let key = SeriesKey::new("fs_used_bytes")
+            .with("mountpoint", "/")
+            .with("device", "/dev/vda");
+        assert_eq!(
+            key.to_string(),
+            r#"fs_used_bytes{device="/dev/vda",mountpoint="/"}"#
+        );
+    }
+
+    #[test]
+    fn worst_status_follows_nagios_order() {
+        use Status::*;
+        assert_eq!(Status::worst([Ok, Warning, Maintenance]), Warning);
+        assert_eq!(Status::worst([Unknown, Critical]), Critical);
+        assert_eq!(Status::worst([Ok, Unknown]), Unknown);
+        assert_eq!(Status::worst([]), Ok);
+        assert_eq!(Critical.nagios_exit_code(), 2);
+        assert_eq!(Unknown.nagios_exit_code(), 3);
+    }
+}
