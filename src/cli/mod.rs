@@ -1,2 +1,228 @@
-//! (being written)
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: parses arguments, sets up logging, runs one command, and turns errors
+//! into a clear message and an exit code. The only place `anyhow`-style top-level handling lives.
+
+mod check;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{SharedClock, system_clock};
+use crate::config::{self, Config};
+use crate::daemon::{self, ConfigSource, store_options};
+use crate::store::Store;
+
+/// Exit code for bad input: config, data dir, port in use, a foreign store file.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "Watches a web application and everything under it: host, health endpoints, database, Redis.",
+    long_about = None
+)]
+pub struct Cli {
+    /// Config file (TOML). Without one, Lookout runs on its embedded default.
+    #[arg(long, global = true, env = "LOOKOUT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where history is kept; overrides storage.path.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log filter, e.g. "debug" or "lookout=debug,info"; overrides log.level and RUST_LOG.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: collect, keep history, serve HTTP (default 127.0.0.1:9898).
+    Serve,
+    /// Cron mode: one collection of every metric source into the store, then exit.
+    Collect,
+    /// Cron mode: run every health check once and print the results.
+    /// Exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin convention).
+    Check {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write or validate a config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a complete, commented config (to stdout without PATH).
+    Init {
+        /// Starting point: "default" or "minimal".
+        #[arg(long, default_value = "default", value_name = "NAME")]
+        preset: String,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+        path: Option<PathBuf>,
+    },
+    /// Validate a config (PATH, else --config, else the embedded default) and summarise it.
+    Check { path: Option<PathBuf> },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lookout: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli, system_clock()))
+}
+
+pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
+    let source = ConfigSource {
+        path: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+    };
+    match cli.command {
+        Command::Serve => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            match daemon::serve(source, clock).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&error),
+            }
+        }
+        Command::Collect => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            collect(&config, &clock).await
+        }
+        Command::Check { json } => {
+            let config = match source.load() {
+                Ok(config) => config,
+                Err(error) => {
+                    // Nagios convention: a check that cannot run is UNKNOWN, not CRITICAL.
+                    eprintln!("lookout: {error}");
+                    return ExitCode::from(3);
+                }
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            check::run(&config, &clock, json).await
+        }
+        Command::Config(ConfigCommand::Init {
+            preset,
+            force,
+            path,
+        }) => config_init(&preset, force, path.as_deref()),
+        Command::Config(ConfigCommand::Check { path }) => {
+            let source = ConfigSource {
+                path: path.or(source.path),
+                data_dir: source.data_dir,
+            };
+            match source.load() {
+                Ok(config) => {
+                    println!("ok");
+                    println!("{}", config::summary(&config));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+    }
+}
+
+fn load(source: &ConfigSource) -> Result<Config, ExitCode> {
+    source.load().map_err(|error| fail(&error))
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("lookout: {error}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn init_logging(cli_level: Option<&str>, config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = cli_level
+        .map(str::to_string)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| config.log.level.clone());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|error| {
+        eprintln!("lookout: log filter \"{filter}\" is invalid ({error}); using \"info\"");
+        EnvFilter::new("info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
+    let store = match Store::open(&config.storage.path, store_options(config), clock.clone()).await
+    {
+        Ok(store) => store,
+        Err(error) => return fail(&error),
+    };
+    let observations = daemon::run_probes_once(config, clock).await;
+    let samples: usize = observations.iter().map(|o| o.samples.len()).sum();
+    let result = daemon::record_once(&store, &observations, clock).await;
+    let closed = store.close().await;
+    match result.and(closed) {
+        Ok(()) => {
+            println!(
+                "collected {samples} samples from {} probe(s) into {}",
+                observations.len(),
+                config.storage.path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lookout: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
+    let text = match config::init_template(preset) {
+        Ok(text) => text,
+        Err(error) => return fail(&error),
+    };
+    let Some(path) = path else {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return ExitCode::SUCCESS;
+    };
+    if path.exists() && !force {
+        return fail(&format!(
+            "{} already exists; nothing written (use --force to replace it)",
+            path.display()
+        ));
+    }
+    match std::fs::write(path, text) {
+        Ok(()) => {
+            println!(
+                "wrote {} (preset \"{preset}\"); check it with `lookout config check {}`",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&format!("cannot write {}: {error}", path.display())),
+    }
+}

@@ -1,1 +1,318 @@
-//! (being written)
+//! The daemon: wires the pipeline together and runs it until a signal says stop.
+//!
+//! probes --(scheduler)--> bus --> store writer      (history)
+//!                             --> snapshot updater  (latest values, status-change events)
+//!                             <-- web / exporter read the snapshot and the store
+//!
+//! Also the one-shot runs used by cron mode (`lookout collect`, `lookout check`).
+//! Signals: SIGTERM/SIGINT stop gracefully (drain the bus, flush); SIGHUP reloads the config,
+//! swapping only a fully valid one.
+
+mod consumers;
+mod scheduler;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::bus::{Bus, DEFAULT_CAPACITY};
+use crate::clock::SharedClock;
+use crate::config::{self, Config, ConfigError};
+use crate::exporter::{SelfMetrics, Snapshot};
+use crate::model::{Event, EventKind, Observation};
+use crate::probes::{self, Probe};
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::web::{self, AppState};
+
+pub use scheduler::{Scheduler, next_tick};
+
+/// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = config::load(self.path.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.storage.path = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "cannot listen on {addr}: {source}{hint}",
+        hint = listen_hint(source)
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+fn listen_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process (another Lookout?) holds that port: stop it, or set server.listen to a free address"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: pick a port above 1024 in server.listen"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; that address is not on this machine: check server.listen"
+        }
+        _ => "",
+    }
+}
+
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        max_size: config.storage.max_size,
+        retention: config.storage.retention,
+    }
+}
+
+fn lifecycle_event(clock: &SharedClock, kind: EventKind, message: impl Into<String>) -> Event {
+    Event {
+        at_ms: clock.now_ms(),
+        kind,
+        subject: "lookout".into(),
+        message: message.into(),
+    }
+}
+
+/// Run `lookout serve` until SIGTERM/SIGINT.
+pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), DaemonError> {
+    // Installed first: SIGHUP's default action would kill a daemon that is still starting.
+    let mut signals = Signals::new();
+    let mut config = source.load()?;
+    let store = Store::open(&config.storage.path, store_options(&config), clock.clone()).await?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.server.listen,
+            source,
+        })?;
+    let started_at_ms = clock.now_ms();
+
+    let bus = Bus::new(DEFAULT_CAPACITY);
+    let snapshot = Snapshot::new();
+    match store.latest_checks().await {
+        Ok(results) => snapshot.seed_checks(results),
+        Err(error) => tracing::warn!(%error, "could not read the last check results"),
+    }
+    let (stop_snapshot, stop_snapshot_rx) = watch::channel(false);
+    let (stop_writer, stop_writer_rx) = watch::channel(false);
+    let snapshot_task = tokio::spawn(consumers::update_snapshot(
+        bus.subscribe(),
+        snapshot.clone(),
+        bus.clone(),
+        stop_snapshot_rx,
+    ));
+    let writer_task = tokio::spawn(consumers::write_store(
+        bus.subscribe(),
+        store.clone(),
+        snapshot.clone(),
+        config.storage.flush_interval,
+        stop_writer_rx,
+    ));
+
+    let (stop_http, mut stop_http_rx) = watch::channel(false);
+    let app = web::router(AppState {
+        snapshot: snapshot.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        started_at_ms,
+    });
+    let http_task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_http_rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+
+    let mut scheduler = Scheduler::start(probes::build_probes(&config), &bus, &clock);
+    tracing::info!(
+        listen = %config.server.listen,
+        data_dir = %config.storage.path.display(),
+        config = %config.source.as_ref().map_or("embedded default".to_string(), |p| p.display().to_string()),
+        "lookout started"
+    );
+    bus.publish_event(lifecycle_event(
+        &clock,
+        EventKind::Started,
+        format!("version {} on {}", web::VERSION, config.server.listen),
+    ));
+
+    loop {
+        match signals.next().await {
+            Signal::Stop(name) => {
+                tracing::info!(signal = name, "stopping: draining and flushing");
+                break;
+            }
+            Signal::Reload => {
+                match reload(&source, &config) {
+                    Ok(new_config) => {
+                        scheduler.stop().await;
+                        scheduler =
+                            Scheduler::start(probes::build_probes(&new_config), &bus, &clock);
+                        config = new_config;
+                        SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
+                        tracing::info!("configuration reloaded");
+                        bus.publish_event(lifecycle_event(
+                            &clock,
+                            EventKind::Reloaded,
+                            "configuration reloaded",
+                        ));
+                    }
+                    Err(error) => {
+                        SelfMetrics::inc(&snapshot.self_metrics.reload_failures_total);
+                        for problem in error.to_string().lines() {
+                            tracing::error!(problem, "reload rejected; still running on the previous configuration");
+                        }
+                        bus.publish_event(lifecycle_event(
+                            &clock,
+                            EventKind::ReloadFailed,
+                            format!("reload rejected, previous configuration kept: {error}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    scheduler.stop().await;
+    let _ = stop_http.send(true);
+    let _ = stop_snapshot.send(true);
+    let _ = snapshot_task.await;
+    bus.publish_event(lifecycle_event(&clock, EventKind::Stopped, "graceful stop"));
+    let _ = stop_writer.send(true);
+    let _ = writer_task.await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    store.close().await?;
+    tracing::info!("lookout stopped");
+    Ok(())
+}
+
+/// Load and validate the new config completely; report what cannot change without a restart.
+fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError> {
+    let new_config = source.load()?;
+    if new_config.server.listen != current.server.listen {
+        tracing::warn!(
+            old = %current.server.listen,
+            new = %new_config.server.listen,
+            "server.listen changes take effect at the next restart"
+        );
+    }
+    if new_config.storage.path != current.storage.path
+        || new_config.storage.max_size != current.storage.max_size
+        || new_config.storage.retention != current.storage.retention
+        || new_config.storage.flush_interval != current.storage.flush_interval
+    {
+        tracing::warn!("storage.* changes take effect at the next restart");
+    }
+    Ok(new_config)
+}
+
+/// Run every probe once, concurrently, each bounded by its interval (cron mode).
+pub async fn run_probes_once(config: &Config, clock: &SharedClock) -> Vec<Observation> {
+    let at_ms = clock.now_ms();
+    let probes = probes::build_probes(config);
+    let runs = probes.into_iter().map(|mut probe: Box<dyn Probe>| {
+        tokio::spawn(async move {
+            let limit = probe.interval().max(Duration::from_secs(1));
+            let name = probe.name().to_string();
+            match tokio::time::timeout(limit, probe.run(at_ms)).await {
+                Ok(observation) => Some(observation),
+                Err(_) => {
+                    tracing::warn!(probe = %name, "probe did not finish within its interval");
+                    None
+                }
+            }
+        })
+    });
+    let mut observations = Vec::new();
+    for run in runs.collect::<Vec<_>>() {
+        if let Ok(Some(observation)) = run.await {
+            observations.push(observation);
+        }
+    }
+    observations
+}
+
+/// Store one-shot observations, and the status changes they imply, the way the daemon would.
+pub async fn record_once(
+    store: &Store,
+    observations: &[Observation],
+    clock: &SharedClock,
+) -> Result<(), StoreError> {
+    let snapshot = Snapshot::default();
+    snapshot.seed_checks(store.latest_checks().await?);
+    let mut events = Vec::new();
+    for observation in observations {
+        store.ingest(observation);
+        events.extend(snapshot.apply(observation).iter().map(|c| c.to_event()));
+    }
+    store.flush().await?;
+    for event in &events {
+        store.record_event(event).await?;
+    }
+    let samples: usize = observations.iter().map(|o| o.samples.len()).sum();
+    store
+        .record_event(&lifecycle_event(
+            clock,
+            EventKind::Collected,
+            format!("one-shot run: {samples} samples"),
+        ))
+        .await?;
+    Ok(())
+}
+
+enum Signal {
+    Stop(&'static str),
+    Reload,
+}
+
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let make = |kind| signal(kind).expect("installing a signal handler cannot fail on Unix");
+        Signals {
+            terminate: make(SignalKind::terminate()),
+            interrupt: make(SignalKind::interrupt()),
+            hangup: make(SignalKind::hangup()),
+        }
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.terminate.recv() => Signal::Stop("SIGTERM"),
+            _ = self.interrupt.recv() => Signal::Stop("SIGINT"),
+            _ = self.hangup.recv() => Signal::Reload,
+        }
+    }
+}

@@ -1,1 +1,10 @@
-//! (being written)
+//! The exporter: the latest value of everything Lookout watches (`Snapshot`), kept current from
+//! the bus, and its rendering in the Prometheus text format for `/metrics`.
+//!
+//! A scrape only reads the snapshot; nothing is collected during a scrape.
+
+mod prometheus_text;
+mod snapshot;
+
+pub use prometheus_text::{PREFIX as PREFIX_STR, render};
+pub use snapshot::{LatestValue, SelfMetrics, Snapshot, StatusChange};

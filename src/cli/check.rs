@@ -1,0 +1,150 @@
+//! `lookout check`: run every health check once, print a table or JSON, exit with the
+//! Nagios code of the worst status. Results also go to the store, like the daemon's.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::clock::{SharedClock, format_rfc3339};
+use crate::config::Config;
+use crate::daemon::{self, store_options};
+use crate::model::{CheckResult, Layer, Status};
+use crate::store::Store;
+
+#[derive(Serialize)]
+struct CheckRow<'a> {
+    layer: Layer,
+    check: &'a str,
+    status: Status,
+    value: Option<f64>,
+    detail: &'a str,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    status: Status,
+    checks: Vec<CheckRow<'a>>,
+}
+
+pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
+    let observations = daemon::run_probes_once(config, clock).await;
+    let mut results: Vec<&CheckResult> = observations.iter().flat_map(|o| &o.checks).collect();
+    results.sort_by(|a, b| (a.layer, &a.check).cmp(&(b.layer, &b.check)));
+    let worst = if results.is_empty() {
+        Status::Unknown
+    } else {
+        Status::worst(results.iter().map(|r| r.status))
+    };
+
+    // Cron mode shares the store with a running daemon; a store problem must not hide the
+    // check results, so it is reported on stderr and the exit code stays the checks' own.
+    match Store::open(&config.storage.path, store_options(config), clock.clone()).await {
+        Ok(store) => {
+            if let Err(error) = daemon::record_once(&store, &observations, clock).await {
+                eprintln!("lookout: results not stored: {error}");
+            }
+            if let Err(error) = store.close().await {
+                eprintln!("lookout: results not stored: {error}");
+            }
+        }
+        Err(error) => eprintln!("lookout: results not stored: {error}"),
+    }
+
+    if json {
+        let report = CheckReport {
+            status: worst,
+            checks: results
+                .iter()
+                .map(|r| CheckRow {
+                    layer: r.layer,
+                    check: &r.check,
+                    status: r.status,
+                    value: r.value.filter(|v| v.is_finite()),
+                    detail: &r.detail,
+                    at: format_rfc3339(r.at_ms),
+                })
+                .collect(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", table(&results));
+        if results.is_empty() {
+            println!("no health checks are configured");
+        }
+    }
+    ExitCode::from(worst.nagios_exit_code() as u8)
+}
+
+fn format_value(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() => {
+            let text = format!("{v:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        _ => "-".to_string(),
+    }
+}
+
+/// A plain aligned table: LAYER CHECK STATUS VALUE DETAIL.
+fn table(results: &[&CheckResult]) -> String {
+    let rows: Vec<[String; 5]> = results
+        .iter()
+        .map(|r| {
+            [
+                r.layer.to_string(),
+                r.check.clone(),
+                r.status.as_str().to_uppercase(),
+                format_value(r.value),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "LAYER".to_string(),
+        "CHECK".to_string(),
+        "STATUS".to_string(),
+        "VALUE".to_string(),
+        "DETAIL".to_string(),
+    ];
+    let mut widths = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        for (cell, width) in row.iter().zip(widths) {
+            out.push_str(&format!("{cell:<width$}  "));
+        }
+        out.push_str(&row[4]);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_and_shows_status_in_capitals() {
+        let result = CheckResult {
+            check: "memory".into(),
+            layer: Layer::System,
+            status: Status::Warning,
+            value: Some(0.8612),
+            detail: "memory 86.1% used (warning at 85%)".into(),
+            at_ms: 0,
+        };
+        assert_eq!(
+            table(&[&result]),
+            "LAYER   CHECK   STATUS   VALUE  DETAIL\n\
+             system  memory  WARNING  0.861  memory 86.1% used (warning at 85%)\n"
+        );
+    }
+}

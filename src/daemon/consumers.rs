@@ -1,0 +1,110 @@
+//! The bus consumers of the daemon: the store writer and the snapshot updater.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::bus::{Bus, Subscription};
+use crate::exporter::{SelfMetrics, Snapshot};
+use crate::model::BusMessage;
+use crate::store::Store;
+
+/// How often the store seals, rolls up and applies retention.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// Keeps the snapshot current and turns status changes into events on the bus.
+/// Ends, after taking in everything already published, when `stop` flips to true.
+pub async fn update_snapshot(
+    mut subscription: Subscription,
+    snapshot: Arc<Snapshot>,
+    bus: Bus,
+    mut stop: watch::Receiver<bool>,
+) {
+    let apply = |message: BusMessage| {
+        if let BusMessage::Observation(observation) = message {
+            for change in snapshot.apply(&observation) {
+                tracing::info!(
+                    check = %change.check,
+                    from = change.from.map_or("new", |s| s.as_str()),
+                    to = %change.to,
+                    detail = %change.detail,
+                    "check status changed"
+                );
+                bus.publish_event(change.to_event());
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            message = subscription.recv() => match message {
+                Some(message) => apply(message),
+                None => return,
+            },
+            _ = stop.wait_for(|stop| *stop) => {
+                while let Some(message) = subscription.try_recv() {
+                    apply(message);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Buffers samples into the store, flushes every `flush_interval`, maintains every minute.
+/// On `stop`, drains the bus and flushes once more, so nothing published is lost.
+pub async fn write_store(
+    mut subscription: Subscription,
+    store: Store,
+    snapshot: Arc<Snapshot>,
+    flush_interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let metrics = &snapshot.self_metrics;
+    let mut flush_timer = tokio::time::interval(flush_interval);
+    flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut maintain_timer = tokio::time::interval(MAINTAIN_EVERY);
+    maintain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = subscription.recv() => match message {
+                Some(message) => take(&store, metrics, message).await,
+                None => break,
+            },
+            _ = flush_timer.tick() => flush(&store, metrics).await,
+            _ = maintain_timer.tick() => {
+                if let Err(error) = store.maintain().await {
+                    SelfMetrics::inc(&metrics.store_errors_total);
+                    tracing::error!(%error, "store maintenance failed; will retry");
+                }
+            }
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
+    }
+    while let Some(message) = subscription.try_recv() {
+        take(&store, metrics, message).await;
+    }
+    flush(&store, metrics).await;
+}
+
+async fn take(store: &Store, metrics: &SelfMetrics, message: BusMessage) {
+    match message {
+        BusMessage::Observation(observation) => store.ingest(&observation),
+        BusMessage::Event(event) => {
+            if let Err(error) = store.record_event(&event).await {
+                SelfMetrics::inc(&metrics.store_errors_total);
+                tracing::error!(%error, kind = event.kind.as_str(), "could not record event");
+            }
+        }
+    }
+}
+
+async fn flush(store: &Store, metrics: &SelfMetrics) {
+    match store.flush().await {
+        Ok(_) => SelfMetrics::inc(&metrics.store_flushes_total),
+        Err(error) => {
+            SelfMetrics::inc(&metrics.store_errors_total);
+            tracing::error!(%error, "store flush failed; samples stay buffered and are retried");
+        }
+    }
+}

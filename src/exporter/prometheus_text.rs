@@ -1,0 +1,281 @@
+//! Prometheus text exposition format 0.0.4 of a `Snapshot`: one family per series name,
+//! prefixed `lookout_`, with HELP and TYPE lines.
+
+use std::fmt::Write;
+
+use crate::clock::UnixMillis;
+use crate::model::{Status, escape_label_value};
+
+use super::Snapshot;
+
+pub const PREFIX: &str = "lookout_";
+
+/// One line of help per known series; unknown names still get a HELP line.
+fn describe(name: &str) -> &'static str {
+    match name {
+        "cpu_usage_ratio" => "Share of CPU time spent busy (not idle or iowait) over the last interval, 0-1.",
+        "cpu_mode_ratio" => "Share of CPU time spent in each mode over the last interval, 0-1.",
+        "cpu_seconds_total" => "CPU time spent in each mode, summed over all CPUs.",
+        "cpu_core_usage_ratio" => "Share of time each CPU core was busy over the last interval, 0-1.",
+        "cpu_count" => "Number of logical CPUs.",
+        "load1" | "load5" | "load15" => "Load average.",
+        "memory_total_bytes" => "Total usable memory.",
+        "memory_available_bytes" => "Memory available for new work without swapping.",
+        "memory_used_bytes" => "Memory in use: total minus available.",
+        "memory_usage_ratio" => "Memory in use as a share of total, 0-1.",
+        "memory_free_bytes" => "Memory not used for anything.",
+        "memory_buffers_bytes" => "Memory used by kernel buffers.",
+        "memory_cached_bytes" => "Memory used by the page cache.",
+        "swap_total_bytes" => "Total swap space.",
+        "swap_used_bytes" => "Swap space in use.",
+        "filesystem_size_bytes" => "Filesystem size.",
+        "filesystem_free_bytes" => "Free space, including space reserved for root.",
+        "filesystem_avail_bytes" => "Space available to unprivileged users.",
+        "filesystem_used_bytes" => "Space in use: size minus free.",
+        "filesystem_usage_ratio" => "Space in use as a share of what users can have, as df reports, 0-1.",
+        "filesystem_files" => "Inodes in total.",
+        "filesystem_files_free" => "Free inodes.",
+        "disk_read_bytes_total" => "Bytes read from the block device.",
+        "disk_written_bytes_total" => "Bytes written to the block device.",
+        "disk_reads_completed_total" => "Reads completed by the block device.",
+        "disk_writes_completed_total" => "Writes completed by the block device.",
+        "disk_io_time_seconds_total" => "Time the block device spent doing I/O.",
+        "network_receive_bytes_total" => "Bytes received on the interface.",
+        "network_transmit_bytes_total" => "Bytes sent on the interface.",
+        "network_receive_packets_total" => "Packets received on the interface.",
+        "network_transmit_packets_total" => "Packets sent on the interface.",
+        "network_receive_errs_total" => "Receive errors on the interface.",
+        "network_transmit_errs_total" => "Transmit errors on the interface.",
+        "network_receive_drop_total" => "Received packets dropped on the interface.",
+        "network_transmit_drop_total" => "Packets to send dropped on the interface.",
+        "uptime_seconds" => "Time since the host booted.",
+        "boot_time_seconds" => "When the host booted, as a Unix timestamp.",
+        "processes" => "Number of processes on the host.",
+        "procs_running" => "Processes in the runnable state.",
+        "procs_blocked" => "Processes blocked waiting for I/O.",
+        "process_cpu_seconds_total" => "CPU time used by Lookout itself.",
+        "process_resident_memory_bytes" => "Resident memory of Lookout itself.",
+        "process_virtual_memory_bytes" => "Virtual memory of Lookout itself.",
+        "process_open_fds" => "Open file descriptors of Lookout itself.",
+        "process_start_time_seconds" => "When Lookout started, as a Unix timestamp.",
+        _ => "Value reported by a Lookout probe.",
+    }
+}
+
+fn family_type(name: &str) -> &'static str {
+    if name.ends_with("_total") {
+        "counter"
+    } else {
+        "gauge"
+    }
+}
+
+/// Prometheus' float spelling: NaN, +Inf, -Inf.
+fn write_value(out: &mut String, value: f64) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if value == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+fn write_labels<'a>(out: &mut String, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    let mut first = true;
+    for (k, v) in labels {
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
+    }
+    if !first {
+        out.push('}');
+    }
+}
+
+fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {PREFIX}{name} {help}");
+    let _ = writeln!(out, "# TYPE {PREFIX}{name} {kind}");
+}
+
+/// Everything in the snapshot, plus Lookout's own build and pipeline metrics.
+pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let mut current: Option<String> = None;
+    for (key, latest) in snapshot.series() {
+        if current.as_deref() != Some(key.name.as_str()) {
+            write_header(
+                &mut out,
+                &key.name,
+                family_type(&key.name),
+                describe(&key.name),
+            );
+            current = Some(key.name.clone());
+        }
+        out.push_str(PREFIX);
+        out.push_str(&key.name);
+        write_labels(
+            &mut out,
+            key.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        out.push(' ');
+        write_value(&mut out, latest.value);
+        out.push('\n');
+    }
+
+    let checks = snapshot.checks();
+    if !checks.is_empty() {
+        write_header(
+            &mut out,
+            "check_status",
+            "gauge",
+            "Current status of each health check: 1 for the status it is in, 0 for the others.",
+        );
+        for result in &checks {
+            for status in Status::ALL {
+                let _ = write!(out, "{PREFIX}check_status");
+                write_labels(
+                    &mut out,
+                    [
+                        ("check", result.check.as_str()),
+                        ("layer", result.layer.as_str()),
+                        ("status", status.as_str()),
+                    ],
+                );
+                let _ = writeln!(out, " {}", u8::from(result.status == status));
+            }
+        }
+        write_header(
+            &mut out,
+            "check_value",
+            "gauge",
+            "Headline value of each health check (e.g. a usage ratio).",
+        );
+        for result in checks.iter().filter(|r| r.value.is_some()) {
+            let _ = write!(out, "{PREFIX}check_value");
+            write_labels(&mut out, [("check", result.check.as_str())]);
+            out.push(' ');
+            write_value(&mut out, result.value.unwrap_or(f64::NAN));
+            out.push('\n');
+        }
+    }
+
+    write_header(
+        &mut out,
+        "build_info",
+        "gauge",
+        "Lookout's version; always 1.",
+    );
+    let _ = write!(out, "{PREFIX}build_info");
+    write_labels(&mut out, [("version", version)]);
+    out.push_str(" 1\n");
+    write_header(
+        &mut out,
+        "start_time_seconds",
+        "gauge",
+        "When this Lookout process started, as a Unix timestamp.",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}start_time_seconds {}",
+        started_at_ms as f64 / 1000.0
+    );
+    let m = &snapshot.self_metrics;
+    let counters = [
+        (
+            "observations_total",
+            "Probe runs received on the bus.",
+            &m.observations_total,
+        ),
+        (
+            "samples_total",
+            "Samples received on the bus.",
+            &m.samples_total,
+        ),
+        (
+            "store_flushes_total",
+            "Successful writes of buffered samples to the store.",
+            &m.store_flushes_total,
+        ),
+        (
+            "store_errors_total",
+            "Failed store operations (the data stays buffered and is retried).",
+            &m.store_errors_total,
+        ),
+        (
+            "config_reloads_total",
+            "Successful configuration reloads.",
+            &m.reloads_total,
+        ),
+        (
+            "config_reload_failures_total",
+            "Rejected configuration reloads (the old configuration stays).",
+            &m.reload_failures_total,
+        ),
+    ];
+    for (name, help, counter) in counters {
+        write_header(&mut out, name, "counter", help);
+        let _ = writeln!(
+            out,
+            "{PREFIX}{name} {}",
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey};
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_families_with_help_type_labels_and_one_hot_status() {
+        let snapshot = Snapshot::default();
+        snapshot.apply(&Observation {
+            source: "system".into(),
+            at_ms: 1_000,
+            samples: vec![
+                Sample {
+                    series: Arc::new(
+                        SeriesKey::new("network_receive_bytes_total").with("interface", "eth0"),
+                    ),
+                    value: 1234.0,
+                },
+                Sample {
+                    series: Arc::new(SeriesKey::new("load1")),
+                    value: f64::NAN,
+                },
+            ],
+            checks: vec![CheckResult {
+                check: "disk:/".into(),
+                layer: Layer::System,
+                status: Status::Warning,
+                value: Some(0.91),
+                detail: String::new(),
+                at_ms: 1_000,
+            }],
+        });
+        let text = render(&snapshot, "0.1.0", 0);
+        assert!(text.contains("# TYPE lookout_network_receive_bytes_total counter\n"));
+        assert!(text.contains("lookout_network_receive_bytes_total{interface=\"eth0\"} 1234\n"));
+        assert!(text.contains("# TYPE lookout_load1 gauge\nlookout_load1 NaN\n"));
+        assert!(text.contains(
+            "lookout_check_status{check=\"disk:/\",layer=\"system\",status=\"warning\"} 1\n"
+        ));
+        assert!(text.contains(
+            "lookout_check_status{check=\"disk:/\",layer=\"system\",status=\"ok\"} 0\n"
+        ));
+        assert!(text.contains("lookout_build_info{version=\"0.1.0\"} 1\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "no TYPE for {name}"
+            );
+        }
+    }
+}

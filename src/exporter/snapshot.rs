@@ -1,0 +1,215 @@
+//! Latest values and check results, and the detection of status changes between runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::clock::UnixMillis;
+use crate::model::{CheckResult, Event, EventKind, Observation, SeriesKey, Status};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestValue {
+    pub value: f64,
+    pub at_ms: UnixMillis,
+}
+
+/// A check whose status differs from its previous run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub check: String,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub detail: String,
+    pub at_ms: UnixMillis,
+}
+
+impl StatusChange {
+    pub fn to_event(&self) -> Event {
+        let from = self.from.map_or("new", Status::as_str);
+        Event {
+            at_ms: self.at_ms,
+            kind: EventKind::StatusChanged,
+            subject: self.check.clone(),
+            message: format!("{} -> {}: {}", from, self.to, self.detail),
+        }
+    }
+}
+
+/// Counters about Lookout's own pipeline, served on /metrics.
+#[derive(Debug, Default)]
+pub struct SelfMetrics {
+    pub observations_total: AtomicU64,
+    pub samples_total: AtomicU64,
+    pub store_flushes_total: AtomicU64,
+    pub store_errors_total: AtomicU64,
+    pub reloads_total: AtomicU64,
+    pub reload_failures_total: AtomicU64,
+}
+
+impl SelfMetrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Latest {
+    series: HashMap<Arc<SeriesKey>, LatestValue>,
+    checks: BTreeMap<String, CheckResult>,
+    /// When each probe last reported, to show staleness.
+    sources: BTreeMap<String, UnixMillis>,
+}
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    latest: RwLock<Latest>,
+    pub self_metrics: SelfMetrics,
+}
+
+impl Snapshot {
+    pub fn new() -> Arc<Snapshot> {
+        Arc::new(Snapshot::default())
+    }
+
+    /// Take in one observation; returns the checks whose status changed (first sightings
+    /// included, so the timeline shows what each check started as).
+    pub fn apply(&self, observation: &Observation) -> Vec<StatusChange> {
+        let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        latest
+            .sources
+            .insert(observation.source.clone(), observation.at_ms);
+        for sample in &observation.samples {
+            latest.series.insert(
+                sample.series.clone(),
+                LatestValue {
+                    value: sample.value,
+                    at_ms: observation.at_ms,
+                },
+            );
+        }
+        let mut changes = Vec::new();
+        for result in &observation.checks {
+            let previous = latest.checks.insert(result.check.clone(), result.clone());
+            let from = previous.map(|p| p.status);
+            if from != Some(result.status) {
+                changes.push(StatusChange {
+                    check: result.check.clone(),
+                    from,
+                    to: result.status,
+                    detail: result.detail.clone(),
+                    at_ms: result.at_ms,
+                });
+            }
+        }
+        SelfMetrics::inc(&self.self_metrics.observations_total);
+        self.self_metrics
+            .samples_total
+            .fetch_add(observation.samples.len() as u64, Ordering::Relaxed);
+        changes
+    }
+
+    /// Seed the check states from the store at start-up, so a restart does not report every
+    /// check as changed.
+    pub fn seed_checks(&self, results: impl IntoIterator<Item = CheckResult>) {
+        let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        for result in results {
+            latest.checks.entry(result.check.clone()).or_insert(result);
+        }
+    }
+
+    /// Latest series values sorted by series key.
+    pub fn series(&self) -> Vec<(Arc<SeriesKey>, LatestValue)> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = latest
+            .series
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub fn checks(&self) -> Vec<CheckResult> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.checks.values().cloned().collect()
+    }
+
+    pub fn sources(&self) -> BTreeMap<String, UnixMillis> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.sources.clone()
+    }
+
+    /// Forget series that no probe reported since `cutoff_ms` (an unmounted filesystem, a
+    /// removed interface), so /metrics does not serve stale values forever.
+    pub fn forget_older_than(&self, cutoff_ms: UnixMillis) {
+        let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        latest.series.retain(|_, v| v.at_ms >= cutoff_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Layer, Sample};
+
+    fn check(name: &str, status: Status, at_ms: i64) -> CheckResult {
+        CheckResult {
+            check: name.into(),
+            layer: Layer::System,
+            status,
+            value: Some(0.5),
+            detail: format!("{name} is {status}"),
+            at_ms,
+        }
+    }
+
+    fn observation(at_ms: i64, checks: Vec<CheckResult>) -> Observation {
+        Observation {
+            source: "system".into(),
+            at_ms,
+            samples: vec![Sample {
+                series: Arc::new(SeriesKey::new("load1")),
+                value: at_ms as f64,
+            }],
+            checks,
+        }
+    }
+
+    #[test]
+    fn reports_first_sighting_and_each_change_but_not_repeats() {
+        let snapshot = Snapshot::default();
+        let first = snapshot.apply(&observation(1, vec![check("cpu", Status::Ok, 1)]));
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].from, None);
+        let same = snapshot.apply(&observation(2, vec![check("cpu", Status::Ok, 2)]));
+        assert!(same.is_empty());
+        let worse = snapshot.apply(&observation(3, vec![check("cpu", Status::Critical, 3)]));
+        assert_eq!(worse.len(), 1);
+        assert_eq!(worse[0].from, Some(Status::Ok));
+        assert_eq!(worse[0].to, Status::Critical);
+        assert_eq!(
+            worse[0].to_event().message,
+            "ok -> critical: cpu is critical"
+        );
+    }
+
+    #[test]
+    fn seeded_checks_do_not_count_as_changes_after_restart() {
+        let snapshot = Snapshot::default();
+        snapshot.seed_checks([check("memory", Status::Warning, 1)]);
+        let changes = snapshot.apply(&observation(2, vec![check("memory", Status::Warning, 2)]));
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn keeps_latest_value_and_forgets_stale_series() {
+        let snapshot = Snapshot::default();
+        snapshot.apply(&observation(10, vec![]));
+        snapshot.apply(&observation(20, vec![]));
+        let series = snapshot.series();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].1.value, 20.0);
+        snapshot.forget_older_than(21);
+        assert!(snapshot.series().is_empty());
+    }
+}

@@ -1,0 +1,391 @@
+//! JSON API handlers and their wire types (DTOs).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::clock::{UnixMillis, format_rfc3339};
+use crate::exporter;
+use crate::model::{CheckResult, Layer, Status};
+
+use super::{AppState, VERSION};
+
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Serialize)]
+pub struct HealthDto {
+    status: &'static str,
+    version: &'static str,
+    started_at: String,
+    uptime_seconds: f64,
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Json<HealthDto> {
+    let now = state.clock.now_ms();
+    Json(HealthDto {
+        status: "ok",
+        version: VERSION,
+        started_at: format_rfc3339(state.started_at_ms),
+        uptime_seconds: (now - state.started_at_ms).max(0) as f64 / 1000.0,
+    })
+}
+
+#[derive(Serialize)]
+pub struct CheckDto {
+    pub check: String,
+    pub layer: Layer,
+    pub status: Status,
+    pub value: Option<f64>,
+    pub detail: String,
+    pub at: String,
+}
+
+impl From<&CheckResult> for CheckDto {
+    fn from(r: &CheckResult) -> Self {
+        CheckDto {
+            check: r.check.clone(),
+            layer: r.layer,
+            status: r.status,
+            value: r.value.filter(|v| v.is_finite()),
+            detail: r.detail.clone(),
+            at: format_rfc3339(r.at_ms),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct LayerDto {
+    pub layer: Layer,
+    pub status: Status,
+    pub checks: usize,
+}
+
+#[derive(Serialize)]
+pub struct SeriesValueDto {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `null` when the value is not a finite number (JSON has no NaN).
+    pub value: Option<f64>,
+    pub at: String,
+}
+
+#[derive(Serialize)]
+pub struct SourceDto {
+    pub source: String,
+    pub last_run: String,
+}
+
+#[derive(Serialize)]
+pub struct StatusDto {
+    pub generated_at: String,
+    pub overall: Status,
+    pub layers: Vec<LayerDto>,
+    pub checks: Vec<CheckDto>,
+    pub series: Vec<SeriesValueDto>,
+    pub sources: Vec<SourceDto>,
+}
+
+/// The status of everything monitored: worst status per layer, each check, each latest value.
+pub fn status_dto(state: &AppState) -> StatusDto {
+    let checks = state.snapshot.checks();
+    let mut layers: BTreeMap<Layer, (Status, usize)> = BTreeMap::new();
+    for c in &checks {
+        let entry = layers.entry(c.layer).or_insert((Status::Ok, 0));
+        entry.0 = entry.0.max(c.status);
+        entry.1 += 1;
+    }
+    StatusDto {
+        generated_at: format_rfc3339(state.clock.now_ms()),
+        overall: Status::worst(checks.iter().map(|c| c.status)),
+        layers: layers
+            .into_iter()
+            .map(|(layer, (status, checks))| LayerDto {
+                layer,
+                status,
+                checks,
+            })
+            .collect(),
+        checks: checks.iter().map(CheckDto::from).collect(),
+        series: state
+            .snapshot
+            .series()
+            .into_iter()
+            .map(|(key, latest)| SeriesValueDto {
+                name: key.name.clone(),
+                labels: key.labels.clone(),
+                value: Some(latest.value).filter(|v| v.is_finite()),
+                at: format_rfc3339(latest.at_ms),
+            })
+            .collect(),
+        sources: state
+            .snapshot
+            .sources()
+            .into_iter()
+            .map(|(source, at)| SourceDto {
+                source,
+                last_run: format_rfc3339(at),
+            })
+            .collect(),
+    }
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<StatusDto> {
+    Json(status_dto(&state))
+}
+
+/// A point in time from an API parameter: `now`, `now-1h` or `-1h` (relative), RFC 3339
+/// (`2026-11-27T10:00:00Z`), or Unix seconds (`1764237600`, fractions allowed).
+pub fn parse_time(text: &str, now_ms: UnixMillis) -> Result<UnixMillis, String> {
+    let text = text.trim();
+    if text == "now" {
+        return Ok(now_ms);
+    }
+    if let Some(ago) = text.strip_prefix("now-").or_else(|| text.strip_prefix('-')) {
+        let d = humantime::parse_duration(ago).map_err(|_| {
+            format!("\"{text}\" is not a time; expected \"now\", \"-1h\", RFC 3339 or Unix seconds")
+        })?;
+        return Ok(now_ms - d.as_millis() as i64);
+    }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+    {
+        return Ok((seconds * 1000.0).round() as i64);
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        })
+        .map_err(|_| {
+            format!("\"{text}\" is not a time; expected \"now\", \"-1h\", RFC 3339 or Unix seconds")
+        })
+}
+
+struct Range {
+    from_ms: UnixMillis,
+    to_ms: UnixMillis,
+}
+
+fn range_from(
+    params: &mut HashMap<String, String>,
+    now_ms: UnixMillis,
+    default_span_ms: i64,
+) -> Result<Range, ApiError> {
+    let to_ms = match params.remove("to") {
+        Some(t) => parse_time(&t, now_ms).map_err(|e| ApiError::bad_request(format!("to: {e}")))?,
+        None => now_ms,
+    };
+    let from_ms = match params.remove("from") {
+        Some(f) => {
+            parse_time(&f, now_ms).map_err(|e| ApiError::bad_request(format!("from: {e}")))?
+        }
+        None => to_ms - default_span_ms,
+    };
+    if from_ms > to_ms {
+        return Err(ApiError::bad_request(
+            "from: must not be later than to".to_string(),
+        ));
+    }
+    Ok(Range { from_ms, to_ms })
+}
+
+fn parse_count(
+    params: &mut HashMap<String, String>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match params.remove(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "{key}: \"{v}\" is not a whole number from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+#[derive(Serialize)]
+pub struct PointDto {
+    pub at: UnixMillis,
+    pub avg: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub count: u64,
+}
+
+#[derive(Serialize)]
+pub struct SeriesDto {
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<PointDto>,
+}
+
+#[derive(Serialize)]
+pub struct SeriesResponseDto {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    /// Which stored resolution answered: raw, minute or hour.
+    pub tier: crate::store::Tier,
+    pub step_seconds: f64,
+    pub series: Vec<SeriesDto>,
+}
+
+/// `/api/v1/series?name=cpu_usage_ratio&from=-6h&to=now&max_points=500&mode=user`:
+/// every parameter other than name/from/to/max_points is a label matcher.
+pub async fn series(
+    State(state): State<AppState>,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> Result<Json<SeriesResponseDto>, ApiError> {
+    let name = params
+        .remove("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name: required, e.g. name=cpu_usage_ratio"))?;
+    let name = name
+        .strip_prefix(exporter::PREFIX_STR)
+        .unwrap_or(&name)
+        .to_string();
+    let range = range_from(&mut params, state.clock.now_ms(), 3_600_000)?;
+    let max_points = parse_count(&mut params, "max_points", 1000, 10_000)?;
+    let mut matchers: Vec<(String, String)> = params.into_iter().collect();
+    matchers.sort();
+    let result = state
+        .store
+        .query(&name, &matchers, range.from_ms, range.to_ms, max_points)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let finite = |v: f64| Some(v).filter(|v| v.is_finite());
+    Ok(Json(SeriesResponseDto {
+        name,
+        from: format_rfc3339(range.from_ms),
+        to: format_rfc3339(range.to_ms),
+        tier: result.tier,
+        step_seconds: result.step_ms as f64 / 1000.0,
+        series: result
+            .series
+            .into_iter()
+            .map(|s| SeriesDto {
+                labels: s.key.labels,
+                points: s
+                    .points
+                    .into_iter()
+                    .map(|p| PointDto {
+                        at: p.at_ms,
+                        avg: finite(p.avg),
+                        min: finite(p.min),
+                        max: finite(p.max),
+                        count: p.count,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize)]
+pub struct EventDto {
+    pub at: String,
+    pub kind: crate::model::EventKind,
+    pub subject: String,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct EventsResponseDto {
+    pub events: Vec<EventDto>,
+}
+
+/// `/api/v1/events?from=-24h&to=now&limit=100`, newest first.
+pub async fn events(
+    State(state): State<AppState>,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> Result<Json<EventsResponseDto>, ApiError> {
+    let range = range_from(&mut params, state.clock.now_ms(), 7 * 86_400_000)?;
+    let limit = parse_count(&mut params, "limit", 100, 10_000)?;
+    if let Some(unknown) = params.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "{unknown}: unknown parameter; expected from, to or limit"
+        )));
+    }
+    let events = state
+        .store
+        .events(range.from_ms, range.to_ms, limit)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(EventsResponseDto {
+        events: events
+            .into_iter()
+            .map(|e| EventDto {
+                at: format_rfc3339(e.at_ms),
+                kind: e.kind,
+                subject: e.subject,
+                message: e.message,
+            })
+            .collect(),
+    }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        exporter::render(&state.snapshot, VERSION, state.started_at_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_time_form() {
+        let now = 1_764_237_600_000;
+        assert_eq!(parse_time("now", now), Ok(now));
+        assert_eq!(parse_time("-1h", now), Ok(now - 3_600_000));
+        assert_eq!(parse_time("now-90s", now), Ok(now - 90_000));
+        assert_eq!(parse_time("1764237600", now), Ok(1_764_237_600_000));
+        assert_eq!(parse_time("1764237600.5", now), Ok(1_764_237_600_500));
+        assert_eq!(
+            parse_time("2025-11-27T10:00:00Z", now),
+            Ok(1_764_237_600_000)
+        );
+        assert!(parse_time("yesterday", now).unwrap_err().contains("not a time"));
+    }
+}
