@@ -1,0 +1,140 @@
+//! Helpers for tests that run the real `lookout` binary.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn lookout() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    command.env_remove("LOOKOUT_CONFIG").env_remove("RUST_LOG");
+    command
+}
+
+pub fn run(args: &[&str], dir: &Path) -> Output {
+    lookout()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run lookout")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A config for a test daemon: its own port and data dir, fast system collection.
+pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let path = dir.join("lookout.toml");
+    let body = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"{}\"\nflush_interval = \"1s\"\n\n[system]\ninterval = \"1s\"\n{extra}",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, body).expect("write config");
+    path
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, port: u16) -> Daemon {
+        let child = lookout()
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lookout serve");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut daemon = Daemon { child, addr };
+        daemon.wait_until(Duration::from_secs(20), |d| {
+            http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
+        });
+        daemon
+    }
+
+    pub fn wait_until(&mut self, limit: Duration, mut ready: impl FnMut(&Daemon) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                panic!("lookout exited early with {status}: {err}");
+            }
+            if ready(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("condition not met within {limit:?}");
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).unwrap_or_else(|| panic!("GET {path} failed"))
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// Send `signal` and wait for the exit; returns the exit code and everything logged.
+    pub fn stop_with(mut self, signal: i32) -> (Option<i32>, String) {
+        self.signal(signal);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let mut err = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                return (status.code(), err);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "lookout did not stop within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 GET: (status, body), or None if the server is not answering.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
