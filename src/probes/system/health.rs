@@ -79,6 +79,18 @@ pub fn stuck_disk_check(mountpoint: &str, timeout_text: &str, at_ms: UnixMillis)
     }
 }
 
+/// A filesystem with no blocks at all: nothing can fill it, so it is Ok, without a value.
+pub fn empty_filesystem_check(mountpoint: &str, at_ms: UnixMillis) -> CheckResult {
+    CheckResult {
+        check: format!("disk:{mountpoint}"),
+        layer: Layer::System,
+        status: Status::Ok,
+        value: None,
+        detail: format!("disk {mountpoint} has no blocks (a pseudo filesystem?)"),
+        at_ms,
+    }
+}
+
 /// "42.0%": one decimal, enough to see movement near a threshold.
 pub fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
@@ -177,6 +189,16 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(13_207_024_435), "12.3 GiB");
         assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn empty_filesystem_is_ok_without_a_value() {
+        let check = empty_filesystem_check("/sys/fs/x", 1);
+        assert_eq!((check.status, check.value), (Status::Ok, None));
+        assert_eq!(
+            check.detail,
+            "disk /sys/fs/x has no blocks (a pseudo filesystem?)"
+        );
     }
 
     #[test]

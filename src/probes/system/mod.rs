@@ -284,11 +284,9 @@ impl SystemProbe {
                             limits,
                             at_ms,
                         ),
-                        None => health::unknown_check(
-                            check_name,
-                            format!("disk {} reports no blocks", mount.mountpoint),
-                            at_ms,
-                        ),
+                        // Nothing to fill (a pseudo filesystem the filters let through):
+                        // healthy, but with no ratio to show.
+                        None => health::empty_filesystem_check(&mount.mountpoint, at_ms),
                     };
                     checks.push(check);
                 }
