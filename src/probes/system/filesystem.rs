@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::time::Instant;
 
 use crate::config::NameFilter;
@@ -187,14 +187,20 @@ pub enum FsOutcome {
     Stuck,
 }
 
+/// The answer of a statvfs running on its own thread.
+type PendingStatfs = oneshot::Receiver<io::Result<FsUsage>>;
+
 /// Runs statvfs off the async threads with a deadline, and remembers mounts that did not
 /// answer. A call stuck in the kernel (a dead NFS server) cannot be cancelled, so rather than
-/// starting another blocked thread every run, the stuck call's handle is kept and the mount is
+/// starting another blocked thread every run, the stuck call's receiver is kept and the mount is
 /// skipped until that call returns.
+///
+/// Each call runs on a detached thread rather than tokio's blocking pool: the runtime waits for
+/// its blocking tasks when it shuts down, so one hung statvfs would stop Lookout from exiting.
 pub struct StatfsGuard {
     statfs: StatFsFn,
     timeout: Duration,
-    stuck: HashMap<String, JoinHandle<io::Result<FsUsage>>>,
+    stuck: HashMap<String, PendingStatfs>,
 }
 
 impl StatfsGuard {
@@ -212,8 +218,9 @@ impl StatfsGuard {
 
     /// statvfs of every mount, concurrently, all bounded by one deadline.
     pub async fn stat_all(&mut self, mounts: &[MountEntry]) -> Vec<FsOutcome> {
-        self.stuck.retain(|mountpoint, handle| {
-            let still_stuck = !handle.is_finished();
+        self.stuck.retain(|mountpoint, pending| {
+            // Empty: still in the kernel. A value or a closed channel: the call has returned.
+            let still_stuck = matches!(pending.try_recv(), Err(TryRecvError::Empty));
             if !still_stuck {
                 tracing::info!(mountpoint = %mountpoint, "filesystem answers statvfs again");
             }
@@ -221,43 +228,58 @@ impl StatfsGuard {
         });
 
         let deadline = Instant::now() + self.timeout;
-        let pending: Vec<Option<JoinHandle<io::Result<FsUsage>>>> = mounts
+        let started: Vec<Option<io::Result<PendingStatfs>>> = mounts
             .iter()
             .map(|mount| {
-                if self.stuck.contains_key(&mount.mountpoint) {
-                    return None;
-                }
-                let statfs = Arc::clone(&self.statfs);
-                let path = mount.mountpoint.clone();
-                Some(tokio::task::spawn_blocking(move || {
-                    statfs(Path::new(&path))
-                }))
+                (!self.stuck.contains_key(&mount.mountpoint))
+                    .then(|| self.start(mount.mountpoint.clone()))
             })
             .collect();
 
         let mut outcomes = Vec::with_capacity(mounts.len());
-        for (mount, handle) in mounts.iter().zip(pending) {
-            let Some(mut handle) = handle else {
-                outcomes.push(FsOutcome::Stuck);
-                continue;
+        for (mount, started) in mounts.iter().zip(started) {
+            let mut pending = match started {
+                None => {
+                    outcomes.push(FsOutcome::Stuck);
+                    continue;
+                }
+                Some(Err(spawn_error)) => {
+                    outcomes.push(FsOutcome::Failed(spawn_error));
+                    continue;
+                }
+                Some(Ok(pending)) => pending,
             };
-            let outcome = match tokio::time::timeout_at(deadline, &mut handle).await {
+            let outcome = match tokio::time::timeout_at(deadline, &mut pending).await {
                 Ok(Ok(Ok(usage))) => FsOutcome::Usage(usage),
                 Ok(Ok(Err(e))) => FsOutcome::Failed(e),
-                Ok(Err(join_error)) => FsOutcome::Failed(io::Error::other(join_error)),
+                Ok(Err(_closed)) => {
+                    FsOutcome::Failed(io::Error::other("statvfs thread ended without an answer"))
+                }
                 Err(_elapsed) => {
                     tracing::warn!(
                         mountpoint = %mount.mountpoint,
                         timeout = ?self.timeout,
                         "statvfs did not answer; skipping this filesystem until it does"
                     );
-                    self.stuck.insert(mount.mountpoint.clone(), handle);
+                    self.stuck.insert(mount.mountpoint.clone(), pending);
                     FsOutcome::Stuck
                 }
             };
             outcomes.push(outcome);
         }
         outcomes
+    }
+
+    fn start(&self, mountpoint: String) -> io::Result<PendingStatfs> {
+        let (answer, pending) = oneshot::channel();
+        let statfs = Arc::clone(&self.statfs);
+        std::thread::Builder::new()
+            .name("lookout-statvfs".into())
+            .spawn(move || {
+                // The receiver may be gone (probe dropped); nobody is left to tell.
+                let _ = answer.send(statfs(Path::new(&mountpoint)));
+            })?;
+        Ok(pending)
     }
 }
 

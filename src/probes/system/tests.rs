@@ -533,3 +533,32 @@ async fn first_run_on_this_host_already_has_cpu_ratios() {
         "memory_total_bytes"
     );
 }
+
+/// Regression: with statvfs on tokio's blocking pool, dropping the runtime waited for the hung
+/// call, so a dead NFS mount stopped Lookout from exiting.
+#[test]
+fn runtime_shuts_down_while_a_statvfs_is_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    write_proc_tree(dir.path());
+    let gate = Arc::new(Gate::default());
+    let statfs = fake_statfs(Some(Arc::clone(&gate)), Arc::default());
+    let mut probe = fixture_probe(dir.path(), statfs, Duration::from_millis(50));
+
+    let (dropped, dropped_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let obs = runtime.block_on(probe.run(0));
+        assert_eq!(check(&obs, "disk:/mnt/nfs").status, Status::Warning);
+        drop(runtime);
+        dropped.send(()).unwrap();
+    });
+    let shut_down = dropped_rx.recv_timeout(Duration::from_secs(10));
+    gate.open();
+    assert!(
+        shut_down.is_ok(),
+        "runtime drop waited for the stuck statvfs"
+    );
+}
