@@ -68,7 +68,7 @@ pub fn from_str(
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The file this came from; `None` for the embedded default.
+    /// The file this came from (set by `load`); `None` for the embedded default and `from_str`.
     pub source: Option<PathBuf>,
     pub server: ServerConfig,
     pub storage: StorageConfig,

@@ -6,6 +6,9 @@
 //! - wrong TOML type: `expected <form>, found <type>`
 //! - unreadable string: `"<value>" is not a <thing>; expected <form, with examples>`
 //! - out of range: `"<value>" <what is wrong>; expected <range>`
+//!
+//! Messages quote the offending value. A future secret (a password, a token) must not: give it
+//! a message that names the problem without the value.
 
 use std::net::SocketAddr;
 use std::ops::Range;

@@ -257,12 +257,19 @@ impl<'a> Reader<'a> {
         if let Some((_, key)) = closest {
             return format!("unknown key; did you mean {key:?}?");
         }
-        let elsewhere = self
+        let elsewhere: Vec<String> = self
             .asked
             .iter()
-            .find(|(parent, key)| parent != table_path && key.eq_ignore_ascii_case(name));
-        if let Some((parent, key)) = elsewhere {
-            return format!("unknown key here; did you mean {:?}?", join(parent, key));
+            .filter(|(parent, key)| parent != table_path && key.eq_ignore_ascii_case(name))
+            .map(|(parent, key)| format!("{:?}", join(parent, key)))
+            .collect();
+        if let Some((last, others)) = elsewhere.split_last() {
+            let options = if others.is_empty() {
+                last.clone()
+            } else {
+                format!("{} or {last}", others.join(", "))
+            };
+            return format!("unknown key here; did you mean {options}?");
         }
         match siblings.as_slice() {
             [] => "unknown key".to_string(),

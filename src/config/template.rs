@@ -28,7 +28,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "minimal",
-        description: "a small VPS: system metrics every 60s, at most 256MiB of history",
+        description: "a small VPS: system metrics every minute, at most 256MiB of history",
         config: minimal,
     },
 ];
@@ -71,6 +71,7 @@ fn render(preset: &Preset, config: &Config) -> String {
     t.comment("Every key is listed with its value and one line on what it does; delete what you do not change.");
     t.comment("Durations: \"500ms\", \"10s\", \"5m\", \"1h\", \"7d\". Sizes: \"512MiB\", \"1GiB\", \"100MB\". Percents: \"80%\".");
     t.comment("Any string may use ${ENV_VAR} (an unset variable is an error); write $${ for a literal ${.");
+    t.comment("A list written here replaces the default list; it is not added to it.");
     t.comment("Check a change with: lookout config check <this file>");
 
     let (server, default_server) = (&config.server, &defaults.server);
@@ -158,7 +159,7 @@ fn render(preset: &Preset, config: &Config) -> String {
     );
     t.filter(
         "system.filesystems",
-        "Mount points to watch: regexes matching the whole mount point. A list written here replaces the default one.",
+        "Mount points to watch: regexes matching the whole mount point.",
         &system.mountpoints,
         &default_system.mountpoints,
         "Never these: kernel, container and snap mounts.",
@@ -433,7 +434,7 @@ mod tests {
             init_template("huge").err().map(|error| error.to_string()),
             Some(
                 "unknown preset \"huge\"; available presets: \"default\" (the built-in defaults), \
-                 \"minimal\" (a small VPS: system metrics every 60s, at most 256MiB of history)"
+                 \"minimal\" (a small VPS: system metrics every minute, at most 256MiB of history)"
                     .to_string()
             )
         );

@@ -149,6 +149,7 @@ listen = "x"
 [system]
 intervl = "10s"
 retention = "7d"
+include = ["/"]
 
 [system.thresholds]
 cpu_warn = "70%"
@@ -161,8 +162,10 @@ colour = true
         "lookout.toml:4:2: servr: unknown key; did you mean \"server\"?\n\
          lookout.toml:8:1: system.intervl: unknown key; did you mean \"interval\"?\n\
          lookout.toml:9:1: system.retention: unknown key here; did you mean \"storage.retention\"?\n\
-         lookout.toml:12:1: system.thresholds.cpu_warn: unknown key; did you mean \"cpu_warning\"?\n\
-         lookout.toml:15:1: log.colour: unknown key; expected one of \"level\""
+         lookout.toml:10:1: system.include: unknown key here; did you mean \
+         \"system.filesystems.include\", \"system.fs_types.include\" or \"system.interfaces.include\"?\n\
+         lookout.toml:13:1: system.thresholds.cpu_warn: unknown key; did you mean \"cpu_warning\"?\n\
+         lookout.toml:16:1: log.colour: unknown key; expected one of \"level\""
     );
 }
 
@@ -469,4 +472,28 @@ fn arbitrary_input_never_panics() {
         let _ = from_str(&text, "fuzz", &env);
     }
     assert!(!char_starts.is_empty());
+}
+
+#[test]
+fn golden_empty_path() {
+    assert_eq!(
+        errors("[storage]\npath = \"\"\n"),
+        "lookout.toml:2:8: storage.path: must not be empty; expected a directory, like \
+         \"./lookout-data\" or \"/var/lib/lookout\""
+    );
+}
+
+/// Regression guard: "a)|(b" is invalid alone but valid once wrapped as `^(?:a)|(b)$`, where it
+/// would match any name starting with "a" or ending with "b". It must be rejected, not wrapped.
+#[test]
+fn anchoring_cannot_be_escaped() {
+    assert!(super::anchored("a)|(b").is_err());
+    assert_eq!(
+        errors("[system.interfaces]\ninclude = ['a)|(b']\n"),
+        "lookout.toml:2:12: system.interfaces.include[0]: \"a)|(b\" is not a valid regex: \
+         unopened group"
+    );
+    let filter = super::NameFilter::new(&["eth.*"], &["eth9"]).unwrap_or_default();
+    assert!(filter.allows("eth0") && !filter.allows("eth9") && !filter.allows("veth0"));
+    assert!(super::NameFilter::new(&[], &["(x"]).is_err());
 }
