@@ -1,19 +1,74 @@
 //! Lookout's configuration: the typed `Config`, loading it from TOML (or the embedded default),
-//! validation that reports every problem with file:line:column, and the `config init` template.
+//! validation that reports every problem with file:line:column, the `config init` template and
+//! the `config check` summary.
 //!
 //! Parse -> validate -> build: this module only parses and validates (pure, apart from reading
-//! the file and the environment); the daemon builds probes and the store from a `Config`.
+//! the file and the environment in `load`); the daemon builds probes and the store from a
+//! `Config`.
+//!
+//! Map: `reader.rs` walks the span-preserving TOML tree and collects problems (and says why it
+//! is not serde); `parse.rs` is the schema (every key, its default and its checks); `units.rs`
+//! durations, sizes and percents; `env.rs` `${ENV}` substitution; `error.rs` the error types;
+//! `defaults.rs` the defaults and presets; `template.rs` the commented example config;
+//! `summary.rs` the one-screen description; `tests.rs` golden tests of whole files.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 
+mod defaults;
+mod env;
+mod error;
+mod parse;
+mod reader;
+mod summary;
+mod template;
+#[cfg(test)]
+mod tests;
+pub mod units;
+
+pub use defaults::embedded_default;
+pub use error::{ConfigError, Position, Problem};
+pub use summary::summary;
+pub use template::{PRESETS, UnknownPreset, init_template};
+
+/// Loads the config at `path`, substituting `${ENV}` from the process environment; `None`
+/// means no file: the embedded default (see `embedded_default`).
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let Some(path) = path else {
+        return Ok(embedded_default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
+        path: path.to_path_buf(),
+        io,
+    })?;
+    // A value that is not valid Unicode is still substituted (lossily) rather than reported as
+    // unset, which would send the user looking for a variable that is there.
+    let env = |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
+    let mut config = from_str(&text, &path.display().to_string(), &env)?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// Parses and validates a config text. `origin` names it in messages (usually the file path);
+/// `env` looks up the variables for `${NAME}`. Pure: no file, no process environment. The
+/// result's `source` is `None`; `load` fills it in.
+pub fn from_str(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    // Some editors start UTF-8 files with a byte-order mark; TOML does not allow it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    parse::parse(text, origin, env).map_err(|problems| ConfigError::Invalid { problems })
+}
+
 /// The whole validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The file this came from; `None` for the embedded default.
+    /// The file this came from (set by `load`); `None` for the embedded default and `from_str`.
     pub source: Option<PathBuf>,
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -21,13 +76,13 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// `server.listen`, default 127.0.0.1:9898.
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StorageConfig {
     /// `storage.path`, default `./lookout-data` (relative to the working directory).
     pub path: PathBuf,
@@ -46,7 +101,7 @@ pub struct Retention {
     pub hour: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SystemConfig {
     /// `system.enabled`, default true.
     pub enabled: bool,
@@ -89,7 +144,7 @@ impl Default for SystemThresholds {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `log.level`: a tracing filter such as "info" or "lookout=debug,info". Default "info".
     pub level: String,
@@ -97,6 +152,9 @@ pub struct LogConfig {
 
 /// Include/exclude lists of anchored regexes. A name passes when it matches some include
 /// pattern (or the include list is empty) and no exclude pattern.
+///
+/// Patterns match the whole name: "veth.*" is compiled as `^(?:veth.*)$`, so "lo" does not
+/// also exclude "long0". Equality compares the patterns as written.
 #[derive(Debug, Clone, Default)]
 pub struct NameFilter {
     pub include: Vec<Regex>,
@@ -104,8 +162,55 @@ pub struct NameFilter {
 }
 
 impl NameFilter {
+    /// Compiles both lists; the error names the first bad pattern.
+    pub fn new(include: &[&str], exclude: &[&str]) -> Result<NameFilter, (String, regex::Error)> {
+        let compile = |patterns: &[&str]| -> Result<Vec<Regex>, (String, regex::Error)> {
+            patterns
+                .iter()
+                .map(|pattern| anchored(pattern).map_err(|error| (pattern.to_string(), error)))
+                .collect()
+        };
+        Ok(NameFilter {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
+    }
+
     pub fn allows(&self, name: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|r| r.is_match(name)))
             && !self.exclude.iter().any(|r| r.is_match(name))
     }
+
+    /// The include patterns as written (without the anchoring added at compile time).
+    pub fn include_patterns(&self) -> Vec<&str> {
+        self.include.iter().map(unanchored).collect()
+    }
+
+    /// The exclude patterns as written (without the anchoring added at compile time).
+    pub fn exclude_patterns(&self) -> Vec<&str> {
+        self.exclude.iter().map(unanchored).collect()
+    }
+}
+
+impl PartialEq for NameFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.include_patterns() == other.include_patterns()
+            && self.exclude_patterns() == other.exclude_patterns()
+    }
+}
+
+/// Compiles `pattern` to match whole names only. The pattern is first compiled on its own:
+/// that rejects text such as `a)|(b` that would escape the `^(?:...)$` wrapper, and makes
+/// syntax errors point into what the user wrote.
+pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(pattern)?;
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// The pattern as written, for a regex made by `anchored`.
+pub(crate) fn unanchored(regex: &Regex) -> &str {
+    let text = regex.as_str();
+    text.strip_prefix("^(?:")
+        .and_then(|inner| inner.strip_suffix(")$"))
+        .unwrap_or(text)
 }

@@ -1,0 +1,281 @@
+//! The defaults: what Lookout does with no config file, and what every absent key means. The
+//! reader (`parse.rs`) takes its defaults from `embedded_default()`, and the template prints
+//! it, so the three cannot disagree.
+//!
+//! The default exclusions keep pseudo and virtual things out of the system metrics: a tmpfs
+//! or a veth pair says nothing about the health of the host and would clutter every chart.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::{
+    Config, LogConfig, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig,
+    SystemThresholds, anchored, unanchored,
+};
+
+const DAY: u64 = 86_400;
+
+/// Mount points under which no disk the user cares about lives: kernel interfaces, and the
+/// per-container mounts of Docker, Podman and Kubernetes (each also appears as its own
+/// overlay/tmpfs mount, one per container).
+pub(super) const MOUNTPOINT_EXCLUDES: &[&str] = &[
+    "/(dev|proc|run|sys)(/.*)?",
+    "/var/lib/docker/.+",
+    "/var/lib/containers/storage/.+",
+    "/var/lib/kubelet/.+",
+    "/snap/.+",
+];
+
+/// Filesystem types that are not storage: kernel pseudo filesystems, memory-backed ones,
+/// read-only images (snaps, live media) and container layers.
+pub(super) const FS_TYPE_EXCLUDES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup2?",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "fuse\\.(lxcfs|portal|snapfuse|gvfsd-fuse)",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "procfs",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
+];
+
+/// Network interfaces that are virtual plumbing: loopback, container and VM links, bridges
+/// and overlay networks. Their traffic is counted again on the physical interface.
+pub(super) const INTERFACE_EXCLUDES: &[&str] = &[
+    "lo",
+    "veth.*",
+    "docker.*",
+    "br-.*",
+    "virbr.*",
+    "vnet.*",
+    "cni.*",
+    "flannel.*",
+    "cali.*",
+    "cilium_.*",
+    "lxc.*",
+    "lxdbr.*",
+    "podman.*",
+    "kube-ipvs.*",
+    "vxlan.*",
+    "genev_sys_.*",
+    "tun.*",
+    "tap.*",
+    "dummy.*",
+    "ifb.*",
+];
+
+/// The configuration used when there is no config file, and the value of every absent key.
+pub fn embedded_default() -> Config {
+    DEFAULT.clone()
+}
+
+/// Built once: its ~50 regexes take a quarter of a second to compile in a debug build, and
+/// every parse (and many tests elsewhere) starts from the default. Cloning a `Regex` is cheap.
+static DEFAULT: LazyLock<Config> = LazyLock::new(build_default);
+
+/// Compiles a filter pattern (see `anchored`), reusing the default's compiled regex when the
+/// pattern is one of the defaults: a config written by `config init` lists them all.
+pub(super) fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    let system = &DEFAULT.system;
+    let known = [&system.mountpoints, &system.fs_types, &system.interfaces]
+        .into_iter()
+        .flat_map(|filter| filter.include.iter().chain(&filter.exclude))
+        .find(|regex| unanchored(regex) == pattern);
+    match known {
+        Some(regex) => Ok(regex.clone()),
+        None => anchored(pattern),
+    }
+}
+
+fn build_default() -> Config {
+    Config {
+        source: None,
+        server: ServerConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9898)),
+        },
+        storage: StorageConfig {
+            path: PathBuf::from("./lookout-data"),
+            max_size: 1 << 30,
+            flush_interval: Duration::from_secs(10),
+            retention: Retention {
+                raw: Duration::from_secs(7 * DAY),
+                minute: Duration::from_secs(90 * DAY),
+                hour: Duration::from_secs(730 * DAY),
+            },
+        },
+        system: SystemConfig {
+            enabled: true,
+            interval: Duration::from_secs(10),
+            per_core: false,
+            mountpoints: exclude_only(MOUNTPOINT_EXCLUDES),
+            fs_types: exclude_only(FS_TYPE_EXCLUDES),
+            interfaces: exclude_only(INTERFACE_EXCLUDES),
+            thresholds: SystemThresholds::default(),
+        },
+        log: LogConfig {
+            level: "info".to_string(),
+        },
+    }
+}
+
+/// A small VPS: fewer samples (one a minute is plenty to see a disk fill or memory creep) and
+/// a disk budget that fits a 10-20 GB root volume.
+pub(super) fn minimal() -> Config {
+    let mut config = embedded_default();
+    config.system.interval = Duration::from_secs(60);
+    config.storage.max_size = 256 << 20;
+    config
+}
+
+fn exclude_only(patterns: &[&str]) -> NameFilter {
+    // The patterns are constants, compiled by a test (`default_patterns_compile`), so this
+    // cannot fail at run time; an empty filter would be a safe fallback anyway.
+    NameFilter::new(&[], patterns).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_patterns_compile() {
+        for list in [MOUNTPOINT_EXCLUDES, FS_TYPE_EXCLUDES, INTERFACE_EXCLUDES] {
+            let filter = NameFilter::new(&[], list);
+            assert!(filter.is_ok(), "{:?}", filter.err());
+            assert_eq!(filter.unwrap_or_default().exclude.len(), list.len());
+        }
+    }
+
+    #[test]
+    fn default_patterns_are_reused_and_others_compiled() {
+        let reused = compile_pattern("veth.*").map(|regex| regex.as_str().to_string());
+        assert_eq!(reused.as_deref().ok(), Some("^(?:veth.*)$"));
+        let fresh = compile_pattern("eth[0-9]").map(|regex| regex.is_match("eth1"));
+        assert_eq!(fresh.ok(), Some(true));
+        assert!(compile_pattern("(eth").is_err());
+    }
+
+    #[test]
+    fn default_mountpoints() {
+        let filter = embedded_default().system.mountpoints;
+        for excluded in [
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/run",
+            "/run/user/1000",
+            "/sys/fs/cgroup",
+            "/var/lib/docker/overlay2/abc/merged",
+            "/var/lib/kubelet/pods/x/volumes",
+            "/snap/core/123",
+        ] {
+            assert!(!filter.allows(excluded), "{excluded} should be excluded");
+        }
+        for allowed in [
+            "/",
+            "/home",
+            "/boot/efi",
+            "/var",
+            "/var/lib/docker",
+            "/srv/data",
+            "/devices",
+            "/running",
+        ] {
+            assert!(filter.allows(allowed), "{allowed} should be allowed");
+        }
+    }
+
+    #[test]
+    fn default_fs_types() {
+        let filter = embedded_default().system.fs_types;
+        for excluded in [
+            "tmpfs",
+            "proc",
+            "overlay",
+            "sysfs",
+            "cgroup",
+            "cgroup2",
+            "devtmpfs",
+            "squashfs",
+            "fuse.lxcfs",
+            "autofs",
+            "nsfs",
+        ] {
+            assert!(!filter.allows(excluded), "{excluded} should be excluded");
+        }
+        for allowed in [
+            "ext4",
+            "xfs",
+            "btrfs",
+            "zfs",
+            "vfat",
+            "nfs4",
+            "fuse.sshfs",
+            "ntfs3",
+            "f2fs",
+        ] {
+            assert!(filter.allows(allowed), "{allowed} should be allowed");
+        }
+    }
+
+    #[test]
+    fn default_interfaces() {
+        let filter = embedded_default().system.interfaces;
+        for excluded in [
+            "lo",
+            "veth1234",
+            "vethab12cd",
+            "docker0",
+            "br-3f2a9c",
+            "virbr0",
+            "vnet3",
+            "cni0",
+            "flannel.1",
+            "cali123abc",
+            "tun0",
+            "tap0",
+            "lxcbr0",
+            "cilium_host",
+        ] {
+            assert!(!filter.allows(excluded), "{excluded} should be excluded");
+        }
+        for allowed in [
+            "eth0", "enp3s0", "ens5", "eno1", "wlan0", "wlp2s0", "bond0", "wg0", "long0", "lo1x",
+        ] {
+            assert!(filter.allows(allowed), "{allowed} should be allowed");
+        }
+    }
+
+    #[test]
+    fn minimal_differs_only_where_intended() {
+        let mut config = minimal();
+        assert_eq!(config.system.interval, Duration::from_secs(60));
+        assert_eq!(config.storage.max_size, 256 << 20);
+        config.system.interval = embedded_default().system.interval;
+        config.storage.max_size = embedded_default().storage.max_size;
+        assert_eq!(config, embedded_default());
+    }
+}

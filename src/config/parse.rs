@@ -1,0 +1,622 @@
+//! The schema of the Lookout config: every key, its default (from `embedded_default`), how its
+//! value is read and what is checked. Reading goes through `reader.rs`, which records the keys
+//! asked for here (so unknown keys are found without a separate list) and collects problems.
+//!
+//! Wording of messages, kept consistent so golden tests can pin them:
+//! - wrong TOML type: `expected <form>, found <type>`
+//! - unreadable string: `"<value>" is not a <thing>; expected <form, with examples>`
+//! - out of range: `"<value>" <what is wrong>; expected <range>`
+//!
+//! Messages quote the offending value. A future secret (a password, a token) must not: give it
+//! a message that names the problem without the value.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+use toml::de::{DeTable, DeValue};
+
+use super::defaults::compile_pattern;
+use super::error::{LineIndex, Problem};
+use super::reader::{Field, Item, Reader, Table, Text, a_type, join};
+use super::units::{
+    UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
+    parse_size,
+};
+use super::{
+    Config, LogConfig, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig,
+    SystemThresholds, embedded_default,
+};
+
+/// The longest allowed `storage.flush_interval`: it bounds how much a crash can lose.
+const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// The smallest useful `storage.max_size`: below it the store cannot hold a day of samples.
+const MIN_MAX_SIZE: u64 = 1 << 20;
+
+const DURATION_TYPE: &str = "a duration string like \"10s\"";
+const DURATION_FORM: &str =
+    "expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"";
+const SIZE_TYPE: &str = "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
+const SIZE_FORM: &str = "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
+const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
+const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Parses and validates `text`; all problems, in file order, if there are any.
+pub(super) fn parse(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    let document = match DeTable::parse(text) {
+        Ok(document) => document,
+        Err(error) => return Err(vec![syntax_problem(text, origin, &error)]),
+    };
+    let mut reader = Reader::new(origin, text, env);
+    let config = read_config(&mut reader, document.get_ref());
+    let problems = reader.finish(document.get_ref());
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Invalid TOML: one problem with the parser's message. Later problems are not reported
+/// because after a syntax error the parser's idea of the structure is a guess.
+fn syntax_problem(text: &str, origin: &str, error: &toml::de::Error) -> Problem {
+    let lines = LineIndex::new(text);
+    let message = error.message().trim().replace('\n', "; ");
+    Problem {
+        origin: origin.to_string(),
+        position: error.span().map(|span| lines.position(span.start)),
+        key: String::new(),
+        message: format!("invalid TOML: {message}"),
+    }
+}
+
+/// Reads the whole config. Values with problems take their default so reading can go on;
+/// the caller discards the result when there are problems.
+pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Config {
+    let defaults = embedded_default();
+    let root = reader.root(document);
+    let table = reader.table(&root, "server");
+    let server = read_server(reader, &table, &defaults.server);
+    let table = reader.table(&root, "storage");
+    let storage = read_storage(reader, &table, &defaults.storage);
+    let table = reader.table(&root, "system");
+    let system = read_system(reader, &table, &defaults.system);
+    let table = reader.table(&root, "log");
+    let log = read_log(reader, &table, &defaults.log);
+    Config {
+        source: None,
+        server,
+        storage,
+        system,
+        log,
+    }
+}
+
+fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig) -> ServerConfig {
+    let listen = string_setting(
+        r,
+        table,
+        "listen",
+        default.listen,
+        "an address string like \"127.0.0.1:9898\"",
+        |text| {
+            text.value.trim().parse::<SocketAddr>().map_err(|_| {
+                format!(
+                    "{} is not a socket address; expected an IP address and a port, \
+                 like \"127.0.0.1:9898\" or \"[::]:9898\"",
+                    text.quoted()
+                )
+            })
+        },
+    );
+    ServerConfig {
+        listen: listen.value,
+    }
+}
+
+fn read_storage(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    default: &StorageConfig,
+) -> StorageConfig {
+    let path = string_setting(
+        r,
+        table,
+        "path",
+        default.path.clone(),
+        "a directory path string",
+        |text| {
+            let value = text.value.as_str();
+            if value.trim().is_empty() {
+                Err("must not be empty; expected a directory, like \"./lookout-data\" or \"/var/lib/lookout\"".to_string())
+            } else if value == "~" || value.starts_with("~/") {
+                Err(format!(
+                    "{}: \"~\" is not expanded; write the full path, or \"${{HOME}}/...\"",
+                    text.quoted()
+                ))
+            } else {
+                Ok(PathBuf::from(value))
+            }
+        },
+    );
+    let max_size = size_setting(r, table, "max_size", default.max_size, |bytes| {
+        (*bytes < MIN_MAX_SIZE).then(|| {
+            format!(
+                "is too small; expected at least \"{}\"",
+                format_size(MIN_MAX_SIZE)
+            )
+        })
+    });
+    let flush_interval = duration_setting(
+        r,
+        table,
+        "flush_interval",
+        default.flush_interval,
+        |interval| {
+            if interval.is_zero() {
+                Some("must be greater than zero".to_string())
+            } else if *interval > MAX_FLUSH_INTERVAL {
+                Some(format!(
+                    "is too long; expected at most \"{}\" (the most data a crash can lose)",
+                    format_duration(MAX_FLUSH_INTERVAL)
+                ))
+            } else {
+                None
+            }
+        },
+    );
+    let retention_table = r.table(table, "retention");
+    let retention = read_retention(r, &retention_table, &default.retention);
+    StorageConfig {
+        path: path.value,
+        max_size: max_size.value,
+        flush_interval: flush_interval.value,
+        retention,
+    }
+}
+
+fn read_retention(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &Retention) -> Retention {
+    let raw = duration_setting(r, table, "raw", default.raw, positive);
+    let minute = duration_setting(r, table, "minute", default.minute, positive);
+    let hour = duration_setting(r, table, "hour", default.hour, positive);
+    // A coarser tier is computed from a finer one and is what remains once that one expires;
+    // keeping it for less time would make it useless.
+    let rule = "expected raw <= minute <= hour";
+    not_longer(r, &raw, &minute, rule);
+    not_longer(r, &minute, &hour, rule);
+    Retention {
+        raw: raw.value,
+        minute: minute.value,
+        hour: hour.value,
+    }
+}
+
+fn read_system(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &SystemConfig) -> SystemConfig {
+    let enabled = bool_setting(r, table, "enabled", default.enabled);
+    let interval = duration_setting(r, table, "interval", default.interval, positive);
+    let per_core = bool_setting(r, table, "per_core", default.per_core);
+    let filter_table = r.table(table, "filesystems");
+    let mountpoints = read_filter(r, &filter_table, &default.mountpoints);
+    let filter_table = r.table(table, "fs_types");
+    let fs_types = read_filter(r, &filter_table, &default.fs_types);
+    let filter_table = r.table(table, "interfaces");
+    let interfaces = read_filter(r, &filter_table, &default.interfaces);
+    let thresholds_table = r.table(table, "thresholds");
+    let thresholds = read_thresholds(r, &thresholds_table, &default.thresholds);
+    SystemConfig {
+        enabled: enabled.value,
+        interval: interval.value,
+        per_core: per_core.value,
+        mountpoints,
+        fs_types,
+        interfaces,
+        thresholds,
+    }
+}
+
+fn read_filter(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &NameFilter) -> NameFilter {
+    NameFilter {
+        include: pattern_list(r, table, "include", &default.include),
+        exclude: pattern_list(r, table, "exclude", &default.exclude),
+    }
+}
+
+fn read_thresholds(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    default: &SystemThresholds,
+) -> SystemThresholds {
+    let mut pair = |warning_key, warning_default, critical_key, critical_default| {
+        let warning = percent_setting(r, table, warning_key, warning_default);
+        let critical = percent_setting(r, table, critical_key, critical_default);
+        warning_below_critical(r, &warning, &critical);
+        (warning.value, critical.value)
+    };
+    let (cpu_warning, cpu_critical) = pair(
+        "cpu_warning",
+        default.cpu_warning,
+        "cpu_critical",
+        default.cpu_critical,
+    );
+    let (memory_warning, memory_critical) = pair(
+        "memory_warning",
+        default.memory_warning,
+        "memory_critical",
+        default.memory_critical,
+    );
+    let (disk_warning, disk_critical) = pair(
+        "disk_warning",
+        default.disk_warning,
+        "disk_critical",
+        default.disk_critical,
+    );
+    SystemThresholds {
+        cpu_warning,
+        cpu_critical,
+        memory_warning,
+        memory_critical,
+        disk_warning,
+        disk_critical,
+    }
+}
+
+fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &LogConfig) -> LogConfig {
+    let level = string_setting(
+        r,
+        table,
+        "level",
+        default.level.clone(),
+        "a log level string like \"info\"",
+        |text| {
+            if is_log_filter(&text.value) {
+                Ok(text.value.trim().to_string())
+            } else {
+                Err(format!(
+                    "{} is not a log filter; expected a level ({}), or directives like \"lookout=debug,info\"",
+                    text.quoted(),
+                    LOG_LEVELS.join(", ")
+                ))
+            }
+        },
+    );
+    LogConfig { level: level.value }
+}
+
+/// A tracing filter whose every directive ends in a level: "info", "lookout=debug,warn".
+/// Stricter than `EnvFilter`, which reads a lone word such as "verbose" as a target name and
+/// so would silently turn a typo into "log everything from a module that does not exist".
+fn is_log_filter(filter: &str) -> bool {
+    let filter = filter.trim();
+    !filter.is_empty()
+        && filter.split(',').all(|directive| {
+            let level = directive
+                .rsplit_once('=')
+                .map_or(directive, |(_, level)| level);
+            LOG_LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+        })
+        && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
+}
+
+// ---- Typed settings. Each returns the value (the default when absent or wrong) and where it
+// ---- was written, for the checks that relate two settings.
+
+fn field<T>(
+    table: &Table<'_, '_>,
+    key: &str,
+    value: T,
+    span: Option<Range<usize>>,
+    valid: bool,
+) -> Field<T> {
+    Field {
+        value,
+        path: join(&table.path, key),
+        span,
+        valid,
+    }
+}
+
+/// A setting written as a string, converted by `convert` (whose error is the whole message).
+fn string_setting<T>(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: T,
+    expected_type: &str,
+    convert: impl FnOnce(&Text) -> Result<T, String>,
+) -> Field<T> {
+    let Some(item) = r.item(table, key) else {
+        return field(table, key, default, None, true);
+    };
+    let converted = r
+        .text(&item, expected_type)
+        .ok_or(None)
+        .and_then(|text| convert(&text).map_err(Some));
+    settle(r, table, key, default, item, converted)
+}
+
+/// Turns the outcome of reading `item` into a field, recording the problem if there is one.
+/// `Err(None)` means the problem is already recorded.
+fn settle<T>(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &str,
+    default: T,
+    item: Item<'_, '_>,
+    outcome: Result<T, Option<String>>,
+) -> Field<T> {
+    match outcome {
+        Ok(value) => field(table, key, value, Some(item.span), true),
+        Err(message) => {
+            if let Some(message) = message {
+                r.problem(Some(&item.span), &item.path, message);
+            }
+            field(table, key, default, Some(item.span), false)
+        }
+    }
+}
+
+fn bool_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: bool,
+) -> Field<bool> {
+    let Some(item) = r.item(table, key) else {
+        return field(table, key, default, None, true);
+    };
+    let outcome = match item.value {
+        DeValue::Boolean(value) => Ok(*value),
+        DeValue::String(text) if text == "true" || text == "false" => Err(Some(format!(
+            "expected a boolean (true or false), found a string; write {text} without quotes"
+        ))),
+        other => Err(Some(format!(
+            "expected a boolean (true or false), found {}",
+            a_type(other)
+        ))),
+    };
+    settle(r, table, key, default, item, outcome)
+}
+
+/// A duration setting; `check` returns what is wrong with a well-formed value, if anything.
+fn duration_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: Duration,
+    check: impl FnOnce(&Duration) -> Option<String>,
+) -> Field<Duration> {
+    string_setting(r, table, key, default, DURATION_TYPE, |text| {
+        let duration = parse_duration(&text.value).map_err(|error| match error {
+            UnitError::TooLarge => format!("{} is too large a duration", text.quoted()),
+            UnitError::Malformed | UnitError::OutOfRange => {
+                format!("{} is not a duration; {DURATION_FORM}", text.quoted())
+            }
+        })?;
+        match check(&duration) {
+            Some(wrong) => Err(format!("{} {wrong}", text.quoted())),
+            None => Ok(duration),
+        }
+    })
+}
+
+fn positive(duration: &Duration) -> Option<String> {
+    duration
+        .is_zero()
+        .then(|| "must be greater than zero".to_string())
+}
+
+/// A size setting: a string with a unit, or an integer number of bytes.
+fn size_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: u64,
+    check: impl FnOnce(&u64) -> Option<String>,
+) -> Field<u64> {
+    let Some(item) = r.item(table, key) else {
+        return field(table, key, default, None, true);
+    };
+    let parsed: Result<(u64, String), Option<String>> = match item.value {
+        DeValue::Integer(integer) => u64::from_str_radix(integer.as_str(), integer.radix())
+            .map(|bytes| (bytes, integer.to_string()))
+            .map_err(|_| {
+                Some(format!(
+                    "{integer} is not a size; {SIZE_FORM}, or a number of bytes"
+                ))
+            }),
+        DeValue::String(_) => match r.text(&item, SIZE_TYPE) {
+            None => Err(None),
+            Some(text) => parse_size(&text.value)
+                .map(|bytes| (bytes, text.quoted()))
+                .map_err(|error| {
+                    Some(match error {
+                        UnitError::TooLarge => format!("{} is too large a size", text.quoted()),
+                        UnitError::Malformed | UnitError::OutOfRange => {
+                            format!("{} is not a size; {SIZE_FORM}", text.quoted())
+                        }
+                    })
+                }),
+        },
+        other => Err(Some(format!(
+            "expected {SIZE_TYPE}, found {}",
+            a_type(other)
+        ))),
+    };
+    let outcome = parsed.and_then(|(bytes, quoted)| match check(&bytes) {
+        Some(wrong) => Err(Some(format!("{quoted} {wrong}"))),
+        None => Ok(bytes),
+    });
+    settle(r, table, key, default, item, outcome)
+}
+
+/// A percent setting ("80%"), stored as a ratio.
+fn percent_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: f64,
+) -> Field<f64> {
+    string_setting(r, table, key, default, PERCENT_TYPE, |text| {
+        parse_percent(&text.value).map_err(|error| match error {
+            UnitError::OutOfRange | UnitError::TooLarge => {
+                format!("{} is out of range; expected 0% to 100%", text.quoted())
+            }
+            UnitError::Malformed => format!(
+                "{} is not a percentage; expected a number and a percent sign, like \"80%\"",
+                text.quoted()
+            ),
+        })
+    })
+}
+
+/// A list of regexes (anchored); when the key is present it replaces the default list.
+fn pattern_list(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: &[Regex],
+) -> Vec<Regex> {
+    let Some(item) = r.item(table, key) else {
+        return default.to_vec();
+    };
+    let Some(elements) = r.elements(&item, PATTERNS_TYPE) else {
+        return default.to_vec();
+    };
+    let mut patterns = Vec::with_capacity(elements.len());
+    for element in &elements {
+        let Some(text) = r.text(element, "a regex string") else {
+            continue;
+        };
+        match compile_pattern(&text.value) {
+            Ok(regex) => patterns.push(regex),
+            Err(error) => {
+                let message = format!(
+                    "{} is not a valid regex: {}",
+                    text.quoted(),
+                    regex_error_line(&error)
+                );
+                r.problem(Some(&element.span), &element.path, message);
+            }
+        }
+    }
+    patterns
+}
+
+/// The one line of a regex error that says what is wrong. Syntax errors are multi-line
+/// (pattern, caret, "error: ..."); a config problem must fit on one line.
+fn regex_error_line(error: &regex::Error) -> String {
+    match error {
+        regex::Error::Syntax(text) => text
+            .lines()
+            .find_map(|line| line.strip_prefix("error: "))
+            .map_or_else(
+                || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                str::to_string,
+            ),
+        regex::Error::CompiledTooBig(limit) => {
+            format!("it compiles to more than the limit of {limit} bytes; simplify it")
+        }
+        other => other.to_string().replace('\n', " "),
+    }
+}
+
+// ---- Checks relating two settings. The problem goes to the one the user wrote (or, if both,
+// ---- to the first), and says the other's value and whether that is the default.
+
+fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String) -> String {
+    let name = other.path.rsplit('.').next().unwrap_or(&other.path);
+    let default = if other.span.is_none() {
+        ", the default"
+    } else {
+        ""
+    };
+    format!("{name} (\"{}\"{default})", format(&other.value))
+}
+
+/// `shorter` must not be longer than `longer` (retention tiers).
+fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: &Field<Duration>, rule: &str) {
+    if !(shorter.valid && longer.valid) || shorter.value <= longer.value {
+        return;
+    }
+    let fmt = |d: &Duration| format_duration(*d);
+    let (blamed, message) = if longer.span.is_some() {
+        let other = describe_other(shorter, fmt);
+        (
+            longer,
+            format!("\"{}\" is shorter than {other}; {rule}", fmt(&longer.value)),
+        )
+    } else {
+        let other = describe_other(longer, fmt);
+        (
+            shorter,
+            format!("\"{}\" is longer than {other}; {rule}", fmt(&shorter.value)),
+        )
+    };
+    r.problem(blamed.span.as_ref(), &blamed.path, message);
+}
+
+/// A warning threshold must be strictly below its critical one, or the warning never shows.
+fn warning_below_critical(r: &mut Reader<'_>, warning: &Field<f64>, critical: &Field<f64>) {
+    if !(warning.valid && critical.valid) || warning.value < critical.value {
+        return;
+    }
+    let fmt = |ratio: &f64| format_percent(*ratio);
+    let (blamed, message) = if warning.span.is_some() {
+        let other = describe_other(critical, fmt);
+        (
+            warning,
+            format!("\"{}\" must be below {other}", fmt(&warning.value)),
+        )
+    } else {
+        let other = describe_other(warning, fmt);
+        (
+            critical,
+            format!("\"{}\" must be above {other}", fmt(&critical.value)),
+        )
+    };
+    r.problem(blamed.span.as_ref(), &blamed.path, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters() {
+        for good in [
+            "info",
+            "INFO",
+            "debug",
+            "lookout=debug,info",
+            "lookout=debug, warn",
+            "off",
+        ] {
+            assert!(is_log_filter(good), "{good:?} should be accepted");
+        }
+        for bad in [
+            "",
+            "verbose",
+            "info,",
+            "lookout",
+            "lookout=loud",
+            "=",
+            "info,,debug",
+        ] {
+            assert!(!is_log_filter(bad), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        let error = super::super::anchored("(eth").err();
+        let line = error.as_ref().map(regex_error_line);
+        assert_eq!(line.as_deref(), Some("unclosed group"));
+    }
+}

@@ -1,0 +1,329 @@
+//! A reader over toml's span-preserving tree (`toml::de::DeTable`) that never stops at the first
+//! problem: every getter records the key it was asked for, substitutes `${ENV}` in strings,
+//! and pushes what is wrong (with the value's byte span) to a list instead of returning early.
+//! When reading is done, `finish` walks the tree once more: any key nobody asked for is an
+//! unknown key, reported with a did-you-mean from the keys that *were* asked for at that level.
+//!
+//! Why not serde with `deny_unknown_fields`: serde stops at the first error and loses the
+//! position of most of them, while a config check should list every problem with its
+//! file:line:column so that one edit fixes them all. The schema is small; reading it by hand
+//! costs a few lines per key and buys exact messages.
+//!
+//! This file knows TOML and positions, not Lookout: the keys, defaults and validation of the
+//! Lookout config are in `parse.rs`.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::env::expand;
+use super::error::{LineIndex, Problem};
+
+/// Reads one config text; collects the problems.
+pub(super) struct Reader<'a> {
+    origin: &'a str,
+    lines: LineIndex<'a>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<Problem>,
+    /// Every (table path, key) a getter asked for, in schema order: the known keys. An absent
+    /// key is still asked for (its default applies), so this is the whole schema.
+    asked: Vec<(String, &'static str)>,
+    /// Paths of the tables that were read as tables: only those are searched for unknown keys
+    /// (a key that held the wrong type already has its problem; its contents are not news).
+    opened: Vec<String>,
+}
+
+/// A table being read. `entries` is `None` when the table is absent (or had the wrong type), so
+/// its keys are still asked for and take their defaults.
+pub(super) struct Table<'t, 'i> {
+    pub path: String,
+    entries: Option<&'t DeTable<'i>>,
+}
+
+/// A value present in the file.
+pub(super) struct Item<'t, 'i> {
+    /// The full key path, e.g. `system.interfaces.exclude[2]`.
+    pub path: String,
+    pub span: Range<usize>,
+    pub value: &'t DeValue<'i>,
+}
+
+/// A string value after `${ENV}` substitution.
+pub(super) struct Text {
+    pub value: String,
+    /// The text as written, when substitution changed it: messages show both, since the value
+    /// alone may not appear anywhere in the file.
+    written: Option<String>,
+}
+
+impl Text {
+    /// The value quoted for a message: `"10s"`, or `"10 parsecs" (from "${INTERVAL}")`.
+    pub fn quoted(&self) -> String {
+        match &self.written {
+            None => format!("{:?}", self.value),
+            Some(written) => format!("{:?} (from {written:?})", self.value),
+        }
+    }
+}
+
+/// A setting's final value and where it came from, for checks that relate two settings.
+#[derive(Debug, Clone)]
+pub(super) struct Field<T> {
+    pub value: T,
+    pub path: String,
+    /// Where the value was written; `None` when the default applies.
+    pub span: Option<Range<usize>>,
+    /// False when the written value had a problem (already recorded) and `value` is the
+    /// default: checks relating two settings skip it rather than pile on a second message.
+    pub valid: bool,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(origin: &'a str, text: &'a str, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Reader {
+            origin,
+            lines: LineIndex::new(text),
+            env,
+            problems: Vec::new(),
+            asked: Vec::new(),
+            opened: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `span` (a byte range of the text).
+    pub fn problem(&mut self, span: Option<&Range<usize>>, path: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            origin: self.origin.to_string(),
+            position: span.map(|span| self.lines.position(span.start)),
+            key: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Records "expected X, found Y" for `item`.
+    pub fn wrong_type(&mut self, item: &Item<'_, '_>, expected: &str) {
+        let message = format!("expected {expected}, found {}", a_type(item.value));
+        self.problem(Some(&item.span), &item.path, message);
+    }
+
+    /// The document itself, as the root table.
+    pub fn root<'t, 'i>(&mut self, document: &'t DeTable<'i>) -> Table<'t, 'i> {
+        self.opened.push(String::new());
+        Table {
+            path: String::new(),
+            entries: Some(document),
+        }
+    }
+
+    /// The sub-table `key` of `parent`; absent (all defaults) if missing or not a table.
+    pub fn table<'t, 'i>(&mut self, parent: &Table<'t, 'i>, key: &'static str) -> Table<'t, 'i> {
+        let path = join(&parent.path, key);
+        let entries = match self.item(parent, key) {
+            None => None,
+            Some(Item {
+                value: DeValue::Table(entries),
+                ..
+            }) => {
+                self.opened.push(path.clone());
+                Some(entries)
+            }
+            Some(item) => {
+                self.wrong_type(&item, "a table");
+                None
+            }
+        };
+        Table { path, entries }
+    }
+
+    /// The value of `key` in `table`, if present. Asking is what makes a key known.
+    pub fn item<'t, 'i>(
+        &mut self,
+        table: &Table<'t, 'i>,
+        key: &'static str,
+    ) -> Option<Item<'t, 'i>> {
+        self.asked.push((table.path.clone(), key));
+        let (_, value) = table.entries?.get_key_value(key)?;
+        Some(Item {
+            path: join(&table.path, key),
+            span: value.span(),
+            value: value.get_ref(),
+        })
+    }
+
+    /// The elements of an array value, each with its indexed path; `None` (with a problem) if
+    /// `item` is not an array.
+    pub fn elements<'t, 'i>(
+        &mut self,
+        item: &Item<'t, 'i>,
+        expected: &str,
+    ) -> Option<Vec<Item<'t, 'i>>> {
+        let DeValue::Array(array) = item.value else {
+            self.wrong_type(item, expected);
+            return None;
+        };
+        let elements = array
+            .iter()
+            .enumerate()
+            .map(|(index, element)| Item {
+                path: format!("{}[{index}]", item.path),
+                span: element.span(),
+                value: element.get_ref(),
+            })
+            .collect();
+        Some(elements)
+    }
+
+    /// A string value with `${ENV}` substituted; `None` (with problems recorded) if `item` is
+    /// not a string or names unset variables. `expected` describes the wanted form for the
+    /// type error, e.g. `a duration string like "10s"`.
+    pub fn text(&mut self, item: &Item<'_, '_>, expected: &str) -> Option<Text> {
+        let DeValue::String(written) = item.value else {
+            self.wrong_type(item, expected);
+            return None;
+        };
+        match expand(written, self.env) {
+            Ok(value) if value == **written => Some(Text {
+                value,
+                written: None,
+            }),
+            Ok(value) => Some(Text {
+                value,
+                written: Some(written.to_string()),
+            }),
+            Err(errors) => {
+                for error in errors {
+                    self.problem(Some(&item.span), &item.path, error.message());
+                }
+                None
+            }
+        }
+    }
+
+    /// Ends reading: reports unknown keys, then returns every problem in file order.
+    pub fn finish(mut self, document: &DeTable<'_>) -> Vec<Problem> {
+        self.report_unknown_keys(document, "");
+        // Stable: problems at one place keep the order they were found in.
+        self.problems
+            .sort_by_key(|problem| (problem.position.is_none(), problem.position));
+        self.problems
+    }
+
+    /// Every key path the reader asked for, tables included (the schema); for the test that
+    /// keeps the template complete.
+    #[cfg(test)]
+    pub fn asked_paths(&self) -> Vec<String> {
+        self.asked
+            .iter()
+            .map(|(table, key)| join(table, key))
+            .collect()
+    }
+
+    fn report_unknown_keys(&mut self, table: &DeTable<'_>, table_path: &str) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join(table_path, name);
+            let known = self
+                .asked
+                .iter()
+                .any(|(parent, asked)| parent == table_path && *asked == name);
+            if !known {
+                let message = self.unknown_key_message(table_path, name);
+                self.problem(Some(&key.span()), &path, message);
+            } else if let DeValue::Table(child) = value.get_ref() {
+                if self.opened.contains(&path) {
+                    self.report_unknown_keys(child, &path);
+                }
+            }
+        }
+    }
+
+    /// "unknown key" plus the most useful hint: a close spelling at this level, the same key at
+    /// another level, or the list of keys allowed here.
+    fn unknown_key_message(&self, table_path: &str, name: &str) -> String {
+        // Below this similarity a "did you mean" guess is more confusing than helpful.
+        const MIN_SIMILARITY: f64 = 0.8;
+        let siblings: Vec<&str> = self
+            .asked
+            .iter()
+            .filter(|(parent, _)| parent == table_path)
+            .map(|(_, key)| *key)
+            .collect();
+        let lowercase = name.to_lowercase();
+        let closest = siblings
+            .iter()
+            .map(|key| (strsim::jaro_winkler(&lowercase, key), *key))
+            .filter(|(similarity, _)| *similarity >= MIN_SIMILARITY)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, key)) = closest {
+            return format!("unknown key; did you mean {key:?}?");
+        }
+        let elsewhere: Vec<String> = self
+            .asked
+            .iter()
+            .filter(|(parent, key)| parent != table_path && key.eq_ignore_ascii_case(name))
+            .map(|(parent, key)| format!("{:?}", join(parent, key)))
+            .collect();
+        if let Some((last, others)) = elsewhere.split_last() {
+            let options = if others.is_empty() {
+                last.clone()
+            } else {
+                format!("{} or {last}", others.join(", "))
+            };
+            return format!("unknown key here; did you mean {options}?");
+        }
+        match siblings.as_slice() {
+            [] => "unknown key".to_string(),
+            keys => {
+                let quoted: Vec<String> = keys.iter().map(|key| format!("{key:?}")).collect();
+                format!("unknown key; expected one of {}", quoted.join(", "))
+            }
+        }
+    }
+}
+
+/// `parent.key`, quoting the key when TOML would need quotes for it.
+pub(super) fn join(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// A TOML type with its article, for "expected a string, found an array".
+pub(super) fn a_type(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_quote_what_toml_would_quote() {
+        assert_eq!(join("", "server"), "server");
+        assert_eq!(
+            join("system.thresholds", "cpu_warning"),
+            "system.thresholds.cpu_warning"
+        );
+        assert_eq!(join("system", "foo bar"), "system.\"foo bar\"");
+        assert_eq!(join("", ""), "\"\"");
+    }
+}

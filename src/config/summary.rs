@@ -1,0 +1,130 @@
+//! `lookout config check`: what a config will make Lookout do, on one screen, in the words of
+//! someone running it (what is monitored, how often, where history goes) rather than as keys.
+
+use super::units::{format_duration, format_percent, format_size};
+use super::{Config, NameFilter};
+
+/// A few lines describing what `config` monitors and stores.
+pub fn summary(config: &Config) -> String {
+    let mut lines = Vec::new();
+    lines.push(match &config.source {
+        Some(path) => format!("config: {}", path.display()),
+        None => "config: embedded default (no file)".to_string(),
+    });
+    lines.push(format!(
+        "http: dashboard, API and /metrics on {}",
+        config.server.listen
+    ));
+
+    let system = &config.system;
+    if system.enabled {
+        let cpu = if system.per_core {
+            "cpu (per core too)"
+        } else {
+            "cpu"
+        };
+        lines.push(format!(
+            "system: every {}: {cpu}, memory, load, filesystems, network",
+            format_duration(system.interval)
+        ));
+        let t = &system.thresholds;
+        let pair =
+            |warning, critical| format!("{}/{}", format_percent(warning), format_percent(critical));
+        lines.push(format!(
+            "  thresholds (warning/critical): cpu {}, memory {}, disk {}",
+            pair(t.cpu_warning, t.cpu_critical),
+            pair(t.memory_warning, t.memory_critical),
+            pair(t.disk_warning, t.disk_critical)
+        ));
+        lines.push(format!(
+            "  filesystems: {}; {}",
+            describe_filter(&system.mountpoints, "mount points"),
+            describe_filter(&system.fs_types, "types")
+        ));
+        lines.push(format!(
+            "  network: {}",
+            describe_filter(&system.interfaces, "interfaces")
+        ));
+    } else {
+        lines.push("system: off (system.enabled = false)".to_string());
+    }
+
+    let storage = &config.storage;
+    lines.push(format!(
+        "store: {}, at most {}, written every {}",
+        storage.path.display(),
+        format_size(storage.max_size),
+        format_duration(storage.flush_interval)
+    ));
+    lines.push(format!(
+        "  retention: raw {}, 1-minute {}, 1-hour {}",
+        format_duration(storage.retention.raw),
+        format_duration(storage.retention.minute),
+        format_duration(storage.retention.hour)
+    ));
+    lines.push(format!("log: {}", config.log.level));
+    lines.join("\n")
+}
+
+/// "all mount points but 5 patterns", "only eth0, ens5 (but 2 patterns)".
+fn describe_filter(filter: &NameFilter, noun: &str) -> String {
+    let exclusions = match filter.exclude.len() {
+        0 => String::new(),
+        1 => format!("but {:?}", filter.exclude_patterns()[0]),
+        n => format!("but {n} patterns"),
+    };
+    let includes = filter.include_patterns();
+    match (includes.is_empty(), exclusions.is_empty()) {
+        (true, true) => format!("all {noun}"),
+        (true, false) => format!("all {noun} {exclusions}"),
+        (false, true) => format!("{noun} matching {}", includes.join(", ")),
+        (false, false) => format!("{noun} matching {} ({exclusions})", includes.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::embedded_default;
+    use super::*;
+
+    #[test]
+    fn default_summary() {
+        assert_eq!(
+            summary(&embedded_default()),
+            "config: embedded default (no file)\n\
+             http: dashboard, API and /metrics on 127.0.0.1:9898\n\
+             system: every 10s: cpu, memory, load, filesystems, network\n  \
+             thresholds (warning/critical): cpu 80%/95%, memory 85%/95%, disk 90%/95%\n  \
+             filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
+             network: all interfaces but 20 patterns\n\
+             store: ./lookout-data, at most 1GiB, written every 10s\n  \
+             retention: raw 7d, 1-minute 90d, 1-hour 730d\n\
+             log: info"
+        );
+    }
+
+    #[test]
+    fn filters_and_disabled_system() {
+        let mut config = embedded_default();
+        config.system.enabled = false;
+        assert!(summary(&config).contains("\nsystem: off (system.enabled = false)\n"));
+        let cases = [
+            (NameFilter::new(&[], &[]), "all interfaces"),
+            (NameFilter::new(&[], &["lo"]), "all interfaces but \"lo\""),
+            (
+                NameFilter::new(&["eth.*", "ens5"], &[]),
+                "interfaces matching eth.*, ens5",
+            ),
+            (
+                NameFilter::new(&["eth.*"], &["eth9", "eth8"]),
+                "interfaces matching eth.* (but 2 patterns)",
+            ),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(
+                describe_filter(&filter.unwrap_or_default(), "interfaces"),
+                expected
+            );
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! `lookout config init`: a complete, commented config for a preset. Every key the reader
+//! accepts is written with the preset's value and one comment line on what it does; a test
+//! parses each template back and another checks it names every key, so the example cannot
+//! drift from the code.
+//!
+//! The text is rendered from a `Config` (the preset), not kept as a static file, so that
+//! defaults live in one place (`defaults.rs`).
+
+use super::defaults::{embedded_default, minimal};
+use super::units::{format_duration, format_percent, format_size};
+use super::{Config, NameFilter};
+
+/// A named starting point for `lookout config init --preset NAME`.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    /// One line for `--help` and for the unknown-preset error.
+    pub description: &'static str,
+    config: fn() -> Config,
+}
+
+/// The presets, in the order they are listed to users.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "default",
+        description: "the built-in defaults",
+        config: embedded_default,
+    },
+    Preset {
+        name: "minimal",
+        description: "a small VPS: system metrics every minute, at most 256MiB of history",
+        config: minimal,
+    },
+];
+
+/// `init_template` was asked for a preset that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown preset {name:?}; available presets: {}", preset_list())]
+pub struct UnknownPreset {
+    pub name: String,
+}
+
+fn preset_list() -> String {
+    PRESETS
+        .iter()
+        .map(|preset| format!("{:?} ({})", preset.name, preset.description))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The commented config text for `preset` ("default" or "minimal").
+pub fn init_template(preset: &str) -> Result<String, UnknownPreset> {
+    let preset = PRESETS
+        .iter()
+        .find(|known| known.name == preset)
+        .ok_or_else(|| UnknownPreset {
+            name: preset.to_string(),
+        })?;
+    Ok(render(preset, &(preset.config)()))
+}
+
+/// Writes `config` as a commented TOML file. The comment of a value that differs from the
+/// built-in default ends with that default, so a preset also documents what it changed.
+fn render(preset: &Preset, config: &Config) -> String {
+    let defaults = embedded_default();
+    let mut t = Template::default();
+    t.comment(&format!(
+        "Lookout configuration, preset {:?}: {}.",
+        preset.name, preset.description
+    ));
+    t.comment("Every key is listed with its value and one line on what it does; delete what you do not change.");
+    t.comment("Durations: \"500ms\", \"10s\", \"5m\", \"1h\", \"7d\". Sizes: \"512MiB\", \"1GiB\", \"100MB\". Percents: \"80%\".");
+    t.comment("Any string may use ${ENV_VAR} (an unset variable is an error); write $${ for a literal ${.");
+    t.comment("A list written here replaces the default list; it is not added to it.");
+    t.comment("Check a change with: lookout config check <this file>");
+
+    let (server, default_server) = (&config.server, &defaults.server);
+    t.table(
+        "server",
+        "The HTTP server: dashboard, JSON API and /metrics.",
+    );
+    t.key(
+        "listen",
+        string(&server.listen.to_string()),
+        string(&default_server.listen.to_string()),
+        "Address and port to listen on; \"0.0.0.0:9898\" accepts other hosts too.",
+    );
+
+    let (storage, default_storage) = (&config.storage, &defaults.storage);
+    t.table(
+        "storage",
+        "The history: where it is kept, how big it may grow, how long it is kept.",
+    );
+    t.key(
+        "path",
+        string(&storage.path.to_string_lossy()),
+        string(&default_storage.path.to_string_lossy()),
+        "Data directory, relative to the working directory; \"/var/lib/lookout\" is typical for a service.",
+    );
+    t.key(
+        "max_size",
+        string(&format_size(storage.max_size)),
+        string(&format_size(default_storage.max_size)),
+        "Disk budget: past it, the oldest data of the finest tier is dropped first.",
+    );
+    t.key(
+        "flush_interval",
+        duration(storage.flush_interval),
+        duration(default_storage.flush_interval),
+        "How often samples are written to disk (at most \"10s\"): the most a crash can lose.",
+    );
+
+    let (retention, default_retention) = (&storage.retention, &default_storage.retention);
+    t.table(
+        "storage.retention",
+        "How long each tier is kept; raw <= minute <= hour.",
+    );
+    t.key(
+        "raw",
+        duration(retention.raw),
+        duration(default_retention.raw),
+        "Every sample, as collected.",
+    );
+    t.key(
+        "minute",
+        duration(retention.minute),
+        duration(default_retention.minute),
+        "One-minute aggregates.",
+    );
+    t.key(
+        "hour",
+        duration(retention.hour),
+        duration(default_retention.hour),
+        "One-hour aggregates (\"730d\" is two years).",
+    );
+
+    let (system, default_system) = (&config.system, &defaults.system);
+    t.table(
+        "system",
+        "Host metrics: cpu, memory, load, filesystems and network.",
+    );
+    t.key(
+        "enabled",
+        system.enabled.to_string(),
+        default_system.enabled.to_string(),
+        "Collect host metrics at all.",
+    );
+    t.key(
+        "interval",
+        duration(system.interval),
+        duration(default_system.interval),
+        "How often to collect them.",
+    );
+    t.key(
+        "per_core",
+        system.per_core.to_string(),
+        default_system.per_core.to_string(),
+        "Also record each core's busy ratio (one series per core).",
+    );
+    t.filter(
+        "system.filesystems",
+        "Mount points to watch: regexes matching the whole mount point.",
+        &system.mountpoints,
+        &default_system.mountpoints,
+        "Never these: kernel, container and snap mounts.",
+    );
+    t.filter(
+        "system.fs_types",
+        "Filesystem types to watch (as in /proc/mounts): regexes matching the whole type.",
+        &system.fs_types,
+        &default_system.fs_types,
+        "Never these: pseudo, memory-backed and read-only image filesystems.",
+    );
+    t.filter(
+        "system.interfaces",
+        "Network interfaces to watch: regexes matching the whole name.",
+        &system.interfaces,
+        &default_system.interfaces,
+        "Never these: loopback and virtual links (containers, VMs, bridges, tunnels).",
+    );
+
+    let (thresholds, default_thresholds) = (&system.thresholds, &default_system.thresholds);
+    t.table(
+        "system.thresholds",
+        "When the system health checks warn and go critical; each warning must be below its critical.",
+    );
+    for (key, value, default, doc) in [
+        (
+            "cpu_warning",
+            thresholds.cpu_warning,
+            default_thresholds.cpu_warning,
+            "CPU busy (all cores) at which the cpu check warns.",
+        ),
+        (
+            "cpu_critical",
+            thresholds.cpu_critical,
+            default_thresholds.cpu_critical,
+            "CPU busy (all cores) at which it is critical.",
+        ),
+        (
+            "memory_warning",
+            thresholds.memory_warning,
+            default_thresholds.memory_warning,
+            "Memory in use at which the memory check warns.",
+        ),
+        (
+            "memory_critical",
+            thresholds.memory_critical,
+            default_thresholds.memory_critical,
+            "Memory in use at which it is critical.",
+        ),
+        (
+            "disk_warning",
+            thresholds.disk_warning,
+            default_thresholds.disk_warning,
+            "Space used on any watched filesystem at which the disk check warns.",
+        ),
+        (
+            "disk_critical",
+            thresholds.disk_critical,
+            default_thresholds.disk_critical,
+            "Space used on any watched filesystem at which it is critical.",
+        ),
+    ] {
+        t.key(key, percent(value), percent(default), doc);
+    }
+
+    t.table("log", "Lookout's own log, written to stderr.");
+    t.key(
+        "level",
+        string(&config.log.level),
+        string(&defaults.log.level),
+        "A level (error, warn, info, debug, trace) or directives like \"lookout=debug,info\"; --log-level and RUST_LOG override it.",
+    );
+    t.out
+}
+
+#[derive(Default)]
+struct Template {
+    out: String,
+}
+
+impl Template {
+    fn comment(&mut self, text: &str) {
+        self.out.push_str("# ");
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    fn table(&mut self, header: &str, doc: &str) {
+        self.out.push('\n');
+        self.comment(doc);
+        self.out.push_str(&format!("[{header}]\n"));
+    }
+
+    fn key(&mut self, key: &str, value: String, default: String, doc: &str) {
+        if value == default {
+            self.comment(doc);
+        } else {
+            self.comment(&format!("{doc} Default: {default}."));
+        }
+        self.out.push_str(&format!("{key} = {value}\n"));
+    }
+
+    fn filter(
+        &mut self,
+        header: &str,
+        doc: &str,
+        filter: &NameFilter,
+        default: &NameFilter,
+        exclude_doc: &str,
+    ) {
+        self.table(header, doc);
+        self.key(
+            "include",
+            array("include", &filter.include_patterns()),
+            array("include", &default.include_patterns()),
+            "Only these (empty: all).",
+        );
+        self.key(
+            "exclude",
+            array("exclude", &filter.exclude_patterns()),
+            array("exclude", &default.exclude_patterns()),
+            exclude_doc,
+        );
+    }
+}
+
+fn duration(value: std::time::Duration) -> String {
+    string(&format_duration(value))
+}
+
+fn percent(ratio: f64) -> String {
+    string(&format_percent(ratio))
+}
+
+/// A TOML string that reads back as `value`: a literal string ('...') when that avoids
+/// doubling backslashes (regexes), else a basic string with escapes. `${` is written `$${`
+/// because the reader substitutes environment variables in every string.
+fn string(value: &str) -> String {
+    let value = value.replace("${", "$${");
+    let literal_ok = !value.contains('\'') && !value.chars().any(char::is_control);
+    if literal_ok && (value.contains('\\') || value.contains('"')) {
+        return format!("'{value}'");
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A TOML array of strings: on one line when short, else wrapped with several per line.
+fn array(key: &str, values: &[&str]) -> String {
+    const WIDTH: usize = 100;
+    let items: Vec<String> = values.iter().map(|value| string(value)).collect();
+    let one_line = format!("[{}]", items.join(", "));
+    if key.len() + 3 + one_line.len() <= WIDTH {
+        return one_line;
+    }
+    let mut out = String::from("[\n");
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && 4 + line.len() + item.len() + 2 > WIDTH {
+            out.push_str(&format!("    {}\n", line.trim_end()));
+            line.clear();
+        }
+        line.push_str(&item);
+        line.push_str(", ");
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("    {}\n", line.trim_end()));
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_str;
+    use super::super::reader::Reader;
+    use super::*;
+    use toml::de::{DeTable, DeValue};
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn each_template_parses_back_to_its_preset() {
+        for preset in PRESETS {
+            let text = init_template(preset.name).unwrap_or_default();
+            let parsed = from_str(&text, preset.name, &no_env);
+            match parsed {
+                Ok(config) => assert_eq!(config, (preset.config)(), "preset {}", preset.name),
+                Err(error) => panic!(
+                    "template {:?} does not parse:\n{error}\n{text}",
+                    preset.name
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn default_template_is_the_embedded_default() {
+        let text = init_template("default").unwrap_or_default();
+        assert_eq!(from_str(&text, "t", &no_env).ok(), Some(embedded_default()));
+    }
+
+    #[test]
+    fn default_template_documents_every_key() {
+        // The reader asks for every key of the schema even in an empty file (defaults apply),
+        // so its list of asked keys is the schema.
+        let empty = DeTable::new();
+        let mut reader = Reader::new("empty", "", &no_env);
+        let _ = super::super::parse::read_config(&mut reader, &empty);
+        let schema = reader.asked_paths();
+        assert!(schema.len() > 30, "schema looks incomplete: {schema:?}");
+
+        let text = init_template("default").unwrap_or_default();
+        let template = DeTable::parse(&text)
+            .map(|t| t.into_inner())
+            .unwrap_or_default();
+        for path in &schema {
+            let mut table = &template;
+            let mut found = None;
+            for part in path.split('.') {
+                found = table.get(part).map(|value| value.get_ref());
+                if let Some(DeValue::Table(child)) = found {
+                    table = child;
+                }
+            }
+            assert!(
+                found.is_some(),
+                "the default template does not mention {path}"
+            );
+        }
+        // One comment line per key: every `key = value` line follows a comment.
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if line.contains(" = ") && !line.starts_with('#') {
+                assert!(
+                    index > 0 && lines[index - 1].starts_with("# "),
+                    "no comment above {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn minimal_template_notes_what_it_changed() {
+        let text = init_template("minimal").unwrap_or_default();
+        assert!(text.contains("interval = \"1m\""), "{text}");
+        assert!(
+            text.contains("How often to collect them. Default: \"10s\".\n"),
+            "{text}"
+        );
+        assert!(text.contains("max_size = \"256MiB\""), "{text}");
+    }
+
+    #[test]
+    fn unknown_preset_lists_the_available_ones() {
+        assert_eq!(
+            init_template("huge").err().map(|error| error.to_string()),
+            Some(
+                "unknown preset \"huge\"; available presets: \"default\" (the built-in defaults), \
+                 \"minimal\" (a small VPS: system metrics every minute, at most 256MiB of history)"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn strings_read_back_unchanged() {
+        for value in [
+            "plain",
+            "fuse\\.(a|b)",
+            "say \"hi\"",
+            "it's \\d",
+            "tab\there",
+            "${HOME}",
+            "$${",
+            "é",
+        ] {
+            let text = format!("v = {}", string(value));
+            let document = DeTable::parse(&text)
+                .map(|t| t.into_inner())
+                .unwrap_or_default();
+            let read = document
+                .get("v")
+                .and_then(|v| v.get_ref().as_str())
+                .map(str::to_string);
+            let expanded = read.map(|raw| super::super::env::expand(&raw, &no_env));
+            assert_eq!(expanded, Some(Ok(value.to_string())), "{text}");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Golden tests of whole config texts: the exact text of every kind of error (the messages are
+//! the user interface of a config file, so a wording change should be a visible diff here),
+//! environment substitution, loading files, and robustness against arbitrary input.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Config, ConfigError, embedded_default, from_str, init_template, load};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "LOOKOUT_PORT" => Some("9999".into()),
+        "LOOKOUT_DATA" => Some("/srv/lookout".into()),
+        "LOOKOUT_INTERVAL" => Some("30s".into()),
+        "BAD_INTERVAL" => Some("10 parsecs".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    from_str(text, "lookout.toml", &env)
+}
+
+/// The error text for `text`, which must be invalid.
+fn errors(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn empty_file_is_the_default() {
+    assert_eq!(parse("").ok(), Some(embedded_default()));
+    assert_eq!(parse("# nothing\n\n").ok(), Some(embedded_default()));
+    assert_eq!(parse("\u{feff}[server]\n").ok(), Some(embedded_default()));
+}
+
+#[test]
+fn values_are_read() {
+    let text = r#"
+[server]
+listen = "[::]:8080"
+[storage]
+path = "/var/lib/lookout"
+max_size = 536870912
+flush_interval = "2s"
+retention = { raw = "1d", minute = "30d", hour = "365d" }
+[system]
+enabled = false
+interval = "1m30s"
+per_core = true
+filesystems.include = ['/', '/home']
+interfaces.exclude = ['lo']
+[system.thresholds]
+cpu_warning = "70%"
+disk_critical = "99.5%"
+[log]
+level = "lookout=debug,info"
+"#;
+    let config = parse(text).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.server.listen.to_string(), "[::]:8080");
+    assert_eq!(config.storage.path, Path::new("/var/lib/lookout"));
+    assert_eq!(config.storage.max_size, 512 << 20);
+    assert_eq!(config.storage.flush_interval, Duration::from_secs(2));
+    assert_eq!(config.storage.retention.raw, Duration::from_secs(86_400));
+    assert_eq!(
+        config.storage.retention.hour,
+        Duration::from_secs(365 * 86_400)
+    );
+    assert!(!config.system.enabled);
+    assert_eq!(config.system.interval, Duration::from_secs(90));
+    assert!(config.system.per_core);
+    let mountpoints = &config.system.mountpoints;
+    assert!(mountpoints.allows("/") && mountpoints.allows("/home"));
+    assert!(
+        !mountpoints.allows("/home/user"),
+        "include patterns match whole names"
+    );
+    assert!(
+        !mountpoints.allows("/dev"),
+        "the default exclude list still applies"
+    );
+    assert!(
+        config.system.interfaces.allows("docker0"),
+        "a list replaces the default"
+    );
+    assert!(!config.system.interfaces.allows("lo"));
+    assert_eq!(config.system.thresholds.cpu_warning, 0.7);
+    assert_eq!(config.system.thresholds.cpu_critical, 0.95, "default kept");
+    assert_eq!(config.system.thresholds.disk_critical, 0.995);
+    assert_eq!(config.log.level, "lookout=debug,info");
+    assert_eq!(config.source, None);
+}
+
+#[test]
+fn environment_substitution() {
+    let text = r#"
+[server]
+listen = "127.0.0.1:${LOOKOUT_PORT}"
+[storage]
+path = "${LOOKOUT_DATA}/data/$${literal}"
+[system]
+interval = "${LOOKOUT_INTERVAL}"
+[system.filesystems]
+exclude = ['${LOOKOUT_DATA}/.+', '/tmp($|/.*)', 'cost[$]{2}']
+"#;
+    let config = parse(text).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9999");
+    assert_eq!(
+        config.storage.path,
+        Path::new("/srv/lookout/data/${literal}")
+    );
+    assert_eq!(config.system.interval, Duration::from_secs(30));
+    // In regexes too; a "$" not followed by "{" is left alone.
+    assert_eq!(
+        config.system.mountpoints.exclude_patterns(),
+        ["/srv/lookout/.+", "/tmp($|/.*)", "cost[$]{2}"]
+    );
+}
+
+#[test]
+fn golden_unset_environment_variable() {
+    assert_eq!(
+        errors("[server]\nlisten = \"${LOOKOUT_LISTEN}\"\n"),
+        "lookout.toml:2:10: server.listen: environment variable LOOKOUT_LISTEN is not set \
+         (referenced as ${LOOKOUT_LISTEN})"
+    );
+    assert_eq!(
+        errors("[storage]\npath = \"${HOME/data\"\n"),
+        "lookout.toml:2:8: storage.path: \"${\" is not closed by \"}\"; write \"$${\" for a literal \"${\""
+    );
+    // The substituted value is what is checked, and the message shows where it came from.
+    assert_eq!(
+        errors("[system]\ninterval = \"${BAD_INTERVAL}\"\n"),
+        "lookout.toml:2:12: system.interval: \"10 parsecs\" (from \"${BAD_INTERVAL}\") is not a \
+         duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+    );
+}
+
+#[test]
+fn golden_unknown_keys() {
+    let text = r#"[server]
+listen = "127.0.0.1:9898"
+
+[servr]
+listen = "x"
+
+[system]
+intervl = "10s"
+retention = "7d"
+include = ["/"]
+
+[system.thresholds]
+cpu_warn = "70%"
+
+[log]
+colour = true
+"#;
+    assert_eq!(
+        errors(text),
+        "lookout.toml:4:2: servr: unknown key; did you mean \"server\"?\n\
+         lookout.toml:8:1: system.intervl: unknown key; did you mean \"interval\"?\n\
+         lookout.toml:9:1: system.retention: unknown key here; did you mean \"storage.retention\"?\n\
+         lookout.toml:10:1: system.include: unknown key here; did you mean \
+         \"system.filesystems.include\", \"system.fs_types.include\" or \"system.interfaces.include\"?\n\
+         lookout.toml:13:1: system.thresholds.cpu_warn: unknown key; did you mean \"cpu_warning\"?\n\
+         lookout.toml:16:1: log.colour: unknown key; expected one of \"level\""
+    );
+}
+
+#[test]
+fn golden_wrong_types() {
+    let text = r#"server = 5
+[system]
+enabled = "yes"
+per_core = "true"
+interval = 10
+filesystems = { exclude = "^/dev" }
+[system.thresholds]
+cpu_warning = 0.8
+[storage]
+max_size = 1.5
+path = ["a"]
+"#;
+    assert_eq!(
+        errors(text),
+        "lookout.toml:1:10: server: expected a table, found an integer\n\
+         lookout.toml:3:11: system.enabled: expected a boolean (true or false), found a string\n\
+         lookout.toml:4:12: system.per_core: expected a boolean (true or false), found a string; \
+         write true without quotes\n\
+         lookout.toml:5:12: system.interval: expected a duration string like \"10s\", found an integer\n\
+         lookout.toml:6:27: system.filesystems.exclude: expected an array of regex strings, like \
+         [\"lo\", \"veth.*\"], found a string\n\
+         lookout.toml:8:15: system.thresholds.cpu_warning: expected a percentage string like \"80%\", \
+         found a float\n\
+         lookout.toml:10:12: storage.max_size: expected a size string like \"512MiB\" or \"1GiB\", \
+         or a number of bytes, found a float\n\
+         lookout.toml:11:8: storage.path: expected a directory path string, found an array"
+    );
+}
+
+#[test]
+fn golden_bad_durations() {
+    let text = "[server]\nlisten = \"127.0.0.1:9898\"\n\n[system]\nenabled = true\n\ninterval   = \"10 parsecs\"\n";
+    assert_eq!(
+        errors(text),
+        "lookout.toml:7:14: system.interval: \"10 parsecs\" is not a duration; expected a number \
+         and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+    );
+    assert_eq!(
+        errors("[system]\ninterval = \"0s\"\n"),
+        "lookout.toml:2:12: system.interval: \"0s\" must be greater than zero"
+    );
+    assert_eq!(
+        errors("[storage]\nflush_interval = \"1m\"\n"),
+        "lookout.toml:2:18: storage.flush_interval: \"1m\" is too long; expected at most \"10s\" \
+         (the most data a crash can lose)"
+    );
+    assert_eq!(
+        errors("[storage.retention]\nraw = \"99999999999999999999999d\"\n"),
+        "lookout.toml:2:7: storage.retention.raw: \"99999999999999999999999d\" is too large a duration"
+    );
+}
+
+#[test]
+fn golden_bad_sizes() {
+    assert_eq!(
+        errors("[storage]\nmax_size = \"1 GB-ish\"\n"),
+        "lookout.toml:2:12: storage.max_size: \"1 GB-ish\" is not a size; expected a number and a \
+         unit, like \"512MiB\", \"1GiB\" or \"100MB\""
+    );
+    assert_eq!(
+        errors("[storage]\nmax_size = -5\n"),
+        "lookout.toml:2:12: storage.max_size: -5 is not a size; expected a number and a unit, \
+         like \"512MiB\", \"1GiB\" or \"100MB\", or a number of bytes"
+    );
+    assert_eq!(
+        errors("[storage]\nmax_size = \"1KiB\"\n"),
+        "lookout.toml:2:12: storage.max_size: \"1KiB\" is too small; expected at least \"1MiB\""
+    );
+    assert_eq!(
+        errors("[storage]\nmax_size = 1024\n"),
+        "lookout.toml:2:12: storage.max_size: 1024 is too small; expected at least \"1MiB\""
+    );
+}
+
+#[test]
+fn golden_invalid_toml() {
+    // One problem, with the parser's message: after a syntax error the structure is a guess.
+    assert_eq!(
+        errors("[system]\ninterval = 10s\nbogus = 1\n"),
+        "lookout.toml:2:12: invalid TOML: string values must be quoted, expected literal string"
+    );
+    assert_eq!(
+        errors("[server\nlisten = \"x\"\n"),
+        "lookout.toml:1:8: invalid TOML: unclosed table, expected `]`"
+    );
+    assert_eq!(
+        errors("[system]\ninterval = \"10s\"\ninterval = \"20s\"\n"),
+        "lookout.toml:3:1: invalid TOML: duplicate key"
+    );
+}
+
+#[test]
+fn golden_other_values() {
+    let text = r#"[server]
+listen = "localhost:9898"
+[storage]
+path = "~/lookout"
+[system.interfaces]
+exclude = ["lo", "(eth", 7]
+[system.thresholds]
+cpu_warning = "96%"
+memory_critical = "120%"
+disk_warning = "80"
+[log]
+level = "verbose"
+"#;
+    assert_eq!(
+        errors(text),
+        "lookout.toml:2:10: server.listen: \"localhost:9898\" is not a socket address; expected an \
+         IP address and a port, like \"127.0.0.1:9898\" or \"[::]:9898\"\n\
+         lookout.toml:4:8: storage.path: \"~/lookout\": \"~\" is not expanded; write the full path, \
+         or \"${HOME}/...\"\n\
+         lookout.toml:6:18: system.interfaces.exclude[1]: \"(eth\" is not a valid regex: unclosed group\n\
+         lookout.toml:6:26: system.interfaces.exclude[2]: expected a regex string, found an integer\n\
+         lookout.toml:8:15: system.thresholds.cpu_warning: \"96%\" must be below cpu_critical \
+         (\"95%\", the default)\n\
+         lookout.toml:9:19: system.thresholds.memory_critical: \"120%\" is out of range; expected 0% to 100%\n\
+         lookout.toml:10:16: system.thresholds.disk_warning: \"80\" is not a percentage; expected a \
+         number and a percent sign, like \"80%\"\n\
+         lookout.toml:12:9: log.level: \"verbose\" is not a log filter; expected a level (off, error, \
+         warn, info, debug, trace), or directives like \"lookout=debug,info\""
+    );
+}
+
+#[test]
+fn golden_relations_blame_the_written_value() {
+    assert_eq!(
+        errors("[system.thresholds]\ncpu_critical = \"70%\"\n"),
+        "lookout.toml:2:16: system.thresholds.cpu_critical: \"70%\" must be above cpu_warning \
+         (\"80%\", the default)"
+    );
+    assert_eq!(
+        errors("[system.thresholds]\ndisk_warning = \"95%\"\ndisk_critical = \"95%\"\n"),
+        "lookout.toml:2:16: system.thresholds.disk_warning: \"95%\" must be below disk_critical (\"95%\")"
+    );
+    assert_eq!(
+        errors("[storage.retention]\nraw = \"100d\"\n"),
+        "lookout.toml:2:7: storage.retention.raw: \"100d\" is longer than minute (\"90d\", the \
+         default); expected raw <= minute <= hour"
+    );
+    assert_eq!(
+        errors("[storage.retention]\nraw = \"7d\"\nminute = \"1d\"\n"),
+        "lookout.toml:3:10: storage.retention.minute: \"1d\" is shorter than raw (\"7d\"); \
+         expected raw <= minute <= hour"
+    );
+    // A value that is itself wrong is reported once, without a second message about the pair.
+    assert_eq!(
+        errors("[system.thresholds]\ncpu_warning = \"lots\"\ncpu_critical = \"1%\"\n"),
+        "lookout.toml:2:15: system.thresholds.cpu_warning: \"lots\" is not a percentage; expected \
+         a number and a percent sign, like \"80%\""
+    );
+}
+
+#[test]
+fn golden_several_problems_in_file_order() {
+    // Problems are found in schema order (server, storage, system, log, then unknown keys)
+    // but listed in file order.
+    let text = r#"[log]
+level = "loud"
+
+[system]
+interval = "often"
+colour = "blue"
+
+[storage]
+max_size = "big"
+
+[server]
+listen = "${NOPE}"
+"#;
+    let error = parse(text).err();
+    assert_eq!(error.as_ref().map(|e| e.problems().len()), Some(5));
+    assert_eq!(
+        error.map(|e| e.to_string()).unwrap_or_default(),
+        "lookout.toml:2:9: log.level: \"loud\" is not a log filter; expected a level (off, error, \
+         warn, info, debug, trace), or directives like \"lookout=debug,info\"\n\
+         lookout.toml:5:12: system.interval: \"often\" is not a duration; expected a number and a \
+         unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
+         lookout.toml:6:1: system.colour: unknown key; expected one of \"enabled\", \"interval\", \
+         \"per_core\", \"filesystems\", \"fs_types\", \"interfaces\", \"thresholds\"\n\
+         lookout.toml:9:12: storage.max_size: \"big\" is not a size; expected a number and a unit, \
+         like \"512MiB\", \"1GiB\" or \"100MB\"\n\
+         lookout.toml:12:10: server.listen: environment variable NOPE is not set (referenced as ${NOPE})"
+    );
+}
+
+#[test]
+fn problems_are_structured_for_callers() {
+    let error = parse("[system]\ninterval = \"x\"\n").err();
+    let problems = error.as_ref().map(|e| e.problems()).unwrap_or_default();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "system.interval");
+    assert_eq!(
+        problems[0].position,
+        Some(super::Position {
+            line: 2,
+            column: 12
+        })
+    );
+    assert_eq!(problems[0].origin, "lookout.toml");
+}
+
+#[test]
+fn load_reads_files_and_explains_failures() {
+    assert_eq!(load(None).ok(), Some(embedded_default()));
+
+    let missing = Path::new("/nonexistent/lookout.toml");
+    assert_eq!(
+        load(Some(missing)).err().map(|e| e.to_string()),
+        Some(
+            "cannot read config /nonexistent/lookout.toml: No such file or directory (os error 2); \
+             create one with `lookout config init /nonexistent/lookout.toml`"
+                .to_string()
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(&path, "[system]\ninterval = \"1m\"\n").unwrap_or_else(|e| panic!("{e}"));
+    let config = load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.source.as_deref(), Some(path.as_path()));
+    assert_eq!(config.system.interval, Duration::from_secs(60));
+
+    std::fs::write(&path, "[system]\ninterval = 1\n").unwrap_or_else(|e| panic!("{e}"));
+    let message = load(Some(&path))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        format!(
+            "{}:2:12: system.interval: expected a duration string like \"10s\", found an integer",
+            path.display()
+        )
+    );
+
+    assert!(
+        load(Some(dir.path())).err().is_some_and(|e| e
+            .to_string()
+            .ends_with("; expected the path of a TOML file")),
+        "a directory is explained"
+    );
+}
+
+/// No input may panic: mutate the template (delete, duplicate and replace bytes with
+/// characters that matter to TOML and to our parsers) and parse every result.
+#[test]
+fn arbitrary_input_never_panics() {
+    let template = init_template("default").unwrap_or_default();
+    let interesting = [
+        "\"",
+        "'",
+        "[",
+        "]",
+        "=",
+        "\n",
+        "${",
+        "$${",
+        "}",
+        ".",
+        "%",
+        "é",
+        "\u{feff}",
+        "#",
+        ",",
+        "{",
+        "-",
+        "99999999999999999999",
+        "0",
+        "[[",
+        "\\",
+    ];
+    // A fixed xorshift sequence: reproducible, no dependency.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let char_starts: Vec<usize> = template.char_indices().map(|(at, _)| at).collect();
+    for _ in 0..3000 {
+        let mut text = template.clone();
+        for _ in 0..(1 + next() % 4) {
+            let starts: Vec<usize> = text.char_indices().map(|(at, _)| at).collect();
+            let at = starts[(next() as usize) % starts.len()];
+            let end = starts
+                .iter()
+                .copied()
+                .find(|&s| s > at + (next() as usize % 12))
+                .unwrap_or(text.len());
+            let insert = interesting[(next() as usize) % interesting.len()];
+            match next() % 3 {
+                0 => text.replace_range(at..end, ""),
+                1 => text.insert_str(at, insert),
+                _ => text.replace_range(at..end, insert),
+            }
+        }
+        let _ = from_str(&text, "fuzz", &env);
+    }
+    assert!(!char_starts.is_empty());
+}
+
+#[test]
+fn golden_empty_path() {
+    assert_eq!(
+        errors("[storage]\npath = \"\"\n"),
+        "lookout.toml:2:8: storage.path: must not be empty; expected a directory, like \
+         \"./lookout-data\" or \"/var/lib/lookout\""
+    );
+}
+
+/// Regression guard: "a)|(b" is invalid alone but valid once wrapped as `^(?:a)|(b)$`, where it
+/// would match any name starting with "a" or ending with "b". It must be rejected, not wrapped.
+#[test]
+fn anchoring_cannot_be_escaped() {
+    assert!(super::anchored("a)|(b").is_err());
+    assert_eq!(
+        errors("[system.interfaces]\ninclude = ['a)|(b']\n"),
+        "lookout.toml:2:12: system.interfaces.include[0]: \"a)|(b\" is not a valid regex: \
+         unopened group"
+    );
+    let filter = super::NameFilter::new(&["eth.*"], &["eth9"]).unwrap_or_default();
+    assert!(filter.allows("eth0") && !filter.allows("eth9") && !filter.allows("veth0"));
+    assert!(super::NameFilter::new(&[], &["(x"]).is_err());
+}
