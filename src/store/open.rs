@@ -84,22 +84,28 @@ pub async fn open_pool(dir: &Path) -> Result<(SqlitePool, PathBuf), StoreError> 
             .map_err(|_| StoreError::NotWritable { path: path.clone() })?;
     }
 
+    // The pool's connections only set per-connection pragmas: the journal mode and the
+    // auto-vacuum mode live in the file (set once by `setup`), and setting them again could
+    // need the write lock, making a mere read wait for another process's write.
     let options = SqliteConnectOptions::new()
         .filename(&path)
         .create_if_missing(false)
-        .auto_vacuum(SqliteAutoVacuum::Incremental)
-        .journal_mode(SqliteJournalMode::Wal)
         // WAL + NORMAL: a commit survives the process being killed (it is in the OS cache);
         // only a power cut can lose the last commits, never corrupt the file.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
+    let mut setup_options = options.clone().journal_mode(SqliteJournalMode::Wal);
+    if state != FileState::Ours {
+        // Must precede the first table (and the switch to WAL) to take effect.
+        setup_options = setup_options.auto_vacuum(SqliteAutoVacuum::Incremental);
+    }
 
     // Two processes may create the store at the same moment; switching a new file to WAL takes
     // a lock that the busy timeout does not wait for, so retry that step briefly.
     let mut attempt = 0;
     loop {
-        match setup(&options, &path).await {
+        match setup(&setup_options, &path).await {
             Err(StoreError::Busy { .. }) if attempt < 50 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -368,13 +374,18 @@ async fn setup(options: &SqliteConnectOptions, path: &Path) -> Result<(), StoreE
                 });
             }
         }
-        migrator().run(&mut *tx).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => db(e),
-            other => StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("schema migrations: {other}"),
-            },
-        })?;
+        // `run_direct`, not `run`: the future of `run` is not `Send` (an sqlx `Acquire` quirk).
+        let migrator = migrator();
+        migrator
+            .run_direct(None, &mut *tx, false)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => db(e),
+                other => StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("schema migrations: {other}"),
+                },
+            })?;
         tx.commit().await.map_err(db)
     }
     .await;
