@@ -18,21 +18,30 @@ CREATE TABLE series (
 CREATE INDEX series_by_name ON series (name);
 
 -- Raw samples, compressed, never one row per sample. Samples are grouped by aligned window
--- (1 h). Each flush() appends a small plain "head" chunk per series (sealed = 0); maintain()
--- merges a closed window's chunks into its one pco-compressed sealed chunk (sealed = 1).
+-- (1 h). Each flush() appends one "head" row per window it touches, holding every series'
+-- new samples (plain encoding, one transaction, a few pages written). maintain() merges a
+-- closed window's head rows into one pco-compressed sealed chunk per series.
+CREATE TABLE raw_heads (
+    id        INTEGER PRIMARY KEY,
+    window_ms INTEGER NOT NULL,   -- start of the aligned window
+    first_ms  INTEGER NOT NULL,   -- first sample, any series
+    last_ms   INTEGER NOT NULL,   -- last sample, any series
+    n         INTEGER NOT NULL,   -- samples, all series
+    data      BLOB NOT NULL       -- per-series plain chunks behind a directory (src/store/codec.rs)
+);
+CREATE INDEX raw_heads_by_window ON raw_heads (window_ms);
+
 CREATE TABLE raw_chunks (
     id        INTEGER PRIMARY KEY,
     series_id INTEGER NOT NULL REFERENCES series (id),
     window_ms INTEGER NOT NULL,   -- start of the aligned window
-    sealed    INTEGER NOT NULL,   -- 0 head chunk, 1 the window's sealed chunk
     first_ms  INTEGER NOT NULL,   -- first sample
     last_ms   INTEGER NOT NULL,   -- last sample
     n         INTEGER NOT NULL,   -- samples
-    data      BLOB NOT NULL       -- columns: timestamps, values (src/store/codec.rs)
+    data      BLOB NOT NULL       -- pco columns: timestamps, values (src/store/codec.rs)
 );
-CREATE INDEX raw_chunks_by_series ON raw_chunks (series_id, window_ms);
-CREATE UNIQUE INDEX raw_chunks_one_sealed ON raw_chunks (series_id, window_ms) WHERE sealed = 1;
-CREATE INDEX raw_chunks_by_age ON raw_chunks (sealed, window_ms);
+CREATE UNIQUE INDEX raw_chunks_by_series ON raw_chunks (series_id, window_ms);
+CREATE INDEX raw_chunks_by_age ON raw_chunks (window_ms);
 
 -- Rollup tiers: 1-minute (step_ms 60000) and 1-hour (step_ms 3600000) buckets computed from
 -- raw data when a window is sealed; one row holds an aligned span of buckets of one series

@@ -8,6 +8,9 @@
 //!   integers, stored as i64: lossless and delta-friendly for counters), `KIND_I64`.
 //! - `FORMAT_PLAIN` (2): exactly two columns, timestamps as zigzag varint deltas, values as
 //!   8-byte little-endian f64 bits.
+//! - `FORMAT_BATCH` (3), a flush's head row: `[n_series: varint]`, then per series
+//!   `[series id: zigzag varint][len: varint][a FORMAT_PLAIN blob]`; a reader skips the series
+//!   it does not want.
 //!
 //! All formats round-trip every f64 bit pattern (NaN payloads, ±inf, -0.0).
 
@@ -16,6 +19,7 @@ use pco::standalone::{simple_compress, simple_decompress};
 
 const FORMAT_PCO: u8 = 1;
 const FORMAT_PLAIN: u8 = 2;
+const FORMAT_BATCH: u8 = 3;
 
 const KIND_F64: u8 = 0;
 const KIND_F64_AS_I64: u8 = 1;
@@ -253,6 +257,47 @@ pub fn decode_raw(blob: &[u8]) -> Result<(Vec<i64>, Vec<f64>), CodecError> {
     Ok((ts, vals))
 }
 
+/// One series' samples in a head row.
+pub type SeriesSamples = (i64, Vec<i64>, Vec<f64>);
+
+/// A head row: the samples of several series (id, timestamps, values).
+pub fn encode_batch(parts: &[(i64, &[i64], &[f64])]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + parts.iter().map(|p| 4 + p.1.len() * 10).sum::<usize>());
+    out.push(FORMAT_BATCH);
+    put_varint(&mut out, parts.len() as u64);
+    for (id, ts, vals) in parts {
+        let chunk = encode_plain(ts, vals);
+        put_varint(&mut out, zigzag(*id));
+        put_varint(&mut out, chunk.len() as u64);
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// The series of a head row that `want` selects, in the row's order.
+pub fn decode_batch(
+    blob: &[u8],
+    mut want: impl FnMut(i64) -> bool,
+) -> Result<Vec<SeriesSamples>, CodecError> {
+    let mut r = Reader { b: blob, pos: 0 };
+    match r.byte()? {
+        FORMAT_BATCH => {}
+        f => return Err(CodecError::UnknownFormat(f)),
+    }
+    let n = r.varint()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let id = unzigzag(r.varint()?);
+        let len = r.varint()? as usize;
+        let chunk = r.take(len)?;
+        if want(id) {
+            let (ts, vals) = decode_raw(chunk)?;
+            out.push((id, ts, vals));
+        }
+    }
+    Ok(out)
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -375,6 +420,29 @@ mod tests {
             assert_eq!(ts2, ts, "{name}: timestamps");
             assert_eq!(bits(&vals2), bits(&vals), "{name}: values");
         }
+    }
+
+    #[test]
+    fn batches_round_trip_and_skip_unwanted_series() {
+        let all = cases();
+        let parts: Vec<(i64, &[i64], &[f64])> = all
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ts, vals))| (i as i64 * 1000 - 3, &ts[..], &vals[..]))
+            .collect();
+        let blob = encode_batch(&parts);
+        let got = decode_batch(&blob, |_| true).unwrap();
+        assert_eq!(got.len(), parts.len());
+        for ((id, ts, vals), (want_id, want_ts, want_vals)) in got.iter().zip(&parts) {
+            assert_eq!(id, want_id);
+            assert_eq!(&ts[..], *want_ts);
+            assert_eq!(bits(vals), bits(want_vals));
+        }
+        let some = decode_batch(&blob, |id| id == 997).unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some[0].1, all[1].1);
+        assert!(decode_batch(&blob[..blob.len() - 1], |_| true).is_err());
+        assert!(decode_batch(&encode_plain(&[1], &[1.0]), |_| true).is_err());
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub struct Point {
 pub struct FlushStats {
     pub samples: usize,
     pub series: usize,
-    /// Head chunks written (one per series and window).
+    /// Head rows written (one per window the samples fall in: usually one).
     pub chunks: usize,
     pub checks: usize,
     /// Samples dropped so far because the buffer was full (a long-failing flush).
@@ -159,7 +159,7 @@ pub struct MaintainStats {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TierStats {
-    /// Rows: chunks for raw (sealed and head), rows of buckets for rollups.
+    /// Rows: sealed chunks plus head rows for raw, rows of buckets for rollups.
     pub chunks: u64,
     /// Raw samples, or buckets for rollup tiers.
     pub samples: u64,
@@ -180,7 +180,8 @@ pub struct StoreStats {
     pub raw: TierStats,
     pub minute: TierStats,
     pub hour: TierStats,
-    /// Head chunks not sealed yet (part of `raw`).
+    /// Head rows not sealed yet (one per flush and window, holding every series flushed;
+    /// counted in `raw` too).
     pub head_chunks: u64,
     pub checks: u64,
     pub check_results: u64,

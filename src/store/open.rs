@@ -94,7 +94,10 @@ pub async fn open_pool(dir: &Path) -> Result<(SqlitePool, PathBuf), StoreError> 
         // only a power cut can lose the last commits, never corrupt the file.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Statement journals and sort files in memory: otherwise every multi-row INSERT in a
+        // transaction creates (and deletes) a temporary file.
+        .pragma("temp_store", "MEMORY");
     let mut setup_options = options.clone().journal_mode(SqliteJournalMode::Wal);
     if state != FileState::Ours {
         // Must precede the first table (and the switch to WAL) to take effect.

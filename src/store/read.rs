@@ -1,7 +1,7 @@
 //! The store's reads: range queries over the tiers (with buffered samples), series, check
 //! results, events, statistics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
@@ -11,16 +11,68 @@ use crate::model::{CheckResult, Event, EventKind, Layer, SeriesKey};
 use super::codec;
 use super::error::StoreError;
 use super::policy::{self, RAW_WINDOW_MS, TierFacts};
-use super::rollup::{self, Bucket};
-use super::write::{decode_buckets, parse_status};
+use super::rollup::{self, Bucket, decode_buckets};
+use super::write::parse_status;
 use super::{Inner, Point, QueryResult, SeriesPoints, StoreStats, Tier, TierStats};
 
-/// One series matched by a query: its id when stored, its buffered samples in range.
+/// One series matched by a query: its id when stored, its samples in range that are not in
+/// sealed chunks yet (head rows, then the buffer; sorted later).
 struct Matched {
     key: SeriesKey,
     id: Option<i64>,
     buf_ts: Vec<i64>,
     buf_vals: Vec<f64>,
+}
+
+/// Head rows hold every series flushed together: read them once per query.
+async fn load_heads(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    matched: &mut BTreeMap<SeriesKey, Matched>,
+    from: i64,
+    to: i64,
+) -> Result<(), StoreError> {
+    let ids: HashMap<i64, SeriesKey> = matched
+        .values()
+        .filter_map(|m| Some((m.id?, m.key.clone())))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT data FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
+         AND last_ms >= ? AND first_ms <= ? ORDER BY id",
+    )
+    .bind(policy::align(from, RAW_WINDOW_MS))
+    .bind(to)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| inner.db(e))?;
+    let mut heads: HashMap<i64, (Vec<i64>, Vec<f64>)> = HashMap::new();
+    for data in rows {
+        let parts = codec::decode_batch(&data, |id| ids.contains_key(&id))
+            .map_err(|e| StoreError::bad_chunk(&inner.path, "head row", e))?;
+        for (id, ts, vals) in parts {
+            let h = heads.entry(id).or_default();
+            for (t, v) in ts.into_iter().zip(vals) {
+                if t >= from && t <= to {
+                    h.0.push(t);
+                    h.1.push(v);
+                }
+            }
+        }
+    }
+    for (id, (mut ts, mut vals)) in heads {
+        let m = matched.get_mut(&ids[&id]).expect("matched");
+        // Head samples come before the buffered ones: the buffer wins a timestamp tie.
+        ts.append(&mut m.buf_ts);
+        vals.append(&mut m.buf_vals);
+        m.buf_ts = ts;
+        m.buf_vals = vals;
+    }
+    Ok(())
 }
 
 pub async fn query(
@@ -82,6 +134,16 @@ pub async fn query(
             })
             .id = Some(id);
     }
+
+    // Heads from the start of the first hour bucket, so that every tier's first bucket is whole.
+    load_heads(
+        inner,
+        &mut conn,
+        &mut matched,
+        policy::align(from, policy::HOUR_MS),
+        to,
+    )
+    .await?;
 
     let mut tier = Tier::Raw;
     for m in matched.values() {
@@ -183,35 +245,31 @@ async fn tier_facts(
     })
 }
 
-/// Raw samples of `[from, to]`: stored chunks (sealed = None: all; Some(false): heads only)
-/// plus the buffered ones, sorted, one per timestamp.
+/// Raw samples of `[from, to]`: sealed chunks (unless `unsealed_only`), plus head rows and the
+/// buffer; sorted, one per timestamp.
 async fn raw_samples(
     inner: &Inner,
     conn: &mut SqliteConnection,
     m: &Matched,
     from: i64,
     to: i64,
-    heads_only: bool,
+    unsealed_only: bool,
 ) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
     let mut ts = Vec::new();
     let mut vals = Vec::new();
-    if let Some(id) = m.id {
-        let sql = if heads_only {
+    if let (Some(id), false) = (m.id, unsealed_only) {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT data FROM raw_chunks WHERE series_id = ? AND window_ms >= ? AND window_ms <= ?
-             AND last_ms >= ? AND first_ms <= ? AND sealed = 0 ORDER BY window_ms, sealed DESC, id"
-        } else {
-            "SELECT data FROM raw_chunks WHERE series_id = ? AND window_ms >= ? AND window_ms <= ?
-             AND last_ms >= ? AND first_ms <= ? ORDER BY window_ms, sealed DESC, id"
-        };
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(sql)
-            .bind(id)
-            .bind(policy::align(from, RAW_WINDOW_MS))
-            .bind(to)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| inner.db(e))?;
+             AND last_ms >= ? AND first_ms <= ? ORDER BY window_ms",
+        )
+        .bind(id)
+        .bind(policy::align(from, RAW_WINDOW_MS))
+        .bind(to)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| inner.db(e))?;
         for data in rows {
             let (t, v) = codec::decode_raw(&data)
                 .map_err(|e| StoreError::bad_chunk(&inner.path, "raw chunk", e))?;
@@ -220,14 +278,11 @@ async fn raw_samples(
             vals.extend_from_slice(&v[lo..hi]);
         }
     }
-    ts.extend_from_slice(&m.buf_ts);
-    vals.extend_from_slice(&m.buf_vals);
-    if !ts.iter().all(|&t| t >= from && t <= to) {
-        let keep: Vec<bool> = ts.iter().map(|&t| t >= from && t <= to).collect();
-        let mut k = keep.iter();
-        ts.retain(|_| *k.next().expect("same length"));
-        let mut k = keep.iter();
-        vals.retain(|_| *k.next().expect("same length"));
+    for (&t, &v) in m.buf_ts.iter().zip(&m.buf_vals) {
+        if t >= from && t <= to {
+            ts.push(t);
+            vals.push(v);
+        }
     }
     rollup::sort_dedup(&mut ts, &mut vals);
     Ok((ts, vals))
@@ -450,12 +505,30 @@ pub async fn stats(inner: &Inner) -> Result<StoreStats, StoreError> {
         bytes: r.2 as u64,
         oldest_ms: r.3,
     };
-    let raw: (i64, i64, i64, Option<i64>) = sqlx::query_as(
+    let mut raw: (i64, i64, i64, Option<i64>) = (0, 0, 0, None);
+    let mut head_chunks = 0;
+    for (i, sql) in [
         "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(first_ms) FROM raw_chunks",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
+        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(first_ms) FROM raw_heads",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r: (i64, i64, i64, Option<i64>) =
+            sqlx::query_as(sql).fetch_one(&mut *conn).await.map_err(db)?;
+        raw = (
+            raw.0 + r.0,
+            raw.1 + r.1,
+            raw.2 + r.2,
+            match (raw.3, r.3) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        );
+        if i == 1 {
+            head_chunks = r.0;
+        }
+    }
     let mut rollups = Vec::new();
     for step in [policy::MINUTE_MS, policy::HOUR_MS] {
         let r: (i64, i64, i64, Option<i64>) = sqlx::query_as(
@@ -469,10 +542,6 @@ pub async fn stats(inner: &Inner) -> Result<StoreStats, StoreError> {
         rollups.push(tier_row(r));
     }
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-    let head_chunks = count("SELECT count(*) FROM raw_chunks WHERE sealed = 0")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
     let series = count("SELECT count(*) FROM series")
         .fetch_one(&mut *conn)
         .await

@@ -148,6 +148,49 @@ pub fn sort_dedup(ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
     }
 }
 
+/// A row of buckets as pco-compressed columns: start, count, min, max, sum, last.
+pub fn encode_buckets(buckets: &[Bucket]) -> Result<Vec<u8>, super::codec::CodecError> {
+    let at: Vec<i64> = buckets.iter().map(|b| b.at_ms).collect();
+    let count: Vec<i64> = buckets.iter().map(|b| b.count as i64).collect();
+    let min: Vec<f64> = buckets.iter().map(|b| b.min).collect();
+    let max: Vec<f64> = buckets.iter().map(|b| b.max).collect();
+    let sum: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
+    let last: Vec<f64> = buckets.iter().map(|b| b.last).collect();
+    super::codec::encode_columns(&[
+        super::codec::Col::I64(&at),
+        super::codec::Col::I64(&count),
+        super::codec::Col::F64(&min),
+        super::codec::Col::F64(&max),
+        super::codec::Col::F64(&sum),
+        super::codec::Col::F64(&last),
+    ])
+}
+
+pub fn decode_buckets(data: &[u8]) -> Result<Vec<Bucket>, super::codec::CodecError> {
+    let mut cols = super::codec::decode_columns(data)?.into_iter();
+    let mut next = |i| {
+        cols.next()
+            .ok_or(super::codec::CodecError::Truncated)
+            .map(|c| (i, c))
+    };
+    let at = next(0).and_then(|(i, c)| c.into_i64(i))?;
+    let count = next(1).and_then(|(i, c)| c.into_i64(i))?;
+    let min = next(2).and_then(|(i, c)| c.into_f64(i))?;
+    let max = next(3).and_then(|(i, c)| c.into_f64(i))?;
+    let sum = next(4).and_then(|(i, c)| c.into_f64(i))?;
+    let last = next(5).and_then(|(i, c)| c.into_f64(i))?;
+    Ok((0..at.len())
+        .map(|i| Bucket {
+            at_ms: at[i],
+            count: count[i] as u64,
+            min: min[i],
+            max: max[i],
+            sum: sum[i],
+            last: last[i],
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +311,31 @@ mod tests {
         sort_dedup(&mut ts, &mut vals);
         assert_eq!(ts, vec![1, 2, 3]);
         assert_eq!(vals, vec![11.0, 20.0, 30.0]);
+    }
+
+    #[test]
+    fn rollup_rows_round_trip() {
+        let buckets = vec![
+            Bucket {
+                at_ms: 0,
+                count: 60,
+                min: 0.25,
+                max: f64::INFINITY,
+                sum: 123.5,
+                last: 1.0,
+            },
+            Bucket {
+                at_ms: 60_000,
+                count: 1,
+                min: -0.0,
+                max: -0.0,
+                sum: -0.0,
+                last: -0.0,
+            },
+        ];
+        let back = decode_buckets(&encode_buckets(&buckets).unwrap()).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0], buckets[0]);
+        assert!(back[1].min.is_sign_negative() && back[1].min == 0.0);
     }
 }

@@ -3,24 +3,20 @@
 //! `BEGIN IMMEDIATE`, so a transaction never has to upgrade a read lock (the source of
 //! SQLITE_BUSY failures that a busy timeout cannot wait out).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use sqlx::sqlite::{Sqlite, SqliteConnection};
-use sqlx::{Connection, QueryBuilder, Row};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Row};
 
 use crate::model::{CheckResult, Event, SeriesKey, Status};
 
 use super::buffer::Taken;
-use super::codec::{self, Col};
+use super::codec;
 use super::error::StoreError;
 use super::policy::{self, Cutoffs, HOUR_MS, MINUTE_MS, RAW_WINDOW_MS, Span};
-use super::rollup::{self, Bucket};
+use super::rollup::{self, Bucket, decode_buckets, encode_buckets};
 use super::{FlushStats, Inner, MaintainStats};
 
-/// Rows per multi-row INSERT.
-const INSERT_BATCH: usize = 100;
-/// (series, window) pairs sealed per transaction, so other writers wait little.
-const SEAL_BATCH: i64 = 64;
 /// Vacuum when this share of the file is free pages.
 const VACUUM_FREE_RATIO: f64 = 0.2;
 /// The size cap, once exceeded, trims down to this share of `max_size`.
@@ -28,8 +24,9 @@ const SIZE_CAP_LOW_WATER: f64 = 0.9;
 /// `close()` maintains when the last maintenance is older than this.
 const MAINTAIN_DUE_MS: i64 = 600_000;
 
+/// One head row: the samples of every series flushed together that fall in one window.
+#[derive(Debug)]
 struct HeadRow {
-    series_id: i64,
     window_ms: i64,
     first_ms: i64,
     last_ms: i64,
@@ -70,7 +67,7 @@ async fn write_taken(
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
 
     let mut new_ids = HashMap::new();
-    let mut rows = Vec::new();
+    let mut parts = Vec::with_capacity(taken.series.len());
     for (key, ts, vals, _) in &taken.series {
         let cached = inner.ids().get(&**key).copied();
         let series_id = match cached {
@@ -81,23 +78,22 @@ async fn write_taken(
                 id
             }
         };
-        head_rows(series_id, ts, vals, &mut rows);
+        parts.push((series_id, &ts[..], &vals[..]));
     }
+    let rows = head_rows(&parts);
     let chunks = rows.len();
-    for batch in rows.chunks(INSERT_BATCH) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO raw_chunks (series_id, window_ms, sealed, first_ms, last_ms, n, data) ",
-        );
-        qb.push_values(batch, |mut b, r| {
-            b.push_bind(r.series_id)
-                .push_bind(r.window_ms)
-                .push_bind(0i64)
-                .push_bind(r.first_ms)
-                .push_bind(r.last_ms)
-                .push_bind(r.n)
-                .push_bind(r.data.clone());
-        });
-        qb.build().execute(&mut *tx).await.map_err(db)?;
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO raw_heads (window_ms, first_ms, last_ms, n, data) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(r.window_ms)
+        .bind(r.first_ms)
+        .bind(r.last_ms)
+        .bind(r.n)
+        .bind(r.data)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
     write_checks(&mut tx, &taken.checks).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
@@ -113,26 +109,37 @@ async fn write_taken(
     ))
 }
 
-/// One head row per window that the samples touch.
-fn head_rows(series_id: i64, ts: &[i64], vals: &[f64], out: &mut Vec<HeadRow>) {
-    let mut i = 0;
-    while i < ts.len() {
-        let window_ms = policy::align(ts[i], RAW_WINDOW_MS);
-        let mut j = i + 1;
-        while j < ts.len() && policy::align(ts[j], RAW_WINDOW_MS) == window_ms {
-            j += 1;
+/// One head row per window that the samples touch (one, unless a flush spans a window end).
+fn head_rows(parts: &[(i64, &[i64], &[f64])]) -> Vec<HeadRow> {
+    let mut by_window: BTreeMap<i64, Vec<(i64, &[i64], &[f64])>> = BTreeMap::new();
+    for &(id, ts, vals) in parts {
+        let mut i = 0;
+        while i < ts.len() {
+            let window_ms = policy::align(ts[i], RAW_WINDOW_MS);
+            let mut j = i + 1;
+            while j < ts.len() && policy::align(ts[j], RAW_WINDOW_MS) == window_ms {
+                j += 1;
+            }
+            by_window
+                .entry(window_ms)
+                .or_default()
+                .push((id, &ts[i..j], &vals[i..j]));
+            i = j;
         }
-        let (t, v) = (&ts[i..j], &vals[i..j]);
-        out.push(HeadRow {
-            series_id,
-            window_ms,
-            first_ms: *t.iter().min().expect("non-empty"),
-            last_ms: *t.iter().max().expect("non-empty"),
-            n: t.len() as i64,
-            data: codec::encode_plain(t, v),
-        });
-        i = j;
     }
+    by_window
+        .into_iter()
+        .map(|(window_ms, parts)| {
+            let all = || parts.iter().flat_map(|p| p.1.iter().copied());
+            HeadRow {
+                window_ms,
+                first_ms: all().min().expect("non-empty"),
+                last_ms: all().max().expect("non-empty"),
+                n: all().count() as i64,
+                data: codec::encode_batch(&parts),
+            }
+        })
+        .collect()
 }
 
 async fn series_id(conn: &mut SqliteConnection, key: &SeriesKey) -> Result<i64, sqlx::Error> {
@@ -277,40 +284,37 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     };
     let mut conn = inner.pool.acquire().await.map_err(db)?;
 
-    // 1. Seal closed windows, a batch per transaction.
+    // 1. Seal closed windows, one window (every series) per transaction.
     let last_window = policy::last_sealable_window(now);
     loop {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let groups: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT DISTINCT series_id, window_ms FROM raw_chunks
-             WHERE sealed = 0 AND window_ms <= ? ORDER BY window_ms, series_id LIMIT ?",
-        )
-        .bind(last_window)
-        .bind(SEAL_BATCH)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        if groups.is_empty() {
+        let window: Option<i64> =
+            sqlx::query_scalar("SELECT min(window_ms) FROM raw_heads WHERE window_ms <= ?")
+                .bind(last_window)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(window_ms) = window else {
             tx.rollback().await.map_err(db)?;
             break;
-        }
-        for (series_id, window_ms) in groups {
-            stats.sealed_samples += seal(inner, &mut tx, series_id, window_ms).await?;
-            stats.sealed_windows += 1;
-        }
+        };
+        let (series, samples) = seal_window(inner, &mut tx, window_ms).await?;
         tx.commit().await.map_err(db)?;
+        stats.sealed_windows += series;
+        stats.sealed_samples += samples;
     }
 
     // 2. Retention.
     let cut = Cutoffs::at(now, &inner.opts.retention);
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    stats.expired_raw_chunks = exec(
-        &mut tx,
-        "DELETE FROM raw_chunks WHERE sealed IN (0, 1) AND window_ms < ?",
-        cut.raw_window_before(),
-    )
-    .await
-    .map_err(db)?;
+    for sql in [
+        "DELETE FROM raw_chunks WHERE window_ms < ?",
+        "DELETE FROM raw_heads WHERE window_ms < ?",
+    ] {
+        stats.expired_raw_chunks += exec(&mut tx, sql, cut.raw_window_before())
+            .await
+            .map_err(db)?;
+    }
     for step in [MINUTE_MS, HOUR_MS] {
         stats.expired_rollups +=
             sqlx::query("DELETE FROM rollups WHERE step_ms = ? AND row_ms < ?")
@@ -372,72 +376,87 @@ async fn exec(
         .rows_affected())
 }
 
-/// Merges every chunk of one series' window into its sealed chunk and refreshes the rollups
-/// of that window. Idempotent: sealing again after late samples gives the same result as
-/// sealing once with all of them.
-async fn seal(
+/// Merges a window's head rows into one sealed chunk per series (with the chunk sealed
+/// before, if late samples came) and refreshes that window's rollups. Idempotent: sealing
+/// again after late samples gives what sealing once with all of them would have.
+/// Returns (series sealed, samples in their sealed chunks).
+async fn seal_window(
     inner: &Inner,
     conn: &mut SqliteConnection,
-    series_id: i64,
     window_ms: i64,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, usize), StoreError> {
     let db = |e| inner.db(e);
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT sealed, data FROM raw_chunks WHERE series_id = ? AND window_ms = ? ORDER BY sealed DESC, id",
-    )
-    .bind(series_id)
-    .bind(window_ms)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let had_sealed = rows.first().is_some_and(|r| r.0 == 1);
-    let mut ts = Vec::new();
-    let mut vals = Vec::new();
-    for (_, data) in &rows {
-        let (t, v) = codec::decode_raw(data)
-            .map_err(|e| StoreError::bad_chunk(&inner.path, "raw chunk", e))?;
-        ts.extend(t);
-        vals.extend(v);
+    let bad = |what| move |e| StoreError::bad_chunk(&inner.path, what, e);
+    let heads: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT data FROM raw_heads WHERE window_ms = ? ORDER BY id")
+            .bind(window_ms)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    let mut by_series: BTreeMap<i64, (Vec<i64>, Vec<f64>)> = BTreeMap::new();
+    for data in &heads {
+        for (id, ts, vals) in codec::decode_batch(data, |_| true).map_err(bad("head row"))? {
+            let e = by_series.entry(id).or_default();
+            e.0.extend(ts);
+            e.1.extend(vals);
+        }
     }
-    rollup::sort_dedup(&mut ts, &mut vals);
-    sqlx::query("DELETE FROM raw_chunks WHERE series_id = ? AND window_ms = ?")
+    let mut sealed_samples = 0;
+    for (&series_id, (head_ts, head_vals)) in &by_series {
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM raw_chunks WHERE series_id = ? AND window_ms = ?")
+                .bind(series_id)
+                .bind(window_ms)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        let had_sealed = sealed.is_some();
+        let (mut ts, mut vals) = match &sealed {
+            Some(data) => codec::decode_raw(data).map_err(bad("raw chunk"))?,
+            None => (Vec::new(), Vec::new()),
+        };
+        ts.extend_from_slice(head_ts);
+        vals.extend_from_slice(head_vals);
+        rollup::sort_dedup(&mut ts, &mut vals);
+        let data = codec::encode_raw(&ts, &vals).map_err(bad("encoding"))?;
+        sqlx::query(
+            "INSERT INTO raw_chunks (series_id, window_ms, first_ms, last_ms, n, data)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (series_id, window_ms) DO UPDATE SET
+               first_ms = excluded.first_ms, last_ms = excluded.last_ms, n = excluded.n,
+               data = excluded.data",
+        )
         .bind(series_id)
+        .bind(window_ms)
+        .bind(ts[0])
+        .bind(ts[ts.len() - 1])
+        .bind(ts.len() as i64)
+        .bind(data)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        let window = (window_ms, window_ms + RAW_WINDOW_MS);
+        for (step, row_span) in [
+            (MINUTE_MS, policy::MINUTE_ROW_MS),
+            (HOUR_MS, policy::HOUR_ROW_MS),
+        ] {
+            let fresh = rollup::bucketize(&ts, &vals, 0, step);
+            // With the window's sealed chunk at hand the fresh buckets are complete and replace
+            // the stored ones; without it (never sealed, or expired and then late samples
+            // came) they are added to them.
+            upsert_rollup(
+                inner, conn, series_id, step, row_span, window, &fresh, had_sealed,
+            )
+            .await?;
+        }
+        sealed_samples += ts.len();
+    }
+    sqlx::query("DELETE FROM raw_heads WHERE window_ms = ?")
         .bind(window_ms)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-    if ts.is_empty() {
-        return Ok(0);
-    }
-    let data = codec::encode_raw(&ts, &vals)
-        .map_err(|e| StoreError::bad_chunk(&inner.path, "encoding", e))?;
-    sqlx::query(
-        "INSERT INTO raw_chunks (series_id, window_ms, sealed, first_ms, last_ms, n, data)
-         VALUES (?, ?, 1, ?, ?, ?, ?)",
-    )
-    .bind(series_id)
-    .bind(window_ms)
-    .bind(ts[0])
-    .bind(ts[ts.len() - 1])
-    .bind(ts.len() as i64)
-    .bind(data)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    let window = (window_ms, window_ms + RAW_WINDOW_MS);
-    for (step, row_span) in [
-        (MINUTE_MS, policy::MINUTE_ROW_MS),
-        (HOUR_MS, policy::HOUR_ROW_MS),
-    ] {
-        let fresh = rollup::bucketize(&ts, &vals, 0, step);
-        // With the window's sealed chunk at hand the fresh buckets are complete and replace the
-        // stored ones; without it (expired, then late samples came) they are added to them.
-        upsert_rollup(
-            inner, conn, series_id, step, row_span, window, &fresh, had_sealed,
-        )
-        .await?;
-    }
-    Ok(ts.len())
+    Ok((by_series.len(), sealed_samples))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -509,48 +528,6 @@ async fn upsert_rollup(
     Ok(())
 }
 
-pub fn encode_buckets(buckets: &[Bucket]) -> Result<Vec<u8>, codec::CodecError> {
-    let at: Vec<i64> = buckets.iter().map(|b| b.at_ms).collect();
-    let count: Vec<i64> = buckets.iter().map(|b| b.count as i64).collect();
-    let min: Vec<f64> = buckets.iter().map(|b| b.min).collect();
-    let max: Vec<f64> = buckets.iter().map(|b| b.max).collect();
-    let sum: Vec<f64> = buckets.iter().map(|b| b.sum).collect();
-    let last: Vec<f64> = buckets.iter().map(|b| b.last).collect();
-    codec::encode_columns(&[
-        Col::I64(&at),
-        Col::I64(&count),
-        Col::F64(&min),
-        Col::F64(&max),
-        Col::F64(&sum),
-        Col::F64(&last),
-    ])
-}
-
-pub fn decode_buckets(data: &[u8]) -> Result<Vec<Bucket>, codec::CodecError> {
-    let mut cols = codec::decode_columns(data)?.into_iter();
-    let mut next = |i| {
-        cols.next()
-            .ok_or(codec::CodecError::Truncated)
-            .map(|c| (i, c))
-    };
-    let at = next(0).and_then(|(i, c)| c.into_i64(i))?;
-    let count = next(1).and_then(|(i, c)| c.into_i64(i))?;
-    let min = next(2).and_then(|(i, c)| c.into_f64(i))?;
-    let max = next(3).and_then(|(i, c)| c.into_f64(i))?;
-    let sum = next(4).and_then(|(i, c)| c.into_f64(i))?;
-    let last = next(5).and_then(|(i, c)| c.into_f64(i))?;
-    Ok((0..at.len())
-        .map(|i| Bucket {
-            at_ms: at[i],
-            count: count[i] as u64,
-            min: min[i],
-            max: max[i],
-            sum: sum[i],
-            last: last[i],
-        })
-        .collect())
-}
-
 /// (page count, free pages, page size).
 async fn pages(conn: &mut SqliteConnection) -> Result<(u64, u64, u64), sqlx::Error> {
     let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
@@ -593,7 +570,7 @@ async fn size_cap(
     const ROW_OVERHEAD: i64 = 60;
     let raw = spans(
         &mut tx,
-        "SELECT window_ms, sum(length(data) + ?) FROM raw_chunks WHERE sealed = 1
+        "SELECT window_ms, sum(length(data) + ?) FROM raw_chunks
          GROUP BY window_ms ORDER BY window_ms",
         ROW_OVERHEAD,
         None,
@@ -613,7 +590,7 @@ async fn size_cap(
     if let Some(before) = plan.raw_before {
         let n = exec(
             &mut tx,
-            "DELETE FROM raw_chunks WHERE sealed = 1 AND window_ms < ?",
+            "DELETE FROM raw_chunks WHERE window_ms < ?",
             before,
         )
         .await
@@ -704,10 +681,10 @@ mod tests {
     #[test]
     fn head_rows_split_at_window_boundaries() {
         let h = RAW_WINDOW_MS;
-        let ts = [h - 2000, h - 1000, h, h + 1000, 3 * h];
+        let a_ts = [h - 2000, h - 1000, h, h + 1000, 3 * h];
+        let b_ts = [h - 1000, h];
         let vals = [1.0, 2.0, 3.0, 4.0, 5.0];
-        let mut rows = Vec::new();
-        head_rows(7, &ts, &vals, &mut rows);
+        let rows = head_rows(&[(7, &a_ts, &vals), (8, &b_ts, &vals[..2])]);
         let got: Vec<(i64, i64, i64, i64)> = rows
             .iter()
             .map(|r| (r.window_ms, r.first_ms, r.last_ms, r.n))
@@ -715,36 +692,13 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (0, h - 2000, h - 1000, 2),
-                (h, h, h + 1000, 2),
+                (0, h - 2000, h - 1000, 3),
+                (h, h, h + 1000, 3),
                 (3 * h, 3 * h, 3 * h, 1)
             ]
         );
-    }
-
-    #[test]
-    fn rollup_rows_round_trip() {
-        let buckets = vec![
-            Bucket {
-                at_ms: 0,
-                count: 60,
-                min: 0.25,
-                max: f64::INFINITY,
-                sum: 123.5,
-                last: 1.0,
-            },
-            Bucket {
-                at_ms: 60_000,
-                count: 1,
-                min: -0.0,
-                max: -0.0,
-                sum: -0.0,
-                last: -0.0,
-            },
-        ];
-        let back = decode_buckets(&encode_buckets(&buckets).unwrap()).unwrap();
-        assert_eq!(back.len(), 2);
-        assert_eq!(back[0], buckets[0]);
-        assert!(back[1].min.is_sign_negative() && back[1].min == 0.0);
+        let second = codec::decode_batch(&rows[1].data, |_| true).unwrap();
+        assert_eq!(second[0], (7, vec![h, h + 1000], vec![3.0, 4.0]));
+        assert_eq!(second[1], (8, vec![h], vec![2.0]));
     }
 }
