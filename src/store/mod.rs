@@ -1,1 +1,392 @@
-//! (being written)
+//! The store owns Lookout's history: samples of every series, check results and the event
+//! timeline, in one SQLite file (`lookout.db`, WAL) in the data directory. It does not know
+//! where samples come from or who reads them.
+//!
+//! - Writing: `ingest()` only buffers (cheap, sync); `flush()` writes the buffer in one
+//!   transaction as small per-series "head" chunks (call it every ≤ 10 s: that is what a crash
+//!   can lose); `maintain()` (every minute) seals closed 1-hour windows into one pco-compressed
+//!   chunk per series, computes the 1-minute and 1-hour rollups from them, applies retention
+//!   and the size cap.
+//! - Reading: `query()` picks the tier (raw, minute, hour) that answers a range with about
+//!   1,000 points or fewer per series, then downsamples to `max_points`, including samples still
+//!   in the buffer.
+//! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
+//!   every write transaction is `BEGIN IMMEDIATE` with a busy timeout, and maintenance is
+//!   transactional and idempotent.
+//!
+//! Pure decisions live in `policy` (tiers, steps, retention, size cap), `rollup` (bucket math)
+//! and `codec` (blob formats); `open`, `write` and `read` do the I/O.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqlitePool;
+
+use crate::clock::{SharedClock, UnixMillis};
+use crate::config::Retention;
+use crate::model::{CheckResult, Event, Observation, SeriesKey};
+
+mod buffer;
+pub mod codec;
+mod error;
+mod open;
+pub mod policy;
+mod read;
+pub mod rollup;
+#[doc(hidden)]
+pub mod synth;
+mod write;
+
+pub use error::StoreError;
+pub use open::{APPLICATION_ID, DB_FILE};
+
+/// How the store keeps data: retention per tier and a total size cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Upper bound on the database's size in bytes; past it, the oldest data of the finest
+    /// tier goes first (raw, then minute, then hour).
+    pub max_size: u64,
+    pub retention: Retention,
+}
+
+impl Default for StoreOptions {
+    /// 1 GiB; raw 7 days, 1-minute rollups 90 days, 1-hour rollups 2 years.
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        StoreOptions {
+            max_size: 1 << 30,
+            retention: Retention {
+                raw: Duration::from_secs(7 * DAY),
+                minute: Duration::from_secs(90 * DAY),
+                hour: Duration::from_secs(730 * DAY),
+            },
+        }
+    }
+}
+
+/// A resolution the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Raw, Tier::Minute, Tier::Hour];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Minute => "minute",
+            Tier::Hour => "hour",
+        }
+    }
+
+    /// Bucket width of a rollup tier; 0 for raw.
+    pub fn step_ms(self) -> i64 {
+        match self {
+            Tier::Raw => 0,
+            Tier::Minute => policy::MINUTE_MS,
+            Tier::Hour => policy::HOUR_MS,
+        }
+    }
+}
+
+/// The answer to a range query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResult {
+    /// The tier the points come from.
+    pub tier: Tier,
+    /// Width of each point's bucket; 0 when every point is one raw sample.
+    pub step_ms: i64,
+    pub series: Vec<SeriesPoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesPoints {
+    pub key: SeriesKey,
+    pub points: Vec<Point>,
+}
+
+/// One bucket (or one raw sample, with count 1) of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    /// Start of the bucket, or the sample's time.
+    pub at_ms: i64,
+    /// sum / count over the bucket's samples (weighted when buckets are merged).
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: u64,
+    /// The bucket's last value.
+    pub last: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlushStats {
+    pub samples: usize,
+    pub series: usize,
+    /// Head rows written (one per window the samples fall in: usually one).
+    pub chunks: usize,
+    pub checks: usize,
+    /// Samples dropped so far because the buffer was full (a long-failing flush).
+    pub dropped_samples: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintainStats {
+    /// (series, window) pairs sealed into one compressed chunk.
+    pub sealed_windows: usize,
+    pub sealed_samples: usize,
+    /// Rows deleted by retention.
+    pub expired_raw_chunks: u64,
+    pub expired_rollups: u64,
+    pub expired_check_results: u64,
+    pub expired_events: u64,
+    /// Rows deleted to respect `max_size`.
+    pub capped_raw_chunks: u64,
+    pub capped_rollups: u64,
+    /// Database size before and after (pages in use plus free pages), in bytes.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TierStats {
+    /// Rows: sealed chunks plus head rows for raw, rows of buckets for rollups.
+    pub chunks: u64,
+    /// Raw samples, or buckets for rollup tiers.
+    pub samples: u64,
+    /// Bytes of compressed data (without SQLite's page overhead).
+    pub bytes: u64,
+    pub oldest_ms: Option<UnixMillis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreStats {
+    pub path: PathBuf,
+    /// Size of `lookout.db` and of its WAL file.
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+    /// Pages not in use (returned to the file system by the next maintenance that vacuums).
+    pub free_bytes: u64,
+    pub series: u64,
+    pub raw: TierStats,
+    pub minute: TierStats,
+    pub hour: TierStats,
+    /// Head rows not sealed yet (one per flush and window, holding every series flushed;
+    /// counted in `raw` too).
+    pub head_chunks: u64,
+    pub checks: u64,
+    pub check_results: u64,
+    pub events: u64,
+    pub buffered_samples: u64,
+    pub dropped_samples: u64,
+}
+
+impl StoreStats {
+    pub fn tier(&self, tier: Tier) -> &TierStats {
+        match tier {
+            Tier::Raw => &self.raw,
+            Tier::Minute => &self.minute,
+            Tier::Hour => &self.hour,
+        }
+    }
+}
+
+/// Lookout's history. Cheap to clone; every clone is the same store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    pool: SqlitePool,
+    path: PathBuf,
+    opts: StoreOptions,
+    clock: SharedClock,
+    buffer: Mutex<buffer::Buffer>,
+    series_ids: Mutex<HashMap<SeriesKey, i64>>,
+    flush_lock: tokio::sync::Mutex<()>,
+    maintain_lock: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    fn buffer(&self) -> MutexGuard<'_, buffer::Buffer> {
+        // A panic while holding the lock cannot leave the buffer inconsistent enough to matter.
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ids(&self) -> MutexGuard<'_, HashMap<SeriesKey, i64>> {
+        self.series_ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn db(&self, e: sqlx::Error) -> StoreError {
+        StoreError::db(&self.path, e)
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed {
+                path: self.path.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` (creating the directory, 0700, and `lookout.db`, 0600), after
+    /// checking that an existing file is Lookout's; brings its schema up to date.
+    pub async fn open(
+        dir: &Path,
+        opts: StoreOptions,
+        clock: SharedClock,
+    ) -> Result<Store, StoreError> {
+        let (pool, path) = open::open_pool(dir).await?;
+        tracing::debug!(path = %path.display(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                path,
+                opts,
+                clock,
+                buffer: Mutex::new(buffer::Buffer::default()),
+                series_ids: Mutex::new(HashMap::new()),
+                flush_lock: tokio::sync::Mutex::new(()),
+                maintain_lock: tokio::sync::Mutex::new(()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.opts
+    }
+
+    /// Buffers an observation's samples and check results; `flush()` writes them.
+    pub fn ingest(&self, obs: &Observation) {
+        self.inner.buffer().ingest(obs);
+    }
+
+    /// Writes everything buffered in one transaction. On failure everything stays buffered
+    /// (bounded; see `FlushStats::dropped_samples`) for the next flush.
+    pub async fn flush(&self) -> Result<FlushStats, StoreError> {
+        self.inner.check_open()?;
+        write::flush(&self.inner).await
+    }
+
+    /// Writes one event to the timeline now.
+    pub async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.inner.check_open()?;
+        write::record_event(&self.inner, event).await
+    }
+
+    /// Seals closed windows (compress + rollups), applies retention and the size cap.
+    /// Safe to run from several processes at once. Call it about every minute.
+    pub async fn maintain(&self) -> Result<MaintainStats, StoreError> {
+        self.inner.check_open()?;
+        write::maintain(&self.inner).await
+    }
+
+    /// Points of every series named `name` whose labels include `matchers`, over
+    /// `[from_ms, to_ms]`, at most `max_points` per series.
+    pub async fn query(
+        &self,
+        name: &str,
+        matchers: &[(String, String)],
+        from_ms: i64,
+        to_ms: i64,
+        max_points: usize,
+    ) -> Result<QueryResult, StoreError> {
+        self.inner.check_open()?;
+        read::query(&self.inner, name, matchers, from_ms, to_ms, max_points).await
+    }
+
+    /// Every series known, stored or buffered, sorted.
+    pub async fn series(&self) -> Result<Vec<SeriesKey>, StoreError> {
+        self.inner.check_open()?;
+        read::series(&self.inner).await
+    }
+
+    /// The latest result of every check (buffered ones included), sorted by check name.
+    pub async fn latest_checks(&self) -> Result<Vec<CheckResult>, StoreError> {
+        self.inner.check_open()?;
+        read::latest_checks(&self.inner).await
+    }
+
+    /// Stored results of one check in `[from_ms, to_ms]`, newest first: every status change
+    /// and one result per minute while the status holds.
+    pub async fn check_history(
+        &self,
+        check: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CheckResult>, StoreError> {
+        self.inner.check_open()?;
+        read::check_history(&self.inner, check, from_ms, to_ms, limit).await
+    }
+
+    /// Events in `[from_ms, to_ms]`, newest first.
+    pub async fn events(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.check_open()?;
+        read::events(&self.inner, from_ms, to_ms, limit).await
+    }
+
+    /// Sizes and ages. Scans the chunk tables: tens of milliseconds on a large store.
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.inner.check_open()?;
+        read::stats(&self.inner).await
+    }
+
+    /// Full `PRAGMA integrity_check` (reads the whole file): `Ok(())` or a `Corrupt` error.
+    pub async fn check_integrity(&self) -> Result<(), StoreError> {
+        self.inner.check_open()?;
+        read::check_integrity(&self.inner).await
+    }
+
+    /// Flushes, runs maintenance if nobody did for 10 minutes (so that cron-only setups are
+    /// maintained too), and closes the connections. Later calls on any clone fail with
+    /// `Closed` (and `ingest` only buffers).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let flushed = write::flush(&self.inner).await;
+        let maintained = match &flushed {
+            Ok(_) => write::maintain_if_due(&self.inner).await,
+            Err(_) => Ok(()),
+        };
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.pool.close().await;
+        flushed?;
+        maintained
+    }
+}

@@ -1,0 +1,609 @@
+//! The store's reads: range queries over the tiers (with buffered samples), series, check
+//! results, events, statistics.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+
+use crate::model::{CheckResult, Event, EventKind, Layer, SeriesKey};
+
+use super::codec;
+use super::error::StoreError;
+use super::policy::{self, RAW_WINDOW_MS, TierFacts};
+use super::rollup::{self, Bucket, decode_buckets};
+use super::write::parse_status;
+use super::{Inner, Point, QueryResult, SeriesPoints, StoreStats, Tier, TierStats};
+
+/// One series matched by a query: its id when stored, its samples in range that are not in
+/// sealed chunks yet (head rows, then the buffer; sorted later).
+struct Matched {
+    key: SeriesKey,
+    id: Option<i64>,
+    buf_ts: Vec<i64>,
+    buf_vals: Vec<f64>,
+}
+
+/// Head rows hold every series flushed together: read them once per query.
+async fn load_heads(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    matched: &mut BTreeMap<SeriesKey, Matched>,
+    from: i64,
+    to: i64,
+) -> Result<(), StoreError> {
+    let ids: HashMap<i64, SeriesKey> = matched
+        .values()
+        .filter_map(|m| Some((m.id?, m.key.clone())))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT data FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
+         AND last_ms >= ? AND first_ms <= ? ORDER BY id",
+    )
+    .bind(policy::align(from, RAW_WINDOW_MS))
+    .bind(to)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| inner.db(e))?;
+    let mut heads: HashMap<i64, (Vec<i64>, Vec<f64>)> = HashMap::new();
+    for data in rows {
+        let parts = codec::decode_batch(&data, |id| ids.contains_key(&id))
+            .map_err(|e| StoreError::bad_chunk(&inner.path, "head row", e))?;
+        for (id, ts, vals) in parts {
+            let h = heads.entry(id).or_default();
+            for (t, v) in ts.into_iter().zip(vals) {
+                if t >= from && t <= to {
+                    h.0.push(t);
+                    h.1.push(v);
+                }
+            }
+        }
+    }
+    for (id, (mut ts, mut vals)) in heads {
+        let m = matched.get_mut(&ids[&id]).expect("matched");
+        // Head samples come before the buffered ones: the buffer wins a timestamp tie.
+        ts.append(&mut m.buf_ts);
+        vals.append(&mut m.buf_vals);
+        m.buf_ts = ts;
+        m.buf_vals = vals;
+    }
+    Ok(())
+}
+
+pub async fn query(
+    inner: &Inner,
+    name: &str,
+    matchers: &[(String, String)],
+    from: i64,
+    to: i64,
+    max_points: usize,
+) -> Result<QueryResult, StoreError> {
+    let db = |e| inner.db(e);
+    // The buffer is read before the database: a flush committing in between then shows its
+    // samples twice (removed by the timestamp de-duplication), never zero times.
+    let mut matched: BTreeMap<SeriesKey, Matched> = BTreeMap::new();
+    {
+        let buffer = inner.buffer();
+        for (key, buf) in &buffer.series {
+            if !key.matches(name, matchers) {
+                continue;
+            }
+            let (lo, hi) = range_of(&buf.ts, from, to);
+            matched.insert(
+                (**key).clone(),
+                Matched {
+                    key: (**key).clone(),
+                    id: None,
+                    buf_ts: buf.ts[lo..hi].to_vec(),
+                    buf_vals: buf.vals[lo..hi].to_vec(),
+                },
+            );
+        }
+    }
+    let mut conn = inner.pool.acquire().await.map_err(db)?;
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, labels FROM series WHERE name = ?")
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    for (id, labels) in rows {
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
+                path: inner.path.clone(),
+                detail: format!("labels of series {id}: {e}"),
+            })?;
+        let key = SeriesKey {
+            name: name.to_string(),
+            labels,
+        };
+        if !key.matches(name, matchers) {
+            continue;
+        }
+        matched
+            .entry(key.clone())
+            .or_insert_with(|| Matched {
+                key,
+                id: None,
+                buf_ts: Vec::new(),
+                buf_vals: Vec::new(),
+            })
+            .id = Some(id);
+    }
+
+    // Heads from the start of the first hour bucket, so that every tier's first bucket is whole.
+    load_heads(
+        inner,
+        &mut conn,
+        &mut matched,
+        policy::align(from, policy::HOUR_MS),
+        to,
+    )
+    .await?;
+
+    let mut tier = Tier::Raw;
+    for m in matched.values() {
+        let facts = tier_facts(&mut conn, m, from, to).await.map_err(db)?;
+        tier = tier.max(policy::choose_tier(from, to, &facts));
+    }
+
+    let mut step_ms = 0;
+    let mut series = Vec::with_capacity(matched.len());
+    for m in matched.into_values() {
+        let (points, step) = match tier {
+            Tier::Raw => raw_points(inner, &mut conn, &m, from, to, max_points).await?,
+            t => rollup_points(inner, &mut conn, &m, t, from, to, max_points).await?,
+        };
+        step_ms = step_ms.max(step);
+        series.push(SeriesPoints { key: m.key, points });
+    }
+    if tier != Tier::Raw {
+        step_ms = step_ms.max(tier.step_ms());
+    }
+    Ok(QueryResult {
+        tier,
+        step_ms,
+        series,
+    })
+}
+
+/// Index range of the sorted-by-time part of `ts` within `[from, to]` (the buffer is in
+/// arrival order, which is time order per series in practice; a stray is filtered later).
+fn range_of(ts: &[i64], from: i64, to: i64) -> (usize, usize) {
+    if ts.windows(2).all(|w| w[0] <= w[1]) {
+        (
+            ts.partition_point(|&t| t < from),
+            ts.partition_point(|&t| t <= to),
+        )
+    } else {
+        (0, ts.len())
+    }
+}
+
+async fn tier_facts(
+    conn: &mut SqliteConnection,
+    m: &Matched,
+    from: i64,
+    to: i64,
+) -> Result<TierFacts, sqlx::Error> {
+    let buffered = m.buf_ts.iter().filter(|&&t| t >= from && t <= to).count() as u64;
+    let buf_oldest = m.buf_ts.iter().min().copied();
+    let Some(id) = m.id else {
+        return Ok(TierFacts {
+            raw_points: buffered,
+            oldest: [buf_oldest, None, None],
+        });
+    };
+    let chunks: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT first_ms, last_ms, n FROM raw_chunks
+         WHERE series_id = ? AND window_ms >= ? AND window_ms <= ? AND last_ms >= ? AND first_ms <= ?",
+    )
+    .bind(id)
+    .bind(policy::align(from, RAW_WINDOW_MS))
+    .bind(to)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut raw_points = buffered as f64;
+    for (first, last, n) in chunks {
+        // Prorate chunks that stick out of the range.
+        let span = (last - first + 1) as f64;
+        let inside = (last.min(to) - first.max(from) + 1) as f64;
+        raw_points += n as f64 * (inside / span).clamp(0.0, 1.0);
+    }
+    let raw_oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT first_ms FROM raw_chunks WHERE series_id = ? ORDER BY window_ms LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut oldest = [
+        match (raw_oldest, buf_oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        None,
+        None,
+    ];
+    for (i, step) in [(1, policy::MINUTE_MS), (2, policy::HOUR_MS)] {
+        oldest[i] = sqlx::query_scalar(
+            "SELECT first_ms FROM rollups WHERE series_id = ? AND step_ms = ? ORDER BY row_ms LIMIT 1",
+        )
+        .bind(id)
+        .bind(step)
+        .fetch_optional(&mut *conn)
+        .await?;
+    }
+    Ok(TierFacts {
+        raw_points: raw_points.round() as u64,
+        oldest,
+    })
+}
+
+/// Raw samples of `[from, to]`: sealed chunks (unless `unsealed_only`), plus head rows and the
+/// buffer; sorted, one per timestamp.
+async fn raw_samples(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    m: &Matched,
+    from: i64,
+    to: i64,
+    unsealed_only: bool,
+) -> Result<(Vec<i64>, Vec<f64>), StoreError> {
+    let mut ts = Vec::new();
+    let mut vals = Vec::new();
+    if let (Some(id), false) = (m.id, unsealed_only) {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT data FROM raw_chunks WHERE series_id = ? AND window_ms >= ? AND window_ms <= ?
+             AND last_ms >= ? AND first_ms <= ? ORDER BY window_ms",
+        )
+        .bind(id)
+        .bind(policy::align(from, RAW_WINDOW_MS))
+        .bind(to)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| inner.db(e))?;
+        for data in rows {
+            let (t, v) = codec::decode_raw(&data)
+                .map_err(|e| StoreError::bad_chunk(&inner.path, "raw chunk", e))?;
+            let (lo, hi) = range_of(&t, from, to);
+            ts.extend_from_slice(&t[lo..hi]);
+            vals.extend_from_slice(&v[lo..hi]);
+        }
+    }
+    for (&t, &v) in m.buf_ts.iter().zip(&m.buf_vals) {
+        if t >= from && t <= to {
+            ts.push(t);
+            vals.push(v);
+        }
+    }
+    rollup::sort_dedup(&mut ts, &mut vals);
+    Ok((ts, vals))
+}
+
+async fn raw_points(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    m: &Matched,
+    from: i64,
+    to: i64,
+    max_points: usize,
+) -> Result<(Vec<Point>, i64), StoreError> {
+    let (ts, vals) = raw_samples(inner, conn, m, from, to, false).await?;
+    if ts.len() <= max_points.max(1) {
+        let points = ts
+            .iter()
+            .zip(&vals)
+            .map(|(&t, &v)| Point {
+                at_ms: t,
+                avg: v,
+                min: v,
+                max: v,
+                count: 1,
+                last: v,
+            })
+            .collect();
+        return Ok((points, 0));
+    }
+    let res = policy::raw_resolution(from, to, max_points);
+    let (origin, step) = policy::downsample_step(from, to, res, max_points);
+    let buckets = rollup::bucketize(&ts, &vals, origin, step);
+    Ok((buckets.iter().map(Bucket::to_point).collect(), step))
+}
+
+async fn rollup_points(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    m: &Matched,
+    tier: Tier,
+    from: i64,
+    to: i64,
+    max_points: usize,
+) -> Result<(Vec<Point>, i64), StoreError> {
+    let step = tier.step_ms();
+    let row_span = if tier == Tier::Minute {
+        policy::MINUTE_ROW_MS
+    } else {
+        policy::HOUR_ROW_MS
+    };
+    let first_bucket = policy::align(from, step);
+    let mut stored = Vec::new();
+    if let Some(id) = m.id {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT data FROM rollups WHERE series_id = ? AND step_ms = ? AND row_ms >= ? AND row_ms <= ?
+             AND last_ms >= ? AND first_ms <= ? ORDER BY row_ms",
+        )
+        .bind(id)
+        .bind(step)
+        .bind(policy::align(from, row_span))
+        .bind(to)
+        .bind(first_bucket)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| inner.db(e))?;
+        for data in rows {
+            let buckets = decode_buckets(&data)
+                .map_err(|e| StoreError::bad_chunk(&inner.path, "rollup row", e))?;
+            stored.extend(
+                buckets
+                    .into_iter()
+                    .filter(|b| b.at_ms >= first_bucket && b.at_ms <= to),
+            );
+        }
+    }
+    // Samples not rolled up yet (unsealed windows, the buffer) are bucketed on the fly.
+    let (ts, vals) = raw_samples(inner, conn, m, first_bucket, to, true).await?;
+    let fresh = rollup::bucketize(&ts, &vals, 0, step);
+    let buckets = rollup::merge(stored, fresh);
+    if buckets.len() <= max_points.max(1)
+        && policy::buckets_in(from, to, step) <= max_points.max(1) as u64
+    {
+        return Ok((buckets.iter().map(Bucket::to_point).collect(), step));
+    }
+    let (origin, wide) = policy::downsample_step(from, to, step, max_points);
+    let merged = rollup::downsample(&buckets, origin, wide);
+    Ok((merged.iter().map(Bucket::to_point).collect(), wide))
+}
+
+pub async fn series(inner: &Inner) -> Result<Vec<SeriesKey>, StoreError> {
+    let mut keys: Vec<SeriesKey> = inner
+        .buffer()
+        .series
+        .keys()
+        .map(|k| (**k).clone())
+        .collect();
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, labels FROM series")
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+    for (id, name, labels) in rows {
+        let labels = serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
+            path: inner.path.clone(),
+            detail: format!("labels of series {id}: {e}"),
+        })?;
+        keys.push(SeriesKey { name, labels });
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+fn parse_layer(inner: &Inner, s: &str) -> Result<Layer, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        StoreError::Corrupt {
+            path: inner.path.clone(),
+            detail: format!("unknown layer {s:?}"),
+        }
+    })
+}
+
+fn check_result(inner: &Inner, row: &sqlx::sqlite::SqliteRow) -> Result<CheckResult, StoreError> {
+    let status: String = row.get("status");
+    Ok(CheckResult {
+        check: row.get("name"),
+        layer: parse_layer(inner, row.get("layer"))?,
+        status: parse_status(&status).ok_or_else(|| StoreError::Corrupt {
+            path: inner.path.clone(),
+            detail: format!("unknown status {status:?}"),
+        })?,
+        value: row.get("value"),
+        detail: row.get("detail"),
+        at_ms: row.get("at_ms"),
+    })
+}
+
+pub async fn latest_checks(inner: &Inner) -> Result<Vec<CheckResult>, StoreError> {
+    let rows = sqlx::query("SELECT name, layer, status, value, detail, at_ms FROM checks")
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+    let mut latest: BTreeMap<String, CheckResult> = BTreeMap::new();
+    for row in &rows {
+        let r = check_result(inner, row)?;
+        latest.insert(r.check.clone(), r);
+    }
+    for r in &inner.buffer().checks {
+        match latest.get(&r.check) {
+            Some(have) if have.at_ms > r.at_ms => {}
+            _ => {
+                latest.insert(r.check.clone(), r.clone());
+            }
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
+pub async fn check_history(
+    inner: &Inner,
+    check: &str,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<CheckResult>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.name AS name, c.layer AS layer, h.status AS status, h.value AS value,
+                h.detail AS detail, h.at_ms AS at_ms
+         FROM check_history h JOIN checks c ON c.id = h.check_id
+         WHERE c.name = ? AND h.at_ms >= ? AND h.at_ms <= ?
+         ORDER BY h.at_ms DESC LIMIT ?",
+    )
+    .bind(check)
+    .bind(from)
+    .bind(to)
+    .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(&inner.pool)
+    .await
+    .map_err(|e| inner.db(e))?;
+    rows.iter().map(|row| check_result(inner, row)).collect()
+}
+
+pub async fn events(
+    inner: &Inner,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT at_ms, kind, subject, message FROM events WHERE at_ms >= ? AND at_ms <= ?
+         ORDER BY at_ms DESC, id DESC LIMIT ?",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(&inner.pool)
+    .await
+    .map_err(|e| inner.db(e))?;
+    rows.into_iter()
+        .map(|(at_ms, kind, subject, message)| {
+            Ok(Event {
+                at_ms,
+                kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                    path: inner.path.clone(),
+                    detail: format!("unknown event kind {kind:?}"),
+                })?,
+                subject,
+                message,
+            })
+        })
+        .collect()
+}
+
+pub async fn stats(inner: &Inner) -> Result<StoreStats, StoreError> {
+    let db = |e| inner.db(e);
+    let mut conn = inner.pool.acquire().await.map_err(db)?;
+    let tier_row = |r: (i64, i64, i64, Option<i64>)| TierStats {
+        chunks: r.0 as u64,
+        samples: r.1 as u64,
+        bytes: r.2 as u64,
+        oldest_ms: r.3,
+    };
+    let mut raw: (i64, i64, i64, Option<i64>) = (0, 0, 0, None);
+    let mut head_chunks = 0;
+    for (i, sql) in [
+        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(first_ms) FROM raw_chunks",
+        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(first_ms) FROM raw_heads",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r: (i64, i64, i64, Option<i64>) =
+            sqlx::query_as(sql).fetch_one(&mut *conn).await.map_err(db)?;
+        raw = (
+            raw.0 + r.0,
+            raw.1 + r.1,
+            raw.2 + r.2,
+            match (raw.3, r.3) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        );
+        if i == 1 {
+            head_chunks = r.0;
+        }
+    }
+    let mut rollups = Vec::new();
+    for step in [policy::MINUTE_MS, policy::HOUR_MS] {
+        let r: (i64, i64, i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(first_ms)
+             FROM rollups WHERE step_ms = ?",
+        )
+        .bind(step)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        rollups.push(tier_row(r));
+    }
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    let series = count("SELECT count(*) FROM series")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let checks = count("SELECT count(*) FROM checks")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let check_results = count("SELECT count(*) FROM check_history")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let events = count("SELECT count(*) FROM events")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    drop(conn);
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = inner.path.clone().into_os_string();
+    wal.push("-wal");
+    let (buffered_samples, dropped_samples) = {
+        let b = inner.buffer();
+        (b.samples as u64, b.dropped_samples)
+    };
+    let mut rollups = rollups.into_iter();
+    Ok(StoreStats {
+        path: inner.path.clone(),
+        file_bytes: len(&inner.path),
+        wal_bytes: len(std::path::Path::new(&wal)),
+        free_bytes: (free * page_size) as u64,
+        series: series as u64,
+        raw: tier_row(raw),
+        minute: rollups.next().unwrap_or_default(),
+        hour: rollups.next().unwrap_or_default(),
+        head_chunks: head_chunks as u64,
+        checks: checks as u64,
+        check_results: check_results as u64,
+        events: events as u64,
+        buffered_samples,
+        dropped_samples,
+    })
+}
+
+pub async fn check_integrity(inner: &Inner) -> Result<(), StoreError> {
+    let problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            path: inner.path.clone(),
+            detail: problems.join("; "),
+        })
+    }
+}

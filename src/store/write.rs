@@ -1,0 +1,704 @@
+//! The store's writes: flush (buffer -> head chunks, check results), events, and maintenance
+//! (seal windows and roll them up, retention, size cap, vacuum). Every write transaction is
+//! `BEGIN IMMEDIATE`, so a transaction never has to upgrade a read lock (the source of
+//! SQLITE_BUSY failures that a busy timeout cannot wait out).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Row};
+
+use crate::model::{CheckResult, Event, SeriesKey, Status};
+
+use super::buffer::Taken;
+use super::codec;
+use super::error::StoreError;
+use super::policy::{self, Cutoffs, HOUR_MS, MINUTE_MS, RAW_WINDOW_MS, Span};
+use super::rollup::{self, Bucket, decode_buckets, encode_buckets};
+use super::{FlushStats, Inner, MaintainStats};
+
+/// Vacuum when this share of the file is free pages.
+const VACUUM_FREE_RATIO: f64 = 0.2;
+/// The size cap, once exceeded, trims down to this share of `max_size`.
+const SIZE_CAP_LOW_WATER: f64 = 0.9;
+/// `close()` maintains when the last maintenance is older than this.
+const MAINTAIN_DUE_MS: i64 = 600_000;
+
+/// One head row: the samples of every series flushed together that fall in one window.
+#[derive(Debug)]
+struct HeadRow {
+    window_ms: i64,
+    first_ms: i64,
+    last_ms: i64,
+    n: i64,
+    data: Vec<u8>,
+}
+
+pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
+    let _one_at_a_time = inner.flush_lock.lock().await;
+    let taken = inner.buffer().take();
+    if taken.is_empty() {
+        return Ok(FlushStats {
+            dropped_samples: inner.buffer().dropped_samples,
+            ..FlushStats::default()
+        });
+    }
+    match write_taken(inner, &taken).await {
+        Ok((mut stats, new_ids)) => {
+            inner.ids().extend(new_ids);
+            let mut buffer = inner.buffer();
+            buffer.remove_flushed(&taken);
+            stats.dropped_samples = buffer.dropped_samples;
+            Ok(stats)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, samples = taken.samples(), "store flush failed; kept in memory");
+            Err(e)
+        }
+    }
+}
+
+async fn write_taken(
+    inner: &Inner,
+    taken: &Taken,
+) -> Result<(FlushStats, HashMap<SeriesKey, i64>), StoreError> {
+    let db = |e| inner.db(e);
+    let mut conn = inner.pool.acquire().await.map_err(db)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+
+    let mut new_ids = HashMap::new();
+    let mut parts = Vec::with_capacity(taken.series.len());
+    for (key, ts, vals, _) in &taken.series {
+        let cached = inner.ids().get(&**key).copied();
+        let series_id = match cached {
+            Some(id) => id,
+            None => {
+                let id = series_id(&mut tx, key).await.map_err(db)?;
+                new_ids.insert((**key).clone(), id);
+                id
+            }
+        };
+        parts.push((series_id, &ts[..], &vals[..]));
+    }
+    let rows = head_rows(&parts);
+    let chunks = rows.len();
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO raw_heads (window_ms, first_ms, last_ms, n, data) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(r.window_ms)
+        .bind(r.first_ms)
+        .bind(r.last_ms)
+        .bind(r.n)
+        .bind(r.data)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    write_checks(&mut tx, &taken.checks).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok((
+        FlushStats {
+            samples: taken.samples(),
+            series: taken.series.len(),
+            chunks,
+            checks: taken.checks.len(),
+            dropped_samples: 0,
+        },
+        new_ids,
+    ))
+}
+
+/// One head row per window that the samples touch (one, unless a flush spans a window end).
+fn head_rows(parts: &[(i64, &[i64], &[f64])]) -> Vec<HeadRow> {
+    let mut by_window: BTreeMap<i64, Vec<(i64, &[i64], &[f64])>> = BTreeMap::new();
+    for &(id, ts, vals) in parts {
+        let mut i = 0;
+        while i < ts.len() {
+            let window_ms = policy::align(ts[i], RAW_WINDOW_MS);
+            let mut j = i + 1;
+            while j < ts.len() && policy::align(ts[j], RAW_WINDOW_MS) == window_ms {
+                j += 1;
+            }
+            by_window
+                .entry(window_ms)
+                .or_default()
+                .push((id, &ts[i..j], &vals[i..j]));
+            i = j;
+        }
+    }
+    by_window
+        .into_iter()
+        .map(|(window_ms, parts)| {
+            let all = || parts.iter().flat_map(|p| p.1.iter().copied());
+            HeadRow {
+                window_ms,
+                first_ms: all().min().expect("non-empty"),
+                last_ms: all().max().expect("non-empty"),
+                n: all().count() as i64,
+                data: codec::encode_batch(&parts),
+            }
+        })
+        .collect()
+}
+
+async fn series_id(conn: &mut SqliteConnection, key: &SeriesKey) -> Result<i64, sqlx::Error> {
+    let text = key.to_string();
+    let labels = serde_json::to_string(&key.labels).expect("string map serializes");
+    sqlx::query(
+        "INSERT INTO series (key, name, labels) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&text)
+    .bind(&key.name)
+    .bind(labels)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM series WHERE key = ?")
+        .bind(&text)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Latest result per check, and the history: status changes plus one result per minute.
+async fn write_checks(
+    conn: &mut SqliteConnection,
+    results: &[CheckResult],
+) -> Result<(), sqlx::Error> {
+    struct State {
+        id: i64,
+        latest_ms: i64,
+        kept: Option<(Status, i64)>,
+    }
+    let mut states: HashMap<&str, State> = HashMap::new();
+    for r in results {
+        if !states.contains_key(r.check.as_str()) {
+            sqlx::query(
+                "INSERT INTO checks (name, layer, status, value, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&r.check)
+            .bind(r.layer.as_str())
+            .bind(r.status.as_str())
+            .bind(r.value)
+            .bind(&r.detail)
+            .bind(r.at_ms)
+            .execute(&mut *conn)
+            .await?;
+            let row = sqlx::query(
+                "SELECT id, at_ms, history_status, history_at_ms FROM checks WHERE name = ?",
+            )
+            .bind(&r.check)
+            .fetch_one(&mut *conn)
+            .await?;
+            let kept_status: Option<String> = row.get(2);
+            let kept_at: Option<i64> = row.get(3);
+            let kept = match (kept_status.as_deref().and_then(parse_status), kept_at) {
+                (Some(s), Some(at)) => Some((s, at)),
+                _ => None,
+            };
+            states.insert(
+                &r.check,
+                State {
+                    id: row.get(0),
+                    latest_ms: row.get(1),
+                    kept,
+                },
+            );
+        }
+        let state = states.get_mut(r.check.as_str()).expect("inserted above");
+        if r.at_ms >= state.latest_ms {
+            sqlx::query(
+                "UPDATE checks SET layer = ?, status = ?, value = ?, detail = ?, at_ms = ? WHERE id = ?",
+            )
+            .bind(r.layer.as_str())
+            .bind(r.status.as_str())
+            .bind(r.value)
+            .bind(&r.detail)
+            .bind(r.at_ms)
+            .bind(state.id)
+            .execute(&mut *conn)
+            .await?;
+            state.latest_ms = r.at_ms;
+        }
+        if policy::keep_in_history(state.kept, r.status, r.at_ms) {
+            sqlx::query(
+                "INSERT OR REPLACE INTO check_history (check_id, at_ms, status, value, detail)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(state.id)
+            .bind(r.at_ms)
+            .bind(r.status.as_str())
+            .bind(r.value)
+            .bind(&r.detail)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE checks SET history_status = ?, history_at_ms = ? WHERE id = ?")
+                .bind(r.status.as_str())
+                .bind(r.at_ms)
+                .bind(state.id)
+                .execute(&mut *conn)
+                .await?;
+            state.kept = Some((r.status, r.at_ms));
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_status(s: &str) -> Option<Status> {
+    Status::ALL.into_iter().find(|x| x.as_str() == s)
+}
+
+pub async fn record_event(inner: &Inner, event: &Event) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO events (at_ms, kind, subject, message) VALUES (?, ?, ?, ?)")
+        .bind(event.at_ms)
+        .bind(event.kind.as_str())
+        .bind(&event.subject)
+        .bind(&event.message)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+    Ok(())
+}
+
+pub async fn maintain_if_due(inner: &Inner) -> Result<(), StoreError> {
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'last_maintain_ms'")
+            .fetch_optional(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+    let last = last.and_then(|v| v.parse::<i64>().ok());
+    let now = inner.clock.now_ms();
+    if last.is_none_or(|l| now - l >= MAINTAIN_DUE_MS || now < l) {
+        maintain(inner).await?;
+    }
+    Ok(())
+}
+
+pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
+    let _one_at_a_time = inner.maintain_lock.lock().await;
+    let now = inner.clock.now_ms();
+    let db = |e| inner.db(e);
+    let mut stats = MaintainStats {
+        bytes_before: file_size(inner).await?,
+        ..MaintainStats::default()
+    };
+    let mut conn = inner.pool.acquire().await.map_err(db)?;
+
+    // 1. Seal closed windows, one window (every series) per transaction.
+    let last_window = policy::last_sealable_window(now);
+    loop {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let window: Option<i64> =
+            sqlx::query_scalar("SELECT min(window_ms) FROM raw_heads WHERE window_ms <= ?")
+                .bind(last_window)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(window_ms) = window else {
+            tx.rollback().await.map_err(db)?;
+            break;
+        };
+        let (series, samples) = seal_window(inner, &mut tx, window_ms).await?;
+        tx.commit().await.map_err(db)?;
+        stats.sealed_windows += series;
+        stats.sealed_samples += samples;
+    }
+
+    // 2. Retention.
+    let cut = Cutoffs::at(now, &inner.opts.retention);
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    for sql in [
+        "DELETE FROM raw_chunks WHERE window_ms < ?",
+        "DELETE FROM raw_heads WHERE window_ms < ?",
+    ] {
+        stats.expired_raw_chunks += exec(&mut tx, sql, cut.raw_window_before())
+            .await
+            .map_err(db)?;
+    }
+    for step in [MINUTE_MS, HOUR_MS] {
+        stats.expired_rollups +=
+            sqlx::query("DELETE FROM rollups WHERE step_ms = ? AND row_ms < ?")
+                .bind(step)
+                .bind(cut.rollup_row_before(step))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+    }
+    stats.expired_check_results = exec(
+        &mut tx,
+        "DELETE FROM check_history WHERE check_id IN (SELECT id FROM checks) AND at_ms < ?",
+        cut.minute,
+    )
+    .await
+    .map_err(db)?;
+    stats.expired_events = exec(&mut tx, "DELETE FROM events WHERE at_ms < ?", cut.hour)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+
+    // 3. Size cap, then give free pages back to the file system.
+    let mut capped = false;
+    for _ in 0..4 {
+        if !size_cap(inner, &mut conn, &mut stats).await? {
+            break;
+        }
+        capped = true;
+        vacuum(inner, &mut conn).await?;
+    }
+    let (pages, free, _) = pages(&mut conn).await.map_err(db)?;
+    if !capped && free > 0 && free as f64 >= pages as f64 * VACUUM_FREE_RATIO {
+        vacuum(inner, &mut conn).await?;
+    }
+
+    sqlx::query("INSERT INTO meta (key, value) VALUES ('last_maintain_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(now.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    drop(conn);
+    stats.bytes_after = file_size(inner).await?;
+    if stats.sealed_windows > 0 || stats.capped_raw_chunks + stats.capped_rollups > 0 {
+        tracing::debug!(?stats, "store maintained");
+    }
+    Ok(stats)
+}
+
+async fn exec(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    arg: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sql)
+        .bind(arg)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Merges a window's head rows into one sealed chunk per series (with the chunk sealed
+/// before, if late samples came) and refreshes that window's rollups. Idempotent: sealing
+/// again after late samples gives what sealing once with all of them would have.
+/// Returns (series sealed, samples in their sealed chunks).
+async fn seal_window(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    window_ms: i64,
+) -> Result<(usize, usize), StoreError> {
+    let db = |e| inner.db(e);
+    let bad = |what| move |e| StoreError::bad_chunk(&inner.path, what, e);
+    let heads: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT data FROM raw_heads WHERE window_ms = ? ORDER BY id")
+            .bind(window_ms)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    let mut by_series: BTreeMap<i64, (Vec<i64>, Vec<f64>)> = BTreeMap::new();
+    for data in &heads {
+        for (id, ts, vals) in codec::decode_batch(data, |_| true).map_err(bad("head row"))? {
+            let e = by_series.entry(id).or_default();
+            e.0.extend(ts);
+            e.1.extend(vals);
+        }
+    }
+    let mut sealed_samples = 0;
+    for (&series_id, (head_ts, head_vals)) in &by_series {
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM raw_chunks WHERE series_id = ? AND window_ms = ?")
+                .bind(series_id)
+                .bind(window_ms)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        let had_sealed = sealed.is_some();
+        let (mut ts, mut vals) = match &sealed {
+            Some(data) => codec::decode_raw(data).map_err(bad("raw chunk"))?,
+            None => (Vec::new(), Vec::new()),
+        };
+        ts.extend_from_slice(head_ts);
+        vals.extend_from_slice(head_vals);
+        rollup::sort_dedup(&mut ts, &mut vals);
+        let data = codec::encode_raw(&ts, &vals).map_err(bad("encoding"))?;
+        sqlx::query(
+            "INSERT INTO raw_chunks (series_id, window_ms, first_ms, last_ms, n, data)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (series_id, window_ms) DO UPDATE SET
+               first_ms = excluded.first_ms, last_ms = excluded.last_ms, n = excluded.n,
+               data = excluded.data",
+        )
+        .bind(series_id)
+        .bind(window_ms)
+        .bind(ts[0])
+        .bind(ts[ts.len() - 1])
+        .bind(ts.len() as i64)
+        .bind(data)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        let window = (window_ms, window_ms + RAW_WINDOW_MS);
+        for (step, row_span) in [
+            (MINUTE_MS, policy::MINUTE_ROW_MS),
+            (HOUR_MS, policy::HOUR_ROW_MS),
+        ] {
+            let fresh = rollup::bucketize(&ts, &vals, 0, step);
+            // With the window's sealed chunk at hand the fresh buckets are complete and replace
+            // the stored ones; without it (never sealed, or expired and then late samples
+            // came) they are added to them.
+            upsert_rollup(
+                inner, conn, series_id, step, row_span, window, &fresh, had_sealed,
+            )
+            .await?;
+        }
+        sealed_samples += ts.len();
+    }
+    sqlx::query("DELETE FROM raw_heads WHERE window_ms = ?")
+        .bind(window_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok((by_series.len(), sealed_samples))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upsert_rollup(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    series_id: i64,
+    step: i64,
+    row_span: i64,
+    window: (i64, i64),
+    fresh: &[Bucket],
+    replace: bool,
+) -> Result<(), StoreError> {
+    let db = |e| inner.db(e);
+    let row_ms = policy::align(window.0, row_span);
+    let existing: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT data FROM rollups WHERE series_id = ? AND step_ms = ? AND row_ms = ?",
+    )
+    .bind(series_id)
+    .bind(step)
+    .bind(row_ms)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let stored = match &existing {
+        Some(data) => {
+            decode_buckets(data).map_err(|e| StoreError::bad_chunk(&inner.path, "rollup row", e))?
+        }
+        None => Vec::new(),
+    };
+    let buckets = if replace {
+        rollup::splice(stored, window.0, window.1, fresh)
+    } else {
+        rollup::merge(stored, fresh.to_vec())
+    };
+    if buckets.is_empty() {
+        if existing.is_some() {
+            sqlx::query("DELETE FROM rollups WHERE series_id = ? AND step_ms = ? AND row_ms = ?")
+                .bind(series_id)
+                .bind(step)
+                .bind(row_ms)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        return Ok(());
+    }
+    let data =
+        encode_buckets(&buckets).map_err(|e| StoreError::bad_chunk(&inner.path, "encoding", e))?;
+    let samples: u64 = buckets.iter().map(|b| b.count).sum();
+    sqlx::query(
+        "INSERT INTO rollups (series_id, step_ms, row_ms, first_ms, last_ms, n, samples, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (series_id, step_ms, row_ms) DO UPDATE SET
+           first_ms = excluded.first_ms, last_ms = excluded.last_ms, n = excluded.n,
+           samples = excluded.samples, data = excluded.data",
+    )
+    .bind(series_id)
+    .bind(step)
+    .bind(row_ms)
+    .bind(buckets[0].at_ms)
+    .bind(buckets[buckets.len() - 1].at_ms)
+    .bind(buckets.len() as i64)
+    .bind(samples as i64)
+    .bind(data)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// (page count, free pages, page size).
+async fn pages(conn: &mut SqliteConnection) -> Result<(u64, u64, u64), sqlx::Error> {
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((pages as u64, free as u64, size as u64))
+}
+
+async fn file_size(inner: &Inner) -> Result<u64, StoreError> {
+    let mut conn = inner.pool.acquire().await.map_err(|e| inner.db(e))?;
+    let (pages, _, size) = pages(&mut conn).await.map_err(|e| inner.db(e))?;
+    Ok(pages * size)
+}
+
+/// Drops the oldest data, finest tier first, when the pages in use exceed `max_size`.
+/// Measures and deletes in one transaction, so two processes do not both trim.
+/// Returns whether it deleted anything.
+async fn size_cap(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    stats: &mut MaintainStats,
+) -> Result<bool, StoreError> {
+    let db = |e| inner.db(e);
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let (pages, free, page_size) = pages(&mut tx).await.map_err(db)?;
+    let used = (pages - free) * page_size;
+    if used <= inner.opts.max_size {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    let target = (inner.opts.max_size as f64 * SIZE_CAP_LOW_WATER) as u64;
+    let excess = used - target;
+    // Row overhead beyond the blob: the row's other columns plus its index entries.
+    const ROW_OVERHEAD: i64 = 60;
+    let raw = spans(
+        &mut tx,
+        "SELECT window_ms, sum(length(data) + ?) FROM raw_chunks
+         GROUP BY window_ms ORDER BY window_ms",
+        ROW_OVERHEAD,
+        None,
+    )
+    .await
+    .map_err(db)?;
+    let rollup_sql = "SELECT row_ms, sum(length(data) + ?) FROM rollups WHERE step_ms = ?
+                      GROUP BY row_ms ORDER BY row_ms";
+    let minute = spans(&mut tx, rollup_sql, ROW_OVERHEAD, Some(MINUTE_MS))
+        .await
+        .map_err(db)?;
+    let hour = spans(&mut tx, rollup_sql, ROW_OVERHEAD, Some(HOUR_MS))
+        .await
+        .map_err(db)?;
+    let plan = policy::plan_size_cap(excess, [&raw, &minute, &hour]);
+    let mut deleted = 0;
+    if let Some(before) = plan.raw_before {
+        let n = exec(
+            &mut tx,
+            "DELETE FROM raw_chunks WHERE window_ms < ?",
+            before,
+        )
+        .await
+        .map_err(db)?;
+        stats.capped_raw_chunks += n;
+        deleted += n;
+    }
+    for (step, before, also) in [
+        (
+            MINUTE_MS,
+            plan.minute_before,
+            "DELETE FROM check_history WHERE check_id IN (SELECT id FROM checks) AND at_ms < ?",
+        ),
+        (
+            HOUR_MS,
+            plan.hour_before,
+            "DELETE FROM events WHERE at_ms < ?",
+        ),
+    ] {
+        if let Some(before) = before {
+            let n = sqlx::query("DELETE FROM rollups WHERE step_ms = ? AND row_ms < ?")
+                .bind(step)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            stats.capped_rollups += n;
+            deleted += n;
+            // Check history follows the minute tier, events the hour tier.
+            deleted += exec(&mut tx, also, before).await.map_err(db)?;
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    tracing::warn!(
+        used,
+        max_size = inner.opts.max_size,
+        raw_before = plan.raw_before,
+        minute_before = plan.minute_before,
+        hour_before = plan.hour_before,
+        "store over its size cap: oldest data dropped"
+    );
+    Ok(deleted > 0)
+}
+
+async fn spans(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    overhead: i64,
+    step: Option<i64>,
+) -> Result<Vec<Span>, sqlx::Error> {
+    let mut q = sqlx::query_as::<_, (i64, i64)>(sql).bind(overhead);
+    if let Some(step) = step {
+        q = q.bind(step);
+    }
+    Ok(q.fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|(start_ms, bytes)| Span {
+            start_ms,
+            bytes: bytes.max(0) as u64,
+        })
+        .collect())
+}
+
+/// Returns free pages to the file system: incremental vacuum, then a checkpoint that copies
+/// the WAL into the (now shorter) file and truncates the WAL.
+async fn vacuum(inner: &Inner, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let db = |e| inner.db(e);
+    sqlx::query("PRAGMA incremental_vacuum")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    if busy != 0 {
+        tracing::debug!("store checkpoint postponed: readers active");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_rows_split_at_window_boundaries() {
+        let h = RAW_WINDOW_MS;
+        let a_ts = [h - 2000, h - 1000, h, h + 1000, 3 * h];
+        let b_ts = [h - 1000, h];
+        let vals = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let rows = head_rows(&[(7, &a_ts, &vals), (8, &b_ts, &vals[..2])]);
+        let got: Vec<(i64, i64, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.window_ms, r.first_ms, r.last_ms, r.n))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, h - 2000, h - 1000, 3),
+                (h, h, h + 1000, 3),
+                (3 * h, 3 * h, 3 * h, 1)
+            ]
+        );
+        let second = codec::decode_batch(&rows[1].data, |_| true).unwrap();
+        assert_eq!(second[0], (7, vec![h, h + 1000], vec![3.0, 4.0]));
+        assert_eq!(second[1], (8, vec![h], vec![2.0]));
+    }
+}
