@@ -73,9 +73,15 @@ fn invalid_config_reports_every_problem_with_position_and_exit_code_2() {
     assert!(err.contains("did you mean \"server\""), "{err}");
     assert!(err.contains("bad.toml:5:"), "{err}");
     assert!(err.contains("system.interval"), "{err}");
-    assert!(!dir.path().join("data").exists() && !dir.path().join("lookout-data").exists(), "nothing created");
+    assert!(
+        !dir.path().join("data").exists() && !dir.path().join("lookout-data").exists(),
+        "nothing created"
+    );
 
-    let out = run(&["--config", "/nonexistent/lookout.toml", "collect"], dir.path());
+    let out = run(
+        &["--config", "/nonexistent/lookout.toml", "collect"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/lookout.toml"));
 }
@@ -87,11 +93,17 @@ fn a_foreign_file_where_the_store_should_be_is_refused_and_left_untouched() {
     std::fs::create_dir(&data).unwrap();
     let foreign = data.join("lookout.db");
     std::fs::write(&foreign, b"my precious notes, not a database").unwrap();
-    let out = run(&["collect", "--data-dir", data.to_str().unwrap()], dir.path());
+    let out = run(
+        &["collect", "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains(foreign.to_str().unwrap()), "{err}");
-    assert_eq!(std::fs::read(&foreign).unwrap(), b"my precious notes, not a database");
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        b"my precious notes, not a database"
+    );
 }
 
 #[test]
@@ -102,11 +114,20 @@ fn check_prints_a_table_or_json_and_exits_with_the_nagios_code() {
     let code = out.status.code().unwrap();
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("LAYER"), "{stdout}");
-    assert!(stdout.contains("system") && stdout.contains("memory"), "{stdout}");
+    assert!(
+        stdout.contains("system") && stdout.contains("memory"),
+        "{stdout}"
+    );
     let worst = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
-    assert!(stdout.contains(worst[code as usize]) || code == 0, "{code}: {stdout}");
+    assert!(
+        stdout.contains(worst[code as usize]) || code == 0,
+        "{code}: {stdout}"
+    );
 
-    let out = run(&["check", "--json", "--data-dir", data.to_str().unwrap()], dir.path());
+    let out = run(
+        &["check", "--json", "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let expected_code = match report["status"].as_str().unwrap() {
         "ok" | "maintenance" => 0,
@@ -115,7 +136,13 @@ fn check_prints_a_table_or_json_and_exits_with_the_nagios_code() {
         _ => 3,
     };
     assert_eq!(out.status.code(), Some(expected_code));
-    assert!(report["checks"].as_array().unwrap().iter().any(|c| c["check"] == "cpu"));
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "cpu")
+    );
 
     // Thresholds nothing can stay under: memory is surely above 1% used.
     let config = dir.path().join("strict.toml");
@@ -148,7 +175,11 @@ fn cron_collect_and_check_share_the_store_with_a_running_daemon() {
         assert!(out.status.success(), "collect: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("collected"));
         let out = run(&["check", "--config", &config_arg], dir.path());
-        assert!(!text(&out.stderr).contains("not stored"), "{}", text(&out.stderr));
+        assert!(
+            !text(&out.stderr).contains("not stored"),
+            "{}",
+            text(&out.stderr)
+        );
     }
     std::thread::sleep(Duration::from_millis(1_500));
     let events = daemon.json("/api/v1/events?from=-1h&limit=1000");

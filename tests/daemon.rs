@@ -36,7 +36,10 @@ fn serves_status_history_events_and_metrics_of_this_host() {
 
     let status = daemon.json("/api/v1/status");
     let checks = status["checks"].as_array().unwrap();
-    let names: Vec<&str> = checks.iter().map(|c| c["check"].as_str().unwrap()).collect();
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"cpu"), "{names:?}");
     assert!(names.contains(&"memory"), "{names:?}");
     assert!(names.iter().any(|n| n.starts_with("disk:")), "{names:?}");
@@ -50,7 +53,15 @@ fn serves_status_history_events_and_metrics_of_this_host() {
         .as_f64()
         .unwrap();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let kb: f64 = meminfo.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let kb: f64 = meminfo
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(memory_total, kb * 1024.0);
 
     let series = daemon.json("/api/v1/series?name=cpu_usage_ratio&from=-5m&to=now");
@@ -66,7 +77,10 @@ fn serves_status_history_events_and_metrics_of_this_host() {
     assert!(body.contains("name: required"), "{body}");
     let (status_code, body) = daemon.get("/api/v1/series?name=load1&from=yesterday");
     assert_eq!(status_code, 400);
-    assert!(body.contains("from: \\\"yesterday\\\" is not a time"), "{body}");
+    assert!(
+        body.contains("from: \\\"yesterday\\\" is not a time"),
+        "{body}"
+    );
 
     let (code, metrics) = daemon.get("/metrics");
     assert_eq!(code, 200);
@@ -102,7 +116,11 @@ fn sighup_swaps_in_a_valid_config_and_keeps_the_old_one_when_invalid() {
     assert_eq!(daemon.json("/healthz")["status"], "ok", "still serving");
 
     // A valid change: a different interval is picked up (the daemon keeps collecting).
-    std::fs::write(&config, good.replace("interval = \"1s\"", "interval = \"2s\"")).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("interval = \"1s\"", "interval = \"2s\""),
+    )
+    .unwrap();
     daemon.signal(libc::SIGHUP);
     daemon.wait_until(Duration::from_secs(10), |d| {
         event_kinds(d).contains(&"reloaded".to_string())
@@ -119,11 +137,15 @@ fn sigterm_flushes_everything_buffered_and_records_the_stop() {
     let port = free_port();
     // A flush interval far longer than the run: only the shutdown flush can save the samples.
     let config = write_config(dir.path(), port, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace("flush_interval = \"1s\"", "flush_interval = \"10s\"");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("flush_interval = \"1s\"", "flush_interval = \"10s\"");
     std::fs::write(&config, text).unwrap();
     let mut daemon = Daemon::start(&config, port);
     daemon.wait_until(Duration::from_secs(10), |d| {
-        d.json("/api/v1/status")["checks"].as_array().is_some_and(|c| !c.is_empty())
+        d.json("/api/v1/status")["checks"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
     });
     let (code, _) = daemon.stop_with(libc::SIGINT);
     assert_eq!(code, Some(0));
@@ -148,12 +170,18 @@ fn a_busy_port_is_a_clear_error_with_exit_code_2() {
     let output = run(&["serve", "--config", config.to_str().unwrap()], dir.path());
     assert_eq!(output.status.code(), Some(2));
     let err = text(&output.stderr);
-    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.contains("server.listen"), "{err}");
 }
 
 fn stored_points(data_dir: &std::path::Path, name: &str) -> usize {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let config = lookout::config::embedded_default();
         let store = lookout::store::Store::open(
@@ -164,7 +192,10 @@ fn stored_points(data_dir: &std::path::Path, name: &str) -> usize {
         .await
         .expect("the store reopens cleanly after kill -9");
         let now = lookout::clock::Clock::now_ms(&lookout::clock::SystemClock);
-        let result = store.query(name, &[], now - 3_600_000, now + 60_000, 100_000).await.unwrap();
+        let result = store
+            .query(name, &[], now - 3_600_000, now + 60_000, 100_000)
+            .await
+            .unwrap();
         let count = result.series.first().map_or(0, |s| s.points.len());
         store.close().await.unwrap();
         count
@@ -186,7 +217,8 @@ fn kill_9_mid_write_loses_at_most_the_last_flush_interval() {
         });
         // Kill at an arbitrary moment relative to the 1 s flush.
         std::thread::sleep(Duration::from_millis(1_300 + 370 * round));
-        let before = daemon.json("/api/v1/series?name=load1&from=-1h&max_points=10000")["series"][0]["points"]
+        let before = daemon.json("/api/v1/series?name=load1&from=-1h&max_points=10000")["series"]
+            [0]["points"]
             .as_array()
             .unwrap()
             .len();
@@ -195,7 +227,13 @@ fn kill_9_mid_write_loses_at_most_the_last_flush_interval() {
 
         let after = stored_points(&data_dir, "load1");
         // At 1 s collection and 1 s flushes, the lost tail is at most two samples.
-        assert!(after + 2 >= before, "round {round}: {before} points before kill -9, {after} after");
-        assert!(after <= before + 1, "round {round}: {after} stored but only {before} seen");
+        assert!(
+            after + 2 >= before,
+            "round {round}: {before} points before kill -9, {after} after"
+        );
+        assert!(
+            after <= before + 1,
+            "round {round}: {after} stored but only {before} seen"
+        );
     }
 }

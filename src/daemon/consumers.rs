@@ -41,7 +41,7 @@ pub async fn update_snapshot(
                 Some(message) => apply(message),
                 None => return,
             },
-            _ = stop.wait_for(|stop| *stop) => {
+            _ = stopped(&mut stop) => {
                 while let Some(message) = subscription.try_recv() {
                     apply(message);
                 }
@@ -78,13 +78,18 @@ pub async fn write_store(
                     tracing::error!(%error, "store maintenance failed; will retry");
                 }
             }
-            _ = stop.wait_for(|stop| *stop) => break,
+            _ = stopped(&mut stop) => break,
         }
     }
     while let Some(message) = subscription.try_recv() {
         take(&store, metrics, message).await;
     }
     flush(&store, metrics).await;
+}
+
+/// Resolves once `stop` is true (or its sender is gone); the guard never crosses an await.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn take(store: &Store, metrics: &SelfMetrics, message: BusMessage) {

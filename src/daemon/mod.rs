@@ -13,7 +13,6 @@ mod scheduler;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -168,34 +167,34 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                 tracing::info!(signal = name, "stopping: draining and flushing");
                 break;
             }
-            Signal::Reload => {
-                match reload(&source, &config) {
-                    Ok(new_config) => {
-                        scheduler.stop().await;
-                        scheduler =
-                            Scheduler::start(probes::build_probes(&new_config), &bus, &clock);
-                        config = new_config;
-                        SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
-                        tracing::info!("configuration reloaded");
-                        bus.publish_event(lifecycle_event(
-                            &clock,
-                            EventKind::Reloaded,
-                            "configuration reloaded",
-                        ));
-                    }
-                    Err(error) => {
-                        SelfMetrics::inc(&snapshot.self_metrics.reload_failures_total);
-                        for problem in error.to_string().lines() {
-                            tracing::error!(problem, "reload rejected; still running on the previous configuration");
-                        }
-                        bus.publish_event(lifecycle_event(
-                            &clock,
-                            EventKind::ReloadFailed,
-                            format!("reload rejected, previous configuration kept: {error}"),
-                        ));
-                    }
+            Signal::Reload => match reload(&source, &config) {
+                Ok(new_config) => {
+                    scheduler.stop().await;
+                    scheduler = Scheduler::start(probes::build_probes(&new_config), &bus, &clock);
+                    config = new_config;
+                    SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
+                    tracing::info!("configuration reloaded");
+                    bus.publish_event(lifecycle_event(
+                        &clock,
+                        EventKind::Reloaded,
+                        "configuration reloaded",
+                    ));
                 }
-            }
+                Err(error) => {
+                    SelfMetrics::inc(&snapshot.self_metrics.reload_failures_total);
+                    for problem in error.to_string().lines() {
+                        tracing::error!(
+                            problem,
+                            "reload rejected; still running on the previous configuration"
+                        );
+                    }
+                    bus.publish_event(lifecycle_event(
+                        &clock,
+                        EventKind::ReloadFailed,
+                        format!("reload rejected, previous configuration kept: {error}"),
+                    ));
+                }
+            },
         }
     }
 

@@ -13,10 +13,14 @@ pub const PREFIX: &str = "lookout_";
 /// One line of help per known series; unknown names still get a HELP line.
 fn describe(name: &str) -> &'static str {
     match name {
-        "cpu_usage_ratio" => "Share of CPU time spent busy (not idle or iowait) over the last interval, 0-1.",
+        "cpu_usage_ratio" => {
+            "Share of CPU time spent busy (not idle or iowait) over the last interval, 0-1."
+        }
         "cpu_mode_ratio" => "Share of CPU time spent in each mode over the last interval, 0-1.",
         "cpu_seconds_total" => "CPU time spent in each mode, summed over all CPUs.",
-        "cpu_core_usage_ratio" => "Share of time each CPU core was busy over the last interval, 0-1.",
+        "cpu_core_usage_ratio" => {
+            "Share of time each CPU core was busy over the last interval, 0-1."
+        }
         "cpu_count" => "Number of logical CPUs.",
         "load1" | "load5" | "load15" => "Load average.",
         "memory_total_bytes" => "Total usable memory.",
@@ -32,7 +36,9 @@ fn describe(name: &str) -> &'static str {
         "filesystem_free_bytes" => "Free space, including space reserved for root.",
         "filesystem_avail_bytes" => "Space available to unprivileged users.",
         "filesystem_used_bytes" => "Space in use: size minus free.",
-        "filesystem_usage_ratio" => "Space in use as a share of what users can have, as df reports, 0-1.",
+        "filesystem_usage_ratio" => {
+            "Space in use as a share of what users can have, as df reports, 0-1."
+        }
         "filesystem_files" => "Inodes in total.",
         "filesystem_files_free" => "Free inodes.",
         "disk_read_bytes_total" => "Bytes read from the block device.",
@@ -266,9 +272,11 @@ mod tests {
         assert!(text.contains(
             "lookout_check_status{check=\"disk:/\",layer=\"system\",status=\"warning\"} 1\n"
         ));
-        assert!(text.contains(
-            "lookout_check_status{check=\"disk:/\",layer=\"system\",status=\"ok\"} 0\n"
-        ));
+        assert!(
+            text.contains(
+                "lookout_check_status{check=\"disk:/\",layer=\"system\",status=\"ok\"} 0\n"
+            )
+        );
         assert!(text.contains("lookout_build_info{version=\"0.1.0\"} 1\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

@@ -386,6 +386,10 @@ mod tests {
             parse_time("2025-11-27T10:00:00Z", now),
             Ok(1_764_237_600_000)
         );
-        assert!(parse_time("yesterday", now).unwrap_err().contains("not a time"));
+        assert!(
+            parse_time("yesterday", now)
+                .unwrap_err()
+                .contains("not a time")
+        );
     }
 }
