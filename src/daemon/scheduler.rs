@@ -1,6 +1,6 @@
 //! Runs each probe on its own interval, on ticks aligned to the wall clock (a 10 s probe runs
 //! at :00, :10, :20 ...), and publishes what it observes on the bus. A probe that overruns its
-//! interval skips the ticks it missed instead of piling up runs.
+//! interval skips the ticks it missed instead of piling up runs. The first run is immediate.
 
 use std::time::Duration;
 
@@ -42,10 +42,10 @@ impl Scheduler {
 
 async fn run_probe(mut probe: Box<dyn Probe>, bus: Bus, clock: SharedClock) {
     let interval_ms = probe.interval().as_millis().max(1) as i64;
+    // The first run happens at once, so a fresh start shows data immediately; later runs
+    // land on aligned ticks.
+    let mut tick = clock.now_ms();
     loop {
-        let now = clock.now_ms();
-        let tick = next_tick(now, interval_ms);
-        tokio::time::sleep(Duration::from_millis((tick - now).max(0) as u64)).await;
         let observation = probe.run(tick).await;
         tracing::debug!(
             probe = probe.name(),
@@ -54,6 +54,9 @@ async fn run_probe(mut probe: Box<dyn Probe>, bus: Bus, clock: SharedClock) {
             "probe ran"
         );
         bus.publish_observation(observation);
+        let now = clock.now_ms();
+        tick = next_tick(now, interval_ms);
+        tokio::time::sleep(Duration::from_millis((tick - now).max(0) as u64)).await;
     }
 }
 

@@ -39,3 +39,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests;
