@@ -308,6 +308,17 @@ async fn rollup_tiers_include_data_not_sealed_yet() {
     assert_eq!(pts.iter().map(|p| p.count).sum::<u64>(), 90 * 60 + 1);
     assert_eq!(pts[90].max, 100.0);
 
+    // A range starting mid-minute: its first bucket is the whole minute, heads included.
+    let q = store
+        .query("v", &[], T0 + 30 * SEC, T0 + 90 * MIN, 1000)
+        .await
+        .unwrap();
+    assert_eq!(q.tier, Tier::Minute);
+    assert_eq!(
+        (q.series[0].points[0].at_ms, q.series[0].points[0].count),
+        (T0, 60)
+    );
+
     clock.set(T0 + 90 * MIN + 10 * MIN);
     assert!(store.maintain().await.unwrap().sealed_windows > 0);
     let q2 = store

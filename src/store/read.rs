@@ -93,7 +93,8 @@ pub async fn query(
             if !key.matches(name, matchers) {
                 continue;
             }
-            let (lo, hi) = range_of(&buf.ts, from, to);
+            // From the start of the first hour bucket: any tier's first bucket is whole.
+            let (lo, hi) = range_of(&buf.ts, policy::align(from, policy::HOUR_MS), to);
             matched.insert(
                 (**key).clone(),
                 Matched {
@@ -135,20 +136,18 @@ pub async fn query(
             .id = Some(id);
     }
 
-    // Heads from the start of the first hour bucket, so that every tier's first bucket is whole.
-    load_heads(
-        inner,
-        &mut conn,
-        &mut matched,
-        policy::align(from, policy::HOUR_MS),
-        to,
-    )
-    .await?;
+    load_heads(inner, &mut conn, &mut matched, from, to).await?;
 
     let mut tier = Tier::Raw;
     for m in matched.values() {
         let facts = tier_facts(&mut conn, m, from, to).await.map_err(db)?;
         tier = tier.max(policy::choose_tier(from, to, &facts));
+    }
+
+    // A rollup tier's first bucket starts before `from`: its head samples are needed too.
+    let first_bucket = policy::align(from, tier.step_ms().max(1));
+    if first_bucket < from {
+        load_heads(inner, &mut conn, &mut matched, first_bucket, from - 1).await?;
     }
 
     let mut step_ms = 0;
