@@ -904,6 +904,8 @@ async fn stats_report_tiers_and_sizes() {
 #[allow(dead_code, clippy::let_underscore_future)]
 fn store_futures_are_send(store: Store, clock: SharedClock) {
     fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Store>();
     send(Store::open(Path::new("x"), StoreOptions::default(), clock));
     send(store.flush());
     send(store.maintain());
