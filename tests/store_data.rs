@@ -308,6 +308,17 @@ async fn rollup_tiers_include_data_not_sealed_yet() {
     assert_eq!(pts.iter().map(|p| p.count).sum::<u64>(), 90 * 60 + 1);
     assert_eq!(pts[90].max, 100.0);
 
+    // A range starting mid-minute: its first bucket is the whole minute, heads included.
+    let q = store
+        .query("v", &[], T0 + 30 * SEC, T0 + 90 * MIN, 1000)
+        .await
+        .unwrap();
+    assert_eq!(q.tier, Tier::Minute);
+    assert_eq!(
+        (q.series[0].points[0].at_ms, q.series[0].points[0].count),
+        (T0, 60)
+    );
+
     clock.set(T0 + 90 * MIN + 10 * MIN);
     assert!(store.maintain().await.unwrap().sealed_windows > 0);
     let q2 = store
@@ -893,6 +904,8 @@ async fn stats_report_tiers_and_sizes() {
 #[allow(dead_code, clippy::let_underscore_future)]
 fn store_futures_are_send(store: Store, clock: SharedClock) {
     fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Store>();
     send(Store::open(Path::new("x"), StoreOptions::default(), clock));
     send(store.flush());
     send(store.maintain());

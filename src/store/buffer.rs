@@ -33,17 +33,26 @@ pub struct Buffer {
     pub dropped_checks: u64,
 }
 
+/// One series' samples copied by a flush, and the sequence number just past them.
+#[derive(Debug)]
+pub struct TakenSeries {
+    pub key: Arc<SeriesKey>,
+    pub ts: Vec<i64>,
+    pub vals: Vec<f64>,
+    pub end_seq: u64,
+}
+
 /// What a flush took: copies, plus where each series' copy ends (to remove it after commit).
 #[derive(Debug, Default)]
 pub struct Taken {
-    pub series: Vec<(Arc<SeriesKey>, Vec<i64>, Vec<f64>, u64)>,
+    pub series: Vec<TakenSeries>,
     pub checks: Vec<CheckResult>,
     pub checks_end_seq: u64,
 }
 
 impl Taken {
     pub fn samples(&self) -> usize {
-        self.series.iter().map(|s| s.1.len()).sum()
+        self.series.iter().map(|s| s.ts.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,13 +113,11 @@ impl Buffer {
                 .series
                 .iter()
                 .filter(|(_, b)| !b.ts.is_empty())
-                .map(|(k, b)| {
-                    (
-                        k.clone(),
-                        b.ts.clone(),
-                        b.vals.clone(),
-                        b.first_seq + b.ts.len() as u64,
-                    )
+                .map(|(k, b)| TakenSeries {
+                    key: k.clone(),
+                    ts: b.ts.clone(),
+                    vals: b.vals.clone(),
+                    end_seq: b.first_seq + b.ts.len() as u64,
                 })
                 .collect(),
             checks: self.checks.clone(),
@@ -120,7 +127,7 @@ impl Buffer {
 
     /// Removes what a committed flush wrote (what was dropped meanwhile is already gone).
     pub fn remove_flushed(&mut self, taken: &Taken) {
-        for (key, _, _, end_seq) in &taken.series {
+        for TakenSeries { key, end_seq, .. } in &taken.series {
             if let Some(buf) = self.series.get_mut(&**key) {
                 let n = (end_seq.saturating_sub(buf.first_seq) as usize).min(buf.ts.len());
                 buf.ts.drain(..n);
@@ -136,7 +143,7 @@ impl Buffer {
             }
         }
         let flushed: HashSet<*const SeriesKey> =
-            taken.series.iter().map(|(k, ..)| Arc::as_ptr(k)).collect();
+            taken.series.iter().map(|t| Arc::as_ptr(&t.key)).collect();
         self.series
             .retain(|key, b| !b.ts.is_empty() || flushed.contains(&Arc::as_ptr(key)));
         let n = (taken.checks_end_seq.saturating_sub(self.checks_first_seq) as usize)
@@ -170,11 +177,11 @@ mod tests {
     fn samples_ingested_during_a_flush_stay_buffered() {
         let k = Arc::new(SeriesKey::new("a"));
         let mut b = Buffer::default();
-        b.ingest(&obs(1, &[k.clone()], 1.0));
-        b.ingest(&obs(2, &[k.clone()], 2.0));
+        b.ingest(&obs(1, std::slice::from_ref(&k), 1.0));
+        b.ingest(&obs(2, std::slice::from_ref(&k), 2.0));
         let taken = b.take();
         assert_eq!(taken.samples(), 2);
-        b.ingest(&obs(3, &[k.clone()], 3.0)); // arrives while the flush runs
+        b.ingest(&obs(3, std::slice::from_ref(&k), 3.0)); // arrives while the flush runs
         b.remove_flushed(&taken);
         assert_eq!(b.samples, 1);
         assert_eq!(b.series[&*k].ts, vec![3]);
@@ -184,7 +191,7 @@ mod tests {
     fn a_failed_flush_keeps_everything() {
         let k = Arc::new(SeriesKey::new("a"));
         let mut b = Buffer::default();
-        b.ingest(&obs(1, &[k.clone()], 1.0));
+        b.ingest(&obs(1, std::slice::from_ref(&k), 1.0));
         let _taken = b.take(); // the flush fails: nothing is removed
         assert_eq!(b.take().samples(), 1);
     }
@@ -211,7 +218,7 @@ mod tests {
         let k = Arc::new(SeriesKey::new("a"));
         let mut b = Buffer::default();
         for t in 0..10 {
-            b.ingest(&obs(t, &[k.clone()], 0.0));
+            b.ingest(&obs(t, std::slice::from_ref(&k), 0.0));
         }
         let taken = b.take();
         // simulate the cap dropping 5 samples (all flushed ones) meanwhile, then 3 new ones
@@ -223,7 +230,7 @@ mod tests {
             b.samples -= 5;
         }
         for t in 10..13 {
-            b.ingest(&obs(t, &[k.clone()], 0.0));
+            b.ingest(&obs(t, std::slice::from_ref(&k), 0.0));
         }
         b.remove_flushed(&taken);
         assert_eq!(b.series[&*k].ts, vec![10, 11, 12]);

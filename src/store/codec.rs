@@ -257,11 +257,13 @@ pub fn decode_raw(blob: &[u8]) -> Result<(Vec<i64>, Vec<f64>), CodecError> {
     Ok((ts, vals))
 }
 
-/// One series' samples in a head row.
+/// One series' samples in a head row: series id, timestamps, values.
 pub type SeriesSamples = (i64, Vec<i64>, Vec<f64>);
+/// The same, borrowed.
+pub type SeriesSlices<'a> = (i64, &'a [i64], &'a [f64]);
 
-/// A head row: the samples of several series (id, timestamps, values).
-pub fn encode_batch(parts: &[(i64, &[i64], &[f64])]) -> Vec<u8> {
+/// A head row: the samples of several series.
+pub fn encode_batch(parts: &[SeriesSlices<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + parts.iter().map(|p| 4 + p.1.len() * 10).sum::<usize>());
     out.push(FORMAT_BATCH);
     put_varint(&mut out, parts.len() as u64);
@@ -425,7 +427,7 @@ mod tests {
     #[test]
     fn batches_round_trip_and_skip_unwanted_series() {
         let all = cases();
-        let parts: Vec<(i64, &[i64], &[f64])> = all
+        let parts: Vec<SeriesSlices<'_>> = all
             .iter()
             .enumerate()
             .map(|(i, (_, ts, vals))| (i as i64 * 1000 - 3, &ts[..], &vals[..]))

@@ -3,19 +3,23 @@
 //! where samples come from or who reads them.
 //!
 //! - Writing: `ingest()` only buffers (cheap, sync); `flush()` writes the buffer in one
-//!   transaction as small per-series "head" chunks (call it every ≤ 10 s: that is what a crash
-//!   can lose); `maintain()` (every minute) seals closed 1-hour windows into one pco-compressed
-//!   chunk per series, computes the 1-minute and 1-hour rollups from them, applies retention
-//!   and the size cap.
+//!   transaction as one small "head" row holding every series' new samples (call it every
+//!   ≤ 10 s: that is what a crash can lose); `maintain()` (every minute) seals each closed
+//!   1-hour window into one pco-compressed chunk per series, computes the 1-minute and 1-hour
+//!   rollups from it, applies retention and the size cap, and gives free pages back.
 //! - Reading: `query()` picks the tier (raw, minute, hour) that answers a range with about
-//!   1,000 points or fewer per series, then downsamples to `max_points`, including samples still
-//!   in the buffer.
+//!   1,000 points or fewer per series, then downsamples to `max_points`; samples not sealed
+//!   yet (head rows, the buffer) are included, bucketed on the fly for the rollup tiers.
+//! - Retention: raw 7 days, minute 90 days, hour 2 years by default. Check history follows
+//!   the minute tier (90 days; it keeps every status change and one result per minute), the
+//!   event timeline the hour tier (2 years). Past `max_size`, the oldest data of the finest
+//!   tier goes first: raw, then minute (with check history), then hour (with events).
 //! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
-//!   every write transaction is `BEGIN IMMEDIATE` with a busy timeout, and maintenance is
+//!   every write transaction is `BEGIN IMMEDIATE` with a 5 s busy timeout, and maintenance is
 //!   transactional and idempotent.
 //!
-//! Pure decisions live in `policy` (tiers, steps, retention, size cap), `rollup` (bucket math)
-//! and `codec` (blob formats); `open`, `write` and `read` do the I/O.
+//! Pure decisions live in `policy` (tiers, steps, retention, size cap, history), `rollup`
+//! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -251,7 +251,8 @@ mod tests {
     fn tier_choice_table() {
         let now = 100 * D;
         let all = [Some(now - 7 * D), Some(now - 90 * D), Some(now - 700 * D)];
-        let cases: &[(&str, i64, i64, u64, [Option<i64>; 3], Tier)] = &[
+        type Case = (&'static str, i64, i64, u64, [Option<i64>; 3], Tier);
+        let cases: &[Case] = &[
             (
                 "last 10 min at 1 s: raw",
                 now - 600_000,

@@ -93,7 +93,8 @@ pub async fn query(
             if !key.matches(name, matchers) {
                 continue;
             }
-            let (lo, hi) = range_of(&buf.ts, from, to);
+            // From the start of the first hour bucket: any tier's first bucket is whole.
+            let (lo, hi) = range_of(&buf.ts, policy::align(from, policy::HOUR_MS), to);
             matched.insert(
                 (**key).clone(),
                 Matched {
@@ -135,20 +136,18 @@ pub async fn query(
             .id = Some(id);
     }
 
-    // Heads from the start of the first hour bucket, so that every tier's first bucket is whole.
-    load_heads(
-        inner,
-        &mut conn,
-        &mut matched,
-        policy::align(from, policy::HOUR_MS),
-        to,
-    )
-    .await?;
+    load_heads(inner, &mut conn, &mut matched, from, to).await?;
 
     let mut tier = Tier::Raw;
     for m in matched.values() {
         let facts = tier_facts(&mut conn, m, from, to).await.map_err(db)?;
         tier = tier.max(policy::choose_tier(from, to, &facts));
+    }
+
+    // A rollup tier's first bucket starts before `from`: its head samples are needed too.
+    let first_bucket = policy::align(from, tier.step_ms().max(1));
+    if first_bucket < from {
+        load_heads(inner, &mut conn, &mut matched, first_bucket, from - 1).await?;
     }
 
     let mut step_ms = 0;
@@ -198,24 +197,19 @@ async fn tier_facts(
             oldest: [buf_oldest, None, None],
         });
     };
-    let chunks: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT first_ms, last_ms, n FROM raw_chunks
-         WHERE series_id = ? AND window_ms >= ? AND window_ms <= ? AND last_ms >= ? AND first_ms <= ?",
+    // Sealed samples in range, chunks that stick out of it prorated; one row back.
+    let sealed: f64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(n * (min(last_ms, ?1) - max(first_ms, ?2) + 1.0) / (last_ms - first_ms + 1)), 0.0)
+         FROM raw_chunks
+         WHERE series_id = ?3 AND window_ms >= ?4 AND window_ms <= ?1 AND last_ms >= ?2 AND first_ms <= ?1",
     )
-    .bind(id)
-    .bind(policy::align(from, RAW_WINDOW_MS))
     .bind(to)
     .bind(from)
-    .bind(to)
-    .fetch_all(&mut *conn)
+    .bind(id)
+    .bind(policy::align(from, RAW_WINDOW_MS))
+    .fetch_one(&mut *conn)
     .await?;
-    let mut raw_points = buffered as f64;
-    for (first, last, n) in chunks {
-        // Prorate chunks that stick out of the range.
-        let span = (last - first + 1) as f64;
-        let inside = (last.min(to) - first.max(from) + 1) as f64;
-        raw_points += n as f64 * (inside / span).clamp(0.0, 1.0);
-    }
+    let raw_points = buffered as f64 + sealed.max(0.0);
     let raw_oldest: Option<i64> = sqlx::query_scalar(
         "SELECT first_ms FROM raw_chunks WHERE series_id = ? ORDER BY window_ms LIMIT 1",
     )

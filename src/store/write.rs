@@ -10,8 +10,8 @@ use sqlx::{Connection, Row};
 
 use crate::model::{CheckResult, Event, SeriesKey, Status};
 
-use super::buffer::Taken;
-use super::codec;
+use super::buffer::{Taken, TakenSeries};
+use super::codec::{self, SeriesSlices};
 use super::error::StoreError;
 use super::policy::{self, Cutoffs, HOUR_MS, MINUTE_MS, RAW_WINDOW_MS, Span};
 use super::rollup::{self, Bucket, decode_buckets, encode_buckets};
@@ -68,7 +68,7 @@ async fn write_taken(
 
     let mut new_ids = HashMap::new();
     let mut parts = Vec::with_capacity(taken.series.len());
-    for (key, ts, vals, _) in &taken.series {
+    for TakenSeries { key, ts, vals, .. } in &taken.series {
         let cached = inner.ids().get(&**key).copied();
         let series_id = match cached {
             Some(id) => id,
@@ -110,8 +110,8 @@ async fn write_taken(
 }
 
 /// One head row per window that the samples touch (one, unless a flush spans a window end).
-fn head_rows(parts: &[(i64, &[i64], &[f64])]) -> Vec<HeadRow> {
-    let mut by_window: BTreeMap<i64, Vec<(i64, &[i64], &[f64])>> = BTreeMap::new();
+fn head_rows(parts: &[SeriesSlices<'_>]) -> Vec<HeadRow> {
+    let mut by_window: BTreeMap<i64, Vec<SeriesSlices<'_>>> = BTreeMap::new();
     for &(id, ts, vals) in parts {
         let mut i = 0;
         while i < ts.len() {
