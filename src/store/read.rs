@@ -39,6 +39,9 @@ async fn load_heads(
     if ids.is_empty() {
         return Ok(());
     }
+    // Looked up for every series of every head row: a sorted list beats hashing.
+    let mut wanted: Vec<i64> = ids.keys().copied().collect();
+    wanted.sort_unstable();
     let rows: Vec<Vec<u8>> = sqlx::query_scalar(
         "SELECT data FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
          AND last_ms >= ? AND first_ms <= ? ORDER BY id",
@@ -52,7 +55,7 @@ async fn load_heads(
     .map_err(|e| inner.db(e))?;
     let mut heads: HashMap<i64, (Vec<i64>, Vec<f64>)> = HashMap::new();
     for data in rows {
-        let parts = codec::decode_batch(&data, |id| ids.contains_key(&id))
+        let parts = codec::decode_batch(&data, |id| wanted.binary_search(&id).is_ok())
             .map_err(|e| StoreError::bad_chunk(&inner.path, "head row", e))?;
         for (id, ts, vals) in parts {
             let h = heads.entry(id).or_default();
