@@ -138,6 +138,7 @@ fn build_default() -> Config {
         log: LogConfig {
             level: "info".to_string(),
         },
+        checks: Vec::new(),
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub mod checks;
 mod defaults;
 mod env;
 mod error;
@@ -29,6 +30,7 @@ mod template;
 mod tests;
 pub mod units;
 
+pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
 pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
 pub use summary::summary;
@@ -74,6 +76,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub system: SystemConfig,
     pub log: LogConfig,
+    /// `[[check]]`: health checks of the application, its database, Redis, logs.
+    pub checks: Vec<CheckConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

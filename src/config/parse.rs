@@ -35,13 +35,13 @@ const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// The smallest useful `storage.max_size`: below it the store cannot hold a day of samples.
 const MIN_MAX_SIZE: u64 = 1 << 20;
 
-const DURATION_TYPE: &str = "a duration string like \"10s\"";
-const DURATION_FORM: &str =
+pub(super) const DURATION_TYPE: &str = "a duration string like \"10s\"";
+pub(super) const DURATION_FORM: &str =
     "expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"";
-const SIZE_TYPE: &str = "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
-const SIZE_FORM: &str = "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
-const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
-const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
+pub(super) const SIZE_TYPE: &str = "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
+pub(super) const SIZE_FORM: &str = "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
+pub(super) const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
+pub(super) const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 /// Parses and validates `text`; all problems, in file order, if there are any.
@@ -90,12 +90,14 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let system = read_system(reader, &table, &defaults.system);
     let table = reader.table(&root, "log");
     let log = read_log(reader, &table, &defaults.log);
+    let checks = super::checks::read_checks(reader, &root);
     Config {
         source: None,
         server,
         storage,
         system,
         log,
+        checks,
     }
 }
 
@@ -307,7 +309,7 @@ fn is_log_filter(filter: &str) -> bool {
 // ---- Typed settings. Each returns the value (the default when absent or wrong) and where it
 // ---- was written, for the checks that relate two settings.
 
-fn field<T>(
+pub(super) fn field<T>(
     table: &Table<'_, '_>,
     key: &str,
     value: T,
@@ -323,7 +325,7 @@ fn field<T>(
 }
 
 /// A setting written as a string, converted by `convert` (whose error is the whole message).
-fn string_setting<T>(
+pub(super) fn string_setting<T>(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -343,7 +345,7 @@ fn string_setting<T>(
 
 /// Turns the outcome of reading `item` into a field, recording the problem if there is one.
 /// `Err(None)` means the problem is already recorded.
-fn settle<T>(
+pub(super) fn settle<T>(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &str,
@@ -362,7 +364,7 @@ fn settle<T>(
     }
 }
 
-fn bool_setting(
+pub(super) fn bool_setting(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -385,7 +387,7 @@ fn bool_setting(
 }
 
 /// A duration setting; `check` returns what is wrong with a well-formed value, if anything.
-fn duration_setting(
+pub(super) fn duration_setting(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -406,14 +408,14 @@ fn duration_setting(
     })
 }
 
-fn positive(duration: &Duration) -> Option<String> {
+pub(super) fn positive(duration: &Duration) -> Option<String> {
     duration
         .is_zero()
         .then(|| "must be greater than zero".to_string())
 }
 
 /// A size setting: a string with a unit, or an integer number of bytes.
-fn size_setting(
+pub(super) fn size_setting(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -457,7 +459,7 @@ fn size_setting(
 }
 
 /// A percent setting ("80%"), stored as a ratio.
-fn percent_setting(
+pub(super) fn percent_setting(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -477,7 +479,7 @@ fn percent_setting(
 }
 
 /// A list of regexes (anchored); when the key is present it replaces the default list.
-fn pattern_list(
+pub(super) fn pattern_list(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -530,7 +532,7 @@ fn regex_error_line(error: &regex::Error) -> String {
 // ---- Checks relating two settings. The problem goes to the one the user wrote (or, if both,
 // ---- to the first), and says the other's value and whether that is the default.
 
-fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String) -> String {
+pub(super) fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String) -> String {
     let name = other.path.rsplit('.').next().unwrap_or(&other.path);
     let default = if other.span.is_none() {
         ", the default"
@@ -541,7 +543,7 @@ fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String) -> String 
 }
 
 /// `shorter` must not be longer than `longer` (retention tiers).
-fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: &Field<Duration>, rule: &str) {
+pub(super) fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: &Field<Duration>, rule: &str) {
     if !(shorter.valid && longer.valid) || shorter.value <= longer.value {
         return;
     }
@@ -563,7 +565,7 @@ fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: &Field<Dura
 }
 
 /// A warning threshold must be strictly below its critical one, or the warning never shows.
-fn warning_below_critical(r: &mut Reader<'_>, warning: &Field<f64>, critical: &Field<f64>) {
+pub(super) fn warning_below_critical(r: &mut Reader<'_>, warning: &Field<f64>, critical: &Field<f64>) {
     if !(warning.valid && critical.valid) || warning.value < critical.value {
         return;
     }

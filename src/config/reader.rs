@@ -152,6 +152,63 @@ impl<'a> Reader<'a> {
 
     /// The elements of an array value, each with its indexed path; `None` (with a problem) if
     /// `item` is not an array.
+    /// An array of tables (`[[check]]`): one `Table` per element, with paths `check[0]`, ...
+    /// Elements that are not tables are reported and skipped.
+    pub fn table_array<'t, 'i>(
+        &mut self,
+        parent: &Table<'t, 'i>,
+        key: &'static str,
+    ) -> Vec<Table<'t, 'i>> {
+        let expected = "an array of tables, written [[key]]";
+        let Some(item) = self.item(parent, key) else {
+            return Vec::new();
+        };
+        let Some(elements) = self.elements(&item, expected) else {
+            return Vec::new();
+        };
+        let mut tables = Vec::with_capacity(elements.len());
+        for element in elements {
+            match element.value {
+                DeValue::Table(entries) => {
+                    self.opened.push(element.path.clone());
+                    tables.push(Table {
+                        path: element.path,
+                        entries: Some(entries),
+                    });
+                }
+                _ => self.wrong_type(&element, "a table"),
+            }
+        }
+        tables
+    }
+
+    /// A table nested in `parent` under a key the caller chooses at run time (e.g. the name
+    /// of a header map); like `table` but for keys that are not in the schema.
+    pub fn entries<'t, 'i>(&self, table: &Table<'t, 'i>) -> Vec<(String, Item<'t, 'i>)> {
+        let Some(entries) = table.entries else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .map(|(key, value)| {
+                let name: &str = key.get_ref();
+                (
+                    name.to_string(),
+                    Item {
+                        path: join(&table.path, name),
+                        span: value.span(),
+                        value: value.get_ref(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Marks every key of `table` as known: for free-form maps such as HTTP headers.
+    pub fn accept_all_keys(&mut self, table: &Table<'_, '_>) {
+        self.opened.retain(|path| path != &table.path);
+    }
+
     pub fn elements<'t, 'i>(
         &mut self,
         item: &Item<'t, 'i>,
@@ -232,6 +289,15 @@ impl<'a> Reader<'a> {
             } else if let DeValue::Table(child) = value.get_ref() {
                 if self.opened.contains(&path) {
                     self.report_unknown_keys(child, &path);
+                }
+            } else if let DeValue::Array(elements) = value.get_ref() {
+                for (index, element) in elements.iter().enumerate() {
+                    let element_path = format!("{path}[{index}]");
+                    if let DeValue::Table(child) = element.get_ref()
+                        && self.opened.contains(&element_path)
+                    {
+                        self.report_unknown_keys(child, &element_path);
+                    }
                 }
             }
         }

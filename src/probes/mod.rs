@@ -12,6 +12,7 @@ use crate::clock::UnixMillis;
 use crate::config::Config;
 use crate::model::Observation;
 
+pub mod checks;
 pub mod system;
 
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
@@ -31,6 +32,9 @@ pub fn build_probes(config: &Config) -> Vec<Box<dyn Probe>> {
     let mut probes: Vec<Box<dyn Probe>> = Vec::new();
     if config.system.enabled {
         probes.push(Box::new(system::SystemProbe::new(&config.system)));
+    }
+    for check in config.checks.iter().filter(|c| c.enabled) {
+        probes.push(Box::new(checks::CheckProbe::from_config(check)));
     }
     probes
 }

@@ -1,0 +1,206 @@
+//! Readers shared by the check types (optional strings, string lists, string maps, numbers)
+//! and the handling of secrets: a `Secret` never prints its value, and `mask_url` hides the
+//! password of a DSN so it can be shown in errors, logs, the API and /metrics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use toml::de::DeValue;
+
+use super::super::reader::{Reader, Table, a_type};
+
+/// A value that must never be shown: Debug and Display print `***`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The real value, for the one place that sends it (a connection, a header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `scheme://user:password@host/db` -> `scheme://user:***@host/db`; also masks `password=`
+/// query parameters. Anything that does not look like a URL is returned unchanged.
+pub fn mask_url(url: &str) -> String {
+    let mut masked = url.to_string();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let shown_user = if userinfo.contains(':') || !user.is_empty() {
+                if userinfo.contains(':') {
+                    format!("{user}:***")
+                } else {
+                    // redis://secret@host: a lone userinfo is a password for Redis.
+                    "***".to_string()
+                }
+            } else {
+                String::new()
+            };
+            masked = format!(
+                "{}{}@{}",
+                &url[..scheme_end + 3],
+                shown_user,
+                &rest[at + 1..]
+            );
+        }
+    }
+    for key in ["password=", "pass=", "pwd=", "token="] {
+        let mut search_from = 0;
+        while let Some(found) = masked[search_from..].to_ascii_lowercase().find(key) {
+            let start = search_from + found + key.len();
+            let end = masked[start..]
+                .find(['&', ' ', ';'])
+                .map_or(masked.len(), |e| start + e);
+            masked.replace_range(start..end, "***");
+            search_from = start + 3;
+        }
+    }
+    masked
+}
+
+/// An optional string key (after `${ENV}` substitution).
+pub(in crate::config) fn optional_string(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> Option<String> {
+    let item = r.item(table, key)?;
+    r.text(&item, "a string").map(|text| text.value)
+}
+
+/// A required string key; a missing one is a problem naming `example`.
+pub(in crate::config) fn required_string(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    example: &str,
+) -> String {
+    match r.item(table, key) {
+        Some(item) => r
+            .text(&item, "a string")
+            .map(|text| text.value)
+            .unwrap_or_default(),
+        None => {
+            r.problem(
+                None,
+                &format!("{}.{key}", table.path),
+                format!("missing; this check type needs it, like {key} = {example}"),
+            );
+            String::new()
+        }
+    }
+}
+
+/// A list of strings, with each element's span and path (for later validation messages).
+pub(in crate::config) fn string_list(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> Vec<(String, Option<Range<usize>>, String)> {
+    let Some(item) = r.item(table, key) else {
+        return Vec::new();
+    };
+    let Some(elements) = r.elements(&item, "an array of strings") else {
+        return Vec::new();
+    };
+    elements
+        .iter()
+        .filter_map(|element| {
+            r.text(element, "a string")
+                .map(|text| (text.value, Some(element.span.clone()), element.path.clone()))
+        })
+        .collect()
+}
+
+/// A table of string values with free-form keys, e.g. `headers = { Authorization = "..." }`.
+pub(in crate::config) fn string_map(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> BTreeMap<String, String> {
+    let map = r.table(table, key);
+    r.accept_all_keys(&map);
+    let mut out = BTreeMap::new();
+    for (name, item) in r.entries(&map) {
+        if let Some(text) = r.text(&item, "a string") {
+            out.insert(name, text.value);
+        }
+    }
+    out
+}
+
+/// An optional number (integer or float).
+pub(in crate::config) fn optional_number(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> Option<f64> {
+    let item = r.item(table, key)?;
+    match item.value {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|n| n as f64),
+        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+        other => {
+            let message = format!("expected a number, found {}", a_type(other));
+            r.problem(Some(&item.span), &item.path, message);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_in_dsns_and_query_strings() {
+        for (dsn, shown) in [
+            (
+                "postgres://monitor:s3cret@db:5432/app",
+                "postgres://monitor:***@db:5432/app",
+            ),
+            ("mysql://root:@127.0.0.1/test", "mysql://root:***@127.0.0.1/test"),
+            ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            ("redis://pw@127.0.0.1", "redis://***@127.0.0.1"),
+            ("postgres://db/app?password=x&sslmode=require", "postgres://db/app?password=***&sslmode=require"),
+            ("sqlite:///var/lib/app.db", "sqlite:///var/lib/app.db"),
+            ("http://127.0.0.1:5000/health", "http://127.0.0.1:5000/health"),
+        ] {
+            assert_eq!(mask_url(dsn), shown, "{dsn}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print_their_value() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

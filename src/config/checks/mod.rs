@@ -1,0 +1,261 @@
+//! `[[check]]` tables: the keys every check has (name, type, interval, timeout, retries,
+//! recover_after, ...), and the dispatch on `type` to the reader of that type's own keys, one
+//! file per type. `CheckKind` is the closed set of types: adding a type is a variant here, a
+//! reader file beside this one, and a probe file in `src/probes/checks/`.
+
+use std::time::Duration;
+
+use super::parse::{bool_setting, duration_setting, positive, string_setting};
+use super::reader::{Reader, Table};
+use crate::model::Layer;
+
+pub mod common;
+pub mod http;
+pub mod log;
+pub mod redis;
+pub mod sql;
+pub mod tcp;
+
+pub use common::{Secret, mask_url};
+
+/// One configured health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// `name`: unique, used in series labels, events and the CLI.
+    pub name: String,
+    /// `layer`: where the dashboard and `lookout check` group it; defaults by type.
+    pub layer: Layer,
+    /// `interval`: how often it runs (default 30s).
+    pub interval: Duration,
+    /// `timeout`: the longest one attempt may take (default 5s, at most the interval).
+    pub timeout: Duration,
+    /// `retries`: immediate retries that must also fail before a failure is reported (default 1).
+    pub retries: u32,
+    /// `recover_after`: consecutive successes needed to report recovery (default 2).
+    pub recover_after: u32,
+    /// `error_window`: the window of the failed-run ratio `check_error_ratio` (default 5m).
+    pub error_window: Duration,
+    /// `depends_on`: names of checks this one needs (used by alert inhibition).
+    pub depends_on: Vec<String>,
+    /// `enabled` (default true).
+    pub enabled: bool,
+    pub kind: CheckKind,
+}
+
+/// The closed set of check types, by the `type` key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Http(http::HttpCheck),
+    Prometheus(http::PrometheusCheck),
+    Tcp(tcp::TcpCheck),
+    Postgres(sql::SqlCheck),
+    Mysql(sql::SqlCheck),
+    Sqlite(sql::SqlCheck),
+    Redis(redis::RedisCheck),
+    Log(log::LogCheck),
+}
+
+pub const CHECK_TYPES: &[&str] = &[
+    "http",
+    "prometheus",
+    "tcp",
+    "postgres",
+    "mysql",
+    "sqlite",
+    "redis",
+    "log",
+];
+
+impl CheckKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(_) => "http",
+            CheckKind::Prometheus(_) => "prometheus",
+            CheckKind::Tcp(_) => "tcp",
+            CheckKind::Postgres(_) => "postgres",
+            CheckKind::Mysql(_) => "mysql",
+            CheckKind::Sqlite(_) => "sqlite",
+            CheckKind::Redis(_) => "redis",
+            CheckKind::Log(_) => "log",
+        }
+    }
+
+    fn default_layer(type_name: &str) -> Layer {
+        match type_name {
+            "postgres" | "mysql" | "sqlite" => Layer::Database,
+            "redis" => Layer::Redis,
+            _ => Layer::Application,
+        }
+    }
+}
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_ERROR_WINDOW: Duration = Duration::from_secs(300);
+
+/// Every `[[check]]`; problems (duplicates, unknown types, bad keys) go to the reader.
+pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -> Vec<CheckConfig> {
+    let tables = r.table_array(root, "check");
+    let mut checks: Vec<CheckConfig> = Vec::with_capacity(tables.len());
+    let mut depends: Vec<(usize, Vec<(String, Option<std::ops::Range<usize>>, String)>)> =
+        Vec::new();
+    for table in &tables {
+        let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
+            let name = text.value.trim();
+            if name.is_empty() {
+                Err("must not be empty; expected a short name like \"app\"".to_string())
+            } else if name.chars().any(|c| c.is_control()) {
+                Err(format!("{} contains control characters", text.quoted()))
+            } else {
+                Ok(name.to_string())
+            }
+        });
+        if name.span.is_none() {
+            r.problem(
+                None,
+                &format!("{}.name", table.path),
+                "missing; every check needs a name, like name = \"app\"",
+            );
+        } else if name.valid && checks.iter().any(|c| c.name == name.value) {
+            r.problem(
+                name.span.as_ref(),
+                &name.path,
+                format!("{:?} is already the name of another check; names must be unique", name.value),
+            );
+        }
+        let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
+            let value = text.value.trim();
+            if CHECK_TYPES.contains(&value) {
+                Ok(value.to_string())
+            } else {
+                let closest = CHECK_TYPES
+                    .iter()
+                    .map(|t| (strsim::jaro_winkler(value, t), *t))
+                    .filter(|(similarity, _)| *similarity >= 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                Err(match closest {
+                    Some((_, t)) => format!("{} is not a check type; did you mean {t:?}?", text.quoted()),
+                    None => format!(
+                        "{} is not a check type; expected one of {}",
+                        text.quoted(),
+                        CHECK_TYPES.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                    ),
+                })
+            }
+        });
+        if type_field.span.is_none() {
+            r.problem(
+                None,
+                &format!("{}.type", table.path),
+                format!(
+                    "missing; expected one of {}",
+                    CHECK_TYPES.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        let type_name = type_field.value.clone();
+        let layer = string_setting(
+            r,
+            table,
+            "layer",
+            CheckKind::default_layer(&type_name),
+            "a layer string",
+            |text| match text.value.trim() {
+                "system" => Ok(Layer::System),
+                "application" => Ok(Layer::Application),
+                "database" => Ok(Layer::Database),
+                "redis" => Ok(Layer::Redis),
+                "business" => Ok(Layer::Business),
+                _ => Err(format!(
+                    "{} is not a layer; expected \"system\", \"application\", \"database\", \"redis\" or \"business\"",
+                    text.quoted()
+                )),
+            },
+        );
+        let interval = duration_setting(r, table, "interval", DEFAULT_INTERVAL, positive);
+        let timeout = duration_setting(r, table, "timeout", DEFAULT_TIMEOUT.min(interval.value), positive);
+        if timeout.valid && interval.valid && timeout.value > interval.value {
+            r.problem(
+                timeout.span.as_ref(),
+                &timeout.path,
+                format!(
+                    "must not be longer than the interval ({}); a check cannot run more often than it can finish",
+                    super::units::format_duration(interval.value)
+                ),
+            );
+        }
+        let retries = count_setting(r, table, "retries", 1, 10);
+        let recover_after = count_setting(r, table, "recover_after", 2, 100).max(1);
+        let error_window = duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
+        let enabled = bool_setting(r, table, "enabled", true);
+        let depends_on = common::string_list(r, table, "depends_on");
+        let kind = match type_name.as_str() {
+            "http" => Some(CheckKind::Http(http::read_http(r, table))),
+            "prometheus" => Some(CheckKind::Prometheus(http::read_prometheus(r, table))),
+            "tcp" => Some(CheckKind::Tcp(tcp::read_tcp(r, table))),
+            "postgres" => Some(CheckKind::Postgres(sql::read_sql(r, table, sql::Dialect::Postgres))),
+            "mysql" => Some(CheckKind::Mysql(sql::read_sql(r, table, sql::Dialect::Mysql))),
+            "sqlite" => Some(CheckKind::Sqlite(sql::read_sql(r, table, sql::Dialect::Sqlite))),
+            "redis" => Some(CheckKind::Redis(redis::read_redis(r, table))),
+            "log" => Some(CheckKind::Log(log::read_log(r, table))),
+            _ => None,
+        };
+        depends.push((checks.len(), depends_on.clone()));
+        if let Some(kind) = kind {
+            checks.push(CheckConfig {
+                name: name.value,
+                layer: layer.value,
+                interval: interval.value,
+                timeout: timeout.value,
+                retries,
+                recover_after,
+                error_window: error_window.value,
+                depends_on: depends_on.into_iter().map(|(name, _, _)| name).collect(),
+                enabled: enabled.value,
+                kind,
+            });
+        }
+    }
+    for (_, names) in &depends {
+        for (name, span, path) in names {
+            if !checks.iter().any(|c| &c.name == name) {
+                r.problem(
+                    span.as_ref(),
+                    path,
+                    format!("{name:?} is not the name of any check"),
+                );
+            }
+        }
+    }
+    checks
+}
+
+/// A small whole number in `0..=max`.
+pub(in crate::config) fn count_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: u32,
+    max: u32,
+) -> u32 {
+    let Some(item) = r.item(table, key) else {
+        return default;
+    };
+    match item.value {
+        toml::de::DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) if (0..=max as i64).contains(&n) => n as u32,
+            _ => {
+                r.problem(
+                    Some(&item.span),
+                    &item.path,
+                    format!("{} is out of range; expected a whole number from 0 to {max}", i.as_str()),
+                );
+                default
+            }
+        },
+        _ => {
+            r.wrong_type(&item, "a whole number");
+            default
+        }
+    }
+}

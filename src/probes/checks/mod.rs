@@ -1,0 +1,243 @@
+//! Health checks of the application, its database, Redis and logs (`[[check]]` in the config).
+//!
+//! A check type implements `Check`: one attempt that returns an `Outcome` (status, one-line
+//! reason, headline value, samples), never an error. `CheckProbe` wraps any check into a
+//! `Probe` and adds what every type shares: the per-attempt timeout, the immediate retry that
+//! confirms a failure (`retries`), the consecutive successes that confirm recovery
+//! (`recover_after`), the failed-run ratio over `error_window`, and the common series:
+//!
+//! | series | labels | meaning |
+//! |---|---|---|
+//! | `check_up` | `check`, `type` | 1 when the last attempt got an answer that is not critical/unknown |
+//! | `check_duration_seconds` | `check` | how long the last attempt took |
+//! | `check_error_ratio` | `check` | share of failed runs (critical or unknown) within `error_window` |
+//!
+//! Each type's own series carry a `check` label too (added here). Timeouts are not retried:
+//! a target that did not answer within the timeout will not answer a retry sent at once, and
+//! retrying would double the time to report it.
+//!
+//! Adding a type = a variant of `config::CheckKind`, its reader in `src/config/checks/`, a file
+//! here implementing `Check`, and one arm in `build_check`.
+
+mod confirm;
+mod error_rate;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::UnixMillis;
+use crate::config::{CheckConfig, CheckKind};
+use crate::model::{CheckResult, Observation, Sample, SeriesKey, Status};
+use crate::probes::{Probe, ProbeFuture};
+
+pub use confirm::{Confirmation, Verdict};
+pub use error_rate::ErrorWindow;
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// One kind of health check. `attempt` must not panic; anything that goes wrong is an outcome.
+pub trait Check: Send {
+    fn attempt(&mut self, at_ms: UnixMillis) -> CheckFuture<'_>;
+}
+
+/// What one attempt found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    /// One line saying why, e.g. "HTTP 503 in 0.21 s" or "connection refused".
+    pub reason: String,
+    /// The headline number (e.g. response time in seconds).
+    pub value: Option<f64>,
+    /// The type's own series, without the `check` label (added by `CheckProbe`).
+    pub samples: Vec<(SeriesKey, f64)>,
+}
+
+impl Outcome {
+    pub fn new(status: Status, reason: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            reason: reason.into(),
+            value: None,
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn ok(reason: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Ok, reason)
+    }
+
+    pub fn critical(reason: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Critical, reason)
+    }
+
+    pub fn unknown(reason: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Unknown, reason)
+    }
+
+    pub fn with_value(mut self, value: f64) -> Outcome {
+        self.value = Some(value);
+        self
+    }
+
+    pub fn sample(mut self, series: SeriesKey, value: f64) -> Outcome {
+        self.samples.push((series, value));
+        self
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.status, Status::Critical | Status::Unknown)
+    }
+}
+
+/// The status of `value` against thresholds where higher is worse (either may be absent):
+/// at or above critical is Critical, at or above warning is Warning.
+pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status {
+    if critical.is_some_and(|c| value >= c) {
+        Status::Critical
+    } else if warning.is_some_and(|w| value >= w) {
+        Status::Warning
+    } else {
+        Status::Ok
+    }
+}
+
+/// The implementation of a configured check type: the one place types are registered.
+pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
+    match &config.kind {
+        other => Box::new(NotBuilt(other.type_name())),
+    }
+}
+
+/// Runs a check with timeout, retry, recovery confirmation and the shared series.
+pub struct CheckProbe {
+    config: CheckConfig,
+    check: Box<dyn Check>,
+    confirmation: Confirmation,
+    errors: ErrorWindow,
+    up: Arc<SeriesKey>,
+    duration: Arc<SeriesKey>,
+    error_ratio: Arc<SeriesKey>,
+}
+
+impl CheckProbe {
+    pub fn new(config: CheckConfig, check: Box<dyn Check>) -> CheckProbe {
+        let name = config.name.clone();
+        CheckProbe {
+            confirmation: Confirmation::new(config.recover_after),
+            errors: ErrorWindow::new(config.error_window),
+            up: Arc::new(
+                SeriesKey::new("check_up")
+                    .with("check", &name)
+                    .with("type", config.kind.type_name()),
+            ),
+            duration: Arc::new(SeriesKey::new("check_duration_seconds").with("check", &name)),
+            error_ratio: Arc::new(SeriesKey::new("check_error_ratio").with("check", &name)),
+            config,
+            check,
+        }
+    }
+
+    pub fn from_config(config: &CheckConfig) -> CheckProbe {
+        CheckProbe::new(config.clone(), build_check(config))
+    }
+
+    /// One attempt bounded by the timeout; a timeout is a critical outcome.
+    async fn attempt(&mut self, at_ms: UnixMillis) -> (Outcome, Duration, bool) {
+        let started = Instant::now();
+        let timeout = self.config.timeout;
+        match tokio::time::timeout(timeout, self.check.attempt(at_ms)).await {
+            Ok(outcome) => (outcome, started.elapsed(), false),
+            Err(_) => (
+                Outcome::critical(format!(
+                    "timeout: no answer within {}",
+                    crate::config::units::format_duration(timeout)
+                )),
+                started.elapsed(),
+                true,
+            ),
+        }
+    }
+
+    async fn run_once(&mut self, at_ms: UnixMillis) -> Observation {
+        let (mut outcome, mut took, mut timed_out) = self.attempt(at_ms).await;
+        let mut retried = 0;
+        while retried < self.config.retries
+            && !timed_out
+            && self.confirmation.should_retry(outcome.status)
+        {
+            retried += 1;
+            (outcome, took, timed_out) = self.attempt(at_ms).await;
+        }
+        let error_ratio = self.errors.record(at_ms, outcome.failed());
+        let verdict = self.confirmation.settle(outcome.status);
+        let mut detail = outcome.reason.clone();
+        if let Some((done, needed)) = verdict.recovering {
+            detail = format!("recovering ({done} of {needed} successful runs): {detail}");
+        } else if retried > 0 && outcome.status == verdict.status && outcome.failed() {
+            let runs = if retried == 1 { "retry" } else { "retries" };
+            detail = format!("{detail} (confirmed by {retried} {runs})");
+        }
+
+        let mut samples = Vec::with_capacity(outcome.samples.len() + 3);
+        samples.push(Sample {
+            series: self.up.clone(),
+            value: if outcome.failed() { 0.0 } else { 1.0 },
+        });
+        samples.push(Sample {
+            series: self.duration.clone(),
+            value: took.as_secs_f64(),
+        });
+        samples.push(Sample {
+            series: self.error_ratio.clone(),
+            value: error_ratio,
+        });
+        for (series, value) in outcome.samples {
+            samples.push(Sample {
+                series: Arc::new(series.with("check", &self.config.name)),
+                value,
+            });
+        }
+        Observation {
+            source: format!("check:{}", self.config.name),
+            at_ms,
+            samples,
+            checks: vec![CheckResult {
+                check: self.config.name.clone(),
+                layer: self.config.layer,
+                status: verdict.status,
+                value: outcome.value,
+                detail,
+                at_ms,
+            }],
+        }
+    }
+}
+
+impl Probe for CheckProbe {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.interval
+    }
+
+    fn run(&mut self, at_ms: UnixMillis) -> ProbeFuture<'_> {
+        Box::pin(self.run_once(at_ms))
+    }
+}
+
+/// Placeholder for a configured type whose implementation is not registered.
+struct NotBuilt(&'static str);
+
+impl Check for NotBuilt {
+    fn attempt(&mut self, _at_ms: UnixMillis) -> CheckFuture<'_> {
+        let kind = self.0;
+        Box::pin(async move { Outcome::unknown(format!("check type {kind:?} is not available in this build")) })
+    }
+}
+
+#[cfg(test)]
+mod tests;
