@@ -38,8 +38,10 @@ const MIN_MAX_SIZE: u64 = 1 << 20;
 pub(super) const DURATION_TYPE: &str = "a duration string like \"10s\"";
 pub(super) const DURATION_FORM: &str =
     "expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"";
-pub(super) const SIZE_TYPE: &str = "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
-pub(super) const SIZE_FORM: &str = "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
+pub(super) const SIZE_TYPE: &str =
+    "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
+pub(super) const SIZE_FORM: &str =
+    "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
 pub(super) const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
 pub(super) const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
@@ -543,7 +545,12 @@ pub(super) fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String)
 }
 
 /// `shorter` must not be longer than `longer` (retention tiers).
-pub(super) fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: &Field<Duration>, rule: &str) {
+pub(super) fn not_longer(
+    r: &mut Reader<'_>,
+    shorter: &Field<Duration>,
+    longer: &Field<Duration>,
+    rule: &str,
+) {
     if !(shorter.valid && longer.valid) || shorter.value <= longer.value {
         return;
     }
@@ -565,7 +572,11 @@ pub(super) fn not_longer(r: &mut Reader<'_>, shorter: &Field<Duration>, longer: 
 }
 
 /// A warning threshold must be strictly below its critical one, or the warning never shows.
-pub(super) fn warning_below_critical(r: &mut Reader<'_>, warning: &Field<f64>, critical: &Field<f64>) {
+pub(super) fn warning_below_critical(
+    r: &mut Reader<'_>,
+    warning: &Field<f64>,
+    critical: &Field<f64>,
+) {
     if !(warning.valid && critical.valid) || warning.value < critical.value {
         return;
     }

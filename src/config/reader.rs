@@ -38,6 +38,8 @@ pub(super) struct Reader<'a> {
 pub(super) struct Table<'t, 'i> {
     pub path: String,
     entries: Option<&'t DeTable<'i>>,
+    /// Where the table is written, for problems about keys missing from it.
+    pub span: Option<Range<usize>>,
 }
 
 /// A value present in the file.
@@ -112,19 +114,23 @@ impl<'a> Reader<'a> {
         Table {
             path: String::new(),
             entries: Some(document),
+            span: None,
         }
     }
 
     /// The sub-table `key` of `parent`; absent (all defaults) if missing or not a table.
     pub fn table<'t, 'i>(&mut self, parent: &Table<'t, 'i>, key: &'static str) -> Table<'t, 'i> {
         let path = join(&parent.path, key);
+        let mut span = None;
         let entries = match self.item(parent, key) {
             None => None,
             Some(Item {
                 value: DeValue::Table(entries),
+                span: item_span,
                 ..
             }) => {
                 self.opened.push(path.clone());
+                span = Some(item_span);
                 Some(entries)
             }
             Some(item) => {
@@ -132,7 +138,11 @@ impl<'a> Reader<'a> {
                 None
             }
         };
-        Table { path, entries }
+        Table {
+            path,
+            entries,
+            span,
+        }
     }
 
     /// The value of `key` in `table`, if present. Asking is what makes a key known.
@@ -174,6 +184,7 @@ impl<'a> Reader<'a> {
                     tables.push(Table {
                         path: element.path,
                         entries: Some(entries),
+                        span: Some(element.span),
                     });
                 }
                 _ => self.wrong_type(&element, "a table"),
@@ -184,6 +195,7 @@ impl<'a> Reader<'a> {
 
     /// A table nested in `parent` under a key the caller chooses at run time (e.g. the name
     /// of a header map); like `table` but for keys that are not in the schema.
+    #[allow(dead_code)] // used by the check types being written
     pub fn entries<'t, 'i>(&self, table: &Table<'t, 'i>) -> Vec<(String, Item<'t, 'i>)> {
         let Some(entries) = table.entries else {
             return Vec::new();
@@ -205,6 +217,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Marks every key of `table` as known: for free-form maps such as HTTP headers.
+    #[allow(dead_code)] // used by the check types being written
     pub fn accept_all_keys(&mut self, table: &Table<'_, '_>) {
         self.opened.retain(|path| path != &table.path);
     }

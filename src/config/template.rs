@@ -232,8 +232,13 @@ fn render(preset: &Preset, config: &Config) -> String {
         string(&defaults.log.level),
         "A level (error, warn, info, debug, trace) or directives like \"lookout=debug,info\"; --log-level and RUST_LOG override it.",
     );
+    t.out.push('\n');
+    t.out.push_str(CHECKS_DOC);
     t.out
 }
+
+/// Health checks have no default, so the template documents them as commented examples.
+const CHECKS_DOC: &str = include_str!("checks/template.toml");
 
 #[derive(Default)]
 struct Template {
@@ -392,6 +397,10 @@ mod tests {
             .map(|t| t.into_inner())
             .unwrap_or_default();
         for path in &schema {
+            if path == "check" {
+                assert!(text.contains("# [[check]]"), "checks are not documented");
+                continue;
+            }
             let mut table = &template;
             let mut found = None;
             for part in path.split('.') {

@@ -85,6 +85,7 @@ pub fn mask_url(url: &str) -> String {
 }
 
 /// An optional string key (after `${ENV}` substitution).
+#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn optional_string(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -108,7 +109,7 @@ pub(in crate::config) fn required_string(
             .unwrap_or_default(),
         None => {
             r.problem(
-                None,
+                table.span.as_ref(),
                 &format!("{}.{key}", table.path),
                 format!("missing; this check type needs it, like {key} = {example}"),
             );
@@ -139,6 +140,7 @@ pub(in crate::config) fn string_list(
 }
 
 /// A table of string values with free-form keys, e.g. `headers = { Authorization = "..." }`.
+#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn string_map(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -156,6 +158,7 @@ pub(in crate::config) fn string_map(
 }
 
 /// An optional number (integer or float).
+#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn optional_number(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -186,12 +189,24 @@ mod tests {
                 "postgres://monitor:s3cret@db:5432/app",
                 "postgres://monitor:***@db:5432/app",
             ),
-            ("mysql://root:@127.0.0.1/test", "mysql://root:***@127.0.0.1/test"),
-            ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            (
+                "mysql://root:@127.0.0.1/test",
+                "mysql://root:***@127.0.0.1/test",
+            ),
+            (
+                "redis://:pw@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
             ("redis://pw@127.0.0.1", "redis://***@127.0.0.1"),
-            ("postgres://db/app?password=x&sslmode=require", "postgres://db/app?password=***&sslmode=require"),
+            (
+                "postgres://db/app?password=x&sslmode=require",
+                "postgres://db/app?password=***&sslmode=require",
+            ),
             ("sqlite:///var/lib/app.db", "sqlite:///var/lib/app.db"),
-            ("http://127.0.0.1:5000/health", "http://127.0.0.1:5000/health"),
+            (
+                "http://127.0.0.1:5000/health",
+                "http://127.0.0.1:5000/health",
+            ),
         ] {
             assert_eq!(mask_url(dsn), shown, "{dsn}");
         }

@@ -13,6 +13,11 @@ pub struct LogCheck {
 
 pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
     LogCheck {
-        path: PathBuf::from(required_string(r, table, "path", "\"/var/log/app/webapp.log\"")),
+        path: PathBuf::from(required_string(
+            r,
+            table,
+            "path",
+            "\"/var/log/app/webapp.log\"",
+        )),
     }
 }

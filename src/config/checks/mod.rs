@@ -97,8 +97,7 @@ const DEFAULT_ERROR_WINDOW: Duration = Duration::from_secs(300);
 pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -> Vec<CheckConfig> {
     let tables = r.table_array(root, "check");
     let mut checks: Vec<CheckConfig> = Vec::with_capacity(tables.len());
-    let mut depends: Vec<(usize, Vec<(String, Option<std::ops::Range<usize>>, String)>)> =
-        Vec::new();
+    let mut dependencies = Vec::new();
     for table in &tables {
         let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
             let name = text.value.trim();
@@ -112,7 +111,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
         });
         if name.span.is_none() {
             r.problem(
-                None,
+                table.span.as_ref(),
                 &format!("{}.name", table.path),
                 "missing; every check needs a name, like name = \"app\"",
             );
@@ -120,7 +119,10 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             r.problem(
                 name.span.as_ref(),
                 &name.path,
-                format!("{:?} is already the name of another check; names must be unique", name.value),
+                format!(
+                    "{:?} is already the name of another check; names must be unique",
+                    name.value
+                ),
             );
         }
         let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
@@ -134,22 +136,32 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
                     .filter(|(similarity, _)| *similarity >= 0.8)
                     .max_by(|a, b| a.0.total_cmp(&b.0));
                 Err(match closest {
-                    Some((_, t)) => format!("{} is not a check type; did you mean {t:?}?", text.quoted()),
+                    Some((_, t)) => {
+                        format!("{} is not a check type; did you mean {t:?}?", text.quoted())
+                    }
                     None => format!(
                         "{} is not a check type; expected one of {}",
                         text.quoted(),
-                        CHECK_TYPES.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                        CHECK_TYPES
+                            .iter()
+                            .map(|t| format!("{t:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 })
             }
         });
         if type_field.span.is_none() {
             r.problem(
-                None,
+                table.span.as_ref(),
                 &format!("{}.type", table.path),
                 format!(
                     "missing; expected one of {}",
-                    CHECK_TYPES.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                    CHECK_TYPES
+                        .iter()
+                        .map(|t| format!("{t:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -173,7 +185,13 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             },
         );
         let interval = duration_setting(r, table, "interval", DEFAULT_INTERVAL, positive);
-        let timeout = duration_setting(r, table, "timeout", DEFAULT_TIMEOUT.min(interval.value), positive);
+        let timeout = duration_setting(
+            r,
+            table,
+            "timeout",
+            DEFAULT_TIMEOUT.min(interval.value),
+            positive,
+        );
         if timeout.valid && interval.valid && timeout.value > interval.value {
             r.problem(
                 timeout.span.as_ref(),
@@ -186,21 +204,34 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
         }
         let retries = count_setting(r, table, "retries", 1, 10);
         let recover_after = count_setting(r, table, "recover_after", 2, 100).max(1);
-        let error_window = duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
+        let error_window =
+            duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
         let enabled = bool_setting(r, table, "enabled", true);
         let depends_on = common::string_list(r, table, "depends_on");
         let kind = match type_name.as_str() {
             "http" => Some(CheckKind::Http(http::read_http(r, table))),
             "prometheus" => Some(CheckKind::Prometheus(http::read_prometheus(r, table))),
             "tcp" => Some(CheckKind::Tcp(tcp::read_tcp(r, table))),
-            "postgres" => Some(CheckKind::Postgres(sql::read_sql(r, table, sql::Dialect::Postgres))),
-            "mysql" => Some(CheckKind::Mysql(sql::read_sql(r, table, sql::Dialect::Mysql))),
-            "sqlite" => Some(CheckKind::Sqlite(sql::read_sql(r, table, sql::Dialect::Sqlite))),
+            "postgres" => Some(CheckKind::Postgres(sql::read_sql(
+                r,
+                table,
+                sql::Dialect::Postgres,
+            ))),
+            "mysql" => Some(CheckKind::Mysql(sql::read_sql(
+                r,
+                table,
+                sql::Dialect::Mysql,
+            ))),
+            "sqlite" => Some(CheckKind::Sqlite(sql::read_sql(
+                r,
+                table,
+                sql::Dialect::Sqlite,
+            ))),
             "redis" => Some(CheckKind::Redis(redis::read_redis(r, table))),
             "log" => Some(CheckKind::Log(log::read_log(r, table))),
             _ => None,
         };
-        depends.push((checks.len(), depends_on.clone()));
+        dependencies.extend(depends_on.iter().cloned());
         if let Some(kind) = kind {
             checks.push(CheckConfig {
                 name: name.value,
@@ -216,15 +247,13 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             });
         }
     }
-    for (_, names) in &depends {
-        for (name, span, path) in names {
-            if !checks.iter().any(|c| &c.name == name) {
-                r.problem(
-                    span.as_ref(),
-                    path,
-                    format!("{name:?} is not the name of any check"),
-                );
-            }
+    for (name, span, path) in &dependencies {
+        if !checks.iter().any(|c| &c.name == name) {
+            r.problem(
+                span.as_ref(),
+                path,
+                format!("{name:?} is not the name of any check"),
+            );
         }
     }
     checks
@@ -248,7 +277,10 @@ pub(in crate::config) fn count_setting(
                 r.problem(
                     Some(&item.span),
                     &item.path,
-                    format!("{} is out of range; expected a whole number from 0 to {max}", i.as_str()),
+                    format!(
+                        "{} is out of range; expected a whole number from 0 to {max}",
+                        i.as_str()
+                    ),
                 );
                 default
             }
@@ -257,5 +289,71 @@ pub(in crate::config) fn count_setting(
             r.wrong_type(&item, "a whole number");
             default
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{CheckKind, from_str};
+    use crate::model::Layer;
+    use std::time::Duration;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn problems(text: &str) -> String {
+        from_str(text, "c.toml", &no_env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_common_keys_with_defaults_by_type() {
+        let config = from_str(
+            "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/health\"\n\n\
+             [[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://127.0.0.1/test\"\n\
+             interval = \"1m\"\ntimeout = \"10s\"\nretries = 0\nrecover_after = 3\ndepends_on = [\"app\"]\n",
+            "c.toml",
+            &no_env,
+        )
+        .unwrap();
+        let [app, db] = config.checks.as_slice() else {
+            panic!("two checks expected")
+        };
+        assert_eq!(app.name, "app");
+        assert_eq!(app.layer, Layer::Application);
+        assert_eq!(app.interval, Duration::from_secs(30));
+        assert_eq!(app.timeout, Duration::from_secs(5));
+        assert_eq!((app.retries, app.recover_after), (1, 2));
+        assert!(matches!(&app.kind, CheckKind::Http(h) if h.url == "http://127.0.0.1:5000/health"));
+        assert_eq!(db.layer, Layer::Database);
+        assert_eq!(db.interval, Duration::from_secs(60));
+        assert_eq!((db.retries, db.recover_after), (0, 3));
+        assert_eq!(db.depends_on, vec!["app".to_string()]);
+    }
+
+    #[test]
+    fn reports_every_problem_of_every_check_with_positions() {
+        let text = "[[check]]\ntype = \"htp\"\n\n\
+                    [[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nintervall = \"5s\"\n\n\
+                    [[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"127.0.0.1:2\"\ninterval = \"1s\"\ntimeout = \"2s\"\n\
+                    depends_on = [\"nope\"]\nretries = 99\n";
+        assert_eq!(
+            problems(text),
+            "c.toml:1:1: check[0].name: missing; every check needs a name, like name = \"app\"\n\
+             c.toml:2:8: check[0].type: \"htp\" is not a check type; did you mean \"http\"?\n\
+             c.toml:8:1: check[1].intervall: unknown key; did you mean \"interval\"?\n\
+             c.toml:11:8: check[2].name: \"a\" is already the name of another check; names must be unique\n\
+             c.toml:15:11: check[2].timeout: must not be longer than the interval (1s); a check cannot run more often than it can finish\n\
+             c.toml:16:15: check[2].depends_on[0]: \"nope\" is not the name of any check\n\
+             c.toml:17:11: check[2].retries: 99 is out of range; expected a whole number from 0 to 10"
+        );
+    }
+
+    #[test]
+    fn a_type_specific_key_that_is_missing_is_named() {
+        assert_eq!(
+            problems("[[check]]\nname = \"r\"\ntype = \"redis\"\n"),
+            "c.toml:1:1: check[0].url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
+        );
     }
 }

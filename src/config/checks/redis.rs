@@ -11,6 +11,11 @@ pub struct RedisCheck {
 
 pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
     RedisCheck {
-        url: Secret::new(required_string(r, table, "url", "\"redis://127.0.0.1:6379/0\"")),
+        url: Secret::new(required_string(
+            r,
+            table,
+            "url",
+            "\"redis://127.0.0.1:6379/0\"",
+        )),
     }
 }

@@ -81,7 +81,10 @@ mod tests {
     /// reported statuses.
     fn run(recover_after: u32, observed: &[Status]) -> Vec<Status> {
         let mut confirmation = Confirmation::new(recover_after);
-        observed.iter().map(|s| confirmation.settle(*s).status).collect()
+        observed
+            .iter()
+            .map(|s| confirmation.settle(*s).status)
+            .collect()
     }
 
     #[test]
@@ -89,11 +92,23 @@ mod tests {
         let cases: &[(u32, &[Status], &[Status])] = &[
             (2, &[Ok, Ok], &[Ok, Ok]),
             (2, &[Ok, Critical, Ok, Ok], &[Ok, Critical, Critical, Ok]),
-            (2, &[Critical, Ok, Critical, Ok, Ok], &[Critical, Critical, Critical, Critical, Ok]),
+            (
+                2,
+                &[Critical, Ok, Critical, Ok, Ok],
+                &[Critical, Critical, Critical, Critical, Ok],
+            ),
             (1, &[Critical, Ok], &[Critical, Ok]),
             (3, &[Warning, Ok, Ok, Ok], &[Warning, Warning, Warning, Ok]),
-            (2, &[Warning, Critical, Warning], &[Warning, Critical, Warning]),
-            (2, &[Critical, Maintenance, Maintenance], &[Critical, Critical, Maintenance]),
+            (
+                2,
+                &[Warning, Critical, Warning],
+                &[Warning, Critical, Warning],
+            ),
+            (
+                2,
+                &[Critical, Maintenance, Maintenance],
+                &[Critical, Critical, Maintenance],
+            ),
             (2, &[Ok, Maintenance, Ok], &[Ok, Maintenance, Ok]),
         ];
         for (recover_after, observed, expected) in cases {
@@ -113,7 +128,10 @@ mod tests {
     #[test]
     fn retries_only_what_would_change_the_reported_status_to_a_failure() {
         let mut confirmation = Confirmation::new(2);
-        assert!(confirmation.should_retry(Critical), "first sighting of a failure");
+        assert!(
+            confirmation.should_retry(Critical),
+            "first sighting of a failure"
+        );
         assert!(!confirmation.should_retry(Ok));
         confirmation.settle(Critical);
         assert!(!confirmation.should_retry(Critical), "already reported");

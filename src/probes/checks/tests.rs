@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::config::CheckKind;
 use crate::config::checks::tcp::TcpCheck;
 use crate::model::Layer;
 
@@ -132,7 +133,12 @@ async fn every_sample_carries_the_check_label_and_the_error_ratio_follows_failur
     let second = probe.run(10_000).await;
     for observation in [&first, &second] {
         for sample in &observation.samples {
-            assert_eq!(sample.series.label("check"), Some("app"), "{:?}", sample.series);
+            assert_eq!(
+                sample.series.label("check"),
+                Some("app"),
+                "{:?}",
+                sample.series
+            );
         }
     }
     let ratio = |o: &Observation| {
@@ -144,7 +150,12 @@ async fn every_sample_carries_the_check_label_and_the_error_ratio_follows_failur
     };
     assert_eq!(ratio(&first), 1.0);
     assert_eq!(ratio(&second), 0.5);
-    assert!(second.samples.iter().any(|s| s.series.name == "demo_seconds"));
+    assert!(
+        second
+            .samples
+            .iter()
+            .any(|s| s.series.name == "demo_seconds")
+    );
     assert_eq!(
         first.samples[0].series.label("type"),
         Some("tcp"),
