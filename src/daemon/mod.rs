@@ -27,7 +27,7 @@ use crate::probes::{self, Probe};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
-pub use scheduler::{Scheduler, next_tick};
+pub use scheduler::{Lateness, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
 #[derive(Debug, Clone, Default)]
@@ -148,7 +148,12 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         }
     });
 
-    let mut scheduler = Scheduler::start(probes::build_probes(&config), &bus, &clock);
+    let mut scheduler = Scheduler::start(
+        probes::build_probes(&config),
+        &bus,
+        &clock,
+        &snapshot.lateness,
+    );
     tracing::info!(
         listen = %config.server.listen,
         data_dir = %config.storage.path.display(),
@@ -170,7 +175,12 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             Signal::Reload => match reload(&source, &config) {
                 Ok(new_config) => {
                     scheduler.stop().await;
-                    scheduler = Scheduler::start(probes::build_probes(&new_config), &bus, &clock);
+                    scheduler = Scheduler::start(
+                        probes::build_probes(&new_config),
+                        &bus,
+                        &clock,
+                        &snapshot.lateness,
+                    );
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");

@@ -1,7 +1,12 @@
-//! Runs each probe on its own interval, on ticks aligned to the wall clock (a 10 s probe runs
-//! at :00, :10, :20 ...), and publishes what it observes on the bus. A probe that overruns its
-//! interval skips the ticks it missed instead of piling up runs. The first run is immediate.
+//! Runs each probe on its own interval and publishes what it observes on the bus. Ticks are
+//! aligned to the wall clock plus a per-probe offset derived from the probe's name, so a
+//! thousand checks with the same interval are spread over it instead of all firing at :00
+//! (as Prometheus spreads its scrapes), and each probe keeps the same phase across restarts.
+//! A probe that overruns its interval skips the ticks it missed instead of piling up runs.
+//! The first run is immediate. How late each run starts is recorded in `Lateness`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -10,10 +15,56 @@ use crate::bus::Bus;
 use crate::clock::{SharedClock, UnixMillis};
 use crate::probes::Probe;
 
-/// The next tick strictly after `now_ms` for a probe running every `interval_ms`.
-pub fn next_tick(now_ms: UnixMillis, interval_ms: i64) -> UnixMillis {
+/// The next tick strictly after `now_ms` for a probe running every `interval_ms`, shifted
+/// by `offset_ms` (taken modulo the interval).
+pub fn next_tick(now_ms: UnixMillis, interval_ms: i64, offset_ms: i64) -> UnixMillis {
     let interval_ms = interval_ms.max(1);
-    (now_ms.div_euclid(interval_ms) + 1) * interval_ms
+    let offset_ms = offset_ms.rem_euclid(interval_ms);
+    ((now_ms - offset_ms).div_euclid(interval_ms) + 1) * interval_ms + offset_ms
+}
+
+/// A stable phase in `0..interval_ms` from the probe's name (FNV-1a: stable across builds,
+/// unlike the std hasher).
+pub fn phase_offset(name: &str, interval_ms: i64) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % interval_ms.max(1) as u64) as i64
+}
+
+/// Histogram of how late runs start after their tick, for /metrics and the benchmarks.
+#[derive(Debug, Default)]
+pub struct Lateness {
+    /// Counts of runs at most `LATENESS_BUCKETS_MS[i]` late (non-cumulative), last = +Inf.
+    buckets: [AtomicU64; LATENESS_BUCKETS_MS.len() + 1],
+    sum_ms: AtomicU64,
+}
+
+pub const LATENESS_BUCKETS_MS: [u64; 9] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000];
+
+impl Lateness {
+    pub fn record(&self, late_ms: u64) {
+        let index = LATENESS_BUCKETS_MS
+            .iter()
+            .position(|bound| late_ms <= *bound)
+            .unwrap_or(LATENESS_BUCKETS_MS.len());
+        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.sum_ms.fetch_add(late_ms, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket bound (seconds), ending with +Inf; and the sum in seconds.
+    pub fn cumulative(&self) -> (Vec<(Option<f64>, u64)>, f64) {
+        let mut total = 0;
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (index, bucket) in self.buckets.iter().enumerate() {
+            total += bucket.load(Ordering::Relaxed);
+            let bound = LATENESS_BUCKETS_MS.get(index).map(|ms| *ms as f64 / 1000.0);
+            out.push((bound, total));
+        }
+        (out, self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0)
+    }
 }
 
 /// The running probe tasks; dropping it does not stop them, `stop` does.
@@ -22,10 +73,22 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(probes: Vec<Box<dyn Probe>>, bus: &Bus, clock: &SharedClock) -> Scheduler {
+    pub fn start(
+        probes: Vec<Box<dyn Probe>>,
+        bus: &Bus,
+        clock: &SharedClock,
+        lateness: &Arc<Lateness>,
+    ) -> Scheduler {
         let tasks = probes
             .into_iter()
-            .map(|probe| tokio::spawn(run_probe(probe, bus.clone(), clock.clone())))
+            .map(|probe| {
+                tokio::spawn(run_probe(
+                    probe,
+                    bus.clone(),
+                    clock.clone(),
+                    lateness.clone(),
+                ))
+            })
             .collect();
         Scheduler { tasks }
     }
@@ -40,10 +103,16 @@ impl Scheduler {
     }
 }
 
-async fn run_probe(mut probe: Box<dyn Probe>, bus: Bus, clock: SharedClock) {
+async fn run_probe(
+    mut probe: Box<dyn Probe>,
+    bus: Bus,
+    clock: SharedClock,
+    lateness: Arc<Lateness>,
+) {
     let interval_ms = probe.interval().as_millis().max(1) as i64;
+    let offset_ms = phase_offset(probe.name(), interval_ms);
     // The first run happens at once, so a fresh start shows data immediately; later runs
-    // land on aligned ticks.
+    // land on their ticks.
     let mut tick = clock.now_ms();
     loop {
         let observation = probe.run(tick).await;
@@ -55,21 +124,56 @@ async fn run_probe(mut probe: Box<dyn Probe>, bus: Bus, clock: SharedClock) {
         );
         bus.publish_observation(observation);
         let now = clock.now_ms();
-        tick = next_tick(now, interval_ms);
+        tick = next_tick(now, interval_ms, offset_ms);
         tokio::time::sleep(Duration::from_millis((tick - now).max(0) as u64)).await;
+        lateness.record((clock.now_ms() - tick).max(0) as u64);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::next_tick;
+    use super::*;
 
     #[test]
-    fn ticks_align_to_multiples_of_the_interval_and_never_repeat() {
-        assert_eq!(next_tick(0, 10_000), 10_000);
-        assert_eq!(next_tick(9_999, 10_000), 10_000);
-        assert_eq!(next_tick(10_000, 10_000), 20_000);
-        assert_eq!(next_tick(10_001, 1_000), 11_000);
-        assert_eq!(next_tick(5, 0), 6);
+    fn ticks_align_to_the_interval_plus_offset_and_never_repeat() {
+        assert_eq!(next_tick(0, 10_000, 0), 10_000);
+        assert_eq!(next_tick(9_999, 10_000, 0), 10_000);
+        assert_eq!(next_tick(10_000, 10_000, 0), 20_000);
+        assert_eq!(next_tick(10_001, 1_000, 0), 11_000);
+        assert_eq!(next_tick(5, 0, 0), 6);
+        assert_eq!(next_tick(0, 10_000, 3_000), 3_000);
+        assert_eq!(next_tick(3_000, 10_000, 3_000), 13_000);
+        assert_eq!(
+            next_tick(12_999, 10_000, 13_000),
+            13_000,
+            "offset taken modulo"
+        );
+    }
+
+    #[test]
+    fn offsets_are_stable_and_spread_over_the_interval() {
+        assert_eq!(phase_offset("app", 10_000), phase_offset("app", 10_000));
+        let offsets: std::collections::BTreeSet<i64> = (0..1000)
+            .map(|i| phase_offset(&format!("check-{i}"), 10_000) / 1000)
+            .collect();
+        assert_eq!(
+            offsets.len(),
+            10,
+            "every second of the interval gets checks"
+        );
+    }
+
+    #[test]
+    fn lateness_buckets_are_cumulative() {
+        let lateness = Lateness::default();
+        for ms in [0, 3, 3, 70, 9_000] {
+            lateness.record(ms);
+        }
+        let (buckets, sum) = lateness.cumulative();
+        assert_eq!(buckets[0], (Some(0.001), 1));
+        assert_eq!(buckets[1], (Some(0.005), 3));
+        assert_eq!(buckets[5], (Some(0.1), 4));
+        assert_eq!(buckets.last(), Some(&(None, 5)));
+        assert_eq!(sum, 9.076);
     }
 }

@@ -188,6 +188,23 @@ pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> 
         "{PREFIX}start_time_seconds {}",
         started_at_ms as f64 / 1000.0
     );
+    write_header(
+        &mut out,
+        "schedule_lateness_seconds",
+        "histogram",
+        "How late probe and check runs start after their scheduled tick.",
+    );
+    let (buckets, sum) = snapshot.lateness.cumulative();
+    let count = buckets.last().map_or(0, |(_, n)| *n);
+    for (bound, cumulative) in buckets {
+        let le = bound.map_or("+Inf".to_string(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "{PREFIX}schedule_lateness_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(out, "{PREFIX}schedule_lateness_seconds_sum {sum}");
+    let _ = writeln!(out, "{PREFIX}schedule_lateness_seconds_count {count}");
     let m = &snapshot.self_metrics;
     let counters = [
         (
@@ -280,6 +297,13 @@ mod tests {
         assert!(text.contains("lookout_build_info{version=\"0.1.0\"} 1\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    name.strip_suffix(suffix)
+                        .filter(|family| text.contains(&format!("# TYPE {family} histogram")))
+                })
+                .unwrap_or(name);
             assert!(
                 text.contains(&format!("# TYPE {name} ")),
                 "no TYPE for {name}"

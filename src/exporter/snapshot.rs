@@ -64,6 +64,8 @@ struct Latest {
 pub struct Snapshot {
     latest: RwLock<Latest>,
     pub self_metrics: SelfMetrics,
+    /// How late probe runs start after their scheduled tick.
+    pub lateness: Arc<crate::daemon::Lateness>,
 }
 
 impl Snapshot {
