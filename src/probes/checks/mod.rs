@@ -21,6 +21,8 @@
 
 mod confirm;
 mod error_rate;
+pub mod log;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +108,8 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 /// The implementation of a configured check type: the one place types are registered.
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
+        CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
+        CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone())),
         other => Box::new(NotBuilt(other.type_name())),
     }
 }
