@@ -109,7 +109,7 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
         CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
-        CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone())),
+        CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone(), config.interval)),
         other => Box::new(NotBuilt(other.type_name())),
     }
 }
