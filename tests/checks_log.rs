@@ -78,10 +78,23 @@ async fn counts_per_pattern_across_runs_from_the_end() {
 
     // First run starts at the end: the old line is not counted.
     let first = run.next().await;
-    assert_eq!(first.checks[0].status, Status::Ok, "{}", first.checks[0].detail);
+    assert_eq!(
+        first.checks[0].status,
+        Status::Ok,
+        "{}",
+        first.checks[0].detail
+    );
     assert_eq!(series(&first, "log_matches_total", "blocked"), Some(0.0));
 
-    append(&path, format!("{}{}ERROR boom\ninfo\n", blocked_line("a"), blocked_line("b")).as_bytes());
+    append(
+        &path,
+        format!(
+            "{}{}ERROR boom\ninfo\n",
+            blocked_line("a"),
+            blocked_line("b")
+        )
+        .as_bytes(),
+    );
     let second = run.next().await;
     assert_eq!(series(&second, "log_matches", "blocked"), Some(2.0));
     assert_eq!(series(&second, "log_matches", "errors"), Some(1.0));
@@ -96,15 +109,29 @@ async fn counts_per_pattern_across_runs_from_the_end() {
     assert_eq!(series(&third, "log_matches", "blocked"), Some(3.0));
     assert_eq!(series(&third, "log_matches_total", "blocked"), Some(5.0));
     assert_eq!(series(&third, "log_matches_total", "errors"), Some(1.0));
-    assert_eq!(third.checks[0].status, Status::Warning, "{}", third.checks[0].detail);
-    assert!(third.checks[0].detail.contains("blocked: 3 (warning at 3)"), "{}", third.checks[0].detail);
+    assert_eq!(
+        third.checks[0].status,
+        Status::Warning,
+        "{}",
+        third.checks[0].detail
+    );
+    assert!(
+        third.checks[0].detail.contains("blocked: 3 (warning at 3)"),
+        "{}",
+        third.checks[0].detail
+    );
 
     for i in 0..6 {
         append(&path, blocked_line(&i.to_string()).as_bytes());
     }
     let fourth = run.next().await;
     // The confirming retry (same at_ms) must not hide the count by reading nothing.
-    assert_eq!(fourth.checks[0].status, Status::Critical, "{}", fourth.checks[0].detail);
+    assert_eq!(
+        fourth.checks[0].status,
+        Status::Critical,
+        "{}",
+        fourth.checks[0].detail
+    );
     assert_eq!(series(&fourth, "log_matches_total", "blocked"), Some(11.0));
 
     let fifth = run.next().await;
@@ -135,20 +162,35 @@ async fn rotation_finishes_the_old_file_then_reads_the_new_one() {
     fs::rename(&path, dir.path().join("app.log.1")).expect("rotate");
     append(&path, b"ERROR after rotation 1\nERROR after rotation 2\n");
     let observation = run.next().await;
-    assert_eq!(series(&observation, "log_matches", "errors"), Some(3.0), "{}", observation.checks[0].detail);
-    assert!(observation.checks[0].detail.contains("file rotated"), "{}", observation.checks[0].detail);
+    assert_eq!(
+        series(&observation, "log_matches", "errors"),
+        Some(3.0),
+        "{}",
+        observation.checks[0].detail
+    );
+    assert!(
+        observation.checks[0].detail.contains("file rotated"),
+        "{}",
+        observation.checks[0].detail
+    );
 
     append(&path, b"ERROR later\n");
     let observation = run.next().await;
     assert_eq!(series(&observation, "log_matches", "errors"), Some(1.0));
-    assert_eq!(series(&observation, "log_matches_total", "errors"), Some(4.0));
+    assert_eq!(
+        series(&observation, "log_matches_total", "errors"),
+        Some(4.0)
+    );
 }
 
 #[tokio::test]
 async fn truncation_restarts_at_the_beginning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("app.log");
-    append(&path, b"a fairly long line of text that makes the file big enough\n");
+    append(
+        &path,
+        b"a fairly long line of text that makes the file big enough\n",
+    );
     let mut run = Run::new(&check(&path, ""));
     run.next().await;
 
@@ -160,8 +202,17 @@ async fn truncation_restarts_at_the_beginning() {
         .expect("truncate");
     append(&path, b"ERROR 1\n");
     let observation = run.next().await;
-    assert_eq!(series(&observation, "log_matches", "errors"), Some(1.0), "{}", observation.checks[0].detail);
-    assert!(observation.checks[0].detail.contains("truncated"), "{}", observation.checks[0].detail);
+    assert_eq!(
+        series(&observation, "log_matches", "errors"),
+        Some(1.0),
+        "{}",
+        observation.checks[0].detail
+    );
+    assert!(
+        observation.checks[0].detail.contains("truncated"),
+        "{}",
+        observation.checks[0].detail
+    );
 }
 
 #[tokio::test]
@@ -175,13 +226,21 @@ async fn missing_file_is_unknown_until_it_appears() {
     assert_eq!(missing.checks[0].status, Status::Unknown);
     assert_eq!(
         missing.checks[0].detail,
-        format!("cannot read {}: No such file or directory (confirmed by 1 retry)", path.display())
+        format!(
+            "cannot read {}: No such file or directory (confirmed by 1 retry)",
+            path.display()
+        )
     );
 
     // A file that appears after the check started is new: it is read from its beginning.
     append(&path, b"ERROR first\n");
     let appeared = run.next().await;
-    assert_eq!(appeared.checks[0].status, Status::Ok, "{}", appeared.checks[0].detail);
+    assert_eq!(
+        appeared.checks[0].status,
+        Status::Ok,
+        "{}",
+        appeared.checks[0].detail
+    );
     assert_eq!(series(&appeared, "log_matches", "errors"), Some(1.0));
 }
 
@@ -211,7 +270,10 @@ async fn partial_lines_wait_for_their_end() {
     append(&path, b"ERR");
     let observation = run.next().await;
     assert_eq!(series(&observation, "log_matches", "errors"), Some(0.0));
-    append(&path, b"OR split across writes\r\n\xff\xfe ERROR in invalid utf-8\n");
+    append(
+        &path,
+        b"OR split across writes\r\n\xff\xfe ERROR in invalid utf-8\n",
+    );
     let observation = run.next().await;
     assert_eq!(series(&observation, "log_matches", "errors"), Some(2.0));
 }
@@ -228,7 +290,11 @@ async fn reads_are_bounded_and_catch_up() {
     append(&path, line.repeat(100).as_bytes());
     let first = run.next().await;
     assert_eq!(series(&first, "log_matches", "errors"), Some(40.0));
-    assert!(first.checks[0].detail.contains("behind"), "{}", first.checks[0].detail);
+    assert!(
+        first.checks[0].detail.contains("behind"),
+        "{}",
+        first.checks[0].detail
+    );
     let behind = first
         .samples
         .iter()
@@ -238,7 +304,11 @@ async fn reads_are_bounded_and_catch_up() {
     let second = run.next().await;
     let third = run.next().await;
     assert_eq!(series(&third, "log_matches_total", "errors"), Some(100.0));
-    assert!(!third.checks[0].detail.contains("behind"), "{}", second.checks[0].detail);
+    assert!(
+        !third.checks[0].detail.contains("behind"),
+        "{}",
+        second.checks[0].detail
+    );
 }
 
 #[tokio::test]
@@ -260,7 +330,13 @@ async fn matched_text_stays_private_unless_kept() {
     let everything = format!("{hidden:?}");
     assert!(!everything.contains("alice"), "{everything}");
     assert!(!everything.contains("abc123"), "{everything}");
-    assert!(shown.checks[0].detail.contains(&format!("last match (errors): {secret}")), "{}", shown.checks[0].detail);
+    assert!(
+        shown.checks[0]
+            .detail
+            .contains(&format!("last match (errors): {secret}")),
+        "{}",
+        shown.checks[0].detail
+    );
 
     let long = format!("ERROR {}\n", "y".repeat(500));
     append(&path, long.as_bytes());

@@ -122,9 +122,16 @@ async fn healthy_run_reports_the_series() {
         "redis_role",
         "check_up",
     ] {
-        assert!(value(&observation, name).is_some(), "no {name} in {:?}", observation.samples);
+        assert!(
+            value(&observation, name).is_some(),
+            "no {name} in {:?}",
+            observation.samples
+        );
     }
-    let role = observation.samples.iter().find(|s| s.series.name == "redis_role");
+    let role = observation
+        .samples
+        .iter()
+        .find(|s| s.series.name == "redis_role");
     assert_eq!(role.and_then(|s| s.series.label("role")), Some("master"));
     assert_eq!(role.and_then(|s| s.series.label("check")), Some("redis"));
     assert_eq!(value(&observation, "redis_sessions"), None);
@@ -164,9 +171,21 @@ async fn memory_thresholds_grade_when_maxmemory_is_set() {
     assert_eq!(ok.checks[0].status, Status::Ok, "{}", ok.checks[0].detail);
     let ratio = value(&ok, "redis_memory_ratio").expect("memory ratio with maxmemory set");
     assert!(ratio > 0.0 && ratio < 0.01, "{ratio}");
-    assert_eq!(value(&ok, "redis_maxmemory_bytes"), Some(8.0 * 1024.0 * 1024.0 * 1024.0));
-    assert_eq!(forced.checks[0].status, Status::Warning, "{}", forced.checks[0].detail);
-    assert!(forced.checks[0].detail.contains("of maxmemory"), "{}", forced.checks[0].detail);
+    assert_eq!(
+        value(&ok, "redis_maxmemory_bytes"),
+        Some(8.0 * 1024.0 * 1024.0 * 1024.0)
+    );
+    assert_eq!(
+        forced.checks[0].status,
+        Status::Warning,
+        "{}",
+        forced.checks[0].detail
+    );
+    assert!(
+        forced.checks[0].detail.contains("of maxmemory"),
+        "{}",
+        forced.checks[0].detail
+    );
 }
 
 #[tokio::test]
@@ -182,7 +201,10 @@ async fn session_count_is_exact_for_ten_thousand_keys() {
     assert_eq!(value(&observation, "redis_sessions"), Some(10_000.0));
     assert_eq!(value(&observation, "redis_sessions_estimated"), Some(0.0));
     let detail = &observation.checks[0].detail;
-    assert!(detail.contains("10000 sessions") && !detail.contains("estimated"), "{detail}");
+    assert!(
+        detail.contains("10000 sessions") && !detail.contains("estimated"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -214,8 +236,18 @@ async fn unknown_acl_user_is_critical_without_the_password() {
     .await;
     let result = &observation.checks[0];
     assert_eq!(result.status, Status::Critical, "{}", result.detail);
-    assert!(result.detail.contains("authentication failed at redis://nobody:***@127.0.0.1:6379/9"), "{}", result.detail);
-    assert!(!result.detail.contains("Sup3rSecretPw"), "{}", result.detail);
+    assert!(
+        result
+            .detail
+            .contains("authentication failed at redis://nobody:***@127.0.0.1:6379/9"),
+        "{}",
+        result.detail
+    );
+    assert!(
+        !result.detail.contains("Sup3rSecretPw"),
+        "{}",
+        result.detail
+    );
     assert!(!format!("{observation:?}").contains("Sup3rSecretPw"));
 }
 
@@ -251,7 +283,9 @@ async fn refused_port_is_critical() {
 
 #[tokio::test]
 async fn server_that_never_answers_times_out() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let holder = tokio::spawn(async move {
         let mut held = Vec::new();
@@ -268,7 +302,11 @@ async fn server_that_never_answers_times_out() {
     let result = &observation.checks[0];
     assert_eq!(result.status, Status::Critical);
     assert!(result.detail.contains("timeout"), "{}", result.detail);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -286,5 +324,9 @@ async fn reconnects_after_a_failure_with_backoff() {
     let third = probe.run(3_000).await;
     assert!(first.checks[0].detail.starts_with("connection refused"));
     assert!(second.checks[0].detail.starts_with("connection refused"));
-    assert!(third.checks[0].detail.contains("reconnecting in"), "{}", third.checks[0].detail);
+    assert!(
+        third.checks[0].detail.contains("reconnecting in"),
+        "{}",
+        third.checks[0].detail
+    );
 }

@@ -130,7 +130,10 @@ pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
             Err(error) => r.problem(
                 regex_span.as_ref(),
                 &format!("{}.regex", pattern.path),
-                format!("{regex_text:?} is not a valid regex: {}", error_line(&error)),
+                format!(
+                    "{regex_text:?} is not a valid regex: {}",
+                    error_line(&error)
+                ),
             ),
         }
     }
@@ -150,7 +153,9 @@ fn threshold(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Op
         r.problem(
             None,
             &format!("{}.{key}", table.path),
-            format!("{value} is out of range; expected a number of matching lines per run, 0 or more"),
+            format!(
+                "{value} is out of range; expected a number of matching lines per run, 0 or more"
+            ),
         );
         return None;
     }

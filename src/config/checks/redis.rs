@@ -57,12 +57,8 @@ pub struct RedisCheck {
 
 pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
     let url = required_string(r, table, "url", "\"redis://127.0.0.1:6379/0\"");
-    if !url.is_empty()
-        && !(url.starts_with("redis://")
-            || url.starts_with("rediss://")
-            || url.starts_with("redis+unix://")
-            || url.starts_with("unix://"))
-    {
+    let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if !url.is_empty() && !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         // The value is a secret: name the problem, never quote it.
         r.problem(
             None,
@@ -93,7 +89,10 @@ pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -
     );
     duration_order(r, &lag_warning, &lag_critical);
     let session_pattern = optional_string(r, table, "session_pattern");
-    if session_pattern.as_deref().is_some_and(|p| p.trim().is_empty()) {
+    if session_pattern
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
         r.problem(
             None,
             &format!("{}.session_pattern", table.path),
@@ -138,7 +137,11 @@ fn duration_order(
         (critical, warning, "above")
     };
     let name = other.path.rsplit('.').next().unwrap_or(&other.path);
-    let default = if other.span.is_none() { ", the default" } else { "" };
+    let default = if other.span.is_none() {
+        ", the default"
+    } else {
+        ""
+    };
     r.problem(
         blamed.span.as_ref(),
         &blamed.path,

@@ -154,24 +154,27 @@ impl Follower {
     fn follow(&mut self, read: &mut Tally) -> io::Result<()> {
         let budget = self.config.max_bytes_per_run;
         if self.file.is_some() {
-            let current = std::fs::metadata(&self.config.path).ok().map(|m| (m.dev(), m.ino()));
+            let current = std::fs::metadata(&self.config.path)
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
             if current.is_some() && current != self.identity {
                 // Rotated: finish the old file, then switch to the new one.
                 self.read_available(read, budget)?;
                 if self.behind() > 0 {
-                    read.notes.push("file rotated; finishing the old one".to_string());
+                    read.notes
+                        .push("file rotated; finishing the old one".to_string());
                     return Ok(());
                 }
                 self.flush_partial(read);
                 self.close();
                 read.notes.push("file rotated".to_string());
             } else if current.is_none() {
-                read.notes.push("file renamed or removed; reading the old one".to_string());
+                read.notes
+                    .push("file renamed or removed; reading the old one".to_string());
             }
         }
         if self.file.is_none() {
-            let start_at_end =
-                !self.opened_before && !self.missing_seen && !self.config.from_start;
+            let start_at_end = !self.opened_before && !self.missing_seen && !self.config.from_start;
             match open(&self.config.path) {
                 Ok((file, identity, size)) => {
                     self.file = Some(file);
@@ -201,7 +204,8 @@ impl Follower {
         if size < self.offset {
             self.offset = 0;
             self.partial.clear();
-            read.notes.push("file truncated; reading from the start".to_string());
+            read.notes
+                .push("file truncated; reading from the start".to_string());
         }
         if size == self.offset || budget == 0 {
             return Ok(());
@@ -272,8 +276,16 @@ impl Follower {
                 Status::Warning => pattern.warning.map(|w| format!(" (warning at {w})")),
                 _ => None,
             };
-            parts.push(format!("{}: {count}{}", pattern.name, limit.unwrap_or_default()));
-            let rate = if seconds > 0.0 { count as f64 / seconds } else { 0.0 };
+            parts.push(format!(
+                "{}: {count}{}",
+                pattern.name,
+                limit.unwrap_or_default()
+            ));
+            let rate = if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            };
             outcome = outcome
                 .sample(
                     SeriesKey::new("log_matches_total").with("pattern", &pattern.name),
@@ -366,7 +378,10 @@ mod tests {
 
     #[test]
     fn newlines_are_found() {
-        assert_eq!(memchr_newlines(b"a\nbc\n\nd").collect::<Vec<_>>(), vec![1, 4, 5]);
+        assert_eq!(
+            memchr_newlines(b"a\nbc\n\nd").collect::<Vec<_>>(),
+            vec![1, 4, 5]
+        );
         assert_eq!(memchr_newlines(b"").count(), 0);
     }
 }

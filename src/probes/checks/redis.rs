@@ -161,7 +161,8 @@ impl RedisProbe {
             Err(outcome) => return outcome,
         };
         let started = Instant::now();
-        let ping: Result<String, RedisError> = redis::cmd("PING").query_async(&mut connection).await;
+        let ping: Result<String, RedisError> =
+            redis::cmd("PING").query_async(&mut connection).await;
         let ping_seconds = started.elapsed().as_secs_f64();
         if let Err(error) = ping {
             let reason = self.describe("sending PING to", &error);
@@ -267,7 +268,11 @@ async fn count_sessions(
         }
     }
     let dbsize: u64 = redis::cmd("DBSIZE").query_async(connection).await?;
-    Ok(estimate_sessions(seen.len() as u64, u64::from(calls) * u64::from(scan_count), dbsize))
+    Ok(estimate_sessions(
+        seen.len() as u64,
+        u64::from(calls) * u64::from(scan_count),
+        dbsize,
+    ))
 }
 
 /// Extrapolates a partial scan: `matched` keys among about `examined`, out of `dbsize`.
@@ -292,7 +297,11 @@ impl Info {
     }
 
     pub fn number(&self, field: &str) -> Option<f64> {
-        self.text(field)?.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+        self.text(field)?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
     }
 
     fn counter(&self, field: &str) -> Option<u64> {
@@ -301,7 +310,10 @@ impl Info {
 
     /// (keyspace_hits, keyspace_misses).
     pub fn hits(&self) -> Option<(u64, u64)> {
-        Some((self.counter("keyspace_hits")?, self.counter("keyspace_misses")?))
+        Some((
+            self.counter("keyspace_hits")?,
+            self.counter("keyspace_misses")?,
+        ))
     }
 }
 
@@ -366,7 +378,11 @@ pub fn evaluate(
     {
         let ratio = used / max;
         outcome = add(outcome, "redis_memory_ratio", Some(ratio));
-        let memory_status = grade(ratio, Some(config.memory_warning), Some(config.memory_critical));
+        let memory_status = grade(
+            ratio,
+            Some(config.memory_warning),
+            Some(config.memory_critical),
+        );
         memory_text = Some(format!(
             "memory {} of {} ({:.0}%)",
             bytes(used),
@@ -383,17 +399,45 @@ pub fn evaluate(
         }
         status = status.max(memory_status);
     }
-    outcome = add(outcome, "redis_mem_fragmentation_ratio", info.number("mem_fragmentation_ratio"));
+    outcome = add(
+        outcome,
+        "redis_mem_fragmentation_ratio",
+        info.number("mem_fragmentation_ratio"),
+    );
     let clients = info.number("connected_clients");
     outcome = add(outcome, "redis_connected_clients", clients);
-    outcome = add(outcome, "redis_blocked_clients", info.number("blocked_clients"));
-    outcome = add(outcome, "redis_ops_per_second", info.number("instantaneous_ops_per_sec"));
-    outcome = add(outcome, "redis_keyspace_hit_ratio", hit_ratio(info.hits(), previous_hits));
-    outcome = add(outcome, "redis_evicted_keys_total", info.number("evicted_keys"));
-    outcome = add(outcome, "redis_expired_keys_total", info.number("expired_keys"));
+    outcome = add(
+        outcome,
+        "redis_blocked_clients",
+        info.number("blocked_clients"),
+    );
+    outcome = add(
+        outcome,
+        "redis_ops_per_second",
+        info.number("instantaneous_ops_per_sec"),
+    );
+    outcome = add(
+        outcome,
+        "redis_keyspace_hit_ratio",
+        hit_ratio(info.hits(), previous_hits),
+    );
+    outcome = add(
+        outcome,
+        "redis_evicted_keys_total",
+        info.number("evicted_keys"),
+    );
+    outcome = add(
+        outcome,
+        "redis_expired_keys_total",
+        info.number("expired_keys"),
+    );
     if let Some(bgsave) = info.text("rdb_last_bgsave_status") {
         let ok = bgsave.trim() == "ok";
-        outcome = add(outcome, "redis_rdb_last_bgsave_ok", Some(if ok { 1.0 } else { 0.0 }));
+        outcome = add(
+            outcome,
+            "redis_rdb_last_bgsave_ok",
+            Some(if ok { 1.0 } else { 0.0 }),
+        );
         if !ok {
             problems.push("last RDB background save failed".to_string());
             status = status.max(Status::Warning);
@@ -412,7 +456,10 @@ pub fn evaluate(
         if info.text("master_link_status").map(str::trim) == Some("down") {
             problems.push("replica's link to its master is down".to_string());
             status = status.max(Status::Critical);
-        } else if let Some(lag) = info.number("master_last_io_seconds_ago").filter(|l| *l >= 0.0) {
+        } else if let Some(lag) = info
+            .number("master_last_io_seconds_ago")
+            .filter(|l| *l >= 0.0)
+        {
             outcome = add(outcome, "redis_replication_lag_seconds", Some(lag));
             let lag_status = grade(
                 lag,
@@ -441,7 +488,10 @@ pub fn evaluate(
             Some(if sessions.estimated { 1.0 } else { 0.0 }),
         );
         parts.push(if sessions.estimated {
-            format!("about {} sessions (estimated from a partial scan)", sessions.count)
+            format!(
+                "about {} sessions (estimated from a partial scan)",
+                sessions.count
+            )
         } else {
             format!("{} sessions", sessions.count)
         });
@@ -537,10 +587,21 @@ mod tests {
         let outcome = evaluate(&config(), 0.002, &parse_info(MASTER), None, None);
         // 996148 / 1048576 = 95 %: critical at the default 90 %.
         assert_eq!(outcome.status, Status::Critical, "{}", outcome.reason);
-        assert!(outcome.reason.contains("memory at 95% of maxmemory"), "{}", outcome.reason);
-        assert!(outcome.reason.contains("last RDB background save failed"), "{}", outcome.reason);
+        assert!(
+            outcome.reason.contains("memory at 95% of maxmemory"),
+            "{}",
+            outcome.reason
+        );
+        assert!(
+            outcome.reason.contains("last RDB background save failed"),
+            "{}",
+            outcome.reason
+        );
         assert_eq!(outcome.value, Some(0.002));
-        assert_eq!(value(&outcome, "redis_memory_ratio"), Some(996148.0 / 1048576.0));
+        assert_eq!(
+            value(&outcome, "redis_memory_ratio"),
+            Some(996148.0 / 1048576.0)
+        );
         assert_eq!(value(&outcome, "redis_keyspace_hit_ratio"), Some(0.9));
         assert_eq!(value(&outcome, "redis_rdb_last_bgsave_ok"), Some(0.0));
         assert_eq!(value(&outcome, "redis_connected_clients"), Some(3.0));
@@ -569,9 +630,18 @@ mod tests {
     #[test]
     fn slow_ping_grades() {
         let info = parse_info("role:master\n");
-        assert_eq!(evaluate(&config(), 0.01, &info, None, None).status, Status::Ok);
-        assert_eq!(evaluate(&config(), 0.5, &info, None, None).status, Status::Warning);
-        assert_eq!(evaluate(&config(), 1.5, &info, None, None).status, Status::Critical);
+        assert_eq!(
+            evaluate(&config(), 0.01, &info, None, None).status,
+            Status::Ok
+        );
+        assert_eq!(
+            evaluate(&config(), 0.5, &info, None, None).status,
+            Status::Warning
+        );
+        assert_eq!(
+            evaluate(&config(), 1.5, &info, None, None).status,
+            Status::Critical
+        );
     }
 
     #[test]
@@ -586,7 +656,11 @@ mod tests {
             (Some((0, 0)), None, None),
             (None, None, None),
         ] {
-            assert_eq!(hit_ratio(current, previous), expected, "{current:?} {previous:?}");
+            assert_eq!(
+                hit_ratio(current, previous),
+                expected,
+                "{current:?} {previous:?}"
+            );
         }
     }
 
@@ -594,7 +668,10 @@ mod tests {
     fn estimates_extrapolate_from_the_share_examined() {
         assert_eq!(
             estimate_sessions(100, 1000, 10_000),
-            SessionCount { count: 1000.0, estimated: true }
+            SessionCount {
+                count: 1000.0,
+                estimated: true
+            }
         );
         // More examined than the database holds: the database size bounds it.
         assert_eq!(estimate_sessions(10, 5000, 20).count, 10.0);
