@@ -348,3 +348,44 @@ async fn matched_text_stays_private_unless_kept() {
         .unwrap_or_default();
     assert_eq!(sample.chars().count(), 200, "{sample}");
 }
+
+#[tokio::test]
+async fn reopening_the_same_file_after_an_error_does_not_count_again() {
+    // Regression guard: an error used to forget the offset, so the file was re-read from 0
+    // and every old match counted twice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.log");
+    let aside = dir.path().join("aside.log");
+    append(&path, b"");
+    let mut config = check(&path, "");
+    config.retries = 0;
+    let mut run = Run::new(&config);
+    run.next().await;
+    append(&path, b"ERROR one\nERROR two\n");
+    assert_eq!(
+        series(&run.next().await, "log_matches", "errors"),
+        Some(2.0)
+    );
+
+    fs::rename(&path, &aside).expect("move aside");
+    fs::create_dir(&path).expect("mkdir");
+    let broken = run.next().await;
+    assert_eq!(
+        broken.checks[0].status,
+        Status::Unknown,
+        "{}",
+        broken.checks[0].detail
+    );
+
+    fs::remove_dir(&path).expect("rmdir");
+    fs::rename(&aside, &path).expect("move back");
+    append(&path, b"ERROR three\n");
+    let back = run.next().await;
+    assert_eq!(
+        series(&back, "log_matches", "errors"),
+        Some(1.0),
+        "{}",
+        back.checks[0].detail
+    );
+    assert_eq!(series(&back, "log_matches_total", "errors"), Some(3.0));
+}

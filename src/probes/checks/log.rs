@@ -144,10 +144,10 @@ impl Follower {
         self.outcome(read, seconds, behind)
     }
 
+    /// Drops the open file; its identity and offset stay, so reopening the same file (after a
+    /// transient error) resumes where it was instead of counting its lines again.
     fn close(&mut self) {
         self.file = None;
-        self.identity = None;
-        self.partial.clear();
     }
 
     /// Opens the path if needed, handles rotation and truncation, and reads what is new.
@@ -177,10 +177,13 @@ impl Follower {
             let start_at_end = !self.opened_before && !self.missing_seen && !self.config.from_start;
             match open(&self.config.path) {
                 Ok((file, identity, size)) => {
+                    let same = self.identity == Some(identity) && size >= self.offset;
+                    if !same {
+                        self.offset = if start_at_end { size } else { 0 };
+                        self.partial.clear();
+                    }
                     self.file = Some(file);
                     self.identity = Some(identity);
-                    self.offset = if start_at_end { size } else { 0 };
-                    self.partial.clear();
                     self.opened_before = true;
                 }
                 Err(error) => {

@@ -137,9 +137,13 @@ impl RedisProbe {
                 return Err(self.failed(reason));
             }
         };
+        // A little longer than the check's timeout, so that `CheckProbe`'s timeout is the one
+        // that fires (and a timeout is not retried); these only bound a connection that
+        // outlives an abandoned attempt.
+        let limit = self.timeout + Duration::from_millis(250);
         let settings = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
+            .set_connection_timeout(Some(limit))
+            .set_response_timeout(Some(limit));
         match client
             .get_multiplexed_async_connection_with_config(&settings)
             .await
@@ -475,7 +479,8 @@ pub fn evaluate(
     let mut parts = vec![format!("PONG in {}", seconds(ping_seconds))];
     parts.extend(memory_text);
     if let Some(clients) = clients {
-        parts.push(format!("{clients} clients"));
+        let plural = if clients == 1.0 { "" } else { "s" };
+        parts.push(format!("{clients} client{plural}"));
     }
     if let Some(role) = role {
         parts.push(role.to_string());
