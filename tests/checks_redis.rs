@@ -331,3 +331,67 @@ async fn reconnects_after_a_failure_with_backoff() {
         third.checks[0].detail
     );
 }
+
+#[tokio::test]
+async fn one_connection_is_kept_and_replaced_when_it_breaks() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let _ = redis().await;
+    // A TCP proxy in front of Redis that counts connections and can cut them all.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let proxy = {
+        let (accepted, links) = (accepted.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:6379").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                if let Ok(mut links) = links.lock() {
+                    links.push(link);
+                }
+            }
+        })
+    };
+    let config = check(&format!("url = \"redis://127.0.0.1:{port}/9\""));
+    let mut probe = CheckProbe::from_config(&config);
+    for at in 1..=3 {
+        let observation = probe.run(at * 1000).await;
+        assert_eq!(
+            observation.checks[0].status,
+            Status::Ok,
+            "{}",
+            observation.checks[0].detail
+        );
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one connection for three runs"
+    );
+
+    if let Ok(mut links) = links.lock() {
+        for link in links.drain(..) {
+            link.abort();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The broken connection fails the attempt; the confirming retry reconnects at once.
+    let observation = probe.run(4000).await;
+    proxy.abort();
+    assert_eq!(
+        observation.checks[0].status,
+        Status::Ok,
+        "{}",
+        observation.checks[0].detail
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
