@@ -21,6 +21,8 @@
 
 mod confirm;
 mod error_rate;
+pub mod log;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::UnixMillis;
-use crate::config::CheckConfig;
+use crate::config::{CheckConfig, CheckKind};
 use crate::model::{CheckResult, Observation, Sample, SeriesKey, Status};
 use crate::probes::{Probe, ProbeFuture};
 
@@ -105,7 +107,11 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 
 /// The implementation of a configured check type: the one place types are registered.
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
-    Box::new(NotBuilt(config.kind.type_name()))
+    match &config.kind {
+        CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
+        CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone(), config.interval)),
+        other => Box::new(NotBuilt(other.type_name())),
+    }
 }
 
 /// Runs a check with timeout, retry, recovery confirmation and the shared series.
