@@ -21,6 +21,7 @@
 
 mod confirm;
 mod error_rate;
+pub mod sql;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +107,9 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 /// The implementation of a configured check type: the one place types are registered.
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
+        CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => Box::new(
+            sql::SqlProbe::new(sql.clone(), config.interval, config.timeout),
+        ),
         other => Box::new(NotBuilt(other.type_name())),
     }
 }
