@@ -17,8 +17,11 @@
 
 use std::time::Duration;
 
-use super::super::parse::{bool_setting, duration_setting, percent_setting, positive};
+use super::super::parse::{
+    bool_setting, duration_setting, percent_setting, positive, string_setting,
+};
 use super::super::reader::{Reader, Table};
+use super::super::units::{format_duration, format_percent};
 use super::common::{Secret, optional_number, required_string};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +101,11 @@ pub(in crate::config) fn read_sql(
         r.problem(
             ping_warning.span.as_ref(),
             &ping_warning.path,
-            "must not be longer than ping_critical",
+            format!(
+                "{:?} must not be longer than ping_critical ({:?})",
+                format_duration(ping_warning.value),
+                format_duration(ping_critical.value)
+            ),
         );
     }
     let connections_warning = percent_setting(r, table, "connections_warning", 0.8);
@@ -110,7 +117,11 @@ pub(in crate::config) fn read_sql(
         r.problem(
             connections_warning.span.as_ref(),
             &connections_warning.path,
-            "must not be above connections_critical",
+            format!(
+                "{:?} must not be above connections_critical ({:?})",
+                format_percent(connections_warning.value),
+                format_percent(connections_critical.value)
+            ),
         );
     }
     let slow_query_threshold = duration_setting(
@@ -142,25 +153,51 @@ pub(in crate::config) fn read_sql(
     let integrity_check = bool_setting(r, table, "integrity_check", false).value;
     let mut queries: Vec<SqlQuery> = Vec::new();
     for query in r.table_array(table, "query") {
-        let name = required_string(r, &query, "name", "\"failed_tasks\"");
-        let sql = required_string(
-            r,
-            &query,
-            "sql",
-            "\"SELECT count(*) FROM tasks WHERE status = 'failed'\"",
-        );
+        let name = string_setting(r, &query, "name", String::new(), "a name string", |text| {
+            let name = text.value.trim();
+            if name.is_empty() {
+                Err("must not be empty; expected a short name like \"failed_tasks\"".to_string())
+            } else {
+                Ok(name.to_string())
+            }
+        });
+        if name.span.is_none() {
+            r.problem(
+                None,
+                &name.path,
+                "missing; every query needs a name, like name = \"failed_tasks\"",
+            );
+        }
+        let sql = match r.item(&query, "sql") {
+            Some(item) => r
+                .text(&item, "a string")
+                .map(|text| text.value)
+                .unwrap_or_default(),
+            None => {
+                r.problem(
+                    None,
+                    &format!("{}.sql", query.path),
+                    "missing; every query needs a statement whose first value is graded, \
+                     like sql = \"SELECT count(*) FROM tasks WHERE status = 'failed'\"",
+                );
+                String::new()
+            }
+        };
         let warning = optional_number(r, &query, "warning");
         let critical = optional_number(r, &query, "critical");
         let less_is_worse = bool_setting(r, &query, "less_is_worse", false).value;
-        if !name.is_empty() && queries.iter().any(|q| q.name == name) {
+        if name.valid && !name.value.is_empty() && queries.iter().any(|q| q.name == name.value) {
             r.problem(
-                None,
-                &format!("{}.name", query.path),
-                format!("{name:?} is already the name of another query of this check"),
+                name.span.as_ref(),
+                &name.path,
+                format!(
+                    "{:?} is already the name of another query of this check; names must be unique",
+                    name.value
+                ),
             );
         }
         queries.push(SqlQuery {
-            name,
+            name: name.value,
             sql,
             warning,
             critical,

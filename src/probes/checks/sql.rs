@@ -56,6 +56,9 @@ use crate::model::{SeriesKey, Status};
 
 /// The longest wait between connection attempts to a target that is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Marks a query error that is about the value (no row, NULL, not a number): Unknown, not
+/// Critical. Stripped before the reason is shown.
+const NO_VALUE: &str = "\u{0}";
 /// Connections per target: one for the run, one spare while a broken one is replaced.
 const POOL_SIZE: u32 = 2;
 
@@ -147,7 +150,8 @@ impl SqlProbe {
                 self.last_error = format!("connection lost to {text}");
                 return Outcome::critical(self.last_error.clone()).samples_from(report);
             }
-            return Outcome::critical(format!("health query failed on {text}")).samples_from(report);
+            return Outcome::critical(format!("health query failed on {text}"))
+                .samples_from(report);
         }
         for index in 0..self.config.queries.len() {
             let query = self.config.queries[index].clone();
@@ -387,7 +391,10 @@ impl SqlProbe {
         conn: &mut sqlx::MySqlConnection,
         report: &mut Report,
     ) -> Result<(), sqlx::Error> {
-        let rows = match sqlx::query("SHOW REPLICA STATUS").fetch_all(&mut *conn).await {
+        let rows = match sqlx::query("SHOW REPLICA STATUS")
+            .fetch_all(&mut *conn)
+            .await
+        {
             Ok(rows) => rows,
             Err(sqlx::Error::Database(_)) => {
                 match sqlx::query("SHOW SLAVE STATUS").fetch_all(&mut *conn).await {
@@ -432,14 +439,17 @@ impl SqlProbe {
                     let row = sqlx::query(sql).fetch_optional(&mut *tx).await;
                     let _ = tx.rollback().await;
                     match row.map_err(text)? {
-                        None => Err("returned no row".to_string()),
+                        None => Err(format!("{NO_VALUE}returned no row")),
                         Some(row) => number_or_reason(first_number_pg(&row, 0)),
                     }
                 }
                 Pool::Mysql(pool) => {
                     let mut conn = pool.acquire().await.map_err(text)?;
                     let limit = if self.mariadb {
-                        format!("SET SESSION max_statement_time = {:.3}", timeout.as_secs_f64())
+                        format!(
+                            "SET SESSION max_statement_time = {:.3}",
+                            timeout.as_secs_f64()
+                        )
                     } else {
                         format!("SET SESSION max_execution_time = {ms}")
                     };
@@ -458,7 +468,7 @@ impl SqlProbe {
                     let row = sqlx::query(sql).fetch_optional(&mut *tx).await;
                     let _ = tx.rollback().await;
                     match row.map_err(text)? {
-                        None => Err("returned no row".to_string()),
+                        None => Err(format!("{NO_VALUE}returned no row")),
                         Some(row) => number_or_reason(first_number_mysql(&row, 0)),
                     }
                 }
@@ -487,7 +497,7 @@ impl SqlProbe {
                             crate::config::units::format_duration(timeout)
                         )),
                         Err(error) => Err(text(error)),
-                        Ok(None) => Err("returned no row".to_string()),
+                        Ok(None) => Err(format!("{NO_VALUE}returned no row")),
                         Ok(Some(row)) => number_or_reason(first_number_sqlite(&row, 0)),
                     }
                 }
@@ -543,8 +553,10 @@ impl Report {
     }
 
     fn version(&mut self, version: String) {
-        self.samples
-            .push((SeriesKey::new("db_info").with("version", version.as_str()), 1.0));
+        self.samples.push((
+            SeriesKey::new("db_info").with("version", version.as_str()),
+            1.0,
+        ));
         self.summary.insert(0, version);
     }
 
@@ -569,8 +581,7 @@ impl Report {
 
     fn size(&mut self, bytes: f64) {
         self.sample("db_size_bytes", bytes);
-        self.summary
-            .push(format!("size {}", crate::config::units::format_size(bytes as u64)));
+        self.summary.push(format!("size {}", bytes_text(bytes)));
     }
 
     /// Replica lag; `None` on a replica means replication is not running.
@@ -605,7 +616,11 @@ impl Report {
                     value,
                 ));
                 let status = if query.less_is_worse {
-                    grade(-value, query.warning.map(|w| -w), query.critical.map(|c| -c))
+                    grade(
+                        -value,
+                        query.warning.map(|w| -w),
+                        query.critical.map(|c| -c),
+                    )
                 } else {
                     grade(value, query.warning, query.critical)
                 };
@@ -615,10 +630,20 @@ impl Report {
                 }
                 self.summary.push(text);
             }
-            Err(reason) => self.finding(
-                Status::Unknown,
-                format!("query {}: {}", query.name, redactor.clean(&reason)),
-            ),
+            // A value that cannot be graded is unknown; a query the server refused or cut
+            // short (a write, a timeout, a syntax error) fails the check.
+            Err(reason) => {
+                let status = if reason.starts_with(NO_VALUE) {
+                    Status::Unknown
+                } else {
+                    Status::Critical
+                };
+                let reason = reason.trim_start_matches(NO_VALUE);
+                self.finding(
+                    status,
+                    format!("query {}: {}", query.name, redactor.clean(reason)),
+                );
+            }
         }
     }
 
@@ -663,6 +688,22 @@ impl Outcome {
     }
 }
 
+/// 1536 -> "1.5 KiB": a summary figure, not a config value.
+fn bytes_text(bytes: f64) -> String {
+    let mut value = bytes;
+    for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
+        if value < 1024.0 || unit == "TiB" {
+            return if unit == "B" {
+                format!("{value} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    unreachable!()
+}
+
 fn seconds_text(seconds: f64) -> String {
     if seconds < 1.0 {
         format!("{:.1} ms", seconds * 1000.0)
@@ -692,7 +733,10 @@ impl Redactor {
         }
         for part in dsn.split(['?', '&']) {
             if let Some((key, value)) = part.split_once('=')
-                && matches!(key.to_ascii_lowercase().as_str(), "password" | "pass" | "pwd")
+                && matches!(
+                    key.to_ascii_lowercase().as_str(),
+                    "password" | "pass" | "pwd"
+                )
             {
                 passwords.push(value.to_string());
             }
@@ -773,9 +817,9 @@ fn is_connection_error(error: &sqlx::Error) -> bool {
 fn number_or_reason(value: Result<Option<f64>, String>) -> Result<f64, String> {
     match value {
         Ok(Some(value)) if value.is_finite() => Ok(value),
-        Ok(Some(value)) => Err(format!("returned {value}, not a finite number")),
-        Ok(None) => Err("returned NULL".to_string()),
-        Err(reason) => Err(reason),
+        Ok(Some(value)) => Err(format!("{NO_VALUE}returned {value}, not a finite number")),
+        Ok(None) => Err(format!("{NO_VALUE}returned NULL")),
+        Err(reason) => Err(format!("{NO_VALUE}{reason}")),
     }
 }
 
@@ -821,7 +865,10 @@ fn first_number_pg(row: &PgRow, index: usize) -> Result<Option<f64>, String> {
         return Ok(value.map(|b| if b { 1.0 } else { 0.0 }));
     }
     if type_name == "NUMERIC" {
-        return raw.as_bytes().map_err(|e| e.to_string()).and_then(pg_numeric);
+        return raw
+            .as_bytes()
+            .map_err(|e| e.to_string())
+            .and_then(pg_numeric);
     }
     if let Ok(Some(value)) = row.try_get::<Option<String>, _>(index) {
         return parse_text(&value);
@@ -944,7 +991,11 @@ mod tests {
     fn text_values_parse_or_explain() {
         assert_eq!(parse_text(" 12.5 "), Ok(Some(12.5)));
         assert_eq!(parse_text("t"), Ok(Some(1.0)));
-        assert!(parse_text("abc").unwrap_err().contains("not a number (\"abc\")"));
+        assert!(
+            parse_text("abc")
+                .unwrap_err()
+                .contains("not a number (\"abc\")")
+        );
     }
 }
 
