@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lookout::config::{CheckConfig, from_str};
 use lookout::model::{Observation, Status};
 use lookout::probes::Probe;
-use lookout::probes::checks::{Check, CheckProbe, Outcome, build_check};
+use lookout::probes::checks::{CheckProbe, Outcome, build_check};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};

@@ -409,7 +409,7 @@ impl SqlProbe {
         if let Some(row) = rows.first() {
             let column = ["Seconds_Behind_Master", "Seconds_Behind_Source"]
                 .into_iter()
-                .find_map(|name| row.try_column(name).ok().map(|c| sqlx::Column::ordinal(c)));
+                .find_map(|name| row.try_column(name).ok().map(sqlx::Column::ordinal));
             if let Some(index) = column {
                 let lag = first_number_mysql(row, index).ok().flatten();
                 report.lag(lag, &self.config);
