@@ -191,6 +191,22 @@ async fn postgres_healthy_run_reports_the_series() {
 }
 
 #[tokio::test]
+async fn postgres_counts_queries_running_longer_than_the_threshold() {
+    let pool = postgres().await;
+    let sleeper = tokio::spawn(async move {
+        let _ = sqlx::query("SELECT pg_sleep(3)").execute(&pool).await;
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let outcome = attempt(&format!(
+        "type = \"postgres\"\ndsn = \"{PG}\"\nslow_query_threshold = \"500ms\""
+    ))
+    .await;
+    sleeper.abort();
+    let slow = value(&outcome, "db_slow_queries").expect("db_slow_queries");
+    assert!(slow >= 1.0, "{slow}: {}", outcome.reason);
+}
+
+#[tokio::test]
 async fn postgres_connection_thresholds_warn_and_go_critical() {
     let _server = postgres().await;
     let outcome = attempt(&format!(

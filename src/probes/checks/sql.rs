@@ -56,9 +56,6 @@ use crate::model::{SeriesKey, Status};
 
 /// The longest wait between connection attempts to a target that is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Marks a query error that is about the value (no row, NULL, not a number): Unknown, not
-/// Critical. Stripped before the reason is shown.
-const NO_VALUE: &str = "\u{0}";
 /// Connections per target: one for the run, one spare while a broken one is replaced.
 const POOL_SIZE: u32 = 2;
 
@@ -148,10 +145,9 @@ impl SqlProbe {
                 self.pool = None;
                 self.backoff.fail(at_ms, self.interval);
                 self.last_error = format!("connection lost to {text}");
-                return Outcome::critical(self.last_error.clone()).samples_from(report);
+                return report.fail(self.last_error.clone());
             }
-            return Outcome::critical(format!("health query failed on {text}"))
-                .samples_from(report);
+            return report.fail(format!("health query failed on {text}"));
         }
         for index in 0..self.config.queries.len() {
             let query = self.config.queries[index].clone();
@@ -279,8 +275,11 @@ impl SqlProbe {
                 )
                 .fetch_one(&mut *conn)
                 .await?;
-                if replica {
-                    report.lag(lag, &self.config);
+                // NULL on a replica: nothing replayed since it started; not an error by itself.
+                match (replica, lag) {
+                    (true, Some(lag)) => report.lag(Some(lag), &self.config),
+                    (true, None) => report.summary.push("replica, nothing replayed yet".into()),
+                    (false, _) => {}
                 }
             }
             Pool::Mysql(pool) => {
@@ -419,9 +418,9 @@ impl SqlProbe {
     }
 
     /// One `[[check.query]]`: its value, or why there is none.
-    async fn custom_query(&self, query: &SqlQuery) -> Result<f64, String> {
+    async fn custom_query(&self, query: &SqlQuery) -> Result<f64, QueryError> {
         let Some(pool) = &self.pool else {
-            return Err("not connected".into());
+            return Err(QueryError::Failed("not connected".into()));
         };
         let timeout = self.statement_timeout;
         let ms = timeout.as_millis().max(1);
@@ -431,20 +430,20 @@ impl SqlProbe {
         let work = async {
             match pool {
                 Pool::Postgres(pool) => {
-                    let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(text)?;
+                    let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(failed)?;
                     sqlx::query(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")))
                         .execute(&mut *tx)
                         .await
-                        .map_err(text)?;
+                        .map_err(failed)?;
                     let row = sqlx::query(sql).fetch_optional(&mut *tx).await;
                     let _ = tx.rollback().await;
-                    match row.map_err(text)? {
-                        None => Err(format!("{NO_VALUE}returned no row")),
+                    match row.map_err(failed)? {
+                        None => Err(QueryError::NoValue("returned no row".into())),
                         Some(row) => number_or_reason(first_number_pg(&row, 0)),
                     }
                 }
                 Pool::Mysql(pool) => {
-                    let mut conn = pool.acquire().await.map_err(text)?;
+                    let mut conn = pool.acquire().await.map_err(failed)?;
                     let limit = if self.mariadb {
                         format!(
                             "SET SESSION max_statement_time = {:.3}",
@@ -456,30 +455,30 @@ impl SqlProbe {
                     sqlx::query("SET SESSION TRANSACTION READ ONLY")
                         .execute(&mut *conn)
                         .await
-                        .map_err(text)?;
+                        .map_err(failed)?;
                     sqlx::query(AssertSqlSafe(limit))
                         .execute(&mut *conn)
                         .await
-                        .map_err(text)?;
+                        .map_err(failed)?;
                     let mut tx = conn
                         .begin_with("START TRANSACTION READ ONLY")
                         .await
-                        .map_err(text)?;
+                        .map_err(failed)?;
                     let row = sqlx::query(sql).fetch_optional(&mut *tx).await;
                     let _ = tx.rollback().await;
-                    match row.map_err(text)? {
-                        None => Err(format!("{NO_VALUE}returned no row")),
+                    match row.map_err(failed)? {
+                        None => Err(QueryError::NoValue("returned no row".into())),
                         Some(row) => number_or_reason(first_number_mysql(&row, 0)),
                     }
                 }
                 Pool::Sqlite(pool) => {
-                    let mut conn = pool.acquire().await.map_err(text)?;
+                    let mut conn = pool.acquire().await.map_err(failed)?;
                     let deadline = Instant::now() + timeout;
                     let expired = Arc::new(AtomicBool::new(false));
                     let flag = expired.clone();
                     conn.lock_handle()
                         .await
-                        .map_err(text)?
+                        .map_err(failed)?
                         .set_progress_handler(1000, move || {
                             let go_on = Instant::now() < deadline;
                             if !go_on {
@@ -492,12 +491,14 @@ impl SqlProbe {
                         handle.remove_progress_handler();
                     }
                     match row {
-                        Err(_) if expired.load(Ordering::Relaxed) => Err(format!(
-                            "canceled: statement timeout ({}) exceeded",
-                            crate::config::units::format_duration(timeout)
-                        )),
-                        Err(error) => Err(text(error)),
-                        Ok(None) => Err(format!("{NO_VALUE}returned no row")),
+                        Err(_) if expired.load(Ordering::Relaxed) => {
+                            Err(QueryError::Failed(format!(
+                                "canceled: statement timeout ({}) exceeded",
+                                crate::config::units::format_duration(timeout)
+                            )))
+                        }
+                        Err(error) => Err(failed(error)),
+                        Ok(None) => Err(QueryError::NoValue("returned no row".into())),
                         Ok(Some(row)) => number_or_reason(first_number_sqlite(&row, 0)),
                     }
                 }
@@ -505,12 +506,25 @@ impl SqlProbe {
         };
         match tokio::time::timeout(guard, work).await {
             Ok(result) => result,
-            Err(_) => Err(format!(
+            Err(_) => Err(QueryError::Failed(format!(
                 "no answer within the statement timeout ({})",
                 crate::config::units::format_duration(timeout)
-            )),
+            ))),
         }
     }
+}
+
+/// Why a `[[check.query]]` has no value.
+#[derive(Debug)]
+enum QueryError {
+    /// The server refused or cut the query short (a write, a timeout, bad SQL): Critical.
+    Failed(String),
+    /// It ran but gave nothing to grade (no row, NULL, not a number): Unknown.
+    NoValue(String),
+}
+
+fn failed(error: sqlx::Error) -> QueryError {
+    QueryError::Failed(error_text(&error))
 }
 
 impl Check for SqlProbe {
@@ -584,7 +598,8 @@ impl Report {
         self.summary.push(format!("size {}", bytes_text(bytes)));
     }
 
-    /// Replica lag; `None` on a replica means replication is not running.
+    /// Replica lag; `None` (MySQL `Seconds_Behind_Master` NULL) means replication is not
+    /// running.
     fn lag(&mut self, lag: Option<f64>, config: &SqlCheck) {
         match lag {
             Some(lag) => {
@@ -608,7 +623,7 @@ impl Report {
         }
     }
 
-    fn query(&mut self, query: &SqlQuery, value: Result<f64, String>, redactor: &Redactor) {
+    fn query(&mut self, query: &SqlQuery, value: Result<f64, QueryError>, redactor: &Redactor) {
         match value {
             Ok(value) => {
                 self.samples.push((
@@ -630,21 +645,25 @@ impl Report {
                 }
                 self.summary.push(text);
             }
-            // A value that cannot be graded is unknown; a query the server refused or cut
-            // short (a write, a timeout, a syntax error) fails the check.
-            Err(reason) => {
-                let status = if reason.starts_with(NO_VALUE) {
-                    Status::Unknown
-                } else {
-                    Status::Critical
+            Err(error) => {
+                let (status, reason) = match error {
+                    QueryError::Failed(reason) => (Status::Critical, reason),
+                    QueryError::NoValue(reason) => (Status::Unknown, reason),
                 };
-                let reason = reason.trim_start_matches(NO_VALUE);
                 self.finding(
                     status,
-                    format!("query {}: {}", query.name, redactor.clean(reason)),
+                    format!("query {}: {}", query.name, redactor.clean(&reason)),
                 );
             }
         }
+    }
+
+    /// A run cut short: Critical with `reason`, keeping what was measured before.
+    fn fail(self, reason: String) -> Outcome {
+        let mut outcome = Outcome::critical(reason);
+        outcome.value = self.ping;
+        outcome.samples = self.samples;
+        outcome
     }
 
     /// Worst status; the reason names the worst findings first, then the summary.
@@ -670,21 +689,16 @@ impl Report {
             if others > 0 {
                 reason.push_str(&format!(" (+{others} more)"));
             }
-            format!("{reason} — {summary}")
+            if summary.is_empty() {
+                reason
+            } else {
+                format!("{reason} — {summary}")
+            }
         };
         let mut outcome = Outcome::new(worst, reason);
         outcome.value = self.ping;
         outcome.samples = self.samples;
         outcome
-    }
-}
-
-impl Outcome {
-    /// Keeps what a run measured before it failed.
-    fn samples_from(mut self, report: Report) -> Outcome {
-        self.value = report.ping;
-        self.samples = report.samples;
-        self
     }
 }
 
@@ -814,12 +828,14 @@ fn is_connection_error(error: &sqlx::Error) -> bool {
     )
 }
 
-fn number_or_reason(value: Result<Option<f64>, String>) -> Result<f64, String> {
+fn number_or_reason(value: Result<Option<f64>, String>) -> Result<f64, QueryError> {
     match value {
         Ok(Some(value)) if value.is_finite() => Ok(value),
-        Ok(Some(value)) => Err(format!("{NO_VALUE}returned {value}, not a finite number")),
-        Ok(None) => Err(format!("{NO_VALUE}returned NULL")),
-        Err(reason) => Err(format!("{NO_VALUE}{reason}")),
+        Ok(Some(value)) => Err(QueryError::NoValue(format!(
+            "returned {value}, not a finite number"
+        ))),
+        Ok(None) => Err(QueryError::NoValue("returned NULL".into())),
+        Err(reason) => Err(QueryError::NoValue(reason)),
     }
 }
 
@@ -976,6 +992,46 @@ mod tests {
         }
         let wait = backoff.wait(30_019).unwrap_or_default();
         assert!(wait <= MAX_BACKOFF, "{wait:?}");
+    }
+
+    #[test]
+    fn the_worst_finding_leads_the_reason() {
+        let query = |name: &str, warning, critical, less_is_worse| SqlQuery {
+            name: name.into(),
+            sql: String::new(),
+            warning,
+            critical,
+            less_is_worse,
+        };
+        let redactor = Redactor::new("postgres://u:pw@h/db");
+        let mut report = Report::default();
+        report.version("PostgreSQL 16".into());
+        report.query(&query("fine", Some(5.0), None, false), Ok(1.0), &redactor);
+        report.query(
+            &query("few", Some(5.0), Some(2.0), true),
+            Ok(3.0),
+            &redactor,
+        );
+        report.query(
+            &query("gone", None, None, false),
+            Err(QueryError::NoValue("returned NULL".into())),
+            &redactor,
+        );
+        let outcome = report.into_outcome();
+        assert_eq!(outcome.status, Status::Unknown);
+        assert_eq!(
+            outcome.reason,
+            "query gone: returned NULL (+1 more) — PostgreSQL 16, query fine = 1, query few = 3"
+        );
+        let mut report = Report::default();
+        report.query(
+            &query("w", None, None, false),
+            Err(QueryError::Failed("password pw rejected".into())),
+            &redactor,
+        );
+        let outcome = report.into_outcome();
+        assert_eq!(outcome.status, Status::Critical);
+        assert_eq!(outcome.reason, "query w: password *** rejected");
     }
 
     #[test]
