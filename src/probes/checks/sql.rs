@@ -25,7 +25,8 @@
 //! | `db_size_bytes` | | size of the current database (SQLite: page_count × page_size) |
 //! | `db_deadlocks_total` | | Postgres `pg_stat_database.deadlocks`; MariaDB `Innodb_deadlocks` |
 //! | `db_rollbacks_total` | | Postgres `xact_rollback`; MySQL `Com_rollback` |
-//! | `db_replication_lag_seconds` | | only on replicas |
+//! | `db_replication_lag_seconds` | | only on replicas (graded by `replication_lag_*`) |
+//! | `db_integrity_ok` | | SQLite with `integrity_check = true`: 1 when `PRAGMA quick_check` says ok |
 //! | `db_query_value` | `query` | first column of the first row of each `[[check.query]]` |
 //!
 //! Connection failures back off: after the first failure the next run (or the immediate
@@ -34,6 +35,16 @@
 //! "next connection attempt in Ns" without touching the network. A failure is recorded before
 //! the attempt starts, so an attempt cut short by the check timeout counts too. Each target has
 //! its own pool of at most 2 connections whose acquire timeout is the check timeout.
+//!
+//! Status: the worst of ping (`ping_*`), connections ratio, replication lag, integrity and the
+//! queries; the reason names the worst findings first, then a summary of the run. A query the
+//! server refuses or cuts short (a write, a timeout, bad SQL) is Critical; one that gives
+//! nothing to grade (no row, NULL, not a number) is Unknown.
+//!
+//! Known limits: MySQL's `max_execution_time` applies to SELECT only (MariaDB's
+//! `max_statement_time` to everything); the check's own timeout still bounds the run. Postgres
+//! lag is `now() - pg_last_xact_replay_timestamp()`, which also grows on a replica of an idle
+//! primary. Health queries have no statement timeout of their own: the check timeout bounds them.
 //!
 //! Error messages from the driver can contain the DSN or its password: every message put into
 //! an outcome goes through `Redactor::clean`, which masks the DSN and removes the password.
