@@ -23,6 +23,7 @@ mod confirm;
 mod error_rate;
 pub mod log;
 pub mod redis;
+pub mod sql;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -110,6 +111,9 @@ pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
         CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
         CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone(), config.interval)),
+        CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => Box::new(
+            sql::SqlProbe::new(sql.clone(), config.interval, config.timeout),
+        ),
         other => Box::new(NotBuilt(other.type_name())),
     }
 }
