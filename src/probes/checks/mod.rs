@@ -21,6 +21,11 @@
 
 mod confirm;
 mod error_rate;
+pub mod http;
+mod http_client;
+pub mod prometheus;
+pub mod tcp;
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +111,12 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 /// The implementation of a configured check type: the one place types are registered.
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
+        CheckKind::Http(http) => Box::new(http::HttpProbe::new(http.clone(), config.timeout)),
+        CheckKind::Prometheus(scrape) => Box::new(prometheus::PrometheusProbe::new(
+            scrape.clone(),
+            config.timeout,
+        )),
+        CheckKind::Tcp(tcp) => Box::new(tcp::TcpProbe::new(tcp.clone(), config.timeout)),
         other => Box::new(NotBuilt(other.type_name())),
     }
 }
