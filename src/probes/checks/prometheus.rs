@@ -333,7 +333,7 @@ no_labels 42\n";
         let parsed = parse(text);
         assert_eq!(parsed.bad_lines, 0);
         let s = &parsed.samples;
-        assert_eq!(s.len(), 10);
+        assert_eq!(s.len(), 9);
         assert_eq!(s[0].family, "http_requests_total");
         assert_eq!(s[0].labels, labels(&[("method", "GET"), ("code", "200")]));
         assert_eq!(s[0].value, 1027.0);
