@@ -97,17 +97,27 @@ async fn app(seen_auth: Arc<Mutex<Vec<String>>>) -> SocketAddr {
                 )
             }),
         )
-        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
         .route("/empty", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/r/{n}",
-            get(|axum::extract::Path(n): axum::extract::Path<u32>| async move {
-                if n == 0 {
-                    "arrived".into_response()
-                } else {
-                    (StatusCode::FOUND, [("location", format!("/r/{}", n - 1))], "").into_response()
-                }
-            }),
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    if n == 0 {
+                        "arrived".into_response()
+                    } else {
+                        (
+                            StatusCode::FOUND,
+                            [("location", format!("/r/{}", n - 1))],
+                            "",
+                        )
+                            .into_response()
+                    }
+                },
+            ),
         )
         .route(
             "/slow",
@@ -117,7 +127,10 @@ async fn app(seen_auth: Arc<Mutex<Vec<String>>>) -> SocketAddr {
             }),
         )
         .route("/huge", get(|| async { vec![b'x'; 5 << 20] }))
-        .route("/binary", get(|| async { vec![0xff, 0xfe, 0x00, b'o', b'k', 0xc3] }))
+        .route(
+            "/binary",
+            get(|| async { vec![0xff, 0xfe, 0x00, b'o', b'k', 0xc3] }),
+        )
         .route(
             "/maintenance",
             get(|| async {
@@ -160,7 +173,10 @@ async fn plain_app() -> SocketAddr {
 #[tokio::test]
 async fn a_healthy_answer_is_ok_with_every_phase_timed() {
     let address = plain_app().await;
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/health\"")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/health\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
     assert!(detail(&o).starts_with("HTTP 200 in "), "{}", detail(&o));
     for series in [
@@ -177,7 +193,11 @@ async fn a_healthy_answer_is_ok_with_every_phase_timed() {
     assert_eq!(sample(&o, "http_tls_seconds"), None, "no TLS on http");
     assert_eq!(sample(&o, "check_up"), Some(1.0));
     assert_eq!(o.checks[0].value, sample(&o, "http_response_seconds"));
-    let labelled = o.samples.iter().find(|s| s.series.name == "http_status_code").unwrap();
+    let labelled = o
+        .samples
+        .iter()
+        .find(|s| s.series.name == "http_status_code")
+        .unwrap();
     assert_eq!(labelled.series.label("check"), Some("t"));
 }
 
@@ -187,14 +207,36 @@ async fn status_codes_are_judged_against_the_expected_ranges() {
     let cases = [
         ("/fail", "", Status::Critical, "HTTP 500 (expected 200-399)"),
         ("/fail", "expect_status = [500]", Status::Ok, "HTTP 500 in"),
-        ("/empty", "expect_status = [\"200-204\"]", Status::Ok, "HTTP 204 in"),
-        ("/empty", "expect_status = [200, \"3xx\"]", Status::Critical, "HTTP 204 (expected 200, 300-399)"),
-        ("/unhealthy", "", Status::Critical, "HTTP 503 (expected 200-399)"),
+        (
+            "/empty",
+            "expect_status = [\"200-204\"]",
+            Status::Ok,
+            "HTTP 204 in",
+        ),
+        (
+            "/empty",
+            "expect_status = [200, \"3xx\"]",
+            Status::Critical,
+            "HTTP 204 (expected 200, 300-399)",
+        ),
+        (
+            "/unhealthy",
+            "",
+            Status::Critical,
+            "HTTP 503 (expected 200-399)",
+        ),
     ];
     for (path, keys, want, text) in cases {
-        let o = run(&format!("type = \"http\"\nurl = \"http://{address}{path}\"\n{keys}")).await;
+        let o = run(&format!(
+            "type = \"http\"\nurl = \"http://{address}{path}\"\n{keys}"
+        ))
+        .await;
         assert_eq!(status(&o), want, "{path} {keys}: {}", detail(&o));
-        assert!(detail(&o).starts_with(text), "{path} {keys}: {}", detail(&o));
+        assert!(
+            detail(&o).starts_with(text),
+            "{path} {keys}: {}",
+            detail(&o)
+        );
     }
 }
 
@@ -203,12 +245,27 @@ async fn body_text_and_regex() {
     let address = plain_app().await;
     let cases = [
         ("body_contains = \"healthy\"", Status::Ok, "HTTP 200"),
-        ("body_contains = \"nope\"", Status::Critical, "body does not contain \"nope\""),
-        ("body_matches = '\"version\":\"1\\.\\d+'", Status::Ok, "HTTP 200"),
-        ("body_matches = 'v9\\.'", Status::Critical, "body does not match /v9\\./"),
+        (
+            "body_contains = \"nope\"",
+            Status::Critical,
+            "body does not contain \"nope\"",
+        ),
+        (
+            "body_matches = '\"version\":\"1\\.\\d+'",
+            Status::Ok,
+            "HTTP 200",
+        ),
+        (
+            "body_matches = 'v9\\.'",
+            Status::Critical,
+            "body does not match /v9\\./",
+        ),
     ];
     for (keys, want, text) in cases {
-        let o = run(&format!("type = \"http\"\nurl = \"http://{address}/health\"\n{keys}")).await;
+        let o = run(&format!(
+            "type = \"http\"\nurl = \"http://{address}/health\"\n{keys}"
+        ))
+        .await;
         assert_eq!(status(&o), want, "{keys}: {}", detail(&o));
         assert!(detail(&o).starts_with(text), "{keys}: {}", detail(&o));
     }
@@ -232,7 +289,10 @@ async fn json_assertions_pass_and_fail() {
     ))
     .await;
     assert_eq!(status(&failing), Status::Critical);
-    assert_eq!(detail(&failing), "/status is \"unhealthy\", expected \"healthy\"");
+    assert_eq!(
+        detail(&failing),
+        "/status is \"unhealthy\", expected \"healthy\""
+    );
 
     let numeric = run(&format!(
         "type = \"http\"\nurl = \"http://{address}/health\"\n\
@@ -262,29 +322,58 @@ async fn numbers_and_booleans_are_extracted_and_a_missing_one_is_only_noted() {
     ))
     .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
-    assert_eq!(sample_with(&o, "http_extract", "name", "db_healthy"), Some(1.0));
-    assert_eq!(sample_with(&o, "http_extract", "name", "redis_healthy"), Some(0.0));
-    assert_eq!(sample_with(&o, "http_extract", "name", "uptime"), Some(12.5));
+    assert_eq!(
+        sample_with(&o, "http_extract", "name", "db_healthy"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample_with(&o, "http_extract", "name", "redis_healthy"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample_with(&o, "http_extract", "name", "uptime"),
+        Some(12.5)
+    );
     assert_eq!(sample_with(&o, "http_extract", "name", "queue"), None);
-    assert!(detail(&o).ends_with("(queue: /queue/depth not found)"), "{}", detail(&o));
+    assert!(
+        detail(&o).ends_with("(queue: /queue/depth not found)"),
+        "{}",
+        detail(&o)
+    );
 }
 
 #[tokio::test]
 async fn redirects_are_followed_up_to_the_limit() {
     let address = plain_app().await;
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/r/3\"\nbody_contains = \"arrived\"")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/r/3\"\nbody_contains = \"arrived\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
     assert!(detail(&o).contains("after 3 redirects"), "{}", detail(&o));
 
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/r/3\"\nfollow_redirects = 2")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/r/3\"\nfollow_redirects = 2"
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical);
-    assert_eq!(detail(&o), "too many redirects (more than 2), the last to /r/0");
+    assert_eq!(
+        detail(&o),
+        "too many redirects (more than 2), the last to /r/0"
+    );
 
     let o = run(&format!("type = \"http\"\nurl = \"http://{address}/r/9\"")).await;
     assert_eq!(status(&o), Status::Critical, "the default limit is 5");
-    assert!(detail(&o).starts_with("too many redirects (more than 5)"), "{}", detail(&o));
+    assert!(
+        detail(&o).starts_with("too many redirects (more than 5)"),
+        "{}",
+        detail(&o)
+    );
 
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/r/1\"\nfollow_redirects = false")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/r/1\"\nfollow_redirects = false"
+    ))
+    .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
     assert_eq!(sample(&o, "http_status_code"), Some(302.0));
 }
@@ -293,14 +382,25 @@ async fn redirects_are_followed_up_to_the_limit() {
 async fn slow_answers_grade_by_the_response_time_thresholds() {
     let address = plain_app().await;
     let url = format!("type = \"http\"\nurl = \"http://{address}/slow\"");
-    let o = run(&format!("{url}\nresponse_time_warning = \"100ms\"\nresponse_time_critical = \"2s\"")).await;
+    let o = run(&format!(
+        "{url}\nresponse_time_warning = \"100ms\"\nresponse_time_critical = \"2s\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Warning, "{}", detail(&o));
     assert!(detail(&o).starts_with("slow: 0.3"), "{}", detail(&o));
     assert!(detail(&o).ends_with("(threshold 100ms)"), "{}", detail(&o));
-    let o = run(&format!("{url}\nresponse_time_warning = \"100ms\"\nresponse_time_critical = \"200ms\"")).await;
+    let o = run(&format!(
+        "{url}\nresponse_time_warning = \"100ms\"\nresponse_time_critical = \"200ms\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical, "{}", detail(&o));
     let o = run(&url).await;
-    assert_eq!(status(&o), Status::Ok, "the defaults are 2s / 5s: {}", detail(&o));
+    assert_eq!(
+        status(&o),
+        Status::Ok,
+        "the defaults are 2s / 5s: {}",
+        detail(&o)
+    );
 }
 
 #[tokio::test]
@@ -318,7 +418,9 @@ async fn a_hung_target_times_out_without_delaying_another_check() {
     let mut hung_probe = probe(&format!(
         "type = \"http\"\nurl = \"http://{hung}/health\"\ntimeout = \"400ms\"\ninterval = \"1s\""
     ));
-    let mut ok_probe = probe(&format!("type = \"http\"\nurl = \"http://{address}/health\""));
+    let mut ok_probe = probe(&format!(
+        "type = \"http\"\nurl = \"http://{address}/health\""
+    ));
     let started = Instant::now();
     let hung_task = tokio::spawn(async move {
         let o = hung_probe.run(now_ms()).await;
@@ -331,22 +433,39 @@ async fn a_hung_target_times_out_without_delaying_another_check() {
     let (ok, ok_took) = ok_task.await.unwrap();
     let (o, took) = hung_task.await.unwrap();
     assert_eq!(status(&ok), Status::Ok);
-    assert!(ok_took < Duration::from_millis(300), "the other check waited {ok_took:?}");
+    assert!(
+        ok_took < Duration::from_millis(300),
+        "the other check waited {ok_took:?}"
+    );
     assert_eq!(status(&o), Status::Critical);
     assert!(detail(&o).starts_with("timeout: "), "{}", detail(&o));
     assert!(detail(&o).contains("no response headers"), "{}", detail(&o));
-    assert!(took >= Duration::from_millis(350) && took < Duration::from_millis(800), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_huge_body_is_capped() {
     let address = plain_app().await;
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/huge\"\nmax_body = \"64KiB\"")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/huge\"\nmax_body = \"64KiB\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
     assert_eq!(sample(&o, "http_body_bytes"), Some(65536.0));
-    assert!(detail(&o).contains("body truncated at 65536 bytes (max_body)"), "{}", detail(&o));
+    assert!(
+        detail(&o).contains("body truncated at 65536 bytes (max_body)"),
+        "{}",
+        detail(&o)
+    );
     let o = run(&format!("type = \"http\"\nurl = \"http://{address}/huge\"")).await;
-    assert_eq!(sample(&o, "http_body_bytes"), Some(1048576.0), "default max_body is 1 MiB");
+    assert_eq!(
+        sample(&o, "http_body_bytes"),
+        Some(1048576.0),
+        "default max_body is 1 MiB"
+    );
 }
 
 #[tokio::test]
@@ -366,9 +485,15 @@ async fn an_invalid_utf8_body_is_read_lossily() {
 #[tokio::test]
 async fn a_maintenance_answer_is_maintenance_not_down() {
     let address = plain_app().await;
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/maintenance\"")).await;
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/maintenance\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Maintenance, "{}", detail(&o));
-    assert_eq!(detail(&o), "in maintenance (mode normal, retry after 1800 s)");
+    assert_eq!(
+        detail(&o),
+        "in maintenance (mode normal, retry after 1800 s)"
+    );
     assert_eq!(sample(&o, "check_up"), Some(1.0));
 
     let o = run(&format!(
@@ -378,37 +503,69 @@ async fn a_maintenance_answer_is_maintenance_not_down() {
     assert_eq!(status(&o), Status::Maintenance, "{}", detail(&o));
     assert_eq!(detail(&o), "in maintenance (HTTP 503)");
 
-    let o = run(&format!("type = \"http\"\nurl = \"http://{address}/maintenance-json\"")).await;
-    assert_eq!(status(&o), Status::Critical, "without the pointer a 503 is down");
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://{address}/maintenance-json\""
+    ))
+    .await;
+    assert_eq!(
+        status(&o),
+        Status::Critical,
+        "without the pointer a 503 is down"
+    );
 
     let o = run(&format!(
         "type = \"http\"\nurl = \"http://{address}/maintenance\"\nmaintenance_header = \"X-Other\""
     ))
     .await;
-    assert_eq!(status(&o), Status::Critical, "the header name is configurable");
+    assert_eq!(
+        status(&o),
+        Status::Critical,
+        "the header name is configurable"
+    );
 }
 
 #[tokio::test]
 async fn refused_and_unresolvable_targets_are_critical() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = run(&format!("type = \"http\"\nurl = \"http://127.0.0.1:{port}/health\"")).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run(&format!(
+        "type = \"http\"\nurl = \"http://127.0.0.1:{port}/health\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical);
-    assert_eq!(detail(&o), format!("connection refused to 127.0.0.1:{port}"));
+    assert_eq!(
+        detail(&o),
+        format!("connection refused to 127.0.0.1:{port}")
+    );
     assert_eq!(sample(&o, "check_up"), Some(0.0));
 
     let o = run("type = \"http\"\nurl = \"http://no-such-host.invalid/health\"").await;
     assert_eq!(status(&o), Status::Critical);
-    assert!(detail(&o).starts_with("DNS: cannot resolve no-such-host.invalid"), "{}", detail(&o));
+    assert!(
+        detail(&o).starts_with("DNS: cannot resolve no-such-host.invalid"),
+        "{}",
+        detail(&o)
+    );
 }
 
 #[tokio::test]
 async fn an_authorization_header_is_sent_but_never_shown() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let address = app(seen.clone()).await;
-    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let headers = "headers = { Authorization = \"Bearer ${APP_TOKEN}\", X-Api-Key = \"${APP_TOKEN}\" }";
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let headers =
+        "headers = { Authorization = \"Bearer ${APP_TOKEN}\", X-Api-Key = \"${APP_TOKEN}\" }";
     for (url, extra) in [
-        (format!("http://{address}/health"), "[[check.assert]]\njson_pointer = \"/status\"\nequals = \"bad\""),
+        (
+            format!("http://{address}/health"),
+            "[[check.assert]]\njson_pointer = \"/status\"\nequals = \"bad\"",
+        ),
         (format!("http://{address}/fail"), ""),
         (format!("http://{refused}/"), ""),
         (format!("http://{address}/r/9"), ""),
@@ -427,7 +584,10 @@ async fn an_authorization_header_is_sent_but_never_shown() {
 
     // A config error about such a header does not show its value either.
     let text = "[[check]]\nname = \"t\"\ntype = \"http\"\nurl = \"http://h/\"\nheaders = { Authorization = \"Bearer ${APP_TOKEN}\\u0001\" }\n";
-    let error = from_str(text, "t.toml", &env).err().map(|e| e.to_string()).unwrap_or_default();
+    let error = from_str(text, "t.toml", &env)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(error.contains("not a valid header value"), "{error}");
     assert!(!error.contains(TOKEN), "{error}");
 }
@@ -446,7 +606,11 @@ async fn prometheus_families_are_kept_with_their_labels() {
         "{}",
         detail(&o)
     );
-    assert!(detail(&o).ends_with("(1 bad lines skipped)"), "{}", detail(&o));
+    assert!(
+        detail(&o).ends_with("(1 bad lines skipped)"),
+        "{}",
+        detail(&o)
+    );
     assert_eq!(
         sample_with(&o, "vedfolnir_health_status", "component", "database"),
         Some(1.0)
@@ -458,8 +622,15 @@ async fn prometheus_families_are_kept_with_their_labels() {
         .unwrap();
     assert_eq!(redis.series.label("check"), Some("t"));
     assert_eq!(redis.series.label("exported_check"), Some("x"));
-    assert_eq!(sample_with(&o, "http_requests_total", "code", "500"), Some(3.0));
-    assert_eq!(sample(&o, "vedfolnir_cpu_usage_percent"), None, "not selected");
+    assert_eq!(
+        sample_with(&o, "http_requests_total", "code", "500"),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&o, "vedfolnir_cpu_usage_percent"),
+        None,
+        "not selected"
+    );
     assert_eq!(sample(&o, "prometheus_scrape_samples"), Some(4.0));
     assert_eq!(sample(&o, "prometheus_scrape_bad_lines"), Some(1.0));
 
@@ -467,13 +638,20 @@ async fn prometheus_families_are_kept_with_their_labels() {
         "type = \"prometheus\"\nurl = \"http://{address}/metrics\"\nprefix = \"app_\"\nmax_samples = 2"
     ))
     .await;
-    assert!(detail(&o).contains("kept the first 2 of 5 samples (max_samples)"), "{}", detail(&o));
+    assert!(
+        detail(&o).contains("kept the first 2 of 5 samples (max_samples)"),
+        "{}",
+        detail(&o)
+    );
     assert_eq!(
         sample_with(&o, "app_vedfolnir_health_status", "component", "database"),
         Some(1.0)
     );
 
-    let o = run(&format!("type = \"prometheus\"\nurl = \"http://{address}/fail\"")).await;
+    let o = run(&format!(
+        "type = \"prometheus\"\nurl = \"http://{address}/fail\""
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical);
     assert_eq!(detail(&o), "HTTP 500 (expected 2xx)");
 }
@@ -487,18 +665,70 @@ pub fn make_certs(dir: &Path, days: u32) {
             .current_dir(dir)
             .output()
             .expect("the openssl CLI is needed for the TLS tests");
-        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Lookout Test CA"]].concat());
-    run(&[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Lookout Test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
     std::fs::write(
         dir.join("leaf.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
     let days = days.to_string();
-    run(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", &days, "-extfile", "leaf.ext"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        &days,
+        "-extfile",
+        "leaf.ext",
+    ]);
 }
 
 /// A TLS server answering every request with `200 ok` (a hand-written HTTP/1.1 answer).
@@ -510,12 +740,14 @@ pub async fn tls_server(dir: &Path) -> SocketAddr {
         .collect::<Result<_, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -523,7 +755,9 @@ pub async fn tls_server(dir: &Path) -> SocketAddr {
         while let Ok((socket, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(socket).await else { return };
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 1024];
                 while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -533,7 +767,9 @@ pub async fn tls_server(dir: &Path) -> SocketAddr {
                     }
                 }
                 let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
                 let _ = tls.shutdown().await;
             });
@@ -558,10 +794,19 @@ async fn https_verifies_certificates_and_reports_their_expiry() {
 
     let ca = dir.path().join("ca.pem");
     let o = run(&format!("{url}\nca_file = \"{}\"", ca.display())).await;
-    assert_eq!(status(&o), Status::Warning, "10 days is within the 14d warning: {}", detail(&o));
+    assert_eq!(
+        status(&o),
+        Status::Warning,
+        "10 days is within the 14d warning: {}",
+        detail(&o)
+    );
     // 10 days from its creation a moment ago: 10 days when created in this very second.
     assert!(
-        ["TLS: certificate expires in 9 days", "TLS: certificate expires in 10 days"].contains(&detail(&o)),
+        [
+            "TLS: certificate expires in 9 days",
+            "TLS: certificate expires in 10 days"
+        ]
+        .contains(&detail(&o)),
         "{}",
         detail(&o)
     );
@@ -569,21 +814,44 @@ async fn https_verifies_certificates_and_reports_their_expiry() {
     assert!((9.0 * 86_400.0..=10.0 * 86_400.0).contains(&left), "{left}");
     assert!(sample(&o, "http_tls_seconds").is_some());
 
-    let o = run(&format!("{url}\nca_file = \"{}\"\ncert_expiry_warning = \"5d\"\ncert_expiry_critical = \"1d\"", ca.display())).await;
+    let o = run(&format!(
+        "{url}\nca_file = \"{}\"\ncert_expiry_warning = \"5d\"\ncert_expiry_critical = \"1d\"",
+        ca.display()
+    ))
+    .await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
-    assert!(detail(&o).contains(", certificate expires in "), "{}", detail(&o));
+    assert!(
+        detail(&o).contains(", certificate expires in "),
+        "{}",
+        detail(&o)
+    );
 
-    let o = run(&format!("{url}\nca_file = \"{}\"\ncert_expiry_critical = \"11d\"\ncert_expiry_warning = \"20d\"", ca.display())).await;
+    let o = run(&format!(
+        "{url}\nca_file = \"{}\"\ncert_expiry_critical = \"11d\"\ncert_expiry_warning = \"20d\"",
+        ca.display()
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical, "{}", detail(&o));
 
     let o = run(&format!("{url}\ninsecure_skip_verify = true\ncert_expiry_warning = \"1d\"\ncert_expiry_critical = \"1h\"")).await;
     assert_eq!(status(&o), Status::Ok, "{}", detail(&o));
 
-    let o = run(&format!("{url}\nca_file = \"{}\"\nserver_name = \"other.example\"", ca.display())).await;
+    let o = run(&format!(
+        "{url}\nca_file = \"{}\"\nserver_name = \"other.example\"",
+        ca.display()
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical);
-    assert_eq!(detail(&o), "TLS: certificate is not valid for this host name (see server_name)");
+    assert_eq!(
+        detail(&o),
+        "TLS: certificate is not valid for this host name (see server_name)"
+    );
 
-    let o = run(&format!("{url}\nca_file = \"{}\"", dir.path().join("missing.pem").display())).await;
+    let o = run(&format!(
+        "{url}\nca_file = \"{}\"",
+        dir.path().join("missing.pem").display()
+    ))
+    .await;
     assert_eq!(status(&o), Status::Critical);
     assert!(detail(&o).starts_with("ca_file "), "{}", detail(&o));
 }

@@ -208,8 +208,8 @@ pub(in crate::config) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) ->
     .value;
     let asserts = read_asserts(r, table);
     let extracts = read_extracts(r, table);
-    let maintenance_header = optional_string(r, table, "maintenance_header")
-        .unwrap_or(default.maintenance_header);
+    let maintenance_header =
+        optional_string(r, table, "maintenance_header").unwrap_or(default.maintenance_header);
     let maintenance_json_pointer = pointer(r, table, "maintenance_json_pointer");
     HttpCheck {
         request,
@@ -287,9 +287,17 @@ fn integer(item: &Item<'_, '_>) -> Option<i64> {
 /// Header names whose values are credentials, by substring of the lowercased name.
 pub fn is_sensitive_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["authorization", "cookie", "token", "key", "secret", "password", "auth"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 fn read_request(
@@ -468,10 +476,7 @@ pub fn parse_status_range(text: &str) -> Option<StatusRange> {
             .ok()
             .filter(|c| (100..=599).contains(c))
     };
-    let range = if let Some(class) = text
-        .strip_suffix("xx")
-        .or_else(|| text.strip_suffix("XX"))
-    {
+    let range = if let Some(class) = text.strip_suffix("xx").or_else(|| text.strip_suffix("XX")) {
         let digit = class.parse::<u16>().ok().filter(|d| (1..=5).contains(d))?;
         StatusRange {
             low: digit * 100,
@@ -643,7 +648,9 @@ mod tests {
 
     #[test]
     fn defaults_of_an_http_check() {
-        let check = http("[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/health\"\n");
+        let check = http(
+            "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/health\"\n",
+        );
         assert_eq!(check, HttpCheck::new("http://127.0.0.1:5000/health"));
     }
 
@@ -699,9 +706,18 @@ json_pointer = "/components/database/healthy"
         assert_eq!(
             check.expect_status,
             vec![
-                StatusRange { low: 200, high: 200 },
-                StatusRange { low: 300, high: 302 },
-                StatusRange { low: 400, high: 499 }
+                StatusRange {
+                    low: 200,
+                    high: 200
+                },
+                StatusRange {
+                    low: 300,
+                    high: 302
+                },
+                StatusRange {
+                    low: 400,
+                    high: 499
+                }
             ]
         );
         assert_eq!(check.asserts.len(), 2);
@@ -710,7 +726,10 @@ json_pointer = "/components/database/healthy"
             vec![JsonTest::LessThan(1e9), JsonTest::GreaterThan(10.0)]
         );
         assert_eq!(check.extracts[0].name, "db_healthy");
-        assert_eq!(check.maintenance_json_pointer.as_deref(), Some("/maintenance"));
+        assert_eq!(
+            check.maintenance_json_pointer.as_deref(),
+            Some("/maintenance")
+        );
         // Secrets: the token is in no Debug output.
         let debug = format!("{check:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
@@ -746,15 +765,36 @@ lookout.toml: check[0].assert[0].json_pointer: missing; an assertion needs the p
         let text = "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"ftp://x\"\nheaders = { Authorization = \"Bearer ${APP_TOKEN}\\n\" }\n";
         let message = errors(text);
         assert!(!message.contains("s3cr3t"), "{message}");
-        assert!(message.contains("must start with http:// or https://"), "{message}");
+        assert!(
+            message.contains("must start with http:// or https://"),
+            "{message}"
+        );
         assert!(message.contains("not a valid header value"), "{message}");
     }
 
     #[test]
     fn status_ranges() {
-        assert_eq!(parse_status_range("2xx"), Some(StatusRange { low: 200, high: 299 }));
-        assert_eq!(parse_status_range("200-399"), Some(StatusRange { low: 200, high: 399 }));
-        assert_eq!(parse_status_range("204"), Some(StatusRange { low: 204, high: 204 }));
+        assert_eq!(
+            parse_status_range("2xx"),
+            Some(StatusRange {
+                low: 200,
+                high: 299
+            })
+        );
+        assert_eq!(
+            parse_status_range("200-399"),
+            Some(StatusRange {
+                low: 200,
+                high: 399
+            })
+        );
+        assert_eq!(
+            parse_status_range("204"),
+            Some(StatusRange {
+                low: 204,
+                high: 204
+            })
+        );
         for bad in ["399-200", "6xx", "99", "", "-", "200-", "x"] {
             assert_eq!(parse_status_range(bad), None, "{bad}");
         }

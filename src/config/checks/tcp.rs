@@ -135,7 +135,12 @@ pub(in crate::config) fn read_tls(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
         default.cert_expiry_critical,
         |_| None,
     );
-    ordered(r, &critical, &warning, "a certificate must reach warning before critical");
+    ordered(
+        r,
+        &critical,
+        &warning,
+        "a certificate must reach warning before critical",
+    );
     TlsSettings {
         server_name: optional_string(r, table, "server_name"),
         ca_file: optional_string(r, table, "ca_file").map(PathBuf::from),
@@ -161,7 +166,12 @@ pub(in crate::config) fn read_response_time(
         default.critical,
         positive,
     );
-    ordered(r, &warning, &critical, "the warning threshold must be below the critical one");
+    ordered(
+        r,
+        &warning,
+        &critical,
+        "the warning threshold must be below the critical one",
+    );
     ResponseTime {
         warning: warning.value,
         critical: critical.value,
@@ -181,8 +191,16 @@ fn ordered(r: &mut Reader<'_>, low: &Field<Duration>, high: &Field<Duration>, ru
             .unwrap_or(&field.path)
             .to_string()
     };
-    let (blamed, other) = if high.span.is_some() { (high, low) } else { (low, high) };
-    let default = if other.span.is_none() { ", the default" } else { "" };
+    let (blamed, other) = if high.span.is_some() {
+        (high, low)
+    } else {
+        (low, high)
+    };
+    let default = if other.span.is_none() {
+        ", the default"
+    } else {
+        ""
+    };
     let message = format!(
         "\"{}\" conflicts with {} (\"{}\"{default}); {rule}",
         format_duration(blamed.value),

@@ -70,12 +70,27 @@ pub(super) fn own_deadline(timeout: Duration) -> tokio::time::Instant {
 pub(super) fn timing_samples(mut outcome: Outcome, response: &Response) -> Outcome {
     let t = &response.timings;
     outcome = outcome
-        .sample(SeriesKey::new("http_response_seconds"), t.total.as_secs_f64())
+        .sample(
+            SeriesKey::new("http_response_seconds"),
+            t.total.as_secs_f64(),
+        )
         .sample(SeriesKey::new("http_dns_seconds"), t.dns.as_secs_f64())
-        .sample(SeriesKey::new("http_connect_seconds"), t.connect.as_secs_f64())
-        .sample(SeriesKey::new("http_first_byte_seconds"), t.first_byte.as_secs_f64())
-        .sample(SeriesKey::new("http_status_code"), f64::from(response.status))
-        .sample(SeriesKey::new("http_body_bytes"), response.body.len() as f64);
+        .sample(
+            SeriesKey::new("http_connect_seconds"),
+            t.connect.as_secs_f64(),
+        )
+        .sample(
+            SeriesKey::new("http_first_byte_seconds"),
+            t.first_byte.as_secs_f64(),
+        )
+        .sample(
+            SeriesKey::new("http_status_code"),
+            f64::from(response.status),
+        )
+        .sample(
+            SeriesKey::new("http_body_bytes"),
+            response.body.len() as f64,
+        );
     if let Some(tls) = t.tls {
         outcome = outcome.sample(SeriesKey::new("http_tls_seconds"), tls.as_secs_f64());
     }
@@ -100,7 +115,11 @@ pub(super) fn grade_common(
         Some(critical.as_secs_f64()),
     );
     if slow != Status::Ok {
-        let limit = if slow == Status::Critical { critical } else { warning };
+        let limit = if slow == Status::Critical {
+            critical
+        } else {
+            warning
+        };
         findings.push((
             slow,
             format!(
@@ -133,7 +152,12 @@ pub(super) fn seconds_text(seconds: f64) -> String {
     }
 }
 
-fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate::config::checks::tcp::TlsSettings) -> Outcome {
+fn judge(
+    config: &HttpCheck,
+    response: &Response,
+    at_ms: UnixMillis,
+    tls: &crate::config::checks::tcp::TlsSettings,
+) -> Outcome {
     let seconds = response.timings.total.as_secs_f64();
     let needs_json = !config.asserts.is_empty()
         || !config.extracts.is_empty()
@@ -188,10 +212,18 @@ fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate
         return finish(Status::Maintenance, reason, samples);
     }
 
-    if !config.expect_status.iter().any(|r| (r.low..=r.high).contains(&response.status)) {
+    if !config
+        .expect_status
+        .iter()
+        .any(|r| (r.low..=r.high).contains(&response.status))
+    {
         findings.push((
             Status::Critical,
-            format!("HTTP {} (expected {})", response.status, ranges_text(&config.expect_status)),
+            format!(
+                "HTTP {} (expected {})",
+                response.status,
+                ranges_text(&config.expect_status)
+            ),
         ));
     }
     if config.body_contains.is_some() || config.body_matches.is_some() {
@@ -199,7 +231,10 @@ fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate
         if let Some(needle) = &config.body_contains
             && !text.contains(needle.as_str())
         {
-            findings.push((Status::Critical, format!("body does not contain {needle:?}")));
+            findings.push((
+                Status::Critical,
+                format!("body does not contain {needle:?}"),
+            ));
         }
         if let Some(pattern) = &config.body_matches
             && !pattern.0.is_match(&text)
@@ -216,7 +251,10 @@ fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate
         }
     }
     if response.truncated {
-        notes.push(format!("body truncated at {} bytes (max_body)", response.body.len()));
+        notes.push(format!(
+            "body truncated at {} bytes (max_body)",
+            response.body.len()
+        ));
     }
 
     let status = Status::worst(findings.iter().map(|(s, _)| *s));
@@ -237,8 +275,12 @@ fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate
     } else {
         // The worst findings first, then the rest.
         let mut sorted = findings.clone();
-        sorted.sort_by(|a, b| b.0.cmp(&a.0));
-        sorted.into_iter().map(|(_, text)| text).collect::<Vec<_>>().join("; ")
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.0));
+        sorted
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     if !notes.is_empty() {
         reason.push_str(&format!(" ({})", notes.join("; ")));
@@ -247,7 +289,11 @@ fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &crate
 }
 
 fn ranges_text(ranges: &[StatusRange]) -> String {
-    ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ranges
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "in maintenance (mode normal, retry after 1800 s)" when the answer says maintenance.
@@ -318,7 +364,11 @@ fn json_equal(found: &Value, wanted: &Value) -> bool {
 
 /// Why `assertion` fails on `json`, if it does.
 fn check_assert(json: Option<&Value>, assertion: &JsonAssert) -> Option<String> {
-    let pointer = if assertion.pointer.is_empty() { "the body" } else { assertion.pointer.as_str() };
+    let pointer = if assertion.pointer.is_empty() {
+        "the body"
+    } else {
+        assertion.pointer.as_str()
+    };
     let Some(json) = json else {
         return Some(format!("{pointer}: the body is not JSON"));
     };
@@ -378,15 +428,39 @@ mod tests {
     fn json_assertions() {
         let body = json!({"status": "unhealthy", "n": 5, "ok": true, "components": {"db": {"healthy": false}}});
         let cases: &[(&str, JsonTest, Option<&str>)] = &[
-            ("/status", JsonTest::Equals(json!("healthy")), Some("/status is \"unhealthy\", expected \"healthy\"")),
+            (
+                "/status",
+                JsonTest::Equals(json!("healthy")),
+                Some("/status is \"unhealthy\", expected \"healthy\""),
+            ),
             ("/status", JsonTest::Equals(json!("unhealthy")), None),
             ("/n", JsonTest::Equals(json!(5.0)), None),
-            ("/n", JsonTest::LessThan(5.0), Some("/n is 5, expected less than 5")),
+            (
+                "/n",
+                JsonTest::LessThan(5.0),
+                Some("/n is 5, expected less than 5"),
+            ),
             ("/n", JsonTest::GreaterThan(4.0), None),
-            ("/missing", JsonTest::GreaterThan(4.0), Some("/missing is missing, expected a number greater than 4")),
-            ("/ok", JsonTest::NotEquals(json!(true)), Some("/ok is true, expected anything else")),
-            ("/components/db/healthy", JsonTest::Equals(json!(true)), Some("/components/db/healthy is false, expected true")),
-            ("/missing", JsonTest::Exists(true), Some("/missing is missing")),
+            (
+                "/missing",
+                JsonTest::GreaterThan(4.0),
+                Some("/missing is missing, expected a number greater than 4"),
+            ),
+            (
+                "/ok",
+                JsonTest::NotEquals(json!(true)),
+                Some("/ok is true, expected anything else"),
+            ),
+            (
+                "/components/db/healthy",
+                JsonTest::Equals(json!(true)),
+                Some("/components/db/healthy is false, expected true"),
+            ),
+            (
+                "/missing",
+                JsonTest::Exists(true),
+                Some("/missing is missing"),
+            ),
             ("/status", JsonTest::Exists(true), None),
         ];
         for (pointer, test, expected) in cases {

@@ -72,7 +72,16 @@ pub async fn fetch(
     let mut body = request.body.clone();
     let mut redirects = 0;
     loop {
-        let mut response = exchange(request, &url, &method, body.as_deref(), tls, deadline, timeout).await?;
+        let mut response = exchange(
+            request,
+            &url,
+            &method,
+            body.as_deref(),
+            tls,
+            deadline,
+            timeout,
+        )
+        .await?;
         let location = response
             .headers
             .get(hyper::header::LOCATION)
@@ -90,9 +99,14 @@ pub async fn fetch(
                 }
                 let base: Uri = url.parse().map_err(|_| "bad URL".to_string())?;
                 url = resolve(&base, &location).ok_or_else(|| {
-                    format!("redirect to an unusable location {:?}", crate::config::mask_url(&location))
+                    format!(
+                        "redirect to an unusable location {:?}",
+                        crate::config::mask_url(&location)
+                    )
                 })?;
-                if response.status == 303 || (matches!(response.status, 301 | 302) && method == "POST") {
+                if response.status == 303
+                    || (matches!(response.status, 301 | 302) && method == "POST")
+                {
                     method = "GET".to_string();
                     body = None;
                 }
@@ -231,7 +245,10 @@ async fn exchange(
         Some("https") => true,
         _ => return Err(format!("{shown:?} is not an http or https URL")),
     };
-    let host = uri.host().ok_or_else(|| format!("{shown:?} has no host"))?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("{shown:?} has no host"))?
+        .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let mut timings = Timings::default();
 
@@ -266,25 +283,33 @@ async fn exchange(
         let _ = connection.await;
     }));
 
-    let path = uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let authority = uri
         .authority()
-        .map(|a| a.as_str().rsplit('@').next().unwrap_or_default().to_string())
+        .map(|a| {
+            a.as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
         .unwrap_or_default();
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::USER_AGENT, concat!("lookout/", env!("CARGO_PKG_VERSION")));
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("lookout/", env!("CARGO_PKG_VERSION")),
+        );
     for (name, value) in &request.headers {
         let (Ok(name), Ok(mut value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value.expose()),
         ) else {
-            return Err(format!("header {name:?} cannot be sent (invalid name or value)"));
+            return Err(format!(
+                "header {name:?} cannot be sent (invalid name or value)"
+            ));
         };
         value.set_sensitive(is_sensitive_header(name.as_str()));
         builder = builder.header(name, value);

@@ -68,10 +68,11 @@ pub fn parse(text: &str) -> Parsed {
         match parse_sample(line) {
             Some((name, labels, value)) => {
                 let family = match &family {
-                    Some(f) if name == *f
-                        || name
-                            .strip_prefix(f.as_str())
-                            .is_some_and(|rest| FAMILY_SUFFIXES.contains(&rest)) =>
+                    Some(f)
+                        if name == *f
+                            || name
+                                .strip_prefix(f.as_str())
+                                .is_some_and(|rest| FAMILY_SUFFIXES.contains(&rest)) =>
                     {
                         f.clone()
                     }
@@ -181,7 +182,10 @@ fn parse_value(text: &str) -> Option<f64> {
         "NaN" | "nan" => Some(f64::NAN),
         "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        _ if text.chars().all(|c| c.is_ascii_digit() || "+-.eE_".contains(c)) => {
+        _ if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE_".contains(c)) =>
+        {
             text.parse::<f64>().ok()
         }
         _ => None,
@@ -214,10 +218,11 @@ impl PrometheusProbe {
 
     async fn run(&mut self, at_ms: UnixMillis) -> Outcome {
         let deadline = own_deadline(self.timeout);
-        let response = match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
-            Err(reason) => return Outcome::critical(reason),
-            Ok(response) => response,
-        };
+        let response =
+            match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
+                Err(reason) => return Outcome::critical(reason),
+                Ok(response) => response,
+            };
         let seconds = response.timings.total.as_secs_f64();
         let mut outcome = timing_samples(Outcome::ok(String::new()).with_value(seconds), &response);
         if !(200..300).contains(&response.status) {
@@ -231,7 +236,10 @@ impl PrometheusProbe {
             // The last line may be cut in the middle.
             let end = body.rfind('\n').map_or(0, |i| i + 1);
             body.truncate(end);
-            notes.push(format!("body truncated at {} bytes (max_body)", response.body.len()));
+            notes.push(format!(
+                "body truncated at {} bytes (max_body)",
+                response.body.len()
+            ));
         }
         let parsed = parse(&body);
         let mut families = BTreeSet::new();
@@ -247,7 +255,11 @@ impl PrometheusProbe {
             }
             let mut key = SeriesKey::new(format!("{}{}", self.config.prefix, sample.name));
             for (label, value) in &sample.labels {
-                let label = if label == "check" { "exported_check" } else { label.as_str() };
+                let label = if label == "check" {
+                    "exported_check"
+                } else {
+                    label.as_str()
+                };
                 key = key.with(label, value);
             }
             outcome.samples.push((key, sample.value));
@@ -255,12 +267,16 @@ impl PrometheusProbe {
             kept += 1;
         }
         if matched > kept {
-            notes.push(format!("kept the first {kept} of {matched} samples (max_samples)"));
+            notes.push(format!(
+                "kept the first {kept} of {matched} samples (max_samples)"
+            ));
         }
         if parsed.bad_lines > 0 {
             notes.push(format!("{} bad lines skipped", parsed.bad_lines));
         }
-        outcome.samples.push((SeriesKey::new("prometheus_scrape_samples"), kept as f64));
+        outcome
+            .samples
+            .push((SeriesKey::new("prometheus_scrape_samples"), kept as f64));
         outcome.samples.push((
             SeriesKey::new("prometheus_scrape_bad_lines"),
             parsed.bad_lines as f64,
@@ -280,7 +296,11 @@ impl PrometheusProbe {
         if let Some(note) = cert_note {
             notes.push(note);
         }
-        let family_word = if families.len() == 1 { "family" } else { "families" };
+        let family_word = if families.len() == 1 {
+            "family"
+        } else {
+            "families"
+        };
         let sample_word = if kept == 1 { "sample" } else { "samples" };
         let mut reason = format!(
             "{kept} {sample_word} from {} {family_word} in {}",
@@ -311,7 +331,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -341,10 +364,17 @@ no_labels 42\n";
         assert_eq!(s[2].family, "vedfolnir_health_status");
         assert_eq!(
             s[3].labels,
-            labels(&[("path", "C:\\dir\\"), ("quote", "say \"hi\""), ("nl", "a\nb")])
+            labels(&[
+                ("path", "C:\\dir\\"),
+                ("quote", "say \"hi\""),
+                ("nl", "a\nb")
+            ])
         );
         assert_eq!(s[3].value, 2500.0);
-        assert_eq!((s[4].family.as_str(), s[4].name.as_str()), ("latency", "latency_bucket"));
+        assert_eq!(
+            (s[4].family.as_str(), s[4].name.as_str()),
+            ("latency", "latency_bucket")
+        );
         assert_eq!(s[4].labels, labels(&[("le", "+Inf")]));
         assert_eq!(s[5].family, "latency");
         assert!(s[6].value.is_nan());

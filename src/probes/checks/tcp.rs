@@ -45,10 +45,7 @@ impl TcpProbe {
             .rsplit_once(':')
             .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
         else {
-            return Outcome::unknown(format!(
-                "{:?} is not host:port",
-                self.config.address
-            ));
+            return Outcome::unknown(format!("{:?} is not host:port", self.config.address));
         };
         let addresses = match resolve_host(&host, port, deadline, self.timeout).await {
             Ok(addresses) => addresses,
@@ -63,9 +60,14 @@ impl TcpProbe {
         let peer = stream
             .peer_addr()
             .map_or_else(|_| self.config.address.clone(), |a| a.to_string());
-        let mut outcome = Outcome::ok(String::new())
-            .sample(SeriesKey::new("tcp_connect_seconds"), connected.as_secs_f64());
-        let mut reason = format!("connected to {peer} in {}", seconds_text(connected.as_secs_f64()));
+        let mut outcome = Outcome::ok(String::new()).sample(
+            SeriesKey::new("tcp_connect_seconds"),
+            connected.as_secs_f64(),
+        );
+        let mut reason = format!(
+            "connected to {peer} in {}",
+            seconds_text(connected.as_secs_f64())
+        );
         let mut findings: Vec<(Status, String)> = Vec::new();
         if self.config.tls {
             let phase = Instant::now();
@@ -103,7 +105,11 @@ impl TcpProbe {
             Some(thresholds.critical.as_secs_f64()),
         );
         if slow != Status::Ok {
-            let limit = if slow == Status::Critical { thresholds.critical } else { thresholds.warning };
+            let limit = if slow == Status::Critical {
+                thresholds.critical
+            } else {
+                thresholds.warning
+            };
             findings.push((
                 slow,
                 format!(
@@ -114,7 +120,7 @@ impl TcpProbe {
             ));
         }
         if !findings.is_empty() {
-            findings.sort_by(|a, b| b.0.cmp(&a.0));
+            findings.sort_by_key(|f| std::cmp::Reverse(f.0));
             outcome.status = findings[0].0;
             let texts: Vec<String> = findings.into_iter().map(|(_, t)| t).collect();
             reason = format!("{}; {reason}", texts.join("; "));

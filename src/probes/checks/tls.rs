@@ -13,7 +13,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::config::checks::tcp::TlsSettings;
 use crate::model::Status;
@@ -104,7 +106,10 @@ fn read_certs(path: &std::path::Path, key: &str) -> Result<Vec<CertificateDer<'s
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{key} {}: {}", path.display(), pem_error(&e)))?;
     if certs.is_empty() {
-        return Err(format!("{key} {}: no PEM certificates in it", path.display()));
+        return Err(format!(
+            "{key} {}: no PEM certificates in it",
+            path.display()
+        ));
     }
     Ok(certs)
 }
@@ -294,7 +299,13 @@ mod tests {
             ca_file: Some("/nonexistent/ca.pem".into()),
             ..TlsSettings::default()
         };
-        let error = TlsClient::new(settings, None).config().err().unwrap_or_default();
-        assert!(error.starts_with("ca_file /nonexistent/ca.pem: "), "{error}");
+        let error = TlsClient::new(settings, None)
+            .config()
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("ca_file /nonexistent/ca.pem: "),
+            "{error}"
+        );
     }
 }
