@@ -160,6 +160,35 @@ fn chain(error: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
+/// A TLS alert the server sent after the handshake (TLS 1.3 servers reject a client
+/// certificate only then), as a reason.
+fn tls_alert(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::AlertDescription as Alert;
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let tls = current.downcast_ref::<rustls::Error>().or_else(|| {
+            current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            return Some(match tls {
+                rustls::Error::AlertReceived(Alert::CertificateRequired) => {
+                    "TLS: the server requires a client certificate (set client_cert and client_key)"
+                        .to_string()
+                }
+                rustls::Error::AlertReceived(
+                    Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateUnknown,
+                ) => "TLS: the server rejected the client certificate".to_string(),
+                other => format!("TLS: {other}"),
+            });
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// Resolves `host` (an IP literal needs no lookup).
 pub async fn resolve_host(
     host: &str,
@@ -321,7 +350,10 @@ async fn exchange(
     let response = timeout_at(deadline, sender.send_request(outgoing))
         .await
         .map_err(|_| timed_out("no response headers", timeout))?
-        .map_err(|e| format!("no HTTP response from {host}:{port}: {}", chain(&e)))?;
+        .map_err(|e| {
+            tls_alert(&e)
+                .unwrap_or_else(|| format!("no HTTP response from {host}:{port}: {}", chain(&e)))
+        })?;
     timings.first_byte = phase.elapsed();
 
     let (head, mut incoming) = response.into_parts();

@@ -294,6 +294,35 @@ mod tests {
     }
 
     #[test]
+    fn handshake_errors_read_as_one_line() {
+        let wrap =
+            |error: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+        let expired = CertificateError::ExpiredContext {
+            time: UnixTime::since_unix_epoch(Duration::from_secs(1_000_000 + 3 * 86_400 + 5)),
+            not_after: UnixTime::since_unix_epoch(Duration::from_secs(1_000_000)),
+        };
+        let cases = [
+            (
+                wrap(rustls::Error::InvalidCertificate(expired)),
+                "TLS: certificate expired 3 days ago",
+            ),
+            (
+                wrap(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer,
+                )),
+                "TLS: certificate not trusted (unknown issuer; set ca_file for a private CA)",
+            ),
+            (
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                "TLS: the server closed the connection during the handshake",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(describe_handshake_error(&error), text);
+        }
+    }
+
+    #[test]
     fn missing_ca_file_is_a_reason_not_a_panic() {
         let settings = TlsSettings {
             ca_file: Some("/nonexistent/ca.pem".into()),
