@@ -577,8 +577,10 @@ fn read_asserts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<JsonAssert> {
             continue;
         };
         if tests.is_empty() {
+            // Point at the assertion's json_pointer: a table has no position of its own here.
+            let anchor = r.item(&entry, "json_pointer").map(|item| item.span);
             r.problem(
-                None,
+                anchor.as_ref(),
                 &entry.path,
                 "says nothing to test; add equals, not_equals, less_than, greater_than or exists",
             );
@@ -770,6 +772,48 @@ lookout.toml: check[0].assert[0].json_pointer: missing; an assertion needs the p
             "{message}"
         );
         assert!(message.contains("not a valid header value"), "{message}");
+    }
+
+    #[test]
+    fn golden_errors_of_prometheus_and_nested_keys() {
+        let text = r#"[[check]]
+name = "metrics"
+type = "prometheus"
+url = "http://127.0.0.1:5000/metrics"
+families = ["vedfolnir_(", "ok_.*"]
+prefix = "1bad"
+max_samples = 0
+[[check]]
+name = "app"
+type = "http"
+url = "http://127.0.0.1:5000/health"
+response_time_warning = "5s"
+[[check.assert]]
+json_pointer = "/status"
+equal = "healthy"
+[[check.extract]]
+name = "up"
+"#;
+        assert_eq!(
+            errors(text),
+            r#"lookout.toml:5:13: check[0].families[0]: "vedfolnir_(" is not a valid regex: unclosed group
+lookout.toml:6:10: check[0].prefix: "1bad" is not a metric name prefix; use letters, digits and _, like "app_"
+lookout.toml:7:15: check[0].max_samples: 0 is out of range; expected 1 to 1000000
+lookout.toml:12:25: check[1].response_time_warning: "5s" conflicts with response_time_critical ("5s", the default); the warning threshold must be below the critical one
+lookout.toml:14:16: check[1].assert[0]: says nothing to test; add equals, not_equals, less_than, greater_than or exists
+lookout.toml:15:1: check[1].assert[0].equal: unknown key; did you mean "equals"?
+lookout.toml: check[1].extract[0].json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
+        );
+        let config = from_str(
+            "[[check]]\nname = \"m\"\ntype = \"prometheus\"\nurl = \"http://h/metrics\"\n",
+            "t",
+            &env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.checks[0].kind,
+            CheckKind::Prometheus(PrometheusCheck::new("http://h/metrics"))
+        );
     }
 
     #[test]
