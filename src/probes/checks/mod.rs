@@ -21,6 +21,11 @@
 
 mod confirm;
 mod error_rate;
+pub mod http;
+mod http_client;
+pub mod prometheus;
+pub mod tcp;
+mod tls;
 pub mod log;
 pub mod redis;
 pub mod sql;
@@ -109,12 +114,17 @@ pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status 
 /// The implementation of a configured check type: the one place types are registered.
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
     match &config.kind {
+        CheckKind::Http(http) => Box::new(http::HttpProbe::new(http.clone(), config.timeout)),
+        CheckKind::Prometheus(scrape) => Box::new(prometheus::PrometheusProbe::new(
+            scrape.clone(),
+            config.timeout,
+        )),
+        CheckKind::Tcp(tcp) => Box::new(tcp::TcpProbe::new(tcp.clone(), config.timeout)),
         CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
         CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone(), config.interval)),
         CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => Box::new(
             sql::SqlProbe::new(sql.clone(), config.interval, config.timeout),
         ),
-        other => Box::new(NotBuilt(other.type_name())),
     }
 }
 
@@ -234,20 +244,6 @@ impl Probe for CheckProbe {
 
     fn run(&mut self, at_ms: UnixMillis) -> ProbeFuture<'_> {
         Box::pin(self.run_once(at_ms))
-    }
-}
-
-/// Placeholder for a configured type whose implementation is not registered.
-struct NotBuilt(&'static str);
-
-impl Check for NotBuilt {
-    fn attempt(&mut self, _at_ms: UnixMillis) -> CheckFuture<'_> {
-        let kind = self.0;
-        Box::pin(async move {
-            Outcome::unknown(format!(
-                "check type {kind:?} is not available in this build"
-            ))
-        })
     }
 }
 

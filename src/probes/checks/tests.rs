@@ -49,9 +49,7 @@ fn config(retries: u32, recover_after: u32) -> CheckConfig {
         error_window: Duration::from_secs(60),
         depends_on: Vec::new(),
         enabled: true,
-        kind: CheckKind::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
-        }),
+        kind: CheckKind::Tcp(TcpCheck::new("127.0.0.1:1")),
     }
 }
 
