@@ -195,7 +195,6 @@ impl<'a> Reader<'a> {
 
     /// A table nested in `parent` under a key the caller chooses at run time (e.g. the name
     /// of a header map); like `table` but for keys that are not in the schema.
-    #[allow(dead_code)] // used by the check types being written
     pub fn entries<'t, 'i>(&self, table: &Table<'t, 'i>) -> Vec<(String, Item<'t, 'i>)> {
         let Some(entries) = table.entries else {
             return Vec::new();
@@ -217,7 +216,6 @@ impl<'a> Reader<'a> {
     }
 
     /// Marks every key of `table` as known: for free-form maps such as HTTP headers.
-    #[allow(dead_code)] // used by the check types being written
     pub fn accept_all_keys(&mut self, table: &Table<'_, '_>) {
         self.opened.retain(|path| path != &table.path);
     }

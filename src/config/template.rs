@@ -17,6 +17,9 @@ pub struct Preset {
     /// One line for `--help` and for the unknown-preset error.
     pub description: &'static str,
     config: fn() -> Config,
+    /// `[[check]]` tables written after the rendered settings (health checks have no
+    /// defaults, so a preset that has them carries them as text).
+    checks: Option<&'static str>,
 }
 
 /// The presets, in the order they are listed to users.
@@ -25,11 +28,19 @@ pub const PRESETS: &[Preset] = &[
         name: "default",
         description: "the built-in defaults",
         config: embedded_default,
+        checks: None,
     },
     Preset {
         name: "minimal",
         description: "a small VPS: system metrics every minute, at most 256MiB of history",
         config: minimal,
+        checks: None,
+    },
+    Preset {
+        name: "vedfolnir",
+        description: "a Vedfolnir deployment: health endpoints, app metrics, MySQL, Redis sessions, the webapp log",
+        config: embedded_default,
+        checks: Some(include_str!("presets/vedfolnir.toml")),
     },
 ];
 
@@ -234,6 +245,10 @@ fn render(preset: &Preset, config: &Config) -> String {
     );
     t.out.push('\n');
     t.out.push_str(CHECKS_DOC);
+    if let Some(checks) = preset.checks {
+        t.out.push('\n');
+        t.out.push_str(checks);
+    }
     t.out
 }
 
@@ -365,9 +380,19 @@ mod tests {
     fn each_template_parses_back_to_its_preset() {
         for preset in PRESETS {
             let text = init_template(preset.name).unwrap_or_default();
-            let parsed = from_str(&text, preset.name, &no_env);
+            let env = |name: &str| (name == "VEDFOLNIR_DB_PASSWORD").then(|| "pw".to_string());
+            let parsed = from_str(&text, preset.name, &env);
             match parsed {
-                Ok(config) => assert_eq!(config, (preset.config)(), "preset {}", preset.name),
+                Ok(mut config) => {
+                    assert_eq!(
+                        config.checks.is_empty(),
+                        preset.checks.is_none(),
+                        "preset {} checks",
+                        preset.name
+                    );
+                    config.checks.clear();
+                    assert_eq!(config, (preset.config)(), "preset {}", preset.name)
+                }
                 Err(error) => panic!(
                     "template {:?} does not parse:\n{error}\n{text}",
                     preset.name
@@ -443,7 +468,8 @@ mod tests {
             init_template("huge").err().map(|error| error.to_string()),
             Some(
                 "unknown preset \"huge\"; available presets: \"default\" (the built-in defaults), \
-                 \"minimal\" (a small VPS: system metrics every minute, at most 256MiB of history)"
+                 \"minimal\" (a small VPS: system metrics every minute, at most 256MiB of history), \
+                 \"vedfolnir\" (a Vedfolnir deployment: health endpoints, app metrics, MySQL, Redis sessions, the webapp log)"
                     .to_string()
             )
         );

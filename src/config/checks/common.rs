@@ -85,7 +85,6 @@ pub fn mask_url(url: &str) -> String {
 }
 
 /// An optional string key (after `${ENV}` substitution).
-#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn optional_string(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -140,7 +139,6 @@ pub(in crate::config) fn string_list(
 }
 
 /// A table of string values with free-form keys, e.g. `headers = { Authorization = "..." }`.
-#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn string_map(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -158,7 +156,6 @@ pub(in crate::config) fn string_map(
 }
 
 /// An optional number (integer or float).
-#[allow(dead_code)] // used by the check types being written
 pub(in crate::config) fn optional_number(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,

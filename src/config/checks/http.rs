@@ -570,7 +570,7 @@ fn read_asserts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<JsonAssert> {
         }
         let Some(pointer_value) = pointer_value else {
             r.problem(
-                None,
+                entry.span.as_ref(),
                 &format!("{}.json_pointer", entry.path),
                 "missing; an assertion needs the place to look, like json_pointer = \"/status\"",
             );
@@ -601,7 +601,7 @@ fn read_extracts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<Extract> {
         let pointer_value = pointer(r, &entry, "json_pointer");
         if pointer_value.is_none() {
             r.problem(
-                None,
+                entry.span.as_ref(),
                 &format!("{}.json_pointer", entry.path),
                 "missing; an extract needs the place to look, like json_pointer = \"/uptime\"",
             );
@@ -611,7 +611,7 @@ fn read_extracts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<Extract> {
         }
         if extracts.iter().any(|e| e.name == name) {
             r.problem(
-                None,
+                entry.span.as_ref(),
                 &format!("{}.name", entry.path),
                 format!("{name:?} is already extracted by this check; names must be unique"),
             );
@@ -757,8 +757,8 @@ lookout.toml:5:33: check[0].expect_status[2]: "abc" is not a status code or rang
 lookout.toml:5:40: check[0].expect_status[3]: expected a status code or a range like "200-399", found a boolean
 lookout.toml:6:1: check[0].follow_redirect: unknown key; did you mean "follow_redirects"?
 lookout.toml:7:10: check[0].method: expected a string, found an integer
-lookout.toml:9:16: check[0].assert[0].json_pointer: "status" is not a JSON pointer; it starts with /, like "/components/database/healthy"
-lookout.toml: check[0].assert[0].json_pointer: missing; an assertion needs the place to look, like json_pointer = "/status""#
+lookout.toml:8:1: check[0].assert[0].json_pointer: missing; an assertion needs the place to look, like json_pointer = "/status"
+lookout.toml:9:16: check[0].assert[0].json_pointer: "status" is not a JSON pointer; it starts with /, like "/components/database/healthy""#
         );
     }
 
@@ -802,7 +802,7 @@ lookout.toml:7:15: check[0].max_samples: 0 is out of range; expected 1 to 100000
 lookout.toml:12:25: check[1].response_time_warning: "5s" conflicts with response_time_critical ("5s", the default); the warning threshold must be below the critical one
 lookout.toml:14:16: check[1].assert[0]: says nothing to test; add equals, not_equals, less_than, greater_than or exists
 lookout.toml:15:1: check[1].assert[0].equal: unknown key; did you mean "equals"?
-lookout.toml: check[1].extract[0].json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
+lookout.toml:16:1: check[1].extract[0].json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
         );
         let config = from_str(
             "[[check]]\nname = \"m\"\ntype = \"prometheus\"\nurl = \"http://h/metrics\"\n",

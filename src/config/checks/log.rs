@@ -78,7 +78,7 @@ pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
     let tables = r.table_array(table, "pattern");
     if tables.is_empty() {
         r.problem(
-            None,
+            table.span.as_ref(),
             &format!("{}.pattern", table.path),
             "missing; a log check needs at least one [[check.pattern]] with a name and a regex",
         );
@@ -92,7 +92,7 @@ pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
             Some(item) => r.text(&item, "a regex string").map(|t| t.value),
             None => {
                 r.problem(
-                    None,
+                    pattern.span.as_ref(),
                     &format!("{}.regex", pattern.path),
                     "missing; every pattern needs one, like regex = \"maintenance_operation_blocked\"",
                 );
@@ -105,14 +105,14 @@ pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
             && w >= c
         {
             r.problem(
-                None,
+                pattern.span.as_ref(),
                 &format!("{}.warning", pattern.path),
                 format!("{w} must be below critical ({c})"),
             );
         }
         if !name.is_empty() && patterns.iter().any(|p| p.name == name) {
             r.problem(
-                None,
+                pattern.span.as_ref(),
                 &format!("{}.name", pattern.path),
                 format!("{name:?} is already the name of another pattern of this check"),
             );
@@ -151,7 +151,7 @@ fn threshold(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Op
     let value = optional_number(r, table, key)?;
     if value < 0.0 || !value.is_finite() {
         r.problem(
-            None,
+            table.span.as_ref(),
             &format!("{}.{key}", table.path),
             format!(
                 "{value} is out of range; expected a number of matching lines per run, 0 or more"
@@ -227,8 +227,8 @@ regex = "(?i-u)error"
     fn golden_missing_path_and_patterns() {
         assert_eq!(
             errors("[[check]]\nname = \"l\"\ntype = \"log\"\n"),
-            "lookout.toml: check[0].path: missing; this check type needs it, like path = \"/var/log/app/webapp.log\"\n\
-             lookout.toml: check[0].pattern: missing; a log check needs at least one [[check.pattern]] with a name and a regex"
+            "lookout.toml:1:1: check[0].path: missing; this check type needs it, like path = \"/var/log/app/webapp.log\"\n\
+             lookout.toml:1:1: check[0].pattern: missing; a log check needs at least one [[check.pattern]] with a name and a regex"
         );
     }
 
@@ -252,10 +252,10 @@ warning = 5
 "#;
         assert_eq!(
             errors(text),
-            "lookout.toml:9:9: check[0].pattern[1].regex: \"(unclosed\" is not a valid regex: unclosed group\n\
-             lookout.toml:13:1: check[0].pattern[2].warnng: unknown key; did you mean \"warning\"?\n\
-             lookout.toml: check[0].pattern[0].regex: missing; every pattern needs one, like regex = \"maintenance_operation_blocked\"\n\
-             lookout.toml: check[0].pattern[2].warning: 5 must be below critical (2)"
+            "lookout.toml:5:1: check[0].pattern[0].regex: missing; every pattern needs one, like regex = \"maintenance_operation_blocked\"\n\
+             lookout.toml:9:9: check[0].pattern[1].regex: \"(unclosed\" is not a valid regex: unclosed group\n\
+             lookout.toml:10:1: check[0].pattern[2].warning: 5 must be below critical (2)\n\
+             lookout.toml:13:1: check[0].pattern[2].warnng: unknown key; did you mean \"warning\"?"
         );
     }
 }

@@ -324,7 +324,9 @@ mod tests {
         assert_eq!(app.interval, Duration::from_secs(30));
         assert_eq!(app.timeout, Duration::from_secs(5));
         assert_eq!((app.retries, app.recover_after), (1, 2));
-        assert!(matches!(&app.kind, CheckKind::Http(h) if h.url == "http://127.0.0.1:5000/health"));
+        assert!(
+            matches!(&app.kind, CheckKind::Http(h) if h.request.url == "http://127.0.0.1:5000/health")
+        );
         assert_eq!(db.layer, Layer::Database);
         assert_eq!(db.interval, Duration::from_secs(60));
         assert_eq!((db.retries, db.recover_after), (0, 3));

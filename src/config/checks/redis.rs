@@ -61,7 +61,7 @@ pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -
     if !url.is_empty() && !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         // The value is a secret: name the problem, never quote it.
         r.problem(
-            None,
+            table.span.as_ref(),
             &format!("{}.url", table.path),
             "must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\"",
         );
@@ -192,7 +192,7 @@ mod tests {
     fn golden_missing_url() {
         assert_eq!(
             errors("[[check]]\nname = \"r\"\ntype = \"redis\"\n"),
-            "lookout.toml: check[0].url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
+            "lookout.toml:1:1: check[0].url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
         );
     }
 
@@ -202,7 +202,7 @@ mod tests {
         let message = errors(text);
         assert_eq!(
             message,
-            "lookout.toml: check[0].url: must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\""
+            "lookout.toml:1:1: check[0].url: must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\""
         );
         assert!(!message.contains("hunter2"));
     }

@@ -23,12 +23,12 @@ mod confirm;
 mod error_rate;
 pub mod http;
 mod http_client;
-pub mod prometheus;
-pub mod tcp;
-mod tls;
 pub mod log;
+pub mod prometheus;
 pub mod redis;
 pub mod sql;
+pub mod tcp;
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,116 @@
+//! Secrets (DSN passwords, Redis passwords, header tokens) never appear in logs, CLI output,
+//! the API, the status page or /metrics — even when the targets fail and errors are shown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const DB_PASSWORD: &str = "pg-S3CR3T-4711";
+const MYSQL_PASSWORD: &str = "my-S3CR3T-0815";
+const REDIS_PASSWORD: &str = "redis-S3CR3T-1234";
+const TOKEN: &str = "tok-S3CR3T-9876";
+
+fn config_body() -> String {
+    // PostgreSQL trusts local connections (the password is sent but not needed); MariaDB
+    // rejects the wrong root password; Redis has no password set, so AUTH fails; the HTTP
+    // target refuses connections. Every check has something to report.
+    let closed = free_port();
+    format!(
+        "[system]\nenabled = false\n\n\
+         [[check]]\nname = \"pg\"\ntype = \"postgres\"\ndsn = \"postgres://postgres:${{LOOKOUT_TEST_PG_PASSWORD}}@127.0.0.1:5432/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
+         [[check]]\nname = \"my\"\ntype = \"mysql\"\ndsn = \"mysql://root:${{LOOKOUT_TEST_MYSQL_PASSWORD}}@127.0.0.1:3306/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
+         [[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://:${{LOOKOUT_TEST_REDIS_PASSWORD}}@127.0.0.1:6379/0\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
+         [[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{closed}/health?token=${{LOOKOUT_TEST_TOKEN}}\"\nheaders = {{ Authorization = \"Bearer ${{LOOKOUT_TEST_TOKEN}}\" }}\ninterval = \"1s\"\ntimeout = \"1s\"\n"
+    )
+}
+
+fn with_secrets(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env("LOOKOUT_TEST_PG_PASSWORD", DB_PASSWORD)
+        .env("LOOKOUT_TEST_MYSQL_PASSWORD", MYSQL_PASSWORD)
+        .env("LOOKOUT_TEST_REDIS_PASSWORD", REDIS_PASSWORD)
+        .env("LOOKOUT_TEST_TOKEN", TOKEN)
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in [DB_PASSWORD, MYSQL_PASSWORD, REDIS_PASSWORD, TOKEN] {
+        assert!(
+            !text.contains(secret),
+            "{what} shows the secret {secret}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn no_secret_in_logs_cli_api_page_or_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, &config_body());
+
+    for args in [
+        vec!["check", "--json"],
+        vec!["check"],
+        vec!["config", "check"],
+    ] {
+        let out = with_secrets(&mut lookout())
+            .args(&args)
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-level", "trace"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_clean(
+            &format!("`lookout {}` stdout", args.join(" ")),
+            &text(&out.stdout),
+        );
+        assert_clean(
+            &format!("`lookout {}` stderr", args.join(" ")),
+            &text(&out.stderr),
+        );
+        if args[0] == "check" && args.len() == 2 {
+            // The checks did run and did fail, so the errors were there to leak.
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let statuses: Vec<&str> = report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["status"].as_str().unwrap())
+                .collect();
+            assert!(
+                statuses.iter().filter(|s| **s == "critical").count() >= 3,
+                "{report}"
+            );
+        }
+    }
+
+    let child = with_secrets(&mut lookout())
+        .args(["serve", "--log-level", "debug", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon {
+        child,
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+    };
+    daemon.wait_until(Duration::from_secs(20), |d| {
+        http_get(d.addr, "/api/v1/status")
+            .is_some_and(|(status, body)| status == 200 && body.matches("\"check\":").count() >= 4)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for path in ["/api/v1/status", "/api/v1/events?from=-1h", "/metrics", "/"] {
+        let (_, body) = daemon.get(path);
+        assert_clean(path, &body);
+    }
+    let (code, log) = daemon.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    assert!(
+        log.contains("check status changed"),
+        "the log has content: {log}"
+    );
+    assert_clean("the daemon's log", &log);
+}
