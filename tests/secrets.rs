@@ -18,7 +18,7 @@ fn config_body() -> String {
     // target refuses connections. Every check has something to report.
     let closed = free_port();
     format!(
-        "[system]\nenabled = false\n\n\
+        "\
          [[check]]\nname = \"pg\"\ntype = \"postgres\"\ndsn = \"postgres://postgres:${{LOOKOUT_TEST_PG_PASSWORD}}@127.0.0.1:5432/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
          [[check]]\nname = \"my\"\ntype = \"mysql\"\ndsn = \"mysql://root:${{LOOKOUT_TEST_MYSQL_PASSWORD}}@127.0.0.1:3306/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
          [[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://:${{LOOKOUT_TEST_REDIS_PASSWORD}}@127.0.0.1:6379/0\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
@@ -86,17 +86,11 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
         }
     }
 
-    let child = with_secrets(&mut lookout())
+    let mut command = lookout();
+    with_secrets(&mut command)
         .args(["serve", "--log-level", "debug", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon {
-        child,
-        addr: format!("127.0.0.1:{port}").parse().unwrap(),
-    };
+        .arg(&config);
+    let mut daemon = Daemon::spawn(command, port);
     daemon.wait_until(Duration::from_secs(20), |d| {
         http_get(d.addr, "/api/v1/status")
             .is_some_and(|(status, body)| status == 200 && body.matches("\"check\":").count() >= 4)

@@ -46,19 +46,41 @@ pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Everything the daemon logged so far: read continuously, so a chatty daemon never
+    /// blocks on a full pipe.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Daemon {
     pub fn start(config: &Path, port: u16) -> Daemon {
-        let child = lookout()
-            .args(["serve", "--config"])
-            .arg(config)
+        let mut command = lookout();
+        command.args(["serve", "--config"]).arg(config);
+        Daemon::spawn(command, port)
+    }
+
+    /// Spawns `command` (a `lookout serve ...`) and waits until it answers /healthz.
+    pub fn spawn(mut command: Command, port: u16) -> Daemon {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn lookout serve");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut daemon = Daemon { child, addr };
+        let mut daemon = Daemon { child, addr, log };
         daemon.wait_until(Duration::from_secs(20), |d| {
             http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
         });
@@ -69,11 +91,8 @@ impl Daemon {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut stderr) = self.child.stderr.take() {
-                    let _ = stderr.read_to_string(&mut err);
-                }
-                panic!("lookout exited early with {status}: {err}");
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("lookout exited early with {status}: {}", self.log());
             }
             if ready(self) {
                 return;
@@ -81,6 +100,10 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("condition not met within {limit:?}");
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -104,11 +127,9 @@ impl Daemon {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                let mut err = String::new();
-                if let Some(mut stderr) = self.child.stderr.take() {
-                    let _ = stderr.read_to_string(&mut err);
-                }
-                return (status.code(), err);
+                // Let the reader thread take in the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return (status.code(), self.log());
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),

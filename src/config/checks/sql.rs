@@ -163,7 +163,7 @@ pub(in crate::config) fn read_sql(
         });
         if name.span.is_none() {
             r.problem(
-                None,
+                query.span.as_ref(),
                 &name.path,
                 "missing; every query needs a name, like name = \"failed_tasks\"",
             );
@@ -175,7 +175,7 @@ pub(in crate::config) fn read_sql(
                 .unwrap_or_default(),
             None => {
                 r.problem(
-                    None,
+                    query.span.as_ref(),
                     &format!("{}.sql", query.path),
                     "missing; every query needs a statement whose first value is graded, \
                      like sql = \"SELECT count(*) FROM tasks WHERE status = 'failed'\"",
