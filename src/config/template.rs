@@ -367,8 +367,8 @@ fn array(key: &str, values: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::from_str;
     use super::super::reader::Reader;
+    use super::super::{CheckKind, from_str};
     use super::*;
     use toml::de::{DeTable, DeValue};
 
@@ -449,6 +449,137 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_check_example_uncommented_is_a_valid_check() {
+        // Uncomment each example block: from a "# [[check]]" line to the next blank comment.
+        let text = init_template("default").unwrap_or_default();
+        let mut uncommented = String::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_end() == "# [[check]]" {
+                in_block = true;
+            } else if line.trim_end() == "#" {
+                in_block = false;
+            }
+            let line = match line.strip_prefix("# ") {
+                Some(rest) if in_block => rest,
+                _ => line,
+            };
+            uncommented.push_str(line);
+            uncommented.push('\n');
+        }
+        for line in CHECKS_DOC.lines() {
+            assert!(line.starts_with('#'), "not a comment: {line:?}");
+            assert!(
+                line.chars().count() <= 110,
+                "longer than 110 characters: {line:?}"
+            );
+        }
+        let env = |_: &str| Some("x".to_string());
+        let config = match from_str(&uncommented, "uncommented", &env) {
+            Ok(config) => config,
+            Err(error) => panic!("the check examples do not parse:\n{error}\n{uncommented}"),
+        };
+        let types: Vec<&str> = config
+            .checks
+            .iter()
+            .map(|check| check.kind.type_name())
+            .collect();
+        assert_eq!(
+            types,
+            super::super::checks::CHECK_TYPES,
+            "one check per type"
+        );
+        // Complete: every key the reader asks of a check of that type is in its example (the
+        // keys every check has are shown once, in the first; mysql and sqlite point at postgres).
+        let document = DeTable::parse(&uncommented)
+            .map(|t| t.into_inner())
+            .unwrap_or_default();
+        let mut reader = Reader::new("uncommented", &uncommented, &env);
+        let _ = super::super::parse::read_config(&mut reader, &document);
+        let mut written = Vec::new();
+        if let Some(DeValue::Array(checks)) = document.get("check").map(|v| v.get_ref()) {
+            for (index, check) in checks.iter().enumerate() {
+                if let DeValue::Table(table) = check.get_ref() {
+                    keys_of(table, &format!("check[{index}]"), &mut written);
+                }
+            }
+        }
+        const COMMON: &[&str] = &[
+            "name",
+            "type",
+            "layer",
+            "interval",
+            "timeout",
+            "retries",
+            "recover_after",
+            "error_window",
+            "depends_on",
+            "enabled",
+        ];
+        for asked in reader.asked_paths() {
+            let Some((index, key)) = asked
+                .strip_prefix("check[")
+                .and_then(|rest| rest.split_once("]."))
+            else {
+                continue;
+            };
+            let index: usize = index.parse().unwrap_or_default();
+            let check_type = types[index];
+            if matches!(check_type, "mysql" | "sqlite") || (index > 0 && COMMON.contains(&key)) {
+                continue;
+            }
+            let key = without_indices(key);
+            assert!(
+                written.contains(&format!("check[{index}].{key}")),
+                "the {check_type} example does not show {key}"
+            );
+        }
+        // The nested tables were read too, not silently dropped.
+        for check in &config.checks {
+            match &check.kind {
+                CheckKind::Http(http) => {
+                    assert_eq!((http.asserts.len(), http.extracts.len()), (4, 1));
+                    assert_eq!(http.request.headers.len(), 2);
+                }
+                CheckKind::Postgres(sql) => assert_eq!(sql.queries.len(), 1),
+                CheckKind::Log(log) => assert_eq!(log.patterns.len(), 1),
+                _ => {}
+            }
+        }
+    }
+
+    /// Every key path under `prefix`, with the index of a nested array of tables left out
+    /// (`check[0].assert.equals`), so a key shown in any of the tables counts.
+    fn keys_of(table: &DeTable<'_>, prefix: &str, out: &mut Vec<String>) {
+        for (key, value) in table.iter() {
+            let path = format!("{prefix}.{}", key.get_ref());
+            if let DeValue::Array(items) = value.get_ref() {
+                for item in items {
+                    if let DeValue::Table(child) = item.get_ref() {
+                        keys_of(child, &path, out);
+                    }
+                }
+            }
+            out.push(path);
+        }
+    }
+
+    /// "assert[1].equals" -> "assert.equals".
+    fn without_indices(path: &str) -> String {
+        let mut out = String::with_capacity(path.len());
+        let mut in_index = false;
+        for c in path.chars() {
+            match c {
+                '[' => in_index = true,
+                ']' => in_index = false,
+                c if !in_index => out.push(c),
+                _ => {}
+            }
+        }
+        out
     }
 
     #[test]
