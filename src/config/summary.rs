@@ -2,7 +2,21 @@
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
 
 use super::units::{format_duration, format_percent, format_size};
-use super::{Config, NameFilter};
+use super::{CheckKind, Config, NameFilter, mask_url};
+
+/// What a check looks at, with any password masked.
+fn check_target(kind: &CheckKind) -> String {
+    match kind {
+        CheckKind::Http(http) => mask_url(&http.request.url),
+        CheckKind::Prometheus(scrape) => mask_url(&scrape.request.url),
+        CheckKind::Tcp(tcp) => tcp.address.clone(),
+        CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => {
+            mask_url(sql.dsn.expose())
+        }
+        CheckKind::Redis(redis) => mask_url(redis.url.expose()),
+        CheckKind::Log(log) => log.path.display().to_string(),
+    }
+}
 
 /// A few lines describing what `config` monitors and stores.
 pub fn summary(config: &Config) -> String {
@@ -47,6 +61,31 @@ pub fn summary(config: &Config) -> String {
         ));
     } else {
         lines.push("system: off (system.enabled = false)".to_string());
+    }
+
+    let enabled = config.checks.iter().filter(|c| c.enabled).count();
+    if config.checks.is_empty() {
+        lines.push(
+            "checks: none ([[check]] tables add application, database, Redis and log checks)"
+                .to_string(),
+        );
+    } else {
+        lines.push(format!(
+            "checks: {enabled} of {} enabled",
+            config.checks.len()
+        ));
+    }
+    for check in &config.checks {
+        lines.push(format!(
+            "  {} ({}, {}): {}, every {}, timeout {}{}",
+            check.name,
+            check.kind.type_name(),
+            check.layer,
+            check_target(&check.kind),
+            format_duration(check.interval),
+            format_duration(check.timeout),
+            if check.enabled { "" } else { " [disabled]" }
+        ));
     }
 
     let storage = &config.storage;
