@@ -136,6 +136,7 @@ mod tests {
              thresholds (warning/critical): cpu 80%/95%, memory 85%/95%, disk 90%/95%\n  \
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
+             checks: none ([[check]] tables add application, database, Redis and log checks)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \
              retention: raw 7d, 1-minute 90d, 1-hour 730d\n\
              log: info"
