@@ -74,6 +74,9 @@ pub enum ConfigCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS provider (ring) for every client (HTTP checks, sqlx, redis): a library that asks
+    // rustls for the process default must find it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
