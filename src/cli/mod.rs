@@ -74,6 +74,15 @@ pub enum ConfigCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        // `lookout check | head` should end quietly like any Unix tool, not panic on a closed
+        // pipe. The daemon keeps Rust's default (ignore SIGPIPE) so a closed log pipe cannot
+        // kill it.
+        // SAFETY: setting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // One TLS provider (ring) for every client (HTTP checks, sqlx, redis): a library that asks
     // rustls for the process default must find it.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -28,9 +28,12 @@ pub(super) struct Reader<'a> {
     /// Every (table path, key) a getter asked for, in schema order: the known keys. An absent
     /// key is still asked for (its default applies), so this is the whole schema.
     asked: Vec<(String, &'static str)>,
+    /// The same pairs, for the unknown-key pass: with thousands of `[[check]]` tables a linear
+    /// search per key would make reading quadratic.
+    asked_by_table: std::collections::HashMap<String, std::collections::HashSet<&'static str>>,
     /// Paths of the tables that were read as tables: only those are searched for unknown keys
     /// (a key that held the wrong type already has its problem; its contents are not news).
-    opened: Vec<String>,
+    opened: std::collections::HashSet<String>,
 }
 
 /// A table being read. `entries` is `None` when the table is absent (or had the wrong type), so
@@ -88,7 +91,8 @@ impl<'a> Reader<'a> {
             env,
             problems: Vec::new(),
             asked: Vec::new(),
-            opened: Vec::new(),
+            asked_by_table: std::collections::HashMap::new(),
+            opened: std::collections::HashSet::new(),
         }
     }
 
@@ -110,7 +114,7 @@ impl<'a> Reader<'a> {
 
     /// The document itself, as the root table.
     pub fn root<'t, 'i>(&mut self, document: &'t DeTable<'i>) -> Table<'t, 'i> {
-        self.opened.push(String::new());
+        self.opened.insert(String::new());
         Table {
             path: String::new(),
             entries: Some(document),
@@ -129,7 +133,7 @@ impl<'a> Reader<'a> {
                 span: item_span,
                 ..
             }) => {
-                self.opened.push(path.clone());
+                self.opened.insert(path.clone());
                 span = Some(item_span);
                 Some(entries)
             }
@@ -151,7 +155,10 @@ impl<'a> Reader<'a> {
         table: &Table<'t, 'i>,
         key: &'static str,
     ) -> Option<Item<'t, 'i>> {
-        self.asked.push((table.path.clone(), key));
+        let keys = self.asked_by_table.entry(table.path.clone()).or_default();
+        if keys.insert(key) {
+            self.asked.push((table.path.clone(), key));
+        }
         let (_, value) = table.entries?.get_key_value(key)?;
         Some(Item {
             path: join(&table.path, key),
@@ -180,7 +187,7 @@ impl<'a> Reader<'a> {
         for element in elements {
             match element.value {
                 DeValue::Table(entries) => {
-                    self.opened.push(element.path.clone());
+                    self.opened.insert(element.path.clone());
                     tables.push(Table {
                         path: element.path,
                         entries: Some(entries),
@@ -217,7 +224,7 @@ impl<'a> Reader<'a> {
 
     /// Marks every key of `table` as known: for free-form maps such as HTTP headers.
     pub fn accept_all_keys(&mut self, table: &Table<'_, '_>) {
-        self.opened.retain(|path| path != &table.path);
+        self.opened.remove(&table.path);
     }
 
     pub fn elements<'t, 'i>(
@@ -291,9 +298,9 @@ impl<'a> Reader<'a> {
             let name: &str = key.get_ref();
             let path = join(table_path, name);
             let known = self
-                .asked
-                .iter()
-                .any(|(parent, asked)| parent == table_path && *asked == name);
+                .asked_by_table
+                .get(table_path)
+                .is_some_and(|keys| keys.contains(name));
             if !known {
                 let message = self.unknown_key_message(table_path, name);
                 self.problem(Some(&key.span()), &path, message);

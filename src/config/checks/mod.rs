@@ -98,6 +98,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
     let tables = r.table_array(root, "check");
     let mut checks: Vec<CheckConfig> = Vec::with_capacity(tables.len());
     let mut dependencies = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for table in &tables {
         let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
             let name = text.value.trim();
@@ -115,7 +116,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
                 &format!("{}.name", table.path),
                 "missing; every check needs a name, like name = \"app\"",
             );
-        } else if name.valid && checks.iter().any(|c| c.name == name.value) {
+        } else if name.valid && !names.insert(name.value.clone()) {
             r.problem(
                 name.span.as_ref(),
                 &name.path,
@@ -248,7 +249,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
         }
     }
     for (name, span, path) in &dependencies {
-        if !checks.iter().any(|c| &c.name == name) {
+        if !names.contains(name) {
             r.problem(
                 span.as_ref(),
                 path,
