@@ -28,6 +28,27 @@ mod summary;
 mod template;
 #[cfg(test)]
 mod tests;
+
+/// Helpers for the config tests of every module: parse a text that must be invalid and get
+/// the problems as the user sees them.
+#[cfg(test)]
+pub(crate) mod test_support {
+    pub fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// The error text for `text` (origin "lookout.toml"), which must be invalid.
+    pub fn errors_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+        match super::from_str(text, "lookout.toml", env) {
+            Ok(_) => panic!("expected problems in:\n{text}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    pub fn errors(text: &str) -> String {
+        errors_with_env(text, &no_env)
+    }
+}
 pub mod units;
 
 pub use checks::{CheckConfig, CheckKind, Secret, mask_url};

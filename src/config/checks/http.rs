@@ -634,10 +634,7 @@ mod tests {
     }
 
     fn errors(text: &str) -> String {
-        match from_str(text, "lookout.toml", &env) {
-            Ok(_) => panic!("expected problems in:\n{text}"),
-            Err(error) => error.to_string(),
-        }
+        crate::config::test_support::errors_with_env(text, &env)
     }
 
     fn http(text: &str) -> HttpCheck {

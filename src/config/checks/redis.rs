@@ -158,16 +158,7 @@ mod tests {
     use super::*;
     use crate::config::{CheckKind, from_str};
 
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
-
-    fn errors(text: &str) -> String {
-        match from_str(text, "lookout.toml", &no_env) {
-            Ok(_) => panic!("expected problems in:\n{text}"),
-            Err(error) => error.to_string(),
-        }
-    }
+    use crate::config::test_support::{errors, no_env};
 
     #[test]
     fn defaults_and_values_are_read() {
