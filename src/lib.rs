@@ -1,6 +1,7 @@
 //! Lookout: one binary that watches a web application and everything under it.
 //! See ARCHITECTURE.md for the map of the pipeline.
 
+pub mod alert;
 pub mod bus;
 pub mod cli;
 pub mod clock;
