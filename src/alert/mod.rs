@@ -1,8 +1,12 @@
-//! The alert engine (issue "Alert manager"), being built bottom-up. So far: the pure state
-//! machine of one alert (`state`): thresholds with hysteresis, `for`, escalation and
-//! de-escalation, cooldown-limited repeats, resolution. Rules, grouping, inhibition, silences,
-//! the outbox and the notifiers are still to come; nothing here is wired into the daemon yet.
+//! The alert engine (issue "Alert manager"), being built bottom-up, pure parts first:
+//! `state` (one alert's life: thresholds with hysteresis, `for`, escalation and
+//! de-escalation, cooldown-limited repeats, resolution), `matcher` (Prometheus-style label
+//! matchers) and `silence` (matchers + time window + author + comment). Rules, grouping,
+//! inhibition, the outbox and the notifiers are still to come; nothing here is wired into the
+//! daemon yet.
 
+pub mod matcher;
+pub mod silence;
 pub mod state;
 
 pub use state::{
