@@ -2,9 +2,10 @@
 //! tokio-rustls server with a CA and leaf made by the openssl CLI), run through `CheckProbe`
 //! from a config text, as the daemon runs them.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -690,116 +691,9 @@ async fn prometheus_families_are_kept_with_their_labels() {
     assert_eq!(detail(&o), "HTTP 500 (expected 2xx)");
 }
 
-// ---- https: a private CA and a leaf for 127.0.0.1 valid 10 days, made by the openssl CLI.
+use common::tls::make_certs;
 
-pub fn make_certs(dir: &Path, days: u32) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("the openssl CLI is needed for the TLS tests");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Lookout Test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let days = days.to_string();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        &days,
-        "-extfile",
-        "leaf.ext",
-    ]);
-    // A client certificate for mutual TLS.
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
-            "/CN=lookout",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("client.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.pem",
-        "-days",
-        "30",
-        "-extfile",
-        "client.ext",
-    ]);
-}
+// ---- https: a private CA and a leaf for 127.0.0.1 valid 10 days, made by the openssl CLI.
 
 /// A TLS server answering every request with `200 ok` (a hand-written HTTP/1.1 answer).
 pub async fn tls_server(dir: &Path, require_client_cert: bool) -> SocketAddr {

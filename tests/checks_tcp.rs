@@ -1,9 +1,11 @@
 //! tcp checks against real sockets: refused, accepted, and a TLS handshake against a
 //! tokio-rustls server with a CA and leaf made by the openssl CLI.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
+
+use common::tls::make_certs;
 
 use lookout::config::from_str;
 use lookout::model::{Observation, Status};
@@ -88,84 +90,12 @@ fn an_address_without_a_port_is_a_config_problem() {
     );
 }
 
-fn make_certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("the openssl CLI is needed for the TLS tests");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Lookout Test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "60",
-        "-extfile",
-        "leaf.ext",
-    ]);
-}
-
 #[tokio::test]
 async fn tls_handshake_is_verified_and_the_certificate_reported() {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
+    make_certs(dir.path(), 60);
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(dir.path().join("leaf.pem"))
             .unwrap()

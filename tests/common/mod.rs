@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real `lookout` binary.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
