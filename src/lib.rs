@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod exporter;
 pub mod model;
+pub mod notify;
 pub mod probes;
 pub mod store;
 pub mod web;

@@ -6,6 +6,7 @@
 //! daemon yet.
 
 pub mod matcher;
+pub mod records;
 pub mod silence;
 pub mod state;
 

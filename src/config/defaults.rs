@@ -139,6 +139,8 @@ fn build_default() -> Config {
             level: "info".to_string(),
         },
         checks: Vec::new(),
+        alerts: super::AlertsConfig::default(),
+        notifiers: Vec::new(),
     }
 }
 

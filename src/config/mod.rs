@@ -18,10 +18,12 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub mod alerts;
 pub mod checks;
 mod defaults;
 mod env;
 mod error;
+pub mod notifiers;
 mod parse;
 mod reader;
 mod summary;
@@ -51,8 +53,10 @@ pub(crate) mod test_support {
 }
 pub mod units;
 
+pub use alerts::{AlertsConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};
 pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
 pub use defaults::embedded_default;
+pub use notifiers::{NotifierConfig, NotifierKind};
 pub use error::{ConfigError, Position, Problem};
 pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
@@ -99,6 +103,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `[[check]]`: health checks of the application, its database, Redis, logs.
     pub checks: Vec<CheckConfig>,
+    /// `[alerts]`: rules (built-in and own), cooldowns, grouping, inhibitions.
+    pub alerts: AlertsConfig,
+    /// `[[notifier]]`: email, webhook.
+    pub notifiers: Vec<NotifierConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

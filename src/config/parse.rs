@@ -93,6 +93,8 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let table = reader.table(&root, "log");
     let log = read_log(reader, &table, &defaults.log);
     let checks = super::checks::read_checks(reader, &root);
+    let alerts = super::alerts::read_alerts(reader, &root);
+    let notifiers = super::notifiers::read_notifiers(reader, &root);
     Config {
         source: None,
         server,
@@ -100,6 +102,8 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         system,
         log,
         checks,
+        alerts,
+        notifiers,
     }
 }
 

@@ -1,0 +1,159 @@
+//! Notifications: what the alert engine hands to people, and the notifiers that deliver it.
+//!
+//! alert engine --(AlertNotice rows, persisted)--> outbox (store) --> `outbox` worker groups
+//! the due rows of one notifier and one group key into a `GroupMessage` --> `Notifier::send`.
+//!
+//! Adding a notifier = one file implementing `Notifier` + one variant in
+//! `config::NotifierKind` + one line in `build_notifiers`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Severity;
+use crate::clock::UnixMillis;
+
+/// What happened to one alert, as people are told about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Firing,
+    Escalated,
+    DeEscalated,
+    /// Still firing; its cooldown has passed.
+    Repeat,
+    Resolved,
+    /// `lookout alerts test`: not a real alert.
+    Test,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Firing => "firing",
+            NoticeKind::Escalated => "escalated",
+            NoticeKind::DeEscalated => "de_escalated",
+            NoticeKind::Repeat => "repeat",
+            NoticeKind::Resolved => "resolved",
+            NoticeKind::Test => "test",
+        }
+    }
+}
+
+/// The seed's email cases; chooses the wording of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// A check is down, no data.
+    Failure,
+    /// CPU, memory, disk.
+    Resource,
+    /// Response times, error rates.
+    Performance,
+    Maintenance,
+    Security,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Failure => "failure",
+            Category::Resource => "resource",
+            Category::Performance => "performance",
+            Category::Maintenance => "maintenance",
+            Category::Security => "security",
+        }
+    }
+}
+
+/// One alert's news: the unit the engine writes to the outbox (one row per notifier).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertNotice {
+    /// Stable identity of the alert: rule name + labels (see `alert::fingerprint`).
+    pub alert_id: String,
+    pub rule: String,
+    pub kind: NoticeKind,
+    pub severity: Severity,
+    /// For escalation / de-escalation: the severity before.
+    pub previous_severity: Option<Severity>,
+    pub category: Category,
+    /// Includes `alertname` (the rule), `severity`, `host` and the series' or check's labels.
+    pub labels: BTreeMap<String, String>,
+    /// One line, already rendered: "CPU usage 97.0% on web1".
+    pub summary: String,
+    /// A few lines, already rendered.
+    pub description: String,
+    /// The value that made the decision, formatted with its unit ("97.0%", "2.31 s", "critical").
+    pub value: String,
+    /// The threshold crossed, formatted ("95%"); empty when not a threshold rule.
+    pub threshold: String,
+    /// When the alert started firing (for resolved: when it had started).
+    pub since_ms: UnixMillis,
+    /// When this notice was decided.
+    pub at_ms: UnixMillis,
+    pub runbook_url: Option<String>,
+}
+
+/// What one notifier sends at once: every due notice of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMessage {
+    /// Same for every attempt to deliver the same rows: receivers dedupe on it (email
+    /// Message-ID, webhook `Idempotency-Key`), so a crash between "sent" and "marked" does not
+    /// turn into a storm.
+    pub idempotency_key: String,
+    pub group_key: String,
+    /// The labels the group is formed by, e.g. {host="web1"}.
+    pub group_labels: BTreeMap<String, String>,
+    pub notices: Vec<AlertNotice>,
+    /// `alerts.dashboard_url`, for links.
+    pub dashboard_url: Option<String>,
+    pub created_ms: UnixMillis,
+}
+
+impl GroupMessage {
+    /// The worst severity among the notices (resolved ones count as what they were).
+    pub fn severity(&self) -> Severity {
+        self.notices
+            .iter()
+            .map(|n| n.severity)
+            .max()
+            .unwrap_or(Severity::Info)
+    }
+}
+
+/// Why a send failed, and whether trying again later can help (a refused connection can; a
+/// rejected recipient or a 400 cannot).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NotifyError {
+    pub retryable: bool,
+    /// Plain words, no secrets: "SMTP: authentication failed for ops@example.org".
+    pub message: String,
+}
+
+impl NotifyError {
+    pub fn retryable(message: impl Into<String>) -> NotifyError {
+        NotifyError {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> NotifyError {
+        NotifyError {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> + Send + 'a>>;
+
+pub trait Notifier: Send + Sync {
+    /// The `name` from `[[notifier]]`.
+    fn name(&self) -> &str;
+    /// Deliver once (no retry here: the outbox retries). Must finish within its own timeout.
+    fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a>;
+}
