@@ -5,11 +5,18 @@
 //! inhibition, the outbox and the notifiers are still to come; nothing here is wired into the
 //! daemon yet.
 
+pub mod engine;
+pub mod group;
+pub mod inhibit;
 pub mod matcher;
+pub mod mute;
 pub mod records;
+pub mod render;
 pub mod silence;
 pub mod state;
 
+pub use engine::{AlertView, Engine};
+pub use mute::MuteSource;
 pub use state::{
     AlertState, AlertTracker, Comparison, Cooldowns, Notification, Severity, Thresholds,
 };

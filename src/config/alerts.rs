@@ -43,7 +43,10 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleSource {
     /// `metric = 'filesystem_usage_ratio{fstype!="tmpfs"}'`: one alert per matching series.
-    Metric { name: String, matchers: Vec<Matcher> },
+    Metric {
+        name: String,
+        matchers: Vec<Matcher>,
+    },
     /// `check_status = 'check=~".*"'` (matchers on the check's labels: check, layer, type):
     /// one alert per matching check; thresholds are statuses ("warning", "critical").
     CheckStatus { matchers: Vec<Matcher> },
@@ -230,30 +233,33 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
 
     let mut failed = builtin(
         "check_failed",
+        // System checks (cpu, memory, disk) have their own rules with a `for`.
         RuleSource::CheckStatus {
-            matchers: Vec::new(),
+            matchers: matchers(&["type!=\"system\""]),
         },
         Category::Failure,
         ValueUnit::Status,
     );
     failed.critical = Some(status_value(crate::model::Status::Critical));
     failed.summary = "{{labels.check}} is {{value}}".into();
-    failed.description = "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
+    failed.description =
+        "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
     failed.maintenance_affected = true;
 
     let mut no_data = builtin(
         "check_no_data",
         RuleSource::NoData {
-            matchers: Vec::new(),
+            matchers: matchers(&["type!=\"system\""]),
             missed_intervals: 3,
         },
         Category::Failure,
         ValueUnit::Number,
     );
+    // The engine evaluates a no-data rule as 1 (missing) or 0, so the threshold is 1.
     no_data.warning = Some(1.0);
     no_data.summary = "No data from {{labels.check}}".into();
     no_data.description =
-        "Health check {{labels.check}} has produced no result for {{value}} (3 intervals).".into();
+        "Health check {{labels.check}} has produced no result for {{value}}.".into();
 
     vec![cpu, memory, disk, response, failed, no_data]
 }

@@ -1,0 +1,1246 @@
+//! The alert engine: rules applied to what the probes observe.
+//!
+//! `observe` evaluates each sample and check result against the rules that watch it, as it
+//! arrives (no evaluation-interval delay); `tick` moves time-driven things on: `for` timers,
+//! "no data", cooldown repeats, series that stopped reporting, mutes that lifted. Both return an
+//! `AlertBatch` — the new state, history and outbox rows — which the caller commits to the
+//! store in one transaction before anything is sent.
+//!
+//! Pure apart from the mute sources it is given: time comes in as `now_ms`, so every timing
+//! rule is tested exactly.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::group::{GroupTiming, Grouper, group_key, group_labels};
+use super::inhibit::{Firing, dependency_closure, inhibited_by};
+use super::matcher::all_match;
+use super::mute::MuteSource;
+use super::records::{AlertBatch, HistoryEntry, OutboxEntry, StoredAlert};
+use super::render::{TemplateContext, format_value, render};
+use super::silence::{Silence, muting};
+use super::{AlertState, AlertTracker, Comparison, Notification, Severity, Thresholds};
+use crate::clock::UnixMillis;
+use crate::config::{AlertsConfig, Config, RuleConfig, RuleSource, ValueUnit};
+use crate::model::{CheckResult, Observation};
+use crate::notify::{AlertNotice, NoticeKind};
+
+/// A series that has not reported for this long (and at least 3 of its intervals) is taken to
+/// be gone — an unmounted filesystem, a removed check — and its alert resolves.
+const STALE_AFTER_MS: i64 = 5 * 60_000;
+
+/// What the engine knows about a check, for check-status and no-data rules.
+#[derive(Debug, Clone)]
+struct CheckMeta {
+    labels: BTreeMap<String, String>,
+    interval_ms: i64,
+    last_seen_ms: UnixMillis,
+}
+
+#[derive(Debug, Clone)]
+struct LiveAlert {
+    rule: usize,
+    /// Without `severity` (that changes with escalation; the identity does not).
+    labels: BTreeMap<String, String>,
+    tracker: AlertTracker,
+    value: f64,
+    detail: String,
+    last_seen_ms: UnixMillis,
+    /// How often this alert's source reports, for staleness.
+    interval_ms: i64,
+    muted_by: String,
+    /// The current firing was told to the notifiers (not muted when it happened, or later
+    /// when the mute lifted). A resolution is only told for a firing that was.
+    told: bool,
+    summary: String,
+}
+
+pub struct Engine {
+    settings: AlertsConfig,
+    rules: Vec<RuleConfig>,
+    /// Metric name -> indices of the metric rules watching it.
+    metric_rules: HashMap<String, Vec<usize>>,
+    notifiers: Vec<String>,
+    checks: HashMap<String, CheckMeta>,
+    depends_on: HashMap<String, HashSet<String>>,
+    system_interval_ms: i64,
+    live: HashMap<String, LiveAlert>,
+    grouper: Grouper,
+    silences: Vec<Silence>,
+    mute_sources: Vec<Arc<dyn MuteSource>>,
+}
+
+/// A live alert as listings show it.
+pub type AlertView = StoredAlert;
+
+impl Engine {
+    pub fn new(config: &Config, now_ms: UnixMillis) -> Engine {
+        let mut engine = Engine {
+            settings: config.alerts.clone(),
+            rules: Vec::new(),
+            metric_rules: HashMap::new(),
+            notifiers: Vec::new(),
+            checks: HashMap::new(),
+            depends_on: HashMap::new(),
+            system_interval_ms: 10_000,
+            live: HashMap::new(),
+            grouper: Grouper::default(),
+            silences: Vec::new(),
+            mute_sources: Vec::new(),
+        };
+        engine.reconfigure(config, now_ms);
+        engine
+    }
+
+    /// Takes a new config (SIGHUP): live alerts of rules that still exist carry on; those of
+    /// removed or disabled rules are dropped (their ids are returned for the store).
+    pub fn reconfigure(&mut self, config: &Config, now_ms: UnixMillis) -> AlertBatch {
+        let old_rules = std::mem::take(&mut self.rules);
+        self.settings = config.alerts.clone();
+        self.rules = config
+            .alerts
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .cloned()
+            .collect();
+        self.metric_rules.clear();
+        for (index, rule) in self.rules.iter().enumerate() {
+            if let RuleSource::Metric { name, .. } = &rule.source {
+                self.metric_rules
+                    .entry(name.clone())
+                    .or_default()
+                    .push(index);
+            }
+        }
+        self.notifiers = config.notifiers.iter().map(|n| n.name.clone()).collect();
+        self.system_interval_ms = config.system.interval.as_millis() as i64;
+        let previous = std::mem::take(&mut self.checks);
+        for check in config.checks.iter().filter(|c| c.enabled) {
+            let labels: BTreeMap<String, String> = [
+                ("check", check.name.as_str()),
+                ("layer", check.layer.as_str()),
+                ("type", check.kind.type_name()),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let last_seen_ms = previous
+                .get(&check.name)
+                .map_or(now_ms, |meta| meta.last_seen_ms);
+            self.checks.insert(
+                check.name.clone(),
+                CheckMeta {
+                    labels,
+                    interval_ms: check.interval.as_millis() as i64,
+                    last_seen_ms,
+                },
+            );
+        }
+        let direct: HashMap<String, Vec<String>> = config
+            .checks
+            .iter()
+            .map(|c| (c.name.clone(), c.depends_on.clone()))
+            .collect();
+        self.depends_on = dependency_closure(&direct);
+
+        let mut batch = AlertBatch::default();
+        let live = std::mem::take(&mut self.live);
+        for (id, mut alert) in live {
+            let name = &old_rules[alert.rule].name;
+            match self.rules.iter().position(|r| &r.name == name) {
+                Some(index) => {
+                    alert.rule = index;
+                    alert.tracker.hold_for = self.rules[index].hold_for;
+                    alert.tracker.cooldowns = self.settings.severity_cooldowns(&self.rules[index]);
+                    self.live.insert(id, alert);
+                }
+                None => batch.removed.push(id),
+            }
+        }
+        batch
+    }
+
+    /// Continues from the state a previous run persisted: what was firing still fires, and
+    /// what was told is not told again.
+    pub fn restore(&mut self, stored: Vec<StoredAlert>) -> AlertBatch {
+        let mut batch = AlertBatch::default();
+        for alert in stored {
+            let Some(rule) = self.rules.iter().position(|r| r.name == alert.rule) else {
+                batch.removed.push(alert.id);
+                continue;
+            };
+            let state = match (alert.state.as_str(), alert.last_notified_ms) {
+                ("firing", Some(last_notified_ms)) => AlertState::Firing {
+                    since_ms: alert.since_ms,
+                    severity: alert.severity,
+                    last_notified_ms,
+                },
+                _ => AlertState::Pending {
+                    since_ms: alert.since_ms,
+                    severity: alert.severity,
+                },
+            };
+            let mut tracker = AlertTracker::new(
+                self.rules[rule].hold_for,
+                self.settings.severity_cooldowns(&self.rules[rule]),
+            );
+            tracker.state = state;
+            let interval_ms = self.interval_for(&alert.labels);
+            self.live.insert(
+                alert.id,
+                LiveAlert {
+                    rule,
+                    labels: alert.labels,
+                    tracker,
+                    value: alert.value.unwrap_or(f64::NAN),
+                    detail: String::new(),
+                    // Staleness counts from the restart, not from before the downtime.
+                    last_seen_ms: alert.since_ms.max(alert.last_notified_ms.unwrap_or(0)),
+                    interval_ms,
+                    told: alert.muted_by.is_empty(),
+                    muted_by: alert.muted_by,
+                    summary: alert.summary,
+                },
+            );
+        }
+        batch
+    }
+
+    pub fn set_silences(&mut self, silences: Vec<Silence>) {
+        self.silences = silences;
+    }
+
+    pub fn add_mute_source(&mut self, source: Arc<dyn MuteSource>) {
+        self.mute_sources.push(source);
+    }
+
+    /// Pending and firing alerts, worst first.
+    pub fn alerts(&self) -> Vec<AlertView> {
+        let mut views: Vec<AlertView> = self
+            .live
+            .iter()
+            .filter_map(|(id, alert)| self.stored(id, alert))
+            .collect();
+        views.sort_by(|a, b| {
+            (b.state == "firing", b.severity, &a.id).cmp(&(a.state == "firing", a.severity, &b.id))
+        });
+        views
+    }
+
+    pub fn settings(&self) -> &AlertsConfig {
+        &self.settings
+    }
+
+    /// Evaluates what one probe run observed.
+    pub fn observe(&mut self, observation: &Observation, now_ms: UnixMillis) -> AlertBatch {
+        let mut batch = AlertBatch::default();
+        if !self.metric_rules.is_empty() {
+            for sample in &observation.samples {
+                let Some(rules) = self.metric_rules.get(&sample.series.name) else {
+                    continue;
+                };
+                for index in rules.clone() {
+                    let RuleSource::Metric { matchers, .. } = &self.rules[index].source else {
+                        continue;
+                    };
+                    if !all_match(matchers, &sample.series.labels) {
+                        continue;
+                    }
+                    let id = format!("{}:{}", self.rules[index].name, sample.series);
+                    let labels = &sample.series.labels;
+                    let interval_ms = if observation.source == "system" {
+                        self.system_interval_ms
+                    } else {
+                        self.check_interval(labels.get("check"))
+                    };
+                    self.evaluate(
+                        index,
+                        id,
+                        labels,
+                        sample.value,
+                        String::new(),
+                        interval_ms,
+                        now_ms,
+                        &mut batch,
+                    );
+                }
+            }
+        }
+        for result in &observation.checks {
+            self.observe_check(result, now_ms, &mut batch);
+        }
+        batch
+    }
+
+    fn observe_check(&mut self, result: &CheckResult, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let system_interval_ms = self.system_interval_ms;
+        let meta = self
+            .checks
+            .entry(result.check.clone())
+            .or_insert_with(|| CheckMeta {
+                labels: [
+                    ("check", result.check.as_str()),
+                    ("layer", result.layer.as_str()),
+                    ("type", "system"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                interval_ms: system_interval_ms,
+                last_seen_ms: now_ms,
+            });
+        meta.last_seen_ms = meta.last_seen_ms.max(result.at_ms).max(now_ms);
+        let labels = meta.labels.clone();
+        let interval_ms = meta.interval_ms;
+        for index in 0..self.rules.len() {
+            match &self.rules[index].source {
+                RuleSource::CheckStatus { matchers } if all_match(matchers, &labels) => {
+                    let id = format!("{}:check={}", self.rules[index].name, result.check);
+                    self.evaluate(
+                        index,
+                        id,
+                        &labels,
+                        crate::config::alerts::status_value(result.status),
+                        result.detail.clone(),
+                        interval_ms,
+                        now_ms,
+                        batch,
+                    );
+                }
+                RuleSource::NoData { matchers, .. } if all_match(matchers, &labels) => {
+                    // A result arrived: the check has data again.
+                    let id = format!("{}:check={}", self.rules[index].name, result.check);
+                    if self.live.contains_key(&id) {
+                        self.evaluate(
+                            index,
+                            id,
+                            &labels,
+                            0.0,
+                            String::new(),
+                            interval_ms,
+                            now_ms,
+                            batch,
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Time-driven changes: `for` elapsed, no data, cooldown repeats, stale series, lifted mutes.
+    pub fn tick(&mut self, now_ms: UnixMillis) -> AlertBatch {
+        let mut batch = AlertBatch::default();
+
+        // No data: a check silent for `missed_intervals` of its intervals.
+        let no_data_rules: Vec<(usize, u32)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r.source {
+                RuleSource::NoData {
+                    missed_intervals, ..
+                } => Some((i, missed_intervals)),
+                _ => None,
+            })
+            .collect();
+        if !no_data_rules.is_empty() {
+            let checks: Vec<(String, CheckMeta)> = self
+                .checks
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (index, missed_intervals) in no_data_rules {
+                let RuleSource::NoData { matchers, .. } = &self.rules[index].source else {
+                    continue;
+                };
+                let matchers = matchers.clone();
+                for (name, meta) in &checks {
+                    if !all_match(&matchers, &meta.labels) {
+                        continue;
+                    }
+                    let silent_ms = now_ms - meta.last_seen_ms;
+                    let missing = silent_ms >= meta.interval_ms * i64::from(missed_intervals);
+                    let id = format!("{}:check={name}", self.rules[index].name);
+                    if missing || self.live.contains_key(&id) {
+                        let detail = format!(
+                            "no result for {}",
+                            humantime::format_duration(Duration::from_secs(
+                                (silent_ms.max(0) / 1000) as u64
+                            ))
+                        );
+                        self.evaluate(
+                            index,
+                            id,
+                            &meta.labels,
+                            if missing { 1.0 } else { 0.0 },
+                            detail,
+                            meta.interval_ms,
+                            now_ms,
+                            &mut batch,
+                        );
+                    }
+                }
+            }
+        }
+
+        // `for` timers and cooldowns run on the last value; series that went away resolve.
+        let ids: Vec<String> = self.live.keys().cloned().collect();
+        for id in ids {
+            let Some(alert) = self.live.get(&id) else {
+                continue;
+            };
+            if matches!(self.rules[alert.rule].source, RuleSource::NoData { .. }) {
+                continue;
+            }
+            let stale_ms = STALE_AFTER_MS.max(alert.interval_ms * 3);
+            let value = if now_ms - alert.last_seen_ms > stale_ms {
+                f64::NAN
+            } else {
+                alert.value
+            };
+            let (rule, labels, detail, interval_ms, last_seen_ms) = (
+                alert.rule,
+                alert.labels.clone(),
+                alert.detail.clone(),
+                alert.interval_ms,
+                alert.last_seen_ms,
+            );
+            self.evaluate(
+                rule,
+                id.clone(),
+                &labels,
+                value,
+                detail,
+                interval_ms,
+                now_ms,
+                &mut batch,
+            );
+            // A tick is not a sighting: keep the time the source last reported.
+            if let Some(alert) = self.live.get_mut(&id) {
+                alert.last_seen_ms = last_seen_ms;
+                if value.is_nan() {
+                    alert.value = f64::NAN;
+                }
+            }
+        }
+
+        self.retell_unmuted(now_ms, &mut batch);
+        let timing = self.timing();
+        self.grouper.prune(&timing, now_ms);
+        batch
+    }
+
+    fn timing(&self) -> GroupTiming {
+        GroupTiming {
+            group_wait: self.settings.group_wait,
+            group_wait_critical: self.settings.group_wait_critical,
+            group_interval: self.settings.group_interval,
+        }
+    }
+
+    fn check_interval(&self, check: Option<&String>) -> i64 {
+        check
+            .and_then(|name| self.checks.get(name))
+            .map_or(self.system_interval_ms, |meta| meta.interval_ms)
+    }
+
+    fn interval_for(&self, labels: &BTreeMap<String, String>) -> i64 {
+        self.check_interval(labels.get("check"))
+    }
+
+    /// One rule applied to one value of one source.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &mut self,
+        rule_index: usize,
+        id: String,
+        source_labels: &BTreeMap<String, String>,
+        value: f64,
+        detail: String,
+        interval_ms: i64,
+        now_ms: UnixMillis,
+        batch: &mut AlertBatch,
+    ) {
+        let rule = &self.rules[rule_index];
+        let thresholds = thresholds_of(rule);
+        let current = self.live.get(&id).and_then(|a| a.tracker.severity());
+        let wanted = thresholds.classify(value, current);
+        if wanted.is_none() && current.is_none() {
+            return;
+        }
+        let cooldowns = self.settings.severity_cooldowns(rule);
+        let hold_for = rule.hold_for;
+        let alert = self.live.entry(id.clone()).or_insert_with(|| {
+            let mut labels = source_labels.clone();
+            labels.extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            labels.insert("alertname".to_string(), rule.name.clone());
+            labels.insert("host".to_string(), self.settings.host.clone());
+            LiveAlert {
+                rule: rule_index,
+                labels,
+                tracker: AlertTracker::new(hold_for, cooldowns),
+                value,
+                detail: String::new(),
+                last_seen_ms: now_ms,
+                interval_ms,
+                muted_by: String::new(),
+                told: false,
+                summary: String::new(),
+            }
+        });
+        let before = alert.tracker.state;
+        alert.value = value;
+        alert.detail = detail;
+        alert.last_seen_ms = now_ms;
+        let notification = alert.tracker.step(wanted, now_ms);
+        let after = alert.tracker.state;
+        if let Some(notification) = notification {
+            let since_ms = match (before, after) {
+                (_, AlertState::Firing { since_ms, .. }) => since_ms,
+                (AlertState::Firing { since_ms, .. }, _) => since_ms,
+                _ => now_ms,
+            };
+            self.notify(&id, notification, since_ms, now_ms, batch);
+        }
+        let Some(alert) = self.live.get(&id) else {
+            return;
+        };
+        if alert.tracker.state == AlertState::Inactive {
+            self.live.remove(&id);
+            if before != AlertState::Inactive {
+                batch.removed.push(id);
+            }
+        } else if before != after || notification.is_some() {
+            if let Some(stored) = self.stored(&id, alert) {
+                batch.upserts.retain(|u| u.id != id);
+                batch.upserts.push(stored);
+            }
+        }
+    }
+
+    /// Why `labels` should not be told now, or "" when it should.
+    fn mute_reason(
+        &self,
+        id: &str,
+        rule: &RuleConfig,
+        labels: &BTreeMap<String, String>,
+        now_ms: UnixMillis,
+    ) -> String {
+        let silences = muting(&self.silences, labels, now_ms);
+        if let Some(first) = silences.first() {
+            return format!("silenced by {first}");
+        }
+        let firing: Vec<Firing<'_>> = self
+            .live
+            .iter()
+            .filter(|(_, a)| matches!(a.tracker.state, AlertState::Firing { .. }))
+            .map(|(id, a)| Firing {
+                id: id.as_str(),
+                labels: &a.labels,
+            })
+            .collect();
+        if let Some(reason) = inhibited_by(
+            id,
+            labels,
+            &firing,
+            &self.settings.inhibit,
+            &self.depends_on,
+        ) {
+            return reason;
+        }
+        self.mute_sources
+            .iter()
+            .find_map(|source| source.mutes(rule, labels, now_ms))
+            .unwrap_or_default()
+    }
+
+    fn notify(
+        &mut self,
+        id: &str,
+        notification: Notification,
+        since_ms: UnixMillis,
+        now_ms: UnixMillis,
+        batch: &mut AlertBatch,
+    ) {
+        let Some(alert) = self.live.get(id) else {
+            return;
+        };
+        let rule = &self.rules[alert.rule];
+        let (kind, severity, previous) = match notification {
+            Notification::Firing(s) => (NoticeKind::Firing, s, None),
+            Notification::Escalated { from, to } => (NoticeKind::Escalated, to, Some(from)),
+            Notification::DeEscalated { from, to } => (NoticeKind::DeEscalated, to, Some(from)),
+            Notification::Repeat(s) => (NoticeKind::Repeat, s, None),
+            Notification::Resolved { was } => (NoticeKind::Resolved, was, None),
+        };
+        let mut labels = alert.labels.clone();
+        labels.insert("severity".to_string(), severity.as_str().to_string());
+        let mut muted_by = self.mute_reason(id, rule, &labels, now_ms);
+        if kind == NoticeKind::Resolved && muted_by.is_empty() {
+            if !alert.told {
+                muted_by = "its firing was not told".to_string();
+            } else if !rule.send_resolved.unwrap_or(self.settings.send_resolved) {
+                muted_by = "send_resolved = false".to_string();
+            }
+        }
+        // An escalation of an alert nobody was told about is news: tell it as a firing.
+        let kind = match kind {
+            NoticeKind::Escalated | NoticeKind::DeEscalated | NoticeKind::Repeat if !alert.told => {
+                NoticeKind::Firing
+            }
+            kind => kind,
+        };
+        let notice = self.notice(
+            id, alert, rule, kind, severity, previous, labels, since_ms, now_ms,
+        );
+        let told = muted_by.is_empty();
+        if told {
+            let notifiers = rule.notifiers.clone();
+            self.enqueue(&notifiers, &notice, now_ms, batch);
+        }
+        let summary = notice.summary.clone();
+        batch.history.push(HistoryEntry {
+            notice,
+            muted_by: muted_by.clone(),
+        });
+        if let Some(alert) = self.live.get_mut(id) {
+            alert.summary = summary;
+            alert.muted_by = muted_by;
+            if kind != NoticeKind::Resolved {
+                alert.told = alert.told || told;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notice(
+        &self,
+        id: &str,
+        alert: &LiveAlert,
+        rule: &RuleConfig,
+        kind: NoticeKind,
+        severity: Severity,
+        previous: Option<Severity>,
+        labels: BTreeMap<String, String>,
+        since_ms: UnixMillis,
+        now_ms: UnixMillis,
+    ) -> AlertNotice {
+        let is_no_data = matches!(rule.source, RuleSource::NoData { .. });
+        let value = if is_no_data {
+            alert
+                .detail
+                .strip_prefix("no result for ")
+                .unwrap_or(&alert.detail)
+                .to_string()
+        } else {
+            format_value(alert.value, rule.unit)
+        };
+        let level = match severity {
+            Severity::Critical => rule.critical,
+            _ => rule.warning,
+        };
+        let threshold = match (is_no_data, level) {
+            (true, _) | (_, None) => String::new(),
+            (false, Some(level)) => format_threshold(level, rule.unit),
+        };
+        let context = TemplateContext {
+            value: &value,
+            threshold: &threshold,
+            severity: severity.as_str(),
+            rule: &rule.name,
+            host: &self.settings.host,
+            detail: &alert.detail,
+            labels: &labels,
+        };
+        AlertNotice {
+            alert_id: id.to_string(),
+            rule: rule.name.clone(),
+            kind,
+            severity,
+            previous_severity: previous,
+            category: rule.category,
+            summary: render(&rule.summary, &context),
+            description: render(&rule.description, &context),
+            value,
+            threshold,
+            since_ms,
+            at_ms: now_ms,
+            runbook_url: rule.runbook_url.clone(),
+            labels,
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        rule_notifiers: &[String],
+        notice: &AlertNotice,
+        now_ms: UnixMillis,
+        batch: &mut AlertBatch,
+    ) {
+        let group_labels = group_labels(&self.settings.group_by, &notice.labels);
+        let key = group_key(&group_labels);
+        let timing = self.timing();
+        let due_ms = self.grouper.due(&key, notice.severity, &timing, now_ms);
+        let targets: Vec<&String> = if rule_notifiers.is_empty() {
+            self.notifiers.iter().collect()
+        } else {
+            rule_notifiers.iter().collect()
+        };
+        for notifier in targets {
+            batch.outbox.push(OutboxEntry {
+                notifier: notifier.clone(),
+                group_key: key.clone(),
+                group_labels: group_labels.clone(),
+                due_ms,
+                notice: notice.clone(),
+            });
+        }
+    }
+
+    /// Firing alerts that were muted and no longer are get told now; the shown mute reason of
+    /// every firing alert is kept current.
+    fn retell_unmuted(&mut self, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let ids: Vec<String> = self
+            .live
+            .iter()
+            .filter(|(_, a)| matches!(a.tracker.state, AlertState::Firing { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let alert = &self.live[&id];
+            let rule = &self.rules[alert.rule];
+            let mut labels = alert.labels.clone();
+            let severity = alert.tracker.severity().unwrap_or(Severity::Warning);
+            labels.insert("severity".to_string(), severity.as_str().to_string());
+            let reason = self.mute_reason(&id, rule, &labels, now_ms);
+            let told = alert.told;
+            let changed = reason != alert.muted_by;
+            if reason.is_empty() && !told {
+                let mut since = now_ms;
+                if let Some(alert) = self.live.get_mut(&id) {
+                    if let AlertState::Firing {
+                        since_ms, severity, ..
+                    } = alert.tracker.state
+                    {
+                        since = since_ms;
+                        alert.tracker.state = AlertState::Firing {
+                            since_ms,
+                            severity,
+                            last_notified_ms: now_ms,
+                        };
+                    }
+                }
+                self.notify(&id, Notification::Firing(severity), since, now_ms, batch);
+            } else if changed {
+                if let Some(alert) = self.live.get_mut(&id) {
+                    alert.muted_by = reason;
+                }
+            } else {
+                continue;
+            }
+            if let Some(stored) = self.live.get(&id).and_then(|a| self.stored(&id, a)) {
+                batch.upserts.retain(|u| u.id != id);
+                batch.upserts.push(stored);
+            }
+        }
+    }
+
+    fn stored(&self, id: &str, alert: &LiveAlert) -> Option<StoredAlert> {
+        let (state, severity, since_ms, last_notified_ms) = match alert.tracker.state {
+            AlertState::Inactive => return None,
+            AlertState::Pending { since_ms, severity } => ("pending", severity, since_ms, None),
+            AlertState::Firing {
+                since_ms,
+                severity,
+                last_notified_ms,
+            } => ("firing", severity, since_ms, Some(last_notified_ms)),
+        };
+        Some(StoredAlert {
+            id: id.to_string(),
+            rule: self.rules[alert.rule].name.clone(),
+            labels: alert.labels.clone(),
+            state: state.to_string(),
+            severity,
+            since_ms,
+            last_notified_ms,
+            value: (!alert.value.is_nan()).then_some(alert.value),
+            summary: alert.summary.clone(),
+            muted_by: alert.muted_by.clone(),
+        })
+    }
+}
+
+fn format_threshold(level: f64, unit: ValueUnit) -> String {
+    match unit {
+        ValueUnit::Percent => {
+            let percent = level * 100.0;
+            if percent.fract() == 0.0 {
+                format!("{percent:.0}%")
+            } else {
+                format!("{percent}%")
+            }
+        }
+        _ => format_value(level, unit),
+    }
+}
+
+/// The rule's thresholds; discrete values (statuses, no-data flags) clear as soon as they are
+/// below the level, with no hysteresis margin.
+fn thresholds_of(rule: &RuleConfig) -> Thresholds {
+    let discrete = matches!(
+        rule.source,
+        RuleSource::CheckStatus { .. } | RuleSource::NoData { .. }
+    );
+    let clear = |level: Option<f64>, given: Option<f64>| {
+        given.or_else(|| {
+            level.filter(|_| discrete).map(|l| match rule.comparison {
+                Comparison::Above => l - 0.5,
+                Comparison::Below => l + 0.5,
+            })
+        })
+    };
+    Thresholds {
+        comparison: rule.comparison,
+        warning: rule.warning,
+        critical: rule.critical,
+        warning_clear: clear(rule.warning, rule.warning_clear),
+        critical_clear: clear(rule.critical, rule.critical_clear),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::alert::matcher::Matcher;
+    use crate::config::test_support::no_env;
+    use crate::model::{Layer, Sample, SeriesKey, Status};
+
+    const S: i64 = 1_000;
+    const MIN: i64 = 60 * S;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            r#"
+[[check]]
+name = "db"
+type = "tcp"
+address = "127.0.0.1:5432"
+interval = "30s"
+
+[[check]]
+name = "app"
+type = "tcp"
+address = "127.0.0.1:5000"
+interval = "30s"
+depends_on = ["db"]
+{extra}
+"#
+        );
+        let mut config = crate::config::from_str(&text, "lookout.toml", &no_env).unwrap();
+        config.alerts.host = "web1".to_string();
+        config
+    }
+
+    fn engine(now_ms: i64) -> Engine {
+        let mut engine = Engine::new(&config(""), now_ms);
+        engine.notifiers = vec!["mail".to_string(), "hook".to_string()];
+        engine
+    }
+
+    fn sample(name: &str, labels: &[(&str, &str)], value: f64, at_ms: i64) -> Observation {
+        let mut key = SeriesKey::new(name);
+        for (k, v) in labels {
+            key = key.with(*k, *v);
+        }
+        Observation {
+            source: "system".to_string(),
+            at_ms,
+            samples: vec![Sample {
+                series: Arc::new(key),
+                value,
+            }],
+            checks: Vec::new(),
+        }
+    }
+
+    fn check(name: &str, status: Status, at_ms: i64) -> Observation {
+        Observation {
+            source: format!("check:{name}"),
+            at_ms,
+            samples: Vec::new(),
+            checks: vec![CheckResult {
+                check: name.to_string(),
+                layer: Layer::Application,
+                status,
+                value: None,
+                detail: format!("{name} said {status}"),
+                at_ms,
+            }],
+        }
+    }
+
+    /// (kind, severity, muted_by) of each notice in the batch's history.
+    fn told(batch: &AlertBatch) -> Vec<(NoticeKind, Severity, String)> {
+        batch
+            .history
+            .iter()
+            .map(|h| (h.notice.kind, h.notice.severity, h.muted_by.clone()))
+            .collect()
+    }
+
+    /// `told`, for one rule only (ticks also run "no data" for the checks a test ignores).
+    fn told_by(batch: &AlertBatch, rule: &str) -> Vec<(NoticeKind, Severity, String)> {
+        batch
+            .history
+            .iter()
+            .filter(|h| h.notice.rule == rule)
+            .map(|h| (h.notice.kind, h.notice.severity, h.muted_by.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn cpu_fires_after_its_for_escalates_de_escalates_and_resolves_with_hysteresis() {
+        use NoticeKind::*;
+        use Severity::*;
+        let mut engine = engine(0);
+        let cpu = |engine: &mut Engine, value: f64, at: i64| {
+            told(&engine.observe(&sample("cpu_usage_ratio", &[], value, at), at))
+        };
+        // (value, at, expected notices, why)
+        type Step = (f64, i64, Vec<(NoticeKind, Severity)>, &'static str);
+        let steps: Vec<Step> = vec![
+            (0.50, 0, vec![], "fine"),
+            (0.85, 10 * S, vec![], "over 80%: pending for 2m"),
+            (0.86, MIN + 10 * S, vec![], "still pending"),
+            (
+                0.84,
+                2 * MIN + 10 * S,
+                vec![(Firing, Warning)],
+                "held 2m: fires",
+            ),
+            (
+                0.97,
+                2 * MIN + 20 * S,
+                vec![(Escalated, Critical)],
+                "escalation is told at once",
+            ),
+            (
+                0.93,
+                2 * MIN + 30 * S,
+                vec![],
+                "hysteresis: critical clears below 89.06%",
+            ),
+            (
+                0.80,
+                2 * MIN + 40 * S,
+                vec![(DeEscalated, Warning)],
+                "below the clear level",
+            ),
+            (0.76, 2 * MIN + 50 * S, vec![], "warning holds above 75%"),
+            (
+                0.74,
+                3 * MIN,
+                vec![(Resolved, Warning)],
+                "resolved below 75%",
+            ),
+            (
+                0.79,
+                3 * MIN + 10 * S,
+                vec![],
+                "a new pending, not a firing",
+            ),
+        ];
+        for (value, at, expected, why) in steps {
+            let got: Vec<(NoticeKind, Severity)> = cpu(&mut engine, value, at)
+                .into_iter()
+                .map(|(k, s, _)| (k, s))
+                .collect();
+            assert_eq!(got, expected, "{why} (value {value} at {at} ms)");
+        }
+    }
+
+    #[test]
+    fn a_notice_goes_to_every_notifier_with_rendered_text_and_grouping_due_time() {
+        let mut engine = engine(0);
+        engine.observe(&sample("cpu_usage_ratio", &[], 0.9, 0), 0);
+        let batch = engine.observe(&sample("cpu_usage_ratio", &[], 0.91, 2 * MIN), 2 * MIN);
+        assert_eq!(batch.outbox.len(), 2);
+        let entry = &batch.outbox[0];
+        assert_eq!(entry.notifier, "mail");
+        assert_eq!(entry.group_key, "{host=web1}");
+        assert_eq!(entry.due_ms, 2 * MIN + 10 * S, "a warning waits group_wait");
+        let notice = &entry.notice;
+        assert_eq!(notice.summary, "CPU usage 91.0% on web1");
+        assert_eq!(notice.value, "91.0%");
+        assert_eq!(notice.threshold, "80%");
+        assert_eq!(notice.since_ms, 2 * MIN);
+        assert_eq!(notice.labels["alertname"], "cpu_usage");
+        assert_eq!(notice.labels["severity"], "warning");
+        assert_eq!(batch.upserts.len(), 1);
+        assert_eq!(batch.upserts[0].state, "firing");
+    }
+
+    #[test]
+    fn a_failed_check_is_critical_at_once_and_resolves_when_it_recovers() {
+        let mut engine = engine(0);
+        let batch = engine.observe(&check("db", Status::Critical, 5 * S), 5 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Firing, Severity::Critical, String::new())]
+        );
+        assert_eq!(batch.outbox[0].due_ms, 5 * S, "critical: no group wait");
+        assert_eq!(batch.outbox[0].notice.summary, "db is critical");
+        assert!(
+            engine
+                .observe(&check("db", Status::Critical, 35 * S), 35 * S)
+                .is_empty()
+        );
+        let batch = engine.observe(&check("db", Status::Ok, 65 * S), 65 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Resolved, Severity::Critical, String::new())]
+        );
+        assert_eq!(batch.outbox[0].notice.since_ms, 5 * S);
+        assert_eq!(batch.removed, vec!["check_failed:check=db".to_string()]);
+        assert!(engine.alerts().is_empty());
+    }
+
+    #[test]
+    fn system_checks_do_not_bypass_their_for() {
+        let mut engine = engine(0);
+        let mut observation = check("cpu", Status::Critical, 0);
+        observation.checks[0].layer = Layer::System;
+        assert!(engine.observe(&observation, 0).is_empty());
+    }
+
+    #[test]
+    fn still_firing_alerts_repeat_after_their_severity_cooldown() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Critical, 0), 0);
+        for at in [MIN, 4 * MIN + 59 * S] {
+            engine.observe(&check("db", Status::Critical, at), at);
+            assert!(
+                told_by(&engine.tick(at), "check_failed").is_empty(),
+                "within 5m at {at}"
+            );
+        }
+        let batch = engine.observe(&check("db", Status::Critical, 5 * MIN), 5 * MIN);
+        assert_eq!(
+            told_by(&batch, "check_failed"),
+            vec![(NoticeKind::Repeat, Severity::Critical, String::new())]
+        );
+        assert!(told_by(&engine.tick(6 * MIN), "check_failed").is_empty());
+        // The tick repeats too, when no new result comes (the check's series is not yet stale).
+        assert_eq!(
+            told_by(&engine.tick(10 * MIN), "check_failed"),
+            vec![(NoticeKind::Repeat, Severity::Critical, String::new())]
+        );
+    }
+
+    #[test]
+    fn a_check_with_no_result_for_three_intervals_is_no_data() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Ok, 0), 0);
+        engine.observe(&check("app", Status::Ok, 0), 0);
+        assert!(engine.tick(89 * S).is_empty());
+        engine.observe(&check("app", Status::Ok, 60 * S), 60 * S);
+        let batch = engine.tick(90 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Firing, Severity::Warning, String::new())]
+        );
+        let notice = &batch.history[0].notice;
+        assert_eq!(notice.labels["check"], "db");
+        assert_eq!(notice.summary, "No data from db");
+        assert_eq!(notice.value, "1m 30s");
+        let batch = engine.observe(&check("db", Status::Ok, 100 * S), 100 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Resolved, Severity::Warning, String::new())]
+        );
+    }
+
+    #[test]
+    fn a_down_check_inhibits_its_dependents_and_an_inhibition_lifting_tells_them() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Critical, 0), 0);
+        let batch = engine.observe(&check("app", Status::Critical, S), S);
+        assert_eq!(
+            told(&batch),
+            vec![(
+                NoticeKind::Firing,
+                Severity::Critical,
+                "inhibited by check_failed{check=db}".to_string()
+            )]
+        );
+        assert!(
+            batch.outbox.is_empty(),
+            "an inhibited alert is recorded, not sent"
+        );
+        assert_eq!(
+            engine
+                .alerts()
+                .iter()
+                .find(|a| a.rule == "check_failed" && a.labels["check"] == "app")
+                .unwrap()
+                .muted_by,
+            "inhibited by check_failed{check=db}"
+        );
+        // db recovers, app is still down: now app is news.
+        engine.observe(&check("db", Status::Ok, 30 * S), 30 * S);
+        let batch = engine.tick(31 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Firing, Severity::Critical, String::new())]
+        );
+        assert_eq!(batch.outbox[0].notice.labels["check"], "app");
+    }
+
+    #[test]
+    fn a_resolution_of_a_firing_nobody_was_told_about_is_not_sent() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Critical, 0), 0);
+        engine.observe(&check("app", Status::Critical, S), S);
+        let batch = engine.observe(&check("app", Status::Ok, 2 * S), 2 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(
+                NoticeKind::Resolved,
+                Severity::Critical,
+                "inhibited by check_failed{check=db}".to_string()
+            )]
+        );
+        assert!(batch.outbox.is_empty());
+    }
+
+    #[test]
+    fn silences_mute_matching_alerts_until_they_end() {
+        let mut engine = engine(0);
+        engine.set_silences(vec![Silence {
+            id: "s1".to_string(),
+            matchers: vec![Matcher::parse("check=\"db\"").unwrap()],
+            starts_ms: 0,
+            ends_ms: 10 * MIN,
+            author: "ops".to_string(),
+            comment: "db upgrade".to_string(),
+        }]);
+        let batch = engine.observe(&check("db", Status::Critical, S), S);
+        assert_eq!(batch.history[0].muted_by, "silenced by s1");
+        assert!(batch.outbox.is_empty());
+        for at in (30 * S..10 * MIN).step_by(30_000) {
+            engine.observe(&check("db", Status::Critical, at), at);
+            assert!(
+                told_by(&engine.tick(at), "check_failed").is_empty(),
+                "silenced at {at}"
+            );
+        }
+        engine.observe(&check("db", Status::Critical, 10 * MIN), 10 * MIN);
+        let batch = engine.tick(10 * MIN);
+        assert_eq!(
+            told_by(&batch, "check_failed"),
+            vec![(NoticeKind::Firing, Severity::Critical, String::new())]
+        );
+        assert_eq!(batch.outbox.len(), 2);
+        assert_eq!(
+            batch.outbox[0].notice.since_ms, S,
+            "since the alert started"
+        );
+    }
+
+    struct Maintenance;
+    impl MuteSource for Maintenance {
+        fn mutes(
+            &self,
+            rule: &RuleConfig,
+            _labels: &BTreeMap<String, String>,
+            now_ms: UnixMillis,
+        ) -> Option<String> {
+            (rule.maintenance_affected && now_ms < 5 * MIN).then(|| "maintenance".to_string())
+        }
+    }
+
+    #[test]
+    fn a_mute_source_mutes_only_the_rules_it_affects() {
+        let mut engine = engine(0);
+        engine.add_mute_source(Arc::new(Maintenance));
+        let batch = engine.observe(&check("db", Status::Critical, S), S);
+        assert_eq!(batch.history[0].muted_by, "maintenance");
+        engine.observe(&sample("memory_usage_ratio", &[], 0.99, 0), 0);
+        let batch = engine.observe(&sample("memory_usage_ratio", &[], 0.99, 2 * MIN), 2 * MIN);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Firing, Severity::Critical, String::new())],
+            "memory is not affected by maintenance"
+        );
+    }
+
+    #[test]
+    fn a_restart_neither_retells_nor_forgets_what_fires() {
+        let mut engine = engine(0);
+        let batch = engine.observe(&check("db", Status::Critical, 0), 0);
+        let stored = batch.upserts.clone();
+        let mut restarted = self::engine(MIN);
+        restarted.restore(stored);
+        assert_eq!(restarted.alerts().len(), 1);
+        assert!(
+            restarted
+                .observe(&check("db", Status::Critical, MIN), MIN)
+                .is_empty()
+        );
+        assert!(restarted.tick(MIN).is_empty());
+        let batch = restarted.observe(&check("db", Status::Ok, 2 * MIN), 2 * MIN);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Resolved, Severity::Critical, String::new())]
+        );
+    }
+
+    #[test]
+    fn an_alert_whose_series_stops_reporting_resolves() {
+        let mut engine = engine(0);
+        let disk = |value: f64, at: i64| {
+            sample(
+                "filesystem_usage_ratio",
+                &[("mountpoint", "/mnt/usb"), ("device", "/dev/sdb1")],
+                value,
+                at,
+            )
+        };
+        engine.observe(&disk(0.92, 0), 0);
+        let batch = engine.observe(&disk(0.92, 2 * MIN), 2 * MIN);
+        assert_eq!(
+            batch.history[0].notice.summary,
+            "Disk /mnt/usb 92.0% full on web1"
+        );
+        assert!(
+            told_by(&engine.tick(7 * MIN), "disk_usage").is_empty(),
+            "5 minutes of silence is not yet gone"
+        );
+        let batch = engine.tick(7 * MIN + S);
+        assert_eq!(
+            told_by(&batch, "disk_usage"),
+            vec![(NoticeKind::Resolved, Severity::Warning, String::new())]
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_firing_alerts_of_rules_that_remain() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Critical, 0), 0);
+        let batch = engine.reconfigure(&config(""), MIN);
+        assert!(batch.removed.is_empty());
+        assert_eq!(engine.alerts().len(), 1);
+        let mut disabled = config("");
+        for rule in &mut disabled.alerts.rules {
+            rule.enabled = rule.name != "check_failed";
+        }
+        let batch = engine.reconfigure(&disabled, MIN);
+        assert_eq!(batch.removed, vec!["check_failed:check=db".to_string()]);
+        assert!(engine.alerts().is_empty());
+    }
+}
