@@ -3,11 +3,21 @@
 //! config; a `[[alerts.rule]]` with a built-in's name overrides the keys it sets (or disables
 //! it with `enabled = false`), any other name adds a rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::time::Duration;
 
+use toml::de::DeValue;
+
+use super::checks::common::string_list;
+use super::parse::{bool_setting, duration_setting, not_longer, positive, string_setting};
+use super::reader::{Field, Item, Reader, Table, Text, a_type};
+use super::units::{
+    UnitError, format_duration, format_percent, parse_duration, parse_percent, parse_size,
+};
 use crate::alert::matcher::Matcher;
-use crate::alert::{Comparison, Cooldowns, Severity};
+use crate::alert::{Comparison, Cooldowns};
+use crate::model::Status;
 use crate::notify::Category;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +53,10 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleSource {
     /// `metric = 'filesystem_usage_ratio{fstype!="tmpfs"}'`: one alert per matching series.
-    Metric { name: String, matchers: Vec<Matcher> },
+    Metric {
+        name: String,
+        matchers: Vec<Matcher>,
+    },
     /// `check_status = 'check=~".*"'` (matchers on the check's labels: check, layer, type):
     /// one alert per matching check; thresholds are statuses ("warning", "critical").
     CheckStatus { matchers: Vec<Matcher> },
@@ -238,7 +251,8 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
     );
     failed.critical = Some(status_value(crate::model::Status::Critical));
     failed.summary = "{{labels.check}} is {{value}}".into();
-    failed.description = "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
+    failed.description =
+        "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
     failed.maintenance_affected = true;
 
     let mut no_data = builtin(
@@ -307,11 +321,1228 @@ impl Default for AlertsConfig {
     }
 }
 
-/// `[alerts]`; problems go to the reader. (Stub until the reader lands: the defaults.)
+// ---- Reading `[alerts]`.
+
+/// The placeholders a `summary` or `description` may use, besides `{{labels.NAME}}`.
+const PLACEHOLDERS: &[&str] = &["value", "threshold", "severity", "rule", "host", "detail"];
+/// The labels of a check that check-status and no-data matchers can look at.
+const CHECK_LABELS: &[&str] = &["check", "layer", "type"];
+/// Labels every alert gets from the engine: a rule's own `labels` must not hide them.
+const RESERVED_LABELS: &[&str] = &["alertname", "severity"];
+const UNITS: &[&str] = &["percent", "seconds", "bytes", "status", "number"];
+const CATEGORIES: &[&str] = &[
+    "failure",
+    "resource",
+    "performance",
+    "maintenance",
+    "security",
+];
+/// Resource usage swings for a moment all the time; only a sustained level is worth a message.
+const RESOURCE_HOLD: Duration = Duration::from_secs(120);
+/// More missed intervals than this is days for most checks: surely a typo.
+const MAX_NO_DATA: i64 = 1000;
+const SELECTOR_FORM: &str = "expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~\"/data.*\",fstype!=\"tmpfs\"}'";
+const NEW_RULE_SUMMARY: &str = "{{rule}} is {{value}} on {{host}}";
+const NEW_RULE_DESCRIPTION: &str = "{{rule}} is {{value}} ({{severity}} at {{threshold}}).";
+
+/// `notifiers = [...]` of every rule, checked once the `[[notifier]]`s are read (they come
+/// after `[alerts]` in the schema).
+pub(in crate::config) struct NotifierRefs(Vec<(String, Option<Range<usize>>, String)>);
+
+impl NotifierRefs {
+    /// Reports each name that is not a `[[notifier]]`.
+    pub(in crate::config) fn check<'n>(
+        self,
+        r: &mut Reader<'_>,
+        notifiers: impl IntoIterator<Item = &'n str>,
+    ) {
+        let known: Vec<&str> = notifiers.into_iter().collect();
+        for (name, span, path) in self.0 {
+            if !known.contains(&name.as_str()) {
+                let hint = if known.is_empty() {
+                    "there is no [[notifier]]; add one with this name".to_string()
+                } else {
+                    format!("expected one of {}", quoted_list(&known))
+                };
+                r.problem(
+                    span.as_ref(),
+                    &path,
+                    format!("{name:?} is not the name of any notifier; {hint}"),
+                );
+            }
+        }
+    }
+}
+
+/// `[alerts]` with its rules and inhibitions; problems go to the reader. The rules' notifier
+/// names are returned for `NotifierRefs::check`.
 pub(in crate::config) fn read_alerts(
-    _r: &mut super::reader::Reader<'_>,
-    _root: &super::reader::Table<'_, '_>,
-) -> AlertsConfig {
-    let _ = Severity::Info;
-    AlertsConfig::default()
+    r: &mut Reader<'_>,
+    root: &Table<'_, '_>,
+) -> (AlertsConfig, NotifierRefs) {
+    let defaults = AlertsConfig::default();
+    let table = r.table(root, "alerts");
+    let cooldown = duration_setting(r, &table, "cooldown", defaults.cooldowns.default, positive);
+    let cooldown_critical = duration_setting(
+        r,
+        &table,
+        "cooldown_critical",
+        defaults.cooldowns.critical,
+        positive,
+    );
+    let cooldown_warning = duration_setting(
+        r,
+        &table,
+        "cooldown_warning",
+        defaults.cooldowns.warning,
+        positive,
+    );
+    let send_resolved = bool_setting(r, &table, "send_resolved", defaults.send_resolved);
+    let group_by = match r.item(&table, "group_by") {
+        None => defaults.group_by.clone(),
+        Some(_) => label_names(r, &table, "group_by"),
+    };
+    let group_wait = duration_setting(r, &table, "group_wait", defaults.group_wait, |_| None);
+    let group_wait_critical = duration_setting(
+        r,
+        &table,
+        "group_wait_critical",
+        defaults.group_wait_critical,
+        |_| None,
+    );
+    // A critical alert waits less than the others, never more: that is the point of the key.
+    not_longer(
+        r,
+        &group_wait_critical,
+        &group_wait,
+        "expected group_wait_critical <= group_wait",
+    );
+    let group_interval = duration_setting(
+        r,
+        &table,
+        "group_interval",
+        defaults.group_interval,
+        positive,
+    );
+    let evaluation_interval = duration_setting(
+        r,
+        &table,
+        "evaluation_interval",
+        defaults.evaluation_interval,
+        positive,
+    );
+    let host = string_setting(
+        r,
+        &table,
+        "host",
+        defaults.host.clone(),
+        "a host name string",
+        |text| {
+            let host = text.value.trim();
+            if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err(format!(
+                    "{} is not a host name; expected a name without spaces, like \"web-1\"",
+                    text.quoted()
+                ))
+            } else {
+                Ok(host.to_string())
+            }
+        },
+    );
+    let dashboard_url = string_setting(r, &table, "dashboard_url", None, "a URL string", |text| {
+        http_url(text, "https://lookout.example.com").map(Some)
+    });
+
+    let mut notifier_refs = Vec::new();
+    let rules = read_rules(r, &table, &mut notifier_refs);
+    let mut inhibit = builtin_inhibitions();
+    inhibit.extend(read_inhibitions(r, &table));
+    let config = AlertsConfig {
+        cooldowns: Cooldowns {
+            critical: cooldown_critical.value,
+            warning: cooldown_warning.value,
+            default: cooldown.value,
+        },
+        send_resolved: send_resolved.value,
+        group_by,
+        group_wait: group_wait.value,
+        group_wait_critical: group_wait_critical.value,
+        group_interval: group_interval.value,
+        evaluation_interval: evaluation_interval.value,
+        host: host.value,
+        dashboard_url: dashboard_url.value,
+        rules,
+        inhibit,
+    };
+    (config, NotifierRefs(notifier_refs))
+}
+
+/// The built-ins (each possibly overridden), then the new rules in file order.
+fn read_rules(
+    r: &mut Reader<'_>,
+    alerts: &Table<'_, '_>,
+    notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
+) -> Vec<RuleConfig> {
+    let mut rules = builtin_rules();
+    let mut names = HashSet::new();
+    for table in r.table_array(alerts, "rule") {
+        let name = string_setting(r, &table, "name", String::new(), "a name string", |text| {
+            if is_label_name(&text.value) {
+                Ok(text.value.clone())
+            } else {
+                Err(format!(
+                    "{} is not a rule name; expected letters, digits and _, not starting with a digit, like \"disk_usage_data\" (it becomes the alertname label)",
+                    text.quoted()
+                ))
+            }
+        });
+        if name.span.is_none() {
+            r.problem(
+                table.span.as_ref(),
+                &format!("{}.name", table.path),
+                "missing; every rule needs a name, like name = \"disk_usage_data\", or the name of a built-in rule to override it",
+            );
+        } else if name.valid && !names.insert(name.value.clone()) {
+            r.problem(
+                name.span.as_ref(),
+                &name.path,
+                format!(
+                    "{:?} is already the name of another rule; names must be unique (one entry overrides a built-in)",
+                    name.value
+                ),
+            );
+        }
+        let builtin = rules
+            .iter()
+            .position(|rule| rule.builtin && name.valid && rule.name == name.value);
+        let base = builtin.map(|index| rules[index].clone());
+        let rule = read_rule(r, &table, &name, base.as_ref(), notifier_refs);
+        match (builtin, rule) {
+            (Some(index), Some(rule)) => rules[index] = rule,
+            (None, Some(rule)) if name.valid && name.span.is_some() => rules.push(rule),
+            _ => {}
+        }
+    }
+    rules
+}
+
+/// One `[[alerts.rule]]`: an override of `base` (a built-in) when given, else a new rule.
+/// Every key is asked for whatever the kind, so the unknown-key pass knows them all; `None`
+/// when the rule cannot be built (its problems are recorded).
+fn read_rule(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    name: &Field<String>,
+    base: Option<&RuleConfig>,
+    notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
+) -> Option<RuleConfig> {
+    let enabled = bool_setting(r, table, "enabled", base.is_none_or(|b| b.enabled));
+    let source = read_source(r, table, name, base);
+    let source_kind = source.as_ref().map(SourceKind::of);
+
+    let guessed_unit = match (base, &source) {
+        (Some(base), _) => base.unit,
+        (None, Some(RuleSource::Metric { name, .. })) => unit_of_metric(name),
+        (None, Some(RuleSource::CheckStatus { .. })) => ValueUnit::Status,
+        (None, _) => ValueUnit::Number,
+    };
+    let unit = string_setting(r, table, "unit", guessed_unit, "a unit string", |text| {
+        let unit = match text.value.trim() {
+            "percent" => ValueUnit::Percent,
+            "seconds" => ValueUnit::Seconds,
+            "bytes" => ValueUnit::Bytes,
+            "status" => ValueUnit::Status,
+            "number" => ValueUnit::Number,
+            _ => {
+                return Err(format!(
+                    "{} is not a unit; expected one of {}",
+                    text.quoted(),
+                    quoted_list(UNITS)
+                ));
+            }
+        };
+        // Check-status levels are statuses and nothing else is: a mismatch could never fire.
+        match source_kind {
+            Some(SourceKind::CheckStatus) if unit != ValueUnit::Status => Err(format!(
+                "{} does not fit a check_status rule; its levels are statuses, so its unit is \"status\"",
+                text.quoted()
+            )),
+            Some(SourceKind::Metric | SourceKind::NoData) if unit == ValueUnit::Status => {
+                Err(format!(
+                    "{} is only for check_status rules; expected \"percent\", \"seconds\", \"bytes\" or \"number\"",
+                    text.quoted()
+                ))
+            }
+            _ => Ok(unit),
+        }
+    });
+    let unit = unit.value;
+
+    let comparison = string_setting(
+        r,
+        table,
+        "comparison",
+        base.map_or(Comparison::Above, |b| b.comparison),
+        "\"above\" or \"below\"",
+        |text| match text.value.trim() {
+            "above" => Ok(Comparison::Above),
+            "below" => Ok(Comparison::Below),
+            _ => Err(format!(
+                "{} is not a comparison; expected \"above\" (higher is worse) or \"below\" (lower is worse)",
+                text.quoted()
+            )),
+        },
+    );
+    let level = |r: &mut Reader<'_>, key: &'static str, built: Option<f64>| {
+        threshold(r, table, key, unit, built)
+    };
+    let warning = level(r, "warning", base.and_then(|b| b.warning));
+    let critical = level(r, "critical", base.and_then(|b| b.critical));
+    let warning_clear = level(r, "warning_clear", base.and_then(|b| b.warning_clear));
+    let critical_clear = level(r, "critical_clear", base.and_then(|b| b.critical_clear));
+    let mut warning_value = warning.value;
+    // A no-data rule fires when data is missing; a level only picks its severity, like the
+    // built-in's warning = 1.
+    if base.is_none()
+        && source_kind == Some(SourceKind::NoData)
+        && warning.value.is_none()
+        && critical.value.is_none()
+        && warning.valid
+        && critical.valid
+    {
+        warning_value = Some(1.0);
+    }
+    check_levels(
+        r,
+        table,
+        source.is_some(),
+        unit,
+        &comparison,
+        &Field {
+            value: warning_value,
+            ..warning.clone()
+        },
+        &critical,
+        &warning_clear,
+        &critical_clear,
+    );
+
+    let category = string_setting(
+        r,
+        table,
+        "category",
+        base.map_or(
+            match source_kind {
+                Some(SourceKind::Metric) => Category::Resource,
+                _ => Category::Failure,
+            },
+            |b| b.category,
+        ),
+        "a category string",
+        |text| match text.value.trim() {
+            "failure" => Ok(Category::Failure),
+            "resource" => Ok(Category::Resource),
+            "performance" => Ok(Category::Performance),
+            "maintenance" => Ok(Category::Maintenance),
+            "security" => Ok(Category::Security),
+            _ => Err(format!(
+                "{} is not a category; expected one of {}",
+                text.quoted(),
+                quoted_list(CATEGORIES)
+            )),
+        },
+    );
+    let default_hold = match (base, category.value) {
+        (Some(base), _) => base.hold_for,
+        (None, Category::Resource) => RESOURCE_HOLD,
+        (None, _) => Duration::ZERO,
+    };
+    let hold_for = duration_setting(r, table, "for", default_hold, |_| None);
+    let optional_duration = |r: &mut Reader<'_>, key: &'static str, built: Option<Duration>| {
+        let field = duration_setting(r, table, key, Duration::ZERO, positive);
+        if field.span.is_some() && field.valid {
+            Some(field.value)
+        } else {
+            built
+        }
+    };
+    let cooldown = optional_duration(r, "cooldown", base.and_then(|b| b.cooldown));
+    let cooldown_critical = optional_duration(
+        r,
+        "cooldown_critical",
+        base.and_then(|b| b.cooldown_critical),
+    );
+    let cooldown_warning =
+        optional_duration(r, "cooldown_warning", base.and_then(|b| b.cooldown_warning));
+    let send_resolved = bool_setting(r, table, "send_resolved", false);
+    let send_resolved = if send_resolved.span.is_some() && send_resolved.valid {
+        Some(send_resolved.value)
+    } else {
+        base.and_then(|b| b.send_resolved)
+    };
+    let mut labels = base.map(|b| b.labels.clone()).unwrap_or_default();
+    labels.extend(rule_labels(r, table));
+    let summary = string_setting(
+        r,
+        table,
+        "summary",
+        base.map_or(NEW_RULE_SUMMARY.to_string(), |b| b.summary.clone()),
+        "a template string",
+        message_template,
+    );
+    let description = string_setting(
+        r,
+        table,
+        "description",
+        base.map_or(NEW_RULE_DESCRIPTION.to_string(), |b| b.description.clone()),
+        "a template string",
+        message_template,
+    );
+    let runbook_url = string_setting(
+        r,
+        table,
+        "runbook_url",
+        base.and_then(|b| b.runbook_url.clone()),
+        "a URL string",
+        |text| http_url(text, "https://wiki.example.com/runbooks/disk").map(Some),
+    );
+    let notifiers = match r.item(table, "notifiers") {
+        None => base.map(|b| b.notifiers.clone()).unwrap_or_default(),
+        Some(_) => {
+            let listed = string_list(r, table, "notifiers");
+            let names = listed.iter().map(|(name, _, _)| name.clone()).collect();
+            notifier_refs.extend(listed);
+            names
+        }
+    };
+    let maintenance_affected = bool_setting(
+        r,
+        table,
+        "maintenance_affected",
+        // Like the built-in check_failed: a check failing during maintenance is expected.
+        base.map_or(source_kind == Some(SourceKind::CheckStatus), |b| {
+            b.maintenance_affected
+        }),
+    );
+
+    Some(RuleConfig {
+        name: name.value.clone(),
+        builtin: base.is_some(),
+        enabled: enabled.value,
+        source: source?,
+        comparison: comparison.value,
+        warning: warning_value,
+        critical: critical.value,
+        warning_clear: warning_clear.value,
+        critical_clear: critical_clear.value,
+        hold_for: hold_for.value,
+        cooldown,
+        cooldown_critical,
+        cooldown_warning,
+        send_resolved,
+        labels,
+        summary: summary.value,
+        description: description.value,
+        runbook_url: runbook_url.value,
+        notifiers,
+        unit,
+        category: category.value,
+        maintenance_affected: maintenance_affected.value,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    Metric,
+    CheckStatus,
+    NoData,
+}
+
+impl SourceKind {
+    fn of(source: &RuleSource) -> SourceKind {
+        match source {
+            RuleSource::Metric { .. } => SourceKind::Metric,
+            RuleSource::CheckStatus { .. } => SourceKind::CheckStatus,
+            RuleSource::NoData { .. } => SourceKind::NoData,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            SourceKind::Metric => "metric",
+            SourceKind::CheckStatus => "check_status",
+            SourceKind::NoData => "no_data",
+        }
+    }
+}
+
+/// `metric`, `check_status`, `no_data` (+ `check`): exactly one source for a new rule; for an
+/// override, the built-in's source with the matchers (or count) it sets. `None` when there is
+/// no usable source (the problem is recorded, unless an earlier one explains it).
+fn read_source(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    name: &Field<String>,
+    base: Option<&RuleConfig>,
+) -> Option<RuleSource> {
+    let metric = r.item(table, "metric").map(|item| {
+        let parsed = r
+            .text(&item, SELECTOR_TYPE)
+            .ok_or(None)
+            .and_then(|text| parse_selector(&text).map_err(Some));
+        (item, parsed)
+    });
+    let check_status = r.item(table, "check_status").map(|item| {
+        let parsed = check_matchers(r, &item);
+        (item, parsed)
+    });
+    let no_data = r.item(table, "no_data").map(|item| {
+        let parsed = match item.value {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) if (1..=MAX_NO_DATA).contains(&n) => Ok(n as u32),
+                _ => Err(Some(format!(
+                    "{} is out of range; expected the number of missed intervals, from 1 to {MAX_NO_DATA}",
+                    i.as_str()
+                ))),
+            },
+            other => Err(Some(format!(
+                "expected a whole number of missed intervals, like no_data = 3, found {}",
+                a_type(other)
+            ))),
+        };
+        (item, parsed)
+    });
+    let check = r.item(table, "check").map(|item| {
+        let parsed = check_matchers(r, &item);
+        (item, parsed)
+    });
+
+    // Report the values' own problems first; `None` below then means "already reported".
+    let report = |r: &mut Reader<'_>, item: &Item<'_, '_>, error: &Option<String>| {
+        if let Some(message) = error {
+            r.problem(Some(&item.span), &item.path, message.clone());
+        }
+    };
+    for (item, parsed) in [&metric].into_iter().flatten() {
+        if let Err(error) = parsed {
+            report(r, item, error);
+        }
+    }
+    for (item, parsed) in [&check_status, &check].into_iter().flatten() {
+        if let Err(error) = parsed {
+            report(r, item, error);
+        }
+    }
+    if let Some((item, Err(error))) = &no_data {
+        report(r, item, error);
+    }
+
+    let written: Vec<(SourceKind, &Item<'_, '_>)> = [
+        metric.as_ref().map(|(item, _)| (SourceKind::Metric, item)),
+        check_status
+            .as_ref()
+            .map(|(item, _)| (SourceKind::CheckStatus, item)),
+        no_data.as_ref().map(|(item, _)| (SourceKind::NoData, item)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(((first, _), others)) = written.split_first() {
+        for (_, item) in others {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!(
+                    "a rule has one source, and this one already has {}; expected only one of metric, check_status and no_data",
+                    first.key()
+                ),
+            );
+        }
+    }
+    let kind = written.first().map(|(kind, _)| *kind);
+    let one_source = written.len() <= 1;
+    let effective_kind = base.map(|b| SourceKind::of(&b.source)).or(kind);
+    if let Some((item, _)) = &check
+        && effective_kind.is_some()
+        && effective_kind != Some(SourceKind::NoData)
+    {
+        r.problem(
+            Some(&item.span),
+            &item.path,
+            "only applies to no_data rules; a check_status rule takes its matchers in check_status itself",
+        );
+    }
+
+    let Some(base) = base else {
+        let Some(kind) = kind else {
+            let close = BUILTIN_RULES
+                .iter()
+                .map(|builtin| (strsim::jaro_winkler(&name.value, builtin), *builtin))
+                .filter(|(similarity, _)| *similarity >= 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let hint = match close {
+                Some((_, builtin)) if name.valid => {
+                    format!("; did you mean the built-in {builtin:?}?")
+                }
+                _ => String::new(),
+            };
+            if name.valid && name.span.is_some() {
+                r.problem(
+                    table.span.as_ref(),
+                    &table.path,
+                    format!(
+                        "no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'{hint}"
+                    ),
+                );
+            }
+            return None;
+        };
+        if !one_source {
+            return None;
+        }
+        return match kind {
+            SourceKind::Metric => metric.and_then(|(_, parsed)| parsed.ok()),
+            SourceKind::CheckStatus => check_status
+                .and_then(|(_, parsed)| parsed.ok())
+                .map(|matchers| RuleSource::CheckStatus { matchers }),
+            SourceKind::NoData => {
+                let missed_intervals = no_data.and_then(|(_, parsed)| parsed.ok())?;
+                let matchers = match check {
+                    None => Vec::new(),
+                    Some((_, parsed)) => parsed.ok()?,
+                };
+                Some(RuleSource::NoData {
+                    matchers,
+                    missed_intervals,
+                })
+            }
+        };
+    };
+
+    // An override: the source keeps its kind (the built-in's levels, unit and messages are
+    // made for it); only the matchers, or the count of a no-data rule, may change.
+    let base_kind = SourceKind::of(&base.source);
+    if let Some((kind, item)) = written.first()
+        && *kind != base_kind
+    {
+        r.problem(
+            Some(&item.span),
+            &item.path,
+            format!(
+                "the built-in {:?} is a {} rule; an override may change its matchers, not its kind; give a {} rule a new name",
+                base.name,
+                base_kind.key(),
+                kind.key()
+            ),
+        );
+        return Some(base.source.clone());
+    }
+    let mut source = base.source.clone();
+    match &mut source {
+        RuleSource::Metric {
+            name: metric_name,
+            matchers,
+        } => {
+            if let Some((
+                item,
+                Ok(RuleSource::Metric {
+                    name: written_name,
+                    matchers: written,
+                }),
+            )) = &metric
+            {
+                if written_name == metric_name {
+                    *matchers = written.clone();
+                } else {
+                    r.problem(
+                        Some(&item.span),
+                        &item.path,
+                        format!(
+                            "the built-in {:?} watches {metric_name}; an override may add matchers to it, like '{metric_name}{{...}}', not watch {written_name}; give that rule a new name",
+                            base.name
+                        ),
+                    );
+                }
+            }
+        }
+        RuleSource::CheckStatus { matchers } => {
+            if let Some((_, Ok(written))) = &check_status {
+                *matchers = written.clone();
+            }
+        }
+        RuleSource::NoData {
+            matchers,
+            missed_intervals,
+        } => {
+            if let Some((_, Ok(written))) = &no_data {
+                *missed_intervals = *written;
+            }
+            if let Some((_, Ok(written))) = &check {
+                *matchers = written.clone();
+            }
+        }
+    }
+    Some(source)
+}
+
+const SELECTOR_TYPE: &str = "a metric selector string like 'cpu_usage_ratio'";
+
+/// `name` or `name{matcher, ...}`, Prometheus style. Commas inside quoted values do not split.
+fn parse_selector(text: &Text) -> Result<RuleSource, String> {
+    let selector = text.value.trim();
+    let (name, body) = match selector.find('{') {
+        None => (selector, None),
+        Some(open) => {
+            let Some(inner) = selector[open + 1..].strip_suffix('}') else {
+                return Err(format!(
+                    "{} has no closing }} at its end; {SELECTOR_FORM}",
+                    text.quoted()
+                ));
+            };
+            (selector[..open].trim_end(), Some(inner))
+        }
+    };
+    let valid_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if !valid_name {
+        return Err(format!(
+            "{} does not start with a metric name; {SELECTOR_FORM}",
+            text.quoted()
+        ));
+    }
+    let mut matchers = Vec::new();
+    for part in split_matchers(body.unwrap_or_default())
+        .map_err(|why| format!("{} {why}; {SELECTOR_FORM}", text.quoted()))?
+    {
+        matchers.push(Matcher::parse(part)?);
+    }
+    Ok(RuleSource::Metric {
+        name: name.to_string(),
+        matchers,
+    })
+}
+
+/// Splits `a="x,y", b!~"z"` on the commas outside double quotes; empty parts (a trailing
+/// comma, as Prometheus allows) are dropped.
+fn split_matchers(text: &str) -> Result<Vec<&str>, &'static str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("has an unclosed quote");
+    }
+    parts.push(&text[start..]);
+    Ok(parts
+        .into_iter()
+        .filter(|part| !part.trim().is_empty())
+        .collect())
+}
+
+/// Matchers on a check's labels: one string of comma-separated matchers, or a list of them.
+/// `Err(None)`: the problem is recorded.
+fn check_matchers(r: &mut Reader<'_>, item: &Item<'_, '_>) -> Result<Vec<Matcher>, Option<String>> {
+    let expected = "matchers on check labels, like 'check=~\"app|api\"', or a list of them";
+    // (text, where it is written): an element's problem goes to the element.
+    let texts: Vec<(Text, String, Range<usize>)> = match item.value {
+        DeValue::String(_) => {
+            let text = r.text(item, expected).ok_or(None)?;
+            vec![(text, item.path.clone(), item.span.clone())]
+        }
+        DeValue::Array(_) => {
+            let elements = r.elements(item, expected).ok_or(None)?;
+            let mut texts = Vec::new();
+            for element in elements {
+                let text = r.text(&element, "a matcher string").ok_or(None)?;
+                texts.push((text, element.path, element.span));
+            }
+            texts
+        }
+        other => {
+            return Err(Some(format!(
+                "expected {expected}, found {}",
+                a_type(other)
+            )));
+        }
+    };
+    let mut matchers = Vec::new();
+    for (text, path, span) in texts {
+        let parts = split_matchers(&text.value)
+            .map_err(|why| Some(format!("{} {why}; {expected}", text.quoted())));
+        let parsed = parts.and_then(|parts| {
+            parts
+                .into_iter()
+                .map(|part| Matcher::parse(part).map_err(Some))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let parsed = parsed.and_then(|found| {
+            match found
+                .iter()
+                .find(|m| !CHECK_LABELS.contains(&m.label.as_str()))
+            {
+                Some(m) => Err(Some(format!(
+                    "{:?} is not a label of checks; expected {}",
+                    m.label,
+                    quoted_list(CHECK_LABELS)
+                ))),
+                None => Ok(found),
+            }
+        });
+        match parsed {
+            Ok(found) => matchers.extend(found),
+            // An element's problem goes to the element, so its position is exact.
+            Err(message) if path != item.path => {
+                if let Some(message) = message {
+                    r.problem(Some(&span), &path, message);
+                }
+                return Err(None);
+            }
+            Err(message) => return Err(message),
+        }
+    }
+    Ok(matchers)
+}
+
+/// The unit a new metric rule gets from its metric's name, by the Prometheus suffixes.
+fn unit_of_metric(name: &str) -> ValueUnit {
+    if name.ends_with("_ratio") {
+        ValueUnit::Percent
+    } else if name.ends_with("_seconds") {
+        ValueUnit::Seconds
+    } else if name.ends_with("_bytes") {
+        ValueUnit::Bytes
+    } else {
+        ValueUnit::Number
+    }
+}
+
+/// A level (`warning`, `critical`, `*_clear`) in the rule's unit. The field's value is the
+/// built-in's (or none) when the key is absent; `span` is set only when it is written.
+fn threshold(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    unit: ValueUnit,
+    built: Option<f64>,
+) -> Field<Option<f64>> {
+    let Some(item) = r.item(table, key) else {
+        return super::parse::field(table, key, built, None, true);
+    };
+    let number = match item.value {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|n| (n as f64, i.as_str().to_string())),
+        DeValue::Float(f) => f
+            .as_str()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|n| (n, f.as_str().to_string())),
+        _ => None,
+    };
+    let outcome = match (unit, number) {
+        (ValueUnit::Percent, Some((n, written))) => {
+            if (0.0..=1.0).contains(&n) {
+                Ok(n)
+            } else if n > 1.0 && n <= 100.0 {
+                Err(Some(format!(
+                    "{written} is not a ratio; a number here is a ratio from 0 to 1, write \"{written}%\" for a percentage"
+                )))
+            } else {
+                Err(Some(format!(
+                    "{written} is out of range; expected a percentage like \"80%\" or a ratio from 0 to 1"
+                )))
+            }
+        }
+        (ValueUnit::Seconds | ValueUnit::Bytes, Some((n, written))) if n < 0.0 => Err(Some(
+            format!("{written} is negative; expected {}", level_form(unit)),
+        )),
+        (ValueUnit::Status, Some((_, written))) => Err(Some(format!(
+            "{written} is not a status; expected {}",
+            level_form(unit)
+        ))),
+        (_, Some((n, _))) => Ok(n),
+        (_, None) => match item.value {
+            DeValue::String(_) => match r.text(&item, level_form(unit)) {
+                None => Err(None),
+                Some(text) => level_from_text(&text, unit).map_err(Some),
+            },
+            other => Err(Some(format!(
+                "expected {}, found {}",
+                level_form(unit),
+                a_type(other)
+            ))),
+        },
+    };
+    super::parse::settle(r, table, key, built, item, outcome.map(Some))
+}
+
+/// What a level looks like in `unit`, for messages.
+fn level_form(unit: ValueUnit) -> &'static str {
+    match unit {
+        ValueUnit::Percent => "a percentage like \"80%\" or a ratio from 0 to 1",
+        ValueUnit::Seconds => "a duration like \"2s\" or \"500ms\", or a number of seconds",
+        ValueUnit::Bytes => "a size like \"10GiB\" or a number of bytes",
+        ValueUnit::Status => "a status: \"warning\", \"unknown\" or \"critical\"",
+        ValueUnit::Number => "a number",
+    }
+}
+
+fn level_from_text(text: &Text, unit: ValueUnit) -> Result<f64, String> {
+    let value = text.value.trim();
+    let quoted = text.quoted();
+    match unit {
+        ValueUnit::Percent => parse_percent(value).map_err(|error| match error {
+            UnitError::OutOfRange | UnitError::TooLarge => {
+                format!("{quoted} is out of range; expected 0% to 100%")
+            }
+            UnitError::Malformed => format!(
+                "{quoted} is not a percentage; expected {}",
+                level_form(unit)
+            ),
+        }),
+        ValueUnit::Seconds => parse_duration(value)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| format!("{quoted} is not a duration; expected {}", level_form(unit))),
+        ValueUnit::Bytes => parse_size(value)
+            .map(|bytes| bytes as f64)
+            .map_err(|_| format!("{quoted} is not a size; expected {}", level_form(unit))),
+        ValueUnit::Status => match value {
+            "warning" => Ok(status_value(Status::Warning)),
+            "unknown" => Ok(status_value(Status::Unknown)),
+            "critical" => Ok(status_value(Status::Critical)),
+            _ => Err(format!(
+                "{quoted} is not a status to alert on; expected {}",
+                level_form(unit)
+            )),
+        },
+        ValueUnit::Number => Err(format!(
+            "{quoted} is a string; expected a number, written without quotes"
+        )),
+    }
+}
+
+/// A level as it would be written in the file, for messages.
+fn show_level(value: f64, unit: ValueUnit) -> String {
+    match unit {
+        ValueUnit::Percent => format!("\"{}\"", format_percent(value)),
+        ValueUnit::Seconds => format!("\"{}\"", format_duration(Duration::from_secs_f64(value))),
+        ValueUnit::Status => {
+            let name = [Status::Warning, Status::Unknown, Status::Critical]
+                .into_iter()
+                .find(|status| status_value(*status) == value)
+                .map_or("?", |status| match status {
+                    Status::Warning => "warning",
+                    Status::Unknown => "unknown",
+                    _ => "critical",
+                });
+            format!("{name:?}")
+        }
+        ValueUnit::Bytes | ValueUnit::Number => value.to_string(),
+    }
+}
+
+/// The relations between the levels of a rule: at least one of warning and critical, critical
+/// the worse one, each clear level on the good side of its threshold. A level with a problem of
+/// its own is skipped, so one mistake is one message.
+#[allow(clippy::too_many_arguments)]
+fn check_levels(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    has_source: bool,
+    unit: ValueUnit,
+    comparison: &Field<Comparison>,
+    warning: &Field<Option<f64>>,
+    critical: &Field<Option<f64>>,
+    warning_clear: &Field<Option<f64>>,
+    critical_clear: &Field<Option<f64>>,
+) {
+    let all_valid = [warning, critical, warning_clear, critical_clear]
+        .iter()
+        .all(|level| level.valid)
+        && comparison.valid;
+    if !all_valid {
+        return;
+    }
+    if has_source && warning.value.is_none() && critical.value.is_none() {
+        r.problem(
+            table.span.as_ref(),
+            &table.path,
+            format!(
+                "no warning or critical; a rule needs at least one level, like warning = {}",
+                match unit {
+                    ValueUnit::Percent => "\"80%\"",
+                    ValueUnit::Seconds => "\"2s\"",
+                    ValueUnit::Bytes => "\"10GiB\"",
+                    ValueUnit::Status => "\"warning\"",
+                    ValueUnit::Number => "100",
+                }
+            ),
+        );
+    }
+    let (worse, better) = match comparison.value {
+        Comparison::Above => ("above", "below"),
+        Comparison::Below => ("below", "above"),
+    };
+    let is_worse = |a: f64, b: f64| match comparison.value {
+        Comparison::Above => a > b,
+        Comparison::Below => a < b,
+    };
+    let describe = |field: &Field<Option<f64>>, value: f64| {
+        let name = field.path.rsplit('.').next().unwrap_or(&field.path);
+        let origin = if field.span.is_none() {
+            ", the built-in"
+        } else {
+            ""
+        };
+        format!("{name} ({}{origin})", show_level(value, unit))
+    };
+    if let (Some(w), Some(c)) = (warning.value, critical.value)
+        && !is_worse(c, w)
+    {
+        let why = format!("critical must be the worse level when comparison is \"{worse}\"");
+        let (blamed, message) = if critical.span.is_some() {
+            (
+                critical,
+                format!(
+                    "{} must be {worse} {}; {why}",
+                    show_level(c, unit),
+                    describe(warning, w)
+                ),
+            )
+        } else if warning.span.is_some() {
+            (
+                warning,
+                format!(
+                    "{} must be {better} {}; {why}",
+                    show_level(w, unit),
+                    describe(critical, c)
+                ),
+            )
+        } else {
+            (
+                // Only the comparison changed: the built-in levels are the wrong way round now.
+                &Field {
+                    value: None,
+                    path: comparison.path.clone(),
+                    span: comparison.span.clone(),
+                    valid: true,
+                },
+                format!(
+                    "\"{worse}\" makes {} no worse than {}; set both levels for it",
+                    describe(critical, c),
+                    describe(warning, w)
+                ),
+            )
+        };
+        r.problem(blamed.span.as_ref(), &blamed.path, message);
+    }
+    for (clear, level) in [(warning_clear, warning), (critical_clear, critical)] {
+        let Some(clear_value) = clear.value else {
+            continue;
+        };
+        // Only a clear level the user wrote (or whose threshold they changed) is news.
+        if clear.span.is_none() && level.span.is_none() {
+            continue;
+        }
+        let level_name = level.path.rsplit('.').next().unwrap_or(&level.path);
+        let blamed = if clear.span.is_some() { clear } else { level };
+        match level.value {
+            None => r.problem(
+                blamed.span.as_ref(),
+                &blamed.path,
+                format!("is set but {level_name} is not; a clear level belongs to its threshold"),
+            ),
+            Some(level_value) if !is_worse(level_value, clear_value) => r.problem(
+                blamed.span.as_ref(),
+                &blamed.path,
+                format!(
+                    "{} must be {better} {}; an alert clears on the good side of its threshold",
+                    show_level(clear_value, unit),
+                    describe(level, level_value)
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// `labels = { team = "ops" }`: extra labels for the rule's alerts.
+fn rule_labels(r: &mut Reader<'_>, table: &Table<'_, '_>) -> BTreeMap<String, String> {
+    let map = r.table(table, "labels");
+    r.accept_all_keys(&map);
+    let mut labels = BTreeMap::new();
+    for (name, item) in r.entries(&map) {
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!("{name:?} is set by the engine (the rule name and the level); choose another label name"),
+            );
+        } else if !is_label_name(&name) {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!("{name:?} is not a label name; expected letters, digits and _, not starting with a digit"),
+            );
+        } else if let Some(text) = r.text(&item, "a string") {
+            labels.insert(name, text.value);
+        }
+    }
+    labels
+}
+
+/// A `summary` or `description`: every `{{...}}` must be a known placeholder, or the message
+/// would go out with a hole in it.
+fn message_template(text: &Text) -> Result<String, String> {
+    let value = &text.value;
+    let mut rest = value.as_str();
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err(format!(
+                "{} has a {{{{ without a closing }}}}; expected placeholders like {{{{value}}}}",
+                text.quoted()
+            ));
+        };
+        let inner = after[..close].trim();
+        let known = PLACEHOLDERS.contains(&inner)
+            || inner.strip_prefix("labels.").is_some_and(is_label_name);
+        if !known {
+            let list: Vec<String> = PLACEHOLDERS
+                .iter()
+                .map(|p| format!("{{{{{p}}}}}"))
+                .collect();
+            return Err(format!(
+                "{{{{{inner}}}}} in {} is not a placeholder; expected {} or {{{{labels.NAME}}}}",
+                text.quoted(),
+                list.join(", ")
+            ));
+        }
+        rest = &after[close + 2..];
+    }
+    Ok(value.clone())
+}
+
+/// An http(s) URL with a host, for links in messages.
+fn http_url(text: &Text, example: &str) -> Result<String, String> {
+    let value = text.value.trim();
+    let problem = match value.parse::<hyper::Uri>() {
+        Err(_) => format!("is not a URL; expected one like {example:?}"),
+        Ok(uri) => match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => return Ok(value.to_string()),
+            (Some("http" | "https"), None) => format!("has no host; expected one like {example:?}"),
+            _ => format!("must start with http:// or https://, like {example:?}"),
+        },
+    };
+    Err(format!("{} {problem}", text.quoted()))
+}
+
+/// A list of label names (`group_by`, `equal`).
+fn label_names(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, span, path) in string_list(r, table, key) {
+        if is_label_name(&name) {
+            names.push(name);
+        } else {
+            r.problem(
+                span.as_ref(),
+                &path,
+                format!("{name:?} is not a label name; expected letters, digits and _, not starting with a digit, like \"host\""),
+            );
+        }
+    }
+    names
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: a Prometheus label name (rule names become `alertname` values and
+/// are held to the same form so they can be used in matchers without quoting surprises).
+fn is_label_name(text: &str) -> bool {
+    text.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `[[alerts.inhibit]]` tables.
+fn read_inhibitions(r: &mut Reader<'_>, alerts: &Table<'_, '_>) -> Vec<InhibitConfig> {
+    let mut inhibitions = Vec::new();
+    for table in r.table_array(alerts, "inhibit") {
+        let source = alert_matchers(r, &table, "source");
+        let target = alert_matchers(r, &table, "target");
+        let equal = label_names(r, &table, "equal");
+        if let (Some(source), Some(target)) = (source, target) {
+            inhibitions.push(InhibitConfig {
+                source,
+                target,
+                equal,
+            });
+        }
+    }
+    inhibitions
+}
+
+/// A required, non-empty list of matchers on alert labels; `None` after a problem.
+fn alert_matchers(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> Option<Vec<Matcher>> {
+    let example = "[\"alertname=\\\"check_failed\\\"\"]";
+    let Some(item) = r.item(table, key) else {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.{key}", table.path),
+            format!("missing; expected a list of matchers on alert labels, like {key} = {example}"),
+        );
+        return None;
+    };
+    let span = item.span.clone();
+    let path = item.path.clone();
+    let texts = string_list(r, table, key);
+    if matches!(item.value, DeValue::Array(array) if array.is_empty()) {
+        r.problem(
+            Some(&span),
+            &path,
+            format!(
+                "is empty; an empty list would match every alert; expected matchers, like {example}"
+            ),
+        );
+        return None;
+    }
+    let mut matchers = Vec::new();
+    let mut ok = matches!(item.value, DeValue::Array(array) if array.len() == texts.len());
+    for (text, span, path) in texts {
+        match Matcher::parse(&text) {
+            Ok(matcher) => matchers.push(matcher),
+            Err(message) => {
+                r.problem(span.as_ref(), &path, message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(matchers)
 }
