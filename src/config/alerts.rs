@@ -13,7 +13,8 @@ use super::checks::common::string_list;
 use super::parse::{bool_setting, duration_setting, not_longer, positive, string_setting};
 use super::reader::{Field, Item, Reader, Table, Text, a_type};
 use super::units::{
-    UnitError, format_duration, format_percent, parse_duration, parse_percent, parse_size,
+    UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
+    parse_size,
 };
 use crate::alert::matcher::Matcher;
 use crate::alert::{Comparison, Cooldowns};
@@ -593,8 +594,16 @@ fn read_rule(
             )),
         },
     );
+    // Without a source the unit is a guess: a level read in it would be a misleading second
+    // message about a rule whose real problem is already reported.
+    let unit_known = base.is_some() || source.is_some();
     let level = |r: &mut Reader<'_>, key: &'static str, built: Option<f64>| {
-        threshold(r, table, key, unit, built)
+        if unit_known {
+            threshold(r, table, key, unit, built)
+        } else {
+            let span = r.item(table, key).map(|item| item.span);
+            super::parse::field(table, key, None, span, false)
+        }
     };
     let warning = level(r, "warning", base.and_then(|b| b.warning));
     let critical = level(r, "critical", base.and_then(|b| b.critical));
@@ -1253,6 +1262,9 @@ fn show_level(value: f64, unit: ValueUnit) -> String {
                 });
             format!("{name:?}")
         }
+        ValueUnit::Bytes if value >= 0.0 && value.fract() == 0.0 => {
+            format!("\"{}\"", format_size(value as u64))
+        }
         ValueUnit::Bytes | ValueUnit::Number => value.to_string(),
     }
 }
@@ -1545,4 +1557,359 @@ fn alert_matchers(
         }
     }
     ok.then_some(matchers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::matcher::MatchOp;
+    use crate::config::test_support::{errors, no_env};
+    use crate::config::{Config, from_str};
+
+    fn parse(text: &str) -> Config {
+        match from_str(text, "lookout.toml", &no_env) {
+            Ok(config) => config,
+            Err(error) => panic!("does not parse:\n{error}\n{text}"),
+        }
+    }
+
+    fn rule<'c>(config: &'c Config, name: &str) -> &'c RuleConfig {
+        let found = config.alerts.rules.iter().find(|rule| rule.name == name);
+        found.unwrap_or_else(|| panic!("no rule {name}"))
+    }
+
+    #[test]
+    fn no_alerts_table_is_the_default() {
+        assert_eq!(parse("").alerts, AlertsConfig::default());
+        assert_eq!(parse("[alerts]\n").alerts, AlertsConfig::default());
+    }
+
+    #[test]
+    fn alerts_settings_are_read() {
+        let config = parse(
+            "[alerts]\ncooldown = \"20m\"\ncooldown_critical = \"1m\"\ncooldown_warning = \"1h\"\n\
+             send_resolved = false\ngroup_by = [\"host\", \"check\"]\ngroup_wait = \"30s\"\n\
+             group_wait_critical = \"5s\"\ngroup_interval = \"5m\"\nevaluation_interval = \"2s\"\n\
+             host = \"web-1\"\ndashboard_url = \"https://lookout.example.com\"\n",
+        );
+        let alerts = config.alerts;
+        assert_eq!(
+            alerts.cooldowns,
+            Cooldowns {
+                critical: Duration::from_secs(60),
+                warning: Duration::from_secs(3600),
+                default: Duration::from_secs(1200),
+            }
+        );
+        assert!(!alerts.send_resolved);
+        assert_eq!(alerts.group_by, ["host", "check"]);
+        assert_eq!(alerts.group_wait, Duration::from_secs(30));
+        assert_eq!(alerts.group_wait_critical, Duration::from_secs(5));
+        assert_eq!(alerts.group_interval, Duration::from_secs(300));
+        assert_eq!(alerts.evaluation_interval, Duration::from_secs(2));
+        assert_eq!(alerts.host, "web-1");
+        assert_eq!(
+            alerts.dashboard_url.as_deref(),
+            Some("https://lookout.example.com")
+        );
+        assert_eq!(alerts.rules, builtin_rules());
+    }
+
+    #[test]
+    fn an_override_changes_only_the_keys_it_sets() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"cpu_usage\"\nwarning = \"70%\"\nlabels = { team = \"ops\" }\n\n\
+             [[alerts.rule]]\nname = \"disk_usage\"\nmetric = 'filesystem_usage_ratio{mountpoint=\"/\"}'\n\n\
+             [[alerts.rule]]\nname = \"check_no_data\"\nno_data = 5\ncheck = 'layer=\"database\"'\n",
+        );
+        let mut expected = builtin_rules();
+        expected[0].warning = Some(0.70);
+        expected[0].labels.insert("team".into(), "ops".into());
+        expected[2].source = RuleSource::Metric {
+            name: "filesystem_usage_ratio".into(),
+            matchers: vec![Matcher::parse("mountpoint=\"/\"").unwrap()],
+        };
+        expected[5].source = RuleSource::NoData {
+            matchers: vec![Matcher::parse("layer=\"database\"").unwrap()],
+            missed_intervals: 5,
+        };
+        // Same order: an override stays where the built-in is, and adds no rule.
+        assert_eq!(config.alerts.rules, expected);
+    }
+
+    #[test]
+    fn a_builtin_is_disabled_by_name() {
+        let config = parse("[[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n");
+        let mut expected = builtin_rules();
+        expected[3].enabled = false;
+        assert_eq!(config.alerts.rules, expected);
+    }
+
+    #[test]
+    fn a_new_metric_rule_gets_its_selector_and_defaults_by_source() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"data_disk\"\n\
+             metric = 'filesystem_usage_ratio{fstype!=\"tmpfs\", mountpoint=~\"/data.*|/a,b\",}'\n\
+             warning = \"80%\"\ncritical = 0.9\nnotifiers = []\n",
+        );
+        let rule = rule(&config, "data_disk");
+        let RuleSource::Metric { name, matchers } = &rule.source else {
+            panic!("not a metric rule: {:?}", rule.source)
+        };
+        assert_eq!(name, "filesystem_usage_ratio");
+        let shown: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+        // The comma inside the quoted regex does not split it.
+        assert_eq!(shown, ["fstype!=\"tmpfs\"", "mountpoint=~\"/data.*|/a,b\""]);
+        assert!(matches!(matchers[1].op, MatchOp::Regex(_)));
+        assert!(!rule.builtin && rule.enabled);
+        assert_eq!((rule.warning, rule.critical), (Some(0.8), Some(0.9)));
+        assert_eq!(rule.unit, ValueUnit::Percent);
+        assert_eq!(rule.category, Category::Resource);
+        assert_eq!(rule.hold_for, RESOURCE_HOLD);
+        assert_eq!(rule.summary, NEW_RULE_SUMMARY);
+        assert_eq!(config.alerts.rules.len(), BUILTIN_RULES.len() + 1);
+    }
+
+    #[test]
+    fn units_are_guessed_from_metric_suffixes() {
+        for (metric, unit) in [
+            ("queue_wait_seconds", ValueUnit::Seconds),
+            ("heap_bytes", ValueUnit::Bytes),
+            ("cache_hit_ratio", ValueUnit::Percent),
+            ("jobs_queued", ValueUnit::Number),
+        ] {
+            assert_eq!(unit_of_metric(metric), unit, "{metric}");
+        }
+    }
+
+    #[test]
+    fn levels_are_read_in_the_rules_unit() {
+        // (unit-defining source, written level, value)
+        let cases = [
+            ("metric = 'x_ratio'", "\"80%\"", 0.8),
+            ("metric = 'x_ratio'", "0.25", 0.25),
+            ("metric = 'x_ratio'", "1", 1.0),
+            ("metric = 'x_seconds'", "\"500ms\"", 0.5),
+            ("metric = 'x_seconds'", "\"1m30s\"", 90.0),
+            ("metric = 'x_seconds'", "2", 2.0),
+            (
+                "metric = 'x_bytes'",
+                "\"10GiB\"",
+                10.0 * 1024.0 * 1024.0 * 1024.0,
+            ),
+            ("metric = 'x_bytes'", "4096", 4096.0),
+            ("metric = 'x'", "-3.5", -3.5),
+            ("metric = 'x'\nunit = \"seconds\"", "\"2s\"", 2.0),
+            ("check_status = 'check=\"app\"'", "\"warning\"", 2.0),
+            ("check_status = 'check=\"app\"'", "\"unknown\"", 3.0),
+            ("check_status = []", "\"critical\"", 4.0),
+        ];
+        for (source, written, value) in cases {
+            let text = format!("[[alerts.rule]]\nname = \"r\"\n{source}\ncritical = {written}\n");
+            let config = parse(&text);
+            assert_eq!(rule(&config, "r").critical, Some(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn check_status_and_no_data_rules() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"api\"\ncheck_status = ['check=~\"app|api\"', 'layer=\"application\"']\n\
+             warning = \"unknown\"\n\n\
+             [[alerts.rule]]\nname = \"quiet\"\nno_data = 2\n",
+        );
+        let api = rule(&config, "api");
+        assert!(matches!(&api.source, RuleSource::CheckStatus { matchers } if matchers.len() == 2));
+        assert_eq!(
+            (
+                api.unit,
+                api.category,
+                api.hold_for,
+                api.maintenance_affected
+            ),
+            (ValueUnit::Status, Category::Failure, Duration::ZERO, true)
+        );
+        let quiet = rule(&config, "quiet");
+        assert_eq!(
+            quiet.source,
+            RuleSource::NoData {
+                matchers: Vec::new(),
+                missed_intervals: 2
+            }
+        );
+        // Like the built-in check_no_data: warns unless told otherwise.
+        assert_eq!((quiet.warning, quiet.critical), (Some(1.0), None));
+        assert_eq!(quiet.unit, ValueUnit::Number);
+    }
+
+    #[test]
+    fn inhibitions_follow_the_builtin_one() {
+        let config = parse(
+            "[[alerts.inhibit]]\nsource = ['alertname=\"db_down\"']\ntarget = ['alertname=~\".*\"', 'severity=\"warning\"']\nequal = [\"host\"]\n",
+        );
+        let inhibit = &config.alerts.inhibit;
+        assert_eq!(inhibit.len(), 2);
+        assert_eq!(inhibit[0], builtin_inhibitions()[0]);
+        assert_eq!(inhibit[1].source[0].to_string(), "alertname=\"db_down\"");
+        assert_eq!(inhibit[1].target.len(), 2);
+        assert_eq!(inhibit[1].equal, ["host"]);
+    }
+
+    #[test]
+    fn alerts_settings_errors() {
+        assert_eq!(
+            errors(
+                "[alerts]\ncooldown = \"0s\"\ngroup_wait_critical = \"1m\"\ngroup_by = [\"host-name\"]\n\
+                 host = \"\"\ndashboard_url = \"ftp://x\"\ngroup_intervall = \"1m\"\n"
+            ),
+            "lookout.toml:2:12: alerts.cooldown: \"0s\" must be greater than zero\n\
+             lookout.toml:3:23: alerts.group_wait_critical: \"1m\" is longer than group_wait (\"10s\", the default); expected group_wait_critical <= group_wait\n\
+             lookout.toml:4:13: alerts.group_by[0]: \"host-name\" is not a label name; expected letters, digits and _, not starting with a digit, like \"host\"\n\
+             lookout.toml:5:8: alerts.host: \"\" is not a host name; expected a name without spaces, like \"web-1\"\n\
+             lookout.toml:6:17: alerts.dashboard_url: \"ftp://x\" must start with http:// or https://, like \"https://lookout.example.com\"\n\
+             lookout.toml:7:1: alerts.group_intervall: unknown key; did you mean \"group_interval\"?"
+        );
+    }
+
+    #[test]
+    fn rule_errors() {
+        let text = r#"[[alerts.rule]]
+name = "cpu_usge"
+warning = "70%"
+
+[[alerts.rule]]
+name = "bad name"
+metric = "x"
+warning = 1
+
+[[alerts.rule]]
+name = "a"
+metric = 'x_ratio{mountpoint="/"'
+warning = 80
+
+[[alerts.rule]]
+name = "a"
+metric = "y_seconds"
+no_data = 3
+warning = "3s"
+
+[[alerts.rule]]
+name = "b"
+metric = "cpu_usage_ratio"
+warning = "90%"
+critical = "80%"
+warning_clear = "95%"
+critical_clear = "70%"
+
+[[alerts.rule]]
+name = "c"
+metric = "queue_length"
+
+[[alerts.rule]]
+name = "cpu_usage"
+check_status = 'check="app"'
+
+[[alerts.rule]]
+name = "memory_usage"
+metric = "mem_ratio"
+critical = "50%"
+
+[[alerts.rule]]
+name = "d"
+check_status = 'chek="app"'
+labels = { severity = "page" }
+summary = "{{value}} on {{hots}}"
+runbook_url = "wiki/disk"
+notifiers = ["ops"]
+check = 'check="x"'
+comparison = "higher"
+for = "soon"
+category = "outage"
+cooldown = "0s"
+
+[[alerts.rule]]
+name = "e"
+metric = "x_ratio"
+warning = 80
+critical = 150
+
+[[alerts.rule]]
+name = "f"
+check_status = ["check=\"app\"", "layer"]
+warning = "ok"
+
+[[alerts.rule]]
+name = "g"
+check_status = []
+unit = "percent"
+warning = "ok"
+description = "{{value"
+
+[[alerts.rule]]
+name = "h"
+metric = "free_bytes"
+comparison = "below"
+warning = "1GiB"
+critical = "2GiB"
+
+[[alerts.rule]]
+name = "i"
+no_data = 0
+
+[[alerts.rule]]
+name = "j"
+metric = "x_seconds"
+critical = "2s"
+warning_clear = "1s"
+critical_clear = "3s"
+"#;
+        assert_eq!(
+            errors(text),
+            r#"lookout.toml:1:1: alerts.rule[0]: no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
+lookout.toml:6:8: alerts.rule[1].name: "bad name" is not a rule name; expected letters, digits and _, not starting with a digit, like "disk_usage_data" (it becomes the alertname label)
+lookout.toml:12:10: alerts.rule[2].metric: "x_ratio{mountpoint=\"/\"" has no closing } at its end; expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~"/data.*",fstype!="tmpfs"}'
+lookout.toml:16:8: alerts.rule[3].name: "a" is already the name of another rule; names must be unique (one entry overrides a built-in)
+lookout.toml:18:11: alerts.rule[3].no_data: a rule has one source, and this one already has metric; expected only one of metric, check_status and no_data
+lookout.toml:25:12: alerts.rule[4].critical: "80%" must be above warning ("90%"); critical must be the worse level when comparison is "above"
+lookout.toml:26:17: alerts.rule[4].warning_clear: "95%" must be below warning ("90%"); an alert clears on the good side of its threshold
+lookout.toml:29:1: alerts.rule[5]: no warning or critical; a rule needs at least one level, like warning = 100
+lookout.toml:35:16: alerts.rule[6].check_status: the built-in "cpu_usage" is a metric rule; an override may change its matchers, not its kind; give a check_status rule a new name
+lookout.toml:39:10: alerts.rule[7].metric: the built-in "memory_usage" watches memory_usage_ratio; an override may add matchers to it, like 'memory_usage_ratio{...}', not watch mem_ratio; give that rule a new name
+lookout.toml:40:12: alerts.rule[7].critical: "50%" must be above warning ("85%", the built-in); critical must be the worse level when comparison is "above"
+lookout.toml:44:16: alerts.rule[8].check_status: "chek" is not a label of checks; expected "check", "layer", "type"
+lookout.toml:45:23: alerts.rule[8].labels.severity: "severity" is set by the engine (the rule name and the level); choose another label name
+lookout.toml:46:11: alerts.rule[8].summary: {{hots}} in "{{value}} on {{hots}}" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}
+lookout.toml:47:15: alerts.rule[8].runbook_url: "wiki/disk" is not a URL; expected one like "https://wiki.example.com/runbooks/disk"
+lookout.toml:48:14: alerts.rule[8].notifiers[0]: "ops" is not the name of any notifier; there is no [[notifier]]; add one with this name
+lookout.toml:49:9: alerts.rule[8].check: only applies to no_data rules; a check_status rule takes its matchers in check_status itself
+lookout.toml:50:14: alerts.rule[8].comparison: "higher" is not a comparison; expected "above" (higher is worse) or "below" (lower is worse)
+lookout.toml:51:7: alerts.rule[8].for: "soon" is not a duration; expected a number and a unit, like "500ms", "10s", "5m", "1h" or "7d"
+lookout.toml:52:12: alerts.rule[8].category: "outage" is not a category; expected one of "failure", "resource", "performance", "maintenance", "security"
+lookout.toml:53:12: alerts.rule[8].cooldown: "0s" must be greater than zero
+lookout.toml:58:11: alerts.rule[9].warning: 80 is not a ratio; a number here is a ratio from 0 to 1, write "80%" for a percentage
+lookout.toml:59:12: alerts.rule[9].critical: 150 is out of range; expected a percentage like "80%" or a ratio from 0 to 1
+lookout.toml:63:34: alerts.rule[10].check_status[1]: "layer" is not a matcher; expected label="value", label!="value", label=~"regex" or label!~"regex"
+lookout.toml:69:8: alerts.rule[11].unit: "percent" does not fit a check_status rule; its levels are statuses, so its unit is "status"
+lookout.toml:70:11: alerts.rule[11].warning: "ok" is not a status to alert on; expected a status: "warning", "unknown" or "critical"
+lookout.toml:71:15: alerts.rule[11].description: "{{value" has a {{ without a closing }}; expected placeholders like {{value}}
+lookout.toml:78:12: alerts.rule[12].critical: "2GiB" must be below warning ("1GiB"); critical must be the worse level when comparison is "below"
+lookout.toml:82:11: alerts.rule[13].no_data: 0 is out of range; expected the number of missed intervals, from 1 to 1000
+lookout.toml:88:17: alerts.rule[14].warning_clear: is set but warning is not; a clear level belongs to its threshold
+lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical ("2s"); an alert clears on the good side of its threshold"#
+        );
+    }
+
+    #[test]
+    fn inhibit_and_notifier_errors() {
+        assert_eq!(
+            errors(
+                "[[alerts.inhibit]]\ntarget = []\nequal = [\"check name\"]\n\n\
+                 [[alerts.inhibit]]\nsource = ['alertname']\ntarget = ['severity=\"warning\"']\n"
+            ),
+            "lookout.toml:1:1: alerts.inhibit[0].source: missing; expected a list of matchers on alert labels, like source = [\"alertname=\\\"check_failed\\\"\"]\n\
+             lookout.toml:2:10: alerts.inhibit[0].target: is empty; an empty list would match every alert; expected matchers, like [\"alertname=\\\"check_failed\\\"\"]\n\
+             lookout.toml:3:10: alerts.inhibit[0].equal[0]: \"check name\" is not a label name; expected letters, digits and _, not starting with a digit, like \"host\"\n\
+             lookout.toml:6:11: alerts.inhibit[1].source[0]: \"alertname\" is not a matcher; expected label=\"value\", label!=\"value\", label=~\"regex\" or label!~\"regex\""
+        );
+    }
 }
