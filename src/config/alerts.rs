@@ -1912,4 +1912,105 @@ lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical 
              lookout.toml:6:11: alerts.inhibit[1].source[0]: \"alertname\" is not a matcher; expected label=\"value\", label!=\"value\", label=~\"regex\" or label!~\"regex\""
         );
     }
+
+    /// The fragment with its example blocks uncommented: from a "# [alerts]" or
+    /// "# [[alerts.…]]" line to the next bare "#".
+    fn uncommented_fragment() -> String {
+        let mut out = String::new();
+        let mut in_block = false;
+        for line in crate::config::template::ALERTS_DOC.lines() {
+            if line.starts_with("# [alerts]") || line.starts_with("# [[alerts.") {
+                in_block = true;
+            } else if line.trim_end() == "#" {
+                in_block = false;
+            }
+            let line = match line.strip_prefix("# ") {
+                Some(rest) if in_block => rest,
+                _ => line,
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_template_fragment_uncommented_parses_and_shows_every_key() {
+        use super::super::reader::Reader;
+        use toml::de::DeTable;
+
+        let text = uncommented_fragment();
+        let document = DeTable::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut reader = Reader::new("fragment", &text, &no_env);
+        let root = reader.root(document.get_ref());
+        let (alerts, refs) = read_alerts(&mut reader, &root);
+        // The example names a notifier; the real [[notifier]] reader is not part of this test.
+        refs.check(&mut reader, ["ops-email"]);
+        let asked = reader.asked_paths();
+        let problems = reader.finish(document.get_ref());
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(shown.is_empty(), "{}\n{text}", shown.join("\n"));
+
+        // Every example took effect: 1 override, 1 disabled built-in, 3 new rules, 1 inhibit.
+        assert_eq!(alerts.host, "web-1");
+        assert_eq!(alerts.rules.len(), BUILTIN_RULES.len() + 3);
+        assert_eq!(alerts.rules[0].warning, Some(0.70));
+        assert!(!alerts.rules[3].enabled);
+        let kinds: Vec<SourceKind> = alerts.rules[BUILTIN_RULES.len()..]
+            .iter()
+            .map(|rule| SourceKind::of(&rule.source))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                SourceKind::Metric,
+                SourceKind::CheckStatus,
+                SourceKind::NoData
+            ]
+        );
+        assert_eq!(alerts.inhibit.len(), 2);
+
+        // Complete: every key the reader asks of [alerts], a rule or an inhibit is written in
+        // some example (the rules together show them all).
+        let written: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                line.split_once(" = ")
+                    .map(|(key, _)| key.trim().to_string())
+            })
+            .collect();
+        let mut keys: Vec<String> = asked
+            .iter()
+            .filter(|path| path.starts_with("alerts."))
+            .map(|path| path.rsplit('.').next().unwrap_or(path).to_string())
+            .filter(|key| !key.ends_with(']'))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert!(keys.len() > 30, "schema looks incomplete: {keys:?}");
+        for key in keys {
+            if key == "rule" || key == "inhibit" {
+                assert!(
+                    text.contains(&format!("[[alerts.{key}]]")),
+                    "no {key} example"
+                );
+                continue;
+            }
+            assert!(
+                written.contains(&key),
+                "the alerts template does not show {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_template_fragment_is_comments_in_the_init_output() {
+        let text = crate::config::init_template("default").unwrap_or_default();
+        assert!(text.contains(crate::config::template::ALERTS_DOC));
+        for line in crate::config::template::ALERTS_DOC.lines() {
+            assert!(line.starts_with('#'), "not a comment: {line:?}");
+            assert!(line.chars().count() <= 110, "longer than 110: {line:?}");
+        }
+    }
 }
