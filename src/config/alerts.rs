@@ -3,11 +3,22 @@
 //! config; a `[[alerts.rule]]` with a built-in's name overrides the keys it sets (or disables
 //! it with `enabled = false`), any other name adds a rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::time::Duration;
 
+use toml::de::DeValue;
+
+use super::checks::common::string_list;
+use super::parse::{bool_setting, duration_setting, not_longer, positive, string_setting};
+use super::reader::{Field, Item, Reader, Table, Text, a_type};
+use super::units::{
+    UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
+    parse_size,
+};
 use crate::alert::matcher::Matcher;
-use crate::alert::{Comparison, Cooldowns, Severity};
+use crate::alert::{Comparison, Cooldowns};
+use crate::model::Status;
 use crate::notify::Category;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -313,11 +324,1695 @@ impl Default for AlertsConfig {
     }
 }
 
-/// `[alerts]`; problems go to the reader. (Stub until the reader lands: the defaults.)
+// ---- Reading `[alerts]`.
+
+/// The placeholders a `summary` or `description` may use, besides `{{labels.NAME}}`.
+const PLACEHOLDERS: &[&str] = &["value", "threshold", "severity", "rule", "host", "detail"];
+/// The labels of a check that check-status and no-data matchers can look at.
+const CHECK_LABELS: &[&str] = &["check", "layer", "type"];
+/// Labels every alert gets from the engine: a rule's own `labels` must not hide them.
+const RESERVED_LABELS: &[&str] = &["alertname", "severity"];
+const UNITS: &[&str] = &["percent", "seconds", "bytes", "status", "number"];
+const CATEGORIES: &[&str] = &[
+    "failure",
+    "resource",
+    "performance",
+    "maintenance",
+    "security",
+];
+/// Resource usage swings for a moment all the time; only a sustained level is worth a message.
+const RESOURCE_HOLD: Duration = Duration::from_secs(120);
+/// More missed intervals than this is days for most checks: surely a typo.
+const MAX_NO_DATA: i64 = 1000;
+const SELECTOR_FORM: &str = "expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~\"/data.*\",fstype!=\"tmpfs\"}'";
+const NEW_RULE_SUMMARY: &str = "{{rule}} is {{value}} on {{host}}";
+const NEW_RULE_DESCRIPTION: &str = "{{rule}} is {{value}} ({{severity}} at {{threshold}}).";
+
+/// `notifiers = [...]` of every rule, checked once the `[[notifier]]`s are read (they come
+/// after `[alerts]` in the schema).
+pub(in crate::config) struct NotifierRefs(Vec<(String, Option<Range<usize>>, String)>);
+
+impl NotifierRefs {
+    /// Reports each name that is not a `[[notifier]]`.
+    pub(in crate::config) fn check<'n>(
+        self,
+        r: &mut Reader<'_>,
+        notifiers: impl IntoIterator<Item = &'n str>,
+    ) {
+        let known: Vec<&str> = notifiers.into_iter().collect();
+        for (name, span, path) in self.0 {
+            if !known.contains(&name.as_str()) {
+                let hint = if known.is_empty() {
+                    "there is no [[notifier]]; add one with this name".to_string()
+                } else {
+                    format!("expected one of {}", quoted_list(&known))
+                };
+                r.problem(
+                    span.as_ref(),
+                    &path,
+                    format!("{name:?} is not the name of any notifier; {hint}"),
+                );
+            }
+        }
+    }
+}
+
+/// `[alerts]` with its rules and inhibitions; problems go to the reader. The rules' notifier
+/// names are returned for `NotifierRefs::check`.
 pub(in crate::config) fn read_alerts(
-    _r: &mut super::reader::Reader<'_>,
-    _root: &super::reader::Table<'_, '_>,
-) -> AlertsConfig {
-    let _ = Severity::Info;
-    AlertsConfig::default()
+    r: &mut Reader<'_>,
+    root: &Table<'_, '_>,
+) -> (AlertsConfig, NotifierRefs) {
+    let defaults = AlertsConfig::default();
+    let table = r.table(root, "alerts");
+    let cooldown = duration_setting(r, &table, "cooldown", defaults.cooldowns.default, positive);
+    let cooldown_critical = duration_setting(
+        r,
+        &table,
+        "cooldown_critical",
+        defaults.cooldowns.critical,
+        positive,
+    );
+    let cooldown_warning = duration_setting(
+        r,
+        &table,
+        "cooldown_warning",
+        defaults.cooldowns.warning,
+        positive,
+    );
+    let send_resolved = bool_setting(r, &table, "send_resolved", defaults.send_resolved);
+    let group_by = match r.item(&table, "group_by") {
+        None => defaults.group_by.clone(),
+        Some(_) => label_names(r, &table, "group_by"),
+    };
+    let group_wait = duration_setting(r, &table, "group_wait", defaults.group_wait, |_| None);
+    let group_wait_critical = duration_setting(
+        r,
+        &table,
+        "group_wait_critical",
+        defaults.group_wait_critical,
+        |_| None,
+    );
+    // A critical alert waits less than the others, never more: that is the point of the key.
+    not_longer(
+        r,
+        &group_wait_critical,
+        &group_wait,
+        "expected group_wait_critical <= group_wait",
+    );
+    let group_interval = duration_setting(
+        r,
+        &table,
+        "group_interval",
+        defaults.group_interval,
+        positive,
+    );
+    let evaluation_interval = duration_setting(
+        r,
+        &table,
+        "evaluation_interval",
+        defaults.evaluation_interval,
+        positive,
+    );
+    let host = string_setting(
+        r,
+        &table,
+        "host",
+        defaults.host.clone(),
+        "a host name string",
+        |text| {
+            let host = text.value.trim();
+            if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err(format!(
+                    "{} is not a host name; expected a name without spaces, like \"web-1\"",
+                    text.quoted()
+                ))
+            } else {
+                Ok(host.to_string())
+            }
+        },
+    );
+    let dashboard_url = string_setting(r, &table, "dashboard_url", None, "a URL string", |text| {
+        http_url(text, "https://lookout.example.com").map(Some)
+    });
+
+    let mut notifier_refs = Vec::new();
+    let rules = read_rules(r, &table, &mut notifier_refs);
+    let mut inhibit = builtin_inhibitions();
+    inhibit.extend(read_inhibitions(r, &table));
+    let config = AlertsConfig {
+        cooldowns: Cooldowns {
+            critical: cooldown_critical.value,
+            warning: cooldown_warning.value,
+            default: cooldown.value,
+        },
+        send_resolved: send_resolved.value,
+        group_by,
+        group_wait: group_wait.value,
+        group_wait_critical: group_wait_critical.value,
+        group_interval: group_interval.value,
+        evaluation_interval: evaluation_interval.value,
+        host: host.value,
+        dashboard_url: dashboard_url.value,
+        rules,
+        inhibit,
+    };
+    (config, NotifierRefs(notifier_refs))
+}
+
+/// The built-ins (each possibly overridden), then the new rules in file order.
+fn read_rules(
+    r: &mut Reader<'_>,
+    alerts: &Table<'_, '_>,
+    notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
+) -> Vec<RuleConfig> {
+    let mut rules = builtin_rules();
+    let mut names = HashSet::new();
+    for table in r.table_array(alerts, "rule") {
+        let name = string_setting(r, &table, "name", String::new(), "a name string", |text| {
+            if is_label_name(&text.value) {
+                Ok(text.value.clone())
+            } else {
+                Err(format!(
+                    "{} is not a rule name; expected letters, digits and _, not starting with a digit, like \"disk_usage_data\" (it becomes the alertname label)",
+                    text.quoted()
+                ))
+            }
+        });
+        if name.span.is_none() {
+            r.problem(
+                table.span.as_ref(),
+                &format!("{}.name", table.path),
+                "missing; every rule needs a name, like name = \"disk_usage_data\", or the name of a built-in rule to override it",
+            );
+        } else if name.valid && !names.insert(name.value.clone()) {
+            r.problem(
+                name.span.as_ref(),
+                &name.path,
+                format!(
+                    "{:?} is already the name of another rule; names must be unique (one entry overrides a built-in)",
+                    name.value
+                ),
+            );
+        }
+        let builtin = rules
+            .iter()
+            .position(|rule| rule.builtin && name.valid && rule.name == name.value);
+        let base = builtin.map(|index| rules[index].clone());
+        let rule = read_rule(r, &table, &name, base.as_ref(), notifier_refs);
+        match (builtin, rule) {
+            (Some(index), Some(rule)) => rules[index] = rule,
+            (None, Some(rule)) if name.valid && name.span.is_some() => rules.push(rule),
+            _ => {}
+        }
+    }
+    rules
+}
+
+/// One `[[alerts.rule]]`: an override of `base` (a built-in) when given, else a new rule.
+/// Every key is asked for whatever the kind, so the unknown-key pass knows them all; `None`
+/// when the rule cannot be built (its problems are recorded).
+fn read_rule(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    name: &Field<String>,
+    base: Option<&RuleConfig>,
+    notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
+) -> Option<RuleConfig> {
+    let enabled = bool_setting(r, table, "enabled", base.is_none_or(|b| b.enabled));
+    let source = read_source(r, table, name, base);
+    let source_kind = source.as_ref().map(SourceKind::of);
+
+    let guessed_unit = match (base, &source) {
+        (Some(base), _) => base.unit,
+        (None, Some(RuleSource::Metric { name, .. })) => unit_of_metric(name),
+        (None, Some(RuleSource::CheckStatus { .. })) => ValueUnit::Status,
+        (None, _) => ValueUnit::Number,
+    };
+    let unit = string_setting(r, table, "unit", guessed_unit, "a unit string", |text| {
+        let unit = match text.value.trim() {
+            "percent" => ValueUnit::Percent,
+            "seconds" => ValueUnit::Seconds,
+            "bytes" => ValueUnit::Bytes,
+            "status" => ValueUnit::Status,
+            "number" => ValueUnit::Number,
+            _ => {
+                return Err(format!(
+                    "{} is not a unit; expected one of {}",
+                    text.quoted(),
+                    quoted_list(UNITS)
+                ));
+            }
+        };
+        // Check-status levels are statuses and nothing else is: a mismatch could never fire.
+        match source_kind {
+            Some(SourceKind::CheckStatus) if unit != ValueUnit::Status => Err(format!(
+                "{} does not fit a check_status rule; its levels are statuses, so its unit is \"status\"",
+                text.quoted()
+            )),
+            Some(SourceKind::Metric | SourceKind::NoData) if unit == ValueUnit::Status => {
+                Err(format!(
+                    "{} is only for check_status rules; expected \"percent\", \"seconds\", \"bytes\" or \"number\"",
+                    text.quoted()
+                ))
+            }
+            _ => Ok(unit),
+        }
+    });
+    let unit = unit.value;
+
+    let comparison = string_setting(
+        r,
+        table,
+        "comparison",
+        base.map_or(Comparison::Above, |b| b.comparison),
+        "\"above\" or \"below\"",
+        |text| match text.value.trim() {
+            "above" => Ok(Comparison::Above),
+            "below" => Ok(Comparison::Below),
+            _ => Err(format!(
+                "{} is not a comparison; expected \"above\" (higher is worse) or \"below\" (lower is worse)",
+                text.quoted()
+            )),
+        },
+    );
+    // Without a source the unit is a guess: a level read in it would be a misleading second
+    // message about a rule whose real problem is already reported.
+    let unit_known = base.is_some() || source.is_some();
+    let level = |r: &mut Reader<'_>, key: &'static str, built: Option<f64>| {
+        if unit_known {
+            threshold(r, table, key, unit, built)
+        } else {
+            let span = r.item(table, key).map(|item| item.span);
+            super::parse::field(table, key, None, span, false)
+        }
+    };
+    let warning = level(r, "warning", base.and_then(|b| b.warning));
+    let critical = level(r, "critical", base.and_then(|b| b.critical));
+    let warning_clear = level(r, "warning_clear", base.and_then(|b| b.warning_clear));
+    let critical_clear = level(r, "critical_clear", base.and_then(|b| b.critical_clear));
+    let mut warning_value = warning.value;
+    // A no-data rule fires when data is missing; a level only picks its severity, like the
+    // built-in's warning = 1.
+    if base.is_none()
+        && source_kind == Some(SourceKind::NoData)
+        && warning.value.is_none()
+        && critical.value.is_none()
+        && warning.valid
+        && critical.valid
+    {
+        warning_value = Some(1.0);
+    }
+    check_levels(
+        r,
+        table,
+        source.is_some(),
+        unit,
+        &comparison,
+        &Field {
+            value: warning_value,
+            ..warning.clone()
+        },
+        &critical,
+        &warning_clear,
+        &critical_clear,
+    );
+
+    let category = string_setting(
+        r,
+        table,
+        "category",
+        base.map_or(
+            match source_kind {
+                Some(SourceKind::Metric) => Category::Resource,
+                _ => Category::Failure,
+            },
+            |b| b.category,
+        ),
+        "a category string",
+        |text| match text.value.trim() {
+            "failure" => Ok(Category::Failure),
+            "resource" => Ok(Category::Resource),
+            "performance" => Ok(Category::Performance),
+            "maintenance" => Ok(Category::Maintenance),
+            "security" => Ok(Category::Security),
+            _ => Err(format!(
+                "{} is not a category; expected one of {}",
+                text.quoted(),
+                quoted_list(CATEGORIES)
+            )),
+        },
+    );
+    let default_hold = match (base, category.value) {
+        (Some(base), _) => base.hold_for,
+        (None, Category::Resource) => RESOURCE_HOLD,
+        (None, _) => Duration::ZERO,
+    };
+    let hold_for = duration_setting(r, table, "for", default_hold, |_| None);
+    let optional_duration = |r: &mut Reader<'_>, key: &'static str, built: Option<Duration>| {
+        let field = duration_setting(r, table, key, Duration::ZERO, positive);
+        if field.span.is_some() && field.valid {
+            Some(field.value)
+        } else {
+            built
+        }
+    };
+    let cooldown = optional_duration(r, "cooldown", base.and_then(|b| b.cooldown));
+    let cooldown_critical = optional_duration(
+        r,
+        "cooldown_critical",
+        base.and_then(|b| b.cooldown_critical),
+    );
+    let cooldown_warning =
+        optional_duration(r, "cooldown_warning", base.and_then(|b| b.cooldown_warning));
+    let send_resolved = bool_setting(r, table, "send_resolved", false);
+    let send_resolved = if send_resolved.span.is_some() && send_resolved.valid {
+        Some(send_resolved.value)
+    } else {
+        base.and_then(|b| b.send_resolved)
+    };
+    let mut labels = base.map(|b| b.labels.clone()).unwrap_or_default();
+    labels.extend(rule_labels(r, table));
+    let summary = string_setting(
+        r,
+        table,
+        "summary",
+        base.map_or(NEW_RULE_SUMMARY.to_string(), |b| b.summary.clone()),
+        "a template string",
+        message_template,
+    );
+    let description = string_setting(
+        r,
+        table,
+        "description",
+        base.map_or(NEW_RULE_DESCRIPTION.to_string(), |b| b.description.clone()),
+        "a template string",
+        message_template,
+    );
+    let runbook_url = string_setting(
+        r,
+        table,
+        "runbook_url",
+        base.and_then(|b| b.runbook_url.clone()),
+        "a URL string",
+        |text| http_url(text, "https://wiki.example.com/runbooks/disk").map(Some),
+    );
+    let notifiers = match r.item(table, "notifiers") {
+        None => base.map(|b| b.notifiers.clone()).unwrap_or_default(),
+        Some(_) => {
+            let listed = string_list(r, table, "notifiers");
+            let names = listed.iter().map(|(name, _, _)| name.clone()).collect();
+            notifier_refs.extend(listed);
+            names
+        }
+    };
+    let maintenance_affected = bool_setting(
+        r,
+        table,
+        "maintenance_affected",
+        // Like the built-in check_failed: a check failing during maintenance is expected.
+        base.map_or(source_kind == Some(SourceKind::CheckStatus), |b| {
+            b.maintenance_affected
+        }),
+    );
+
+    Some(RuleConfig {
+        name: name.value.clone(),
+        builtin: base.is_some(),
+        enabled: enabled.value,
+        source: source?,
+        comparison: comparison.value,
+        warning: warning_value,
+        critical: critical.value,
+        warning_clear: warning_clear.value,
+        critical_clear: critical_clear.value,
+        hold_for: hold_for.value,
+        cooldown,
+        cooldown_critical,
+        cooldown_warning,
+        send_resolved,
+        labels,
+        summary: summary.value,
+        description: description.value,
+        runbook_url: runbook_url.value,
+        notifiers,
+        unit,
+        category: category.value,
+        maintenance_affected: maintenance_affected.value,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    Metric,
+    CheckStatus,
+    NoData,
+}
+
+impl SourceKind {
+    fn of(source: &RuleSource) -> SourceKind {
+        match source {
+            RuleSource::Metric { .. } => SourceKind::Metric,
+            RuleSource::CheckStatus { .. } => SourceKind::CheckStatus,
+            RuleSource::NoData { .. } => SourceKind::NoData,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            SourceKind::Metric => "metric",
+            SourceKind::CheckStatus => "check_status",
+            SourceKind::NoData => "no_data",
+        }
+    }
+}
+
+/// `metric`, `check_status`, `no_data` (+ `check`): exactly one source for a new rule; for an
+/// override, the built-in's source with the matchers (or count) it sets. `None` when there is
+/// no usable source (the problem is recorded, unless an earlier one explains it).
+fn read_source(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    name: &Field<String>,
+    base: Option<&RuleConfig>,
+) -> Option<RuleSource> {
+    let metric = r.item(table, "metric").map(|item| {
+        let parsed = r
+            .text(&item, SELECTOR_TYPE)
+            .ok_or(None)
+            .and_then(|text| parse_selector(&text).map_err(Some));
+        (item, parsed)
+    });
+    let check_status = r.item(table, "check_status").map(|item| {
+        let parsed = check_matchers(r, &item);
+        (item, parsed)
+    });
+    let no_data = r.item(table, "no_data").map(|item| {
+        let parsed = match item.value {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) if (1..=MAX_NO_DATA).contains(&n) => Ok(n as u32),
+                _ => Err(Some(format!(
+                    "{} is out of range; expected the number of missed intervals, from 1 to {MAX_NO_DATA}",
+                    i.as_str()
+                ))),
+            },
+            other => Err(Some(format!(
+                "expected a whole number of missed intervals, like no_data = 3, found {}",
+                a_type(other)
+            ))),
+        };
+        (item, parsed)
+    });
+    let check = r.item(table, "check").map(|item| {
+        let parsed = check_matchers(r, &item);
+        (item, parsed)
+    });
+
+    // Report the values' own problems first; `None` below then means "already reported".
+    let report = |r: &mut Reader<'_>, item: &Item<'_, '_>, error: &Option<String>| {
+        if let Some(message) = error {
+            r.problem(Some(&item.span), &item.path, message.clone());
+        }
+    };
+    for (item, parsed) in [&metric].into_iter().flatten() {
+        if let Err(error) = parsed {
+            report(r, item, error);
+        }
+    }
+    for (item, parsed) in [&check_status, &check].into_iter().flatten() {
+        if let Err(error) = parsed {
+            report(r, item, error);
+        }
+    }
+    if let Some((item, Err(error))) = &no_data {
+        report(r, item, error);
+    }
+
+    let written: Vec<(SourceKind, &Item<'_, '_>)> = [
+        metric.as_ref().map(|(item, _)| (SourceKind::Metric, item)),
+        check_status
+            .as_ref()
+            .map(|(item, _)| (SourceKind::CheckStatus, item)),
+        no_data.as_ref().map(|(item, _)| (SourceKind::NoData, item)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(((first, _), others)) = written.split_first() {
+        for (_, item) in others {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!(
+                    "a rule has one source, and this one already has {}; expected only one of metric, check_status and no_data",
+                    first.key()
+                ),
+            );
+        }
+    }
+    let kind = written.first().map(|(kind, _)| *kind);
+    let one_source = written.len() <= 1;
+    let effective_kind = base.map(|b| SourceKind::of(&b.source)).or(kind);
+    if let Some((item, _)) = &check
+        && effective_kind.is_some()
+        && effective_kind != Some(SourceKind::NoData)
+    {
+        r.problem(
+            Some(&item.span),
+            &item.path,
+            "only applies to no_data rules; a check_status rule takes its matchers in check_status itself",
+        );
+    }
+
+    let Some(base) = base else {
+        let Some(kind) = kind else {
+            let close = BUILTIN_RULES
+                .iter()
+                .map(|builtin| (strsim::jaro_winkler(&name.value, builtin), *builtin))
+                .filter(|(similarity, _)| *similarity >= 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let hint = match close {
+                Some((_, builtin)) if name.valid => {
+                    format!("; did you mean the built-in {builtin:?}?")
+                }
+                _ => String::new(),
+            };
+            if name.valid && name.span.is_some() {
+                r.problem(
+                    table.span.as_ref(),
+                    &table.path,
+                    format!(
+                        "no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'{hint}"
+                    ),
+                );
+            }
+            return None;
+        };
+        if !one_source {
+            return None;
+        }
+        return match kind {
+            SourceKind::Metric => metric.and_then(|(_, parsed)| parsed.ok()),
+            SourceKind::CheckStatus => check_status
+                .and_then(|(_, parsed)| parsed.ok())
+                .map(|matchers| RuleSource::CheckStatus { matchers }),
+            SourceKind::NoData => {
+                let missed_intervals = no_data.and_then(|(_, parsed)| parsed.ok())?;
+                let matchers = match check {
+                    None => Vec::new(),
+                    Some((_, parsed)) => parsed.ok()?,
+                };
+                Some(RuleSource::NoData {
+                    matchers,
+                    missed_intervals,
+                })
+            }
+        };
+    };
+
+    // An override: the source keeps its kind (the built-in's levels, unit and messages are
+    // made for it); only the matchers, or the count of a no-data rule, may change.
+    let base_kind = SourceKind::of(&base.source);
+    if let Some((kind, item)) = written.first()
+        && *kind != base_kind
+    {
+        r.problem(
+            Some(&item.span),
+            &item.path,
+            format!(
+                "the built-in {:?} is a {} rule; an override may change its matchers, not its kind; give a {} rule a new name",
+                base.name,
+                base_kind.key(),
+                kind.key()
+            ),
+        );
+        return Some(base.source.clone());
+    }
+    let mut source = base.source.clone();
+    match &mut source {
+        RuleSource::Metric {
+            name: metric_name,
+            matchers,
+        } => {
+            if let Some((
+                item,
+                Ok(RuleSource::Metric {
+                    name: written_name,
+                    matchers: written,
+                }),
+            )) = &metric
+            {
+                if written_name == metric_name {
+                    *matchers = written.clone();
+                } else {
+                    r.problem(
+                        Some(&item.span),
+                        &item.path,
+                        format!(
+                            "the built-in {:?} watches {metric_name}; an override may add matchers to it, like '{metric_name}{{...}}', not watch {written_name}; give that rule a new name",
+                            base.name
+                        ),
+                    );
+                }
+            }
+        }
+        RuleSource::CheckStatus { matchers } => {
+            if let Some((_, Ok(written))) = &check_status {
+                *matchers = written.clone();
+            }
+        }
+        RuleSource::NoData {
+            matchers,
+            missed_intervals,
+        } => {
+            if let Some((_, Ok(written))) = &no_data {
+                *missed_intervals = *written;
+            }
+            if let Some((_, Ok(written))) = &check {
+                *matchers = written.clone();
+            }
+        }
+    }
+    Some(source)
+}
+
+const SELECTOR_TYPE: &str = "a metric selector string like 'cpu_usage_ratio'";
+
+/// `name` or `name{matcher, ...}`, Prometheus style. Commas inside quoted values do not split.
+fn parse_selector(text: &Text) -> Result<RuleSource, String> {
+    let selector = text.value.trim();
+    let (name, body) = match selector.find('{') {
+        None => (selector, None),
+        Some(open) => {
+            let Some(inner) = selector[open + 1..].strip_suffix('}') else {
+                return Err(format!(
+                    "{} has no closing }} at its end; {SELECTOR_FORM}",
+                    text.quoted()
+                ));
+            };
+            (selector[..open].trim_end(), Some(inner))
+        }
+    };
+    let valid_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if !valid_name {
+        return Err(format!(
+            "{} does not start with a metric name; {SELECTOR_FORM}",
+            text.quoted()
+        ));
+    }
+    let mut matchers = Vec::new();
+    for part in split_matchers(body.unwrap_or_default())
+        .map_err(|why| format!("{} {why}; {SELECTOR_FORM}", text.quoted()))?
+    {
+        matchers.push(Matcher::parse(part)?);
+    }
+    Ok(RuleSource::Metric {
+        name: name.to_string(),
+        matchers,
+    })
+}
+
+/// Splits `a="x,y", b!~"z"` on the commas outside double quotes; empty parts (a trailing
+/// comma, as Prometheus allows) are dropped.
+fn split_matchers(text: &str) -> Result<Vec<&str>, &'static str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("has an unclosed quote");
+    }
+    parts.push(&text[start..]);
+    Ok(parts
+        .into_iter()
+        .filter(|part| !part.trim().is_empty())
+        .collect())
+}
+
+/// Matchers on a check's labels: one string of comma-separated matchers, or a list of them.
+/// `Err(None)`: the problem is recorded.
+fn check_matchers(r: &mut Reader<'_>, item: &Item<'_, '_>) -> Result<Vec<Matcher>, Option<String>> {
+    let expected = "matchers on check labels, like 'check=~\"app|api\"', or a list of them";
+    // (text, where it is written): an element's problem goes to the element.
+    let texts: Vec<(Text, String, Range<usize>)> = match item.value {
+        DeValue::String(_) => {
+            let text = r.text(item, expected).ok_or(None)?;
+            vec![(text, item.path.clone(), item.span.clone())]
+        }
+        DeValue::Array(_) => {
+            let elements = r.elements(item, expected).ok_or(None)?;
+            let mut texts = Vec::new();
+            for element in elements {
+                let text = r.text(&element, "a matcher string").ok_or(None)?;
+                texts.push((text, element.path, element.span));
+            }
+            texts
+        }
+        other => {
+            return Err(Some(format!(
+                "expected {expected}, found {}",
+                a_type(other)
+            )));
+        }
+    };
+    let mut matchers = Vec::new();
+    for (text, path, span) in texts {
+        let parts = split_matchers(&text.value)
+            .map_err(|why| Some(format!("{} {why}; {expected}", text.quoted())));
+        let parsed = parts.and_then(|parts| {
+            parts
+                .into_iter()
+                .map(|part| Matcher::parse(part).map_err(Some))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let parsed = parsed.and_then(|found| {
+            match found
+                .iter()
+                .find(|m| !CHECK_LABELS.contains(&m.label.as_str()))
+            {
+                Some(m) => Err(Some(format!(
+                    "{:?} is not a label of checks; expected {}",
+                    m.label,
+                    quoted_list(CHECK_LABELS)
+                ))),
+                None => Ok(found),
+            }
+        });
+        match parsed {
+            Ok(found) => matchers.extend(found),
+            // An element's problem goes to the element, so its position is exact.
+            Err(message) if path != item.path => {
+                if let Some(message) = message {
+                    r.problem(Some(&span), &path, message);
+                }
+                return Err(None);
+            }
+            Err(message) => return Err(message),
+        }
+    }
+    Ok(matchers)
+}
+
+/// The unit a new metric rule gets from its metric's name, by the Prometheus suffixes.
+fn unit_of_metric(name: &str) -> ValueUnit {
+    if name.ends_with("_ratio") {
+        ValueUnit::Percent
+    } else if name.ends_with("_seconds") {
+        ValueUnit::Seconds
+    } else if name.ends_with("_bytes") {
+        ValueUnit::Bytes
+    } else {
+        ValueUnit::Number
+    }
+}
+
+/// A level (`warning`, `critical`, `*_clear`) in the rule's unit. The field's value is the
+/// built-in's (or none) when the key is absent; `span` is set only when it is written.
+fn threshold(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    unit: ValueUnit,
+    built: Option<f64>,
+) -> Field<Option<f64>> {
+    let Some(item) = r.item(table, key) else {
+        return super::parse::field(table, key, built, None, true);
+    };
+    let number = match item.value {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|n| (n as f64, i.as_str().to_string())),
+        DeValue::Float(f) => f
+            .as_str()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|n| (n, f.as_str().to_string())),
+        _ => None,
+    };
+    let outcome = match (unit, number) {
+        (ValueUnit::Percent, Some((n, written))) => {
+            if (0.0..=1.0).contains(&n) {
+                Ok(n)
+            } else if n > 1.0 && n <= 100.0 {
+                Err(Some(format!(
+                    "{written} is not a ratio; a number here is a ratio from 0 to 1, write \"{written}%\" for a percentage"
+                )))
+            } else {
+                Err(Some(format!(
+                    "{written} is out of range; expected a percentage like \"80%\" or a ratio from 0 to 1"
+                )))
+            }
+        }
+        (ValueUnit::Seconds | ValueUnit::Bytes, Some((n, written))) if n < 0.0 => Err(Some(
+            format!("{written} is negative; expected {}", level_form(unit)),
+        )),
+        (ValueUnit::Status, Some((_, written))) => Err(Some(format!(
+            "{written} is not a status; expected {}",
+            level_form(unit)
+        ))),
+        (_, Some((n, _))) => Ok(n),
+        (_, None) => match item.value {
+            DeValue::String(_) => match r.text(&item, level_form(unit)) {
+                None => Err(None),
+                Some(text) => level_from_text(&text, unit).map_err(Some),
+            },
+            other => Err(Some(format!(
+                "expected {}, found {}",
+                level_form(unit),
+                a_type(other)
+            ))),
+        },
+    };
+    super::parse::settle(r, table, key, built, item, outcome.map(Some))
+}
+
+/// What a level looks like in `unit`, for messages.
+fn level_form(unit: ValueUnit) -> &'static str {
+    match unit {
+        ValueUnit::Percent => "a percentage like \"80%\" or a ratio from 0 to 1",
+        ValueUnit::Seconds => "a duration like \"2s\" or \"500ms\", or a number of seconds",
+        ValueUnit::Bytes => "a size like \"10GiB\" or a number of bytes",
+        ValueUnit::Status => "a status: \"warning\", \"unknown\" or \"critical\"",
+        ValueUnit::Number => "a number",
+    }
+}
+
+fn level_from_text(text: &Text, unit: ValueUnit) -> Result<f64, String> {
+    let value = text.value.trim();
+    let quoted = text.quoted();
+    match unit {
+        ValueUnit::Percent => parse_percent(value).map_err(|error| match error {
+            UnitError::OutOfRange | UnitError::TooLarge => {
+                format!("{quoted} is out of range; expected 0% to 100%")
+            }
+            UnitError::Malformed => format!(
+                "{quoted} is not a percentage; expected {}",
+                level_form(unit)
+            ),
+        }),
+        ValueUnit::Seconds => parse_duration(value)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| format!("{quoted} is not a duration; expected {}", level_form(unit))),
+        ValueUnit::Bytes => parse_size(value)
+            .map(|bytes| bytes as f64)
+            .map_err(|_| format!("{quoted} is not a size; expected {}", level_form(unit))),
+        ValueUnit::Status => match value {
+            "warning" => Ok(status_value(Status::Warning)),
+            "unknown" => Ok(status_value(Status::Unknown)),
+            "critical" => Ok(status_value(Status::Critical)),
+            _ => Err(format!(
+                "{quoted} is not a status to alert on; expected {}",
+                level_form(unit)
+            )),
+        },
+        ValueUnit::Number => Err(format!(
+            "{quoted} is a string; expected a number, written without quotes"
+        )),
+    }
+}
+
+/// A level as it would be written in the file, for messages.
+fn show_level(value: f64, unit: ValueUnit) -> String {
+    match unit {
+        ValueUnit::Percent => format!("\"{}\"", format_percent(value)),
+        ValueUnit::Seconds => format!("\"{}\"", format_duration(Duration::from_secs_f64(value))),
+        ValueUnit::Status => {
+            let name = [Status::Warning, Status::Unknown, Status::Critical]
+                .into_iter()
+                .find(|status| status_value(*status) == value)
+                .map_or("?", |status| match status {
+                    Status::Warning => "warning",
+                    Status::Unknown => "unknown",
+                    _ => "critical",
+                });
+            format!("{name:?}")
+        }
+        ValueUnit::Bytes if value >= 0.0 && value.fract() == 0.0 => {
+            format!("\"{}\"", format_size(value as u64))
+        }
+        ValueUnit::Bytes | ValueUnit::Number => value.to_string(),
+    }
+}
+
+/// The relations between the levels of a rule: at least one of warning and critical, critical
+/// the worse one, each clear level on the good side of its threshold. A level with a problem of
+/// its own is skipped, so one mistake is one message.
+#[allow(clippy::too_many_arguments)]
+fn check_levels(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    has_source: bool,
+    unit: ValueUnit,
+    comparison: &Field<Comparison>,
+    warning: &Field<Option<f64>>,
+    critical: &Field<Option<f64>>,
+    warning_clear: &Field<Option<f64>>,
+    critical_clear: &Field<Option<f64>>,
+) {
+    let all_valid = [warning, critical, warning_clear, critical_clear]
+        .iter()
+        .all(|level| level.valid)
+        && comparison.valid;
+    if !all_valid {
+        return;
+    }
+    if has_source && warning.value.is_none() && critical.value.is_none() {
+        r.problem(
+            table.span.as_ref(),
+            &table.path,
+            format!(
+                "no warning or critical; a rule needs at least one level, like warning = {}",
+                match unit {
+                    ValueUnit::Percent => "\"80%\"",
+                    ValueUnit::Seconds => "\"2s\"",
+                    ValueUnit::Bytes => "\"10GiB\"",
+                    ValueUnit::Status => "\"warning\"",
+                    ValueUnit::Number => "100",
+                }
+            ),
+        );
+    }
+    let (worse, better) = match comparison.value {
+        Comparison::Above => ("above", "below"),
+        Comparison::Below => ("below", "above"),
+    };
+    let is_worse = |a: f64, b: f64| match comparison.value {
+        Comparison::Above => a > b,
+        Comparison::Below => a < b,
+    };
+    let describe = |field: &Field<Option<f64>>, value: f64| {
+        let name = field.path.rsplit('.').next().unwrap_or(&field.path);
+        let origin = if field.span.is_none() {
+            ", the built-in"
+        } else {
+            ""
+        };
+        format!("{name} ({}{origin})", show_level(value, unit))
+    };
+    if let (Some(w), Some(c)) = (warning.value, critical.value)
+        && !is_worse(c, w)
+    {
+        let why = format!("critical must be the worse level when comparison is \"{worse}\"");
+        let (blamed, message) = if critical.span.is_some() {
+            (
+                critical,
+                format!(
+                    "{} must be {worse} {}; {why}",
+                    show_level(c, unit),
+                    describe(warning, w)
+                ),
+            )
+        } else if warning.span.is_some() {
+            (
+                warning,
+                format!(
+                    "{} must be {better} {}; {why}",
+                    show_level(w, unit),
+                    describe(critical, c)
+                ),
+            )
+        } else {
+            (
+                // Only the comparison changed: the built-in levels are the wrong way round now.
+                &Field {
+                    value: None,
+                    path: comparison.path.clone(),
+                    span: comparison.span.clone(),
+                    valid: true,
+                },
+                format!(
+                    "\"{worse}\" makes {} no worse than {}; set both levels for it",
+                    describe(critical, c),
+                    describe(warning, w)
+                ),
+            )
+        };
+        r.problem(blamed.span.as_ref(), &blamed.path, message);
+    }
+    for (clear, level) in [(warning_clear, warning), (critical_clear, critical)] {
+        let Some(clear_value) = clear.value else {
+            continue;
+        };
+        // Only a clear level the user wrote (or whose threshold they changed) is news.
+        if clear.span.is_none() && level.span.is_none() {
+            continue;
+        }
+        let level_name = level.path.rsplit('.').next().unwrap_or(&level.path);
+        let blamed = if clear.span.is_some() { clear } else { level };
+        match level.value {
+            None => r.problem(
+                blamed.span.as_ref(),
+                &blamed.path,
+                format!("is set but {level_name} is not; a clear level belongs to its threshold"),
+            ),
+            Some(level_value) if !is_worse(level_value, clear_value) => r.problem(
+                blamed.span.as_ref(),
+                &blamed.path,
+                format!(
+                    "{} must be {better} {}; an alert clears on the good side of its threshold",
+                    show_level(clear_value, unit),
+                    describe(level, level_value)
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// `labels = { team = "ops" }`: extra labels for the rule's alerts.
+fn rule_labels(r: &mut Reader<'_>, table: &Table<'_, '_>) -> BTreeMap<String, String> {
+    let map = r.table(table, "labels");
+    r.accept_all_keys(&map);
+    let mut labels = BTreeMap::new();
+    for (name, item) in r.entries(&map) {
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!("{name:?} is set by the engine (the rule name and the level); choose another label name"),
+            );
+        } else if !is_label_name(&name) {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                format!("{name:?} is not a label name; expected letters, digits and _, not starting with a digit"),
+            );
+        } else if let Some(text) = r.text(&item, "a string") {
+            labels.insert(name, text.value);
+        }
+    }
+    labels
+}
+
+/// A `summary` or `description`: every `{{...}}` must be a known placeholder, or the message
+/// would go out with a hole in it.
+fn message_template(text: &Text) -> Result<String, String> {
+    let value = &text.value;
+    let mut rest = value.as_str();
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err(format!(
+                "{} has a {{{{ without a closing }}}}; expected placeholders like {{{{value}}}}",
+                text.quoted()
+            ));
+        };
+        let inner = after[..close].trim();
+        let known = PLACEHOLDERS.contains(&inner)
+            || inner.strip_prefix("labels.").is_some_and(is_label_name);
+        if !known {
+            let list: Vec<String> = PLACEHOLDERS
+                .iter()
+                .map(|p| format!("{{{{{p}}}}}"))
+                .collect();
+            return Err(format!(
+                "{{{{{inner}}}}} in {} is not a placeholder; expected {} or {{{{labels.NAME}}}}",
+                text.quoted(),
+                list.join(", ")
+            ));
+        }
+        rest = &after[close + 2..];
+    }
+    Ok(value.clone())
+}
+
+/// An http(s) URL with a host, for links in messages.
+fn http_url(text: &Text, example: &str) -> Result<String, String> {
+    let value = text.value.trim();
+    let problem = match value.parse::<hyper::Uri>() {
+        Err(_) => format!("is not a URL; expected one like {example:?}"),
+        Ok(uri) => match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => return Ok(value.to_string()),
+            (Some("http" | "https"), None) => format!("has no host; expected one like {example:?}"),
+            _ => format!("must start with http:// or https://, like {example:?}"),
+        },
+    };
+    Err(format!("{} {problem}", text.quoted()))
+}
+
+/// A list of label names (`group_by`, `equal`).
+fn label_names(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, span, path) in string_list(r, table, key) {
+        if is_label_name(&name) {
+            names.push(name);
+        } else {
+            r.problem(
+                span.as_ref(),
+                &path,
+                format!("{name:?} is not a label name; expected letters, digits and _, not starting with a digit, like \"host\""),
+            );
+        }
+    }
+    names
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: a Prometheus label name (rule names become `alertname` values and
+/// are held to the same form so they can be used in matchers without quoting surprises).
+fn is_label_name(text: &str) -> bool {
+    text.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `[[alerts.inhibit]]` tables.
+fn read_inhibitions(r: &mut Reader<'_>, alerts: &Table<'_, '_>) -> Vec<InhibitConfig> {
+    let mut inhibitions = Vec::new();
+    for table in r.table_array(alerts, "inhibit") {
+        let source = alert_matchers(r, &table, "source");
+        let target = alert_matchers(r, &table, "target");
+        let equal = label_names(r, &table, "equal");
+        if let (Some(source), Some(target)) = (source, target) {
+            inhibitions.push(InhibitConfig {
+                source,
+                target,
+                equal,
+            });
+        }
+    }
+    inhibitions
+}
+
+/// A required, non-empty list of matchers on alert labels; `None` after a problem.
+fn alert_matchers(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+) -> Option<Vec<Matcher>> {
+    let example = "[\"alertname=\\\"check_failed\\\"\"]";
+    let Some(item) = r.item(table, key) else {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.{key}", table.path),
+            format!("missing; expected a list of matchers on alert labels, like {key} = {example}"),
+        );
+        return None;
+    };
+    let span = item.span.clone();
+    let path = item.path.clone();
+    let texts = string_list(r, table, key);
+    if matches!(item.value, DeValue::Array(array) if array.is_empty()) {
+        r.problem(
+            Some(&span),
+            &path,
+            format!(
+                "is empty; an empty list would match every alert; expected matchers, like {example}"
+            ),
+        );
+        return None;
+    }
+    let mut matchers = Vec::new();
+    let mut ok = matches!(item.value, DeValue::Array(array) if array.len() == texts.len());
+    for (text, span, path) in texts {
+        match Matcher::parse(&text) {
+            Ok(matcher) => matchers.push(matcher),
+            Err(message) => {
+                r.problem(span.as_ref(), &path, message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(matchers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::matcher::MatchOp;
+    use crate::config::test_support::{errors, no_env};
+    use crate::config::{Config, from_str};
+
+    fn parse(text: &str) -> Config {
+        match from_str(text, "lookout.toml", &no_env) {
+            Ok(config) => config,
+            Err(error) => panic!("does not parse:\n{error}\n{text}"),
+        }
+    }
+
+    fn rule<'c>(config: &'c Config, name: &str) -> &'c RuleConfig {
+        let found = config.alerts.rules.iter().find(|rule| rule.name == name);
+        found.unwrap_or_else(|| panic!("no rule {name}"))
+    }
+
+    #[test]
+    fn no_alerts_table_is_the_default() {
+        assert_eq!(parse("").alerts, AlertsConfig::default());
+        assert_eq!(parse("[alerts]\n").alerts, AlertsConfig::default());
+    }
+
+    #[test]
+    fn alerts_settings_are_read() {
+        let config = parse(
+            "[alerts]\ncooldown = \"20m\"\ncooldown_critical = \"1m\"\ncooldown_warning = \"1h\"\n\
+             send_resolved = false\ngroup_by = [\"host\", \"check\"]\ngroup_wait = \"30s\"\n\
+             group_wait_critical = \"5s\"\ngroup_interval = \"5m\"\nevaluation_interval = \"2s\"\n\
+             host = \"web-1\"\ndashboard_url = \"https://lookout.example.com\"\n",
+        );
+        let alerts = config.alerts;
+        assert_eq!(
+            alerts.cooldowns,
+            Cooldowns {
+                critical: Duration::from_secs(60),
+                warning: Duration::from_secs(3600),
+                default: Duration::from_secs(1200),
+            }
+        );
+        assert!(!alerts.send_resolved);
+        assert_eq!(alerts.group_by, ["host", "check"]);
+        assert_eq!(alerts.group_wait, Duration::from_secs(30));
+        assert_eq!(alerts.group_wait_critical, Duration::from_secs(5));
+        assert_eq!(alerts.group_interval, Duration::from_secs(300));
+        assert_eq!(alerts.evaluation_interval, Duration::from_secs(2));
+        assert_eq!(alerts.host, "web-1");
+        assert_eq!(
+            alerts.dashboard_url.as_deref(),
+            Some("https://lookout.example.com")
+        );
+        assert_eq!(alerts.rules, builtin_rules());
+    }
+
+    #[test]
+    fn an_override_changes_only_the_keys_it_sets() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"cpu_usage\"\nwarning = \"70%\"\nlabels = { team = \"ops\" }\n\n\
+             [[alerts.rule]]\nname = \"disk_usage\"\nmetric = 'filesystem_usage_ratio{mountpoint=\"/\"}'\n\n\
+             [[alerts.rule]]\nname = \"check_no_data\"\nno_data = 5\ncheck = 'layer=\"database\"'\n",
+        );
+        let mut expected = builtin_rules();
+        expected[0].warning = Some(0.70);
+        expected[0].labels.insert("team".into(), "ops".into());
+        expected[2].source = RuleSource::Metric {
+            name: "filesystem_usage_ratio".into(),
+            matchers: vec![Matcher::parse("mountpoint=\"/\"").unwrap()],
+        };
+        expected[5].source = RuleSource::NoData {
+            matchers: vec![Matcher::parse("layer=\"database\"").unwrap()],
+            missed_intervals: 5,
+        };
+        // Same order: an override stays where the built-in is, and adds no rule.
+        assert_eq!(config.alerts.rules, expected);
+    }
+
+    #[test]
+    fn a_builtin_is_disabled_by_name() {
+        let config = parse("[[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n");
+        let mut expected = builtin_rules();
+        expected[3].enabled = false;
+        assert_eq!(config.alerts.rules, expected);
+    }
+
+    #[test]
+    fn a_new_metric_rule_gets_its_selector_and_defaults_by_source() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"data_disk\"\n\
+             metric = 'filesystem_usage_ratio{fstype!=\"tmpfs\", mountpoint=~\"/data.*|/a,b\",}'\n\
+             warning = \"80%\"\ncritical = 0.9\nnotifiers = []\n",
+        );
+        let rule = rule(&config, "data_disk");
+        let RuleSource::Metric { name, matchers } = &rule.source else {
+            panic!("not a metric rule: {:?}", rule.source)
+        };
+        assert_eq!(name, "filesystem_usage_ratio");
+        let shown: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+        // The comma inside the quoted regex does not split it.
+        assert_eq!(shown, ["fstype!=\"tmpfs\"", "mountpoint=~\"/data.*|/a,b\""]);
+        assert!(matches!(matchers[1].op, MatchOp::Regex(_)));
+        assert!(!rule.builtin && rule.enabled);
+        assert_eq!((rule.warning, rule.critical), (Some(0.8), Some(0.9)));
+        assert_eq!(rule.unit, ValueUnit::Percent);
+        assert_eq!(rule.category, Category::Resource);
+        assert_eq!(rule.hold_for, RESOURCE_HOLD);
+        assert_eq!(rule.summary, NEW_RULE_SUMMARY);
+        assert_eq!(config.alerts.rules.len(), BUILTIN_RULES.len() + 1);
+    }
+
+    #[test]
+    fn units_are_guessed_from_metric_suffixes() {
+        for (metric, unit) in [
+            ("queue_wait_seconds", ValueUnit::Seconds),
+            ("heap_bytes", ValueUnit::Bytes),
+            ("cache_hit_ratio", ValueUnit::Percent),
+            ("jobs_queued", ValueUnit::Number),
+        ] {
+            assert_eq!(unit_of_metric(metric), unit, "{metric}");
+        }
+    }
+
+    #[test]
+    fn levels_are_read_in_the_rules_unit() {
+        // (unit-defining source, written level, value)
+        let cases = [
+            ("metric = 'x_ratio'", "\"80%\"", 0.8),
+            ("metric = 'x_ratio'", "0.25", 0.25),
+            ("metric = 'x_ratio'", "1", 1.0),
+            ("metric = 'x_seconds'", "\"500ms\"", 0.5),
+            ("metric = 'x_seconds'", "\"1m30s\"", 90.0),
+            ("metric = 'x_seconds'", "2", 2.0),
+            (
+                "metric = 'x_bytes'",
+                "\"10GiB\"",
+                10.0 * 1024.0 * 1024.0 * 1024.0,
+            ),
+            ("metric = 'x_bytes'", "4096", 4096.0),
+            ("metric = 'x'", "-3.5", -3.5),
+            ("metric = 'x'\nunit = \"seconds\"", "\"2s\"", 2.0),
+            ("check_status = 'check=\"app\"'", "\"warning\"", 2.0),
+            ("check_status = 'check=\"app\"'", "\"unknown\"", 3.0),
+            ("check_status = []", "\"critical\"", 4.0),
+        ];
+        for (source, written, value) in cases {
+            let text = format!("[[alerts.rule]]\nname = \"r\"\n{source}\ncritical = {written}\n");
+            let config = parse(&text);
+            assert_eq!(rule(&config, "r").critical, Some(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn check_status_and_no_data_rules() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"api\"\ncheck_status = ['check=~\"app|api\"', 'layer=\"application\"']\n\
+             warning = \"unknown\"\n\n\
+             [[alerts.rule]]\nname = \"quiet\"\nno_data = 2\n",
+        );
+        let api = rule(&config, "api");
+        assert!(matches!(&api.source, RuleSource::CheckStatus { matchers } if matchers.len() == 2));
+        assert_eq!(
+            (
+                api.unit,
+                api.category,
+                api.hold_for,
+                api.maintenance_affected
+            ),
+            (ValueUnit::Status, Category::Failure, Duration::ZERO, true)
+        );
+        let quiet = rule(&config, "quiet");
+        assert_eq!(
+            quiet.source,
+            RuleSource::NoData {
+                matchers: Vec::new(),
+                missed_intervals: 2
+            }
+        );
+        // Like the built-in check_no_data: warns unless told otherwise.
+        assert_eq!((quiet.warning, quiet.critical), (Some(1.0), None));
+        assert_eq!(quiet.unit, ValueUnit::Number);
+    }
+
+    #[test]
+    fn inhibitions_follow_the_builtin_one() {
+        let config = parse(
+            "[[alerts.inhibit]]\nsource = ['alertname=\"db_down\"']\ntarget = ['alertname=~\".*\"', 'severity=\"warning\"']\nequal = [\"host\"]\n",
+        );
+        let inhibit = &config.alerts.inhibit;
+        assert_eq!(inhibit.len(), 2);
+        assert_eq!(inhibit[0], builtin_inhibitions()[0]);
+        assert_eq!(inhibit[1].source[0].to_string(), "alertname=\"db_down\"");
+        assert_eq!(inhibit[1].target.len(), 2);
+        assert_eq!(inhibit[1].equal, ["host"]);
+    }
+
+    #[test]
+    fn alerts_settings_errors() {
+        assert_eq!(
+            errors(
+                "[alerts]\ncooldown = \"0s\"\ngroup_wait_critical = \"1m\"\ngroup_by = [\"host-name\"]\n\
+                 host = \"\"\ndashboard_url = \"ftp://x\"\ngroup_intervall = \"1m\"\n"
+            ),
+            "lookout.toml:2:12: alerts.cooldown: \"0s\" must be greater than zero\n\
+             lookout.toml:3:23: alerts.group_wait_critical: \"1m\" is longer than group_wait (\"10s\", the default); expected group_wait_critical <= group_wait\n\
+             lookout.toml:4:13: alerts.group_by[0]: \"host-name\" is not a label name; expected letters, digits and _, not starting with a digit, like \"host\"\n\
+             lookout.toml:5:8: alerts.host: \"\" is not a host name; expected a name without spaces, like \"web-1\"\n\
+             lookout.toml:6:17: alerts.dashboard_url: \"ftp://x\" must start with http:// or https://, like \"https://lookout.example.com\"\n\
+             lookout.toml:7:1: alerts.group_intervall: unknown key; did you mean \"group_interval\"?"
+        );
+    }
+
+    #[test]
+    fn rule_errors() {
+        let text = r#"[[alerts.rule]]
+name = "cpu_usge"
+warning = "70%"
+
+[[alerts.rule]]
+name = "bad name"
+metric = "x"
+warning = 1
+
+[[alerts.rule]]
+name = "a"
+metric = 'x_ratio{mountpoint="/"'
+warning = 80
+
+[[alerts.rule]]
+name = "a"
+metric = "y_seconds"
+no_data = 3
+warning = "3s"
+
+[[alerts.rule]]
+name = "b"
+metric = "cpu_usage_ratio"
+warning = "90%"
+critical = "80%"
+warning_clear = "95%"
+critical_clear = "70%"
+
+[[alerts.rule]]
+name = "c"
+metric = "queue_length"
+
+[[alerts.rule]]
+name = "cpu_usage"
+check_status = 'check="app"'
+
+[[alerts.rule]]
+name = "memory_usage"
+metric = "mem_ratio"
+critical = "50%"
+
+[[alerts.rule]]
+name = "d"
+check_status = 'chek="app"'
+labels = { severity = "page" }
+summary = "{{value}} on {{hots}}"
+runbook_url = "wiki/disk"
+notifiers = ["ops"]
+check = 'check="x"'
+comparison = "higher"
+for = "soon"
+category = "outage"
+cooldown = "0s"
+
+[[alerts.rule]]
+name = "e"
+metric = "x_ratio"
+warning = 80
+critical = 150
+
+[[alerts.rule]]
+name = "f"
+check_status = ["check=\"app\"", "layer"]
+warning = "ok"
+
+[[alerts.rule]]
+name = "g"
+check_status = []
+unit = "percent"
+warning = "ok"
+description = "{{value"
+
+[[alerts.rule]]
+name = "h"
+metric = "free_bytes"
+comparison = "below"
+warning = "1GiB"
+critical = "2GiB"
+
+[[alerts.rule]]
+name = "i"
+no_data = 0
+
+[[alerts.rule]]
+name = "j"
+metric = "x_seconds"
+critical = "2s"
+warning_clear = "1s"
+critical_clear = "3s"
+"#;
+        assert_eq!(
+            errors(text),
+            r#"lookout.toml:1:1: alerts.rule[0]: no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
+lookout.toml:6:8: alerts.rule[1].name: "bad name" is not a rule name; expected letters, digits and _, not starting with a digit, like "disk_usage_data" (it becomes the alertname label)
+lookout.toml:12:10: alerts.rule[2].metric: "x_ratio{mountpoint=\"/\"" has no closing } at its end; expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~"/data.*",fstype!="tmpfs"}'
+lookout.toml:16:8: alerts.rule[3].name: "a" is already the name of another rule; names must be unique (one entry overrides a built-in)
+lookout.toml:18:11: alerts.rule[3].no_data: a rule has one source, and this one already has metric; expected only one of metric, check_status and no_data
+lookout.toml:25:12: alerts.rule[4].critical: "80%" must be above warning ("90%"); critical must be the worse level when comparison is "above"
+lookout.toml:26:17: alerts.rule[4].warning_clear: "95%" must be below warning ("90%"); an alert clears on the good side of its threshold
+lookout.toml:29:1: alerts.rule[5]: no warning or critical; a rule needs at least one level, like warning = 100
+lookout.toml:35:16: alerts.rule[6].check_status: the built-in "cpu_usage" is a metric rule; an override may change its matchers, not its kind; give a check_status rule a new name
+lookout.toml:39:10: alerts.rule[7].metric: the built-in "memory_usage" watches memory_usage_ratio; an override may add matchers to it, like 'memory_usage_ratio{...}', not watch mem_ratio; give that rule a new name
+lookout.toml:40:12: alerts.rule[7].critical: "50%" must be above warning ("85%", the built-in); critical must be the worse level when comparison is "above"
+lookout.toml:44:16: alerts.rule[8].check_status: "chek" is not a label of checks; expected "check", "layer", "type"
+lookout.toml:45:23: alerts.rule[8].labels.severity: "severity" is set by the engine (the rule name and the level); choose another label name
+lookout.toml:46:11: alerts.rule[8].summary: {{hots}} in "{{value}} on {{hots}}" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}
+lookout.toml:47:15: alerts.rule[8].runbook_url: "wiki/disk" is not a URL; expected one like "https://wiki.example.com/runbooks/disk"
+lookout.toml:48:14: alerts.rule[8].notifiers[0]: "ops" is not the name of any notifier; there is no [[notifier]]; add one with this name
+lookout.toml:49:9: alerts.rule[8].check: only applies to no_data rules; a check_status rule takes its matchers in check_status itself
+lookout.toml:50:14: alerts.rule[8].comparison: "higher" is not a comparison; expected "above" (higher is worse) or "below" (lower is worse)
+lookout.toml:51:7: alerts.rule[8].for: "soon" is not a duration; expected a number and a unit, like "500ms", "10s", "5m", "1h" or "7d"
+lookout.toml:52:12: alerts.rule[8].category: "outage" is not a category; expected one of "failure", "resource", "performance", "maintenance", "security"
+lookout.toml:53:12: alerts.rule[8].cooldown: "0s" must be greater than zero
+lookout.toml:58:11: alerts.rule[9].warning: 80 is not a ratio; a number here is a ratio from 0 to 1, write "80%" for a percentage
+lookout.toml:59:12: alerts.rule[9].critical: 150 is out of range; expected a percentage like "80%" or a ratio from 0 to 1
+lookout.toml:63:34: alerts.rule[10].check_status[1]: "layer" is not a matcher; expected label="value", label!="value", label=~"regex" or label!~"regex"
+lookout.toml:69:8: alerts.rule[11].unit: "percent" does not fit a check_status rule; its levels are statuses, so its unit is "status"
+lookout.toml:70:11: alerts.rule[11].warning: "ok" is not a status to alert on; expected a status: "warning", "unknown" or "critical"
+lookout.toml:71:15: alerts.rule[11].description: "{{value" has a {{ without a closing }}; expected placeholders like {{value}}
+lookout.toml:78:12: alerts.rule[12].critical: "2GiB" must be below warning ("1GiB"); critical must be the worse level when comparison is "below"
+lookout.toml:82:11: alerts.rule[13].no_data: 0 is out of range; expected the number of missed intervals, from 1 to 1000
+lookout.toml:88:17: alerts.rule[14].warning_clear: is set but warning is not; a clear level belongs to its threshold
+lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical ("2s"); an alert clears on the good side of its threshold"#
+        );
+    }
+
+    #[test]
+    fn inhibit_and_notifier_errors() {
+        assert_eq!(
+            errors(
+                "[[alerts.inhibit]]\ntarget = []\nequal = [\"check name\"]\n\n\
+                 [[alerts.inhibit]]\nsource = ['alertname']\ntarget = ['severity=\"warning\"']\n"
+            ),
+            "lookout.toml:1:1: alerts.inhibit[0].source: missing; expected a list of matchers on alert labels, like source = [\"alertname=\\\"check_failed\\\"\"]\n\
+             lookout.toml:2:10: alerts.inhibit[0].target: is empty; an empty list would match every alert; expected matchers, like [\"alertname=\\\"check_failed\\\"\"]\n\
+             lookout.toml:3:10: alerts.inhibit[0].equal[0]: \"check name\" is not a label name; expected letters, digits and _, not starting with a digit, like \"host\"\n\
+             lookout.toml:6:11: alerts.inhibit[1].source[0]: \"alertname\" is not a matcher; expected label=\"value\", label!=\"value\", label=~\"regex\" or label!~\"regex\""
+        );
+    }
+
+    /// The fragment with its example blocks uncommented: from a "# [alerts]" or
+    /// "# [[alerts.…]]" line to the next bare "#".
+    fn uncommented_fragment() -> String {
+        let mut out = String::new();
+        let mut in_block = false;
+        for line in crate::config::template::ALERTS_DOC.lines() {
+            if line.starts_with("# [alerts]") || line.starts_with("# [[alerts.") {
+                in_block = true;
+            } else if line.trim_end() == "#" {
+                in_block = false;
+            }
+            let line = match line.strip_prefix("# ") {
+                Some(rest) if in_block => rest,
+                _ => line,
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_template_fragment_uncommented_parses_and_shows_every_key() {
+        use super::super::reader::Reader;
+        use toml::de::DeTable;
+
+        let text = uncommented_fragment();
+        let document = DeTable::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut reader = Reader::new("fragment", &text, &no_env);
+        let root = reader.root(document.get_ref());
+        let (alerts, refs) = read_alerts(&mut reader, &root);
+        // The example names a notifier; the real [[notifier]] reader is not part of this test.
+        refs.check(&mut reader, ["ops-email"]);
+        let asked = reader.asked_paths();
+        let problems = reader.finish(document.get_ref());
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(shown.is_empty(), "{}\n{text}", shown.join("\n"));
+
+        // Every example took effect: 1 override, 1 disabled built-in, 3 new rules, 1 inhibit.
+        assert_eq!(alerts.host, "web-1");
+        assert_eq!(alerts.rules.len(), BUILTIN_RULES.len() + 3);
+        assert_eq!(alerts.rules[0].warning, Some(0.70));
+        assert!(!alerts.rules[3].enabled);
+        let kinds: Vec<SourceKind> = alerts.rules[BUILTIN_RULES.len()..]
+            .iter()
+            .map(|rule| SourceKind::of(&rule.source))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                SourceKind::Metric,
+                SourceKind::CheckStatus,
+                SourceKind::NoData
+            ]
+        );
+        assert_eq!(alerts.inhibit.len(), 2);
+
+        // Complete: every key the reader asks of [alerts], a rule or an inhibit is written in
+        // some example (the rules together show them all).
+        let written: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                line.split_once(" = ")
+                    .map(|(key, _)| key.trim().to_string())
+            })
+            .collect();
+        let mut keys: Vec<String> = asked
+            .iter()
+            .filter(|path| path.starts_with("alerts."))
+            .map(|path| path.rsplit('.').next().unwrap_or(path).to_string())
+            .filter(|key| !key.ends_with(']'))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert!(keys.len() > 30, "schema looks incomplete: {keys:?}");
+        for key in keys {
+            if key == "rule" || key == "inhibit" {
+                assert!(
+                    text.contains(&format!("[[alerts.{key}]]")),
+                    "no {key} example"
+                );
+                continue;
+            }
+            assert!(
+                written.contains(&key),
+                "the alerts template does not show {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_template_fragment_is_comments_in_the_init_output() {
+        let text = crate::config::init_template("default").unwrap_or_default();
+        assert!(text.contains(crate::config::template::ALERTS_DOC));
+        for line in crate::config::template::ALERTS_DOC.lines() {
+            assert!(line.starts_with('#'), "not a comment: {line:?}");
+            assert!(line.chars().count() <= 110, "longer than 110: {line:?}");
+        }
+    }
 }

@@ -244,6 +244,9 @@ fn render(preset: &Preset, config: &Config) -> String {
         "A level (error, warn, info, debug, trace) or directives like \"lookout=debug,info\"; --log-level and RUST_LOG override it.",
     );
     t.out.push('\n');
+    // [alerts] addition: before the checks, whose last example block runs to the end.
+    t.out.push_str(ALERTS_DOC);
+    t.out.push('\n');
     t.out.push_str(CHECKS_DOC);
     if let Some(checks) = preset.checks {
         t.out.push('\n');
@@ -254,6 +257,10 @@ fn render(preset: &Preset, config: &Config) -> String {
 
 /// Health checks have no default, so the template documents them as commented examples.
 const CHECKS_DOC: &str = include_str!("checks/template.toml");
+
+/// [alerts] addition: the alert settings and rules, as commented examples (the built-in rules
+/// are code, and `host` defaults to the machine's name, which a written file must not pin).
+pub(super) const ALERTS_DOC: &str = include_str!("alerts_template.toml");
 
 #[derive(Default)]
 struct Template {
@@ -424,6 +431,11 @@ mod tests {
         for path in &schema {
             if path == "check" {
                 assert!(text.contains("# [[check]]"), "checks are not documented");
+                continue;
+            }
+            // [alerts] addition: commented out; `alerts::tests` checks the fragment key by key.
+            if path == "alerts" || path.starts_with("alerts.") {
+                assert!(text.contains(ALERTS_DOC), "alerts are not documented");
                 continue;
             }
             let mut table = &template;
