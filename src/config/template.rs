@@ -249,6 +249,7 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.out.push('\n');
         t.out.push_str(checks);
     }
+    t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
     t.out
 }
 
@@ -424,6 +425,13 @@ mod tests {
         for path in &schema {
             if path == "check" {
                 assert!(text.contains("# [[check]]"), "checks are not documented");
+                continue;
+            }
+            if path == "notifier" {
+                assert!(
+                    text.contains("# [[notifier]]"),
+                    "notifiers are not documented"
+                );
                 continue;
             }
             let mut table = &template;
