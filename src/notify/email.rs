@@ -21,6 +21,7 @@ use super::render;
 use super::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 use crate::config::notifiers::{EmailConfig, SmtpSecurity};
 use crate::config::units::format_duration;
+use crate::probes::checks::tls::describe_handshake_error;
 
 pub struct EmailNotifier {
     name: String,
@@ -182,11 +183,19 @@ impl EmailNotifier {
                 "SMTP {server}: no answer within {}",
                 format_duration(self.config.timeout)
             ))
-        } else if let Some(kind) = io_kind(error) {
-            let what = match kind {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-                std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
-                _ => detail,
+        } else if let Some(io) = io_error(error) {
+            let what = if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                // "TLS: certificate not trusted (unknown issuer; set ca_file ...)", as the checks say it.
+                describe_handshake_error(io)
+            } else {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                    std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+                    _ => detail,
+                }
             };
             NotifyError::retryable(format!("SMTP {server}: {what}"))
         } else if error.is_tls() {
@@ -219,11 +228,12 @@ fn reply_text(error: &lettre::transport::smtp::Error) -> String {
         .unwrap_or_default()
 }
 
-fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+/// The first I/O error among the causes: it tells refused from reset from a TLS failure.
+fn io_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
     let mut cause = Some(error);
     while let Some(current) = cause {
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
+            return Some(io);
         }
         cause = current.source();
     }

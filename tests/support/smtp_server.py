@@ -11,9 +11,12 @@ usage: smtp_server.py --port P --out DIR [--user U --password W] [--cert C --key
 
 import argparse
 import asyncio
+import email
+import email.policy
 import json
 import os
 import ssl
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -33,7 +36,18 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
+        # Decoded by Python's own mail parser, so the test checks what a mail client shows.
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        plain = message.get_body(("plain",))
+        html = message.get_body(("html",))
         record = {
+            "subject": str(message["subject"]),
+            "message_id": str(message["message-id"]),
+            "to": str(message["to"]),
+            "from": str(message["from"]),
+            "content_type": message.get_content_type(),
+            "text": plain.get_content() if plain else None,
+            "html": html.get_content() if html else None,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "data": envelope.content.decode("utf-8", "replace"),
@@ -49,6 +63,8 @@ class Recorder:
 
 
 def main():
+    # AUTH without TLS is deliberate here (a test socket); keep the test output quiet.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", required=True)
@@ -65,7 +81,8 @@ def main():
             and auth_data.login.decode() == args.user
             and auth_data.password.decode() == args.password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers 535 itself (handled=True would send nothing).
+        return AuthResult(success=ok, handled=False)
 
     tls_context = None
     if args.cert:
