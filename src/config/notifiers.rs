@@ -516,7 +516,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::from_str;
-    use crate::config::test_support::{errors, no_env};
+    use crate::config::test_support::errors;
 
     fn notifiers(text: &str) -> Vec<NotifierConfig> {
         let env = |name: &str| (name == "SMTP_PASSWORD").then(|| "hunter2".to_string());
@@ -697,7 +697,6 @@ mod tests {
                 && shown.contains("SMTP_PASSWORD"),
             "{shown}"
         );
-        let _ = no_env;
     }
 
     /// The `config init` fragment: every block uncommented is a valid notifier, one per type,

@@ -164,7 +164,7 @@ impl EmailNotifier {
         let server = self.server();
         let user = self.config.username.as_deref().unwrap_or_default();
         let detail = scrub(&chain(error), self.password());
-        let outcome = if let Some(code) = error.status() {
+        if let Some(code) = error.status() {
             let code = code.to_string();
             let reply = scrub(&reply_text(error), self.password());
             if error.is_permanent() && matches!(code.as_str(), "535" | "534" | "530" | "538") {
@@ -207,8 +207,7 @@ impl EmailNotifier {
             ))
         } else {
             NotifyError::retryable(format!("SMTP {server}: {detail}"))
-        };
-        outcome
+        }
     }
 
     fn password(&self) -> &str {
