@@ -252,6 +252,7 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.out.push('\n');
         t.out.push_str(checks);
     }
+    t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
     t.out
 }
 
@@ -436,6 +437,13 @@ mod tests {
             // [alerts] addition: commented out; `alerts::tests` checks the fragment key by key.
             if path == "alerts" || path.starts_with("alerts.") {
                 assert!(text.contains(ALERTS_DOC), "alerts are not documented");
+                continue;
+            }
+            if path == "notifier" {
+                assert!(
+                    text.contains("# [[notifier]]"),
+                    "notifiers are not documented"
+                );
                 continue;
             }
             let mut table = &template;

@@ -9,11 +9,18 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Severity;
 use crate::clock::UnixMillis;
+use crate::config::{NotifierConfig, NotifierKind};
+
+// --- notifiers (issue "Alert manager", section Notifiers) ---
+pub mod email;
+pub mod render;
+pub mod webhook;
 
 /// What happened to one alert, as people are told about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,4 +163,24 @@ pub trait Notifier: Send + Sync {
     fn name(&self) -> &str;
     /// Deliver once (no retry here: the outbox retries). Must finish within its own timeout.
     fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a>;
+}
+
+// --- notifiers (issue "Alert manager", section Notifiers) ---
+
+/// One notifier per `[[notifier]]`, in config order. Building does no I/O (files such as
+/// `ca_file` are read at each send, so fixing one needs no restart), hence no error.
+pub fn build_notifiers(configs: &[NotifierConfig]) -> Vec<Arc<dyn Notifier>> {
+    configs
+        .iter()
+        .map(|config| -> Arc<dyn Notifier> {
+            match &config.kind {
+                NotifierKind::Email(email) => {
+                    Arc::new(email::EmailNotifier::new(&config.name, email.clone()))
+                }
+                NotifierKind::Webhook(webhook) => {
+                    Arc::new(webhook::WebhookNotifier::new(&config.name, webhook.clone()))
+                }
+            }
+        })
+        .collect()
 }

@@ -22,13 +22,13 @@
 mod confirm;
 mod error_rate;
 pub mod http;
-mod http_client;
+pub(crate) mod http_client;
 pub mod log;
 pub mod prometheus;
 pub mod redis;
 pub mod sql;
 pub mod tcp;
-mod tls;
+pub(crate) mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,473 @@
+//! The webhook notifier: one HTTP POST per `GroupMessage`, over the same phase-timed hyper
+//! client as the http checks (`probes::checks::http_client`, rustls, no redirects).
+//!
+//! # Payload (`format = "json"`, version 1)
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "idempotency_key": "…",            // same on every retry of this message: dedupe on it
+//!   "group_key": "host=web1",
+//!   "group_labels": {"host": "web1"},
+//!   "status": "firing",                 // "resolved" when every notice is resolved
+//!   "severity": "critical",             // the worst of the notices: info, warning, critical
+//!   "created_at": "2025-01-01T00:00:00.000Z",
+//!   "dashboard_url": "http://…" | null,
+//!   "notices": [{
+//!     "alert_id": "…", "rule": "cpu", "kind": "firing",   // firing, escalated, de_escalated,
+//!                                                          // repeat, resolved, test
+//!     "severity": "critical", "previous_severity": "warning" | null,
+//!     "category": "resource",   // failure, resource, performance, maintenance, security
+//!     "labels": {"alertname": "cpu", "host": "web1"},
+//!     "summary": "…", "description": "…", "value": "97.0%", "threshold": "95%",
+//!     "since": "RFC 3339", "since_ms": 0, "at": "RFC 3339", "at_ms": 0,
+//!     "runbook_url": "https://…" | null
+//!   }]
+//! }
+//! ```
+//!
+//! `format = "slack"` sends a Slack incoming-webhook message instead: `text` (the subject) and
+//! one attachment per notice, coloured by severity (green once resolved).
+//!
+//! # Headers
+//!
+//! `Content-Type: application/json`, `Idempotency-Key`, `User-Agent: lookout/VERSION`, the
+//! configured `headers`, and with a `secret`: `X-Lookout-Timestamp` (Unix seconds at sending)
+//! and `X-Lookout-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`. The
+//! timestamp is signed so a captured request cannot be replayed later: receivers should
+//! refuse one more than a few minutes old.
+//!
+//! # Outcome
+//!
+//! 2xx is delivered; 408, 429, 5xx and transport errors (refused, timeout, TLS) are worth
+//! retrying; any other answer is permanent. Errors show the status and the start of the body,
+//! and the URL only as scheme://host:port (a chat webhook URL is a credential).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::render::{self, colour};
+use super::{AlertNotice, GroupMessage, Notifier, NotifyError, NotifyFuture};
+use crate::clock::format_rfc3339;
+use crate::config::checks::Secret;
+use crate::config::checks::http::HttpRequest;
+use crate::config::checks::tcp::{ResponseTime, TlsSettings};
+use crate::config::notifiers::{WebhookConfig, WebhookFormat, url_origin};
+use crate::probes::checks::http_client;
+use crate::probes::checks::tls::TlsClient;
+
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// The most of a response body kept for an error message.
+const SNIPPET: usize = 200;
+
+/// The JSON document of `format = "json"`; a wire type, separate from `GroupMessage` so the
+/// internal types can change without breaking receivers.
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    pub version: u32,
+    pub idempotency_key: &'a str,
+    pub group_key: &'a str,
+    pub group_labels: &'a BTreeMap<String, String>,
+    pub status: &'static str,
+    pub severity: &'static str,
+    pub created_at: String,
+    pub dashboard_url: Option<&'a str>,
+    pub notices: Vec<NoticePayload<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoticePayload<'a> {
+    pub alert_id: &'a str,
+    pub rule: &'a str,
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub previous_severity: Option<&'static str>,
+    pub category: &'static str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub summary: &'a str,
+    pub description: &'a str,
+    pub value: &'a str,
+    pub threshold: &'a str,
+    pub since: String,
+    pub since_ms: i64,
+    pub at: String,
+    pub at_ms: i64,
+    pub runbook_url: Option<&'a str>,
+}
+
+impl<'a> NoticePayload<'a> {
+    fn from(notice: &'a AlertNotice) -> Self {
+        NoticePayload {
+            alert_id: &notice.alert_id,
+            rule: &notice.rule,
+            kind: notice.kind.as_str(),
+            severity: notice.severity.as_str(),
+            previous_severity: notice.previous_severity.map(|s| s.as_str()),
+            category: notice.category.as_str(),
+            labels: &notice.labels,
+            summary: &notice.summary,
+            description: &notice.description,
+            value: &notice.value,
+            threshold: &notice.threshold,
+            since: format_rfc3339(notice.since_ms),
+            since_ms: notice.since_ms,
+            at: format_rfc3339(notice.at_ms),
+            at_ms: notice.at_ms,
+            runbook_url: notice.runbook_url.as_deref(),
+        }
+    }
+}
+
+/// The JSON body of `format = "json"`.
+pub fn json_body(message: &GroupMessage) -> String {
+    let payload = Payload {
+        version: PAYLOAD_VERSION,
+        idempotency_key: &message.idempotency_key,
+        group_key: &message.group_key,
+        group_labels: &message.group_labels,
+        status: if render::all_resolved(message) {
+            "resolved"
+        } else {
+            "firing"
+        },
+        severity: message.severity().as_str(),
+        created_at: format_rfc3339(message.created_ms),
+        dashboard_url: message.dashboard_url.as_deref(),
+        notices: render::ordered(message)
+            .into_iter()
+            .map(NoticePayload::from)
+            .collect(),
+    };
+    // Serializing strings and maps of strings cannot fail.
+    serde_json::to_string(&payload).unwrap_or_default()
+}
+
+/// Slack's mrkdwn needs only these three escaped; anything else shows as written.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The body of `format = "slack"`: a Slack incoming-webhook message.
+pub fn slack_body(message: &GroupMessage) -> String {
+    let attachments: Vec<serde_json::Value> = render::ordered(message)
+        .into_iter()
+        .map(|notice| {
+            let resolved = notice.kind == super::NoticeKind::Resolved;
+            let mut fields = vec![
+                serde_json::json!({"title": "Severity", "value": notice.severity.as_str(), "short": true}),
+                serde_json::json!({"title": "Value", "value": slack_escape(&notice.value), "short": true}),
+            ];
+            if !notice.threshold.is_empty() {
+                fields.push(serde_json::json!({"title": "Threshold", "value": slack_escape(&notice.threshold), "short": true}));
+            }
+            fields.push(serde_json::json!({
+                "title": "Since",
+                "value": format!("{} ({})", format_rfc3339(notice.since_ms), render::duration_phrase(notice)),
+                "short": true
+            }));
+            let mut text = slack_escape(&notice.description);
+            if let Some(runbook) = &notice.runbook_url {
+                text.push_str(&format!("\nRunbook: <{}|runbook>", slack_escape(runbook)));
+            }
+            serde_json::json!({
+                "color": colour(notice.severity, resolved),
+                "fallback": format!("[{}] {}", render::kind_label(notice.kind), notice.summary),
+                "title": format!(
+                    "[{}] {}",
+                    render::kind_label(notice.kind).to_ascii_uppercase(),
+                    slack_escape(&notice.summary)
+                ),
+                "text": text,
+                "fields": fields,
+                "footer": render::category_heading(notice.category).0,
+                "ts": notice.at_ms / 1000,
+            })
+        })
+        .collect();
+    let mut text = slack_escape(&render::subject(message));
+    if let Some(url) = &message.dashboard_url {
+        text.push_str(&format!(" <{}|dashboard>", slack_escape(url)));
+    }
+    serde_json::json!({ "text": text, "attachments": attachments }).to_string()
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(`secret`, `timestamp + "." + body`).
+pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let mut context = ring::hmac::Context::with_key(&key);
+    context.update(timestamp.to_string().as_bytes());
+    context.update(b".");
+    context.update(body.as_bytes());
+    let tag = context.sign();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256=");
+    for byte in tag.as_ref() {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+/// Whether an HTTP status is worth another attempt later.
+pub fn retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || status >= 500
+}
+
+/// The start of a response body on one line, for an error message.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(SNIPPET) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+pub struct WebhookNotifier {
+    name: String,
+    config: WebhookConfig,
+}
+
+impl WebhookNotifier {
+    pub fn new(name: impl Into<String>, config: WebhookConfig) -> WebhookNotifier {
+        WebhookNotifier {
+            name: name.into(),
+            config,
+        }
+    }
+
+    fn body(&self, message: &GroupMessage) -> String {
+        match self.config.format {
+            WebhookFormat::Json => json_body(message),
+            WebhookFormat::Slack => slack_body(message),
+        }
+    }
+
+    async fn deliver(&self, message: &GroupMessage) -> Result<(), NotifyError> {
+        let where_ = format!(
+            "webhook {} ({})",
+            self.name,
+            url_origin(self.config.url.expose())
+        );
+        let body = self.body(message);
+        let mut headers: Vec<(String, Secret)> = vec![
+            ("Content-Type".to_string(), Secret::new("application/json")),
+            (
+                "Idempotency-Key".to_string(),
+                Secret::new(message.idempotency_key.clone()),
+            ),
+        ];
+        if let Some(secret) = &self.config.secret {
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            headers.push((
+                "X-Lookout-Timestamp".to_string(),
+                Secret::new(timestamp.to_string()),
+            ));
+            headers.push((
+                "X-Lookout-Signature".to_string(),
+                Secret::new(signature(secret.expose(), timestamp, &body)),
+            ));
+        }
+        headers.extend(self.config.headers.iter().cloned());
+        let request = HttpRequest {
+            url: self.config.url.expose().to_string(),
+            method: "POST".to_string(),
+            headers,
+            body: Some(body),
+            // A redirect of a POST is a misconfiguration; following it could resend the
+            // payload (and its signature) to a place nobody configured.
+            follow_redirects: 0,
+            max_body: 4096,
+            tls: TlsSettings {
+                ca_file: self.config.ca_file.clone(),
+                ..TlsSettings::default()
+            },
+            response_time: ResponseTime::default(),
+        };
+        let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
+        let timeout = self.config.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = http_client::fetch(&request, &mut tls, deadline, timeout)
+            .await
+            // Transport failures (refused, DNS, timeout, TLS) may all pass; the outbox retries.
+            .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
+        let status = response.status;
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let reason = hyper::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let mut text = format!("{where_}: HTTP {status} {reason}")
+            .trim_end()
+            .to_string();
+        let body = snippet(&response.body);
+        if !body.is_empty() {
+            text.push_str(": ");
+            text.push_str(&body);
+        }
+        // A receiver might echo the request: never let a configured secret through.
+        for secret in self
+            .config
+            .secret
+            .iter()
+            .chain(self.config.headers.iter().map(|(_, value)| value))
+            .chain(std::iter::once(&self.config.url))
+        {
+            if !secret.is_empty() {
+                text = text.replace(secret.expose(), "***");
+            }
+        }
+        Err(if retryable_status(status) {
+            NotifyError::retryable(text)
+        } else {
+            NotifyError::permanent(text)
+        })
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            // fetch bounds every phase by the deadline; this is a second fence so that a bug
+            // there can never hold the outbox worker.
+            let limit = self.config.timeout + Duration::from_secs(1);
+            match tokio::time::timeout(limit, self.deliver(message)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(NotifyError::retryable(format!(
+                    "webhook {} ({}): no answer within {}",
+                    self.name,
+                    url_origin(self.config.url.expose()),
+                    crate::config::units::format_duration(self.config.timeout)
+                ))),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Severity;
+    use crate::notify::render::tests::{message, notice};
+    use crate::notify::{Category, NoticeKind};
+
+    #[test]
+    fn signature_is_the_hex_hmac_of_timestamp_dot_body() {
+        // Reference value: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac s3cret
+        assert_eq!(
+            signature("s3cret", 1_700_000_000, "{\"a\":1}"),
+            "sha256=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
+        );
+    }
+
+    #[test]
+    fn statuses_split_into_retryable_and_permanent() {
+        for (status, retry) in [
+            (400, false),
+            (401, false),
+            (404, false),
+            (408, true),
+            (410, false),
+            (429, true),
+            (500, true),
+            (503, true),
+        ] {
+            assert_eq!(retryable_status(status), retry, "{status}");
+        }
+    }
+
+    #[test]
+    fn json_payload_carries_every_notice_field() {
+        let mut n = notice(
+            "cpu",
+            NoticeKind::Escalated,
+            Severity::Critical,
+            Category::Resource,
+        );
+        n.previous_severity = Some(Severity::Warning);
+        n.runbook_url = Some("https://wiki/cpu".to_string());
+        let m = message(vec![n]);
+        let value: serde_json::Value = serde_json::from_str(&json_body(&m)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "version": 1,
+                "idempotency_key": "k1",
+                "group_key": "host=web1",
+                "group_labels": {"host": "web1"},
+                "status": "firing",
+                "severity": "critical",
+                "created_at": "2023-11-14T22:18:20.000Z",
+                "dashboard_url": null,
+                "notices": [{
+                    "alert_id": "cpu/web1",
+                    "rule": "cpu",
+                    "kind": "escalated",
+                    "severity": "critical",
+                    "previous_severity": "warning",
+                    "category": "resource",
+                    "labels": {"alertname": "cpu", "host": "web1"},
+                    "summary": "cpu is critical",
+                    "description": "First line.\nSecond line.",
+                    "value": "97.0%",
+                    "threshold": "95%",
+                    "since": "2023-11-14T22:13:20.000Z",
+                    "since_ms": 1_700_000_000_000i64,
+                    "at": "2023-11-14T22:18:20.000Z",
+                    "at_ms": 1_700_000_300_000i64,
+                    "runbook_url": "https://wiki/cpu"
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn slack_payload_has_text_and_coloured_attachments() {
+        let mut n = notice(
+            "app",
+            NoticeKind::Firing,
+            Severity::Critical,
+            Category::Failure,
+        );
+        n.summary = "a <b> & c".to_string();
+        let m = message(vec![
+            n,
+            notice(
+                "cpu",
+                NoticeKind::Resolved,
+                Severity::Warning,
+                Category::Resource,
+            ),
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&slack_body(&m)).unwrap();
+        assert_eq!(
+            value["text"],
+            "[CRITICAL] a &lt;b&gt; &amp; c (+1 more) — web1"
+        );
+        let attachments = value["attachments"].as_array().unwrap();
+        assert_eq!(attachments.len(), 2);
+        assert_eq!(attachments[0]["color"], "#c62828");
+        assert_eq!(attachments[0]["title"], "[FIRING] a &lt;b&gt; &amp; c");
+        assert_eq!(attachments[1]["color"], "#2e7d32");
+        assert_eq!(attachments[1]["footer"], "High resource use");
+    }
+
+    #[test]
+    fn snippets_are_one_short_line() {
+        assert_eq!(snippet(b"  bad\n  request "), "bad request");
+        let long = "x".repeat(500);
+        assert_eq!(snippet(long.as_bytes()).chars().count(), SNIPPET + 1);
+    }
+}

@@ -1,0 +1,321 @@
+//! The webhook notifier against an in-process receiver (axum on a free port) that checks the
+//! HMAC signature the way a real receiver would — recomputed with `ring` from the shared secret,
+//! compared in constant time — and records what it got: payload fields, headers, Slack shape,
+//! and how 500 / 400 answers and a wrong secret come out.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+use lookout::alert::Severity;
+use lookout::config::from_str;
+use lookout::notify::{
+    AlertNotice, Category, GroupMessage, NoticeKind, Notifier, NotifyError, build_notifiers,
+};
+
+const SECRET: &str = "shared-hook-secret";
+
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: serde_json::Value,
+    /// The receiver's verdict on X-Lookout-Signature.
+    signature_valid: bool,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    secret: &'static str,
+    /// The status to answer with, and a body.
+    answer: (StatusCode, &'static str),
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// What a receiver does: recompute the HMAC of `timestamp + "." + body` with the shared secret.
+fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let (Some(timestamp), Some(signature)) = (
+        headers
+            .get("x-lookout-timestamp")
+            .and_then(|v| v.to_str().ok()),
+        headers
+            .get("x-lookout-signature")
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let Some(hex) = signature.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Some(tag) = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    ring::hmac::verify(&key, &signed, &tag).is_ok()
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let signature_valid = verify(receiver.secret, &headers, &body);
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    receiver.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        signature_valid,
+    });
+    receiver.answer
+}
+
+/// Starts a receiver; returns its URL and what it records.
+async fn start(
+    secret: &'static str,
+    answer: (StatusCode, &'static str),
+) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let router = Router::new()
+        .route("/hook", post(receive))
+        .with_state(Receiver {
+            secret,
+            answer,
+            received: received.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{address}/hook"), received)
+}
+
+fn notifier(url: &str, extra: &str) -> Arc<dyn Notifier> {
+    let env = |name: &str| match name {
+        "HOOK_SECRET" => Some(SECRET.to_string()),
+        "HOOK_TOKEN" => Some("tok-123".to_string()),
+        _ => None,
+    };
+    let text = format!(
+        "[[notifier]]\nname = \"ops-hook\"\ntype = \"webhook\"\nurl = \"{url}\"\ntimeout = \"5s\"\n{extra}"
+    );
+    let config = from_str(&text, "test.toml", &env).unwrap_or_else(|e| panic!("{e}"));
+    build_notifiers(&config.notifiers).remove(0)
+}
+
+fn notice(rule: &str, kind: NoticeKind, severity: Severity) -> AlertNotice {
+    AlertNotice {
+        alert_id: format!("{rule}|host=web1"),
+        rule: rule.to_string(),
+        kind,
+        severity,
+        previous_severity: None,
+        category: Category::Resource,
+        labels: BTreeMap::from([
+            ("alertname".to_string(), rule.to_string()),
+            ("host".to_string(), "web1".to_string()),
+        ]),
+        summary: format!("{rule} usage high on web1"),
+        description: "Above the threshold for 2m.".to_string(),
+        value: "97.0%".to_string(),
+        threshold: "95%".to_string(),
+        since_ms: 1_700_000_000_000,
+        at_ms: 1_700_000_120_000,
+        runbook_url: None,
+    }
+}
+
+fn message(notices: Vec<AlertNotice>) -> GroupMessage {
+    GroupMessage {
+        idempotency_key: "outbox-42-1".to_string(),
+        group_key: "host=web1".to_string(),
+        group_labels: BTreeMap::from([("host".to_string(), "web1".to_string())]),
+        notices,
+        dashboard_url: Some("http://127.0.0.1:9898/".to_string()),
+        created_ms: 1_700_000_120_000,
+    }
+}
+
+#[tokio::test]
+async fn posts_the_signed_json_payload_with_its_idempotency_key() {
+    let (url, received) = start(SECRET, (StatusCode::NO_CONTENT, "")).await;
+    let hook = notifier(
+        &url,
+        "secret = \"${HOOK_SECRET}\"\nheaders = { Authorization = \"Bearer ${HOOK_TOKEN}\" }\n",
+    );
+    let group = message(vec![
+        notice("memory", NoticeKind::Firing, Severity::Warning),
+        notice("cpu", NoticeKind::Escalated, Severity::Critical),
+    ]);
+    hook.send(&group).await.expect("delivered");
+    let received = received.lock().unwrap().clone();
+    let [got] = received.as_slice() else {
+        panic!("one request expected, got {received:?}")
+    };
+    assert!(
+        got.signature_valid,
+        "the receiver could not verify the signature"
+    );
+    let header = |name: &str| got.headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(header("idempotency-key"), Some("outbox-42-1"));
+    assert_eq!(header("content-type"), Some("application/json"));
+    assert_eq!(header("authorization"), Some("Bearer tok-123"));
+    assert!(
+        header("user-agent").is_some_and(|ua| ua.starts_with("lookout/")),
+        "{:?}",
+        header("user-agent")
+    );
+    let body = &got.body;
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["idempotency_key"], "outbox-42-1");
+    assert_eq!(body["group_key"], "host=web1");
+    assert_eq!(body["group_labels"], serde_json::json!({"host": "web1"}));
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["severity"], "critical");
+    assert_eq!(body["dashboard_url"], "http://127.0.0.1:9898/");
+    let notices = body["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 2);
+    // Worst first.
+    assert_eq!(notices[0]["rule"], "cpu");
+    assert_eq!(notices[0]["kind"], "escalated");
+    assert_eq!(notices[1]["rule"], "memory");
+    for field in [
+        "alert_id",
+        "rule",
+        "kind",
+        "severity",
+        "previous_severity",
+        "category",
+        "labels",
+        "summary",
+        "description",
+        "value",
+        "threshold",
+        "since",
+        "since_ms",
+        "at",
+        "at_ms",
+        "runbook_url",
+    ] {
+        assert!(notices[1].get(field).is_some(), "notice has no {field}");
+    }
+    assert_eq!(notices[1]["since"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(notices[1]["value"], "97.0%");
+}
+
+#[tokio::test]
+async fn a_receiver_with_another_secret_rejects_the_signature() {
+    let (url, received) = start("not-the-same-secret", (StatusCode::OK, "ok")).await;
+    let hook = notifier(&url, "secret = \"${HOOK_SECRET}\"\n");
+    let group = message(vec![notice("cpu", NoticeKind::Firing, Severity::Critical)]);
+    hook.send(&group).await.expect("the receiver answered 200");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert!(
+        !received[0].signature_valid,
+        "a wrong secret must not verify"
+    );
+    // And an unsigned request does not verify either.
+    let (url, received) = start(SECRET, (StatusCode::OK, "ok")).await;
+    notifier(&url, "").send(&group).await.expect("delivered");
+    let received = received.lock().unwrap().clone();
+    assert!(!received[0].signature_valid);
+    assert!(received[0].headers.get("x-lookout-signature").is_none());
+}
+
+#[tokio::test]
+async fn slack_format_sends_text_and_coloured_attachments() {
+    let (url, received) = start(SECRET, (StatusCode::OK, "ok")).await;
+    let hook = notifier(&url, "format = \"slack\"\n");
+    let group = message(vec![
+        notice("cpu", NoticeKind::Resolved, Severity::Critical),
+        notice("memory", NoticeKind::Resolved, Severity::Warning),
+    ]);
+    hook.send(&group).await.expect("delivered");
+    let received = received.lock().unwrap().clone();
+    let body = &received[0].body;
+    assert_eq!(
+        body["text"],
+        "[RESOLVED] cpu usage high on web1 (+1 more) — web1 <http://127.0.0.1:9898/|dashboard>"
+    );
+    let attachments = body["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2);
+    for attachment in attachments {
+        assert_eq!(attachment["color"], "#2e7d32", "resolved is green");
+        assert!(
+            attachment["fields"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+        );
+    }
+    assert_eq!(attachments[0]["title"], "[RESOLVED] cpu usage high on web1");
+}
+
+#[tokio::test]
+async fn a_500_is_retryable_and_a_400_permanent_with_status_and_body() {
+    let group = message(vec![notice("cpu", NoticeKind::Firing, Severity::Critical)]);
+    let (url, _) = start(
+        SECRET,
+        (StatusCode::INTERNAL_SERVER_ERROR, "database is down"),
+    )
+    .await;
+    let origin = url.trim_end_matches("/hook").to_string();
+    let error = notifier(&url, "").send(&group).await.expect_err("500");
+    assert_eq!(
+        error,
+        NotifyError::retryable(format!(
+            "webhook ops-hook ({origin}): HTTP 500 Internal Server Error: database is down"
+        ))
+    );
+    let (url, _) = start(SECRET, (StatusCode::BAD_REQUEST, "unknown field \"x\"")).await;
+    let origin = url.trim_end_matches("/hook").to_string();
+    let error = notifier(&url, "").send(&group).await.expect_err("400");
+    assert_eq!(
+        error,
+        NotifyError::permanent(format!(
+            "webhook ops-hook ({origin}): HTTP 400 Bad Request: unknown field \"x\""
+        ))
+    );
+    let (url, _) = start(SECRET, (StatusCode::TOO_MANY_REQUESTS, "")).await;
+    let error = notifier(&url, "").send(&group).await.expect_err("429");
+    assert!(error.retryable, "{error:?}");
+}
+
+#[tokio::test]
+async fn errors_never_show_the_path_or_query_of_the_url() {
+    // Nobody listens: a retryable connection error naming only scheme://host:port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/services/T000/B000/XXXXSECRET?token=abc");
+    let group = message(vec![notice("cpu", NoticeKind::Firing, Severity::Critical)]);
+    let error = notifier(&url, "").send(&group).await.expect_err("refused");
+    assert!(error.retryable, "{error:?}");
+    assert!(
+        error.message.starts_with(&format!(
+            "webhook ops-hook (http://127.0.0.1:{port}): connection refused"
+        )),
+        "{}",
+        error.message
+    );
+    assert!(
+        !error.message.contains("XXXXSECRET") && !error.message.contains("abc"),
+        "{}",
+        error.message
+    );
+}
