@@ -1,0 +1,502 @@
+//! The alert engine's persistent state (tables of migration 0002): live alerts, the history of
+//! notices, silences (expired ones kept for audit) and the notification outbox. The engine
+//! writes one evaluation's decisions with `commit_alerts` in one transaction, so state,
+//! history and outbox never disagree after a crash; the outbox worker (`notify::outbox`)
+//! reads and marks rows with the `outbox_*` methods. Plain data in, plain data out: no
+//! alerting logic here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Connection, Row};
+
+use super::{Inner, Store, StoreError};
+use crate::alert::Severity;
+use crate::alert::matcher::Matcher;
+use crate::alert::records::{
+    AlertBatch, HistoryEntry, OutboxEntry, OutboxRow, OutboxState, StoredAlert,
+};
+use crate::alert::silence::Silence;
+use crate::clock::UnixMillis;
+use crate::notify::AlertNotice;
+
+const OUTBOX_COLUMNS: &str = "id, notifier, group_key, group_labels, due_ms, notice, state, \
+     attempts, next_attempt_ms, last_error, delivered_ms, created_ms, batch_key";
+
+impl Store {
+    /// Writes everything one evaluation decided in one transaction: upserts `upserts` (by
+    /// id), deletes `removed`, appends `history`, inserts `outbox` rows (pending, created now)
+    /// and returns the new outbox row ids in the order of `batch.outbox`. All or nothing.
+    pub async fn commit_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let db = |e| inner.db(e);
+        let now = inner.clock.now_ms();
+        let mut conn = inner.pool.acquire().await.map_err(db)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        for alert in &batch.upserts {
+            upsert_alert(&mut tx, alert, inner).await?;
+        }
+        for id in &batch.removed {
+            sqlx::query("DELETE FROM alerts WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for entry in &batch.history {
+            insert_history(&mut tx, entry, inner).await?;
+        }
+        let mut ids = Vec::with_capacity(batch.outbox.len());
+        for entry in &batch.outbox {
+            ids.push(insert_outbox(&mut tx, entry, now, inner).await?);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ids)
+    }
+
+    /// Every pending or firing alert, by id.
+    pub async fn load_alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT id, rule, labels, state, severity, since_ms, last_notified_ms, value,
+                    summary, muted_by
+             FROM alerts ORDER BY id",
+        )
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| alert_from_row(row, inner)).collect()
+    }
+
+    /// Notices decided at or after `since_ms`, newest first, at most `limit`.
+    pub async fn alert_history(
+        &self,
+        since_ms: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT notice, muted_by FROM alert_history WHERE at_ms >= ?
+             ORDER BY at_ms DESC, id DESC LIMIT ?",
+        )
+        .bind(since_ms)
+        .bind(sql_limit(limit))
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    notice: json_column(row, "notice", inner)?,
+                    muted_by: column(row, "muted_by", inner)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a new silence. Its id must be new: a silence is changed by expiring it and
+    /// adding another, so the audit trail keeps what was in force when.
+    pub async fn add_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let matchers: Vec<String> = silence.matchers.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO silences (id, matchers, starts_ms, ends_ms, author, comment, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&silence.id)
+        .bind(to_json(&matchers, inner)?)
+        .bind(silence.starts_ms)
+        .bind(silence.ends_ms)
+        .bind(&silence.author)
+        .bind(&silence.comment)
+        .bind(inner.clock.now_ms())
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(())
+    }
+
+    /// Every silence, expired ones included, newest (last added) first.
+    pub async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT id, matchers, starts_ms, ends_ms, author, comment FROM silences
+             ORDER BY seq DESC",
+        )
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = column(row, "id", inner)?;
+                let texts: Vec<String> = json_column(row, "matchers", inner)?;
+                let matchers = texts
+                    .iter()
+                    .map(|t| {
+                        Matcher::parse(t).map_err(|e| {
+                            decode_error(inner, "matchers", format!("silence {id}: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Silence {
+                    matchers,
+                    starts_ms: column(row, "starts_ms", inner)?,
+                    ends_ms: column(row, "ends_ms", inner)?,
+                    author: column(row, "author", inner)?,
+                    comment: column(row, "comment", inner)?,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends silence `id` now if it is active or pending (a pending one also starts now, so it
+    /// reads as expired rather than pending forever). False when there is no such silence or
+    /// it has already expired. The row is kept.
+    pub async fn expire_silence(&self, id: &str, now_ms: UnixMillis) -> Result<bool, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE silences SET ends_ms = ?1, starts_ms = min(starts_ms, ?1)
+             WHERE id = ?2 AND ends_ms > ?1",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Pending rows whose due time and next attempt have both come, oldest first.
+    pub async fn outbox_due(
+        &self,
+        now_ms: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        // The literal 'pending' (not a parameter) lets SQLite use the partial index.
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
+             ORDER BY id LIMIT ?2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(sql_limit(limit))
+            .fetch_all(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| outbox_from_row(row, inner)).collect()
+    }
+
+    /// The earliest time a pending row becomes due (the later of its due time and its next
+    /// attempt), or `None` when nothing is pending.
+    pub async fn outbox_next_wakeup(&self) -> Result<Option<UnixMillis>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        sqlx::query_scalar(
+            "SELECT min(max(due_ms, next_attempt_ms)) FROM outbox WHERE state = 'pending'",
+        )
+        .fetch_one(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))
+    }
+
+    /// Marks pending rows as being sent, before the send: one more attempt, no new attempt
+    /// before `next_attempt_ms`, and `batch_key` recorded. A crash during the send thus brings
+    /// the rows back only after their backoff, under the same key. Returns the ids claimed
+    /// (rows no longer pending are skipped).
+    pub async fn outbox_claim(
+        &self,
+        ids: &[i64],
+        now_ms: UnixMillis,
+        next_attempt_ms: UnixMillis,
+        batch_key: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let mut claimed: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ?, next_attempt_ms = ?,
+                    batch_key = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))
+             RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(next_attempt_ms)
+        .bind(batch_key)
+        .bind(to_json(ids, inner)?)
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        claimed.sort_unstable();
+        Ok(claimed)
+    }
+
+    /// Marks rows delivered at `now_ms`; returns how many were pending.
+    pub async fn outbox_delivered(
+        &self,
+        ids: &[i64],
+        now_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.finish(ids, "delivered", None, Some(now_ms), now_ms)
+            .await
+    }
+
+    /// Records a failed attempt that will be tried again at `next_attempt_ms`.
+    pub async fn outbox_retry(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE outbox SET last_error = ?, next_attempt_ms = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(error)
+        .bind(next_attempt_ms)
+        .bind(to_json(ids, inner)?)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives rows up: they are never sent again and stay listed with `error`.
+    pub async fn outbox_failed(&self, ids: &[i64], error: &str) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now_ms();
+        self.finish(ids, "failed", Some(error), None, now).await
+    }
+
+    async fn finish(
+        &self,
+        ids: &[i64],
+        state: &str,
+        error: Option<&str>,
+        delivered_ms: Option<UnixMillis>,
+        now_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = ?, last_error = coalesce(?, last_error), delivered_ms = ?,
+                    finished_ms = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(delivered_ms)
+        .bind(now_ms)
+        .bind(to_json(ids, inner)?)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Outbox rows, newest first: pending and failed ones, plus delivered ones when asked.
+    pub async fn outbox_list(
+        &self,
+        include_delivered: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 OR state <> 'delivered'
+             ORDER BY id DESC LIMIT ?2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(include_delivered)
+            .bind(sql_limit(limit))
+            .fetch_all(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| outbox_from_row(row, inner)).collect()
+    }
+
+    /// Deletes delivered and failed rows finished before `older_than_ms`; pending rows are
+    /// never pruned. Returns how many rows went.
+    pub async fn outbox_prune(&self, older_than_ms: UnixMillis) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND finished_ms < ?")
+            .bind(older_than_ms)
+            .execute(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn upsert_alert(
+    tx: &mut SqliteConnection,
+    alert: &StoredAlert,
+    inner: &Inner,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms, value,
+                             summary, muted_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, labels = excluded.labels,
+             state = excluded.state, severity = excluded.severity, since_ms = excluded.since_ms,
+             last_notified_ms = excluded.last_notified_ms, value = excluded.value,
+             summary = excluded.summary, muted_by = excluded.muted_by",
+    )
+    .bind(&alert.id)
+    .bind(&alert.rule)
+    .bind(to_json(&alert.labels, inner)?)
+    .bind(&alert.state)
+    .bind(alert.severity.as_str())
+    .bind(alert.since_ms)
+    .bind(alert.last_notified_ms)
+    .bind(alert.value)
+    .bind(&alert.summary)
+    .bind(&alert.muted_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut SqliteConnection,
+    entry: &HistoryEntry,
+    inner: &Inner,
+) -> Result<(), StoreError> {
+    let n = &entry.notice;
+    sqlx::query(
+        "INSERT INTO alert_history (at_ms, rule, alert_id, kind, severity, muted_by, notice)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(n.at_ms)
+    .bind(&n.rule)
+    .bind(&n.alert_id)
+    .bind(n.kind.as_str())
+    .bind(n.severity.as_str())
+    .bind(&entry.muted_by)
+    .bind(to_json(n, inner)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut SqliteConnection,
+    entry: &OutboxEntry,
+    now_ms: UnixMillis,
+    inner: &Inner,
+) -> Result<i64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (notifier, group_key, group_labels, due_ms, notice, next_attempt_ms,
+                             created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&entry.notifier)
+    .bind(&entry.group_key)
+    .bind(to_json(&entry.group_labels, inner)?)
+    .bind(entry.due_ms)
+    .bind(to_json(&entry.notice, inner)?)
+    .bind(entry.due_ms)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(done.last_insert_rowid())
+}
+
+fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreError> {
+    let severity: String = column(row, "severity", inner)?;
+    Ok(StoredAlert {
+        id: column(row, "id", inner)?,
+        rule: column(row, "rule", inner)?,
+        labels: json_column::<BTreeMap<String, String>>(row, "labels", inner)?,
+        state: column(row, "state", inner)?,
+        severity: Severity::parse(&severity).ok_or_else(|| {
+            decode_error(inner, "severity", format!("unknown severity {severity:?}"))
+        })?,
+        since_ms: column(row, "since_ms", inner)?,
+        last_notified_ms: column(row, "last_notified_ms", inner)?,
+        value: column(row, "value", inner)?,
+        summary: column(row, "summary", inner)?,
+        muted_by: column(row, "muted_by", inner)?,
+    })
+}
+
+fn outbox_from_row(row: &SqliteRow, inner: &Inner) -> Result<OutboxRow, StoreError> {
+    let state: String = column(row, "state", inner)?;
+    let state = match state.as_str() {
+        "pending" => OutboxState::Pending,
+        "delivered" => OutboxState::Delivered,
+        "failed" => OutboxState::Failed,
+        other => {
+            return Err(decode_error(
+                inner,
+                "state",
+                format!("unknown outbox state {other:?}"),
+            ));
+        }
+    };
+    let attempts: i64 = column(row, "attempts", inner)?;
+    Ok(OutboxRow {
+        id: column(row, "id", inner)?,
+        entry: OutboxEntry {
+            notifier: column(row, "notifier", inner)?,
+            group_key: column(row, "group_key", inner)?,
+            group_labels: json_column(row, "group_labels", inner)?,
+            due_ms: column(row, "due_ms", inner)?,
+            notice: json_column::<AlertNotice>(row, "notice", inner)?,
+        },
+        state,
+        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+        next_attempt_ms: column(row, "next_attempt_ms", inner)?,
+        last_error: column(row, "last_error", inner)?,
+        delivered_ms: column(row, "delivered_ms", inner)?,
+        created_ms: column(row, "created_ms", inner)?,
+        batch_key: column(row, "batch_key", inner)?,
+    })
+}
+
+fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| inner.db(e))
+}
+
+fn json_column<T: DeserializeOwned>(
+    row: &SqliteRow,
+    name: &str,
+    inner: &Inner,
+) -> Result<T, StoreError> {
+    let text: String = column(row, name, inner)?;
+    serde_json::from_str(&text)
+        .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
+}
+
+fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
+    inner.db(sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: message.into(),
+    })
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, inner: &Inner) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| inner.db(sqlx::Error::Encode(Box::new(e))))
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    limit.min(i64::MAX as usize) as i64
+}
