@@ -500,3 +500,389 @@ fn to_json<T: Serialize + ?Sized>(value: &T, inner: &Inner) -> Result<String, St
 fn sql_limit(limit: usize) -> i64 {
     limit.min(i64::MAX as usize) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::alert::silence::SilenceState;
+    use crate::clock::ManualClock;
+    use crate::notify::{Category, NoticeKind};
+    use crate::store::StoreOptions;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    async fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
+        Store::open(dir, StoreOptions::default(), clock.clone())
+            .await
+            .expect("open store")
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn notice(alert_id: &str, kind: NoticeKind, severity: Severity, at_ms: i64) -> AlertNotice {
+        AlertNotice {
+            alert_id: alert_id.into(),
+            rule: "cpu_high".into(),
+            kind,
+            severity,
+            previous_severity: None,
+            category: Category::Resource,
+            labels: labels(&[("alertname", "cpu_high"), ("host", "web1")]),
+            summary: format!("CPU high ({alert_id})"),
+            description: "line one\nline two".into(),
+            value: "97.0%".into(),
+            threshold: "95%".into(),
+            since_ms: at_ms - 60_000,
+            at_ms,
+            runbook_url: Some("https://runbooks.example.org/cpu".into()),
+        }
+    }
+
+    fn alert(id: &str, state: &str, severity: Severity) -> StoredAlert {
+        StoredAlert {
+            id: id.into(),
+            rule: "cpu_high".into(),
+            labels: labels(&[("host", id)]),
+            state: state.into(),
+            severity,
+            since_ms: T0 - 120_000,
+            last_notified_ms: (state == "firing").then_some(T0 - 60_000),
+            value: Some(97.5),
+            summary: format!("CPU 97.5% on {id}"),
+            muted_by: String::new(),
+        }
+    }
+
+    fn entry(notifier: &str, group: &str, alert_id: &str, due_ms: i64) -> OutboxEntry {
+        OutboxEntry {
+            notifier: notifier.into(),
+            group_key: group.into(),
+            group_labels: labels(&[("host", group)]),
+            due_ms,
+            notice: notice(alert_id, NoticeKind::Firing, Severity::Critical, T0),
+        }
+    }
+
+    #[tokio::test]
+    async fn alert_state_survives_a_reopen_and_removed_alerts_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let (a, b) = (
+            alert("a", "firing", Severity::Critical),
+            alert("b", "pending", Severity::Warning),
+        );
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![b.clone(), a.clone()],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), vec![a.clone(), b]);
+        let mut b_firing = alert("b", "firing", Severity::Critical);
+        b_firing.value = None;
+        b_firing.muted_by = "silence s1".into();
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![b_firing.clone()],
+                removed: vec!["a".into()],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), vec![b_firing]);
+    }
+
+    #[tokio::test]
+    async fn history_is_newest_first_from_since_with_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let history: Vec<HistoryEntry> = (0..5)
+            .map(|i| HistoryEntry {
+                notice: notice(
+                    &format!("a{i}"),
+                    NoticeKind::Firing,
+                    Severity::Warning,
+                    T0 + i,
+                ),
+                muted_by: if i == 3 {
+                    "maintenance".into()
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        store
+            .commit_alerts(&AlertBatch {
+                history: history.clone(),
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let got = store.alert_history(T0 + 1, 3).await.unwrap();
+        assert_eq!(
+            got,
+            vec![history[4].clone(), history[3].clone(), history[2].clone()]
+        );
+        assert_eq!(store.alert_history(T0 + 1, 10).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn commit_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        // A trigger stands in for any failure in the middle of the transaction.
+        sqlx::query(
+            "CREATE TRIGGER reject_boom BEFORE INSERT ON outbox WHEN NEW.notifier = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'rejected by the test'); END",
+        )
+        .execute(&store.inner.pool)
+        .await
+        .unwrap();
+        let batch = AlertBatch {
+            upserts: vec![alert("a", "firing", Severity::Critical)],
+            removed: vec![],
+            history: vec![HistoryEntry {
+                notice: notice("a", NoticeKind::Firing, Severity::Critical, T0),
+                muted_by: String::new(),
+            }],
+            outbox: vec![
+                entry("mail", "web1", "a", T0),
+                entry("boom", "web1", "a", T0),
+            ],
+        };
+        let err = store.commit_alerts(&batch).await.unwrap_err();
+        assert!(err.to_string().contains("rejected by the test"), "{err}");
+        assert!(store.load_alerts().await.unwrap().is_empty());
+        assert!(store.alert_history(0, 10).await.unwrap().is_empty());
+        assert!(store.outbox_list(true, 10).await.unwrap().is_empty());
+
+        // The same batch without the failing part lands whole, and a reopened store sees it.
+        let mut ok = batch.clone();
+        ok.outbox.pop();
+        let ids = store.commit_alerts(&ok).await.unwrap();
+        assert_eq!(ids.len(), 1);
+        store.close().await.unwrap();
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), ok.upserts);
+        assert_eq!(store.alert_history(0, 10).await.unwrap(), ok.history);
+        let rows = store.outbox_list(true, 10).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, ids[0]);
+        assert_eq!(rows[0].entry, ok.outbox[0]);
+        assert_eq!(rows[0].state, OutboxState::Pending);
+        assert_eq!(rows[0].created_ms, T0);
+    }
+
+    #[tokio::test]
+    async fn silences_round_trip_and_expired_ones_stay_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let silence = |id: &str, matchers: &[&str], starts_ms, ends_ms| Silence {
+            id: id.into(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
+            starts_ms,
+            ends_ms,
+            author: "ops@example.org".into(),
+            comment: "deploy \"v2\"".into(),
+        };
+        let active = silence(
+            "s1",
+            &[
+                "host=~\"web[0-9]+|db\"",
+                "severity!~\"info\"",
+                "check!=\"x\"",
+            ],
+            T0 - 1_000,
+            T0 + 3_600_000,
+        );
+        let pending = silence("s2", &["rule=\"cpu_high\""], T0 + 60_000, T0 + 120_000);
+        let old = silence("s0", &["host=\"web9\""], T0 - 9_000, T0 - 5_000);
+        for s in [&old, &active, &pending] {
+            store.add_silence(s).await.unwrap();
+        }
+        let dup = store.add_silence(&active).await.unwrap_err();
+        assert!(dup.to_string().contains("UNIQUE"), "{dup}");
+        store.close().await.unwrap();
+
+        let store = open(dir.path(), &clock).await;
+        let listed = store.silences().await.unwrap();
+        assert_eq!(listed, vec![pending.clone(), active.clone(), old.clone()]);
+        let web3 = labels(&[("host", "web3"), ("severity", "critical")]);
+        assert!(
+            listed[1].mutes(&web3, T0),
+            "the regex matcher survives the round trip"
+        );
+
+        let now = T0 + 10_000;
+        assert!(store.expire_silence("s1", now).await.unwrap());
+        assert!(
+            !store.expire_silence("s1", now + 1).await.unwrap(),
+            "already expired"
+        );
+        assert!(
+            !store.expire_silence("s0", now).await.unwrap(),
+            "expired long ago"
+        );
+        assert!(!store.expire_silence("nope", now).await.unwrap());
+        assert!(
+            store.expire_silence("s2", now).await.unwrap(),
+            "a pending one"
+        );
+
+        let listed = store.silences().await.unwrap();
+        assert_eq!(listed.len(), 3, "expired silences are kept");
+        assert!(listed.iter().all(|s| s.state(now) == SilenceState::Expired));
+        assert_eq!((listed[1].starts_ms, listed[1].ends_ms), (T0 - 1_000, now));
+        assert_eq!((listed[0].starts_ms, listed[0].ends_ms), (now, now));
+        assert_eq!(listed[2], old);
+    }
+
+    #[tokio::test]
+    async fn outbox_rows_are_due_claimed_marked_listed_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = store
+            .commit_alerts(&AlertBatch {
+                outbox: vec![
+                    entry("mail", "web1", "a", T0),
+                    entry("mail", "web2", "b", T0 + 30_000),
+                    entry("hook", "web1", "a", T0),
+                ],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let due_ids = |rows: Vec<OutboxRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            due_ids(store.outbox_due(T0, 10).await.unwrap()),
+            vec![ids[0], ids[2]]
+        );
+        assert_eq!(
+            due_ids(store.outbox_due(T0, 1).await.unwrap()),
+            vec![ids[0]]
+        );
+        assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(T0));
+
+        // A claim pushes the next attempt back and records the batch key.
+        let claimed = store
+            .outbox_claim(&[ids[2], ids[0]], T0, T0 + 5_000, "k1")
+            .await
+            .unwrap();
+        assert_eq!(claimed, vec![ids[0], ids[2]]);
+        assert!(store.outbox_due(T0 + 4_999, 10).await.unwrap().is_empty());
+        assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(T0 + 5_000));
+        let due = store.outbox_due(T0 + 30_000, 10).await.unwrap();
+        assert_eq!(due_ids(due.clone()), ids);
+        assert_eq!((due[0].attempts, due[0].next_attempt_ms), (1, T0 + 5_000));
+        assert_eq!(due[0].batch_key.as_deref(), Some("k1"));
+        assert_eq!(due[1].batch_key, None);
+
+        assert_eq!(
+            store
+                .outbox_retry(&[ids[0]], "refused", T0 + 10_000)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store.outbox_delivered(&[ids[2]], T0 + 1_000).await.unwrap(),
+            1
+        );
+        clock.set(T0 + 2_000);
+        assert_eq!(
+            store
+                .outbox_failed(&[ids[1]], "notifier mail is not configured")
+                .await
+                .unwrap(),
+            1
+        );
+        // Finished rows are not claimed or marked again.
+        assert!(
+            store
+                .outbox_claim(&[ids[1], ids[2]], T0, T0, "k2")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.outbox_delivered(&[ids[1]], T0).await.unwrap(), 0);
+
+        let all = store.outbox_list(true, 10).await.unwrap();
+        assert_eq!(due_ids(all.clone()), vec![ids[2], ids[1], ids[0]]);
+        assert_eq!(all[0].state, OutboxState::Delivered);
+        assert_eq!(all[0].delivered_ms, Some(T0 + 1_000));
+        assert_eq!(all[1].state, OutboxState::Failed);
+        assert_eq!(
+            all[1].last_error.as_deref(),
+            Some("notifier mail is not configured")
+        );
+        assert_eq!(all[2].state, OutboxState::Pending);
+        assert_eq!(all[2].last_error.as_deref(), Some("refused"));
+        assert_eq!(all[2].next_attempt_ms, T0 + 10_000);
+        assert_eq!(
+            due_ids(store.outbox_list(false, 10).await.unwrap()),
+            vec![ids[1], ids[0]]
+        );
+
+        // Pruning goes by when rows finished and never touches pending ones.
+        assert_eq!(store.outbox_prune(T0 + 1_000).await.unwrap(), 0);
+        assert_eq!(store.outbox_prune(T0 + 1_001).await.unwrap(), 1);
+        assert_eq!(store.outbox_prune(i64::MAX).await.unwrap(), 1);
+        assert_eq!(
+            due_ids(store.outbox_list(true, 10).await.unwrap()),
+            vec![ids[0]]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_due_query_uses_the_pending_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT id FROM outbox
+             WHERE state = 'pending' AND due_ms <= 1 AND next_attempt_ms <= 1 ORDER BY id",
+        )
+        .fetch_all(&store.inner.pool)
+        .await
+        .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+        assert!(
+            plan.iter().any(|d| d.contains("outbox_pending")),
+            "{plan:?}"
+        );
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT min(max(due_ms, next_attempt_ms)) FROM outbox
+             WHERE state = 'pending'",
+        )
+        .fetch_all(&store.inner.pool)
+        .await
+        .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("COVERING INDEX outbox_pending")),
+            "{plan:?}"
+        );
+    }
+}
