@@ -405,3 +405,632 @@ fn derive_batch_key(notifier: &str, rows: &[OutboxRow]) -> String {
         .collect();
     format!("lookout-{hex}")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::alert::Severity;
+    use crate::alert::records::{AlertBatch, OutboxEntry, OutboxState};
+    use crate::clock::{Clock, ManualClock};
+    use crate::notify::{AlertNotice, Category, NoticeKind, NotifyFuture};
+    use crate::store::StoreOptions;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// Records every attempt; fails while `down`, or with the queued errors first.
+    struct FakeNotifier {
+        name: String,
+        attempts: Mutex<Vec<GroupMessage>>,
+        delivered: Mutex<Vec<GroupMessage>>,
+        fail_next: Mutex<VecDeque<NotifyError>>,
+        down: AtomicBool,
+        /// Never answers (after recording the attempt).
+        hang: bool,
+        /// Where the rows are checked at send time, to prove they were persisted and claimed.
+        store: Option<Store>,
+        seen_rows: Mutex<Vec<(i64, OutboxState, u32)>>,
+        sending: Arc<Notify>,
+    }
+
+    impl FakeNotifier {
+        fn new(name: &str) -> FakeNotifier {
+            FakeNotifier {
+                name: name.into(),
+                attempts: Mutex::default(),
+                delivered: Mutex::default(),
+                fail_next: Mutex::default(),
+                down: AtomicBool::new(false),
+                hang: false,
+                store: None,
+                seen_rows: Mutex::default(),
+                sending: Arc::default(),
+            }
+        }
+
+        fn failing(self, errors: impl IntoIterator<Item = NotifyError>) -> FakeNotifier {
+            self.fail_next.lock().unwrap().extend(errors);
+            self
+        }
+
+        fn attempts(&self) -> Vec<GroupMessage> {
+            self.attempts.lock().unwrap().clone()
+        }
+
+        fn delivered(&self) -> Vec<GroupMessage> {
+            self.delivered.lock().unwrap().clone()
+        }
+    }
+
+    impl Notifier for FakeNotifier {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a> {
+            Box::pin(async move {
+                if let Some(store) = &self.store {
+                    let rows = store.outbox_list(true, 100).await.expect("list outbox");
+                    self.seen_rows
+                        .lock()
+                        .unwrap()
+                        .extend(rows.iter().map(|r| (r.id, r.state, r.attempts)));
+                }
+                self.attempts.lock().unwrap().push(message.clone());
+                self.sending.notify_one();
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
+                if let Some(e) = self.fail_next.lock().unwrap().pop_front() {
+                    return Err(e);
+                }
+                if self.down.load(Ordering::SeqCst) {
+                    return Err(NotifyError::retryable("connection refused"));
+                }
+                self.delivered.lock().unwrap().push(message.clone());
+                Ok(())
+            })
+        }
+    }
+
+    async fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+        Store::open(dir, StoreOptions::default(), clock.clone())
+            .await
+            .expect("open store")
+    }
+
+    fn outbox(store: &Store, clock: &Arc<ManualClock>, notifiers: &[&Arc<FakeNotifier>]) -> Outbox {
+        let notifiers = notifiers.iter().map(|n| (*n).clone() as Arc<dyn Notifier>);
+        Outbox::new(
+            store.clone(),
+            notifiers.collect::<Vec<_>>(),
+            clock.clone(),
+            Some("https://lookout.example.org".into()),
+        )
+    }
+
+    fn entry(
+        notifier: &str,
+        group: &str,
+        alert: &str,
+        severity: Severity,
+        at_ms: i64,
+    ) -> OutboxEntry {
+        let labels: BTreeMap<String, String> = [("host".to_string(), group.to_string())]
+            .into_iter()
+            .collect();
+        OutboxEntry {
+            notifier: notifier.into(),
+            group_key: format!("{{host=\"{group}\"}}"),
+            group_labels: labels.clone(),
+            due_ms: at_ms,
+            notice: AlertNotice {
+                alert_id: alert.into(),
+                rule: alert.into(),
+                kind: NoticeKind::Firing,
+                severity,
+                previous_severity: None,
+                category: Category::Resource,
+                labels,
+                summary: format!("{alert} on {group}"),
+                description: String::new(),
+                value: "97%".into(),
+                threshold: "95%".into(),
+                since_ms: at_ms,
+                at_ms,
+                runbook_url: None,
+            },
+        }
+    }
+
+    async fn enqueue(store: &Store, entries: Vec<OutboxEntry>) -> Vec<i64> {
+        store
+            .commit_alerts(&AlertBatch {
+                outbox: entries,
+                ..AlertBatch::default()
+            })
+            .await
+            .expect("commit outbox rows")
+    }
+
+    async fn row(store: &Store, id: i64) -> OutboxRow {
+        let rows = store.outbox_list(true, 1_000).await.unwrap();
+        rows.into_iter().find(|r| r.id == id).expect("row exists")
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn backoff_doubles_from_5s_and_stops_at_5min() {
+        let cases = [
+            (0, 5),
+            (1, 5),
+            (2, 10),
+            (3, 20),
+            (4, 40),
+            (5, 80),
+            (6, 160),
+            (7, 300),
+            (8, 300),
+            (40, 300),
+            (u32::MAX, 300),
+        ];
+        for (attempts, expected) in cases {
+            assert_eq!(
+                backoff(attempts),
+                secs(expected),
+                "after {attempts} attempts"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_are_persisted_before_sending_and_grouped_per_notifier_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier {
+            store: Some(store.clone()),
+            ..FakeNotifier::new("mail")
+        });
+        let hook = Arc::new(FakeNotifier::new("hook"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("mail", "web1", "disk", Severity::Warning, T0 - 2),
+                entry("mail", "web1", "cpu", Severity::Critical, T0 - 1),
+                entry("mail", "web1", "mem", Severity::Warning, T0 - 3),
+                entry("mail", "web2", "cpu", Severity::Critical, T0),
+                entry("hook", "web1", "cpu", Severity::Critical, T0),
+                entry("mail", "web3", "later", Severity::Critical, T0 + 60_000),
+            ],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail, &hook]);
+
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(
+            report,
+            DeliveryReport {
+                messages_sent: 3,
+                rows_delivered: 5,
+                ..DeliveryReport::default()
+            }
+        );
+        let mut sent = mail.delivered();
+        sent.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+        assert_eq!(sent.len(), 2);
+        let order: Vec<&str> = sent[0]
+            .notices
+            .iter()
+            .map(|n| n.alert_id.as_str())
+            .collect();
+        assert_eq!(order, ["cpu", "mem", "disk"], "worst first, then oldest");
+        assert_eq!(sent[0].group_labels["host"], "web1");
+        assert_eq!(
+            sent[0].dashboard_url.as_deref(),
+            Some("https://lookout.example.org")
+        );
+        assert_eq!(sent[1].notices.len(), 1);
+        assert_eq!(hook.delivered().len(), 1);
+        assert_ne!(sent[0].idempotency_key, sent[1].idempotency_key);
+        assert_ne!(sent[0].idempotency_key, hook.delivered()[0].idempotency_key);
+
+        // While sending, every row was already in the store, the sent ones claimed.
+        let seen = mail.seen_rows.lock().unwrap().clone();
+        for id in &ids {
+            assert!(
+                seen.iter().any(|(i, _, _)| i == id),
+                "row {id} persisted before sending"
+            );
+        }
+        for id in &ids[..4] {
+            assert!(
+                seen.contains(&(*id, OutboxState::Pending, 1)),
+                "row {id} claimed before sending: {seen:?}"
+            );
+        }
+
+        // Nothing more until the later row is due.
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        clock.advance(secs(60));
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert_eq!(mail.delivered().len(), 3);
+        assert!(store.outbox_list(false, 10).await.unwrap().is_empty());
+
+        let metrics = worker.metrics().snapshot();
+        assert_eq!(
+            metrics["mail"],
+            NotifierCounts {
+                messages_sent: 3,
+                rows_delivered: 5,
+                ..NotifierCounts::default()
+            }
+        );
+        assert_eq!(metrics["hook"].rows_delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn retries_follow_the_backoff_schedule_under_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(
+            FakeNotifier::new("mail")
+                .failing((0..3).map(|i| NotifyError::retryable(format!("refused {i}")))),
+        );
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+
+        for (attempt, wait) in [(1u32, 5u64), (2, 10), (3, 20)] {
+            let report = worker.deliver_due().await.unwrap();
+            assert_eq!(report.rows_retried, 1, "attempt {attempt}");
+            assert_eq!(
+                report.errors,
+                vec![("mail".to_string(), format!("refused {}", attempt - 1))]
+            );
+            let r = row(&store, ids[0]).await;
+            assert_eq!((r.state, r.attempts), (OutboxState::Pending, attempt));
+            let next = clock.now_ms() + wait as i64 * 1_000;
+            assert_eq!(r.next_attempt_ms, next);
+            assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(next));
+            clock.set(next - 1);
+            assert!(
+                worker.deliver_due().await.unwrap().is_empty(),
+                "not before its backoff"
+            );
+            clock.set(next);
+        }
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(report.rows_delivered, 1);
+        let attempts = mail.attempts();
+        assert_eq!(attempts.len(), 4);
+        assert!(
+            attempts.iter().all(|m| m == &attempts[0]),
+            "the same message every time"
+        );
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Delivered, 4));
+        assert_eq!(r.delivered_ms, Some(T0 + 35_000));
+        assert_eq!(
+            r.batch_key.as_deref(),
+            Some(attempts[0].idempotency_key.as_str())
+        );
+        assert_eq!(worker.metrics().snapshot()["mail"].rows_retried, 3);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(
+            FakeNotifier::new("mail").failing([NotifyError::permanent("550 no such recipient")]),
+        );
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(report.rows_failed, 1);
+        assert_eq!(report.rows_retried, 0);
+        let r = row(&store, ids[0]).await;
+        assert_eq!(r.state, OutboxState::Failed);
+        assert_eq!(
+            r.last_error.as_deref(),
+            Some("permanent error: 550 no such recipient")
+        );
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        assert_eq!(mail.attempts().len(), 1);
+        assert_eq!(worker.metrics().snapshot()["mail"].rows_failed, 1);
+    }
+
+    #[tokio::test]
+    async fn rows_for_a_notifier_no_longer_configured_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("pager", "web1", "cpu", Severity::Critical, T0),
+                entry("mail", "web1", "cpu", Severity::Critical, T0),
+            ],
+        )
+        .await;
+        let report = outbox(&store, &clock, &[&mail])
+            .deliver_due()
+            .await
+            .unwrap();
+        assert_eq!((report.rows_failed, report.rows_delivered), (1, 1));
+        assert_eq!(
+            report.errors,
+            vec![(
+                "pager".to_string(),
+                "notifier pager is not configured".to_string()
+            )]
+        );
+        assert_eq!(row(&store, ids[0]).await.state, OutboxState::Failed);
+    }
+
+    #[tokio::test]
+    async fn rows_still_failing_24h_after_they_were_written_are_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        mail.down.store(true, Ordering::SeqCst);
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let give_up_at = T0 + GIVE_UP_AFTER.as_millis() as i64;
+        let mut attempt_times = Vec::new();
+        while let Some(next) = store.outbox_next_wakeup().await.unwrap() {
+            assert!(attempt_times.len() < 1_000, "never gave up");
+            clock.set(next);
+            attempt_times.push(next);
+            worker.deliver_due().await.unwrap();
+        }
+        let r = row(&store, ids[0]).await;
+        assert_eq!(r.state, OutboxState::Failed);
+        let last = *attempt_times.last().unwrap();
+        let before = attempt_times[attempt_times.len() - 2];
+        assert!(
+            before < give_up_at && last >= give_up_at,
+            "{before} {last} {give_up_at}"
+        );
+        assert!(last - before <= 300_000, "retried every 5 min at most");
+        assert_eq!(mail.attempts().len(), attempt_times.len());
+        assert_eq!(
+            r.last_error.unwrap(),
+            format!(
+                "gave up after {} attempts over 24 h; last error: connection refused",
+                r.attempts
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_pending_rows_resume_and_delivered_ones_are_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        enqueue(
+            &store,
+            vec![
+                entry("mail", "web1", "now", Severity::Critical, T0),
+                entry("mail", "web2", "later", Severity::Critical, T0 + 60_000),
+            ],
+        )
+        .await;
+        outbox(&store, &clock, &[&mail])
+            .deliver_due()
+            .await
+            .unwrap();
+        assert_eq!(mail.delivered().len(), 1);
+        store.close().await.unwrap();
+
+        clock.advance(secs(120));
+        let store = open(dir.path(), &clock).await;
+        let mail2 = Arc::new(FakeNotifier::new("mail"));
+        let worker = outbox(&store, &clock, &[&mail2]);
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail2.delivered();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].notices[0].alert_id, "later");
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_send_and_mark_resends_once_after_the_backoff_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+
+        // The send goes out, then the process dies before marking anything.
+        let stuck = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("mail")
+        });
+        let sending = stuck.sending.clone();
+        let worker = outbox(&store, &clock, &[&stuck]);
+        let pass = tokio::spawn(async move { worker.deliver_due().await });
+        sending.notified().await;
+        pass.abort();
+        assert!(pass.await.unwrap_err().is_cancelled());
+        store.close().await.unwrap();
+        let first_key = stuck.attempts()[0].idempotency_key.clone();
+
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let worker = outbox(&store, &clock, &[&mail]);
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Pending, 1));
+        assert!(
+            worker.deliver_due().await.unwrap().is_empty(),
+            "not before the backoff"
+        );
+        // A new notice of the same group goes on its own: merging it into the claimed batch
+        // would change that batch's message and key, and the receiver could not drop the repeat.
+        let newer = enqueue(
+            &store,
+            vec![entry("mail", "web1", "disk", Severity::Warning, T0)],
+        )
+        .await;
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert_eq!(row(&store, newer[0]).await.state, OutboxState::Delivered);
+        assert_ne!(mail.delivered()[0].idempotency_key, first_key);
+        clock.advance(backoff(1) - Duration::from_millis(1));
+        assert!(
+            worker.deliver_due().await.unwrap().is_empty(),
+            "not before the backoff"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(worker.deliver_due().await.unwrap().messages_sent, 1);
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail.delivered();
+        assert_eq!(sent.len(), 2, "the new row, then the crashed one once");
+        assert_eq!(sent[1].idempotency_key, first_key);
+        assert_eq!(sent[1], stuck.attempts()[0], "the very same message");
+    }
+
+    #[tokio::test]
+    async fn an_outage_then_recovery_delivers_every_group_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        mail.down.store(true, Ordering::SeqCst);
+        let worker = outbox(&store, &clock, &[&mail]);
+        let mut keys_in_outage = BTreeMap::new();
+        for i in 0..10 {
+            enqueue(
+                &store,
+                vec![entry(
+                    "mail",
+                    &format!("web{i}"),
+                    "cpu",
+                    Severity::Critical,
+                    clock.now_ms(),
+                )],
+            )
+            .await;
+            worker.deliver_due().await.unwrap();
+            clock.advance(secs(7));
+        }
+        for _ in 0..5 {
+            clock.advance(secs(300));
+            assert_eq!(worker.deliver_due().await.unwrap().rows_retried, 10);
+        }
+        for m in mail.attempts() {
+            let previous = keys_in_outage.insert(m.group_key.clone(), m.idempotency_key.clone());
+            assert!(
+                previous.is_none_or(|k| k == m.idempotency_key),
+                "one key per group"
+            );
+        }
+        assert_eq!(keys_in_outage.len(), 10);
+
+        mail.down.store(false, Ordering::SeqCst);
+        clock.advance(secs(300));
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!((report.messages_sent, report.rows_delivered), (10, 10));
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail.delivered();
+        assert_eq!(sent.len(), 10);
+        let delivered: BTreeMap<String, String> = sent
+            .iter()
+            .map(|m| (m.group_key.clone(), m.idempotency_key.clone()))
+            .collect();
+        assert_eq!(delivered, keys_in_outage, "each group once, under its key");
+    }
+
+    #[tokio::test]
+    async fn a_hung_notifier_times_out_without_holding_up_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let slow = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("slow")
+        });
+        let fast = Arc::new(FakeNotifier::new("fast"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("slow", "web1", "cpu", Severity::Critical, T0),
+                entry("fast", "web1", "cpu", Severity::Critical, T0),
+            ],
+        )
+        .await;
+        let worker =
+            outbox(&store, &clock, &[&slow, &fast]).with_send_timeout(Duration::from_millis(100));
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!((report.rows_delivered, report.rows_retried), (1, 1));
+        assert_eq!(
+            report.errors,
+            vec![("slow".to_string(), "no answer within 0.1 s".to_string())]
+        );
+        assert_eq!(row(&store, ids[0]).await.state, OutboxState::Pending);
+        assert_eq!(row(&store, ids[1]).await.state, OutboxState::Delivered);
+    }
+
+    #[tokio::test]
+    async fn run_delivers_when_woken_and_stops_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(outbox(&store, &clock, &[&mail]).run(wake.clone(), stop_rx));
+
+        enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        wake.notify_one();
+        let delivered = tokio::time::timeout(secs(10), async {
+            while mail.delivered().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            delivered.is_ok(),
+            "woken worker did not deliver within 10 s"
+        );
+
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(secs(10), worker)
+            .await
+            .expect("worker stops within 10 s")
+            .expect("worker does not panic");
+        assert_eq!(mail.delivered().len(), 1);
+    }
+}
