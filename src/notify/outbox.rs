@@ -332,13 +332,17 @@ impl Outbox {
 
     /// Delivers until `stop` turns true (or its sender is dropped): a pass, then a sleep until
     /// the next row is due (50 ms to 5 s) or `wake` is notified (the engine wrote rows).
+    /// Stopping abandons a pass in progress at once rather than waiting up to the send timeout:
+    /// its rows are claimed, so they come back after their backoff under the same key.
     /// Store errors are logged and retried; this never panics or returns early.
     pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
         loop {
-            if *stop.borrow_and_update() {
-                break;
-            }
-            let delay = match self.deliver_due().await {
+            let pass = tokio::select! {
+                biased;
+                _ = stop.wait_for(|&stop| stop) => break,
+                pass = self.deliver_due() => pass,
+            };
+            let delay = match pass {
                 Ok(report) => {
                     if !report.is_empty() {
                         tracing::debug!(
@@ -357,13 +361,10 @@ impl Outbox {
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                biased;
+                _ = stop.wait_for(|&stop| stop) => break,
                 _ = wake.notified() => {}
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
+                _ = tokio::time::sleep(delay) => {}
             }
         }
         tracing::debug!("outbox worker stopped");
@@ -1032,5 +1033,35 @@ mod tests {
             .expect("worker stops within 10 s")
             .expect("worker does not panic");
         assert_eq!(mail.delivered().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn run_stops_at_once_even_in_the_middle_of_a_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let stuck = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("mail")
+        });
+        let sending = stuck.sending.clone();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = outbox(&store, &clock, &[&stuck]);
+        let handle = tokio::spawn(worker.run(Arc::new(Notify::new()), stop_rx));
+        sending.notified().await;
+        stop_tx.send(true).unwrap();
+        // Far below the 30 s send timeout.
+        tokio::time::timeout(secs(5), handle)
+            .await
+            .expect("stopped without waiting for the hung send")
+            .expect("worker does not panic");
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Pending, 1));
+        assert!(r.batch_key.is_some(), "claimed before the send");
     }
 }
