@@ -175,7 +175,10 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Pending rows whose due time and next attempt have both come, oldest first.
+    /// Pending rows whose due time and next attempt have both come, oldest first: the first
+    /// `limit` of them, plus the other rows of any batch these belong to, because a claimed
+    /// batch split over two passes would go out as two messages under one idempotency key
+    /// and the receiver would drop the second.
     pub async fn outbox_due(
         &self,
         now_ms: UnixMillis,
@@ -184,11 +187,7 @@ impl Store {
         self.inner.check_open()?;
         let inner = &*self.inner;
         // The literal 'pending' (not a parameter) lets SQLite use the partial index.
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox
-             WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
-             ORDER BY id LIMIT ?2"
-        );
+        let sql = due_sql();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms)
             .bind(sql_limit(limit))
@@ -338,6 +337,22 @@ impl Store {
             .map_err(|e| inner.db(e))?;
         Ok(done.rows_affected())
     }
+}
+
+/// The due query of `outbox_due` (?1: now, ?2: limit).
+fn due_sql() -> String {
+    format!(
+        "WITH first AS (
+                 SELECT id, batch_key FROM outbox
+                 WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
+                 ORDER BY id LIMIT ?2
+             )
+             SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
+               AND (id IN (SELECT id FROM first)
+                    OR batch_key IN (SELECT batch_key FROM first WHERE batch_key IS NOT NULL))
+             ORDER BY id"
+    )
 }
 
 async fn upsert_alert(
@@ -797,6 +812,11 @@ mod tests {
         assert_eq!((due[0].attempts, due[0].next_attempt_ms), (1, T0 + 5_000));
         assert_eq!(due[0].batch_key.as_deref(), Some("k1"));
         assert_eq!(due[1].batch_key, None);
+        // A limit never splits a claimed batch.
+        assert_eq!(
+            due_ids(store.outbox_due(T0 + 30_000, 1).await.unwrap()),
+            vec![ids[0], ids[2]]
+        );
 
         assert_eq!(
             store
@@ -859,17 +879,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
         let store = open(dir.path(), &clock).await;
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT id FROM outbox
-             WHERE state = 'pending' AND due_ms <= 1 AND next_attempt_ms <= 1 ORDER BY id",
-        )
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            due_sql()
+        )))
+        .bind(T0)
+        .bind(10)
         .fetch_all(&store.inner.pool)
         .await
         .unwrap();
         let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
         assert!(
-            plan.iter().any(|d| d.contains("outbox_pending")),
-            "{plan:?}"
+            plan.iter()
+                .filter(|d| d.starts_with("SCAN outbox") || d.starts_with("SEARCH outbox"))
+                .all(|d| d.contains("INDEX outbox_pending")),
+            "only pending rows are read: {plan:?}"
         );
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
             "EXPLAIN QUERY PLAN SELECT min(max(due_ms, next_attempt_ms)) FROM outbox
