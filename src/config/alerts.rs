@@ -43,7 +43,10 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleSource {
     /// `metric = 'filesystem_usage_ratio{fstype!="tmpfs"}'`: one alert per matching series.
-    Metric { name: String, matchers: Vec<Matcher> },
+    Metric {
+        name: String,
+        matchers: Vec<Matcher>,
+    },
     /// `check_status = 'check=~".*"'` (matchers on the check's labels: check, layer, type):
     /// one alert per matching check; thresholds are statuses ("warning", "critical").
     CheckStatus { matchers: Vec<Matcher> },
@@ -238,7 +241,8 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
     );
     failed.critical = Some(status_value(crate::model::Status::Critical));
     failed.summary = "{{labels.check}} is {{value}}".into();
-    failed.description = "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
+    failed.description =
+        "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
     failed.maintenance_affected = true;
 
     let mut no_data = builtin(

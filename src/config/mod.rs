@@ -56,8 +56,8 @@ pub mod units;
 pub use alerts::{AlertsConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};
 pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
 pub use defaults::embedded_default;
-pub use notifiers::{NotifierConfig, NotifierKind};
 pub use error::{ConfigError, Position, Problem};
+pub use notifiers::{NotifierConfig, NotifierKind};
 pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
 
