@@ -72,6 +72,9 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub delivered_ms: Option<UnixMillis>,
     pub created_ms: UnixMillis,
+    /// Set when the outbox worker first claims the row for a send, and kept by every retry:
+    /// the rows sent together keep being sent together, under this idempotency key.
+    pub batch_key: Option<String>,
 }
 
 /// Everything one evaluation decided, written in one transaction so that a crash leaves

@@ -6,6 +6,8 @@
 //! Adding a notifier = one file implementing `Notifier` + one variant in
 //! `config::NotifierKind` + one line in `build_notifiers`.
 
+pub mod outbox;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;

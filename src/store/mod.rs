@@ -34,6 +34,7 @@ use crate::clock::{SharedClock, UnixMillis};
 use crate::config::Retention;
 use crate::model::{CheckResult, Event, Observation, SeriesKey};
 
+mod alerts;
 mod buffer;
 pub mod codec;
 mod error;

@@ -32,8 +32,14 @@ const POOL_SIZE: u32 = 4;
 
 /// The schema, one file per version. A released migration is never edited (sqlx checks their
 /// checksums): a change is a new file and a new entry here.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "store", include_str!("../../migrations/0001_store.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("../../migrations/0001_store.sql")),
+    (
+        2,
+        "alerts",
+        include_str!("../../migrations/0002_alerts.sql"),
+    ),
+];
 
 pub fn migrator() -> Migrator {
     Migrator::with_migrations(

@@ -1,0 +1,1067 @@
+//! The outbox worker: delivers the notifications the alert engine persisted in the store.
+//!
+//! One pass (`deliver_due`) takes the due rows, groups them per notifier and group key into one
+//! `GroupMessage` each, claims them in the store (one more attempt, next attempt pushed back by
+//! `backoff`, a batch key recorded) and only then sends, each send bounded by a timeout, every
+//! group concurrently. Then the rows are marked delivered, retried later, or failed (a
+//! permanent error, an unknown notifier, or still failing `GIVE_UP_AFTER` after they were
+//! written).
+//!
+//! Why claim first: a crash between "sent" and "marked" then brings the rows back only after
+//! their backoff, grouped by their recorded batch key, which is the message's idempotency key,
+//! so the receiver can drop the repeat. Rows claimed together are always sent together.
+//! One worker per store is assumed (the daemon's).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::{GroupMessage, Notifier, NotifyError};
+use crate::alert::records::OutboxRow;
+use crate::clock::{SharedClock, UnixMillis};
+use crate::store::{Store, StoreError};
+
+/// Rows still failing this long after they were written are given up.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The longest one send may take; past it the attempt counts as a retryable failure, so a
+/// hung notifier cannot stall the others or the loop.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Rows taken per pass; the rest follow in the next pass, 50 ms later.
+const ROWS_PER_PASS: usize = 500;
+/// `run` looks at the store at least this often (another process may have written rows)...
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+/// ...and at most this often, however close the next due row.
+const MIN_SLEEP: Duration = Duration::from_millis(50);
+/// Pause after a pass failed on the store (e.g. locked by another process).
+const ERROR_SLEEP: Duration = Duration::from_secs(1);
+
+/// Wait before the next attempt after `attempts` attempts: 5 s, 10 s, 20 s, ... up to 5 min.
+pub fn backoff(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub messages_sent: usize,
+    pub rows_delivered: usize,
+    pub rows_retried: usize,
+    pub rows_failed: usize,
+    /// (notifier, what went wrong) for every failed or retried send.
+    pub errors: Vec<(String, String)>,
+}
+
+impl DeliveryReport {
+    pub fn is_empty(&self) -> bool {
+        *self == DeliveryReport::default()
+    }
+}
+
+/// Counts of one notifier since start, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotifierCounts {
+    pub messages_sent: u64,
+    pub rows_delivered: u64,
+    pub rows_retried: u64,
+    pub rows_failed: u64,
+}
+
+/// The worker's self-metrics, shared with the exporter.
+#[derive(Debug, Default)]
+pub struct OutboxMetrics {
+    counts: Mutex<BTreeMap<String, NotifierCounts>>,
+}
+
+impl OutboxMetrics {
+    /// The counts of every notifier that has had a row so far.
+    pub fn snapshot(&self) -> BTreeMap<String, NotifierCounts> {
+        self.lock().clone()
+    }
+
+    fn add(&self, notifier: &str, f: impl FnOnce(&mut NotifierCounts)) {
+        f(self.lock().entry(notifier.to_string()).or_default());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, NotifierCounts>> {
+        // Plain counters: a panic elsewhere cannot leave them inconsistent.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Delivers the store's outbox through the configured notifiers.
+pub struct Outbox {
+    store: Store,
+    notifiers: HashMap<String, Arc<dyn Notifier>>,
+    clock: SharedClock,
+    dashboard_url: Option<String>,
+    send_timeout: Duration,
+    metrics: Arc<OutboxMetrics>,
+}
+
+/// One message on its way: what to mark once the send is over.
+struct InFlight {
+    notifier: String,
+    ids: Vec<i64>,
+    attempt: u32,
+    oldest_created_ms: UnixMillis,
+}
+
+impl Outbox {
+    /// Notifiers are found by `Notifier::name()`.
+    pub fn new(
+        store: Store,
+        notifiers: impl IntoIterator<Item = Arc<dyn Notifier>>,
+        clock: SharedClock,
+        dashboard_url: Option<String>,
+    ) -> Outbox {
+        Outbox {
+            store,
+            notifiers: notifiers
+                .into_iter()
+                .map(|n| (n.name().to_string(), n))
+                .collect(),
+            clock,
+            dashboard_url,
+            send_timeout: SEND_TIMEOUT,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Replaces `SEND_TIMEOUT`.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Outbox {
+        self.send_timeout = timeout;
+        self
+    }
+
+    pub fn metrics(&self) -> Arc<OutboxMetrics> {
+        self.metrics.clone()
+    }
+
+    /// One pass over the due rows (see the module doc). A store error stops the pass where it
+    /// happened and is returned once the sends already started are marked; rows left unmarked
+    /// come back after their backoff under the same key.
+    pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
+        let now = self.clock.now_ms();
+        let rows = self.store.outbox_due(now, ROWS_PER_PASS).await?;
+        let mut report = DeliveryReport::default();
+        let mut first_error: Option<StoreError> = None;
+
+        // (notifier, group key, batch key): rows claimed together stay together.
+        let mut groups: BTreeMap<(String, String, Option<String>), Vec<OutboxRow>> =
+            BTreeMap::new();
+        for row in rows {
+            let key = (
+                row.entry.notifier.clone(),
+                row.entry.group_key.clone(),
+                row.batch_key.clone(),
+            );
+            groups.entry(key).or_default().push(row);
+        }
+
+        let mut sends = JoinSet::new();
+        let mut in_flight = Vec::new();
+        for ((notifier_name, _, batch_key), mut rows) in groups {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let Some(notifier) = self.notifiers.get(&notifier_name) else {
+                let error = format!("notifier {notifier_name} is not configured");
+                tracing::warn!(notifier = %notifier_name, rows = ids.len(), "outbox: rows for an unknown notifier given up");
+                match self.store.outbox_failed(&ids, &error).await {
+                    Ok(n) => {
+                        self.count_failed(&mut report, &notifier_name, n as usize, error);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        break;
+                    }
+                }
+                continue;
+            };
+            let key = batch_key.unwrap_or_else(|| derive_batch_key(&notifier_name, &rows));
+            let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+            let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
+            let claimed = match self
+                .store
+                .outbox_claim(&ids, now, next_attempt_ms, &key)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    break;
+                }
+            };
+            rows.retain(|r| claimed.binary_search(&r.id).is_ok());
+            if rows.is_empty() {
+                continue;
+            }
+            let message = self.message(key, &rows);
+            in_flight.push(InFlight {
+                notifier: notifier_name,
+                ids: claimed,
+                attempt,
+                oldest_created_ms: message.created_ms,
+            });
+            let index = in_flight.len() - 1;
+            let notifier = notifier.clone();
+            let timeout = self.send_timeout;
+            sends.spawn(async move {
+                let sent = match tokio::time::timeout(timeout, notifier.send(&message)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(NotifyError::retryable(format!(
+                        "no answer within {} s",
+                        timeout.as_secs_f64()
+                    ))),
+                };
+                (index, sent)
+            });
+        }
+
+        let mut results: Vec<Option<Result<(), NotifyError>>> = vec![None; in_flight.len()];
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok((index, sent)) => results[index] = Some(sent),
+                // A panicking notifier: the rows without a result are retried below.
+                Err(e) => tracing::error!(error = %e, "outbox: a notifier's send panicked"),
+            }
+        }
+        let done_ms = self.clock.now_ms();
+        for (flight, sent) in in_flight.iter().zip(results) {
+            let sent = sent.unwrap_or_else(|| Err(NotifyError::retryable("the send panicked")));
+            if let Err(e) = self.mark(flight, sent, done_ms, &mut report).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Records the outcome of one send in the store, the report and the metrics.
+    async fn mark(
+        &self,
+        flight: &InFlight,
+        sent: Result<(), NotifyError>,
+        now_ms: UnixMillis,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let notifier = &flight.notifier;
+        let rows = flight.ids.len();
+        match sent {
+            Ok(()) => {
+                self.store.outbox_delivered(&flight.ids, now_ms).await?;
+                tracing::debug!(notifier = %notifier, rows, attempt = flight.attempt, "outbox: message delivered");
+                report.messages_sent += 1;
+                report.rows_delivered += rows;
+                self.metrics.add(notifier, |c| {
+                    c.messages_sent += 1;
+                    c.rows_delivered += rows as u64;
+                });
+            }
+            Err(e) if !e.retryable => {
+                let error = format!("permanent error: {}", e.message);
+                tracing::warn!(notifier = %notifier, rows, error = %e.message, "outbox: permanent error, rows given up");
+                self.store.outbox_failed(&flight.ids, &error).await?;
+                self.count_failed(report, notifier, rows, error);
+            }
+            Err(e) if now_ms - flight.oldest_created_ms >= GIVE_UP_AFTER.as_millis() as i64 => {
+                let error = format!(
+                    "gave up after {} attempts over {} h; last error: {}",
+                    flight.attempt,
+                    GIVE_UP_AFTER.as_secs() / 3600,
+                    e.message
+                );
+                tracing::warn!(notifier = %notifier, rows, error = %error, "outbox: rows given up");
+                self.store.outbox_failed(&flight.ids, &error).await?;
+                self.count_failed(report, notifier, rows, error);
+            }
+            Err(e) => {
+                let wait = backoff(flight.attempt);
+                tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs(), error = %e.message, "outbox: send failed, will retry");
+                let next = now_ms.saturating_add(wait.as_millis() as i64);
+                self.store
+                    .outbox_retry(&flight.ids, &e.message, next)
+                    .await?;
+                report.rows_retried += rows;
+                report.errors.push((notifier.clone(), e.message));
+                self.metrics
+                    .add(notifier, |c| c.rows_retried += rows as u64);
+            }
+        }
+        Ok(())
+    }
+
+    fn count_failed(
+        &self,
+        report: &mut DeliveryReport,
+        notifier: &str,
+        rows: usize,
+        error: String,
+    ) {
+        report.rows_failed += rows;
+        report.errors.push((notifier.to_string(), error));
+        self.metrics.add(notifier, |c| c.rows_failed += rows as u64);
+    }
+
+    /// The message for rows of one group: worst severity first, then oldest first. Built from
+    /// the rows alone, so every attempt for the same rows sends the same message.
+    fn message(&self, idempotency_key: String, rows: &[OutboxRow]) -> GroupMessage {
+        let mut sorted: Vec<&OutboxRow> = rows.iter().collect();
+        sorted.sort_by(|a, b| {
+            let (a, b) = ((&a.entry.notice, a.id), (&b.entry.notice, b.id));
+            b.0.severity
+                .cmp(&a.0.severity)
+                .then(a.0.at_ms.cmp(&b.0.at_ms))
+                .then(a.1.cmp(&b.1))
+        });
+        GroupMessage {
+            idempotency_key,
+            group_key: rows[0].entry.group_key.clone(),
+            group_labels: rows[0].entry.group_labels.clone(),
+            notices: sorted.iter().map(|r| r.entry.notice.clone()).collect(),
+            dashboard_url: self.dashboard_url.clone(),
+            created_ms: rows.iter().map(|r| r.created_ms).min().unwrap_or_default(),
+        }
+    }
+
+    /// Delivers until `stop` turns true (or its sender is dropped): a pass, then a sleep until
+    /// the next row is due (50 ms to 5 s) or `wake` is notified (the engine wrote rows).
+    /// Stopping abandons a pass in progress at once rather than waiting up to the send timeout:
+    /// its rows are claimed, so they come back after their backoff under the same key.
+    /// Store errors are logged and retried; this never panics or returns early.
+    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let pass = tokio::select! {
+                biased;
+                _ = stop.wait_for(|&stop| stop) => break,
+                pass = self.deliver_due() => pass,
+            };
+            let delay = match pass {
+                Ok(report) => {
+                    if !report.is_empty() {
+                        tracing::debug!(
+                            messages = report.messages_sent,
+                            delivered = report.rows_delivered,
+                            retried = report.rows_retried,
+                            failed = report.rows_failed,
+                            "outbox pass"
+                        );
+                    }
+                    self.idle_delay().await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: delivery pass failed; will retry");
+                    ERROR_SLEEP
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|&stop| stop) => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        tracing::debug!("outbox worker stopped");
+    }
+
+    async fn idle_delay(&self) -> Duration {
+        match self.store.outbox_next_wakeup().await {
+            Ok(Some(at)) => {
+                let ms = at.saturating_sub(self.clock.now_ms()).max(0) as u64;
+                Duration::from_millis(ms).clamp(MIN_SLEEP, MAX_SLEEP)
+            }
+            Ok(None) => MAX_SLEEP,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: cannot read the next due time; will retry");
+                ERROR_SLEEP
+            }
+        }
+    }
+}
+
+/// A key for rows sent together for the first time: unique to these rows (their ids, the
+/// notifier, and the oldest row's creation time, so that a new store reusing ids does not
+/// reuse keys a receiver may still remember).
+fn derive_batch_key(notifier: &str, rows: &[OutboxRow]) -> String {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let created = rows.iter().map(|r| r.created_ms).min().unwrap_or_default();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(notifier.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(&created.to_be_bytes());
+    for id in ids {
+        ctx.update(&id.to_be_bytes());
+    }
+    let digest = ctx.finish();
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("lookout-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::alert::Severity;
+    use crate::alert::records::{AlertBatch, OutboxEntry, OutboxState};
+    use crate::clock::{Clock, ManualClock};
+    use crate::notify::{AlertNotice, Category, NoticeKind, NotifyFuture};
+    use crate::store::StoreOptions;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// Records every attempt; fails while `down`, or with the queued errors first.
+    struct FakeNotifier {
+        name: String,
+        attempts: Mutex<Vec<GroupMessage>>,
+        delivered: Mutex<Vec<GroupMessage>>,
+        fail_next: Mutex<VecDeque<NotifyError>>,
+        down: AtomicBool,
+        /// Never answers (after recording the attempt).
+        hang: bool,
+        /// Where the rows are checked at send time, to prove they were persisted and claimed.
+        store: Option<Store>,
+        seen_rows: Mutex<Vec<(i64, OutboxState, u32)>>,
+        sending: Arc<Notify>,
+    }
+
+    impl FakeNotifier {
+        fn new(name: &str) -> FakeNotifier {
+            FakeNotifier {
+                name: name.into(),
+                attempts: Mutex::default(),
+                delivered: Mutex::default(),
+                fail_next: Mutex::default(),
+                down: AtomicBool::new(false),
+                hang: false,
+                store: None,
+                seen_rows: Mutex::default(),
+                sending: Arc::default(),
+            }
+        }
+
+        fn failing(self, errors: impl IntoIterator<Item = NotifyError>) -> FakeNotifier {
+            self.fail_next.lock().unwrap().extend(errors);
+            self
+        }
+
+        fn attempts(&self) -> Vec<GroupMessage> {
+            self.attempts.lock().unwrap().clone()
+        }
+
+        fn delivered(&self) -> Vec<GroupMessage> {
+            self.delivered.lock().unwrap().clone()
+        }
+    }
+
+    impl Notifier for FakeNotifier {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a> {
+            Box::pin(async move {
+                if let Some(store) = &self.store {
+                    let rows = store.outbox_list(true, 100).await.expect("list outbox");
+                    self.seen_rows
+                        .lock()
+                        .unwrap()
+                        .extend(rows.iter().map(|r| (r.id, r.state, r.attempts)));
+                }
+                self.attempts.lock().unwrap().push(message.clone());
+                self.sending.notify_one();
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
+                if let Some(e) = self.fail_next.lock().unwrap().pop_front() {
+                    return Err(e);
+                }
+                if self.down.load(Ordering::SeqCst) {
+                    return Err(NotifyError::retryable("connection refused"));
+                }
+                self.delivered.lock().unwrap().push(message.clone());
+                Ok(())
+            })
+        }
+    }
+
+    async fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+        Store::open(dir, StoreOptions::default(), clock.clone())
+            .await
+            .expect("open store")
+    }
+
+    fn outbox(store: &Store, clock: &Arc<ManualClock>, notifiers: &[&Arc<FakeNotifier>]) -> Outbox {
+        let notifiers = notifiers.iter().map(|n| (*n).clone() as Arc<dyn Notifier>);
+        Outbox::new(
+            store.clone(),
+            notifiers.collect::<Vec<_>>(),
+            clock.clone(),
+            Some("https://lookout.example.org".into()),
+        )
+    }
+
+    fn entry(
+        notifier: &str,
+        group: &str,
+        alert: &str,
+        severity: Severity,
+        at_ms: i64,
+    ) -> OutboxEntry {
+        let labels: BTreeMap<String, String> = [("host".to_string(), group.to_string())]
+            .into_iter()
+            .collect();
+        OutboxEntry {
+            notifier: notifier.into(),
+            group_key: format!("{{host=\"{group}\"}}"),
+            group_labels: labels.clone(),
+            due_ms: at_ms,
+            notice: AlertNotice {
+                alert_id: alert.into(),
+                rule: alert.into(),
+                kind: NoticeKind::Firing,
+                severity,
+                previous_severity: None,
+                category: Category::Resource,
+                labels,
+                summary: format!("{alert} on {group}"),
+                description: String::new(),
+                value: "97%".into(),
+                threshold: "95%".into(),
+                since_ms: at_ms,
+                at_ms,
+                runbook_url: None,
+            },
+        }
+    }
+
+    async fn enqueue(store: &Store, entries: Vec<OutboxEntry>) -> Vec<i64> {
+        store
+            .commit_alerts(&AlertBatch {
+                outbox: entries,
+                ..AlertBatch::default()
+            })
+            .await
+            .expect("commit outbox rows")
+    }
+
+    async fn row(store: &Store, id: i64) -> OutboxRow {
+        let rows = store.outbox_list(true, 1_000).await.unwrap();
+        rows.into_iter().find(|r| r.id == id).expect("row exists")
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn backoff_doubles_from_5s_and_stops_at_5min() {
+        let cases = [
+            (0, 5),
+            (1, 5),
+            (2, 10),
+            (3, 20),
+            (4, 40),
+            (5, 80),
+            (6, 160),
+            (7, 300),
+            (8, 300),
+            (40, 300),
+            (u32::MAX, 300),
+        ];
+        for (attempts, expected) in cases {
+            assert_eq!(
+                backoff(attempts),
+                secs(expected),
+                "after {attempts} attempts"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_are_persisted_before_sending_and_grouped_per_notifier_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier {
+            store: Some(store.clone()),
+            ..FakeNotifier::new("mail")
+        });
+        let hook = Arc::new(FakeNotifier::new("hook"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("mail", "web1", "disk", Severity::Warning, T0 - 2),
+                entry("mail", "web1", "cpu", Severity::Critical, T0 - 1),
+                entry("mail", "web1", "mem", Severity::Warning, T0 - 3),
+                entry("mail", "web2", "cpu", Severity::Critical, T0),
+                entry("hook", "web1", "cpu", Severity::Critical, T0),
+                entry("mail", "web3", "later", Severity::Critical, T0 + 60_000),
+            ],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail, &hook]);
+
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(
+            report,
+            DeliveryReport {
+                messages_sent: 3,
+                rows_delivered: 5,
+                ..DeliveryReport::default()
+            }
+        );
+        let mut sent = mail.delivered();
+        sent.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+        assert_eq!(sent.len(), 2);
+        let order: Vec<&str> = sent[0]
+            .notices
+            .iter()
+            .map(|n| n.alert_id.as_str())
+            .collect();
+        assert_eq!(order, ["cpu", "mem", "disk"], "worst first, then oldest");
+        assert_eq!(sent[0].group_labels["host"], "web1");
+        assert_eq!(
+            sent[0].dashboard_url.as_deref(),
+            Some("https://lookout.example.org")
+        );
+        assert_eq!(sent[1].notices.len(), 1);
+        assert_eq!(hook.delivered().len(), 1);
+        assert_ne!(sent[0].idempotency_key, sent[1].idempotency_key);
+        assert_ne!(sent[0].idempotency_key, hook.delivered()[0].idempotency_key);
+
+        // While sending, every row was already in the store, the sent ones claimed.
+        let seen = mail.seen_rows.lock().unwrap().clone();
+        for id in &ids {
+            assert!(
+                seen.iter().any(|(i, _, _)| i == id),
+                "row {id} persisted before sending"
+            );
+        }
+        for id in &ids[..4] {
+            assert!(
+                seen.contains(&(*id, OutboxState::Pending, 1)),
+                "row {id} claimed before sending: {seen:?}"
+            );
+        }
+
+        // Nothing more until the later row is due.
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        clock.advance(secs(60));
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert_eq!(mail.delivered().len(), 3);
+        assert!(store.outbox_list(false, 10).await.unwrap().is_empty());
+
+        let metrics = worker.metrics().snapshot();
+        assert_eq!(
+            metrics["mail"],
+            NotifierCounts {
+                messages_sent: 3,
+                rows_delivered: 5,
+                ..NotifierCounts::default()
+            }
+        );
+        assert_eq!(metrics["hook"].rows_delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn retries_follow_the_backoff_schedule_under_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(
+            FakeNotifier::new("mail")
+                .failing((0..3).map(|i| NotifyError::retryable(format!("refused {i}")))),
+        );
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+
+        for (attempt, wait) in [(1u32, 5u64), (2, 10), (3, 20)] {
+            let report = worker.deliver_due().await.unwrap();
+            assert_eq!(report.rows_retried, 1, "attempt {attempt}");
+            assert_eq!(
+                report.errors,
+                vec![("mail".to_string(), format!("refused {}", attempt - 1))]
+            );
+            let r = row(&store, ids[0]).await;
+            assert_eq!((r.state, r.attempts), (OutboxState::Pending, attempt));
+            let next = clock.now_ms() + wait as i64 * 1_000;
+            assert_eq!(r.next_attempt_ms, next);
+            assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(next));
+            clock.set(next - 1);
+            assert!(
+                worker.deliver_due().await.unwrap().is_empty(),
+                "not before its backoff"
+            );
+            clock.set(next);
+        }
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(report.rows_delivered, 1);
+        let attempts = mail.attempts();
+        assert_eq!(attempts.len(), 4);
+        assert!(
+            attempts.iter().all(|m| m == &attempts[0]),
+            "the same message every time"
+        );
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Delivered, 4));
+        assert_eq!(r.delivered_ms, Some(T0 + 35_000));
+        assert_eq!(
+            r.batch_key.as_deref(),
+            Some(attempts[0].idempotency_key.as_str())
+        );
+        assert_eq!(worker.metrics().snapshot()["mail"].rows_retried, 3);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(
+            FakeNotifier::new("mail").failing([NotifyError::permanent("550 no such recipient")]),
+        );
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(report.rows_failed, 1);
+        assert_eq!(report.rows_retried, 0);
+        let r = row(&store, ids[0]).await;
+        assert_eq!(r.state, OutboxState::Failed);
+        assert_eq!(
+            r.last_error.as_deref(),
+            Some("permanent error: 550 no such recipient")
+        );
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        assert_eq!(mail.attempts().len(), 1);
+        assert_eq!(worker.metrics().snapshot()["mail"].rows_failed, 1);
+    }
+
+    #[tokio::test]
+    async fn rows_for_a_notifier_no_longer_configured_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("pager", "web1", "cpu", Severity::Critical, T0),
+                entry("mail", "web1", "cpu", Severity::Critical, T0),
+            ],
+        )
+        .await;
+        let report = outbox(&store, &clock, &[&mail])
+            .deliver_due()
+            .await
+            .unwrap();
+        assert_eq!((report.rows_failed, report.rows_delivered), (1, 1));
+        assert_eq!(
+            report.errors,
+            vec![(
+                "pager".to_string(),
+                "notifier pager is not configured".to_string()
+            )]
+        );
+        assert_eq!(row(&store, ids[0]).await.state, OutboxState::Failed);
+    }
+
+    #[tokio::test]
+    async fn rows_still_failing_24h_after_they_were_written_are_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        mail.down.store(true, Ordering::SeqCst);
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let give_up_at = T0 + GIVE_UP_AFTER.as_millis() as i64;
+        let mut attempt_times = Vec::new();
+        while let Some(next) = store.outbox_next_wakeup().await.unwrap() {
+            assert!(attempt_times.len() < 1_000, "never gave up");
+            clock.set(next);
+            attempt_times.push(next);
+            worker.deliver_due().await.unwrap();
+        }
+        let r = row(&store, ids[0]).await;
+        assert_eq!(r.state, OutboxState::Failed);
+        let last = *attempt_times.last().unwrap();
+        let before = attempt_times[attempt_times.len() - 2];
+        assert!(
+            before < give_up_at && last >= give_up_at,
+            "{before} {last} {give_up_at}"
+        );
+        assert!(last - before <= 300_000, "retried every 5 min at most");
+        assert_eq!(mail.attempts().len(), attempt_times.len());
+        assert_eq!(
+            r.last_error.unwrap(),
+            format!(
+                "gave up after {} attempts over 24 h; last error: connection refused",
+                r.attempts
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_pending_rows_resume_and_delivered_ones_are_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        enqueue(
+            &store,
+            vec![
+                entry("mail", "web1", "now", Severity::Critical, T0),
+                entry("mail", "web2", "later", Severity::Critical, T0 + 60_000),
+            ],
+        )
+        .await;
+        outbox(&store, &clock, &[&mail])
+            .deliver_due()
+            .await
+            .unwrap();
+        assert_eq!(mail.delivered().len(), 1);
+        store.close().await.unwrap();
+
+        clock.advance(secs(120));
+        let store = open(dir.path(), &clock).await;
+        let mail2 = Arc::new(FakeNotifier::new("mail"));
+        let worker = outbox(&store, &clock, &[&mail2]);
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail2.delivered();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].notices[0].alert_id, "later");
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_send_and_mark_resends_once_after_the_backoff_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+
+        // The send goes out, then the process dies before marking anything.
+        let stuck = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("mail")
+        });
+        let sending = stuck.sending.clone();
+        let worker = outbox(&store, &clock, &[&stuck]);
+        let pass = tokio::spawn(async move { worker.deliver_due().await });
+        sending.notified().await;
+        pass.abort();
+        assert!(pass.await.unwrap_err().is_cancelled());
+        store.close().await.unwrap();
+        let first_key = stuck.attempts()[0].idempotency_key.clone();
+
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let worker = outbox(&store, &clock, &[&mail]);
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Pending, 1));
+        assert!(
+            worker.deliver_due().await.unwrap().is_empty(),
+            "not before the backoff"
+        );
+        // A new notice of the same group goes on its own: merging it into the claimed batch
+        // would change that batch's message and key, and the receiver could not drop the repeat.
+        let newer = enqueue(
+            &store,
+            vec![entry("mail", "web1", "disk", Severity::Warning, T0)],
+        )
+        .await;
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        assert_eq!(row(&store, newer[0]).await.state, OutboxState::Delivered);
+        assert_ne!(mail.delivered()[0].idempotency_key, first_key);
+        clock.advance(backoff(1) - Duration::from_millis(1));
+        assert!(
+            worker.deliver_due().await.unwrap().is_empty(),
+            "not before the backoff"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(worker.deliver_due().await.unwrap().messages_sent, 1);
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail.delivered();
+        assert_eq!(sent.len(), 2, "the new row, then the crashed one once");
+        assert_eq!(sent[1].idempotency_key, first_key);
+        assert_eq!(sent[1], stuck.attempts()[0], "the very same message");
+    }
+
+    #[tokio::test]
+    async fn an_outage_then_recovery_delivers_every_group_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        mail.down.store(true, Ordering::SeqCst);
+        let worker = outbox(&store, &clock, &[&mail]);
+        let mut keys_in_outage = BTreeMap::new();
+        for i in 0..10 {
+            enqueue(
+                &store,
+                vec![entry(
+                    "mail",
+                    &format!("web{i}"),
+                    "cpu",
+                    Severity::Critical,
+                    clock.now_ms(),
+                )],
+            )
+            .await;
+            worker.deliver_due().await.unwrap();
+            clock.advance(secs(7));
+        }
+        for _ in 0..5 {
+            clock.advance(secs(300));
+            assert_eq!(worker.deliver_due().await.unwrap().rows_retried, 10);
+        }
+        for m in mail.attempts() {
+            let previous = keys_in_outage.insert(m.group_key.clone(), m.idempotency_key.clone());
+            assert!(
+                previous.is_none_or(|k| k == m.idempotency_key),
+                "one key per group"
+            );
+        }
+        assert_eq!(keys_in_outage.len(), 10);
+
+        mail.down.store(false, Ordering::SeqCst);
+        clock.advance(secs(300));
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!((report.messages_sent, report.rows_delivered), (10, 10));
+        clock.advance(secs(3_600));
+        assert!(worker.deliver_due().await.unwrap().is_empty());
+        let sent = mail.delivered();
+        assert_eq!(sent.len(), 10);
+        let delivered: BTreeMap<String, String> = sent
+            .iter()
+            .map(|m| (m.group_key.clone(), m.idempotency_key.clone()))
+            .collect();
+        assert_eq!(delivered, keys_in_outage, "each group once, under its key");
+    }
+
+    #[tokio::test]
+    async fn a_hung_notifier_times_out_without_holding_up_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let slow = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("slow")
+        });
+        let fast = Arc::new(FakeNotifier::new("fast"));
+        let ids = enqueue(
+            &store,
+            vec![
+                entry("slow", "web1", "cpu", Severity::Critical, T0),
+                entry("fast", "web1", "cpu", Severity::Critical, T0),
+            ],
+        )
+        .await;
+        let worker =
+            outbox(&store, &clock, &[&slow, &fast]).with_send_timeout(Duration::from_millis(100));
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!((report.rows_delivered, report.rows_retried), (1, 1));
+        assert_eq!(
+            report.errors,
+            vec![("slow".to_string(), "no answer within 0.1 s".to_string())]
+        );
+        assert_eq!(row(&store, ids[0]).await.state, OutboxState::Pending);
+        assert_eq!(row(&store, ids[1]).await.state, OutboxState::Delivered);
+    }
+
+    #[tokio::test]
+    async fn run_delivers_when_woken_and_stops_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(outbox(&store, &clock, &[&mail]).run(wake.clone(), stop_rx));
+
+        enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        wake.notify_one();
+        let delivered = tokio::time::timeout(secs(10), async {
+            while mail.delivered().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            delivered.is_ok(),
+            "woken worker did not deliver within 10 s"
+        );
+
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(secs(10), worker)
+            .await
+            .expect("worker stops within 10 s")
+            .expect("worker does not panic");
+        assert_eq!(mail.delivered().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn run_stops_at_once_even_in_the_middle_of_a_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let stuck = Arc::new(FakeNotifier {
+            hang: true,
+            ..FakeNotifier::new("mail")
+        });
+        let sending = stuck.sending.clone();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = outbox(&store, &clock, &[&stuck]);
+        let handle = tokio::spawn(worker.run(Arc::new(Notify::new()), stop_rx));
+        sending.notified().await;
+        stop_tx.send(true).unwrap();
+        // Far below the 30 s send timeout.
+        tokio::time::timeout(secs(5), handle)
+            .await
+            .expect("stopped without waiting for the hung send")
+            .expect("worker does not panic");
+        let r = row(&store, ids[0]).await;
+        assert_eq!((r.state, r.attempts), (OutboxState::Pending, 1));
+        assert!(r.batch_key.is_some(), "claimed before the send");
+    }
+}

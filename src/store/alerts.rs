@@ -1,0 +1,912 @@
+//! The alert engine's persistent state (tables of migration 0002): live alerts, the history of
+//! notices, silences (expired ones kept for audit) and the notification outbox. The engine
+//! writes one evaluation's decisions with `commit_alerts` in one transaction, so state,
+//! history and outbox never disagree after a crash; the outbox worker (`notify::outbox`)
+//! reads and marks rows with the `outbox_*` methods. Plain data in, plain data out: no
+//! alerting logic here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Connection, Row};
+
+use super::{Inner, Store, StoreError};
+use crate::alert::Severity;
+use crate::alert::matcher::Matcher;
+use crate::alert::records::{
+    AlertBatch, HistoryEntry, OutboxEntry, OutboxRow, OutboxState, StoredAlert,
+};
+use crate::alert::silence::Silence;
+use crate::clock::UnixMillis;
+use crate::notify::AlertNotice;
+
+const OUTBOX_COLUMNS: &str = "id, notifier, group_key, group_labels, due_ms, notice, state, \
+     attempts, next_attempt_ms, last_error, delivered_ms, created_ms, batch_key";
+
+impl Store {
+    /// Writes everything one evaluation decided in one transaction: upserts `upserts` (by
+    /// id), deletes `removed`, appends `history`, inserts `outbox` rows (pending, created now)
+    /// and returns the new outbox row ids in the order of `batch.outbox`. All or nothing.
+    pub async fn commit_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let db = |e| inner.db(e);
+        let now = inner.clock.now_ms();
+        let mut conn = inner.pool.acquire().await.map_err(db)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        for alert in &batch.upserts {
+            upsert_alert(&mut tx, alert, inner).await?;
+        }
+        for id in &batch.removed {
+            sqlx::query("DELETE FROM alerts WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for entry in &batch.history {
+            insert_history(&mut tx, entry, inner).await?;
+        }
+        let mut ids = Vec::with_capacity(batch.outbox.len());
+        for entry in &batch.outbox {
+            ids.push(insert_outbox(&mut tx, entry, now, inner).await?);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ids)
+    }
+
+    /// Every pending or firing alert, by id.
+    pub async fn load_alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT id, rule, labels, state, severity, since_ms, last_notified_ms, value,
+                    summary, muted_by
+             FROM alerts ORDER BY id",
+        )
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| alert_from_row(row, inner)).collect()
+    }
+
+    /// Notices decided at or after `since_ms`, newest first, at most `limit`.
+    pub async fn alert_history(
+        &self,
+        since_ms: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT notice, muted_by FROM alert_history WHERE at_ms >= ?
+             ORDER BY at_ms DESC, id DESC LIMIT ?",
+        )
+        .bind(since_ms)
+        .bind(sql_limit(limit))
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    notice: json_column(row, "notice", inner)?,
+                    muted_by: column(row, "muted_by", inner)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a new silence. Its id must be new: a silence is changed by expiring it and
+    /// adding another, so the audit trail keeps what was in force when.
+    pub async fn add_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let matchers: Vec<String> = silence.matchers.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO silences (id, matchers, starts_ms, ends_ms, author, comment, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&silence.id)
+        .bind(to_json(&matchers, inner)?)
+        .bind(silence.starts_ms)
+        .bind(silence.ends_ms)
+        .bind(&silence.author)
+        .bind(&silence.comment)
+        .bind(inner.clock.now_ms())
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(())
+    }
+
+    /// Every silence, expired ones included, newest (last added) first.
+    pub async fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT id, matchers, starts_ms, ends_ms, author, comment FROM silences
+             ORDER BY seq DESC",
+        )
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = column(row, "id", inner)?;
+                let texts: Vec<String> = json_column(row, "matchers", inner)?;
+                let matchers = texts
+                    .iter()
+                    .map(|t| {
+                        Matcher::parse(t).map_err(|e| {
+                            decode_error(inner, "matchers", format!("silence {id}: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Silence {
+                    matchers,
+                    starts_ms: column(row, "starts_ms", inner)?,
+                    ends_ms: column(row, "ends_ms", inner)?,
+                    author: column(row, "author", inner)?,
+                    comment: column(row, "comment", inner)?,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends silence `id` now if it is active or pending (a pending one also starts now, so it
+    /// reads as expired rather than pending forever). False when there is no such silence or
+    /// it has already expired. The row is kept.
+    pub async fn expire_silence(&self, id: &str, now_ms: UnixMillis) -> Result<bool, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE silences SET ends_ms = ?1, starts_ms = min(starts_ms, ?1)
+             WHERE id = ?2 AND ends_ms > ?1",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Pending rows whose due time and next attempt have both come, oldest first: the first
+    /// `limit` of them, plus the other rows of any batch these belong to, because a claimed
+    /// batch split over two passes would go out as two messages under one idempotency key
+    /// and the receiver would drop the second.
+    pub async fn outbox_due(
+        &self,
+        now_ms: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        // The literal 'pending' (not a parameter) lets SQLite use the partial index.
+        let sql = due_sql();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(sql_limit(limit))
+            .fetch_all(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| outbox_from_row(row, inner)).collect()
+    }
+
+    /// The earliest time a pending row becomes due (the later of its due time and its next
+    /// attempt), or `None` when nothing is pending.
+    pub async fn outbox_next_wakeup(&self) -> Result<Option<UnixMillis>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        sqlx::query_scalar(
+            "SELECT min(max(due_ms, next_attempt_ms)) FROM outbox WHERE state = 'pending'",
+        )
+        .fetch_one(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))
+    }
+
+    /// Marks pending rows as being sent, before the send: one more attempt, no new attempt
+    /// before `next_attempt_ms`, and `batch_key` recorded. A crash during the send thus brings
+    /// the rows back only after their backoff, under the same key. Returns the ids claimed
+    /// (rows no longer pending are skipped).
+    pub async fn outbox_claim(
+        &self,
+        ids: &[i64],
+        now_ms: UnixMillis,
+        next_attempt_ms: UnixMillis,
+        batch_key: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let mut claimed: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ?, next_attempt_ms = ?,
+                    batch_key = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))
+             RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(next_attempt_ms)
+        .bind(batch_key)
+        .bind(to_json(ids, inner)?)
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        claimed.sort_unstable();
+        Ok(claimed)
+    }
+
+    /// Marks rows delivered at `now_ms`; returns how many were pending.
+    pub async fn outbox_delivered(
+        &self,
+        ids: &[i64],
+        now_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.finish(ids, "delivered", None, Some(now_ms), now_ms)
+            .await
+    }
+
+    /// Records a failed attempt that will be tried again at `next_attempt_ms`.
+    pub async fn outbox_retry(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE outbox SET last_error = ?, next_attempt_ms = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(error)
+        .bind(next_attempt_ms)
+        .bind(to_json(ids, inner)?)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives rows up: they are never sent again and stay listed with `error`.
+    pub async fn outbox_failed(&self, ids: &[i64], error: &str) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now_ms();
+        self.finish(ids, "failed", Some(error), None, now).await
+    }
+
+    async fn finish(
+        &self,
+        ids: &[i64],
+        state: &str,
+        error: Option<&str>,
+        delivered_ms: Option<UnixMillis>,
+        now_ms: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = ?, last_error = coalesce(?, last_error), delivered_ms = ?,
+                    finished_ms = ?
+             WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(delivered_ms)
+        .bind(now_ms)
+        .bind(to_json(ids, inner)?)
+        .execute(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Outbox rows, newest first: pending and failed ones, plus delivered ones when asked.
+    pub async fn outbox_list(
+        &self,
+        include_delivered: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 OR state <> 'delivered'
+             ORDER BY id DESC LIMIT ?2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(include_delivered)
+            .bind(sql_limit(limit))
+            .fetch_all(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        rows.iter().map(|row| outbox_from_row(row, inner)).collect()
+    }
+
+    /// Deletes delivered and failed rows finished before `older_than_ms`; pending rows are
+    /// never pruned. Returns how many rows went.
+    pub async fn outbox_prune(&self, older_than_ms: UnixMillis) -> Result<u64, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let done = sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND finished_ms < ?")
+            .bind(older_than_ms)
+            .execute(&inner.pool)
+            .await
+            .map_err(|e| inner.db(e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The due query of `outbox_due` (?1: now, ?2: limit).
+fn due_sql() -> String {
+    format!(
+        "WITH first AS (
+                 SELECT id, batch_key FROM outbox
+                 WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
+                 ORDER BY id LIMIT ?2
+             )
+             SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
+               AND (id IN (SELECT id FROM first)
+                    OR batch_key IN (SELECT batch_key FROM first WHERE batch_key IS NOT NULL))
+             ORDER BY id"
+    )
+}
+
+async fn upsert_alert(
+    tx: &mut SqliteConnection,
+    alert: &StoredAlert,
+    inner: &Inner,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms, value,
+                             summary, muted_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, labels = excluded.labels,
+             state = excluded.state, severity = excluded.severity, since_ms = excluded.since_ms,
+             last_notified_ms = excluded.last_notified_ms, value = excluded.value,
+             summary = excluded.summary, muted_by = excluded.muted_by",
+    )
+    .bind(&alert.id)
+    .bind(&alert.rule)
+    .bind(to_json(&alert.labels, inner)?)
+    .bind(&alert.state)
+    .bind(alert.severity.as_str())
+    .bind(alert.since_ms)
+    .bind(alert.last_notified_ms)
+    .bind(alert.value)
+    .bind(&alert.summary)
+    .bind(&alert.muted_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut SqliteConnection,
+    entry: &HistoryEntry,
+    inner: &Inner,
+) -> Result<(), StoreError> {
+    let n = &entry.notice;
+    sqlx::query(
+        "INSERT INTO alert_history (at_ms, rule, alert_id, kind, severity, muted_by, notice)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(n.at_ms)
+    .bind(&n.rule)
+    .bind(&n.alert_id)
+    .bind(n.kind.as_str())
+    .bind(n.severity.as_str())
+    .bind(&entry.muted_by)
+    .bind(to_json(n, inner)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut SqliteConnection,
+    entry: &OutboxEntry,
+    now_ms: UnixMillis,
+    inner: &Inner,
+) -> Result<i64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (notifier, group_key, group_labels, due_ms, notice, next_attempt_ms,
+                             created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&entry.notifier)
+    .bind(&entry.group_key)
+    .bind(to_json(&entry.group_labels, inner)?)
+    .bind(entry.due_ms)
+    .bind(to_json(&entry.notice, inner)?)
+    .bind(entry.due_ms)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| inner.db(e))?;
+    Ok(done.last_insert_rowid())
+}
+
+fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreError> {
+    let severity: String = column(row, "severity", inner)?;
+    Ok(StoredAlert {
+        id: column(row, "id", inner)?,
+        rule: column(row, "rule", inner)?,
+        labels: json_column::<BTreeMap<String, String>>(row, "labels", inner)?,
+        state: column(row, "state", inner)?,
+        severity: Severity::parse(&severity).ok_or_else(|| {
+            decode_error(inner, "severity", format!("unknown severity {severity:?}"))
+        })?,
+        since_ms: column(row, "since_ms", inner)?,
+        last_notified_ms: column(row, "last_notified_ms", inner)?,
+        value: column(row, "value", inner)?,
+        summary: column(row, "summary", inner)?,
+        muted_by: column(row, "muted_by", inner)?,
+    })
+}
+
+fn outbox_from_row(row: &SqliteRow, inner: &Inner) -> Result<OutboxRow, StoreError> {
+    let state: String = column(row, "state", inner)?;
+    let state = match state.as_str() {
+        "pending" => OutboxState::Pending,
+        "delivered" => OutboxState::Delivered,
+        "failed" => OutboxState::Failed,
+        other => {
+            return Err(decode_error(
+                inner,
+                "state",
+                format!("unknown outbox state {other:?}"),
+            ));
+        }
+    };
+    let attempts: i64 = column(row, "attempts", inner)?;
+    Ok(OutboxRow {
+        id: column(row, "id", inner)?,
+        entry: OutboxEntry {
+            notifier: column(row, "notifier", inner)?,
+            group_key: column(row, "group_key", inner)?,
+            group_labels: json_column(row, "group_labels", inner)?,
+            due_ms: column(row, "due_ms", inner)?,
+            notice: json_column::<AlertNotice>(row, "notice", inner)?,
+        },
+        state,
+        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+        next_attempt_ms: column(row, "next_attempt_ms", inner)?,
+        last_error: column(row, "last_error", inner)?,
+        delivered_ms: column(row, "delivered_ms", inner)?,
+        created_ms: column(row, "created_ms", inner)?,
+        batch_key: column(row, "batch_key", inner)?,
+    })
+}
+
+fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| inner.db(e))
+}
+
+fn json_column<T: DeserializeOwned>(
+    row: &SqliteRow,
+    name: &str,
+    inner: &Inner,
+) -> Result<T, StoreError> {
+    let text: String = column(row, name, inner)?;
+    serde_json::from_str(&text)
+        .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
+}
+
+fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
+    inner.db(sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: message.into(),
+    })
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, inner: &Inner) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| inner.db(sqlx::Error::Encode(Box::new(e))))
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    limit.min(i64::MAX as usize) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::alert::silence::SilenceState;
+    use crate::clock::ManualClock;
+    use crate::notify::{Category, NoticeKind};
+    use crate::store::StoreOptions;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    async fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
+        Store::open(dir, StoreOptions::default(), clock.clone())
+            .await
+            .expect("open store")
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn notice(alert_id: &str, kind: NoticeKind, severity: Severity, at_ms: i64) -> AlertNotice {
+        AlertNotice {
+            alert_id: alert_id.into(),
+            rule: "cpu_high".into(),
+            kind,
+            severity,
+            previous_severity: None,
+            category: Category::Resource,
+            labels: labels(&[("alertname", "cpu_high"), ("host", "web1")]),
+            summary: format!("CPU high ({alert_id})"),
+            description: "line one\nline two".into(),
+            value: "97.0%".into(),
+            threshold: "95%".into(),
+            since_ms: at_ms - 60_000,
+            at_ms,
+            runbook_url: Some("https://runbooks.example.org/cpu".into()),
+        }
+    }
+
+    fn alert(id: &str, state: &str, severity: Severity) -> StoredAlert {
+        StoredAlert {
+            id: id.into(),
+            rule: "cpu_high".into(),
+            labels: labels(&[("host", id)]),
+            state: state.into(),
+            severity,
+            since_ms: T0 - 120_000,
+            last_notified_ms: (state == "firing").then_some(T0 - 60_000),
+            value: Some(97.5),
+            summary: format!("CPU 97.5% on {id}"),
+            muted_by: String::new(),
+        }
+    }
+
+    fn entry(notifier: &str, group: &str, alert_id: &str, due_ms: i64) -> OutboxEntry {
+        OutboxEntry {
+            notifier: notifier.into(),
+            group_key: group.into(),
+            group_labels: labels(&[("host", group)]),
+            due_ms,
+            notice: notice(alert_id, NoticeKind::Firing, Severity::Critical, T0),
+        }
+    }
+
+    #[tokio::test]
+    async fn alert_state_survives_a_reopen_and_removed_alerts_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let (a, b) = (
+            alert("a", "firing", Severity::Critical),
+            alert("b", "pending", Severity::Warning),
+        );
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![b.clone(), a.clone()],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), vec![a.clone(), b]);
+        let mut b_firing = alert("b", "firing", Severity::Critical);
+        b_firing.value = None;
+        b_firing.muted_by = "silence s1".into();
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![b_firing.clone()],
+                removed: vec!["a".into()],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), vec![b_firing]);
+    }
+
+    #[tokio::test]
+    async fn history_is_newest_first_from_since_with_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let history: Vec<HistoryEntry> = (0..5)
+            .map(|i| HistoryEntry {
+                notice: notice(
+                    &format!("a{i}"),
+                    NoticeKind::Firing,
+                    Severity::Warning,
+                    T0 + i,
+                ),
+                muted_by: if i == 3 {
+                    "maintenance".into()
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        store
+            .commit_alerts(&AlertBatch {
+                history: history.clone(),
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let got = store.alert_history(T0 + 1, 3).await.unwrap();
+        assert_eq!(
+            got,
+            vec![history[4].clone(), history[3].clone(), history[2].clone()]
+        );
+        assert_eq!(store.alert_history(T0 + 1, 10).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn commit_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        // A trigger stands in for any failure in the middle of the transaction.
+        sqlx::query(
+            "CREATE TRIGGER reject_boom BEFORE INSERT ON outbox WHEN NEW.notifier = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'rejected by the test'); END",
+        )
+        .execute(&store.inner.pool)
+        .await
+        .unwrap();
+        let batch = AlertBatch {
+            upserts: vec![alert("a", "firing", Severity::Critical)],
+            removed: vec![],
+            history: vec![HistoryEntry {
+                notice: notice("a", NoticeKind::Firing, Severity::Critical, T0),
+                muted_by: String::new(),
+            }],
+            outbox: vec![
+                entry("mail", "web1", "a", T0),
+                entry("boom", "web1", "a", T0),
+            ],
+        };
+        let err = store.commit_alerts(&batch).await.unwrap_err();
+        assert!(err.to_string().contains("rejected by the test"), "{err}");
+        assert!(store.load_alerts().await.unwrap().is_empty());
+        assert!(store.alert_history(0, 10).await.unwrap().is_empty());
+        assert!(store.outbox_list(true, 10).await.unwrap().is_empty());
+
+        // The same batch without the failing part lands whole, and a reopened store sees it.
+        let mut ok = batch.clone();
+        ok.outbox.pop();
+        let ids = store.commit_alerts(&ok).await.unwrap();
+        assert_eq!(ids.len(), 1);
+        store.close().await.unwrap();
+        let store = open(dir.path(), &clock).await;
+        assert_eq!(store.load_alerts().await.unwrap(), ok.upserts);
+        assert_eq!(store.alert_history(0, 10).await.unwrap(), ok.history);
+        let rows = store.outbox_list(true, 10).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, ids[0]);
+        assert_eq!(rows[0].entry, ok.outbox[0]);
+        assert_eq!(rows[0].state, OutboxState::Pending);
+        assert_eq!(rows[0].created_ms, T0);
+    }
+
+    #[tokio::test]
+    async fn silences_round_trip_and_expired_ones_stay_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let silence = |id: &str, matchers: &[&str], starts_ms, ends_ms| Silence {
+            id: id.into(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
+            starts_ms,
+            ends_ms,
+            author: "ops@example.org".into(),
+            comment: "deploy \"v2\"".into(),
+        };
+        let active = silence(
+            "s1",
+            &[
+                "host=~\"web[0-9]+|db\"",
+                "severity!~\"info\"",
+                "check!=\"x\"",
+            ],
+            T0 - 1_000,
+            T0 + 3_600_000,
+        );
+        let pending = silence("s2", &["rule=\"cpu_high\""], T0 + 60_000, T0 + 120_000);
+        let old = silence("s0", &["host=\"web9\""], T0 - 9_000, T0 - 5_000);
+        for s in [&old, &active, &pending] {
+            store.add_silence(s).await.unwrap();
+        }
+        let dup = store.add_silence(&active).await.unwrap_err();
+        assert!(dup.to_string().contains("UNIQUE"), "{dup}");
+        store.close().await.unwrap();
+
+        let store = open(dir.path(), &clock).await;
+        let listed = store.silences().await.unwrap();
+        assert_eq!(listed, vec![pending.clone(), active.clone(), old.clone()]);
+        let web3 = labels(&[("host", "web3"), ("severity", "critical")]);
+        assert!(
+            listed[1].mutes(&web3, T0),
+            "the regex matcher survives the round trip"
+        );
+
+        let now = T0 + 10_000;
+        assert!(store.expire_silence("s1", now).await.unwrap());
+        assert!(
+            !store.expire_silence("s1", now + 1).await.unwrap(),
+            "already expired"
+        );
+        assert!(
+            !store.expire_silence("s0", now).await.unwrap(),
+            "expired long ago"
+        );
+        assert!(!store.expire_silence("nope", now).await.unwrap());
+        assert!(
+            store.expire_silence("s2", now).await.unwrap(),
+            "a pending one"
+        );
+
+        let listed = store.silences().await.unwrap();
+        assert_eq!(listed.len(), 3, "expired silences are kept");
+        assert!(listed.iter().all(|s| s.state(now) == SilenceState::Expired));
+        assert_eq!((listed[1].starts_ms, listed[1].ends_ms), (T0 - 1_000, now));
+        assert_eq!((listed[0].starts_ms, listed[0].ends_ms), (now, now));
+        assert_eq!(listed[2], old);
+    }
+
+    #[tokio::test]
+    async fn outbox_rows_are_due_claimed_marked_listed_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = store
+            .commit_alerts(&AlertBatch {
+                outbox: vec![
+                    entry("mail", "web1", "a", T0),
+                    entry("mail", "web2", "b", T0 + 30_000),
+                    entry("hook", "web1", "a", T0),
+                ],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let due_ids = |rows: Vec<OutboxRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            due_ids(store.outbox_due(T0, 10).await.unwrap()),
+            vec![ids[0], ids[2]]
+        );
+        assert_eq!(
+            due_ids(store.outbox_due(T0, 1).await.unwrap()),
+            vec![ids[0]]
+        );
+        assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(T0));
+
+        // A claim pushes the next attempt back and records the batch key.
+        let claimed = store
+            .outbox_claim(&[ids[2], ids[0]], T0, T0 + 5_000, "k1")
+            .await
+            .unwrap();
+        assert_eq!(claimed, vec![ids[0], ids[2]]);
+        assert!(store.outbox_due(T0 + 4_999, 10).await.unwrap().is_empty());
+        assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(T0 + 5_000));
+        let due = store.outbox_due(T0 + 30_000, 10).await.unwrap();
+        assert_eq!(due_ids(due.clone()), ids);
+        assert_eq!((due[0].attempts, due[0].next_attempt_ms), (1, T0 + 5_000));
+        assert_eq!(due[0].batch_key.as_deref(), Some("k1"));
+        assert_eq!(due[1].batch_key, None);
+        // A limit never splits a claimed batch.
+        assert_eq!(
+            due_ids(store.outbox_due(T0 + 30_000, 1).await.unwrap()),
+            vec![ids[0], ids[2]]
+        );
+
+        assert_eq!(
+            store
+                .outbox_retry(&[ids[0]], "refused", T0 + 10_000)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store.outbox_delivered(&[ids[2]], T0 + 1_000).await.unwrap(),
+            1
+        );
+        clock.set(T0 + 2_000);
+        assert_eq!(
+            store
+                .outbox_failed(&[ids[1]], "notifier mail is not configured")
+                .await
+                .unwrap(),
+            1
+        );
+        // Finished rows are not claimed or marked again.
+        assert!(
+            store
+                .outbox_claim(&[ids[1], ids[2]], T0, T0, "k2")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.outbox_delivered(&[ids[1]], T0).await.unwrap(), 0);
+
+        let all = store.outbox_list(true, 10).await.unwrap();
+        assert_eq!(due_ids(all.clone()), vec![ids[2], ids[1], ids[0]]);
+        assert_eq!(all[0].state, OutboxState::Delivered);
+        assert_eq!(all[0].delivered_ms, Some(T0 + 1_000));
+        assert_eq!(all[1].state, OutboxState::Failed);
+        assert_eq!(
+            all[1].last_error.as_deref(),
+            Some("notifier mail is not configured")
+        );
+        assert_eq!(all[2].state, OutboxState::Pending);
+        assert_eq!(all[2].last_error.as_deref(), Some("refused"));
+        assert_eq!(all[2].next_attempt_ms, T0 + 10_000);
+        assert_eq!(
+            due_ids(store.outbox_list(false, 10).await.unwrap()),
+            vec![ids[1], ids[0]]
+        );
+
+        // Pruning goes by when rows finished and never touches pending ones.
+        assert_eq!(store.outbox_prune(T0 + 1_000).await.unwrap(), 0);
+        assert_eq!(store.outbox_prune(T0 + 1_001).await.unwrap(), 1);
+        assert_eq!(store.outbox_prune(i64::MAX).await.unwrap(), 1);
+        assert_eq!(
+            due_ids(store.outbox_list(true, 10).await.unwrap()),
+            vec![ids[0]]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_due_query_uses_the_pending_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            due_sql()
+        )))
+        .bind(T0)
+        .bind(10)
+        .fetch_all(&store.inner.pool)
+        .await
+        .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+        assert!(
+            plan.iter()
+                .filter(|d| d.starts_with("SCAN outbox") || d.starts_with("SEARCH outbox"))
+                .all(|d| d.contains("INDEX outbox_pending")),
+            "only pending rows are read: {plan:?}"
+        );
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT min(max(due_ms, next_attempt_ms)) FROM outbox
+             WHERE state = 'pending'",
+        )
+        .fetch_all(&store.inner.pool)
+        .await
+        .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("COVERING INDEX outbox_pending")),
+            "{plan:?}"
+        );
+    }
+}
