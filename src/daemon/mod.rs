@@ -8,6 +8,7 @@
 //! Signals: SIGTERM/SIGINT stop gracefully (drain the bus, flush); SIGHUP reloads the config,
 //! swapping only a fully valid one.
 
+mod alerting;
 mod consumers;
 mod scheduler;
 
@@ -27,6 +28,7 @@ use crate::probes::{self, Probe};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
+pub use alerting::{AlertCommand, AlertingHandle};
 pub use scheduler::{Lateness, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
