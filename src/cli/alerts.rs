@@ -10,9 +10,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::fail;
-use crate::alert::matcher::Matcher;
 use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState, StoredAlert};
-use crate::alert::silence::{Silence, SilenceState};
+use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
 use crate::alert::{Engine, Severity};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
@@ -566,80 +565,6 @@ fn silence_dto(s: &Silence, now_ms: UnixMillis) -> SilenceDto {
     }
 }
 
-/// A time from the command line: RFC 3339, or "+2h" from now.
-fn parse_when(text: &str, now_ms: UnixMillis, what: &str) -> Result<UnixMillis, String> {
-    if let Some(ahead) = text.trim().strip_prefix('+') {
-        return humantime::parse_duration(ahead)
-            .map(|d| now_ms + d.as_millis() as i64)
-            .map_err(|_| format!("{what} \"{text}\" is not a time; expected RFC 3339 or \"+2h\""));
-    }
-    crate::web::parse_time(text, now_ms).map_err(|e| format!("{what}: {e}"))
-}
-
-pub fn new_silence(
-    matchers: &[String],
-    duration: Option<&str>,
-    until: Option<&str>,
-    start: Option<&str>,
-    author: String,
-    comment: String,
-    now_ms: UnixMillis,
-) -> Result<Silence, String> {
-    let matchers = matchers
-        .iter()
-        .map(|m| Matcher::parse(m))
-        .collect::<Result<Vec<_>, _>>()?;
-    if matchers.is_empty() {
-        return Err("a silence needs at least one matcher, e.g. check=\"app\"".into());
-    }
-    let starts_ms = match start {
-        Some(text) => parse_when(text, now_ms, "--start")?,
-        None => now_ms,
-    };
-    let ends_ms = match (duration, until) {
-        (_, Some(text)) => parse_when(text, now_ms, "--until")?,
-        (Some(text), None) => {
-            let d = humantime::parse_duration(text).map_err(|_| {
-                format!("--for \"{text}\" is not a duration; expected e.g. \"2h\" or \"30m\"")
-            })?;
-            starts_ms + d.as_millis() as i64
-        }
-        (None, None) => starts_ms + 3_600_000,
-    };
-    if ends_ms <= starts_ms {
-        return Err("the silence would end before it starts; check --for / --until".into());
-    }
-    if comment.trim().is_empty() {
-        return Err("--comment must say why (it is kept for audit)".into());
-    }
-    Ok(Silence {
-        id: silence_id(now_ms),
-        matchers,
-        starts_ms,
-        ends_ms,
-        author,
-        comment,
-    })
-}
-
-/// Short, unique enough for a human to type: time plus randomness.
-fn silence_id(now_ms: UnixMillis) -> String {
-    let mut random = [0u8; 4];
-    let _ = getrandom_fill(&mut random);
-    format!(
-        "{:x}{}",
-        now_ms / 1000,
-        random.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
-fn getrandom_fill(buffer: &mut [u8]) -> Result<(), ()> {
-    use ring::rand::SecureRandom;
-    ring::rand::SystemRandom::new()
-        .fill(buffer)
-        .map_err(|_| ())
-}
-
 pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClock) -> ExitCode {
     let store = match open(config, clock).await {
         Ok(store) => store,
@@ -659,15 +584,15 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
             let author = author
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "unknown".to_string());
-            match new_silence(
-                &matchers,
-                duration.as_deref(),
-                until.as_deref(),
-                start.as_deref(),
+            let request = SilenceRequest {
+                matchers,
+                duration,
+                until,
+                start,
                 author,
                 comment,
-                now,
-            ) {
+            };
+            match Silence::build(&request, now) {
                 Err(message) => fail(&message),
                 Ok(silence) => match store.add_silence(&silence).await {
                     Err(error) => fail(&error),
