@@ -188,6 +188,8 @@ pub enum EventKind {
     StatusChanged,
     Collected,
     StoreError,
+    /// An alert fired, escalated, de-escalated or resolved (told or muted).
+    Alert,
 }
 
 impl EventKind {
@@ -200,6 +202,7 @@ impl EventKind {
             EventKind::StatusChanged => "status_changed",
             EventKind::Collected => "collected",
             EventKind::StoreError => "store_error",
+            EventKind::Alert => "alert",
         }
     }
 
@@ -212,6 +215,7 @@ impl EventKind {
             EventKind::StatusChanged,
             EventKind::Collected,
             EventKind::StoreError,
+            EventKind::Alert,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

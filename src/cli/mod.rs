@@ -1,6 +1,7 @@
 //! The command line: parses arguments, sets up logging, runs one command, and turns errors
 //! into a clear message and an exit code. The only place `anyhow`-style top-level handling lives.
 
+mod alerts;
 mod check;
 
 use std::io::Write;
@@ -54,6 +55,12 @@ pub enum Command {
     /// Write or validate a config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Alerts: list, history, test the notifiers, cron-mode run, the outbox.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
+    /// Silences: mute matching alerts for a while.
+    #[command(subcommand)]
+    Silence(alerts::SilenceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +143,22 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             };
             init_logging(cli.log_level.as_deref(), &config);
             check::run(&config, &clock, json).await
+        }
+        Command::Alerts(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            alerts::run(command, &config, &clock).await
+        }
+        Command::Silence(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            alerts::silence(command, &config, &clock).await
         }
         Command::Config(ConfigCommand::Init {
             preset,

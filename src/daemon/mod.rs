@@ -8,25 +8,32 @@
 //! Signals: SIGTERM/SIGINT stop gracefully (drain the bus, flush); SIGHUP reloads the config,
 //! swapping only a fully valid one.
 
+mod alerting;
 mod consumers;
 mod scheduler;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 
+use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
 use crate::config::{self, Config, ConfigError};
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
+use crate::notify::build_notifiers;
+use crate::notify::outbox::Outbox;
 use crate::probes::{self, Probe};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
+pub use alerting::{AlertCommand, AlertingHandle};
 pub use scheduler::{Lateness, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
@@ -129,12 +136,49 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         stop_writer_rx,
     ));
 
+    let outbox_wake = Arc::new(Notify::new());
+    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake);
+    let mut engine = Engine::new(&config, clock.now_ms());
+    match store.load_alerts().await {
+        Ok(stored) => {
+            let dropped = engine.restore(stored);
+            if let Err(error) = store.commit_alerts(&dropped).await {
+                tracing::warn!(%error, "could not drop the alerts of removed rules");
+            }
+        }
+        Err(error) => tracing::error!(%error, "could not read the alert state; starting empty"),
+    }
+    match store.silences().await {
+        Ok(silences) => engine.set_silences(silences),
+        Err(error) => tracing::error!(%error, "could not read silences"),
+    }
+    let board = Arc::new(RwLock::new(engine.alerts()));
+    let (alert_commands, alert_commands_rx) = mpsc::channel(16);
+    let (stop_alerts, stop_alerts_rx) = watch::channel(false);
+    let alert_task = tokio::spawn(
+        alerting::AlertLoop {
+            engine,
+            store: store.clone(),
+            clock: clock.clone(),
+            bus: bus.clone(),
+            snapshot: snapshot.clone(),
+            board: board.clone(),
+            outbox_wake: outbox_wake.clone(),
+            unsaved: Default::default(),
+        }
+        .run(bus.subscribe(), alert_commands_rx, stop_alerts_rx),
+    );
+
     let (stop_http, mut stop_http_rx) = watch::channel(false);
     let app = web::router(AppState {
         snapshot: snapshot.clone(),
         store: store.clone(),
         clock: clock.clone(),
         started_at_ms,
+        alerting: Some(AlertingHandle {
+            board,
+            commands: alert_commands.clone(),
+        }),
     });
     let http_task = tokio::spawn(async move {
         let shutdown = async move {
@@ -181,6 +225,11 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         &clock,
                         &snapshot.lateness,
                     );
+                    let _ = alert_commands
+                        .send(AlertCommand::Reconfigure(Box::new(new_config.clone())))
+                        .await;
+                    outbox.stop().await;
+                    outbox = start_outbox(&new_config, &store, &clock, &outbox_wake);
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -209,6 +258,12 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     }
 
     scheduler.stop().await;
+    // The alert loop takes in what the last probe runs published, then the outbox has one
+    // more go at sending it; what is still unsent stays in the store for the next start.
+    let _ = stop_alerts.send(true);
+    let _ = alert_task.await;
+    outbox_wake.notify_one();
+    outbox.stop().await;
     let _ = stop_http.send(true);
     let _ = stop_snapshot.send(true);
     let _ = snapshot_task.await;
@@ -219,6 +274,38 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     store.close().await?;
     tracing::info!("lookout stopped");
     Ok(())
+}
+
+/// The outbox worker of one config's notifiers; replaced on reload.
+struct OutboxTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl OutboxTask {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(35), self.task).await;
+    }
+}
+
+fn start_outbox(
+    config: &Config,
+    store: &Store,
+    clock: &SharedClock,
+    wake: &Arc<Notify>,
+) -> OutboxTask {
+    let outbox = Outbox::new(
+        store.clone(),
+        build_notifiers(&config.notifiers),
+        clock.clone(),
+        config.alerts.dashboard_url.clone(),
+    );
+    let (stop, stop_rx) = watch::channel(false);
+    OutboxTask {
+        stop,
+        task: tokio::spawn(outbox.run(wake.clone(), stop_rx)),
+    }
 }
 
 /// Load and validate the new config completely; report what cannot change without a restart.

@@ -5,13 +5,14 @@
 //! Handlers translate internal types into the DTOs of `api.rs`; the wire format is defined
 //! there and nowhere else.
 
+mod alerts;
 mod api;
 mod page;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::exporter::Snapshot;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: SharedClock,
     pub started_at_ms: UnixMillis,
+    /// The running alert engine; `None` in tests and one-shot tools (reads fall back to the store).
+    pub alerting: Option<crate::daemon::AlertingHandle>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,6 +39,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/series", get(api::series))
         .route("/api/v1/events", get(api::events))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts/history", get(alerts::history))
+        .route(
+            "/api/v1/silences",
+            get(alerts::silences).post(alerts::add_silence),
+        )
+        .route("/api/v1/silences/{id}", delete(alerts::expire_silence))
+        .route("/api/v1/outbox", get(alerts::outbox))
         .route("/metrics", get(api::metrics))
         .with_state(state)
 }

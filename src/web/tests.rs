@@ -58,6 +58,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         snapshot,
         store,
         clock,
+        alerting: None,
         started_at_ms: T0,
     }
 }

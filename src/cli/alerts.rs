@@ -1,0 +1,661 @@
+//! `lookout alerts ...` and `lookout silence ...`: the alert engine from the shell. They work
+//! on the store, so they show what a running daemon decided and act alongside it (a silence
+//! added here is picked up by the daemon within seconds).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::fail;
+use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState, StoredAlert};
+use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
+use crate::alert::{Engine, Severity};
+use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
+use crate::config::Config;
+use crate::daemon::{self, store_options};
+use crate::notify::outbox::Outbox;
+use crate::notify::{AlertNotice, Category, GroupMessage, NoticeKind, build_notifiers};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Pending and firing alerts (and why a quiet one is quiet).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Notices decided in a period, newest first (sent and muted).
+    History {
+        /// How far back, e.g. "24h", "7d".
+        #[arg(long, default_value = "24h", value_name = "DURATION")]
+        since: String,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a real test message through every notifier (or one), and say how it went.
+    Test {
+        #[arg(long, value_name = "NAME")]
+        notifier: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cron mode: run the probes once, evaluate the rules (state kept in the store between
+    /// runs), send what is due, exit.
+    Run {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Notifications not yet delivered, and those given up on.
+    Outbox {
+        /// Also show delivered ones.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Mute alerts matching every MATCHER (label="value", label!="value", label=~"regex",
+    /// label!~"regex") for a while.
+    Add {
+        #[arg(required = true, value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// How long, e.g. "2h" (default 1h); or use --until.
+        #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+        duration: Option<String>,
+        /// End time: RFC 3339 or "+2h".
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Start time (default now): RFC 3339 or "+30m".
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+        /// Who (default $USER).
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long, required = true)]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Silences: active and pending (and expired ones with --all, kept for audit).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now (it stays listed as expired).
+    Expire {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
+    Store::open(&config.storage.path, store_options(config), clock.clone())
+        .await
+        .map_err(|error| fail(&error))
+}
+
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
+    }
+}
+
+fn ago(now_ms: UnixMillis, at_ms: UnixMillis) -> String {
+    let seconds = ((now_ms - at_ms).max(0) / 1000) as u64;
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+#[derive(Serialize)]
+struct AlertDto<'a> {
+    id: &'a str,
+    rule: &'a str,
+    state: &'a str,
+    severity: Severity,
+    since: String,
+    value: Option<f64>,
+    summary: &'a str,
+    muted_by: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a StoredAlert> for AlertDto<'a> {
+    fn from(a: &'a StoredAlert) -> Self {
+        AlertDto {
+            id: &a.id,
+            rule: &a.rule,
+            state: &a.state,
+            severity: a.severity,
+            since: format_rfc3339(a.since_ms),
+            value: a.value,
+            summary: &a.summary,
+            muted_by: &a.muted_by,
+            labels: &a.labels,
+        }
+    }
+}
+
+pub async fn run(command: AlertsCommand, config: &Config, clock: &SharedClock) -> ExitCode {
+    match command {
+        AlertsCommand::List { json } => list(config, clock, json).await,
+        AlertsCommand::History { since, limit, json } => {
+            history(config, clock, &since, limit, json).await
+        }
+        AlertsCommand::Test { notifier, json } => {
+            test(config, clock, notifier.as_deref(), json).await
+        }
+        AlertsCommand::Run { json } => run_once(config, clock, json).await,
+        AlertsCommand::Outbox { all, limit, json } => outbox(config, clock, all, limit, json).await,
+    }
+}
+
+async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let alerts = match store.load_alerts().await {
+        Ok(alerts) => alerts,
+        Err(error) => return fail(&error),
+    };
+    let _ = store.close().await;
+    let now = clock.now_ms();
+    if json {
+        print_json(&alerts.iter().map(AlertDto::from).collect::<Vec<_>>());
+    } else if alerts.is_empty() {
+        println!("no pending or firing alerts");
+    } else {
+        for a in &alerts {
+            let quiet = if a.muted_by.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", a.muted_by)
+            };
+            let summary = if a.summary.is_empty() {
+                &a.id
+            } else {
+                &a.summary
+            };
+            println!(
+                "{:<8} {:<8} {:>10}  {summary}{quiet}",
+                a.state,
+                a.severity.as_str(),
+                ago(now, a.since_ms),
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Serialize)]
+struct HistoryDto<'a> {
+    at: String,
+    kind: NoticeKind,
+    severity: Severity,
+    rule: &'a str,
+    alert_id: &'a str,
+    summary: &'a str,
+    value: &'a str,
+    sent: bool,
+    muted_by: &'a str,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryDto<'a> {
+    fn from(h: &'a HistoryEntry) -> Self {
+        HistoryDto {
+            at: format_rfc3339(h.notice.at_ms),
+            kind: h.notice.kind,
+            severity: h.notice.severity,
+            rule: &h.notice.rule,
+            alert_id: &h.notice.alert_id,
+            summary: &h.notice.summary,
+            value: &h.notice.value,
+            sent: h.muted_by.is_empty(),
+            muted_by: &h.muted_by,
+        }
+    }
+}
+
+async fn history(
+    config: &Config,
+    clock: &SharedClock,
+    since: &str,
+    limit: usize,
+    json: bool,
+) -> ExitCode {
+    let Ok(since) = humantime::parse_duration(since) else {
+        return fail(&format!(
+            "--since \"{since}\" is not a duration; expected e.g. \"24h\" or \"7d\""
+        ));
+    };
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let since_ms = clock.now_ms() - since.as_millis() as i64;
+    let entries = match store.alert_history(since_ms, limit).await {
+        Ok(entries) => entries,
+        Err(error) => return fail(&error),
+    };
+    let _ = store.close().await;
+    if json {
+        print_json(&entries.iter().map(HistoryDto::from).collect::<Vec<_>>());
+    } else if entries.is_empty() {
+        println!("no alerts in the last {}", humantime::format_duration(since));
+    } else {
+        for h in &entries {
+            let sent = if h.muted_by.is_empty() {
+                "sent".to_string()
+            } else {
+                format!("not sent: {}", h.muted_by)
+            };
+            println!(
+                "{}  {:<12} {:<8} {}  ({sent})",
+                format_rfc3339(h.notice.at_ms),
+                h.notice.kind.as_str(),
+                h.notice.severity.as_str(),
+                h.notice.summary,
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Serialize)]
+struct TestResultDto {
+    notifier: String,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// A message that says it is a test, through each notifier directly (not the outbox: the
+/// point is to see the error now).
+async fn test(
+    config: &Config,
+    clock: &SharedClock,
+    only: Option<&str>,
+    json: bool,
+) -> ExitCode {
+    let notifiers = build_notifiers(&config.notifiers);
+    let chosen: Vec<_> = notifiers
+        .iter()
+        .filter(|n| only.is_none_or(|name| n.name() == name))
+        .collect();
+    if chosen.is_empty() {
+        return fail(&match only {
+            Some(name) => format!(
+                "no notifier named \"{name}\"; configured: {}",
+                names_or_none(config)
+            ),
+            None => "no [[notifier]] is configured; add one (see `lookout config init`)".into(),
+        });
+    }
+    let now = clock.now_ms();
+    let host = config.alerts.host.clone();
+    let labels: BTreeMap<String, String> = [
+        ("alertname".to_string(), "lookout_test".to_string()),
+        ("host".to_string(), host.clone()),
+        ("severity".to_string(), "info".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let message = GroupMessage {
+        idempotency_key: format!("test-{now}"),
+        group_key: format!("{{host={host}}}"),
+        group_labels: [("host".to_string(), host.clone())].into_iter().collect(),
+        notices: vec![AlertNotice {
+            alert_id: "lookout_test".into(),
+            rule: "lookout_test".into(),
+            kind: NoticeKind::Test,
+            severity: Severity::Info,
+            previous_severity: None,
+            category: Category::Failure,
+            labels,
+            summary: format!("Test message from Lookout on {host}"),
+            description: "If you can read this, Lookout can reach you. Nothing is wrong.".into(),
+            value: String::new(),
+            threshold: String::new(),
+            since_ms: now,
+            at_ms: now,
+            runbook_url: None,
+        }],
+        dashboard_url: config.alerts.dashboard_url.clone(),
+        created_ms: now,
+    };
+    let mut results = Vec::new();
+    for notifier in chosen {
+        let outcome = notifier.send(&message).await;
+        results.push(TestResultDto {
+            notifier: notifier.name().to_string(),
+            ok: outcome.is_ok(),
+            error: outcome.err().map(|e| e.message),
+        });
+    }
+    let all_ok = results.iter().all(|r| r.ok);
+    if json {
+        print_json(&results);
+    } else {
+        for r in &results {
+            match &r.error {
+                None => println!("✓ {}: test message sent", r.notifier),
+                Some(error) => println!("✗ {}: {error}", r.notifier),
+            }
+        }
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn names_or_none(config: &Config) -> String {
+    if config.notifiers.is_empty() {
+        "none".to_string()
+    } else {
+        config
+            .notifiers
+            .iter()
+            .map(|n| format!("\"{}\"", n.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Serialize)]
+struct RunReportDto {
+    observations: usize,
+    firing: usize,
+    pending: usize,
+    notices: usize,
+    messages_sent: usize,
+    rows_delivered: usize,
+    rows_retried: usize,
+    rows_failed: usize,
+    errors: Vec<String>,
+}
+
+/// One evaluation in cron mode. Grouping waits make no sense between runs minutes apart, so
+/// everything decided in a run goes out in that run.
+async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mut config = config.clone();
+    config.alerts.group_wait = Duration::ZERO;
+    config.alerts.group_wait_critical = Duration::ZERO;
+    let now = clock.now_ms();
+    let mut engine = Engine::new(&config, now);
+    let outcome = async {
+        engine.restore(store.load_alerts().await?);
+        engine.set_silences(store.silences().await?);
+        let observations = daemon::run_probes_once(&config, clock).await;
+        daemon::record_once(&store, &observations, clock).await?;
+        let mut notices = 0;
+        for observation in &observations {
+            let batch = engine.observe(observation, clock.now_ms());
+            notices += batch.history.len();
+            store.commit_alerts(&batch).await?;
+        }
+        let batch = engine.tick(clock.now_ms());
+        notices += batch.history.len();
+        store.commit_alerts(&batch).await?;
+        let outbox = Outbox::new(
+            store.clone(),
+            build_notifiers(&config.notifiers),
+            clock.clone(),
+            config.alerts.dashboard_url.clone(),
+        );
+        let report = outbox.deliver_due().await?;
+        Ok::<_, crate::store::StoreError>((observations.len(), notices, report))
+    }
+    .await;
+    let alerts = engine.alerts();
+    let _ = store.close().await;
+    let (observations, notices, report) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return fail(&error),
+    };
+    let dto = RunReportDto {
+        observations,
+        firing: alerts.iter().filter(|a| a.state == "firing").count(),
+        pending: alerts.iter().filter(|a| a.state == "pending").count(),
+        notices,
+        messages_sent: report.messages_sent,
+        rows_delivered: report.rows_delivered,
+        rows_retried: report.rows_retried,
+        rows_failed: report.rows_failed,
+        errors: report
+            .errors
+            .iter()
+            .map(|(notifier, error)| format!("{notifier}: {error}"))
+            .collect(),
+    };
+    if json {
+        print_json(&dto);
+    } else {
+        println!(
+            "{} firing, {} pending; {} notices, {} messages sent",
+            dto.firing, dto.pending, dto.notices, dto.messages_sent
+        );
+        for error in &dto.errors {
+            println!("✗ {error} (will retry on the next run)");
+        }
+    }
+    if dto.rows_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Serialize)]
+struct OutboxDto<'a> {
+    id: i64,
+    notifier: &'a str,
+    state: OutboxState,
+    attempts: u32,
+    created: String,
+    next_attempt: Option<String>,
+    delivered: Option<String>,
+    last_error: Option<&'a str>,
+    summary: &'a str,
+    kind: NoticeKind,
+    severity: Severity,
+}
+
+async fn outbox(
+    config: &Config,
+    clock: &SharedClock,
+    all: bool,
+    limit: usize,
+    json: bool,
+) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let rows: Vec<OutboxRow> = match store.outbox_list(all, limit).await {
+        Ok(rows) => rows,
+        Err(error) => return fail(&error),
+    };
+    let _ = store.close().await;
+    let dtos: Vec<OutboxDto<'_>> = rows
+        .iter()
+        .map(|r| OutboxDto {
+            id: r.id,
+            notifier: &r.entry.notifier,
+            state: r.state,
+            attempts: r.attempts,
+            created: format_rfc3339(r.created_ms),
+            next_attempt: (r.state == OutboxState::Pending)
+                .then(|| format_rfc3339(r.next_attempt_ms.max(r.entry.due_ms))),
+            delivered: r.delivered_ms.map(format_rfc3339),
+            last_error: r.last_error.as_deref(),
+            summary: &r.entry.notice.summary,
+            kind: r.entry.notice.kind,
+            severity: r.entry.notice.severity,
+        })
+        .collect();
+    if json {
+        print_json(&dtos);
+    } else if dtos.is_empty() {
+        println!("outbox empty: every notification was delivered");
+    } else {
+        for d in &dtos {
+            let state = match d.state {
+                OutboxState::Pending => "pending",
+                OutboxState::Delivered => "delivered",
+                OutboxState::Failed => "failed",
+            };
+            println!(
+                "#{:<5} {:<10} {:<9} attempts {:<3} {}{}",
+                d.id,
+                d.notifier,
+                state,
+                d.attempts,
+                d.summary,
+                d.last_error
+                    .map(|e| format!("  — last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Serialize)]
+struct SilenceDto {
+    id: String,
+    state: &'static str,
+    matchers: Vec<String>,
+    starts_at: String,
+    ends_at: String,
+    author: String,
+    comment: String,
+}
+
+fn silence_dto(s: &Silence, now_ms: UnixMillis) -> SilenceDto {
+    SilenceDto {
+        id: s.id.clone(),
+        state: match s.state(now_ms) {
+            SilenceState::Pending => "pending",
+            SilenceState::Active => "active",
+            SilenceState::Expired => "expired",
+        },
+        matchers: s.matchers.iter().map(ToString::to_string).collect(),
+        starts_at: format_rfc3339(s.starts_ms),
+        ends_at: format_rfc3339(s.ends_ms),
+        author: s.author.clone(),
+        comment: s.comment.clone(),
+    }
+}
+
+pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClock) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let now = clock.now_ms();
+    let code = match command {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            until,
+            start,
+            author,
+            comment,
+            json,
+        } => {
+            let author = author
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".to_string());
+            let request = SilenceRequest {
+                matchers,
+                duration,
+                until,
+                start,
+                author,
+                comment,
+            };
+            match Silence::build(&request, now) {
+                Err(message) => fail(&message),
+                Ok(silence) => match store.add_silence(&silence).await {
+                    Err(error) => fail(&error),
+                    Ok(()) => {
+                        if json {
+                            print_json(&silence_dto(&silence, now));
+                        } else {
+                            println!(
+                                "silence {} added: {} until {}",
+                                silence.id,
+                                silence_dto(&silence, now).matchers.join(", "),
+                                format_rfc3339(silence.ends_ms)
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    }
+                },
+            }
+        }
+        SilenceCommand::List { all, json } => match store.silences().await {
+            Err(error) => fail(&error),
+            Ok(silences) => {
+                let shown: Vec<SilenceDto> = silences
+                    .iter()
+                    .filter(|s| all || s.state(now) != SilenceState::Expired)
+                    .map(|s| silence_dto(s, now))
+                    .collect();
+                if json {
+                    print_json(&shown);
+                } else if shown.is_empty() {
+                    println!("no silences{}", if all { "" } else { " (--all shows expired ones)" });
+                } else {
+                    for s in &shown {
+                        println!(
+                            "{}  {:<8} {} .. {}  {}  by {}: {}",
+                            s.id,
+                            s.state,
+                            s.starts_at,
+                            s.ends_at,
+                            s.matchers.join(", "),
+                            s.author,
+                            s.comment
+                        );
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+        },
+        SilenceCommand::Expire { id, json } => match store.expire_silence(&id, now).await {
+            Err(error) => fail(&error),
+            Ok(true) => {
+                if json {
+                    print_json(&serde_json::json!({ "id": id, "expired": true }));
+                } else {
+                    println!("silence {id} expired");
+                }
+                ExitCode::SUCCESS
+            }
+            Ok(false) => fail(&format!(
+                "no active or pending silence \"{id}\" (see `lookout silence list --all`)"
+            )),
+        },
+    };
+    let _ = store.close().await;
+    code
+}

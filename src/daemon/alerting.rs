@@ -1,0 +1,192 @@
+//! The alert engine's place in the daemon: a bus consumer that feeds the engine every
+//! observation as it arrives, ticks it every `alerts.evaluation_interval`, and commits each
+//! decision (state + history + outbox rows) to the store in one transaction before waking the
+//! outbox worker. A commit that fails is kept and retried with the next one, so no notice is
+//! lost to a busy database.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::alert::records::AlertBatch;
+use crate::alert::{AlertView, Engine};
+use crate::bus::{Bus, Subscription};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::exporter::{SelfMetrics, Snapshot};
+use crate::model::{BusMessage, Event, EventKind};
+use crate::notify::NoticeKind;
+use crate::store::Store;
+
+/// How often silences are re-read from the store (the CLI adds them there directly).
+const SILENCE_REFRESH: Duration = Duration::from_secs(5);
+
+pub enum AlertCommand {
+    /// Silences changed (API): re-read them now.
+    SilencesChanged,
+    /// SIGHUP: a new, valid config.
+    Reconfigure(Box<Config>),
+}
+
+/// What the web layer needs from the alerting side.
+#[derive(Clone)]
+pub struct AlertingHandle {
+    /// The live (pending and firing) alerts, as of the latest evaluation.
+    pub board: Arc<RwLock<Vec<AlertView>>>,
+    pub commands: mpsc::Sender<AlertCommand>,
+}
+
+impl AlertingHandle {
+    pub fn alerts(&self) -> Vec<AlertView> {
+        self.board.read().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    pub fn silences_changed(&self) {
+        let _ = self.commands.try_send(AlertCommand::SilencesChanged);
+    }
+}
+
+pub struct AlertLoop {
+    pub engine: Engine,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub bus: Bus,
+    pub snapshot: Arc<Snapshot>,
+    pub board: Arc<RwLock<Vec<AlertView>>>,
+    pub outbox_wake: Arc<Notify>,
+    /// A batch that could not be committed yet; merged into the next one.
+    pub unsaved: AlertBatch,
+}
+
+impl AlertLoop {
+    /// Runs until `stop`; then evaluates what is already on the bus and commits it.
+    pub async fn run(
+        mut self,
+        mut subscription: Subscription,
+        mut commands: mpsc::Receiver<AlertCommand>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let interval = self.engine.settings().evaluation_interval;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut silence_refresh = tokio::time::interval(SILENCE_REFRESH);
+        silence_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = subscription.recv() => match message {
+                    Some(message) => self.take(message).await,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let batch = self.engine.tick(self.clock.now_ms());
+                    self.commit(batch).await;
+                }
+                _ = silence_refresh.tick() => self.refresh_silences().await,
+                command = commands.recv() => match command {
+                    Some(AlertCommand::SilencesChanged) => {
+                        self.refresh_silences().await;
+                        let batch = self.engine.tick(self.clock.now_ms());
+                        self.commit(batch).await;
+                    }
+                    Some(AlertCommand::Reconfigure(config)) => {
+                        let batch = self.engine.reconfigure(&config, self.clock.now_ms());
+                        self.commit(batch).await;
+                    }
+                    None => {}
+                },
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+        while let Some(message) = subscription.try_recv() {
+            self.take(message).await;
+        }
+        let batch = AlertBatch::default();
+        self.commit(batch).await;
+    }
+
+    async fn take(&mut self, message: BusMessage) {
+        if let BusMessage::Observation(observation) = message {
+            let batch = self.engine.observe(&observation, self.clock.now_ms());
+            self.commit(batch).await;
+        }
+    }
+
+    async fn refresh_silences(&mut self) {
+        match self.store.silences().await {
+            Ok(silences) => self.engine.set_silences(silences),
+            Err(error) => tracing::warn!(%error, "could not read silences; keeping the last ones"),
+        }
+    }
+
+    async fn commit(&mut self, batch: AlertBatch) {
+        let mut batch = merge(std::mem::take(&mut self.unsaved), batch);
+        if batch.is_empty() {
+            return;
+        }
+        match self.store.commit_alerts(&batch).await {
+            Ok(_) => {
+                for entry in &batch.history {
+                    let notice = &entry.notice;
+                    let told = if entry.muted_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (not sent: {})", entry.muted_by)
+                    };
+                    tracing::info!(
+                        alert = %notice.alert_id,
+                        kind = notice.kind.as_str(),
+                        severity = notice.severity.as_str(),
+                        muted_by = %entry.muted_by,
+                        "{}",
+                        notice.summary
+                    );
+                    if notice.kind != NoticeKind::Repeat {
+                        self.bus.publish_event(Event {
+                            at_ms: notice.at_ms,
+                            kind: EventKind::Alert,
+                            subject: notice.rule.clone(),
+                            message: format!(
+                                "{} {}: {}{told}",
+                                notice.severity.as_str(),
+                                notice.kind.as_str(),
+                                notice.summary
+                            ),
+                        });
+                    }
+                }
+                if !batch.outbox.is_empty() {
+                    self.outbox_wake.notify_one();
+                }
+                if let Ok(mut board) = self.board.write() {
+                    *board = self.engine.alerts();
+                }
+            }
+            Err(error) => {
+                SelfMetrics::inc(&self.snapshot.self_metrics.store_errors_total);
+                tracing::error!(%error, "could not save alert decisions; retrying with the next");
+                batch.upserts.dedup_by(|a, b| a.id == b.id);
+                self.unsaved = batch;
+            }
+        }
+    }
+}
+
+/// `later` applied after `earlier`: the newest state of each alert wins.
+fn merge(mut earlier: AlertBatch, later: AlertBatch) -> AlertBatch {
+    if earlier.is_empty() {
+        return later;
+    }
+    for upsert in later.upserts {
+        earlier.upserts.retain(|u| u.id != upsert.id);
+        earlier.removed.retain(|id| id != &upsert.id);
+        earlier.upserts.push(upsert);
+    }
+    for id in later.removed {
+        earlier.upserts.retain(|u| u.id != id);
+        earlier.removed.push(id);
+    }
+    earlier.history.extend(later.history);
+    earlier.outbox.extend(later.outbox);
+    earlier
+}
