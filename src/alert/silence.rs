@@ -57,7 +57,6 @@ pub fn muting<'a>(
         .collect()
 }
 
-
 /// A time given by a person: RFC 3339, Unix seconds, "now", "-1h" or "+2h" from now.
 pub fn parse_when(text: &str, now_ms: UnixMillis, what: &str) -> Result<UnixMillis, String> {
     if let Some(ahead) = text.trim().strip_prefix('+') {
@@ -135,7 +134,10 @@ fn new_id(now_ms: UnixMillis) -> String {
     format!(
         "{:x}{}",
         now_ms / 1000,
-        random.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     )
 }
 
@@ -192,16 +194,23 @@ mod tests {
             comment: comment.into(),
             ..SilenceRequest::default()
         };
-        let silence = Silence::build(&request(&["check=\"app\""], Some("2h"), "deploy"), now).unwrap();
+        let silence =
+            Silence::build(&request(&["check=\"app\""], Some("2h"), "deploy"), now).unwrap();
         assert_eq!(silence.ends_ms - silence.starts_ms, 7_200_000);
         assert_eq!(silence.starts_ms, now);
         let error = |r: SilenceRequest| Silence::build(&r, now).unwrap_err();
         assert!(error(request(&[], None, "x")).contains("at least one matcher"));
         assert!(error(request(&["check"], None, "x")).contains("is not a matcher"));
-        assert!(error(request(&["a=\"b\""], Some("soon"), "x")).starts_with("for: \"soon\" is not a duration"));
+        assert!(
+            error(request(&["a=\"b\""], Some("soon"), "x"))
+                .starts_with("for: \"soon\" is not a duration")
+        );
         assert!(error(request(&["a=\"b\""], None, " ")).starts_with("comment:"));
         let mut until = request(&["a=\"b\""], None, "x");
         until.until = Some("+30m".into());
-        assert_eq!(Silence::build(&until, now).unwrap().ends_ms, now + 1_800_000);
+        assert_eq!(
+            Silence::build(&until, now).unwrap().ends_ms,
+            now + 1_800_000
+        );
     }
 }

@@ -254,7 +254,10 @@ async fn history(
     if json {
         print_json(&entries.iter().map(HistoryDto::from).collect::<Vec<_>>());
     } else if entries.is_empty() {
-        println!("no alerts in the last {}", humantime::format_duration(since));
+        println!(
+            "no alerts in the last {}",
+            humantime::format_duration(since)
+        );
     } else {
         for h in &entries {
             let sent = if h.muted_by.is_empty() {
@@ -283,12 +286,7 @@ struct TestResultDto {
 
 /// A message that says it is a test, through each notifier directly (not the outbox: the
 /// point is to see the error now).
-async fn test(
-    config: &Config,
-    clock: &SharedClock,
-    only: Option<&str>,
-    json: bool,
-) -> ExitCode {
+async fn test(config: &Config, clock: &SharedClock, only: Option<&str>, json: bool) -> ExitCode {
     let notifiers = build_notifiers(&config.notifiers);
     let chosen: Vec<_> = notifiers
         .iter()
@@ -623,7 +621,14 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                 if json {
                     print_json(&shown);
                 } else if shown.is_empty() {
-                    println!("no silences{}", if all { "" } else { " (--all shows expired ones)" });
+                    println!(
+                        "no silences{}",
+                        if all {
+                            ""
+                        } else {
+                            " (--all shows expired ones)"
+                        }
+                    );
                 } else {
                     for s in &shown {
                         println!(

@@ -95,7 +95,7 @@ impl AlertLoop {
                     }
                     None => {}
                 },
-                _ = stop.wait_for(|stop| *stop) => break,
+                _ = stopped(&mut stop) => break,
             }
         }
         while let Some(message) = subscription.try_recv() {
@@ -170,6 +170,11 @@ impl AlertLoop {
             }
         }
     }
+}
+
+/// Resolves once `stop` is true (or its sender is gone); the guard never crosses an await.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// `later` applied after `earlier`: the newest state of each alert wins.
