@@ -642,7 +642,8 @@ impl Engine {
             Severity::Critical => rule.critical,
             _ => rule.warning,
         };
-        let threshold = match (is_no_data, level) {
+        // A status is its own threshold ("critical" at "critical" says nothing).
+        let threshold = match (is_no_data || rule.unit == ValueUnit::Status, level) {
             (true, _) | (_, None) => String::new(),
             (false, Some(level)) => format_threshold(level, rule.unit),
         };

@@ -677,6 +677,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_due_group_takes_along_its_rows_not_yet_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        // A warning waiting for its group wait, then a critical of the same group due now.
+        enqueue(
+            &store,
+            vec![
+                entry("mail", "web1", "disk", Severity::Warning, T0 + 10_000),
+                entry("mail", "web1", "app", Severity::Critical, T0),
+                entry("mail", "web2", "cpu", Severity::Warning, T0 + 10_000),
+            ],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(report.messages_sent, 1);
+        assert_eq!(
+            report.rows_delivered, 2,
+            "the web1 warning joins the critical"
+        );
+        let delivered = mail.delivered();
+        let ids: Vec<&str> = delivered[0]
+            .notices
+            .iter()
+            .map(|n| n.alert_id.as_str())
+            .collect();
+        assert_eq!(ids, ["app", "disk"]);
+        clock.advance(secs(10));
+        assert_eq!(
+            worker.deliver_due().await.unwrap().rows_delivered,
+            1,
+            "web2 on its own time"
+        );
+    }
+
+    #[tokio::test]
     async fn retries_follow_the_backoff_schedule_under_one_key() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);

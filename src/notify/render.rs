@@ -108,7 +108,16 @@ pub fn subject(message: &GroupMessage) -> String {
     } else if notices.iter().all(|n| n.kind == NoticeKind::Test) {
         "TEST".to_string()
     } else {
-        message.severity().as_str().to_ascii_uppercase()
+        // The tag is the worst of what still needs attention: a resolved critical next to a
+        // firing warning is good news about the critical, not a critical.
+        notices
+            .iter()
+            .filter(|n| n.kind != NoticeKind::Resolved)
+            .map(|n| n.severity)
+            .max()
+            .unwrap_or_else(|| message.severity())
+            .as_str()
+            .to_ascii_uppercase()
     };
     let mut subject = format!("[{tag}] {}", one_line(&first.summary));
     if notices.len() > 1 {
@@ -447,7 +456,7 @@ pub(crate) mod tests {
                     notice("disk", Resolved, Critical, Resource),
                     notice("cpu", Repeat, Warning, Resource),
                 ],
-                "[CRITICAL] cpu is warning (+1 more) — web1",
+                "[WARNING] cpu is warning (+1 more) — web1",
             ),
             (
                 vec![

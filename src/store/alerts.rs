@@ -341,16 +341,26 @@ impl Store {
 
 /// The due query of `outbox_due` (?1: now, ?2: limit).
 fn due_sql() -> String {
+    // Besides the due rows (and the rest of any batch they were claimed in), a group that is
+    // due takes along its rows not yet due and never tried: that is how alerts starting after a
+    // batch opened "join the next message" instead of trailing it by their own group wait.
     format!(
         "WITH first AS (
-                 SELECT id, batch_key FROM outbox
+                 SELECT id, batch_key, notifier, group_key FROM outbox
                  WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
                  ORDER BY id LIMIT ?2
              )
              SELECT {OUTBOX_COLUMNS} FROM outbox
-             WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
-               AND (id IN (SELECT id FROM first)
-                    OR batch_key IN (SELECT batch_key FROM first WHERE batch_key IS NOT NULL))
+             WHERE state = 'pending'
+               AND ((due_ms <= ?1 AND next_attempt_ms <= ?1
+                     AND (id IN (SELECT id FROM first)
+                          OR batch_key IN (SELECT batch_key FROM first
+                                           WHERE batch_key IS NOT NULL)))
+                    OR (batch_key IS NULL AND attempts = 0 AND due_ms > ?1
+                        AND EXISTS (SELECT 1 FROM first
+                                    WHERE first.batch_key IS NULL
+                                      AND first.notifier = outbox.notifier
+                                      AND first.group_key = outbox.group_key)))
              ORDER BY id"
     )
 }
@@ -871,6 +881,47 @@ mod tests {
         assert_eq!(
             due_ids(store.outbox_list(true, 10).await.unwrap()),
             vec![ids[0]]
+        );
+    }
+
+    #[tokio::test]
+    async fn maintenance_drops_old_finished_notifications_and_keeps_pending_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let ids = store
+            .commit_alerts(&AlertBatch {
+                outbox: vec![
+                    entry("mail", "web1", "a", T0),
+                    entry("mail", "web2", "b", T0),
+                ],
+                history: vec![HistoryEntry {
+                    notice: notice("a", NoticeKind::Firing, Severity::Critical, T0),
+                    muted_by: String::new(),
+                }],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.outbox_delivered(&[ids[0]], T0).await.unwrap();
+        clock.advance(std::time::Duration::from_secs(8 * 86_400));
+        let stats = store.maintain().await.unwrap();
+        assert_eq!(
+            stats.expired_outbox_rows, 1,
+            "delivered 8 days ago: past raw retention"
+        );
+        let left: Vec<i64> = store
+            .outbox_list(true, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, vec![ids[1]], "a pending row is never dropped");
+        assert_eq!(
+            store.alert_history(0, 10).await.unwrap().len(),
+            1,
+            "history is kept 2 years"
         );
     }
 

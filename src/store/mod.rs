@@ -153,7 +153,10 @@ pub struct MaintainStats {
     pub expired_raw_chunks: u64,
     pub expired_rollups: u64,
     pub expired_check_results: u64,
+    /// Events and alert history entries.
     pub expired_events: u64,
+    /// Delivered or failed notifications older than the raw retention.
+    pub expired_outbox_rows: u64,
     /// Rows deleted to respect `max_size`.
     pub capped_raw_chunks: u64,
     pub capped_rollups: u64,

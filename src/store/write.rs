@@ -335,6 +335,22 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     stats.expired_events = exec(&mut tx, "DELETE FROM events WHERE at_ms < ?", cut.hour)
         .await
         .map_err(db)?;
+    // The alert history is a timeline like the events; a delivered or failed outbox row is
+    // only worth keeping while someone may ask "was it sent?".
+    stats.expired_events += exec(
+        &mut tx,
+        "DELETE FROM alert_history WHERE at_ms < ?",
+        cut.hour,
+    )
+    .await
+    .map_err(db)?;
+    stats.expired_outbox_rows = exec(
+        &mut tx,
+        "DELETE FROM outbox WHERE state <> 'pending' AND finished_ms < ?",
+        cut.raw,
+    )
+    .await
+    .map_err(db)?;
     tx.commit().await.map_err(db)?;
 
     // 3. Size cap, then give free pages back to the file system.
