@@ -215,3 +215,162 @@ async fn metrics_are_prometheus_text() {
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(text.contains("lookout_filesystem_usage_ratio{mountpoint=\"/\"} 0.55\n"));
 }
+
+async fn send(state: &AppState, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn silences_are_added_listed_expired_and_kept_for_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (status, created) = send(
+        &state,
+        "POST",
+        "/api/v1/silences",
+        r#"{"matchers": ["check=\"app\"", "severity=~\"warn.*\""], "for": "2h",
+            "author": "ops", "comment": "deploy"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "active");
+    assert_eq!(
+        created["matchers"],
+        json!(["check=\"app\"", "severity=~\"warn.*\""])
+    );
+    assert_eq!(created["starts_at"], "2025-11-27T10:01:00.000Z");
+    assert_eq!(created["ends_at"], "2025-11-27T12:01:00.000Z");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let (_, listed) = get(&state, "/api/v1/silences").await;
+    assert_eq!(listed["silences"].as_array().unwrap().len(), 1);
+
+    let (status, expired) = send(&state, "DELETE", &format!("/api/v1/silences/{id}"), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(expired["state"], "expired");
+    let (_, listed) = get(&state, "/api/v1/silences").await;
+    assert_eq!(listed["silences"], json!([]));
+    let (_, audit) = get(&state, "/api/v1/silences?all=true").await;
+    assert_eq!(audit["silences"][0]["comment"], "deploy");
+
+    let (status, body) = send(&state, "DELETE", &format!("/api/v1/silences/{id}"), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().unwrap().contains(&id));
+}
+
+#[tokio::test]
+async fn bad_silences_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    for (body, expected) in [
+        (
+            r#"{"matchers": ["check"], "author": "ops", "comment": "x"}"#,
+            "is not a matcher",
+        ),
+        (
+            r#"{"matchers": ["a=\"b\""], "for": "soon", "author": "ops", "comment": "x"}"#,
+            "for: \"soon\" is not a duration",
+        ),
+        (
+            r#"{"matchers": ["a=\"b\""], "author": "ops", "comment": ""}"#,
+            "comment: must say why",
+        ),
+        (r#"{"matchers": ["a=\"b\""], "comment": "x"}"#, "author"),
+        (
+            r#"{"matchers": ["a=\"b\""], "author": "o", "comment": "x", "until": "+1h"}"#,
+            "unknown field `until`",
+        ),
+    ] {
+        let (status, answer) = send(&state, "POST", "/api/v1/silences", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{body}: {error}");
+    }
+    let (_, listed) = get(&state, "/api/v1/silences?all=true").await;
+    assert_eq!(listed["silences"], json!([]), "nothing half-applied");
+}
+
+#[tokio::test]
+async fn alerts_history_and_outbox_show_what_the_engine_committed() {
+    use crate::alert::Severity;
+    use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry, StoredAlert};
+    use crate::notify::{AlertNotice, Category, NoticeKind};
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let labels: std::collections::BTreeMap<String, String> =
+        [("alertname", "check_failed"), ("check", "app")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let notice = AlertNotice {
+        alert_id: "check_failed:check=app".into(),
+        rule: "check_failed".into(),
+        kind: NoticeKind::Firing,
+        severity: Severity::Critical,
+        previous_severity: None,
+        category: Category::Failure,
+        labels: labels.clone(),
+        summary: "app is critical".into(),
+        description: String::new(),
+        value: "critical".into(),
+        threshold: String::new(),
+        since_ms: T0,
+        at_ms: T0,
+        runbook_url: None,
+    };
+    state
+        .store
+        .commit_alerts(&AlertBatch {
+            upserts: vec![StoredAlert {
+                id: notice.alert_id.clone(),
+                rule: "check_failed".into(),
+                labels: labels.clone(),
+                state: "firing".into(),
+                severity: Severity::Critical,
+                since_ms: T0,
+                last_notified_ms: Some(T0),
+                value: Some(4.0),
+                summary: "app is critical".into(),
+                muted_by: String::new(),
+            }],
+            removed: vec![],
+            history: vec![HistoryEntry {
+                notice: notice.clone(),
+                muted_by: String::new(),
+            }],
+            outbox: vec![OutboxEntry {
+                notifier: "mail".into(),
+                group_key: "{host=web1}".into(),
+                group_labels: Default::default(),
+                due_ms: T0,
+                notice,
+            }],
+        })
+        .await
+        .unwrap();
+    let (status, alerts) = get(&state, "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alerts["alerts"][0]["state"], "firing");
+    assert_eq!(alerts["alerts"][0]["since"], "2025-11-27T10:00:00.000Z");
+    assert_eq!(alerts["alerts"][0]["labels"]["check"], "app");
+    let (_, history) = get(&state, "/api/v1/alerts/history?since=-1h").await;
+    assert_eq!(history["history"][0]["kind"], "firing");
+    assert_eq!(history["history"][0]["sent"], true);
+    let (_, outbox) = get(&state, "/api/v1/outbox").await;
+    assert_eq!(outbox["outbox"][0]["state"], "pending");
+    assert_eq!(outbox["outbox"][0]["notifier"], "mail");
+    let (status, _) = get(&state, "/api/v1/alerts/history?since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
