@@ -158,8 +158,10 @@ impl AlertLoop {
                 if !batch.outbox.is_empty() {
                     self.outbox_wake.notify_one();
                 }
+                let alerts = self.engine.alerts();
+                self.snapshot.set_alerts(&alerts);
                 if let Ok(mut board) = self.board.write() {
-                    *board = self.engine.alerts();
+                    *board = alerts;
                 }
             }
             Err(error) => {

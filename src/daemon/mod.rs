@@ -137,7 +137,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     ));
 
     let outbox_wake = Arc::new(Notify::new());
-    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake);
+    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake, &snapshot);
     let mut engine = Engine::new(&config, clock.now_ms());
     match store.load_alerts().await {
         Ok(stored) => {
@@ -153,6 +153,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         Err(error) => tracing::error!(%error, "could not read silences"),
     }
     let board = Arc::new(RwLock::new(engine.alerts()));
+    snapshot.set_alerts(&engine.alerts());
     let (alert_commands, alert_commands_rx) = mpsc::channel(16);
     let (stop_alerts, stop_alerts_rx) = watch::channel(false);
     let alert_task = tokio::spawn(
@@ -229,7 +230,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         .send(AlertCommand::Reconfigure(Box::new(new_config.clone())))
                         .await;
                     outbox.stop().await;
-                    outbox = start_outbox(&new_config, &store, &clock, &outbox_wake);
+                    outbox = start_outbox(&new_config, &store, &clock, &outbox_wake, &snapshot);
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -294,13 +295,15 @@ fn start_outbox(
     store: &Store,
     clock: &SharedClock,
     wake: &Arc<Notify>,
+    snapshot: &Snapshot,
 ) -> OutboxTask {
     let outbox = Outbox::new(
         store.clone(),
         build_notifiers(&config.notifiers),
         clock.clone(),
         config.alerts.dashboard_url.clone(),
-    );
+    )
+    .with_metrics(snapshot.notifications.clone());
     let (stop, stop_rx) = watch::channel(false);
     OutboxTask {
         stop,

@@ -170,6 +170,51 @@ pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> 
 
     write_header(
         &mut out,
+        "alerts",
+        "gauge",
+        "Alerts by state (pending, firing) and severity, as of the latest evaluation.",
+    );
+    let alerts = snapshot
+        .alerts
+        .read()
+        .map(|a| a.clone())
+        .unwrap_or_default();
+    for state in ["pending", "firing"] {
+        for severity in ["info", "warning", "critical"] {
+            let count = alerts
+                .get(&(state.to_string(), severity.to_string()))
+                .copied()
+                .unwrap_or(0);
+            let _ = write!(out, "{PREFIX}alerts");
+            write_labels(&mut out, [("state", state), ("severity", severity)]);
+            let _ = writeln!(out, " {count}");
+        }
+    }
+    let notifications = snapshot.notifications.snapshot();
+    if !notifications.is_empty() {
+        write_header(
+            &mut out,
+            "notifications_total",
+            "counter",
+            "Notifications per notifier and result: sent (messages delivered), retried (notices whose attempt failed and will be retried), failed (notices given up).",
+        );
+        for (notifier, counts) in &notifications {
+            for (result, count) in [
+                ("sent", counts.messages_sent),
+                ("retried", counts.rows_retried),
+                ("failed", counts.rows_failed),
+            ] {
+                let _ = write!(out, "{PREFIX}notifications_total");
+                write_labels(
+                    &mut out,
+                    [("notifier", notifier.as_str()), ("result", result)],
+                );
+                let _ = writeln!(out, " {count}");
+            }
+        }
+    }
+    write_header(
+        &mut out,
         "build_info",
         "gauge",
         "Lookout's version; always 1.",
@@ -282,7 +327,21 @@ mod tests {
                 at_ms: 1_000,
             }],
         });
+        snapshot.set_alerts(&[crate::alert::AlertView {
+            id: "check_failed:check=app".into(),
+            rule: "check_failed".into(),
+            labels: Default::default(),
+            state: "firing".into(),
+            severity: crate::alert::Severity::Critical,
+            since_ms: 0,
+            last_notified_ms: Some(0),
+            value: None,
+            summary: String::new(),
+            muted_by: String::new(),
+        }]);
         let text = render(&snapshot, "0.1.0", 0);
+        assert!(text.contains("lookout_alerts{state=\"firing\",severity=\"critical\"} 1\n"));
+        assert!(text.contains("lookout_alerts{state=\"pending\",severity=\"warning\"} 0\n"));
         assert!(text.contains("# TYPE lookout_network_receive_bytes_total counter\n"));
         assert!(text.contains("lookout_network_receive_bytes_total{interface=\"eth0\"} 1234\n"));
         assert!(text.contains("# TYPE lookout_load1 gauge\nlookout_load1 NaN\n"));

@@ -46,6 +46,21 @@ pub struct SelfMetrics {
     pub reload_failures_total: AtomicU64,
 }
 
+impl Snapshot {
+    /// Replaces the alert counts with those of `alerts`.
+    pub fn set_alerts(&self, alerts: &[crate::alert::AlertView]) {
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for alert in alerts {
+            *counts
+                .entry((alert.state.clone(), alert.severity.as_str().to_string()))
+                .or_default() += 1;
+        }
+        if let Ok(mut current) = self.alerts.write() {
+            *current = counts;
+        }
+    }
+}
+
 impl SelfMetrics {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -66,6 +81,10 @@ pub struct Snapshot {
     pub self_metrics: SelfMetrics,
     /// How late probe runs start after their scheduled tick.
     pub lateness: Arc<crate::daemon::Lateness>,
+    /// Pending and firing alerts by (state, severity), as of the latest evaluation.
+    pub alerts: RwLock<BTreeMap<(String, String), u64>>,
+    /// Deliveries per notifier, shared with the outbox worker.
+    pub notifications: Arc<crate::notify::outbox::OutboxMetrics>,
 }
 
 impl Snapshot {

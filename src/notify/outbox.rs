@@ -143,6 +143,12 @@ impl Outbox {
         self.metrics.clone()
     }
 
+    /// Counts into `metrics` (the daemon keeps one across reloads, which replace the worker).
+    pub fn with_metrics(mut self, metrics: Arc<OutboxMetrics>) -> Outbox {
+        self.metrics = metrics;
+        self
+    }
+
     /// One pass over the due rows (see the module doc). A store error stops the pass where it
     /// happened and is returned once the sends already started are marked; rows left unmarked
     /// come back after their backoff under the same key.
