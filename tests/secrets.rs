@@ -11,6 +11,9 @@ const DB_PASSWORD: &str = "pg-S3CR3T-4711";
 const MYSQL_PASSWORD: &str = "my-S3CR3T-0815";
 const REDIS_PASSWORD: &str = "redis-S3CR3T-1234";
 const TOKEN: &str = "tok-S3CR3T-9876";
+const SMTP_PASSWORD: &str = "smtp-S3CR3T-2468";
+const HOOK_SECRET: &str = "hmac-S3CR3T-1357";
+const HOOK_TOKEN: &str = "T0KEN-IN-PATH-8642";
 
 fn config_body() -> String {
     // PostgreSQL trusts local connections (the password is sent but not needed); MariaDB
@@ -22,7 +25,9 @@ fn config_body() -> String {
          [[check]]\nname = \"pg\"\ntype = \"postgres\"\ndsn = \"postgres://postgres:${{LOOKOUT_TEST_PG_PASSWORD}}@127.0.0.1:5432/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
          [[check]]\nname = \"my\"\ntype = \"mysql\"\ndsn = \"mysql://root:${{LOOKOUT_TEST_MYSQL_PASSWORD}}@127.0.0.1:3306/test\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
          [[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://:${{LOOKOUT_TEST_REDIS_PASSWORD}}@127.0.0.1:6379/0\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
-         [[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{closed}/health?token=${{LOOKOUT_TEST_TOKEN}}\"\nheaders = {{ Authorization = \"Bearer ${{LOOKOUT_TEST_TOKEN}}\" }}\ninterval = \"1s\"\ntimeout = \"1s\"\n"
+         [[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{closed}/health?token=${{LOOKOUT_TEST_TOKEN}}\"\nheaders = {{ Authorization = \"Bearer ${{LOOKOUT_TEST_TOKEN}}\" }}\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
+         [[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:{closed}\"\nusername = \"ops\"\npassword = \"${{LOOKOUT_TEST_SMTP_PASSWORD}}\"\nfrom = \"lookout@example.org\"\nto = [\"ops@example.org\"]\n\n\
+         [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/hooks/${{LOOKOUT_TEST_HOOK_TOKEN}}\"\nsecret = \"${{LOOKOUT_TEST_HOOK_SECRET}}\"\n"
     )
 }
 
@@ -32,10 +37,21 @@ fn with_secrets(command: &mut std::process::Command) -> &mut std::process::Comma
         .env("LOOKOUT_TEST_MYSQL_PASSWORD", MYSQL_PASSWORD)
         .env("LOOKOUT_TEST_REDIS_PASSWORD", REDIS_PASSWORD)
         .env("LOOKOUT_TEST_TOKEN", TOKEN)
+        .env("LOOKOUT_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env("LOOKOUT_TEST_HOOK_SECRET", HOOK_SECRET)
+        .env("LOOKOUT_TEST_HOOK_TOKEN", HOOK_TOKEN)
 }
 
 fn assert_clean(what: &str, text: &str) {
-    for secret in [DB_PASSWORD, MYSQL_PASSWORD, REDIS_PASSWORD, TOKEN] {
+    for secret in [
+        DB_PASSWORD,
+        MYSQL_PASSWORD,
+        REDIS_PASSWORD,
+        TOKEN,
+        SMTP_PASSWORD,
+        HOOK_SECRET,
+        HOOK_TOKEN,
+    ] {
         assert!(
             !text.contains(secret),
             "{what} shows the secret {secret}:\n{text}"
@@ -53,6 +69,8 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
         vec!["check", "--json"],
         vec!["check"],
         vec!["config", "check"],
+        vec!["alerts", "test"],
+        vec!["alerts", "test", "--json"],
     ] {
         let out = with_secrets(&mut lookout())
             .args(&args)
@@ -95,8 +113,20 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
         http_get(d.addr, "/api/v1/status")
             .is_some_and(|(status, body)| status == 200 && body.matches("\"check\":").count() >= 4)
     });
-    std::thread::sleep(Duration::from_secs(3));
-    for path in ["/api/v1/status", "/api/v1/events?from=-1h", "/metrics", "/"] {
+    // The notifiers fail too (nothing listens), so their errors were there to leak.
+    daemon.wait_until(Duration::from_secs(20), |d| {
+        http_get(d.addr, "/api/v1/outbox")
+            .is_some_and(|(_, body)| body.contains("\"last_error\":\""))
+    });
+    for path in [
+        "/api/v1/status",
+        "/api/v1/events?from=-1h",
+        "/metrics",
+        "/",
+        "/api/v1/alerts",
+        "/api/v1/alerts/history",
+        "/api/v1/outbox?all=true",
+    ] {
         let (_, body) = daemon.get(path);
         assert_clean(path, &body);
     }
