@@ -229,6 +229,13 @@ impl Engine {
         views
     }
 
+    /// The metric names some enabled rule watches (cron mode reads only these from the store).
+    pub fn watched_metrics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.metric_rules.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     pub fn settings(&self) -> &AlertsConfig {
         &self.settings
     }

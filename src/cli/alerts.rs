@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -14,8 +15,9 @@ use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState, StoredAlert};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
 use crate::alert::{Engine, Severity};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
-use crate::config::Config;
-use crate::daemon::{self, store_options};
+use crate::config::{Config, RuleSource};
+use crate::daemon::store_options;
+use crate::model::{Observation, Sample};
 use crate::notify::outbox::Outbox;
 use crate::notify::{AlertNotice, Category, GroupMessage, NoticeKind, build_notifiers};
 use crate::store::Store;
@@ -44,8 +46,8 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Cron mode: run the probes once, evaluate the rules (state kept in the store between
-    /// runs), send what is due, exit.
+    /// Cron mode: evaluate the rules once over the stored data (what `collect` and `check`
+    /// stored; alert state is kept between runs), send what is due, exit.
     Run {
         #[arg(long)]
         json: bool,
@@ -375,7 +377,8 @@ fn names_or_none(config: &Config) -> String {
 
 #[derive(Serialize)]
 struct RunReportDto {
-    observations: usize,
+    /// Latest values and check results the rules looked at.
+    evaluated: usize,
     firing: usize,
     pending: usize,
     notices: usize,
@@ -386,8 +389,16 @@ struct RunReportDto {
     errors: Vec<String>,
 }
 
-/// One evaluation in cron mode. Grouping waits make no sense between runs minutes apart, so
-/// everything decided in a run goes out in that run.
+/// How far back cron mode looks for a series' latest value; older values are not evaluated
+/// (a metric that stopped being collected is not taken as still high).
+const CRON_LOOKBACK_MS: i64 = 10 * 60_000;
+
+/// One evaluation in cron mode, over what `lookout collect` and `lookout check` stored: the
+/// latest value of every series a rule watches and the latest result of every check. Alert
+/// state (pending since, firing, last told) is kept in the store between runs, so `for` and
+/// cooldowns span runs. Grouping waits make no sense between runs minutes apart: everything
+/// decided in a run goes out in that run. ("No data" is the daemon's business: in cron mode
+/// checks run when cron says, not on their interval.)
 async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let store = match open(config, clock).await {
         Ok(store) => store,
@@ -396,21 +407,52 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
     let mut config = config.clone();
     config.alerts.group_wait = Duration::ZERO;
     config.alerts.group_wait_critical = Duration::ZERO;
+    for rule in &mut config.alerts.rules {
+        if matches!(rule.source, RuleSource::NoData { .. }) {
+            rule.enabled = false;
+        }
+    }
     let now = clock.now_ms();
     let mut engine = Engine::new(&config, now);
     let outcome = async {
-        engine.restore(store.load_alerts().await?);
+        let dropped = engine.restore(store.load_alerts().await?);
+        store.commit_alerts(&dropped).await?;
         engine.set_silences(store.silences().await?);
-        let observations = daemon::run_probes_once(&config, clock).await;
-        daemon::record_once(&store, &observations, clock).await?;
-        let mut notices = 0;
-        for observation in &observations {
-            let batch = engine.observe(observation, clock.now_ms());
-            notices += batch.history.len();
-            store.commit_alerts(&batch).await?;
+        let mut observation = Observation {
+            source: "store".to_string(),
+            at_ms: now,
+            samples: Vec::new(),
+            checks: store.latest_checks().await?,
+        };
+        // A result older than the lookback says nothing about now (a removed check, or
+        // `lookout check` no longer run by cron).
+        observation
+            .checks
+            .retain(|c| c.at_ms >= now - CRON_LOOKBACK_MS);
+        for name in engine.watched_metrics() {
+            let result = store
+                .query(&name, &[], now - CRON_LOOKBACK_MS, now, 10_000)
+                .await?;
+            for series in result.series {
+                if let Some(point) = series.points.last() {
+                    observation.samples.push(Sample {
+                        series: Arc::new(series.key),
+                        value: point.last,
+                    });
+                }
+            }
         }
-        let batch = engine.tick(clock.now_ms());
-        notices += batch.history.len();
+        let evaluated = observation.samples.len() + observation.checks.len();
+        let mut batch = engine.observe(&observation, now);
+        let ticked = engine.tick(now);
+        batch
+            .upserts
+            .retain(|u| !ticked.upserts.iter().any(|t| t.id == u.id));
+        batch.upserts.extend(ticked.upserts);
+        batch.removed.extend(ticked.removed);
+        batch.history.extend(ticked.history);
+        batch.outbox.extend(ticked.outbox);
+        let notices = batch.history.len();
         store.commit_alerts(&batch).await?;
         let outbox = Outbox::new(
             store.clone(),
@@ -419,17 +461,17 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
             config.alerts.dashboard_url.clone(),
         );
         let report = outbox.deliver_due().await?;
-        Ok::<_, crate::store::StoreError>((observations.len(), notices, report))
+        Ok::<_, crate::store::StoreError>((evaluated, notices, report))
     }
     .await;
     let alerts = engine.alerts();
     let _ = store.close().await;
-    let (observations, notices, report) = match outcome {
+    let (evaluated, notices, report) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return fail(&error),
     };
     let dto = RunReportDto {
-        observations,
+        evaluated,
         firing: alerts.iter().filter(|a| a.state == "firing").count(),
         pending: alerts.iter().filter(|a| a.state == "pending").count(),
         notices,
@@ -447,8 +489,8 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         print_json(&dto);
     } else {
         println!(
-            "{} firing, {} pending; {} notices, {} messages sent",
-            dto.firing, dto.pending, dto.notices, dto.messages_sent
+            "{} values evaluated; {} firing, {} pending; {} notices, {} messages sent",
+            dto.evaluated, dto.firing, dto.pending, dto.notices, dto.messages_sent
         );
         for error in &dto.errors {
             println!("✗ {error} (will retry on the next run)");
