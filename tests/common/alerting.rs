@@ -75,10 +75,14 @@ impl SmtpServer {
 
     /// Waits until at least `count` messages arrived; panics after `limit`.
     pub fn wait_for(&self, count: usize, limit: Duration) -> Vec<serde_json::Value> {
-        poll(limit, &format!("{count} mail(s) in {}", self.out.display()), || {
-            let received = self.received();
-            (received.len() >= count).then_some(received)
-        })
+        poll(
+            limit,
+            &format!("{count} mail(s) in {}", self.out.display()),
+            || {
+                let received = self.received();
+                (received.len() >= count).then_some(received)
+            },
+        )
     }
 }
 
