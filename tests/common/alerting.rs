@@ -112,6 +112,8 @@ pub struct FlipServer {
     pub addr: SocketAddr,
     status: Arc<AtomicU16>,
     pub hits: Arc<AtomicUsize>,
+    /// Milliseconds each answer waits before it is written.
+    delay_ms: Arc<AtomicU16>,
 }
 
 impl FlipServer {
@@ -120,18 +122,25 @@ impl FlipServer {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(AtomicU16::new(status));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (s, h) = (shared.clone(), hits.clone());
+        let delay_ms = Arc::new(AtomicU16::new(0));
+        let (s, h, d) = (shared.clone(), hits.clone(), delay_ms.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (s, h) = (s.clone(), h.clone());
-                std::thread::spawn(move || answer(stream, &s, &h));
+                let (s, h, d) = (s.clone(), h.clone(), d.clone());
+                std::thread::spawn(move || answer(stream, &s, &h, &d));
             }
         });
         FlipServer {
             addr,
             status: shared,
             hits,
+            delay_ms,
         }
+    }
+
+    /// Answers `ms` later from now on (the check still finishes well within its timeout).
+    pub fn delay(&self, ms: u16) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn set(&self, status: u16) {
@@ -143,7 +152,7 @@ impl FlipServer {
     }
 }
 
-fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize) {
+fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize, delay_ms: &AtomicU16) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -152,6 +161,10 @@ fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize) {
             Ok(1) => head.push(byte[0]),
             _ => return,
         }
+    }
+    let delay = delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(u64::from(delay)));
     }
     hits.fetch_add(1, Ordering::SeqCst);
     let status = status.load(Ordering::SeqCst);
