@@ -337,3 +337,67 @@ fn the_smtp_password_never_shows_in_output_or_logs() {
         "nothing gets through with the wrong password"
     );
 }
+
+/// The CLI works on a running daemon's store: a silence added from the shell mutes the mail
+/// (the daemon re-reads silences every few seconds), and expiring it tells the alert.
+#[test]
+fn a_silence_from_the_shell_mutes_a_running_daemon_and_its_expiry_tells() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), &[]);
+    let app = FlipServer::start(200);
+    let port = common::free_port();
+    let config = common::write_config(
+        dir.path(),
+        port,
+        &(alerts_config(smtp.port, "") + &http_check("app", &app.url(), "")),
+    );
+    let daemon = Daemon::start(&config, port);
+    let added = json(&cli(
+        &config,
+        &[
+            "silence",
+            "add",
+            "check=\"app\"",
+            "--for",
+            "1h",
+            "--comment",
+            "deploy",
+            "--json",
+        ],
+        &[],
+    ));
+    let id = added["id"].as_str().unwrap().to_string();
+    // The daemon sees it through its API as well.
+    poll(LIMIT, "the silence in the API", || {
+        let listed = daemon.json("/api/v1/silences");
+        (listed["silences"][0]["id"] == id.as_str()).then_some(())
+    });
+    // Re-read within SILENCE_REFRESH (5 s); give it two rounds before the check fails.
+    std::thread::sleep(Duration::from_secs(11));
+    app.set(500);
+    let alert = poll(LIMIT, "a muted alert in `alerts list`", || {
+        let listed = json(&cli(&config, &["alerts", "list", "--json"], &[]));
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["labels"]["check"] == "app" && a["state"] == "firing")
+            .cloned()
+    });
+    assert!(
+        alert["muted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("silenced by"),
+        "{alert}"
+    );
+    let history = json(&cli(&config, &["alerts", "history", "--json"], &[]));
+    assert_eq!(history[0]["sent"], false, "{history}");
+    assert!(smtp.received().is_empty(), "{:?}", smtp.received());
+
+    let out = cli(&config, &["silence", "expire", &id, "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mails = smtp.wait_for(1, LIMIT);
+    assert!(subject(&mails[0]).contains("[CRITICAL]"), "{}", mails[0]);
+    drop(daemon);
+}

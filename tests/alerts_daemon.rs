@@ -510,7 +510,7 @@ fn bug_checks_failing_in_the_same_tick_tell_only_the_dependency() {
         + &http_check("db", &db.url(), "");
     let (daemon, _, _) = start(dir.path(), &extra);
     firing(&daemon, "db");
-    let alert = firing(&daemon, "app");
+    firing(&daemon, "app");
     smtp.wait_for(1, MAIL_LIMIT);
     wait_runs(&app, 3);
     let mails = smtp.received();
@@ -521,4 +521,39 @@ fn bug_checks_failing_in_the_same_tick_tell_only_the_dependency() {
         alert_of(&daemon, "app").unwrap()["muted_by"],
         "inhibited by check_failed{check=db}"
     );
+}
+
+/// A silence that simply runs out (no DELETE) lifts its mute: the still-firing alert is told.
+#[test]
+fn a_silence_running_out_tells_the_alert_it_muted() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), &[]);
+    let app = FlipServer::start(500);
+    let extra = alerts_config(smtp.port, "") + &http_check("app", &app.url(), "");
+    let port = common::free_port();
+    let config = common::write_config(dir.path(), port, &extra);
+    let daemon = Daemon::start(&config, port);
+    // Fires and is mailed first; then silenced briefly (later repeats would be muted).
+    smtp.wait_for(1, MAIL_LIMIT);
+    app.set(200);
+    smtp.wait_for(2, MAIL_LIMIT);
+    let body = r#"{"matchers":["check=\"app\""],"for":"6s","author":"ops","comment":"short"}"#;
+    let (status, answer) = http(daemon.addr, "POST", "/api/v1/silences", Some(body));
+    assert_eq!(status, 201, "{answer}");
+    app.set(500);
+    let alert = poll(MAIL_LIMIT, "a muted alert", || {
+        alert_of(&daemon, "app").filter(|a| a["state"] == "firing")
+    });
+    assert!(
+        alert["muted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("silenced by"),
+        "{alert}"
+    );
+    let mails = smtp.wait_for(3, MAIL_LIMIT);
+    assert!(subject(&mails[2]).contains("[CRITICAL]"), "{}", mails[2]);
+    poll(MAIL_LIMIT, "the mute lifted", || {
+        alert_of(&daemon, "app").filter(|a| a["muted_by"] == "")
+    });
 }
