@@ -1,0 +1,345 @@
+//! Peers for the end-to-end alerting tests: a real SMTP server (aiosmtpd,
+//! `tests/support/smtp_server.py`), an HTTP target whose answer a test switches, an HTTP
+//! client that can POST and DELETE, and an axum webhook receiver that verifies the signature.
+//! Included with `#[path = "common/alerting.rs"] mod alerting;` next to `mod common;`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Polls `ready` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn poll<T>(limit: Duration, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// aiosmtpd writing each accepted message to `out` as `<n>.json`.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub out: PathBuf,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpServer {
+    pub fn start(dir: &Path, extra: &[&str]) -> SmtpServer {
+        SmtpServer::start_on(dir, crate::common::free_port(), extra)
+    }
+
+    /// On a port chosen earlier (a config already names it).
+    pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> SmtpServer {
+        let out = dir.join("mail");
+        std::fs::create_dir_all(&out).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--out"])
+            .arg(&out)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is needed for the SMTP tests");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP test server did not start (is aiosmtpd installed? pip install aiosmtpd)"
+        );
+        SmtpServer { child, port, out }
+    }
+
+    /// The messages received so far, in arrival order.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        mails_in(&self.out)
+    }
+
+    /// Waits until at least `count` messages arrived; panics after `limit`.
+    pub fn wait_for(&self, count: usize, limit: Duration) -> Vec<serde_json::Value> {
+        poll(
+            limit,
+            &format!("{count} mail(s) in {}", self.out.display()),
+            || {
+                let received = self.received();
+                (received.len() >= count).then_some(received)
+            },
+        )
+    }
+}
+
+pub fn mails_in(out: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.parse().ok()?, p)))
+        .collect();
+    // Numeric order: "10.json" comes after "9.json".
+    files.sort();
+    files
+        .iter()
+        .map(|(_, p)| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+pub fn subject(mail: &serde_json::Value) -> &str {
+    mail["subject"].as_str().unwrap_or_default()
+}
+
+/// An HTTP target answering every request with the status set last (`set`).
+pub struct FlipServer {
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    pub hits: Arc<AtomicUsize>,
+    /// Milliseconds each answer waits before it is written.
+    delay_ms: Arc<AtomicU16>,
+}
+
+impl FlipServer {
+    pub fn start(status: u16) -> FlipServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(AtomicU16::new(status));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let delay_ms = Arc::new(AtomicU16::new(0));
+        let (s, h, d) = (shared.clone(), hits.clone(), delay_ms.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (s, h, d) = (s.clone(), h.clone(), d.clone());
+                std::thread::spawn(move || answer(stream, &s, &h, &d));
+            }
+        });
+        FlipServer {
+            addr,
+            status: shared,
+            hits,
+            delay_ms,
+        }
+    }
+
+    /// Answers `ms` later from now on (the check still finishes well within its timeout).
+    pub fn delay(&self, ms: u16) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    pub fn set(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+}
+
+fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize, delay_ms: &AtomicU16) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let delay = delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(u64::from(delay)));
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let status = status.load(Ordering::SeqCst);
+    let body = if status < 400 { "ok" } else { "broken" };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// A port nothing listens on (connections are refused).
+pub fn closed_port() -> u16 {
+    crate::common::free_port()
+}
+
+/// One HTTP/1.0 request: (status, body), or None if nothing answers.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{method} {path}: no HTTP answer: {response}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// What the webhook receiver got.
+#[derive(Clone, Debug)]
+pub struct HookRequest {
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    /// The signature matched HMAC-SHA256(secret, timestamp + "." + body).
+    pub verified: bool,
+}
+
+/// An axum server on its own thread and runtime that records every POST and answers 200 when
+/// the signature verifies, 401 otherwise.
+pub struct HookReceiver {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<HookRequest>>>,
+}
+
+#[derive(Clone)]
+struct HookState {
+    secret: Arc<Vec<u8>>,
+    requests: Arc<Mutex<Vec<HookRequest>>>,
+}
+
+impl HookReceiver {
+    pub fn start(secret: &str) -> HookReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = HookState {
+            secret: Arc::new(secret.as_bytes().to_vec()),
+            requests: requests.clone(),
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new()
+                    .route("/hook", axum::routing::post(receive))
+                    .with_state(state);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        HookReceiver { addr, requests }
+    }
+
+    pub fn received(&self) -> Vec<HookRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<HookState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let headers: std::collections::BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let verified = verify(&state.secret, &headers, &body);
+    state.requests.lock().unwrap().push(HookRequest {
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        verified,
+    });
+    if verified {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNAUTHORIZED
+    }
+}
+
+/// The receiver's side of the scheme in `src/notify/webhook.rs`.
+pub fn verify(
+    secret: &[u8],
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &[u8],
+) -> bool {
+    let (Some(timestamp), Some(signature)) = (
+        headers.get("x-lookout-timestamp"),
+        headers.get("x-lookout-signature"),
+    ) else {
+        return false;
+    };
+    let Some(hex) = signature.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Some(tag) = decode_hex(hex) else {
+        return false;
+    };
+    let mut signed = timestamp.as_bytes().to_vec();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    ring::hmac::verify(&key, &signed, &tag).is_ok()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The `[alerts]` and `[[notifier]]` part of a test daemon's config: fast grouping, a dashboard
+/// link, the resource rules off (a busy CI machine must not add mails), one email notifier.
+pub fn alerts_config(smtp_port: u16, alerts_extra: &str) -> String {
+    format!(
+        "\n[alerts]\ndashboard_url = \"http://dash.example.org/lookout\"\nhost = \"web-test\"\n\
+         group_wait = \"1s\"\ngroup_interval = \"1s\"\n{alerts_extra}\n\
+         [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n\n\
+         [[notifier]]\nname = \"ops-mail\"\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:{smtp_port}\"\n\
+         from = \"lookout@example.org\"\nto = [\"ops@example.org\", \"oncall@example.org\"]\n\
+         timeout = \"5s\"\n"
+    )
+}
+
+/// One http `[[check]]` run every second, told at the first failure.
+pub fn http_check(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "\n[[check]]\nname = \"{name}\"\ntype = \"http\"\nurl = \"{url}\"\ninterval = \"1s\"\n\
+         timeout = \"1s\"\nretries = 0\n{extra}\n"
+    )
+}
