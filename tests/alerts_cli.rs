@@ -187,6 +187,8 @@ fn cron_mode_tells_once_keeps_quiet_then_tells_the_recovery() {
         &http_check("app", &app.url(), "recover_after = 1"),
     );
 
+    // The seed's crontab: `check` stores results, `alerts run` evaluates what is stored.
+    cli(&config, &["check"], &[]);
     let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
     assert_eq!(report["firing"], 1, "{report}");
     assert_eq!(report["messages_sent"], 1, "{report}");
@@ -201,6 +203,8 @@ fn cron_mode_tells_once_keeps_quiet_then_tells_the_recovery() {
     assert_eq!(alert["state"], "firing", "{alert}");
     assert_eq!(alert["labels"]["check"], "app", "{alert}");
 
+    // The seed's crontab: `check` stores results, `alerts run` evaluates what is stored.
+    cli(&config, &["check"], &[]);
     let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
     assert_eq!(report["firing"], 1, "{report}");
     assert_eq!(report["messages_sent"], 0, "{report}");
@@ -209,6 +213,8 @@ fn cron_mode_tells_once_keeps_quiet_then_tells_the_recovery() {
     assert_eq!(again[0]["since"], alert["since"], "{again}");
 
     app.set(200);
+    // The seed's crontab: `check` stores results, `alerts run` evaluates what is stored.
+    cli(&config, &["check"], &[]);
     let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
     assert_eq!(report["firing"], 0, "{report}");
     assert_eq!(report["messages_sent"], 1, "{report}");
@@ -321,7 +327,7 @@ fn the_smtp_password_never_shows_in_output_or_logs() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["state"] == "failed" && !r["last_error"].is_null())
+            .any(|r| !r["last_error"].is_null())
             .then_some(())
     });
     for path in ["/api/v1/outbox?all=true", "/api/v1/alerts", "/metrics"] {

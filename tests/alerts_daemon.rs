@@ -493,13 +493,12 @@ fn a_failing_dependency_inhibits_the_alert_of_the_check_that_needs_it() {
     assert_eq!(entry["sent"], false, "{entry}");
 }
 
-/// BUG (src/alert/engine.rs, `notify` -> `mute_reason`): inhibition is decided the instant a
-/// dependent's notice is made, from the alerts firing at that instant. When `db` and `app`
-/// fail in the same scheduler tick and app's result reaches the engine first (here made
-/// certain: db's server answers 400 ms later), app is mailed although it depends on db.
-/// Both failing together is the usual case of a database outage.
+/// Regression: inhibition used to be decided the instant a dependent's notice was made, so
+/// when `db` and `app` failed in the same tick and app's result came first (made certain here:
+/// db's server answers 400 ms later), app was mailed too. Now a dependent's notice waits for
+/// its dependencies to report and is withdrawn if they turn out to be the cause.
 #[test]
-fn bug_checks_failing_in_the_same_tick_tell_only_the_dependency() {
+fn regression_checks_failing_in_the_same_tick_tell_only_the_dependency() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
     let db = FlipServer::start(500);

@@ -35,6 +35,8 @@ const STALE_AFTER_MS: i64 = 5 * 60_000;
 struct CheckMeta {
     labels: BTreeMap<String, String>,
     interval_ms: i64,
+    /// Interval + timeout: by then a run started at the latest tick has reported.
+    report_within_ms: i64,
     last_seen_ms: UnixMillis,
 }
 
@@ -53,6 +55,10 @@ struct LiveAlert {
     /// The current firing was told to the notifiers (not muted when it happened, or later
     /// when the mute lifted). A resolution is only told for a firing that was.
     told: bool,
+    /// Its latest told notice waits in the outbox for its dependencies to report.
+    held: bool,
+    /// When its latest told notice is due to go out; before then it can still be withdrawn.
+    due_ms: Option<UnixMillis>,
     summary: String,
 }
 
@@ -134,6 +140,7 @@ impl Engine {
                 CheckMeta {
                     labels,
                     interval_ms: check.interval.as_millis() as i64,
+                    report_within_ms: (check.interval + check.timeout).as_millis() as i64,
                     last_seen_ms,
                 },
             );
@@ -200,6 +207,8 @@ impl Engine {
                     last_seen_ms: alert.since_ms.max(alert.last_notified_ms.unwrap_or(0)),
                     interval_ms,
                     told: alert.muted_by.is_empty(),
+                    held: false,
+                    due_ms: None,
                     muted_by: alert.muted_by,
                     summary: alert.summary,
                 },
@@ -296,6 +305,7 @@ impl Engine {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
                 interval_ms: system_interval_ms,
+                report_within_ms: system_interval_ms,
                 last_seen_ms: now_ms,
             });
         meta.last_seen_ms = meta.last_seen_ms.max(result.at_ms).max(now_ms);
@@ -335,6 +345,9 @@ impl Engine {
                 _ => {}
             }
         }
+        // After this result's own rules: a dependency that just failed withdraws its
+        // dependents instead of releasing them.
+        self.release_held(now_ms, batch);
     }
 
     /// Time-driven changes: `for` elapsed, no data, cooldown repeats, stale series, lifted mutes.
@@ -495,6 +508,8 @@ impl Engine {
                 interval_ms,
                 muted_by: String::new(),
                 told: false,
+                held: false,
+                due_ms: None,
                 summary: String::new(),
             }
         });
@@ -606,7 +621,12 @@ impl Engine {
         let told = muted_by.is_empty();
         if told {
             let notifiers = rule.notifiers.clone();
-            self.enqueue(&notifiers, &notice, now_ms, batch);
+            let hold_until = if kind == NoticeKind::Resolved {
+                now_ms
+            } else {
+                self.dependencies_known_at(&notice.labels, since_ms)
+            };
+            self.enqueue(&notifiers, &notice, hold_until, now_ms, batch);
         }
         let summary = notice.summary.clone();
         batch.history.push(HistoryEntry {
@@ -620,6 +640,140 @@ impl Engine {
                 alert.told = alert.told || told;
             }
         }
+        if kind != NoticeKind::Resolved {
+            self.withdraw_inhibited(id, now_ms, batch);
+        }
+    }
+
+    /// When a failure's dependencies will all have reported since it began (`since_ms`):
+    /// until then its notice waits, so that when the database is down, the app that depends
+    /// on it is not told before the database is known to be the cause.
+    fn dependencies_known_at(
+        &self,
+        labels: &BTreeMap<String, String>,
+        since_ms: UnixMillis,
+    ) -> UnixMillis {
+        let Some(deps) = labels.get("check").and_then(|c| self.depends_on.get(c)) else {
+            return since_ms;
+        };
+        deps.iter()
+            .filter_map(|dep| self.checks.get(dep))
+            .filter(|meta| meta.last_seen_ms < since_ms)
+            .map(|meta| since_ms + meta.report_within_ms)
+            .max()
+            .unwrap_or(since_ms)
+    }
+
+    /// `source` just fired (or changed): alerts it now inhibits whose notices are not sent
+    /// yet are withdrawn and count as not told.
+    fn withdraw_inhibited(&mut self, source: &str, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        if !matches!(
+            self.live.get(source).map(|a| a.tracker.state),
+            Some(AlertState::Firing { .. })
+        ) {
+            return;
+        }
+        let targets: Vec<(String, String)> = self
+            .live
+            .iter()
+            .filter(|(id, a)| {
+                id.as_str() != source
+                    && a.told
+                    && a.due_ms.is_some_and(|due| due > now_ms)
+                    && matches!(a.tracker.state, AlertState::Firing { .. })
+            })
+            .filter_map(|(id, a)| {
+                let mut labels = a.labels.clone();
+                let severity = a.tracker.severity().unwrap_or(Severity::Warning);
+                labels.insert("severity".to_string(), severity.as_str().to_string());
+                let firing = [Firing {
+                    id: source,
+                    labels: &self.live[source].labels,
+                }];
+                inhibited_by(
+                    id,
+                    &labels,
+                    &firing,
+                    &self.settings.inhibit,
+                    &self.depends_on,
+                )
+                .map(|reason| (id.clone(), reason))
+            })
+            .collect();
+        for (id, reason) in targets {
+            batch.outbox.retain(|e| e.notice.alert_id != id);
+            batch.retract.push(id.clone());
+            let Some(alert) = self.live.get_mut(&id) else {
+                continue;
+            };
+            alert.told = false;
+            alert.held = false;
+            alert.muted_by = reason.clone();
+            tracing::debug!(alert = %id, %reason, "withdrawn before sending");
+            let muted_by = format!("{reason} (withdrawn before sending)");
+            if let Some(entry) = self.retold(&id, NoticeKind::Firing, now_ms) {
+                batch.history.push(HistoryEntry {
+                    notice: entry,
+                    muted_by,
+                });
+            }
+            if let Some(stored) = self.stored(&id, &self.live[&id]) {
+                batch.upserts.retain(|u| u.id != id);
+                batch.upserts.push(stored);
+            }
+        }
+    }
+
+    /// Held notices whose dependencies have all reported (and did not turn out to be the
+    /// cause) go out now instead of at the end of their wait.
+    fn release_held(&mut self, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let ready: Vec<String> = self
+            .live
+            .iter()
+            .filter(|(_, a)| a.held)
+            .filter_map(|(id, a)| match a.tracker.state {
+                AlertState::Firing { since_ms, .. }
+                    if self.dependencies_known_at(&a.labels, since_ms) <= now_ms =>
+                {
+                    Some(id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for id in ready {
+            let Some(notice) = self.retold(&id, NoticeKind::Firing, now_ms) else {
+                continue;
+            };
+            let queued: Vec<OutboxEntry> = batch
+                .outbox
+                .iter()
+                .filter(|e| e.notice.alert_id == id)
+                .cloned()
+                .collect();
+            batch.outbox.retain(|e| e.notice.alert_id != id);
+            batch.retract.push(id.clone());
+            let rule_notifiers = self.rules[self.live[&id].rule].notifiers.clone();
+            // The notice as first decided (its time and text), just sent sooner.
+            let notice = queued.first().map_or(notice, |e| e.notice.clone());
+            self.enqueue(&rule_notifiers, &notice, now_ms, now_ms, batch);
+        }
+    }
+
+    /// A notice about the current state of a live alert (for withdrawals and releases).
+    fn retold(&self, id: &str, kind: NoticeKind, now_ms: UnixMillis) -> Option<AlertNotice> {
+        let alert = self.live.get(id)?;
+        let AlertState::Firing {
+            since_ms, severity, ..
+        } = alert.tracker.state
+        else {
+            return None;
+        };
+        let rule = &self.rules[alert.rule];
+        let mut labels = alert.labels.clone();
+        labels.insert("severity".to_string(), severity.as_str().to_string());
+        Some(self.notice(
+            id, alert, rule, kind, severity, None, labels, since_ms, now_ms,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -685,13 +839,24 @@ impl Engine {
         &mut self,
         rule_notifiers: &[String],
         notice: &AlertNotice,
+        hold_until_ms: UnixMillis,
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
     ) {
         let group_labels = group_labels(&self.settings.group_by, &notice.labels);
-        let key = group_key(&group_labels);
+        let mut key = group_key(&group_labels);
         let timing = self.timing();
-        let due_ms = self.grouper.due(&key, notice.severity, &timing, now_ms);
+        let held = hold_until_ms > now_ms;
+        let due_ms = if held {
+            // Held for its dependencies: a group of its own, so that no batch of its group
+            // takes it along before its dependencies have spoken.
+            key = format!("{key} held:{}", notice.alert_id);
+            hold_until_ms.max(now_ms + timing.group_wait_critical.as_millis() as i64)
+        } else {
+            let urgent = notice.severity == Severity::Critical
+                && matches!(notice.kind, NoticeKind::Firing | NoticeKind::Escalated);
+            self.grouper.due(&key, urgent, &timing, now_ms)
+        };
         let targets: Vec<&String> = if rule_notifiers.is_empty() {
             self.notifiers.iter().collect()
         } else {
@@ -705,6 +870,10 @@ impl Engine {
                 due_ms,
                 notice: notice.clone(),
             });
+        }
+        if let Some(alert) = self.live.get_mut(&notice.alert_id) {
+            alert.held = held;
+            alert.due_ms = Some(due_ms);
         }
     }
 
@@ -775,7 +944,26 @@ impl Engine {
             since_ms,
             last_notified_ms,
             value: (!alert.value.is_nan()).then_some(alert.value),
-            summary: alert.summary.clone(),
+            summary: if alert.summary.is_empty() {
+                // Pending: nothing told yet, but listings still say what it is about.
+                let rule = &self.rules[alert.rule];
+                let mut labels = alert.labels.clone();
+                labels.insert("severity".to_string(), severity.as_str().to_string());
+                self.notice(
+                    id,
+                    alert,
+                    rule,
+                    NoticeKind::Firing,
+                    severity,
+                    None,
+                    labels,
+                    since_ms,
+                    since_ms,
+                )
+                .summary
+            } else {
+                alert.summary.clone()
+            },
             muted_by: alert.muted_by.clone(),
         })
     }
@@ -1107,6 +1295,83 @@ depends_on = ["db"]
             vec![(NoticeKind::Firing, Severity::Critical, String::new())]
         );
         assert_eq!(batch.outbox[0].notice.labels["check"], "app");
+    }
+
+    #[test]
+    fn a_dependent_failing_first_waits_for_its_dependency_and_is_withdrawn_when_it_is_the_cause() {
+        // Regression: db and app failing in the same tick, app's result first, used to mail
+        // both; the database is the news, the app is its consequence.
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Ok, 0), 0);
+        let batch = engine.observe(&check("app", Status::Critical, 10 * S), 10 * S);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Firing, Severity::Critical, String::new())]
+        );
+        assert_eq!(
+            batch.outbox[0].due_ms,
+            10 * S + 35 * S,
+            "held until db (30s interval + 5s timeout) has reported"
+        );
+        let batch = engine.observe(&check("db", Status::Critical, 11 * S), 11 * S);
+        assert_eq!(batch.retract, vec!["check_failed:check=app".to_string()]);
+        assert!(
+            batch
+                .outbox
+                .iter()
+                .all(|e| e.notice.labels["check"] == "db")
+        );
+        assert_eq!(batch.outbox[0].due_ms, 11 * S, "the cause goes out at once");
+        let app = engine
+            .alerts()
+            .into_iter()
+            .find(|a| a.labels["check"] == "app")
+            .unwrap();
+        assert_eq!(app.muted_by, "inhibited by check_failed{check=db}");
+        assert!(batch.history.iter().any(
+            |h| h.muted_by == "inhibited by check_failed{check=db} (withdrawn before sending)"
+        ));
+        // Both recover: app's resolution is not told (its firing never was).
+        engine.observe(&check("db", Status::Ok, 40 * S), 40 * S);
+        let batch = engine.observe(&check("app", Status::Ok, 41 * S), 41 * S);
+        assert!(batch.outbox.is_empty());
+    }
+
+    #[test]
+    fn a_held_dependent_goes_out_as_soon_as_its_dependency_reports_healthy() {
+        let mut engine = engine(0);
+        engine.observe(&check("db", Status::Ok, 0), 0);
+        let batch = engine.observe(&check("app", Status::Critical, 10 * S), 10 * S);
+        let first = batch.outbox[0].clone();
+        let batch = engine.observe(&check("db", Status::Ok, 12 * S), 12 * S);
+        assert_eq!(batch.retract, vec!["check_failed:check=app".to_string()]);
+        assert_eq!(batch.outbox.len(), 2, "re-queued for both notifiers");
+        assert_eq!(batch.outbox[0].due_ms, 12 * S);
+        let again = &batch.outbox[0].notice;
+        assert_eq!(
+            (again.kind, again.since_ms, &again.summary),
+            (
+                first.notice.kind,
+                first.notice.since_ms,
+                &first.notice.summary
+            ),
+            "the same news, sooner"
+        );
+        // Without dependencies nothing is held (after the group's burst limit of group_wait).
+        let batch = engine.observe(&check("db", Status::Critical, 25 * S), 25 * S);
+        assert_eq!(batch.outbox[0].due_ms, 25 * S);
+        assert!(
+            batch.retract.is_empty(),
+            "app was already sent: nothing to withdraw"
+        );
+    }
+
+    #[test]
+    fn pending_alerts_are_listed_with_their_summary() {
+        let mut engine = engine(0);
+        let batch = engine.observe(&sample("cpu_usage_ratio", &[], 0.9, 0), 0);
+        assert_eq!(batch.upserts[0].state, "pending");
+        assert_eq!(batch.upserts[0].summary, "CPU usage 90.0% on web1");
     }
 
     #[test]

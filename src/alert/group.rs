@@ -3,9 +3,11 @@
 //! sends the due rows of one group and notifier as one message.
 //!
 //! - A group with nothing sent in the last `group_interval` opens a batch due `group_wait`
-//!   later (`group_wait_critical` when the notice is critical: a failure is told at once);
-//!   notices arriving before it is due join it.
+//!   later; notices arriving before it is due join it.
 //! - After a batch, the group's next batch is due no sooner than `group_interval` after it.
+//! - Urgent news (a critical firing or escalating) does not wait for that: it is due after
+//!   `group_wait_critical` (default at once), and pulls the group's open batch with it; only
+//!   a burst is held together — no more than one urgent batch per `group_wait` per group.
 //!
 //! Pure: time comes in as `now_ms`.
 
@@ -13,7 +15,6 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::Severity;
 use crate::clock::UnixMillis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +26,8 @@ pub struct GroupTiming {
 
 #[derive(Debug, Default, Clone)]
 pub struct Grouper {
-    /// Group key -> due time of its latest batch.
-    batches: HashMap<String, UnixMillis>,
+    /// Group key -> due time of its latest batch, and of its latest urgent batch.
+    batches: HashMap<String, (UnixMillis, Option<UnixMillis>)>,
 }
 
 /// The group key for `labels`: the values of the `group_by` labels, e.g. `{host="web1"}`.
@@ -49,43 +50,64 @@ pub fn group_key(group_labels: &BTreeMap<String, String>) -> String {
 }
 
 impl Grouper {
-    /// When a notice of `severity` for group `key`, decided at `now_ms`, is due.
+    /// When a notice for group `key`, decided at `now_ms`, is due. `urgent`: a critical
+    /// alert firing or escalating.
     pub fn due(
         &mut self,
         key: &str,
-        severity: Severity,
+        urgent: bool,
         timing: &GroupTiming,
         now_ms: UnixMillis,
     ) -> UnixMillis {
-        let wait = if severity == Severity::Critical {
-            timing.group_wait_critical
-        } else {
-            timing.group_wait
-        };
-        let wait_ms = wait.as_millis() as i64;
+        let wait_ms = timing.group_wait.as_millis() as i64;
         let interval_ms = timing.group_interval.as_millis() as i64;
-        let due = match self.batches.get(key).copied() {
-            // A batch not yet sent: join it (sooner if this notice cannot wait that long).
-            Some(batch) if batch > now_ms => batch.min(now_ms + wait_ms).max(now_ms),
-            // Sent recently: the next batch waits for the group interval.
-            Some(batch) if now_ms < batch + interval_ms => batch + interval_ms,
-            _ => now_ms + wait_ms,
+        let (batch, last_urgent) = match self.batches.get(key).copied() {
+            Some((batch, last_urgent)) => (Some(batch), last_urgent),
+            None => (None, None),
         };
-        self.batches.insert(key.to_string(), due);
+        let due = if urgent {
+            let soonest = now_ms + timing.group_wait_critical.as_millis() as i64;
+            let burst_limit = last_urgent.map_or(soonest, |last| last + wait_ms);
+            let due = soonest.max(burst_limit);
+            match batch {
+                // An open batch due sooner anyway: join it.
+                Some(batch) if batch > now_ms && batch < due => batch,
+                _ => due,
+            }
+        } else {
+            match batch {
+                // A batch not yet sent: join it.
+                Some(batch) if batch > now_ms => batch,
+                // Sent recently: the next batch waits for the group interval.
+                Some(batch) if now_ms < batch + interval_ms => batch + interval_ms,
+                _ => now_ms + wait_ms,
+            }
+        };
+        let entry = self.batches.entry(key.to_string()).or_insert((due, None));
+        // An urgent notice moves the group's open batch (the outbox sends a due group's rows
+        // together); a later one does not push an earlier batch back.
+        entry.0 = if urgent || batch.is_none_or(|b| b <= now_ms) {
+            due
+        } else {
+            entry.0.max(due)
+        };
+        if urgent {
+            entry.1 = Some(due);
+        }
         due
     }
 
     /// Forgets groups idle for longer than `group_interval` (bounded memory).
     pub fn prune(&mut self, timing: &GroupTiming, now_ms: UnixMillis) {
         let interval_ms = timing.group_interval.as_millis() as i64;
-        self.batches.retain(|_, due| *due + interval_ms > now_ms);
+        self.batches
+            .retain(|_, (due, _)| *due + interval_ms > now_ms);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Severity::*;
 
     const S: i64 = 1_000;
 
@@ -97,59 +119,66 @@ mod tests {
             group_interval: Duration::from_secs(60),
         };
         let mut grouper = Grouper::default();
-        // (group, severity, now, expected due, why)
+        const URGENT: bool = true;
+        const CALM: bool = false;
+        // (group, urgent, now, expected due, why)
         let cases = [
-            ("a", Warning, 0, 10 * S, "new group waits group_wait"),
-            ("a", Warning, 4 * S, 10 * S, "joins the open batch"),
-            (
-                "b",
-                Warning,
-                5 * S,
-                15 * S,
-                "another group has its own batch",
-            ),
+            ("a", CALM, 0, 10 * S, "new group waits group_wait"),
+            ("a", CALM, 4 * S, 10 * S, "joins the open batch"),
+            ("b", CALM, 5 * S, 15 * S, "another group has its own batch"),
             (
                 "a",
-                Warning,
+                CALM,
                 20 * S,
                 70 * S,
                 "after a batch, the next waits group_interval",
             ),
             (
                 "a",
-                Critical,
+                URGENT,
                 30 * S,
                 30 * S,
-                "a critical pulls the open batch to now",
+                "a critical goes at once, pulling the open batch",
             ),
             (
                 "a",
-                Warning,
+                CALM,
                 31 * S,
                 90 * S,
                 "then the group interval applies again",
             ),
             (
+                "a",
+                URGENT,
+                32 * S,
+                40 * S,
+                "a burst of criticals: one message per group_wait",
+            ),
+            ("a", URGENT, 35 * S, 40 * S, "joins the held urgent batch"),
+            (
+                "a",
+                URGENT,
+                55 * S,
+                55 * S,
+                "after group_wait, at once again",
+            ),
+            (
                 "c",
-                Critical,
+                URGENT,
                 40 * S,
                 40 * S,
                 "a new group with a critical goes at once",
             ),
             (
                 "a",
-                Warning,
+                CALM,
                 200 * S,
                 210 * S,
                 "an idle group starts over with group_wait",
             ),
         ];
-        for (group, severity, now, expected, why) in cases {
-            assert_eq!(
-                grouper.due(group, severity, &timing, now),
-                expected,
-                "{why}"
-            );
+        for (group, urgent, now, expected, why) in cases {
+            assert_eq!(grouper.due(group, urgent, &timing, now), expected, "{why}");
         }
         grouper.prune(&timing, 400 * S);
         assert!(grouper.batches.is_empty());

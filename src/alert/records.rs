@@ -86,6 +86,9 @@ pub struct AlertBatch {
     pub removed: Vec<String>,
     pub history: Vec<HistoryEntry>,
     pub outbox: Vec<OutboxEntry>,
+    /// Alerts whose not-yet-sent outbox rows are withdrawn: an alert that inhibits them
+    /// started firing before they went out (committed before `outbox`, so only older rows go).
+    pub retract: Vec<String>,
 }
 
 impl AlertBatch {
@@ -94,5 +97,6 @@ impl AlertBatch {
             && self.removed.is_empty()
             && self.history.is_empty()
             && self.outbox.is_empty()
+            && self.retract.is_empty()
     }
 }

@@ -451,7 +451,11 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         batch.upserts.extend(ticked.upserts);
         batch.removed.extend(ticked.removed);
         batch.history.extend(ticked.history);
+        batch
+            .outbox
+            .retain(|e| !ticked.retract.contains(&e.notice.alert_id));
         batch.outbox.extend(ticked.outbox);
+        batch.retract.extend(ticked.retract);
         let notices = batch.history.len();
         store.commit_alerts(&batch).await?;
         let outbox = Outbox::new(

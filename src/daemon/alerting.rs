@@ -194,6 +194,11 @@ fn merge(mut earlier: AlertBatch, later: AlertBatch) -> AlertBatch {
         earlier.removed.push(id);
     }
     earlier.history.extend(later.history);
+    // Rows of the earlier batch are not in the store yet: withdraw them here.
+    earlier
+        .outbox
+        .retain(|e| !later.retract.contains(&e.notice.alert_id));
+    earlier.retract.extend(later.retract);
     earlier.outbox.extend(later.outbox);
     earlier
 }

@@ -168,7 +168,9 @@ impl EmailNotifier {
             let code = code.to_string();
             let reply = scrub(&reply_text(error), self.password());
             if error.is_permanent() && matches!(code.as_str(), "535" | "534" | "530" | "538") {
-                NotifyError::permanent(format!(
+                // Retried (up to the outbox's give-up): credentials get rotated and fixed by a
+                // reload, and what was due meanwhile should then still arrive.
+                NotifyError::retryable(format!(
                     "SMTP {server}: authentication failed for {user} ({code} {reply})"
                 ))
             } else if error.is_permanent() {

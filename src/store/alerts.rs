@@ -49,6 +49,17 @@ impl Store {
         for entry in &batch.history {
             insert_history(&mut tx, entry, inner).await?;
         }
+        for alert_id in &batch.retract {
+            // Only rows never tried: one already attempted may have reached its receiver.
+            sqlx::query(
+                "DELETE FROM outbox WHERE state = 'pending' AND attempts = 0
+                   AND json_extract(notice, '$.alert_id') = ?",
+            )
+            .bind(alert_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
         let mut ids = Vec::with_capacity(batch.outbox.len());
         for entry in &batch.outbox {
             ids.push(insert_outbox(&mut tx, entry, now, inner).await?);
@@ -690,6 +701,7 @@ mod tests {
                 entry("mail", "web1", "a", T0),
                 entry("boom", "web1", "a", T0),
             ],
+            retract: vec![],
         };
         let err = store.commit_alerts(&batch).await.unwrap_err();
         assert!(err.to_string().contains("rejected by the test"), "{err}");

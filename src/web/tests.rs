@@ -357,6 +357,7 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
                 due_ms: T0,
                 notice,
             }],
+            retract: vec![],
         })
         .await
         .unwrap();
