@@ -66,10 +66,15 @@ pub struct Engine {
     settings: AlertsConfig,
     rules: Vec<RuleConfig>,
     /// Metric name -> indices of the metric rules watching it.
-    metric_rules: HashMap<String, Vec<usize>>,
+    metric_rules: HashMap<String, Arc<[usize]>>,
+    /// Live (pending or firing) alerts per rule index: a rule with none and a good value
+    /// needs no alert id, which keeps the quiet path free of allocations.
+    live_per_rule: Vec<usize>,
     notifiers: Vec<String>,
     checks: HashMap<String, CheckMeta>,
     depends_on: HashMap<String, HashSet<String>>,
+    /// Checks some other check depends on.
+    dependencies: HashSet<String>,
     system_interval_ms: i64,
     live: HashMap<String, LiveAlert>,
     grouper: Grouper,
@@ -86,9 +91,11 @@ impl Engine {
             settings: config.alerts.clone(),
             rules: Vec::new(),
             metric_rules: HashMap::new(),
+            live_per_rule: Vec::new(),
             notifiers: Vec::new(),
             checks: HashMap::new(),
             depends_on: HashMap::new(),
+            dependencies: HashSet::new(),
             system_interval_ms: 10_000,
             live: HashMap::new(),
             grouper: Grouper::default(),
@@ -111,15 +118,16 @@ impl Engine {
             .filter(|r| r.enabled)
             .cloned()
             .collect();
-        self.metric_rules.clear();
+        let mut metric_rules: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if let RuleSource::Metric { name, .. } = &rule.source {
-                self.metric_rules
-                    .entry(name.clone())
-                    .or_default()
-                    .push(index);
+                metric_rules.entry(name.clone()).or_default().push(index);
             }
         }
+        self.metric_rules = metric_rules
+            .into_iter()
+            .map(|(name, indices)| (name, indices.into()))
+            .collect();
         self.notifiers = config.notifiers.iter().map(|n| n.name.clone()).collect();
         self.system_interval_ms = config.system.interval.as_millis() as i64;
         let previous = std::mem::take(&mut self.checks);
@@ -151,6 +159,7 @@ impl Engine {
             .map(|c| (c.name.clone(), c.depends_on.clone()))
             .collect();
         self.depends_on = dependency_closure(&direct);
+        self.dependencies = self.depends_on.values().flatten().cloned().collect();
 
         let mut batch = AlertBatch::default();
         let live = std::mem::take(&mut self.live);
@@ -166,7 +175,24 @@ impl Engine {
                 None => batch.removed.push(id),
             }
         }
+        self.recount();
         batch
+    }
+
+    fn recount(&mut self) {
+        self.live_per_rule = vec![0; self.rules.len()];
+        for alert in self.live.values() {
+            self.live_per_rule[alert.rule] += 1;
+        }
+    }
+
+    /// Nothing to do for `value` under rule `index`: no live alert of the rule, and a value
+    /// that asks for none.
+    fn quiet(&self, index: usize, value: f64) -> bool {
+        self.live_per_rule[index] == 0
+            && thresholds_of(&self.rules[index])
+                .classify(value, None)
+                .is_none()
     }
 
     /// Continues from the state a previous run persisted: what was firing still fires, and
@@ -214,6 +240,7 @@ impl Engine {
                 },
             );
         }
+        self.recount();
         batch
     }
 
@@ -257,7 +284,10 @@ impl Engine {
                 let Some(rules) = self.metric_rules.get(&sample.series.name) else {
                     continue;
                 };
-                for index in rules.clone() {
+                for &index in rules.clone().iter() {
+                    if self.quiet(index, sample.value) {
+                        continue;
+                    }
                     let RuleSource::Metric { matchers, .. } = &self.rules[index].source else {
                         continue;
                     };
@@ -291,63 +321,72 @@ impl Engine {
     }
 
     fn observe_check(&mut self, result: &CheckResult, now_ms: UnixMillis, batch: &mut AlertBatch) {
-        let system_interval_ms = self.system_interval_ms;
-        let meta = self
-            .checks
-            .entry(result.check.clone())
-            .or_insert_with(|| CheckMeta {
-                labels: [
+        let interval_ms = match self.checks.get_mut(&result.check) {
+            Some(meta) => {
+                meta.last_seen_ms = meta.last_seen_ms.max(result.at_ms).max(now_ms);
+                meta.interval_ms
+            }
+            None => {
+                // Not a [[check]] of the config: a system check (cpu, memory, disk:<mount>).
+                let labels = [
                     ("check", result.check.as_str()),
                     ("layer", result.layer.as_str()),
                     ("type", "system"),
                 ]
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-                interval_ms: system_interval_ms,
-                report_within_ms: system_interval_ms,
-                last_seen_ms: now_ms,
-            });
-        meta.last_seen_ms = meta.last_seen_ms.max(result.at_ms).max(now_ms);
-        let labels = meta.labels.clone();
-        let interval_ms = meta.interval_ms;
-        for index in 0..self.rules.len() {
-            match &self.rules[index].source {
-                RuleSource::CheckStatus { matchers } if all_match(matchers, &labels) => {
-                    let id = format!("{}:check={}", self.rules[index].name, result.check);
-                    self.evaluate(
-                        index,
-                        id,
-                        &labels,
-                        crate::config::alerts::status_value(result.status),
-                        result.detail.clone(),
-                        interval_ms,
-                        now_ms,
-                        batch,
-                    );
-                }
-                RuleSource::NoData { matchers, .. } if all_match(matchers, &labels) => {
-                    // A result arrived: the check has data again.
-                    let id = format!("{}:check={}", self.rules[index].name, result.check);
-                    if self.live.contains_key(&id) {
-                        self.evaluate(
-                            index,
-                            id,
-                            &labels,
-                            0.0,
-                            String::new(),
-                            interval_ms,
-                            now_ms,
-                            batch,
-                        );
-                    }
-                }
-                _ => {}
+                .collect();
+                let meta = CheckMeta {
+                    labels,
+                    interval_ms: self.system_interval_ms,
+                    report_within_ms: self.system_interval_ms,
+                    last_seen_ms: now_ms,
+                };
+                self.checks.insert(result.check.clone(), meta);
+                self.system_interval_ms
             }
+        };
+        let status = crate::config::alerts::status_value(result.status);
+        for index in 0..self.rules.len() {
+            let value = match &self.rules[index].source {
+                RuleSource::CheckStatus { .. } if !self.quiet(index, status) => status,
+                // A result arrived: a check with a no-data alert has data again.
+                RuleSource::NoData { .. } if self.live_per_rule[index] > 0 => 0.0,
+                _ => continue,
+            };
+            let (RuleSource::CheckStatus { matchers } | RuleSource::NoData { matchers, .. }) =
+                &self.rules[index].source
+            else {
+                continue;
+            };
+            let labels = &self.checks[&result.check].labels;
+            if !all_match(matchers, labels) {
+                continue;
+            }
+            let labels = labels.clone();
+            let id = format!("{}:check={}", self.rules[index].name, result.check);
+            if value == 0.0
+                && matches!(self.rules[index].source, RuleSource::NoData { .. })
+                && !self.live.contains_key(&id)
+            {
+                continue;
+            }
+            self.evaluate(
+                index,
+                id,
+                &labels,
+                value,
+                result.detail.clone(),
+                interval_ms,
+                now_ms,
+                batch,
+            );
         }
         // After this result's own rules: a dependency that just failed withdraws its
         // dependents instead of releasing them.
-        self.release_held(now_ms, batch);
+        if self.dependencies.contains(&result.check) {
+            self.release_held(now_ms, batch);
+        }
     }
 
     /// Time-driven changes: `for` elapsed, no data, cooldown repeats, stale series, lifted mutes.
@@ -493,6 +532,9 @@ impl Engine {
         }
         let cooldowns = self.settings.severity_cooldowns(rule);
         let hold_for = rule.hold_for;
+        if current.is_none() && !self.live.contains_key(&id) {
+            self.live_per_rule[rule_index] += 1;
+        }
         let alert = self.live.entry(id.clone()).or_insert_with(|| {
             let mut labels = source_labels.clone();
             labels.extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -532,6 +574,7 @@ impl Engine {
         };
         if alert.tracker.state == AlertState::Inactive {
             self.live.remove(&id);
+            self.live_per_rule[rule_index] -= 1;
             if before != AlertState::Inactive {
                 batch.removed.push(id);
             }
@@ -555,23 +598,36 @@ impl Engine {
         if let Some(first) = silences.first() {
             return format!("silenced by {first}");
         }
-        let firing: Vec<Firing<'_>> = self
-            .live
+        // Most alerts no inhibition could touch; only for the others is the list of firing
+        // alerts gathered (this runs for every firing alert on every tick).
+        let could_be_inhibited = self
+            .settings
+            .inhibit
             .iter()
-            .filter(|(_, a)| matches!(a.tracker.state, AlertState::Firing { .. }))
-            .map(|(id, a)| Firing {
-                id: id.as_str(),
-                labels: &a.labels,
-            })
-            .collect();
-        if let Some(reason) = inhibited_by(
-            id,
-            labels,
-            &firing,
-            &self.settings.inhibit,
-            &self.depends_on,
-        ) {
-            return reason;
+            .any(|rule| all_match(&rule.target, labels))
+            || labels
+                .get("check")
+                .and_then(|check| self.depends_on.get(check))
+                .is_some_and(|deps| !deps.is_empty());
+        if could_be_inhibited {
+            let firing: Vec<Firing<'_>> = self
+                .live
+                .iter()
+                .filter(|(_, a)| matches!(a.tracker.state, AlertState::Firing { .. }))
+                .map(|(id, a)| Firing {
+                    id: id.as_str(),
+                    labels: &a.labels,
+                })
+                .collect();
+            if let Some(reason) = inhibited_by(
+                id,
+                labels,
+                &firing,
+                &self.settings.inhibit,
+                &self.depends_on,
+            ) {
+                return reason;
+            }
         }
         self.mute_sources
             .iter()

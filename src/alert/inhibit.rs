@@ -52,29 +52,31 @@ pub fn inhibited_by(
                 .unwrap_or_default()
         )
     };
-    for source in firing.iter().filter(|s| s.id != id) {
-        for rule in rules {
-            if all_match(&rule.source, source.labels)
-                && all_match(&rule.target, labels)
+    // Target matchers depend only on the candidate: test them before looking at sources.
+    for rule in rules.iter().filter(|rule| all_match(&rule.target, labels)) {
+        let source = firing.iter().filter(|s| s.id != id).find(|source| {
+            all_match(&rule.source, source.labels)
                 && rule
                     .equal
                     .iter()
                     .all(|l| source.labels.get(l) == labels.get(l))
-            {
-                return Some(describe(source));
-            }
+        });
+        if let Some(source) = source {
+            return Some(describe(source));
         }
-        // A check that is down inhibits the alerts of checks that depend on it.
-        let source_is_down =
-            source.labels.get("alertname").map(String::as_str) == Some("check_failed");
-        if let (true, Some(down), Some(mine)) = (
-            source_is_down,
-            source.labels.get("check"),
-            labels.get("check"),
-        ) {
-            if depends_on.get(mine).is_some_and(|deps| deps.contains(down)) {
-                return Some(describe(source));
-            }
+    }
+    // A check that is down inhibits the alerts of checks that depend on it.
+    let deps = labels.get("check").and_then(|mine| depends_on.get(mine));
+    if let Some(deps) = deps.filter(|d| !d.is_empty()) {
+        let source = firing.iter().filter(|s| s.id != id).find(|source| {
+            source.labels.get("alertname").map(String::as_str) == Some("check_failed")
+                && source
+                    .labels
+                    .get("check")
+                    .is_some_and(|down| deps.contains(down))
+        });
+        if let Some(source) = source {
+            return Some(describe(source));
         }
     }
     None
