@@ -743,19 +743,41 @@ fn rules() {
     });
     report("tick, nothing live", total, &t);
 
-    // 10 % bad: 200 filesystems, 200 metric series, 100 checks. The check alerts fire at once
-    // (check_failed has no `for`), the metric ones after their `for` (2m).
-    let mut engine = Engine::new(&config, start_ms);
-    let bad = workload.observation(start_ms, 1);
+    firing(&config, &workload, 1, true);
+    // How `tick` grows with the number of firing alerts (see BENCHMARKS.md).
+    for bad_per_10 in [2, 4] {
+        firing(&config, &workload, bad_per_10, false);
+    }
+    println!("  load average after: {}", load_average());
+}
+
+/// `bad_per_10` of every 10 series of each kind bad (1: 200 filesystems, 200 metric series,
+/// 100 checks). The check alerts fire at once (check_failed has no `for`), the metric ones
+/// after their `for` (2m). `all`: report every step, else only the steady tick.
+fn firing(config: &lookout::config::Config, workload: &Workload, bad_per_10: usize, all: bool) {
+    const RUNS: usize = 101;
+    let total = FS_SERIES + workload.rule_series.len() + OTHER_SERIES + CHECKS;
+    let start_ms: i64 = 1_800_000_000_000;
+    let s = |seconds: f64| start_ms + (seconds * 1000.0) as i64;
+    let checks_bad = CHECKS * bad_per_10 / 10;
+    let metrics_bad = (FS_SERIES + workload.rule_series.len()) * bad_per_10 / 10;
+    let live = checks_bad + metrics_bad;
+    let percent = bad_per_10 * 10;
+    let mut engine = Engine::new(config, start_ms);
+    let bad = workload.observation(start_ms, bad_per_10);
     let t = time_it(1, 0, |_| {
         let batch = engine.observe(&bad, start_ms);
-        assert_eq!(batch.outbox.len(), CHECKS / 10, "check alerts fire at once");
+        assert_eq!(batch.outbox.len(), checks_bad, "check alerts fire at once");
     });
-    report(
-        "observe, first with 10 % bad (100 checks fire, 400 metric alerts pending)",
-        total,
-        &t,
-    );
+    if all {
+        report(
+            &format!(
+                "observe, first with {percent} % bad ({checks_bad} checks fire, {metrics_bad} metric alerts pending)"
+            ),
+            total,
+            &t,
+        );
+    }
     for second in 1..120 {
         let batch = engine.observe(&bad, s(second as f64));
         assert!(batch.outbox.is_empty());
@@ -764,22 +786,33 @@ fn rules() {
         let batch = engine.observe(&bad, s(120.0));
         assert_eq!(
             batch.outbox.len(),
-            400,
+            metrics_bad,
             "metric alerts fire after their for"
         );
     });
-    report("observe that fires 400 metric alerts", total, &t);
+    if all {
+        report(
+            &format!("observe that fires {metrics_bad} metric alerts"),
+            total,
+            &t,
+        );
+    }
     let t = time_it(RUNS, 5, |i| {
         let batch = engine.observe(&bad, s(121.0 + i as f64));
         assert!(batch.outbox.is_empty());
     });
-    report("observe, 10 % firing (500 live alerts)", total, &t);
+    if all {
+        report(
+            &format!("observe, {percent} % firing ({live} live alerts)"),
+            total,
+            &t,
+        );
+    }
     let t = time_it(RUNS, 5, |i| {
         let batch = engine.tick(s(227.0 + i as f64 * 0.5));
         assert!(batch.outbox.is_empty());
     });
-    report("tick, 500 live alerts", total, &t);
-    println!("  load average after: {}", load_average());
+    report(&format!("tick, {live} firing alerts"), total, &t);
 }
 
 fn main() {
