@@ -11,10 +11,12 @@
 //! - `flap`: the same target and daemon kept across trials: flip to 500, wait for the critical
 //!   mail, flip back, wait for the resolved mail, random 0-1 s pause, again. Shows what
 //!   `group_interval` (default 1m) does to a second failure on the same host. Not run by
-//!   default (minutes per trial); `cargo bench --bench alerting -- flap`.
+//!   default (2 minutes per trial; `LOOKOUT_BENCH_TRIALS` defaults to 3 here);
+//!   `cargo bench --bench alerting -- flap`.
 //! - `rules`: in-process cost of `Engine::observe` on 10,000 series (default rules + 20 metric
-//!   rules), steady state and with 10 % firing, and of `Engine::tick`; allocations per call are
-//!   counted by a counting global allocator in this binary.
+//!   rules), steady state and with 10 % firing, and of `Engine::tick` (also with 20 % and 40 %
+//!   firing, to show how it grows); allocations per call are counted by a counting global
+//!   allocator in this binary.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
