@@ -406,20 +406,23 @@ impl Engine {
             })
             .collect();
         if !no_data_rules.is_empty() {
-            let checks: Vec<(String, CheckMeta)> = self
-                .checks
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
             for (index, missed_intervals) in no_data_rules {
                 let RuleSource::NoData { matchers, .. } = &self.rules[index].source else {
                     continue;
                 };
-                let matchers = matchers.clone();
-                for (name, meta) in &checks {
-                    if !all_match(&matchers, &meta.labels) {
-                        continue;
-                    }
+                let has_live = self.live_per_rule[index] > 0;
+                // Only checks that are silent, or that have an alert to clear, are evaluated.
+                let due: Vec<(String, CheckMeta)> = self
+                    .checks
+                    .iter()
+                    .filter(|(_, meta)| {
+                        let missing = now_ms - meta.last_seen_ms
+                            >= meta.interval_ms * i64::from(missed_intervals);
+                        (missing || has_live) && all_match(matchers, &meta.labels)
+                    })
+                    .map(|(name, meta)| (name.clone(), meta.clone()))
+                    .collect();
+                for (name, meta) in due {
                     let silent_ms = now_ms - meta.last_seen_ms;
                     let missing = silent_ms >= meta.interval_ms * i64::from(missed_intervals);
                     let id = format!("{}:check={name}", self.rules[index].name);
@@ -723,10 +726,25 @@ impl Engine {
     /// `source` just fired (or changed): alerts it now inhibits whose notices are not sent
     /// yet are withdrawn and count as not told.
     fn withdraw_inhibited(&mut self, source: &str, now_ms: UnixMillis, batch: &mut AlertBatch) {
-        if !matches!(
-            self.live.get(source).map(|a| a.tracker.state),
-            Some(AlertState::Firing { .. })
-        ) {
+        let Some(alert) = self.live.get(source) else {
+            return;
+        };
+        if !matches!(alert.tracker.state, AlertState::Firing { .. }) {
+            return;
+        }
+        // Most alerts inhibit nothing: skip the scan of every live alert for them (a burst of
+        // hundreds of firings would otherwise scan hundreds of alerts each).
+        let labels = &alert.labels;
+        let can_inhibit = self
+            .settings
+            .inhibit
+            .iter()
+            .any(|rule| all_match(&rule.source, labels))
+            || (labels.get("alertname").map(String::as_str) == Some("check_failed")
+                && labels
+                    .get("check")
+                    .is_some_and(|check| self.dependencies.contains(check)));
+        if !can_inhibit {
             return;
         }
         let targets: Vec<(String, String)> = self
