@@ -183,6 +183,12 @@ pub const BUILTIN_RULES: &[&str] = &[
 
 /// The seed's rules, active with no config.
 pub fn builtin_rules() -> Vec<RuleConfig> {
+    builtin_rules_with(&crate::config::SystemThresholds::default())
+}
+
+/// The built-in rules with the resource thresholds of `[system.thresholds]`, so the alerts
+/// and the status of the cpu/memory/disk checks agree when those are changed.
+pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<RuleConfig> {
     let two_minutes = Duration::from_secs(120);
     let metric = |name: &str, m: &[&str]| RuleSource::Metric {
         name: name.to_string(),
@@ -194,8 +200,8 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
         Category::Resource,
         ValueUnit::Percent,
     );
-    cpu.warning = Some(0.80);
-    cpu.critical = Some(0.95);
+    cpu.warning = Some(thresholds.cpu_warning);
+    cpu.critical = Some(thresholds.cpu_critical);
     cpu.hold_for = two_minutes;
     cpu.summary = "CPU usage {{value}} on {{host}}".into();
     cpu.description =
@@ -207,8 +213,8 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
         Category::Resource,
         ValueUnit::Percent,
     );
-    memory.warning = Some(0.85);
-    memory.critical = Some(0.95);
+    memory.warning = Some(thresholds.memory_warning);
+    memory.critical = Some(thresholds.memory_critical);
     memory.hold_for = two_minutes;
     memory.summary = "Memory usage {{value}} on {{host}}".into();
     memory.description =
@@ -220,8 +226,8 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
         Category::Resource,
         ValueUnit::Percent,
     );
-    disk.warning = Some(0.90);
-    disk.critical = Some(0.95);
+    disk.warning = Some(thresholds.disk_warning);
+    disk.critical = Some(thresholds.disk_critical);
     disk.hold_for = two_minutes;
     disk.summary = "Disk {{labels.mountpoint}} {{value}} full on {{host}}".into();
     disk.description =
@@ -382,6 +388,7 @@ impl NotifierRefs {
 pub(in crate::config) fn read_alerts(
     r: &mut Reader<'_>,
     root: &Table<'_, '_>,
+    system_thresholds: &crate::config::SystemThresholds,
 ) -> (AlertsConfig, NotifierRefs) {
     let defaults = AlertsConfig::default();
     let table = r.table(root, "alerts");
@@ -457,7 +464,7 @@ pub(in crate::config) fn read_alerts(
     });
 
     let mut notifier_refs = Vec::new();
-    let rules = read_rules(r, &table, &mut notifier_refs);
+    let rules = read_rules(r, &table, system_thresholds, &mut notifier_refs);
     let mut inhibit = builtin_inhibitions();
     inhibit.extend(read_inhibitions(r, &table));
     let config = AlertsConfig {
@@ -484,9 +491,10 @@ pub(in crate::config) fn read_alerts(
 fn read_rules(
     r: &mut Reader<'_>,
     alerts: &Table<'_, '_>,
+    system_thresholds: &crate::config::SystemThresholds,
     notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
 ) -> Vec<RuleConfig> {
-    let mut rules = builtin_rules();
+    let mut rules = builtin_rules_with(system_thresholds);
     let mut names = HashSet::new();
     for table in r.table_array(alerts, "rule") {
         let name = string_setting(r, &table, "name", String::new(), "a name string", |text| {
@@ -1618,6 +1626,35 @@ mod tests {
     }
 
     #[test]
+    fn resource_rules_follow_the_system_thresholds_unless_overridden() {
+        let config = parse(
+            "[system.thresholds]\ncpu_warning = \"70%\"\ndisk_critical = \"98%\"\n\n\
+             [[alerts.rule]]\nname = \"cpu_usage\"\ncritical = \"90%\"\n",
+        );
+        let rule = |name: &str| {
+            config
+                .alerts
+                .rules
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            rule("cpu_usage").warning,
+            Some(0.70),
+            "from [system.thresholds]"
+        );
+        assert_eq!(
+            rule("cpu_usage").critical,
+            Some(0.90),
+            "the rule's own setting wins"
+        );
+        assert_eq!(rule("disk_usage").critical, Some(0.98));
+        assert_eq!(rule("memory_usage").warning, Some(0.85));
+    }
+
+    #[test]
     fn an_override_changes_only_the_keys_it_sets() {
         let config = parse(
             "[[alerts.rule]]\nname = \"cpu_usage\"\nwarning = \"70%\"\nlabels = { team = \"ops\" }\n\n\
@@ -1945,7 +1982,11 @@ lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical 
         let document = DeTable::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let mut reader = Reader::new("fragment", &text, &no_env);
         let root = reader.root(document.get_ref());
-        let (alerts, refs) = read_alerts(&mut reader, &root);
+        let (alerts, refs) = read_alerts(
+            &mut reader,
+            &root,
+            &crate::config::SystemThresholds::default(),
+        );
         // The example names a notifier; the real [[notifier]] reader is not part of this test.
         refs.check(&mut reader, ["ops-email"]);
         let asked = reader.asked_paths();

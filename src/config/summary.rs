@@ -1,8 +1,9 @@
 //! `lookout config check`: what a config will make Lookout do, on one screen, in the words of
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
 
+use super::notifiers::url_origin;
 use super::units::{format_duration, format_percent, format_size};
-use super::{CheckKind, Config, NameFilter, mask_url};
+use super::{CheckKind, Config, NameFilter, NotifierKind, mask_url};
 
 /// What a check looks at, with any password masked.
 fn check_target(kind: &CheckKind) -> String {
@@ -88,6 +89,56 @@ pub fn summary(config: &Config) -> String {
         ));
     }
 
+    let alerts = &config.alerts;
+    let enabled: Vec<&str> = alerts
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.name.as_str())
+        .collect();
+    let disabled = alerts.rules.len() - enabled.len();
+    lines.push(format!(
+        "alerts: {} rules{}: {}",
+        enabled.len(),
+        if disabled > 0 {
+            format!(" ({disabled} disabled)")
+        } else {
+            String::new()
+        },
+        enabled.join(", ")
+    ));
+    lines.push(format!(
+        "  repeat while firing: critical every {}, warning every {}, others every {}; grouped by {}, wait {} (critical {}), interval {}",
+        format_duration(alerts.cooldowns.critical),
+        format_duration(alerts.cooldowns.warning),
+        format_duration(alerts.cooldowns.default),
+        alerts.group_by.join(", "),
+        format_duration(alerts.group_wait),
+        format_duration(alerts.group_wait_critical),
+        format_duration(alerts.group_interval),
+    ));
+    if config.notifiers.is_empty() {
+        lines.push(
+            "notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)"
+                .to_string(),
+        );
+    } else {
+        lines.push(format!("notifiers: {}", config.notifiers.len()));
+        for notifier in &config.notifiers {
+            let target = match &notifier.kind {
+                NotifierKind::Email(email) => {
+                    format!("to {} via {}", email.to.join(", "), email.smtp)
+                }
+                NotifierKind::Webhook(hook) => url_origin(hook.url.expose()),
+            };
+            lines.push(format!(
+                "  {} ({}): {target}",
+                notifier.name,
+                notifier.kind.type_name()
+            ));
+        }
+    }
+
     let storage = &config.storage;
     lines.push(format!(
         "store: {}, at most {}, written every {}",
@@ -137,6 +188,9 @@ mod tests {
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
+             alerts: 6 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data\n\
+             \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
+             notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \
              retention: raw 7d, 1-minute 90d, 1-hour 730d\n\
              log: info"
