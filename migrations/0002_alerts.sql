@@ -71,3 +71,13 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (id, due_ms, next_attempt_ms) WHERE state = 'pending';
 -- Pruning of finished rows.
 CREATE INDEX outbox_finished ON outbox (finished_ms) WHERE state <> 'pending';
+
+-- Who evaluates and sends alerts for this store: a running `lookout serve` holds the lease
+-- (renewed while it runs), so `lookout alerts run` from cron does not send the same alerts
+-- twice. `holder` is "pid@host"; a lease past `expires_ms`, or of a pid gone from this host,
+-- may be taken over.
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);

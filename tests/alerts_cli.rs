@@ -407,3 +407,48 @@ fn a_silence_from_the_shell_mutes_a_running_daemon_and_its_expiry_tells() {
     assert!(subject(&mails[0]).contains("[CRITICAL]"), "{}", mails[0]);
     drop(daemon);
 }
+
+#[test]
+fn one_evaluator_per_store_a_daemon_keeps_cron_and_a_second_daemon_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), &[]);
+    let port = common::free_port();
+    let config = common::write_config(dir.path(), port, &alerts_config(smtp.port, ""));
+    let daemon = Daemon::start(&config, port);
+    let pid = daemon.child.id();
+
+    let out = cli(&config, &["alerts", "run"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(&format!("a running Lookout (pid {pid} on ")) && said.contains("cron"),
+        "{said}"
+    );
+
+    // A second daemon on the same data dir (another port) refuses to start.
+    let other_port = common::free_port();
+    let second_config = dir.path().join("second.toml");
+    std::fs::write(
+        &second_config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!(":{port}\""), &format!(":{other_port}\"")),
+    )
+    .unwrap();
+    let out = common::lookout()
+        .args(["serve", "--config"])
+        .arg(&second_config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("another Lookout (pid {pid} on ")),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Killed without a chance to let go: the lease of a dead pid is taken over at once.
+    let _ = daemon.stop_with(libc::SIGKILL);
+    let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+}

@@ -404,6 +404,27 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         Ok(store) => store,
         Err(code) => return code,
     };
+    let holder = crate::daemon::lease::holder();
+    match store
+        .acquire_lease(
+            crate::daemon::lease::ALERTING,
+            &holder,
+            5 * 60_000,
+            crate::daemon::lease::is_gone,
+        )
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(other)) => {
+            let _ = store.close().await;
+            return fail(&format!(
+                "a running Lookout ({}) already evaluates and sends the alerts of {}; `alerts run` is for cron setups without `lookout serve`",
+                crate::daemon::lease::describe(&other),
+                config.storage.path.display()
+            ));
+        }
+        Err(error) => return fail(&error),
+    }
     let mut config = config.clone();
     config.alerts.group_wait = Duration::ZERO;
     config.alerts.group_wait_critical = Duration::ZERO;
@@ -469,6 +490,9 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
     }
     .await;
     let alerts = engine.alerts();
+    let _ = store
+        .release_lease(crate::daemon::lease::ALERTING, &holder)
+        .await;
     let _ = store.close().await;
     let (evaluated, notices, report) = match outcome {
         Ok(outcome) => outcome,

@@ -57,6 +57,9 @@ pub struct AlertLoop {
     pub outbox_wake: Arc<Notify>,
     /// A batch that could not be committed yet; merged into the next one.
     pub unsaved: AlertBatch,
+    /// This process as the holder of the alerting lease, and when it was last renewed.
+    pub lease_holder: String,
+    pub lease_renewed_ms: crate::clock::UnixMillis,
 }
 
 impl AlertLoop {
@@ -81,6 +84,7 @@ impl AlertLoop {
                 _ = tick.tick() => {
                     let batch = self.engine.tick(self.clock.now_ms());
                     self.commit(batch).await;
+                    self.renew_lease().await;
                 }
                 _ = silence_refresh.tick() => self.refresh_silences().await,
                 command = commands.recv() => match command {
@@ -109,6 +113,30 @@ impl AlertLoop {
         if let BusMessage::Observation(observation) = message {
             let batch = self.engine.observe(&observation, self.clock.now_ms());
             self.commit(batch).await;
+        }
+    }
+
+    async fn renew_lease(&mut self) {
+        let now = self.clock.now_ms();
+        if now - self.lease_renewed_ms < super::lease::RENEW_EVERY_MS {
+            return;
+        }
+        match self
+            .store
+            .acquire_lease(
+                super::lease::ALERTING,
+                &self.lease_holder,
+                super::lease::TTL_MS,
+                super::lease::is_gone,
+            )
+            .await
+        {
+            Ok(None) => self.lease_renewed_ms = now,
+            Ok(Some(other)) => tracing::error!(
+                other = %super::lease::describe(&other),
+                "another Lookout took over the alerting of this store (was this one paused?); both may now send"
+            ),
+            Err(error) => tracing::warn!(%error, "could not renew the alerting lease; retrying"),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod alerting;
 mod consumers;
+pub mod lease;
 mod scheduler;
 
 use std::net::SocketAddr;
@@ -60,6 +61,11 @@ pub enum DaemonError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error(
+        "another Lookout ({}) evaluates and sends the alerts of {}; stop it, or give this one another --data-dir",
+        lease::describe(.holder), .data_dir.display()
+    )]
+    Busy { holder: String, data_dir: PathBuf },
+    #[error(
         "cannot listen on {addr}: {source}{hint}",
         hint = listen_hint(source)
     )]
@@ -106,6 +112,17 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let mut signals = Signals::new();
     let mut config = source.load()?;
     let store = Store::open(&config.storage.path, store_options(&config), clock.clone()).await?;
+    let holder = lease::holder();
+    if let Some(other) = store
+        .acquire_lease(lease::ALERTING, &holder, lease::TTL_MS, lease::is_gone)
+        .await?
+    {
+        store.close().await?;
+        return Err(DaemonError::Busy {
+            holder: other,
+            data_dir: config.storage.path.clone(),
+        });
+    }
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -166,6 +183,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             board: board.clone(),
             outbox_wake: outbox_wake.clone(),
             unsaved: Default::default(),
+            lease_holder: holder.clone(),
+            lease_renewed_ms: clock.now_ms(),
         }
         .run(bus.subscribe(), alert_commands_rx, stop_alerts_rx),
     );
@@ -272,6 +291,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let _ = stop_writer.send(true);
     let _ = writer_task.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    if let Err(error) = store.release_lease(lease::ALERTING, &holder).await {
+        tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
+    }
     store.close().await?;
     tracing::info!("lookout stopped");
     Ok(())
