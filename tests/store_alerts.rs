@@ -31,6 +31,7 @@ async fn downgrade_to_v1(db: &Path) {
         "DROP TABLE alert_history",
         "DROP TABLE silences",
         "DROP TABLE outbox",
+        "DROP TABLE leases",
         "DELETE FROM _sqlx_migrations WHERE version = 2",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
