@@ -115,6 +115,11 @@ fn build_default() -> Config {
         source: None,
         server: ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9898)),
+            tls_cert: None,
+            tls_key: None,
+            insecure_http: false,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_max_age: Duration::from_secs(12 * 3600),
         },
         storage: StorageConfig {
             path: PathBuf::from("./lookout-data"),

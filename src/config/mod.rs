@@ -113,6 +113,16 @@ pub struct Config {
 pub struct ServerConfig {
     /// `server.listen`, default 127.0.0.1:9898.
     pub listen: SocketAddr,
+    /// `server.tls_cert` and `server.tls_key`: PEM files; both or neither. With them the
+    /// dashboard and API are served over HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `server.insecure_http`, default false: allows plain HTTP on a non-loopback address.
+    pub insecure_http: bool,
+    /// `server.session_idle_timeout`, default 30m: a login session unused this long ends.
+    pub session_idle_timeout: Duration,
+    /// `server.session_max_age`, default 12h: a login session ends this long after login.
+    pub session_max_age: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

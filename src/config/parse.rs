@@ -126,8 +126,60 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             })
         },
     );
+    let path = |r: &mut Reader<'_>, key: &'static str| {
+        string_setting(r, table, key, None, "a file path string", |text| {
+            if text.value.trim().is_empty() {
+                Err("must not be empty; expected the path of a PEM file".to_string())
+            } else {
+                Ok(Some(PathBuf::from(&text.value)))
+            }
+        })
+    };
+    let tls_cert = path(r, "tls_cert");
+    let tls_key = path(r, "tls_key");
+    let insecure_http = bool_setting(r, table, "insecure_http", default.insecure_http);
+    let session_idle_timeout = duration_setting(
+        r,
+        table,
+        "session_idle_timeout",
+        default.session_idle_timeout,
+        positive,
+    );
+    let session_max_age =
+        duration_setting(r, table, "session_max_age", default.session_max_age, positive);
+    // TLS needs both files: one alone is a half-done setup, not a choice.
+    for (set, unset) in [(&tls_cert, &tls_key), (&tls_key, &tls_cert)] {
+        if set.valid && unset.valid && set.value.is_some() && unset.value.is_none() {
+            let name = |f: &Field<Option<PathBuf>>| f.path.clone();
+            r.problem(
+                set.span.as_ref(),
+                &set.path,
+                format!(
+                    "is set but {} is not; TLS needs both the certificate and its private key (or neither, for plain HTTP)",
+                    name(unset)
+                ),
+            );
+        }
+    }
+    let tls = tls_cert.value.is_some() && tls_key.value.is_some();
+    if listen.valid && !listen.value.ip().is_loopback() && !tls && !insecure_http.value {
+        r.problem(
+            listen.span.as_ref(),
+            &listen.path,
+            format!(
+                "\"{}\" accepts other hosts, but without TLS passwords and session cookies would cross the network in clear; \
+                 set server.tls_cert and server.tls_key, or set server.insecure_http = true (e.g. behind a TLS proxy)",
+                listen.value
+            ),
+        );
+    }
     ServerConfig {
         listen: listen.value,
+        tls_cert: tls_cert.value,
+        tls_key: tls_key.value,
+        insecure_http: insecure_http.value,
+        session_idle_timeout: session_idle_timeout.value,
+        session_max_age: session_max_age.value,
     }
 }
 

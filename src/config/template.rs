@@ -94,7 +94,38 @@ fn render(preset: &Preset, config: &Config) -> String {
         "listen",
         string(&server.listen.to_string()),
         string(&default_server.listen.to_string()),
-        "Address and port to listen on; \"0.0.0.0:9898\" accepts other hosts too.",
+        "Address and port to listen on; \"0.0.0.0:9898\" accepts other hosts too (then TLS, or insecure_http, is required).",
+    );
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert = string(&cert.to_string_lossy());
+            t.key("tls_cert", cert.clone(), cert, "TLS certificate chain (PEM); with tls_key, serve HTTPS only.");
+            let key = string(&key.to_string_lossy());
+            t.key("tls_key", key.clone(), key, "Private key of tls_cert (PEM).");
+        }
+        _ => {
+            t.comment("TLS certificate chain and its private key (PEM files, both or neither): serve HTTPS only.");
+            t.comment("tls_cert = \"/etc/lookout/tls/cert.pem\"");
+            t.comment("tls_key = \"/etc/lookout/tls/key.pem\"");
+        }
+    }
+    t.key(
+        "insecure_http",
+        server.insecure_http.to_string(),
+        default_server.insecure_http.to_string(),
+        "Allow plain HTTP on a non-loopback listen address (only behind a TLS-terminating proxy).",
+    );
+    t.key(
+        "session_idle_timeout",
+        duration(server.session_idle_timeout),
+        duration(default_server.session_idle_timeout),
+        "A dashboard login ends after this long without a request.",
+    );
+    t.key(
+        "session_max_age",
+        duration(server.session_max_age),
+        duration(default_server.session_max_age),
+        "A dashboard login ends this long after it began, active or not.",
     );
 
     let (storage, default_storage) = (&config.storage, &defaults.storage);

@@ -41,6 +41,7 @@ mod error;
 mod open;
 pub mod policy;
 mod read;
+mod users;
 pub mod rollup;
 #[doc(hidden)]
 pub mod synth;
@@ -48,6 +49,7 @@ mod write;
 
 pub use error::StoreError;
 pub use open::{APPLICATION_ID, DB_FILE};
+pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 
 /// How the store keeps data: retention per tier and a total size cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

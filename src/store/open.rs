@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alerts",
         include_str!("../../migrations/0002_alerts.sql"),
     ),
+    (3, "users", include_str!("../../migrations/0003_users.sql")),
 ];
 
 pub fn migrator() -> Migrator {
