@@ -190,6 +190,8 @@ pub enum EventKind {
     StoreError,
     /// An alert fired, escalated, de-escalated or resolved (told or muted).
     Alert,
+    /// Access control: repeated failed logins (a lockout).
+    Security,
 }
 
 impl EventKind {
@@ -203,6 +205,7 @@ impl EventKind {
             EventKind::Collected => "collected",
             EventKind::StoreError => "store_error",
             EventKind::Alert => "alert",
+            EventKind::Security => "security",
         }
     }
 
@@ -216,6 +219,7 @@ impl EventKind {
             EventKind::Collected,
             EventKind::StoreError,
             EventKind::Alert,
+            EventKind::Security,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

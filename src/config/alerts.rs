@@ -179,6 +179,7 @@ pub const BUILTIN_RULES: &[&str] = &[
     "http_response_time",
     "check_failed",
     "check_no_data",
+    "security_incident",
 ];
 
 /// The seed's rules, active with no config.
@@ -278,7 +279,20 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     no_data.description =
         "Health check {{labels.check}} has produced no result for {{value}}.".into();
 
-    vec![cpu, memory, disk, response, failed, no_data]
+    // Repeated failed logins (web::auth publishes the check result `security:login`).
+    let mut security = builtin(
+        "security_incident",
+        RuleSource::CheckStatus {
+            matchers: matchers(&["check=~\"security:.*\""]),
+        },
+        Category::Security,
+        ValueUnit::Status,
+    );
+    security.critical = Some(status_value(crate::model::Status::Critical));
+    security.summary = "Security: {{detail}}".into();
+    security.description = "{{detail}}".into();
+
+    vec![cpu, memory, disk, response, failed, no_data, security]
 }
 
 /// The built-in inhibition: a check that is down silences its response-time alerts.

@@ -10,6 +10,7 @@
 
 mod alerting;
 mod consumers;
+mod http;
 pub mod lease;
 mod scheduler;
 
@@ -65,6 +66,8 @@ pub enum DaemonError {
         lease::describe(.holder), .data_dir.display()
     )]
     Busy { holder: String, data_dir: PathBuf },
+    #[error("{0}")]
+    Tls(#[from] http::TlsError),
     #[error(
         "cannot listen on {addr}: {source}{hint}",
         hint = listen_hint(source)
@@ -106,6 +109,26 @@ fn lifecycle_event(clock: &SharedClock, kind: EventKind, message: impl Into<Stri
     }
 }
 
+/// On the first start (no users yet), creates the user "admin" with a random password, printed
+/// once to stderr, never logged and never stored in clear.
+async fn ensure_admin(store: &Store) -> Result<(), StoreError> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let password = web::auth::secret::random_password();
+    let Ok(hash) = web::auth::secret::hash_password(&password) else {
+        tracing::error!("could not hash the first admin password; add a user with lookout user add");
+        return Ok(());
+    };
+    if store.add_user("admin", crate::store::Role::Admin, &hash).await? {
+        // Plain stderr, not tracing: the password must never end up in a log file.
+        eprintln!(
+            "lookout: created user \"admin\" with password {password} — change it with lookout user passwd admin"
+        );
+    }
+    Ok(())
+}
+
 /// Run `lookout serve` until SIGTERM/SIGINT.
 pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), DaemonError> {
     // Installed first: SIGHUP's default action would kill a daemon that is still starting.
@@ -123,6 +146,18 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             data_dir: config.storage.path.clone(),
         });
     }
+    ensure_admin(&store).await?;
+    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => match http::tls_acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(error) => {
+                let _ = store.release_lease(lease::ALERTING, &holder).await;
+                store.close().await?;
+                return Err(error.into());
+            }
+        },
+        _ => None,
+    };
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -189,8 +224,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         .run(bus.subscribe(), alert_commands_rx, stop_alerts_rx),
     );
 
-    let (stop_http, mut stop_http_rx) = watch::channel(false);
-    let app = web::router(AppState {
+    let (stop_http, stop_http_rx) = watch::channel(false);
+    let app_state = AppState {
         snapshot: snapshot.clone(),
         store: store.clone(),
         clock: clock.clone(),
@@ -199,18 +234,19 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             board,
             commands: alert_commands.clone(),
         }),
-    });
-    let http_task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop_http_rx.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "HTTP server failed");
+        bus: Some(bus.clone()),
+        auth: Arc::new(web::auth::Auth::from_config(&config.server)),
+    };
+    let app = web::router(app_state.clone());
+    // Reports the end of login lockouts (security:login back to OK).
+    let sweep_task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            web::auth::sweep(&app_state);
         }
     });
+    let http_task = tokio::spawn(http::serve(listener, app, tls, stop_http_rx));
 
     let mut scheduler = Scheduler::start(
         probes::build_probes(&config),
@@ -285,6 +321,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     outbox_wake.notify_one();
     outbox.stop().await;
     let _ = stop_http.send(true);
+    sweep_task.abort();
     let _ = stop_snapshot.send(true);
     let _ = snapshot_task.await;
     bus.publish_event(lifecycle_event(&clock, EventKind::Stopped, "graceful stop"));

@@ -7,11 +7,14 @@
 
 mod alerts;
 mod api;
+// Access control (issue "Web dashboard", Access control): one guard over every route.
+pub mod auth;
 mod page;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::Method;
 use axum::routing::{delete, get};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -28,9 +31,34 @@ pub struct AppState {
     pub started_at_ms: UnixMillis,
     /// The running alert engine; `None` in tests and one-shot tools (reads fall back to the store).
     pub alerting: Option<crate::daemon::AlertingHandle>,
+    /// The pipeline's bus (security events of `auth`, the live feed); `None` in some tests.
+    pub bus: Option<crate::bus::Bus>,
+    /// Access control: sessions, tokens, login limits (`auth`).
+    pub auth: Arc<auth::Auth>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Every route of `router`, for the access-control test that walks them (`auth` guards every
+/// route, listed or not; list a new route here so the test checks it too).
+pub const ROUTES: &[(&str, Method)] = &[
+    ("/", Method::GET),
+    ("/healthz", Method::GET),
+    ("/api/v1/status", Method::GET),
+    ("/api/v1/series", Method::GET),
+    ("/api/v1/events", Method::GET),
+    ("/api/v1/alerts", Method::GET),
+    ("/api/v1/alerts/history", Method::GET),
+    ("/api/v1/silences", Method::GET),
+    ("/api/v1/silences", Method::POST),
+    ("/api/v1/silences/{id}", Method::DELETE),
+    ("/api/v1/outbox", Method::GET),
+    ("/metrics", Method::GET),
+    ("/login", Method::GET),
+    ("/login", Method::POST),
+    ("/logout", Method::POST),
+    ("/api/v1/session", Method::GET),
+];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -48,6 +76,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/silences/{id}", delete(alerts::expire_silence))
         .route("/api/v1/outbox", get(alerts::outbox))
         .route("/metrics", get(api::metrics))
+        // --- access control: its routes, then the guard over every route (keep last) ---
+        .merge(auth::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .with_state(state)
 }
 

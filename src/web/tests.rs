@@ -60,6 +60,9 @@ async fn state(dir: &std::path::Path) -> AppState {
         clock,
         alerting: None,
         started_at_ms: T0,
+        bus: None,
+        // These tests are about the wire shapes: every request is an admin (tests only).
+        auth: Arc::new(super::auth::Auth::trust_all()),
     }
 }
 
