@@ -3,6 +3,8 @@
 
 mod alerts;
 mod check;
+// Access control: users and API tokens.
+mod users;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,12 @@ pub enum Command {
     /// Silences: mute matching alerts for a while.
     #[command(subcommand)]
     Silence(alerts::SilenceCommand),
+    /// Users of the dashboard and API: add, passwd, remove, list.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// API tokens (Authorization: Bearer): create, list, revoke.
+    #[command(subcommand)]
+    Token(users::TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +167,20 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             };
             init_logging(cli.log_level.as_deref(), &config);
             alerts::silence(command, &config, &clock).await
+        }
+        Command::User(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            users::user(command, &config, &clock).await
+        }
+        Command::Token(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            users::token(command, &config, &clock).await
         }
         Command::Config(ConfigCommand::Init {
             preset,

@@ -1,0 +1,268 @@
+//! `lookout user add|passwd|remove|list` and `lookout token create|list|revoke`: the people
+//! and programs allowed into the dashboard and API. Passwords are asked on the terminal with
+//! echo off (twice), or read from stdin with `--password-stdin`; only argon2id hashes and
+//! token SHA-256s are stored. A token is printed once, at creation.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::clock::{SharedClock, format_rfc3339};
+use crate::config::Config;
+use crate::daemon::store_options;
+use crate::store::{Role, Store};
+use crate::web::auth::secret;
+
+use super::fail;
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| format!("unknown role {text:?}; expected admin or viewer"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (asks the password twice on the terminal, or reads it with --password-stdin).
+    Add {
+        name: String,
+        /// admin (may change things) or viewer (reads only).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of stdin instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (ends their sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user (ends their sessions).
+    Remove { name: String },
+    /// List the users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token (printed once; send it as "Authorization: Bearer <token>").
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// What it is for, e.g. "grafana".
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: String },
+}
+
+async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
+    Store::open(&config.storage.path, store_options(config), clock.clone())
+        .await
+        .map_err(|error| fail(&error))
+}
+
+/// A new password: stdin's first line, or asked twice on /dev/tty with echo off.
+fn read_new_password(from_stdin: bool) -> Result<String, String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        let first = ask_hidden("Password: ")?;
+        let second = ask_hidden("Password again: ")?;
+        if first != second {
+            return Err("the two passwords differ; nothing changed".into());
+        }
+        first
+    };
+    secret::check_password_rules(&password)?;
+    Ok(password)
+}
+
+/// Asks on the terminal with echo off (termios on /dev/tty), restoring it afterwards.
+fn ask_hidden(prompt: &str) -> Result<String, String> {
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| {
+            "no terminal to ask the password on; pass it on stdin with --password-stdin".to_string()
+        })?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data; fd is open for the duration.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+        return Err("cannot set up the terminal; use --password-stdin".into());
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut writer = &tty;
+    let _ = write!(writer, "{prompt}");
+    let _ = writer.flush();
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn bad(message: &str) -> ExitCode {
+    fail(&message)
+}
+
+pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let code = match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                return bad("a user name must not be empty or hold control characters");
+            }
+            let hash = match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
+                Ok(hash) => hash,
+                Err(message) => return bad(&message),
+            };
+            match store.add_user(&name, role, &hash).await {
+                Ok(true) => {
+                    println!("added user {name:?} ({})", role.as_str());
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => bad(&format!(
+                    "user {name:?} exists already; change its password with lookout user passwd {name}"
+                )),
+                Err(error) => fail(&error),
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            match store.user_credentials(&name).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return bad(&format!("no user {name:?}; see lookout user list")),
+                Err(error) => return fail(&error),
+            }
+            let hash = match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
+                Ok(hash) => hash,
+                Err(message) => return bad(&message),
+            };
+            match store.set_password(&name, &hash).await {
+                Ok(true) => {
+                    println!("password of {name:?} changed; their sessions are ended");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => bad(&format!("no user {name:?}; see lookout user list")),
+                Err(error) => fail(&error),
+            }
+        }
+        UserCommand::Remove { name } => match store.remove_user(&name).await {
+            Ok(true) => {
+                println!("removed user {name:?}");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => bad(&format!("no user {name:?}; see lookout user list")),
+            Err(error) => fail(&error),
+        },
+        UserCommand::List { json } => match store.users().await {
+            Ok(users) if json => {
+                let list: Vec<_> = users
+                    .iter()
+                    .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created": format_rfc3339(u.created_ms)}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+                ExitCode::SUCCESS
+            }
+            Ok(users) => {
+                for u in users {
+                    println!("{}\t{}\t{}", u.name, u.role.as_str(), format_rfc3339(u.created_ms));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+    };
+    let _ = store.close().await;
+    code
+}
+
+pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) -> ExitCode {
+    let store = match open(config, clock).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let code = match command {
+        TokenCommand::Create { role, name } => {
+            let id = secret::random_hex(6);
+            let token = secret::new_api_token();
+            match store
+                .add_token(&id, &name, role, &secret::sha256_hex(&token))
+                .await
+            {
+                Ok(()) => {
+                    eprintln!(
+                        "lookout: created token {id} ({}); it is shown only now: send it as \"Authorization: Bearer <token>\"",
+                        role.as_str()
+                    );
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+        TokenCommand::List { json } => match store.tokens().await {
+            Ok(tokens) if json => {
+                let list: Vec<_> = tokens
+                    .iter()
+                    .map(|t| serde_json::json!({
+                        "id": t.id, "name": t.name, "role": t.role,
+                        "created": format_rfc3339(t.created_ms),
+                        "revoked": t.revoked_ms.map(format_rfc3339),
+                    }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+                ExitCode::SUCCESS
+            }
+            Ok(tokens) => {
+                for t in tokens {
+                    let state = t.revoked_ms.map_or("active".to_string(), |ms| format!("revoked {}", format_rfc3339(ms)));
+                    println!("{}\t{}\t{}\t{}", t.id, t.role.as_str(), t.name, state);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        TokenCommand::Revoke { id } => match store.revoke_token(&id).await {
+            Ok(true) => {
+                println!("revoked token {id}");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => bad(&format!("no active token {id:?}; see lookout token list")),
+            Err(error) => fail(&error),
+        },
+    };
+    let _ = store.close().await;
+    code
+}
