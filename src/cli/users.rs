@@ -141,10 +141,11 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
             if name.trim().is_empty() || name.chars().any(char::is_control) {
                 return bad("a user name must not be empty or hold control characters");
             }
-            let hash = match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
-                Ok(hash) => hash,
-                Err(message) => return bad(&message),
-            };
+            let hash =
+                match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
+                    Ok(hash) => hash,
+                    Err(message) => return bad(&message),
+                };
             match store.add_user(&name, role, &hash).await {
                 Ok(true) => {
                     println!("added user {name:?} ({})", role.as_str());
@@ -165,10 +166,11 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
                 Ok(None) => return bad(&format!("no user {name:?}; see lookout user list")),
                 Err(error) => return fail(&error),
             }
-            let hash = match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
-                Ok(hash) => hash,
-                Err(message) => return bad(&message),
-            };
+            let hash =
+                match read_new_password(password_stdin).and_then(|p| secret::hash_password(&p)) {
+                    Ok(hash) => hash,
+                    Err(message) => return bad(&message),
+                };
             match store.set_password(&name, &hash).await {
                 Ok(true) => {
                     println!("password of {name:?} changed; their sessions are ended");
@@ -197,7 +199,12 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
             }
             Ok(users) => {
                 for u in users {
-                    println!("{}\t{}\t{}", u.name, u.role.as_str(), format_rfc3339(u.created_ms));
+                    println!(
+                        "{}\t{}\t{}",
+                        u.name,
+                        u.role.as_str(),
+                        format_rfc3339(u.created_ms)
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -236,18 +243,22 @@ pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) 
             Ok(tokens) if json => {
                 let list: Vec<_> = tokens
                     .iter()
-                    .map(|t| serde_json::json!({
-                        "id": t.id, "name": t.name, "role": t.role,
-                        "created": format_rfc3339(t.created_ms),
-                        "revoked": t.revoked_ms.map(format_rfc3339),
-                    }))
+                    .map(|t| {
+                        serde_json::json!({
+                            "id": t.id, "name": t.name, "role": t.role,
+                            "created": format_rfc3339(t.created_ms),
+                            "revoked": t.revoked_ms.map(format_rfc3339),
+                        })
+                    })
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
                 ExitCode::SUCCESS
             }
             Ok(tokens) => {
                 for t in tokens {
-                    let state = t.revoked_ms.map_or("active".to_string(), |ms| format!("revoked {}", format_rfc3339(ms)));
+                    let state = t.revoked_ms.map_or("active".to_string(), |ms| {
+                        format!("revoked {}", format_rfc3339(ms))
+                    });
                     println!("{}\t{}\t{}\t{}", t.id, t.role.as_str(), t.name, state);
                 }
                 ExitCode::SUCCESS

@@ -145,8 +145,13 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         default.session_idle_timeout,
         positive,
     );
-    let session_max_age =
-        duration_setting(r, table, "session_max_age", default.session_max_age, positive);
+    let session_max_age = duration_setting(
+        r,
+        table,
+        "session_max_age",
+        default.session_max_age,
+        positive,
+    );
     // TLS needs both files: one alone is a half-done setup, not a choice.
     for (set, unset) in [(&tls_cert, &tls_key), (&tls_key, &tls_cert)] {
         if set.valid && unset.valid && set.value.is_some() && unset.value.is_none() {

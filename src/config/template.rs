@@ -99,9 +99,19 @@ fn render(preset: &Preset, config: &Config) -> String {
     match (&server.tls_cert, &server.tls_key) {
         (Some(cert), Some(key)) => {
             let cert = string(&cert.to_string_lossy());
-            t.key("tls_cert", cert.clone(), cert, "TLS certificate chain (PEM); with tls_key, serve HTTPS only.");
+            t.key(
+                "tls_cert",
+                cert.clone(),
+                cert,
+                "TLS certificate chain (PEM); with tls_key, serve HTTPS only.",
+            );
             let key = string(&key.to_string_lossy());
-            t.key("tls_key", key.clone(), key, "Private key of tls_cert (PEM).");
+            t.key(
+                "tls_key",
+                key.clone(),
+                key,
+                "Private key of tls_cert (PEM).",
+            );
         }
         _ => {
             t.comment("TLS certificate chain and its private key (PEM files, both or neither): serve HTTPS only.");

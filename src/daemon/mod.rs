@@ -117,10 +117,15 @@ async fn ensure_admin(store: &Store) -> Result<(), StoreError> {
     }
     let password = web::auth::secret::random_password();
     let Ok(hash) = web::auth::secret::hash_password(&password) else {
-        tracing::error!("could not hash the first admin password; add a user with lookout user add");
+        tracing::error!(
+            "could not hash the first admin password; add a user with lookout user add"
+        );
         return Ok(());
     };
-    if store.add_user("admin", crate::store::Role::Admin, &hash).await? {
+    if store
+        .add_user("admin", crate::store::Role::Admin, &hash)
+        .await?
+    {
         // Plain stderr, not tracing: the password must never end up in a log file.
         eprintln!(
             "lookout: created user \"admin\" with password {password} — change it with lookout user passwd admin"

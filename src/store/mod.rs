@@ -41,10 +41,10 @@ mod error;
 mod open;
 pub mod policy;
 mod read;
-mod users;
 pub mod rollup;
 #[doc(hidden)]
 pub mod synth;
+mod users;
 mod write;
 
 pub use error::StoreError;

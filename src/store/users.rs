@@ -77,10 +77,11 @@ impl Store {
 
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.inner.check_open()?;
-        let rows = sqlx::query("SELECT name, role, created_ms, updated_ms FROM users ORDER BY name")
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| self.inner.db(e))?;
+        let rows =
+            sqlx::query("SELECT name, role, created_ms, updated_ms FROM users ORDER BY name")
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(|e| self.inner.db(e))?;
         Ok(rows
             .iter()
             .map(|row| UserRecord {
@@ -232,14 +233,13 @@ impl Store {
     /// Revokes a token; false if there is no live token with that id.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         self.inner.check_open()?;
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
-        )
-        .bind(self.inner.clock.now_ms())
-        .bind(id)
-        .execute(&self.inner.pool)
-        .await
-        .map_err(|e| self.inner.db(e))?;
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                .bind(self.inner.clock.now_ms())
+                .bind(id)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(|e| self.inner.db(e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -285,7 +285,11 @@ impl Store {
         }))
     }
 
-    pub async fn touch_session(&self, id_sha256: &str, now_ms: UnixMillis) -> Result<(), StoreError> {
+    pub async fn touch_session(
+        &self,
+        id_sha256: &str,
+        now_ms: UnixMillis,
+    ) -> Result<(), StoreError> {
         self.inner.check_open()?;
         sqlx::query("UPDATE sessions SET last_seen_ms = ? WHERE id_sha256 = ?")
             .bind(now_ms)
@@ -343,17 +347,26 @@ mod tests {
             store.user_credentials("ann").await.unwrap(),
             Some((Role::Admin, "h1".to_string()))
         );
-        store.create_session("s1", "ann", "c1", 1_000).await.unwrap();
+        store
+            .create_session("s1", "ann", "c1", 1_000)
+            .await
+            .unwrap();
         assert_eq!(store.session("s1").await.unwrap().unwrap().csrf_token, "c1");
         // A new password ends the user's sessions.
         assert!(store.set_password("ann", "h3").await.unwrap());
         assert!(store.session("s1").await.unwrap().is_none());
-        store.create_session("s2", "ann", "c2", 1_000).await.unwrap();
+        store
+            .create_session("s2", "ann", "c2", 1_000)
+            .await
+            .unwrap();
         assert!(store.remove_user("ann").await.unwrap());
         assert!(store.session("s2").await.unwrap().is_none());
         assert!(!store.remove_user("ann").await.unwrap());
 
-        store.add_token("t1", "ci", Role::Viewer, "sha").await.unwrap();
+        store
+            .add_token("t1", "ci", Role::Viewer, "sha")
+            .await
+            .unwrap();
         assert_eq!(store.token_by_hash("sha").await.unwrap().unwrap().id, "t1");
         assert!(store.revoke_token("t1").await.unwrap());
         assert!(!store.revoke_token("t1").await.unwrap());

@@ -191,7 +191,8 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        crate::common::auth_header(addr),
         body.len()
     )
     .unwrap();

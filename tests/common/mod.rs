@@ -62,6 +62,10 @@ impl Daemon {
 
     /// Spawns `command` (a `lookout serve ...`) and waits until it answers /healthz.
     pub fn spawn(mut command: Command, port: u16) -> Daemon {
+        TOKENS
+            .lock()
+            .unwrap()
+            .remove(&SocketAddr::from(([127, 0, 0, 1], port)));
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -86,6 +90,10 @@ impl Daemon {
         daemon.wait_until(Duration::from_secs(20), |d| {
             http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
         });
+        // The API needs credentials: an admin token for this daemon's store, sent by the
+        // helpers of this module (`http_get`, `alerting::http`) to this address.
+        let token = create_token(&command, "admin");
+        TOKENS.lock().unwrap().insert(addr, token);
         daemon
     }
 
@@ -149,13 +157,60 @@ impl Drop for Daemon {
     }
 }
 
+/// The API token each test daemon's helpers send, by address.
+static TOKENS: std::sync::Mutex<std::collections::BTreeMap<SocketAddr, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// `Authorization: Bearer ...\r\n` for the daemon at `addr`, or nothing.
+pub fn auth_header(addr: SocketAddr) -> String {
+    TOKENS
+        .lock()
+        .unwrap()
+        .get(&addr)
+        .map_or(String::new(), |token| {
+            format!("Authorization: Bearer {token}\r\n")
+        })
+}
+
+/// Creates an API token of `role` with `lookout token create`, against the store of the
+/// `lookout serve` that `serve` runs (same --config, --data-dir and LOOKOUT_CONFIG).
+pub fn create_token(serve: &Command, role: &str) -> String {
+    let mut command = lookout();
+    let args: Vec<_> = serve.get_args().map(|a| a.to_os_string()).collect();
+    for pair in args.windows(2) {
+        if pair[0] == "--config" || pair[0] == "--data-dir" {
+            command.arg(&pair[0]).arg(&pair[1]);
+        }
+    }
+    for (key, value) in serve.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    if let Some(dir) = serve.get_current_dir() {
+        command.current_dir(dir);
+    }
+    let output = command
+        .args(["token", "create", "--role", role, "--name", "tests"])
+        .output()
+        .expect("run lookout token create");
+    assert!(
+        output.status.success(),
+        "lookout token create: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout).trim().to_string()
+}
+
 /// A minimal HTTP/1.0 GET: (status, body), or None if the server is not answering.
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let auth = auth_header(addr);
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     let response = String::from_utf8_lossy(&response).into_owned();

@@ -159,7 +159,10 @@ mod tests {
                 until_ms: 19 * MIN
             }]
         );
-        assert_eq!(limiter.locked_until("admin", "x", 19 * MIN - 1), Some(19 * MIN));
+        assert_eq!(
+            limiter.locked_until("admin", "x", 19 * MIN - 1),
+            Some(19 * MIN)
+        );
         assert_eq!(limiter.locked_until("admin", "x", 19 * MIN), None);
         assert_eq!(limiter.locked_until("bob", "10.0.0.2", 5 * MIN), None);
         assert!(limiter.any_locked(19 * MIN - 1) && !limiter.any_locked(19 * MIN));

@@ -87,7 +87,11 @@ impl Auth {
     pub fn trust_all() -> Auth {
         Auth {
             mode: Mode::TrustAll,
-            ..Auth::new(false, std::time::Duration::from_secs(1800), std::time::Duration::from_secs(43_200))
+            ..Auth::new(
+                false,
+                std::time::Duration::from_secs(1800),
+                std::time::Duration::from_secs(43_200),
+            )
         }
     }
 
@@ -200,10 +204,16 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// The caller, from a bearer token or a session cookie. `Err` is an answer to send as is.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, Response> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, Response> {
     let unavailable = |error: crate::store::StoreError| {
         tracing::error!(%error, "cannot check credentials");
-        json_error(StatusCode::SERVICE_UNAVAILABLE, "cannot check credentials now; try again")
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot check credentials now; try again",
+        )
     };
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
@@ -243,7 +253,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Pr
         return Ok(None);
     }
     if now - session.last_seen_ms >= 1_000 {
-        state.store.touch_session(&id_hash, now).await.map_err(unavailable)?;
+        state
+            .store
+            .touch_session(&id_hash, now)
+            .await
+            .map_err(unavailable)?;
     }
     Ok(Some(Principal {
         name: session.user,
@@ -273,7 +287,11 @@ fn wants_html(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 fn redirect(location: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 /// The one middleware over the whole router.
@@ -305,10 +323,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Err(response) => return response,
         Ok(Some(principal)) => principal,
         Ok(None) if wants_html(&method, headers) => {
-            let target = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str());
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             return redirect(&format!("/login?next={}", encode(target)));
         }
         Ok(None) => {
@@ -360,14 +375,19 @@ async fn form_csrf_token(request: Request) -> (Option<String>, Request) {
         return (None, request);
     }
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let token = std::str::from_utf8(&bytes).ok().and_then(|text| {
         text.split('&')
             .filter_map(|pair| pair.split_once('='))
             .find(|(key, _)| *key == "csrf_token")
             .map(|(_, value)| value.to_string())
     });
-    (token, Request::from_parts(parts, axum::body::Body::from(bytes)))
+    (
+        token,
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+    )
 }
 
 // ---- Login, logout, session.
@@ -489,7 +509,12 @@ async fn login(
     let now = state.clock.now_ms();
     sweep(&state);
     let next = safe_next(form.next.as_deref()).to_string();
-    if state.auth.limiter().locked_until(&form.user, &addr, now).is_some() {
+    if state
+        .auth
+        .limiter()
+        .locked_until(&form.user, &addr, now)
+        .is_some()
+    {
         return login_form(
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many failed logins. Try again later."),
@@ -549,7 +574,9 @@ async fn login(
 
 fn session_cookie(auth: &Auth, value: &str, max_age_s: i64) -> String {
     let secure = if auth.secure_cookies { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+    )
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
