@@ -212,7 +212,7 @@ fn silence_post(cookie: Option<&str>, csrf: Option<&str>, bearer: Option<&str>) 
     }
     request
         .body(Body::from(
-            r#"{"matchers": ["alertname=\"x\""], "for": "1h", "comment": "t"}"#,
+            r#"{"matchers": ["alertname=\"x\""], "for": "1h", "author": "t", "comment": "t"}"#,
         ))
         .unwrap()
 }
