@@ -1,0 +1,141 @@
+//! Access control with the real binary: the first admin, users and tokens from the CLI.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn first_start_prints_the_admin_password_once_and_the_api_needs_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "");
+    let daemon = Daemon::start(&config, port);
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("created user \"admin\" with password"))
+        .unwrap_or_else(|| panic!("no admin password printed: {log}"));
+    let password = line
+        .split("with password ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert_eq!(password.len(), 20);
+    // Without the token of the helpers, the API answers 401.
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET /api/v1/status HTTP/1.0\r\nHost: {}\r\n\r\n",
+        daemon.addr
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.contains(" 401 "), "{response}");
+    // With it, 200.
+    assert_eq!(daemon.get("/api/v1/status").0, 200);
+    let (_, log) = daemon.stop_with(libc::SIGTERM);
+    assert_eq!(log.matches(password).count(), 1, "printed once only");
+
+    // A second start creates nobody.
+    let daemon = Daemon::start(&config, port);
+    assert!(!daemon.log().contains("created user"));
+}
+
+#[test]
+fn users_and_tokens_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), free_port(), "");
+    let config = config.to_str().unwrap();
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = lookout()
+            .args(["--config", config])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = with_stdin(
+        &["user", "add", "bob", "--role", "viewer", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(
+        text(&short.stderr).contains("at least 12"),
+        "{}",
+        text(&short.stderr)
+    );
+    let added = with_stdin(
+        &["user", "add", "bob", "--role", "viewer", "--password-stdin"],
+        "a long password\n",
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let passwd = with_stdin(
+        &["user", "passwd", "bob", "--password-stdin"],
+        "another long one\n",
+    );
+    assert!(passwd.status.success(), "{}", text(&passwd.stderr));
+    let list = run(&["--config", config, "user", "list", "--json"], dir.path());
+    assert!(
+        text(&list.stdout).contains("\"name\":\"bob\""),
+        "{}",
+        text(&list.stdout)
+    );
+    assert!(!text(&list.stdout).contains("argon2"));
+    assert!(
+        run(&["--config", config, "user", "remove", "bob"], dir.path())
+            .status
+            .success()
+    );
+    assert!(
+        !run(&["--config", config, "user", "remove", "bob"], dir.path())
+            .status
+            .success()
+    );
+
+    let created = run(
+        &[
+            "--config", config, "token", "create", "--role", "viewer", "--name", "ci",
+        ],
+        dir.path(),
+    );
+    assert!(created.status.success());
+    let token = text(&created.stdout).trim().to_string();
+    assert!(token.starts_with("lookout_"));
+    let list = run(&["--config", config, "token", "list", "--json"], dir.path());
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(!text(&list.stdout).contains(&token));
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        run(&["--config", config, "token", "revoke", &id], dir.path())
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn a_non_loopback_address_without_tls_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:9898\"\n").unwrap();
+    let output = run(&["config", "check", path.to_str().unwrap()], dir.path());
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("server.tls_cert") && err.contains("insecure_http = true"),
+        "{err}"
+    );
+}
