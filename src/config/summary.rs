@@ -188,7 +188,7 @@ mod tests {
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
-             alerts: 6 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data\n\
+             alerts: 7 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data, security_incident\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \

@@ -41,6 +41,7 @@ fn values_are_read() {
     let text = r#"
 [server]
 listen = "[::]:8080"
+insecure_http = true
 [storage]
 path = "/var/lib/lookout"
 max_size = 536870912
