@@ -199,6 +199,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             board,
             commands: alert_commands.clone(),
         }),
+        // Issue "Web dashboard": the live feed subscribes per WebSocket client.
+        bus: Some(bus.clone()),
     });
     let http_task = tokio::spawn(async move {
         let shutdown = async move {

@@ -7,6 +7,9 @@
 
 mod alerts;
 mod api;
+// Dashboard (issue "Web dashboard"): pages, embedded assets, read-only helpers, live feed.
+mod dashboard_api;
+pub mod live;
 mod page;
 
 use std::sync::Arc;
@@ -28,13 +31,31 @@ pub struct AppState {
     pub started_at_ms: UnixMillis,
     /// The running alert engine; `None` in tests and one-shot tools (reads fall back to the store).
     pub alerting: Option<crate::daemon::AlertingHandle>,
+    /// The bus, for the live feed (`/api/v1/live`); `None` in tests without a pipeline.
+    pub bus: Option<crate::bus::Bus>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page::status_page))
+        // Dashboard (issue "Web dashboard"): one HTML shell for every page route.
+        .route("/", get(page::shell))
+        .route("/system", get(page::shell))
+        .route("/checks", get(page::shell))
+        .route("/checks/{name}", get(page::shell))
+        .route("/database", get(page::shell))
+        .route("/redis", get(page::shell))
+        .route("/maintenance", get(page::shell))
+        .route("/alerts", get(page::shell))
+        .route("/events", get(page::shell))
+        .route("/assets/{file}", get(page::asset))
+        .route("/api/v1/live", get(live::live))
+        .route(
+            "/api/v1/checks/{name}/history",
+            get(dashboard_api::check_history),
+        )
+        // End of dashboard routes.
         .route("/healthz", get(api::healthz))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/series", get(api::series))

@@ -59,6 +59,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         store,
         clock,
         alerting: None,
+        bus: None,
         started_at_ms: T0,
     }
 }
