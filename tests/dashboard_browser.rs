@@ -300,7 +300,29 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     )
     .await;
     assert_eq!(current, json!("24h"));
+    // Keyboard reading of a chart: focus it, End shows the latest value and time.
+    let tip = js(
+        &client,
+        "const f = document.querySelector('figure[data-series=cpu_usage_ratio]');\
+         const svg = f.querySelector('svg'); svg.focus();\
+         svg.dispatchEvent(new KeyboardEvent('keydown', {key: 'End', bubbles: true}));\
+         f.querySelector('details').open = true; return f.querySelector('.tip').textContent",
+    )
+    .await;
+    assert!(tip.as_str().unwrap().contains('%'), "{tip}");
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the CPU data table",
+        "return document.querySelectorAll('figure[data-series=cpu_usage_ratio] details tbody tr').length",
+        |v| v.as_u64().is_some_and(|n| n >= 1),
+    )
+    .await;
     screenshot(&client, "system-24h").await;
+    open(&client, &format!("{base}/events")).await;
+    screenshot(&client, "events").await;
+    open(&client, &format!("{base}/maintenance")).await;
+    screenshot(&client, "maintenance").await;
     open(&client, &format!("{base}/checks/app?range=1h")).await;
     wait_js(
         &client,

@@ -42,6 +42,10 @@
     for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
     return el;
   }
+  // replaceChildren without the null/false/'' holes (which it would print as text)
+  function put(el, ...children) {
+    el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
+  }
   const worst = (statuses) => statuses.reduce((w, x) => (RANK[x] > RANK[w] ? x : w), 'ok');
   function icon(status) {
     const g = s('svg', { viewBox: '0 0 16 16', 'aria-hidden': 'true', focusable: 'false' });
@@ -212,10 +216,11 @@
     const details = h('details', {}, h('summary', { text: 'Data table' }));
     wrap.append(title, legend, svgBox, tip, details);
     const c = { opts, lines: [], el: wrap, from: 0, to: 0, cursor: -1 };
-    const span = RANGES[range()] * 1000;
+    const rng = opts.range || range();
+    const span = RANGES[rng] * 1000;
     c.reload = async () => {
       const width = Math.max(200, Math.round(svgBox.clientWidth || 600));
-      const q = new URLSearchParams({ name: c.name || opts.name, from: '-' + range(), max_points: String(Math.min(width, 2000)) });
+      const q = new URLSearchParams({ name: c.name || opts.name, from: '-' + rng, max_points: String(Math.min(width, 2000)) });
       for (const [k, v] of Object.entries(opts.labels || {})) q.set(k, v);
       try {
         let data = await api('/api/v1/series?' + q);
@@ -276,12 +281,12 @@
       let ymax = all.length ? Math.max(...all) : 1;
       if (opts.unit === 'ratio') ymax = 1;
       else {
-        if (thresholds.length) ymax = Math.max(ymax, thresholds[0].value);
+        if (thresholds.length && ymax >= thresholds[0].value / 10) ymax = Math.max(ymax, thresholds[0].value);
         ymax = ymax > 0 ? ymax * 1.15 : 1;
       }
       const X = (t) => PL + ((t - x0) / (x1 - x0)) * (W - PL - PR);
       const Y = (v) => PT + (1 - Math.min(v, ymax) / ymax) * (H - PT - PB);
-      const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', tabindex: '0', 'aria-label': opts.title + ' over the last ' + range() + '. Use the arrow keys to read values; the data table below has every point.' });
+      const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', tabindex: '0', 'aria-label': opts.title + ' over the last ' + rng + '. Use the arrow keys to read values; the data table below has every point.' });
       for (let i = 0; i <= 4; i++) {
         const v = (ymax * i) / 4;
         svg.append(s('line', { class: 'grid-line', x1: PL, x2: W - PR, y1: Y(v), y2: Y(v) }));
@@ -312,6 +317,8 @@
           prev = p.at;
         }
         svg.append(s('path', { class: 'line', d, stroke: COLORS[i % COLORS.length], 'data-points': l.points.length }));
+        const dots = l.points.length <= 60 ? l.points : [l.points[l.points.length - 1]];
+        for (const p of dots) svg.append(s('circle', { cx: X(p.at).toFixed(1), cy: Y(p.v).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] }));
       });
       const cursor = s('line', { class: 'cursor', x1: -10, x2: -10, y1: PT, y2: H - PB, visibility: 'hidden' });
       svg.append(cursor);
@@ -350,9 +357,9 @@
       });
       svgBox.replaceChildren(svg);
       if (c.error) svgBox.append(h('p', { class: 'error', text: 'Could not load: ' + c.error }));
-      else if (!ref) svgBox.append(h('p', { class: 'nodata', text: 'No data in the last ' + range() + '.' }));
-      legend.replaceChildren(...(lines.length > 1 ? lines.map((l, i) => h('span', {}, h('i', { style: 'background:' + COLORS[i % COLORS.length] }), lineName(l.labels))) : []),
-        ...thresholds.map((t) => h('span', { class: 'muted' }, t.level + ' at ' + fmt(t.value, opts.unit))));
+      else if (!ref) svgBox.append(h('p', { class: 'nodata', text: 'No data in the last ' + rng + '.' }));
+      put(legend, ...(lines.length > 1 ? lines.map((l, i) => h('span', {}, h('i', { style: 'background:' + COLORS[i % COLORS.length] }), lineName(l.labels))) : []),
+        ...thresholds.map((t) => h('span', { class: 'muted' }, t.level + ' at ' + fmt(t.value, opts.unit) + (t.value > ymax ? ' (above the chart)' : ''))));
       const last = ref ? ref.points[ref.points.length - 1] : null;
       title.querySelector('.now').textContent = last ? fmt(last.v, opts.unit) : '';
       wrap.dataset.points = String(lines.reduce((n, l) => n + l.points.length, 0));
@@ -457,11 +464,11 @@
       const banners = h('div', { id: 'banners' });
       const tiles = h('div', { class: 'tiles', id: 'tiles' });
       const events = h('ul', { class: 'timeline', id: 'recent' });
-      main.replaceChildren(header('Overview', false, h('span', { id: 'overall' })), banners, tiles,
+      put(main, header('Overview', false, h('span', { id: 'overall' })), banners, tiles,
         h('h2', { text: 'System, last hour' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: TH.cpu }),
-          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: TH.memory })),
+          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: TH.cpu, range: '1h' }),
+          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: TH.memory, range: '1h' })),
         h('h2', {}, 'Recent events ', h('a', { href: '/events', class: 'muted', text: '(all)' })), events);
       this.alerts = await alertsNow();
       if (L.status) this.onStatus(L.status);
@@ -497,7 +504,7 @@
       const banners = document.getElementById('banners');
       const firing = (this.alerts || []).filter((a) => a.state === 'firing');
       const maint = st.checks.filter((c) => c.status === 'maintenance');
-      banners.replaceChildren(
+      put(banners, 
         firing.length ? h('div', { class: 'banner firing', role: 'alert' }, icon('critical'), h('div', {}, h('strong', {}, firing.length + ' firing alert' + (firing.length > 1 ? 's' : '') + ' '), h('a', { href: '/alerts', text: 'see alerts' }), h('ul', {}, firing.map(alertLine)))) : '',
         maint.length ? h('div', { class: 'banner maintenance', role: 'status' }, icon('maintenance'), h('div', {}, h('strong', { text: 'Maintenance: ' }), maint.map((c) => c.check + ' (' + c.detail + ')').join('; '), ' ', h('a', { href: '/maintenance', text: 'details' }))) : '');
     },
@@ -512,7 +519,7 @@
     title: 'System',
     async render() {
       const mounts = [...new Set((L.status ? L.status.series : []).filter((x) => x.name === 'filesystem_usage_ratio').map((x) => x.labels.mountpoint))].sort();
-      main.replaceChildren(header('System', true),
+      put(main, header('System', true),
         h('h2', { text: 'CPU and memory' }),
         h('div', { class: 'grid' },
           chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: TH.cpu }),
@@ -531,7 +538,7 @@
     onStatus(st) {
       const box = document.getElementById('syschecks');
       if (!box || !st) return;
-      box.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', { text: 'Check' }), h('th', { text: 'Status' }), h('th', { text: 'Value' }), h('th', { text: 'Detail' }))),
+      put(box, h('table', {}, h('thead', {}, h('tr', {}, h('th', { text: 'Check' }), h('th', { text: 'Status' }), h('th', { text: 'Value' }), h('th', { text: 'Detail' }))),
         h('tbody', {}, st.checks.filter((c) => c.layer === 'system').map((c) => h('tr', {}, h('td', { text: c.check }), h('td', {}, badge(c.status)), h('td', { text: fmt(c.value, 'ratio') }), h('td', { text: c.detail }))))));
     },
   };
@@ -542,7 +549,7 @@
       async render(arg) {
         let checks = (L.status ? L.status.checks : []).filter(filter);
         if (arg) checks = checks.filter((c) => c.check === arg);
-        main.replaceChildren(header(arg ? 'Check ' + arg : title, true),
+        put(main, header(arg ? 'Check ' + arg : title, true),
           arg && !checks.length ? h('p', { class: 'error', text: 'No check named "' + arg + '".' }) : null,
           !arg && !checks.length ? h('p', { class: 'muted', text: empty }) : null,
           ...checks.sort((a, b) => RANK[b.status] - RANK[a.status] || a.check.localeCompare(b.check)).map((c) => checkCard(c, checkCharts(c))));
@@ -564,7 +571,7 @@
     async render() {
       const inMaint = (L.status ? L.status.checks : []).filter((c) => c.status === 'maintenance');
       const others = (L.status ? L.status.checks : []).filter((c) => c.status !== 'maintenance' && c.layer !== 'system');
-      main.replaceChildren(header('Maintenance', true),
+      put(main, header('Maintenance', true),
         h('p', { class: 'card' }, 'A check is in maintenance when the application answers that it is (for example its maintenance page); that is expected, not a fault, and alerts about it are muted. Planned maintenance windows (scheduling them ahead, their history) come with maintenance tracking, which is not part of this version.'),
         h('h2', { text: 'Now in maintenance' }),
         inMaint.length ? inMaint.map((c) => checkCard(c, [])) : h('p', { class: 'muted', text: 'No check is in maintenance.' }),
@@ -580,7 +587,7 @@
   pages.alerts = {
     title: 'Alerts',
     async render() {
-      main.replaceChildren(header('Alerts', true), h('div', { id: 'alert-lists' }, h('p', { class: 'muted', text: 'Loading…' })), this.form());
+      put(main, header('Alerts', true), h('div', { id: 'alert-lists' }, h('p', { class: 'muted', text: 'Loading…' })), this.form());
       await this.refresh();
     },
     form() {
@@ -622,7 +629,7 @@
         const muted = alerts.alerts.filter((a) => a.muted_by);
         const admin = isAdmin();
         const sil = silences.silences.filter((x) => x.state !== 'expired');
-        box.replaceChildren(
+        put(box, 
           h('h2', {}, 'Firing (' + firing.length + ')'), list(firing, 'Nothing is firing.'),
           h('h2', {}, 'Pending (' + pending.length + ')'), list(pending, 'Nothing is pending.'),
           h('h2', {}, 'Silenced or muted (' + muted.length + ')'), list(muted, 'No alert is muted.'),
@@ -638,7 +645,7 @@
           history.history.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'alert-history' }, h('thead', {}, h('tr', {}, ['Time', 'What', 'Severity', 'Rule', 'Summary', 'Told'].map((t) => h('th', { scope: 'col', text: t })))),
             h('tbody', {}, history.history.map((x) => h('tr', {}, h('td', { text: ago(x.at) }), h('td', { text: x.kind }), h('td', {}, badge(x.severity === 'critical' ? 'critical' : x.severity === 'warning' ? 'warning' : 'unknown', x.severity)), h('td', { text: x.rule }), h('td', { text: x.summary }), h('td', { text: x.sent ? 'yes' : x.muted_by ? 'muted: ' + x.muted_by : 'no' })))))) : h('p', { class: 'muted', text: 'No alert activity in this range.' }));
       } catch (e) {
-        box.replaceChildren(h('p', { class: 'error', text: 'Could not load alerts: ' + e.message }));
+        put(box, h('p', { class: 'error', text: 'Could not load alerts: ' + e.message }));
       }
     },
     onEvent(e) { if (e.kind === 'alert') this.refresh(); },
@@ -647,7 +654,7 @@
   pages.events = {
     title: 'Events',
     async render() {
-      main.replaceChildren(header('Events', true), h('ul', { class: 'timeline', id: 'timeline' }));
+      put(main, header('Events', true), h('ul', { class: 'timeline', id: 'timeline' }));
       await this.refresh();
     },
     async refresh() {
@@ -662,7 +669,7 @@
 
   pages.notfound = {
     title: 'Not found',
-    async render() { main.replaceChildren(h('h1', { text: 'Not found' }), h('p', {}, 'No page here. ', h('a', { href: '/', text: 'Go to the overview' }))); },
+    async render() { put(main, h('h1', { text: 'Not found' }), h('p', {}, 'No page here. ', h('a', { href: '/', text: 'Go to the overview' }))); },
   };
 
   // ---------- routing and start ----------
