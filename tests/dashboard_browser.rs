@@ -270,6 +270,64 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         "admins (no login yet) get the silence form"
     );
     screenshot(&client, "alerts").await;
+
+    // An admin silences the alert from the form, sees it, and expires it again.
+    js(
+        &client,
+        "const f = document.getElementById('silence-form');\
+         f.matchers.value = 'check=\"app\"'; f.comment.value = 'deploying'; f.author.value = 'ops';\
+         f.requestSubmit(); return 1",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the new silence listed with an Expire button",
+        "return document.querySelectorAll('#silences tbody tr button').length",
+        |v| v == 1,
+    )
+    .await;
+    let silences = daemon.json("/api/v1/silences");
+    assert_eq!(
+        silences["silences"][0]["matchers"],
+        json!(["check=\"app\""]),
+        "{silences}"
+    );
+    screenshot(&client, "alerts-silenced").await;
+    js(
+        &client,
+        "document.querySelector('#silences tbody tr button').click(); return 1",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the silence expired",
+        "return document.querySelectorAll('#silences tbody tr').length",
+        |v| v == 0,
+    )
+    .await;
+
+    // A viewer gets neither the form nor Expire buttons.
+    js(
+        &client,
+        "lookout.session = {user: 'val', role: 'viewer', csrf_token: 't'}; lookout.rerender(); return 1",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the viewer's alerts page",
+        "return document.querySelector('#alert-lists h2') ? (document.querySelector('#silence-form') ? 'form' : 'no form') : null",
+        |v| v == "no form",
+    )
+    .await;
+    let help = js(
+        &client,
+        "return document.getElementById('silence-help').textContent",
+    )
+    .await;
+    assert!(help.as_str().unwrap().contains("viewer"), "{help}");
     open(&client, &format!("{base}/")).await;
     wait_js(
         &client,
@@ -280,6 +338,19 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     )
     .await;
     screenshot(&client, "overview-critical").await;
+
+    // The status history behind the strips has both statuses.
+    let history = daemon.json("/api/v1/checks/app/history?from=-1h");
+    let statuses: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"ok") && statuses.contains(&"critical"),
+        "{history}"
+    );
 
     // 4. The 24 h charts render with data points.
     open(&client, &format!("{base}/system?range=24h")).await;

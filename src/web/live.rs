@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -114,8 +114,39 @@ fn status_json(state: &AppState) -> String {
     value.to_string()
 }
 
+/// Whether a WebSocket handshake comes from a page of this server: browsers always send
+/// `Origin`, and a page of another site must not read the feed with the user's cookies
+/// (cross-site WebSocket hijacking). Clients that are not browsers send no `Origin`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let (Ok(origin), Some(Ok(host))) = (
+        origin.to_str(),
+        headers.get(header::HOST).map(|h| h.to_str()),
+    ) else {
+        return false;
+    };
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    origin_host.eq_ignore_ascii_case(host)
+}
+
 /// `GET /api/v1/live`: the WebSocket upgrade.
-pub async fn live(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub async fn live(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": "the live feed only serves pages of this server (Origin does not match Host)" })),
+        )
+            .into_response();
+    }
     let Some(bus) = state.bus.clone() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -304,6 +335,29 @@ mod tests {
                 tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
                 _ => continue,
             }
+        }
+    }
+
+    #[test]
+    fn only_pages_of_this_server_may_open_the_feed() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, v.parse().unwrap());
+            }
+            map
+        };
+        let host = ("host", "mon.example.org:8080");
+        for (pairs, want) in [
+            (vec![host], true),
+            (vec![host, ("origin", "http://mon.example.org:8080")], true),
+            (vec![host, ("origin", "https://MON.example.org:8080")], true),
+            (vec![host, ("origin", "https://evil.example.com")], false),
+            (vec![host, ("origin", "http://mon.example.org:9999")], false),
+            (vec![host, ("origin", "null")], false),
+            (vec![("origin", "http://mon.example.org:8080")], false),
+        ] {
+            assert_eq!(same_origin(&headers(&pairs)), want, "{pairs:?}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP face of Lookout: `router(state) -> Router`, testable without a socket.
-//! First cut of the API (`/api/v1/*`), `/healthz`, `/metrics` and a plain HTML status page;
-//! the full dashboard is its own piece of work.
+//! The API (`/api/v1/*`), `/healthz`, `/metrics`, and the dashboard: page shell and embedded
+//! assets (`page.rs`, `assets/`), its read-only helpers (`dashboard_api.rs`) and the WebSocket
+//! live feed (`live.rs`).
 //!
 //! Handlers translate internal types into the DTOs of `api.rs`; the wire format is defined
 //! there and nowhere else.

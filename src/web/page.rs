@@ -10,7 +10,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::clock::format_rfc3339;
-use crate::model::Status;
 
 use super::api::status_dto;
 use super::{AppState, VERSION};
@@ -33,16 +32,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn status_class(status: Status) -> &'static str {
-    match status {
-        Status::Ok => "ok",
-        Status::Maintenance => "maintenance",
-        Status::Warning => "warning",
-        Status::Unknown => "unknown",
-        Status::Critical => "critical",
-    }
 }
 
 /// `/assets/{file}`: the embedded script, style sheet and icon.
@@ -81,7 +70,7 @@ pub async fn shell(State(state): State<AppState>) -> Response {
          <p class=muted>Generated {generated}. Version {VERSION}. \
          The dashboard needs JavaScript; this summary refreshes every 30 s.</p>",
         overall = status.overall,
-        class = status_class(status.overall),
+        class = status.overall.as_str(),
         generated = escape(&status.generated_at),
     );
 
@@ -92,7 +81,7 @@ pub async fn shell(State(state): State<AppState>) -> Response {
             "<tr><td>{}</td><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td>{}</td><td class=muted>{}</td></tr>",
             check.layer,
             escape(&check.check),
-            status_class(check.status),
+            check.status.as_str(),
             check.status,
             escape(&check.detail),
             escape(&check.at),
@@ -135,7 +124,26 @@ pub async fn shell(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_the_embedded_assets_with_their_types_and_nothing_else() {
+        for (file, want) in [
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("app.css", "text/css; charset=utf-8"),
+            ("icon.svg", "image/svg+xml"),
+        ] {
+            let response = asset(Path(file.to_string())).await;
+            assert_eq!(response.status(), StatusCode::OK, "{file}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], want, "{file}");
+        }
+        let response = asset(Path("../Cargo.toml".to_string())).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        // The shell names the assets it needs and has a place for the summary.
+        assert!(SHELL.contains("/assets/app.js") && SHELL.contains("{{SUMMARY}}"));
+        // No CDN: everything the page loads is ours.
+        assert!(!SHELL.contains("https://") && !APP_JS.contains("https://"));
+    }
 
     #[test]
     fn escapes_markup_in_untrusted_text() {

@@ -695,6 +695,7 @@
     await page.render(route.arg);
     if (L.status) setStatus(L.status);
     document.body.dataset.ready = 'true';
+    L.rerender = () => page.render(route.arg);
     connectLive();
     setInterval(refresh, L.refreshMs);
   }
