@@ -143,6 +143,32 @@ async fn open(client: &Client, url: &str) {
     .await;
 }
 
+/// An HTTP server that always answers "in maintenance" (503 with `X-Maintenance-Active: true`).
+fn maintenance_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nX-Maintenance-Active: true\r\n\
+                      Content-Length: 11\r\nConnection: close\r\n\r\nmaintenance",
+                );
+            });
+        }
+    });
+    format!("http://{addr}/health")
+}
+
 const TILE: &str = "return (document.querySelector('[data-layer=application]') || {dataset:{}}).dataset.status || null";
 const LIVE: &str = "return document.querySelector('#live .live-text').textContent";
 
@@ -157,7 +183,8 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
          [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n",
-    ) + &http_check("app", &app.url(), "");
+    ) + &http_check("app", &app.url(), "")
+        + &http_check("shop", &maintenance_server(), "layer = \"business\"");
     let config = common::write_config(dir.path(), port, &extra);
     let daemon = Daemon::start(&config, port);
     let base = format!("http://{}", daemon.addr);
@@ -219,6 +246,15 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         |v| v == "live",
     )
     .await;
+    let (banner, _) = wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the maintenance banner",
+        "return (document.querySelector('.banner.maintenance') || {}).innerText || null",
+        |v| v.as_str().is_some_and(|t| t.contains("shop")),
+    )
+    .await;
+    eprintln!("banner: {banner}");
     screenshot(&client, "overview-ok").await;
 
     // 2. A status change appears within 2 s, without a reload.
@@ -393,6 +429,14 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     open(&client, &format!("{base}/events")).await;
     screenshot(&client, "events").await;
     open(&client, &format!("{base}/maintenance")).await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "shop listed as in maintenance",
+        "const c = document.querySelector('[data-check=shop]'); return c ? c.innerText : null",
+        |v| v.as_str().is_some_and(|t| t.contains("maintenance")),
+    )
+    .await;
     screenshot(&client, "maintenance").await;
     open(&client, &format!("{base}/checks/app?range=1h")).await;
     wait_js(

@@ -95,7 +95,7 @@
   }
   function checkValueUnit(check) {
     if (check.layer === 'system') return 'ratio';
-    if (check.layer === 'business') return '';
+    if (check.layer === 'business') return null; // query values, response times...: the detail says
     return 's';
   }
 
@@ -495,11 +495,12 @@
         const w = worst(checks.map((c) => c.status));
         const top = checks.filter((c) => c.status === w).sort((a, b) => a.check.localeCompare(b.check))[0];
         const bad = checks.filter((c) => RANK[c.status] >= RANK.warning).length;
+        const maint = checks.filter((c) => c.status === 'maintenance').length;
         return h('a', { class: 'tile t-' + w, href: LAYER_PAGE[layer] + location.search, 'data-layer': layer, 'data-status': w },
           h('h2', {}, h('span', { text: layer }), badge(w)),
-          h('div', { class: 'value' }, fmt(top.value, checkValueUnit(top))),
+          checkValueUnit(top) !== null && top.status !== 'maintenance' ? h('div', { class: 'value' }, fmt(top.value, checkValueUnit(top))) : null,
           h('p', { class: 'reason' }, h('strong', { text: top.check + ': ' }), top.detail),
-          h('p', { class: 'muted', text: checks.length + (checks.length === 1 ? ' check' : ' checks') + (bad ? ', ' + bad + ' not ok' : ', all fine') }));
+          h('p', { class: 'muted', text: checks.length + (checks.length === 1 ? ' check' : ' checks') + (bad ? ', ' + bad + ' not ok' : maint ? '' : ', all fine') + (maint ? ', ' + maint + ' in maintenance' : '') }));
       }));
       const banners = document.getElementById('banners');
       const firing = (this.alerts || []).filter((a) => a.state === 'firing');
