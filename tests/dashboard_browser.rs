@@ -375,17 +375,21 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     .await;
     screenshot(&client, "overview-critical").await;
 
-    // The status history behind the strips has both statuses.
-    let history = daemon.json("/api/v1/checks/app/history?from=-1h");
-    let statuses: Vec<&str> = history["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
-    assert!(
-        statuses.contains(&"ok") && statuses.contains(&"critical"),
-        "{history}"
+    // The status history behind the strips has both statuses (once the store has flushed).
+    poll(
+        Duration::from_secs(10),
+        "ok and critical in the app's history",
+        || {
+            let history = daemon.json("/api/v1/checks/app/history?from=-1h");
+            let statuses: Vec<String> = history["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["status"].as_str().unwrap().to_string())
+                .collect();
+            (statuses.contains(&"ok".to_string()) && statuses.contains(&"critical".to_string()))
+                .then_some(())
+        },
     );
 
     // 4. The 24 h charts render with data points.

@@ -5,7 +5,9 @@
 //! messages into the queue without ever waiting (`try_send`); the writer serialises and sends
 //! them. A client that does not keep up fills its queue and is dropped (close code 1008 with
 //! the reason "too slow ..."): the bus and the other consumers never wait for a browser.
-//! The server pings every 15 s and drops a client that answered nothing for 45 s.
+//! The server pings every 15 s (a WebSocket ping, plus a `heartbeat` message that page scripts,
+//! which never see pings, use to notice a dead connection) and drops a client that answered
+//! nothing for 45 s.
 //!
 //! Messages (text frames, one JSON object each, `at`/`at_ms` in Unix milliseconds):
 //! - `{"type":"hello","version":"0.1.0"}` then `{"type":"status", ...}`: the whole
@@ -14,6 +16,7 @@
 //!   "samples":[{"name":"cpu_usage_ratio","labels":{},"value":0.12}],
 //!   "checks":[{"check":"cpu","layer":"system","status":"ok","value":0.12,"detail":"..","at":"<RFC 3339>"}]}`:
 //!   one probe run (samples and check results batched in one message; non-finite values are `null`);
+//! - `{"type":"heartbeat"}` every 15 s;
 //! - `{"type":"event","at":1764237600000,"kind":"status_changed","subject":"app","message":".."}`:
 //!   a timeline event (alert events have kind `alert`).
 
@@ -233,7 +236,9 @@ async fn serve_client(
                     close(&mut socket, close_code::AWAY, "no answer to ping").await;
                     break;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if socket.send(Message::Ping(Default::default())).await.is_err()
+                    || socket.send(Message::Text(r#"{"type":"heartbeat"}"#.into())).await.is_err()
+                {
                     break;
                 }
             }

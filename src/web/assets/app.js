@@ -147,7 +147,17 @@
     el.querySelector('.live-text').textContent = state;
     el.title = state === 'live' ? 'Live updates over WebSocket' : 'Live feed down: polling every ' + L.pollMs / 1000 + ' s while reconnecting';
   }
-  let backoff = 1000, pollTimer = null, reconnectTimer = null;
+  let backoff = 1000, pollTimer = null, reconnectTimer = null, heardAt = 0;
+  // The server sends something at least every 15 s (a heartbeat); silence for 45 s means the
+  // connection is dead even if the browser has not noticed: drop it and reconnect.
+  setInterval(() => {
+    if (L.socket && L.live === 'live' && Date.now() - heardAt > 45000) {
+      const dead = L.socket;
+      L.socket = null;
+      dead.close();
+      scheduleReconnect();
+    }
+  }, 5000);
   function startPolling() {
     if (pollTimer) return;
     pollTimer = setInterval(async () => {
@@ -161,8 +171,11 @@
     let ws;
     try { ws = new WebSocket(url); } catch (e) { return scheduleReconnect(); }
     L.socket = ws;
-    ws.onopen = () => { backoff = 1000; setLive('live'); stopPolling(); };
-    ws.onmessage = (m) => { try { onLive(JSON.parse(m.data)); } catch (e) { console.error(e); } };
+    ws.onopen = () => { backoff = 1000; heardAt = Date.now(); setLive('live'); stopPolling(); };
+    ws.onmessage = (m) => {
+      heardAt = Date.now();
+      try { onLive(JSON.parse(m.data)); } catch (e) { console.error(e); }
+    };
     ws.onclose = () => { if (L.socket === ws) scheduleReconnect(); };
   }
   function scheduleReconnect() {
