@@ -467,6 +467,7 @@ mod tests {
         })
         .await
         .unwrap();
+        eprintln!("slow client: {received} messages, then {ended_with}");
         assert!(
             received < count as usize,
             "got all {received} messages: the slow client was not dropped ({ended_with})"
