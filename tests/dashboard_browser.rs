@@ -306,7 +306,11 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         "admins (no login yet) get the silence form"
     );
     screenshot(&client, "alerts").await;
-    js(&client, "document.getElementById('silence-section').scrollIntoView(); return 1").await;
+    js(
+        &client,
+        "document.getElementById('silence-section').scrollIntoView(); return 1",
+    )
+    .await;
     screenshot(&client, "alerts-form").await;
 
     // An admin silences the alert from the form, sees it, and expires it again.
