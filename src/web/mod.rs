@@ -1,6 +1,7 @@
 //! The HTTP face of Lookout: `router(state) -> Router`, testable without a socket.
-//! First cut of the API (`/api/v1/*`), `/healthz`, `/metrics` and a plain HTML status page;
-//! the full dashboard is its own piece of work.
+//! The API (`/api/v1/*`), `/healthz`, `/metrics`, and the dashboard: page shell and embedded
+//! assets (`page.rs`, `assets/`), its read-only helpers (`dashboard_api.rs`) and the WebSocket
+//! live feed (`live.rs`).
 //!
 //! Handlers translate internal types into the DTOs of `api.rs`; the wire format is defined
 //! there and nowhere else.
@@ -9,6 +10,9 @@ mod alerts;
 mod api;
 // Access control (issue "Web dashboard", Access control): one guard over every route.
 pub mod auth;
+// Dashboard (issue "Web dashboard"): pages, embedded assets, read-only helpers, live feed.
+mod dashboard_api;
+pub mod live;
 mod page;
 
 use std::sync::Arc;
@@ -43,6 +47,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// route, listed or not; list a new route here so the test checks it too).
 pub const ROUTES: &[(&str, Method)] = &[
     ("/", Method::GET),
+    ("/system", Method::GET),
+    ("/checks", Method::GET),
+    ("/checks/{name}", Method::GET),
+    ("/database", Method::GET),
+    ("/redis", Method::GET),
+    ("/maintenance", Method::GET),
+    ("/alerts", Method::GET),
+    ("/events", Method::GET),
+    ("/assets/{file}", Method::GET),
+    ("/api/v1/live", Method::GET),
+    ("/api/v1/checks/{name}/history", Method::GET),
     ("/healthz", Method::GET),
     ("/api/v1/status", Method::GET),
     ("/api/v1/series", Method::GET),
@@ -62,7 +77,23 @@ pub const ROUTES: &[(&str, Method)] = &[
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page::status_page))
+        // Dashboard (issue "Web dashboard"): one HTML shell for every page route.
+        .route("/", get(page::shell))
+        .route("/system", get(page::shell))
+        .route("/checks", get(page::shell))
+        .route("/checks/{name}", get(page::shell))
+        .route("/database", get(page::shell))
+        .route("/redis", get(page::shell))
+        .route("/maintenance", get(page::shell))
+        .route("/alerts", get(page::shell))
+        .route("/events", get(page::shell))
+        .route("/assets/{file}", get(page::asset))
+        .route("/api/v1/live", get(live::live))
+        .route(
+            "/api/v1/checks/{name}/history",
+            get(dashboard_api::check_history),
+        )
+        // End of dashboard routes.
         .route("/healthz", get(api::healthz))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/series", get(api::series))

@@ -1,15 +1,23 @@
-//! The plain HTML status page: server-rendered, no JavaScript, refreshes itself every 30 s.
+//! The dashboard's pages (issue "Web dashboard"): one HTML shell for every page route, the
+//! embedded assets (`assets/app.js`, `assets/app.css`), and a server-rendered summary inside
+//! the shell so the page says something useful before (or without) JavaScript.
+//! The JavaScript renders the page named by `location.pathname`, so every URL is a deep link.
 
 use std::fmt::Write;
 
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::clock::format_rfc3339;
-use crate::model::Status;
 
 use super::api::status_dto;
 use super::{AppState, VERSION};
+
+const SHELL: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -26,24 +34,27 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn status_class(status: Status) -> &'static str {
-    match status {
-        Status::Ok => "ok",
-        Status::Maintenance => "maint",
-        Status::Warning => "warn",
-        Status::Unknown => "unknown",
-        Status::Critical => "crit",
-    }
+/// `/assets/{file}`: the embedded script, style sheet and icon.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (content_type, body) = match file.as_str() {
+        "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "icon.svg" => ("image/svg+xml", ICON_SVG),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fafafa}\
-h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}table{border-collapse:collapse;min-width:40em}\
-td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}th{background:#eee}\
-.badge{display:inline-block;padding:.1em .6em;border-radius:.8em;font-weight:600;color:#fff}\
-.ok{background:#2e7d32}.maint{background:#1565c0}.warn{background:#ef6c00}.unknown{background:#6d6d6d}.crit{background:#c62828}\
-.muted{color:#777}";
-
-pub async fn status_page(State(state): State<AppState>) -> Html<String> {
+/// Every page route: the shell, with a server-rendered summary that the script replaces.
+pub async fn shell(State(state): State<AppState>) -> Response {
     let status = status_dto(&state);
     let now = state.clock.now_ms();
     let events = state
@@ -55,39 +66,22 @@ pub async fn status_page(State(state): State<AppState>) -> Html<String> {
     let mut html = String::with_capacity(8192);
     let _ = write!(
         html,
-        "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta http-equiv=refresh content=30><meta name=viewport content=\"width=device-width\">\
-         <title>Lookout: {overall}</title><style>{STYLE}</style></head><body>\
-         <h1>Lookout <span class=\"badge {class}\">{overall}</span></h1>\
-         <p class=muted>Generated {generated}; refreshes every 30 s. Version {VERSION}.</p>",
+        "<h1>Lookout <span class=\"badge s-{class}\">{overall}</span></h1>\
+         <p class=muted>Generated {generated}. Version {VERSION}. \
+         The dashboard needs JavaScript; this summary refreshes every 30 s.</p>",
         overall = status.overall,
-        class = status_class(status.overall),
+        class = status.overall.as_str(),
         generated = escape(&status.generated_at),
     );
 
-    html.push_str("<h2>Layers</h2><table><tr><th>Layer</th><th>Status</th><th>Checks</th></tr>");
-    for layer in &status.layers {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td></tr>",
-            layer.layer,
-            status_class(layer.status),
-            layer.status,
-            layer.checks
-        );
-    }
-    html.push_str("</table>");
-
-    html.push_str(
-        "<h2>Checks</h2><table><tr><th>Layer</th><th>Check</th><th>Status</th><th>Detail</th><th>At</th></tr>",
-    );
+    html.push_str("<h2>Checks</h2><table><tr><th>Layer</th><th>Check</th><th>Status</th><th>Detail</th><th>At</th></tr>");
     for check in &status.checks {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td class=muted>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td>{}</td><td class=muted>{}</td></tr>",
             check.layer,
             escape(&check.check),
-            status_class(check.status),
+            check.status.as_str(),
             check.status,
             escape(&check.detail),
             escape(&check.at),
@@ -112,17 +106,44 @@ pub async fn status_page(State(state): State<AppState>) -> Html<String> {
     if events.is_empty() {
         html.push_str("<tr><td colspan=4 class=muted>No events in the last 24 hours.</td></tr>");
     }
-    html.push_str(
-        "</table><p class=muted>API: <a href=\"/api/v1/status\">/api/v1/status</a> · \
-         <a href=\"/api/v1/events\">/api/v1/events</a> · <a href=\"/metrics\">/metrics</a> · \
-         <a href=\"/healthz\">/healthz</a></p></body></html>",
-    );
-    Html(html)
+    html.push_str("</table>");
+
+    let page = SHELL
+        .replace("{{TITLE}}", &format!("Lookout: {}", status.overall))
+        .replace("{{VERSION}}", VERSION)
+        .replace("{{SUMMARY}}", &html);
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(page),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_the_embedded_assets_with_their_types_and_nothing_else() {
+        for (file, want) in [
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("app.css", "text/css; charset=utf-8"),
+            ("icon.svg", "image/svg+xml"),
+        ] {
+            let response = asset(Path(file.to_string())).await;
+            assert_eq!(response.status(), StatusCode::OK, "{file}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], want, "{file}");
+        }
+        let response = asset(Path("../Cargo.toml".to_string())).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        // The shell names the assets it needs and has a place for the summary.
+        assert!(SHELL.contains("/assets/app.js") && SHELL.contains("{{SUMMARY}}"));
+        // No CDN: everything the page loads is ours.
+        assert!(!SHELL.contains("https://") && !APP_JS.contains("https://"));
+    }
 
     #[test]
     fn escapes_markup_in_untrusted_text() {

@@ -131,7 +131,8 @@ const ACCESS: &[(Methods, &str, Need)] = &[
     (Methods::Any, "/login", Need::Nobody),
     (Methods::Read, "/healthz", Need::Nobody),
     (Methods::Read, "/metrics", Need::Nobody),
-    (Methods::Read, "/static/", Need::Nobody),
+    // The dashboard's embedded assets (CSS, JS, icon): the login page uses them too.
+    (Methods::Read, "/assets/", Need::Nobody),
     (Methods::Write, "/logout", Need::Role(Role::Viewer)),
     (Methods::Write, "/", Need::Role(Role::Admin)),
     (Methods::Read, "/", Need::Role(Role::Viewer)),

@@ -280,9 +280,18 @@ async fn every_route_but_the_public_ones_needs_credentials() {
         .add_token("t1", "ci", Role::Admin, &secret::sha256_hex(&token))
         .await
         .unwrap();
-    let public = ["GET /login", "POST /login", "GET /healthz", "GET /metrics"];
+    let public = [
+        "GET /login",
+        "POST /login",
+        "GET /healthz",
+        "GET /metrics",
+        "GET /assets/{file}",
+    ];
     for (path, method) in ROUTES {
-        let uri = path.replace("{id}", "x");
+        let uri = path
+            .replace("{id}", "x")
+            .replace("{file}", "app.js")
+            .replace("{name}", "app");
         let name = format!("{method} {path}");
         let request = Request::builder()
             .method(method.clone())
