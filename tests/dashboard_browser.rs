@@ -87,9 +87,67 @@ async fn browser(driver: &ChromeDriver) -> Client {
         .unwrap_or_else(|e| panic!("no WebDriver session from chromedriver: {e}"))
 }
 
-/// Logs in to the dashboard. Access control is not part of this branch yet: a no-op for now;
-/// the integrator adds the login step here.
-async fn login(_client: &Client, _base: &str) {}
+const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
+const VIEWER_PASSWORD: &str = "viewer-only-password-42";
+
+/// Adds a user to the store of `config` with `lookout user add --password-stdin`.
+fn add_user(config: &Path, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = common::lookout()
+        .arg("--config")
+        .arg(config)
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Logs in through the login form, as a person would, and waits to leave the form.
+async fn login(client: &Client, base: &str, user: &str, password: &str) {
+    use fantoccini::Locator;
+    // Already on the form (sent there by a page): keep its `next`.
+    if js(client, "return location.pathname").await != "/login" {
+        client.goto(&format!("{base}/login")).await.unwrap();
+    }
+    client
+        .find(Locator::Id("user"))
+        .await
+        .expect("the login form")
+        .send_keys(user)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        client,
+        Duration::from_secs(5),
+        "logged in: away from the login form",
+        "return location.pathname",
+        |v| v != "/login",
+    )
+    .await;
+}
 
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
@@ -186,6 +244,8 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     ) + &http_check("app", &app.url(), "")
         + &http_check("shop", &maintenance_server(), "layer = \"business\"");
     let config = common::write_config(dir.path(), port, &extra);
+    add_user(&config, "ada", "admin", ADMIN_PASSWORD);
+    add_user(&config, "val", "viewer", VIEWER_PASSWORD);
     let daemon = Daemon::start(&config, port);
     let base = format!("http://{}", daemon.addr);
     poll(Duration::from_secs(15), "the app check ran ok", || {
@@ -211,7 +271,20 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
 
     let driver = chromedriver();
     let client = browser(&driver).await;
-    login(&client, &base).await;
+    // Without a session, a page sends the browser to the login form.
+    client.goto(&format!("{base}/alerts")).await.unwrap();
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the login form",
+        "return location.pathname + location.search",
+        |v| v == "/login?next=/alerts",
+    )
+    .await;
+    screenshot(&client, "login").await;
+    login(&client, &base, "ada", ADMIN_PASSWORD).await;
+    let who = js(&client, "return location.pathname").await;
+    assert_eq!(who, json!("/alerts"), "back where the user was going");
 
     // 1. The overview shows the right statuses, and the live feed is up.
     open(&client, &format!("{base}/")).await;
@@ -350,12 +423,46 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     )
     .await;
 
-    // A viewer gets neither the form nor Expire buttons.
+    // Logout ends the session: the next page asks for the login again.
     js(
         &client,
-        "lookout.session = {user: 'val', role: 'viewer', csrf_token: 't'}; lookout.rerender(); return 1",
+        "document.querySelector('#logout button').click(); return 1",
     )
     .await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "logged out",
+        "return location.pathname",
+        |v| v == "/login",
+    )
+    .await;
+    client.goto(&format!("{base}/alerts")).await.unwrap();
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the login form after logout",
+        "return location.pathname",
+        |v| v == "/login",
+    )
+    .await;
+
+    // A viewer gets neither the form nor Expire buttons, and the server refuses anyway.
+    login(&client, &base, "val", VIEWER_PASSWORD).await;
+    client.goto(&format!("{base}/alerts")).await.unwrap();
+    let refused = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch('/api/v1/session').then(r => r.json()).then(s =>\
+               fetch('/api/v1/silences', {method: 'POST',\
+                 headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf_token},\
+                 body: JSON.stringify({matchers: ['check=\"app\"'], for: '1h', author: 'val', comment: 'x'})}))\
+             .then(r => done(r.status), e => done(String(e)))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, json!(403), "a viewer cannot silence");
     wait_js(
         &client,
         Duration::from_secs(5),

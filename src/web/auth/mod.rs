@@ -431,9 +431,10 @@ fn login_form(status: StatusCode, message: Option<&str>, next: &str) -> Response
         r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · Lookout</title></head>
-<body>
-<main>
+<title>Log in · Lookout</title>
+<link rel="stylesheet" href="/assets/app.css"></head>
+<body class="login">
+<main id="main">
 <h1>Log in to Lookout</h1>
 {message}<form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
