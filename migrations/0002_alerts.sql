@@ -13,7 +13,9 @@ CREATE TABLE alerts (
     last_notified_ms INTEGER,
     value            REAL,
     summary          TEXT NOT NULL,
-    muted_by         TEXT NOT NULL
+    muted_by         TEXT NOT NULL,
+    acknowledged_by  TEXT,               -- who acknowledged the firing alert (no repeats then)
+    acknowledged_ms  INTEGER
 ) WITHOUT ROWID;
 
 -- Every notice the engine decided, sent or muted. The columns are for filtering; the notice

@@ -423,6 +423,34 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     )
     .await;
 
+    // An admin acknowledges the firing alert: it says who is on it.
+    open(&client, &format!("{base}/alerts")).await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "an Acknowledge button",
+        "return document.querySelectorAll('button.ack').length",
+        |v| v.as_u64().is_some_and(|n| n >= 1),
+    )
+    .await;
+    js(
+        &client,
+        "document.querySelector('button.ack').click(); return 1",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "acknowledged by ada",
+        "return (document.querySelector('.acked') || {}).textContent || null",
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("acknowledged by ada"))
+        },
+    )
+    .await;
+    screenshot(&client, "alerts-acknowledged").await;
+
     // Logout ends the session: the next page asks for the login again.
     js(
         &client,

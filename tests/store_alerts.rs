@@ -66,6 +66,8 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_data() {
         value: Some(99.0),
         summary: "CPU 99% on web1".into(),
         muted_by: String::new(),
+        acknowledged_by: Some("ops".into()),
+        acknowledged_ms: Some(T0 + 1),
     };
     store
         .commit_alerts(&AlertBatch {

@@ -59,6 +59,8 @@ struct LiveAlert {
     held: bool,
     /// When its latest told notice is due to go out; before then it can still be withdrawn.
     due_ms: Option<UnixMillis>,
+    /// Who acknowledged the firing, and when: its repeats stop until it escalates or resolves.
+    acknowledged: Option<(String, UnixMillis)>,
     summary: String,
 }
 
@@ -235,6 +237,7 @@ impl Engine {
                     told: alert.muted_by.is_empty(),
                     held: false,
                     due_ms: None,
+                    acknowledged: alert.acknowledged_by.zip(alert.acknowledged_ms),
                     muted_by: alert.muted_by,
                     summary: alert.summary,
                 },
@@ -555,6 +558,7 @@ impl Engine {
                 told: false,
                 held: false,
                 due_ms: None,
+                acknowledged: None,
                 summary: String::new(),
             }
         });
@@ -646,9 +650,17 @@ impl Engine {
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
     ) {
-        let Some(alert) = self.live.get(id) else {
+        let Some(alert) = self.live.get_mut(id) else {
             return;
         };
+        match notification {
+            // Someone is on it: no reminders.
+            Notification::Repeat(_) if alert.acknowledged.is_some() => return,
+            // Worse than what was acknowledged: news again.
+            Notification::Escalated { .. } => alert.acknowledged = None,
+            _ => {}
+        }
+        let alert = &self.live[id];
         let rule = &self.rules[alert.rule];
         let (kind, severity, previous) = match notification {
             Notification::Firing(s) => (NoticeKind::Firing, s, None),
@@ -1039,7 +1051,32 @@ impl Engine {
                 alert.summary.clone()
             },
             muted_by: alert.muted_by.clone(),
+            acknowledged_by: alert.acknowledged.as_ref().map(|(by, _)| by.clone()),
+            acknowledged_ms: alert.acknowledged.as_ref().map(|(_, at)| *at),
         })
+    }
+
+    /// `by` is on it: the firing alert `id` stops repeating until it escalates or resolves.
+    pub fn acknowledge(
+        &mut self,
+        id: &str,
+        by: &str,
+        now_ms: UnixMillis,
+    ) -> Result<AlertBatch, String> {
+        let Some(alert) = self.live.get_mut(id) else {
+            return Err(format!("no pending or firing alert \"{id}\""));
+        };
+        if !matches!(alert.tracker.state, AlertState::Firing { .. }) {
+            return Err(format!(
+                "alert \"{id}\" is pending, not firing: nothing to acknowledge yet"
+            ));
+        }
+        alert.acknowledged = Some((by.to_string(), now_ms));
+        let mut batch = AlertBatch::default();
+        if let Some(stored) = self.stored(id, &self.live[id]) {
+            batch.upserts.push(stored);
+        }
+        Ok(batch)
     }
 }
 
@@ -1438,6 +1475,35 @@ depends_on = ["db"]
             batch.retract.is_empty(),
             "app was already sent: nothing to withdraw"
         );
+    }
+
+    #[test]
+    fn an_acknowledged_alert_stops_repeating_until_it_escalates() {
+        let mut engine = engine(0);
+        engine.observe(&sample("cpu_usage_ratio", &[], 0.9, 0), 0);
+        assert!(
+            engine
+                .acknowledge("cpu_usage:cpu_usage_ratio", "ada", S)
+                .unwrap_err()
+                .contains("pending"),
+            "nothing to acknowledge while pending"
+        );
+        engine.observe(&sample("cpu_usage_ratio", &[], 0.9, 2 * MIN), 2 * MIN);
+        let batch = engine
+            .acknowledge("cpu_usage:cpu_usage_ratio", "ada", 3 * MIN)
+            .unwrap();
+        assert_eq!(batch.upserts[0].acknowledged_by.as_deref(), Some("ada"));
+        assert!(engine.acknowledge("nope", "ada", 3 * MIN).is_err());
+        // The warning cooldown (30m) passes: no repeat for an acknowledged alert.
+        let batch = engine.observe(&sample("cpu_usage_ratio", &[], 0.9, 40 * MIN), 40 * MIN);
+        assert!(told(&batch).is_empty(), "acknowledged: no reminder");
+        // Worse than what was acknowledged: told, and the acknowledgement is gone.
+        let batch = engine.observe(&sample("cpu_usage_ratio", &[], 0.97, 41 * MIN), 41 * MIN);
+        assert_eq!(
+            told(&batch),
+            vec![(NoticeKind::Escalated, Severity::Critical, String::new())]
+        );
+        assert_eq!(engine.alerts()[0].acknowledged_by, None);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct StoredAlert {
     /// Why it is quiet right now: "silence abc", "inhibited by check_failed{check=app}",
     /// "maintenance"; empty when it is not.
     pub muted_by: String,
+    /// Who acknowledged it and when: someone is on it, so its repeats stop (until it
+    /// escalates or resolves).
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_ms: Option<UnixMillis>,
 }
 
 /// One notice in the alert history (also those that were muted and not sent).

@@ -27,6 +27,12 @@ pub enum AlertCommand {
     SilencesChanged,
     /// SIGHUP: a new, valid config.
     Reconfigure(Box<Config>),
+    /// Someone is on the firing alert `id`: stop its repeats.
+    Acknowledge {
+        id: String,
+        by: String,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// What the web layer needs from the alerting side.
@@ -44,6 +50,22 @@ impl AlertingHandle {
 
     pub fn silences_changed(&self) {
         let _ = self.commands.try_send(AlertCommand::SilencesChanged);
+    }
+
+    /// Acknowledges the firing alert `id` for `by`; the error says why not (unknown, pending).
+    pub async fn acknowledge(&self, id: &str, by: &str) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(AlertCommand::Acknowledge {
+                id: id.to_string(),
+                by: by.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| "the alert engine is stopping".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the alert engine is stopping".to_string())?
     }
 }
 
@@ -96,6 +118,23 @@ impl AlertLoop {
                     Some(AlertCommand::Reconfigure(config)) => {
                         let batch = self.engine.reconfigure(&config, self.clock.now_ms());
                         self.commit(batch).await;
+                    }
+                    Some(AlertCommand::Acknowledge { id, by, reply }) => {
+                        let now = self.clock.now_ms();
+                        let outcome = match self.engine.acknowledge(&id, &by, now) {
+                            Ok(batch) => {
+                                self.commit(batch).await;
+                                self.bus.publish_event(Event {
+                                    at_ms: now,
+                                    kind: EventKind::Alert,
+                                    subject: id.clone(),
+                                    message: format!("acknowledged by {by}: repeats stop until it escalates or resolves"),
+                                });
+                                Ok(())
+                            }
+                            Err(why) => Err(why),
+                        };
+                        let _ = reply.send(outcome);
                     }
                     None => {}
                 },

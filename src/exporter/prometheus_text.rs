@@ -338,6 +338,8 @@ mod tests {
             value: None,
             summary: String::new(),
             muted_by: String::new(),
+            acknowledged_by: None,
+            acknowledged_ms: None,
         }]);
         let text = render(&snapshot, "0.1.0", 0);
         assert!(text.contains("lookout_alerts{state=\"firing\",severity=\"critical\"} 1\n"));

@@ -74,7 +74,7 @@ impl Store {
         let inner = &*self.inner;
         let rows = sqlx::query(
             "SELECT id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                    summary, muted_by
+                    summary, muted_by, acknowledged_by, acknowledged_ms
              FROM alerts ORDER BY id",
         )
         .fetch_all(&inner.pool)
@@ -440,12 +440,14 @@ async fn upsert_alert(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                             summary, muted_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             summary, muted_by, acknowledged_by, acknowledged_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, labels = excluded.labels,
              state = excluded.state, severity = excluded.severity, since_ms = excluded.since_ms,
              last_notified_ms = excluded.last_notified_ms, value = excluded.value,
-             summary = excluded.summary, muted_by = excluded.muted_by",
+             summary = excluded.summary, muted_by = excluded.muted_by,
+             acknowledged_by = excluded.acknowledged_by,
+             acknowledged_ms = excluded.acknowledged_ms",
     )
     .bind(&alert.id)
     .bind(&alert.rule)
@@ -457,6 +459,8 @@ async fn upsert_alert(
     .bind(alert.value)
     .bind(&alert.summary)
     .bind(&alert.muted_by)
+    .bind(&alert.acknowledged_by)
+    .bind(alert.acknowledged_ms)
     .execute(&mut *tx)
     .await
     .map_err(|e| inner.db(e))?;
@@ -525,6 +529,8 @@ fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreEr
         value: column(row, "value", inner)?,
         summary: column(row, "summary", inner)?,
         muted_by: column(row, "muted_by", inner)?,
+        acknowledged_by: column(row, "acknowledged_by", inner)?,
+        acknowledged_ms: column(row, "acknowledged_ms", inner)?,
     })
 }
 
@@ -650,6 +656,8 @@ mod tests {
             value: Some(97.5),
             summary: format!("CPU 97.5% on {id}"),
             muted_by: String::new(),
+            acknowledged_by: None,
+            acknowledged_ms: None,
         }
     }
 

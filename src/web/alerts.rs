@@ -29,6 +29,9 @@ pub struct AlertDto {
     /// Why it is not being told: a silence, an inhibition, maintenance; "" when it is.
     pub muted_by: String,
     pub labels: BTreeMap<String, String>,
+    /// Who acknowledged it ("" when nobody has), and when.
+    pub acknowledged_by: String,
+    pub acknowledged_at: Option<String>,
 }
 
 impl From<StoredAlert> for AlertDto {
@@ -43,6 +46,8 @@ impl From<StoredAlert> for AlertDto {
             summary: a.summary,
             muted_by: a.muted_by,
             labels: a.labels,
+            acknowledged_by: a.acknowledged_by.unwrap_or_default(),
+            acknowledged_at: a.acknowledged_ms.map(format_rfc3339),
         }
     }
 }
@@ -64,6 +69,36 @@ pub async fn alerts(State(state): State<AppState>) -> Result<Json<AlertsDto>, Ap
     };
     Ok(Json(AlertsDto {
         alerts: alerts.into_iter().map(AlertDto::from).collect(),
+    }))
+}
+
+/// The body of `POST /api/v1/alerts/ack` (ids hold characters a path would need to escape).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckDto {
+    pub id: String,
+}
+
+/// Someone is on the firing alert: its repeats stop until it escalates or resolves. Admins
+/// only (the guard: every state-changing request).
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    principal: Option<axum::Extension<super::auth::Principal>>,
+    body: Result<Json<AckDto>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AlertsDto>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Some(handle) = &state.alerting else {
+        return Err(ApiError::internal(
+            "no alert engine runs here: acknowledge on the daemon",
+        ));
+    };
+    let by = principal.map_or_else(|| "unknown".to_string(), |p| p.0.name.clone());
+    handle
+        .acknowledge(&body.id, &by)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(AlertsDto {
+        alerts: handle.alerts().into_iter().map(AlertDto::from).collect(),
     }))
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::exporter::Snapshot;
@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/events", Method::GET),
     ("/api/v1/alerts", Method::GET),
     ("/api/v1/alerts/history", Method::GET),
+    ("/api/v1/alerts/ack", Method::POST),
     ("/api/v1/silences", Method::GET),
     ("/api/v1/silences", Method::POST),
     ("/api/v1/silences/{id}", Method::DELETE),
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/alerts/history", get(alerts::history))
+        .route("/api/v1/alerts/ack", post(alerts::acknowledge))
         .route(
             "/api/v1/silences",
             get(alerts::silences).post(alerts::add_silence),

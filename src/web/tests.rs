@@ -347,6 +347,8 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
                 value: Some(4.0),
                 summary: "app is critical".into(),
                 muted_by: String::new(),
+                acknowledged_by: None,
+                acknowledged_ms: None,
             }],
             removed: vec![],
             history: vec![HistoryEntry {

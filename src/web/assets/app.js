@@ -457,7 +457,8 @@
   }
   function alertLine(a) {
     const sev = a.severity === 'critical' ? 'critical' : a.severity === 'warning' ? 'warning' : 'unknown';
-    return h('li', { 'data-alert': a.id }, badge(sev, a.severity), ' ', h('strong', { text: a.rule }), ' — ', a.summary, a.muted_by ? h('span', { class: 'muted' }, ' (muted: ' + a.muted_by + ')') : '', h('span', { class: 'muted' }, ' since ' + ago(a.since)));
+    return h('li', { 'data-alert': a.id }, badge(sev, a.severity), ' ', h('strong', { text: a.rule }), ' — ', a.summary, a.muted_by ? h('span', { class: 'muted' }, ' (muted: ' + a.muted_by + ')') : '', h('span', { class: 'muted' }, ' since ' + ago(a.since)),
+      a.acknowledged_by ? h('span', { class: 'acked' }, ' · acknowledged by ' + a.acknowledged_by) : '');
   }
   function eventLine(e) {
     const at = typeof e.at === 'number' ? e.at : Date.parse(e.at);
@@ -637,11 +638,23 @@
       if (!box) return;
       try {
         const [alerts, silences, history] = await Promise.all([api('/api/v1/alerts'), api('/api/v1/silences'), api('/api/v1/alerts/history?since=-' + range())]);
-        const list = (items, empty) => (items.length ? h('ul', { class: 'alerts' }, items.map(alertLine)) : h('p', { class: 'muted', text: empty }));
+        const admin = isAdmin();
+        // Admins acknowledge a firing alert: someone is on it, so its repeats stop.
+        const withAck = (a) => {
+          const li = alertLine(a);
+          if (admin && a.state === 'firing' && !a.acknowledged_by) {
+            li.append(' ', h('button', { class: 'secondary ack', type: 'button', text: 'Acknowledge', 'aria-label': 'Acknowledge ' + a.summary, onclick: async (ev) => {
+              ev.target.disabled = true;
+              try { await api('/api/v1/alerts/ack', { method: 'POST', body: { id: a.id } }); } catch (err) { alert('Not acknowledged: ' + err.message); }
+              this.refresh();
+            } }));
+          }
+          return li;
+        };
+        const list = (items, empty) => (items.length ? h('ul', { class: 'alerts' }, items.map(withAck)) : h('p', { class: 'muted', text: empty }));
         const firing = alerts.alerts.filter((a) => a.state === 'firing' && !a.muted_by);
         const pending = alerts.alerts.filter((a) => a.state === 'pending' && !a.muted_by);
         const muted = alerts.alerts.filter((a) => a.muted_by);
-        const admin = isAdmin();
         const sil = silences.silences.filter((x) => x.state !== 'expired');
         put(box, 
           h('h2', {}, 'Firing (' + firing.length + ')'), list(firing, 'Nothing is firing.'),
