@@ -1,8 +1,11 @@
 //! Access control with the real binary: the first admin, users and tokens from the CLI.
 
+#[path = "common/alerting.rs"]
+mod alerting;
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 #[test]
 fn first_start_prints_the_admin_password_once_and_the_api_needs_credentials() {
@@ -138,4 +141,100 @@ fn a_non_loopback_address_without_tls_is_refused() {
         err.contains("server.tls_cert") && err.contains("insecure_http = true"),
         "{err}"
     );
+}
+
+#[test]
+fn a_login_lockout_is_a_critical_security_alert_by_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = alerting::SmtpServer::start(dir.path(), &[]);
+    let port = free_port();
+    let config = write_config(dir.path(), port, &alerting::alerts_config(smtp.port, ""));
+    let password = "carol's long password";
+    let mut child = lookout()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    let added = child.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let daemon = Daemon::start(&config, port);
+
+    let login = |password: &str| -> u16 {
+        use std::io::{Read, Write};
+        let body = format!("user=carol&password={}", password.replace(' ', "+"));
+        let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+        write!(
+            stream,
+            "POST /login HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            daemon.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    // No mail before: the lockout is what is told.
+    for attempt in 1..=4 {
+        assert_eq!(login("wrong password 0"), 401, "attempt {attempt}");
+    }
+    assert_eq!(login(password), 303, "4 failures lock nobody out");
+    for attempt in 1..=5 {
+        assert_eq!(login("wrong password 1"), 401, "attempt {attempt}");
+    }
+    // Locked: even the right password is refused, with 429.
+    assert_eq!(login(password), 429);
+
+    let mails = smtp.wait_for(1, Duration::from_secs(30));
+    let security: Vec<_> = mails
+        .iter()
+        .filter(|m| alerting::subject(m).contains("Security"))
+        .collect();
+    assert_eq!(security.len(), 1, "{mails:#?}");
+    let subject = alerting::subject(security[0]);
+    assert!(subject.contains("[CRITICAL]"), "{subject}");
+    assert!(subject.contains("5 failed logins for carol"), "{subject}");
+
+    let events = daemon.json("/api/v1/events?from=-1h");
+    let events = events["events"].as_array().unwrap();
+    let lockout = events
+        .iter()
+        .find(|e| e["kind"] == "security")
+        .unwrap_or_else(|| panic!("no security event in {events:#?}"));
+    assert_eq!(lockout["subject"], "login");
+    let message = lockout["message"].as_str().unwrap();
+    assert!(
+        message.contains("5 failed logins for carol from 127.0.0.1"),
+        "{message}"
+    );
+    // The alert is firing, in the security category.
+    let alerts = daemon.json("/api/v1/alerts");
+    let alert = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "security_incident")
+        .unwrap_or_else(|| panic!("no security_incident alert in {alerts:#}"))
+        .clone();
+    assert_eq!(alert["state"], "firing", "{alert:#}");
+    assert_eq!(alert["severity"], "critical", "{alert:#}");
+    assert_eq!(alert["labels"]["check"], "security:login", "{alert:#}");
+    // Still locked after the mail went out.
+    assert_eq!(login(password), 429);
 }

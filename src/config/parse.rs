@@ -152,6 +152,14 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         default.session_max_age,
         positive,
     );
+    // A session that may stay idle longer than it may live at all: the idle limit would
+    // never apply, which is surely not what was meant.
+    not_longer(
+        r,
+        &session_idle_timeout,
+        &session_max_age,
+        "expected session_idle_timeout <= session_max_age",
+    );
     // TLS needs both files: one alone is a half-done setup, not a choice.
     for (set, unset) in [(&tls_cert, &tls_key), (&tls_key, &tls_cert)] {
         if set.valid && unset.valid && set.value.is_some() && unset.value.is_none() {

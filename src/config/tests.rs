@@ -498,3 +498,101 @@ fn anchoring_cannot_be_escaped() {
     assert!(filter.allows("eth0") && !filter.allows("eth9") && !filter.allows("veth0"));
     assert!(super::NameFilter::new(&[], &["(x"]).is_err());
 }
+
+#[test]
+fn golden_server_access_control() {
+    // Other hosts without TLS: the message names both ways out.
+    let clear = "accepts other hosts, but without TLS passwords and session cookies would cross \
+                 the network in clear; set server.tls_cert and server.tls_key, or set \
+                 server.insecure_http = true (e.g. behind a TLS proxy)";
+    assert_eq!(
+        errors("[server]\nlisten = \"0.0.0.0:9898\"\n"),
+        format!("lookout.toml:2:10: server.listen: \"0.0.0.0:9898\" {clear}")
+    );
+    // Half a TLS setup is no TLS: both problems are reported.
+    assert_eq!(
+        errors("[server]\nlisten = \"192.0.2.7:9898\"\ntls_cert = \"/etc/lookout/cert.pem\"\n"),
+        format!(
+            "lookout.toml:2:10: server.listen: \"192.0.2.7:9898\" {clear}\n\
+             lookout.toml:3:12: server.tls_cert: is set but server.tls_key is not; TLS needs \
+             both the certificate and its private key (or neither, for plain HTTP)"
+        )
+    );
+    // insecure_http = true is the explicit choice (e.g. behind a TLS proxy); TLS is the other.
+    let insecure = parse("[server]\nlisten = \"0.0.0.0:9898\"\ninsecure_http = true\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(insecure.server.insecure_http);
+    let tls =
+        parse("[server]\nlisten = \"0.0.0.0:9898\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tls.server.tls_cert.as_deref(), Some(Path::new("/c.pem")));
+    assert_eq!(tls.server.tls_key.as_deref(), Some(Path::new("/k.pem")));
+    assert!(!tls.server.insecure_http);
+    // Half a TLS setup, either half.
+    assert_eq!(
+        errors("[server]\ntls_cert = \"/etc/lookout/cert.pem\"\n"),
+        "lookout.toml:2:12: server.tls_cert: is set but server.tls_key is not; TLS needs both \
+         the certificate and its private key (or neither, for plain HTTP)"
+    );
+    assert_eq!(
+        errors("[server]\ntls_key = \"/etc/lookout/key.pem\"\n"),
+        "lookout.toml:2:11: server.tls_key: is set but server.tls_cert is not; TLS needs both \
+         the certificate and its private key (or neither, for plain HTTP)"
+    );
+    // An empty path is its own problem, not also "half a setup".
+    assert_eq!(
+        errors("[server]\ntls_cert = \" \"\ntls_key = \"/k.pem\"\n"),
+        "lookout.toml:2:12: server.tls_cert: must not be empty; expected the path of a PEM file"
+    );
+    assert_eq!(
+        errors("[server]\ninsecure_http = \"yes\"\n"),
+        "lookout.toml:2:17: server.insecure_http: expected a boolean (true or false), found a \
+         string"
+    );
+}
+
+#[test]
+fn golden_session_timeouts() {
+    let config = parse("[server]\nsession_idle_timeout = \"15m\"\nsession_max_age = \"1d\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.session_idle_timeout, Duration::from_secs(900));
+    assert_eq!(config.server.session_max_age, Duration::from_secs(86_400));
+    assert_eq!(
+        errors("[server]\nsession_idle_timeout = \"soon\"\n"),
+        "lookout.toml:2:24: server.session_idle_timeout: \"soon\" is not a duration; expected a \
+         number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+    );
+    assert_eq!(
+        errors("[server]\nsession_max_age = \"0s\"\n"),
+        "lookout.toml:2:19: server.session_max_age: \"0s\" must be greater than zero"
+    );
+    assert_eq!(
+        errors("[server]\nsession_max_age = 3600\n"),
+        "lookout.toml:2:19: server.session_max_age: expected a duration string like \"10s\", \
+         found an integer"
+    );
+    // An idle limit above the absolute one would never apply.
+    assert_eq!(
+        errors("[server]\nsession_idle_timeout = \"1d\"\n"),
+        "lookout.toml:2:24: server.session_idle_timeout: \"1d\" is longer than session_max_age \
+         (\"12h\", the default); expected session_idle_timeout <= session_max_age"
+    );
+    assert_eq!(
+        errors("[server]\nsession_max_age = \"10m\"\n"),
+        "lookout.toml:2:19: server.session_max_age: \"10m\" is shorter than session_idle_timeout \
+         (\"30m\", the default); expected session_idle_timeout <= session_max_age"
+    );
+    assert_eq!(
+        errors("[server]\nsession_idle_timeout = \"2h\"\nsession_max_age = \"1h\"\n"),
+        "lookout.toml:3:19: server.session_max_age: \"1h\" is shorter than session_idle_timeout \
+         (\"2h\"); expected session_idle_timeout <= session_max_age"
+    );
+    // Equal is fine: the idle limit then never ends a session first, but it is not wrong.
+    assert!(parse("[server]\nsession_idle_timeout = \"1h\"\nsession_max_age = \"1h\"\n").is_ok());
+    // A bad value is reported once, without a second message about the pair.
+    assert_eq!(
+        errors("[server]\nsession_idle_timeout = \"forever\"\nsession_max_age = \"1m\"\n"),
+        "lookout.toml:2:24: server.session_idle_timeout: \"forever\" is not a duration; expected \
+         a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+    );
+}

@@ -1,6 +1,7 @@
 //! Helpers for tests that run the real `lookout` binary.
 #![allow(dead_code)]
 
+pub mod https;
 pub mod tls;
 
 use std::io::{Read, Write};
