@@ -151,7 +151,6 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             data_dir: config.storage.path.clone(),
         });
     }
-    ensure_admin(&store).await?;
     let tls = match (&config.server.tls_cert, &config.server.tls_key) {
         (Some(cert), Some(key)) => match http::tls_acceptor(cert, key) {
             Ok(acceptor) => Some(acceptor),
@@ -169,6 +168,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             addr: config.server.listen,
             source,
         })?;
+    // After the TLS files and the port are known good: a start that fails creates no admin.
+    ensure_admin(&store).await?;
     let started_at_ms = clock.now_ms();
 
     let bus = Bus::new(DEFAULT_CAPACITY);
