@@ -126,7 +126,43 @@ pub struct StatusDto {
 }
 
 /// The status of everything monitored: worst status per layer, each check, each latest value.
-pub fn status_dto(state: &AppState) -> StatusDto {
+/// Which latest values `/api/v1/status` carries: with thousands of checks the series (three
+/// per check and more) are most of the document, and most pages need none of them.
+pub enum SeriesFilter {
+    All,
+    None,
+    Named(Vec<String>),
+}
+
+impl SeriesFilter {
+    /// `series=none`, `series=all` (the default) or `series=name1,name2`.
+    fn parse(text: Option<&str>) -> SeriesFilter {
+        match text.map(str::trim) {
+            None | Some("all") => SeriesFilter::All,
+            Some("none") | Some("") => SeriesFilter::None,
+            Some(names) => SeriesFilter::Named(
+                names
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .trim_start_matches(exporter::PREFIX_STR)
+                            .to_string()
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        match self {
+            SeriesFilter::All => true,
+            SeriesFilter::None => false,
+            SeriesFilter::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
     let checks = state.snapshot.checks();
     let mut layers: BTreeMap<Layer, (Status, usize)> = BTreeMap::new();
     for c in &checks {
@@ -150,6 +186,7 @@ pub fn status_dto(state: &AppState) -> StatusDto {
             .snapshot
             .series()
             .into_iter()
+            .filter(|(key, _)| series.wants(&key.name))
             .map(|(key, latest)| SeriesValueDto {
                 name: key.name.clone(),
                 labels: key.labels.clone(),
@@ -169,8 +206,14 @@ pub fn status_dto(state: &AppState) -> StatusDto {
     }
 }
 
-pub async fn status(State(state): State<AppState>) -> Json<StatusDto> {
-    Json(status_dto(&state))
+/// `/api/v1/status`, or `?series=none` / `?series=filesystem_usage_ratio,load1` for fewer
+/// latest values.
+pub async fn status(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Json<StatusDto> {
+    let filter = SeriesFilter::parse(params.get("series").map(String::as_str));
+    Json(status_dto_with(&state, &filter))
 }
 
 /// A point in time from an API parameter: `now`, `now-1h` or `-1h` (relative), RFC 3339

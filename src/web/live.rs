@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use crate::bus::Subscription;
 use crate::model::{BusMessage, Event, Observation};
 
-use super::api::{CheckDto, status_dto};
+use super::api::{CheckDto, SeriesFilter, status_dto_with};
 use super::{AppState, VERSION};
 
 /// Messages one client may have waiting before it is dropped as too slow.
@@ -110,7 +110,10 @@ pub fn message_json(message: &BusMessage) -> String {
 }
 
 fn status_json(state: &AppState) -> String {
-    let mut value = serde_json::to_value(status_dto(state)).unwrap_or_default();
+    // The page reads only the checks from the greeting; the series (most of the document with
+    // many checks) stay out, and pages that need latest values ask /api/v1/status for them.
+    let mut value =
+        serde_json::to_value(status_dto_with(state, &SeriesFilter::None)).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.insert("type".into(), "status".into());
     }

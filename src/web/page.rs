@@ -11,8 +11,11 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::clock::format_rfc3339;
 
-use super::api::status_dto;
+use super::api::{SeriesFilter, status_dto_with};
 use super::{AppState, VERSION};
+
+/// Rows of the no-script summary in the shell.
+const SUMMARY_ROWS: usize = 50;
 
 const SHELL: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -55,7 +58,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 
 /// Every page route: the shell, with a server-rendered summary that the script replaces.
 pub async fn shell(State(state): State<AppState>) -> Response {
-    let status = status_dto(&state);
+    let status = status_dto_with(&state, &SeriesFilter::None);
     let now = state.clock.now_ms();
     let events = state
         .store
@@ -74,8 +77,24 @@ pub async fn shell(State(state): State<AppState>) -> Response {
         generated = escape(&status.generated_at),
     );
 
-    html.push_str("<h2>Checks</h2><table><tr><th>Layer</th><th>Check</th><th>Status</th><th>Detail</th><th>At</th></tr>");
-    for check in &status.checks {
+    // The worst checks first, at most SUMMARY_ROWS of them: with thousands of checks a full
+    // table would make the shell megabytes long and delay the dashboard itself by seconds.
+    let mut shown: Vec<&super::api::CheckDto> = status.checks.iter().collect();
+    shown.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.check.cmp(&b.check)));
+    let hidden = shown.len().saturating_sub(SUMMARY_ROWS);
+    shown.truncate(SUMMARY_ROWS);
+    let _ = write!(
+        html,
+        "<h2>Checks</h2><p class=muted>{} checks, {} not ok.</p>\
+         <table><tr><th>Layer</th><th>Check</th><th>Status</th><th>Detail</th><th>At</th></tr>",
+        status.checks.len(),
+        status
+            .checks
+            .iter()
+            .filter(|c| c.status != crate::model::Status::Ok)
+            .count()
+    );
+    for check in shown {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td>{}</td><td class=muted>{}</td></tr>",
@@ -91,6 +110,12 @@ pub async fn shell(State(state): State<AppState>) -> Response {
         html.push_str("<tr><td colspan=5 class=muted>No check has run yet.</td></tr>");
     }
     html.push_str("</table>");
+    if hidden > 0 {
+        let _ = write!(
+            html,
+            "<p class=muted>And {hidden} more (the best off); the dashboard lists them all.</p>"
+        );
+    }
 
     html.push_str("<h2>Recent events</h2><table><tr><th>At</th><th>Kind</th><th>Subject</th><th>Message</th></tr>");
     for event in &events {

@@ -380,3 +380,22 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
     let (status, _) = get(&state, "/api/v1/alerts/history?since=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn status_can_leave_out_the_latest_values_pages_do_not_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (_, all) = get(&state, "/api/v1/status").await;
+    assert_eq!(all["series"].as_array().unwrap().len(), 1);
+    let (_, none) = get(&state, "/api/v1/status?series=none").await;
+    assert_eq!(none["series"], json!([]));
+    assert_eq!(none["checks"], all["checks"], "checks are always there");
+    let (_, named) = get(
+        &state,
+        "/api/v1/status?series=lookout_filesystem_usage_ratio,load1",
+    )
+    .await;
+    assert_eq!(named["series"], all["series"]);
+    let (_, other) = get(&state, "/api/v1/status?series=load1").await;
+    assert_eq!(other["series"], json!([]));
+}

@@ -161,7 +161,7 @@
   function startPolling() {
     if (pollTimer) return;
     pollTimer = setInterval(async () => {
-      try { L.polls++; setStatus(await api('/api/v1/status')); } catch (e) { /* next time */ }
+      try { L.polls++; setStatus(await api(statusUrl())); } catch (e) { /* next time */ }
     }, L.pollMs);
   }
   function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
@@ -198,7 +198,13 @@
       if (page.onEvent) page.onEvent(msg);
     }
   }
+  // Only the system page reads latest values (its filesystems); with thousands of checks the
+  // series are most of the status document, so the other pages leave them out.
+  function statusUrl() {
+    return '/api/v1/status?series=' + (location.pathname.startsWith('/system') ? 'filesystem_usage_ratio' : 'none');
+  }
   function setStatus(status) {
+    if (L.status && (!status.series || !status.series.length)) status.series = L.status.series;
     L.status = status;
     document.title = 'Lookout: ' + status.overall;
     document.getElementById('updated').textContent = 'updated ' + fmtTime(Date.now());
@@ -212,7 +218,7 @@
   }
   async function refresh() {
     L.refreshes++;
-    try { setStatus(await api('/api/v1/status')); } catch (e) { /* shown next time */ }
+    try { setStatus(await api(statusUrl())); } catch (e) { /* shown next time */ }
     for (const chart of L.charts) chart.reload();
     if (page.refresh) page.refresh();
   }
@@ -717,7 +723,7 @@
 
   async function start() {
     await loadSession();
-    try { L.status = await api('/api/v1/status'); } catch (e) { main.prepend(h('p', { class: 'error', text: 'Could not load the status: ' + e.message })); }
+    try { L.status = await api(statusUrl()); } catch (e) { main.prepend(h('p', { class: 'error', text: 'Could not load the status: ' + e.message })); }
     document.title = page.title + ' · Lookout' + (L.status ? ': ' + L.status.overall : '');
     await page.render(route.arg);
     if (L.status) setStatus(L.status);
