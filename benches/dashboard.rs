@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -107,7 +107,6 @@ fn median(values: &mut [f64]) -> f64 {
 struct Daemon {
     child: Child,
     port: u16,
-    config: PathBuf,
     token: String,
     _dir: tempfile::TempDir,
 }
@@ -143,7 +142,14 @@ impl Daemon {
         let mut user = lookout()
             .arg("--config")
             .arg(&config)
-            .args(["user", "add", "bench", "--role", "viewer", "--password-stdin"])
+            .args([
+                "user",
+                "add",
+                "bench",
+                "--role",
+                "viewer",
+                "--password-stdin",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -178,7 +184,6 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             port,
-            config,
             token,
             _dir: dir,
         };
@@ -225,9 +230,7 @@ impl Daemon {
     }
 
     /// A WebSocket request for the live feed, with the bearer token (and no Origin).
-    fn live_request(
-        &self,
-    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    fn live_request(&self) -> tokio_tungstenite::tungstenite::handshake::client::Request {
         let mut request = format!("ws://127.0.0.1:{}/api/v1/live", self.port)
             .into_client_request()
             .unwrap();
@@ -296,7 +299,10 @@ fn chromedriver() -> ChromeDriver {
         .expect("start chromedriver");
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(15), "no chromedriver");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no chromedriver"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     ChromeDriver {
@@ -409,7 +415,11 @@ async fn latency() {
         if list.len() >= wanted {
             break list;
         }
-        assert!(started.elapsed() < limit, "only {} observations", list.len());
+        assert!(
+            started.elapsed() < limit,
+            "only {} observations",
+            list.len()
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     let lateness_after = daemon.lateness();
@@ -558,7 +568,7 @@ async fn clients() {
         })
         .collect();
     let complete = per_client.iter().filter(|&&n| n == expected.len()).count();
-    let closed: Vec<&String> = seen.iter().filter_map(|s| s.closed.as_ref()).collect();
+    let closed: Vec<String> = seen.iter().filter_map(|s| s.closed.clone()).collect();
     drop(seen);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, rss_gone) = cpu_and_rss(daemon.pid());
@@ -660,7 +670,9 @@ async fn render() {
                      const s = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/api/v1/status')); \
                      done({ at, status_end: s ? s.responseEnd : null, status_start: s ? s.startTime : null, \
                             transfer: s ? s.transferSize : null, \
-                            nav: performance.getEntriesByType('navigation')[0].responseEnd }); \
+                            nav: performance.getEntriesByType('navigation')[0].responseEnd, \
+                            dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd, \
+                            requests: performance.getEntriesByType('resource').map((e) => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.responseEnd)]) }); \
                    } else setTimeout(poll, 5); }; \
                  poll();",
                 vec![],
@@ -669,7 +681,8 @@ async fn render() {
             .expect("render timing");
         total.push(value["at"].as_f64().unwrap());
         fetched.push(value["status_end"].as_f64().unwrap_or(f64::NAN));
-        after_fetch.push(value["at"].as_f64().unwrap() - value["status_end"].as_f64().unwrap_or(0.0));
+        after_fetch
+            .push(value["at"].as_f64().unwrap() - value["status_end"].as_f64().unwrap_or(0.0));
         transfer = value["transfer"].as_f64().unwrap_or(f64::NAN);
         println!("    load: {value}");
     }
@@ -706,7 +719,9 @@ fn main() {
     raise_open_files(65_536);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let wants = |name: &str| {
-        !args.iter().any(|a| ["latency", "clients", "render"].contains(&a.as_str()))
+        !args
+            .iter()
+            .any(|a| ["latency", "clients", "render"].contains(&a.as_str()))
             || args.iter().any(|a| a == name)
     };
     println!(
