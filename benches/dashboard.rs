@@ -672,6 +672,7 @@ async fn render() {
                             transfer: s ? s.transferSize : null, \
                             nav: performance.getEntriesByType('navigation')[0].responseEnd, \
                             dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd, \
+                            paint: performance.getEntriesByType('paint').map((e) => [e.name, Math.round(e.startTime)]), \
                             requests: performance.getEntriesByType('resource').map((e) => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.responseEnd)]) }); \
                    } else setTimeout(poll, 5); }; \
                  poll();",
