@@ -1,0 +1,749 @@
+//! Dashboard benchmarks (issue "Web dashboard"), against the real release `lookout serve`:
+//!
+//! - `latency`: sample -> browser latency. The system probe runs at 1 s; a page of headless
+//!   Chromium (logged in through `/login` as a viewer) opens `/api/v1/live` and records
+//!   `Date.now() - at` for each `observation`; a tokio-tungstenite client (bearer token) does the
+//!   same without a browser. `at` is the probe's scheduled tick (Unix ms, same host clock), so
+//!   the figure includes the scheduler's wake-up lateness and the probe's own run time.
+//! - `clients`: 1,000 concurrent WebSocket clients for 30 s at a 1 s system interval: the
+//!   daemon's RSS before/after, its CPU share, and whether every client got every observation.
+//! - `render`: 10,000 `tcp` checks (60 s interval) against a local listener; the overview page
+//!   is loaded 5 times in Chromium, timed from navigation start to the application tile
+//!   showing its status; also the size of `/api/v1/status`.
+//!
+//! `cargo bench --bench dashboard` runs all three (about 5 minutes);
+//! `cargo bench --bench dashboard -- latency` (or `clients`, `render`) runs one.
+//! LOOKOUT_BENCH_OBSERVATIONS (default 120), LOOKOUT_BENCH_CLIENTS (1000),
+//! LOOKOUT_BENCH_SECONDS (30) and LOOKOUT_BENCH_CHECKS (10000) change the sizes.
+//! Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency` and `render`.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PASSWORD: &str = "bench-viewer-password-42";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// (utime + stime in seconds, RSS in bytes) of a process.
+fn cpu_and_rss(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("daemon alive");
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let utime: f64 = fields[11].parse().unwrap();
+    let stime: f64 = fields[12].parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    ((utime + stime) / ticks_per_second(), rss_kb * 1024)
+}
+
+/// CPU seconds this bench process used so far (its own client load shares the 2 cores).
+fn own_cpu() -> f64 {
+    cpu_and_rss(std::process::id()).0
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return -1;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+// ---------- the daemon ----------
+
+struct Daemon {
+    child: Child,
+    port: u16,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lookout() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    command.env_remove("LOOKOUT_CONFIG").env_remove("RUST_LOG");
+    command
+}
+
+impl Daemon {
+    /// `lookout serve` with the system probe at `system_interval`, `extra` config appended, a
+    /// viewer user `bench` (for the browser) and an admin token (for the bench's own requests).
+    fn start(system_interval: &str, extra: &str, ready_within: Duration) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = dir.path().join("lookout.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n[system]\ninterval = \"{system_interval}\"\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write config");
+        let mut user = lookout()
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "user",
+                "add",
+                "bench",
+                "--role",
+                "viewer",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lookout user add");
+        writeln!(user.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = user.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = lookout()
+            .arg("--config")
+            .arg(&config)
+            .args(["token", "create", "--role", "admin", "--name", "bench"])
+            .output()
+            .expect("lookout token create");
+        assert!(
+            out.status.success(),
+            "token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let child = lookout()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lookout serve");
+        let mut daemon = Daemon {
+            child,
+            port,
+            token,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while daemon.get("/healthz").map(|r| r.0) != Some(200) {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("lookout serve exited with {status}");
+            }
+            assert!(
+                started.elapsed() < ready_within,
+                "lookout serve did not answer /healthz within {ready_within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        daemon
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// GET with the admin token: (status, body).
+    fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.port, self.token
+        )
+        .ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&response[..end]);
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, response[end + 4..].to_vec()))
+    }
+
+    /// A WebSocket request for the live feed, with the bearer token (and no Origin).
+    fn live_request(&self) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let mut request = format!("ws://127.0.0.1:{}/api/v1/live", self.port)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        request
+    }
+
+    /// The schedule-lateness histogram of /metrics: (upper bound in s, cumulative count).
+    fn lateness(&self) -> Vec<(f64, u64)> {
+        let (_, body) = self.get("/metrics").expect("/metrics");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("lookout_schedule_lateness_seconds_bucket{le=\"")?;
+                let (le, count) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+/// The bucket bound that holds percentile `p` of a cumulative histogram.
+fn histogram_percentile(buckets: &[(f64, u64)], p: f64) -> f64 {
+    let total = buckets.last().map_or(0, |b| b.1);
+    let want = (p / 100.0 * total as f64).ceil() as u64;
+    buckets
+        .iter()
+        .find(|b| b.1 >= want.max(1))
+        .map_or(f64::NAN, |b| b.0)
+}
+
+// ---------- the browser ----------
+
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> ChromeDriver {
+    assert!(
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "this bench needs {CHROMEDRIVER} and {CHROMIUM}"
+    );
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no chromedriver"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ChromeDriver {
+        child,
+        port,
+        profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(driver: &ChromeDriver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--no-first-run",
+                format!("--user-data-dir={}", driver.profile.path().display()),
+                "--window-size=1280,800",
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session")
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
+}
+
+/// Logs in as the viewer `bench` through the login form.
+async fn login(client: &Client, base: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    let form = [("user", "bench"), ("password", PASSWORD)];
+    for (field, value) in form {
+        client
+            .find(Locator::Id(field))
+            .await
+            .expect("the login form")
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while js(client, "return location.pathname").await == "/login" {
+        assert!(started.elapsed() < Duration::from_secs(10), "login failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------- 1. sample -> browser latency ----------
+
+async fn latency() {
+    let wanted: usize = env_or("LOOKOUT_BENCH_OBSERVATIONS", 120);
+    let daemon = Daemon::start("1s", "", Duration::from_secs(20));
+    let base = daemon.base();
+
+    // The browser-free client.
+    let (mut socket, _) = tokio_tungstenite::connect_async(daemon.live_request())
+        .await
+        .expect("WebSocket with a bearer token");
+    let ws_client = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while latencies.len() < wanted {
+            let Some(Ok(Message::Text(text))) = socket.next().await else {
+                continue;
+            };
+            let received = now_ms();
+            let msg: Value = serde_json::from_str(&text).unwrap();
+            if msg["type"] == "observation" && msg["source"] == "system" {
+                latencies.push(received - msg["at"].as_i64().unwrap());
+            }
+        }
+        latencies
+    });
+
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    login(&client, &base).await;
+    let lateness_before = daemon.lateness();
+    js(
+        &client,
+        "window.__lat = []; \
+         const ws = new WebSocket('ws://' + location.host + '/api/v1/live'); \
+         ws.onmessage = (m) => { const now = Date.now(); const msg = JSON.parse(m.data); \
+           if (msg.type === 'observation' && msg.source === 'system') window.__lat.push(now - msg.at); }; \
+         window.__ws = ws; return true",
+    )
+    .await;
+    let started = Instant::now();
+    let limit = Duration::from_secs(wanted as u64 * 2 + 30);
+    let mut browser_latencies: Vec<i64> = loop {
+        let value = js(&client, "return window.__lat").await;
+        let list: Vec<i64> = serde_json::from_value(value).unwrap();
+        if list.len() >= wanted {
+            break list;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "only {} observations",
+            list.len()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let lateness_after = daemon.lateness();
+    let mut ws_latencies = ws_client.await.unwrap();
+    let _ = client.close().await;
+    browser_latencies.sort_unstable();
+    ws_latencies.sort_unstable();
+    let lateness: Vec<(f64, u64)> = lateness_after
+        .iter()
+        .zip(&lateness_before)
+        .map(|(a, b)| (a.0, a.1 - b.1))
+        .collect();
+
+    println!(
+        "sample -> browser latency ({} observations of the system probe at 1 s; load {}):",
+        browser_latencies.len(),
+        load_average()
+    );
+    for (what, list) in [
+        ("Chromium page", &browser_latencies),
+        ("tokio-tungstenite", &ws_latencies),
+    ] {
+        println!(
+            "  {what:<18} p50 {} ms, p99 {} ms, max {} ms (n = {}; goal p50/p99 <= 250 ms)",
+            percentile(list, 50.0),
+            percentile(list, 99.0),
+            list.last().copied().unwrap_or(-1),
+            list.len()
+        );
+    }
+    println!(
+        "  schedule lateness (wake-up after the tick, /metrics, {} wake-ups): p50 <= {} s, p99 <= {} s",
+        lateness.last().map_or(0, |b| b.1),
+        histogram_percentile(&lateness, 50.0),
+        histogram_percentile(&lateness, 99.0)
+    );
+}
+
+// ---------- 2. 1,000 concurrent clients ----------
+
+fn raise_open_files(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// What one client saw: the ticks of the system observations it received, and how it ended.
+struct Seen {
+    ticks: Vec<i64>,
+    closed: Option<String>,
+}
+
+async fn clients() {
+    let count: usize = env_or("LOOKOUT_BENCH_CLIENTS", 1000);
+    let seconds: u64 = env_or("LOOKOUT_BENCH_SECONDS", 30);
+    let daemon = Daemon::start("1s", "", Duration::from_secs(20));
+    // Steady state first: store created, first collections done.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (_, rss_before) = cpu_and_rss(daemon.pid());
+
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let connect_started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (mut socket, _) = tokio_tungstenite::connect_async(daemon.live_request())
+            .await
+            .expect("WebSocket connect");
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Seen {
+                ticks: Vec::new(),
+                closed: None,
+            };
+            let stopped = stop.notified();
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    next = socket.next() => match next {
+                        Some(Ok(Message::Text(text))) => {
+                            // Cheap filter: only system observations carry what we count.
+                            if text.starts_with("{\"type\":\"observation\"") {
+                                let msg: Value = serde_json::from_str(&text).unwrap();
+                                if msg["source"] == "system" {
+                                    seen.ticks.push(msg["at"].as_i64().unwrap());
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            seen.closed = Some(format!("close {frame:?}"));
+                            break;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => { seen.closed = Some(format!("error {e}")); break; }
+                        None => { seen.closed = Some("ended".into()); break; }
+                    }
+                }
+            }
+            seen
+        }));
+    }
+    let connect_time = connect_started.elapsed();
+    // Let the last handshakes settle, then measure a clean window.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let window_start = now_ms();
+    let (cpu_start, _) = cpu_and_rss(daemon.pid());
+    let own_start = own_cpu();
+    let started = Instant::now();
+    let mut peak_rss = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_rss = peak_rss.max(cpu_and_rss(daemon.pid()).1);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu_end, rss_after) = cpu_and_rss(daemon.pid());
+    let own_end = own_cpu();
+    let window_end = now_ms();
+    // Observations published in the window have had >= 2 s to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.notify_waiters();
+    let mut seen = Vec::with_capacity(count);
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    let expected: BTreeSet<i64> = seen
+        .iter()
+        .flat_map(|s| s.ticks.iter().copied())
+        .filter(|at| (window_start..window_end).contains(at))
+        .collect();
+    let per_client: Vec<usize> = seen
+        .iter()
+        .map(|s| {
+            s.ticks
+                .iter()
+                .filter(|at| expected.contains(at))
+                .collect::<BTreeSet<_>>()
+                .len()
+        })
+        .collect();
+    let complete = per_client.iter().filter(|&&n| n == expected.len()).count();
+    let closed: Vec<String> = seen.iter().filter_map(|s| s.closed.clone()).collect();
+    drop(seen);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, rss_gone) = cpu_and_rss(daemon.pid());
+
+    println!(
+        "{count} concurrent WebSocket clients, {wall:.0} s at a 1 s system interval (load {}):",
+        load_average()
+    );
+    println!("  connected in {:.1} s", connect_time.as_secs_f64());
+    println!(
+        "  RSS: {:.1} MB before, {:.1} MB with clients (peak {:.1} MB) -> {:.1} KB per client; {:.1} MB after they left",
+        rss_before as f64 / 1e6,
+        rss_after as f64 / 1e6,
+        peak_rss as f64 / 1e6,
+        (rss_after as f64 - rss_before as f64) / count as f64 / 1e3,
+        rss_gone as f64 / 1e6
+    );
+    println!(
+        "  CPU: lookout {:.1} % of one core; the bench's own clients {:.1} %",
+        (cpu_end - cpu_start) / wall * 100.0,
+        (own_end - own_start) / wall * 100.0
+    );
+    println!(
+        "  observations in the window: {}; clients that got all of them: {complete}/{count} (min {}, max {}); closed early: {}",
+        expected.len(),
+        per_client.iter().min().copied().unwrap_or(0),
+        per_client.iter().max().copied().unwrap_or(0),
+        closed.len()
+    );
+    for reason in closed.iter().take(3) {
+        println!("    {reason}");
+    }
+}
+
+// ---------- 3. overview render with 10,000 checks ----------
+
+async fn render() {
+    let checks: usize = env_or("LOOKOUT_BENCH_CHECKS", 10_000);
+    // A listener that accepts and closes: every tcp check is ok.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let mut extra = String::new();
+    for i in 0..checks {
+        extra.push_str(&format!(
+            "\n[[check]]\nname = \"c{i:05}\"\ntype = \"tcp\"\naddress = \"{target}\"\ninterval = \"60s\"\ntimeout = \"5s\"\n"
+        ));
+    }
+    let config_started = Instant::now();
+    let daemon = Daemon::start("10s", &extra, Duration::from_secs(120));
+    println!(
+        "  ({checks} checks: lookout serve answered /healthz after {:.1} s)",
+        config_started.elapsed().as_secs_f64()
+    );
+    // Every check has run once (they are spread over the 60 s interval).
+    let started = Instant::now();
+    let (status_bytes, status_ms) = loop {
+        let t = Instant::now();
+        let (_, body) = daemon.get("/api/v1/status").expect("/api/v1/status");
+        let elapsed = t.elapsed().as_secs_f64() * 1e3;
+        let status: Value = serde_json::from_slice(&body).unwrap();
+        let n = status["checks"].as_array().map_or(0, |a| a.len());
+        if n >= checks {
+            break (body.len(), elapsed);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "only {n} of {checks} checks in /api/v1/status after 90 s"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    };
+    let (cpu_a, rss) = cpu_and_rss(daemon.pid());
+    let (_, shell) = daemon.get("/").unwrap();
+
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    login(&client, &daemon.base()).await;
+    let mut total = Vec::new();
+    let mut fetched = Vec::new();
+    let mut after_fetch = Vec::new();
+    let mut transfer = 0.0;
+    let loads = started.elapsed();
+    for _ in 0..5 {
+        client
+            .goto(&format!("{}/", daemon.base()))
+            .await
+            .expect("goto /");
+        let value = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 const poll = () => { \
+                   const t = document.querySelector('[data-layer=application]'); \
+                   if (t && t.dataset.status && t.dataset.status !== 'none') { \
+                     const at = performance.now(); \
+                     const s = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/api/v1/status')); \
+                     done({ at, status_end: s ? s.responseEnd : null, status_start: s ? s.startTime : null, \
+                            transfer: s ? s.transferSize : null, \
+                            nav: performance.getEntriesByType('navigation')[0].responseEnd, \
+                            dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd, \
+                            paint: performance.getEntriesByType('paint').map((e) => [e.name, Math.round(e.startTime)]), \
+                            requests: performance.getEntriesByType('resource').map((e) => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.responseEnd)]) }); \
+                   } else setTimeout(poll, 5); }; \
+                 poll();",
+                vec![],
+            )
+            .await
+            .expect("render timing");
+        total.push(value["at"].as_f64().unwrap());
+        fetched.push(value["status_end"].as_f64().unwrap_or(f64::NAN));
+        after_fetch
+            .push(value["at"].as_f64().unwrap() - value["status_end"].as_f64().unwrap_or(0.0));
+        transfer = value["transfer"].as_f64().unwrap_or(f64::NAN);
+        println!("    load: {value}");
+    }
+    let _ = client.close().await;
+    let (cpu_b, _) = cpu_and_rss(daemon.pid());
+    println!(
+        "overview render with {checks} checks (median of 5 loads; load {}):",
+        load_average()
+    );
+    println!(
+        "  navigation start -> application tile rendered: {:.0} ms (goal <= 1000 ms)",
+        median(&mut total)
+    );
+    println!(
+        "    of which /api/v1/status fetched by {:.0} ms, then {:.0} ms of script until the tile",
+        median(&mut fetched),
+        median(&mut after_fetch)
+    );
+    println!(
+        "  /api/v1/status: {:.2} MB ({status_ms:.0} ms to fetch with a raw client; transfer size in the browser {:.2} MB); HTML shell {:.2} MB",
+        status_bytes as f64 / 1e6,
+        transfer / 1e6,
+        shell.len() as f64 / 1e6
+    );
+    println!(
+        "  lookout RSS {:.1} MB; its CPU during the 5 loads {:.1} s over {:.0} s",
+        rss as f64 / 1e6,
+        cpu_b - cpu_a,
+        (started.elapsed() - loads).as_secs_f64()
+    );
+}
+
+fn main() {
+    raise_open_files(65_536);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |name: &str| {
+        !args
+            .iter()
+            .any(|a| ["latency", "clients", "render"].contains(&a.as_str()))
+            || args.iter().any(|a| a == name)
+    };
+    println!(
+        "dashboard bench ({}), load average {}",
+        env!("CARGO_BIN_EXE_lookout"),
+        load_average()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if wants("latency") {
+            latency().await;
+        }
+        if wants("clients") {
+            clients().await;
+        }
+        if wants("render") {
+            render().await;
+        }
+    });
+}
