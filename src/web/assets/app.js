@@ -188,10 +188,24 @@
     if (msg.type === 'status') { delete msg.type; setStatus(msg); }
     else if (msg.type === 'observation') {
       if (L.status && msg.checks.length) {
-        const byName = new Map(L.status.checks.map((c) => [c.check, c]));
-        for (const c of msg.checks) byName.set(c.check, c);
-        const checks = [...byName.values()];
-        setStatus({ ...L.status, checks, overall: worst(checks.map((c) => c.status)) });
+        // With thousands of checks, observations arrive many times a second: update the
+        // checks in place through an index, and redraw at most every 250 ms.
+        if (L.indexOf !== L.status.checks) {
+          L.index = new Map(L.status.checks.map((c, i) => [c.check, i]));
+          L.indexOf = L.status.checks;
+        }
+        for (const c of msg.checks) {
+          const i = L.index.get(c.check);
+          if (i === undefined) { L.index.set(c.check, L.status.checks.length); L.status.checks.push(c); }
+          else L.status.checks[i] = c;
+        }
+        if (!L.redraw) {
+          L.redraw = setTimeout(() => {
+            L.redraw = null;
+            const checks = L.status.checks;
+            setStatus({ ...L.status, checks, overall: worst(checks.map((c) => c.status)) });
+          }, 250);
+        }
       }
       for (const chart of L.charts) chart.live(msg.at, msg.samples);
     } else if (msg.type === 'event') {
