@@ -667,7 +667,7 @@ async fn render() {
                    const t = document.querySelector('[data-layer=application]'); \
                    if (t && t.dataset.status && t.dataset.status !== 'none') { \
                      const at = performance.now(); \
-                     const s = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/api/v1/status')); \
+                     const s = performance.getEntriesByType('resource').find((e) => e.name.includes('/api/v1/status')); \
                      done({ at, status_end: s ? s.responseEnd : null, status_start: s ? s.startTime : null, \
                             transfer: s ? s.transferSize : null, \
                             nav: performance.getEntriesByType('navigation')[0].responseEnd, \
