@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod exporter;
+pub mod maintenance;
 pub mod model;
 pub mod notify;
 pub mod probes;

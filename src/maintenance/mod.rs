@@ -1,0 +1,253 @@
+//! Maintenance (issue "Maintenance mode"), being built bottom-up, pure parts first: what a
+//! maintenance period is, and the mute source the alert engine asks while one is active
+//! (and for a grace period after it ends). Detection (the app's own status endpoint, SQL,
+//! Redis, 503 + X-Maintenance-Active), planned windows, the CLI and the store come next; nothing
+//! here is wired into the daemon yet.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::alert::MuteSource;
+use crate::clock::{UnixMillis, format_rfc3339};
+use crate::config::RuleConfig;
+
+/// The app's maintenance modes (Vedfolnir's Enhanced Maintenance Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Emergency,
+    Test,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Normal => "normal",
+            Mode::Emergency => "emergency",
+            Mode::Test => "test",
+        }
+    }
+}
+
+/// How Lookout learnt of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The app said so (status endpoint, SQL, Redis, a 503 with X-Maintenance-Active).
+    Detected,
+    /// A `[[maintenance.window]]` of the config.
+    Planned,
+    Cli,
+    Dashboard,
+}
+
+/// One maintenance period, open while `end_ms` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub start_ms: UnixMillis,
+    pub end_ms: Option<UnixMillis>,
+    pub planned_end_ms: Option<UnixMillis>,
+    pub mode: Mode,
+    pub reason: String,
+    pub origin: Origin,
+}
+
+impl Period {
+    /// How long past its planned end an open period runs at `now_ms` (zero when not).
+    pub fn overrun(&self, now_ms: UnixMillis) -> Duration {
+        let end = self.end_ms.unwrap_or(now_ms);
+        match self.planned_end_ms {
+            Some(planned) if end > planned => Duration::from_millis((end - planned) as u64),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// The maintenance state the alert engine mutes by: the open period, if any, and when the
+/// last one ended (alerts caused by maintenance may trail it by a little).
+#[derive(Debug, Default)]
+struct Current {
+    open: Option<Period>,
+    last_end_ms: Option<UnixMillis>,
+}
+
+/// The `MuteSource` of maintenance: rules marked `maintenance_affected` are muted while a
+/// period is open and for `grace` after it ends; every other rule keeps alerting.
+#[derive(Debug, Clone)]
+pub struct MaintenanceMute {
+    current: Arc<RwLock<Current>>,
+    grace: Duration,
+}
+
+impl MaintenanceMute {
+    pub fn new(grace: Duration) -> MaintenanceMute {
+        MaintenanceMute {
+            current: Arc::default(),
+            grace,
+        }
+    }
+
+    /// A period starts (or the open one is replaced: a mode change, a new reason).
+    pub fn start(&self, period: Period) {
+        if let Ok(mut current) = self.current.write() {
+            current.open = Some(period);
+        }
+    }
+
+    /// The open period ends at `at_ms`; returns it, closed.
+    pub fn end(&self, at_ms: UnixMillis) -> Option<Period> {
+        let mut current = self.current.write().ok()?;
+        let mut period = current.open.take()?;
+        period.end_ms = Some(at_ms);
+        current.last_end_ms = Some(at_ms);
+        Some(period)
+    }
+
+    pub fn open(&self) -> Option<Period> {
+        self.current.read().ok().and_then(|c| c.open.clone())
+    }
+}
+
+impl MuteSource for MaintenanceMute {
+    fn mutes(
+        &self,
+        rule: &RuleConfig,
+        _labels: &BTreeMap<String, String>,
+        now_ms: UnixMillis,
+    ) -> Option<String> {
+        if !rule.maintenance_affected {
+            return None;
+        }
+        let current = self.current.read().ok()?;
+        if let Some(period) = &current.open {
+            let until = period
+                .planned_end_ms
+                .map(|end| format!(", planned until {}", format_rfc3339(end)))
+                .unwrap_or_default();
+            return Some(format!(
+                "maintenance ({} mode: {}{until})",
+                period.mode.as_str(),
+                period.reason
+            ));
+        }
+        let ended = current.last_end_ms?;
+        let grace_ms = self.grace.as_millis() as i64;
+        (now_ms < ended + grace_ms).then(|| {
+            format!(
+                "maintenance ended {} ago (grace {})",
+                humantime::format_duration(Duration::from_secs(((now_ms - ended) / 1000) as u64)),
+                humantime::format_duration(self.grace)
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::alerts::builtin_rules;
+
+    const MIN: i64 = 60_000;
+
+    fn rule(name: &str) -> RuleConfig {
+        builtin_rules()
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap()
+    }
+
+    fn period(start_ms: i64) -> Period {
+        Period {
+            start_ms,
+            end_ms: None,
+            planned_end_ms: Some(start_ms + 30 * MIN),
+            mode: Mode::Normal,
+            reason: "database upgrade".into(),
+            origin: Origin::Cli,
+        }
+    }
+
+    #[test]
+    fn mutes_affected_rules_while_open_and_for_the_grace_after() {
+        let mute = MaintenanceMute::new(Duration::from_secs(120));
+        let none = BTreeMap::new();
+        let app = rule("check_failed");
+        let disk = rule("disk_usage");
+        assert_eq!(mute.mutes(&app, &none, 0), None, "no maintenance yet");
+        mute.start(period(0));
+        assert_eq!(
+            mute.mutes(&app, &none, MIN).as_deref(),
+            Some(
+                "maintenance (normal mode: database upgrade, planned until 1970-01-01T00:30:00.000Z)"
+            )
+        );
+        assert_eq!(mute.mutes(&disk, &none, MIN), None, "disk keeps alerting");
+        let ended = mute.end(10 * MIN).unwrap();
+        assert_eq!(ended.end_ms, Some(10 * MIN));
+        assert_eq!(
+            mute.mutes(&app, &none, 11 * MIN).as_deref(),
+            Some("maintenance ended 1m ago (grace 2m)")
+        );
+        assert_eq!(mute.mutes(&app, &none, 12 * MIN), None, "grace is over");
+        assert!(mute.open().is_none());
+    }
+
+    #[test]
+    fn overrun_is_the_time_past_the_planned_end() {
+        let mut p = period(0);
+        assert_eq!(p.overrun(20 * MIN), Duration::ZERO);
+        assert_eq!(p.overrun(35 * MIN), Duration::from_secs(5 * 60));
+        p.end_ms = Some(31 * MIN);
+        assert_eq!(
+            p.overrun(50 * MIN),
+            Duration::from_secs(60),
+            "a closed period stops counting"
+        );
+        p.planned_end_ms = None;
+        assert_eq!(p.overrun(50 * MIN), Duration::ZERO, "unplanned: no overrun");
+    }
+
+    #[test]
+    fn plugs_into_the_alert_engine() {
+        // The engine asks its mute sources for every notice: a check failure during
+        // maintenance is recorded as muted, a disk alert is not.
+        let config = crate::config::embedded_default();
+        let mut engine = crate::alert::Engine::new(&config, 0);
+        let mute = MaintenanceMute::new(Duration::from_secs(120));
+        mute.start(period(0));
+        engine.add_mute_source(Arc::new(mute));
+        let observation = crate::model::Observation {
+            source: "check:app".into(),
+            at_ms: MIN,
+            samples: Vec::new(),
+            checks: vec![crate::model::CheckResult {
+                check: "app".into(),
+                layer: crate::model::Layer::Application,
+                status: crate::model::Status::Critical,
+                value: None,
+                detail: "HTTP 500".into(),
+                at_ms: MIN,
+            }],
+        };
+        // `app` is not a [[check]] of the default config: give it a type so check_failed applies.
+        let mut config = config.clone();
+        config.checks = crate::config::from_str(
+            "[[check]]\nname = \"app\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+            "t.toml",
+            &crate::config::test_support::no_env,
+        )
+        .unwrap()
+        .checks;
+        engine.reconfigure(&config, MIN);
+        let batch = engine.observe(&observation, MIN);
+        assert_eq!(batch.history.len(), 1);
+        assert!(
+            batch.history[0]
+                .muted_by
+                .starts_with("maintenance (normal mode"),
+            "{}",
+            batch.history[0].muted_by
+        );
+        assert!(batch.outbox.is_empty());
+    }
+}
