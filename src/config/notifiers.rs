@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use super::checks::Secret;
 use super::checks::common::{optional_string, string_list};
-use super::parse::{duration_setting, positive, string_setting};
+use super::parse::{closed_type, duration_setting, positive, string_setting, unique_name};
 use super::reader::{Reader, Table};
 use crate::alert::Severity;
 
@@ -172,63 +172,8 @@ pub(in crate::config) fn read_notifiers(
     let mut notifiers = Vec::with_capacity(tables.len());
     let mut names = HashSet::new();
     for table in &tables {
-        let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
-            let name = text.value.trim();
-            if name.is_empty() {
-                Err("must not be empty; expected a short name like \"ops-mail\"".to_string())
-            } else if name.chars().any(|c| c.is_control()) {
-                Err(format!("{} contains control characters", text.quoted()))
-            } else {
-                Ok(name.to_string())
-            }
-        });
-        if name.span.is_none() {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.name", table.path),
-                "missing; every notifier needs a name, like name = \"ops-mail\"",
-            );
-        } else if name.valid && !names.insert(name.value.clone()) {
-            r.problem(
-                name.span.as_ref(),
-                &name.path,
-                format!(
-                    "{:?} is already the name of another notifier; names must be unique",
-                    name.value
-                ),
-            );
-        }
-        let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
-            let value = text.value.trim();
-            if NOTIFIER_TYPES.contains(&value) {
-                return Ok(value.to_string());
-            }
-            let closest = NOTIFIER_TYPES
-                .iter()
-                .map(|t| (strsim::jaro_winkler(value, t), *t))
-                .filter(|(similarity, _)| *similarity >= 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            Err(match closest {
-                Some((_, t)) => {
-                    format!(
-                        "{} is not a notifier type; did you mean {t:?}?",
-                        text.quoted()
-                    )
-                }
-                None => format!(
-                    "{} is not a notifier type; expected one of {}",
-                    text.quoted(),
-                    quoted_types()
-                ),
-            })
-        });
-        if type_field.span.is_none() {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.type", table.path),
-                format!("missing; expected one of {}", quoted_types()),
-            );
-        }
+        let name = unique_name(r, table, &mut names, "notifier", "ops-mail");
+        let type_field = closed_type(r, table, NOTIFIER_TYPES, "notifier");
         let kind = match type_field.value.as_str() {
             "email" => Some(NotifierKind::Email(read_email(r, table))),
             "webhook" => Some(NotifierKind::Webhook(read_webhook(r, table))),
@@ -242,14 +187,6 @@ pub(in crate::config) fn read_notifiers(
         }
     }
     notifiers
-}
-
-fn quoted_types() -> String {
-    NOTIFIER_TYPES
-        .iter()
-        .map(|t| format!("{t:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A required string; a missing one is a problem naming an example.

@@ -668,6 +668,93 @@ pub(super) fn warning_below_critical(
     r.problem(blamed.span.as_ref(), &blamed.path, message);
 }
 
+/// The `name` of one table of an array (`[[check]]`, `[[notifier]]`): required, trimmed, no
+/// control characters, unique among `taken`. `noun` and `example` word the messages.
+pub(super) fn unique_name(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    taken: &mut std::collections::HashSet<String>,
+    noun: &str,
+    example: &str,
+) -> Field<String> {
+    let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
+        let name = text.value.trim();
+        if name.is_empty() {
+            Err(format!(
+                "must not be empty; expected a short name like \"{example}\""
+            ))
+        } else if name.chars().any(|c| c.is_control()) {
+            Err(format!("{} contains control characters", text.quoted()))
+        } else {
+            Ok(name.to_string())
+        }
+    });
+    if name.span.is_none() {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.name", table.path),
+            format!("missing; every {noun} needs a name, like name = \"{example}\""),
+        );
+    } else if name.valid && !taken.insert(name.value.clone()) {
+        r.problem(
+            name.span.as_ref(),
+            &name.path,
+            format!(
+                "{:?} is already the name of another {noun}; names must be unique",
+                name.value
+            ),
+        );
+    }
+    name
+}
+
+/// The `type` of one table of a closed set (`[[check]]`, `[[notifier]]`): required, one of
+/// `types`, with a did-you-mean for a near miss.
+pub(super) fn closed_type(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    types: &[&str],
+    noun: &str,
+) -> Field<String> {
+    let expected = || {
+        types
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
+        let value = text.value.trim();
+        if types.contains(&value) {
+            return Ok(value.to_string());
+        }
+        let closest = types
+            .iter()
+            .map(|t| (strsim::jaro_winkler(value, t), *t))
+            .filter(|(similarity, _)| *similarity >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        Err(match closest {
+            Some((_, t)) => format!(
+                "{} is not a {noun} type; did you mean {t:?}?",
+                text.quoted()
+            ),
+            None => format!(
+                "{} is not a {noun} type; expected one of {}",
+                text.quoted(),
+                expected()
+            ),
+        })
+    });
+    if type_field.span.is_none() {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.type", table.path),
+            format!("missing; expected one of {}", expected()),
+        );
+    }
+    type_field
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use super::parse::{bool_setting, duration_setting, positive, string_setting};
+use super::parse::{
+    bool_setting, closed_type, duration_setting, positive, string_setting, unique_name,
+};
 use super::reader::{Reader, Table};
 use crate::model::Layer;
 
@@ -100,72 +102,8 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
     let mut dependencies = Vec::new();
     let mut names = std::collections::HashSet::new();
     for table in &tables {
-        let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
-            let name = text.value.trim();
-            if name.is_empty() {
-                Err("must not be empty; expected a short name like \"app\"".to_string())
-            } else if name.chars().any(|c| c.is_control()) {
-                Err(format!("{} contains control characters", text.quoted()))
-            } else {
-                Ok(name.to_string())
-            }
-        });
-        if name.span.is_none() {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.name", table.path),
-                "missing; every check needs a name, like name = \"app\"",
-            );
-        } else if name.valid && !names.insert(name.value.clone()) {
-            r.problem(
-                name.span.as_ref(),
-                &name.path,
-                format!(
-                    "{:?} is already the name of another check; names must be unique",
-                    name.value
-                ),
-            );
-        }
-        let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
-            let value = text.value.trim();
-            if CHECK_TYPES.contains(&value) {
-                Ok(value.to_string())
-            } else {
-                let closest = CHECK_TYPES
-                    .iter()
-                    .map(|t| (strsim::jaro_winkler(value, t), *t))
-                    .filter(|(similarity, _)| *similarity >= 0.8)
-                    .max_by(|a, b| a.0.total_cmp(&b.0));
-                Err(match closest {
-                    Some((_, t)) => {
-                        format!("{} is not a check type; did you mean {t:?}?", text.quoted())
-                    }
-                    None => format!(
-                        "{} is not a check type; expected one of {}",
-                        text.quoted(),
-                        CHECK_TYPES
-                            .iter()
-                            .map(|t| format!("{t:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })
-            }
-        });
-        if type_field.span.is_none() {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.type", table.path),
-                format!(
-                    "missing; expected one of {}",
-                    CHECK_TYPES
-                        .iter()
-                        .map(|t| format!("{t:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-        }
+        let name = unique_name(r, table, &mut names, "check", "app");
+        let type_field = closed_type(r, table, CHECK_TYPES, "check");
         let type_name = type_field.value.clone();
         let layer = string_setting(
             r,
