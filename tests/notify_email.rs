@@ -3,14 +3,15 @@
 //! CA, and how failures are worded and classified. aiosmtpd must be installed (`.ci/run` does
 //! it); without it these tests fail rather than pass silently.
 
+#[path = "common/alerting.rs"]
+mod alerting;
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use alerting::SmtpServer;
 
 use lookout::alert::Severity;
 use lookout::config::from_str;
@@ -19,72 +20,6 @@ use lookout::notify::{
 };
 
 const PASSWORD: &str = "s3cret-pw-4711";
-
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SmtpServer {
-    fn start(dir: &Path, extra: &[&str]) -> SmtpServer {
-        let port = common::free_port();
-        let out = dir.join("mail");
-        std::fs::create_dir_all(&out).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string(), "--out"])
-            .arg(&out)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 is needed for the SMTP tests");
-        // The script prints "ready" once the controller accepts connections.
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the SMTP test server did not start (is aiosmtpd installed? pip install aiosmtpd)"
-        );
-        SmtpServer { child, port, out }
-    }
-
-    /// The messages received so far, decoded by the server, in arrival order.
-    fn received(&self) -> Vec<serde_json::Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let received = self.received();
-            if received.len() >= count || Instant::now() > deadline {
-                return received;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 fn notifier(config: &str) -> Arc<dyn Notifier> {
     let env = |name: &str| (name == "SMTP_PASSWORD").then(|| PASSWORD.to_string());
@@ -177,7 +112,7 @@ fn delivers_one_multipart_mail_with_every_notice_and_a_stable_message_id() {
         ],
     );
     send(&mail, &group).expect("delivered");
-    let received = server.wait_for(1);
+    let received = server.wait_for(1, Duration::from_secs(10));
     assert_eq!(received.len(), 1, "one mail for the whole group");
     let got = &received[0];
     assert_eq!(got["mail_from"], "lookout@example.org");
@@ -225,7 +160,7 @@ fn delivers_one_multipart_mail_with_every_notice_and_a_stable_message_id() {
 
     // A resend of the same rows (after a crash) carries the same Message-ID.
     send(&mail, &group).expect("delivered again");
-    let received = server.wait_for(2);
+    let received = server.wait_for(2, Duration::from_secs(10));
     assert_eq!(received[1]["message_id"], received[0]["message_id"]);
 }
 
@@ -248,7 +183,7 @@ fn authenticates_and_a_wrong_password_is_a_permanent_error_without_the_password(
         )],
     );
     send(&good, &group).expect("delivered with AUTH");
-    let received = server.wait_for(1);
+    let received = server.wait_for(1, Duration::from_secs(10));
     assert_eq!(received[0]["authenticated"], true);
     assert_eq!(
         received[0]["rcpt_tos"],
@@ -357,7 +292,7 @@ fn starttls_with_a_private_ca_and_auth() {
         ),
     ));
     send(&trusted, &group).expect("delivered over STARTTLS");
-    let received = server.wait_for(1);
+    let received = server.wait_for(1, Duration::from_secs(10));
     assert_eq!(received[0]["tls"], true);
     assert_eq!(received[0]["authenticated"], true);
     assert_eq!(received[0]["subject"], "[CRITICAL] app is critical — web1");
