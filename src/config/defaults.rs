@@ -146,6 +146,7 @@ fn build_default() -> Config {
         checks: Vec::new(),
         alerts: super::AlertsConfig::default(),
         notifiers: Vec::new(),
+        maintenance: super::MaintenanceConfig::default(),
     }
 }
 

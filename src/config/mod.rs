@@ -23,6 +23,7 @@ pub mod checks;
 mod defaults;
 mod env;
 mod error;
+pub mod maintenance;
 pub mod notifiers;
 mod parse;
 mod reader;
@@ -57,6 +58,7 @@ pub use alerts::{AlertsConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit}
 pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
 pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
+pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
 pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
@@ -107,6 +109,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `[[notifier]]`: email, webhook.
     pub notifiers: Vec<NotifierConfig>,
+    /// `[maintenance]`: knowing when the app is in maintenance, planned windows, control.
+    pub maintenance: MaintenanceConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

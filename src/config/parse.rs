@@ -106,6 +106,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         checks,
         alerts,
         notifiers,
+        maintenance: defaults.maintenance.clone(),
     }
 }
 

@@ -8,48 +8,85 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::alert::MuteSource;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::RuleConfig;
 
-/// The app's maintenance modes (Vedfolnir's Enhanced Maintenance Mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    Emergency,
-    Test,
+pub use crate::config::maintenance::Mode;
+
+/// How Lookout learnt of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The app said so (its status source, or a 503 with X-Maintenance-Active).
+    Detected,
+    /// A `[[maintenance.window]]` of the config.
+    Planned,
+    /// `lookout maintenance start`.
+    Cli,
+    /// An admin on the dashboard.
+    Dashboard,
 }
 
-impl Mode {
+impl Origin {
     pub fn as_str(self) -> &'static str {
         match self {
-            Mode::Normal => "normal",
-            Mode::Emergency => "emergency",
-            Mode::Test => "test",
+            Origin::Detected => "detected",
+            Origin::Planned => "planned",
+            Origin::Cli => "cli",
+            Origin::Dashboard => "dashboard",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Origin> {
+        match text {
+            "detected" => Some(Origin::Detected),
+            "planned" => Some(Origin::Planned),
+            "cli" => Some(Origin::Cli),
+            "dashboard" => Some(Origin::Dashboard),
+            _ => None,
         }
     }
 }
 
-/// How Lookout learnt of a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The app said so (status endpoint, SQL, Redis, a 503 with X-Maintenance-Active).
-    Detected,
-    /// A `[[maintenance.window]]` of the config.
-    Planned,
-    Cli,
-    Dashboard,
+/// What a period cost the users, as far as Lookout could see. `None`: not known (no source
+/// reports it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    /// Requests or operations refused: the app's own counter when its source reports one,
+    /// otherwise the maintenance answers (503 + X-Maintenance-Active) Lookout's checks got.
+    pub blocked_requests: u64,
+    /// Active sessions when the period started (the Redis session count).
+    pub sessions_at_start: Option<u64>,
+    /// Jobs running when the period started (the most the source reported).
+    pub active_jobs: Option<u64>,
+    /// Sessions the app invalidated (the most the source reported).
+    pub invalidated_sessions: Option<u64>,
+    /// Operation classes the app blocked (as its source reported them).
+    pub blocked_operations: Vec<String>,
 }
 
 /// One maintenance period, open while `end_ms` is `None`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Period {
+    /// The store's id; 0 until stored.
+    pub id: i64,
     pub start_ms: UnixMillis,
     pub end_ms: Option<UnixMillis>,
+    /// When it was planned to end (a window's end, or the app's estimated completion).
     pub planned_end_ms: Option<UnixMillis>,
     pub mode: Mode,
     pub reason: String,
+    /// How Lookout first learnt of it.
     pub origin: Origin,
+    /// A planned window (config, CLI or dashboard) covered it; otherwise it is "unplanned
+    /// maintenance".
+    pub planned: bool,
+    pub impact: Impact,
+    /// Summaries of the alerts muted because of it (filled in when it ends).
+    pub muted: Vec<String>,
 }
 
 impl Period {
@@ -60,6 +97,43 @@ impl Period {
             Some(planned) if end > planned => Duration::from_millis((end - planned) as u64),
             _ => Duration::ZERO,
         }
+    }
+
+    /// How long it lasted (so far, for an open one).
+    pub fn duration(&self, now_ms: UnixMillis) -> Duration {
+        let end = self.end_ms.unwrap_or(now_ms);
+        Duration::from_millis((end - self.start_ms).max(0) as u64)
+    }
+}
+
+/// A window opened by hand (`lookout maintenance start`, the dashboard); stored, so the
+/// daemon and every CLI call see the same ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManualWindow {
+    /// The store's id; 0 until stored.
+    pub id: i64,
+    pub start_ms: UnixMillis,
+    /// The planned end (moved by `extend`).
+    pub end_ms: UnixMillis,
+    pub mode: Mode,
+    pub reason: String,
+    /// `Cli` or `Dashboard`.
+    pub origin: Origin,
+    /// Who opened it (the Unix user, or the dashboard user).
+    pub author: String,
+    /// Set by `stop`: the window ended early.
+    pub stopped_ms: Option<UnixMillis>,
+    pub created_ms: UnixMillis,
+}
+
+impl ManualWindow {
+    /// Its effective end: stopped, or planned.
+    pub fn ends_ms(&self) -> UnixMillis {
+        self.stopped_ms.map_or(self.end_ms, |s| s.min(self.end_ms))
+    }
+
+    pub fn is_active(&self, now_ms: UnixMillis) -> bool {
+        self.start_ms <= now_ms && now_ms < self.ends_ms()
     }
 }
 
@@ -158,12 +232,16 @@ mod tests {
 
     fn period(start_ms: i64) -> Period {
         Period {
+            id: 0,
             start_ms,
             end_ms: None,
             planned_end_ms: Some(start_ms + 30 * MIN),
             mode: Mode::Normal,
             reason: "database upgrade".into(),
             origin: Origin::Cli,
+            planned: true,
+            impact: Impact::default(),
+            muted: Vec::new(),
         }
     }
 
