@@ -14,6 +14,8 @@ use crate::alert::MuteSource;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::RuleConfig;
 
+pub mod windows;
+
 pub use crate::config::maintenance::Mode;
 
 /// How Lookout learnt of a period.
