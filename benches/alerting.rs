@@ -654,6 +654,7 @@ impl Workload {
         }
         let checks = (0..CHECKS)
             .map(|i| CheckResult {
+                underlying: None,
                 check: format!("check{i}"),
                 layer: Layer::Application,
                 status: if bad(i) { Status::Critical } else { Status::Ok },

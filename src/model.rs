@@ -167,6 +167,18 @@ pub struct CheckResult {
     /// One line saying why, e.g. "memory 91.2% used (warning at 85%)".
     pub detail: String,
     pub at_ms: UnixMillis,
+    /// Set while the app is in maintenance: `status` is then `Maintenance` (what the store, the
+    /// dashboard and availability go by) and this is what the check itself found (what the
+    /// alert engine goes by, so that alerts maintenance causes are muted, not lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlying: Option<Status>,
+}
+
+impl CheckResult {
+    /// What the check itself found, maintenance or not.
+    pub fn found(&self) -> Status {
+        self.underlying.unwrap_or(self.status)
+    }
 }
 
 /// What one run of one probe produced: samples and check results taken at one moment.

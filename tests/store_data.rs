@@ -615,6 +615,7 @@ async fn size_cap_drops_raw_first_then_minute_and_the_file_shrinks() {
 
 fn result(check: &str, status: Status, at_ms: i64) -> CheckResult {
     CheckResult {
+        underlying: None,
         check: check.into(),
         layer: Layer::System,
         status,

@@ -349,7 +349,7 @@ impl Engine {
                 self.system_interval_ms
             }
         };
-        let status = crate::config::alerts::status_value(result.status);
+        let status = crate::config::alerts::status_value(result.found());
         for index in 0..self.rules.len() {
             let value = match &self.rules[index].source {
                 RuleSource::CheckStatus { .. } if !self.quiet(index, status) => status,
@@ -1181,6 +1181,7 @@ depends_on = ["db"]
             at_ms,
             samples: Vec::new(),
             checks: vec![CheckResult {
+                underlying: None,
                 check: name.to_string(),
                 layer: Layer::Application,
                 status,

@@ -134,6 +134,7 @@ mod tests {
     #[test]
     fn table_aligns_columns_and_shows_status_in_capitals() {
         let result = CheckResult {
+            underlying: None,
             check: "memory".into(),
             layer: Layer::System,
             status: Status::Warning,

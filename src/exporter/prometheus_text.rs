@@ -319,6 +319,7 @@ mod tests {
                 },
             ],
             checks: vec![CheckResult {
+                underlying: None,
                 check: "disk:/".into(),
                 layer: Layer::System,
                 status: Status::Warning,

@@ -175,6 +175,7 @@ mod tests {
 
     fn check(name: &str, status: Status, at_ms: i64) -> CheckResult {
         CheckResult {
+            underlying: None,
             check: name.into(),
             layer: Layer::System,
             status,

@@ -1,10 +1,13 @@
-//! Maintenance (issue "Maintenance mode"), being built bottom-up, pure parts first: what a
-//! maintenance period is, and the mute source the alert engine asks while one is active
-//! (and for a grace period after it ends). Detection (the app's own status endpoint, SQL,
-//! Redis, 503 + X-Maintenance-Active), planned windows, the CLI and the store come next; nothing
-//! here is wired into the daemon yet.
+//! Maintenance: knowing when the monitored app is in maintenance, recording each period, and
+//! keeping alerts honest about it.
+//!
+//! sources (status endpoint, SQL, Redis; `source.rs`) + 503 answers of checks + planned
+//! windows (`windows.rs`) + windows opened by hand (store) --> `tracker` (pure: periods,
+//! started / ended / overrun) --> the daemon's maintenance loop (`daemon/maintenance.rs`)
+//! stores periods, puts events on the bus, hands `notices` to the outbox and updates
+//! `MaintenanceMute`: the alert engine's mute source and the marker of check results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -12,8 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::MuteSource;
 use crate::clock::{UnixMillis, format_rfc3339};
-use crate::config::RuleConfig;
+use crate::config::{Config, RuleConfig};
+use crate::model::{Layer, Observation, Status};
 
+pub mod tracker;
 pub mod windows;
 
 pub use crate::config::maintenance::Mode;
@@ -60,6 +65,9 @@ pub struct Impact {
     /// Requests or operations refused: the app's own counter when its source reports one,
     /// otherwise the maintenance answers (503 + X-Maintenance-Active) Lookout's checks got.
     pub blocked_requests: u64,
+    /// The maintenance answers (503 + X-Maintenance-Active) Lookout's own checks got.
+    #[serde(default)]
+    pub blocked_requests_seen: u64,
     /// Active sessions when the period started (the Redis session count).
     pub sessions_at_start: Option<u64>,
     /// Jobs running when the period started (the most the source reported).
@@ -139,27 +147,39 @@ impl ManualWindow {
     }
 }
 
-/// The maintenance state the alert engine mutes by: the open period, if any, and when the
-/// last one ended (alerts caused by maintenance may trail it by a little).
+/// The maintenance state the pipeline reads: the open period, if any, when the last one
+/// ended (alerts caused by maintenance may trail it by a little), and the checks it affects.
 #[derive(Debug, Default)]
 struct Current {
     open: Option<Period>,
     last_end_ms: Option<UnixMillis>,
+    affected_checks: HashSet<String>,
+    grace: Duration,
 }
 
-/// The `MuteSource` of maintenance: rules marked `maintenance_affected` are muted while a
-/// period is open and for `grace` after it ends; every other rule keeps alerting.
-#[derive(Debug, Clone)]
+/// The maintenance state shared by the pipeline, written by the maintenance tracker:
+/// - the `MuteSource` of the alert engine: rules marked `maintenance_affected` are muted while
+///   a period is open and for the grace after it ends; every other rule keeps alerting;
+/// - `mark`, applied to each observation before it is published: results of affected checks
+///   carry status "maintenance" while a period is open (what the check found is kept in
+///   `underlying`, which the alert engine goes by).
+#[derive(Debug, Clone, Default)]
 pub struct MaintenanceMute {
     current: Arc<RwLock<Current>>,
-    grace: Duration,
 }
 
 impl MaintenanceMute {
     pub fn new(grace: Duration) -> MaintenanceMute {
-        MaintenanceMute {
-            current: Arc::default(),
-            grace,
+        let mute = MaintenanceMute::default();
+        mute.configure(grace, HashSet::new());
+        mute
+    }
+
+    /// The grace after a period and the checks it affects (from the config; again on reload).
+    pub fn configure(&self, grace: Duration, affected_checks: HashSet<String>) {
+        if let Ok(mut current) = self.current.write() {
+            current.grace = grace;
+            current.affected_checks = affected_checks;
         }
     }
 
@@ -181,6 +201,56 @@ impl MaintenanceMute {
 
     pub fn open(&self) -> Option<Period> {
         self.current.read().ok().and_then(|c| c.open.clone())
+    }
+
+    /// Marks the results of affected checks as "maintenance" while a period is open.
+    pub fn mark(&self, observation: &mut Observation) {
+        let Ok(current) = self.current.read() else {
+            return;
+        };
+        let Some(period) = &current.open else {
+            return;
+        };
+        for result in &mut observation.checks {
+            if result.underlying.is_some() || !current.affected_checks.contains(&result.check) {
+                continue;
+            }
+            result.underlying = Some(result.status);
+            if result.status != Status::Maintenance {
+                result.detail = format!(
+                    "maintenance ({} mode): {} {}",
+                    period.mode.as_str(),
+                    result.status.as_str(),
+                    result.detail
+                );
+                result.status = Status::Maintenance;
+            }
+        }
+    }
+}
+
+/// The checks maintenance affects: `maintenance.checks` when set; otherwise every
+/// application-layer check and every check that depends on one, transitively.
+pub fn affected_checks(config: &Config) -> HashSet<String> {
+    if let Some(names) = &config.maintenance.checks {
+        return names.iter().cloned().collect();
+    }
+    let mut affected: HashSet<String> = config
+        .checks
+        .iter()
+        .filter(|c| c.layer == Layer::Application)
+        .map(|c| c.name.clone())
+        .collect();
+    loop {
+        let before = affected.len();
+        for check in &config.checks {
+            if check.depends_on.iter().any(|d| affected.contains(d)) {
+                affected.insert(check.name.clone());
+            }
+        }
+        if affected.len() == before {
+            return affected;
+        }
     }
 }
 
@@ -207,12 +277,12 @@ impl MuteSource for MaintenanceMute {
             ));
         }
         let ended = current.last_end_ms?;
-        let grace_ms = self.grace.as_millis() as i64;
+        let grace_ms = current.grace.as_millis() as i64;
         (now_ms < ended + grace_ms).then(|| {
             format!(
                 "maintenance ended {} ago (grace {})",
                 humantime::format_duration(Duration::from_secs(((now_ms - ended) / 1000) as u64)),
-                humantime::format_duration(self.grace)
+                humantime::format_duration(current.grace)
             )
         })
     }
@@ -301,6 +371,7 @@ mod tests {
             at_ms: MIN,
             samples: Vec::new(),
             checks: vec![crate::model::CheckResult {
+                underlying: None,
                 check: "app".into(),
                 layer: crate::model::Layer::Application,
                 status: crate::model::Status::Critical,

@@ -405,6 +405,7 @@ fn parse_layer(inner: &Inner, s: &str) -> Result<Layer, StoreError> {
 fn check_result(inner: &Inner, row: &sqlx::sqlite::SqliteRow) -> Result<CheckResult, StoreError> {
     let status: String = row.get("status");
     Ok(CheckResult {
+        underlying: None,
         check: row.get("name"),
         layer: parse_layer(inner, row.get("layer"))?,
         status: parse_status(&status).ok_or_else(|| StoreError::Corrupt {

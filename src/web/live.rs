@@ -323,6 +323,7 @@ mod tests {
                 })
                 .collect(),
             checks: vec![CheckResult {
+                underlying: None,
                 check: "app".into(),
                 layer: Layer::Application,
                 status: Status::Critical,

@@ -34,6 +34,7 @@ async fn state(dir: &std::path::Path) -> AppState {
                 value: 0.5 + i as f64 / 100.0,
             }],
             checks: vec![CheckResult {
+                underlying: None,
                 check: "disk:/".into(),
                 layer: Layer::System,
                 status: if i < 5 { Status::Ok } else { Status::Warning },

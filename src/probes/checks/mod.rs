@@ -222,6 +222,7 @@ impl CheckProbe {
             at_ms,
             samples,
             checks: vec![CheckResult {
+                underlying: None,
                 check: self.config.name.clone(),
                 layer: self.config.layer,
                 status: verdict.status,

@@ -43,6 +43,7 @@ pub fn usage_check(
         _ => String::new(),
     };
     CheckResult {
+        underlying: None,
         check,
         layer: Layer::System,
         status,
@@ -55,6 +56,7 @@ pub fn usage_check(
 /// A check whose value could not be read.
 pub fn unknown_check(check: String, reason: String, at_ms: UnixMillis) -> CheckResult {
     CheckResult {
+        underlying: None,
         check,
         layer: Layer::System,
         status: Status::Unknown,
@@ -68,6 +70,7 @@ pub fn unknown_check(check: String, reason: String, at_ms: UnixMillis) -> CheckR
 /// its usage is unknown.
 pub fn stuck_disk_check(mountpoint: &str, timeout_text: &str, at_ms: UnixMillis) -> CheckResult {
     CheckResult {
+        underlying: None,
         check: format!("disk:{mountpoint}"),
         layer: Layer::System,
         status: Status::Warning,
@@ -82,6 +85,7 @@ pub fn stuck_disk_check(mountpoint: &str, timeout_text: &str, at_ms: UnixMillis)
 /// A filesystem with no blocks at all: nothing can fill it, so it is Ok, without a value.
 pub fn empty_filesystem_check(mountpoint: &str, at_ms: UnixMillis) -> CheckResult {
     CheckResult {
+        underlying: None,
         check: format!("disk:{mountpoint}"),
         layer: Layer::System,
         status: Status::Ok,

@@ -617,6 +617,7 @@ fn security_result(status: Status, detail: String, now: UnixMillis) -> Observati
         at_ms: now,
         samples: Vec::new(),
         checks: vec![CheckResult {
+            underlying: None,
             check: SECURITY_CHECK.into(),
             layer: Layer::Application,
             status,
