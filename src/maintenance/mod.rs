@@ -18,6 +18,7 @@ use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::{Config, RuleConfig};
 use crate::model::{Layer, Observation, Status};
 
+pub mod notices;
 pub mod tracker;
 pub mod windows;
 
