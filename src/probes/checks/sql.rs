@@ -738,15 +738,15 @@ fn seconds_text(seconds: f64) -> String {
 }
 
 /// Removes the DSN and its password from anything shown.
-struct Redactor {
+pub(crate) struct Redactor {
     dsn: String,
-    masked_dsn: String,
+    pub(crate) masked_dsn: String,
     /// The password as written and percent-decoded (empty ones are not searched for).
     passwords: Vec<String>,
 }
 
 impl Redactor {
-    fn new(dsn: &str) -> Redactor {
+    pub(crate) fn new(dsn: &str) -> Redactor {
         let mut passwords = Vec::new();
         if let Some(rest) = dsn.split_once("://").map(|(_, rest)| rest) {
             let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
@@ -778,7 +778,7 @@ impl Redactor {
         }
     }
 
-    fn clean(&self, text: &str) -> String {
+    pub(crate) fn clean(&self, text: &str) -> String {
         let mut text = if self.dsn.is_empty() {
             text.to_string()
         } else {
