@@ -56,6 +56,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         .await
         .unwrap();
     AppState {
+        maintenance: None,
         snapshot,
         store,
         clock,
