@@ -19,6 +19,7 @@ use crate::config::{Config, RuleConfig};
 use crate::model::{Layer, Observation, Status};
 
 pub mod notices;
+pub mod report;
 pub mod source;
 pub mod tracker;
 pub mod windows;
