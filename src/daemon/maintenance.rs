@@ -156,7 +156,7 @@ impl MaintenanceLoop {
                     }
                     None => {}
                 },
-                _ = stop.wait_for(|s| *s) => break,
+                _ = super::alerting::stopped(&mut stop) => break,
             }
         }
         if let Some(task) = poller {

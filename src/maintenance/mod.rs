@@ -6,6 +6,10 @@
 //! started / ended / overrun) --> the daemon's maintenance loop (`daemon/maintenance.rs`)
 //! stores periods, puts events on the bus, hands `notices` to the outbox and updates
 //! `MaintenanceMute`: the alert engine's mute source and the marker of check results.
+//!
+//! Around it: `control` runs the configured steps that switch the app's own maintenance mode
+//! (`lookout maintenance start|stop`), and `report` (pure) computes the figures of `lookout
+//! report` from the stored periods and check history.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -18,8 +22,10 @@ use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::{Config, RuleConfig};
 use crate::model::{Layer, Observation, Status};
 
+pub mod control;
 pub mod manual;
 pub mod notices;
+pub mod report;
 pub mod source;
 pub mod tracker;
 pub mod windows;

@@ -568,14 +568,14 @@ fn outbox_from_row(row: &SqliteRow, inner: &Inner) -> Result<OutboxRow, StoreErr
     })
 }
 
-fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
     row.try_get(name).map_err(|e| inner.db(e))
 }
 
-fn json_column<T: DeserializeOwned>(
+pub(super) fn json_column<T: DeserializeOwned>(
     row: &SqliteRow,
     name: &str,
     inner: &Inner,
@@ -585,18 +585,21 @@ fn json_column<T: DeserializeOwned>(
         .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
 }
 
-fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
+pub(super) fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
     inner.db(sqlx::Error::ColumnDecode {
         index: column.to_string(),
         source: message.into(),
     })
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T, inner: &Inner) -> Result<String, StoreError> {
+pub(super) fn to_json<T: Serialize + ?Sized>(
+    value: &T,
+    inner: &Inner,
+) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| inner.db(sqlx::Error::Encode(Box::new(e))))
 }
 
-fn sql_limit(limit: usize) -> i64 {
+pub(super) fn sql_limit(limit: usize) -> i64 {
     limit.min(i64::MAX as usize) as i64
 }
 

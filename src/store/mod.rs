@@ -38,6 +38,7 @@ mod alerts;
 mod buffer;
 pub mod codec;
 mod error;
+mod maintenance;
 mod open;
 pub mod policy;
 mod read;
@@ -48,6 +49,7 @@ mod users;
 mod write;
 
 pub use error::StoreError;
+pub use maintenance::CheckStatuses;
 pub use open::{APPLICATION_ID, DB_FILE};
 pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 

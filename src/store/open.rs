@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0002_alerts.sql"),
     ),
     (3, "users", include_str!("../../migrations/0003_users.sql")),
+    (
+        4,
+        "maintenance",
+        include_str!("../../migrations/0004_maintenance.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
