@@ -84,7 +84,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<AppState>) {
     let mut s = state.lock().unwrap();
     let (status, headers, body) = if path == "/admin/api/maintenance/status" {
         if !authorized {
-            (401, String::new(), json!({"error": "admin only"}).to_string())
+            (
+                401,
+                String::new(),
+                json!({"error": "admin only"}).to_string(),
+            )
         } else {
             s.status_polls += 1;
             let body = json!({"success": true, "data": {
@@ -220,7 +224,9 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
 
     // The unreachable Redis is told: it has nothing to do with maintenance.
     mail_with(&smtp, "cache");
-    poll(LIMIT, "the source polled", || (app.polls() >= 2).then_some(()));
+    poll(LIMIT, "the source polled", || {
+        (app.polls() >= 2).then_some(())
+    });
     assert_eq!(maintenance(&daemon)["active"], false);
 
     // The app goes into maintenance on its own (no window planned) and breaks meanwhile.
@@ -256,7 +262,10 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
         alert(&daemon, "app").filter(|a| a["state"] == "firing")
     });
     assert!(
-        muted["muted_by"].as_str().unwrap().starts_with("maintenance (normal mode: DB migration"),
+        muted["muted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("maintenance (normal mode: DB migration"),
         "{muted}"
     );
     // Its check shows maintenance, with what it found.
@@ -284,22 +293,34 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
         "Alerts muted by this maintenance (1):",
         "check_failed",
     ] {
-        assert!(text.contains(words), "{words:?} missing from the end mail: {text}");
+        assert!(
+            text.contains(words),
+            "{words:?} missing from the end mail: {text}"
+        );
     }
     let ended_at = Instant::now();
     let in_grace = alert(&daemon, "app").unwrap();
     assert!(
-        in_grace["muted_by"].as_str().unwrap().starts_with("maintenance ended"),
+        in_grace["muted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("maintenance ended"),
         "{in_grace}"
     );
     assert!(
-        !smtp.received().iter().any(|m| subject(m).contains("[CRITICAL]") && subject(m).contains("app")),
+        !smtp
+            .received()
+            .iter()
+            .any(|m| subject(m).contains("[CRITICAL]") && subject(m).contains("app")),
         "nothing about the app was mailed during maintenance and grace"
     );
     // After the grace, the failure that outlived maintenance is told.
     let told = mail_with(&smtp, "app");
     assert!(subject(&told).contains("[CRITICAL]"), "{told}");
-    assert!(ended_at.elapsed() >= Duration::from_secs(3), "told only after the 4 s grace");
+    assert!(
+        ended_at.elapsed() >= Duration::from_secs(3),
+        "told only after the 4 s grace"
+    );
 
     // The period is recorded with its fields.
     let history = maintenance(&daemon)["history"].as_array().unwrap().clone();
@@ -332,7 +353,16 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
     let out = common::lookout()
         .args(["--config"])
         .arg(&config_path)
-        .args(["maintenance", "start", "--for", "3s", "--reason", "kernel upgrade", "--mode", "emergency"])
+        .args([
+            "maintenance",
+            "start",
+            "--for",
+            "3s",
+            "--reason",
+            "kernel upgrade",
+            "--mode",
+            "emergency",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", common::text(&out.stderr));
@@ -343,7 +373,10 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
     });
 
     let started = mail_with(&smtp, "Maintenance started");
-    assert!(subject(&started).contains("[CRITICAL]"), "emergency is critical: {started}");
+    assert!(
+        subject(&started).contains("[CRITICAL]"),
+        "emergency is critical: {started}"
+    );
     assert!(body(&started).contains("Known from: cli"), "{started}");
     let open = maintenance(&daemon)["open"].clone();
     assert_eq!(open["planned"], true, "{open}");
@@ -366,9 +399,15 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
         .find_map(|l| l.strip_prefix("Blocked requests: "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no blocked requests in {text}"));
-    assert!(blocked >= 2, "the 503 answers the app check got are counted: {text}");
     assert!(
-        !smtp.received().iter().any(|m| subject(m).contains("check_failed")),
+        blocked >= 2,
+        "the 503 answers the app check got are counted: {text}"
+    );
+    assert!(
+        !smtp
+            .received()
+            .iter()
+            .any(|m| subject(m).contains("check_failed")),
         "a 503 maintenance answer is not a failure"
     );
 }
@@ -387,7 +426,10 @@ fn a_planned_window_of_the_config_opens_and_closes_by_itself() {
     let daemon = start(dir.path(), &config(&app, smtp.port, &sessions, &window));
     assert_eq!(maintenance(&daemon)["active"], false);
     let started = mail_with(&smtp, "Maintenance started");
-    assert!(subject(&started).contains("[INFO]"), "test mode is info: {started}");
+    assert!(
+        subject(&started).contains("[INFO]"),
+        "test mode is info: {started}"
+    );
     assert!(body(&started).contains("release 2.1"), "{started}");
     let open = maintenance(&daemon)["open"].clone();
     assert_eq!(open["origin"], "planned", "{open}");

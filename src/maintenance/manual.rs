@@ -52,7 +52,9 @@ impl StartRequest {
         let mode = match mode {
             None => Mode::Normal,
             Some(text) => Mode::parse(text).ok_or_else(|| {
-                format!("mode: {text:?} is not a mode; expected \"normal\", \"emergency\" or \"test\"")
+                format!(
+                    "mode: {text:?} is not a mode; expected \"normal\", \"emergency\" or \"test\""
+                )
             })?,
         };
         Ok(StartRequest {
@@ -70,7 +72,9 @@ fn duration_text(duration: Duration) -> String {
 fn parse_for(field: &str, text: &str) -> Result<Duration, String> {
     match parse_duration(text) {
         Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(format!("{field}: {text:?} is zero; expected a positive duration like \"30m\"")),
+        Ok(_) => Err(format!(
+            "{field}: {text:?} is zero; expected a positive duration like \"30m\""
+        )),
         Err(_) => Err(format!(
             "{field}: {text:?} is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""
         )),
@@ -127,7 +131,11 @@ pub async fn stop(
 }
 
 /// Moves the end of the active window by `by` ("15m").
-pub async fn extend(store: &Store, by: &str, now_ms: UnixMillis) -> Result<ManualWindow, ManualError> {
+pub async fn extend(
+    store: &Store,
+    by: &str,
+    now_ms: UnixMillis,
+) -> Result<ManualWindow, ManualError> {
     let by = parse_for("by", by).map_err(ManualError::BadInput)?;
     store
         .extend_window(by.as_millis() as i64, now_ms)
@@ -150,14 +158,42 @@ mod tests {
             })
         );
         let cases = [
-            ("soon", "x", None, "for: \"soon\" is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""),
-            ("0s", "x", None, "for: \"0s\" is zero; expected a positive duration like \"30m\""),
-            ("2d", "x", None, "for: \"2d\" is longer than a day; expected at most \"24h\" (extend it later if needed)"),
-            ("1h", "  ", None, "reason: empty; say why, like \"database upgrade\""),
-            ("1h", "x", Some("panic"), "mode: \"panic\" is not a mode; expected \"normal\", \"emergency\" or \"test\""),
+            (
+                "soon",
+                "x",
+                None,
+                "for: \"soon\" is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\"",
+            ),
+            (
+                "0s",
+                "x",
+                None,
+                "for: \"0s\" is zero; expected a positive duration like \"30m\"",
+            ),
+            (
+                "2d",
+                "x",
+                None,
+                "for: \"2d\" is longer than a day; expected at most \"24h\" (extend it later if needed)",
+            ),
+            (
+                "1h",
+                "  ",
+                None,
+                "reason: empty; say why, like \"database upgrade\"",
+            ),
+            (
+                "1h",
+                "x",
+                Some("panic"),
+                "mode: \"panic\" is not a mode; expected \"normal\", \"emergency\" or \"test\"",
+            ),
         ];
         for (duration, reason, mode, expected) in cases {
-            assert_eq!(StartRequest::parse(duration, reason, mode).unwrap_err(), expected);
+            assert_eq!(
+                StartRequest::parse(duration, reason, mode).unwrap_err(),
+                expected
+            );
         }
     }
 }
