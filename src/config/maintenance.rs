@@ -225,7 +225,10 @@ pub enum WindowSchedule {
     Once { start_ms: UnixMillis },
     /// `cron = "0 2 * * SUN"` (5 fields; `#` for the n-th weekday: "0 2 * * MON#1" is the
     /// first Monday of the month) in `timezone` (IANA name, default "UTC").
-    Cron { expression: String, timezone: String },
+    Cron {
+        expression: String,
+        timezone: String,
+    },
 }
 
 /// `[maintenance.control]`: what `lookout maintenance start` / `stop` (and the dashboard) run

@@ -709,6 +709,18 @@ pub(super) fn unique_name(
     name
 }
 
+/// The message for `name`, which should name a `[[<noun>]]` table but names none of `known`:
+/// `"x" is not the name of any check; expected one of "a", "b"`.
+pub(super) fn unknown_name(name: &str, noun: &str, known: &[&str]) -> String {
+    let hint = if known.is_empty() {
+        format!("there is no [[{noun}]]; add one with this name")
+    } else {
+        let quoted: Vec<String> = known.iter().map(|k| format!("{k:?}")).collect();
+        format!("expected one of {}", quoted.join(", "))
+    };
+    format!("{name:?} is not the name of any {noun}; {hint}")
+}
+
 /// The `type` of one table of a closed set (`[[check]]`, `[[notifier]]`): required, one of
 /// `types`, with a did-you-mean for a near miss.
 pub(super) fn closed_type(
