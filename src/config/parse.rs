@@ -97,6 +97,8 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let notifiers = super::notifiers::read_notifiers(reader, &root);
     // [alerts] cross-check: rule `notifiers = [...]` must name a [[notifier]], read after them.
     alert_notifiers.check(reader, notifiers.iter().map(|n| n.name.as_str()));
+    // Refers to checks and notifiers by name: read after them.
+    let maintenance = super::maintenance::read_maintenance(reader, &root, &checks, &notifiers);
     Config {
         source: None,
         server,
@@ -106,7 +108,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         checks,
         alerts,
         notifiers,
-        maintenance: defaults.maintenance.clone(),
+        maintenance,
     }
 }
 

@@ -294,6 +294,7 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.out.push_str(checks);
     }
     t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
+    t.out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
     t.out
 }
 
@@ -478,6 +479,14 @@ mod tests {
             // [alerts] addition: commented out; `alerts::tests` checks the fragment key by key.
             if path == "alerts" || path.starts_with("alerts.") {
                 assert!(text.contains(ALERTS_DOC), "alerts are not documented");
+                continue;
+            }
+            // Commented out; `maintenance::tests` checks the fragment key by key.
+            if path == "maintenance" || path.starts_with("maintenance.") {
+                assert!(
+                    text.contains(super::super::maintenance::TEMPLATE),
+                    "maintenance is not documented"
+                );
                 continue;
             }
             if path == "notifier" {
