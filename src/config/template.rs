@@ -441,6 +441,13 @@ mod tests {
                         preset.name
                     );
                     config.checks.clear();
+                    // A preset's own text may also set a maintenance source (read like checks).
+                    assert_eq!(
+                        config.maintenance.source.take().is_some(),
+                        preset.name == "vedfolnir",
+                        "preset {} maintenance source",
+                        preset.name
+                    );
                     assert_eq!(config, (preset.config)(), "preset {}", preset.name)
                 }
                 Err(error) => panic!(
