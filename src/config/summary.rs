@@ -254,6 +254,44 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_line_shows_where_without_secrets() {
+        let env = |_: &str| Some("s3cret".to_string());
+        for (text, line) in [
+            (
+                "[maintenance.source]\ntype = \"sql\"\ndsn = \"mysql://monitor:${DB_PASSWORD}@db:3306/app\"\n\
+                 query = \"SELECT 1 AS active\"\n\
+                 [[maintenance.window]]\nname = \"w\"\ncron = \"0 2 * * SUN\"\nduration = \"1h\"\n\
+                 [[maintenance.control.start]]\ntype = \"command\"\ncommand = [\"app\", \"on\"]\n",
+                "maintenance: sql source mysql://monitor:***@db:3306/app every 15s; 1 planned window; \
+                 control: 1 start step, no stop steps",
+            ),
+            (
+                "[maintenance.source]\ntype = \"http\"\ninterval = \"1m\"\n\
+                 url = \"https://user:${PASSWORD}@app.example.org/status?token=${TOKEN}\"\n",
+                "maintenance: http source https://app.example.org every 1m; no planned windows; no control steps",
+            ),
+            (
+                "[maintenance.source]\ntype = \"redis\"\nurl = \"redis://:${REDIS_PASSWORD}@cache:6379/0\"\nkey = \"m\"\n",
+                "maintenance: redis source redis://:***@cache:6379/0 key \"m\" every 15s; no planned windows; \
+                 no control steps",
+            ),
+            (
+                "[[maintenance.window]]\nname = \"w\"\nstart = \"2026-12-24T02:00:00Z\"\nduration = \"1h\"\n\
+                 [[maintenance.window]]\nname = \"v\"\nstart = \"2026-12-31T02:00:00Z\"\nduration = \"1h\"\n",
+                "maintenance: no source; 2 planned windows; no control steps",
+            ),
+        ] {
+            let config = crate::config::from_str(text, "t", &env).unwrap_or_else(|e| panic!("{e}"));
+            let shown = summary(&config);
+            assert!(
+                shown.contains(&format!("\n{line}\n")),
+                "{line:?} not in:\n{shown}"
+            );
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+
+    #[test]
     fn filters_and_disabled_system() {
         let mut config = embedded_default();
         config.system.enabled = false;
