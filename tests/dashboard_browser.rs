@@ -242,7 +242,9 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
          [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n",
     ) + &http_check("app", &app.url(), "")
-        + &http_check("shop", &maintenance_server(), "layer = \"business\"");
+        + &http_check("shop", &maintenance_server(), "layer = \"business\"")
+        // The shop is the app whose maintenance Lookout tracks; `app` is another one.
+        + "\n[maintenance]\nchecks = [\"shop\"]\n";
     let config = common::write_config(dir.path(), port, &extra);
     add_user(&config, "ada", "admin", ADMIN_PASSWORD);
     add_user(&config, "val", "viewer", VIEWER_PASSWORD);
@@ -451,6 +453,42 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     .await;
     screenshot(&client, "alerts-acknowledged").await;
 
+    // An admin plans the shop's unplanned maintenance after the fact from the form: the
+    // window is listed and the period becomes planned.
+    open(&client, &format!("{base}/maintenance")).await;
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the unplanned period shown",
+        "const n = document.getElementById('maintenance-now'); return n ? n.innerText : null",
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("Unplanned maintenance"))
+        },
+    )
+    .await;
+    js(
+        &client,
+        "const f = document.getElementById('maintenance-form');\
+         f.reason.value = 'shop migration'; f.requestSubmit(); return 1",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the window listed and the period planned",
+        "const t = document.querySelector('#maintenance-windows tbody');\
+         const n = document.getElementById('maintenance-now');\
+         return t && n ? t.innerText + ' | ' + n.innerText : null",
+        |v| {
+            v.as_str().is_some_and(|t| {
+                t.contains("shop migration") && t.contains("In maintenance (normal mode)")
+            })
+        },
+    )
+    .await;
+    screenshot(&client, "maintenance-window").await;
+
     // Logout ends the session: the next page asks for the login again.
     js(
         &client,
@@ -582,7 +620,30 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         |v| v.as_str().is_some_and(|t| t.contains("maintenance")),
     )
     .await;
+    // The period the admin planned: shown as planned maintenance with its end.
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the planned period shown",
+        "const n = document.getElementById('maintenance-now'); return n ? n.innerText : null",
+        |v| {
+            v.as_str().is_some_and(|t| {
+                t.contains("In maintenance (normal mode)") && t.contains("planned until")
+            })
+        },
+    )
+    .await;
     screenshot(&client, "maintenance").await;
+    // A viewer sees the window the admin started, and no form to start another.
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the window listed, no form for a viewer",
+        "const t = document.querySelector('#maintenance-windows tbody');\
+         return t ? t.innerText + (document.getElementById('maintenance-form') ? ' | form' : ' | no form') : null",
+        |v| v.as_str().is_some_and(|t| t.contains("shop migration") && t.ends_with("| no form")),
+    )
+    .await;
     open(&client, &format!("{base}/checks/app?range=1h")).await;
     wait_js(
         &client,

@@ -78,6 +78,7 @@ impl MaintenanceLoop {
     ) -> MaintenanceLoop {
         mute.configure(config.maintenance.grace, affected_checks(config));
         let mut tracker = Tracker::new(&config.maintenance);
+        tracker.set_app_checks(affected_checks(config));
         match store.open_period().await {
             Ok(open) => {
                 if let Some(period) = &open {
@@ -146,6 +147,7 @@ impl MaintenanceLoop {
                             task.abort();
                         }
                         self.tracker.reconfigure(&config.maintenance);
+                        self.tracker.set_app_checks(affected_checks(&config));
                         self.mute.configure(config.maintenance.grace, affected_checks(&config));
                         poller = start_poller(&config, readings_tx.clone());
                         self.config = *config;

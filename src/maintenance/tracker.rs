@@ -9,7 +9,7 @@
 //! (that is an overrun). A change of mode ends the period and starts another, so each period
 //! has one mode (and time in emergency mode is exact).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::windows::active_occurrence;
 use super::{Impact, ManualWindow, Mode, Origin, Period};
@@ -64,6 +64,8 @@ pub struct Tracker {
     blocked_base: Option<u64>,
     /// Checks whose latest result says the app answered "in maintenance", with that answer.
     answering_maintenance: BTreeMap<String, String>,
+    /// The app's checks (`maintenance::affected_checks`): only their answers speak for the app.
+    app_checks: HashSet<String>,
     manual: Vec<ManualWindow>,
     /// The latest session count (sum over the session checks).
     sessions: BTreeMap<String, f64>,
@@ -82,6 +84,7 @@ impl Tracker {
             reading: None,
             blocked_base: None,
             answering_maintenance: BTreeMap::new(),
+            app_checks: HashSet::new(),
             manual: Vec::new(),
             sessions: BTreeMap::new(),
             open: None,
@@ -128,9 +131,20 @@ impl Tracker {
         self.manual = windows;
     }
 
+    /// The app's checks: a maintenance answer of another check (another app behind the same
+    /// Lookout) says nothing about this app.
+    pub fn set_app_checks(&mut self, checks: HashSet<String>) {
+        self.answering_maintenance
+            .retain(|check, _| checks.contains(check));
+        self.app_checks = checks;
+    }
+
     /// A check result as the check found it (before maintenance marked it): an answer saying
     /// "in maintenance" means the app is in maintenance, and is one refused request.
     pub fn observe_check(&mut self, result: &CheckResult) {
+        if !self.app_checks.contains(&result.check) {
+            return;
+        }
         if result.found() == Status::Maintenance {
             self.answering_maintenance
                 .insert(result.check.clone(), result.detail.clone());
@@ -177,9 +191,9 @@ impl Tracker {
                 if wanted.planned_end_ms.is_some() {
                     period.planned_end_ms = wanted.planned_end_ms;
                 }
-                if period.reason.is_empty() {
-                    period.reason = wanted.reason;
-                }
+                // The best reason known now: the app's own, else a window's (an admin who plans
+                // a detected period after the fact names it), else what the app answered.
+                period.reason = wanted.reason;
                 self.update_impact(&mut period);
                 if period != before {
                     changes.push(Change::Updated(period.clone()));
@@ -337,7 +351,9 @@ mod tests {
     const MIN: i64 = 60_000;
 
     fn tracker() -> Tracker {
-        Tracker::new(&MaintenanceConfig::default())
+        let mut tracker = Tracker::new(&MaintenanceConfig::default());
+        tracker.set_app_checks(["app".to_string()].into());
+        tracker
     }
 
     fn reading(active: bool, mode: Mode) -> Reading {
@@ -428,6 +444,15 @@ mod tests {
             p.impact.blocked_requests, 1,
             "the second answer; the first opened it"
         );
+    }
+
+    #[test]
+    fn another_apps_maintenance_answer_is_not_this_apps_maintenance() {
+        let mut t = tracker();
+        let mut other = result(Status::Maintenance, "in maintenance (HTTP 503)");
+        other.check = "shop".into();
+        t.observe_check(&other);
+        assert!(t.evaluate(0).is_empty());
     }
 
     #[test]

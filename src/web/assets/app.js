@@ -615,6 +615,7 @@
     if (i.invalidated_sessions !== null && i.invalidated_sessions !== undefined) parts.push(i.invalidated_sessions + ' invalidated sessions');
     return parts.join(', ');
   }
+  const ORIGIN = { detected: 'detected (the app said so)', planned: 'a planned window of the config', cli: 'lookout maintenance start', dashboard: 'the dashboard' };
   pages.maintenance = {
     title: 'Maintenance',
     async render() {
@@ -660,7 +661,7 @@
         const current = o
           ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-now' }, icon('maintenance'), h('div', {},
               h('strong', { text: (o.planned ? 'In maintenance' : 'Unplanned maintenance') + ' (' + o.mode + ' mode): ' }), o.reason,
-              h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), known from ' + o.origin + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
+              h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), started by ' + (ORIGIN[o.origin] || o.origin) + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
               h('p', { text: 'Impact so far: ' + impactText(o.impact) + '.' }),
               admin && manualActive ? h('p', {}, act('/api/v1/maintenance/extend', 'Extend 15 min', { by: '15m' }), ' ', act('/api/v1/maintenance/stop', 'Stop maintenance')) : null))
           : h('p', { class: 'card', id: 'maintenance-now' }, badge('ok', 'not in maintenance'), ' The application is not in maintenance.');
@@ -672,7 +673,7 @@
           h('h2', { text: 'Planned windows' }),
           m.windows.length ? table('maintenance-windows', ['Window', 'From', 'To', 'Mode', 'Reason', 'By'], m.windows.map((w) => h('tr', { 'data-active': String(w.active) }, h('td', {}, w.name || ('#' + w.id), w.active ? ' (open)' : ''), h('td', { text: ago(w.start) }), h('td', { text: ago(w.end) }), h('td', { text: w.mode }), h('td', { text: w.reason }), h('td', { text: w.author }))))
             : h('p', { class: 'muted', text: 'No window planned. Schedule them with [[maintenance.window]] in the config, or start one here or with lookout maintenance start.' }),
-          h('h2', { text: 'History (' + m.history.length + ' periods)' }),
+          h('h2', { text: 'History (' + m.history.length + (m.history.length === 1 ? ' period)' : ' periods)') }),
           m.history.length ? table('maintenance-history', ['Start', 'Duration', 'Mode', 'Known from', 'Planned', 'Overrun', 'Impact', 'Muted alerts', 'Reason'], m.history.map((p) => h('tr', {},
             h('td', { text: ago(p.start) }), h('td', { text: dur(p.duration_seconds) + (p.end ? '' : ' (open)') }), h('td', { text: p.mode }), h('td', { text: p.origin }), h('td', { text: p.planned ? 'yes' : 'no' }),
             h('td', { text: p.overrun_seconds ? dur(p.overrun_seconds) : '—' }), h('td', { text: impactText(p.impact) }), h('td', { text: p.muted.length ? p.muted.join('; ') : 'none' }), h('td', { text: p.reason }))))
