@@ -204,6 +204,8 @@ pub enum EventKind {
     Alert,
     /// Access control: repeated failed logins (a lockout).
     Security,
+    /// Maintenance started, ended, ran over, or its source could not be read.
+    Maintenance,
 }
 
 impl EventKind {
@@ -218,6 +220,7 @@ impl EventKind {
             EventKind::StoreError => "store_error",
             EventKind::Alert => "alert",
             EventKind::Security => "security",
+            EventKind::Maintenance => "maintenance",
         }
     }
 
@@ -232,6 +235,7 @@ impl EventKind {
             EventKind::StoreError,
             EventKind::Alert,
             EventKind::Security,
+            EventKind::Maintenance,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

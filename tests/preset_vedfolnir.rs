@@ -118,6 +118,33 @@ fn prepare_database() {
     });
 }
 
+/// The preset's `[maintenance.source]` query run on the imitation's database, after setting
+/// the app's two rows: (active, reason).
+fn maintenance_row(query: &str, mode: &str, reason: &str) -> (i64, Option<String>) {
+    use sqlx::Row;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::MySqlPool::connect(&format!("mysql://root@127.0.0.1:3306/{DATABASE}"))
+            .await
+            .expect("MariaDB on 127.0.0.1:3306 (root, no password); .ci/run starts it");
+        for (key, value) in [("maintenance_mode", mode), ("maintenance_reason", reason)] {
+            sqlx::query("UPDATE system_configuration SET value = ? WHERE `key` = ?")
+                .bind(value)
+                .bind(key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(query.to_string()))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {query}"));
+        let answer = (row.get("active"), row.get("reason"));
+        pool.close().await;
+        answer
+    })
+}
+
 /// Sessions in a Redis database of this test's own.
 fn prepare_redis() {
     use std::io::{Read, Write};
@@ -201,7 +228,25 @@ fn the_vedfolnir_preset_monitors_an_imitation_of_the_app() {
         .replace("timeout = \"5s\"", "timeout = \"2s\"")
         .replace("interval = \"1m\"", "interval = \"2s\"");
     let config = dir.path().join("lookout.toml");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, &text).unwrap();
+
+    // The maintenance source reads the app's flag and reason from its own table.
+    let document: toml::Table = toml::from_str(&text).unwrap();
+    let source = &document["maintenance"]["source"];
+    assert_eq!(source["check"].as_str(), Some("vedfolnir-mysql"));
+    let query = source["query"].as_str().unwrap();
+    assert_eq!(
+        maintenance_row(query, "false", ""),
+        (0, Some(String::new()))
+    );
+    assert_eq!(
+        maintenance_row(query, "True", "database upgrade"),
+        (1, Some("database upgrade".to_string()))
+    );
+    assert_eq!(
+        maintenance_row(query, "false", ""),
+        (0, Some(String::new()))
+    );
 
     let report = check_statuses(&config, dir.path());
     for check in [

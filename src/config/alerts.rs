@@ -10,7 +10,9 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use super::checks::common::string_list;
-use super::parse::{bool_setting, duration_setting, not_longer, positive, string_setting};
+use super::parse::{
+    bool_setting, duration_setting, not_longer, positive, string_setting, unknown_name,
+};
 use super::reader::{Field, Item, Reader, Table, Text, a_type};
 use super::units::{
     UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
@@ -382,16 +384,8 @@ impl NotifierRefs {
         let known: Vec<&str> = notifiers.into_iter().collect();
         for (name, span, path) in self.0 {
             if !known.contains(&name.as_str()) {
-                let hint = if known.is_empty() {
-                    "there is no [[notifier]]; add one with this name".to_string()
-                } else {
-                    format!("expected one of {}", quoted_list(&known))
-                };
-                r.problem(
-                    span.as_ref(),
-                    &path,
-                    format!("{name:?} is not the name of any notifier; {hint}"),
-                );
+                let message = unknown_name(&name, "notifier", &known);
+                r.problem(span.as_ref(), &path, message);
             }
         }
     }

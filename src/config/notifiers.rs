@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::checks::Secret;
-use super::checks::common::{optional_string, string_list};
+use super::checks::common::{check_http_url, header_map, optional_string, string_list};
 use super::parse::{closed_type, duration_setting, positive, string_setting, unique_name};
 use super::reader::{Reader, Table};
 use crate::alert::Severity;
@@ -341,10 +341,20 @@ pub fn parse_smtp_url(url: &str) -> Result<(SmtpSecurity, String, u16), String> 
     Ok((security, host.to_string(), port))
 }
 
+/// Headers the notifier sets itself; configuring them would break signing or deduplication.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "idempotency-key",
+    "x-lookout-signature",
+    "x-lookout-timestamp",
+];
+
 fn read_webhook(r: &mut Reader<'_>, table: &Table<'_, '_>) -> WebhookConfig {
     let url = required(r, table, "url", "\"https://hooks.example.org/lookout\"");
     if !url.is_empty() {
-        if let Err(why) = check_http_url(&url) {
+        if let Err(why) = check_http_url(&url, "https://hooks.example.org/lookout") {
             // The URL may hold a token: name the problem, never quote it.
             r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
         }
@@ -372,7 +382,7 @@ fn read_webhook(r: &mut Reader<'_>, table: &Table<'_, '_>) -> WebhookConfig {
             )),
         },
     );
-    let headers = read_headers(r, table);
+    let headers = header_map(r, table, "headers", RESERVED_HEADERS);
     let timeout = duration_setting(r, table, "timeout", DEFAULT_TIMEOUT, positive);
     let ca_file = optional_string(r, table, "ca_file").map(PathBuf::from);
     WebhookConfig {
@@ -383,70 +393,6 @@ fn read_webhook(r: &mut Reader<'_>, table: &Table<'_, '_>) -> WebhookConfig {
         timeout: timeout.value,
         ca_file,
     }
-}
-
-/// Headers the notifier sets itself; configuring them would break signing or deduplication.
-const RESERVED_HEADERS: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "idempotency-key",
-    "x-lookout-signature",
-    "x-lookout-timestamp",
-];
-
-fn read_headers(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<(String, Secret)> {
-    let map = r.table(table, "headers");
-    r.accept_all_keys(&map);
-    let mut out = Vec::new();
-    for (name, item) in r.entries(&map) {
-        let Some(text) = r.text(&item, "a string") else {
-            continue;
-        };
-        let valid_name = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
-        if !valid_name {
-            r.problem(
-                Some(&item.span),
-                &item.path,
-                "is not a valid HTTP header name",
-            );
-        } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            r.problem(
-                Some(&item.span),
-                &item.path,
-                "is set by Lookout itself and cannot be configured",
-            );
-        } else if hyper::header::HeaderValue::from_str(&text.value).is_err() {
-            // The value may be a secret: say what is wrong, not what it is.
-            r.problem(
-                Some(&item.span),
-                &item.path,
-                "the value cannot be sent in a header (control characters or non-ASCII)",
-            );
-        } else {
-            out.push((name, Secret::new(text.value)));
-        }
-    }
-    out
-}
-
-fn check_http_url(url: &str) -> Result<(), String> {
-    const FORM: &str =
-        "expected http:// or https:// and a host, like \"https://hooks.example.org/lookout\"";
-    let lower = url.trim().to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(|| format!("is not an http(s) URL; {FORM}"))?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') {
-        return Err(format!("has no host; {FORM}"));
-    }
-    url.trim()
-        .parse::<hyper::Uri>()
-        .map(|_| ())
-        .map_err(|_| format!("is not a valid URL; {FORM}"))
 }
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let notifiers = super::notifiers::read_notifiers(reader, &root);
     // [alerts] cross-check: rule `notifiers = [...]` must name a [[notifier]], read after them.
     alert_notifiers.check(reader, notifiers.iter().map(|n| n.name.as_str()));
+    // Refers to checks and notifiers by name: read after them.
+    let maintenance = super::maintenance::read_maintenance(reader, &root, &checks, &notifiers);
     Config {
         source: None,
         server,
@@ -106,7 +108,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         checks,
         alerts,
         notifiers,
-        maintenance: defaults.maintenance.clone(),
+        maintenance,
     }
 }
 
@@ -707,6 +709,18 @@ pub(super) fn unique_name(
         );
     }
     name
+}
+
+/// The message for `name`, which should name a `[[<noun>]]` table but names none of `known`:
+/// `"x" is not the name of any check; expected one of "a", "b"`.
+pub(super) fn unknown_name(name: &str, noun: &str, known: &[&str]) -> String {
+    let hint = if known.is_empty() {
+        format!("there is no [[{noun}]]; add one with this name")
+    } else {
+        let quoted: Vec<String> = known.iter().map(|k| format!("{k:?}")).collect();
+        format!("expected one of {}", quoted.join(", "))
+    };
+    format!("{name:?} is not the name of any {noun}; {hint}")
 }
 
 /// The `type` of one table of a closed set (`[[check]]`, `[[notifier]]`): required, one of

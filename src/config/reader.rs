@@ -45,6 +45,14 @@ pub(super) struct Table<'t, 'i> {
     pub span: Option<Range<usize>>,
 }
 
+impl Table<'_, '_> {
+    /// Whether the table is written in the file (as a table): an optional section is read
+    /// only when it is.
+    pub fn is_present(&self) -> bool {
+        self.entries.is_some()
+    }
+}
+
 /// A value present in the file.
 pub(super) struct Item<'t, 'i> {
     /// The full key path, e.g. `system.interfaces.exclude[2]`.

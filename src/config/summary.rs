@@ -1,6 +1,7 @@
 //! `lookout config check`: what a config will make Lookout do, on one screen, in the words of
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
 
+use super::maintenance::{MaintenanceConfig, SourceKind};
 use super::notifiers::url_origin;
 use super::units::{format_duration, format_percent, format_size};
 use super::{CheckKind, Config, NameFilter, NotifierKind, mask_url};
@@ -139,6 +140,8 @@ pub fn summary(config: &Config) -> String {
         }
     }
 
+    lines.push(describe_maintenance(&config.maintenance));
+
     let storage = &config.storage;
     lines.push(format!(
         "store: {}, at most {}, written every {}",
@@ -154,6 +157,58 @@ pub fn summary(config: &Config) -> String {
     ));
     lines.push(format!("log: {}", config.log.level));
     lines.join("\n")
+}
+
+/// One line: where maintenance is read from (no secret: URLs are cut to their origin, DSNs
+/// masked), the planned windows and the control steps.
+fn describe_maintenance(maintenance: &MaintenanceConfig) -> String {
+    let control = &maintenance.control;
+    let (starts, stops) = (control.start.len(), control.stop.len());
+    let Some(source) = &maintenance.source else {
+        if maintenance.windows.is_empty() && starts + stops == 0 {
+            return "maintenance: known only from HTTP checks' maintenance answers \
+                    ([maintenance] adds a status source, planned windows and control steps)"
+                .to_string();
+        }
+        return format!(
+            "maintenance: no source; {}; {}",
+            count(maintenance.windows.len(), "planned window"),
+            describe_control(starts, stops)
+        );
+    };
+    let target = match &source.kind {
+        SourceKind::Http { url, .. } => url_origin(url.expose()),
+        SourceKind::Sql { dsn, .. } => mask_url(dsn.expose()),
+        SourceKind::Redis { url, key } => format!("{} key {key:?}", mask_url(url.expose())),
+    };
+    format!(
+        "maintenance: {} source {target} every {}; {}; {}",
+        source.kind.type_name(),
+        format_duration(source.interval),
+        count(maintenance.windows.len(), "planned window"),
+        describe_control(starts, stops)
+    )
+}
+
+fn describe_control(starts: usize, stops: usize) -> String {
+    if starts + stops == 0 {
+        "no control steps".to_string()
+    } else {
+        format!(
+            "control: {}, {}",
+            count(starts, "start step"),
+            count(stops, "stop step")
+        )
+    }
+}
+
+/// "no planned windows", "1 planned window", "2 planned windows".
+fn count(n: usize, noun: &str) -> String {
+    match n {
+        0 => format!("no {noun}s"),
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
 }
 
 /// "all mount points but 5 patterns", "only eth0, ens5 (but 2 patterns)".
@@ -191,10 +246,49 @@ mod tests {
              alerts: 7 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data, security_incident\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)\n\
+             maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \
              retention: raw 7d, 1-minute 90d, 1-hour 730d\n\
              log: info"
         );
+    }
+
+    #[test]
+    fn maintenance_line_shows_where_without_secrets() {
+        let env = |_: &str| Some("s3cret".to_string());
+        for (text, line) in [
+            (
+                "[maintenance.source]\ntype = \"sql\"\ndsn = \"mysql://monitor:${DB_PASSWORD}@db:3306/app\"\n\
+                 query = \"SELECT 1 AS active\"\n\
+                 [[maintenance.window]]\nname = \"w\"\ncron = \"0 2 * * SUN\"\nduration = \"1h\"\n\
+                 [[maintenance.control.start]]\ntype = \"command\"\ncommand = [\"app\", \"on\"]\n",
+                "maintenance: sql source mysql://monitor:***@db:3306/app every 15s; 1 planned window; \
+                 control: 1 start step, no stop steps",
+            ),
+            (
+                "[maintenance.source]\ntype = \"http\"\ninterval = \"1m\"\n\
+                 url = \"https://user:${PASSWORD}@app.example.org/status?token=${TOKEN}\"\n",
+                "maintenance: http source https://app.example.org every 1m; no planned windows; no control steps",
+            ),
+            (
+                "[maintenance.source]\ntype = \"redis\"\nurl = \"redis://:${REDIS_PASSWORD}@cache:6379/0\"\nkey = \"m\"\n",
+                "maintenance: redis source redis://:***@cache:6379/0 key \"m\" every 15s; no planned windows; \
+                 no control steps",
+            ),
+            (
+                "[[maintenance.window]]\nname = \"w\"\nstart = \"2026-12-24T02:00:00Z\"\nduration = \"1h\"\n\
+                 [[maintenance.window]]\nname = \"v\"\nstart = \"2026-12-31T02:00:00Z\"\nduration = \"1h\"\n",
+                "maintenance: no source; 2 planned windows; no control steps",
+            ),
+        ] {
+            let config = crate::config::from_str(text, "t", &env).unwrap_or_else(|e| panic!("{e}"));
+            let shown = summary(&config);
+            assert!(
+                shown.contains(&format!("\n{line}\n")),
+                "{line:?} not in:\n{shown}"
+            );
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 
     #[test]

@@ -294,6 +294,7 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.out.push_str(checks);
     }
     t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
+    t.out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
     t.out
 }
 
@@ -440,6 +441,13 @@ mod tests {
                         preset.name
                     );
                     config.checks.clear();
+                    // A preset's own text may also set a maintenance source (read like checks).
+                    assert_eq!(
+                        config.maintenance.source.take().is_some(),
+                        preset.name == "vedfolnir",
+                        "preset {} maintenance source",
+                        preset.name
+                    );
                     assert_eq!(config, (preset.config)(), "preset {}", preset.name)
                 }
                 Err(error) => panic!(
@@ -478,6 +486,14 @@ mod tests {
             // [alerts] addition: commented out; `alerts::tests` checks the fragment key by key.
             if path == "alerts" || path.starts_with("alerts.") {
                 assert!(text.contains(ALERTS_DOC), "alerts are not documented");
+                continue;
+            }
+            // Commented out; `maintenance::tests` checks the fragment key by key.
+            if path == "maintenance" || path.starts_with("maintenance.") {
+                assert!(
+                    text.contains(super::super::maintenance::TEMPLATE),
+                    "maintenance is not documented"
+                );
                 continue;
             }
             if path == "notifier" {

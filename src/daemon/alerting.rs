@@ -242,7 +242,7 @@ impl AlertLoop {
 }
 
 /// Resolves once `stop` is true (or its sender is gone); the guard never crosses an await.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 

@@ -12,6 +12,7 @@ mod alerting;
 mod consumers;
 mod http;
 pub mod lease;
+mod maintenance;
 mod scheduler;
 
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
 pub use alerting::{AlertCommand, AlertingHandle};
+pub use maintenance::{MaintenanceCommand, MaintenanceHandle};
 pub use scheduler::{Lateness, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
@@ -210,6 +212,10 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         Ok(silences) => engine.set_silences(silences),
         Err(error) => tracing::error!(%error, "could not read silences"),
     }
+    // Maintenance mutes the alerts it causes (the engine asks it) and marks the results of
+    // the checks it affects (the scheduler asks it before publishing).
+    let maintenance_mute = crate::maintenance::MaintenanceMute::default();
+    engine.add_mute_source(Arc::new(maintenance_mute.clone()));
     let board = Arc::new(RwLock::new(engine.alerts()));
     snapshot.set_alerts(&engine.alerts());
     let (alert_commands, alert_commands_rx) = mpsc::channel(16);
@@ -230,6 +236,27 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         .run(bus.subscribe(), alert_commands_rx, stop_alerts_rx),
     );
 
+    let (maintenance_commands, maintenance_commands_rx) = mpsc::channel(16);
+    let maintenance_config = Arc::new(RwLock::new(config.maintenance.clone()));
+    let (stop_maintenance, stop_maintenance_rx) = watch::channel(false);
+    let maintenance_task = tokio::spawn(
+        maintenance::MaintenanceLoop::new(
+            &config,
+            store.clone(),
+            clock.clone(),
+            bus.clone(),
+            snapshot.clone(),
+            outbox_wake.clone(),
+            maintenance_mute.clone(),
+        )
+        .await
+        .run(
+            bus.subscribe(),
+            maintenance_commands_rx,
+            stop_maintenance_rx,
+        ),
+    );
+
     let (stop_http, stop_http_rx) = watch::channel(false);
     let app_state = AppState {
         snapshot: snapshot.clone(),
@@ -242,6 +269,11 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         }),
         bus: Some(bus.clone()),
         auth: Arc::new(web::auth::Auth::from_config(&config.server)),
+        maintenance: Some(MaintenanceHandle {
+            mute: maintenance_mute.clone(),
+            config: maintenance_config.clone(),
+            commands: maintenance_commands.clone(),
+        }),
     };
     let app = web::router(app_state.clone());
     // Reports the end of login lockouts (security:login back to OK).
@@ -259,6 +291,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         &bus,
         &clock,
         &snapshot.lateness,
+        &maintenance_mute,
     );
     tracing::info!(
         listen = %config.server.listen,
@@ -286,7 +319,13 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         &bus,
                         &clock,
                         &snapshot.lateness,
+                        &maintenance_mute,
                     );
+                    let _ = maintenance_commands
+                        .send(MaintenanceCommand::Reconfigure(Box::new(
+                            new_config.clone(),
+                        )))
+                        .await;
                     let _ = alert_commands
                         .send(AlertCommand::Reconfigure(Box::new(new_config.clone())))
                         .await;
@@ -322,6 +361,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     scheduler.stop().await;
     // The alert loop takes in what the last probe runs published, then the outbox has one
     // more go at sending it; what is still unsent stays in the store for the next start.
+    let _ = stop_maintenance.send(true);
+    let _ = maintenance_task.await;
     let _ = stop_alerts.send(true);
     let _ = alert_task.await;
     outbox_wake.notify_one();

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
 use crate::clock::{SharedClock, UnixMillis};
+use crate::maintenance::MaintenanceMute;
 use crate::probes::Probe;
 
 /// The next tick strictly after `now_ms` for a probe running every `interval_ms`, shifted
@@ -78,6 +79,7 @@ impl Scheduler {
         bus: &Bus,
         clock: &SharedClock,
         lateness: &Arc<Lateness>,
+        maintenance: &MaintenanceMute,
     ) -> Scheduler {
         let tasks = probes
             .into_iter()
@@ -87,6 +89,7 @@ impl Scheduler {
                     bus.clone(),
                     clock.clone(),
                     lateness.clone(),
+                    maintenance.clone(),
                 ))
             })
             .collect();
@@ -108,6 +111,7 @@ async fn run_probe(
     bus: Bus,
     clock: SharedClock,
     lateness: Arc<Lateness>,
+    maintenance: MaintenanceMute,
 ) {
     let interval_ms = probe.interval().as_millis().max(1) as i64;
     let offset_ms = phase_offset(probe.name(), interval_ms);
@@ -115,7 +119,8 @@ async fn run_probe(
     // land on their ticks.
     let mut tick = clock.now_ms();
     loop {
-        let observation = probe.run(tick).await;
+        let mut observation = probe.run(tick).await;
+        maintenance.mark(&mut observation);
         tracing::debug!(
             probe = probe.name(),
             samples = observation.samples.len(),

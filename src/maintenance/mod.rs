@@ -23,6 +23,7 @@ use crate::config::{Config, RuleConfig};
 use crate::model::{Layer, Observation, Status};
 
 pub mod control;
+pub mod manual;
 pub mod notices;
 pub mod report;
 pub mod source;
@@ -263,16 +264,23 @@ pub fn affected_checks(config: &Config) -> HashSet<String> {
 }
 
 impl MuteSource for MaintenanceMute {
+    /// Mutes a `maintenance_affected` rule's alert unless it is about a check maintenance does
+    /// not affect: a database or Redis check failing during maintenance is still told.
     fn mutes(
         &self,
         rule: &RuleConfig,
-        _labels: &BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
         now_ms: UnixMillis,
     ) -> Option<String> {
         if !rule.maintenance_affected {
             return None;
         }
         let current = self.current.read().ok()?;
+        if let Some(check) = labels.get("check")
+            && !current.affected_checks.contains(check)
+        {
+            return None;
+        }
         if let Some(period) = &current.open {
             let until = period
                 .planned_end_ms
@@ -340,6 +348,12 @@ mod tests {
             )
         );
         assert_eq!(mute.mutes(&disk, &none, MIN), None, "disk keeps alerting");
+        let db: BTreeMap<String, String> = [("check".to_string(), "db".to_string())].into();
+        assert_eq!(
+            mute.mutes(&app, &db, MIN),
+            None,
+            "a check maintenance does not affect keeps alerting"
+        );
         let ended = mute.end(10 * MIN).unwrap();
         assert_eq!(ended.end_ms, Some(10 * MIN));
         assert_eq!(
@@ -372,6 +386,7 @@ mod tests {
         let config = crate::config::embedded_default();
         let mut engine = crate::alert::Engine::new(&config, 0);
         let mute = MaintenanceMute::new(Duration::from_secs(120));
+        mute.configure(Duration::from_secs(120), ["app".to_string()].into());
         mute.start(period(0));
         engine.add_mute_source(Arc::new(mute));
         let observation = crate::model::Observation {

@@ -108,6 +108,13 @@ impl Tracker {
         self.hold_until_ms = hold_until_ms;
     }
 
+    /// The store gave the open period its id.
+    pub fn stored(&mut self, id: i64) {
+        if let Some(period) = &mut self.open {
+            period.id = id;
+        }
+    }
+
     pub fn open(&self) -> Option<&Period> {
         self.open.as_ref()
     }

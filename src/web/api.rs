@@ -123,6 +123,17 @@ pub struct StatusDto {
     pub checks: Vec<CheckDto>,
     pub series: Vec<SeriesValueDto>,
     pub sources: Vec<SourceDto>,
+    /// The open maintenance period, if any (for the banner of every page).
+    pub maintenance: Option<MaintenanceNowDto>,
+}
+
+#[derive(Serialize)]
+pub struct MaintenanceNowDto {
+    pub mode: crate::config::maintenance::Mode,
+    pub reason: String,
+    pub planned: bool,
+    pub since: String,
+    pub planned_end: Option<String>,
 }
 
 /// The status of everything monitored: worst status per layer, each check, each latest value.
@@ -171,6 +182,17 @@ pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
         entry.1 += 1;
     }
     StatusDto {
+        maintenance: state
+            .maintenance
+            .as_ref()
+            .and_then(|m| m.mute.open())
+            .map(|p| MaintenanceNowDto {
+                mode: p.mode,
+                since: format_rfc3339(p.start_ms),
+                planned_end: p.planned_end_ms.map(format_rfc3339),
+                planned: p.planned,
+                reason: p.reason,
+            }),
         generated_at: format_rfc3339(state.clock.now_ms()),
         overall: Status::worst(checks.iter().map(|c| c.status)),
         layers: layers

@@ -291,6 +291,7 @@ mod tests {
             .await
             .unwrap();
         let state = AppState {
+            maintenance: None,
             snapshot: Snapshot::new(),
             store,
             clock,

@@ -13,6 +13,7 @@ pub mod auth;
 // Dashboard (issue "Web dashboard"): pages, embedded assets, read-only helpers, live feed.
 mod dashboard_api;
 pub mod live;
+mod maintenance;
 mod page;
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub bus: Option<crate::bus::Bus>,
     /// Access control: sessions, tokens, login limits (`auth`).
     pub auth: Arc<auth::Auth>,
+    /// The running maintenance tracker; `None` in tests and one-shot tools (reads fall back
+    /// to the store).
+    pub maintenance: Option<crate::daemon::MaintenanceHandle>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +73,10 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/silences", Method::POST),
     ("/api/v1/silences/{id}", Method::DELETE),
     ("/api/v1/outbox", Method::GET),
+    ("/api/v1/maintenance", Method::GET),
+    ("/api/v1/maintenance/start", Method::POST),
+    ("/api/v1/maintenance/stop", Method::POST),
+    ("/api/v1/maintenance/extend", Method::POST),
     ("/metrics", Method::GET),
     ("/login", Method::GET),
     ("/login", Method::POST),
@@ -108,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/silences/{id}", delete(alerts::expire_silence))
         .route("/api/v1/outbox", get(alerts::outbox))
+        .route("/api/v1/maintenance", get(maintenance::status))
+        .route("/api/v1/maintenance/start", post(maintenance::start))
+        .route("/api/v1/maintenance/stop", post(maintenance::stop))
+        .route("/api/v1/maintenance/extend", post(maintenance::extend))
         .route("/metrics", get(api::metrics))
         // --- access control: its routes, then the guard over every route (keep last) ---
         .merge(auth::routes())

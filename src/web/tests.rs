@@ -56,6 +56,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         .await
         .unwrap();
     AppState {
+        maintenance: None,
         snapshot,
         store,
         clock,
@@ -399,4 +400,67 @@ async fn status_can_leave_out_the_latest_values_pages_do_not_need() {
     assert_eq!(named["series"], all["series"]);
     let (_, other) = get(&state, "/api/v1/status?series=load1").await;
     assert_eq!(other["series"], json!([]));
+}
+
+#[tokio::test]
+async fn maintenance_windows_are_started_extended_and_stopped_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (status, body) = get(&state, "/api/v1/maintenance").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], false);
+    assert_eq!(body["windows"], json!([]));
+    assert_eq!(body["history"], json!([]));
+
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/maintenance/start",
+        r#"{"for": "30m", "reason": "database upgrade", "mode": "emergency"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let window = &body["windows"][0];
+    assert_eq!(window["reason"], "database upgrade", "{body}");
+    assert_eq!(window["mode"], "emergency");
+    assert_eq!(window["origin"], "dashboard");
+    assert_eq!(window["active"], true);
+    assert_eq!(window["start"], "2025-11-27T10:01:00.000Z");
+    assert_eq!(window["end"], "2025-11-27T10:31:00.000Z");
+
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/maintenance/extend",
+        r#"{"by": "15m"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["windows"][0]["end"], "2025-11-27T10:46:00.000Z");
+
+    let (status, body) = send(&state, "POST", "/api/v1/maintenance/stop", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["windows"], json!([]), "a stopped window is over");
+
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/maintenance/extend",
+        r#"{"by": "15m"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "no maintenance window is active");
+    let (status, body) = send(
+        &state,
+        "POST",
+        "/api/v1/maintenance/start",
+        r#"{"for": "soon", "reason": "x"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "for: \"soon\" is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""
+    );
 }

@@ -155,6 +155,69 @@ pub(in crate::config) fn string_map(
     out
 }
 
+/// `key = { Name = "value" }`: HTTP headers to send, values kept as `Secret`s. A bad name, a
+/// name in `reserved` (lowercase: headers Lookout sets itself) or a value that cannot be sent
+/// is reported at the value and left out; the value itself is never shown.
+pub(in crate::config) fn header_map(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    reserved: &[&str],
+) -> Vec<(String, Secret)> {
+    let map = r.table(table, key);
+    r.accept_all_keys(&map);
+    let mut out = Vec::new();
+    for (name, item) in r.entries(&map) {
+        let Some(text) = r.text(&item, "a string") else {
+            continue;
+        };
+        let valid_name = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        if !valid_name {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                "is not a valid HTTP header name",
+            );
+        } else if reserved.contains(&name.to_ascii_lowercase().as_str()) {
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                "is set by Lookout itself and cannot be configured",
+            );
+        } else if hyper::header::HeaderValue::from_str(&text.value).is_err() {
+            // The value may be a secret: say what is wrong, not what it is.
+            r.problem(
+                Some(&item.span),
+                &item.path,
+                "the value cannot be sent in a header (control characters or non-ASCII)",
+            );
+        } else {
+            out.push((name, Secret::new(text.value)));
+        }
+    }
+    out
+}
+
+/// An `http://` or `https://` URL with a host. The error names the problem without quoting
+/// the URL (it may carry a token); `example` is the URL shown as the expected form.
+pub(in crate::config) fn check_http_url(url: &str, example: &str) -> Result<(), String> {
+    let form = format!("expected http:// or https:// and a host, like {example:?}");
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("is not an http(s) URL; {form}"))?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("has no host; {form}"));
+    }
+    url.trim()
+        .parse::<hyper::Uri>()
+        .map(|_| ())
+        .map_err(|_| format!("is not a valid URL; {form}"))
+}
+
 /// An optional number (integer or float).
 pub(in crate::config) fn optional_number(
     r: &mut Reader<'_>,

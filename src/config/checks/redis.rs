@@ -57,14 +57,11 @@ pub struct RedisCheck {
 
 pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
     let url = required_string(r, table, "url", "\"redis://127.0.0.1:6379/0\"");
-    let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
-    if !url.is_empty() && !schemes.iter().any(|scheme| url.starts_with(scheme)) {
-        // The value is a secret: name the problem, never quote it.
-        r.problem(
-            table.span.as_ref(),
-            &format!("{}.url", table.path),
-            "must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\"",
-        );
+    if !url.is_empty() {
+        if let Err(why) = check_redis_url(&url) {
+            // The value is a secret: name the problem, never quote it.
+            r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
+        }
     }
     let ping_warning = duration_setting(r, table, "ping_warning", DEFAULT_PING_WARNING, positive);
     let ping_critical =
@@ -119,6 +116,17 @@ pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -
         session_pattern: session_pattern.filter(|p| !p.trim().is_empty()),
         session_scan_limit,
         scan_count,
+    }
+}
+
+/// A Redis connection URL as the client accepts it (redis://, rediss:// for TLS, or a Unix
+/// socket); the error names the problem without quoting the URL, which may hold a password.
+pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), &'static str> {
+    let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        Ok(())
+    } else {
+        Err("must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\"")
     }
 }
 

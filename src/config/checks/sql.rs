@@ -39,7 +39,32 @@ impl Dialect {
             Dialect::Sqlite => "sqlite",
         }
     }
+
+    /// A DSN of this dialect for messages and examples, its password from the environment.
+    pub fn example_dsn(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres://monitor:${PGPASSWORD}@127.0.0.1:5432/app",
+            Dialect::Mysql => "mysql://monitor:${MYSQL_PASSWORD}@127.0.0.1:3306/app",
+            Dialect::Sqlite => "sqlite:///var/lib/app/app.db",
+        }
+    }
+
+    /// The dialect a DSN is for, by its scheme: postgres:// or postgresql://, mysql:// or
+    /// mariadb://, sqlite: (any case). `None` for anything else.
+    pub fn of_dsn(dsn: &str) -> Option<Dialect> {
+        let scheme = dsn.trim().split_once(':')?.0.to_ascii_lowercase();
+        let double_slash = dsn.trim()[scheme.len() + 1..].starts_with("//");
+        match scheme.as_str() {
+            "postgres" | "postgresql" if double_slash => Some(Dialect::Postgres),
+            "mysql" | "mariadb" if double_slash => Some(Dialect::Mysql),
+            "sqlite" => Some(Dialect::Sqlite),
+            _ => None,
+        }
+    }
 }
+
+/// The DSN forms `Dialect::of_dsn` knows, for messages.
+pub const DSN_SCHEMES: &str = "postgres://, postgresql://, mysql://, mariadb:// or sqlite:";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlCheck {
@@ -88,12 +113,8 @@ pub(in crate::config) fn read_sql(
     table: &Table<'_, '_>,
     dialect: Dialect,
 ) -> SqlCheck {
-    let example = match dialect {
-        Dialect::Postgres => "\"postgres://monitor:${PGPASSWORD}@127.0.0.1:5432/app\"",
-        Dialect::Mysql => "\"mysql://monitor:${MYSQL_PASSWORD}@127.0.0.1:3306/app\"",
-        Dialect::Sqlite => "\"sqlite:///var/lib/app/app.db\"",
-    };
-    let dsn = Secret::new(required_string(r, table, "dsn", example));
+    let example = format!("\"{}\"", dialect.example_dsn());
+    let dsn = Secret::new(required_string(r, table, "dsn", &example));
     let ping_warning = duration_setting(r, table, "ping_warning", Duration::from_secs(1), positive);
     let ping_critical =
         duration_setting(r, table, "ping_critical", Duration::from_secs(3), positive);

@@ -541,12 +541,14 @@
       const maint = st.checks.filter((c) => c.status === 'maintenance');
       put(banners, 
         firing.length ? h('div', { class: 'banner firing', role: 'alert' }, icon('critical'), h('div', {}, h('strong', {}, firing.length + ' firing alert' + (firing.length > 1 ? 's' : '') + ' '), h('a', { href: '/alerts', text: 'see alerts' }), h('ul', {}, firing.map(alertLine)))) : '',
-        maint.length ? h('div', { class: 'banner maintenance', role: 'status' }, icon('maintenance'), h('div', {}, h('strong', { text: 'Maintenance: ' }), maint.map((c) => c.check + ' (' + c.detail + ')').join('; '), ' ', h('a', { href: '/maintenance', text: 'details' }))) : '');
+        st.maintenance ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-banner' }, icon('maintenance'), h('div', {}, h('strong', { text: (st.maintenance.planned ? 'Maintenance' : 'Unplanned maintenance') + ' (' + st.maintenance.mode + ' mode): ' }), st.maintenance.reason, st.maintenance.planned_end ? ', planned until ' + ago(st.maintenance.planned_end) : '', maint.length ? '. ' + maint.length + ' check' + (maint.length > 1 ? 's' : '') + ' in maintenance, their alerts muted. ' : '. ', h('a', { href: '/maintenance', text: 'details' })))
+          : maint.length ? h('div', { class: 'banner maintenance', role: 'status' }, icon('maintenance'), h('div', {}, h('strong', { text: 'Maintenance: ' }), maint.map((c) => c.check + ' (' + c.detail + ')').join('; '), ' ', h('a', { href: '/maintenance', text: 'details' }))) : '');
     },
     onEvent(e) {
       const ul = document.getElementById('recent');
       if (ul) { ul.prepend(eventLine(e)); while (ul.children.length > 10) ul.lastChild.remove(); }
       if (e.kind === 'alert') this.refresh();
+      if (e.kind === 'maintenance') refresh();
     },
   };
 
@@ -601,22 +603,89 @@
   pages.database = layerPage('Database', (c) => c.layer === 'database', 'No database check is configured (type postgres, mysql or sqlite).');
   pages.redis = layerPage('Redis', (c) => c.layer === 'redis', 'No Redis check is configured (type redis).');
 
+  function dur(seconds) {
+    if (seconds === null || seconds === undefined) return '—';
+    const d = Math.floor(seconds / 86400), hh = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+    return [d ? d + 'd' : '', hh ? hh + 'h' : '', m ? m + 'm' : '', !d && !hh && (sec || !m) ? sec + 's' : ''].filter(Boolean).join(' ');
+  }
+  function impactText(i) {
+    const parts = [i.blocked_requests + ' blocked requests'];
+    if (i.sessions_at_start !== null && i.sessions_at_start !== undefined) parts.push(i.sessions_at_start + ' sessions at start');
+    if (i.active_jobs !== null && i.active_jobs !== undefined) parts.push(i.active_jobs + ' running jobs');
+    if (i.invalidated_sessions !== null && i.invalidated_sessions !== undefined) parts.push(i.invalidated_sessions + ' invalidated sessions');
+    return parts.join(', ');
+  }
   pages.maintenance = {
     title: 'Maintenance',
     async render() {
-      const inMaint = (L.status ? L.status.checks : []).filter((c) => c.status === 'maintenance');
-      const others = (L.status ? L.status.checks : []).filter((c) => c.status !== 'maintenance' && c.layer !== 'system');
-      put(main, header('Maintenance', true),
-        h('p', { class: 'card' }, 'A check is in maintenance when the application answers that it is (for example its maintenance page); that is expected, not a fault, and alerts about it are muted. Planned maintenance windows (scheduling them ahead, their history) come with maintenance tracking, which is not part of this version.'),
-        h('h2', { text: 'Now in maintenance' }),
-        inMaint.length ? inMaint.map((c) => checkCard(c, [])) : h('p', { class: 'muted', text: 'No check is in maintenance.' }),
-        others.length ? h('h2', { text: 'History of the other checks' }) : null,
-        ...others.map((c) => h('div', {}, h('h3', {}, c.check, ' ', h('span', { 'data-check-badge': c.check }, badge(c.status))), strip(c.check))));
-      this.count = inMaint.length;
+      put(main, header('Maintenance', true), h('div', { id: 'maintenance-state' }, h('p', { class: 'muted', text: 'Loading…' })), this.form());
+      await this.refresh();
+    },
+    form() {
+      if (!isAdmin()) return h('p', { class: 'muted', id: 'maintenance-help', text: 'Only admins can start or stop maintenance; you are logged in as a viewer.' });
+      const msg = h('p', { class: 'msg', role: 'status', id: 'maintenance-msg' });
+      const f = h('form', { class: 'silence', id: 'maintenance-form' },
+        h('label', {}, 'Reason', h('input', { name: 'reason', required: true, placeholder: 'database upgrade' })),
+        h('label', {}, 'For', h('select', { name: 'for' }, ['15m', '30m', '1h', '2h', '4h', '8h', '24h'].map((d) => h('option', { value: d, selected: d === '30m', text: d })))),
+        h('label', {}, 'Mode', h('select', { name: 'mode' }, ['normal', 'emergency', 'test'].map((m) => h('option', { value: m, text: m })))),
+        h('div', {}, h('button', { type: 'submit', class: 'primary', text: 'Start maintenance' })));
+      const done = (text, err) => { msg.className = err ? 'msg error' : 'msg'; msg.textContent = text; };
+      f.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const d = new FormData(f);
+        try {
+          await api('/api/v1/maintenance/start', { method: 'POST', body: { for: d.get('for'), reason: d.get('reason'), mode: d.get('mode') } });
+          done('Maintenance window started.');
+          f.reset();
+          this.refresh();
+        } catch (err) { done('Not started: ' + err.message, true); }
+      });
+      return h('section', { class: 'card', id: 'maintenance-section' }, h('h2', { text: 'Start a maintenance window' }),
+        h('p', { class: 'muted', text: 'Alerts that maintenance causes (the application checks and what depends on them) are muted while it lasts and for a short grace after; database, Redis and host alerts keep coming.' }), f, msg);
+    },
+    async refresh() {
+      const box = document.getElementById('maintenance-state');
+      if (!box) return;
+      try {
+        const m = await api('/api/v1/maintenance?since=-' + (range() === '1h' || range() === '6h' ? '24h' : range()));
+        this.active = m.active;
+        const admin = isAdmin();
+        const act = (path, label, body) => h('button', { class: 'secondary', type: 'button', text: label, onclick: async (ev) => {
+          ev.target.disabled = true;
+          try { await api(path, { method: 'POST', body }); } catch (err) { alert(label + ' failed: ' + err.message); }
+          this.refresh();
+        } });
+        const o = m.open;
+        const manualActive = m.windows.some((w) => w.active && w.id !== null);
+        const current = o
+          ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-now' }, icon('maintenance'), h('div', {},
+              h('strong', { text: (o.planned ? 'In maintenance' : 'Unplanned maintenance') + ' (' + o.mode + ' mode): ' }), o.reason,
+              h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), known from ' + o.origin + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
+              h('p', { text: 'Impact so far: ' + impactText(o.impact) + '.' }),
+              admin && manualActive ? h('p', {}, act('/api/v1/maintenance/extend', 'Extend 15 min', { by: '15m' }), ' ', act('/api/v1/maintenance/stop', 'Stop maintenance')) : null))
+          : h('p', { class: 'card', id: 'maintenance-now' }, badge('ok', 'not in maintenance'), ' The application is not in maintenance.');
+        const inMaint = (L.status ? L.status.checks : []).filter((c) => c.status === 'maintenance');
+        const table = (id, heads, rows) => h('div', { class: 'table-wrap' }, h('table', { id }, h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', text: t })))), h('tbody', {}, rows)));
+        put(box, current,
+          h('h2', { text: 'Checks in maintenance (' + inMaint.length + ')' }),
+          inMaint.length ? inMaint.map((c) => checkCard(c, [])) : h('p', { class: 'muted', text: 'No check is in maintenance.' }),
+          h('h2', { text: 'Planned windows' }),
+          m.windows.length ? table('maintenance-windows', ['Window', 'From', 'To', 'Mode', 'Reason', 'By'], m.windows.map((w) => h('tr', { 'data-active': String(w.active) }, h('td', {}, w.name || ('#' + w.id), w.active ? ' (open)' : ''), h('td', { text: ago(w.start) }), h('td', { text: ago(w.end) }), h('td', { text: w.mode }), h('td', { text: w.reason }), h('td', { text: w.author }))))
+            : h('p', { class: 'muted', text: 'No window planned. Schedule them with [[maintenance.window]] in the config, or start one here or with lookout maintenance start.' }),
+          h('h2', { text: 'History (' + m.history.length + ' periods)' }),
+          m.history.length ? table('maintenance-history', ['Start', 'Duration', 'Mode', 'Known from', 'Planned', 'Overrun', 'Impact', 'Muted alerts', 'Reason'], m.history.map((p) => h('tr', {},
+            h('td', { text: ago(p.start) }), h('td', { text: dur(p.duration_seconds) + (p.end ? '' : ' (open)') }), h('td', { text: p.mode }), h('td', { text: p.origin }), h('td', { text: p.planned ? 'yes' : 'no' }),
+            h('td', { text: p.overrun_seconds ? dur(p.overrun_seconds) : '—' }), h('td', { text: impactText(p.impact) }), h('td', { text: p.muted.length ? p.muted.join('; ') : 'none' }), h('td', { text: p.reason }))))
+            : h('p', { class: 'muted', text: 'No maintenance in this range.' }));
+      } catch (e) {
+        put(box, h('p', { class: 'error', text: 'Could not load maintenance: ' + e.message }));
+      }
     },
     onStatus(st) {
-      if (st.checks.filter((c) => c.status === 'maintenance').length !== this.count) this.render();
+      const n = st.checks.filter((c) => c.status === 'maintenance').length;
+      if (n !== this.count) { this.count = n; this.refresh(); }
     },
+    onEvent(e) { if (e.kind === 'maintenance') this.refresh(); },
   };
 
   pages.alerts = {

@@ -37,6 +37,7 @@ async fn env() -> Env {
     store.add_user("vic", Role::Viewer, &hash).await.unwrap();
     let bus = Bus::new(64);
     let state = AppState {
+        maintenance: None,
         snapshot: Snapshot::new(),
         store,
         clock: clock.clone(),
