@@ -348,11 +348,15 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
     for (args, expected) in [
         (
             &["maintenance", "start", "--for", "soon", "--reason", "x"][..],
-            "invalid value 'soon' for '--for <DURATION>': not a duration; expected a number and a unit, like \"30m\"",
+            "lookout: --for: \"soon\" is not a duration; expected a number and a unit, like \"30m\"",
         ),
         (
             &["maintenance", "start", "--for", "0s", "--reason", "x"][..],
-            "invalid value '0s' for '--for <DURATION>': zero; expected a positive duration like \"30m\"",
+            "lookout: --for: \"0s\" is zero; expected a positive duration like \"30m\"",
+        ),
+        (
+            &["maintenance", "start", "--for", "2d", "--reason", "x"][..],
+            "lookout: --for: \"2d\" is longer than a day; expected at most \"24h\"",
         ),
         (
             &[
@@ -365,15 +369,15 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
                 "--mode",
                 "panic",
             ][..],
-            "invalid value 'panic' for '--mode <MODE>': not a mode; expected \"normal\", \"emergency\" or \"test\"",
+            "lookout: --mode: \"panic\" is not a mode; expected \"normal\", \"emergency\" or \"test\"",
         ),
         (
             &["maintenance", "start", "--for", "30m", "--reason", "  "][..],
-            "--reason is empty",
+            "lookout: --reason: empty; say why, like \"database upgrade\"",
         ),
         (
             &["maintenance", "extend", "later"][..],
-            "invalid value 'later' for '<DURATION>': not a duration",
+            "lookout: by: \"later\" is not a duration",
         ),
         (
             &["maintenance", "history", "--since", "1x"][..],
@@ -402,14 +406,13 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
 }
 
 #[test]
-#[ignore = "needs the [maintenance] config reader (branch mconfig): the config cannot name control steps yet"]
-fn a_failing_control_step_records_nothing() {
+fn a_failing_control_step_records_nothing_and_configured_windows_show() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
     let config = config(
         dir.path(),
         &format!(
-            "\n[[maintenance.control.start]]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/admin/maintenance\"\nbody = '{{\"reason\": {{reason}}}}'\n"
+            "\n[[maintenance.control.start]]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/admin/maintenance\"\nbody = '{{\"reason\": {{reason}}}}'\n\n[[maintenance.window]]\nname = \"christmas\"\nstart = \"2099-12-24T02:00:00Z\"\nduration = \"4h\"\nmode = \"emergency\"\n"
         ),
     );
     let out = cli(
@@ -430,6 +433,17 @@ fn a_failing_control_step_records_nothing() {
         "{err}"
     );
     let status = json(&cli(&config, &["maintenance", "status", "--json"]));
-    assert_eq!(status["windows"], serde_json::json!([]), "{status}");
     assert_eq!(status["control"], true);
+    // Only the configured window, its next occurrence.
+    assert_eq!(
+        status["windows"],
+        serde_json::json!([{
+            "id": null, "name": "christmas", "start": "2099-12-24T02:00:00.000Z",
+            "end": "2099-12-24T06:00:00.000Z", "mode": "emergency",
+            "reason": "planned window christmas", "origin": "planned", "author": "config",
+            "active": false
+        }]),
+        "{status}"
+    );
+    assert_eq!(status["active"], false);
 }

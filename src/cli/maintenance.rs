@@ -1,7 +1,8 @@
 //! `lookout maintenance start|stop|extend|status|history` and `lookout report`: maintenance
 //! from the shell. They work on the store, so a window opened here is what the daemon (and
-//! the dashboard) see; `start` and `stop` first run the configured control steps that switch
-//! the app itself (`maintenance::control`), and record nothing when one fails.
+//! the dashboard) see. `start`, `stop` and `extend` go through `maintenance::manual`, as the
+//! dashboard's buttons do: the configured control steps switch the app first, and nothing is
+//! recorded when one fails.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
 use crate::config::units::{format_duration, parse_duration};
 use crate::daemon::store_options;
-use crate::maintenance::control::{self, ControlContext};
+use crate::maintenance::manual::{self, ManualError, StartRequest};
 use crate::maintenance::report::{self, Bucket, Report};
 use crate::maintenance::windows::{active_occurrence, next_occurrence};
 use crate::maintenance::{Impact, ManualWindow, Mode, Origin, Period};
@@ -33,22 +34,23 @@ pub enum MaintenanceCommand {
     /// Open a maintenance window now (after switching the app with the configured control
     /// steps, if any): affected alerts are muted while it lasts.
     Start {
-        /// How long, e.g. "30m" or "2h".
-        #[arg(long = "for", value_name = "DURATION", value_parser = positive_duration)]
-        duration: Duration,
+        /// How long, e.g. "30m" or "2h" (at most 24h; extend it later if needed).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
         /// Why, e.g. "database upgrade".
         #[arg(long)]
         reason: String,
-        /// normal (blocks new work), emergency (also reads, ends sessions), test (blocks nothing).
-        #[arg(long, default_value = "normal", value_parser = parse_mode)]
-        mode: Mode,
+        /// normal (blocks new work), emergency (also reads, ends sessions), test (blocks
+        /// nothing); default normal.
+        #[arg(long)]
+        mode: Option<String>,
     },
     /// End the active maintenance windows now (after the configured control stop steps).
     Stop,
     /// Move the end of the active window, e.g. `extend 15m`.
     Extend {
-        #[arg(value_name = "DURATION", value_parser = positive_duration)]
-        by: Duration,
+        #[arg(value_name = "DURATION")]
+        by: String,
     },
     /// The maintenance period in progress, and the windows active or to come.
     Status {
@@ -77,20 +79,15 @@ pub(super) fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
-    Mode::parse(text)
-        .ok_or_else(|| "not a mode; expected \"normal\", \"emergency\" or \"test\"".to_string())
-}
-
 pub async fn run(command: MaintenanceCommand, config: &Config, clock: &SharedClock) -> ExitCode {
     match command {
         MaintenanceCommand::Start {
             duration,
             reason,
             mode,
-        } => start(config, clock, duration, &reason, mode).await,
+        } => start(config, clock, &duration, &reason, mode.as_deref()).await,
         MaintenanceCommand::Stop => stop(config, clock).await,
-        MaintenanceCommand::Extend { by } => extend(config, clock, by).await,
+        MaintenanceCommand::Extend { by } => extend(config, clock, &by).await,
         MaintenanceCommand::Status { json } => status(config, clock, json).await,
         MaintenanceCommand::History { since, json } => history(config, clock, since, json).await,
     }
@@ -134,50 +131,45 @@ async fn with_store<T>(
     result
 }
 
+/// A `manual` error as a message and an exit code: 2 for bad input and store trouble (as
+/// every command), 1 when the app could not be switched or nothing is active.
+fn manual_failure(error: ManualError) -> ExitCode {
+    match error {
+        // "for: ..." -> "--for: ...": the option as it was typed.
+        ManualError::BadInput(message) if message.starts_with("by:") => fail(&message),
+        ManualError::BadInput(message) => fail(&format!("--{message}")),
+        ManualError::Store(error) => fail(&error),
+        error @ (ManualError::Control(_) | ManualError::NotActive) => failed(&error),
+    }
+}
+
 async fn start(
     config: &Config,
     clock: &SharedClock,
-    duration: Duration,
+    duration: &str,
     reason: &str,
-    mode: Mode,
+    mode: Option<&str>,
 ) -> ExitCode {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return fail(&"--reason is empty; say why, like --reason \"database upgrade\"");
-    }
+    let request = match StartRequest::parse(duration, reason, mode) {
+        Ok(request) => request,
+        Err(message) => return manual_failure(ManualError::BadInput(message)),
+    };
+    let author = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "cli".to_string());
+    let length = request.duration;
     let outcome = with_store(config, clock, async |store| {
-        let now = clock.now_ms();
-        let end_ms = now.saturating_add(duration.as_millis() as i64);
-        let control = &config.maintenance.control;
-        let context = ControlContext {
-            reason: reason.to_string(),
-            mode,
-            minutes: duration.as_secs().div_ceil(60),
-            until_ms: end_ms,
-        };
-        control::run(&control.start, control.timeout, &context)
-            .await
-            .map_err(|error| {
-                failed(&format!(
-                    "the app's maintenance mode could not be switched on, so nothing was recorded: {error}"
-                ))
-            })?;
-        let mut window = ManualWindow {
-            id: 0,
-            start_ms: now,
-            end_ms,
-            mode,
-            reason: reason.to_string(),
-            origin: Origin::Cli,
-            author: std::env::var("USER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "cli".to_string()),
-            stopped_ms: None,
-            created_ms: now,
-        };
-        window.id = store.add_window(&window).await.map_err(|e| fail(&e))?;
-        Ok(window)
+        manual::start(
+            store,
+            &config.maintenance.control,
+            request,
+            Origin::Cli,
+            &author,
+            clock.now_ms(),
+        )
+        .await
+        .map_err(manual_failure)
     })
     .await;
     match outcome {
@@ -187,7 +179,7 @@ async fn start(
                 w.id,
                 w.mode.as_str(),
                 format_rfc3339(w.end_ms),
-                format_duration(duration),
+                format_duration(length),
                 w.reason
             );
             ExitCode::SUCCESS
@@ -198,38 +190,9 @@ async fn start(
 
 async fn stop(config: &Config, clock: &SharedClock) -> ExitCode {
     let outcome = with_store(config, clock, async |store| {
-        let now = clock.now_ms();
-        let active: Vec<ManualWindow> = store
-            .windows(now)
+        manual::stop(store, &config.maintenance.control, clock.now_ms())
             .await
-            .map_err(|e| fail(&e))?
-            .into_iter()
-            .filter(|w| w.is_active(now))
-            .collect();
-        let control = &config.maintenance.control;
-        // The placeholders describe the window being ended, if any.
-        let context = match active.last() {
-            Some(w) => ControlContext {
-                reason: w.reason.clone(),
-                mode: w.mode,
-                minutes: 0,
-                until_ms: now,
-            },
-            None => ControlContext {
-                reason: String::new(),
-                mode: Mode::Normal,
-                minutes: 0,
-                until_ms: now,
-            },
-        };
-        control::run(&control.stop, control.timeout, &context)
-            .await
-            .map_err(|error| {
-                failed(&format!(
-                    "the app's maintenance mode could not be switched off, so no window was stopped: {error}"
-                ))
-            })?;
-        store.stop_windows(now).await.map_err(|e| fail(&e))
+            .map_err(manual_failure)
     })
     .await;
     match outcome {
@@ -254,25 +217,23 @@ async fn stop(config: &Config, clock: &SharedClock) -> ExitCode {
     }
 }
 
-async fn extend(config: &Config, clock: &SharedClock, by: Duration) -> ExitCode {
+async fn extend(config: &Config, clock: &SharedClock, by: &str) -> ExitCode {
     let outcome = with_store(config, clock, async |store| {
-        store
-            .extend_window(by.as_millis() as i64, clock.now_ms())
+        manual::extend(store, by, clock.now_ms())
             .await
-            .map_err(|e| fail(&e))
+            .map_err(manual_failure)
     })
     .await;
     match outcome {
-        Ok(Some(w)) => {
+        Ok(w) => {
             println!(
                 "maintenance window #{} extended by {}: now ends at {}",
                 w.id,
-                format_duration(by),
+                parse_duration(by).map_or_else(|_| by.to_string(), format_duration),
                 format_rfc3339(w.end_ms)
             );
             ExitCode::SUCCESS
         }
-        Ok(None) => failed(&"no maintenance window is active"),
         Err(code) => code,
     }
 }
@@ -740,28 +701,14 @@ mod tests {
         config.maintenance.control.start = vec![step.clone()];
         config.maintenance.control.stop = vec![step];
         let clock: SharedClock = ManualClock::new(T0);
-        let code = start(
-            &config,
-            &clock,
-            Duration::from_secs(1800),
-            "upgrade",
-            Mode::Normal,
-        )
-        .await;
+        let code = start(&config, &clock, "30m", "upgrade", None).await;
         assert_eq!(code, ExitCode::from(EXIT_FAILED));
         assert!(windows_in(dir.path()).await.is_empty(), "nothing recorded");
 
         // Without control steps the window is recorded; a failing stop step leaves it open.
         let mut no_start = config.clone();
         no_start.maintenance.control.start.clear();
-        let code = start(
-            &no_start,
-            &clock,
-            Duration::from_secs(1800),
-            "upgrade",
-            Mode::Test,
-        )
-        .await;
+        let code = start(&no_start, &clock, "30m", "upgrade", Some("test")).await;
         assert_eq!(code, ExitCode::SUCCESS);
         assert_eq!(stop(&config, &clock).await, ExitCode::from(EXIT_FAILED));
         let windows = windows_in(dir.path()).await;

@@ -1872,7 +1872,9 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             if header == "[maintenance.source]" {
                 sources.push(block);
             } else if header.starts_with("[maintenance.source.") {
-                sources.last_mut().map(|last| last.extend(block));
+                if let Some(last) = sources.last_mut() {
+                    last.extend(block);
+                }
             } else {
                 common.extend(block);
             }
