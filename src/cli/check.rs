@@ -28,20 +28,13 @@ struct CheckReport<'a> {
 }
 
 pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
-    let observations = daemon::run_probes_once(config, clock).await;
-    let mut results: Vec<&CheckResult> = observations.iter().flat_map(|o| &o.checks).collect();
-    results.sort_by(|a, b| (a.layer, &a.check).cmp(&(b.layer, &b.check)));
-    let worst = if results.is_empty() {
-        Status::Unknown
-    } else {
-        Status::worst(results.iter().map(|r| r.status))
-    };
-
+    let mut observations = daemon::run_probes_once(config, clock).await;
     // Cron mode shares the store with a running daemon; a store problem must not hide the
     // check results, so it is reported on stderr and the exit code stays the checks' own.
     match Store::open(&config.storage.path, store_options(config), clock.clone()).await {
         Ok(store) => {
-            if let Err(error) = daemon::record_once(&store, &observations, clock).await {
+            if let Err(error) = daemon::record_once(&store, &mut observations, config, clock).await
+            {
                 eprintln!("lookout: results not stored: {error}");
             }
             if let Err(error) = store.close().await {
@@ -50,6 +43,13 @@ pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
         }
         Err(error) => eprintln!("lookout: results not stored: {error}"),
     }
+    let mut results: Vec<&CheckResult> = observations.iter().flat_map(|o| &o.checks).collect();
+    results.sort_by(|a, b| (a.layer, &a.check).cmp(&(b.layer, &b.check)));
+    let worst = if results.is_empty() {
+        Status::Unknown
+    } else {
+        Status::worst(results.iter().map(|r| r.status))
+    };
 
     if json {
         let report = CheckReport {

@@ -265,9 +265,9 @@ async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
         Ok(store) => store,
         Err(error) => return fail(&error),
     };
-    let observations = daemon::run_probes_once(config, clock).await;
+    let mut observations = daemon::run_probes_once(config, clock).await;
     let samples: usize = observations.iter().map(|o| o.samples.len()).sum();
-    let result = daemon::record_once(&store, &observations, clock).await;
+    let result = daemon::record_once(&store, &mut observations, config, clock).await;
     let closed = store.close().await;
     match result.and(closed) {
         Ok(()) => {

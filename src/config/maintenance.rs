@@ -1872,9 +1872,10 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             if header == "[maintenance.source]" {
                 sources.push(block);
             } else if header.starts_with("[maintenance.source.") {
-                if let Some(last) = sources.last_mut() {
-                    last.extend(block);
-                }
+                let Some(last) = sources.last_mut() else {
+                    panic!("{header} comes before any [maintenance.source]")
+                };
+                last.extend(block);
             } else {
                 common.extend(block);
             }

@@ -463,16 +463,30 @@ pub async fn run_probes_once(config: &Config, clock: &SharedClock) -> Vec<Observ
     observations
 }
 
-/// Store one-shot observations, and the status changes they imply, the way the daemon would.
+/// Store one-shot observations, and the status changes they imply, the way the daemon would:
+/// while a maintenance period is open (the daemon recorded it), the results of the checks it
+/// affects are marked "maintenance" first.
 pub async fn record_once(
     store: &Store,
-    observations: &[Observation],
+    observations: &mut [Observation],
+    config: &Config,
     clock: &SharedClock,
 ) -> Result<(), StoreError> {
+    if let Some(period) = store.open_period().await? {
+        let mute = crate::maintenance::MaintenanceMute::default();
+        mute.configure(
+            config.maintenance.grace,
+            crate::maintenance::affected_checks(config),
+        );
+        mute.start(period);
+        for observation in observations.iter_mut() {
+            mute.mark(observation);
+        }
+    }
     let snapshot = Snapshot::default();
     snapshot.seed_checks(store.latest_checks().await?);
     let mut events = Vec::new();
-    for observation in observations {
+    for observation in observations.iter() {
         store.ingest(observation);
         events.extend(snapshot.apply(observation).iter().map(|c| c.to_event()));
     }
@@ -519,5 +533,78 @@ impl Signals {
             _ = self.interrupt.recv() => Signal::Stop("SIGINT"),
             _ = self.hangup.recv() => Signal::Reload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::maintenance::{Impact, Mode, Origin, Period};
+    use crate::model::{CheckResult, Layer, Status};
+
+    #[tokio::test]
+    async fn cron_mode_marks_affected_checks_while_the_daemon_recorded_maintenance() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = ManualClock::new(1_000_000);
+        let config = config::from_str(
+            "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n\
+             [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nlayer = \"database\"\n",
+            "t.toml",
+            &|_| None,
+        )
+        .unwrap();
+        let store = Store::open(dir.path(), store_options(&config), clock.clone())
+            .await
+            .unwrap();
+        store
+            .save_period(&Period {
+                id: 0,
+                start_ms: 900_000,
+                end_ms: None,
+                planned_end_ms: None,
+                mode: Mode::Normal,
+                reason: "upgrade".into(),
+                origin: Origin::Cli,
+                planned: true,
+                impact: Impact::default(),
+                muted: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let result = |check: &str, layer| CheckResult {
+            check: check.into(),
+            layer,
+            status: Status::Critical,
+            value: None,
+            detail: "refused".into(),
+            at_ms: 1_000_000,
+            underlying: None,
+        };
+        let mut observations = vec![Observation {
+            source: "checks".into(),
+            at_ms: 1_000_000,
+            samples: Vec::new(),
+            checks: vec![
+                result("app", Layer::Application),
+                result("db", Layer::Database),
+            ],
+        }];
+        record_once(&store, &mut observations, &config, &clock)
+            .await
+            .unwrap();
+        let mut stored = store.latest_checks().await.unwrap();
+        stored.sort_by(|a, b| a.check.cmp(&b.check));
+        assert_eq!(
+            stored
+                .iter()
+                .map(|c| (c.check.as_str(), c.status))
+                .collect::<Vec<_>>(),
+            [("app", Status::Maintenance), ("db", Status::Critical)]
+        );
+        assert_eq!(
+            stored[0].detail,
+            "maintenance (normal mode): critical refused"
+        );
     }
 }

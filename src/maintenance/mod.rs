@@ -294,11 +294,13 @@ impl MuteSource for MaintenanceMute {
         }
         let ended = current.last_end_ms?;
         let grace_ms = current.grace.as_millis() as i64;
+        // A stable text (not "ended 10s ago"): the engine stores the reason when it changes.
         (now_ms < ended + grace_ms).then(|| {
             format!(
-                "maintenance ended {} ago (grace {})",
-                humantime::format_duration(Duration::from_secs(((now_ms - ended) / 1000) as u64)),
-                humantime::format_duration(current.grace)
+                "maintenance ended at {} (grace {}, until {})",
+                format_rfc3339(ended),
+                humantime::format_duration(current.grace),
+                format_rfc3339(ended + grace_ms)
             )
         })
     }
@@ -358,7 +360,9 @@ mod tests {
         assert_eq!(ended.end_ms, Some(10 * MIN));
         assert_eq!(
             mute.mutes(&app, &none, 11 * MIN).as_deref(),
-            Some("maintenance ended 1m ago (grace 2m)")
+            Some(
+                "maintenance ended at 1970-01-01T00:10:00.000Z (grace 2m, until 1970-01-01T00:12:00.000Z)"
+            )
         );
         assert_eq!(mute.mutes(&app, &none, 12 * MIN), None, "grace is over");
         assert!(mute.open().is_none());
