@@ -3,6 +3,7 @@
 
 mod alerts;
 mod check;
+mod maintenance;
 // Access control: users and API tokens.
 mod users;
 
@@ -63,6 +64,18 @@ pub enum Command {
     /// Silences: mute matching alerts for a while.
     #[command(subcommand)]
     Silence(alerts::SilenceCommand),
+    /// Maintenance windows: start, stop, extend; the period in progress; past periods.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
+    /// What maintenance cost over a period: periods by day, week and month, user impact,
+    /// availability with and without planned maintenance.
+    Report {
+        /// How far back, e.g. "30d" or "1w".
+        #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = maintenance::positive_duration)]
+        since: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// Users of the dashboard and API: add, passwd, remove, list.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -167,6 +180,22 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             };
             init_logging(cli.log_level.as_deref(), &config);
             alerts::silence(command, &config, &clock).await
+        }
+        Command::Maintenance(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            maintenance::run(command, &config, &clock).await
+        }
+        Command::Report { since, json } => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            maintenance::report(&config, &clock, since, json).await
         }
         Command::User(command) => {
             let config = match load(&source) {

@@ -26,6 +26,9 @@ use crate::model::Status;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// One check's history: its name and its (time, status) rows.
+pub type CheckHistory = (String, Vec<(UnixMillis, Status)>);
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -129,7 +132,7 @@ pub struct AvailabilityFigures {
 /// status in force at `from_ms`, rows from `to_ms` on are ignored).
 pub fn report(
     periods: &[Period],
-    history: &[(String, Vec<(UnixMillis, Status)>)],
+    history: &[CheckHistory],
     from_ms: UnixMillis,
     to_ms: UnixMillis,
 ) -> Report {
@@ -510,7 +513,7 @@ mod tests {
     }
 
     /// Four weeks, 2025-02-15 (a Saturday) to 2025-03-15, across a month end.
-    fn month() -> (Vec<Period>, Vec<(String, Vec<(i64, Status)>)>) {
+    fn month() -> (Vec<Period>, Vec<CheckHistory>) {
         let periods = vec![
             // 1: began the day before the range, unplanned: 1 h in range, not counted.
             period(

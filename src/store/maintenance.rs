@@ -12,8 +12,8 @@ use super::write::parse_status;
 use super::{Inner, Store, StoreError};
 use crate::alert::records::HistoryEntry;
 use crate::clock::UnixMillis;
+use crate::maintenance::report::CheckHistory;
 use crate::maintenance::{ManualWindow, Mode, Origin, Period};
-use crate::model::Status;
 
 const PERIOD_COLUMNS: &str =
     "id, start_ms, end_ms, planned_end_ms, mode, reason, origin, planned, impact, muted";
@@ -21,9 +21,6 @@ const WINDOW_COLUMNS: &str =
     "id, start_ms, end_ms, mode, reason, origin, author, stopped_ms, created_ms";
 /// A window's effective end in SQL (`ManualWindow::ends_ms`): stopped, or planned.
 const WINDOW_ENDS: &str = "min(end_ms, coalesce(stopped_ms, end_ms))";
-
-/// The status history of one check: (time, status) rows, oldest first.
-pub type CheckStatuses = (String, Vec<(UnixMillis, Status)>);
 
 impl Store {
     /// Stores `period`: a new row when `id == 0` (returns the new id), otherwise every
@@ -242,7 +239,7 @@ impl Store {
         from_ms: UnixMillis,
         to_ms: UnixMillis,
         lookback_ms: i64,
-    ) -> Result<Vec<CheckStatuses>, StoreError> {
+    ) -> Result<Vec<CheckHistory>, StoreError> {
         self.inner.check_open()?;
         let inner = &*self.inner;
         // Per check, one index seek for the row in force at `from`, then a range scan.
@@ -264,7 +261,7 @@ impl Store {
         .fetch_all(&inner.pool)
         .await
         .map_err(|e| inner.db(e))?;
-        let mut checks: Vec<CheckStatuses> = Vec::new();
+        let mut checks: Vec<CheckHistory> = Vec::new();
         for (name, at_ms, status) in rows {
             let status = parse_status(&status).ok_or_else(|| {
                 decode_error(inner, "status", format!("unknown check status {status:?}"))
@@ -333,7 +330,7 @@ mod tests {
     use crate::alert::records::AlertBatch;
     use crate::clock::ManualClock;
     use crate::maintenance::Impact;
-    use crate::model::{CheckResult, Layer, Observation};
+    use crate::model::{CheckResult, Layer, Observation, Status};
     use crate::notify::{AlertNotice, Category, NoticeKind};
     use crate::store::StoreOptions;
 

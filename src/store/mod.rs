@@ -49,7 +49,6 @@ mod users;
 mod write;
 
 pub use error::StoreError;
-pub use maintenance::CheckStatuses;
 pub use open::{APPLICATION_ID, DB_FILE};
 pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 

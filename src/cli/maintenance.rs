@@ -1,0 +1,814 @@
+//! `lookout maintenance start|stop|extend|status|history` and `lookout report`: maintenance
+//! from the shell. They work on the store, so a window opened here is what the daemon (and
+//! the dashboard) see. `start`, `stop` and `extend` go through `maintenance::manual`, as the
+//! dashboard's buttons do: the configured control steps switch the app first, and nothing is
+//! recorded when one fails.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::fail;
+use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
+use crate::config::Config;
+use crate::config::units::{format_duration, parse_duration};
+use crate::daemon::store_options;
+use crate::maintenance::manual::{self, ManualError, StartRequest};
+use crate::maintenance::report::{self, Bucket, Report};
+use crate::maintenance::windows::{active_occurrence, next_occurrence};
+use crate::maintenance::{Impact, ManualWindow, Mode, Origin, Period};
+use crate::store::Store;
+
+/// Exit code when the app's maintenance mode could not be switched, or there is nothing to
+/// act on (`extend` without an active window).
+const EXIT_FAILED: u8 = 1;
+
+/// How far before the start of a report the status then in force is looked for (the store
+/// keeps a row a minute while a status holds; cron setups check every few minutes).
+const REPORT_LOOKBACK_MS: i64 = 3_600_000;
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Open a maintenance window now (after switching the app with the configured control
+    /// steps, if any): affected alerts are muted while it lasts.
+    Start {
+        /// How long, e.g. "30m" or "2h" (at most 24h; extend it later if needed).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why, e.g. "database upgrade".
+        #[arg(long)]
+        reason: String,
+        /// normal (blocks new work), emergency (also reads, ends sessions), test (blocks
+        /// nothing); default normal.
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// End the active maintenance windows now (after the configured control stop steps).
+    Stop,
+    /// Move the end of the active window, e.g. `extend 15m`.
+    Extend {
+        #[arg(value_name = "DURATION")]
+        by: String,
+    },
+    /// The maintenance period in progress, and the windows active or to come.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Maintenance periods, newest first.
+    History {
+        /// How far back, e.g. "7d".
+        #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = positive_duration)]
+        since: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A clap value parser for a positive duration (clap's message names the argument).
+pub(super) fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("zero; expected a positive duration like \"30m\"".to_string()),
+        Err(_) => Err(
+            "not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"7d\""
+                .to_string(),
+        ),
+    }
+}
+
+pub async fn run(command: MaintenanceCommand, config: &Config, clock: &SharedClock) -> ExitCode {
+    match command {
+        MaintenanceCommand::Start {
+            duration,
+            reason,
+            mode,
+        } => start(config, clock, &duration, &reason, mode.as_deref()).await,
+        MaintenanceCommand::Stop => stop(config, clock).await,
+        MaintenanceCommand::Extend { by } => extend(config, clock, &by).await,
+        MaintenanceCommand::Status { json } => status(config, clock, json).await,
+        MaintenanceCommand::History { since, json } => history(config, clock, since, json).await,
+    }
+}
+
+async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
+    Store::open(&config.storage.path, store_options(config), clock.clone())
+        .await
+        .map_err(|error| fail(&error))
+}
+
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
+    }
+}
+
+fn failed(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("lookout: {error}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+fn secs(ms: i64) -> String {
+    format_duration(Duration::from_secs((ms.max(0) / 1000) as u64))
+}
+
+fn secs_f(seconds: f64) -> String {
+    format_duration(Duration::from_secs(seconds.max(0.0) as u64))
+}
+
+/// Runs the store work of a command and closes the store, whatever happened.
+async fn with_store<T>(
+    config: &Config,
+    clock: &SharedClock,
+    work: impl AsyncFnOnce(&Store) -> Result<T, ExitCode>,
+) -> Result<T, ExitCode> {
+    let store = open(config, clock).await?;
+    let result = work(&store).await;
+    let _ = store.close().await;
+    result
+}
+
+/// A `manual` error as a message and an exit code: 2 for bad input and store trouble (as
+/// every command), 1 when the app could not be switched or nothing is active.
+fn manual_failure(error: ManualError) -> ExitCode {
+    match error {
+        // "for: ..." -> "--for: ...": the option as it was typed.
+        ManualError::BadInput(message) if message.starts_with("by:") => fail(&message),
+        ManualError::BadInput(message) => fail(&format!("--{message}")),
+        ManualError::Store(error) => fail(&error),
+        error @ (ManualError::Control(_) | ManualError::NotActive) => failed(&error),
+    }
+}
+
+async fn start(
+    config: &Config,
+    clock: &SharedClock,
+    duration: &str,
+    reason: &str,
+    mode: Option<&str>,
+) -> ExitCode {
+    let request = match StartRequest::parse(duration, reason, mode) {
+        Ok(request) => request,
+        Err(message) => return manual_failure(ManualError::BadInput(message)),
+    };
+    let author = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "cli".to_string());
+    let length = request.duration;
+    let outcome = with_store(config, clock, async |store| {
+        manual::start(
+            store,
+            &config.maintenance.control,
+            request,
+            Origin::Cli,
+            &author,
+            clock.now_ms(),
+        )
+        .await
+        .map_err(manual_failure)
+    })
+    .await;
+    match outcome {
+        Ok(w) => {
+            println!(
+                "maintenance window #{} started: {} mode until {} ({}): {}",
+                w.id,
+                w.mode.as_str(),
+                format_rfc3339(w.end_ms),
+                format_duration(length),
+                w.reason
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn stop(config: &Config, clock: &SharedClock) -> ExitCode {
+    let outcome = with_store(config, clock, async |store| {
+        manual::stop(store, &config.maintenance.control, clock.now_ms())
+            .await
+            .map_err(manual_failure)
+    })
+    .await;
+    match outcome {
+        Ok(stopped) if stopped.is_empty() => {
+            println!("no maintenance window is active");
+            ExitCode::SUCCESS
+        }
+        Ok(stopped) => {
+            for w in &stopped {
+                println!(
+                    "maintenance window #{} stopped after {}: {} mode, {} (by {})",
+                    w.id,
+                    secs(w.ends_ms() - w.start_ms),
+                    w.mode.as_str(),
+                    w.reason,
+                    w.author
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn extend(config: &Config, clock: &SharedClock, by: &str) -> ExitCode {
+    let outcome = with_store(config, clock, async |store| {
+        manual::extend(store, by, clock.now_ms())
+            .await
+            .map_err(manual_failure)
+    })
+    .await;
+    match outcome {
+        Ok(w) => {
+            println!(
+                "maintenance window #{} extended by {}: now ends at {}",
+                w.id,
+                parse_duration(by).map_or_else(|_| by.to_string(), format_duration),
+                format_rfc3339(w.end_ms)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// A period on the wire (status, history).
+#[derive(Debug, Serialize)]
+struct PeriodDto {
+    id: i64,
+    start: String,
+    /// `None` while open.
+    end: Option<String>,
+    planned_end: Option<String>,
+    /// So far, for an open period.
+    duration_seconds: u64,
+    overrun_seconds: u64,
+    mode: Mode,
+    reason: String,
+    origin: Origin,
+    planned: bool,
+    impact: ImpactDto,
+    muted: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ImpactDto {
+    blocked_requests: u64,
+    blocked_requests_seen: u64,
+    sessions_at_start: Option<u64>,
+    active_jobs: Option<u64>,
+    invalidated_sessions: Option<u64>,
+    blocked_operations: Vec<String>,
+}
+
+impl From<&Impact> for ImpactDto {
+    fn from(i: &Impact) -> Self {
+        ImpactDto {
+            blocked_requests: i.blocked_requests,
+            blocked_requests_seen: i.blocked_requests_seen,
+            sessions_at_start: i.sessions_at_start,
+            active_jobs: i.active_jobs,
+            invalidated_sessions: i.invalidated_sessions,
+            blocked_operations: i.blocked_operations.clone(),
+        }
+    }
+}
+
+impl PeriodDto {
+    fn new(p: &Period, now_ms: UnixMillis) -> PeriodDto {
+        PeriodDto {
+            id: p.id,
+            start: format_rfc3339(p.start_ms),
+            end: p.end_ms.map(format_rfc3339),
+            planned_end: p.planned_end_ms.map(format_rfc3339),
+            duration_seconds: p.duration(now_ms).as_secs(),
+            overrun_seconds: p.overrun(now_ms).as_secs(),
+            mode: p.mode,
+            reason: p.reason.clone(),
+            origin: p.origin,
+            planned: p.planned,
+            impact: ImpactDto::from(&p.impact),
+            muted: p.muted.clone(),
+        }
+    }
+
+    /// "emergency mode, detected, unplanned: reason".
+    fn describe(&self) -> String {
+        format!(
+            "{} mode, {}, {}: {}",
+            self.mode.as_str(),
+            self.origin.as_str(),
+            if self.planned { "planned" } else { "unplanned" },
+            self.reason
+        )
+    }
+
+    fn impact_line(&self) -> Option<String> {
+        let i = &self.impact;
+        let mut parts = Vec::new();
+        if i.blocked_requests > 0 {
+            parts.push(format!("{} blocked requests", i.blocked_requests));
+        }
+        if let Some(n) = i.sessions_at_start {
+            parts.push(format!("{n} sessions at start"));
+        }
+        if let Some(n) = i.invalidated_sessions {
+            parts.push(format!("{n} sessions invalidated"));
+        }
+        if let Some(n) = i.active_jobs {
+            parts.push(format!("{n} active jobs"));
+        }
+        if !i.blocked_operations.is_empty() {
+            parts.push(format!("blocked: {}", i.blocked_operations.join(", ")));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// A window, opened by hand (`id`) or configured (`name`), as the dashboard's API shows it.
+#[derive(Debug, Serialize)]
+struct WindowDto {
+    id: Option<i64>,
+    name: Option<String>,
+    start: String,
+    end: String,
+    mode: Mode,
+    reason: String,
+    origin: Origin,
+    author: String,
+    active: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusDto {
+    /// A period is open or a window is active.
+    active: bool,
+    /// The period in progress, as the daemon recorded it.
+    period: Option<PeriodDto>,
+    /// Windows active or to come (for a configured window: its current or next
+    /// occurrence), soonest first.
+    windows: Vec<WindowDto>,
+    /// Whether control steps switch the app on `start` / `stop`.
+    control: bool,
+}
+
+async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
+    let now = clock.now_ms();
+    let outcome = with_store(config, clock, async |store| {
+        let open = store.open_period().await.map_err(|e| fail(&e))?;
+        let windows = store.windows(now).await.map_err(|e| fail(&e))?;
+        Ok((open, windows))
+    })
+    .await;
+    let (open, manual) = match outcome {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let dto = status_dto(config, open.as_ref(), &manual, now);
+    if json {
+        print_json(&dto);
+        return ExitCode::SUCCESS;
+    }
+    match &dto.period {
+        Some(p) => {
+            println!("IN MAINTENANCE since {} ({})", p.start, p.describe());
+            let planned_end = p.planned_end.as_deref().unwrap_or("not known");
+            let overrun = if p.overrun_seconds > 0 {
+                format!(", overrun {}", secs_f(p.overrun_seconds as f64))
+            } else {
+                String::new()
+            };
+            println!(
+                "  for {} so far; planned end {planned_end}{overrun}",
+                secs_f(p.duration_seconds as f64)
+            );
+            if let Some(line) = p.impact_line() {
+                println!("  impact: {line}");
+            }
+        }
+        None if dto.active => println!(
+            "a maintenance window is active; no period recorded yet (the daemon records it when it runs)"
+        ),
+        None => println!("not in maintenance"),
+    }
+    if dto.windows.is_empty() {
+        println!("no maintenance windows active or to come");
+    } else {
+        println!("windows:");
+        for w in &dto.windows {
+            let which = match (&w.name, w.id) {
+                (Some(name), _) => format!("{name} (config)"),
+                (None, Some(id)) => format!("#{id} by {}", w.author),
+                (None, None) => String::new(),
+            };
+            println!(
+                "  {:<8} {} .. {}  {:<9} {which}: {}",
+                if w.active { "active" } else { "upcoming" },
+                w.start,
+                w.end,
+                w.mode.as_str(),
+                w.reason
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn status_dto(
+    config: &Config,
+    open: Option<&Period>,
+    manual: &[ManualWindow],
+    now: UnixMillis,
+) -> StatusDto {
+    let mut windows: Vec<(UnixMillis, WindowDto)> = manual
+        .iter()
+        .map(|w| {
+            (
+                w.start_ms,
+                WindowDto {
+                    id: Some(w.id),
+                    name: None,
+                    start: format_rfc3339(w.start_ms),
+                    end: format_rfc3339(w.ends_ms()),
+                    mode: w.mode,
+                    reason: w.reason.clone(),
+                    origin: w.origin,
+                    author: w.author.clone(),
+                    active: w.is_active(now),
+                },
+            )
+        })
+        .collect();
+    for window in &config.maintenance.windows {
+        let occurrence = active_occurrence(window, now)
+            .map(|o| (o, true))
+            .or_else(|| next_occurrence(window, now).map(|o| (o, false)));
+        if let Some(((start, end), active)) = occurrence {
+            windows.push((
+                start,
+                WindowDto {
+                    id: None,
+                    name: Some(window.name.clone()),
+                    start: format_rfc3339(start),
+                    end: format_rfc3339(end),
+                    mode: window.mode,
+                    reason: window.reason.clone(),
+                    origin: Origin::Planned,
+                    author: "config".into(),
+                    active,
+                },
+            ));
+        }
+    }
+    windows.sort_by_key(|(start, _)| *start);
+    let windows: Vec<WindowDto> = windows.into_iter().map(|(_, w)| w).collect();
+    let control = &config.maintenance.control;
+    StatusDto {
+        active: open.is_some() || windows.iter().any(|w| w.active),
+        period: open.map(|p| PeriodDto::new(p, now)),
+        windows,
+        control: !control.start.is_empty() || !control.stop.is_empty(),
+    }
+}
+
+async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bool) -> ExitCode {
+    let now = clock.now_ms();
+    let from = now.saturating_sub(since.as_millis() as i64);
+    let outcome = with_store(config, clock, async |store| {
+        store.periods(from, now + 1).await.map_err(|e| fail(&e))
+    })
+    .await;
+    let periods = match outcome {
+        Ok(periods) => periods,
+        Err(code) => return code,
+    };
+    let dtos: Vec<PeriodDto> = periods
+        .iter()
+        .rev()
+        .map(|p| PeriodDto::new(p, now))
+        .collect();
+    if json {
+        print_json(&dtos);
+    } else if dtos.is_empty() {
+        println!("no maintenance in the last {}", format_duration(since));
+    } else {
+        for p in &dtos {
+            let end = p.end.as_deref().unwrap_or("(open)");
+            let overrun = if p.overrun_seconds > 0 {
+                format!(", overrun {}", secs_f(p.overrun_seconds as f64))
+            } else {
+                String::new()
+            };
+            println!(
+                "#{:<4} {} .. {:<24} {:>8}{overrun}  {}",
+                p.id,
+                p.start,
+                end,
+                secs_f(p.duration_seconds as f64),
+                p.describe()
+            );
+            if let Some(line) = p.impact_line() {
+                println!("      impact: {line}");
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `lookout report --since 30d`: the report of `maintenance::report` over `[now - since, now)`.
+pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json: bool) -> ExitCode {
+    let now = clock.now_ms();
+    let from = now.saturating_sub(since.as_millis() as i64);
+    let outcome = with_store(config, clock, async |store| {
+        let periods = store.periods(from, now).await.map_err(|e| fail(&e))?;
+        let history = store
+            .check_statuses(from, now, REPORT_LOOKBACK_MS)
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok((periods, history))
+    })
+    .await;
+    let (periods, history) = match outcome {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let report = report::report(&periods, &history, from, now);
+    if json {
+        print_json(&report);
+    } else {
+        print!("{}", render_report(&report));
+    }
+    ExitCode::SUCCESS
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_string(), |r| format!("{:.3}%", r * 100.0))
+}
+
+/// The report as plain-text tables.
+fn render_report(r: &Report) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    let p = &r.periods;
+    line(format!("Maintenance report {} .. {}", r.from, r.to));
+    line(String::new());
+    line(format!(
+        "Periods: {} started; {} in maintenance (mean period {})",
+        p.count,
+        secs_f(p.total_seconds),
+        secs_f(p.mean_seconds)
+    ));
+    line(format!(
+        "  planned {}, unplanned {}, emergency mode {}, overrun {}",
+        secs_f(p.planned_seconds),
+        secs_f(p.unplanned_seconds),
+        secs_f(p.emergency_seconds),
+        secs_f(p.overrun_seconds)
+    ));
+    if let Some(l) = &p.longest {
+        line(format!(
+            "  longest: #{} from {}, {} ({} mode, {}): {}",
+            l.id,
+            l.start,
+            secs_f(l.seconds),
+            l.mode.as_str(),
+            l.origin.as_str(),
+            l.reason
+        ));
+    }
+    let i = &r.impact;
+    line(format!(
+        "User impact: {} blocked requests, {} sessions at start, {} sessions invalidated, {} active jobs",
+        i.blocked_requests, i.sessions_at_start, i.invalidated_sessions, i.active_jobs
+    ));
+    let table = |title: &str, buckets: &[Bucket], skip_empty: bool| {
+        let mut text = format!(
+            "\n{title:<12} {:>7} {:>12} {:>12}\n",
+            "periods", "total", "mean"
+        );
+        let mut shown = 0;
+        for b in buckets {
+            if skip_empty && b.count == 0 && b.total_seconds == 0.0 {
+                continue;
+            }
+            shown += 1;
+            text.push_str(&format!(
+                "{:<12} {:>7} {:>12} {:>12}\n",
+                b.label,
+                b.count,
+                secs_f(b.total_seconds),
+                secs_f(b.mean_seconds)
+            ));
+        }
+        if shown == 0 {
+            text.push_str("(no maintenance)\n");
+        }
+        text
+    };
+    let mut tables = table("Month", &r.per_month, false);
+    tables.push_str(&table("ISO week", &r.per_week, false));
+    tables.push_str(&table("Day", &r.per_day, true));
+    out.push_str(&tables);
+    out.push_str(&format!(
+        "\n{:<24} {:>12} {:>12} {:>12} {:>13} {:>14}\n",
+        "Availability", "observed", "up", "maintenance", "availability", "excl. planned"
+    ));
+    let a = &r.availability;
+    let rows = a
+        .checks
+        .iter()
+        .map(|c| (c.check.as_str(), &c.figures))
+        .chain(std::iter::once(("(all checks)", &a.overall)));
+    for (name, f) in rows {
+        out.push_str(&format!(
+            "{name:<24} {:>12} {:>12} {:>12} {:>13} {:>14}\n",
+            secs_f(f.observed_seconds),
+            secs_f(f.up_seconds),
+            secs_f(f.maintenance_seconds),
+            percent(f.availability),
+            percent(f.availability_excluding_planned)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Secret;
+    use crate::config::maintenance::{ControlAction, WindowConfig, WindowSchedule};
+    use crate::store::StoreOptions;
+
+    const T0: i64 = 1_700_000_000_000;
+    const MIN: i64 = 60_000;
+
+    fn config(dir: &std::path::Path) -> Config {
+        let mut config = crate::config::embedded_default();
+        config.storage.path = dir.join("data");
+        config
+    }
+
+    async fn windows_in(dir: &std::path::Path) -> Vec<ManualWindow> {
+        let store = Store::open(
+            &dir.join("data"),
+            StoreOptions::default(),
+            ManualClock::new(T0),
+        )
+        .await
+        .unwrap();
+        let windows = store.window_history(10).await.unwrap();
+        store.close().await.unwrap();
+        windows
+    }
+
+    /// An app whose maintenance switch answers 500.
+    async fn broken_app() -> String {
+        let router = axum::Router::new().route(
+            "/maintenance",
+            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database locked") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}/maintenance")
+    }
+
+    #[tokio::test]
+    async fn a_failing_control_step_records_nothing_and_exits_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        let step = ControlAction::Http {
+            method: "POST".into(),
+            url: Secret::new(broken_app().await),
+            headers: vec![],
+            body: Some("{\"reason\": {reason}}".into()),
+        };
+        config.maintenance.control.start = vec![step.clone()];
+        config.maintenance.control.stop = vec![step];
+        let clock: SharedClock = ManualClock::new(T0);
+        let code = start(&config, &clock, "30m", "upgrade", None).await;
+        assert_eq!(code, ExitCode::from(EXIT_FAILED));
+        assert!(windows_in(dir.path()).await.is_empty(), "nothing recorded");
+
+        // Without control steps the window is recorded; a failing stop step leaves it open.
+        let mut no_start = config.clone();
+        no_start.maintenance.control.start.clear();
+        let code = start(&no_start, &clock, "30m", "upgrade", Some("test")).await;
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(stop(&config, &clock).await, ExitCode::from(EXIT_FAILED));
+        let windows = windows_in(dir.path()).await;
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].stopped_ms, None, "still open");
+        assert_eq!(
+            (windows[0].mode, windows[0].origin),
+            (Mode::Test, Origin::Cli)
+        );
+        assert_eq!(windows[0].end_ms, T0 + 30 * MIN);
+    }
+
+    #[test]
+    fn status_lists_manual_and_configured_windows_soonest_first() {
+        let mut config = crate::config::embedded_default();
+        let now = T0;
+        config.maintenance.windows = vec![
+            WindowConfig {
+                name: "patching".into(),
+                schedule: WindowSchedule::Once {
+                    start_ms: now + 120 * MIN,
+                },
+                duration: Duration::from_secs(3600),
+                mode: Mode::Normal,
+                reason: "planned window patching".into(),
+            },
+            WindowConfig {
+                name: "past".into(),
+                schedule: WindowSchedule::Once {
+                    start_ms: now - 120 * MIN,
+                },
+                duration: Duration::from_secs(60),
+                mode: Mode::Normal,
+                reason: "gone".into(),
+            },
+        ];
+        let manual = ManualWindow {
+            id: 4,
+            start_ms: now - MIN,
+            end_ms: now + 29 * MIN,
+            mode: Mode::Emergency,
+            reason: "disk".into(),
+            origin: Origin::Cli,
+            author: "ops".into(),
+            stopped_ms: None,
+            created_ms: now - MIN,
+        };
+        let dto = status_dto(&config, None, &[manual], now);
+        assert!(dto.active);
+        assert!(!dto.control);
+        let value = serde_json::to_value(&dto).unwrap();
+        assert_eq!(
+            value["windows"],
+            serde_json::json!([
+                {"id": 4, "name": null, "start": format_rfc3339(now - MIN),
+                 "end": format_rfc3339(now + 29 * MIN), "mode": "emergency", "reason": "disk",
+                 "origin": "cli", "author": "ops", "active": true},
+                {"id": null, "name": "patching", "start": format_rfc3339(now + 120 * MIN),
+                 "end": format_rfc3339(now + 180 * MIN), "mode": "normal",
+                 "reason": "planned window patching", "origin": "planned", "author": "config",
+                 "active": false},
+            ])
+        );
+        assert_eq!(value["period"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_report_renders_as_tables() {
+        let now = T0;
+        let period = Period {
+            id: 7,
+            start_ms: now - 90 * MIN,
+            end_ms: Some(now - 30 * MIN),
+            planned_end_ms: Some(now - 60 * MIN),
+            mode: Mode::Emergency,
+            reason: "db".into(),
+            origin: Origin::Cli,
+            planned: true,
+            impact: Impact::default(),
+            muted: vec![],
+        };
+        let history = vec![(
+            "app".to_string(),
+            vec![(now - 120 * MIN, crate::model::Status::Ok)],
+        )];
+        let text = render_report(&report::report(&[period], &history, now - 240 * MIN, now));
+        for expected in [
+            "Periods: 1 started; 1h in maintenance (mean period 1h)",
+            "  planned 1h, unplanned 0s, emergency mode 1h, overrun 30m",
+            "  longest: #7 from ",
+            "(all checks)",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in\n{text}");
+        }
+        let app: Vec<&str> = text
+            .lines()
+            .find(|l| l.starts_with("app "))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(app, ["app", "2h", "2h", "0s", "100.000%", "100.000%"]);
+    }
+}
