@@ -122,14 +122,14 @@ fn serve(mut stream: TcpStream, state: &Mutex<AppState>) {
     );
 }
 
-/// Five sessions of a key space of this test's own in the real Redis; removed on drop.
+/// Sessions in a key space of this test's own in the real Redis; removed on drop.
 struct Sessions {
     prefix: String,
 }
 
 impl Sessions {
-    fn create(count: usize) -> Sessions {
-        let prefix = format!("lookouttest{}", std::process::id());
+    fn create(test: &str, count: usize) -> Sessions {
+        let prefix = format!("lookouttest{}{test}", std::process::id());
         for i in 0..count {
             redis_command(&format!("SET {prefix}:session:{i} x EX 600"));
         }
@@ -213,7 +213,7 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = App::start();
-    let sessions = Sessions::create(5);
+    let sessions = Sessions::create("detected", 5);
     let source = format!(
         "\n[maintenance]\ngrace = \"4s\"\n\n[maintenance.source]\ntype = \"http\"\n\
          url = \"http://{}/admin/api/maintenance/status\"\n\
@@ -337,7 +337,7 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = App::start();
-    let sessions = Sessions::create(5);
+    let sessions = Sessions::create("cli", 5);
     let settings = "\n[maintenance]\ngrace = \"1s\"\noverrun_tolerance = \"2s\"\n";
     let daemon = start(dir.path(), &config(&app, smtp.port, &sessions, settings));
     let config_path = dir.path().join("lookout.toml");
@@ -394,9 +394,13 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
     let ended = mail_with(&smtp, "Maintenance ended");
     let text = body(&ended);
     assert!(text.contains("past the planned end"), "{text}");
+    assert!(
+        text.contains("Reason: kernel upgrade"),
+        "the window's reason outlives it: {text}"
+    );
     let blocked: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("Blocked requests: "))
+        .find_map(|l| l.trim().strip_prefix("Blocked requests: "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no blocked requests in {text}"));
     assert!(
@@ -417,7 +421,7 @@ fn a_planned_window_of_the_config_opens_and_closes_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = App::start();
-    let sessions = Sessions::create(1);
+    let sessions = Sessions::create("window", 1);
     let start_at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
     let window = format!(
         "\n[[maintenance.window]]\nname = \"release\"\nstart = \"{}\"\nduration = \"3s\"\nmode = \"test\"\nreason = \"release 2.1\"\n",

@@ -213,6 +213,9 @@ impl MaintenanceLoop {
     }
 
     async fn evaluate(&mut self) {
+        if self.tracker.about_to_detect() {
+            self.refresh_windows().await;
+        }
         let now = self.clock.now_ms();
         for change in self.tracker.evaluate(now) {
             self.act(change, now).await;

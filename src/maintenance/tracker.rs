@@ -51,6 +51,8 @@ struct Wanted {
     origin: Origin,
     mode: Mode,
     reason: String,
+    /// `reason` only repeats what the app answered (no one gave a reason).
+    generic_reason: bool,
     planned: bool,
     planned_end_ms: Option<UnixMillis>,
 }
@@ -171,6 +173,14 @@ impl Tracker {
         self.config.overrun_tolerance.as_millis() as i64
     }
 
+    /// The app says it is in maintenance while no period is open yet: a window may have just
+    /// been opened by hand for it (re-read them first, or the period would start unplanned).
+    pub fn about_to_detect(&self) -> bool {
+        self.open.is_none()
+            && (self.reading.as_ref().is_some_and(|r| r.active)
+                || !self.answering_maintenance.is_empty())
+    }
+
     /// Moves time on: opens, updates, ends periods.
     pub fn evaluate(&mut self, now_ms: UnixMillis) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -193,7 +203,9 @@ impl Tracker {
                 }
                 // The best reason known now: the app's own, else a window's (an admin who plans
                 // a detected period after the fact names it), else what the app answered.
-                period.reason = wanted.reason;
+                if !wanted.generic_reason {
+                    period.reason = wanted.reason;
+                }
                 self.update_impact(&mut period);
                 if period != before {
                     changes.push(Change::Updated(period.clone()));
@@ -310,18 +322,20 @@ impl Tracker {
             .or(window_mode)
             .or_else(|| answering.and_then(|(_, detail)| mode_in_detail(detail)))
             .unwrap_or(Mode::Normal);
-        let reason = reading
+        let given = reading
             .and_then(|r| r.reason.clone())
             .filter(|r| !r.trim().is_empty())
-            .or(window_reason)
-            .unwrap_or_else(|| match answering {
-                Some((check, detail)) => format!("the app answers {check}: {detail}"),
-                None => "the app reports maintenance".to_string(),
-            });
+            .or(window_reason);
+        let generic_reason = given.is_none();
+        let reason = given.unwrap_or_else(|| match answering {
+            Some((check, detail)) => format!("the app answers {check}: {detail}"),
+            None => "the app reports maintenance".to_string(),
+        });
         Some(Wanted {
             origin,
             mode,
             reason,
+            generic_reason,
             planned,
             planned_end_ms: planned_end_ms.or_else(|| reading.and_then(|r| r.estimated_end_ms)),
         })
