@@ -25,10 +25,6 @@ use crate::store::Store;
 /// act on (`extend` without an active window).
 const EXIT_FAILED: u8 = 1;
 
-/// How far before the start of a report the status then in force is looked for (the store
-/// keeps a row a minute while a status holds; cron setups check every few minutes).
-const REPORT_LOOKBACK_MS: i64 = 3_600_000;
-
 #[derive(Debug, Subcommand)]
 pub enum MaintenanceCommand {
     /// Open a maintenance window now (after switching the app with the configured control
@@ -526,19 +522,15 @@ pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json:
     let now = clock.now_ms();
     let from = now.saturating_sub(since.as_millis() as i64);
     let outcome = with_store(config, clock, async |store| {
-        let periods = store.periods(from, now).await.map_err(|e| fail(&e))?;
-        let history = store
-            .check_statuses(from, now, REPORT_LOOKBACK_MS)
+        report::from_store(store, from, now)
             .await
-            .map_err(|e| fail(&e))?;
-        Ok((periods, history))
+            .map_err(|e| fail(&e))
     })
     .await;
-    let (periods, history) = match outcome {
-        Ok(found) => found,
+    let report = match outcome {
+        Ok(report) => report,
         Err(code) => return code,
     };
-    let report = report::report(&periods, &history, from, now);
     if json {
         print_json(&report);
     } else {

@@ -169,6 +169,28 @@ pub async fn status(
     }))
 }
 
+/// `GET /api/v1/maintenance/report?since=-30d`: the figures of `lookout report`.
+pub async fn report(
+    State(state): State<AppState>,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> Result<Json<crate::maintenance::report::Report>, ApiError> {
+    let now = state.clock.now_ms();
+    let since_ms = match params.remove("since") {
+        Some(text) => super::parse_time(&text, now)
+            .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
+        None => now - 30 * 86_400_000,
+    };
+    if let Some(unknown) = params.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "{unknown}: unknown parameter; expected since"
+        )));
+    }
+    crate::maintenance::report::from_store(&state.store, since_ms, now)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 fn maintenance_config(state: &AppState) -> MaintenanceConfig {
     state
         .maintenance

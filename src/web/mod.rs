@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/silences/{id}", Method::DELETE),
     ("/api/v1/outbox", Method::GET),
     ("/api/v1/maintenance", Method::GET),
+    ("/api/v1/maintenance/report", Method::GET),
     ("/api/v1/maintenance/start", Method::POST),
     ("/api/v1/maintenance/stop", Method::POST),
     ("/api/v1/maintenance/extend", Method::POST),
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/silences/{id}", delete(alerts::expire_silence))
         .route("/api/v1/outbox", get(alerts::outbox))
         .route("/api/v1/maintenance", get(maintenance::status))
+        .route("/api/v1/maintenance/report", get(maintenance::report))
         .route("/api/v1/maintenance/start", post(maintenance::start))
         .route("/api/v1/maintenance/stop", post(maintenance::stop))
         .route("/api/v1/maintenance/extend", post(maintenance::extend))

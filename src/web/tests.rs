@@ -411,6 +411,10 @@ async fn maintenance_windows_are_started_extended_and_stopped_over_the_api() {
     assert_eq!(body["active"], false);
     assert_eq!(body["windows"], json!([]));
     assert_eq!(body["history"], json!([]));
+    let (status, body) = get(&state, "/api/v1/maintenance/report?since=-7d").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["periods"]["count"], 0, "{body}");
+    assert_eq!(body["per_day"].as_array().map(Vec::len), Some(8), "{body}");
 
     let (status, body) = send(
         &state,

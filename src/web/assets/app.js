@@ -615,7 +615,7 @@
     if (i.invalidated_sessions !== null && i.invalidated_sessions !== undefined) parts.push(i.invalidated_sessions + ' invalidated sessions');
     return parts.join(', ');
   }
-  const ORIGIN = { detected: 'detected (the app said so)', planned: 'a planned window of the config', cli: 'lookout maintenance start', dashboard: 'the dashboard' };
+  const ORIGIN = { detected: 'detected from the app', planned: 'planned in the config', cli: 'started with lookout maintenance start', dashboard: 'started from the dashboard' };
   pages.maintenance = {
     title: 'Maintenance',
     async render() {
@@ -648,7 +648,20 @@
       const box = document.getElementById('maintenance-state');
       if (!box) return;
       try {
-        const m = await api('/api/v1/maintenance?since=-' + (range() === '1h' || range() === '6h' ? '24h' : range()));
+        const since = '-' + (range() === '1h' || range() === '6h' ? '24h' : range());
+        const [m, r] = await Promise.all([api('/api/v1/maintenance?since=' + since), api('/api/v1/maintenance/report?since=' + since)]);
+        const pct = (x) => (x === null || x === undefined ? '—' : (x * 100).toFixed(3) + ' %');
+        const av = r.availability.overall;
+        const figures = h('div', { class: 'card', id: 'maintenance-report' }, h('h2', { text: 'Figures (' + since.slice(1) + ')' }),
+          h('dl', { class: 'figures' },
+            h('dt', { text: 'Periods' }), h('dd', { text: String(r.periods.count) }),
+            h('dt', { text: 'In maintenance' }), h('dd', { text: dur(Math.round(r.periods.total_seconds)) + ' (planned ' + dur(Math.round(r.periods.planned_seconds)) + ', unplanned ' + dur(Math.round(r.periods.unplanned_seconds)) + ')' }),
+            h('dt', { text: 'Mean duration' }), h('dd', { text: dur(Math.round(r.periods.mean_seconds)) }),
+            h('dt', { text: 'Emergency mode' }), h('dd', { text: dur(Math.round(r.periods.emergency_seconds)) }),
+            h('dt', { text: 'Overrun' }), h('dd', { text: dur(Math.round(r.periods.overrun_seconds)) }),
+            h('dt', { text: 'Availability' }), h('dd', { text: pct(av.availability) }),
+            h('dt', { text: 'Availability without planned maintenance' }), h('dd', { text: pct(av.availability_excluding_planned) }),
+            h('dt', { text: 'Blocked requests' }), h('dd', { text: String(r.impact.blocked_requests) })));
         this.active = m.active;
         const admin = isAdmin();
         const act = (path, label, body) => h('button', { class: 'secondary', type: 'button', text: label, onclick: async (ev) => {
@@ -661,7 +674,7 @@
         const current = o
           ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-now' }, icon('maintenance'), h('div', {},
               h('strong', { text: (o.planned ? 'In maintenance' : 'Unplanned maintenance') + ' (' + o.mode + ' mode): ' }), o.reason,
-              h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), started by ' + (ORIGIN[o.origin] || o.origin) + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
+              h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), ' + (ORIGIN[o.origin] || o.origin) + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
               h('p', { text: 'Impact so far: ' + impactText(o.impact) + '.' }),
               admin && manualActive ? h('p', {}, act('/api/v1/maintenance/extend', 'Extend 15 min', { by: '15m' }), ' ', act('/api/v1/maintenance/stop', 'Stop maintenance')) : null))
           : h('p', { class: 'card', id: 'maintenance-now' }, badge('ok', 'not in maintenance'), ' The application is not in maintenance.');
@@ -673,6 +686,7 @@
           h('h2', { text: 'Planned windows' }),
           m.windows.length ? table('maintenance-windows', ['Window', 'From', 'To', 'Mode', 'Reason', 'By'], m.windows.map((w) => h('tr', { 'data-active': String(w.active) }, h('td', {}, w.name || ('#' + w.id), w.active ? ' (open)' : ''), h('td', { text: ago(w.start) }), h('td', { text: ago(w.end) }), h('td', { text: w.mode }), h('td', { text: w.reason }), h('td', { text: w.author }))))
             : h('p', { class: 'muted', text: 'No window planned. Schedule them with [[maintenance.window]] in the config, or start one here or with lookout maintenance start.' }),
+          figures,
           h('h2', { text: 'History (' + m.history.length + (m.history.length === 1 ? ' period)' : ' periods)') }),
           m.history.length ? table('maintenance-history', ['Start', 'Duration', 'Mode', 'Known from', 'Planned', 'Overrun', 'Impact', 'Muted alerts', 'Reason'], m.history.map((p) => h('tr', {},
             h('td', { text: ago(p.start) }), h('td', { text: dur(p.duration_seconds) + (p.end ? '' : ' (open)') }), h('td', { text: p.mode }), h('td', { text: p.origin }), h('td', { text: p.planned ? 'yes' : 'no' }),
