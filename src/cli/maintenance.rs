@@ -17,7 +17,7 @@ use crate::config::units::{format_duration, parse_duration};
 use crate::daemon::store_options;
 use crate::maintenance::manual::{self, ManualError, StartRequest};
 use crate::maintenance::report::{self, Bucket, Report};
-use crate::maintenance::windows::{active_occurrence, next_occurrence};
+use crate::maintenance::windows::current_or_next;
 use crate::maintenance::{Impact, ManualWindow, Mode, Origin, Period};
 use crate::store::Store;
 
@@ -442,10 +442,7 @@ fn status_dto(
         })
         .collect();
     for window in &config.maintenance.windows {
-        let occurrence = active_occurrence(window, now)
-            .map(|o| (o, true))
-            .or_else(|| next_occurrence(window, now).map(|o| (o, false)));
-        if let Some(((start, end), active)) = occurrence {
+        if let Some((start, end, active)) = current_or_next(window, now) {
             windows.push((
                 start,
                 WindowDto {

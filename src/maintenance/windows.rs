@@ -15,22 +15,9 @@ pub fn active_occurrence(
     window: &WindowConfig,
     now_ms: UnixMillis,
 ) -> Option<(UnixMillis, UnixMillis)> {
-    let duration_ms = window.duration.as_millis() as i64;
-    let start = match &window.schedule {
-        WindowSchedule::Once { start_ms } => *start_ms,
-        WindowSchedule::Cron {
-            expression,
-            timezone,
-        } => {
-            let (cron, zone) = compile(expression, timezone)?;
-            let now = Timestamp::from_millisecond(now_ms).ok()?.to_zoned(zone);
-            cron.find_previous_occurrence(&now, true)
-                .ok()?
-                .timestamp()
-                .as_millisecond()
-        }
-    };
-    (start <= now_ms && now_ms < start + duration_ms).then_some((start, start + duration_ms))
+    let start = occurrence_start(window, now_ms, Direction::AtOrBefore)?;
+    let end = start + window.duration.as_millis() as i64;
+    (start <= now_ms && now_ms < end).then_some((start, end))
 }
 
 /// The next occurrence of `window` that starts after `now_ms`, as (start, end).
@@ -38,22 +25,45 @@ pub fn next_occurrence(
     window: &WindowConfig,
     now_ms: UnixMillis,
 ) -> Option<(UnixMillis, UnixMillis)> {
-    let duration_ms = window.duration.as_millis() as i64;
-    let start = match &window.schedule {
-        WindowSchedule::Once { start_ms } => (*start_ms > now_ms).then_some(*start_ms)?,
+    let start = occurrence_start(window, now_ms, Direction::After)?;
+    (start > now_ms).then_some((start, start + window.duration.as_millis() as i64))
+}
+
+/// The open occurrence, else the next one, as (start, end, open): what listings show.
+pub fn current_or_next(
+    window: &WindowConfig,
+    now_ms: UnixMillis,
+) -> Option<(UnixMillis, UnixMillis, bool)> {
+    active_occurrence(window, now_ms)
+        .map(|(start, end)| (start, end, true))
+        .or_else(|| next_occurrence(window, now_ms).map(|(start, end)| (start, end, false)))
+}
+
+enum Direction {
+    AtOrBefore,
+    After,
+}
+
+fn occurrence_start(
+    window: &WindowConfig,
+    now_ms: UnixMillis,
+    direction: Direction,
+) -> Option<UnixMillis> {
+    match &window.schedule {
+        WindowSchedule::Once { start_ms } => Some(*start_ms),
         WindowSchedule::Cron {
             expression,
             timezone,
         } => {
             let (cron, zone) = compile(expression, timezone)?;
             let now = Timestamp::from_millisecond(now_ms).ok()?.to_zoned(zone);
-            cron.find_next_occurrence(&now, false)
-                .ok()?
-                .timestamp()
-                .as_millisecond()
+            let found = match direction {
+                Direction::AtOrBefore => cron.find_previous_occurrence(&now, true),
+                Direction::After => cron.find_next_occurrence(&now, false),
+            };
+            Some(found.ok()?.timestamp().as_millisecond())
         }
-    };
-    Some((start, start + duration_ms))
+    }
 }
 
 /// The config was validated, so neither fails in practice; a zone missing from this host's

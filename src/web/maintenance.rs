@@ -14,7 +14,7 @@ use super::AppState;
 use super::api::ApiError;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::maintenance::{MaintenanceConfig, Mode};
-use crate::maintenance::windows::{active_occurrence, next_occurrence};
+use crate::maintenance::windows::current_or_next;
 use crate::maintenance::{Impact, ManualWindow, Origin, Period, manual};
 
 #[derive(Serialize)]
@@ -105,19 +105,10 @@ pub struct MaintenanceDto {
 /// `GET /api/v1/maintenance?since=-30d`.
 pub async fn status(
     State(state): State<AppState>,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<MaintenanceDto>, ApiError> {
     let now = state.clock.now_ms();
-    let since_ms = match params.remove("since") {
-        Some(text) => super::parse_time(&text, now)
-            .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
-        None => now - 30 * 86_400_000,
-    };
-    if let Some(unknown) = params.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "{unknown}: unknown parameter; expected since"
-        )));
-    }
+    let since_ms = since_param(params, now)?;
     let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
     let config = maintenance_config(&state);
     let open = match &state.maintenance {
@@ -133,10 +124,7 @@ pub async fn status(
         .map(|w| WindowDto::manual(w, now))
         .collect();
     for window in &config.windows {
-        let occurrence = active_occurrence(window, now)
-            .map(|o| (o, true))
-            .or_else(|| next_occurrence(window, now).map(|o| (o, false)));
-        if let Some(((start, end), active)) = occurrence {
+        if let Some((start, end, active)) = current_or_next(window, now) {
             windows.push(WindowDto {
                 id: None,
                 name: Some(window.name.clone()),
@@ -172,23 +160,32 @@ pub async fn status(
 /// `GET /api/v1/maintenance/report?since=-30d`: the figures of `lookout report`.
 pub async fn report(
     State(state): State<AppState>,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<crate::maintenance::report::Report>, ApiError> {
     let now = state.clock.now_ms();
+    let since_ms = since_param(params, now)?;
+    crate::maintenance::report::from_store(&state.store, since_ms, now)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `since` (default 30 days ago), the only parameter of the maintenance reads.
+fn since_param(
+    mut params: HashMap<String, String>,
+    now: UnixMillis,
+) -> Result<UnixMillis, ApiError> {
     let since_ms = match params.remove("since") {
         Some(text) => super::parse_time(&text, now)
             .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
         None => now - 30 * 86_400_000,
     };
-    if let Some(unknown) = params.keys().next() {
-        return Err(ApiError::bad_request(format!(
+    match params.keys().next() {
+        Some(unknown) => Err(ApiError::bad_request(format!(
             "{unknown}: unknown parameter; expected since"
-        )));
+        ))),
+        None => Ok(since_ms),
     }
-    crate::maintenance::report::from_store(&state.store, since_ms, now)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 fn maintenance_config(state: &AppState) -> MaintenanceConfig {
