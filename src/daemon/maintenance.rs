@@ -17,7 +17,7 @@ use crate::alert::records::AlertBatch;
 use crate::bus::{Bus, Subscription};
 use crate::clock::SharedClock;
 use crate::config::{Config, MaintenanceConfig};
-use crate::exporter::{SelfMetrics, Snapshot};
+use crate::exporter::{MaintenanceFigures, OpenMaintenance, SelfMetrics, Snapshot};
 use crate::maintenance::source::Source;
 use crate::maintenance::tracker::{Change, Reading, Tracker};
 use crate::maintenance::{MaintenanceMute, Period, affected_checks, notices};
@@ -63,6 +63,8 @@ pub struct MaintenanceLoop {
     pub unsaved: AlertBatch,
     /// The last source error told (each new one is logged and put on the timeline once).
     pub source_error: Option<String>,
+    /// Totals of the closed periods, for /metrics.
+    pub figures: MaintenanceFigures,
 }
 
 impl MaintenanceLoop {
@@ -102,7 +104,19 @@ impl MaintenanceLoop {
             }
             Err(error) => tracing::error!(%error, "could not read the open maintenance period"),
         }
-        MaintenanceLoop {
+        let mut figures = MaintenanceFigures::default();
+        match store.periods(0, clock.now_ms() + 1).await {
+            Ok(periods) => {
+                for period in periods.iter().filter(|p| p.end_ms.is_some()) {
+                    add_closed(&mut figures, period);
+                }
+                figures.sessions_at_start = periods.last().and_then(|p| p.impact.sessions_at_start);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read the maintenance periods for /metrics")
+            }
+        }
+        let mut maintenance_loop = MaintenanceLoop {
             tracker,
             mute,
             store,
@@ -113,6 +127,27 @@ impl MaintenanceLoop {
             config: config.clone(),
             unsaved: AlertBatch::default(),
             source_error: None,
+            figures,
+        };
+        maintenance_loop.publish_figures();
+        maintenance_loop
+    }
+
+    /// /metrics' view: the closed totals and the open period.
+    fn publish_figures(&mut self) {
+        let mut figures = self.figures.clone();
+        if let Some(open) = self.tracker.open() {
+            figures.open = Some(OpenMaintenance {
+                mode: open.mode,
+                planned: open.planned,
+                start_ms: open.start_ms,
+                blocked_requests: open.impact.blocked_requests,
+                invalidated_sessions: open.impact.invalidated_sessions.unwrap_or(0),
+            });
+            figures.sessions_at_start = open.impact.sessions_at_start.or(figures.sessions_at_start);
+        }
+        if let Ok(mut shown) = self.snapshot.maintenance.write() {
+            *shown = figures;
         }
     }
 
@@ -217,9 +252,17 @@ impl MaintenanceLoop {
             self.refresh_windows().await;
         }
         let now = self.clock.now_ms();
-        for change in self.tracker.evaluate(now) {
+        let changes = self.tracker.evaluate(now);
+        if changes.is_empty() {
+            return;
+        }
+        for change in changes {
+            if let Change::Ended(period) = &change {
+                add_closed(&mut self.figures, period);
+            }
             self.act(change, now).await;
         }
+        self.publish_figures();
     }
 
     async fn act(&mut self, change: Change, now: i64) {
@@ -351,6 +394,23 @@ impl MaintenanceLoop {
             }
         }
     }
+}
+
+fn add_closed(figures: &mut MaintenanceFigures, period: &Period) {
+    let ms = period
+        .duration(period.end_ms.unwrap_or(period.start_ms))
+        .as_millis() as u64;
+    figures.periods_closed += 1;
+    if period.planned {
+        figures.planned_ms_closed += ms;
+    } else {
+        figures.unplanned_ms_closed += ms;
+    }
+    if period.mode == crate::config::maintenance::Mode::Emergency {
+        figures.emergency_ms_closed += ms;
+    }
+    figures.blocked_requests_closed += period.impact.blocked_requests;
+    figures.invalidated_sessions_closed += period.impact.invalidated_sessions.unwrap_or(0);
 }
 
 /// Polls the source (if any) every interval on its own task.

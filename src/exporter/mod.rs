@@ -6,5 +6,10 @@
 mod prometheus_text;
 mod snapshot;
 
-pub use prometheus_text::{PREFIX as PREFIX_STR, render};
-pub use snapshot::{LatestValue, SelfMetrics, Snapshot, StatusChange};
+pub use prometheus_text::{
+    OPENMETRICS_CONTENT_TYPE, PREFIX as PREFIX_STR, TEXT_CONTENT_TYPE, render, to_openmetrics,
+    wants_openmetrics,
+};
+pub use snapshot::{
+    LatestValue, MaintenanceFigures, OpenMaintenance, SelfMetrics, Snapshot, StatusChange,
+};

@@ -107,7 +107,12 @@ fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Everything in the snapshot, plus Lookout's own build and pipeline metrics.
-pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> String {
+pub fn render(
+    snapshot: &Snapshot,
+    version: &str,
+    started_at_ms: UnixMillis,
+    now_ms: UnixMillis,
+) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let mut current: Option<String> = None;
     for (key, latest) in snapshot.series() {
@@ -213,6 +218,7 @@ pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> 
             }
         }
     }
+    render_maintenance(&mut out, snapshot, now_ms);
     write_header(
         &mut out,
         "build_info",
@@ -294,6 +300,195 @@ pub fn render(snapshot: &Snapshot, version: &str, started_at_ms: UnixMillis) -> 
     out
 }
 
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// True when an `Accept` header asks for OpenMetrics (Prometheus asks for it first).
+pub fn wants_openmetrics(accept: &str) -> bool {
+    accept
+        .split(',')
+        .any(|part| part.trim().starts_with("application/openmetrics-text"))
+}
+
+/// The same exposition in OpenMetrics 1.0: a counter's family is named without `_total`
+/// (its samples keep it), `build_info` is an info family, and the text ends with `# EOF`.
+pub fn to_openmetrics(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let family = match kind {
+                "counter" => name.strip_suffix("_total"),
+                "gauge" => name.strip_suffix("_info"),
+                _ => None,
+            };
+            if let Some(family) = family {
+                renames.push((name.to_string(), family.to_string()));
+            }
+        }
+    }
+    let family_of = |name: &str| {
+        renames
+            .iter()
+            .find(|(full, _)| full == name)
+            .map(|(_, family)| family.clone())
+    };
+    for line in text.lines() {
+        let header = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("HELP", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("TYPE", r)));
+        match header {
+            Some((what, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                match family_of(name) {
+                    Some(family) => {
+                        let tail = if what == "TYPE" && name.ends_with("_info") {
+                            "info"
+                        } else {
+                            tail
+                        };
+                        let _ = writeln!(out, "# {what} {family} {tail}");
+                    }
+                    None => {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                }
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// The maintenance families: the state now, and totals over every recorded period (the open
+/// one counted up to now).
+fn render_maintenance(out: &mut String, snapshot: &Snapshot, now_ms: UnixMillis) {
+    use crate::config::maintenance::Mode;
+    let m = snapshot
+        .maintenance
+        .read()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    let open_ms = m
+        .open
+        .as_ref()
+        .map_or(0, |o| (now_ms - o.start_ms).max(0) as u64);
+    let open_if = |wanted: bool| {
+        m.open
+            .as_ref()
+            .filter(|o| o.planned == wanted)
+            .map_or(0, |_| open_ms)
+    };
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    write_header(
+        out,
+        "maintenance_active",
+        "gauge",
+        "1 while the monitored app is in maintenance (detected, planned or started by hand), else 0.",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}maintenance_active {}",
+        u8::from(m.open.is_some())
+    );
+    write_header(
+        out,
+        "maintenance_mode",
+        "gauge",
+        "1 for the mode of the open maintenance period (normal, emergency, test), 0 for the others.",
+    );
+    for mode in [Mode::Normal, Mode::Emergency, Mode::Test] {
+        let on = m.open.as_ref().is_some_and(|o| o.mode == mode);
+        let _ = write!(out, "{PREFIX}maintenance_mode");
+        write_labels(out, [("mode", mode.as_str())]);
+        let _ = writeln!(out, " {}", u8::from(on));
+    }
+    write_header(
+        out,
+        "maintenance_periods_total",
+        "counter",
+        "Maintenance periods recorded (started), the open one included.",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}maintenance_periods_total {}",
+        m.periods_closed + u64::from(m.open.is_some())
+    );
+    write_header(
+        out,
+        "maintenance_seconds_total",
+        "counter",
+        "Time spent in maintenance, by kind: planned (a window covered it) or unplanned.",
+    );
+    for (kind, ms) in [
+        ("planned", m.planned_ms_closed + open_if(true)),
+        ("unplanned", m.unplanned_ms_closed + open_if(false)),
+    ] {
+        let _ = write!(out, "{PREFIX}maintenance_seconds_total");
+        write_labels(out, [("kind", kind)]);
+        out.push(' ');
+        write_value(out, seconds(ms));
+        out.push('\n');
+    }
+    let emergency_open = m
+        .open
+        .as_ref()
+        .filter(|o| o.mode == Mode::Emergency)
+        .map_or(0, |_| open_ms);
+    write_header(
+        out,
+        "maintenance_emergency_seconds_total",
+        "counter",
+        "Time spent in emergency maintenance mode.",
+    );
+    let _ = write!(out, "{PREFIX}maintenance_emergency_seconds_total ");
+    write_value(out, seconds(m.emergency_ms_closed + emergency_open));
+    out.push('\n');
+    let (open_blocked, open_invalidated) = m
+        .open
+        .as_ref()
+        .map_or((0, 0), |o| (o.blocked_requests, o.invalidated_sessions));
+    write_header(
+        out,
+        "maintenance_blocked_requests_total",
+        "counter",
+        "Requests or operations the app refused during maintenance (its own count, or the maintenance answers Lookout's checks got).",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}maintenance_blocked_requests_total {}",
+        m.blocked_requests_closed + open_blocked
+    );
+    write_header(
+        out,
+        "maintenance_invalidated_sessions_total",
+        "counter",
+        "User sessions the app invalidated during maintenance (emergency mode).",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}maintenance_invalidated_sessions_total {}",
+        m.invalidated_sessions_closed + open_invalidated
+    );
+    if let Some(sessions) = m.sessions_at_start {
+        write_header(
+            out,
+            "maintenance_sessions_at_start",
+            "gauge",
+            "Active user sessions when the latest maintenance period started.",
+        );
+        let _ = writeln!(out, "{PREFIX}maintenance_sessions_at_start {sessions}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +537,7 @@ mod tests {
             acknowledged_by: None,
             acknowledged_ms: None,
         }]);
-        let text = render(&snapshot, "0.1.0", 0);
+        let text = render(&snapshot, "0.1.0", 0, 0);
         assert!(text.contains("lookout_alerts{state=\"firing\",severity=\"critical\"} 1\n"));
         assert!(text.contains("lookout_alerts{state=\"pending\",severity=\"warning\"} 0\n"));
         assert!(text.contains("# TYPE lookout_network_receive_bytes_total counter\n"));

@@ -35,6 +35,32 @@ impl StatusChange {
     }
 }
 
+/// Maintenance as /metrics shows it: the open period, and totals over every period the store
+/// recorded (seeded from the store at start, so the counters survive restarts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaintenanceFigures {
+    /// The open period: mode, planned, start, blocked requests so far.
+    pub open: Option<OpenMaintenance>,
+    /// Closed periods.
+    pub periods_closed: u64,
+    pub planned_ms_closed: u64,
+    pub unplanned_ms_closed: u64,
+    pub emergency_ms_closed: u64,
+    pub blocked_requests_closed: u64,
+    pub invalidated_sessions_closed: u64,
+    /// Active sessions when the latest period started.
+    pub sessions_at_start: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenMaintenance {
+    pub mode: crate::config::maintenance::Mode,
+    pub planned: bool,
+    pub start_ms: UnixMillis,
+    pub blocked_requests: u64,
+    pub invalidated_sessions: u64,
+}
+
 /// Counters about Lookout's own pipeline, served on /metrics.
 #[derive(Debug, Default)]
 pub struct SelfMetrics {
@@ -78,6 +104,8 @@ struct Latest {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     latest: RwLock<Latest>,
+    /// Written by the maintenance loop.
+    pub maintenance: RwLock<MaintenanceFigures>,
     pub self_metrics: SelfMetrics,
     /// How late probe runs start after their scheduled tick.
     pub lateness: Arc<crate::daemon::Lateness>,

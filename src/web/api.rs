@@ -432,14 +432,30 @@ pub async fn events(
     }))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        exporter::render(&state.snapshot, VERSION, state.started_at_ms),
-    )
+/// Prometheus text format 0.0.4, or OpenMetrics 1.0 when the scraper asks for it. Rendered
+/// from the snapshot: a scrape never triggers a collection.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let text = exporter::render(
+        &state.snapshot,
+        VERSION,
+        state.started_at_ms,
+        state.clock.now_ms(),
+    );
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if exporter::wants_openmetrics(accept) {
+        (
+            [(header::CONTENT_TYPE, exporter::OPENMETRICS_CONTENT_TYPE)],
+            exporter::to_openmetrics(&text),
+        )
+    } else {
+        ([(header::CONTENT_TYPE, exporter::TEXT_CONTENT_TYPE)], text)
+    }
 }
 
 #[cfg(test)]
