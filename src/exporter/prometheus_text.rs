@@ -567,4 +567,62 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let text = "# HELP lookout_samples_total Samples.\n# TYPE lookout_samples_total counter\n\
+                    lookout_samples_total 3\n# HELP lookout_build_info Version.\n\
+                    # TYPE lookout_build_info gauge\nlookout_build_info{version=\"1\"} 1\n\
+                    # HELP lookout_load1 Load.\n# TYPE lookout_load1 gauge\nlookout_load1 0.5\n";
+        assert_eq!(
+            to_openmetrics(text),
+            "# HELP lookout_samples Samples.\n# TYPE lookout_samples counter\n\
+             lookout_samples_total 3\n# HELP lookout_build Version.\n# TYPE lookout_build info\n\
+             lookout_build_info{version=\"1\"} 1\n# HELP lookout_load1 Load.\n\
+             # TYPE lookout_load1 gauge\nlookout_load1 0.5\n# EOF\n"
+        );
+        assert!(wants_openmetrics(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!wants_openmetrics("text/plain"));
+    }
+
+    #[test]
+    fn maintenance_families_count_the_open_period_up_to_now() {
+        let snapshot = Snapshot::default();
+        *snapshot.maintenance.write().unwrap() = crate::exporter::MaintenanceFigures {
+            open: Some(crate::exporter::OpenMaintenance {
+                mode: crate::config::maintenance::Mode::Emergency,
+                planned: false,
+                start_ms: 10_000,
+                blocked_requests: 4,
+                invalidated_sessions: 2,
+            }),
+            periods_closed: 2,
+            planned_ms_closed: 60_000,
+            unplanned_ms_closed: 0,
+            emergency_ms_closed: 0,
+            blocked_requests_closed: 6,
+            invalidated_sessions_closed: 0,
+            sessions_at_start: Some(40),
+        };
+        let text = render(&snapshot, "0.1.0", 0, 40_000);
+        for line in [
+            "lookout_maintenance_active 1",
+            "lookout_maintenance_mode{mode=\"emergency\"} 1",
+            "lookout_maintenance_mode{mode=\"normal\"} 0",
+            "lookout_maintenance_periods_total 3",
+            "lookout_maintenance_seconds_total{kind=\"planned\"} 60",
+            "lookout_maintenance_seconds_total{kind=\"unplanned\"} 30",
+            "lookout_maintenance_emergency_seconds_total 30",
+            "lookout_maintenance_blocked_requests_total 10",
+            "lookout_maintenance_invalidated_sessions_total 2",
+            "lookout_maintenance_sessions_at_start 40",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
+    }
 }
