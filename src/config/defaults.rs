@@ -120,6 +120,9 @@ fn build_default() -> Config {
             insecure_http: false,
             session_idle_timeout: Duration::from_secs(30 * 60),
             session_max_age: Duration::from_secs(12 * 3600),
+            metrics_listen: None,
+            metrics_token: None,
+            metrics_basic_auth: None,
         },
         storage: StorageConfig {
             path: PathBuf::from("./lookout-data"),

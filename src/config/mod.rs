@@ -127,6 +127,14 @@ pub struct ServerConfig {
     pub session_idle_timeout: Duration,
     /// `server.session_max_age`, default 12h: a login session ends this long after login.
     pub session_max_age: Duration,
+    /// `server.metrics_listen`: a second listener serving only /metrics (e.g. on the address
+    /// Prometheus reaches while the dashboard stays on loopback).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `server.metrics_token`: /metrics then needs `Authorization: Bearer <token>` (or the
+    /// basic-auth pair below).
+    pub metrics_token: Option<Secret>,
+    /// `server.metrics_user` and `server.metrics_password`: basic auth for /metrics.
+    pub metrics_basic_auth: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

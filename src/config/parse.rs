@@ -177,6 +177,69 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             );
         }
     }
+    let metrics_listen = string_setting(
+        r,
+        table,
+        "metrics_listen",
+        None,
+        "an address string like \"0.0.0.0:9899\"",
+        |text| {
+            text.value.trim().parse::<SocketAddr>().map(Some).map_err(|_| {
+                format!(
+                    "{} is not a socket address; expected an IP address and a port, like \"0.0.0.0:9899\"",
+                    text.quoted()
+                )
+            })
+        },
+    );
+    // Secrets: messages never quote them.
+    let secret = |r: &mut Reader<'_>, key: &'static str| {
+        string_setting(r, table, key, None, "a string", |text| {
+            if text.value.is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(Some(super::Secret::new(text.value.clone())))
+            }
+        })
+    };
+    let metrics_token = secret(r, "metrics_token");
+    let metrics_password = secret(r, "metrics_password");
+    let metrics_user = string_setting(r, table, "metrics_user", None, "a string", |text| {
+        if text.value.trim().is_empty() {
+            Err("must not be empty; expected a user name like \"prometheus\"".to_string())
+        } else {
+            Ok(Some(text.value.clone()))
+        }
+    });
+    for (set, unset, name) in [
+        (
+            metrics_user.value.is_some(),
+            metrics_password.value.is_none(),
+            &metrics_user.path,
+        ),
+        (
+            metrics_password.value.is_some(),
+            metrics_user.value.is_none(),
+            &metrics_password.path,
+        ),
+    ] {
+        if set && unset {
+            let span = if name == &metrics_user.path {
+                metrics_user.span.clone()
+            } else {
+                metrics_password.span.clone()
+            };
+            r.problem(
+                span.as_ref(),
+                name,
+                "basic auth for /metrics needs both server.metrics_user and server.metrics_password",
+            );
+        }
+    }
+    let metrics_basic_auth = match (metrics_user.value, metrics_password.value) {
+        (Some(user), Some(password)) => Some((user, password)),
+        _ => None,
+    };
     let tls = tls_cert.value.is_some() && tls_key.value.is_some();
     if listen.valid && !listen.value.ip().is_loopback() && !tls && !insecure_http.value {
         r.problem(
@@ -196,6 +259,9 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         insecure_http: insecure_http.value,
         session_idle_timeout: session_idle_timeout.value,
         session_max_age: session_max_age.value,
+        metrics_listen: metrics_listen.value,
+        metrics_token: metrics_token.value,
+        metrics_basic_auth,
     }
 }
 

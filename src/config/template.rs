@@ -138,6 +138,13 @@ fn render(preset: &Preset, config: &Config) -> String {
         "A dashboard login ends this long after it began, active or not.",
     );
 
+    t.comment("/metrics on a second address too (only /metrics is served there):");
+    t.comment("metrics_listen = \"0.0.0.0:9899\"");
+    t.comment("Make /metrics need credentials (it is open by default, like node_exporter's):");
+    t.comment("metrics_token = \"${LOOKOUT_METRICS_TOKEN}\"    # Authorization: Bearer ...");
+    t.comment("metrics_user = \"prometheus\"                  # or basic auth, both keys");
+    t.comment("metrics_password = \"${LOOKOUT_METRICS_PASSWORD}\"");
+
     let (storage, default_storage) = (&config.storage, &defaults.storage);
     t.table(
         "storage",

@@ -170,6 +170,14 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             addr: config.server.listen,
             source,
         })?;
+    let metrics_listener = match config.server.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
     // After the TLS files and the port are known good: a start that fails creates no admin.
     ensure_admin(&store).await?;
     let started_at_ms = clock.now_ms();
@@ -276,6 +284,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         }),
     };
     let app = web::router(app_state.clone());
+    let metrics_app = web::metrics_router(app_state.clone());
     // Reports the end of login lockouts (security:login back to OK).
     let sweep_task = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(10));
@@ -284,6 +293,15 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             web::auth::sweep(&app_state);
         }
     });
+    let metrics_task = match metrics_listener {
+        Some(listener) => Some(tokio::spawn(http::serve(
+            listener,
+            metrics_app,
+            None,
+            stop_http_rx.clone(),
+        ))),
+        None => None,
+    };
     let http_task = tokio::spawn(http::serve(listener, app, tls, stop_http_rx));
 
     let mut scheduler = Scheduler::start(
@@ -375,6 +393,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let _ = stop_writer.send(true);
     let _ = writer_task.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
     if let Err(error) = store.release_lease(lease::ALERTING, &holder).await {
         tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
     }

@@ -437,7 +437,18 @@ pub async fn events(
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-) -> impl IntoResponse {
+) -> axum::response::Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !state.auth.metrics_allowed(authorization) {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"lookout metrics\"")],
+            "/metrics needs credentials (server.metrics_token or metrics_user/metrics_password)\n",
+        )
+            .into_response();
+    }
     let text = exporter::render(
         &state.snapshot,
         VERSION,
@@ -453,8 +464,9 @@ pub async fn metrics(
             [(header::CONTENT_TYPE, exporter::OPENMETRICS_CONTENT_TYPE)],
             exporter::to_openmetrics(&text),
         )
+            .into_response()
     } else {
-        ([(header::CONTENT_TYPE, exporter::TEXT_CONTENT_TYPE)], text)
+        ([(header::CONTENT_TYPE, exporter::TEXT_CONTENT_TYPE)], text).into_response()
     }
 }
 

@@ -85,6 +85,13 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/session", Method::GET),
 ];
 
+/// The router of `server.metrics_listen`: /metrics only (no dashboard, no API, no login).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(api::metrics))
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         // Dashboard (issue "Web dashboard"): one HTML shell for every page route.

@@ -468,3 +468,55 @@ async fn maintenance_windows_are_started_extended_and_stopped_over_the_api() {
         "for: \"soon\" is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""
     );
 }
+
+#[tokio::test]
+async fn metrics_needs_the_configured_credentials_and_speaks_openmetrics_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(dir.path()).await;
+    let config = crate::config::from_str(
+        "[server]\nmetrics_token = \"tok3n\"\nmetrics_user = \"prom\"\nmetrics_password = \"pw\"\n",
+        "t.toml",
+        &|_| None,
+    )
+    .unwrap();
+    state.auth = Arc::new(super::auth::Auth::from_config(&config.server));
+    let scrape = |auth: Option<&'static str>, accept: &'static str| {
+        let state = state.clone();
+        async move {
+            let mut request = Request::get("/metrics").header("Accept", accept);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            let response = super::metrics_router(state)
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status();
+            let kind = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, kind, String::from_utf8_lossy(&bytes).to_string())
+        }
+    };
+    assert_eq!(scrape(None, "text/plain").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(Some("Bearer wrong"), "text/plain").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, kind, body) = scrape(Some("Bearer tok3n"), "text/plain").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!body.contains("# EOF"));
+    // prom:pw
+    let (status, kind, body) = scrape(
+        Some("Basic cHJvbTpwdw=="),
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+}

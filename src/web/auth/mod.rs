@@ -60,6 +60,8 @@ pub struct Auth {
     limiter: Mutex<Limiter>,
     /// Whether the last published `security:login` result was critical.
     alarm: AtomicBool,
+    /// The `Authorization` values /metrics accepts (bearer, basic); empty: /metrics is open.
+    metrics_credentials: Vec<String>,
 }
 
 impl Auth {
@@ -75,12 +77,45 @@ impl Auth {
             max_age_ms: max_age.as_millis() as i64,
             limiter: Mutex::new(Limiter::new(Limits::default())),
             alarm: AtomicBool::new(false),
+            metrics_credentials: Vec::new(),
         }
     }
 
     pub fn from_config(server: &crate::config::ServerConfig) -> Auth {
+        use base64::Engine as _;
         let tls = server.tls_cert.is_some() && server.tls_key.is_some();
-        Auth::new(tls, server.session_idle_timeout, server.session_max_age)
+        let mut auth = Auth::new(tls, server.session_idle_timeout, server.session_max_age);
+        if let Some(token) = &server.metrics_token {
+            auth.metrics_credentials
+                .push(format!("Bearer {}", token.expose()));
+        }
+        if let Some((user, password)) = &server.metrics_basic_auth {
+            let pair = format!("{user}:{}", password.expose());
+            auth.metrics_credentials.push(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ));
+        }
+        auth
+    }
+
+    /// Whether a request may read /metrics: always when no credentials are configured,
+    /// otherwise with one of them (compared in constant time).
+    pub fn metrics_allowed(&self, authorization: Option<&str>) -> bool {
+        if self.metrics_credentials.is_empty() {
+            return true;
+        }
+        let Some(given) = authorization else {
+            return false;
+        };
+        self.metrics_credentials.iter().fold(false, |ok, expected| {
+            ok | (expected.len() == given.len()
+                && expected
+                    .bytes()
+                    .zip(given.bytes())
+                    .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                    == 0)
+        })
     }
 
     #[cfg(test)]
