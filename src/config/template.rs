@@ -513,7 +513,7 @@ mod tests {
             // Optional, no default: shown commented out.
             if let Some(key) = path
                 .strip_prefix("server.")
-                .filter(|k| k.starts_with("tls_"))
+                .filter(|k| k.starts_with("tls_") || k.starts_with("metrics_"))
             {
                 assert!(
                     text.contains(&format!("# {key} = ")),
