@@ -18,7 +18,7 @@ use super::inhibit::{Firing, dependency_closure, inhibited_by};
 use super::matcher::all_match;
 use super::mute::MuteSource;
 use super::records::{AlertBatch, HistoryEntry, OutboxEntry, StoredAlert};
-use super::render::{TemplateContext, format_value, render};
+use super::render::{TemplateContext, format_threshold, format_value, render};
 use super::silence::{Silence, muting};
 use super::{AlertState, AlertTracker, Comparison, Notification, Severity, Thresholds};
 use crate::clock::UnixMillis;
@@ -1077,20 +1077,6 @@ impl Engine {
             batch.upserts.push(stored);
         }
         Ok(batch)
-    }
-}
-
-fn format_threshold(level: f64, unit: ValueUnit) -> String {
-    match unit {
-        ValueUnit::Percent => {
-            let percent = level * 100.0;
-            if percent.fract() == 0.0 {
-                format!("{percent:.0}%")
-            } else {
-                format!("{percent}%")
-            }
-        }
-        _ => format_value(level, unit),
     }
 }
 

@@ -35,6 +35,22 @@ pub fn format_value(value: f64, unit: ValueUnit) -> String {
     }
 }
 
+/// A threshold in its unit: percents as written in the config ("95%", "92.5%"), the rest
+/// like values.
+pub fn format_threshold(level: f64, unit: ValueUnit) -> String {
+    match unit {
+        ValueUnit::Percent => {
+            let percent = level * 100.0;
+            if percent.fract() == 0.0 {
+                format!("{percent:.0}%")
+            } else {
+                format!("{percent}%")
+            }
+        }
+        _ => format_value(level, unit),
+    }
+}
+
 fn status_name(value: f64) -> &'static str {
     let status = match value.round() as i64 {
         0 => Status::Ok,

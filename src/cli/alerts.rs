@@ -386,6 +386,8 @@ struct RunReportDto {
     rows_delivered: usize,
     rows_retried: usize,
     rows_failed: usize,
+    /// Messages re-posting still-firing alerts (Alertmanager).
+    messages_resent: usize,
     errors: Vec<String>,
 }
 
@@ -485,8 +487,11 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
             clock.clone(),
             config.alerts.dashboard_url.clone(),
         );
+        // Each run re-posts what still fires to Alertmanager (which forgets an alert nobody
+        // re-posts), before the run's own news, which may resolve some of it.
+        let resent = outbox.resend().await?;
         let report = outbox.deliver_due().await?;
-        Ok::<_, crate::store::StoreError>((evaluated, notices, report))
+        Ok::<_, crate::store::StoreError>((evaluated, notices, report, resent))
     }
     .await;
     let alerts = engine.alerts();
@@ -494,7 +499,7 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         .release_lease(crate::daemon::lease::ALERTING, &holder)
         .await;
     let _ = store.close().await;
-    let (evaluated, notices, report) = match outcome {
+    let (evaluated, notices, report, resent) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return fail(&error),
     };
@@ -507,9 +512,11 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         rows_delivered: report.rows_delivered,
         rows_retried: report.rows_retried,
         rows_failed: report.rows_failed,
+        messages_resent: resent.resent.len(),
         errors: report
             .errors
             .iter()
+            .chain(&resent.errors)
             .map(|(notifier, error)| format!("{notifier}: {error}"))
             .collect(),
     };

@@ -120,7 +120,7 @@ pub fn summary(config: &Config) -> String {
     ));
     if config.notifiers.is_empty() {
         lines.push(
-            "notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)"
+            "notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)"
                 .to_string(),
         );
     } else {
@@ -131,6 +131,11 @@ pub fn summary(config: &Config) -> String {
                     format!("to {} via {}", email.to.join(", "), email.smtp)
                 }
                 NotifierKind::Webhook(hook) => url_origin(hook.url.expose()),
+                NotifierKind::Alertmanager(am) => format!(
+                    "{}, firing alerts re-posted every {}",
+                    am.urls.join(", "),
+                    format_duration(am.resend_interval)
+                ),
             };
             lines.push(format!(
                 "  {} ({}): {target}",
@@ -245,7 +250,7 @@ mod tests {
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
              alerts: 7 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data, security_incident\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
-             notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email or a webhook)\n\
+             notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)\n\
              maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \
              retention: raw 7d, 1-minute 90d, 1-hour 730d\n\

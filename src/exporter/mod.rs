@@ -1,9 +1,11 @@
 //! The exporter: the latest value of everything Lookout watches (`Snapshot`), kept current from
-//! the bus, and its rendering in the Prometheus text format for `/metrics`.
+//! the bus, and its rendering in the Prometheus text format for `/metrics`; `rules`: the
+//! configured alert rules as Prometheus alerting rules over those series.
 //!
 //! A scrape only reads the snapshot; nothing is collected during a scrape.
 
 mod prometheus_text;
+pub mod rules;
 mod snapshot;
 
 pub use prometheus_text::{

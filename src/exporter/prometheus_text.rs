@@ -201,13 +201,15 @@ pub fn render(
             &mut out,
             "notifications_total",
             "counter",
-            "Notifications per notifier and result: sent (messages delivered), retried (notices whose attempt failed and will be retried), failed (notices given up).",
+            "Notifications per notifier and result: sent (messages delivered), retried (notices whose attempt failed and will be retried), failed (notices given up), resent and resend_failed (messages re-posting still-firing alerts to Alertmanager).",
         );
         for (notifier, counts) in &notifications {
             for (result, count) in [
                 ("sent", counts.messages_sent),
                 ("retried", counts.rows_retried),
                 ("failed", counts.rows_failed),
+                ("resent", counts.messages_resent),
+                ("resend_failed", counts.resends_failed),
             ] {
                 let _ = write!(out, "{PREFIX}notifications_total");
                 write_labels(

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,7 @@ use crate::clock::UnixMillis;
 use crate::config::{NotifierConfig, NotifierKind};
 
 // --- notifiers (issue "Alert manager", section Notifiers) ---
+pub mod alertmanager;
 pub mod email;
 pub mod render;
 pub mod webhook;
@@ -165,6 +167,11 @@ pub trait Notifier: Send + Sync {
     fn name(&self) -> &str;
     /// Deliver once (no retry here: the outbox retries). Must finish within its own timeout.
     fn send<'a>(&'a self, message: &'a GroupMessage) -> NotifyFuture<'a>;
+    /// For a receiver that forgets an alert it is not told about again (Alertmanager): how
+    /// often the outbox worker sends it the alerts still firing (`Outbox::resend`).
+    fn resend_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 // --- notifiers (issue "Alert manager", section Notifiers) ---
@@ -182,6 +189,9 @@ pub fn build_notifiers(configs: &[NotifierConfig]) -> Vec<Arc<dyn Notifier>> {
                 NotifierKind::Webhook(webhook) => {
                     Arc::new(webhook::WebhookNotifier::new(&config.name, webhook.clone()))
                 }
+                NotifierKind::Alertmanager(am) => Arc::new(
+                    alertmanager::AlertmanagerNotifier::new(&config.name, am.clone()),
+                ),
             }
         })
         .collect()

@@ -7,6 +7,14 @@
 //! permanent error, an unknown notifier, or still failing `GIVE_UP_AFTER` after they were
 //! written).
 //!
+//! Some receivers forget an alert nobody repeats (Alertmanager resolves it after its
+//! `resolve_timeout`). For the notifiers that say so (`Notifier::resend_interval`), `resend`
+//! sends again, once per interval, the latest notice each was delivered for every alert still
+//! firing, read from the store (`Store::outbox_still_firing`): nothing to lose at a restart or
+//! a reload, nothing to forget when the alert resolves (its row leaves the alerts table in the
+//! same transaction that queues its resolved notice). `run` resends before each delivery
+//! pass, never beside it, so a re-sent firing cannot overtake the resolved notice after it.
+//!
 //! Why claim first: a crash between "sent" and "marked" then brings the rows back only after
 //! their backoff, grouped by their recorded batch key, which is the message's idempotency key,
 //! so the receiver can drop the repeat. Rows claimed together are always sent together.
@@ -19,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::{GroupMessage, Notifier, NotifyError};
+use super::{GroupMessage, NoticeKind, Notifier, NotifyError};
 use crate::alert::records::OutboxRow;
 use crate::clock::{SharedClock, UnixMillis};
 use crate::store::{Store, StoreError};
@@ -63,6 +71,15 @@ impl DeliveryReport {
     }
 }
 
+/// What one `resend` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResendReport {
+    /// (notifier, how many still-firing notices it was sent again).
+    pub resent: Vec<(String, usize)>,
+    /// (notifier, what went wrong); the next interval tries again.
+    pub errors: Vec<(String, String)>,
+}
+
 /// Counts of one notifier since start, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NotifierCounts {
@@ -70,6 +87,9 @@ pub struct NotifierCounts {
     pub rows_delivered: u64,
     pub rows_retried: u64,
     pub rows_failed: u64,
+    /// Messages of still-firing alerts sent again (`Outbox::resend`), and those that failed.
+    pub messages_resent: u64,
+    pub resends_failed: u64,
 }
 
 /// The worker's self-metrics, shared with the exporter.
@@ -102,6 +122,8 @@ pub struct Outbox {
     dashboard_url: Option<String>,
     send_timeout: Duration,
     metrics: Arc<OutboxMetrics>,
+    /// When each notifier was last re-sent its still-firing alerts.
+    resent_ms: Mutex<HashMap<String, UnixMillis>>,
 }
 
 /// One message on its way: what to mark once the send is over.
@@ -130,6 +152,7 @@ impl Outbox {
             dashboard_url,
             send_timeout: SEND_TIMEOUT,
             metrics: Arc::default(),
+            resent_ms: Mutex::default(),
         }
     }
 
@@ -249,6 +272,75 @@ impl Outbox {
         }
     }
 
+    /// Sends each notifier with a `resend_interval` whose interval has passed since its last
+    /// resend (or that has none yet: after a start or a reload) the latest notice it was
+    /// delivered for every alert still firing, in one message, each notice as a repeat. A
+    /// failure is logged and counted, not retried before the next interval: the notices
+    /// themselves are safe in the store. A store error stops the pass.
+    pub async fn resend(&self) -> Result<ResendReport, StoreError> {
+        let mut report = ResendReport::default();
+        let mut names: Vec<&String> = self.notifiers.keys().collect();
+        names.sort();
+        for name in names {
+            let notifier = &self.notifiers[name];
+            let Some(every) = notifier.resend_interval() else {
+                continue;
+            };
+            let now = self.clock.now_ms();
+            let last = self.lock_resent().get(name).copied();
+            if !resend_due(last, now, every) {
+                continue;
+            }
+            let notices = self.store.outbox_still_firing(name).await?;
+            self.lock_resent().insert(name.clone(), now);
+            if notices.is_empty() {
+                continue;
+            }
+            let count = notices.len();
+            let message = GroupMessage {
+                idempotency_key: format!("lookout-resend-{name}-{now}"),
+                group_key: String::new(),
+                group_labels: BTreeMap::new(),
+                notices: notices
+                    .into_iter()
+                    .map(|mut notice| {
+                        notice.kind = NoticeKind::Repeat;
+                        notice.previous_severity = None;
+                        notice
+                    })
+                    .collect(),
+                dashboard_url: self.dashboard_url.clone(),
+                created_ms: now,
+            };
+            let sent = match tokio::time::timeout(self.send_timeout, notifier.send(&message)).await
+            {
+                Ok(sent) => sent,
+                Err(_) => Err(NotifyError::retryable(format!(
+                    "no answer within {} s",
+                    self.send_timeout.as_secs_f64()
+                ))),
+            };
+            match sent {
+                Ok(()) => {
+                    tracing::debug!(notifier = %name, alerts = count, "outbox: still-firing alerts sent again");
+                    self.metrics.add(name, |c| c.messages_resent += 1);
+                    report.resent.push((name.clone(), count));
+                }
+                Err(e) => {
+                    tracing::warn!(notifier = %name, alerts = count, error = %e.message, "outbox: could not send the still-firing alerts again; next interval tries again");
+                    self.metrics.add(name, |c| c.resends_failed += 1);
+                    report.errors.push((name.clone(), e.message));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn lock_resent(&self) -> std::sync::MutexGuard<'_, HashMap<String, UnixMillis>> {
+        // Plain times: a panic elsewhere cannot leave them inconsistent.
+        self.resent_ms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Records the outcome of one send in the store, the report and the metrics.
     async fn mark(
         &self,
@@ -346,7 +438,7 @@ impl Outbox {
             let pass = tokio::select! {
                 biased;
                 _ = stop.wait_for(|&stop| stop) => break,
-                pass = self.deliver_due() => pass,
+                pass = self.resend_then_deliver() => pass,
             };
             let delay = match pass {
                 Ok(report) => {
@@ -376,19 +468,51 @@ impl Outbox {
         tracing::debug!("outbox worker stopped");
     }
 
+    /// One pass of `run`: the resends first (see the module doc), then the due rows.
+    async fn resend_then_deliver(&self) -> Result<DeliveryReport, StoreError> {
+        if let Err(e) = self.resend().await {
+            tracing::warn!(error = %e, "outbox: cannot read the still-firing alerts to send again; will retry");
+        }
+        self.deliver_due().await
+    }
+
+    /// When the next resend is due, if any notifier resends.
+    fn next_resend_ms(&self) -> Option<UnixMillis> {
+        let resent = self.lock_resent();
+        self.notifiers
+            .iter()
+            .filter_map(|(name, notifier)| {
+                let every = notifier.resend_interval()?.as_millis() as i64;
+                Some(
+                    resent
+                        .get(name)
+                        .map_or(0, |last| last.saturating_add(every)),
+                )
+            })
+            .min()
+    }
+
     async fn idle_delay(&self) -> Duration {
+        let next_resend = self.next_resend_ms();
+        let until = |at: UnixMillis| {
+            let ms = at.saturating_sub(self.clock.now_ms()).max(0) as u64;
+            Duration::from_millis(ms).clamp(MIN_SLEEP, MAX_SLEEP)
+        };
         match self.store.outbox_next_wakeup().await {
-            Ok(Some(at)) => {
-                let ms = at.saturating_sub(self.clock.now_ms()).max(0) as u64;
-                Duration::from_millis(ms).clamp(MIN_SLEEP, MAX_SLEEP)
-            }
-            Ok(None) => MAX_SLEEP,
+            Ok(Some(at)) => until(next_resend.map_or(at, |resend| resend.min(at))),
+            Ok(None) => next_resend.map_or(MAX_SLEEP, until),
             Err(e) => {
                 tracing::warn!(error = %e, "outbox: cannot read the next due time; will retry");
                 ERROR_SLEEP
             }
         }
     }
+}
+
+/// Whether a notifier last re-sent at `last_ms` (never: `None`) is due again at `now_ms`. A
+/// clock that went back counts as due, rather than as a long silence.
+pub fn resend_due(last_ms: Option<UnixMillis>, now_ms: UnixMillis, every: Duration) -> bool {
+    last_ms.is_none_or(|last| now_ms < last || now_ms - last >= every.as_millis() as i64)
 }
 
 /// A key for rows sent together for the first time: unique to these rows (their ids, the
@@ -421,7 +545,7 @@ mod tests {
 
     use super::*;
     use crate::alert::Severity;
-    use crate::alert::records::{AlertBatch, OutboxEntry, OutboxState};
+    use crate::alert::records::{AlertBatch, OutboxEntry, OutboxState, StoredAlert};
     use crate::clock::{Clock, ManualClock};
     use crate::notify::{AlertNotice, Category, NoticeKind, NotifyFuture};
     use crate::store::StoreOptions;
@@ -441,6 +565,8 @@ mod tests {
         store: Option<Store>,
         seen_rows: Mutex<Vec<(i64, OutboxState, u32)>>,
         sending: Arc<Notify>,
+        /// Its `resend_interval` (none: like email and webhooks).
+        resend_every: Option<Duration>,
     }
 
     impl FakeNotifier {
@@ -455,6 +581,7 @@ mod tests {
                 store: None,
                 seen_rows: Mutex::default(),
                 sending: Arc::default(),
+                resend_every: None,
             }
         }
 
@@ -500,6 +627,10 @@ mod tests {
                 self.delivered.lock().unwrap().push(message.clone());
                 Ok(())
             })
+        }
+
+        fn resend_interval(&self) -> Option<Duration> {
+            self.resend_every
         }
     }
 
@@ -570,6 +701,186 @@ mod tests {
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_resend_is_due_first_at_once_then_every_interval() {
+        let minute = secs(60);
+        for (last, now, due) in [
+            (None, T0, true),
+            (Some(T0), T0, false),
+            (Some(T0), T0 + 59_999, false),
+            (Some(T0), T0 + 60_000, true),
+            (Some(T0), T0 + 3_600_000, true),
+            (Some(T0), T0 - 1, true),
+        ] {
+            assert_eq!(resend_due(last, now, minute), due, "{last:?} {now}");
+        }
+    }
+
+    /// The live alert the engine would have stored with `entry(.., alert, .., at_ms)`.
+    fn firing_alert(alert: &str, severity: Severity, since_ms: i64) -> StoredAlert {
+        StoredAlert {
+            id: alert.into(),
+            rule: alert.into(),
+            labels: BTreeMap::new(),
+            state: "firing".into(),
+            severity,
+            since_ms,
+            last_notified_ms: Some(since_ms),
+            value: Some(0.97),
+            summary: String::new(),
+            muted_by: String::new(),
+            acknowledged_by: None,
+            acknowledged_ms: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn firing_alerts_are_sent_again_every_resend_interval_until_they_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let am = Arc::new(FakeNotifier {
+            resend_every: Some(secs(60)),
+            ..FakeNotifier::new("am")
+        });
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        let worker = outbox(&store, &clock, &[&am, &mail]);
+        // Nothing firing yet: nothing to send again.
+        assert_eq!(worker.resend().await.unwrap(), ResendReport::default());
+
+        let mut escalated = entry("am", "web1", "cpu", Severity::Critical, T0);
+        escalated.notice.kind = NoticeKind::Escalated;
+        escalated.notice.previous_severity = Some(Severity::Warning);
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![
+                    firing_alert("cpu", Severity::Critical, T0),
+                    firing_alert("disk", Severity::Warning, T0),
+                ],
+                outbox: vec![
+                    escalated,
+                    entry("mail", "web1", "cpu", Severity::Critical, T0),
+                    entry("am", "web2", "disk", Severity::Warning, T0),
+                ],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 3);
+        assert_eq!(am.delivered().len(), 2);
+
+        // The interval started with the (empty) resend above.
+        clock.advance(secs(59));
+        assert_eq!(worker.resend().await.unwrap(), ResendReport::default());
+        clock.advance(secs(1));
+        let report = worker.resend().await.unwrap();
+        assert_eq!(report.resent, vec![("am".to_string(), 2)]);
+        let again = am.delivered().pop().unwrap();
+        let shown: Vec<(&str, NoticeKind, Option<Severity>, i64)> = again
+            .notices
+            .iter()
+            .map(|n| (n.alert_id.as_str(), n.kind, n.previous_severity, n.since_ms))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("cpu", NoticeKind::Repeat, None, T0),
+                ("disk", NoticeKind::Repeat, None, T0)
+            ],
+            "the notices as delivered, as repeats"
+        );
+        assert_eq!(
+            again.dashboard_url.as_deref(),
+            Some("https://lookout.example.org")
+        );
+        assert_eq!(mail.delivered().len(), 1, "email has no resend");
+        assert_eq!(worker.metrics().snapshot()["am"].messages_resent, 1);
+
+        // cpu resolves: the engine removes it and queues the resolved notice together.
+        let mut resolved = entry("am", "web1", "cpu", Severity::Critical, T0);
+        resolved.notice.kind = NoticeKind::Resolved;
+        resolved.notice.at_ms = T0 + 90_000;
+        store
+            .commit_alerts(&AlertBatch {
+                removed: vec!["cpu".into()],
+                outbox: vec![resolved],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        clock.advance(secs(60));
+        let report = worker.resend().await.unwrap();
+        assert_eq!(report.resent, vec![("am".to_string(), 1)]);
+        let ids: Vec<String> = am
+            .delivered()
+            .pop()
+            .unwrap()
+            .notices
+            .iter()
+            .map(|n| n.alert_id.clone())
+            .collect();
+        assert_eq!(ids, ["disk"], "a resolved alert is not sent again");
+
+        // A failed resend is counted and waits for the next interval.
+        am.down.store(true, Ordering::SeqCst);
+        clock.advance(secs(60));
+        let report = worker.resend().await.unwrap();
+        assert_eq!(
+            report.errors,
+            vec![("am".to_string(), "connection refused".to_string())]
+        );
+        clock.advance(secs(30));
+        assert_eq!(worker.resend().await.unwrap(), ResendReport::default());
+        assert_eq!(worker.metrics().snapshot()["am"].resends_failed, 1);
+
+        // A new worker (restart, reload) sends at once what the store says still fires.
+        am.down.store(false, Ordering::SeqCst);
+        let before = am.delivered().len();
+        let restarted = outbox(&store, &clock, &[&am]);
+        assert_eq!(
+            restarted.resend().await.unwrap().resent,
+            vec![("am".to_string(), 1)]
+        );
+        assert_eq!(am.delivered().len(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn run_resends_on_schedule_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let am = Arc::new(FakeNotifier {
+            resend_every: Some(Duration::from_millis(100)),
+            ..FakeNotifier::new("am")
+        });
+        store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![firing_alert("cpu", Severity::Critical, T0)],
+                outbox: vec![entry("am", "web1", "cpu", Severity::Critical, T0)],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let worker = outbox(&store, &clock, &[&am]);
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(worker.run(Arc::new(Notify::new()), stop_rx));
+        // The first pass resends at once; later ones as the (manual) clock moves on.
+        for sent in 2..=4 {
+            let done = tokio::time::timeout(secs(10), async {
+                while am.delivered().len() < sent {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(done.is_ok(), "resend {sent} within 10 s");
+            clock.advance(Duration::from_millis(100));
+        }
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(secs(10), task).await.unwrap().unwrap();
     }
 
     #[test]

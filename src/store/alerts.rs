@@ -22,6 +22,16 @@ use crate::alert::silence::Silence;
 use crate::clock::UnixMillis;
 use crate::notify::AlertNotice;
 
+/// Deletes the finished outbox rows older than ?1, except, for each alert still pending or
+/// firing, the latest row delivered to each notifier: `outbox_still_firing` re-sends it, so an
+/// alert firing longer than the retention (acknowledged: no repeats) is not forgotten.
+pub(super) const PRUNE_OUTBOX_SQL: &str = "DELETE FROM outbox
+     WHERE state <> 'pending' AND finished_ms < ?1
+       AND id NOT IN (SELECT max(id) FROM outbox
+                      WHERE state = 'delivered'
+                        AND json_extract(notice, '$.alert_id') IN (SELECT id FROM alerts)
+                      GROUP BY notifier, json_extract(notice, '$.alert_id'))";
+
 const OUTBOX_COLUMNS: &str = "id, notifier, group_key, group_labels, due_ms, notice, state, \
      attempts, next_attempt_ms, last_error, delivered_ms, created_ms, batch_key";
 
@@ -372,6 +382,36 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// For each alert still firing, the latest notice delivered to `notifier` in its current
+    /// firing (the notice's `since_ms` is the alert's), unless that notice says resolved:
+    /// what a notifier whose receiver forgets unrepeated alerts (Alertmanager) sends again.
+    /// Alerts that resolved, or whose firing was never told to `notifier`, are not in it.
+    /// Oldest first.
+    pub async fn outbox_still_firing(
+        &self,
+        notifier: &str,
+    ) -> Result<Vec<AlertNotice>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT o.notice FROM outbox o
+             JOIN (SELECT max(id) AS id FROM outbox WHERE notifier = ?1 AND state = 'delivered'
+                   GROUP BY json_extract(notice, '$.alert_id')) latest ON latest.id = o.id
+             JOIN alerts a ON a.id = json_extract(o.notice, '$.alert_id')
+             WHERE a.state = 'firing'
+               AND json_extract(o.notice, '$.since_ms') = a.since_ms
+               AND json_extract(o.notice, '$.kind') <> 'resolved'
+             ORDER BY o.id",
+        )
+        .bind(notifier)
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| json_column(row, "notice", inner))
+            .collect()
+    }
+
     /// Outbox rows, newest first: pending and failed ones, plus delivered ones when asked.
     pub async fn outbox_list(
         &self,
@@ -393,12 +433,13 @@ impl Store {
         rows.iter().map(|row| outbox_from_row(row, inner)).collect()
     }
 
-    /// Deletes delivered and failed rows finished before `older_than_ms`; pending rows are
-    /// never pruned. Returns how many rows went.
+    /// Deletes delivered and failed rows finished before `older_than_ms` (but the latest
+    /// delivered per notifier of a live alert: see `PRUNE_OUTBOX_SQL`); pending rows are never
+    /// pruned. Returns how many rows went.
     pub async fn outbox_prune(&self, older_than_ms: UnixMillis) -> Result<u64, StoreError> {
         self.inner.check_open()?;
         let inner = &*self.inner;
-        let done = sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND finished_ms < ?")
+        let done = sqlx::query(PRUNE_OUTBOX_SQL)
             .bind(older_than_ms)
             .execute(&inner.pool)
             .await
@@ -961,6 +1002,78 @@ mod tests {
         assert_eq!(
             due_ids(store.outbox_list(true, 10).await.unwrap()),
             vec![ids[0]]
+        );
+    }
+
+    #[tokio::test]
+    async fn still_firing_is_the_latest_delivered_notice_of_each_firing_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        // alert() fires since T0 - 120 s; notice(.., at) started at `at` - 60 s.
+        let told = T0 - 60_000;
+        let row = |notifier: &str, id: &str, kind: NoticeKind, severity: Severity, at: i64| {
+            let mut entry = entry(notifier, "web1", id, T0);
+            entry.notice = notice(id, kind, severity, at);
+            entry
+        };
+        let ids = store
+            .commit_alerts(&AlertBatch {
+                upserts: vec![
+                    alert("a", "firing", Severity::Critical),
+                    alert("b", "firing", Severity::Critical),
+                    alert("c", "pending", Severity::Warning),
+                    alert("e", "firing", Severity::Critical),
+                ],
+                outbox: vec![
+                    row("am", "a", NoticeKind::Firing, Severity::Warning, told),
+                    row("am", "a", NoticeKind::Escalated, Severity::Critical, told),
+                    // An earlier firing of b, told before it resolved unseen (muted).
+                    row(
+                        "am",
+                        "b",
+                        NoticeKind::Firing,
+                        Severity::Critical,
+                        T0 - 600_000,
+                    ),
+                    row("am", "c", NoticeKind::Firing, Severity::Warning, told),
+                    // d resolved: no alert row.
+                    row("am", "d", NoticeKind::Firing, Severity::Critical, told),
+                    // e's firing is not delivered yet.
+                    row("am", "e", NoticeKind::Firing, Severity::Critical, told),
+                    row("mail", "b", NoticeKind::Firing, Severity::Critical, told),
+                ],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        store.outbox_delivered(&ids[..5], T0).await.unwrap();
+        store.outbox_delivered(&ids[6..], T0).await.unwrap();
+        let shown = |notices: Vec<AlertNotice>| -> Vec<(String, NoticeKind)> {
+            notices.into_iter().map(|n| (n.alert_id, n.kind)).collect()
+        };
+        assert_eq!(
+            shown(store.outbox_still_firing("am").await.unwrap()),
+            vec![("a".to_string(), NoticeKind::Escalated)]
+        );
+        assert_eq!(
+            shown(store.outbox_still_firing("mail").await.unwrap()),
+            vec![("b".to_string(), NoticeKind::Firing)]
+        );
+        assert!(store.outbox_still_firing("hook").await.unwrap().is_empty());
+
+        // Past the retention, the latest delivered row of a live alert stays for the resends;
+        // the rest goes.
+        clock.advance(std::time::Duration::from_secs(8 * 86_400));
+        let stats = store.maintain().await.unwrap();
+        assert_eq!(stats.expired_outbox_rows, 2, "a's firing and d's");
+        assert_eq!(
+            shown(store.outbox_still_firing("am").await.unwrap()),
+            vec![("a".to_string(), NoticeKind::Escalated)]
+        );
+        assert_eq!(
+            shown(store.outbox_still_firing("mail").await.unwrap()),
+            vec![("b".to_string(), NoticeKind::Firing)]
         );
     }
 

@@ -336,7 +336,8 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
         .await
         .map_err(db)?;
     // The alert history is a timeline like the events; a delivered or failed outbox row is
-    // only worth keeping while someone may ask "was it sent?".
+    // only worth keeping while someone may ask "was it sent?" (or while its alert fires: the
+    // notice Alertmanager is re-sent).
     stats.expired_events += exec(
         &mut tx,
         "DELETE FROM alert_history WHERE at_ms < ?",
@@ -344,13 +345,9 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     )
     .await
     .map_err(db)?;
-    stats.expired_outbox_rows = exec(
-        &mut tx,
-        "DELETE FROM outbox WHERE state <> 'pending' AND finished_ms < ?",
-        cut.raw,
-    )
-    .await
-    .map_err(db)?;
+    stats.expired_outbox_rows = exec(&mut tx, super::alerts::PRUNE_OUTBOX_SQL, cut.raw)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
 
     // 3. Size cap, then give free pages back to the file system.
