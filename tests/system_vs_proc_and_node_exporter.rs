@@ -92,7 +92,7 @@ async fn agrees_with_proc_read_directly() {
         .lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
         .count();
-    assert_eq!(get("cpu_count"), cpu_lines as f64);
+    assert_eq!(get("cpus"), cpu_lines as f64);
     assert_eq!(
         get("boot_time_seconds"),
         proc_field("/proc/stat", "btime") as f64

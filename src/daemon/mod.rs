@@ -293,15 +293,14 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             web::auth::sweep(&app_state);
         }
     });
-    let metrics_task = match metrics_listener {
-        Some(listener) => Some(tokio::spawn(http::serve(
+    let metrics_task = metrics_listener.map(|listener| {
+        tokio::spawn(http::serve(
             listener,
             metrics_app,
             None,
             stop_http_rx.clone(),
-        ))),
-        None => None,
-    };
+        ))
+    });
     let http_task = tokio::spawn(http::serve(listener, app, tls, stop_http_rx));
 
     let mut scheduler = Scheduler::start(

@@ -21,7 +21,7 @@ fn describe(name: &str) -> &'static str {
         "cpu_core_usage_ratio" => {
             "Share of time each CPU core was busy over the last interval, 0-1."
         }
-        "cpu_count" => "Number of logical CPUs.",
+        "cpus" => "Number of logical CPUs online.",
         "load1" | "load5" | "load15" => "Load average.",
         "memory_total_bytes" => "Total usable memory.",
         "memory_available_bytes" => "Memory available for new work without swapping.",

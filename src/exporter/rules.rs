@@ -264,7 +264,7 @@ fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, S
                 .max()
                 .unwrap_or(config.system.interval);
             let window = interval * *missed_intervals;
-            let up = selector(&format!("{PREFIX}check_up"), kept.into_iter());
+            let up = selector(&format!("{PREFIX}check_up"), kept);
             let expr = format!("max_over_time({up}[{NO_DATA_LOOKBACK}]) unless {up}");
             let waited = prom_duration(window);
             let context = Context {

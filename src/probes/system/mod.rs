@@ -17,7 +17,7 @@
 //! | `cpu_mode_ratio` | `mode` | share of each mode since the last run |
 //! | `cpu_seconds_total` | `mode` | `/proc/stat`, summed over CPUs (= node_exporter's `node_cpu_seconds_total` summed over `cpu`; `user`/`nice` include guest time) |
 //! | `cpu_core_usage_ratio` | `cpu` | per-CPU busy share, only with `system.per_core` |
-//! | `cpu_count` | | CPUs online (`cpuN` lines) |
+//! | `cpus` | | CPUs online (`cpuN` lines) |
 //! | `load1`, `load5`, `load15` | | `/proc/loadavg` |
 //! | `memory_total_bytes`, `memory_available_bytes`, `memory_free_bytes`, `memory_buffers_bytes`, `memory_cached_bytes` | | `/proc/meminfo` |
 //! | `memory_used_bytes`, `memory_usage_ratio` | | total - available, and that over total |
@@ -165,7 +165,7 @@ impl SystemProbe {
             return health::unknown_check("cpu".into(), reason, at_ms);
         }
         let reading = self.cpu.observe(&stat.per_cpu);
-        out.gauge("cpu_count", reading.cpu_count as f64);
+        out.gauge("cpus", reading.cpu_count as f64);
         for (mode, ticks) in MODES.iter().zip(reading.total.ticks) {
             out.push(
                 SeriesKey::new("cpu_seconds_total").with("mode", *mode),

@@ -253,7 +253,7 @@ async fn fixture_tree_yields_every_series_family_and_check() {
     assert_eq!(v("cpu_seconds_total", &[("mode", "softirq")]), 0.1);
     assert!((v("cpu_core_usage_ratio", &[("cpu", "0")]) - 0.6).abs() < 1e-12);
     assert!((v("cpu_core_usage_ratio", &[("cpu", "1")]) - 0.2).abs() < 1e-12);
-    assert_eq!(v("cpu_count", &[]), 2.0);
+    assert_eq!(v("cpus", &[]), 2.0);
     let cpu = check(&obs, "cpu");
     assert_eq!(
         (cpu.status, cpu.detail.as_str()),
