@@ -57,12 +57,19 @@ fn the_dashboards_use_the_datasource_variable_everywhere_with_unique_ids() {
     let mut uids = BTreeSet::new();
     for name in DASHBOARDS {
         assert!(
-            said.contains(&format!("wrote {}", Path::new("out/dashboards").join(name).display())),
+            said.contains(&format!(
+                "wrote {}",
+                Path::new("out/dashboards").join(name).display()
+            )),
             "{said}"
         );
         let d = dashboard(dir.path(), name);
-        let title = d["title"].as_str().unwrap_or_else(|| panic!("{name}: no title"));
-        let uid = d["uid"].as_str().unwrap_or_else(|| panic!("{name}: no uid"));
+        let title = d["title"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no title"));
+        let uid = d["uid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no uid"));
         assert!(uids.insert(uid.to_string()), "uid {uid} twice ({name})");
 
         let variables = d["templating"]["list"].as_array().expect("templating.list");
@@ -181,9 +188,11 @@ fn the_provisioning_provider_points_at_the_written_dashboards() {
         .collect();
     assert_eq!(found, DASHBOARDS.map(String::from).into_iter().collect());
     assert!(provider.contains("type: file"), "{provider}");
-    let datasource =
-        std::fs::read_to_string(dir.path().join("out/provisioning/datasources/prometheus.yaml"))
-            .unwrap();
+    let datasource = std::fs::read_to_string(
+        dir.path()
+            .join("out/provisioning/datasources/prometheus.yaml"),
+    )
+    .unwrap();
     assert!(datasource.contains("type: prometheus"), "{datasource}");
 }
 

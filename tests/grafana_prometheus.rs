@@ -130,7 +130,10 @@ impl Prometheus {
         if answer["status"] == "success" {
             Ok(answer["data"].clone())
         } else {
-            Err(format!("HTTP {status}: {} {}", answer["errorType"], answer["error"]))
+            Err(format!(
+                "HTTP {status}: {} {}",
+                answer["errorType"], answer["error"]
+            ))
         }
     }
 

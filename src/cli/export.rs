@@ -77,7 +77,10 @@ pub const GRAFANA_FILES: &[(&str, &str)] = &[
         "dashboards/lookout-alert-history.json",
         include_str!("../../deploy/grafana/dashboards/lookout-alert-history.json"),
     ),
-    (PROVIDER_FILE, include_str!("../../deploy/grafana/provisioning/dashboards/lookout.yaml")),
+    (
+        PROVIDER_FILE,
+        include_str!("../../deploy/grafana/provisioning/dashboards/lookout.yaml"),
+    ),
     (
         "provisioning/datasources/prometheus.yaml",
         include_str!("../../deploy/grafana/provisioning/datasources/prometheus.yaml"),
@@ -224,7 +227,9 @@ mod tests {
         for (name, text) in GRAFANA_FILES.iter().filter(|(n, _)| n.ends_with(".json")) {
             let dashboard: serde_json::Value =
                 serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let uid = dashboard["uid"].as_str().unwrap_or_else(|| panic!("{name}"));
+            let uid = dashboard["uid"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}"));
             assert!(uids.insert(uid.to_string()), "{name}: uid {uid} twice");
         }
         assert_eq!(uids.len(), 4);
