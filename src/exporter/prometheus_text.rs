@@ -176,11 +176,23 @@ fn write_labels<'a>(out: &mut String, labels: impl IntoIterator<Item = (&'a str,
     for (k, v) in labels {
         out.push(if first { '{' } else { ',' });
         first = false;
-        let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
+        out.push_str(k);
+        out.push_str("=\"");
+        write_escaped(out, v);
+        out.push('"');
     }
     if !first {
         out.push('}');
     }
+}
+
+/// `escape_label_value` into `out`, without allocating for the usual value that needs none.
+fn write_escaped(out: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
+    out.push_str(&escape_label_value(value));
 }
 
 fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -196,16 +208,16 @@ pub fn render(
     now_ms: UnixMillis,
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    let mut current: Option<String> = None;
-    for (key, latest) in snapshot.series() {
-        if current.as_deref() != Some(key.name.as_str()) {
+    let mut current = String::new();
+    snapshot.for_each_series(|key, latest| {
+        if current != key.name {
             write_header(
                 &mut out,
                 &key.name,
                 family_type(&key.name),
                 describe(&key.name),
             );
-            current = Some(key.name.clone());
+            current.clone_from(&key.name);
         }
         out.push_str(PREFIX);
         out.push_str(&key.name);
@@ -216,7 +228,7 @@ pub fn render(
         out.push(' ');
         write_value(&mut out, latest.value);
         out.push('\n');
-    }
+    });
 
     let checks = snapshot.checks();
     if !checks.is_empty() {
