@@ -152,10 +152,11 @@ fn read_one(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RemoteWriteConfig {
         );
     }
     let headers = header_map(r, table, "headers", RESERVED_HEADERS);
-    if bearer_token.is_some() || basic_auth_user.is_some() {
-        if headers
+    if (bearer_token.is_some() || basic_auth_user.is_some())
+        && headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+    {
         {
             let map = r.table(table, "headers");
             r.accept_all_keys(&map);

@@ -378,7 +378,13 @@ fn render_remote_write(out: &mut String, snapshot: &Snapshot) {
     if endpoints.is_empty() {
         return;
     }
-    let families: [(&str, &str, &str, fn(&EndpointFigures) -> f64); 6] = [
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&EndpointFigures) -> f64,
+    );
+    let families: [Family; 6] = [
         (
             "remote_write_samples_sent_total",
             "counter",

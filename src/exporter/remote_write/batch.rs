@@ -108,10 +108,13 @@ pub fn samples_of(observation: &Observation, shaping: &Shaping) -> Vec<LabelledS
     out
 }
 
+/// A series' full label set, sorted by name.
+pub type Labels = Vec<(String, String)>;
+
 /// Samples grouped by series, ready to encode as one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
-    series: BTreeMap<Vec<(String, String)>, Vec<(UnixMillis, f64)>>,
+    series: BTreeMap<Labels, Vec<(UnixMillis, f64)>>,
     samples: usize,
     first_ms: Option<UnixMillis>,
     last_ms: Option<UnixMillis>,
