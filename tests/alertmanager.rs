@@ -272,10 +272,7 @@ impl Echo {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
                 // Head, then the body by Content-Length.
-                loop {
-                    let Ok(n) = stream.read(&mut buffer) else {
-                        break;
-                    };
+                while let Ok(n) = stream.read(&mut buffer) {
                     if n == 0 {
                         break;
                     }

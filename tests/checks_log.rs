@@ -96,8 +96,11 @@ async fn counts_per_pattern_across_runs_from_the_end() {
         .as_bytes(),
     );
     let second = run.next().await;
-    assert_eq!(series(&second, "log_matches", "blocked"), Some(2.0));
-    assert_eq!(series(&second, "log_matches", "errors"), Some(1.0));
+    assert_eq!(
+        series(&second, "log_matches_last_run", "blocked"),
+        Some(2.0)
+    );
+    assert_eq!(series(&second, "log_matches_last_run", "errors"), Some(1.0));
     assert_eq!(series(&second, "log_match_rate", "blocked"), Some(0.2));
     assert_eq!(second.checks[0].value, Some(3.0));
     assert_eq!(second.checks[0].status, Status::Ok);
@@ -106,7 +109,7 @@ async fn counts_per_pattern_across_runs_from_the_end() {
         append(&path, blocked_line(user).as_bytes());
     }
     let third = run.next().await;
-    assert_eq!(series(&third, "log_matches", "blocked"), Some(3.0));
+    assert_eq!(series(&third, "log_matches_last_run", "blocked"), Some(3.0));
     assert_eq!(series(&third, "log_matches_total", "blocked"), Some(5.0));
     assert_eq!(series(&third, "log_matches_total", "errors"), Some(1.0));
     assert_eq!(
@@ -135,7 +138,7 @@ async fn counts_per_pattern_across_runs_from_the_end() {
     assert_eq!(series(&fourth, "log_matches_total", "blocked"), Some(11.0));
 
     let fifth = run.next().await;
-    assert_eq!(series(&fifth, "log_matches", "blocked"), Some(0.0));
+    assert_eq!(series(&fifth, "log_matches_last_run", "blocked"), Some(0.0));
     assert_eq!(series(&fifth, "log_matches_total", "blocked"), Some(11.0));
 }
 
@@ -146,8 +149,8 @@ async fn from_start_reads_existing_lines() {
     append(&path, format!("{}ERROR x\n", blocked_line("a")).as_bytes());
     let mut run = Run::new(&check(&path, "from_start = true"));
     let first = run.next().await;
-    assert_eq!(series(&first, "log_matches", "blocked"), Some(1.0));
-    assert_eq!(series(&first, "log_matches", "errors"), Some(1.0));
+    assert_eq!(series(&first, "log_matches_last_run", "blocked"), Some(1.0));
+    assert_eq!(series(&first, "log_matches_last_run", "errors"), Some(1.0));
 }
 
 #[tokio::test]
@@ -163,7 +166,7 @@ async fn rotation_finishes_the_old_file_then_reads_the_new_one() {
     append(&path, b"ERROR after rotation 1\nERROR after rotation 2\n");
     let observation = run.next().await;
     assert_eq!(
-        series(&observation, "log_matches", "errors"),
+        series(&observation, "log_matches_last_run", "errors"),
         Some(3.0),
         "{}",
         observation.checks[0].detail
@@ -176,7 +179,10 @@ async fn rotation_finishes_the_old_file_then_reads_the_new_one() {
 
     append(&path, b"ERROR later\n");
     let observation = run.next().await;
-    assert_eq!(series(&observation, "log_matches", "errors"), Some(1.0));
+    assert_eq!(
+        series(&observation, "log_matches_last_run", "errors"),
+        Some(1.0)
+    );
     assert_eq!(
         series(&observation, "log_matches_total", "errors"),
         Some(4.0)
@@ -203,7 +209,7 @@ async fn truncation_restarts_at_the_beginning() {
     append(&path, b"ERROR 1\n");
     let observation = run.next().await;
     assert_eq!(
-        series(&observation, "log_matches", "errors"),
+        series(&observation, "log_matches_last_run", "errors"),
         Some(1.0),
         "{}",
         observation.checks[0].detail
@@ -241,7 +247,10 @@ async fn missing_file_is_unknown_until_it_appears() {
         "{}",
         appeared.checks[0].detail
     );
-    assert_eq!(series(&appeared, "log_matches", "errors"), Some(1.0));
+    assert_eq!(
+        series(&appeared, "log_matches_last_run", "errors"),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -269,13 +278,19 @@ async fn partial_lines_wait_for_their_end() {
 
     append(&path, b"ERR");
     let observation = run.next().await;
-    assert_eq!(series(&observation, "log_matches", "errors"), Some(0.0));
+    assert_eq!(
+        series(&observation, "log_matches_last_run", "errors"),
+        Some(0.0)
+    );
     append(
         &path,
         b"OR split across writes\r\n\xff\xfe ERROR in invalid utf-8\n",
     );
     let observation = run.next().await;
-    assert_eq!(series(&observation, "log_matches", "errors"), Some(2.0));
+    assert_eq!(
+        series(&observation, "log_matches_last_run", "errors"),
+        Some(2.0)
+    );
 }
 
 #[tokio::test]
@@ -289,7 +304,7 @@ async fn reads_are_bounded_and_catch_up() {
     let line = format!("ERROR {}\n", "x".repeat(93)); // 100 bytes
     append(&path, line.repeat(100).as_bytes());
     let first = run.next().await;
-    assert_eq!(series(&first, "log_matches", "errors"), Some(40.0));
+    assert_eq!(series(&first, "log_matches_last_run", "errors"), Some(40.0));
     assert!(
         first.checks[0].detail.contains("behind"),
         "{}",
@@ -326,7 +341,7 @@ async fn matched_text_stays_private_unless_kept() {
     let hidden = private.next().await;
     let shown = kept.next().await;
 
-    assert_eq!(series(&hidden, "log_matches", "errors"), Some(1.0));
+    assert_eq!(series(&hidden, "log_matches_last_run", "errors"), Some(1.0));
     let everything = format!("{hidden:?}");
     assert!(!everything.contains("alice"), "{everything}");
     assert!(!everything.contains("abc123"), "{everything}");
@@ -363,7 +378,7 @@ async fn reopening_the_same_file_after_an_error_does_not_count_again() {
     run.next().await;
     append(&path, b"ERROR one\nERROR two\n");
     assert_eq!(
-        series(&run.next().await, "log_matches", "errors"),
+        series(&run.next().await, "log_matches_last_run", "errors"),
         Some(2.0)
     );
 
@@ -382,7 +397,7 @@ async fn reopening_the_same_file_after_an_error_does_not_count_again() {
     append(&path, b"ERROR three\n");
     let back = run.next().await;
     assert_eq!(
-        series(&back, "log_matches", "errors"),
+        series(&back, "log_matches_last_run", "errors"),
         Some(1.0),
         "{}",
         back.checks[0].detail

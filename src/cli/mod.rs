@@ -3,6 +3,8 @@
 
 mod alerts;
 mod check;
+// `lookout export`: Prometheus rules, Grafana dashboards.
+mod export;
 mod maintenance;
 // Access control: users and API tokens.
 mod users;
@@ -82,16 +84,9 @@ pub enum Command {
     /// API tokens (Authorization: Bearer): create, list, revoke.
     #[command(subcommand)]
     Token(users::TokenCommand),
-    /// The config in another tool's terms.
+    /// Lookout in other tools' terms: Prometheus alerting rules, Grafana dashboards.
     #[command(subcommand)]
-    Export(ExportCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ExportCommand {
-    /// The enabled alert rules as Prometheus alerting rules (YAML) over the series of
-    /// /metrics, to FILE (replaced) or stdout. Check them with `promtool check rules`.
-    PrometheusRules { file: Option<PathBuf> },
+    Export(export::ExportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,13 +216,7 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             };
             users::token(command, &config, &clock).await
         }
-        Command::Export(ExportCommand::PrometheusRules { file }) => {
-            let config = match load(&source) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            export_prometheus_rules(&config, file.as_deref())
-        }
+        Command::Export(command) => export::run(command, &source),
         Command::Config(ConfigCommand::Init {
             preset,
             force,
@@ -299,25 +288,6 @@ async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
             eprintln!("lookout: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn export_prometheus_rules(config: &Config, file: Option<&Path>) -> ExitCode {
-    let text = crate::exporter::rules::prometheus_rules(config);
-    let Some(file) = file else {
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        return ExitCode::SUCCESS;
-    };
-    match std::fs::write(file, text) {
-        Ok(()) => {
-            println!(
-                "wrote {}; check it with `promtool check rules {}`",
-                file.display(),
-                file.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&format!("cannot write {}: {error}", file.display())),
     }
 }
 

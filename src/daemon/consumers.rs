@@ -13,14 +13,33 @@ use crate::store::Store;
 /// How often the store seals, rolls up and applies retention.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
-/// Keeps the snapshot current and turns status changes into events on the bus.
+/// How long a series stays in the snapshot (and on /metrics) after its last sample: an
+/// unmounted filesystem or a removed check must not be served forever, but a slow check must
+/// not blink out between its runs: 5 minutes, or three intervals of the slowest probe.
+pub fn stale_after(config: &crate::config::Config) -> Duration {
+    let slowest = config
+        .checks
+        .iter()
+        .map(|c| c.interval)
+        .chain([config.system.interval])
+        .max()
+        .unwrap_or_default();
+    (slowest * 3).max(Duration::from_secs(300))
+}
+
+/// Keeps the snapshot current and turns status changes into events on the bus; every minute
+/// forgets series not reported for `stale_after`.
 /// Ends, after taking in everything already published, when `stop` flips to true.
 pub async fn update_snapshot(
     mut subscription: Subscription,
     snapshot: Arc<Snapshot>,
     bus: Bus,
+    clock: crate::clock::SharedClock,
+    stale_after: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut sweep = tokio::time::interval(Duration::from_secs(60));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let apply = |message: BusMessage| {
         if let BusMessage::Observation(observation) = message {
             for change in snapshot.apply(&observation) {
@@ -41,6 +60,9 @@ pub async fn update_snapshot(
                 Some(message) => apply(message),
                 None => return,
             },
+            _ = sweep.tick() => {
+                snapshot.forget_older_than(clock.now_ms() - stale_after.as_millis() as i64);
+            }
             _ = stopped(&mut stop) => {
                 while let Some(message) = subscription.try_recv() {
                     apply(message);

@@ -40,7 +40,7 @@ use crate::web::{self, AppState};
 
 pub use alerting::{AlertCommand, AlertingHandle};
 pub use maintenance::{MaintenanceCommand, MaintenanceHandle};
-pub use scheduler::{Lateness, Scheduler, next_tick, phase_offset};
+pub use scheduler::{MillisHistogram, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
 #[derive(Debug, Clone, Default)]
@@ -196,6 +196,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         bus.subscribe(),
         snapshot.clone(),
         bus.clone(),
+        clock.clone(),
+        consumers::stale_after(&config),
         stop_snapshot_rx,
     ));
     let writer_task = tokio::spawn(consumers::write_store(
@@ -319,6 +321,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         &bus,
         &clock,
         &snapshot.lateness,
+        &snapshot.probe_durations,
         &maintenance_mute,
     );
     tracing::info!(
@@ -347,6 +350,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         &bus,
                         &clock,
                         &snapshot.lateness,
+                        &snapshot.probe_durations,
                         &maintenance_mute,
                     );
                     let _ = maintenance_commands

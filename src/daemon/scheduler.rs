@@ -3,7 +3,7 @@
 //! thousand checks with the same interval are spread over it instead of all firing at :00
 //! (as Prometheus spreads its scrapes), and each probe keeps the same phase across restarts.
 //! A probe that overruns its interval skips the ticks it missed instead of piling up runs.
-//! The first run is immediate. How late each run starts is recorded in `Lateness`.
+//! The first run is immediate. How late each run starts is recorded in `MillisHistogram`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,22 +35,23 @@ pub fn phase_offset(name: &str, interval_ms: i64) -> i64 {
     (hash % interval_ms.max(1) as u64) as i64
 }
 
-/// Histogram of how late runs start after their tick, for /metrics and the benchmarks.
+/// A histogram of milliseconds (how late runs start after their tick, how long they take),
+/// for /metrics and the benchmarks.
 #[derive(Debug, Default)]
-pub struct Lateness {
-    /// Counts of runs at most `LATENESS_BUCKETS_MS[i]` late (non-cumulative), last = +Inf.
-    buckets: [AtomicU64; LATENESS_BUCKETS_MS.len() + 1],
+pub struct MillisHistogram {
+    /// Counts of runs at most `HISTOGRAM_BUCKETS_MS[i]` late (non-cumulative), last = +Inf.
+    buckets: [AtomicU64; HISTOGRAM_BUCKETS_MS.len() + 1],
     sum_ms: AtomicU64,
 }
 
-pub const LATENESS_BUCKETS_MS: [u64; 9] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000];
+pub const HISTOGRAM_BUCKETS_MS: [u64; 10] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000, 10000];
 
-impl Lateness {
+impl MillisHistogram {
     pub fn record(&self, late_ms: u64) {
-        let index = LATENESS_BUCKETS_MS
+        let index = HISTOGRAM_BUCKETS_MS
             .iter()
             .position(|bound| late_ms <= *bound)
-            .unwrap_or(LATENESS_BUCKETS_MS.len());
+            .unwrap_or(HISTOGRAM_BUCKETS_MS.len());
         self.buckets[index].fetch_add(1, Ordering::Relaxed);
         self.sum_ms.fetch_add(late_ms, Ordering::Relaxed);
     }
@@ -61,7 +62,9 @@ impl Lateness {
         let mut out = Vec::with_capacity(self.buckets.len());
         for (index, bucket) in self.buckets.iter().enumerate() {
             total += bucket.load(Ordering::Relaxed);
-            let bound = LATENESS_BUCKETS_MS.get(index).map(|ms| *ms as f64 / 1000.0);
+            let bound = HISTOGRAM_BUCKETS_MS
+                .get(index)
+                .map(|ms| *ms as f64 / 1000.0);
             out.push((bound, total));
         }
         (out, self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0)
@@ -78,7 +81,8 @@ impl Scheduler {
         probes: Vec<Box<dyn Probe>>,
         bus: &Bus,
         clock: &SharedClock,
-        lateness: &Arc<Lateness>,
+        lateness: &Arc<MillisHistogram>,
+        durations: &Arc<MillisHistogram>,
         maintenance: &MaintenanceMute,
     ) -> Scheduler {
         let tasks = probes
@@ -89,6 +93,7 @@ impl Scheduler {
                     bus.clone(),
                     clock.clone(),
                     lateness.clone(),
+                    durations.clone(),
                     maintenance.clone(),
                 ))
             })
@@ -110,7 +115,8 @@ async fn run_probe(
     mut probe: Box<dyn Probe>,
     bus: Bus,
     clock: SharedClock,
-    lateness: Arc<Lateness>,
+    lateness: Arc<MillisHistogram>,
+    durations: Arc<MillisHistogram>,
     maintenance: MaintenanceMute,
 ) {
     let interval_ms = probe.interval().as_millis().max(1) as i64;
@@ -119,7 +125,9 @@ async fn run_probe(
     // land on their ticks.
     let mut tick = clock.now_ms();
     loop {
+        let started = std::time::Instant::now();
         let mut observation = probe.run(tick).await;
+        durations.record(started.elapsed().as_millis() as u64);
         maintenance.mark(&mut observation);
         tracing::debug!(
             probe = probe.name(),
@@ -170,7 +178,7 @@ mod tests {
 
     #[test]
     fn lateness_buckets_are_cumulative() {
-        let lateness = Lateness::default();
+        let lateness = MillisHistogram::default();
         for ms in [0, 3, 3, 70, 9_000] {
             lateness.record(ms);
         }

@@ -22,7 +22,9 @@ fn describe(name: &str) -> &'static str {
             "Share of time each CPU core was busy over the last interval, 0-1."
         }
         "cpus" => "Number of logical CPUs online.",
-        "load1" | "load5" | "load15" => "Load average.",
+        "load1" => "Load average over 1 minute (runnable and uninterruptible tasks).",
+        "load5" => "Load average over 5 minutes.",
+        "load15" => "Load average over 15 minutes.",
         "memory_total_bytes" => "Total usable memory.",
         "memory_available_bytes" => "Memory available for new work without swapping.",
         "memory_used_bytes" => "Memory in use: total minus available.",
@@ -64,6 +66,86 @@ fn describe(name: &str) -> &'static str {
         "process_virtual_memory_bytes" => "Virtual memory of Lookout itself.",
         "process_open_fds" => "Open file descriptors of Lookout itself.",
         "process_start_time_seconds" => "When Lookout started, as a Unix timestamp.",
+        "check_up" => {
+            "1 when the check's last attempt got an answer that is not critical or unknown, else 0."
+        }
+        "check_duration_seconds" => "How long the check's last attempt took.",
+        "check_error_ratio" => {
+            "Share of the check's runs within its error_window that failed (critical or unknown), 0-1."
+        }
+        "http_response_seconds" => "Whole HTTP request of the check, redirects and body included.",
+        "http_dns_seconds" => "Name resolution of the HTTP check (0 for an IP literal).",
+        "http_connect_seconds" => "TCP connect of the HTTP check.",
+        "http_tls_seconds" => "TLS handshake of the HTTP check (https only).",
+        "http_first_byte_seconds" => {
+            "From the HTTP check's request sent to the response head received."
+        }
+        "http_status_code" => "Status code of the HTTP check's final response.",
+        "http_body_bytes" => "Body bytes the HTTP check read (at most max_body).",
+        "http_extract" => {
+            "Each value a check extracts from the response body by JSON pointer (booleans as 1/0)."
+        }
+        "tls_certificate_expiry_seconds" => {
+            "Seconds until the certificate the check was served expires (its notAfter)."
+        }
+        "tcp_connect_seconds" => "TCP connect of the tcp check, after name resolution.",
+        "tcp_tls_seconds" => "TLS handshake of the tcp check (tls = true only).",
+        "prometheus_scrape_samples" => "Samples the prometheus check kept from its last scrape.",
+        "prometheus_scrape_bad_lines" => {
+            "Lines of the prometheus check's last scrape that could not be parsed."
+        }
+        "db_ping_seconds" => "SELECT 1 round trip of the database check.",
+        "db_connect_seconds" => {
+            "Time the database check took to open its connection, in runs that (re)connected."
+        }
+        "db_info" => "The database server's version; always 1.",
+        "db_connections" => "Connections in use on the database server.",
+        "db_max_connections" => "The database server's max_connections.",
+        "db_connections_ratio" => "Connections in use as a share of max_connections, 0-1.",
+        "db_slow_queries" => {
+            "Slow queries: PostgreSQL statements over slow_query_threshold, MySQL's Slow_queries counter."
+        }
+        "db_slow_queries_per_second" => "MySQL: rate of Slow_queries between runs.",
+        "db_statement_mean_seconds_max" => {
+            "PostgreSQL with pg_stat_statements: the worst mean statement time."
+        }
+        "db_size_bytes" => "Size of the checked database.",
+        "db_deadlocks_total" => "Deadlocks the database server reported.",
+        "db_rollbacks_total" => "Transactions rolled back on the database server.",
+        "db_replication_lag_seconds" => "Replication lag of a database replica.",
+        "db_integrity_ok" => "SQLite: 1 when PRAGMA quick_check says ok, else 0.",
+        "db_query_value" => "First column of the first row of each configured check query.",
+        "redis_ping_seconds" => "PING round trip of the Redis check.",
+        "redis_used_memory_bytes" => "Memory Redis uses (INFO used_memory).",
+        "redis_maxmemory_bytes" => "Redis maxmemory (0: no limit).",
+        "redis_memory_ratio" => {
+            "Redis used memory as a share of maxmemory, 0-1 (only with a maxmemory)."
+        }
+        "redis_mem_fragmentation_ratio" => "Redis mem_fragmentation_ratio (RSS over used memory).",
+        "redis_connected_clients" => "Clients connected to Redis.",
+        "redis_blocked_clients" => "Redis clients blocked in a blocking call.",
+        "redis_ops_per_second" => "Redis instantaneous_ops_per_sec.",
+        "redis_keyspace_hit_ratio" => {
+            "Redis keyspace hits over hits + misses since the check's previous run, 0-1."
+        }
+        "redis_evicted_keys_total" => "Keys Redis evicted for maxmemory.",
+        "redis_expired_keys_total" => "Keys Redis expired.",
+        "redis_rdb_last_bgsave_ok" => "1 when Redis' last RDB save succeeded, else 0.",
+        "redis_aof_enabled" => "1 when Redis' append-only file is on, else 0.",
+        "redis_role" => "The Redis server's replication role; always 1.",
+        "redis_replication_lag_seconds" => {
+            "Seconds since a Redis replica last heard from its master."
+        }
+        "redis_sessions" => "Keys matching the Redis check's session_pattern.",
+        "redis_sessions_estimated" => {
+            "1 when redis_sessions is an estimate (past the scan cap), else 0."
+        }
+        "log_matches_total" => {
+            "Lines of the log check matching each pattern since the check started."
+        }
+        "log_matches_last_run" => "Lines of the log check matching each pattern in its last run.",
+        "log_match_rate" => "Lines matching each pattern per second over the log check's last run.",
+        "log_bytes_behind" => "Bytes written to the checked log file and not read yet.",
         _ => "Value reported by a Lookout probe.",
     }
 }
@@ -242,23 +324,18 @@ pub fn render(
         "{PREFIX}start_time_seconds {}",
         started_at_ms as f64 / 1000.0
     );
-    write_header(
+    write_histogram(
         &mut out,
         "schedule_lateness_seconds",
-        "histogram",
         "How late probe and check runs start after their scheduled tick.",
+        &snapshot.lateness,
     );
-    let (buckets, sum) = snapshot.lateness.cumulative();
-    let count = buckets.last().map_or(0, |(_, n)| *n);
-    for (bound, cumulative) in buckets {
-        let le = bound.map_or("+Inf".to_string(), |b| b.to_string());
-        let _ = writeln!(
-            out,
-            "{PREFIX}schedule_lateness_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-        );
-    }
-    let _ = writeln!(out, "{PREFIX}schedule_lateness_seconds_sum {sum}");
-    let _ = writeln!(out, "{PREFIX}schedule_lateness_seconds_count {count}");
+    write_histogram(
+        &mut out,
+        "probe_duration_seconds",
+        "How long probe runs take: a system collection, or a check's attempt with its retries.",
+        &snapshot.probe_durations,
+    );
     let m = &snapshot.self_metrics;
     let counters = [
         (
@@ -301,6 +378,23 @@ pub fn render(
         );
     }
     out
+}
+
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    histogram: &crate::daemon::MillisHistogram,
+) {
+    write_header(out, name, "histogram", help);
+    let (buckets, sum) = histogram.cumulative();
+    let count = buckets.last().map_or(0, |(_, n)| *n);
+    for (bound, cumulative) in buckets {
+        let le = bound.map_or("+Inf".to_string(), |b| b.to_string());
+        let _ = writeln!(out, "{PREFIX}{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{PREFIX}{name}_sum {sum}");
+    let _ = writeln!(out, "{PREFIX}{name}_count {count}");
 }
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

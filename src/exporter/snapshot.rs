@@ -108,7 +108,9 @@ pub struct Snapshot {
     pub maintenance: RwLock<MaintenanceFigures>,
     pub self_metrics: SelfMetrics,
     /// How late probe runs start after their scheduled tick.
-    pub lateness: Arc<crate::daemon::Lateness>,
+    pub lateness: Arc<crate::daemon::MillisHistogram>,
+    /// How long probe runs take (a system collection; a check's attempts and retries).
+    pub probe_durations: Arc<crate::daemon::MillisHistogram>,
     /// Pending and firing alerts by (state, severity), as of the latest evaluation.
     pub alerts: RwLock<BTreeMap<(String, String), u64>>,
     /// Deliveries per notifier, shared with the outbox worker.

@@ -142,7 +142,7 @@ impl Outbox {
         clock: SharedClock,
         dashboard_url: Option<String>,
     ) -> Outbox {
-        Outbox {
+        let outbox = Outbox {
             store,
             notifiers: notifiers
                 .into_iter()
@@ -153,7 +153,8 @@ impl Outbox {
             send_timeout: SEND_TIMEOUT,
             metrics: Arc::default(),
             resent_ms: Mutex::default(),
-        }
+        };
+        outbox.with_metrics(Arc::default())
     }
 
     /// Replaces `SEND_TIMEOUT`.
@@ -167,7 +168,12 @@ impl Outbox {
     }
 
     /// Counts into `metrics` (the daemon keeps one across reloads, which replace the worker).
+    /// Every configured notifier is listed from the start, at zero, so `rate()` over
+    /// `lookout_notifications_total` sees its first failure as an increase.
     pub fn with_metrics(mut self, metrics: Arc<OutboxMetrics>) -> Outbox {
+        for name in self.notifiers.keys() {
+            metrics.add(name, |_| {});
+        }
         self.metrics = metrics;
         self
     }

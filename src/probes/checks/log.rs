@@ -25,7 +25,7 @@
 //! | series | labels | meaning |
 //! |---|---|---|
 //! | `log_matches_total` | `pattern` | matching lines since the check started (counter) |
-//! | `log_matches` | `pattern` | matching lines read in the last run (the headline value is their sum) |
+//! | `log_matches_last_run` | `pattern` | matching lines read in the last run (the headline value is their sum) |
 //! | `log_match_rate` | `pattern` | matching lines per second over the last run's interval |
 //! | `log_bytes_behind` | | bytes written to the file and not read yet |
 
@@ -295,7 +295,7 @@ impl Follower {
                     self.totals[index] as f64,
                 )
                 .sample(
-                    SeriesKey::new("log_matches").with("pattern", &pattern.name),
+                    SeriesKey::new("log_matches_last_run").with("pattern", &pattern.name),
                     count as f64,
                 )
                 .sample(
