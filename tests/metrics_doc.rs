@@ -202,6 +202,10 @@ regex = "ERROR"
 name = "hook"
 type = "webhook"
 url = "http://127.0.0.1:9/hook"
+
+[[remote_write]]
+name = "nowhere"
+url = "http://127.0.0.1:9/api/v1/write"
 "#,
         sqlite = sqlite.display(),
         log = log.display(),

@@ -150,6 +150,7 @@ fn build_default() -> Config {
         alerts: super::AlertsConfig::default(),
         notifiers: Vec::new(),
         maintenance: super::MaintenanceConfig::default(),
+        remote_write: Vec::new(),
     }
 }
 

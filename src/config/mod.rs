@@ -27,6 +27,7 @@ pub mod maintenance;
 pub mod notifiers;
 mod parse;
 mod reader;
+pub mod remote_write;
 mod summary;
 mod template;
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
+pub use remote_write::RemoteWriteConfig;
 pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
 
@@ -111,6 +113,8 @@ pub struct Config {
     pub notifiers: Vec<NotifierConfig>,
     /// `[maintenance]`: knowing when the app is in maintenance, planned windows, control.
     pub maintenance: MaintenanceConfig,
+    /// `[[remote_write]]`: Prometheus remote-write endpoints.
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -99,6 +99,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     alert_notifiers.check(reader, notifiers.iter().map(|n| n.name.as_str()));
     // Refers to checks and notifiers by name: read after them.
     let maintenance = super::maintenance::read_maintenance(reader, &root, &checks, &notifiers);
+    let remote_write = super::remote_write::read_remote_writes(reader, &root);
     Config {
         source: None,
         server,
@@ -109,6 +110,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         alerts,
         notifiers,
         maintenance,
+        remote_write,
     }
 }
 

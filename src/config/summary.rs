@@ -146,6 +146,18 @@ pub fn summary(config: &Config) -> String {
     }
 
     lines.push(describe_maintenance(&config.maintenance));
+    if !config.remote_write.is_empty() {
+        lines.push(format!("remote write: {}", config.remote_write.len()));
+        for rw in &config.remote_write {
+            lines.push(format!(
+                "  {}: {} samples per request, every {}, up to {} samples queued",
+                rw.endpoint(),
+                rw.batch_size,
+                format_duration(rw.flush_interval),
+                rw.max_queued_samples
+            ));
+        }
+    }
 
     let storage = &config.storage;
     lines.push(format!(

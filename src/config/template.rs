@@ -302,6 +302,7 @@ fn render(preset: &Preset, config: &Config) -> String {
     }
     t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
     t.out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
+    t.out.push_str(super::remote_write::TEMPLATE); // [[remote_write]]: the same, tested in remote_write.rs
     t.out
 }
 
@@ -500,6 +501,13 @@ mod tests {
                 assert!(
                     text.contains(super::super::maintenance::TEMPLATE),
                     "maintenance is not documented"
+                );
+                continue;
+            }
+            if path == "remote_write" {
+                assert!(
+                    text.contains("# [[remote_write]]"),
+                    "remote write is not documented"
                 );
                 continue;
             }

@@ -2,6 +2,7 @@
 //!
 //! probes --(scheduler)--> bus --> store writer      (history)
 //!                             --> snapshot updater  (latest values, status-change events)
+//!                             --> remote write      (queue in the store -> endpoints)
 //!                             <-- web / exporter read the snapshot and the store
 //!
 //! Also the one-shot runs used by cron mode (`lookout collect`, `lookout check`).
@@ -28,6 +29,7 @@ use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
 use crate::config::{self, Config, ConfigError};
+use crate::exporter::remote_write::RemoteWrite;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
@@ -205,6 +207,15 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         config.storage.flush_interval,
         stop_writer_rx,
     ));
+    // Subscribed before the scheduler starts, so the first observations are written too.
+    let remote_write = RemoteWrite::start(
+        &config.remote_write,
+        &store,
+        &bus,
+        &clock,
+        &snapshot.remote_write,
+    )
+    .await;
 
     let outbox_wake = Arc::new(Notify::new());
     let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake, &snapshot);
@@ -380,6 +391,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     }
 
     scheduler.stop().await;
+    // Queues what the last probe runs published; unsent batches wait in the store.
+    remote_write.stop().await;
     // The alert loop takes in what the last probe runs published, then the outbox has one
     // more go at sending it; what is still unsent stays in the store for the next start.
     let _ = stop_maintenance.send(true);
@@ -457,6 +470,9 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
         || new_config.storage.flush_interval != current.storage.flush_interval
     {
         tracing::warn!("storage.* changes take effect at the next restart");
+    }
+    if new_config.remote_write != current.remote_write {
+        tracing::warn!("remote_write changes take effect at the next restart");
     }
     Ok(new_config)
 }

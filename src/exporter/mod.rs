@@ -1,10 +1,12 @@
 //! The exporter: the latest value of everything Lookout watches (`Snapshot`), kept current from
 //! the bus, and its rendering in the Prometheus text format for `/metrics`; `rules`: the
-//! configured alert rules as Prometheus alerting rules over those series.
+//! configured alert rules as Prometheus alerting rules over those series; `remote_write`: the
+//! same series pushed to Prometheus remote-write endpoints.
 //!
 //! A scrape only reads the snapshot; nothing is collected during a scrape.
 
 mod prometheus_text;
+pub mod remote_write;
 pub mod rules;
 mod snapshot;
 

@@ -314,6 +314,7 @@ pub fn render(
             }
         }
     }
+    render_remote_write(&mut out, snapshot);
     render_maintenance(&mut out, snapshot, now_ms);
     write_header(
         &mut out,
@@ -474,6 +475,70 @@ pub fn to_openmetrics(text: &str) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// The remote-write families, one series per configured endpoint (none without endpoints).
+fn render_remote_write(out: &mut String, snapshot: &Snapshot) {
+    use super::remote_write::EndpointFigures;
+    let endpoints = snapshot.remote_write.snapshot();
+    if endpoints.is_empty() {
+        return;
+    }
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&EndpointFigures) -> f64,
+    );
+    let families: [Family; 6] = [
+        (
+            "remote_write_samples_sent_total",
+            "counter",
+            "Samples the remote-write endpoint accepted (2xx).",
+            |f| f.samples_sent as f64,
+        ),
+        (
+            "remote_write_samples_failed_total",
+            "counter",
+            "Samples in batches the endpoint refused for good (4xx but 429); dropped.",
+            |f| f.samples_failed as f64,
+        ),
+        (
+            "remote_write_samples_retried_total",
+            "counter",
+            "Samples in attempts that failed and are retried (5xx, 429, network errors).",
+            |f| f.samples_retried as f64,
+        ),
+        (
+            "remote_write_samples_dropped_total",
+            "counter",
+            "Samples dropped unsent because the queue was over max_queued_samples (oldest first).",
+            |f| f.samples_dropped as f64,
+        ),
+        (
+            "remote_write_samples_queued",
+            "gauge",
+            "Samples waiting in the store to be sent.",
+            |f| f.samples_queued as f64,
+        ),
+        (
+            "remote_write_last_success_timestamp_seconds",
+            "gauge",
+            "When the endpoint last accepted a batch, as a Unix timestamp; 0 if not since start.",
+            |f| f.last_success_ms as f64 / 1000.0,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        write_header(out, name, kind, help);
+        for (endpoint, figures) in &endpoints {
+            out.push_str(PREFIX);
+            out.push_str(name);
+            write_labels(out, [("endpoint", endpoint.as_str())]);
+            out.push(' ');
+            write_value(out, value(figures));
+            out.push('\n');
+        }
+    }
 }
 
 /// The maintenance families: the state now, and totals over every recorded period (the open

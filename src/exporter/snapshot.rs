@@ -116,6 +116,8 @@ pub struct Snapshot {
     pub alerts: RwLock<BTreeMap<(String, String), u64>>,
     /// Deliveries per notifier, shared with the outbox worker.
     pub notifications: Arc<crate::notify::outbox::OutboxMetrics>,
+    /// Remote write per endpoint, shared with its consumers and senders.
+    pub remote_write: Arc<super::remote_write::RemoteWriteMetrics>,
 }
 
 impl Snapshot {

@@ -218,7 +218,7 @@ pub fn retryable_status(status: u16) -> bool {
 }
 
 /// The start of a response body on one line, for an error message.
-pub(super) fn snippet(body: &[u8]) -> String {
+pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(SNIPPET) {

@@ -42,6 +42,7 @@ mod maintenance;
 mod open;
 pub mod policy;
 mod read;
+mod remote_write;
 pub mod rollup;
 #[doc(hidden)]
 pub mod synth;
@@ -50,6 +51,7 @@ mod write;
 
 pub use error::StoreError;
 pub use open::{APPLICATION_ID, DB_FILE};
+pub use remote_write::{NewBatch, QueueState, QueuedBatch};
 pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 
 /// How the store keeps data: retention per tier and a total size cap.

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "maintenance",
         include_str!("../../migrations/0004_maintenance.sql"),
     ),
+    (
+        5,
+        "remote_write",
+        include_str!("../../migrations/0005_remote_write.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

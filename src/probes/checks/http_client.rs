@@ -76,7 +76,7 @@ pub async fn fetch(
             request,
             &url,
             &method,
-            body.as_deref(),
+            Bytes::from(body.clone().unwrap_or_default()),
             tls,
             deadline,
             timeout,
@@ -118,6 +118,22 @@ pub async fn fetch(
         response.timings.total = started.elapsed();
         return Ok(response);
     }
+}
+
+/// POSTs a binary `body` (e.g. a remote-write request) to `request.url` with its headers,
+/// before `deadline`; no redirects. `request.method` and `request.body` are not used.
+pub async fn post_bytes(
+    request: &HttpRequest,
+    body: Bytes,
+    tls: &mut TlsClient,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Response, String> {
+    let started = Instant::now();
+    let mut response =
+        exchange(request, &request.url, "POST", body, tls, deadline, timeout).await?;
+    response.timings.total = started.elapsed();
+    Ok(response)
 }
 
 /// Where a redirect's `Location` points, relative to `base`.
@@ -262,7 +278,7 @@ async fn exchange(
     request: &HttpRequest,
     url: &str,
     method: &str,
-    body: Option<&str>,
+    body: Bytes,
     tls: &mut TlsClient,
     deadline: Instant,
     timeout: Duration,
@@ -344,7 +360,7 @@ async fn exchange(
         builder = builder.header(name, value);
     }
     let outgoing = builder
-        .body(Full::new(Bytes::from(body.unwrap_or_default().to_string())))
+        .body(Full::new(body))
         .map_err(|_| format!("method {method:?} or URL {shown:?} cannot be sent"))?;
 
     let response = timeout_at(deadline, sender.send_request(outgoing))
