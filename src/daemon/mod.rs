@@ -14,6 +14,7 @@ mod http;
 pub mod lease;
 mod maintenance;
 mod scheduler;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -324,14 +325,20 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         EventKind::Started,
         format!("version {} on {}", web::VERSION, config.server.listen),
     ));
+    // Type=notify: ready once the listener is served (connections are accepted and answered).
+    let systemd = Arc::new(systemd::Systemd::from_env());
+    let serving = format!("serving on {}", config.server.listen);
+    systemd.ready(&serving);
+    let watchdog_task = systemd.spawn_watchdog();
 
     loop {
         match signals.next().await {
             Signal::Stop(name) => {
                 tracing::info!(signal = name, "stopping: draining and flushing");
+                systemd.stopping();
                 break;
             }
-            Signal::Reload => match reload(&source, &config) {
+            Signal::Reload => match reload_notified(&systemd, &source, &config) {
                 Ok(new_config) => {
                     scheduler.stop().await;
                     scheduler = Scheduler::start(
@@ -360,6 +367,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         EventKind::Reloaded,
                         "configuration reloaded",
                     ));
+                    systemd.ready(&serving);
                 }
                 Err(error) => {
                     SelfMetrics::inc(&snapshot.self_metrics.reload_failures_total);
@@ -374,6 +382,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         EventKind::ReloadFailed,
                         format!("reload rejected, previous configuration kept: {error}"),
                     ));
+                    systemd.ready(&serving);
                 }
             },
         }
@@ -403,6 +412,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
     }
     store.close().await?;
+    if let Some(task) = watchdog_task {
+        task.abort();
+    }
     tracing::info!("lookout stopped");
     Ok(())
 }
@@ -439,6 +451,16 @@ fn start_outbox(
         stop,
         task: tokio::spawn(outbox.run(wake.clone(), stop_rx)),
     }
+}
+
+/// `reload`, told to systemd (RELOADING=1; the caller says READY=1 when it is through).
+fn reload_notified(
+    systemd: &systemd::Systemd,
+    source: &ConfigSource,
+    current: &Config,
+) -> Result<Config, ConfigError> {
+    systemd.reloading();
+    reload(source, current)
 }
 
 /// Load and validate the new config completely; report what cannot change without a restart.
