@@ -60,7 +60,7 @@ pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
-pub use summary::summary;
+pub use summary::{check_target, summary};
 pub use template::{PRESETS, UnknownPreset, init_template};
 
 /// Loads the config at `path`, substituting `${ENV}` from the process environment; `None`

@@ -33,7 +33,7 @@ use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
 use crate::notify::outbox::Outbox;
-use crate::probes::{self, Probe};
+use crate::probes;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
@@ -485,28 +485,46 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
 
 /// Run every probe once, concurrently, each bounded by its interval (cron mode).
 pub async fn run_probes_once(config: &Config, clock: &SharedClock) -> Vec<Observation> {
+    run_probes_once_with(config, clock, |_, _, _| {}).await
+}
+
+/// `run_probes_once`, calling `finished(probe, done, total)` as each probe ends (for a
+/// progress bar). The observations keep the order of the probes.
+pub async fn run_probes_once_with(
+    config: &Config,
+    clock: &SharedClock,
+    mut finished: impl FnMut(&str, usize, usize),
+) -> Vec<Observation> {
     let at_ms = clock.now_ms();
     let probes = probes::build_probes(config);
-    let runs = probes.into_iter().map(|mut probe: Box<dyn Probe>| {
-        tokio::spawn(async move {
+    let total = probes.len();
+    let mut runs = tokio::task::JoinSet::new();
+    for (index, mut probe) in probes.into_iter().enumerate() {
+        runs.spawn(async move {
             let limit = probe.interval().max(Duration::from_secs(1));
             let name = probe.name().to_string();
-            match tokio::time::timeout(limit, probe.run(at_ms)).await {
+            let observation = match tokio::time::timeout(limit, probe.run(at_ms)).await {
                 Ok(observation) => Some(observation),
                 Err(_) => {
                     tracing::warn!(probe = %name, "probe did not finish within its interval");
                     None
                 }
-            }
-        })
-    });
-    let mut observations = Vec::new();
-    for run in runs.collect::<Vec<_>>() {
-        if let Ok(Some(observation)) = run.await {
-            observations.push(observation);
+            };
+            (index, name, observation)
+        });
+    }
+    let (mut done, mut count) = (Vec::new(), 0);
+    while let Some(run) = runs.join_next().await {
+        count += 1;
+        if let Ok((index, name, observation)) = run {
+            finished(&name, count, total);
+            done.extend(observation.map(|o| (index, o)));
         }
     }
-    observations
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter()
+        .map(|(_, observation)| observation)
+        .collect()
 }
 
 /// Store one-shot observations, and the status changes they imply, the way the daemon would:
