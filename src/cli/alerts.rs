@@ -11,6 +11,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::fail;
+use super::output::{self, say};
 use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState, StoredAlert};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
 use crate::alert::{Engine, Severity};
@@ -178,8 +179,9 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     if json {
         print_json(&alerts.iter().map(AlertDto::from).collect::<Vec<_>>());
     } else if alerts.is_empty() {
-        println!("no pending or firing alerts");
+        say!("no pending or firing alerts");
     } else {
+        let colour = output::colour_stdout();
         for a in &alerts {
             let quiet = if a.muted_by.is_empty() {
                 String::new()
@@ -191,10 +193,14 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
             } else {
                 &a.summary
             };
+            let severity = output::paint(
+                &format!("{:<8}", a.severity.as_str()),
+                output::severity_style(a.severity),
+                colour,
+            );
             println!(
-                "{:<8} {:<8} {:>10}  {summary}{quiet}",
+                "{:<8} {severity} {:>10}  {summary}{quiet}",
                 a.state,
-                a.severity.as_str(),
                 ago(now, a.since_ms),
             );
         }
@@ -256,7 +262,7 @@ async fn history(
     if json {
         print_json(&entries.iter().map(HistoryDto::from).collect::<Vec<_>>());
     } else if entries.is_empty() {
-        println!(
+        say!(
             "no alerts in the last {}",
             humantime::format_duration(since)
         );
@@ -350,7 +356,7 @@ async fn test(config: &Config, clock: &SharedClock, only: Option<&str>, json: bo
     } else {
         for r in &results {
             match &r.error {
-                None => println!("✓ {}: test message sent", r.notifier),
+                None => say!("✓ {}: test message sent", r.notifier),
                 Some(error) => println!("✗ {}: {error}", r.notifier),
             }
         }
@@ -523,12 +529,16 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
     if json {
         print_json(&dto);
     } else {
-        println!(
+        say!(
             "{} values evaluated; {} firing, {} pending; {} notices, {} messages sent",
-            dto.evaluated, dto.firing, dto.pending, dto.notices, dto.messages_sent
+            dto.evaluated,
+            dto.firing,
+            dto.pending,
+            dto.notices,
+            dto.messages_sent
         );
         for error in &dto.errors {
-            println!("✗ {error} (will retry on the next run)");
+            eprintln!("lookout: ✗ {error} (will retry on the next run)");
         }
     }
     if dto.rows_failed > 0 {
@@ -589,7 +599,7 @@ async fn outbox(
     if json {
         print_json(&dtos);
     } else if dtos.is_empty() {
-        println!("outbox empty: every notification was delivered");
+        say!("outbox empty: every notification was delivered");
     } else {
         for d in &dtos {
             let state = match d.state {
@@ -675,7 +685,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                         if json {
                             print_json(&silence_dto(&silence, now));
                         } else {
-                            println!(
+                            say!(
                                 "silence {} added: {} until {}",
                                 silence.id,
                                 silence_dto(&silence, now).matchers.join(", "),
@@ -698,7 +708,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                 if json {
                     print_json(&shown);
                 } else if shown.is_empty() {
-                    println!(
+                    say!(
                         "no silences{}",
                         if all {
                             ""
@@ -729,7 +739,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                 if json {
                     print_json(&serde_json::json!({ "id": id, "expired": true }));
                 } else {
-                    println!("silence {id} expired");
+                    say!("silence {id} expired");
                 }
                 ExitCode::SUCCESS
             }

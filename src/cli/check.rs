@@ -11,6 +11,8 @@ use crate::daemon::{self, store_options};
 use crate::model::{CheckResult, Layer, Status};
 use crate::store::Store;
 
+use super::output::{self, Progress};
+
 #[derive(Serialize)]
 struct CheckRow<'a> {
     layer: Layer,
@@ -28,7 +30,14 @@ struct CheckReport<'a> {
 }
 
 pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
-    let mut observations = daemon::run_probes_once(config, clock).await;
+    let mut progress = None;
+    let mut observations = daemon::run_probes_once_with(config, clock, |probe, _, total| {
+        progress
+            .get_or_insert_with(|| Progress::new(total, "checks"))
+            .done(probe)
+    })
+    .await;
+    drop(progress);
     // Cron mode shares the store with a running daemon; a store problem must not hide the
     // check results, so it is reported on stderr and the exit code stays the checks' own.
     match Store::open(&config.storage.path, store_options(config), clock.clone()).await {
@@ -71,9 +80,9 @@ pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        print!("{}", table(&results));
+        print!("{}", table(&results, output::colour_stdout()));
         if results.is_empty() {
-            println!("no health checks are configured");
+            output::say!("no health checks are configured");
         }
     }
     ExitCode::from(worst.nagios_exit_code() as u8)
@@ -89,8 +98,9 @@ fn format_value(value: Option<f64>) -> String {
     }
 }
 
-/// A plain aligned table: LAYER CHECK STATUS VALUE DETAIL.
-fn table(results: &[&CheckResult]) -> String {
+/// A plain aligned table: LAYER CHECK STATUS VALUE DETAIL; with `colour`, statuses in the
+/// dashboard's colours.
+fn table(results: &[&CheckResult], colour: bool) -> String {
     let rows: Vec<[String; 5]> = results
         .iter()
         .map(|r| {
@@ -117,9 +127,21 @@ fn table(results: &[&CheckResult]) -> String {
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        for (cell, width) in row.iter().zip(widths) {
-            out.push_str(&format!("{cell:<width$}  "));
+    let statuses = std::iter::once(None).chain(results.iter().map(|r| Some(r.status)));
+    for (row, status) in std::iter::once(&header).chain(&rows).zip(statuses) {
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            let padded = format!("{cell:<width$}");
+            match status {
+                Some(status) if column == 2 => {
+                    out.push_str(&output::paint(
+                        &padded,
+                        output::status_style(status),
+                        colour,
+                    ));
+                }
+                _ => out.push_str(&padded),
+            }
+            out.push_str("  ");
         }
         out.push_str(&row[4]);
         out.push('\n');
@@ -143,9 +165,13 @@ mod tests {
             at_ms: 0,
         };
         assert_eq!(
-            table(&[&result]),
+            table(&[&result], false),
             "LAYER   CHECK   STATUS   VALUE  DETAIL\n\
              system  memory  WARNING  0.861  memory 86.1% used (warning at 85%)\n"
+        );
+        assert_eq!(
+            table(&[&result], true).lines().nth(1).unwrap(),
+            "system  memory  \u{1b}[33mWARNING\u{1b}[0m  0.861  memory 86.1% used (warning at 85%)"
         );
     }
 }

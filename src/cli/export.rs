@@ -11,6 +11,7 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::daemon::ConfigSource;
 
+use super::output::{Progress, say};
 use super::{fail, load};
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +49,7 @@ fn export_prometheus_rules(config: &Config, file: Option<&Path>) -> ExitCode {
     };
     match std::fs::write(file, text) {
         Ok(()) => {
-            println!(
+            say!(
                 "wrote {}; check it with `promtool check rules {}`",
                 file.display(),
                 file.display()
@@ -160,9 +161,11 @@ fn export_grafana(dir: &Path, force: bool) -> ExitCode {
             if conflicts.len() == 1 { "it" } else { "them" },
         ));
     }
+    let progress = Progress::new(plan.len(), "files");
     for (path, text, state) in plan {
+        progress.done(&path.display().to_string());
         if state == FileState::Same {
-            println!("unchanged {}", path.display());
+            say!("unchanged {}", path.display());
             continue;
         }
         if let Some(parent) = path.parent()
@@ -177,9 +180,10 @@ fn export_grafana(dir: &Path, force: bool) -> ExitCode {
             FileState::Different => "replaced",
             _ => "wrote",
         };
-        println!("{verb} {}", path.display());
+        say!("{verb} {}", path.display());
     }
-    println!(
+    drop(progress);
+    say!(
         "Grafana: set its provisioning path to {} (paths.provisioning in grafana.ini, or \
          GF_PATHS_PROVISIONING), or copy the two YAML files into its provisioning directory; \
          set the Prometheus URL in provisioning/datasources/prometheus.yaml",

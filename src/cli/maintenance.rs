@@ -11,6 +11,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::fail;
+use super::output::say;
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
 use crate::config::units::{format_duration, parse_duration};
@@ -170,7 +171,7 @@ async fn start(
     .await;
     match outcome {
         Ok(w) => {
-            println!(
+            say!(
                 "maintenance window #{} started: {} mode until {} ({}): {}",
                 w.id,
                 w.mode.as_str(),
@@ -193,12 +194,12 @@ async fn stop(config: &Config, clock: &SharedClock) -> ExitCode {
     .await;
     match outcome {
         Ok(stopped) if stopped.is_empty() => {
-            println!("no maintenance window is active");
+            say!("no maintenance window is active");
             ExitCode::SUCCESS
         }
         Ok(stopped) => {
             for w in &stopped {
-                println!(
+                say!(
                     "maintenance window #{} stopped after {}: {} mode, {} (by {})",
                     w.id,
                     secs(w.ends_ms() - w.start_ms),
@@ -222,7 +223,7 @@ async fn extend(config: &Config, clock: &SharedClock, by: &str) -> ExitCode {
     .await;
     match outcome {
         Ok(w) => {
-            println!(
+            say!(
                 "maintenance window #{} extended by {}: now ends at {}",
                 w.id,
                 parse_duration(by).map_or_else(|_| by.to_string(), format_duration),
@@ -489,7 +490,7 @@ async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bo
     if json {
         print_json(&dtos);
     } else if dtos.is_empty() {
-        println!("no maintenance in the last {}", format_duration(since));
+        say!("no maintenance in the last {}", format_duration(since));
     } else {
         for p in &dtos {
             let end = p.end.as_deref().unwrap_or("(open)");

@@ -3,9 +3,14 @@
 
 mod alerts;
 mod check;
+// `lookout completions SHELL`, `lookout man [DIR]`.
+mod completions;
+mod config_check;
 // `lookout export`: Prometheus rules, Grafana dashboards.
 mod export;
 mod maintenance;
+// --quiet, colour on a terminal only, progress bars.
+pub(crate) mod output;
 // Access control: users and API tokens.
 mod users;
 
@@ -40,6 +45,10 @@ pub struct Cli {
     /// Log filter, e.g. "debug" or "lookout=debug,info"; overrides log.level and RUST_LOG.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Only the data a command is for: no confirmations, notes or progress (errors still go
+    /// to stderr; exit codes are unchanged).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -87,6 +96,13 @@ pub enum Command {
     /// Lookout in other tools' terms: Prometheus alerting rules, Grafana dashboards.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Shell completions on stdout, e.g. `lookout completions bash > /etc/bash_completion.d/lookout`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Man pages: lookout(1) on stdout, or one page per command into DIR.
+    Man { dir: Option<PathBuf> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +118,12 @@ pub enum ConfigCommand {
         path: Option<PathBuf>,
     },
     /// Validate a config (PATH, else --config, else the embedded default) and summarise it.
-    Check { path: Option<PathBuf> },
+    Check {
+        path: Option<PathBuf>,
+        /// Print JSON: {"ok": true, "checks": [...], ...} or {"ok": false, "problems": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -134,6 +155,7 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
+    output::set_quiet(cli.quiet);
     let source = ConfigSource {
         path: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
@@ -217,24 +239,19 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             users::token(command, &config, &clock).await
         }
         Command::Export(command) => export::run(command, &source),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { dir } => completions::man(dir.as_deref()),
         Command::Config(ConfigCommand::Init {
             preset,
             force,
             path,
         }) => config_init(&preset, force, path.as_deref()),
-        Command::Config(ConfigCommand::Check { path }) => {
+        Command::Config(ConfigCommand::Check { path, json }) => {
             let source = ConfigSource {
                 path: path.or(source.path),
                 data_dir: source.data_dir,
             };
-            match source.load() {
-                Ok(config) => {
-                    println!("ok");
-                    println!("{}", config::summary(&config));
-                    ExitCode::SUCCESS
-                }
-                Err(error) => fail(&error),
-            }
+            config_check::run(&source, json)
         }
     }
 }
@@ -261,7 +278,7 @@ fn init_logging(cli_level: Option<&str>, config: &Config) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(output::colour_stderr())
         .try_init();
 }
 
@@ -271,13 +288,20 @@ async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
         Ok(store) => store,
         Err(error) => return fail(&error),
     };
-    let mut observations = daemon::run_probes_once(config, clock).await;
+    let mut progress = None;
+    let mut observations = daemon::run_probes_once_with(config, clock, |probe, _, total| {
+        progress
+            .get_or_insert_with(|| output::Progress::new(total, "probes"))
+            .done(probe)
+    })
+    .await;
+    drop(progress);
     let samples: usize = observations.iter().map(|o| o.samples.len()).sum();
     let result = daemon::record_once(&store, &mut observations, config, clock).await;
     let closed = store.close().await;
     match result.and(closed) {
         Ok(()) => {
-            println!(
+            output::say!(
                 "collected {samples} samples from {} probe(s) into {}",
                 observations.len(),
                 config.storage.path.display()
@@ -308,7 +332,7 @@ fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
     }
     match std::fs::write(path, text) {
         Ok(()) => {
-            println!(
+            output::say!(
                 "wrote {} (preset \"{preset}\"); check it with `lookout config check {}`",
                 path.display(),
                 path.display()

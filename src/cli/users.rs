@@ -15,6 +15,7 @@ use crate::store::{Role, Store};
 use crate::web::auth::secret;
 
 use super::fail;
+use super::output::{quiet, say};
 
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| format!("unknown role {text:?}; expected admin or viewer"))
@@ -148,7 +149,7 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
                 };
             match store.add_user(&name, role, &hash).await {
                 Ok(true) => {
-                    println!("added user {name:?} ({})", role.as_str());
+                    say!("added user {name:?} ({})", role.as_str());
                     ExitCode::SUCCESS
                 }
                 Ok(false) => bad(&format!(
@@ -173,7 +174,7 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
                 };
             match store.set_password(&name, &hash).await {
                 Ok(true) => {
-                    println!("password of {name:?} changed; their sessions are ended");
+                    say!("password of {name:?} changed; their sessions are ended");
                     ExitCode::SUCCESS
                 }
                 Ok(false) => bad(&format!("no user {name:?}; see lookout user list")),
@@ -182,7 +183,7 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
         }
         UserCommand::Remove { name } => match store.remove_user(&name).await {
             Ok(true) => {
-                println!("removed user {name:?}");
+                say!("removed user {name:?}");
                 ExitCode::SUCCESS
             }
             Ok(false) => bad(&format!("no user {name:?}; see lookout user list")),
@@ -229,10 +230,12 @@ pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) 
                 .await
             {
                 Ok(()) => {
-                    eprintln!(
-                        "lookout: created token {id} ({}); it is shown only now: send it as \"Authorization: Bearer <token>\"",
-                        role.as_str()
-                    );
+                    if !quiet() {
+                        eprintln!(
+                            "lookout: created token {id} ({}); it is shown only now: send it as \"Authorization: Bearer <token>\"",
+                            role.as_str()
+                        );
+                    }
                     println!("{token}");
                     ExitCode::SUCCESS
                 }
@@ -267,7 +270,7 @@ pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) 
         },
         TokenCommand::Revoke { id } => match store.revoke_token(&id).await {
             Ok(true) => {
-                println!("revoked token {id}");
+                say!("revoked token {id}");
                 ExitCode::SUCCESS
             }
             Ok(false) => bad(&format!("no active token {id:?}; see lookout token list")),

@@ -62,7 +62,7 @@ pub use error::{ConfigError, Position, Problem};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
 pub use remote_write::RemoteWriteConfig;
-pub use summary::summary;
+pub use summary::{check_target, summary};
 pub use template::{PRESETS, UnknownPreset, init_template};
 
 /// Loads the config at `path`, substituting `${ENV}` from the process environment; `None`

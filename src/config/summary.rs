@@ -7,7 +7,7 @@ use super::units::{format_duration, format_percent, format_size};
 use super::{CheckKind, Config, NameFilter, NotifierKind, mask_url};
 
 /// What a check looks at, with any password masked.
-fn check_target(kind: &CheckKind) -> String {
+pub fn check_target(kind: &CheckKind) -> String {
     match kind {
         CheckKind::Http(http) => mask_url(&http.request.url),
         CheckKind::Prometheus(scrape) => mask_url(&scrape.request.url),

@@ -15,6 +15,7 @@ mod http;
 pub mod lease;
 mod maintenance;
 mod scheduler;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
 use crate::notify::outbox::Outbox;
-use crate::probes::{self, Probe};
+use crate::probes;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
@@ -335,14 +336,20 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         EventKind::Started,
         format!("version {} on {}", web::VERSION, config.server.listen),
     ));
+    // Type=notify: ready once the listener is served (connections are accepted and answered).
+    let systemd = Arc::new(systemd::Systemd::from_env());
+    let serving = format!("serving on {}", config.server.listen);
+    systemd.ready(&serving);
+    let watchdog_task = systemd.spawn_watchdog();
 
     loop {
         match signals.next().await {
             Signal::Stop(name) => {
                 tracing::info!(signal = name, "stopping: draining and flushing");
+                systemd.stopping();
                 break;
             }
-            Signal::Reload => match reload(&source, &config) {
+            Signal::Reload => match reload_notified(&systemd, &source, &config) {
                 Ok(new_config) => {
                     scheduler.stop().await;
                     scheduler = Scheduler::start(
@@ -371,6 +378,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         EventKind::Reloaded,
                         "configuration reloaded",
                     ));
+                    systemd.ready(&serving);
                 }
                 Err(error) => {
                     SelfMetrics::inc(&snapshot.self_metrics.reload_failures_total);
@@ -385,6 +393,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         EventKind::ReloadFailed,
                         format!("reload rejected, previous configuration kept: {error}"),
                     ));
+                    systemd.ready(&serving);
                 }
             },
         }
@@ -416,6 +425,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
     }
     store.close().await?;
+    if let Some(task) = watchdog_task {
+        task.abort();
+    }
     tracing::info!("lookout stopped");
     Ok(())
 }
@@ -454,6 +466,16 @@ fn start_outbox(
     }
 }
 
+/// `reload`, told to systemd (RELOADING=1; the caller says READY=1 when it is through).
+fn reload_notified(
+    systemd: &systemd::Systemd,
+    source: &ConfigSource,
+    current: &Config,
+) -> Result<Config, ConfigError> {
+    systemd.reloading();
+    reload(source, current)
+}
+
 /// Load and validate the new config completely; report what cannot change without a restart.
 fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError> {
     let new_config = source.load()?;
@@ -479,28 +501,46 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
 
 /// Run every probe once, concurrently, each bounded by its interval (cron mode).
 pub async fn run_probes_once(config: &Config, clock: &SharedClock) -> Vec<Observation> {
+    run_probes_once_with(config, clock, |_, _, _| {}).await
+}
+
+/// `run_probes_once`, calling `finished(probe, done, total)` as each probe ends (for a
+/// progress bar). The observations keep the order of the probes.
+pub async fn run_probes_once_with(
+    config: &Config,
+    clock: &SharedClock,
+    mut finished: impl FnMut(&str, usize, usize),
+) -> Vec<Observation> {
     let at_ms = clock.now_ms();
     let probes = probes::build_probes(config);
-    let runs = probes.into_iter().map(|mut probe: Box<dyn Probe>| {
-        tokio::spawn(async move {
+    let total = probes.len();
+    let mut runs = tokio::task::JoinSet::new();
+    for (index, mut probe) in probes.into_iter().enumerate() {
+        runs.spawn(async move {
             let limit = probe.interval().max(Duration::from_secs(1));
             let name = probe.name().to_string();
-            match tokio::time::timeout(limit, probe.run(at_ms)).await {
+            let observation = match tokio::time::timeout(limit, probe.run(at_ms)).await {
                 Ok(observation) => Some(observation),
                 Err(_) => {
                     tracing::warn!(probe = %name, "probe did not finish within its interval");
                     None
                 }
-            }
-        })
-    });
-    let mut observations = Vec::new();
-    for run in runs.collect::<Vec<_>>() {
-        if let Ok(Some(observation)) = run.await {
-            observations.push(observation);
+            };
+            (index, name, observation)
+        });
+    }
+    let (mut done, mut count) = (Vec::new(), 0);
+    while let Some(run) = runs.join_next().await {
+        count += 1;
+        if let Ok((index, name, observation)) = run {
+            finished(&name, count, total);
+            done.extend(observation.map(|o| (index, o)));
         }
     }
-    observations
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter()
+        .map(|(_, observation)| observation)
+        .collect()
 }
 
 /// Store one-shot observations, and the status changes they imply, the way the daemon would:
