@@ -485,3 +485,61 @@ async fn every_member_gets_every_alert_and_one_failing_member_fails_the_message(
         .expect("accepted");
     assert!(alerts(&am).is_empty(), "{:?}", alerts(&am));
 }
+
+#[test]
+fn the_watchdog_is_always_active_in_alertmanager_and_reaches_only_its_notifiers() {
+    // Alertmanager forgets an alert not posted again within 5 s.
+    let am = Alertmanager::start("5s");
+    let hook = alerting::HookReceiver::start("s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let extra = format!(
+        "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
+         [[alerts.rule]]\nname = \"Watchdog\"\nenabled = true\nnotifiers = [\"am\"]\n\
+         [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"collection_late\"\nenabled = false\n\n\
+         [[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"{}\"]\n\
+         timeout = \"5s\"\nresend_interval = \"1s\"\n\
+         [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://{}/hook\"\n\
+         secret = \"s3cret\"\n",
+        am.url(),
+        hook.addr
+    );
+    let config = common::write_config(dir.path(), port, &extra);
+    let daemon = Daemon::start(&config, port);
+    let ours = [("alertname", "Watchdog")];
+    let alert = poll(LIMIT, "the Watchdog in alertmanager", || am.alert(&ours));
+    let labels: BTreeMap<String, String> = serde_json::from_value(alert["labels"].clone()).unwrap();
+    assert_eq!(
+        labels,
+        BTreeMap::from(
+            [
+                ("alertname", "Watchdog"),
+                ("severity", "info"),
+                ("host", "web-test")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        ),
+        "{alert}"
+    );
+    let started = time(&alert["startsAt"]);
+    // Past resolve_timeout more than twice over, it stays active: re-posted, never resolved.
+    let watch_until = Instant::now() + Duration::from_secs(13);
+    while Instant::now() < watch_until {
+        let alert = am
+            .alert(&ours)
+            .unwrap_or_else(|| panic!("the Watchdog expired:\n{}", daemon.log()));
+        assert_eq!(alert["status"]["state"], "active", "{alert}");
+        assert_eq!(time(&alert["startsAt"]), started, "one alert all along");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        hook.received().is_empty(),
+        "the Watchdog goes only where it is routed, never to people: {:?}",
+        hook.received()
+    );
+    let (code, log) = daemon.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{log}");
+}

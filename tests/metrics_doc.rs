@@ -1,6 +1,6 @@
 //! docs/metrics.md against what /metrics really serves: a daemon runs every kind of probe and
 //! check (HTTP with an extract, TCP, Prometheus, PostgreSQL, MariaDB, SQLite, Redis, a log
-//! file, a notifier), and its scrape must match the document family by family — type, label
+//! file, a notifier, a heartbeat), and its scrape must match the document family by family — type, label
 //! names and help — in both directions. The same scrape must pass the real
 //! `promtool check metrics` (Debian's `prometheus` package), and its OpenMetrics form must
 //! name each family once.
@@ -206,6 +206,11 @@ url = "http://127.0.0.1:9/hook"
 [[remote_write]]
 name = "nowhere"
 url = "http://127.0.0.1:9/api/v1/write"
+
+[heartbeat]
+url = "http://127.0.0.1:{port}/healthz"
+interval = "1s"
+timeout = "1s"
 "#,
         sqlite = sqlite.display(),
         log = log.display(),

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::connectivity::{Change, Gate};
 use super::group::{GroupTiming, Grouper, group_key, group_labels};
 use super::inhibit::{Firing, dependency_closure, inhibited_by};
 use super::matcher::all_match;
@@ -23,7 +24,7 @@ use super::silence::{Silence, muting};
 use super::{AlertState, AlertTracker, Comparison, Notification, Severity, Thresholds};
 use crate::clock::UnixMillis;
 use crate::config::{AlertsConfig, Config, RuleConfig, RuleSource, ValueUnit};
-use crate::model::{CheckResult, Observation};
+use crate::model::{CheckResult, Layer, Observation, Status};
 use crate::notify::{AlertNotice, NoticeKind};
 
 /// A series that has not reported for this long (and at least 3 of its intervals) is taken to
@@ -82,6 +83,8 @@ pub struct Engine {
     grouper: Grouper,
     silences: Vec<Silence>,
     mute_sources: Vec<Arc<dyn MuteSource>>,
+    /// `[alerts.connectivity]`: the canaries' verdict and what it holds.
+    gate: Option<Gate>,
 }
 
 /// A live alert as listings show it.
@@ -103,6 +106,7 @@ impl Engine {
             grouper: Grouper::default(),
             silences: Vec::new(),
             mute_sources: Vec::new(),
+            gate: None,
         };
         engine.reconfigure(config, now_ms);
         engine
@@ -162,6 +166,14 @@ impl Engine {
             .collect();
         self.depends_on = dependency_closure(&direct);
         self.dependencies = self.depends_on.values().flatten().cloned().collect();
+        let previous_gate = self.gate.take();
+        self.gate = config.alerts.connectivity.as_ref().map(|settings| {
+            let mut gate = Gate::new(settings);
+            if let Some(previous) = &previous_gate {
+                gate.carry_over(previous);
+            }
+            gate
+        });
 
         let mut batch = AlertBatch::default();
         let live = std::mem::take(&mut self.live);
@@ -324,6 +336,15 @@ impl Engine {
     }
 
     fn observe_check(&mut self, result: &CheckResult, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        // A canary: the gate first, so that this very result's alert is already held when it
+        // is the one that closes the gate.
+        let is_canary = self
+            .gate
+            .as_ref()
+            .is_some_and(|gate| gate.is_canary(&result.check));
+        if is_canary {
+            self.observe_canary(result, now_ms, batch);
+        }
         let interval_ms = match self.checks.get_mut(&result.check) {
             Some(meta) => {
                 meta.last_seen_ms = meta.last_seen_ms.max(result.at_ms).max(now_ms);
@@ -387,8 +408,74 @@ impl Engine {
         }
         // After this result's own rules: a dependency that just failed withdraws its
         // dependents instead of releasing them.
-        if self.dependencies.contains(&result.check) {
+        if self.dependencies.contains(&result.check) || is_canary {
             self.release_held(now_ms, batch);
+        }
+    }
+
+    /// A canary's result: the gate's verdict, as the check result `lookout:connectivity`
+    /// (which the `connectivity_lost` rule watches); when it closes, the notices of held
+    /// checks not sent yet are withdrawn.
+    fn observe_canary(&mut self, result: &CheckResult, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let Some(gate) = self.gate.as_mut() else {
+            return;
+        };
+        let failing = result.found() >= Status::Unknown;
+        let change = gate.observe(&result.check, failing, &result.detail, now_ms);
+        let verdict = gate.verdict();
+        if change == Some(Change::Lost) {
+            self.withdraw_held(now_ms, batch);
+        }
+        if let Some((status, detail)) = verdict {
+            let synthetic = CheckResult {
+                check: crate::config::watch::CONNECTIVITY_CHECK.to_string(),
+                layer: Layer::System,
+                status,
+                value: None,
+                detail,
+                at_ms: result.at_ms,
+                underlying: None,
+            };
+            self.observe_check(&synthetic, now_ms, batch);
+        }
+    }
+
+    /// The gate just closed: told firing notices of held checks that have not gone out yet
+    /// are withdrawn (they count as not told, so only those still firing after the grace are).
+    fn withdraw_held(&mut self, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let Some(gate) = &self.gate else {
+            return;
+        };
+        let reason = super::connectivity::HELD_LOST;
+        let targets: Vec<String> = self
+            .live
+            .iter()
+            .filter(|(_, a)| {
+                a.told
+                    && a.due_ms.is_some_and(|due| due > now_ms)
+                    && matches!(a.tracker.state, AlertState::Firing { .. })
+                    && a.labels.get("check").is_some_and(|c| gate.is_held(c))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in targets {
+            batch.outbox.retain(|e| e.notice.alert_id != id);
+            batch.retract.push(id.clone());
+            if let Some(alert) = self.live.get_mut(&id) {
+                alert.told = false;
+                alert.held = false;
+                alert.muted_by = reason.to_string();
+            }
+            if let Some(entry) = self.retold(&id, NoticeKind::Firing, now_ms) {
+                batch.history.push(HistoryEntry {
+                    notice: entry,
+                    muted_by: format!("{reason} (withdrawn before sending)"),
+                });
+            }
+            if let Some(stored) = self.stored(&id, &self.live[&id]) {
+                batch.upserts.retain(|u| u.id != id);
+                batch.upserts.push(stored);
+            }
         }
     }
 
@@ -451,13 +538,35 @@ impl Engine {
             }
         }
 
+        // Always-firing rules (the Watchdog): fire while the engine runs.
+        let always: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| self.rules[i].source == RuleSource::Always)
+            .collect();
+        for index in always {
+            let id = self.rules[index].name.clone();
+            let interval_ms = self.system_interval_ms;
+            self.evaluate(
+                index,
+                id,
+                &BTreeMap::new(),
+                1.0,
+                String::new(),
+                interval_ms,
+                now_ms,
+                &mut batch,
+            );
+        }
+
         // `for` timers and cooldowns run on the last value; series that went away resolve.
         let ids: Vec<String> = self.live.keys().cloned().collect();
         for id in ids {
             let Some(alert) = self.live.get(&id) else {
                 continue;
             };
-            if matches!(self.rules[alert.rule].source, RuleSource::NoData { .. }) {
+            if matches!(
+                self.rules[alert.rule].source,
+                RuleSource::NoData { .. } | RuleSource::Always
+            ) {
                 continue;
             }
             let stale_ms = STALE_AFTER_MS.max(alert.interval_ms * 3);
@@ -532,7 +641,11 @@ impl Engine {
         let rule = &self.rules[rule_index];
         let thresholds = thresholds_of(rule);
         let current = self.live.get(&id).and_then(|a| a.tracker.severity());
-        let wanted = thresholds.classify(value, current);
+        let wanted = if rule.source == RuleSource::Always {
+            Some(Severity::Info)
+        } else {
+            thresholds.classify(value, current)
+        };
         if wanted.is_none() && current.is_none() {
             return;
         }
@@ -636,6 +749,9 @@ impl Engine {
                 return reason;
             }
         }
+        if let Some(reason) = self.held_by_gate(labels, now_ms) {
+            return reason.to_string();
+        }
         self.mute_sources
             .iter()
             .find_map(|source| source.mutes(rule, labels, now_ms))
@@ -672,6 +788,14 @@ impl Engine {
         let mut labels = alert.labels.clone();
         labels.insert("severity".to_string(), severity.as_str().to_string());
         let mut muted_by = self.mute_reason(id, rule, &labels, now_ms);
+        // The recovery of an alert people were told about before the gate closed is news
+        // they are waiting for: the gate holds firings, not that.
+        if kind == NoticeKind::Resolved
+            && alert.told
+            && self.held_by_gate(&labels, now_ms) == Some(muted_by.as_str())
+        {
+            muted_by.clear();
+        }
         if kind == NoticeKind::Resolved && muted_by.is_empty() {
             if !alert.told {
                 muted_by = "its firing was not told".to_string();
@@ -716,6 +840,17 @@ impl Engine {
         }
     }
 
+    /// Why the connectivity gate holds an alert with `labels` now, if it does.
+    fn held_by_gate(
+        &self,
+        labels: &BTreeMap<String, String>,
+        now_ms: UnixMillis,
+    ) -> Option<&'static str> {
+        self.gate
+            .as_ref()?
+            .holds(labels.get("check").map(String::as_str), now_ms)
+    }
+
     /// When a failure's dependencies will all have reported since it began (`since_ms`):
     /// until then its notice waits, so that when the database is down, the app that depends
     /// on it is not told before the database is known to be the cause.
@@ -724,10 +859,19 @@ impl Engine {
         labels: &BTreeMap<String, String>,
         since_ms: UnixMillis,
     ) -> UnixMillis {
-        let Some(deps) = labels.get("check").and_then(|c| self.depends_on.get(c)) else {
-            return since_ms;
-        };
-        deps.iter()
+        let check = labels.get("check");
+        let mut deps: Vec<&String> = check
+            .and_then(|c| self.depends_on.get(c))
+            .into_iter()
+            .flatten()
+            .collect();
+        // A held check waits for the canaries too: if they all fail, it is not news.
+        if let (Some(gate), Some(check)) = (&self.gate, check)
+            && gate.is_held(check)
+        {
+            deps.extend(gate.canaries().iter().filter(|c| *c != check));
+        }
+        deps.into_iter()
             .filter_map(|dep| self.checks.get(dep))
             .filter(|meta| meta.last_seen_ms < since_ms)
             .map(|meta| since_ms + meta.report_within_ms)
@@ -1642,5 +1786,227 @@ depends_on = ["db"]
         let batch = engine.reconfigure(&disabled, MIN);
         assert_eq!(batch.removed, vec!["check_failed:check=db".to_string()]);
         assert!(engine.alerts().is_empty());
+    }
+
+    // ---- Watching the watcher.
+
+    fn result(name: &str, status: Status, at_ms: i64) -> Observation {
+        let mut observation = check(name, status, at_ms);
+        observation.checks[0].detail = format!("{name} {status}");
+        observation
+    }
+
+    #[test]
+    fn the_watchdog_always_fires_at_info_only_to_its_notifiers_and_repeats() {
+        let text = "[[alerts.rule]]\nname = \"Watchdog\"\nenabled = true\nnotifiers = [\"am\"]\n\
+                    [[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"http://127.0.0.1:9093\"]\n";
+        let mut engine = Engine::new(&config(text), 0);
+        engine.notifiers = vec!["mail".to_string(), "am".to_string()];
+        let batch = engine.tick(0);
+        assert_eq!(
+            told_by(&batch, "Watchdog"),
+            vec![(NoticeKind::Firing, Severity::Info, String::new())]
+        );
+        let targets: Vec<&str> = batch.outbox.iter().map(|e| e.notifier.as_str()).collect();
+        assert_eq!(targets, ["am"], "never the mail");
+        let notice = &batch.outbox[0].notice;
+        assert_eq!(notice.labels["alertname"], "Watchdog");
+        assert_eq!(notice.labels["severity"], "info");
+        assert_eq!(notice.summary, "Watchdog: Lookout on web1 is alive");
+        // (at, repeats) : it never resolves; it repeats after the info cooldown (15m).
+        for (at, expected) in [
+            (MIN, 0),
+            (14 * MIN, 0),
+            (15 * MIN, 1),
+            (16 * MIN, 0),
+            (60 * MIN, 1),
+        ] {
+            let told = told_by(&engine.tick(at), "Watchdog");
+            assert_eq!(told.len(), expected, "at {at}: {told:?}");
+            assert!(told.iter().all(|(kind, _, _)| *kind == NoticeKind::Repeat));
+        }
+        assert!(
+            engine
+                .alerts()
+                .iter()
+                .any(|a| a.rule == "Watchdog" && a.state == "firing")
+        );
+        // Off by default.
+        assert!(told_by(&self::engine(0).tick(0), "Watchdog").is_empty());
+    }
+
+    /// db, app (depends on db), and the canaries gw and dns, every 10 s; grace 30 s.
+    fn gated_engine() -> Engine {
+        let extra = "[[check]]\nname = \"gw\"\ntype = \"tcp\"\naddress = \"10.0.0.1:53\"\ninterval = \"10s\"\n\
+                     [[check]]\nname = \"dns\"\ntype = \"tcp\"\naddress = \"9.9.9.9:53\"\ninterval = \"10s\"\n\
+                     [alerts.connectivity]\ncanaries = [\"gw\", \"dns\"]\ngrace = \"30s\"\n";
+        let mut engine = Engine::new(&config(extra), 0);
+        engine.notifiers = vec!["hook".to_string()];
+        for name in ["db", "app", "gw", "dns"] {
+            engine.observe(&result(name, Status::Ok, 0), 0);
+        }
+        engine
+    }
+
+    /// (rule, check, kind) of the notices the batch sends.
+    fn sent(batch: &AlertBatch) -> Vec<(String, String, NoticeKind)> {
+        batch
+            .outbox
+            .iter()
+            .map(|e| {
+                let n = &e.notice;
+                let check = n.labels.get("check").cloned().unwrap_or_default();
+                (n.rule.clone(), check, n.kind)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn when_every_canary_fails_one_connectivity_alert_goes_out_and_the_checks_are_held() {
+        let mut engine = gated_engine();
+        let owned = |v: &[(&str, &str, NoticeKind)]| -> Vec<(String, String, NoticeKind)> {
+            v.iter()
+                .map(|(a, b, k)| (a.to_string(), b.to_string(), *k))
+                .collect()
+        };
+        engine.observe(&result("db", Status::Ok, 9 * S), 9 * S);
+        // app fails: its notice waits for the canaries (they have not reported since).
+        let batch = engine.observe(&result("app", Status::Critical, 10 * S), 10 * S);
+        assert!(
+            batch.outbox[0].due_ms > 10 * S,
+            "until db, gw and dns report"
+        );
+        let batch = engine.observe(&result("gw", Status::Critical, 11 * S), 11 * S);
+        assert!(
+            batch.outbox.iter().all(|e| e.due_ms > 11 * S),
+            "gw waits for dns"
+        );
+        // dns fails too: the gate closes. Withdrawn: app's and gw's notices; sent: one alert.
+        let batch = engine.observe(&result("dns", Status::Critical, 12 * S), 12 * S);
+        assert_eq!(
+            sent(&batch),
+            owned(&[(
+                "connectivity_lost",
+                "lookout:connectivity",
+                NoticeKind::Firing
+            )])
+        );
+        let mut retracted = batch.retract.clone();
+        retracted.sort();
+        assert_eq!(
+            retracted,
+            ["check_failed:check=app", "check_failed:check=gw"]
+        );
+        let notice = &batch.outbox[0].notice;
+        assert_eq!(notice.severity, Severity::Critical);
+        assert_eq!(
+            notice.summary,
+            "Monitoring connectivity lost: every canary fails: gw (gw critical), dns (dns critical)"
+        );
+        assert!(
+            batch
+                .history
+                .iter()
+                .any(
+                    |h| h.notice.labels.get("check").map(String::as_str) == Some("dns")
+                        && h.muted_by == "held: monitoring connectivity lost"
+                )
+        );
+        // While lost: results and ticks keep state but send nothing; db is local to nothing
+        // here but is a network check too, so its failure is held as well.
+        for at in [20 * S, 25 * S, 28 * S] {
+            for name in ["gw", "dns", "app"] {
+                assert!(sent(&engine.observe(&result(name, Status::Critical, at), at)).is_empty());
+            }
+            assert!(
+                sent(&engine.observe(&result("db", Status::Critical, at), at)).is_empty(),
+                "db held at {at}"
+            );
+            assert!(sent(&engine.tick(at)).is_empty());
+        }
+        // gw answers: "restored", and nothing else yet.
+        let batch = engine.observe(&result("gw", Status::Ok, 30 * S), 30 * S);
+        assert_eq!(
+            sent(&batch),
+            owned(&[(
+                "connectivity_lost",
+                "lookout:connectivity",
+                NoticeKind::Resolved
+            )])
+        );
+        assert_eq!(
+            batch.outbox[0].notice.summary,
+            "Monitoring connectivity restored: gw answer(s) again"
+        );
+        // app and db recover within the grace: never told. dns stays down.
+        for at in [31 * S, 40 * S, 50 * S, 59 * S] {
+            for (name, status) in [
+                ("app", Status::Ok),
+                ("db", Status::Ok),
+                ("dns", Status::Critical),
+                ("gw", Status::Ok),
+            ] {
+                assert!(
+                    sent(&engine.observe(&result(name, status, at), at)).is_empty(),
+                    "{name} at {at}"
+                );
+            }
+            assert!(sent(&engine.tick(at)).is_empty(), "tick at {at}");
+        }
+        // The grace is over: only what still fires is told.
+        let batch = engine.tick(60 * S);
+        assert_eq!(
+            sent(&batch),
+            owned(&[("check_failed", "dns", NoticeKind::Firing)])
+        );
+    }
+
+    #[test]
+    fn a_check_failing_while_the_canaries_answer_is_told_as_soon_as_they_reported() {
+        let mut engine = gated_engine();
+        engine.observe(&result("db", Status::Ok, 9 * S), 9 * S);
+        let batch = engine.observe(&result("app", Status::Critical, 10 * S), 10 * S);
+        assert_eq!(
+            batch.outbox[0].due_ms,
+            10 * S + 35 * S,
+            "held for db (30s + 5s) and the canaries (10s + 5s)"
+        );
+        engine.observe(&result("db", Status::Ok, 11 * S), 11 * S);
+        engine.observe(&result("gw", Status::Ok, 11 * S), 11 * S);
+        let batch = engine.observe(&result("dns", Status::Ok, 12 * S), 12 * S);
+        assert_eq!(batch.retract, vec!["check_failed:check=app".to_string()]);
+        assert_eq!(batch.outbox.len(), 1);
+        assert_eq!(
+            batch.outbox[0].due_ms,
+            12 * S,
+            "released: the network is fine"
+        );
+        assert_eq!(batch.outbox[0].notice.labels["check"], "app");
+    }
+
+    #[test]
+    fn an_alert_told_before_the_loss_still_tells_its_recovery() {
+        let mut engine = gated_engine();
+        for name in ["gw", "dns", "db"] {
+            engine.observe(&result(name, Status::Ok, 9 * S), 9 * S);
+        }
+        // db fails and is told (the canaries reported after it began).
+        engine.observe(&result("db", Status::Critical, 10 * S), 10 * S);
+        engine.observe(&result("gw", Status::Ok, 11 * S), 11 * S);
+        let batch = engine.observe(&result("dns", Status::Ok, 12 * S), 12 * S);
+        assert_eq!(sent(&batch).len(), 1, "db released");
+        engine.observe(&result("gw", Status::Critical, 20 * S), 20 * S);
+        engine.observe(&result("dns", Status::Critical, 20 * S), 20 * S);
+        engine.observe(&result("gw", Status::Ok, 30 * S), 30 * S);
+        let batch = engine.observe(&result("db", Status::Ok, 31 * S), 31 * S);
+        assert_eq!(
+            sent(&batch),
+            vec![(
+                "check_failed".to_string(),
+                "db".to_string(),
+                NoticeKind::Resolved
+            )],
+            "people were told db was down: they hear it is back"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! inhibition, the outbox and the notifiers are still to come; nothing here is wired into the
 //! daemon yet.
 
+pub mod connectivity;
 pub mod engine;
 pub mod group;
 pub mod inhibit;

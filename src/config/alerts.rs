@@ -50,6 +50,9 @@ pub struct AlertsConfig {
     pub rules: Vec<RuleConfig>,
     /// Built-in inhibitions followed by `[[alerts.inhibit]]`.
     pub inhibit: Vec<InhibitConfig>,
+    /// `[alerts.connectivity]` (read in `watch.rs`): canaries whose failing together holds
+    /// the alerts of network checks.
+    pub connectivity: Option<super::watch::ConnectivityConfig>,
 }
 
 /// What a rule looks at.
@@ -68,6 +71,9 @@ pub enum RuleSource {
         matchers: Vec<Matcher>,
         missed_intervals: u32,
     },
+    /// Always firing, at severity info, while the engine runs: the built-in `Watchdog` (an
+    /// Alertmanager dead man's switch notices when it stops). Not available to new rules.
+    Always,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +188,13 @@ pub const BUILTIN_RULES: &[&str] = &[
     "check_failed",
     "check_no_data",
     "security_incident",
+    // Watching the watcher (see `watch.rs`).
+    "Watchdog",
+    "connectivity_lost",
+    "collection_late",
+    "store_errors",
+    "outbox_backlog",
+    "outbox_stuck",
 ];
 
 /// The seed's rules, active with no config.
@@ -294,7 +307,113 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     security.summary = "Security: {{detail}}".into();
     security.description = "{{detail}}".into();
 
-    vec![cpu, memory, disk, response, failed, no_data, security]
+    let mut rules = vec![cpu, memory, disk, response, failed, no_data, security];
+    rules.extend(watch_rules());
+    rules
+}
+
+/// Watching the watcher: the always-firing `Watchdog` (off by default), the connectivity
+/// gate's one alert, and Lookout's own health from the self probe (`probes::own`).
+fn watch_rules() -> Vec<RuleConfig> {
+    use super::watch::{
+        CONNECTIVITY_CHECK, SELF_OUTBOX_OLDEST, SELF_OUTBOX_PENDING, SELF_SCHEDULE_LATE,
+        SELF_STORE_ERRORS,
+    };
+    // Named as Prometheus setups name it (kube-prometheus), which Alertmanager routes to dead
+    // man's switches match on: alertname="Watchdog".
+    let mut watchdog = builtin(
+        "Watchdog",
+        RuleSource::Always,
+        Category::Failure,
+        ValueUnit::Number,
+    );
+    watchdog.enabled = false;
+    watchdog.summary = "Watchdog: Lookout on {{host}} is alive".into();
+    watchdog.description =
+        "This alert always fires while Lookout runs and evaluates alerts. Route it to a \
+        dead man's switch: when it stops arriving, Lookout or the way to the receiver is down."
+            .into();
+
+    let mut connectivity = builtin(
+        "connectivity_lost",
+        RuleSource::CheckStatus {
+            matchers: matchers(&[&format!("check=\"{CONNECTIVITY_CHECK}\"")]),
+        },
+        Category::Failure,
+        ValueUnit::Status,
+    );
+    connectivity.critical = Some(status_value(crate::model::Status::Critical));
+    // The detail reads "lost: ..." while it fires and "restored: ..." once resolved.
+    connectivity.summary = "Monitoring connectivity {{detail}}".into();
+    connectivity.description =
+        "Every canary check of [alerts.connectivity] fails at once: Lookout on {{host}} \
+        has lost the network itself. The alerts of network checks are held until it returns; those \
+        still firing after the grace are sent then. ({{detail}})"
+            .into();
+
+    let metric = |name: &str| RuleSource::Metric {
+        name: name.to_string(),
+        matchers: Vec::new(),
+    };
+    let mut late = builtin(
+        "collection_late",
+        metric(SELF_SCHEDULE_LATE),
+        Category::Performance,
+        ValueUnit::Percent,
+    );
+    late.warning = Some(0.10);
+    late.critical = Some(0.50);
+    late.hold_for = Duration::from_secs(120);
+    late.summary = "{{value}} of collection runs start over 1 s late on {{host}}".into();
+    late.description =
+        "Lookout is falling behind its schedule: {{value}} of the probe and check runs \
+        started more than a second after their tick ({{severity}} at {{threshold}}). The host is \
+        overloaded, or too many checks share it."
+            .into();
+
+    let mut store = builtin(
+        "store_errors",
+        metric(SELF_STORE_ERRORS),
+        Category::Failure,
+        ValueUnit::Number,
+    );
+    store.warning = Some(1.0);
+    store.critical = Some(6.0);
+    store.summary = "{{value}} store write errors in the last minute on {{host}}".into();
+    store.description = "Lookout's store (lookout.db) refused {{value}} writes in the last minute \
+        ({{severity}} at {{threshold}}): history is kept in memory and retried, but is lost if \
+        Lookout stops. Look at the disk (full, read-only) and at other processes locking the file."
+        .into();
+
+    let mut backlog = builtin(
+        "outbox_backlog",
+        metric(SELF_OUTBOX_PENDING),
+        Category::Failure,
+        ValueUnit::Number,
+    );
+    backlog.warning = Some(100.0);
+    backlog.critical = Some(1000.0);
+    backlog.hold_for = Duration::from_secs(60);
+    backlog.summary = "{{value}} notifications waiting to be delivered on {{host}}".into();
+    backlog.description = "The outbox holds {{value}} due notifications that are not delivered \
+        ({{severity}} at {{threshold}}); `lookout alerts outbox` shows which notifier fails and why."
+        .into();
+
+    let mut stuck = builtin(
+        "outbox_stuck",
+        metric(SELF_OUTBOX_OLDEST),
+        Category::Failure,
+        ValueUnit::Seconds,
+    );
+    stuck.warning = Some(600.0);
+    stuck.critical = Some(3600.0);
+    stuck.summary = "A notification has waited {{value}} to be delivered on {{host}}".into();
+    stuck.description = "The oldest due notification in the outbox has not been delivered for \
+        {{value}} ({{severity}} at {{threshold}}); `lookout alerts outbox` shows the notifier and \
+        its last error."
+        .into();
+
+    vec![watchdog, connectivity, late, store, backlog, stuck]
 }
 
 /// The built-in inhibition: a check that is down silences its response-time alerts.
@@ -342,6 +461,7 @@ impl Default for AlertsConfig {
             dashboard_url: None,
             rules: builtin_rules(),
             inhibit: builtin_inhibitions(),
+            connectivity: None,
         }
     }
 }
@@ -491,6 +611,7 @@ pub(in crate::config) fn read_alerts(
         dashboard_url: dashboard_url.value,
         rules,
         inhibit,
+        connectivity: None,
     };
     (config, NotifierRefs(notifier_refs))
 }
@@ -536,6 +657,23 @@ fn read_rules(
             .position(|rule| rule.builtin && name.valid && rule.name == name.value);
         let base = builtin.map(|index| rules[index].clone());
         let rule = read_rule(r, &table, &name, base.as_ref(), notifier_refs);
+        // It fires all the time: sent to every notifier it would mail people every cooldown.
+        if let Some(rule) = &rule
+            && rule.enabled
+            && rule.notifiers.is_empty()
+            && rule.source == RuleSource::Always
+        {
+            let span = r
+                .item(&table, "enabled")
+                .map(|item| item.span)
+                .or(table.span.clone());
+            r.problem(
+                span.as_ref(),
+                &format!("{}.enabled", table.path),
+                "the Watchdog fires all the time, so it must name where it goes, like notifiers = [\"am\"] \
+                 (an Alertmanager that routes it to a dead man's switch); it would otherwise reach every notifier",
+            );
+        }
         match (builtin, rule) {
             (Some(index), Some(rule)) => rules[index] = rule,
             (None, Some(rule)) if name.valid && name.span.is_some() => rules.push(rule),
@@ -586,7 +724,9 @@ fn read_rule(
                 "{} does not fit a check_status rule; its levels are statuses, so its unit is \"status\"",
                 text.quoted()
             )),
-            Some(SourceKind::Metric | SourceKind::NoData) if unit == ValueUnit::Status => {
+            Some(SourceKind::Metric | SourceKind::NoData | SourceKind::Always)
+                if unit == ValueUnit::Status =>
+            {
                 Err(format!(
                     "{} is only for check_status rules; expected \"percent\", \"seconds\", \"bytes\" or \"number\"",
                     text.quoted()
@@ -642,7 +782,8 @@ fn read_rule(
     check_levels(
         r,
         table,
-        source.is_some(),
+        // An always-firing rule has no levels.
+        source.is_some() && source_kind != Some(SourceKind::Always),
         unit,
         &comparison,
         &Field {
@@ -783,6 +924,7 @@ enum SourceKind {
     Metric,
     CheckStatus,
     NoData,
+    Always,
 }
 
 impl SourceKind {
@@ -791,6 +933,7 @@ impl SourceKind {
             RuleSource::Metric { .. } => SourceKind::Metric,
             RuleSource::CheckStatus { .. } => SourceKind::CheckStatus,
             RuleSource::NoData { .. } => SourceKind::NoData,
+            RuleSource::Always => SourceKind::Always,
         }
     }
 
@@ -799,6 +942,7 @@ impl SourceKind {
             SourceKind::Metric => "metric",
             SourceKind::CheckStatus => "check_status",
             SourceKind::NoData => "no_data",
+            SourceKind::Always => "watchdog",
         }
     }
 }
@@ -943,6 +1087,8 @@ fn read_source(
                     missed_intervals,
                 })
             }
+            // Not a key a rule can write: only the built-in Watchdog is always firing.
+            SourceKind::Always => None,
         };
     };
 
@@ -1008,6 +1154,7 @@ fn read_source(
                 *matchers = written.clone();
             }
         }
+        RuleSource::Always => {}
     }
     Some(source)
 }

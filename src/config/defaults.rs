@@ -151,6 +151,7 @@ fn build_default() -> Config {
         notifiers: Vec::new(),
         maintenance: super::MaintenanceConfig::default(),
         remote_write: Vec::new(),
+        heartbeat: None,
     }
 }
 

@@ -32,6 +32,7 @@ mod summary;
 mod template;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 /// Helpers for the config tests of every module: parse a text that must be invalid and get
 /// the problems as the user sees them.
@@ -64,6 +65,7 @@ pub use notifiers::{NotifierConfig, NotifierKind};
 pub use remote_write::RemoteWriteConfig;
 pub use summary::{check_target, summary};
 pub use template::{PRESETS, UnknownPreset, init_template};
+pub use watch::{ConnectivityConfig, HeartbeatConfig};
 
 /// Loads the config at `path`, substituting `${ENV}` from the process environment; `None`
 /// means no file: the embedded default (see `embedded_default`).
@@ -115,6 +117,8 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// `[[remote_write]]`: Prometheus remote-write endpoints.
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// `[heartbeat]`: a dead-man ping while Lookout is healthy (watch.rs).
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

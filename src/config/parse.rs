@@ -93,7 +93,10 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let table = reader.table(&root, "log");
     let log = read_log(reader, &table, &defaults.log);
     let checks = super::checks::read_checks(reader, &root);
-    let (alerts, alert_notifiers) = super::alerts::read_alerts(reader, &root, &system.thresholds);
+    let (mut alerts, alert_notifiers) =
+        super::alerts::read_alerts(reader, &root, &system.thresholds);
+    // [alerts.connectivity] names checks: read after them (watch.rs).
+    alerts.connectivity = super::watch::read_connectivity(reader, &root, &checks);
     let notifiers = super::notifiers::read_notifiers(reader, &root);
     // [alerts] cross-check: rule `notifiers = [...]` must name a [[notifier]], read after them.
     alert_notifiers.check(reader, notifiers.iter().map(|n| n.name.as_str()));
@@ -111,6 +114,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         notifiers,
         maintenance,
         remote_write,
+        heartbeat: super::watch::read_heartbeat(reader, &root),
     }
 }
 

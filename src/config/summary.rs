@@ -118,6 +118,14 @@ pub fn summary(config: &Config) -> String {
         format_duration(alerts.group_wait_critical),
         format_duration(alerts.group_interval),
     ));
+    if let Some(gate) = &alerts.connectivity {
+        lines.push(format!(
+            "  connectivity: lost when {} all fail; then the alerts of {} are held, and {} after it returns",
+            gate.canaries.join(", "),
+            count(gate.held.len(), "check"),
+            format_duration(gate.grace)
+        ));
+    }
     if config.notifiers.is_empty() {
         lines.push(
             "notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)"
@@ -157,6 +165,19 @@ pub fn summary(config: &Config) -> String {
                 rw.max_queued_samples
             ));
         }
+    }
+    if let Some(heartbeat) = &config.heartbeat {
+        lines.push(format!(
+            "heartbeat: {} {} every {} while healthy{}",
+            heartbeat.method,
+            url_origin(heartbeat.url.expose()),
+            format_duration(heartbeat.interval),
+            if heartbeat.fail_url.is_some() {
+                ", its fail_url while not"
+            } else {
+                ""
+            }
+        ));
     }
 
     let storage = &config.storage;
@@ -260,7 +281,9 @@ mod tests {
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
-             alerts: 7 rules: cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, check_no_data, security_incident\n\
+             alerts: 12 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
+             check_no_data, security_incident, connectivity_lost, collection_late, store_errors, outbox_backlog, \
+             outbox_stuck\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)\n\
              maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\

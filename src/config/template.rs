@@ -303,6 +303,7 @@ fn render(preset: &Preset, config: &Config) -> String {
     t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
     t.out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
     t.out.push_str(super::remote_write::TEMPLATE); // [[remote_write]]: the same, tested in remote_write.rs
+    t.out.push_str(super::watch::TEMPLATE); // [heartbeat], [alerts.connectivity]: tested in watch.rs
     t.out
 }
 
@@ -509,6 +510,11 @@ mod tests {
                     text.contains("# [[remote_write]]"),
                     "remote write is not documented"
                 );
+                continue;
+            }
+            // Commented out; `watch::tests` checks the fragment key by key.
+            if path == "heartbeat" || path.starts_with("heartbeat.") {
+                assert!(text.contains(super::super::watch::TEMPLATE));
                 continue;
             }
             if path == "notifier" {

@@ -11,6 +11,7 @@
 
 mod alerting;
 mod consumers;
+pub mod heartbeat;
 mod http;
 pub mod lease;
 mod maintenance;
@@ -318,13 +319,14 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let http_task = tokio::spawn(http::serve(listener, app, tls, stop_http_rx));
 
     let mut scheduler = Scheduler::start(
-        probes::build_probes(&config),
+        daemon_probes(&config, &snapshot, &store),
         &bus,
         &clock,
         &snapshot.lateness,
         &snapshot.probe_durations,
         &maintenance_mute,
     );
+    let mut heartbeat = heartbeat::HeartbeatTask::start(&config, &snapshot, &clock);
     tracing::info!(
         listen = %config.server.listen,
         data_dir = %config.storage.path.display(),
@@ -353,7 +355,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                 Ok(new_config) => {
                     scheduler.stop().await;
                     scheduler = Scheduler::start(
-                        probes::build_probes(&new_config),
+                        daemon_probes(&new_config, &snapshot, &store),
                         &bus,
                         &clock,
                         &snapshot.lateness,
@@ -370,6 +372,10 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         .await;
                     outbox.stop().await;
                     outbox = start_outbox(&new_config, &store, &clock, &outbox_wake, &snapshot);
+                    if let Some(running) = heartbeat.take() {
+                        running.stop().await;
+                    }
+                    heartbeat = heartbeat::HeartbeatTask::start(&new_config, &snapshot, &clock);
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -399,6 +405,10 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         }
     }
 
+    // Stopping is not being healthy: no ping from here on.
+    if let Some(running) = heartbeat.take() {
+        running.stop().await;
+    }
     scheduler.stop().await;
     // Queues what the last probe runs published; unsent batches wait in the store.
     remote_write.stop().await;
@@ -430,6 +440,18 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     }
     tracing::info!("lookout stopped");
     Ok(())
+}
+
+/// The probes of the config, and the self probe, which watches this daemon's own pipeline
+/// (so it exists only here, not in the one-shot runs of cron mode).
+fn daemon_probes(config: &Config, snapshot: &Arc<Snapshot>, store: &Store) -> Vec<Box<dyn Probe>> {
+    let mut probes = probes::build_probes(config);
+    probes.push(Box::new(probes::own::OwnProbe::new(
+        config,
+        snapshot.clone(),
+        store.clone(),
+    )));
+    probes
 }
 
 /// The outbox worker of one config's notifiers; replaced on reload.

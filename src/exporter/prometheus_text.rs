@@ -146,6 +146,15 @@ fn describe(name: &str) -> &'static str {
         "log_matches_last_run" => "Lines of the log check matching each pattern in its last run.",
         "log_match_rate" => "Lines matching each pattern per second over the log check's last run.",
         "log_bytes_behind" => "Bytes written to the checked log file and not read yet.",
+        // The self probe (`probes::own`): Lookout's own health, watched by built-in rules.
+        "self_schedule_late_ratio" => {
+            "Share of probe and check runs since the previous self run that started more than 1 s after their tick, 0-1."
+        }
+        "self_store_errors_per_minute" => "Failed store operations in the last minute.",
+        "self_outbox_pending" => "Notifications that are due and not delivered yet.",
+        "self_outbox_oldest_seconds" => {
+            "How long the oldest due, undelivered notification has waited (0: none waits)."
+        }
         _ => "Value reported by a Lookout probe.",
     }
 }
@@ -389,7 +398,43 @@ pub fn render(
             counter.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
+    render_heartbeat(&mut out, &m.heartbeat);
     out
+}
+
+/// The dead-man heartbeat's families, while one is configured.
+fn render_heartbeat(out: &mut String, heartbeat: &crate::daemon::heartbeat::HeartbeatMetrics) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !heartbeat.enabled.load(Relaxed) {
+        return;
+    }
+    write_header(
+        out,
+        "heartbeat_sent_total",
+        "counter",
+        "Heartbeat pings by result: ok (accepted), error (no answer or not 2xx), fail (a fail_url ping accepted: Lookout saw itself unhealthy), withheld (unhealthy and no fail_url: nothing sent).",
+    );
+    for (result, counter) in [
+        ("ok", &heartbeat.ok),
+        ("error", &heartbeat.error),
+        ("fail", &heartbeat.fail),
+        ("withheld", &heartbeat.withheld),
+    ] {
+        let _ = write!(out, "{PREFIX}heartbeat_sent_total");
+        write_labels(out, [("result", result)]);
+        let _ = writeln!(out, " {}", counter.load(Relaxed));
+    }
+    write_header(
+        out,
+        "heartbeat_last_success_timestamp_seconds",
+        "gauge",
+        "When a heartbeat ping was last accepted, as a Unix timestamp (0: not yet).",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}heartbeat_last_success_timestamp_seconds {}",
+        heartbeat.last_success_ms.load(Relaxed) as f64 / 1000.0
+    );
 }
 
 fn write_histogram(

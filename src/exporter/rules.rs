@@ -122,6 +122,18 @@ pub fn translate(config: &Config) -> (Vec<PromRule>, Vec<Skipped>) {
     let mut rules = Vec::new();
     let mut skipped = Vec::new();
     for rule in config.alerts.rules.iter().filter(|r| r.enabled) {
+        // The connectivity gate's alert watches a result the engine derives from the canaries
+        // (`alert::connectivity`); /metrics has no series for it. Without canaries it never
+        // fires, so it is left out without a word.
+        if rule.builtin && rule.name == "connectivity_lost" {
+            if config.alerts.connectivity.is_some() {
+                skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    why: "it is Lookout's own verdict on its network (all canaries failing), which /metrics does not export; alert on the canaries' lookout_check_up instead".to_string(),
+                });
+            }
+            continue;
+        }
         match translate_rule(rule, config) {
             Ok(translated) if translated.is_empty() => skipped.push(Skipped {
                 rule: rule.name.clone(),
@@ -275,6 +287,23 @@ fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, S
                 detail: "no result from {{ $labels.check }}",
             };
             out.push(prom_rule(rule, severity, expr, window, &context));
+        }
+        // The Watchdog: always firing, as Prometheus setups write it.
+        RuleSource::Always => {
+            let context = Context {
+                value: "1",
+                threshold: String::new(),
+                severity: "info",
+                rule: &rule.name,
+                detail: "",
+            };
+            out.push(prom_rule(
+                rule,
+                "info",
+                "vector(1)".to_string(),
+                Duration::ZERO,
+                &context,
+            ));
         }
     }
     Ok(out)
@@ -605,7 +634,40 @@ mod tests {
         );
         // No check configured: the system interval (10s) × 3.
         assert_eq!(no_data.hold_for, Duration::from_secs(30));
-        assert_eq!(rules.len(), 11);
+        // Lookout's own health, over the self probe's series.
+        assert_eq!(
+            rule(&rules, "store_errors", "warning").expr,
+            "lookout_self_store_errors_per_minute >= 1"
+        );
+        assert_eq!(
+            rule(&rules, "outbox_stuck", "critical").expr,
+            "lookout_self_outbox_oldest_seconds >= 3600"
+        );
+        assert_eq!(
+            rule(&rules, "collection_late", "warning").hold_for,
+            Duration::from_secs(120)
+        );
+        assert!(
+            !rules.iter().any(|r| r.alert == "Watchdog"),
+            "the Watchdog is off by default"
+        );
+        assert_eq!(rules.len(), 19);
+    }
+
+    #[test]
+    fn the_watchdog_is_vector_1_and_the_connectivity_alert_is_not_exported() {
+        let text = "[[check]]\nname = \"gw\"\ntype = \"tcp\"\naddress = \"10.0.0.1:53\"\n\
+                    [alerts.connectivity]\ncanaries = [\"gw\"]\n\
+                    [[alerts.rule]]\nname = \"Watchdog\"\nenabled = true\nnotifiers = [\"am\"]\n\
+                    [[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"http://127.0.0.1:9093\"]\n";
+        let (rules, skipped) = translate(&config(text));
+        let watchdog = rule(&rules, "Watchdog", "info");
+        assert_eq!(watchdog.expr, "vector(1)");
+        assert_eq!(watchdog.hold_for, Duration::ZERO);
+        assert_eq!(
+            skipped.iter().map(|s| s.rule.as_str()).collect::<Vec<_>>(),
+            ["connectivity_lost"]
+        );
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct SelfMetrics {
     pub store_errors_total: AtomicU64,
     pub reloads_total: AtomicU64,
     pub reload_failures_total: AtomicU64,
+    /// The dead-man heartbeat's pings (`[heartbeat]`).
+    pub heartbeat: crate::daemon::heartbeat::HeartbeatMetrics,
 }
 
 impl Snapshot {

@@ -412,6 +412,24 @@ impl Store {
             .collect()
     }
 
+    /// The backlog of the outbox at `now_ms`: how many pending rows are due (not merely
+    /// waiting for their group or a dependency), and the due time of the oldest of them.
+    pub async fn outbox_backlog(
+        &self,
+        now_ms: UnixMillis,
+    ) -> Result<(u64, Option<UnixMillis>), StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(due_ms) FROM outbox WHERE state = 'pending' AND due_ms <= ?1",
+        )
+        .bind(now_ms)
+        .fetch_one(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        Ok((count.max(0) as u64, oldest))
+    }
+
     /// Outbox rows, newest first: pending and failed ones, plus delivered ones when asked.
     pub async fn outbox_list(
         &self,

@@ -50,7 +50,7 @@ mod users;
 mod write;
 
 pub use error::StoreError;
-pub use open::{APPLICATION_ID, DB_FILE};
+pub use open::{APPLICATION_ID, BUSY_TIMEOUT, DB_FILE};
 pub use remote_write::{NewBatch, QueueState, QueuedBatch};
 pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 
