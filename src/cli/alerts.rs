@@ -20,7 +20,7 @@ use crate::config::{Config, RuleSource};
 use crate::daemon::store_options;
 use crate::model::{Observation, Sample};
 use crate::notify::outbox::Outbox;
-use crate::notify::{AlertNotice, Category, GroupMessage, NoticeKind, build_notifiers};
+use crate::notify::{NoticeKind, build_notifiers};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -309,38 +309,11 @@ async fn test(config: &Config, clock: &SharedClock, only: Option<&str>, json: bo
             None => "no [[notifier]] is configured; add one (see `lookout config init`)".into(),
         });
     }
-    let now = clock.now_ms();
-    let host = config.alerts.host.clone();
-    let labels: BTreeMap<String, String> = [
-        ("alertname".to_string(), "lookout_test".to_string()),
-        ("host".to_string(), host.clone()),
-        ("severity".to_string(), "info".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    let message = GroupMessage {
-        idempotency_key: format!("test-{now}"),
-        group_key: format!("{{host={host}}}"),
-        group_labels: [("host".to_string(), host.clone())].into_iter().collect(),
-        notices: vec![AlertNotice {
-            alert_id: "lookout_test".into(),
-            rule: "lookout_test".into(),
-            kind: NoticeKind::Test,
-            severity: Severity::Info,
-            previous_severity: None,
-            category: Category::Failure,
-            labels,
-            summary: format!("Test message from Lookout on {host}"),
-            description: "If you can read this, Lookout can reach you. Nothing is wrong.".into(),
-            value: String::new(),
-            threshold: String::new(),
-            since_ms: now,
-            at_ms: now,
-            runbook_url: None,
-        }],
-        dashboard_url: config.alerts.dashboard_url.clone(),
-        created_ms: now,
-    };
+    let message = crate::notify::test_message(
+        &config.alerts.host,
+        config.alerts.dashboard_url.clone(),
+        clock.now_ms(),
+    );
     let mut results = Vec::new();
     for notifier in chosen {
         let outcome = notifier.send(&message).await;

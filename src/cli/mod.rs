@@ -6,6 +6,8 @@ mod check;
 // `lookout completions SHELL`, `lookout man [DIR]`.
 mod completions;
 mod config_check;
+// `lookout doctor`: the validation checklist.
+mod doctor;
 // `lookout export`: Prometheus rules, Grafana dashboards.
 mod export;
 mod maintenance;
@@ -103,6 +105,9 @@ pub enum Command {
     },
     /// Man pages: lookout(1) on stdout, or one page per command into DIR.
     Man { dir: Option<PathBuf> },
+    /// Validate the whole setup: config, data dir, every check and notifier once, the
+    /// dashboard, Prometheus, data gaps, insecure settings. Exit 1 on any ✗.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +246,14 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
         Command::Export(command) => export::run(command, &source),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { dir } => completions::man(dir.as_deref()),
+        Command::Doctor(args) => {
+            if let Some(level) = cli.log_level.as_deref()
+                && let Ok(config) = source.load()
+            {
+                init_logging(Some(level), &config);
+            }
+            doctor::run(args, &source, &clock).await
+        }
         Command::Config(ConfigCommand::Init {
             preset,
             force,

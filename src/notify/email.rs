@@ -159,6 +159,26 @@ impl EmailNotifier {
             .map_err(|error| self.describe(&error))
     }
 
+    /// Connects, says hello, starts TLS and logs in as a send would, then quits without sending
+    /// (`lookout doctor` without `--send-test`). The error is worded like a send's.
+    pub async fn verify(&self) -> Result<(), NotifyError> {
+        let transport = self.transport()?;
+        let limit = self.config.timeout + std::time::Duration::from_secs(1);
+        match tokio::time::timeout(limit, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(NotifyError::retryable(format!(
+                "SMTP {}: the server did not answer NOOP after the login",
+                self.server()
+            ))),
+            Ok(Err(error)) => Err(self.describe(&error)),
+            Err(_) => Err(NotifyError::retryable(format!(
+                "SMTP {}: no answer within {}",
+                self.server(),
+                format_duration(self.config.timeout)
+            ))),
+        }
+    }
+
     /// A lettre error as a `NotifyError` in plain words, scrubbed of the password.
     fn describe(&self, error: &lettre::transport::smtp::Error) -> NotifyError {
         let server = self.server();

@@ -196,3 +196,40 @@ pub fn build_notifiers(configs: &[NotifierConfig]) -> Vec<Arc<dyn Notifier>> {
         })
         .collect()
 }
+
+/// The message of `lookout alerts test` and `lookout doctor --send-test`: one info notice that
+/// says it is a test, grouped by `host`.
+pub fn test_message(host: &str, dashboard_url: Option<String>, now: UnixMillis) -> GroupMessage {
+    let labels: BTreeMap<String, String> = [
+        ("alertname".to_string(), "lookout_test".to_string()),
+        ("host".to_string(), host.to_string()),
+        ("severity".to_string(), "info".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    GroupMessage {
+        idempotency_key: format!("test-{now}"),
+        group_key: format!("{{host={host}}}"),
+        group_labels: [("host".to_string(), host.to_string())]
+            .into_iter()
+            .collect(),
+        notices: vec![AlertNotice {
+            alert_id: "lookout_test".into(),
+            rule: "lookout_test".into(),
+            kind: NoticeKind::Test,
+            severity: Severity::Info,
+            previous_severity: None,
+            category: Category::Failure,
+            labels,
+            summary: format!("Test message from Lookout on {host}"),
+            description: "If you can read this, Lookout can reach you. Nothing is wrong.".into(),
+            value: String::new(),
+            threshold: String::new(),
+            since_ms: now,
+            at_ms: now,
+            runbook_url: None,
+        }],
+        dashboard_url,
+        created_ms: now,
+    }
+}

@@ -1,0 +1,215 @@
+//! The hints of `lookout doctor`: the seed's "Common Issues" (scripts not running, alerts not
+//! sent, dashboard issues, missing data) made specific to what went wrong. An error text is
+//! sorted into a `Cause` by the words Lookout's own messages use ("connection refused",
+//! "DNS", "no answer within", "authentication failed", ...); each cause has its advice.
+
+/// Seed: "Missing Data: verify data collection scripts and file permissions" and "Scripts Not
+/// Running: check cron configuration and permissions".
+pub const MISSING_DATA: &str = "missing data: is `lookout serve` running (systemctl status lookout; journalctl -u lookout says why it stopped)? In cron mode, check that the crontab runs `lookout collect` every minute and that its user can write the data dir";
+
+/// Seed: "Dashboard Issues: check service status and logs".
+pub const DASHBOARD_DOWN: &str = "dashboard issues: is `lookout serve` running (systemctl status lookout, journalctl -u lookout)? It listens on server.listen; from another machine a firewall must let that port through";
+
+/// Seed: "Monthly: review thresholds", and high CPU/memory/disk alerts on a healthy host.
+pub const THRESHOLDS: &str = "this raises alerts; if it is normal for this host, review the thresholds in [system.thresholds] (the seed's defaults: CPU 80%/95%, memory 85%/95%, disk 90%/95%)";
+
+/// What went wrong, as far as the words of an error tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Refused,
+    Dns,
+    Timeout,
+    Auth,
+    Permission,
+    Missing,
+    Directory,
+    Tls,
+    HttpStatus,
+    Other,
+}
+
+/// Sorts an error text (a check's detail, a notifier's error) by its cause.
+pub fn cause(text: &str) -> Cause {
+    let lower = text.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&[
+        "authentication failed",
+        "password authentication",
+        "access denied for user",
+        "wrongpass",
+        "noauth",
+        "invalid username-password",
+        "http 401",
+        "http 403",
+    ]) {
+        Cause::Auth
+    } else if has(&["permission denied", "operation not permitted"]) {
+        Cause::Permission
+    } else if has(&["connection refused", "refused by", "refused to"]) {
+        Cause::Refused
+    } else if has(&[
+        "dns",
+        "cannot resolve",
+        "failed to lookup address",
+        "name or service not known",
+        "no addresses",
+    ]) {
+        Cause::Dns
+    } else if has(&["timeout", "timed out", "no answer within", "did not finish"]) {
+        Cause::Timeout
+    } else if has(&["tls", "certificate", "handshake"]) {
+        Cause::Tls
+    } else if has(&["is a directory"]) {
+        Cause::Directory
+    } else if has(&["no such file", "not found"]) {
+        Cause::Missing
+    } else if http_error_status(&lower) {
+        Cause::HttpStatus
+    } else {
+        Cause::Other
+    }
+}
+
+/// "HTTP 503 ..." (a 4xx or 5xx answer) anywhere in the text.
+fn http_error_status(lower: &str) -> bool {
+    lower.match_indices("http ").any(|(at, _)| {
+        let code = &lower[at + 5..];
+        code.len() >= 3
+            && matches!(code.as_bytes()[0], b'4' | b'5')
+            && code.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
+    })
+}
+
+/// The hint for a failed check of `check_type` ("http", "postgres", "log", ...).
+pub fn for_check(check_type: &str, detail: &str) -> String {
+    let what = match check_type {
+        "postgres" | "mysql" => "the database",
+        "redis" => "Redis",
+        _ => "the service",
+    };
+    match cause(detail) {
+        Cause::Refused => format!(
+            "nothing listens there: is {what} running (systemctl status …), and are the host and port of the check right?"
+        ),
+        Cause::Dns => "the host name does not resolve from this machine: check its spelling, /etc/hosts and /etc/resolv.conf".into(),
+        Cause::Timeout => format!(
+            "no answer in time: a firewall dropping packets, a wrong address, or {what} overloaded; if it is only slow, raise the check's timeout"
+        ),
+        Cause::Auth => match check_type {
+            "redis" => "Redis refused the credentials: check the password in the URL (write it as ${REDIS_PASSWORD}) and the ACL user".into(),
+            "http" | "prometheus" => "the service refused the request's credentials: check the Authorization header (headers = { Authorization = \"Bearer ${TOKEN}\" })".into(),
+            _ => "the database refused the login: check the user and password in the DSN (write the password as ${ENV_VAR}) and that the user may connect from this host".into(),
+        },
+        Cause::Permission => "Lookout cannot read it as the user it runs as: give that user read access (e.g. the group adm for /var/log, or setfacl -m u:lookout:r FILE)".into(),
+        Cause::Directory => "the path names a directory: point path at the log file itself".into(),
+        Cause::Missing if check_type == "log" => "check the path: the file does not exist (yet); a file that appears later is picked up at the next run".into(),
+        Cause::Missing => "check the URL or name: the server says it does not exist".into(),
+        Cause::Tls => "the certificate is not trusted or not for this name: set ca_file to the CA that signed it, or server_name to the name it was issued for".into(),
+        Cause::HttpStatus => "the service answered with an error: see its own logs; expect_status sets which answers count as healthy".into(),
+        Cause::Other => format!(
+            "`lookout check` shows the same; the keys of a {check_type} check are explained in `lookout config init`"
+        ),
+    }
+}
+
+/// The hint for a notifier of `kind` ("email", "webhook", "alertmanager") that failed.
+pub fn for_notifier(kind: &str, error: &str) -> String {
+    // Seed: "Alerts Not Sent: verify email configuration and SMTP settings".
+    let lead = "alerts not sent";
+    match (kind, cause(error)) {
+        ("email", Cause::Auth) => format!(
+            "{lead}: check the SMTP settings username and password (Gmail and Microsoft 365 need an app password, not the account's)"
+        ),
+        ("email", Cause::Refused) => format!(
+            "{lead}: nothing listens at that SMTP host and port; check smtp = \"smtp://host:587\" (STARTTLS), smtps:// on 465, or your relay's port"
+        ),
+        ("email", Cause::Tls) => format!(
+            "{lead}: the TLS setup of the SMTP connection failed; check smtp:// (STARTTLS) against smtps:// (TLS from the start) and ca_file for a private CA"
+        ),
+        ("email", _) => format!(
+            "{lead}: verify the email configuration and SMTP settings ([[notifier]] type = \"email\": smtp, username, password, from, to)"
+        ),
+        (_, Cause::Refused | Cause::Dns | Cause::Timeout) => format!(
+            "{lead}: the receiver cannot be reached from this machine; check the url, that the receiver runs, and any proxy or firewall in between"
+        ),
+        (_, Cause::Auth) => format!(
+            "{lead}: the receiver refused the credentials; check headers (Authorization) or basic_auth_user/basic_auth_password"
+        ),
+        (_, Cause::Tls) => format!(
+            "{lead}: the receiver's certificate is not trusted; set ca_file to the CA that signed it"
+        ),
+        _ => format!("{lead}: check the notifier's url and the receiver's logs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_from_lookouts_own_words() {
+        for (text, expected) in [
+            ("connection refused to 127.0.0.1:5432", Cause::Refused),
+            ("connection refused by redis://127.0.0.1:1", Cause::Refused),
+            (
+                "cannot reach postgres://u:***@db/app: error communicating with database: Connection refused (os error 111)",
+                Cause::Refused,
+            ),
+            (
+                "DNS: cannot resolve db.invalid (failed to lookup address information)",
+                Cause::Dns,
+            ),
+            ("timeout: no answer within 5s", Cause::Timeout),
+            ("SMTP 127.0.0.1:25: no answer within 10s", Cause::Timeout),
+            (
+                "SMTP 127.0.0.1:2525: authentication failed for ops@example.org (535 5.7.8 Authentication credentials invalid)",
+                Cause::Auth,
+            ),
+            (
+                "cannot reach postgres://monitor:***@db/app: password authentication failed for user \"monitor\"",
+                Cause::Auth,
+            ),
+            (
+                "authentication failed at redis://127.0.0.1:6379: WRONGPASS",
+                Cause::Auth,
+            ),
+            (
+                "cannot read /var/log/app.log: Permission denied",
+                Cause::Permission,
+            ),
+            (
+                "cannot read /tmp/x/dir.log: Is a directory",
+                Cause::Directory,
+            ),
+            (
+                "cannot read /var/log/app.log: No such file or directory",
+                Cause::Missing,
+            ),
+            ("TLS: certificate not trusted (unknown issuer)", Cause::Tls),
+            ("HTTP 503 in 0.02 s", Cause::HttpStatus),
+            (
+                "webhook hooks.example.org: HTTP 401 Unauthorized",
+                Cause::Auth,
+            ),
+            ("memory 86.1% used (warning at 85%)", Cause::Other),
+        ] {
+            assert_eq!(cause(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_seed_common_issues() {
+        let smtp = for_notifier(
+            "email",
+            "SMTP 127.0.0.1:2525: authentication failed for ops@example.org (535 bad)",
+        );
+        assert!(smtp.starts_with("alerts not sent"), "{smtp}");
+        assert!(smtp.contains("app password"), "{smtp}");
+        let refused = for_check("postgres", "connection refused to 127.0.0.1:5432");
+        assert!(refused.contains("is the database running"), "{refused}");
+        let log = for_check("log", "cannot read /var/log/app.log: Permission denied");
+        assert!(log.contains("read access"), "{log}");
+        assert!(DASHBOARD_DOWN.starts_with("dashboard issues"));
+        assert!(MISSING_DATA.starts_with("missing data"));
+    }
+}

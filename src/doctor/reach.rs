@@ -1,0 +1,357 @@
+//! Reaching what Lookout talks to: every check run once (as `lookout check` runs them, results
+//! not stored), and every notifier, either logged into / connected to without sending, or with
+//! `--send-test` sent a real test message (as `lookout alerts test` does).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Finding, hints, plural};
+use crate::clock::{SharedClock, UnixMillis};
+use crate::config::{Config, NotifierConfig, NotifierKind, notifiers::url_origin};
+use crate::model::{CheckResult, Layer, Observation, Status};
+use crate::notify::email::EmailNotifier;
+use crate::notify::{Notifier, build_notifiers, test_message};
+use crate::probes::checks::http_client::{connect, resolve_host};
+
+/// "running 5 checks and testing 2 notifiers…" for the progress line.
+pub fn progress_text(config: &Config, send_test: bool) -> String {
+    let checks = plural(config.checks.iter().filter(|c| c.enabled).count(), "check");
+    let system = if config.system.enabled {
+        " and the system checks"
+    } else {
+        ""
+    };
+    let verb = if send_test {
+        "sending a test message through"
+    } else {
+        "connecting to"
+    };
+    format!(
+        "running {checks}{system}, {verb} {}, asking the dashboard…",
+        plural(config.notifiers.len(), "notifier")
+    )
+}
+
+/// Every enabled check (and the system checks) once.
+pub async fn checks(config: &Config, clock: &SharedClock) -> Vec<Finding> {
+    let observations = crate::daemon::run_probes_once(config, clock).await;
+    check_findings(config, &observations)
+}
+
+/// The findings of one run: one per check result, and one per enabled check that gave none.
+pub fn check_findings(config: &Config, observations: &[Observation]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for observation in observations {
+        let system = observation.source == "system";
+        for result in &observation.checks {
+            findings.push(check_finding(config, result, system));
+        }
+    }
+    for check in config.checks.iter().filter(|c| c.enabled) {
+        let answered = observations
+            .iter()
+            .flat_map(|o| &o.checks)
+            .any(|r| r.check == check.name);
+        if !answered {
+            findings.push(Finding::fail(
+                format!("check {}", check.name),
+                format!(
+                    "no result within its interval ({})",
+                    crate::config::units::format_duration(check.interval)
+                ),
+                hints::for_check(check.kind.type_name(), "timeout"),
+            ));
+        }
+    }
+    findings
+}
+
+/// A system check (cpu, memory, disk) over its threshold still shows that collection works,
+/// so it is a warning; one that cannot read its value fails. Any other check fails when it is
+/// critical or unknown: it could not reach its target or the target is broken.
+fn check_finding(config: &Config, result: &CheckResult, system: bool) -> Finding {
+    let check_type = if system {
+        "system"
+    } else {
+        config
+            .checks
+            .iter()
+            .find(|c| c.name == result.check)
+            .map_or("check", |c| c.kind.type_name())
+    };
+    let item = format!("check {}", result.check);
+    let detail = if result.detail.is_empty() {
+        result.status.as_str().to_string()
+    } else {
+        result.detail.clone()
+    };
+    match result.status {
+        Status::Ok | Status::Maintenance => Finding::ok(item, detail),
+        Status::Warning | Status::Critical if system || result.layer == Layer::System => {
+            Finding::warn(item, detail, hints::THRESHOLDS)
+        }
+        Status::Warning => {
+            let hint = hints::for_check(check_type, &detail);
+            Finding::warn(item, detail, hint)
+        }
+        Status::Critical | Status::Unknown => {
+            let hint = hints::for_check(check_type, &detail);
+            Finding::fail(item, detail, hint)
+        }
+    }
+}
+
+/// One finding per notifier; a warning when there is none.
+pub async fn notifiers(config: &Config, send_test: bool, now_ms: UnixMillis) -> Vec<Finding> {
+    if config.notifiers.is_empty() {
+        return vec![Finding::warn(
+            "notifiers",
+            "no [[notifier]] configured: alerts show only on the dashboard and in `lookout alerts list`",
+            "add an email or webhook notifier (`lookout config init` shows both), then run `lookout doctor --send-test`",
+        )];
+    }
+    let built = build_notifiers(&config.notifiers);
+    let message = Arc::new(test_message(
+        &config.alerts.host,
+        config.alerts.dashboard_url.clone(),
+        now_ms,
+    ));
+    let tasks: Vec<_> = config
+        .notifiers
+        .iter()
+        .cloned()
+        .zip(built)
+        .map(|(notifier_config, notifier)| {
+            let message = message.clone();
+            tokio::spawn(async move {
+                notifier_finding(&notifier_config, notifier, send_test, &message).await
+            })
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for (task, notifier) in tasks.into_iter().zip(&config.notifiers) {
+        findings.push(task.await.unwrap_or_else(|error| {
+            Finding::fail(
+                format!("notifier {}", notifier.name),
+                format!("the test stopped: {error}"),
+                hints::for_notifier(kind_name(&notifier.kind), ""),
+            )
+        }));
+    }
+    findings
+}
+
+fn kind_name(kind: &NotifierKind) -> &'static str {
+    match kind {
+        NotifierKind::Email(_) => "email",
+        NotifierKind::Webhook(_) => "webhook",
+        NotifierKind::Alertmanager(_) => "alertmanager",
+    }
+}
+
+async fn notifier_finding(
+    config: &NotifierConfig,
+    notifier: Arc<dyn Notifier>,
+    send_test: bool,
+    message: &crate::notify::GroupMessage,
+) -> Finding {
+    let item = format!("notifier {}", config.name);
+    let kind = kind_name(&config.kind);
+    let fail = |error: String| {
+        let hint = hints::for_notifier(kind, &error);
+        Finding::fail(item.clone(), error, hint)
+    };
+    if send_test {
+        return match notifier.send(message).await {
+            Ok(()) => Finding::ok(
+                item.clone(),
+                format!("test message sent ({})", where_to(config)),
+            ),
+            Err(error) => fail(error.message),
+        };
+    }
+    let not_sent = "nothing sent; --send-test sends a test message";
+    match &config.kind {
+        NotifierKind::Email(email) => {
+            let server = format!("{}:{}", email.host, email.port);
+            match EmailNotifier::new(&config.name, email.clone())
+                .verify()
+                .await
+            {
+                Ok(()) => Finding::ok(
+                    item.clone(),
+                    match &email.username {
+                        Some(user) => {
+                            format!("SMTP {server} accepted the login as {user} ({not_sent})")
+                        }
+                        None => format!("SMTP {server} answers, no login configured ({not_sent})"),
+                    },
+                ),
+                Err(error) => fail(error.message),
+            }
+        }
+        NotifierKind::Webhook(webhook) => {
+            match reach_url(webhook.url.expose(), webhook.timeout).await {
+                Ok(origin) => Finding::ok(
+                    item.clone(),
+                    format!("{origin} accepts connections ({not_sent})"),
+                ),
+                Err(error) => fail(format!("webhook: {error}")),
+            }
+        }
+        NotifierKind::Alertmanager(am) => {
+            let mut reached = Vec::new();
+            for url in &am.urls {
+                match reach_url(url, am.timeout).await {
+                    Ok(origin) => reached.push(origin),
+                    Err(error) => return fail(format!("Alertmanager: {error}")),
+                }
+            }
+            Finding::ok(
+                item.clone(),
+                format!("{} accept connections ({not_sent})", reached.join(", ")),
+            )
+        }
+    }
+}
+
+/// Where a test message went, without secrets.
+fn where_to(config: &NotifierConfig) -> String {
+    match &config.kind {
+        NotifierKind::Email(email) => format!("email to {}", email.to.join(", ")),
+        NotifierKind::Webhook(webhook) => format!("POST to {}", url_origin(webhook.url.expose())),
+        NotifierKind::Alertmanager(am) => format!(
+            "to {}",
+            am.urls
+                .iter()
+                .map(|u| url_origin(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// DNS and a TCP connection to a URL's host and port: what can be known without sending.
+/// Returns the URL's origin (scheme, host, port: no path, no credentials).
+async fn reach_url(url: &str, timeout: Duration) -> Result<String, String> {
+    let origin = url_origin(url);
+    let uri: hyper::Uri = url.parse().map_err(|_| format!("{origin} is not a URL"))?;
+    let https = uri.scheme_str() == Some("https");
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("{origin} has no host"))?
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let deadline = tokio::time::Instant::now() + timeout;
+    let addresses = resolve_host(&host, port, deadline, timeout).await?;
+    connect(&addresses, deadline, timeout).await?;
+    Ok(origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_str;
+    use crate::doctor::Level;
+
+    fn result(check: &str, layer: Layer, status: Status, detail: &str) -> CheckResult {
+        CheckResult {
+            check: check.into(),
+            layer,
+            status,
+            value: None,
+            detail: detail.into(),
+            at_ms: 0,
+            underlying: None,
+        }
+    }
+
+    #[test]
+    fn failed_checks_fail_with_a_hint_and_busy_hosts_only_warn() {
+        let config = from_str(
+            "[[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://u@127.0.0.1:1/x\"\n\
+             [[check]]\nname = \"silent\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+            "t.toml",
+            &|_| None,
+        )
+        .unwrap();
+        let observations = vec![
+            Observation {
+                source: "system".into(),
+                at_ms: 0,
+                samples: Vec::new(),
+                checks: vec![
+                    result(
+                        "cpu",
+                        Layer::System,
+                        Status::Critical,
+                        "CPU 97.0% busy (critical at 95%)",
+                    ),
+                    result("memory", Layer::System, Status::Ok, "memory 40.0% used"),
+                ],
+            },
+            Observation {
+                source: "check:db".into(),
+                at_ms: 0,
+                samples: Vec::new(),
+                checks: vec![result(
+                    "db",
+                    Layer::Database,
+                    Status::Critical,
+                    "connection refused to 127.0.0.1:1",
+                )],
+            },
+        ];
+        let findings = check_findings(&config, &observations);
+        let summary: Vec<_> = findings
+            .iter()
+            .map(|f| (f.item.as_str(), f.status))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("check cpu", Level::Warn),
+                ("check memory", Level::Ok),
+                ("check db", Level::Fail),
+                ("check silent", Level::Fail),
+            ]
+        );
+        assert_eq!(findings[0].hint.as_deref(), Some(hints::THRESHOLDS));
+        assert_eq!(findings[2].detail, "connection refused to 127.0.0.1:1");
+        assert!(
+            findings[2]
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("is the database running")),
+            "{:?}",
+            findings[2].hint
+        );
+        assert_eq!(findings[3].detail, "no result within its interval (30s)");
+    }
+
+    #[tokio::test]
+    async fn unreachable_webhooks_say_so_in_plain_words() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = reach_url(
+            &format!("http://127.0.0.1:{port}/hook/s3cret-token"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error, format!("connection refused to 127.0.0.1:{port}"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(
+            reach_url(
+                &format!("http://user:pw@127.0.0.1:{port}/hook/s3cret-token"),
+                Duration::from_secs(2)
+            )
+            .await,
+            Ok(format!("http://127.0.0.1:{port}"))
+        );
+    }
+}
