@@ -1,6 +1,6 @@
 //! `lookout doctor`: the seed's validation checklist in one command (see `crate::doctor`).
 //! Prints one ✓ / ⚠ / ✗ line per item (colours only on a terminal) or, with `--json`, an array
-//! of findings; progress goes to stderr when it is a terminal. Exit 0 when nothing failed
+//! of findings; progress goes to stderr when it is a terminal (not under --quiet). Exit 0 when nothing failed
 //! (warnings allowed), 1 otherwise.
 
 use std::io::IsTerminal;
@@ -36,7 +36,7 @@ pub async fn run(args: DoctorArgs, source: &ConfigSource, clock: &SharedClock) -
         prometheus: args.prometheus,
         dashboard: args.dashboard,
     };
-    let progress_on = std::io::stderr().is_terminal();
+    let progress_on = std::io::stderr().is_terminal() && !super::output::quiet();
     let progress = |text: &str| {
         if progress_on {
             // Overwritten by the next line; cleared before the report.
@@ -53,7 +53,7 @@ pub async fn run(args: DoctorArgs, source: &ConfigSource, clock: &SharedClock) -
             Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
         }
     } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = super::output::colour_stdout();
         for finding in &findings {
             println!("{}", line(finding, colour));
         }
