@@ -101,7 +101,7 @@ const TOP_EXTRA: &str = r#".SH "EXIT STATUS"
 Success.
 .TP
 \fB1\fR
-The work was done but something failed: a notifier could not be reached (\fBalerts test\fR, \fBalerts run\fR), the app's maintenance mode could not be switched.
+The work was done but something failed: a notifier could not be reached (\fBalerts test\fR, \fBalerts run\fR), the app's maintenance mode could not be switched, \fBdoctor\fR found an item that fails.
 .TP
 \fB2\fR
 Bad input: an invalid config, an unusable data directory, a port in use, a bad argument.

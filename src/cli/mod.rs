@@ -106,7 +106,7 @@ pub enum Command {
     /// Man pages: lookout(1) on stdout, or one page per command into DIR.
     Man { dir: Option<PathBuf> },
     /// Validate the whole setup: config, data dir, every check and notifier once, the
-    /// dashboard, Prometheus, data gaps, insecure settings. Exit 1 on any ✗.
+    /// dashboard, Prometheus, data gaps, insecure settings. Exit 1 when any item fails.
     Doctor(doctor::DoctorArgs),
 }
 
