@@ -444,7 +444,11 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
 
 /// The probes of the config, and the self probe, which watches this daemon's own pipeline
 /// (so it exists only here, not in the one-shot runs of cron mode).
-fn daemon_probes(config: &Config, snapshot: &Arc<Snapshot>, store: &Store) -> Vec<Box<dyn probes::Probe>> {
+fn daemon_probes(
+    config: &Config,
+    snapshot: &Arc<Snapshot>,
+    store: &Store,
+) -> Vec<Box<dyn probes::Probe>> {
     let mut probes = probes::build_probes(config);
     probes.push(Box::new(probes::own::OwnProbe::new(
         config,
