@@ -54,9 +54,16 @@ use common::{Daemon, free_port, lookout, text};
 use prometheus::Prometheus;
 
 const SMTP_USER: &str = "lookout@example.org";
-const SMTP_PASSWORD: &str = "guide-smtp-password-7";
 /// Typed at every password prompt (twice).
 const TYPED_PASSWORD: &str = "guide-typed-password-42";
+
+/// Where the lookout under test is: the guide's `/usr/local/bin`.
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_lookout"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
 
 fn guide_text() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md");
@@ -104,6 +111,9 @@ struct Step {
     exits: i32,
     /// The comment says the command asks for a password.
     asks_password: bool,
+    /// A crontab line: the variables the crontab sets (`NAME=value` lines above it); the
+    /// command runs with these and nothing else of the shell's environment, as under cron.
+    cron_env: Option<Vec<(String, String)>>,
 }
 
 /// The comment of a shell line: what follows the first `#` that starts a word outside quotes.
@@ -139,11 +149,12 @@ fn step(at: usize, line: &str) -> Step {
         line: line.to_string(),
         exits,
         asks_password,
+        cron_env: None,
     }
 }
 
-/// The five time fields of a crontab line are plausible, and the rest is a `lookout` command.
-fn cron_step(at: usize, line: &str) -> Step {
+/// The five time fields of a crontab line are plausible, and the rest runs `lookout`.
+fn cron_step(at: usize, line: &str, cron_env: &[(String, String)]) -> Step {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(fields.len() > 5, "line {at}: not a crontab line: {line}");
     for field in &fields[..5] {
@@ -156,10 +167,24 @@ fn cron_step(at: usize, line: &str) -> Step {
     }
     let command = fields[5..].join(" ");
     assert!(
-        command.starts_with("lookout "),
+        lookout_words(&command).is_some(),
         "line {at}: a crontab line of the guide runs lookout: {line}"
     );
-    step(at, &command)
+    assert!(
+        !command.contains('%'),
+        "line {at}: cron turns % into a newline"
+    );
+    Step {
+        cron_env: Some(cron_env.to_vec()),
+        ..step(at, &command)
+    }
+}
+
+/// `NAME=value`, a variable line of a crontab.
+fn cron_variable(line: &str) -> Option<(String, String)> {
+    let (name, value) = line.split_once('=')?;
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| (name.to_string(), value.to_string()))
 }
 
 /// Every step of the guide, in order: sh lines and cron commands. Fails on a guide with no
@@ -185,8 +210,12 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
                 }
             }
             "cron" => {
+                let mut cron_env = Vec::new();
                 for (at, line) in block.lines.iter().filter(runnable) {
-                    steps.push(cron_step(*at, line.trim()));
+                    match cron_variable(line.trim()) {
+                        Some(variable) => cron_env.push(variable),
+                        None => steps.push(cron_step(*at, line.trim(), &cron_env)),
+                    }
                 }
             }
             "text" => {
@@ -198,7 +227,7 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
                     }
                 }
             }
-            "toml" | "toml alternative" | "yaml" => {}
+            "toml" | "toml alternative" | "yaml" | "dotenv" => {}
             other => return Err(format!("a block of unknown kind {other:?} in the guide")),
         }
     }
@@ -305,16 +334,23 @@ struct Runner {
 
 impl Runner {
     fn bare(root: &Path) -> Runner {
-        let bin = Path::new(env!("CARGO_BIN_EXE_lookout")).parent().unwrap();
+        // The shell's environment: the test's, without what would change lookout's behaviour,
+        // with the lookout under test first on PATH (as if installed in /usr/local/bin).
+        let mut env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(name, _)| {
+                !["LOOKOUT_CONFIG", "RUST_LOG", "NO_COLOR"].contains(&name.as_str())
+            })
+            .collect();
         let path = format!(
             "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
+            bin_dir().display(),
+            env.get("PATH").cloned().unwrap_or_default()
         );
+        env.insert("PATH".into(), path);
         Runner {
             root: root.to_path_buf(),
             table: Vec::new(),
-            env: BTreeMap::from([("PATH".to_string(), path)]),
+            env,
             config: String::new(),
             daemon: None,
             daemon_port: 0,
@@ -324,11 +360,26 @@ impl Runner {
 
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
+        command.env_clear().envs(&self.env).current_dir(&self.root);
         command
-            .env_remove("LOOKOUT_CONFIG")
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR")
-            .envs(&self.env)
+    }
+
+    /// A crontab line's command: `/bin/sh` with cron's environment — HOME, LOGNAME, SHELL,
+    /// Debian cron's PATH, and the crontab's own variables — and nothing of the shell's.
+    fn cron_command(&self, variables: &[(String, String)], line: &str) -> Command {
+        let mut command = Command::new("/bin/sh");
+        command
+            .env_clear()
+            .env("HOME", &self.root)
+            .env("LOGNAME", "lookout")
+            .env("SHELL", "/bin/sh")
+            .env("PATH", "/usr/bin:/bin")
+            .envs(
+                variables
+                    .iter()
+                    .map(|(name, value)| (name, substitute(value, &self.table))),
+            )
+            .args(["-c", line])
             .current_dir(&self.root);
         command
     }
@@ -367,17 +418,12 @@ impl Runner {
         let line = substitute(&step.line, &self.table);
         let line = self.placeholders(&line)?;
         let first = line.split_whitespace().next().unwrap_or_default();
-        if first == "export" {
-            let (name, value) = line["export".len()..]
-                .trim()
-                .split_once('=')
-                .ok_or_else(|| format!("not NAME=VALUE: {line}"))?;
-            self.env.insert(name.to_string(), value.to_string());
-            return Ok(());
-        }
-        if !["lookout", "curl", "promtool"].contains(&first) {
+        if step.cron_env.is_none()
+            && !["lookout", "curl", "promtool", "export", "set"].contains(&first)
+        {
             return Err(format!(
-                "{first:?}: a sh line of the guide runs lookout, curl or promtool; put other commands in a text block"
+                "{first:?}: a sh line of the guide runs lookout, curl or promtool (or sets the \
+                 environment with export or set); put other commands in a text block"
             ));
         }
         let words = lookout_words(&line).unwrap_or_default();
@@ -399,8 +445,18 @@ impl Runner {
                 },
             );
         }
-        let mut command = self.command("bash");
-        command.args(["-o", "pipefail", "-c", &line]);
+        // One shell session: each line runs in bash, and the environment it leaves (export,
+        // `set -a; . FILE`) is kept for the next lines.
+        let state = self.root.join(".guide-env");
+        let script = format!("{line}\nrc=$?\nenv -0 > '{}'\nexit $rc", state.display());
+        let mut command = match &step.cron_env {
+            Some(variables) => self.cron_command(variables, &line),
+            None => {
+                let mut command = self.command("bash");
+                command.args(["-o", "pipefail", "-c", &script]);
+                command
+            }
+        };
         let output = if step.asks_password {
             let typed = format!("{TYPED_PASSWORD}\n{TYPED_PASSWORD}\n");
             run_on_terminal(command, &typed)
@@ -409,6 +465,9 @@ impl Runner {
         }
         .map_err(|e| format!("cannot run bash: {e}"))?;
         let code = output.status.code().unwrap_or(-1);
+        if step.cron_env.is_none() {
+            self.keep_environment(&state)?;
+        }
         // Shown with --nocapture, and with the failure of the test.
         eprintln!(
             "docs/guide.md:{}: $ {line}\n{}{}-> exit {code}",
@@ -435,6 +494,22 @@ impl Runner {
         if words.starts_with(&["config".to_string(), "init".to_string()]) {
             self.edit_config(&words)?;
         }
+        Ok(())
+    }
+
+    /// The environment a line left, for the next lines.
+    fn keep_environment(&mut self, state: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(state).map_err(|e| format!("the line's environment: {e}"))?;
+        std::fs::remove_file(state).map_err(|e| e.to_string())?;
+        self.env = bytes
+            .split(|b| *b == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (name, value) = entry.split_once('=')?;
+                (!["PWD", "OLDPWD", "SHLVL", "_"].contains(&name))
+                    .then(|| (name.to_string(), value.to_string()))
+            })
+            .collect();
         Ok(())
     }
 
@@ -602,10 +677,35 @@ fn every_command_of_the_guide_runs() {
     }
     std::fs::write(under("/var/log/app/webapp.log"), "app started\n").unwrap();
 
+    // The secrets: the guide's dotenv block is the file it tells to write by hand.
+    let guide_blocks = blocks(&guide);
+    let dotenv: Vec<&Block> = guide_blocks.iter().filter(|b| b.info == "dotenv").collect();
+    assert_eq!(
+        dotenv.len(),
+        1,
+        "one dotenv block: /etc/lookout/lookout.env"
+    );
+    let secrets: BTreeMap<String, String> = dotenv[0]
+        .lines
+        .iter()
+        .filter_map(|(_, line)| cron_variable(line.trim()))
+        .collect();
+    let env_file = under("/etc/lookout/lookout.env");
+    let body: String = dotenv[0]
+        .lines
+        .iter()
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&env_file, body).unwrap();
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+
     let app = FlipServer::start(200);
+    let smtp_password = secrets
+        .get("SMTP_PASSWORD")
+        .expect("lookout.env holds SMTP_PASSWORD");
     let smtp = SmtpServer::start(
         root_path,
-        &["--user", SMTP_USER, "--password", SMTP_PASSWORD],
+        &["--user", SMTP_USER, "--password", smtp_password],
     );
     let port = free_port();
     let prometheus = Prometheus::start(format!("127.0.0.1:{port}").parse().unwrap());
@@ -620,6 +720,7 @@ fn every_command_of_the_guide_runs() {
     .iter()
     .map(|dir| (dir.to_string(), under(dir).display().to_string()))
     .collect();
+    table.push(("/usr/local/bin".into(), bin_dir().display().to_string()));
     table.extend(
         [
             ("http://127.0.0.1:5000/health", app.url()),
@@ -644,7 +745,6 @@ fn every_command_of_the_guide_runs() {
     }
 
     // The config: the guide's toml blocks, in order.
-    let guide_blocks = blocks(&guide);
     let config: String = guide_blocks
         .iter()
         .filter(|b| b.info == "toml")
@@ -664,12 +764,6 @@ fn every_command_of_the_guide_runs() {
     runner.table = table;
     runner.daemon_port = port;
     runner.prometheus = Some(prometheus);
-    runner
-        .env
-        .insert("SMTP_PASSWORD".into(), SMTP_PASSWORD.into());
-    runner
-        .env
-        .insert("PGPASSWORD".into(), "not-checked-by-trust".into());
 
     // Alternatives: each a valid config alone.
     for block in guide_blocks.iter().filter(|b| b.info == "toml alternative") {
