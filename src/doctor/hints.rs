@@ -121,10 +121,10 @@ pub fn for_notifier(kind: &str, error: &str) -> String {
             "{lead}: check the SMTP settings username and password (Gmail and Microsoft 365 need an app password, not the account's)"
         ),
         ("email", Cause::Refused) => format!(
-            "{lead}: nothing listens at that SMTP host and port; check smtp = \"smtp://host:587\" (STARTTLS), smtps:// on 465, or your relay's port"
+            "{lead}: nothing listens at that SMTP host and port; check smtp = \"smtp+starttls://host:587\" (STARTTLS), smtps:// on 465, or your relay's port"
         ),
         ("email", Cause::Tls) => format!(
-            "{lead}: the TLS setup of the SMTP connection failed; check smtp:// (STARTTLS) against smtps:// (TLS from the start) and ca_file for a private CA"
+            "{lead}: the TLS setup of the SMTP connection failed; check smtp+starttls:// (STARTTLS) against smtps:// (TLS from the start) and ca_file for a private CA"
         ),
         ("email", _) => format!(
             "{lead}: verify the email configuration and SMTP settings ([[notifier]] type = \"email\": smtp, username, password, from, to)"
