@@ -35,10 +35,12 @@ const WINDOW_END_BEFORE_LOAD_ENDS: Duration = Duration::from_secs(3);
 /// the line between "late" and "missing data".
 const LATENESS_P99_LIMIT: f64 = 1.0;
 /// Ticks a check may skip in the window. The scheduler skips a tick rather than pile up runs
-/// when a run ends after the next tick (by design); with 1 s intervals on 2 cores shared with
-/// twice as many busy workers (and, in CI, other builds) a run now and then ends a few ms too
-/// late. Two in ~33 ticks is a 94% floor; a real gap is what the next bound is for.
-const MAX_SKIPPED_PER_CHECK: i64 = 2;
+/// when a run ends after the next tick (by design); with 1 s intervals, a debug build and 2
+/// cores shared with four times as many busy workers (and, in CI, other builds) a run now and
+/// then ends a few ms too late. Three in ~33 ticks is a 90% floor per check; all checks
+/// together must keep 98% (`MAX_SKIPPED_SHARE`); a real gap is what `MAX_GAP_MS` is for.
+const MAX_SKIPPED_PER_CHECK: i64 = 3;
+const MAX_SKIPPED_SHARE: f64 = 0.02;
 /// No two ticks in a row missed: the built-in no-data rule (3 missed intervals) never sees a
 /// gap, so nobody would be told of one.
 const MAX_GAP_MS: i64 = 2000;
@@ -153,6 +155,8 @@ fn under_heavy_cpu_memory_and_disk_load_the_schedule_holds_the_dashboard_answers
     );
     let p50 = quantile(&lateness, 0.5);
     let p99 = quantile(&lateness, 0.99);
+    let durations = metrics_end.durations_since(&metrics_start);
+    let (took_p50, took_p99) = (quantile(&durations, 0.5), quantile(&durations, 0.99));
     let mean_ms =
         (metrics_end.lateness_sum - metrics_start.lateness_sum) * 1000.0 / runs.max(1) as f64;
     assert!(
@@ -199,6 +203,11 @@ fn under_heavy_cpu_memory_and_disk_load_the_schedule_holds_the_dashboard_answers
         }
     }
     assert_eq!(ticked, HEALTHY_CHECKS + 2, "checks and the system probe");
+    let all_ticks = (HEALTHY_CHECKS + 2) as f64 * ticks_expected as f64;
+    assert!(
+        skipped_total as f64 <= MAX_SKIPPED_SHARE * all_ticks,
+        "{skipped_total} of {all_ticks} ticks skipped"
+    );
 
     // 3. The dashboard answered every time, in time.
     let mut slowest: BTreeMap<&str, Duration> = BTreeMap::new();
@@ -241,7 +250,8 @@ fn under_heavy_cpu_memory_and_disk_load_the_schedule_holds_the_dashboard_answers
     println!("load: memory available {memory_before} MB before, {memory_low} MB at the lowest");
     println!(
         "load: window {:.1} s, {runs} runs, {skipped_total} ticks skipped; lateness mean \
-         {mean_ms:.1} ms, p50 <= {p50} s, p99 <= {p99} s (bucket bounds), buckets {lateness:?}",
+         {mean_ms:.1} ms, p50 <= {p50} s, p99 <= {p99} s (bucket bounds), buckets {lateness:?}; \
+         run durations p50 <= {took_p50} s, p99 <= {took_p99} s",
         window.as_secs_f64()
     );
     println!(
@@ -444,45 +454,63 @@ struct Scrape {
     lateness: Vec<(f64, u64)>,
     /// Its `_sum`, seconds.
     lateness_sum: f64,
+    /// `lookout_probe_duration_seconds` the same way.
+    durations: Vec<(f64, u64)>,
 }
 
 impl Scrape {
     fn take(daemon: &Daemon) -> Scrape {
         let (status, text) = daemon.get("/metrics");
         assert_eq!(status, 200, "{text}");
-        let mut lateness = Vec::new();
         let mut lateness_sum = f64::NAN;
         for line in text.lines() {
             if let Some(sum) = line.strip_prefix("lookout_schedule_lateness_seconds_sum ") {
                 lateness_sum = sum.trim().parse().unwrap();
             }
-            let Some(rest) = line.strip_prefix("lookout_schedule_lateness_seconds_bucket{le=\"")
-            else {
-                continue;
-            };
+        }
+        let lateness = buckets(&text, "lookout_schedule_lateness_seconds");
+        let durations = buckets(&text, "lookout_probe_duration_seconds");
+        assert!(!lateness.is_empty(), "no lateness histogram in {text}");
+        assert!(!durations.is_empty(), "no duration histogram in {text}");
+        Scrape {
+            lateness,
+            lateness_sum,
+            durations,
+        }
+    }
+
+    /// The runs between `earlier` and this scrape, cumulative by bucket.
+    fn lateness_since(&self, earlier: &Scrape) -> Vec<(f64, u64)> {
+        since(&self.lateness, &earlier.lateness)
+    }
+
+    fn durations_since(&self, earlier: &Scrape) -> Vec<(f64, u64)> {
+        since(&self.durations, &earlier.durations)
+    }
+}
+
+fn since(now: &[(f64, u64)], earlier: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    now.iter()
+        .zip(earlier)
+        .map(|((le, now), (_, before))| (*le, now - before))
+        .collect()
+}
+
+/// The cumulative buckets of histogram `name` in a scrape: (bound in seconds, count).
+fn buckets(text: &str, name: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .map(|rest| {
             let (le, count) = rest.split_once("\"} ").unwrap();
             let le = if le == "+Inf" {
                 f64::INFINITY
             } else {
                 le.parse().unwrap()
             };
-            lateness.push((le, count.trim().parse().unwrap()));
-        }
-        assert!(!lateness.is_empty(), "no lateness histogram in {text}");
-        Scrape {
-            lateness,
-            lateness_sum,
-        }
-    }
-
-    /// The runs between `earlier` and this scrape, cumulative by bucket.
-    fn lateness_since(&self, earlier: &Scrape) -> Vec<(f64, u64)> {
-        self.lateness
-            .iter()
-            .zip(&earlier.lateness)
-            .map(|((le, now), (_, before))| (*le, now - before))
-            .collect()
-    }
+            (le, count.trim().parse().unwrap())
+        })
+        .collect()
 }
 
 /// The smallest bucket bound holding at least `q` of the runs (what a histogram can say).
