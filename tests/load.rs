@@ -3,7 +3,7 @@
 //! the system probe and 50 http checks every second, serves the dashboard and mails an alert.
 //! The test asserts that the schedule holds, the dashboard answers and the alert (and its
 //! resolution) reaches the SMTP server, and prints the figures BENCHMARKS.md records
-//! (`cargo test --test load -- --nocapture`). It takes about 50 s.
+//! (`cargo test --test load -- --nocapture`). It takes about 45 s.
 //! stress-ng (Debian package) and aiosmtpd must be installed (`.ci/run` does it); without them
 //! this test fails.
 
