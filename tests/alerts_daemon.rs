@@ -556,3 +556,57 @@ fn a_silence_running_out_tells_the_alert_it_muted() {
         alert_of(&daemon, "app").filter(|a| a["muted_by"] == "")
     });
 }
+
+/// Regression: when a commit of the alert loop stalled (a slow disk: seen under stress-ng in
+/// tests/load.rs), the next evaluation tick ran before the check results queued meanwhile and
+/// fired "No data" for every check that had in fact kept running.
+#[test]
+fn regression_a_stalled_alert_commit_fires_no_false_no_data_alerts() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), &[]);
+    let healthy = FlipServer::start(200);
+    let app = FlipServer::start(200);
+    let mut extra = alerts_config(smtp.port, "group_by = [\"alertname\", \"check\"]\n");
+    for i in 0..5 {
+        extra += &http_check(&format!("svc-{i}"), &healthy.url(), "");
+    }
+    extra += &http_check("app", &app.url(), "");
+    let (daemon, _, _) = start(dir.path(), &extra);
+    wait_runs(&app, 2);
+
+    // The store's write lock held for 4 s (more than the 3 intervals of the no-data rule,
+    // less than the store's 5 s busy timeout): the commit of app's alert waits it out.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/lookout.db").display());
+    let mut lock = runtime.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+    let locked = std::time::Instant::now();
+    app.set(500);
+    wait_runs(&app, 1);
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(locked.elapsed()));
+    runtime.block_on(async {
+        sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
+    });
+    drop(lock);
+
+    let mails = smtp.wait_for(1, MAIL_LIMIT);
+    assert!(subject(&mails[0]).contains("app"), "{}", mails[0]);
+    wait_runs(&healthy, 5 * 3);
+    let subjects: Vec<String> = smtp.received().iter().map(|m| subject(m).into()).collect();
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    let no_data: Vec<Value> = history(&daemon)
+        .into_iter()
+        .filter(|h| h["alert_id"].as_str().unwrap().starts_with("check_no_data"))
+        .collect();
+    assert!(no_data.is_empty(), "{no_data:#?}");
+}

@@ -61,6 +61,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Messages published and not received yet.
+    pub fn queued(&self) -> usize {
+        self.receiver.len()
+    }
+
     /// The next message, or `None` once every sender is gone (shutdown).
     pub async fn recv(&mut self) -> Option<BusMessage> {
         loop {

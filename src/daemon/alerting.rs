@@ -104,6 +104,14 @@ impl AlertLoop {
                     None => break,
                 },
                 _ = tick.tick() => {
+                    // Results that queued up while this loop waited (a slow commit) are
+                    // taken first: otherwise the tick takes its own backlog for checks gone
+                    // silent and fires false no-data alerts (seen under load, tests/load.rs).
+                    // (Only those queued now, so a steady stream cannot hold the tick off.)
+                    for _ in 0..subscription.queued() {
+                        let Some(message) = subscription.try_recv() else { break };
+                        self.take(message).await;
+                    }
                     let batch = self.engine.tick(self.clock.now_ms());
                     self.commit(batch).await;
                     self.renew_lease().await;
