@@ -22,7 +22,7 @@ fn cli(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("run lookout")
+    common::output(&mut command)
 }
 
 fn json(output: &Output) -> Value {

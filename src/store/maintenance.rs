@@ -21,6 +21,13 @@ const WINDOW_COLUMNS: &str =
     "id, start_ms, end_ms, mode, reason, origin, author, stopped_ms, created_ms";
 /// A window's effective end in SQL (`ManualWindow::ends_ms`): stopped, or planned.
 const WINDOW_ENDS: &str = "min(end_ms, coalesce(stopped_ms, end_ms))";
+/// Retention (`maintain`, with the cut-off of the longest tier, as for events and the alert
+/// history): periods that ended before the cut-off; the open one is never pruned.
+pub(super) const PRUNE_PERIODS_SQL: &str =
+    "DELETE FROM maintenance_periods WHERE end_ms IS NOT NULL AND end_ms < ?";
+/// ... and windows opened by hand that ended (or were stopped) before it.
+pub(super) const PRUNE_WINDOWS_SQL: &str =
+    "DELETE FROM maintenance_windows WHERE min(end_ms, coalesce(stopped_ms, end_ms)) < ?";
 
 impl Store {
     /// Stores `period`: a new row when `id == 0` (returns the new id), otherwise every
@@ -370,6 +377,82 @@ mod tests {
             stopped_ms: None,
             created_ms: start_ms,
         }
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_ended_maintenance_and_silences_with_the_hour_tier() {
+        const HOUR: i64 = 60 * MIN;
+        const DAY: i64 = 24 * HOUR;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mut ids = Vec::new();
+        for p in [
+            period(T0, Some(T0 + 40 * MIN)),
+            period(T0 + 50 * MIN, None),
+            period(T0 + 10 * DAY, Some(T0 + 10 * DAY + 30 * MIN)),
+        ] {
+            ids.push(store.save_period(&p).await.unwrap());
+        }
+        let stopped_early = ManualWindow {
+            stopped_ms: Some(T0 + 5 * MIN),
+            ..window(T0, T0 + 20 * DAY)
+        };
+        let mut window_ids = Vec::new();
+        for w in [
+            window(T0, T0 + 30 * MIN),
+            stopped_early,
+            window(T0 + 10 * DAY, T0 + 10 * DAY + HOUR),
+        ] {
+            window_ids.push(store.add_window(&w).await.unwrap());
+        }
+        for (id, ends_ms) in [("old", T0 + HOUR), ("recent", T0 + 10 * DAY + HOUR)] {
+            let silence = crate::alert::silence::Silence {
+                id: id.into(),
+                matchers: Vec::new(),
+                starts_ms: T0,
+                ends_ms,
+                author: "ops".into(),
+                comment: String::new(),
+            };
+            store.add_silence(&silence).await.unwrap();
+        }
+
+        // Two years (the hour tier's retention) after the first end: nothing has ended before
+        // the cut-off yet.
+        clock.set(T0 + 5 * MIN + 730 * DAY);
+        let m = store.maintain().await.unwrap();
+        assert_eq!((m.expired_maintenance, m.expired_silences), (0, 0));
+        assert_eq!(store.window_history(10).await.unwrap().len(), 3);
+
+        // Past two years after the old ones ended: they go; the open period never does.
+        clock.set(T0 + HOUR + 730 * DAY + 1);
+        let m = store.maintain().await.unwrap();
+        assert_eq!((m.expired_maintenance, m.expired_silences), (3, 1));
+        let periods: Vec<i64> = store
+            .periods(0, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(periods, [ids[1], ids[2]]);
+        let windows: Vec<i64> = store
+            .window_history(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(windows, [window_ids[2]]);
+        let silences: Vec<String> = store
+            .silences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(silences, ["recent"]);
     }
 
     #[tokio::test]

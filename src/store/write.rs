@@ -348,6 +348,17 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     stats.expired_outbox_rows = exec(&mut tx, super::alerts::PRUNE_OUTBOX_SQL, cut.raw)
         .await
         .map_err(db)?;
+    // Maintenance periods, windows opened by hand and expired silences are timelines too:
+    // kept as long as the events.
+    for sql in [
+        super::maintenance::PRUNE_PERIODS_SQL,
+        super::maintenance::PRUNE_WINDOWS_SQL,
+    ] {
+        stats.expired_maintenance += exec(&mut tx, sql, cut.hour).await.map_err(db)?;
+    }
+    stats.expired_silences = exec(&mut tx, super::alerts::PRUNE_SILENCES_SQL, cut.hour)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
 
     // 3. Size cap, then give free pages back to the file system.
