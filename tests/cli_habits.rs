@@ -47,7 +47,7 @@ fn cli_with(config: &Path, args: &[&str], input: &str) -> Output {
         .unwrap();
     use std::io::Write;
     let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let output = child.wait_with_output().unwrap();
+    let output = finish(child);
     for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         assert!(
             !bytes.contains(&0x1b),
@@ -333,7 +333,14 @@ fn on_terminal(args: &[&str], tty: Tty, env: &[(&str, &str)]) -> (String, String
     } else {
         &output.stdout
     };
-    (reader.join().unwrap(), text(piped), output.status.code())
+    let terminal = reader.join().unwrap();
+    let stderr = if tty == Tty::Stderr {
+        terminal.clone()
+    } else {
+        text(&output.stderr)
+    };
+    collect_log("cli", &stderr);
+    (terminal, text(piped), output.status.code())
 }
 
 #[test]

@@ -192,7 +192,11 @@ fn json_log_files_rotate_stay_private_and_hold_no_secret_or_matched_line() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["lookout.log", "lookout.log.1", "lookout.log.2"], "keep = 2");
+    assert_eq!(
+        names,
+        ["lookout.log", "lookout.log.1", "lookout.log.2"],
+        "keep = 2"
+    );
     let mut all = String::new();
     for name in &names {
         let path = logs.join(name);
@@ -222,6 +226,9 @@ fn json_log_files_rotate_stay_private_and_hold_no_secret_or_matched_line() {
         all.contains("\"check\":\"app-log\"") && all.contains("1 matching lines"),
         "{all}"
     );
-    assert!(!all.contains("alice@example.com"), "a matched line is in the log");
+    assert!(
+        !all.contains("alice@example.com"),
+        "a matched line is in the log"
+    );
     assert_clean("the JSON log files", &all);
 }

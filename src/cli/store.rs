@@ -1,19 +1,20 @@
 //! `lookout store stats|compact`: what the history holds and costs on disk, and retention plus
 //! vacuum on demand. Both work beside a running daemon: `stats` only reads; `compact` runs the
 //! same maintenance the daemon runs every minute (transactional, safe from two processes),
-//! then vacuums, waiting for the write lock up to `--wait`.
+//! then vacuums, waiting for the write lock up to `--wait`. Both take `--json`; `compact`
+//! shows its steps as a progress bar on a terminal and says nothing on success under
+//! `--quiet`.
 
-use std::future::Future;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::fail;
 use super::maintenance::positive_duration;
+use super::output::{Progress, say};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
 use crate::config::units::format_duration;
@@ -45,9 +46,6 @@ pub enum StoreCommand {
         wait: Duration,
         #[arg(long)]
         json: bool,
-        /// Print nothing on success (errors still go to stderr).
-        #[arg(long)]
-        quiet: bool,
     },
 }
 
@@ -76,45 +74,34 @@ pub async fn run(command: StoreCommand, config: &Config, clock: &SharedClock) ->
             }
             ExitCode::SUCCESS
         }
-        StoreCommand::Compact {
-            full,
-            wait,
-            json,
-            quiet,
-        } => compact(&store, &db, full, wait, json, quiet).await,
+        StoreCommand::Compact { full, wait, json } => compact(&store, &db, full, wait, json).await,
     }
 }
 
-async fn compact(
-    store: &Store,
-    db: &Path,
-    full: bool,
-    wait: Duration,
-    json: bool,
-    quiet: bool,
-) -> ExitCode {
+async fn compact(store: &Store, db: &Path, full: bool, wait: Duration, json: bool) -> ExitCode {
     let on_disk = || file_len(db) + file_len(&wal_path(db));
     let bytes_before = on_disk();
-    let progress = !quiet && !json && std::io::stderr().is_terminal();
-    let maintained = step(
-        progress,
-        "sealing, rolling up, applying retention and the size cap",
-        store.maintain(),
-    )
-    .await;
+    // Drawn on a terminal's stderr only, and not under --quiet (`Progress`).
+    let progress = Progress::new(2, "compact");
+    progress.doing("sealing, rolling up, applying retention and the size cap…");
+    let maintained = store.maintain().await;
     let maintained = match maintained {
         Ok(stats) => stats,
         Err(error) => {
+            drop(progress);
             let _ = store.close().await;
             return failed(&error);
         }
     };
-    let what = if full {
-        "rebuilding the file (VACUUM)"
+    progress.done("retention applied");
+    progress.doing(if full {
+        "rebuilding the file (VACUUM)…"
     } else {
-        "giving free pages back to the file system"
-    };
-    let vacuumed = step(progress, what, store.vacuum(full, wait)).await;
+        "giving free pages back to the file system…"
+    });
+    let vacuumed = store.vacuum(full, wait).await;
+    progress.done("vacuumed");
+    drop(progress);
     let closed = store.close().await;
     let vacuumed = match vacuumed {
         Ok(vacuumed) => vacuumed,
@@ -142,43 +129,22 @@ async fn compact(
             checkpoint_postponed: vacuumed.checkpoint_postponed,
             maintenance: &maintained,
         });
-    } else if !quiet {
-        println!(
+    } else {
+        say!(
             "compacted {}: {} -> {} ({} given back to the file system)",
             db.display(),
             human(bytes_before),
             human(bytes_after),
             human(bytes_before.saturating_sub(bytes_after))
         );
-        println!("{}", dropped(&maintained));
+        say!("{}", dropped(&maintained));
         if vacuumed.checkpoint_postponed {
-            println!(
+            say!(
                 "another process was reading the store: the file shrinks at its next checkpoint (within a minute for a running daemon)"
             );
         }
     }
     ExitCode::SUCCESS
-}
-
-/// Runs `work`; on a terminal, shows what is being done and for how long.
-async fn step<T>(progress: bool, what: &str, work: impl Future<Output = T>) -> T {
-    if !progress {
-        return work.await;
-    }
-    let started = Instant::now();
-    let mut work = std::pin::pin!(work);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tokio::select! {
-            out = &mut work => {
-                eprintln!("\r\x1b[Kcompact: {what}: done in {:.1} s", started.elapsed().as_secs_f64());
-                return out;
-            }
-            _ = tick.tick() => {
-                eprint!("\r\x1b[Kcompact: {what}... {} s", started.elapsed().as_secs());
-            }
-        }
-    }
 }
 
 /// What maintenance deleted, in words.
@@ -191,12 +157,16 @@ fn dropped(m: &MaintainStats) -> String {
         (m.expired_maintenance, "maintenance periods and windows"),
         (m.expired_silences, "silences"),
         (m.expired_outbox_rows, "outbox rows"),
+        (
+            m.capped_records,
+            "check results and timeline entries as old as the dropped rollups",
+        ),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
-    let capped = if m.capped_raw_chunks + m.capped_rollups > 0 {
+    let capped = if m.capped_raw_chunks + m.capped_rollups + m.capped_records > 0 {
         " (some to stay within storage.max_size)"
     } else {
         ""
@@ -267,7 +237,7 @@ fn stats_text(u: &StoreUsage) -> String {
         ));
     }
     out.push_str(&format!(
-        "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  (series, latest check results, alert state, users, schema)\n",
+        "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  (series, latest check results, alert state, users, remote-write queue, schema)\n",
         "other", "-", "", "", "", human(u.other_bytes)
     ));
     out

@@ -104,7 +104,11 @@ impl LogOutput {
     }
 }
 
-pub(super) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &LogConfig) -> LogConfig {
+pub(super) fn read_log(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    default: &LogConfig,
+) -> LogConfig {
     let level = string_setting(
         r,
         table,

@@ -26,8 +26,8 @@ use super::units::{
     parse_size,
 };
 use super::{
-    Config, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig,
-    SystemThresholds, embedded_default,
+    Config, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig, SystemThresholds,
+    embedded_default,
 };
 
 /// The longest allowed `storage.flush_interval`: it bounds how much a crash can lose.

@@ -284,7 +284,10 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.key(key, percent(value), percent(default), doc);
     }
 
-    t.table("log", "Lookout's own log: to stderr, or to a file rotated by size and age.");
+    t.table(
+        "log",
+        "Lookout's own log: to stderr, or to a file rotated by size and age.",
+    );
     t.key(
         "level",
         string(&config.log.level),
@@ -325,7 +328,12 @@ fn log_keys(t: &mut Template, log: &super::LogConfig, default: &super::LogConfig
     match &log.file {
         Some(file) => {
             let file = string(&file.to_string_lossy());
-            t.key("file", file.clone(), file, "The log file with output = \"file\".");
+            t.key(
+                "file",
+                file.clone(),
+                file,
+                "The log file with output = \"file\".",
+            );
         }
         None => {
             t.comment("The log file with output = \"file\"; default: logs/lookout.log in the data directory (storage.path).");

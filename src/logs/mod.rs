@@ -1,6 +1,6 @@
 //! Lookout's own log: sets up `tracing` from `[log]` (and `--log-level`, `RUST_LOG`): text or
 //! JSON lines, to stderr or to a file rotated by size and age (`rotate`). Colours only for text
-//! on a terminal (and never with `NO_COLOR` set).
+//! on a terminal (`NO_COLOR` and `CLICOLOR_FORCE` read as for the commands' output).
 //!
 //! What must never be in it (secrets, matched log lines, personal data) is kept out where the
 //! log lines are made; `without_matched_line` is the one filter applied here for text that
@@ -8,7 +8,6 @@
 
 pub mod rotate;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -18,7 +17,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, LogFormat, LogOutput};
-use rotate::{Rotation, RotatingFile};
+use rotate::{RotatingFile, Rotation};
 
 /// The log file could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +73,9 @@ pub fn subscriber(
     format: LogFormat,
     file: Option<RotatingFile>,
 ) -> impl tracing::Subscriber + Send + Sync {
-    let to_terminal = file.is_none() && std::io::stderr().is_terminal();
-    let colour = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // As the commands' output: a terminal only, NO_COLOR off, CLICOLOR_FORCE on; never in a
+    // file.
+    let colour = file.is_none() && crate::cli::output::colour_stderr();
     let writer = match file {
         Some(file) => BoxMakeWriter::new(file),
         None => BoxMakeWriter::new(std::io::stderr),

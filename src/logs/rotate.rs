@@ -12,6 +12,11 @@
 //! - Each record is written with one `write` on a file opened for appending; a failed rotation
 //!   is reported once on stderr and writing goes on in the current file (tried again after a
 //!   minute).
+//! - Several processes may write one file (the daemon, and cron-mode commands with the same
+//!   `[log]`): before each record the path is looked up (one `stat`), for the size the file
+//!   has with what the others wrote, and when it no longer names the file being written
+//!   (another process rotated it, or someone deleted it) the path is opened again; so every
+//!   process writes to the current file and a file is rotated once.
 //!
 //! Why not a crate: those that rotate by size and by time (rolling-file, logroller) rotate at
 //! calendar boundaries rather than by a file's age, cannot set the file mode, and read the
@@ -49,6 +54,8 @@ pub struct RotatingFile {
 #[derive(Debug)]
 struct State {
     file: File,
+    /// (device, inode) of `file`: whether the path still names it.
+    id: (u64, u64),
     /// Bytes in the current file.
     size: u64,
     /// When its first line was written (or the file was born, for one found on disk).
@@ -70,27 +77,12 @@ impl RotatingFile {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
             }
         }
-        let now = clock.now_ms();
-        let file = open_append(path)?;
-        let metadata = file.metadata()?;
-        if metadata.is_dir() {
-            return Err(io::Error::from_raw_os_error(libc::EISDIR));
-        }
-        let born_ms = if metadata.len() == 0 {
-            now
-        } else {
-            birth_ms(&metadata).unwrap_or(now)
-        };
+        let state = State::open(path, clock.now_ms())?;
         Ok(RotatingFile {
             path: path.to_path_buf(),
             rotation,
             clock,
-            state: Mutex::new(State {
-                file,
-                size: metadata.len(),
-                born_ms,
-                retry_ms: i64::MIN,
-            }),
+            state: Mutex::new(state),
         })
     }
 
@@ -102,8 +94,8 @@ impl RotatingFile {
     pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
         let mut state = self.state();
         let now = self.clock.now_ms();
-        if state.size > 0 && now >= state.retry_ms && self.due(&state, record.len() as u64, now)
-        {
+        state.follow(&self.path, now);
+        if state.size > 0 && now >= state.retry_ms && self.due(&state, record.len() as u64, now) {
             if let Err(error) = self.rotate(&mut state, now) {
                 // stderr, not the log: this is the log failing.
                 eprintln!(
@@ -138,7 +130,9 @@ impl RotatingFile {
         }
         // Opened before the old handle is dropped: should this fail, writing goes on in the
         // renamed file rather than nowhere.
-        state.file = open_append(&self.path)?;
+        let (file, id) = open_append(&self.path)?;
+        state.file = file;
+        state.id = id;
         state.size = 0;
         state.born_ms = now;
         self.prune();
@@ -184,7 +178,47 @@ impl RotatingFile {
     }
 }
 
-fn open_append(path: &Path) -> io::Result<File> {
+impl State {
+    /// The file at `path`, opened for appending (created if missing); the size and age of
+    /// what is in it already count.
+    fn open(path: &Path, now: UnixMillis) -> io::Result<State> {
+        let (file, id) = open_append(path)?;
+        let metadata = file.metadata()?;
+        let born_ms = if metadata.len() == 0 {
+            now
+        } else {
+            birth_ms(&metadata).unwrap_or(now)
+        };
+        Ok(State {
+            file,
+            id,
+            size: metadata.len(),
+            born_ms,
+            retry_ms: i64::MIN,
+        })
+    }
+
+    /// Catches up with other processes writing to `path`: the file's size as it is now (they
+    /// write too), or, when `path` no longer names the file (one of them rotated it, or it was
+    /// deleted), the file at `path` now. Should opening that fail, writing goes on in the old
+    /// file rather than nowhere.
+    fn follow(&mut self, path: &Path, now: UnixMillis) {
+        match std::fs::metadata(path) {
+            Ok(m) if (m.dev(), m.ino()) == self.id => self.size = m.len(),
+            _ => {
+                if let Ok(reopened) = State::open(path, now) {
+                    *self = State {
+                        retry_ms: self.retry_ms,
+                        ..reopened
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// `path` opened for appending, with its (device, inode).
+fn open_append(path: &Path) -> io::Result<(File, (u64, u64))> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -192,10 +226,13 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)?;
     // An existing file keeps its mode on open: the log may hold what only its owner should read.
     let metadata = file.metadata()?;
+    if metadata.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
     if metadata.is_file() && metadata.permissions().mode() & 0o777 != 0o600 {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    Ok(file)
+    Ok((file, (metadata.dev(), metadata.ino())))
 }
 
 fn birth_ms(metadata: &std::fs::Metadata) -> Option<UnixMillis> {
@@ -419,6 +456,34 @@ mod tests {
         let clock: SharedClock = clock;
         RotatingFile::open(&loose, rotation(4, HOUR, 2), clock).unwrap();
         assert_eq!(mode(&loose), 0o600);
+    }
+
+    #[test]
+    fn two_processes_on_one_file_rotate_it_once_and_follow_each_other() {
+        // The daemon and a cron-mode command with the same [log]: two handles on one path.
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let daemon = open(tmp.path(), rotation(10, HOUR, 3), &clock);
+        let command = open(tmp.path(), rotation(10, HOUR, 3), &clock);
+        daemon.write_record(b"d1\n").unwrap();
+        command.write_record(b"c1\n").unwrap();
+        daemon.write_record(b"d2\n").unwrap();
+        // 9 bytes in the file; the command's record would pass 10: it rotates...
+        command.write_record(b"c2\n").unwrap();
+        // ... and the daemon writes on in the new file, which is not rotated again.
+        daemon.write_record(b"d3\n").unwrap();
+        assert_eq!(
+            files(tmp.path()),
+            named(&[
+                ("lookout.log", "c2\nd3\n"),
+                ("lookout.log.1", "d1\nc1\nd2\n"),
+            ])
+        );
+        // Deleted by hand: made again at the next record.
+        std::fs::remove_file(daemon.path()).unwrap();
+        daemon.write_record(b"d4\n").unwrap();
+        command.write_record(b"c3\n").unwrap();
+        assert_eq!(std::fs::read_to_string(daemon.path()).unwrap(), "d4\nc3\n");
     }
 
     #[test]

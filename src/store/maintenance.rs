@@ -455,6 +455,113 @@ mod tests {
         assert_eq!(silences, ["recent"]);
     }
 
+    /// Regression: the size cap drops the hour tier's rows "before i64::MAX" once it drops
+    /// them all, and the timelines that follow it went with them up to that time, so an
+    /// active silence or maintenance window (what is in force, not history) was deleted.
+    #[tokio::test]
+    async fn the_size_cap_drops_old_timelines_with_the_hour_tier_but_nothing_in_force() {
+        const HOUR: i64 = 60 * MIN;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let key = Arc::new(crate::model::SeriesKey::new("v"));
+        for i in 0..120 {
+            store.ingest(&Observation {
+                source: "t".into(),
+                at_ms: T0 + i * MIN,
+                samples: vec![crate::model::Sample {
+                    series: key.clone(),
+                    value: i as f64,
+                }],
+                checks: Vec::new(),
+            });
+        }
+        store.flush().await.unwrap();
+        store
+            .record_event(&crate::model::Event {
+                at_ms: T0 + MIN,
+                kind: crate::model::EventKind::Started,
+                subject: "lookout".into(),
+                message: "started".into(),
+            })
+            .await
+            .unwrap();
+        store
+            .commit_alerts(&AlertBatch {
+                history: vec![HistoryEntry {
+                    notice: notice("a", T0 + 2 * MIN),
+                    muted_by: String::new(),
+                }],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let now = T0 + 3 * HOUR;
+        let ended = store
+            .save_period(&period(T0, Some(T0 + 10 * MIN)))
+            .await
+            .unwrap();
+        let open_period = store.save_period(&period(now - MIN, None)).await.unwrap();
+        store.add_window(&window(T0, T0 + 30 * MIN)).await.unwrap();
+        let active = store
+            .add_window(&window(now - MIN, now + HOUR))
+            .await
+            .unwrap();
+        for (id, ends_ms) in [("expired", T0 + HOUR), ("active", now + HOUR)] {
+            let silence = crate::alert::silence::Silence {
+                id: id.into(),
+                matchers: Vec::new(),
+                starts_ms: T0,
+                ends_ms,
+                author: "ops".into(),
+                comment: String::new(),
+            };
+            store.add_silence(&silence).await.unwrap();
+        }
+        clock.set(now);
+        store.maintain().await.unwrap();
+        store.close().await.unwrap();
+
+        // A cap far below what is there: every tier goes, and the timelines up to now.
+        let capped = StoreOptions {
+            max_size: 4096,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), capped, clock.clone())
+            .await
+            .unwrap();
+        let m = store.maintain().await.unwrap();
+        assert!(m.capped_rollups > 0, "{m:?}");
+        // The event, the alert history entry, the ended period and window, the expired silence.
+        assert_eq!(m.capped_records, 5, "{m:?}");
+        assert!(store.alert_history(0, 10).await.unwrap().is_empty());
+        let periods: Vec<i64> = store
+            .periods(0, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(periods, [open_period]);
+        assert_ne!(ended, open_period);
+        let windows: Vec<i64> = store
+            .window_history(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(windows, [active]);
+        let silences: Vec<String> = store
+            .silences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(silences, ["active"]);
+    }
+
     #[tokio::test]
     async fn periods_are_inserted_updated_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();

@@ -13,8 +13,10 @@
 //! - Retention: raw 7 days, minute 90 days, hour 2 years by default. Check history follows
 //!   the minute tier (90 days; it keeps every status change and one result per minute), the
 //!   event timeline, the alert history, maintenance periods and windows and expired silences
-//!   the hour tier (2 years). Past `max_size`, the oldest data of the finest
-//!   tier goes first: raw, then minute (with check history), then hour (with events).
+//!   the hour tier (2 years; so a silence is kept for audit until two years after it ended).
+//!   Past `max_size`, the oldest data of the finest tier goes first: raw, then minute (with
+//!   check history), then hour (with those timelines). `usage()` (`stats`) tells the size and
+//!   the oldest data of each; `vacuum()` gives free pages back on demand.
 //! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
 //!   every write transaction is `BEGIN IMMEDIATE` with a 5 s busy timeout, and maintenance is
 //!   transactional and idempotent.
@@ -173,6 +175,9 @@ pub struct MaintainStats {
     /// Rows deleted to respect `max_size`.
     pub capped_raw_chunks: u64,
     pub capped_rollups: u64,
+    /// Check results and timeline rows (events, alert history, maintenance, silences)
+    /// deleted with the oldest rollups, to respect `max_size`.
+    pub capped_records: u64,
     /// Database size before and after (pages in use plus free pages), in bytes.
     pub bytes_before: u64,
     pub bytes_after: u64,

@@ -264,11 +264,7 @@ async fn usage(inner: &Inner) -> Result<StoreUsage, StoreError> {
         newest_ms: row.4,
     };
     let tiers = vec![
-        tier(
-            Tier::Raw,
-            raw,
-            disk_of("raw_chunks") + disk_of("raw_heads"),
-        ),
+        tier(Tier::Raw, raw, disk_of("raw_chunks") + disk_of("raw_heads")),
         tier(Tier::Minute, rollups[0], minute_disk),
         tier(Tier::Hour, rollups[1], hour_disk),
     ];
@@ -315,10 +311,12 @@ async fn vacuum(inner: &Inner, full: bool, wait: Duration) -> Result<VacuumStats
     let mut conn = inner.pool.acquire().await.map_err(db)?.detach();
     let result = async {
         let wait_ms = wait.as_millis().min(i32::MAX as u128);
-        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {wait_ms}")))
-            .execute(&mut conn)
-            .await
-            .map_err(db)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {wait_ms}"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(db)?;
         if full {
             // The copy VACUUM makes goes to a temporary file, not memory (the pool keeps
             // temporary data in memory, which for a whole store could be gigabytes).
@@ -368,7 +366,12 @@ mod tests {
             .await
             .unwrap();
         let empty = store.usage().await.unwrap();
-        assert!(empty.tiers.iter().all(|t| t.rows == 0 && t.oldest_ms.is_none()));
+        assert!(
+            empty
+                .tiers
+                .iter()
+                .all(|t| t.rows == 0 && t.oldest_ms.is_none())
+        );
         assert!(empty.records.iter().all(|r| r.rows == 0));
 
         let key = Arc::new(SeriesKey::new("v"));
@@ -413,7 +416,12 @@ mod tests {
         assert!(minute.disk_bytes > 0 && hour.disk_bytes > 0);
         let events = usage.records.iter().find(|r| r.name == "events").unwrap();
         assert_eq!(
-            (events.rows, events.oldest_ms, events.newest_ms, events.follows),
+            (
+                events.rows,
+                events.oldest_ms,
+                events.newest_ms,
+                events.follows
+            ),
             (1, Some(T0 + 5 * SEC), Some(T0 + 5 * SEC), Tier::Hour)
         );
         // No page is counted twice: tiers and records fit in the pages in use, and the rest

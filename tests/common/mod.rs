@@ -28,23 +28,33 @@ pub fn output(command: &mut Command) -> Output {
     output
 }
 
+/// `child.wait_with_output()` for a `lookout ...` spawned with its stderr piped (to write its
+/// stdin first): its stderr goes to the collected logs too.
+pub fn finish(child: Child) -> Output {
+    let output = child.wait_with_output().expect("wait for lookout");
+    collect_log("cli", &text(&output.stderr));
+    output
+}
+
 /// Where the logs of every Lookout that the tests run are collected, for
-/// `.ci/check-log-secrets` (run by `.ci/run` after `cargo test`): `$LOOKOUT_TEST_LOG_DIR`, else
-/// `lookout-test-logs` in Cargo's temporary directory for integration tests.
-pub fn log_dir() -> PathBuf {
+/// `.ci/check-log-secrets` (run by `.ci/run` after `cargo test`): `$LOOKOUT_TEST_LOG_DIR`.
+/// Unset (a developer's `cargo test`), nothing is collected.
+pub fn log_dir() -> Option<PathBuf> {
     std::env::var_os("LOOKOUT_TEST_LOG_DIR")
+        .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("lookout-test-logs"))
 }
 
 /// Adds one process's log to the collection: `<test binary>-<pid>-<n>-<what>.log`.
 pub fn collect_log(what: &str, log: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = log_dir() else {
+        return;
+    };
     if log.is_empty() {
         return;
     }
-    let dir = log_dir();
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -61,7 +71,9 @@ pub fn collect_log(what: &str, log: &str) {
 /// `*PASSWORD*`, `*TOKEN*`, are registered by the script itself; this is for values made at
 /// run time, such as API tokens.) Returns `value`.
 pub fn secret(value: &str) -> &str {
-    let dir = log_dir();
+    let Some(dir) = log_dir() else {
+        return value;
+    };
     let appended = std::fs::create_dir_all(&dir).and_then(|()| {
         std::fs::OpenOptions::new()
             .create(true)
