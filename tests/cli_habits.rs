@@ -135,6 +135,7 @@ fn every_listing_takes_json_and_quiet_leaves_only_the_data() {
         (&["report", "--json"], Some("/availability/checks")),
         (&["check", "--json"], Some("/checks")),
         (&["config", "check", "--json"], Some("/checks")),
+        (&["store", "stats", "--json"], Some("/tiers")),
     ];
     for (args, non_empty) in listings {
         let output = cli(&config, args);
@@ -385,6 +386,20 @@ fn colour_and_progress_only_on_a_terminal_and_never_under_no_color() {
     assert_eq!(code, Some(0), "{terminal}");
     assert!(terminal.contains("files ["), "{terminal:?}");
     assert!(piped.contains("wrote "), "{piped:?}");
+
+    // So does `store compact` (a store is there once something was collected).
+    let collected = cli(Path::new(config), &["collect"]);
+    assert!(collected.status.success(), "{}", text(&collected.stderr));
+    let compact = ["--config", config, "store", "compact"];
+    let (terminal, piped, code) = on_terminal(&compact, Tty::Stderr, &[]);
+    assert_eq!(code, Some(0), "{terminal}");
+    assert!(terminal.contains("compact ["), "{terminal:?}");
+    assert!(piped.contains("compacted "), "{piped:?}");
+    let quiet = ["--config", config, "--quiet", "store", "compact"];
+    let (terminal, piped, code) = on_terminal(&quiet, Tty::Stderr, &[]);
+    assert_eq!(code, Some(0), "{terminal}");
+    assert!(!terminal.contains("compact ["), "{terminal:?}");
+    assert_eq!(piped, "");
 }
 
 /// README's "Cron mode" is the seed's crontab (health checks every 5 minutes, metrics every
