@@ -110,7 +110,7 @@ const SERIES: u64 = 40;
 /// sealed and rolled up by maintenance at `start + 3h`, as a daemon running then would have.
 async fn two_hours_at(store: &Store, clock: &ManualClock, start: UnixMillis) {
     let keys: Vec<Arc<SeriesKey>> = (0..SERIES)
-        .map(|n| Arc::new(SeriesKey::new(&format!("series_{n}"))))
+        .map(|n| Arc::new(SeriesKey::new(format!("series_{n}"))))
         .collect();
     clock.set(start);
     for i in 0..120 {
