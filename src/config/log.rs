@@ -274,6 +274,30 @@ mod tests {
         );
     }
 
+    /// The README's example is a valid `[log]` that means what its comments say.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme
+            .find("## Lookout's own logs")
+            .expect("a README section on the logs")..];
+        let block = &section[section.find("```toml\n").unwrap() + 8..];
+        let block = &block[..block.find("```").unwrap()];
+        let config = from_str(block, "README.md", &no_env).map(|c| c.log);
+        assert_eq!(
+            config.ok(),
+            Some(LogConfig {
+                level: "info".into(),
+                format: LogFormat::Json,
+                output: LogOutput::File,
+                file: Some("/var/log/lookout/lookout.log".into()),
+                max_size: 10 << 20,
+                max_age: Duration::from_secs(86_400),
+                keep: 7,
+            })
+        );
+    }
+
     #[test]
     fn the_file_defaults_to_the_data_dir() {
         let config = LogConfig::default();

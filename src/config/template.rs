@@ -286,7 +286,7 @@ fn render(preset: &Preset, config: &Config) -> String {
 
     t.table(
         "log",
-        "Lookout's own log: to stderr, or to a file rotated by size and age.",
+        "Lookout's own log: to stderr, or to a file rotated by size and age. It never holds a secret or a line a log check matched; changes take effect at the next restart.",
     );
     t.key(
         "level",
@@ -337,7 +337,9 @@ fn log_keys(t: &mut Template, log: &super::LogConfig, default: &super::LogConfig
         }
         None => {
             t.comment("The log file with output = \"file\"; default: logs/lookout.log in the data directory (storage.path).");
-            t.comment("file = \"/var/log/lookout/lookout.log\"");
+            t.comment(
+                "file = \"/var/log/lookout/lookout.log\"   # the systemd unit's LogsDirectory",
+            );
         }
     }
     t.key(
