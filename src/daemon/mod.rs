@@ -37,7 +37,6 @@ use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
 use crate::notify::outbox::Outbox;
 use crate::probes;
-use crate::probes::Probe;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web::{self, AppState};
 
