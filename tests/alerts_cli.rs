@@ -22,7 +22,7 @@ fn cli(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("run lookout")
+    common::output(&mut command)
 }
 
 fn json(output: &Output) -> Value {
@@ -435,11 +435,11 @@ fn one_evaluator_per_store_a_daemon_keeps_cron_and_a_second_daemon_out() {
             .replace(&format!(":{port}\""), &format!(":{other_port}\"")),
     )
     .unwrap();
-    let out = common::lookout()
-        .args(["serve", "--config"])
-        .arg(&second_config)
-        .output()
-        .unwrap();
+    let out = common::output(
+        common::lookout()
+            .args(["serve", "--config"])
+            .arg(&second_config),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains(&format!("another Lookout (pid {pid} on ")),

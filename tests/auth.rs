@@ -69,7 +69,7 @@ fn users_and_tokens_from_the_cli() {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap()
+        finish(child)
     };
     let short = with_stdin(
         &["user", "add", "bob", "--role", "viewer", "--password-stdin"],
@@ -170,7 +170,7 @@ fn a_login_lockout_is_a_critical_security_alert_by_mail() {
         use std::io::Write;
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     }
-    let added = child.wait_with_output().unwrap();
+    let added = finish(child);
     assert!(added.status.success(), "{}", text(&added.stderr));
     let daemon = Daemon::start(&config, port);
 

@@ -29,7 +29,7 @@ fn add_admin(config: &Path, name: &str) {
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{PASSWORD}").unwrap();
     drop(stdin);
-    let output = child.wait_with_output().unwrap();
+    let output = finish(child);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
@@ -197,6 +197,7 @@ fn serve_exit(config: &Path) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let output = child.wait_with_output().unwrap();
+    collect_log("cli", &text(&output.stderr));
     (output.status.code(), text(&output.stderr))
 }
 

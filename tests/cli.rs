@@ -48,12 +48,12 @@ fn config_flag_is_accepted_before_or_after_the_subcommand_and_from_the_environme
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("127.0.0.1:7777"), "{args:?}");
     }
-    let out = lookout()
-        .args(["config", "check"])
-        .env("LOOKOUT_CONFIG", p)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = output(
+        lookout()
+            .args(["config", "check"])
+            .env("LOOKOUT_CONFIG", p)
+            .current_dir(dir.path()),
+    );
     assert!(text(&out.stdout).contains("127.0.0.1:7777"));
 }
 

@@ -47,7 +47,7 @@ fn cli_with(config: &Path, args: &[&str], input: &str) -> Output {
         .unwrap();
     use std::io::Write;
     let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let output = child.wait_with_output().unwrap();
+    let output = finish(child);
     for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         assert!(
             !bytes.contains(&0x1b),
@@ -135,6 +135,7 @@ fn every_listing_takes_json_and_quiet_leaves_only_the_data() {
         (&["report", "--json"], Some("/availability/checks")),
         (&["check", "--json"], Some("/checks")),
         (&["config", "check", "--json"], Some("/checks")),
+        (&["store", "stats", "--json"], Some("/tiers")),
     ];
     for (args, non_empty) in listings {
         let output = cli(&config, args);
@@ -333,7 +334,14 @@ fn on_terminal(args: &[&str], tty: Tty, env: &[(&str, &str)]) -> (String, String
     } else {
         &output.stdout
     };
-    (reader.join().unwrap(), text(piped), output.status.code())
+    let terminal = reader.join().unwrap();
+    let stderr = if tty == Tty::Stderr {
+        terminal.clone()
+    } else {
+        text(&output.stderr)
+    };
+    collect_log("cli", &stderr);
+    (terminal, text(piped), output.status.code())
 }
 
 #[test]
@@ -378,6 +386,20 @@ fn colour_and_progress_only_on_a_terminal_and_never_under_no_color() {
     assert_eq!(code, Some(0), "{terminal}");
     assert!(terminal.contains("files ["), "{terminal:?}");
     assert!(piped.contains("wrote "), "{piped:?}");
+
+    // So does `store compact` (a store is there once something was collected).
+    let collected = cli(Path::new(config), &["collect"]);
+    assert!(collected.status.success(), "{}", text(&collected.stderr));
+    let compact = ["--config", config, "store", "compact"];
+    let (terminal, piped, code) = on_terminal(&compact, Tty::Stderr, &[]);
+    assert_eq!(code, Some(0), "{terminal}");
+    assert!(terminal.contains("compact ["), "{terminal:?}");
+    assert!(piped.contains("compacted "), "{piped:?}");
+    let quiet = ["--config", config, "--quiet", "store", "compact"];
+    let (terminal, piped, code) = on_terminal(&quiet, Tty::Stderr, &[]);
+    assert_eq!(code, Some(0), "{terminal}");
+    assert!(!terminal.contains("compact ["), "{terminal:?}");
+    assert_eq!(piped, "");
 }
 
 /// README's "Cron mode" is the seed's crontab (health checks every 5 minutes, metrics every

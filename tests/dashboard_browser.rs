@@ -103,7 +103,7 @@ fn add_user(config: &Path, name: &str, role: &str, password: &str) {
         .spawn()
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::finish(child);
     assert!(
         out.status.success(),
         "user add {name}: {}",

@@ -47,14 +47,14 @@ fn write_file(path: &Path, text: &str, mode: u32) -> PathBuf {
 
 /// `lookout doctor --config CONFIG ARGS...` with `env`: (exit code, stdout, stderr).
 fn doctor(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = lookout()
-        .arg("doctor")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run lookout doctor");
+    let output = common::output(
+        lookout()
+            .arg("doctor")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .envs(env.iter().copied()),
+    );
     (
         output.status.code().unwrap_or(-1),
         text(&output.stdout),
@@ -106,9 +106,11 @@ fn healthy_extra(app: &FlipServer, hook: &HookReceiver, smtp: &SmtpServer, log: 
     )
 }
 
+const HOOK_SECRET: &str = "hook-secret-0123";
+
 const ENV: [(&str, &str); 2] = [
     ("DOCTOR_SMTP_PASSWORD", SMTP_PASSWORD),
-    ("DOCTOR_HOOK_SECRET", "hook-secret-0123"),
+    ("DOCTOR_HOOK_SECRET", HOOK_SECRET),
 ];
 
 /// `lookout serve --config CONFIG` with `env`, answering on `port`.
@@ -136,6 +138,7 @@ fn change_admin_password(config: &Path, env: &[(&str, &str)]) {
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -144,7 +147,7 @@ fn change_admin_password(config: &Path, env: &[(&str, &str)]) {
         .unwrap()
         .write_all(b"a-new-long-admin-password\n")
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(common::finish(child).status.success());
 }
 
 #[test]
@@ -152,7 +155,7 @@ fn a_healthy_setup_is_all_ticks_and_send_test_really_delivers() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let app = FlipServer::start(200);
-    let hook = HookReceiver::start("hook-secret-0123");
+    let hook = HookReceiver::start(HOOK_SECRET);
     let smtp = SmtpServer::start(
         dir.path(),
         &["--user", SMTP_USER, "--password", SMTP_PASSWORD],
@@ -339,7 +342,7 @@ fn each_broken_setup_gives_its_cross_in_plain_words() {
     let open_data = dir.path().join("open-data");
     std::fs::create_dir(&open_data).unwrap();
     std::fs::set_permissions(&open_data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let token = "literal-metrics-token-0123";
+    let token = common::secret("literal-metrics-token-0123");
 
     let cases = [
         Broken {
@@ -386,7 +389,7 @@ fn each_broken_setup_gives_its_cross_in_plain_words() {
                 smtp.port
             ),
             mode: 0o600,
-            env: vec![("DOCTOR_WRONG_PASSWORD", "wrong-password-99")],
+            env: vec![("DOCTOR_WRONG_PASSWORD", common::secret("wrong-password-99"))],
             item: "notifier ops-mail",
             detail: format!(
                 "SMTP 127.0.0.1:{}: authentication failed for {SMTP_USER} (535 5.7.8 Authentication credentials invalid)",

@@ -18,13 +18,13 @@ use serde_json::Value;
 const MIN: i64 = 60_000;
 
 fn cli(config: &Path, args: &[&str]) -> Output {
-    common::lookout()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run lookout")
+    common::output(
+        common::lookout()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("USER", "tester"),
+    )
 }
 
 fn ok(output: &Output) -> String {

@@ -350,21 +350,21 @@ fn a_cli_window_overruns_while_the_app_answers_maintenance() {
             .then_some(())
     });
 
-    let out = common::lookout()
-        .args(["--config"])
-        .arg(&config_path)
-        .args([
-            "maintenance",
-            "start",
-            "--for",
-            "3s",
-            "--reason",
-            "kernel upgrade",
-            "--mode",
-            "emergency",
-        ])
-        .output()
-        .unwrap();
+    let out = common::output(
+        common::lookout()
+            .args(["--config"])
+            .arg(&config_path)
+            .args([
+                "maintenance",
+                "start",
+                "--for",
+                "3s",
+                "--reason",
+                "kernel upgrade",
+                "--mode",
+                "emergency",
+            ]),
+    );
     assert!(out.status.success(), "{}", common::text(&out.stderr));
     app.set(|s| {
         s.maintenance = true;

@@ -162,13 +162,13 @@ fn prepare_redis() {
 }
 
 fn check_statuses(config: &std::path::Path, dir: &std::path::Path) -> serde_json::Value {
-    let out = lookout()
-        .args(["check", "--json", "--config"])
-        .arg(config)
-        .env("VEDFOLNIR_DB_PASSWORD", "")
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = output(
+        lookout()
+            .args(["check", "--json", "--config"])
+            .arg(config)
+            .env("VEDFOLNIR_DB_PASSWORD", "")
+            .current_dir(dir),
+    );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {} {}", text(&out.stdout), text(&out.stderr)))
 }

@@ -72,14 +72,14 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
         vec!["alerts", "test"],
         vec!["alerts", "test", "--json"],
     ] {
-        let out = with_secrets(&mut lookout())
-            .args(&args)
-            .arg("--config")
-            .arg(&config)
-            .args(["--log-level", "trace"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = output(
+            with_secrets(&mut lookout())
+                .args(&args)
+                .arg("--config")
+                .arg(&config)
+                .args(["--log-level", "trace"])
+                .current_dir(dir.path()),
+        );
         assert_clean(
             &format!("`lookout {}` stdout", args.join(" ")),
             &text(&out.stdout),
@@ -134,4 +134,101 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
     assert_eq!(code, Some(0));
     assert!(log.contains("lookout started"), "the log was captured");
     assert_clean("the daemon's log", &log);
+}
+
+/// A line of the watched application's log that a log check matches: shown in the check's
+/// detail (`keep_samples = true`), never in Lookout's own log. Named like a secret, so
+/// `.ci/check-log-secrets` looks for it in every log of the test suite too.
+const MATCHED_LINE_SECRET: &str = "ERROR login failed for alice@example.com pw=Sw0rdf1sh-77";
+
+#[test]
+fn json_log_files_rotate_stay_private_and_hold_no_secret_or_matched_line() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let app_log = dir.path().join("app.log");
+    std::fs::write(&app_log, "").unwrap();
+    let extra = format!(
+        "{}\n[[check]]\nname = \"app-log\"\ntype = \"log\"\npath = \"{}\"\ninterval = \"1s\"\nkeep_samples = true\n\
+         [[check.pattern]]\nname = \"errors\"\nregex = 'ERROR'\nwarning = 1\n\n\
+         [log]\nformat = \"json\"\noutput = \"file\"\nmax_size = \"4KiB\"\nkeep = 2\n",
+        config_body(),
+        app_log.display()
+    );
+    let config = write_config(dir.path(), port, &extra);
+    let mut command = lookout();
+    with_secrets(&mut command)
+        .args(["serve", "--log-level", "lookout=debug,info", "--config"])
+        .arg(&config);
+    let mut daemon = Daemon::spawn(command, port);
+    // The notifiers failed (their errors were there to leak).
+    daemon.wait_until(Duration::from_secs(20), |d| {
+        http_get(d.addr, "/api/v1/outbox")
+            .is_some_and(|(_, body)| body.contains("\"last_error\":\""))
+    });
+    // A probe's debug line every second or so fills 4KiB fast: wait for two rotations.
+    let logs = dir.path().join("data").join("logs");
+    daemon.wait_until(Duration::from_secs(40), |_| {
+        logs.join("lookout.log.2").exists()
+    });
+    // Then the log check sees the line (its detail shows it: keep_samples).
+    std::fs::write(&app_log, format!("{MATCHED_LINE_SECRET}\n")).unwrap();
+    daemon.wait_until(Duration::from_secs(20), |d| {
+        http_get(d.addr, "/api/v1/status")
+            .is_some_and(|(_, body)| body.contains("alice@example.com"))
+    });
+    let (code, stderr) = daemon.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("check status changed") && !stderr.contains("\"level\""),
+        "the log went to stderr, not (only) the file: {stderr}"
+    );
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&logs), 0o700);
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["lookout.log", "lookout.log.1", "lookout.log.2"],
+        "keep = 2"
+    );
+    let mut all = String::new();
+    for name in &names {
+        let path = logs.join(name);
+        assert_eq!(mode(&path), 0o600, "{name}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        collect_log("file", &text);
+        assert!(
+            text.len() <= 4096,
+            "{name} is {} bytes, past max_size",
+            text.len()
+        );
+        for line in text.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{name}: not a JSON line ({e}): {line}"));
+            assert!(
+                value["timestamp"].is_string()
+                    && value["level"].is_string()
+                    && value["target"].is_string(),
+                "{name}: {line}"
+            );
+        }
+        all.push_str(&text);
+    }
+    assert!(all.contains("\"message\":\"lookout stopped\""), "{all}");
+    // The log check's status change is logged, without the line it matched.
+    assert!(
+        all.contains("\"check\":\"app-log\"") && all.contains("1 matching lines"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("alice@example.com"),
+        "a matched line is in the log"
+    );
+    assert_clean("the JSON log files", &all);
 }

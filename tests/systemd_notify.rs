@@ -41,7 +41,8 @@ fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_s
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "200000") // ping every 100 ms
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // A file, not a pipe nobody reads: collected for the secrets check at the end.
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -140,7 +141,9 @@ fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_s
         assert!(start.elapsed() < Duration::from_secs(20), "no exit");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    collect_log("daemon", &log);
+    assert!(status.success(), "{status}: {log}");
     drain(&socket, &mut messages);
     let stopping = messages
         .iter()

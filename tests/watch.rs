@@ -162,7 +162,7 @@ fn the_heartbeat_pings_at_its_interval_counts_failures_and_stops_when_lookout_is
     receiver.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token = "hb-t0ken-4f9c2";
+    let token = common::secret("hb-t0ken-4f9c2");
     let extra = format!(
         "\n[heartbeat]\nurl = \"http://{}/ping/uuid-1\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
          bearer_token = \"${{HB_TOKEN}}\"\n",

@@ -13,6 +13,8 @@ mod export;
 mod maintenance;
 // --quiet, colour on a terminal only, progress bars.
 pub(crate) mod output;
+// `lookout store stats|compact`.
+mod store;
 // Access control: users and API tokens.
 mod users;
 
@@ -95,6 +97,10 @@ pub enum Command {
     /// API tokens (Authorization: Bearer): create, list, revoke.
     #[command(subcommand)]
     Token(users::TokenCommand),
+    /// The history on disk: sizes and ages per tier (`stats`), retention and vacuum now
+    /// (`compact`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Lookout in other tools' terms: Prometheus alerting rules, Grafana dashboards.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -171,7 +177,11 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            init_logging(cli.log_level.as_deref(), &config);
+            // The daemon does not start without the log it was told to write.
+            if let Err(error) = crate::logs::init(cli.log_level.as_deref(), &config, clock.clone())
+            {
+                return fail(&error);
+            }
             match daemon::serve(source, clock).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),
@@ -243,6 +253,14 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             };
             users::token(command, &config, &clock).await
         }
+        Command::Store(command) => {
+            let config = match load(&source) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(cli.log_level.as_deref(), &config);
+            store::run(command, &config, &clock).await
+        }
         Command::Export(command) => export::run(command, &source),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { dir } => completions::man(dir.as_deref()),
@@ -278,21 +296,13 @@ fn fail(error: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
+/// Lookout's own log as `[log]` says (see `crate::logs`). A command other than `serve` that
+/// cannot open the log file logs to stderr instead, and says so.
 fn init_logging(cli_level: Option<&str>, config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = cli_level
-        .map(str::to_string)
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| config.log.level.clone());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|error| {
-        eprintln!("lookout: log filter \"{filter}\" is invalid ({error}); using \"info\"");
-        EnvFilter::new("info")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(output::colour_stderr())
-        .try_init();
+    if let Err(error) = crate::logs::init(cli_level, config, system_clock()) {
+        eprintln!("lookout: {error}; logging to stderr instead");
+        crate::logs::init_stderr(cli_level, config);
+    }
 }
 
 async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {

@@ -107,6 +107,11 @@ impl Progress {
         self.0.set_message(item.to_string());
         self.0.inc(1);
     }
+
+    /// Says what the next step is while it runs (a step that takes long, like a VACUUM).
+    pub fn doing(&self, what: &str) {
+        self.0.set_message(what.to_string());
+    }
 }
 
 impl Drop for Progress {

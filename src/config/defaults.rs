@@ -143,9 +143,7 @@ fn build_default() -> Config {
             interfaces: exclude_only(INTERFACE_EXCLUDES),
             thresholds: SystemThresholds::default(),
         },
-        log: LogConfig {
-            level: "info".to_string(),
-        },
+        log: LogConfig::default(),
         checks: Vec::new(),
         alerts: super::AlertsConfig::default(),
         notifiers: Vec::new(),

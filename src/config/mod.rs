@@ -23,6 +23,7 @@ pub mod checks;
 mod defaults;
 mod env;
 mod error;
+mod log;
 pub mod maintenance;
 pub mod notifiers;
 mod parse;
@@ -60,6 +61,7 @@ pub use alerts::{AlertsConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit}
 pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
 pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
+pub use log::{LogConfig, LogFormat, LogOutput};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
 pub use remote_write::RemoteWriteConfig;
@@ -205,12 +207,6 @@ impl Default for SystemThresholds {
             disk_critical: 0.95,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogConfig {
-    /// `log.level`: a tracing filter such as "info" or "lookout=debug,info". Default "info".
-    pub level: String,
 }
 
 /// Include/exclude lists of anchored regexes. A name passes when it matches some include

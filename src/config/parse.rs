@@ -26,8 +26,8 @@ use super::units::{
     parse_size,
 };
 use super::{
-    Config, LogConfig, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig,
-    SystemThresholds, embedded_default,
+    Config, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig, SystemThresholds,
+    embedded_default,
 };
 
 /// The longest allowed `storage.flush_interval`: it bounds how much a crash can lose.
@@ -44,7 +44,6 @@ pub(super) const SIZE_FORM: &str =
     "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
 pub(super) const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
 pub(super) const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
-const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 /// Parses and validates `text`; all problems, in file order, if there are any.
 pub(super) fn parse(
@@ -91,7 +90,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
     let table = reader.table(&root, "system");
     let system = read_system(reader, &table, &defaults.system);
     let table = reader.table(&root, "log");
-    let log = read_log(reader, &table, &defaults.log);
+    let log = super::log::read_log(reader, &table, &defaults.log);
     let checks = super::checks::read_checks(reader, &root);
     let (mut alerts, alert_notifiers) =
         super::alerts::read_alerts(reader, &root, &system.thresholds);
@@ -415,43 +414,6 @@ fn read_thresholds(
         disk_warning,
         disk_critical,
     }
-}
-
-fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &LogConfig) -> LogConfig {
-    let level = string_setting(
-        r,
-        table,
-        "level",
-        default.level.clone(),
-        "a log level string like \"info\"",
-        |text| {
-            if is_log_filter(&text.value) {
-                Ok(text.value.trim().to_string())
-            } else {
-                Err(format!(
-                    "{} is not a log filter; expected a level ({}), or directives like \"lookout=debug,info\"",
-                    text.quoted(),
-                    LOG_LEVELS.join(", ")
-                ))
-            }
-        },
-    );
-    LogConfig { level: level.value }
-}
-
-/// A tracing filter whose every directive ends in a level: "info", "lookout=debug,warn".
-/// Stricter than `EnvFilter`, which reads a lone word such as "verbose" as a target name and
-/// so would silently turn a typo into "log everything from a module that does not exist".
-fn is_log_filter(filter: &str) -> bool {
-    let filter = filter.trim();
-    !filter.is_empty()
-        && filter.split(',').all(|directive| {
-            let level = directive
-                .rsplit_once('=')
-                .map_or(directive, |(_, level)| level);
-            LOG_LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
-        })
-        && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
 }
 
 // ---- Typed settings. Each returns the value (the default when absent or wrong) and where it
@@ -845,31 +807,6 @@ pub(super) fn closed_type(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_filters() {
-        for good in [
-            "info",
-            "INFO",
-            "debug",
-            "lookout=debug,info",
-            "lookout=debug, warn",
-            "off",
-        ] {
-            assert!(is_log_filter(good), "{good:?} should be accepted");
-        }
-        for bad in [
-            "",
-            "verbose",
-            "info,",
-            "lookout",
-            "lookout=loud",
-            "=",
-            "info,,debug",
-        ] {
-            assert!(!is_log_filter(bad), "{bad:?} should be rejected");
-        }
-    }
 
     #[test]
     fn regex_errors_fit_on_one_line() {

@@ -193,8 +193,28 @@ pub fn summary(config: &Config) -> String {
         format_duration(storage.retention.minute),
         format_duration(storage.retention.hour)
     ));
-    lines.push(format!("log: {}", config.log.level));
+    lines.push(describe_log(config));
     lines.join("\n")
+}
+
+/// One line: the log filter, the format when not text, and the file with its rotation.
+fn describe_log(config: &Config) -> String {
+    use super::{LogFormat, LogOutput};
+    let log = &config.log;
+    let mut line = format!("log: {}", log.level);
+    if log.format == LogFormat::Json {
+        line.push_str(", json");
+    }
+    if log.output == LogOutput::File {
+        line.push_str(&format!(
+            ", to {} (rotated at {} or {}, {} kept)",
+            log.file_path(&config.storage.path).display(),
+            format_size(log.max_size),
+            format_duration(log.max_age),
+            log.keep
+        ));
+    }
+    line
 }
 
 /// One line: where maintenance is read from (no secret: URLs are cut to their origin, DSNs

@@ -284,13 +284,17 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.key(key, percent(value), percent(default), doc);
     }
 
-    t.table("log", "Lookout's own log, written to stderr.");
+    t.table(
+        "log",
+        "Lookout's own log: to stderr, or to a file rotated by size and age. It never holds a secret or a line a log check matched; changes take effect at the next restart.",
+    );
     t.key(
         "level",
         string(&config.log.level),
         string(&defaults.log.level),
         "A level (error, warn, info, debug, trace) or directives like \"lookout=debug,info\"; --log-level and RUST_LOG override it.",
     );
+    log_keys(&mut t, &config.log, &defaults.log);
     t.out.push('\n');
     // [alerts] addition: before the checks, whose last example block runs to the end.
     t.out.push_str(ALERTS_DOC);
@@ -305,6 +309,57 @@ fn render(preset: &Preset, config: &Config) -> String {
     t.out.push_str(super::remote_write::TEMPLATE); // [[remote_write]]: the same, tested in remote_write.rs
     t.out.push_str(super::watch::TEMPLATE); // [heartbeat], [alerts.connectivity]: tested in watch.rs
     t.out
+}
+
+/// `[log]` beyond `level`: format, output and the rotation of the log file.
+fn log_keys(t: &mut Template, log: &super::LogConfig, default: &super::LogConfig) {
+    t.key(
+        "format",
+        string(log.format.as_str()),
+        string(default.format.as_str()),
+        "\"text\" (colours only on a terminal) or \"json\" (one object per line: timestamp, level, target, message, fields).",
+    );
+    t.key(
+        "output",
+        string(log.output.as_str()),
+        string(default.output.as_str()),
+        "\"stderr\" (for systemd's journal, or a terminal) or \"file\" (the file below, rotated; 0600 in a 0700 directory).",
+    );
+    match &log.file {
+        Some(file) => {
+            let file = string(&file.to_string_lossy());
+            t.key(
+                "file",
+                file.clone(),
+                file,
+                "The log file with output = \"file\".",
+            );
+        }
+        None => {
+            t.comment("The log file with output = \"file\"; default: logs/lookout.log in the data directory (storage.path).");
+            t.comment(
+                "file = \"/var/log/lookout/lookout.log\"   # the systemd unit's LogsDirectory",
+            );
+        }
+    }
+    t.key(
+        "max_size",
+        string(&format_size(log.max_size)),
+        string(&format_size(default.max_size)),
+        "The file is rotated (lookout.log -> lookout.log.1 -> lookout.log.2 ...) before it grows past this.",
+    );
+    t.key(
+        "max_age",
+        duration(log.max_age),
+        duration(default.max_age),
+        "... and once its first line is this old.",
+    );
+    t.key(
+        "keep",
+        log.keep.to_string(),
+        default.keep.to_string(),
+        "Rotated files kept; older ones are deleted (0: none).",
+    );
 }
 
 /// Health checks have no default, so the template documents them as commented examples.
@@ -525,6 +580,10 @@ mod tests {
                 continue;
             }
             // Optional, no default: shown commented out.
+            if path == "log.file" {
+                assert!(text.contains("# file = "), "{path} is not documented");
+                continue;
+            }
             if let Some(key) = path
                 .strip_prefix("server.")
                 .filter(|k| k.starts_with("tls_") || k.starts_with("metrics_"))

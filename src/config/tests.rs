@@ -166,7 +166,7 @@ colour = true
          lookout.toml:10:1: system.include: unknown key here; did you mean \
          \"system.filesystems.include\", \"system.fs_types.include\" or \"system.interfaces.include\"?\n\
          lookout.toml:13:1: system.thresholds.cpu_warn: unknown key; did you mean \"cpu_warning\"?\n\
-         lookout.toml:16:1: log.colour: unknown key; expected one of \"level\""
+         lookout.toml:16:1: log.colour: unknown key; expected one of \"level\", \"format\", \"output\", \"file\", \"max_size\", \"max_age\", \"keep\""
     );
 }
 

@@ -214,7 +214,8 @@ impl AlertLoop {
                         severity = notice.severity.as_str(),
                         muted_by = %entry.muted_by,
                         "{}",
-                        notice.summary
+                        // A summary may hold a log check's detail ({{detail}}).
+                        crate::logs::without_matched_line(&notice.summary)
                     );
                     if notice.kind != NoticeKind::Repeat {
                         self.bus.publish_event(Event {

@@ -47,7 +47,7 @@ pub async fn update_snapshot(
                     check = %change.check,
                     from = change.from.map_or("new", |s| s.as_str()),
                     to = %change.to,
-                    detail = %change.detail,
+                    detail = crate::logs::without_matched_line(&change.detail),
                     "check status changed"
                 );
                 bus.publish_event(change.to_event());

@@ -522,6 +522,9 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
     if new_config.remote_write != current.remote_write {
         tracing::warn!("remote_write changes take effect at the next restart");
     }
+    if new_config.log != current.log {
+        tracing::warn!("log.* changes take effect at the next restart");
+    }
     Ok(new_config)
 }
 

@@ -32,6 +32,10 @@ pub(super) const PRUNE_OUTBOX_SQL: &str = "DELETE FROM outbox
                         AND json_extract(notice, '$.alert_id') IN (SELECT id FROM alerts)
                       GROUP BY notifier, json_extract(notice, '$.alert_id'))";
 
+/// Retention (`maintain`, with the cut-off of the longest tier): silences that ended before
+/// it. Expired ones are kept until then for the audit trail.
+pub(super) const PRUNE_SILENCES_SQL: &str = "DELETE FROM silences WHERE ends_ms < ?";
+
 const OUTBOX_COLUMNS: &str = "id, notifier, group_key, group_labels, due_ms, notice, state, \
      attempts, next_attempt_ms, last_error, delivered_ms, created_ms, batch_key";
 

@@ -21,6 +21,13 @@ const WINDOW_COLUMNS: &str =
     "id, start_ms, end_ms, mode, reason, origin, author, stopped_ms, created_ms";
 /// A window's effective end in SQL (`ManualWindow::ends_ms`): stopped, or planned.
 const WINDOW_ENDS: &str = "min(end_ms, coalesce(stopped_ms, end_ms))";
+/// Retention (`maintain`, with the cut-off of the longest tier, as for events and the alert
+/// history): periods that ended before the cut-off; the open one is never pruned.
+pub(super) const PRUNE_PERIODS_SQL: &str =
+    "DELETE FROM maintenance_periods WHERE end_ms IS NOT NULL AND end_ms < ?";
+/// ... and windows opened by hand that ended (or were stopped) before it.
+pub(super) const PRUNE_WINDOWS_SQL: &str =
+    "DELETE FROM maintenance_windows WHERE min(end_ms, coalesce(stopped_ms, end_ms)) < ?";
 
 impl Store {
     /// Stores `period`: a new row when `id == 0` (returns the new id), otherwise every
@@ -370,6 +377,189 @@ mod tests {
             stopped_ms: None,
             created_ms: start_ms,
         }
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_ended_maintenance_and_silences_with_the_hour_tier() {
+        const HOUR: i64 = 60 * MIN;
+        const DAY: i64 = 24 * HOUR;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mut ids = Vec::new();
+        for p in [
+            period(T0, Some(T0 + 40 * MIN)),
+            period(T0 + 50 * MIN, None),
+            period(T0 + 10 * DAY, Some(T0 + 10 * DAY + 30 * MIN)),
+        ] {
+            ids.push(store.save_period(&p).await.unwrap());
+        }
+        let stopped_early = ManualWindow {
+            stopped_ms: Some(T0 + 5 * MIN),
+            ..window(T0, T0 + 20 * DAY)
+        };
+        let mut window_ids = Vec::new();
+        for w in [
+            window(T0, T0 + 30 * MIN),
+            stopped_early,
+            window(T0 + 10 * DAY, T0 + 10 * DAY + HOUR),
+        ] {
+            window_ids.push(store.add_window(&w).await.unwrap());
+        }
+        for (id, ends_ms) in [("old", T0 + HOUR), ("recent", T0 + 10 * DAY + HOUR)] {
+            let silence = crate::alert::silence::Silence {
+                id: id.into(),
+                matchers: Vec::new(),
+                starts_ms: T0,
+                ends_ms,
+                author: "ops".into(),
+                comment: String::new(),
+            };
+            store.add_silence(&silence).await.unwrap();
+        }
+
+        // Two years (the hour tier's retention) after the first end: nothing has ended before
+        // the cut-off yet.
+        clock.set(T0 + 5 * MIN + 730 * DAY);
+        let m = store.maintain().await.unwrap();
+        assert_eq!((m.expired_maintenance, m.expired_silences), (0, 0));
+        assert_eq!(store.window_history(10).await.unwrap().len(), 3);
+
+        // Past two years after the old ones ended: they go; the open period never does.
+        clock.set(T0 + HOUR + 730 * DAY + 1);
+        let m = store.maintain().await.unwrap();
+        assert_eq!((m.expired_maintenance, m.expired_silences), (3, 1));
+        let periods: Vec<i64> = store
+            .periods(0, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(periods, [ids[1], ids[2]]);
+        let windows: Vec<i64> = store
+            .window_history(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(windows, [window_ids[2]]);
+        let silences: Vec<String> = store
+            .silences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(silences, ["recent"]);
+    }
+
+    /// Regression: the size cap drops the hour tier's rows "before i64::MAX" once it drops
+    /// them all, and the timelines that follow it went with them up to that time, so an
+    /// active silence or maintenance window (what is in force, not history) was deleted.
+    #[tokio::test]
+    async fn the_size_cap_drops_old_timelines_with_the_hour_tier_but_nothing_in_force() {
+        const HOUR: i64 = 60 * MIN;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let key = Arc::new(crate::model::SeriesKey::new("v"));
+        for i in 0..120 {
+            store.ingest(&Observation {
+                source: "t".into(),
+                at_ms: T0 + i * MIN,
+                samples: vec![crate::model::Sample {
+                    series: key.clone(),
+                    value: i as f64,
+                }],
+                checks: Vec::new(),
+            });
+        }
+        store.flush().await.unwrap();
+        store
+            .record_event(&crate::model::Event {
+                at_ms: T0 + MIN,
+                kind: crate::model::EventKind::Started,
+                subject: "lookout".into(),
+                message: "started".into(),
+            })
+            .await
+            .unwrap();
+        store
+            .commit_alerts(&AlertBatch {
+                history: vec![HistoryEntry {
+                    notice: notice("a", T0 + 2 * MIN),
+                    muted_by: String::new(),
+                }],
+                ..AlertBatch::default()
+            })
+            .await
+            .unwrap();
+        let now = T0 + 3 * HOUR;
+        let ended = store
+            .save_period(&period(T0, Some(T0 + 10 * MIN)))
+            .await
+            .unwrap();
+        let open_period = store.save_period(&period(now - MIN, None)).await.unwrap();
+        store.add_window(&window(T0, T0 + 30 * MIN)).await.unwrap();
+        let active = store
+            .add_window(&window(now - MIN, now + HOUR))
+            .await
+            .unwrap();
+        for (id, ends_ms) in [("expired", T0 + HOUR), ("active", now + HOUR)] {
+            let silence = crate::alert::silence::Silence {
+                id: id.into(),
+                matchers: Vec::new(),
+                starts_ms: T0,
+                ends_ms,
+                author: "ops".into(),
+                comment: String::new(),
+            };
+            store.add_silence(&silence).await.unwrap();
+        }
+        clock.set(now);
+        store.maintain().await.unwrap();
+        store.close().await.unwrap();
+
+        // A cap far below what is there: every tier goes, and the timelines up to now.
+        let capped = StoreOptions {
+            max_size: 4096,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), capped, clock.clone())
+            .await
+            .unwrap();
+        let m = store.maintain().await.unwrap();
+        assert!(m.capped_rollups > 0, "{m:?}");
+        // The event, the alert history entry, the ended period and window, the expired silence.
+        assert_eq!(m.capped_records, 5, "{m:?}");
+        assert!(store.alert_history(0, 10).await.unwrap().is_empty());
+        let periods: Vec<i64> = store
+            .periods(0, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(periods, [open_period]);
+        assert_ne!(ended, open_period);
+        let windows: Vec<i64> = store
+            .window_history(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(windows, [active]);
+        let silences: Vec<String> = store
+            .silences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(silences, ["active"]);
     }
 
     #[tokio::test]

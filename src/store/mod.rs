@@ -12,8 +12,11 @@
 //!   yet (head rows, the buffer) are included, bucketed on the fly for the rollup tiers.
 //! - Retention: raw 7 days, minute 90 days, hour 2 years by default. Check history follows
 //!   the minute tier (90 days; it keeps every status change and one result per minute), the
-//!   event timeline the hour tier (2 years). Past `max_size`, the oldest data of the finest
-//!   tier goes first: raw, then minute (with check history), then hour (with events).
+//!   event timeline, the alert history, maintenance periods and windows and expired silences
+//!   the hour tier (2 years; so a silence is kept for audit until two years after it ended).
+//!   Past `max_size`, the oldest data of the finest tier goes first: raw, then minute (with
+//!   check history), then hour (with those timelines). `usage()` (`stats`) tells the size and
+//!   the oldest data of each; `vacuum()` gives free pages back on demand.
 //! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
 //!   every write transaction is `BEGIN IMMEDIATE` with a 5 s busy timeout, and maintenance is
 //!   transactional and idempotent.
@@ -44,6 +47,7 @@ pub mod policy;
 mod read;
 mod remote_write;
 pub mod rollup;
+mod stats;
 #[doc(hidden)]
 pub mod synth;
 mod users;
@@ -52,6 +56,7 @@ mod write;
 pub use error::StoreError;
 pub use open::{APPLICATION_ID, BUSY_TIMEOUT, DB_FILE};
 pub use remote_write::{NewBatch, QueueState, QueuedBatch};
+pub use stats::{RecordUsage, StoreUsage, TierUsage, VacuumStats, file_len, wal_path};
 pub use users::{Role, SessionRecord, TokenRecord, UserRecord};
 
 /// How the store keeps data: retention per tier and a total size cap.
@@ -162,9 +167,17 @@ pub struct MaintainStats {
     pub expired_events: u64,
     /// Delivered or failed notifications older than the raw retention.
     pub expired_outbox_rows: u64,
+    /// Maintenance periods and windows opened by hand that ended before the hour tier's
+    /// cut-off (kept as long as the events).
+    pub expired_maintenance: u64,
+    /// Silences that ended before the hour tier's cut-off.
+    pub expired_silences: u64,
     /// Rows deleted to respect `max_size`.
     pub capped_raw_chunks: u64,
     pub capped_rollups: u64,
+    /// Check results and timeline rows (events, alert history, maintenance, silences)
+    /// deleted with the oldest rollups, to respect `max_size`.
+    pub capped_records: u64,
     /// Database size before and after (pages in use plus free pages), in bytes.
     pub bytes_before: u64,
     pub bytes_after: u64,

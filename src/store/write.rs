@@ -274,6 +274,20 @@ pub async fn maintain_if_due(inner: &Inner) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What follows the minute tier, by retention and by the size cap: check results older than
+/// the cut-off (`?`).
+const MINUTE_RECORDS: [&str; 1] =
+    ["DELETE FROM check_history WHERE check_id IN (SELECT id FROM checks) AND at_ms < ?"];
+/// ... and the hour tier: the event timeline, the alert history, maintenance periods and
+/// windows, silences.
+const HOUR_RECORDS: [&str; 5] = [
+    "DELETE FROM events WHERE at_ms < ?",
+    "DELETE FROM alert_history WHERE at_ms < ?",
+    super::maintenance::PRUNE_PERIODS_SQL,
+    super::maintenance::PRUNE_WINDOWS_SQL,
+    super::alerts::PRUNE_SILENCES_SQL,
+];
+
 pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     let _one_at_a_time = inner.maintain_lock.lock().await;
     let now = inner.clock.now_ms();
@@ -325,26 +339,21 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
                 .map_err(db)?
                 .rows_affected();
     }
-    stats.expired_check_results = exec(
-        &mut tx,
-        "DELETE FROM check_history WHERE check_id IN (SELECT id FROM checks) AND at_ms < ?",
-        cut.minute,
-    )
-    .await
-    .map_err(db)?;
-    stats.expired_events = exec(&mut tx, "DELETE FROM events WHERE at_ms < ?", cut.hour)
+    stats.expired_check_results = exec(&mut tx, MINUTE_RECORDS[0], cut.minute)
         .await
         .map_err(db)?;
-    // The alert history is a timeline like the events; a delivered or failed outbox row is
-    // only worth keeping while someone may ask "was it sent?" (or while its alert fires: the
+    // The alert history, maintenance periods, windows opened by hand and expired silences
+    // are timelines like the events: kept as long. A delivered or failed outbox row is only
+    // worth keeping while someone may ask "was it sent?" (or while its alert fires: the
     // notice Alertmanager is re-sent).
-    stats.expired_events += exec(
-        &mut tx,
-        "DELETE FROM alert_history WHERE at_ms < ?",
-        cut.hour,
-    )
-    .await
-    .map_err(db)?;
+    let [events, alert_history, periods, windows, silences] = HOUR_RECORDS;
+    for sql in [events, alert_history] {
+        stats.expired_events += exec(&mut tx, sql, cut.hour).await.map_err(db)?;
+    }
+    for sql in [periods, windows] {
+        stats.expired_maintenance += exec(&mut tx, sql, cut.hour).await.map_err(db)?;
+    }
+    stats.expired_silences = exec(&mut tx, silences, cut.hour).await.map_err(db)?;
     stats.expired_outbox_rows = exec(&mut tx, super::alerts::PRUNE_OUTBOX_SQL, cut.raw)
         .await
         .map_err(db)?;
@@ -612,16 +621,8 @@ async fn size_cap(
         deleted += n;
     }
     for (step, before, also) in [
-        (
-            MINUTE_MS,
-            plan.minute_before,
-            "DELETE FROM check_history WHERE check_id IN (SELECT id FROM checks) AND at_ms < ?",
-        ),
-        (
-            HOUR_MS,
-            plan.hour_before,
-            "DELETE FROM events WHERE at_ms < ?",
-        ),
+        (MINUTE_MS, plan.minute_before, &MINUTE_RECORDS[..]),
+        (HOUR_MS, plan.hour_before, &HOUR_RECORDS[..]),
     ] {
         if let Some(before) = before {
             let n = sqlx::query("DELETE FROM rollups WHERE step_ms = ? AND row_ms < ?")
@@ -633,8 +634,15 @@ async fn size_cap(
                 .rows_affected();
             stats.capped_rollups += n;
             deleted += n;
-            // Check history follows the minute tier, events the hour tier.
-            deleted += exec(&mut tx, also, before).await.map_err(db)?;
+            // Check history follows the minute tier, events and the other timelines the
+            // hour tier; never past now: an active silence or maintenance window is not
+            // history but what is in force (the last span's `before` is i64::MAX).
+            let before = before.min(inner.clock.now_ms());
+            for sql in also {
+                let n = exec(&mut tx, sql, before).await.map_err(db)?;
+                stats.capped_records += n;
+                deleted += n;
+            }
         }
     }
     tx.commit().await.map_err(db)?;

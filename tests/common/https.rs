@@ -103,7 +103,7 @@ impl Daemon {
         let log = Arc::new(std::sync::Mutex::new(String::new()));
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buffer = [0u8; 8192];
             while let Ok(n) = stderr.read(&mut buffer) {
                 if n == 0 {
@@ -114,11 +114,17 @@ impl Daemon {
                     .push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         });
-        let mut daemon = Daemon { child, addr, log };
+        let mut daemon = Daemon {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        };
         daemon.wait_until(Duration::from_secs(20), |d| {
             get(d.addr, config, "/healthz").is_ok_and(|(status, _)| status == 200)
         });
         let token = create_token(&command, "admin");
+        super::secret(&token);
         TOKENS.lock().unwrap().insert(addr, token);
         daemon
     }

@@ -17,11 +17,72 @@ pub fn lookout() -> Command {
 }
 
 pub fn run(args: &[&str], dir: &Path) -> Output {
-    lookout()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run lookout")
+    output(lookout().args(args).current_dir(dir))
+}
+
+/// Runs `command` (a `lookout ...`) to the end, like `Command::output`, and adds what it wrote
+/// to stderr (its log and its error messages) to the collected logs (`collect_log`).
+pub fn output(command: &mut Command) -> Output {
+    let output = command.output().expect("run lookout");
+    collect_log("cli", &text(&output.stderr));
+    output
+}
+
+/// `child.wait_with_output()` for a `lookout ...` spawned with its stderr piped (to write its
+/// stdin first): its stderr goes to the collected logs too.
+pub fn finish(child: Child) -> Output {
+    let output = child.wait_with_output().expect("wait for lookout");
+    collect_log("cli", &text(&output.stderr));
+    output
+}
+
+/// Where the logs of every Lookout that the tests run are collected, for
+/// `.ci/check-log-secrets` (run by `.ci/run` after `cargo test`): `$LOOKOUT_TEST_LOG_DIR`.
+/// Unset (a developer's `cargo test`), nothing is collected.
+pub fn log_dir() -> Option<PathBuf> {
+    std::env::var_os("LOOKOUT_TEST_LOG_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Adds one process's log to the collection: `<test binary>-<pid>-<n>-<what>.log`.
+pub fn collect_log(what: &str, log: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = log_dir() else {
+        return;
+    };
+    if log.is_empty() {
+        return;
+    }
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!("{binary}-{}-{n}-{what}.log", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, log))
+        .unwrap_or_else(|e| panic!("cannot collect a log in {}: {e}", path.display()));
+}
+
+/// Registers `value` as a secret given to Lookout: `.ci/check-log-secrets` fails if any
+/// collected log holds it. (Constants of `tests/*.rs` named like a secret, `*SECRET*`,
+/// `*PASSWORD*`, `*TOKEN*`, are registered by the script itself; this is for values made at
+/// run time, such as API tokens.) Returns `value`.
+pub fn secret(value: &str) -> &str {
+    let Some(dir) = log_dir() else {
+        return value;
+    };
+    let appended = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("secrets.txt"))
+            .and_then(|mut file| file.write_all(format!("{value}\n").as_bytes()))
+    });
+    appended.unwrap_or_else(|e| panic!("cannot register a secret in {}: {e}", dir.display()));
+    value
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -52,6 +113,8 @@ pub struct Daemon {
     /// Everything the daemon logged so far: read continuously, so a chatty daemon never
     /// blocks on a full pipe.
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The thread reading stderr: done once the daemon is gone and everything is read.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -75,7 +138,7 @@ impl Daemon {
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buffer = [0u8; 8192];
             while let Ok(n) = stderr.read(&mut buffer) {
                 if n == 0 {
@@ -87,13 +150,19 @@ impl Daemon {
             }
         });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut daemon = Daemon { child, addr, log };
+        let mut daemon = Daemon {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        };
         daemon.wait_until(Duration::from_secs(20), |d| {
             http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
         });
         // The API needs credentials: an admin token for this daemon's store, sent by the
         // helpers of this module (`http_get`, `alerting::http`) to this address.
         let token = create_token(&command, "admin");
+        secret(&token);
         TOKENS.lock().unwrap().insert(addr, token);
         daemon
     }
@@ -155,6 +224,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Its last lines, then the whole log to the collection (`collect_log`). A child of
+        // the daemon still holding the pipe must not hang the test: wait 2 s at most.
+        if let Some(reader) = self.reader.take() {
+            let start = Instant::now();
+            while !reader.is_finished() && start.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        collect_log("daemon", &self.log());
     }
 }
 
@@ -192,10 +270,7 @@ pub fn create_token(serve: &Command, role: &str) -> String {
     if let Some(dir) = serve.get_current_dir() {
         command.current_dir(dir);
     }
-    let output = command
-        .args(["token", "create", "--role", role, "--name", "tests"])
-        .output()
-        .expect("run lookout token create");
+    let output = output(command.args(["token", "create", "--role", role, "--name", "tests"]));
     assert!(
         output.status.success(),
         "lookout token create: {}",

@@ -37,6 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Check, CheckFuture, Outcome, grade};
+
+/// Where the matched line starts in a detail (`keep_samples = true`); Lookout's own log cuts
+/// the detail there (`logs::without_matched_line`).
+pub const LAST_MATCH: &str = "; last match (";
 use crate::clock::UnixMillis;
 use crate::config::checks::log::LogCheck;
 use crate::model::{SeriesKey, Status};
@@ -319,7 +323,7 @@ impl Follower {
         }
         if let Some((index, line)) = &read.last_match {
             reason.push_str(&format!(
-                "; last match ({}): {}",
+                "{LAST_MATCH}{}): {}",
                 self.config.patterns[*index].name,
                 line.replace(['\n', '\r'], " ")
             ));
