@@ -8,24 +8,26 @@ use common::*;
 use std::time::Duration;
 
 #[test]
-fn first_start_prints_the_admin_password_once_and_the_api_needs_credentials() {
+fn first_start_leaves_the_admin_password_in_a_private_file_never_in_the_log() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port, "");
     let daemon = Daemon::start(&config, port);
+    // stderr is a pipe here, as under systemd: a log, so the password goes to a file.
+    let file = dir.path().join("data/initial-admin-password");
     let log = daemon.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("created user \"admin\" with password"))
-        .unwrap_or_else(|| panic!("no admin password printed: {log}"));
-    let password = line
-        .split("with password ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    assert!(
+        log.contains("its password is in") && log.contains("initial-admin-password"),
+        "the log says where the password is: {log}"
+    );
+    let password = std::fs::read_to_string(&file).unwrap();
+    let password = password.trim_end();
     assert_eq!(password.len(), 20);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // Without the token of the helpers, the API answers 401.
     let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
     use std::io::{Read, Write};
@@ -38,14 +40,55 @@ fn first_start_prints_the_admin_password_once_and_the_api_needs_credentials() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.contains(" 401 "), "{response}");
-    // With it, 200.
+    // With it, 200; and the password from the file logs in.
     assert_eq!(daemon.get("/api/v1/status").0, 200);
+    let body = format!("user=admin&password={password}");
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    write!(
+        stream,
+        "POST /login HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        daemon.addr,
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.0 303") || response.starts_with("HTTP/1.1 303"),
+        "the password in the file logs in: {response}"
+    );
     let (_, log) = daemon.stop_with(libc::SIGTERM);
-    assert_eq!(log.matches(password).count(), 1, "printed once only");
+    assert!(!log.contains(password), "the password is never in the log");
 
     // A second start creates nobody.
     let daemon = Daemon::start(&config, port);
     assert!(!daemon.log().contains("created user"));
+    drop(daemon);
+
+    // Changing the password removes the file: it would only mislead.
+    let mut child = lookout()
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "user",
+            "passwd",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long new password 42\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(!file.exists(), "the first password's file is removed");
 }
 
 #[test]
@@ -237,4 +280,62 @@ fn a_login_lockout_is_a_critical_security_alert_by_mail() {
     assert_eq!(alert["labels"]["check"], "security:login", "{alert:#}");
     // Still locked after the mail went out.
     assert_eq!(login(password), 429);
+}
+
+#[test]
+fn on_a_terminal_the_first_admin_password_is_shown_there_and_no_file_is_left() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "");
+    // script(1) (bsdutils, essential on Debian) gives the daemon a terminal as stdout/stderr.
+    let serve = format!(
+        "{} serve --config {}",
+        env!("CARGO_BIN_EXE_lookout"),
+        config.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &serve, "/dev/null"])
+        .env_remove("LOOKOUT_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils)");
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let shown = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.contains("created user \"admin\" with password") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no password shown on the terminal: {seen:#?}"),
+        }
+    };
+    // The daemon is script's child; a SIGHUP through the terminal would only reload it.
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    for pid in children.split_whitespace() {
+        unsafe { libc::kill(pid.parse().unwrap(), libc::SIGTERM) };
+    }
+    let _ = child.wait();
+    let password = shown
+        .split("with password ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert_eq!(password.len(), 20, "{shown}");
+    assert!(
+        !dir.path().join("data/initial-admin-password").exists(),
+        "shown on the terminal, so not left in a file"
+    );
 }

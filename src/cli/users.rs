@@ -175,6 +175,16 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
             match store.set_password(&name, &hash).await {
                 Ok(true) => {
                     say!("password of {name:?} changed; their sessions are ended");
+                    if name == "admin" {
+                        // The generated password it replaces is no use to anyone now.
+                        let file = config
+                            .storage
+                            .path
+                            .join(crate::daemon::INITIAL_ADMIN_PASSWORD_FILE);
+                        if std::fs::remove_file(&file).is_ok() {
+                            say!("removed {}", file.display());
+                        }
+                    }
                     ExitCode::SUCCESS
                 }
                 Ok(false) => bad(&format!("no user {name:?}; see lookout user list")),

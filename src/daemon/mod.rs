@@ -115,9 +115,11 @@ fn lifecycle_event(clock: &SharedClock, kind: EventKind, message: impl Into<Stri
     }
 }
 
-/// On the first start (no users yet), creates the user "admin" with a random password, printed
-/// once to stderr, never logged and never stored in clear.
-async fn ensure_admin(store: &Store) -> Result<(), StoreError> {
+/// On the first start (no users yet), creates the user "admin" with a random password, never
+/// logged and never stored in clear. On a terminal it is printed there; otherwise stderr is a
+/// log (the journal, a file), so it goes to `initial-admin-password` in the data dir (0600),
+/// which `lookout user passwd admin` removes.
+async fn ensure_admin(store: &Store, data_dir: &std::path::Path) -> Result<(), StoreError> {
     if store.count_users().await? > 0 {
         return Ok(());
     }
@@ -128,16 +130,48 @@ async fn ensure_admin(store: &Store) -> Result<(), StoreError> {
         );
         return Ok(());
     };
-    if store
+    if !store
         .add_user("admin", crate::store::Role::Admin, &hash)
         .await?
     {
+        return Ok(());
+    }
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
         // Plain stderr, not tracing: the password must never end up in a log file.
         eprintln!(
             "lookout: created user \"admin\" with password {password} — change it with lookout user passwd admin"
         );
+        return Ok(());
+    }
+    let file = data_dir.join(INITIAL_ADMIN_PASSWORD_FILE);
+    match write_private(&file, &format!("{password}\n")) {
+        Ok(()) => tracing::warn!(
+            "created user \"admin\"; its password is in {} (readable by this user only) — change it with lookout user passwd admin",
+            file.display()
+        ),
+        Err(error) => tracing::error!(
+            "created user \"admin\" but could not write its password to {}: {error}; set one with lookout user passwd admin",
+            file.display()
+        ),
     }
     Ok(())
+}
+
+/// Where the first start leaves the generated admin password when stderr is not a terminal.
+pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Writes `text` to a new file only its owner may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 /// Run `lookout serve` until SIGTERM/SIGINT.
@@ -183,7 +217,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         None => None,
     };
     // After the TLS files and the port are known good: a start that fails creates no admin.
-    ensure_admin(&store).await?;
+    ensure_admin(&store, &config.storage.path).await?;
     let started_at_ms = clock.now_ms();
 
     let bus = Bus::new(DEFAULT_CAPACITY);

@@ -317,7 +317,7 @@ pub async fn users(store: &Store) -> Finding {
         return Finding::warn(
             item,
             format!(
-                "user \"admin\" still has its first password, set {} (the one printed at first start, if Lookout generated it: it may sit in a terminal's scroll-back or the journal)",
+                "user \"admin\" still has its first password, set {} (if Lookout generated it, it was printed on the terminal or left in the data dir's initial-admin-password)",
                 clock_time(first.created_ms)
             ),
             "lookout user passwd admin",
