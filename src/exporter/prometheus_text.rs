@@ -2,6 +2,7 @@
 //! prefixed `lookout_`, with HELP and TYPE lines.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::clock::UnixMillis;
 use crate::model::{Status, escape_label_value};
@@ -216,7 +217,9 @@ pub fn render(
     started_at_ms: UnixMillis,
     now_ms: UnixMillis,
 ) -> String {
-    let mut out = String::with_capacity(16 * 1024);
+    // Sized from the previous scrape: a 10,000-series page would otherwise grow from 16 KB by
+    // doubling, copying itself six times.
+    let mut out = String::with_capacity(LAST_RENDER_LEN.load(Ordering::Relaxed).max(16 * 1024));
     let mut current = String::new();
     snapshot.for_each_series(|key, latest| {
         if current != key.name {
@@ -239,15 +242,14 @@ pub fn render(
         out.push('\n');
     });
 
-    let checks = snapshot.checks();
-    if !checks.is_empty() {
+    if snapshot.has_checks() {
         write_header(
             &mut out,
             "check_status",
             "gauge",
             "Current status of each health check: 1 for the status it is in, 0 for the others.",
         );
-        for result in &checks {
+        snapshot.for_each_check(|result| {
             for status in Status::ALL {
                 let _ = write!(out, "{PREFIX}check_status");
                 write_labels(
@@ -260,20 +262,22 @@ pub fn render(
                 );
                 let _ = writeln!(out, " {}", u8::from(result.status == status));
             }
-        }
+        });
         write_header(
             &mut out,
             "check_value",
             "gauge",
             "Headline value of each health check (e.g. a usage ratio).",
         );
-        for result in checks.iter().filter(|r| r.value.is_some()) {
-            let _ = write!(out, "{PREFIX}check_value");
-            write_labels(&mut out, [("check", result.check.as_str())]);
-            out.push(' ');
-            write_value(&mut out, result.value.unwrap_or(f64::NAN));
-            out.push('\n');
-        }
+        snapshot.for_each_check(|result| {
+            if let Some(value) = result.value {
+                let _ = write!(out, "{PREFIX}check_value");
+                write_labels(&mut out, [("check", result.check.as_str())]);
+                out.push(' ');
+                write_value(&mut out, value);
+                out.push('\n');
+            }
+        });
     }
 
     write_header(
@@ -399,8 +403,12 @@ pub fn render(
         );
     }
     render_heartbeat(&mut out, &m.heartbeat);
+    LAST_RENDER_LEN.store(out.len(), Ordering::Relaxed);
     out
 }
+
+/// The length of the last page rendered, to size the next one.
+static LAST_RENDER_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The dead-man heartbeat's families, while one is configured.
 fn render_heartbeat(out: &mut String, heartbeat: &crate::daemon::heartbeat::HeartbeatMetrics) {

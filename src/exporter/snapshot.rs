@@ -192,6 +192,19 @@ impl Snapshot {
         }
     }
 
+    /// Visits the latest result of each check without copying it (the scrape path).
+    pub fn for_each_check(&self, mut visit: impl FnMut(&CheckResult)) {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        for result in latest.checks.values() {
+            visit(result);
+        }
+    }
+
+    pub fn has_checks(&self) -> bool {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        !latest.checks.is_empty()
+    }
+
     pub fn checks(&self) -> Vec<CheckResult> {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
         latest.checks.values().cloned().collect()
