@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::clock::UnixMillis;
-use crate::model::{Status, escape_label_value};
+use crate::model::{SeriesKey, Status, escape_label_value};
 
 use super::Snapshot;
 
@@ -210,6 +210,18 @@ fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {PREFIX}{name} {kind}");
 }
 
+/// `lookout_name{labels}` of a series, as a sample line starts.
+pub(super) fn exposed_series(key: &SeriesKey) -> String {
+    let mut out = String::with_capacity(PREFIX.len() + key.name.len() + 64);
+    out.push_str(PREFIX);
+    out.push_str(&key.name);
+    write_labels(
+        &mut out,
+        key.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    out
+}
+
 /// Everything in the snapshot, plus Lookout's own build and pipeline metrics.
 pub fn render(
     snapshot: &Snapshot,
@@ -221,7 +233,7 @@ pub fn render(
     // doubling, copying itself six times.
     let mut out = String::with_capacity(LAST_RENDER_LEN.load(Ordering::Relaxed).max(16 * 1024));
     let mut current = String::new();
-    snapshot.for_each_series(|key, latest| {
+    snapshot.for_each_series(|key, latest, exposed| {
         if current != key.name {
             write_header(
                 &mut out,
@@ -231,12 +243,7 @@ pub fn render(
             );
             current.clone_from(&key.name);
         }
-        out.push_str(PREFIX);
-        out.push_str(&key.name);
-        write_labels(
-            &mut out,
-            key.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        out.push_str(exposed);
         out.push(' ');
         write_value(&mut out, latest.value);
         out.push('\n');

@@ -1,6 +1,7 @@
 //! Latest values and check results, and the detection of status changes between runs.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -95,10 +96,18 @@ impl SelfMetrics {
     }
 }
 
+#[derive(Debug)]
+struct SeriesEntry {
+    latest: LatestValue,
+    /// `lookout_name{labels}` as /metrics writes it, rendered once when the series first
+    /// appears: a scrape then only formats the values.
+    exposed: Box<str>,
+}
+
 #[derive(Debug, Default)]
 struct Latest {
     /// Sorted, so a scrape walks it in order instead of sorting 10,000 keys each time.
-    series: BTreeMap<Arc<SeriesKey>, LatestValue>,
+    series: BTreeMap<Arc<SeriesKey>, SeriesEntry>,
     checks: BTreeMap<String, CheckResult>,
     /// When each probe last reported, to show staleness.
     sources: BTreeMap<String, UnixMillis>,
@@ -135,13 +144,20 @@ impl Snapshot {
             .sources
             .insert(observation.source.clone(), observation.at_ms);
         for sample in &observation.samples {
-            latest.series.insert(
-                sample.series.clone(),
-                LatestValue {
-                    value: sample.value,
-                    at_ms: observation.at_ms,
-                },
-            );
+            let value = LatestValue {
+                value: sample.value,
+                at_ms: observation.at_ms,
+            };
+            match latest.series.entry(sample.series.clone()) {
+                Entry::Occupied(mut entry) => entry.get_mut().latest = value,
+                Entry::Vacant(entry) => {
+                    let exposed = super::prometheus_text::exposed_series(entry.key()).into();
+                    entry.insert(SeriesEntry {
+                        latest: value,
+                        exposed,
+                    });
+                }
+            }
         }
         let mut changes = Vec::new();
         for result in &observation.checks {
@@ -179,16 +195,17 @@ impl Snapshot {
         latest
             .series
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.latest.clone()))
             .collect()
     }
 
     /// Visits the latest series values in key order without copying them (the scrape path);
     /// observations wait for the read lock meanwhile, so `visit` must only format.
-    pub fn for_each_series(&self, mut visit: impl FnMut(&SeriesKey, &LatestValue)) {
+    /// `visit` gets the key, its value and `lookout_name{labels}` as /metrics writes it.
+    pub fn for_each_series(&self, mut visit: impl FnMut(&SeriesKey, &LatestValue, &str)) {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
-        for (key, value) in &latest.series {
-            visit(key, value);
+        for (key, entry) in &latest.series {
+            visit(key, &entry.latest, &entry.exposed);
         }
     }
 
@@ -219,7 +236,7 @@ impl Snapshot {
     /// removed interface), so /metrics does not serve stale values forever.
     pub fn forget_older_than(&self, cutoff_ms: UnixMillis) {
         let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
-        latest.series.retain(|_, v| v.at_ms >= cutoff_ms);
+        latest.series.retain(|_, v| v.latest.at_ms >= cutoff_ms);
     }
 }
 
