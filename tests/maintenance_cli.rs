@@ -447,3 +447,110 @@ fn a_failing_control_step_records_nothing_and_configured_windows_show() {
     );
     assert_eq!(status["active"], false);
 }
+
+/// Answers one HTTP request with 200 and hands its text over.
+fn one_request_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sent, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        // Headers, then as many body bytes as Content-Length says.
+        loop {
+            let n = stream.read(&mut buffer).unwrap();
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length || n == 0 {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let _ = sent.send(String::from_utf8_lossy(&request).to_string());
+    });
+    (port, received)
+}
+
+#[test]
+fn start_switches_the_app_through_its_control_steps_and_records_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, requests) = one_request_server();
+    let switched = dir.path().join("switched");
+    let config = config(
+        dir.path(),
+        &format!(
+            "\n[[maintenance.control.start]]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/admin/maintenance\"\n\
+             body = '{{\"enable\": true, \"reason\": {{reason}}, \"mode\": {{mode}}, \"minutes\": {{minutes}}}}'\n\
+             \n[[maintenance.control.start]]\ntype = \"command\"\n\
+             command = [\"sh\", \"-c\", \"printf '%s|%s|%s' \\\"$1\\\" \\\"$2\\\" \\\"$3\\\" > {}\", \"sh\", \"{{reason}}\", \"{{mode}}\", \"{{minutes}}\"]\n",
+            switched.display()
+        ),
+    );
+    let out = cli(
+        &config,
+        &[
+            "maintenance",
+            "start",
+            "--for",
+            "30m",
+            "--reason",
+            "kernel upgrade",
+            "--mode",
+            "emergency",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The app was asked over HTTP, with the placeholders filled in as JSON values...
+    let request = requests
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the app's maintenance endpoint was called");
+    assert!(request.starts_with("POST /admin/maintenance "), "{request}");
+    let body: Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"enable": true, "reason": "kernel upgrade", "mode": "emergency", "minutes": 30})
+    );
+    // ...and by the command, with them as plain arguments.
+    assert_eq!(
+        std::fs::read_to_string(&switched).unwrap(),
+        "kernel upgrade|emergency|30"
+    );
+
+    // And the window is recorded in the same step.
+    let status = json(&cli(&config, &["maintenance", "status", "--json"]));
+    assert_eq!(status["active"], true, "{status}");
+    let window = &status["windows"][0];
+    assert_eq!(
+        (
+            &window["reason"],
+            &window["mode"],
+            &window["origin"],
+            &window["active"]
+        ),
+        (
+            &Value::from("kernel upgrade"),
+            &Value::from("emergency"),
+            &Value::from("cli"),
+            &Value::from(true)
+        ),
+        "{status}"
+    );
+}

@@ -214,10 +214,15 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = App::start();
     let sessions = Sessions::create("detected", 5);
+    // A database port the test closes during maintenance: not maintenance's doing.
+    let database = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let source = format!(
-        "\n[maintenance]\ngrace = \"4s\"\n\n[maintenance.source]\ntype = \"http\"\n\
+        "\n[[check]]\nname = \"orders-db\"\ntype = \"tcp\"\naddress = \"{}\"\nlayer = \"database\"\n\
+         interval = \"1s\"\ntimeout = \"1s\"\nretries = 0\n\
+         \n[maintenance]\ngrace = \"4s\"\n\n[maintenance.source]\ntype = \"http\"\n\
          url = \"http://{}/admin/api/maintenance/status\"\n\
          headers = {{ Authorization = \"Bearer {TOKEN}\" }}\ninterval = \"1s\"\ntimeout = \"1s\"\n",
+        database.local_addr().unwrap(),
         app.addr
     );
     let daemon = start(dir.path(), &config(&app, smtp.port, &sessions, &source));
@@ -278,6 +283,19 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
         .unwrap()
         .clone();
     assert_eq!(app_check["status"], "maintenance", "{app_check}");
+
+    // The database fails during maintenance: unaffected, so it is told at once.
+    drop(database);
+    let database_mail = mail_with(&smtp, "orders-db");
+    assert!(
+        subject(&database_mail).contains("[CRITICAL]"),
+        "{database_mail}"
+    );
+    assert_eq!(
+        maintenance(&daemon)["active"],
+        true,
+        "told while maintenance is still on"
+    );
 
     // Maintenance ends; the app is still broken for a while: the grace keeps it quiet.
     app.set(|s| s.maintenance = false);

@@ -428,4 +428,32 @@ mod tests {
         );
         assert!(batch.outbox.is_empty());
     }
+
+    #[test]
+    fn affected_checks_are_the_apps_and_what_depends_on_them_transitively() {
+        let config = crate::config::from_str(
+            "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n\
+             [[check]]\nname = \"worker\"\ntype = \"tcp\"\naddress = \"127.0.0.1:2\"\nlayer = \"business\"\ndepends_on = [\"app\"]\n\
+             [[check]]\nname = \"signups\"\ntype = \"tcp\"\naddress = \"127.0.0.1:3\"\nlayer = \"business\"\ndepends_on = [\"worker\"]\n\
+             [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:4\"\nlayer = \"database\"\n\
+             [[check]]\nname = \"cache\"\ntype = \"tcp\"\naddress = \"127.0.0.1:5\"\nlayer = \"redis\"\n",
+            "t.toml",
+            &crate::config::test_support::no_env,
+        )
+        .unwrap();
+        let affected = affected_checks(&config);
+        let expected: HashSet<String> = ["app", "worker", "signups"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            affected, expected,
+            "the app, and what depends on it, not db or cache"
+        );
+
+        // `[maintenance] checks = [...]` names them instead.
+        let mut named = config.clone();
+        named.maintenance.checks = Some(vec!["db".into()]);
+        assert_eq!(affected_checks(&named), ["db".to_string()].into());
+    }
 }

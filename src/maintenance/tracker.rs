@@ -436,6 +436,43 @@ mod tests {
     }
 
     #[test]
+    fn the_apps_start_time_and_estimated_end_shape_the_detected_period() {
+        // Seen one poll late: the app's own started_at is when it began, and its estimated
+        // end is the planned end the overrun warning is measured against.
+        let mut t = tracker();
+        t.read(Reading {
+            started_at_ms: Some(3 * MIN),
+            estimated_end_ms: Some(34 * MIN),
+            ..reading(true, Mode::Normal)
+        });
+        let p = started(&t.evaluate(4 * MIN)).clone();
+        assert_eq!(
+            (p.start_ms, p.planned_end_ms, p.origin, p.planned),
+            (3 * MIN, Some(34 * MIN), Origin::Detected, false)
+        );
+        assert!(
+            t.evaluate(33 * MIN).is_empty(),
+            "not overrun before the end"
+        );
+        assert!(
+            t.evaluate(40 * MIN)
+                .iter()
+                .any(|c| matches!(c, Change::Overrun(_))),
+            "overrun is measured against the app's estimated end"
+        );
+
+        // A start time from the future, or from long before it was seen, is not believed.
+        for started_at in [5 * MIN, -20 * MIN] {
+            let mut t = tracker();
+            t.read(Reading {
+                started_at_ms: Some(started_at),
+                ..reading(true, Mode::Normal)
+            });
+            assert_eq!(started(&t.evaluate(4 * MIN)).start_ms, 4 * MIN);
+        }
+    }
+
+    #[test]
     fn a_503_maintenance_answer_is_maintenance_and_counts_as_a_refused_request() {
         let mut t = tracker();
         t.observe_check(&result(
