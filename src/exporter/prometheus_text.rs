@@ -210,16 +210,17 @@ fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {PREFIX}{name} {kind}");
 }
 
-/// `lookout_name{labels}` of a series, as a sample line starts.
-pub(super) fn exposed_series(key: &SeriesKey) -> String {
+/// `lookout_name{labels}` of a series, as a sample line starts, and where the name ends in it.
+pub(super) fn exposed_series(key: &SeriesKey) -> (String, usize) {
     let mut out = String::with_capacity(PREFIX.len() + key.name.len() + 64);
     out.push_str(PREFIX);
     out.push_str(&key.name);
+    let name_end = out.len();
     write_labels(
         &mut out,
         key.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    out
+    (out, name_end)
 }
 
 /// Everything in the snapshot, plus Lookout's own build and pipeline metrics.
@@ -233,15 +234,11 @@ pub fn render(
     // doubling, copying itself six times.
     let mut out = String::with_capacity(LAST_RENDER_LEN.load(Ordering::Relaxed).max(16 * 1024));
     let mut current = String::new();
-    snapshot.for_each_series(|key, latest, exposed| {
-        if current != key.name {
-            write_header(
-                &mut out,
-                &key.name,
-                family_type(&key.name),
-                describe(&key.name),
-            );
-            current.clone_from(&key.name);
+    snapshot.for_each_series(|name, latest, exposed| {
+        if current != name {
+            write_header(&mut out, name, family_type(name), describe(name));
+            current.clear();
+            current.push_str(name);
         }
         out.push_str(exposed);
         out.push(' ');
