@@ -5,7 +5,9 @@
 //! listener, which with the system probe's series makes a little over 10,000 sample lines.
 //! After a warm-up, the two exporters are scraped alternately (`LOOKOUT_BENCH_SCRAPES` each,
 //! default 1,000), one HTTP/1.0 GET per connection without compression, timed from connect to
-//! the last byte. `cargo bench --bench scrape`; `LOOKOUT_BENCH_CHECKS` changes the size.
+//! the last byte. `cargo bench --bench scrape`; `LOOKOUT_BENCH_CHECKS` changes the size, and
+//! `LOOKOUT_BENCH_REFRESH` sets `server.metrics_refresh` (default: Lookout's, 1s; "0s" renders
+//! the page during each scrape).
 //!
 //! `cargo bench --bench scrape -- render` times only the rendering (text, and OpenMetrics) of
 //! an in-process snapshot of the same shape, without HTTP: CPU time per scrape, which the
@@ -199,8 +201,11 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let refresh = std::env::var("LOOKOUT_BENCH_REFRESH")
+        .map(|r| format!("metrics_refresh = \"{r}\"\n"))
+        .unwrap_or_default();
     let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n{refresh}[storage]\npath = \"{}\"\n",
         dir.path().join("data").display()
     );
     for i in 0..checks {
@@ -261,7 +266,10 @@ fn main() {
     theirs.sort_by(f64::total_cmp);
     let ms = |s: f64| s * 1000.0;
     let (our_series, their_series) = (sample_lines(&our_body), sample_lines(&their_body));
-    println!("scrape latency, {scrapes} scrapes each, alternating, HTTP/1.0, no compression:");
+    println!(
+        "scrape latency, {scrapes} scrapes each, alternating, HTTP/1.0, no compression, server.metrics_refresh {}:",
+        std::env::var("LOOKOUT_BENCH_REFRESH").unwrap_or_else(|_| "default".into())
+    );
     for (name, series, bytes, sorted) in [
         ("lookout", our_series, our_body.len(), &ours),
         ("node_exporter", their_series, their_body.len(), &theirs),

@@ -126,7 +126,9 @@ fn under_heavy_cpu_memory_and_disk_load_the_schedule_holds_the_dashboard_answers
 
     // 1. The load was real: cores busy, every kind of stressor did work.
     let busy = cpu_end.busy_since(&cpu_start);
-    for kind in ["cpu", "vm", "io", "hdd"] {
+    // The vm workers are judged by the memory they took: one of their bogo operations is a
+    // whole pass over gigabytes, and on a busy machine none may finish within the window.
+    for kind in ["cpu", "io", "hdd"] {
         let ops = stressors.get(kind).copied().unwrap_or(0);
         assert!(
             ops > 0,

@@ -123,6 +123,7 @@ fn build_default() -> Config {
             metrics_listen: None,
             metrics_token: None,
             metrics_basic_auth: None,
+            metrics_refresh: Duration::from_secs(1),
         },
         storage: StorageConfig {
             path: PathBuf::from("./lookout-data"),

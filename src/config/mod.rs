@@ -145,6 +145,9 @@ pub struct ServerConfig {
     pub metrics_token: Option<Secret>,
     /// `server.metrics_user` and `server.metrics_password`: basic auth for /metrics.
     pub metrics_basic_auth: Option<(String, Secret)>,
+    /// `server.metrics_refresh`, default 1s: while /metrics is scraped, the page is rendered
+    /// this often ahead of the scrapes; zero renders it during each scrape instead.
+    pub metrics_refresh: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

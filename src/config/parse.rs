@@ -241,6 +241,18 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             );
         }
     }
+    let metrics_refresh = duration_setting(
+        r,
+        table,
+        "metrics_refresh",
+        default.metrics_refresh,
+        |refresh| {
+            (*refresh > Duration::from_secs(60)).then(|| {
+                "is longer than 1m; a scrape would get values that old (use \"0s\" to render during each scrape)"
+                    .to_string()
+            })
+        },
+    );
     let metrics_basic_auth = match (metrics_user.value, metrics_password.value) {
         (Some(user), Some(password)) => Some((user, password)),
         _ => None,
@@ -267,6 +279,7 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         metrics_listen: metrics_listen.value,
         metrics_token: metrics_token.value,
         metrics_basic_auth,
+        metrics_refresh: metrics_refresh.value,
     }
 }
 

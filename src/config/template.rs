@@ -138,6 +138,12 @@ fn render(preset: &Preset, config: &Config) -> String {
         "A dashboard login ends this long after it began, active or not.",
     );
 
+    t.key(
+        "metrics_refresh",
+        duration(server.metrics_refresh),
+        duration(default_server.metrics_refresh),
+        "While Prometheus scrapes, /metrics is rendered this often ahead of the scrapes (\"0s\": during each scrape).",
+    );
     t.comment("/metrics on a second address too (only /metrics is served there):");
     t.comment("metrics_listen = \"0.0.0.0:9899\"");
     t.comment("Make /metrics need credentials (it is open by default, like node_exporter's):");
@@ -584,10 +590,9 @@ mod tests {
                 assert!(text.contains("# file = "), "{path} is not documented");
                 continue;
             }
-            if let Some(key) = path
-                .strip_prefix("server.")
-                .filter(|k| k.starts_with("tls_") || k.starts_with("metrics_"))
-            {
+            if let Some(key) = path.strip_prefix("server.").filter(|k| {
+                k.starts_with("tls_") || (k.starts_with("metrics_") && *k != "metrics_refresh")
+            }) {
                 assert!(
                     text.contains(&format!("# {key} = ")),
                     "{path} is not documented"

@@ -552,6 +552,26 @@ fn golden_server_access_control() {
 }
 
 #[test]
+fn golden_metrics_refresh() {
+    assert_eq!(
+        parse("").unwrap().server.metrics_refresh,
+        Duration::from_secs(1)
+    );
+    let config = parse("[server]\nmetrics_refresh = \"0s\"\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.metrics_refresh, Duration::ZERO);
+    assert_eq!(
+        errors("[server]\nmetrics_refresh = \"5m\"\n"),
+        "lookout.toml:2:19: server.metrics_refresh: \"5m\" is longer than 1m; a scrape would get \
+         values that old (use \"0s\" to render during each scrape)"
+    );
+    assert_eq!(
+        errors("[server]\nmetrics_refresh = \"often\"\n"),
+        "lookout.toml:2:19: server.metrics_refresh: \"often\" is not a duration; expected a \
+         number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+    );
+}
+
+#[test]
 fn golden_session_timeouts() {
     let config = parse("[server]\nsession_idle_timeout = \"15m\"\nsession_max_age = \"1d\"\n")
         .unwrap_or_else(|e| panic!("{e}"));

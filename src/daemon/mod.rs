@@ -315,7 +315,28 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     );
 
     let (stop_http, stop_http_rx) = watch::channel(false);
+    let metrics_page = crate::exporter::MetricsPage::new(
+        snapshot.clone(),
+        web::VERSION,
+        started_at_ms,
+        clock.clone(),
+        config.server.metrics_refresh,
+    );
+    let metrics_page_task = metrics_page.refresh_interval().map(|interval| {
+        let page = metrics_page.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(interval);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let page = page.clone();
+                // Milliseconds of CPU for a large page: kept off the async workers.
+                let _ = tokio::task::spawn_blocking(move || page.refresh()).await;
+            }
+        })
+    });
     let app_state = AppState {
+        metrics_page,
         snapshot: snapshot.clone(),
         store: store.clone(),
         clock: clock.clone(),
@@ -456,6 +477,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     outbox.stop().await;
     let _ = stop_http.send(true);
     sweep_task.abort();
+    if let Some(task) = metrics_page_task {
+        task.abort();
+    }
     let _ = stop_snapshot.send(true);
     let _ = snapshot_task.await;
     bus.publish_event(lifecycle_event(&clock, EventKind::Stopped, "graceful stop"));

@@ -3,13 +3,16 @@
 //! configured alert rules as Prometheus alerting rules over those series; `remote_write`: the
 //! same series pushed to Prometheus remote-write endpoints.
 //!
-//! A scrape only reads the snapshot; nothing is collected during a scrape.
+//! A scrape only reads the snapshot; nothing is collected during a scrape. While Prometheus
+//! scrapes, `MetricsPage` renders the page ahead of the scrapes.
 
+mod page;
 mod prometheus_text;
 pub mod remote_write;
 pub mod rules;
 mod snapshot;
 
+pub use page::{MetricsPage, PageFormat};
 pub use prometheus_text::{
     OPENMETRICS_CONTENT_TYPE, PREFIX as PREFIX_STR, TEXT_CONTENT_TYPE, render, to_openmetrics,
     wants_openmetrics,

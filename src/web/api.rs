@@ -433,7 +433,8 @@ pub async fn events(
 }
 
 /// Prometheus text format 0.0.4, or OpenMetrics 1.0 when the scraper asks for it. Rendered
-/// from the snapshot: a scrape never triggers a collection.
+/// from the snapshot, ahead of the scrape while Prometheus scrapes regularly: a scrape never
+/// triggers a collection.
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -449,25 +450,20 @@ pub async fn metrics(
         )
             .into_response();
     }
-    let text = exporter::render(
-        &state.snapshot,
-        VERSION,
-        state.started_at_ms,
-        state.clock.now_ms(),
-    );
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if exporter::wants_openmetrics(accept) {
+    let (format, content_type) = if exporter::wants_openmetrics(accept) {
         (
-            [(header::CONTENT_TYPE, exporter::OPENMETRICS_CONTENT_TYPE)],
-            exporter::to_openmetrics(&text),
+            exporter::PageFormat::OpenMetrics,
+            exporter::OPENMETRICS_CONTENT_TYPE,
         )
-            .into_response()
     } else {
-        ([(header::CONTENT_TYPE, exporter::TEXT_CONTENT_TYPE)], text).into_response()
-    }
+        (exporter::PageFormat::Text, exporter::TEXT_CONTENT_TYPE)
+    };
+    let body = state.metrics_page.serve(format);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 #[cfg(test)]

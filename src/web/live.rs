@@ -290,9 +290,17 @@ mod tests {
         let store = Store::open(dir, StoreOptions::default(), clock.clone())
             .await
             .unwrap();
+        let snapshot = Snapshot::new();
         let state = AppState {
             maintenance: None,
-            snapshot: Snapshot::new(),
+            metrics_page: crate::exporter::MetricsPage::new(
+                snapshot.clone(),
+                crate::web::VERSION,
+                T0,
+                clock.clone(),
+                std::time::Duration::ZERO,
+            ),
+            snapshot,
             store,
             clock,
             started_at_ms: T0,

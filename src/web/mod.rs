@@ -43,6 +43,8 @@ pub struct AppState {
     /// The running maintenance tracker; `None` in tests and one-shot tools (reads fall back
     /// to the store).
     pub maintenance: Option<crate::daemon::MaintenanceHandle>,
+    /// /metrics as served: rendered ahead while Prometheus scrapes (`exporter::MetricsPage`).
+    pub metrics_page: Arc<crate::exporter::MetricsPage>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -57,6 +57,13 @@ async fn state(dir: &std::path::Path) -> AppState {
         .unwrap();
     AppState {
         maintenance: None,
+        metrics_page: crate::exporter::MetricsPage::new(
+            snapshot.clone(),
+            super::VERSION,
+            T0,
+            clock.clone(),
+            std::time::Duration::ZERO,
+        ),
         snapshot,
         store,
         clock,

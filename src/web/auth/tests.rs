@@ -36,9 +36,17 @@ async fn env() -> Env {
     store.add_user("ann", Role::Admin, &hash).await.unwrap();
     store.add_user("vic", Role::Viewer, &hash).await.unwrap();
     let bus = Bus::new(64);
+    let snapshot = Snapshot::new();
     let state = AppState {
         maintenance: None,
-        snapshot: Snapshot::new(),
+        metrics_page: crate::exporter::MetricsPage::new(
+            snapshot.clone(),
+            crate::web::VERSION,
+            T0,
+            clock.clone(),
+            Duration::ZERO,
+        ),
+        snapshot,
         store,
         clock: clock.clone(),
         started_at_ms: T0,
