@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, ServerConfig};
 use crate::exporter::remote_write::RemoteWrite;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
@@ -570,6 +570,14 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
             "server.listen changes take effect at the next restart"
         );
     }
+    let changed = changed_server_keys(&current.server, &new_config.server);
+    if !changed.is_empty() {
+        // Names only: some of these keys hold secrets.
+        tracing::warn!(
+            keys = %changed.join(", "),
+            "server.* changes take effect at the next restart"
+        );
+    }
     if new_config.storage.path != current.storage.path
         || new_config.storage.max_size != current.storage.max_size
         || new_config.storage.retention != current.storage.retention
@@ -584,6 +592,59 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
         tracing::warn!("log.* changes take effect at the next restart");
     }
     Ok(new_config)
+}
+
+/// The `server` keys other than `listen` that differ: the listeners, TLS, sessions and
+/// /metrics access are set up once, at start.
+fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
+    // Destructured so that a new server key fails to compile until it is listed here.
+    let ServerConfig {
+        listen: _,
+        tls_cert: _,
+        tls_key: _,
+        insecure_http: _,
+        session_idle_timeout: _,
+        session_max_age: _,
+        metrics_listen: _,
+        metrics_token: _,
+        metrics_basic_auth: _,
+        metrics_refresh: _,
+    } = old;
+    [
+        ("server.tls_cert", old.tls_cert != new.tls_cert),
+        ("server.tls_key", old.tls_key != new.tls_key),
+        (
+            "server.insecure_http",
+            old.insecure_http != new.insecure_http,
+        ),
+        (
+            "server.session_idle_timeout",
+            old.session_idle_timeout != new.session_idle_timeout,
+        ),
+        (
+            "server.session_max_age",
+            old.session_max_age != new.session_max_age,
+        ),
+        (
+            "server.metrics_listen",
+            old.metrics_listen != new.metrics_listen,
+        ),
+        (
+            "server.metrics_token",
+            old.metrics_token != new.metrics_token,
+        ),
+        (
+            "server.metrics_user/metrics_password",
+            old.metrics_basic_auth != new.metrics_basic_auth,
+        ),
+        (
+            "server.metrics_refresh",
+            old.metrics_refresh != new.metrics_refresh,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
 }
 
 /// Run every probe once, concurrently, each bounded by its interval (cron mode).
