@@ -610,38 +610,22 @@ fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static s
         metrics_basic_auth: _,
         metrics_refresh: _,
     } = old;
-    [
-        ("server.tls_cert", old.tls_cert != new.tls_cert),
-        ("server.tls_key", old.tls_key != new.tls_key),
-        (
-            "server.insecure_http",
-            old.insecure_http != new.insecure_http,
-        ),
-        (
-            "server.session_idle_timeout",
-            old.session_idle_timeout != new.session_idle_timeout,
-        ),
-        (
-            "server.session_max_age",
-            old.session_max_age != new.session_max_age,
-        ),
-        (
-            "server.metrics_listen",
-            old.metrics_listen != new.metrics_listen,
-        ),
-        (
-            "server.metrics_token",
-            old.metrics_token != new.metrics_token,
-        ),
-        (
-            "server.metrics_user/metrics_password",
-            old.metrics_basic_auth != new.metrics_basic_auth,
-        ),
-        (
-            "server.metrics_refresh",
-            old.metrics_refresh != new.metrics_refresh,
-        ),
-    ]
+    macro_rules! differing {
+        ($($field:ident: $key:literal),* $(,)?) => {
+            [$(($key, old.$field != new.$field)),*]
+        };
+    }
+    differing!(
+        tls_cert: "server.tls_cert",
+        tls_key: "server.tls_key",
+        insecure_http: "server.insecure_http",
+        session_idle_timeout: "server.session_idle_timeout",
+        session_max_age: "server.session_max_age",
+        metrics_listen: "server.metrics_listen",
+        metrics_token: "server.metrics_token",
+        metrics_basic_auth: "server.metrics_user/metrics_password",
+        metrics_refresh: "server.metrics_refresh",
+    )
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))
     .collect()
