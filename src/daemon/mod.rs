@@ -244,7 +244,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         stop_writer_rx,
     ));
     // Subscribed before the scheduler starts, so the first observations are written too.
-    let remote_write = RemoteWrite::start(
+    let mut remote_write = RemoteWrite::start(
         &config.remote_write,
         &store,
         &bus,
@@ -409,6 +409,17 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             Signal::Reload => match reload_notified(&systemd, &source, &config) {
                 Ok(new_config) => {
                     scheduler.stop().await;
+                    let remote_write_changed = new_config.remote_write != config.remote_write;
+                    if remote_write_changed {
+                        remote_write
+                            .switch_collecting(
+                                &new_config.remote_write,
+                                &store,
+                                &bus,
+                                &snapshot.remote_write,
+                            )
+                            .await;
+                    }
                     scheduler = Scheduler::start(
                         daemon_probes(&new_config, &snapshot, &store),
                         &bus,
@@ -431,6 +442,16 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         running.stop().await;
                     }
                     heartbeat = heartbeat::HeartbeatTask::start(&new_config, &snapshot, &clock);
+                    if remote_write_changed {
+                        remote_write
+                            .switch_sending(
+                                &new_config.remote_write,
+                                &store,
+                                &clock,
+                                &snapshot.remote_write,
+                            )
+                            .await;
+                    }
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -584,9 +605,6 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
         || new_config.storage.flush_interval != current.storage.flush_interval
     {
         tracing::warn!("storage.* changes take effect at the next restart");
-    }
-    if new_config.remote_write != current.remote_write {
-        tracing::warn!("remote_write changes take effect at the next restart");
     }
     if new_config.log != current.log {
         tracing::warn!("log.* changes take effect at the next restart");

@@ -74,6 +74,14 @@ impl RemoteWriteMetrics {
             .clone()
     }
 
+    /// Forgets the counters of endpoints no longer configured, so /metrics stops serving them.
+    pub fn retain(&self, endpoints: &[String]) {
+        self.endpoints
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| endpoints.contains(name));
+    }
+
     /// Every endpoint's figures, sorted by endpoint.
     pub fn snapshot(&self) -> BTreeMap<String, EndpointFigures> {
         self.endpoints

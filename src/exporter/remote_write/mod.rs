@@ -22,7 +22,8 @@
 //!
 //! Endpoints are known by their `endpoint` label: the configured name, or the URL as written
 //! with credentials masked. Secrets (tokens, passwords, header values) never reach a log line,
-//! an error or a metric. Configuration changes take effect at the next restart.
+//! an error or a metric. A reload that changes `[[remote_write]]` swaps consumers and senders
+//! without losing or double-queueing a sample (`switch_collecting`, then `switch_sending`).
 
 mod batch;
 mod consumer;
@@ -82,6 +83,8 @@ impl Task {
 pub struct RemoteWrite {
     consumers: Vec<Task>,
     senders: Vec<Task>,
+    /// Each new consumer's wake-up, waiting for its sender (`start_sending`).
+    wakes: Vec<Arc<Notify>>,
 }
 
 impl RemoteWrite {
@@ -94,6 +97,53 @@ impl RemoteWrite {
         clock: &SharedClock,
         metrics: &Arc<RemoteWriteMetrics>,
     ) -> RemoteWrite {
+        let mut running = RemoteWrite {
+            consumers: Vec::new(),
+            senders: Vec::new(),
+            wakes: Vec::new(),
+        };
+        running.start_collecting(configs, store, bus, metrics).await;
+        running.start_sending(configs, store, clock, metrics);
+        running
+    }
+
+    /// A reload with changed `[[remote_write]]`, first step, while the probes are stopped:
+    /// the old consumers queue what was published, then the new ones subscribe, so no sample
+    /// is lost or queued twice. Queues of removed endpoints are deleted.
+    pub async fn switch_collecting(
+        &mut self,
+        configs: &[RemoteWriteConfig],
+        store: &Store,
+        bus: &Bus,
+        metrics: &Arc<RemoteWriteMetrics>,
+    ) {
+        self.stop_collecting().await;
+        self.start_collecting(configs, store, bus, metrics).await;
+    }
+
+    /// Second step, with the probes running again: the old senders finish a request in
+    /// flight (or leave its batch queued), then the new ones drain the queues, kept ones
+    /// included.
+    pub async fn switch_sending(
+        &mut self,
+        configs: &[RemoteWriteConfig],
+        store: &Store,
+        clock: &SharedClock,
+        metrics: &Arc<RemoteWriteMetrics>,
+    ) {
+        for task in self.senders.drain(..) {
+            task.stop(Some(STOP_GRACE)).await;
+        }
+        self.start_sending(configs, store, clock, metrics);
+    }
+
+    async fn start_collecting(
+        &mut self,
+        configs: &[RemoteWriteConfig],
+        store: &Store,
+        bus: &Bus,
+        metrics: &Arc<RemoteWriteMetrics>,
+    ) {
         let endpoints: Vec<String> = configs.iter().map(|c| c.endpoint().to_string()).collect();
         match store.rw_forget_others(&endpoints).await {
             Ok(gone) => {
@@ -109,13 +159,10 @@ impl RemoteWrite {
                 tracing::error!(%error, "remote write: cannot clean the queues of removed endpoints");
             }
         }
-        let mut running = RemoteWrite {
-            consumers: Vec::new(),
-            senders: Vec::new(),
-        };
+        metrics.retain(&endpoints);
+        self.wakes.clear();
         for config in configs {
             let endpoint = config.endpoint().to_string();
-            let endpoint_metrics = metrics.endpoint(&endpoint);
             let wake = Arc::new(Notify::new());
             let consumer = consumer::Consumer {
                 endpoint: endpoint.clone(),
@@ -127,30 +174,42 @@ impl RemoteWrite {
                 flush_interval: config.flush_interval,
                 max_queued_samples: config.max_queued_samples,
                 store: store.clone(),
-                metrics: endpoint_metrics.clone(),
+                metrics: metrics.endpoint(&endpoint),
                 wake: wake.clone(),
             };
             let (stop, stop_rx) = watch::channel(false);
-            running.consumers.push(Task {
+            self.consumers.push(Task {
                 stop,
                 handle: tokio::spawn(consumer.run(bus.subscribe(), stop_rx)),
             });
+            self.wakes.push(wake);
+        }
+    }
+
+    fn start_sending(
+        &mut self,
+        configs: &[RemoteWriteConfig],
+        store: &Store,
+        clock: &SharedClock,
+        metrics: &Arc<RemoteWriteMetrics>,
+    ) {
+        for (config, wake) in configs.iter().zip(self.wakes.drain(..)) {
+            let endpoint = config.endpoint().to_string();
             let sender = Sender::new(
                 endpoint.clone(),
                 store.clone(),
                 HttpTransport::new(config),
                 clock.clone(),
                 config.max_backoff,
-                endpoint_metrics,
+                metrics.endpoint(&endpoint),
             );
             let (stop, stop_rx) = watch::channel(false);
-            running.senders.push(Task {
+            self.senders.push(Task {
                 stop,
                 handle: tokio::spawn(sender.run(wake, stop_rx)),
             });
             tracing::info!(%endpoint, batch_size = config.batch_size, "remote write started");
         }
-        running
     }
 
     /// Stops the consumers after they queued everything already published; call once the
