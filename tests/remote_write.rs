@@ -234,6 +234,33 @@ fn prometheus_receives_the_system_and_check_series_with_lookouts_labels_and_valu
     });
     assert_eq!(value(&ok), 1.0);
 
+    // The families /metrics computes at render time arrive too (a Prometheus fed only by
+    // remote write has the alert and maintenance panels' data).
+    let build = poll(LIMIT, "lookout_build_info in prometheus", || {
+        prometheus
+            .query("lookout_build_info", None)
+            .into_iter()
+            .next()
+    });
+    assert_eq!(labels(&build)["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(labels(&build)["instance"], "web-test");
+    let firing = poll(LIMIT, "lookout_alerts in prometheus", || {
+        prometheus
+            .query(
+                "lookout_alerts{state=\"firing\",severity=\"critical\"}",
+                None,
+            )
+            .into_iter()
+            .next()
+    });
+    assert_eq!(value(&firing), 0.0, "nothing fires: {firing}");
+    poll(LIMIT, "lookout_maintenance_active in prometheus", || {
+        prometheus
+            .query("lookout_maintenance_active", None)
+            .into_iter()
+            .next()
+    });
+
     // Its own metrics.
     let endpoint = "{endpoint=\"prom\"}";
     let sent = scraped(

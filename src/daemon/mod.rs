@@ -31,7 +31,7 @@ use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
 use crate::config::{self, Config, ConfigError, ServerConfig};
-use crate::exporter::remote_write::RemoteWrite;
+use crate::exporter::remote_write::{ComputedFamilies, RemoteWrite};
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
@@ -250,6 +250,12 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         &bus,
         &clock,
         &snapshot.remote_write,
+        Some(Arc::new(ComputedFamilies {
+            snapshot: snapshot.clone(),
+            version: web::VERSION.to_string(),
+            started_at_ms,
+            clock: clock.clone(),
+        })),
     )
     .await;
 

@@ -283,9 +283,53 @@ pub fn render(
             }
         });
     }
+    render_computed(&mut out, snapshot, version, started_at_ms, now_ms);
+    LAST_RENDER_LEN.store(out.len(), Ordering::Relaxed);
+    out
+}
 
+/// One sample of a family computed at render time: its full name (`lookout_...`), labels, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedSample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// The samples of the families computed at render time, for remote write: rendered as
+/// /metrics renders them and read back with the text parser of the `prometheus` check, so
+/// both carry exactly the same families, names and labels.
+pub fn computed_samples(
+    snapshot: &Snapshot,
+    version: &str,
+    started_at_ms: UnixMillis,
+    now_ms: UnixMillis,
+) -> Vec<ComputedSample> {
+    let mut text = String::with_capacity(8 * 1024);
+    render_computed(&mut text, snapshot, version, started_at_ms, now_ms);
+    crate::probes::checks::prometheus::parse(&text)
+        .samples
+        .into_iter()
+        .map(|s| ComputedSample {
+            name: s.name,
+            labels: s.labels,
+            value: s.value,
+        })
+        .collect()
+}
+
+/// The families computed when the page is rendered, not carried by observations: alerts,
+/// notifications, remote write, maintenance, build and start time, Lookout's own histograms
+/// and counters. Remote write sends these too (`computed_samples`).
+fn render_computed(
+    out: &mut String,
+    snapshot: &Snapshot,
+    version: &str,
+    started_at_ms: UnixMillis,
+    now_ms: UnixMillis,
+) {
     write_header(
-        &mut out,
+        out,
         "alerts",
         "gauge",
         "Alerts by state (pending, firing) and severity, as of the latest evaluation.",
@@ -302,14 +346,14 @@ pub fn render(
                 .copied()
                 .unwrap_or(0);
             let _ = write!(out, "{PREFIX}alerts");
-            write_labels(&mut out, [("state", state), ("severity", severity)]);
+            write_labels(out, [("state", state), ("severity", severity)]);
             let _ = writeln!(out, " {count}");
         }
     }
     let notifications = snapshot.notifications.snapshot();
     if !notifications.is_empty() {
         write_header(
-            &mut out,
+            out,
             "notifications_total",
             "counter",
             "Notifications per notifier and result: sent (messages delivered), retried (notices whose attempt failed and will be retried), failed (notices given up), resent and resend_failed (messages re-posting still-firing alerts to Alertmanager).",
@@ -323,27 +367,19 @@ pub fn render(
                 ("resend_failed", counts.resends_failed),
             ] {
                 let _ = write!(out, "{PREFIX}notifications_total");
-                write_labels(
-                    &mut out,
-                    [("notifier", notifier.as_str()), ("result", result)],
-                );
+                write_labels(out, [("notifier", notifier.as_str()), ("result", result)]);
                 let _ = writeln!(out, " {count}");
             }
         }
     }
-    render_remote_write(&mut out, snapshot);
-    render_maintenance(&mut out, snapshot, now_ms);
-    write_header(
-        &mut out,
-        "build_info",
-        "gauge",
-        "Lookout's version; always 1.",
-    );
+    render_remote_write(out, snapshot);
+    render_maintenance(out, snapshot, now_ms);
+    write_header(out, "build_info", "gauge", "Lookout's version; always 1.");
     let _ = write!(out, "{PREFIX}build_info");
-    write_labels(&mut out, [("version", version)]);
+    write_labels(out, [("version", version)]);
     out.push_str(" 1\n");
     write_header(
-        &mut out,
+        out,
         "start_time_seconds",
         "gauge",
         "When this Lookout process started, as a Unix timestamp.",
@@ -354,13 +390,13 @@ pub fn render(
         started_at_ms as f64 / 1000.0
     );
     write_histogram(
-        &mut out,
+        out,
         "schedule_lateness_seconds",
         "How late probe and check runs start after their scheduled tick.",
         &snapshot.lateness,
     );
     write_histogram(
-        &mut out,
+        out,
         "probe_duration_seconds",
         "How long probe runs take: a system collection, or a check's attempt with its retries.",
         &snapshot.probe_durations,
@@ -399,16 +435,15 @@ pub fn render(
         ),
     ];
     for (name, help, counter) in counters {
-        write_header(&mut out, name, "counter", help);
+        write_header(out, name, "counter", help);
         let _ = writeln!(
             out,
             "{PREFIX}{name} {}",
             counter.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
-    render_heartbeat(&mut out, &m.heartbeat);
-    LAST_RENDER_LEN.store(out.len(), Ordering::Relaxed);
-    out
+    render_heartbeat(out, &m.heartbeat);
+    render_heartbeat(out, &m.heartbeat);
 }
 
 /// The length of the last page rendered, to size the next one.
@@ -724,6 +759,71 @@ mod tests {
     use super::*;
     use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey};
     use std::sync::Arc;
+
+    #[test]
+    fn computed_samples_are_the_render_time_families_of_the_page_and_nothing_observed() {
+        let snapshot = Snapshot::default();
+        snapshot.apply(&Observation {
+            source: "system".into(),
+            at_ms: 1_000,
+            samples: vec![Sample {
+                series: Arc::new(SeriesKey::new("load1")),
+                value: 0.5,
+            }],
+            checks: vec![],
+        });
+        snapshot.lateness.record(250);
+        if let Ok(mut alerts) = snapshot.alerts.write() {
+            alerts.insert(("firing".into(), "critical".into()), 2);
+        }
+        let samples = computed_samples(&snapshot, "9.9.9", 1_000, 2_000);
+        let find = |name: &str, labels: &[(&str, &str)]| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == name
+                        && labels
+                            .iter()
+                            .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(
+            find("lookout_build_info", &[("version", "9.9.9")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            find(
+                "lookout_alerts",
+                &[("state", "firing"), ("severity", "critical")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(find("lookout_start_time_seconds", &[]), Some(1.0));
+        assert_eq!(
+            find("lookout_schedule_lateness_seconds_count", &[]),
+            Some(1.0)
+        );
+        assert!(
+            find(
+                "lookout_schedule_lateness_seconds_bucket",
+                &[("le", "+Inf")]
+            )
+            .is_some()
+        );
+        assert!(
+            samples.iter().all(|s| s.name != "lookout_load1"),
+            "observed series are sent as observed"
+        );
+        // Every computed line of the page, and only those.
+        let page = render(&snapshot, "9.9.9", 1_000, 2_000);
+        let computed_lines = page
+            .lines()
+            .skip_while(|l| !l.starts_with("# HELP lookout_alerts "))
+            .filter(|l| !l.starts_with('#'))
+            .count();
+        assert_eq!(samples.len(), computed_lines);
+    }
 
     #[test]
     fn renders_families_with_help_type_labels_and_one_hot_status() {

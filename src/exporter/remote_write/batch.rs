@@ -61,6 +61,27 @@ pub struct LabelledSample {
     pub value: f64,
 }
 
+/// The samples of the families /metrics computes at render time (alerts, maintenance,
+/// Lookout's own counters, ...), shaped for one endpoint and stamped `at_ms`.
+pub fn computed_samples_of(
+    computed: &[crate::exporter::ComputedSample],
+    at_ms: UnixMillis,
+    shaping: &Shaping,
+) -> Vec<LabelledSample> {
+    computed
+        .iter()
+        .filter(|sample| shaping.keeps(&sample.name))
+        .map(|sample| LabelledSample {
+            labels: shaping.labels(
+                sample.name.clone(),
+                sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            at_ms,
+            value: sample.value,
+        })
+        .collect()
+}
+
 /// The samples `observation` contributes, shaped for one endpoint, in a stable order.
 pub fn samples_of(observation: &Observation, shaping: &Shaping) -> Vec<LabelledSample> {
     let mut out = Vec::with_capacity(observation.samples.len() + 6 * observation.checks.len());

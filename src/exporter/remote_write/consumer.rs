@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::batch::{Batch, Batcher, Shaping, samples_of};
+use super::ComputedFamilies;
+use super::batch::{Batch, Batcher, Shaping, computed_samples_of, samples_of};
 use super::metrics::EndpointMetrics;
 use crate::bus::Subscription;
 use crate::model::BusMessage;
@@ -24,6 +25,9 @@ pub struct Consumer {
     pub store: Store,
     pub metrics: Arc<EndpointMetrics>,
     pub wake: Arc<Notify>,
+    /// The families /metrics computes at render time, sampled at each flush; `None` in tests
+    /// about observations only.
+    pub computed: Option<Arc<ComputedFamilies>>,
 }
 
 impl Consumer {
@@ -48,6 +52,12 @@ impl Consumer {
                     None => break,
                 },
                 _ = timer.tick() => {
+                    if let Some(computed) = &self.computed {
+                        let (at_ms, samples) = computed.sample();
+                        for sample in computed_samples_of(&samples, at_ms, &self.shaping) {
+                            batcher.push(sample);
+                        }
+                    }
                     let all = batcher.take_all();
                     self.queue(&mut unsaved, all).await;
                 }

@@ -46,7 +46,7 @@ pub use retry::{Backoff, Outcome, Verdict, verdict};
 pub use sender::{MIN_BACKOFF, Sender, Step};
 
 use crate::bus::Bus;
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, UnixMillis};
 use crate::config::RemoteWriteConfig;
 use crate::store::Store;
 
@@ -79,10 +79,35 @@ impl Task {
     }
 }
 
+/// What the consumers need to sample the families /metrics computes at render time (alerts,
+/// maintenance, Lookout's own counters): a Prometheus fed only by remote write gets them too.
+#[derive(Debug)]
+pub struct ComputedFamilies {
+    pub snapshot: Arc<crate::exporter::Snapshot>,
+    pub version: String,
+    pub started_at_ms: UnixMillis,
+    pub clock: SharedClock,
+}
+
+impl ComputedFamilies {
+    /// The time and the samples, as /metrics would show them now.
+    pub fn sample(&self) -> (UnixMillis, Vec<crate::exporter::ComputedSample>) {
+        let now_ms = self.clock.now_ms();
+        let samples = crate::exporter::computed_samples(
+            &self.snapshot,
+            &self.version,
+            self.started_at_ms,
+            now_ms,
+        );
+        (now_ms, samples)
+    }
+}
+
 /// The running consumers and senders of every endpoint.
 pub struct RemoteWrite {
     consumers: Vec<Task>,
     senders: Vec<Task>,
+    computed: Option<Arc<ComputedFamilies>>,
     /// Each new consumer's wake-up, waiting for its sender (`start_sending`).
     wakes: Vec<Arc<Notify>>,
 }
@@ -96,10 +121,12 @@ impl RemoteWrite {
         bus: &Bus,
         clock: &SharedClock,
         metrics: &Arc<RemoteWriteMetrics>,
+        computed: Option<Arc<ComputedFamilies>>,
     ) -> RemoteWrite {
         let mut running = RemoteWrite {
             consumers: Vec::new(),
             senders: Vec::new(),
+            computed,
             wakes: Vec::new(),
         };
         running.start_collecting(configs, store, bus, metrics).await;
@@ -176,6 +203,7 @@ impl RemoteWrite {
                 store: store.clone(),
                 metrics: metrics.endpoint(&endpoint),
                 wake: wake.clone(),
+                computed: self.computed.clone(),
             };
             let (stop, stop_rx) = watch::channel(false);
             self.consumers.push(Task {
@@ -270,6 +298,7 @@ mod tests {
             store: store.clone(),
             metrics: metrics.clone(),
             wake: Arc::new(Notify::new()),
+            computed: None,
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(consumer.run(bus.subscribe(), stop_rx));
