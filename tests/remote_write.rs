@@ -615,3 +615,68 @@ fn a_reload_adds_and_removes_endpoints_without_a_restart() {
     assert!(log.contains("configuration reloaded"), "{log}");
     assert!(!log.contains("take effect at the next restart"), "{log}");
 }
+
+/// Timestamps of `lookout_memory_total_bytes` in every request `recorder` got.
+fn memory_timestamps(recorder: &Recorder) -> Vec<i64> {
+    let mut times = Vec::new();
+    for request in recorder.received() {
+        let request = proto::decode(&request.body).expect("a valid WriteRequest");
+        for series in request.timeseries {
+            if series.labels[0].value == "lookout_memory_total_bytes" {
+                times.extend(series.samples.iter().map(|s| s.timestamp));
+            }
+        }
+    }
+    times.sort();
+    times
+}
+
+#[test]
+fn cron_collect_sends_what_it_collected_and_keeps_it_queued_while_the_endpoint_is_down() {
+    let receiver = Recorder::start(204, "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = |url: &str| {
+        common::write_config(
+            dir.path(),
+            common::free_port(),
+            &format!("\n[[remote_write]]\nname = \"prom\"\nurl = \"{url}\"\n"),
+        )
+    };
+    let collect = |config: &Path| {
+        common::run(
+            &["--config", config.to_str().unwrap(), "collect"],
+            dir.path(),
+        )
+    };
+
+    // Down: nobody listens on that port. The collection succeeds; the samples stay queued.
+    let down = format!("http://127.0.0.1:{}/api/v1/write", common::free_port());
+    let out = collect(&config(&down));
+    let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("remote write prom: the endpoint is unavailable")
+            && stderr.contains("stay queued for the next run"),
+        "{stderr}"
+    );
+    assert!(receiver.received().is_empty());
+
+    // Up (the same endpoint name, so the same queue): this run sends the last run's samples
+    // too, oldest first.
+    std::thread::sleep(Duration::from_millis(20));
+    let out = collect(&config(&receiver.url()));
+    let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("remote write prom: sent "),
+        "{stdout}{stderr}"
+    );
+    let times = memory_timestamps(&receiver);
+    assert_eq!(times.len(), 2, "one sample per run: {times:?}");
+    assert!(times[0] < times[1], "{times:?}");
+
+    // Nothing left: a third run sends only its own sample.
+    let out = collect(&config(&receiver.url()));
+    assert!(out.status.success());
+    assert_eq!(memory_timestamps(&receiver).len(), 3);
+}

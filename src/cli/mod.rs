@@ -321,6 +321,9 @@ async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
     drop(progress);
     let samples: usize = observations.iter().map(|o| o.samples.len()).sum();
     let result = daemon::record_once(&store, &mut observations, config, clock).await;
+    if result.is_ok() && !config.remote_write.is_empty() {
+        push_remote_write(config, &store, clock, &observations).await;
+    }
     let closed = store.close().await;
     match result.and(closed) {
         Ok(()) => {
@@ -337,6 +340,44 @@ async fn collect(config: &Config, clock: &SharedClock) -> ExitCode {
         }
     }
 }
+
+/// Cron mode's remote write: what was collected goes out now; what cannot stays queued in the
+/// store for the next run (or a daemon on the same data). Not an error of the collection.
+async fn push_remote_write(
+    config: &Config,
+    store: &Store,
+    clock: &SharedClock,
+    observations: &[crate::model::Observation],
+) {
+    let reports = crate::exporter::remote_write::push_once(
+        &config.remote_write,
+        store,
+        clock,
+        observations,
+        REMOTE_WRITE_WITHIN,
+    )
+    .await;
+    for report in reports {
+        let failed = match report.samples_failed {
+            0 => String::new(),
+            n => format!(", {n} refused by the endpoint and dropped"),
+        };
+        match &report.stopped {
+            None => output::say!(
+                "remote write {}: sent {} samples{failed}",
+                report.endpoint,
+                report.samples_sent
+            ),
+            Some(reason) => eprintln!(
+                "lookout: remote write {}: {reason}; sent {} samples{failed}, {} stay queued for the next run",
+                report.endpoint, report.samples_sent, report.samples_queued
+            ),
+        }
+    }
+}
+
+/// How long `collect` may spend sending per endpoint: well inside a one-minute cron period.
+const REMOTE_WRITE_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
     let text = match config::init_template(preset) {

@@ -84,6 +84,20 @@ impl Consumer {
         }
     }
 
+    /// Cron mode: queues the samples of `observations` at once; false when the store refused
+    /// them (logged).
+    pub async fn queue_once(&self, observations: &[crate::model::Observation]) -> bool {
+        let mut batcher = Batcher::new(self.batch_size);
+        for observation in observations {
+            for sample in samples_of(observation, &self.shaping) {
+                batcher.push(sample);
+            }
+        }
+        let mut unsaved = Vec::new();
+        self.queue(&mut unsaved, batcher.take_all()).await;
+        unsaved.is_empty()
+    }
+
     /// Encodes `batches` and appends them (after any the store refused before) to the queue.
     async fn queue(&self, unsaved: &mut Vec<NewBatch>, batches: Vec<Batch>) {
         unsaved.extend(batches.iter().map(|batch| {

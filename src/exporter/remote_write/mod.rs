@@ -103,6 +103,92 @@ impl ComputedFamilies {
     }
 }
 
+/// What `push_once` did for one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushReport {
+    pub endpoint: String,
+    pub samples_sent: u64,
+    /// Refused for good (a 4xx other than 429) and dropped.
+    pub samples_failed: u64,
+    /// Still in the store's queue, for the next run.
+    pub samples_queued: u64,
+    /// Why the queue was not emptied: the endpoint is unavailable, or time ran out.
+    pub stopped: Option<String>,
+}
+
+/// Cron mode (`lookout collect`): queues the samples of `observations` for every endpoint,
+/// then sends that endpoint's queue (earlier runs' leftovers first) until it is empty, the
+/// endpoint fails (what is left stays queued for the next run), or `within` passes.
+pub async fn push_once(
+    configs: &[RemoteWriteConfig],
+    store: &Store,
+    clock: &SharedClock,
+    observations: &[crate::model::Observation],
+    within: Duration,
+) -> Vec<PushReport> {
+    let endpoints: Vec<String> = configs.iter().map(|c| c.endpoint().to_string()).collect();
+    if let Err(error) = store.rw_forget_others(&endpoints).await {
+        tracing::error!(%error, "remote write: cannot clean the queues of removed endpoints");
+    }
+    let metrics = RemoteWriteMetrics::default();
+    let mut reports = Vec::new();
+    for config in configs {
+        let endpoint = config.endpoint().to_string();
+        let endpoint_metrics = metrics.endpoint(&endpoint);
+        let consumer = consumer::Consumer {
+            endpoint: endpoint.clone(),
+            shaping: Shaping {
+                labels: config.labels.clone(),
+                name_prefixes: config.name_prefixes.clone(),
+            },
+            batch_size: config.batch_size,
+            flush_interval: config.flush_interval,
+            max_queued_samples: config.max_queued_samples,
+            store: store.clone(),
+            metrics: endpoint_metrics.clone(),
+            wake: Arc::new(Notify::new()),
+            computed: None,
+        };
+        let mut stopped = (!consumer.queue_once(observations).await)
+            .then(|| "the store did not take this run's samples".to_string());
+        let mut sender = Sender::new(
+            endpoint.clone(),
+            store.clone(),
+            HttpTransport::new(config),
+            clock.clone(),
+            config.max_backoff,
+            endpoint_metrics.clone(),
+        );
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, sender.step()).await {
+                Ok(Step::Progress) => {}
+                Ok(Step::Idle) => break,
+                Ok(Step::WaitUntil(_)) => {
+                    stopped.get_or_insert_with(|| "the endpoint is unavailable".to_string());
+                    break;
+                }
+                Err(_) => {
+                    stopped.get_or_insert_with(|| format!("not done within {within:?}"));
+                    break;
+                }
+            }
+        }
+        let figures = endpoint_metrics.figures();
+        reports.push(PushReport {
+            samples_queued: store
+                .rw_queued(&endpoint)
+                .await
+                .unwrap_or(figures.samples_queued),
+            endpoint,
+            samples_sent: figures.samples_sent,
+            samples_failed: figures.samples_failed,
+            stopped,
+        });
+    }
+    reports
+}
+
 /// The running consumers and senders of every endpoint.
 pub struct RemoteWrite {
     consumers: Vec<Task>,
