@@ -443,7 +443,6 @@ fn render_computed(
         );
     }
     render_heartbeat(out, &m.heartbeat);
-    render_heartbeat(out, &m.heartbeat);
 }
 
 /// The length of the last page rendered, to size the next one.
@@ -773,6 +772,11 @@ mod tests {
             checks: vec![],
         });
         snapshot.lateness.record(250);
+        snapshot
+            .self_metrics
+            .heartbeat
+            .enabled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut alerts) = snapshot.alerts.write() {
             alerts.insert(("firing".into(), "critical".into()), 2);
         }
@@ -823,6 +827,13 @@ mod tests {
             .filter(|l| !l.starts_with('#'))
             .count();
         assert_eq!(samples.len(), computed_lines);
+        assert!(find("lookout_heartbeat_sent_total", &[("result", "ok")]).is_some());
+        // One HELP per family: promtool refuses a second.
+        let mut helps: Vec<&str> = page.lines().filter(|l| l.starts_with("# HELP ")).collect();
+        let all = helps.len();
+        helps.sort();
+        helps.dedup();
+        assert_eq!(helps.len(), all, "a family is rendered twice");
     }
 
     #[test]
