@@ -48,15 +48,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::webhook::{retryable_status, snippet};
+use super::webhook::post;
 use super::{AlertNotice, GroupMessage, NoticeKind, Notifier, NotifyError, NotifyFuture};
 use crate::clock::format_rfc3339;
 use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
-use crate::probes::checks::http_client;
-use crate::probes::checks::tls::TlsClient;
 
 /// One element of the body of `POST /api/v2/alerts` (Alertmanager's `postableAlert`); a wire
 /// type, so internal types can change without changing what Alertmanager gets.
@@ -282,36 +280,6 @@ impl AlertmanagerNotifier {
             message: text,
         })
     }
-}
-
-/// One POST to one member.
-async fn post(request: HttpRequest, timeout: Duration, where_: &str) -> Result<(), NotifyError> {
-    let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
-    let deadline = tokio::time::Instant::now() + timeout;
-    let response = http_client::fetch(&request, &mut tls, deadline, timeout)
-        .await
-        .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
-    let status = response.status;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let reason = hyper::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let mut text = format!("{where_}: HTTP {status} {reason}")
-        .trim_end()
-        .to_string();
-    let body = snippet(&response.body);
-    if !body.is_empty() {
-        text.push_str(": ");
-        text.push_str(&body);
-    }
-    Err(if retryable_status(status) {
-        NotifyError::retryable(text)
-    } else {
-        NotifyError::permanent(text)
-    })
 }
 
 impl Notifier for AlertmanagerNotifier {

@@ -212,6 +212,42 @@ pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
     hex
 }
 
+/// One POST of a notification (webhook, or one Alertmanager member): 2xx delivers; network
+/// failures, 408, 429 and 5xx may pass and are retried; any other status is permanent. The error
+/// names `where_`, the status and a snippet of the answer (callers mask their secrets in it).
+pub(super) async fn post(
+    request: HttpRequest,
+    timeout: Duration,
+    where_: &str,
+) -> Result<(), NotifyError> {
+    let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = http_client::fetch(&request, &mut tls, deadline, timeout)
+        .await
+        .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("{where_}: HTTP {status} {reason}")
+        .trim_end()
+        .to_string();
+    let body = snippet(&response.body);
+    if !body.is_empty() {
+        text.push_str(": ");
+        text.push_str(&body);
+    }
+    Err(if retryable_status(status) {
+        NotifyError::retryable(text)
+    } else {
+        NotifyError::permanent(text)
+    })
+}
+
 /// Whether an HTTP status is worth another attempt later.
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
@@ -290,46 +326,23 @@ impl WebhookNotifier {
             },
             response_time: ResponseTime::default(),
         };
-        let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
-        let timeout = self.config.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let response = http_client::fetch(&request, &mut tls, deadline, timeout)
+        post(request, self.config.timeout, &where_)
             .await
-            // Transport failures (refused, DNS, timeout, TLS) may all pass; the outbox retries.
-            .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
-        let status = response.status;
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        let reason = hyper::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        let mut text = format!("{where_}: HTTP {status} {reason}")
-            .trim_end()
-            .to_string();
-        let body = snippet(&response.body);
-        if !body.is_empty() {
-            text.push_str(": ");
-            text.push_str(&body);
-        }
-        // A receiver might echo the request: never let a configured secret through.
-        for secret in self
-            .config
-            .secret
-            .iter()
-            .chain(self.config.headers.iter().map(|(_, value)| value))
-            .chain(std::iter::once(&self.config.url))
-        {
-            if !secret.is_empty() {
-                text = text.replace(secret.expose(), "***");
-            }
-        }
-        Err(if retryable_status(status) {
-            NotifyError::retryable(text)
-        } else {
-            NotifyError::permanent(text)
-        })
+            .map_err(|mut error| {
+                // A receiver might echo the request: never let a configured secret through.
+                for secret in self
+                    .config
+                    .secret
+                    .iter()
+                    .chain(self.config.headers.iter().map(|(_, value)| value))
+                    .chain(std::iter::once(&self.config.url))
+                {
+                    if !secret.is_empty() {
+                        error.message = error.message.replace(secret.expose(), "***");
+                    }
+                }
+                error
+            })
     }
 }
 
