@@ -197,18 +197,7 @@ async fn http(
     if (200..300).contains(&response.status) {
         return Ok(());
     }
-    let reason = hyper::StatusCode::from_u16(response.status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let mut text = format!("HTTP {} {reason}", response.status)
-        .trim_end()
-        .to_string();
-    let snippet = snippet(&response.body);
-    if !snippet.is_empty() {
-        text.push_str(": ");
-        text.push_str(&snippet);
-    }
+    let mut text = crate::notify::webhook::http_failure(response.status, &response.body);
     // The app might echo the request: never let a header value or the URL through.
     for secret in headers
         .iter()
@@ -220,15 +209,6 @@ async fn http(
         }
     }
     Err(text)
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(SNIPPET) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
-    }
 }
 
 async fn command(argv: &[String], timeout: Duration, ctx: &ControlContext) -> Result<(), String> {

@@ -229,18 +229,7 @@ pub(super) async fn post(
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let reason = hyper::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let mut text = format!("{where_}: HTTP {status} {reason}")
-        .trim_end()
-        .to_string();
-    let body = snippet(&response.body);
-    if !body.is_empty() {
-        text.push_str(": ");
-        text.push_str(&body);
-    }
+    let text = format!("{where_}: {}", http_failure(status, &response.body));
     Err(if retryable_status(status) {
         NotifyError::retryable(text)
     } else {
@@ -251,6 +240,22 @@ pub(super) async fn post(
 /// Whether an HTTP status is worth another attempt later.
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
+}
+
+/// An unsuccessful answer for an error message: `HTTP 503 Service Unavailable: <the start of
+/// the body>`. Callers mask their secrets in it (a receiver may echo the request).
+pub(crate) fn http_failure(status: u16, body: &[u8]) -> String {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("HTTP {status} {reason}").trim_end().to_string();
+    let body = snippet(body);
+    if !body.is_empty() {
+        text.push_str(": ");
+        text.push_str(&body);
+    }
+    text
 }
 
 /// The start of a response body on one line, for an error message.

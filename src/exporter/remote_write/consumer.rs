@@ -31,6 +31,30 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// The consumer of `config`'s endpoint.
+    pub fn for_endpoint(
+        config: &crate::config::RemoteWriteConfig,
+        store: &Store,
+        metrics: Arc<EndpointMetrics>,
+        wake: Arc<Notify>,
+        computed: Option<Arc<ComputedFamilies>>,
+    ) -> Consumer {
+        Consumer {
+            endpoint: config.endpoint().to_string(),
+            shaping: Shaping {
+                labels: config.labels.clone(),
+                name_prefixes: config.name_prefixes.clone(),
+            },
+            batch_size: config.batch_size,
+            flush_interval: config.flush_interval,
+            max_queued_samples: config.max_queued_samples,
+            store: store.clone(),
+            metrics,
+            wake,
+            computed,
+        }
+    }
+
     /// Runs until `stop`, then takes in what is already on the bus and queues everything.
     pub async fn run(self, mut subscription: Subscription, mut stop: watch::Receiver<bool>) {
         let mut batcher = Batcher::new(self.batch_size);

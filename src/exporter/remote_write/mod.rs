@@ -103,6 +103,27 @@ impl ComputedFamilies {
     }
 }
 
+/// Deletes the queues of endpoints no longer configured (logged, with their sample counts);
+/// returns the configured endpoints.
+async fn forget_removed_endpoints(configs: &[RemoteWriteConfig], store: &Store) -> Vec<String> {
+    let endpoints: Vec<String> = configs.iter().map(|c| c.endpoint().to_string()).collect();
+    match store.rw_forget_others(&endpoints).await {
+        Ok(gone) => {
+            for (endpoint, samples) in gone {
+                tracing::warn!(
+                    %endpoint,
+                    samples,
+                    "remote write: dropped the queue of an endpoint no longer configured"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "remote write: cannot clean the queues of removed endpoints");
+        }
+    }
+    endpoints
+}
+
 /// What `push_once` did for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushReport {
@@ -126,29 +147,19 @@ pub async fn push_once(
     observations: &[crate::model::Observation],
     within: Duration,
 ) -> Vec<PushReport> {
-    let endpoints: Vec<String> = configs.iter().map(|c| c.endpoint().to_string()).collect();
-    if let Err(error) = store.rw_forget_others(&endpoints).await {
-        tracing::error!(%error, "remote write: cannot clean the queues of removed endpoints");
-    }
+    forget_removed_endpoints(configs, store).await;
     let metrics = RemoteWriteMetrics::default();
     let mut reports = Vec::new();
     for config in configs {
         let endpoint = config.endpoint().to_string();
         let endpoint_metrics = metrics.endpoint(&endpoint);
-        let consumer = consumer::Consumer {
-            endpoint: endpoint.clone(),
-            shaping: Shaping {
-                labels: config.labels.clone(),
-                name_prefixes: config.name_prefixes.clone(),
-            },
-            batch_size: config.batch_size,
-            flush_interval: config.flush_interval,
-            max_queued_samples: config.max_queued_samples,
-            store: store.clone(),
-            metrics: endpoint_metrics.clone(),
-            wake: Arc::new(Notify::new()),
-            computed: None,
-        };
+        let consumer = consumer::Consumer::for_endpoint(
+            config,
+            store,
+            endpoint_metrics.clone(),
+            Arc::new(Notify::new()),
+            None,
+        );
         let mut stopped = (!consumer.queue_once(observations).await)
             .then(|| "the store did not take this run's samples".to_string());
         let mut sender = Sender::new(
@@ -257,40 +268,18 @@ impl RemoteWrite {
         bus: &Bus,
         metrics: &Arc<RemoteWriteMetrics>,
     ) {
-        let endpoints: Vec<String> = configs.iter().map(|c| c.endpoint().to_string()).collect();
-        match store.rw_forget_others(&endpoints).await {
-            Ok(gone) => {
-                for (endpoint, samples) in gone {
-                    tracing::warn!(
-                        %endpoint,
-                        samples,
-                        "remote write: dropped the queue of an endpoint no longer configured"
-                    );
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "remote write: cannot clean the queues of removed endpoints");
-            }
-        }
+        let endpoints = forget_removed_endpoints(configs, store).await;
         metrics.retain(&endpoints);
         self.wakes.clear();
         for config in configs {
-            let endpoint = config.endpoint().to_string();
             let wake = Arc::new(Notify::new());
-            let consumer = consumer::Consumer {
-                endpoint: endpoint.clone(),
-                shaping: Shaping {
-                    labels: config.labels.clone(),
-                    name_prefixes: config.name_prefixes.clone(),
-                },
-                batch_size: config.batch_size,
-                flush_interval: config.flush_interval,
-                max_queued_samples: config.max_queued_samples,
-                store: store.clone(),
-                metrics: metrics.endpoint(&endpoint),
-                wake: wake.clone(),
-                computed: self.computed.clone(),
-            };
+            let consumer = consumer::Consumer::for_endpoint(
+                config,
+                store,
+                metrics.endpoint(config.endpoint()),
+                wake.clone(),
+                self.computed.clone(),
+            );
             let (stop, stop_rx) = watch::channel(false);
             self.consumers.push(Task {
                 stop,
