@@ -31,7 +31,7 @@ use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
 use crate::config::{self, Config, ConfigError, ServerConfig};
-use crate::exporter::remote_write::{ComputedFamilies, RemoteWrite};
+use crate::exporter::remote_write::RemoteWrite;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
@@ -243,6 +243,13 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         config.storage.flush_interval,
         stop_writer_rx,
     ));
+    let metrics_page = crate::exporter::MetricsPage::new(
+        snapshot.clone(),
+        web::VERSION,
+        started_at_ms,
+        clock.clone(),
+        config.server.metrics_refresh,
+    );
     // Subscribed before the scheduler starts, so the first observations are written too.
     let mut remote_write = RemoteWrite::start(
         &config.remote_write,
@@ -250,12 +257,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         &bus,
         &clock,
         &snapshot.remote_write,
-        Some(Arc::new(ComputedFamilies {
-            snapshot: snapshot.clone(),
-            version: web::VERSION.to_string(),
-            started_at_ms,
-            clock: clock.clone(),
-        })),
+        Some(metrics_page.clone()),
     )
     .await;
 
@@ -321,13 +323,6 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     );
 
     let (stop_http, stop_http_rx) = watch::channel(false);
-    let metrics_page = crate::exporter::MetricsPage::new(
-        snapshot.clone(),
-        web::VERSION,
-        started_at_ms,
-        clock.clone(),
-        config.server.metrics_refresh,
-    );
     let metrics_page_task = metrics_page.refresh_interval().map(|interval| {
         let page = metrics_page.clone();
         tokio::spawn(async move {

@@ -14,8 +14,8 @@ mod snapshot;
 
 pub use page::{MetricsPage, PageFormat};
 pub use prometheus_text::{
-    ComputedSample, OPENMETRICS_CONTENT_TYPE, PREFIX as PREFIX_STR, TEXT_CONTENT_TYPE,
-    computed_samples, render, to_openmetrics, wants_openmetrics,
+    ComputedSample, OPENMETRICS_CONTENT_TYPE, PREFIX as PREFIX_STR, TEXT_CONTENT_TYPE, render,
+    to_openmetrics, wants_openmetrics,
 };
 pub use snapshot::{
     LatestValue, MaintenanceFigures, OpenMaintenance, SelfMetrics, Snapshot, StatusChange,

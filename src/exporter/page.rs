@@ -149,6 +149,18 @@ impl MetricsPage {
         warm.iter().filter(|w| **w).count()
     }
 
+    /// The families computed at render time as samples, stamped now (remote write sends them).
+    pub fn computed_samples(&self) -> (UnixMillis, Vec<super::ComputedSample>) {
+        let now_ms = self.clock.now_ms();
+        let samples = super::prometheus_text::computed_samples(
+            &self.snapshot,
+            &self.version,
+            self.started_at_ms,
+            now_ms,
+        );
+        (now_ms, samples)
+    }
+
     fn render_text(&self, now_ms: UnixMillis) -> String {
         super::prometheus_text::render(&self.snapshot, &self.version, self.started_at_ms, now_ms)
     }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::ComputedFamilies;
 use super::batch::{Batch, Batcher, Shaping, computed_samples_of, samples_of};
 use super::metrics::EndpointMetrics;
 use crate::bus::Subscription;
@@ -25,9 +24,10 @@ pub struct Consumer {
     pub store: Store,
     pub metrics: Arc<EndpointMetrics>,
     pub wake: Arc<Notify>,
-    /// The families /metrics computes at render time, sampled at each flush; `None` in tests
-    /// about observations only.
-    pub computed: Option<Arc<ComputedFamilies>>,
+    /// The page whose families computed at render time (alerts, maintenance, Lookout's own
+    /// counters) are sampled at each flush, so a Prometheus fed only by remote write gets them
+    /// too; `None` in cron mode and in tests about observations only.
+    pub computed: Option<Arc<crate::exporter::MetricsPage>>,
 }
 
 impl Consumer {
@@ -37,7 +37,7 @@ impl Consumer {
         store: &Store,
         metrics: Arc<EndpointMetrics>,
         wake: Arc<Notify>,
-        computed: Option<Arc<ComputedFamilies>>,
+        computed: Option<Arc<crate::exporter::MetricsPage>>,
     ) -> Consumer {
         Consumer {
             endpoint: config.endpoint().to_string(),
@@ -77,7 +77,7 @@ impl Consumer {
                 },
                 _ = timer.tick() => {
                     if let Some(computed) = &self.computed {
-                        let (at_ms, samples) = computed.sample();
+                        let (at_ms, samples) = computed.computed_samples();
                         for sample in computed_samples_of(&samples, at_ms, &self.shaping) {
                             batcher.push(sample);
                         }

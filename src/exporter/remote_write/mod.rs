@@ -46,8 +46,9 @@ pub use retry::{Backoff, Outcome, Verdict, verdict};
 pub use sender::{MIN_BACKOFF, Sender, Step};
 
 use crate::bus::Bus;
-use crate::clock::{SharedClock, UnixMillis};
+use crate::clock::SharedClock;
 use crate::config::RemoteWriteConfig;
+use crate::exporter::MetricsPage;
 use crate::store::Store;
 
 /// How long a stop waits for a request in flight before abandoning it (the batch stays queued).
@@ -76,30 +77,6 @@ impl Task {
                 }
             }
         }
-    }
-}
-
-/// What the consumers need to sample the families /metrics computes at render time (alerts,
-/// maintenance, Lookout's own counters): a Prometheus fed only by remote write gets them too.
-#[derive(Debug)]
-pub struct ComputedFamilies {
-    pub snapshot: Arc<crate::exporter::Snapshot>,
-    pub version: String,
-    pub started_at_ms: UnixMillis,
-    pub clock: SharedClock,
-}
-
-impl ComputedFamilies {
-    /// The time and the samples, as /metrics would show them now.
-    pub fn sample(&self) -> (UnixMillis, Vec<crate::exporter::ComputedSample>) {
-        let now_ms = self.clock.now_ms();
-        let samples = crate::exporter::computed_samples(
-            &self.snapshot,
-            &self.version,
-            self.started_at_ms,
-            now_ms,
-        );
-        (now_ms, samples)
     }
 }
 
@@ -204,7 +181,7 @@ pub async fn push_once(
 pub struct RemoteWrite {
     consumers: Vec<Task>,
     senders: Vec<Task>,
-    computed: Option<Arc<ComputedFamilies>>,
+    computed: Option<Arc<MetricsPage>>,
     /// Each new consumer's wake-up, waiting for its sender (`start_sending`).
     wakes: Vec<Arc<Notify>>,
 }
@@ -218,7 +195,7 @@ impl RemoteWrite {
         bus: &Bus,
         clock: &SharedClock,
         metrics: &Arc<RemoteWriteMetrics>,
-        computed: Option<Arc<ComputedFamilies>>,
+        computed: Option<Arc<MetricsPage>>,
     ) -> RemoteWrite {
         let mut running = RemoteWrite {
             consumers: Vec::new(),
