@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::matcher::{Matcher, all_match};
-use crate::clock::UnixMillis;
+use crate::clock::{self, UnixMillis};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Silence {
@@ -57,14 +57,31 @@ pub fn muting<'a>(
         .collect()
 }
 
-/// A time given by a person: RFC 3339, Unix seconds, "now", "-1h" or "+2h" from now.
+/// The longest a silence may last: a year. Longer is never meant (a forgotten silence hides
+/// real alerts); a silence that must go on is renewed, which leaves an audit trail.
+pub const MAX_SILENCE_MS: i64 = 365 * 86_400_000;
+/// How far ahead a silence may start.
+pub const MAX_SILENCE_START_MS: i64 = 365 * 86_400_000;
+
+/// A time given by a person: RFC 3339, Unix seconds, "now", "-1h" or "+2h" from now. Times
+/// outside `clock::TIME_RANGE` are refused with that range.
 pub fn parse_when(text: &str, now_ms: UnixMillis, what: &str) -> Result<UnixMillis, String> {
     if let Some(ahead) = text.trim().strip_prefix('+') {
-        return humantime::parse_duration(ahead)
-            .map(|d| now_ms + d.as_millis() as i64)
-            .map_err(|_| format!("{what} \"{text}\" is not a time; expected RFC 3339 or \"+2h\""));
+        let not_a_time =
+            || format!("{what} \"{text}\" is not a time; expected RFC 3339 or \"+2h\"");
+        let ahead = humantime::parse_duration(ahead).map_err(|_| not_a_time())?;
+        return i64::try_from(ahead.as_millis())
+            .ok()
+            .and_then(|ms| now_ms.checked_add(ms))
+            .filter(|ms| (clock::MIN_TIME_MS..=clock::MAX_TIME_MS).contains(ms))
+            .ok_or_else(|| {
+                format!(
+                    "{what}: \"{text}\" is out of range; expected a time from {}",
+                    clock::TIME_RANGE
+                )
+            });
     }
-    crate::web::parse_time(text, now_ms).map_err(|e| format!("{what}: {e}"))
+    clock::parse_time(text, now_ms).map_err(|e| format!("{what}: {e}"))
 }
 
 /// What a person asks for when creating a silence (CLI flags or API fields).
@@ -95,18 +112,54 @@ impl Silence {
             Some(text) => parse_when(text, now_ms, "start")?,
             None => now_ms,
         };
+        if starts_ms - now_ms > MAX_SILENCE_START_MS {
+            return Err(format!(
+                "start: a silence starts at most {} ahead (1 year)",
+                format_days(MAX_SILENCE_START_MS)
+            ));
+        }
+        let too_long = |field: &str, text: &str| {
+            format!(
+                "{field}: \"{text}\" is too long; a silence lasts at most {} (1 year): expire and renew it if it must go on",
+                format_days(MAX_SILENCE_MS)
+            )
+        };
         let ends_ms = match (&request.duration, &request.until) {
-            (_, Some(text)) => parse_when(text, now_ms, "until")?,
+            (_, Some(text)) => parse_when(text, now_ms, "until").map_err(|e| {
+                format!(
+                    "{e}; a silence lasts at most {} (1 year)",
+                    format_days(MAX_SILENCE_MS)
+                )
+            })?,
             (Some(text), None) => {
-                let d = humantime::parse_duration(text).map_err(|_| {
-                    format!("for: \"{text}\" is not a duration; expected e.g. \"2h\" or \"30m\"")
+                let d = humantime::parse_duration(text).map_err(|e| match e {
+                    humantime::DurationError::NumberOverflow => too_long("for", text),
+                    _ => format!(
+                        "for: \"{text}\" is not a duration; expected e.g. \"2h\" or \"30m\""
+                    ),
                 })?;
+                if d.as_millis() > MAX_SILENCE_MS as u128 {
+                    return Err(too_long("for", text));
+                }
                 starts_ms + d.as_millis() as i64
             }
             (None, None) => starts_ms + 3_600_000,
         };
         if ends_ms <= starts_ms {
             return Err("the silence would end before it starts; check the duration or end".into());
+        }
+        if ends_ms - starts_ms > MAX_SILENCE_MS {
+            let field = if request.until.is_some() {
+                "until"
+            } else {
+                "for"
+            };
+            let text = request
+                .until
+                .as_deref()
+                .or(request.duration.as_deref())
+                .unwrap_or("");
+            return Err(too_long(field, text));
         }
         if request.comment.trim().is_empty() {
             return Err("comment: must say why (it is kept for audit)".into());
@@ -123,6 +176,11 @@ impl Silence {
             comment: request.comment.clone(),
         })
     }
+}
+
+/// "365d".
+fn format_days(ms: i64) -> String {
+    format!("{}d", ms / 86_400_000)
 }
 
 /// Short enough for a person to type, unique enough: the second plus 32 random bits.
@@ -212,5 +270,38 @@ mod tests {
             Silence::build(&until, now).unwrap().ends_ms,
             now + 1_800_000
         );
+    }
+
+    #[test]
+    fn silences_last_at_most_a_year() {
+        let now = 1_764_237_600_000;
+        let request = |duration: Option<&str>, until: Option<&str>| SilenceRequest {
+            matchers: vec!["check=\"x\"".into()],
+            duration: duration.map(str::to_string),
+            until: until.map(str::to_string),
+            author: "ops".into(),
+            comment: "x".into(),
+            ..SilenceRequest::default()
+        };
+        let year = Silence::build(&request(Some("365d"), None), now).unwrap();
+        assert_eq!(year.ends_ms - year.starts_ms, MAX_SILENCE_MS);
+        for (duration, until, field) in [
+            (Some("366d"), None, "for:"),
+            (Some("3000000d"), None, "for:"),
+            (Some("99999999999999999999999d"), None, "for:"),
+            (None, Some("+400d"), "until:"),
+            (None, Some("+3000000d"), "until:"),
+            (None, Some("9999-12-31T00:00:00Z"), "until:"),
+        ] {
+            let e = Silence::build(&request(duration, until), now).unwrap_err();
+            assert!(
+                e.starts_with(field) && e.contains("at most 365d (1 year)"),
+                "{duration:?} {until:?}: {e}"
+            );
+        }
+        let mut late = request(None, None);
+        late.start = Some("+2000d".into());
+        let e = Silence::build(&late, now).unwrap_err();
+        assert!(e.starts_with("start:"), "{e}");
     }
 }

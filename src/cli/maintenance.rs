@@ -518,6 +518,13 @@ async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bo
 /// `lookout report --since 30d`: the report of `maintenance::report` over `[now - since, now)`.
 pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json: bool) -> ExitCode {
     let now = clock.now_ms();
+    if since.as_millis() > report::MAX_RANGE_MS as u128 {
+        return fail(&format!(
+            "--since {}: a report covers at most {} (10 years); ask for a shorter range",
+            format_duration(since),
+            format_duration(Duration::from_millis(report::MAX_RANGE_MS as u64))
+        ));
+    }
     let from = now.saturating_sub(since.as_millis() as i64);
     let outcome = with_store(config, clock, async |store| {
         report::from_store(store, from, now)

@@ -1622,7 +1622,10 @@ fn http_url(text: &Text, example: &str) -> Result<String, String> {
     let problem = match value.parse::<hyper::Uri>() {
         Err(_) => format!("is not a URL; expected one like {example:?}"),
         Ok(uri) => match (uri.scheme_str(), uri.host()) {
-            (Some("http" | "https"), Some(_)) => return Ok(value.to_string()),
+            (Some("http" | "https"), Some(_)) => match super::checks::common::port_problem(value) {
+                None => return Ok(value.to_string()),
+                Some(problem) => format!("{problem}, like {example:?}"),
+            },
             (Some("http" | "https"), None) => format!("has no host; expected one like {example:?}"),
             _ => format!("must start with http:// or https://, like {example:?}"),
         },

@@ -22,8 +22,8 @@ use super::defaults::compile_pattern;
 use super::error::{LineIndex, Problem};
 use super::reader::{Field, Item, Reader, Table, Text, a_type, join};
 use super::units::{
-    UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
-    parse_size,
+    MAX_DURATION_TEXT, UnitError, format_duration, format_percent, format_size, parse_duration,
+    parse_percent, parse_size,
 };
 use super::{
     Config, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig, SystemThresholds,
@@ -519,7 +519,10 @@ pub(super) fn duration_setting(
 ) -> Field<Duration> {
     string_setting(r, table, key, default, DURATION_TYPE, |text| {
         let duration = parse_duration(&text.value).map_err(|error| match error {
-            UnitError::TooLarge => format!("{} is too large a duration", text.quoted()),
+            UnitError::TooLarge => format!(
+                "{} is too large a duration; expected at most {MAX_DURATION_TEXT}",
+                text.quoted()
+            ),
             UnitError::Malformed | UnitError::OutOfRange => {
                 format!("{} is not a duration; {DURATION_FORM}", text.quoted())
             }

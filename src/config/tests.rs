@@ -220,7 +220,7 @@ fn golden_bad_durations() {
     );
     assert_eq!(
         errors("[storage.retention]\nraw = \"99999999999999999999999d\"\n"),
-        "lookout.toml:2:7: storage.retention.raw: \"99999999999999999999999d\" is too large a duration"
+        "lookout.toml:2:7: storage.retention.raw: \"99999999999999999999999d\" is too large a duration; expected at most 36500d (100 years)"
     );
 }
 

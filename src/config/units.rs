@@ -18,6 +18,13 @@ pub enum UnitError {
     OutOfRange,
 }
 
+/// The longest duration any key takes: 100 years. Longer is never meant, and the bound is
+/// what lets `serve` use any duration without overflow: multiplied by any count config
+/// allows (at most 100,000), added to a time in milliseconds, converted to nanoseconds.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+/// [`MAX_DURATION`] as messages state it.
+pub const MAX_DURATION_TEXT: &str = "36500d (100 years)";
+
 const NANOS_PER_MILLI: u128 = 1_000_000;
 const NANOS_PER_SECOND: u128 = 1_000_000_000;
 
@@ -80,6 +87,7 @@ fn split_decimal(text: &str) -> Result<(Decimal, &str), UnitError> {
 
 /// Parses "500ms", "10s", "5m", "1h", "7d", "2w" and sums of them ("1h30m", "1h 30m").
 /// Decimals are allowed ("1.5h"). A bare number is rejected: the unit is never guessed.
+/// Longer than [`MAX_DURATION`] is `TooLarge`.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -101,6 +109,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         let part = number.times(unit_nanos).ok_or(UnitError::TooLarge)?;
         total_nanos = total_nanos.checked_add(part).ok_or(UnitError::TooLarge)?;
         rest = after.trim_start();
+    }
+    if total_nanos > MAX_DURATION.as_nanos() {
+        return Err(UnitError::TooLarge);
     }
     let seconds = u64::try_from(total_nanos / NANOS_PER_SECOND).map_err(|_| UnitError::TooLarge)?;
     Ok(Duration::new(
@@ -274,6 +285,11 @@ mod tests {
                 Err(UnitError::TooLarge),
             ),
             ("999999999999999999999d", Err(UnitError::TooLarge)),
+            ("6148914691236517206s", Err(UnitError::TooLarge)),
+            ("36500d", Ok(secs(36_500 * 86_400))),
+            ("36500d1ms", Err(UnitError::TooLarge)),
+            ("5214w", Ok(secs(5214 * 7 * 86_400))),
+            ("5214w3d", Err(UnitError::TooLarge)),
             ("١٠s", Err(UnitError::Malformed)),
         ];
         for (text, expected) in cases {

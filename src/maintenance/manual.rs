@@ -75,6 +75,10 @@ fn parse_for(field: &str, text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!(
             "{field}: {text:?} is zero; expected a positive duration like \"30m\""
         )),
+        Err(crate::config::units::UnitError::TooLarge) => Err(format!(
+            "{field}: {text:?} is too long; expected at most {}",
+            crate::config::units::MAX_DURATION_TEXT
+        )),
         Err(_) => Err(format!(
             "{field}: {text:?} is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""
         )),

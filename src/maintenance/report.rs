@@ -26,6 +26,11 @@ use crate::model::Status;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The longest range a report covers: 10 years (3660 days). A report lists every day of its
+/// range, so its size grows with the range; the API and the CLI refuse longer ones, and
+/// `report` itself clips the range to it.
+pub const MAX_RANGE_MS: i64 = 3660 * DAY_MS;
+
 /// One check's history: its name and its (time, status) rows.
 pub type CheckHistory = (String, Vec<(UnixMillis, Status)>);
 
@@ -137,6 +142,7 @@ pub fn report(
     to_ms: UnixMillis,
 ) -> Report {
     let to_ms = to_ms.max(from_ms);
+    let from_ms = from_ms.max(to_ms - MAX_RANGE_MS);
     // Each period as [start, end) clipped to the range; `None` when it does not overlap.
     let clip = |p: &Period| -> Option<(i64, i64)> {
         let start = p.start_ms.max(from_ms);

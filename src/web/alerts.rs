@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::api::{ApiError, parse_count};
+use super::api::ApiError;
+use super::params::{DAY_MS, Params};
 use crate::alert::Severity;
 use crate::alert::records::{OutboxState, StoredAlert};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
@@ -124,20 +125,12 @@ pub struct HistoryResponseDto {
 /// `/api/v1/alerts/history?since=-24h&limit=200`, newest first.
 pub async fn history(
     State(state): State<AppState>,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<HistoryResponseDto>, ApiError> {
-    let now = state.clock.now_ms();
-    let since_ms = match params.remove("since") {
-        Some(text) => super::parse_time(&text, now)
-            .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
-        None => now - 86_400_000,
-    };
-    let limit = parse_count(&mut params, "limit", 200, 10_000)?;
-    if let Some(unknown) = params.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "{unknown}: unknown parameter; expected since or limit"
-        )));
-    }
+    let mut params = Params::new(params, state.clock.now_ms());
+    let since_ms = params.since(DAY_MS, None)?.from_ms;
+    let limit = params.count("limit", 200, 10_000)?;
+    params.finish("since or limit")?;
     let entries = state
         .store
         .alert_history(since_ms, limit)
@@ -199,8 +192,10 @@ pub async fn silences(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<SilencesDto>, ApiError> {
-    let all = matches!(params.get("all").map(String::as_str), Some("true" | "1"));
     let now = state.clock.now_ms();
+    let mut params = Params::new(params, now);
+    let all = params.flag("all")?;
+    params.finish("all")?;
     let silences = state
         .store
         .silences()
@@ -311,7 +306,9 @@ pub async fn outbox(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<OutboxDto>, ApiError> {
-    let all = matches!(params.get("all").map(String::as_str), Some("true" | "1"));
+    let mut params = Params::new(params, state.clock.now_ms());
+    let all = params.flag("all")?;
+    params.finish("all")?;
     let rows = state
         .store
         .outbox_list(all, 500)

@@ -12,8 +12,10 @@ use crate::clock::{UnixMillis, format_rfc3339};
 use crate::exporter;
 use crate::model::{CheckResult, Layer, Status};
 
+use super::params::{DAY_MS, HOUR_MS, Params};
 use super::{AppState, VERSION};
 
+#[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
@@ -39,6 +41,11 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
         }
+    }
+
+    #[cfg(test)]
+    pub(super) fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -238,80 +245,6 @@ pub async fn status(
     Json(status_dto_with(&state, &filter))
 }
 
-/// A point in time from an API parameter: `now`, `now-1h` or `-1h` (relative), RFC 3339
-/// (`2026-11-27T10:00:00Z`), or Unix seconds (`1764237600`, fractions allowed).
-pub fn parse_time(text: &str, now_ms: UnixMillis) -> Result<UnixMillis, String> {
-    let text = text.trim();
-    if text == "now" {
-        return Ok(now_ms);
-    }
-    if let Some(ago) = text.strip_prefix("now-").or_else(|| text.strip_prefix('-')) {
-        let d = humantime::parse_duration(ago).map_err(|_| {
-            format!("\"{text}\" is not a time; expected \"now\", \"-1h\", RFC 3339 or Unix seconds")
-        })?;
-        return Ok(now_ms - d.as_millis() as i64);
-    }
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-    {
-        return Ok((seconds * 1000.0).round() as i64);
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0)
-        })
-        .map_err(|_| {
-            format!("\"{text}\" is not a time; expected \"now\", \"-1h\", RFC 3339 or Unix seconds")
-        })
-}
-
-struct Range {
-    from_ms: UnixMillis,
-    to_ms: UnixMillis,
-}
-
-fn range_from(
-    params: &mut HashMap<String, String>,
-    now_ms: UnixMillis,
-    default_span_ms: i64,
-) -> Result<Range, ApiError> {
-    let to_ms = match params.remove("to") {
-        Some(t) => parse_time(&t, now_ms).map_err(|e| ApiError::bad_request(format!("to: {e}")))?,
-        None => now_ms,
-    };
-    let from_ms = match params.remove("from") {
-        Some(f) => {
-            parse_time(&f, now_ms).map_err(|e| ApiError::bad_request(format!("from: {e}")))?
-        }
-        None => to_ms - default_span_ms,
-    };
-    if from_ms > to_ms {
-        return Err(ApiError::bad_request(
-            "from: must not be later than to".to_string(),
-        ));
-    }
-    Ok(Range { from_ms, to_ms })
-}
-
-pub(super) fn parse_count(
-    params: &mut HashMap<String, String>,
-    key: &str,
-    default: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    match params.remove(key) {
-        None => Ok(default),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!(
-                "{key}: \"{v}\" is not a whole number from 1 to {max}"
-            ))),
-        },
-    }
-}
-
 #[derive(Serialize)]
 pub struct PointDto {
     pub at: UnixMillis,
@@ -352,9 +285,10 @@ pub async fn series(
         .strip_prefix(exporter::PREFIX_STR)
         .unwrap_or(&name)
         .to_string();
-    let range = range_from(&mut params, state.clock.now_ms(), 3_600_000)?;
-    let max_points = parse_count(&mut params, "max_points", 1000, 10_000)?;
-    let mut matchers: Vec<(String, String)> = params.into_iter().collect();
+    let mut params = Params::new(params, state.clock.now_ms());
+    let range = params.range(HOUR_MS, None)?;
+    let max_points = params.count("max_points", 1000, 10_000)?;
+    let mut matchers: Vec<(String, String)> = params.rest().into_iter().collect();
     matchers.sort();
     let result = state
         .store
@@ -405,15 +339,12 @@ pub struct EventsResponseDto {
 /// `/api/v1/events?from=-24h&to=now&limit=100`, newest first.
 pub async fn events(
     State(state): State<AppState>,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<EventsResponseDto>, ApiError> {
-    let range = range_from(&mut params, state.clock.now_ms(), 7 * 86_400_000)?;
-    let limit = parse_count(&mut params, "limit", 100, 10_000)?;
-    if let Some(unknown) = params.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "{unknown}: unknown parameter; expected from, to or limit"
-        )));
-    }
+    let mut params = Params::new(params, state.clock.now_ms());
+    let range = params.range(7 * DAY_MS, None)?;
+    let limit = params.count("limit", 100, 10_000)?;
+    params.finish("from, to or limit")?;
     let events = state
         .store
         .events(range.from_ms, range.to_ms, limit)
@@ -464,28 +395,4 @@ pub async fn metrics(
     };
     let body = state.metrics_page.serve(format);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_every_documented_time_form() {
-        let now = 1_764_237_600_000;
-        assert_eq!(parse_time("now", now), Ok(now));
-        assert_eq!(parse_time("-1h", now), Ok(now - 3_600_000));
-        assert_eq!(parse_time("now-90s", now), Ok(now - 90_000));
-        assert_eq!(parse_time("1764237600", now), Ok(1_764_237_600_000));
-        assert_eq!(parse_time("1764237600.5", now), Ok(1_764_237_600_500));
-        assert_eq!(
-            parse_time("2025-11-27T10:00:00Z", now),
-            Ok(1_764_237_600_000)
-        );
-        assert!(
-            parse_time("yesterday", now)
-                .unwrap_err()
-                .contains("not a time")
-        );
-    }
 }

@@ -11,7 +11,8 @@ use crate::clock::format_rfc3339;
 use crate::model::Status;
 
 use super::AppState;
-use super::api::{ApiError, parse_count, parse_time};
+use super::api::ApiError;
+use super::params::{DAY_MS, Params};
 
 #[derive(Serialize)]
 pub struct CheckHistoryPointDto {
@@ -35,26 +36,13 @@ pub struct CheckHistoryDto {
 pub async fn check_history(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<CheckHistoryDto>, ApiError> {
-    let now = state.clock.now_ms();
-    let to_ms = match params.remove("to") {
-        Some(t) => parse_time(&t, now).map_err(|e| ApiError::bad_request(format!("to: {e}")))?,
-        None => now,
-    };
-    let from_ms = match params.remove("from") {
-        Some(f) => parse_time(&f, now).map_err(|e| ApiError::bad_request(format!("from: {e}")))?,
-        None => to_ms - 86_400_000,
-    };
-    if from_ms > to_ms {
-        return Err(ApiError::bad_request("from: must not be later than to"));
-    }
-    let limit = parse_count(&mut params, "limit", 1000, 10_000)?;
-    if let Some(unknown) = params.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "{unknown}: unknown parameter; expected from, to or limit"
-        )));
-    }
+    let mut params = Params::new(params, state.clock.now_ms());
+    let range = params.range(DAY_MS, None)?;
+    let limit = params.count("limit", 1000, 10_000)?;
+    params.finish("from, to or limit")?;
+    let (from_ms, to_ms) = (range.from_ms, range.to_ms);
     let mut rows = state
         .store
         .check_history(&name, from_ms, to_ms, limit)

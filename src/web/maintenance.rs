@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::api::ApiError;
+use super::params::{DAY_MS, Params};
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::maintenance::{MaintenanceConfig, Mode};
 use crate::maintenance::windows::current_or_next;
@@ -108,7 +109,7 @@ pub async fn status(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<MaintenanceDto>, ApiError> {
     let now = state.clock.now_ms();
-    let since_ms = since_param(params, now)?;
+    let since_ms = since_param(params, now, None)?;
     let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
     let config = maintenance_config(&state);
     let open = match &state.maintenance {
@@ -163,29 +164,24 @@ pub async fn report(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<crate::maintenance::report::Report>, ApiError> {
     let now = state.clock.now_ms();
-    let since_ms = since_param(params, now)?;
+    let since_ms = since_param(params, now, Some(crate::maintenance::report::MAX_RANGE_MS))?;
     crate::maintenance::report::from_store(&state.store, since_ms, now)
         .await
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// `since` (default 30 days ago), the only parameter of the maintenance reads.
+/// `since` (default 30 days ago, at most `max_span_ms` ago), the only parameter of the
+/// maintenance reads.
 fn since_param(
-    mut params: HashMap<String, String>,
+    params: HashMap<String, String>,
     now: UnixMillis,
+    max_span_ms: Option<i64>,
 ) -> Result<UnixMillis, ApiError> {
-    let since_ms = match params.remove("since") {
-        Some(text) => super::parse_time(&text, now)
-            .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
-        None => now - 30 * 86_400_000,
-    };
-    match params.keys().next() {
-        Some(unknown) => Err(ApiError::bad_request(format!(
-            "{unknown}: unknown parameter; expected since"
-        ))),
-        None => Ok(since_ms),
-    }
+    let mut params = Params::new(params, now);
+    let range = params.since(30 * DAY_MS, max_span_ms)?;
+    params.finish("since")?;
+    Ok(range.from_ms)
 }
 
 fn maintenance_config(state: &AppState) -> MaintenanceConfig {

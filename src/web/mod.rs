@@ -15,6 +15,7 @@ mod dashboard_api;
 pub mod live;
 mod maintenance;
 mod page;
+mod params;
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use crate::clock::{SharedClock, UnixMillis};
 use crate::exporter::Snapshot;
 use crate::store::Store;
 
-pub use api::parse_time;
+pub use crate::clock::parse_time;
 
 #[derive(Clone)]
 pub struct AppState {

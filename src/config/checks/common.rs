@@ -1,6 +1,8 @@
 //! Readers shared by the check types (optional strings, string lists, string maps, numbers)
 //! and the handling of secrets: a `Secret` never prints its value, and `mask_url` hides the
-//! password of a DSN so it can be shown in errors, logs, the API and /metrics.
+//! password and every query value of a URL or DSN so it can be shown in errors, logs, the API,
+//! `config check`, `doctor` and /metrics. The validation of http(s) URLs and ports
+//! (`check_http_url`, `port_problem`) lives here too.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,41 +43,58 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `scheme://user:password@host/db` -> `scheme://user:***@host/db`; also masks `password=`
-/// query parameters. Anything that does not look like a URL is returned unchanged.
+/// The one masking of URLs and DSNs for display (errors, logs, the API, `config check`,
+/// `doctor`, /metrics): `scheme://user:password@host/db?sslmode=require&api_key=abc#top` ->
+/// `scheme://user:***@host/db?sslmode=***&api_key=***#top`. Every query value is masked
+/// (which parameter carries a token differs per app: `api_key`, `sig`, `access_token`...), and
+/// so is the password of the userinfo (a lone Redis userinfo is a password). Keyword DSNs
+/// (`host=db password=x`) have their `password=`, `pass=`, `pwd=` and `token=` values masked.
 pub fn mask_url(url: &str) -> String {
     let mut masked = url.to_string();
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let shown_user = if userinfo.contains(':') || !user.is_empty() {
-                if userinfo.contains(':') {
-                    format!("{user}:***")
-                } else {
-                    // redis://secret@host: a lone userinfo is a password for Redis.
-                    "***".to_string()
-                }
-            } else {
-                String::new()
-            };
-            masked = format!(
-                "{}{}@{}",
-                &url[..scheme_end + 3],
-                shown_user,
-                &rest[at + 1..]
-            );
+        let mut after_authority = rest[authority_end..].to_string();
+        // The query: from the first '?' to the fragment.
+        if let Some(question) = after_authority.find('?') {
+            let query_end = after_authority[question..]
+                .find('#')
+                .map_or(after_authority.len(), |h| question + h);
+            let query = &after_authority[question + 1..query_end];
+            let shown: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, value)) if !value.is_empty() => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            after_authority.replace_range(question + 1..query_end, &shown.join("&"));
         }
+        let shown_authority = match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                let shown_user = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    // redis://secret@host: a lone userinfo is a password for Redis.
+                    None if !userinfo.is_empty() => "***".to_string(),
+                    None => String::new(),
+                };
+                format!("{shown_user}@{}", &authority[at + 1..])
+            }
+            None => authority.to_string(),
+        };
+        masked = format!(
+            "{}{shown_authority}{after_authority}",
+            &url[..scheme_end + 3]
+        );
     }
     for key in ["password=", "pass=", "pwd=", "token="] {
         let mut search_from = 0;
         while let Some(found) = masked[search_from..].to_ascii_lowercase().find(key) {
             let start = search_from + found + key.len();
             let end = masked[start..]
-                .find(['&', ' ', ';'])
+                .find(['&', ' ', ';', '#'])
                 .map_or(masked.len(), |e| start + e);
             masked.replace_range(start..end, "***");
             search_from = start + 3;
@@ -198,8 +217,10 @@ pub(in crate::config) fn header_map(
     out
 }
 
-/// An `http://` or `https://` URL with a host. The error names the problem without quoting
-/// the URL (it may carry a token); `example` is the URL shown as the expected form.
+/// An `http://` or `https://` URL with a host and, if it has a port, a valid one. The error
+/// names the problem without quoting the URL (it may carry a token); `example` is the URL
+/// shown as the expected form. Every reader of an http(s) URL goes through this function or
+/// [`port_problem`].
 pub(in crate::config) fn check_http_url(url: &str, example: &str) -> Result<(), String> {
     let form = format!("expected http:// or https:// and a host, like {example:?}");
     let lower = url.trim().to_ascii_lowercase();
@@ -212,10 +233,35 @@ pub(in crate::config) fn check_http_url(url: &str, example: &str) -> Result<(), 
     if host.is_empty() || host.starts_with(':') {
         return Err(format!("has no host; {form}"));
     }
+    if let Some(problem) = port_problem(url) {
+        return Err(format!("{problem}, like {example:?}"));
+    }
     url.trim()
         .parse::<hyper::Uri>()
         .map(|_| ())
         .map_err(|_| format!("is not a valid URL; {form}"))
+}
+
+/// What is wrong with the port of `scheme://[userinfo@]host[:port]/...`, if anything: a port
+/// must be a number from 1 to 65535. (`hyper::Uri` accepts any digits there and then reports
+/// no port at all, so a check of `http://host:99999/` would quietly connect to port 80.)
+/// The message never quotes the URL.
+pub(in crate::config) fn port_problem(url: &str) -> Option<String> {
+    let rest = url.trim().split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    // An IPv6 literal's colons are not a port separator.
+    let after_host = match host_port.strip_prefix('[') {
+        Some(literal) => literal.split_once(']').map_or("", |(_, after)| after),
+        None => host_port.find(':').map_or("", |colon| &host_port[colon..]),
+    };
+    let port = after_host.strip_prefix(':')?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!(
+            "has an invalid port {port:?}; expected a port from 1 to 65535"
+        )),
+    }
 }
 
 /// An optional number (integer or float).
@@ -234,6 +280,37 @@ pub(in crate::config) fn optional_number(
             let message = format!("expected a number, found {}", a_type(other));
             r.problem(Some(&item.span), &item.path, message);
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn ports_must_be_1_to_65535() {
+        for ok in [
+            "http://127.0.0.1:8080/x",
+            "http://h/",
+            "https://u:p@h:443",
+            "http://[::1]:9090/",
+            "http://[::1]/",
+        ] {
+            assert_eq!(port_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:99999999/",
+            "http://127.0.0.1:65616/",
+            "http://h:0/",
+            "http://h:/",
+            "http://h:80a/",
+            "http://[::1]:70000/",
+            "https://u:p@h:65536?x=1",
+        ] {
+            let problem = port_problem(bad).unwrap_or_default();
+            assert!(problem.contains("1 to 65535"), "{bad}: {problem}");
+            assert!(check_http_url(bad, "http://h").is_err(), "{bad}");
         }
     }
 }
@@ -260,7 +337,20 @@ mod tests {
             ("redis://pw@127.0.0.1", "redis://***@127.0.0.1"),
             (
                 "postgres://db/app?password=x&sslmode=require",
-                "postgres://db/app?password=***&sslmode=require",
+                "postgres://db/app?password=***&sslmode=***",
+            ),
+            (
+                "http://127.0.0.1:5000/health?api_key=abc123&x=&flag",
+                "http://127.0.0.1:5000/health?api_key=***&x=&flag",
+            ),
+            (
+                "https://u:p@h.example.org/p?sig=zz#frag?a=b",
+                "https://u:***@h.example.org/p?sig=***#frag?a=b",
+            ),
+            ("http://h?a=1&b=2", "http://h?a=***&b=***"),
+            (
+                "host=db user=app password=x",
+                "host=db user=app password=***",
             ),
             ("sqlite:///var/lib/app.db", "sqlite:///var/lib/app.db"),
             (

@@ -309,11 +309,13 @@ fn read_request(
     let url = required_string(r, table, "url", example);
     if !url.is_empty() {
         let problem = match url.parse::<hyper::Uri>() {
-            Err(_) => Some("is not a URL; expected one like \"http://127.0.0.1:5000/health\""),
+            Err(_) => {
+                Some("is not a URL; expected one like \"http://127.0.0.1:5000/health\"".to_string())
+            }
             Ok(uri) => match (uri.scheme_str(), uri.host()) {
-                (Some("http" | "https"), Some(_)) => None,
-                (Some("http" | "https"), None) => Some("has no host"),
-                _ => Some("must start with http:// or https://"),
+                (Some("http" | "https"), Some(_)) => super::common::port_problem(&url),
+                (Some("http" | "https"), None) => Some("has no host".to_string()),
+                _ => Some("must start with http:// or https://".to_string()),
             },
         };
         if let Some(problem) = problem {

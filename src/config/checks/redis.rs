@@ -121,13 +121,20 @@ pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -
 
 /// A Redis connection URL as the client accepts it (redis://, rediss:// for TLS, or a Unix
 /// socket); the error names the problem without quoting the URL, which may hold a password.
-pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), &'static str> {
+pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), String> {
     let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
-    if schemes.iter().any(|scheme| url.starts_with(scheme)) {
-        Ok(())
-    } else {
-        Err("must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\"")
+    if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(
+            "must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\""
+                .to_string(),
+        );
     }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        if let Some(problem) = super::common::port_problem(url) {
+            return Err(format!("{problem}, like \"redis://127.0.0.1:6379/0\""));
+        }
+    }
+    Ok(())
 }
 
 /// A warning duration must be below its critical one.

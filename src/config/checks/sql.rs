@@ -115,6 +115,17 @@ pub(in crate::config) fn read_sql(
 ) -> SqlCheck {
     let example = format!("\"{}\"", dialect.example_dsn());
     let dsn = Secret::new(required_string(r, table, "dsn", &example));
+    if dialect != Dialect::Sqlite
+        && let Some(problem) = super::common::port_problem(dsn.expose())
+    {
+        // The DSN may hold a password: name the problem, never quote it.
+        let span = r.item(table, "dsn").map(|item| item.span);
+        r.problem(
+            span.as_ref(),
+            &format!("{}.dsn", table.path),
+            format!("{problem}, like {example}"),
+        );
+    }
     let ping_warning = duration_setting(r, table, "ping_warning", Duration::from_secs(1), positive);
     let ping_critical =
         duration_setting(r, table, "ping_critical", Duration::from_secs(3), positive);

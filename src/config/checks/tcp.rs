@@ -95,6 +95,14 @@ pub(in crate::config) fn read_tcp(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
             &path,
             format!("{address:?} has no port; expected \"host:port\", like \"127.0.0.1:5432\""),
         );
+    } else if let Some(problem) = super::common::port_problem(&format!("tcp://{address}")) {
+        let path = format!("{}.address", table.path);
+        let span = r.item(table, "address").map(|item| item.span);
+        r.problem(
+            span.as_ref(),
+            &path,
+            format!("{address:?} {problem}, like \"127.0.0.1:5432\""),
+        );
     }
     TcpCheck {
         address,

@@ -29,6 +29,10 @@
 //! | `db_integrity_ok` | | SQLite with `integrity_check = true`: 1 when `PRAGMA quick_check` says ok |
 //! | `db_query_value` | `query` | first column of the first row of each `[[check.query]]` |
 //!
+//! A (re)connection opens its first connection alone, once, then the pool: the pool would
+//! retry a refused connection until its timeout, so a server that is down is reported as
+//! "connection refused to host:port" at once, not as a timeout after it.
+//!
 //! Connection failures back off: after the first failure the next run (or the immediate
 //! retry) tries again; from the second consecutive failure on, attempts are spaced
 //! `interval × 2^(n-2)`, at most 5 minutes, and runs in between report the last error with
@@ -136,11 +140,17 @@ impl SqlProbe {
                     report.sample("db_connect_seconds", started.elapsed().as_secs_f64());
                 }
                 Err(error) => {
-                    self.last_error = format!(
-                        "cannot connect to {}: {}",
-                        self.redactor.masked_dsn,
-                        self.redactor.clean(&error_text(&error))
-                    );
+                    self.last_error = match (is_refused(&error), self.address()) {
+                        (true, Some(address)) => format!(
+                            "connection refused to {address} ({}): nothing listens there",
+                            self.redactor.masked_dsn
+                        ),
+                        _ => format!(
+                            "cannot connect to {}: {}",
+                            self.redactor.masked_dsn,
+                            self.redactor.clean(&error_text(&error))
+                        ),
+                    };
                     return Outcome::critical(self.last_error.clone());
                 }
             }
@@ -168,11 +178,51 @@ impl SqlProbe {
         report.into_outcome()
     }
 
+    /// Where the server is, as messages name it: "host:port", or the socket path.
+    fn address(&self) -> Option<String> {
+        let dsn = self.config.dsn.expose();
+        match self.config.dialect {
+            Dialect::Postgres => PgConnectOptions::from_str(dsn).ok().map(|o| {
+                o.get_socket().map_or_else(
+                    || format!("{}:{}", o.get_host(), o.get_port()),
+                    |socket| socket.display().to_string(),
+                )
+            }),
+            Dialect::Mysql => MySqlConnectOptions::from_str(dsn).ok().map(|o| {
+                o.get_socket().map_or_else(
+                    || format!("{}:{}", o.get_host(), o.get_port()),
+                    |socket| socket.display().to_string(),
+                )
+            }),
+            Dialect::Sqlite => None,
+        }
+    }
+
+    /// Opens the first connection by itself, once, before the pool: the pool retries a
+    /// refused connection until its acquire timeout, which would report a server that is down
+    /// as a timeout, after the whole timeout. One attempt says "refused" at once.
+    async fn first_connection<C: Connection>(
+        &self,
+        options: &C::Options,
+    ) -> Result<(), sqlx::Error> {
+        match tokio::time::timeout(self.timeout, C::connect_with(options)).await {
+            Ok(Ok(connection)) => {
+                // A clean goodbye: MySQL counts connections dropped mid-handshake against the host.
+                let _ = connection.close().await;
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
+    }
+
     async fn connect(&self) -> Result<Pool, sqlx::Error> {
         let dsn = self.config.dsn.expose();
         Ok(match self.config.dialect {
             Dialect::Postgres => {
                 let options = PgConnectOptions::from_str(dsn)?.application_name("lookout");
+                self.first_connection::<sqlx::PgConnection>(&options)
+                    .await?;
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(POOL_SIZE)
@@ -183,6 +233,8 @@ impl SqlProbe {
             }
             Dialect::Mysql => {
                 let options = MySqlConnectOptions::from_str(dsn)?;
+                self.first_connection::<sqlx::MySqlConnection>(&options)
+                    .await?;
                 Pool::Mysql(
                     MySqlPoolOptions::new()
                         .max_connections(POOL_SIZE)
@@ -826,6 +878,11 @@ fn text(error: sqlx::Error) -> String {
     error_text(&error)
 }
 
+/// The server refused the connection: nothing listens at the address.
+fn is_refused(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
 /// Errors after which the pool is not trusted: the server is gone or unreachable.
 fn is_connection_error(error: &sqlx::Error) -> bool {
     matches!(
@@ -978,7 +1035,7 @@ mod tests {
         );
         assert_eq!(
             shown,
-            "cannot reach postgres://monitor:***@db:5432/app?sslmode=require: password *** rejected"
+            "cannot reach postgres://monitor:***@db:5432/app?sslmode=***: password *** rejected"
         );
         let query = Redactor::new("postgres://db/app?password=hunter2&sslmode=disable");
         assert!(!query.clean("bad hunter2").contains("hunter2"));
