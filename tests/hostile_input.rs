@@ -264,6 +264,22 @@ fn silences_are_capped_at_a_year_and_listing_survives_absurd_stored_ends() {
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }
 
+/// The CLI takes the same values as the API: a huge `--since` is "everything" or a clear
+/// error, never an overflow (`alerts history` subtracted it from now unchecked).
+#[test]
+fn cli_ranges_never_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), free_port(), "");
+    let (code, stdout, stderr) = run(&config, &["alerts", "history", "--since", "200000000000d"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, _, stderr) = run(&config, &["report", "--since", "4000d"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("at most 3660d (10 years)"), "{stderr}");
+    let (code, _, stderr) = run(&config, &["report", "--since", "3650d", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// `config check` on `body`: (exit code, stdout + stderr).
 fn config_check(dir: &Path, body: &str, json: bool) -> (i32, String) {
     let path = config_file(dir, body);

@@ -253,7 +253,12 @@ async fn history(
         Ok(store) => store,
         Err(code) => return code,
     };
-    let since_ms = clock.now_ms() - since.as_millis() as i64;
+    // Before 1970 is everything there is: a huge --since means "all", never an overflow.
+    let since_ms = i64::try_from(since.as_millis())
+        .ok()
+        .and_then(|ms| clock.now_ms().checked_sub(ms))
+        .unwrap_or(0)
+        .max(0);
     let entries = match store.alert_history(since_ms, limit).await {
         Ok(entries) => entries,
         Err(error) => return fail(&error),

@@ -113,7 +113,9 @@ impl Period {
     pub fn overrun(&self, now_ms: UnixMillis) -> Duration {
         let end = self.end_ms.unwrap_or(now_ms);
         match self.planned_end_ms {
-            Some(planned) if end > planned => Duration::from_millis((end - planned) as u64),
+            Some(planned) if end > planned => {
+                Duration::from_millis(end.saturating_sub(planned) as u64)
+            }
             _ => Duration::ZERO,
         }
     }
@@ -121,7 +123,7 @@ impl Period {
     /// How long it lasted (so far, for an open one).
     pub fn duration(&self, now_ms: UnixMillis) -> Duration {
         let end = self.end_ms.unwrap_or(now_ms);
-        Duration::from_millis((end - self.start_ms).max(0) as u64)
+        Duration::from_millis(end.saturating_sub(self.start_ms).max(0) as u64)
     }
 }
 

@@ -193,11 +193,13 @@ impl Store {
         let inner = &*self.inner;
         // One statement: the choice and the change happen under one write lock.
         let sql = format!(
-            "UPDATE maintenance_windows SET end_ms = end_ms + ?2
+            "UPDATE maintenance_windows SET end_ms = min(end_ms + ?2, {max})
              WHERE id = (SELECT id FROM maintenance_windows
                          WHERE end_ms > ?1 AND start_ms <= ?1 AND {WINDOW_ENDS} > ?1
                          ORDER BY {WINDOW_ENDS} DESC, id DESC LIMIT 1)
-             RETURNING {WINDOW_COLUMNS}"
+             RETURNING {WINDOW_COLUMNS}",
+            // Extended again and again, a window still ends at a time that can be shown.
+            max = crate::clock::MAX_TIME_MS
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms)
