@@ -124,6 +124,7 @@ fn build_default() -> Config {
             metrics_token: None,
             metrics_basic_auth: None,
             metrics_refresh: Duration::from_secs(1),
+            trusted_proxies: Vec::new(),
         },
         storage: StorageConfig {
             path: PathBuf::from("./lookout-data"),

@@ -148,6 +148,10 @@ pub struct ServerConfig {
     /// `server.metrics_refresh`, default 1s: while /metrics is scraped, the page is rendered
     /// this often ahead of the scrapes; zero renders it during each scrape instead.
     pub metrics_refresh: Duration,
+    /// `server.trusted_proxies`, default none: addresses or networks ("127.0.0.1",
+    /// "10.0.0.0/8") of reverse proxies whose `X-Forwarded-For` names the client, for the
+    /// login limits. Anyone else's `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

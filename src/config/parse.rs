@@ -253,6 +253,7 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             })
         },
     );
+    let trusted_proxies = trusted_proxies(r, table);
     let metrics_basic_auth = match (metrics_user.value, metrics_password.value) {
         (Some(user), Some(password)) => Some((user, password)),
         _ => None,
@@ -280,7 +281,42 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         metrics_token: metrics_token.value,
         metrics_basic_auth,
         metrics_refresh: metrics_refresh.value,
+        trusted_proxies,
     }
+}
+
+/// `server.trusted_proxies`: IP addresses ("127.0.0.1", "::1") or networks ("10.0.0.0/8").
+fn trusted_proxies(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<ipnet::IpNet> {
+    const TYPE: &str = "an array of addresses or networks, like [\"127.0.0.1\", \"10.0.0.0/8\"]";
+    let Some(item) = r.item(table, "trusted_proxies") else {
+        return Vec::new();
+    };
+    let Some(elements) = r.elements(&item, TYPE) else {
+        return Vec::new();
+    };
+    let mut nets = Vec::with_capacity(elements.len());
+    for element in &elements {
+        let Some(text) = r.text(element, "an address or network string, like \"10.0.0.0/8\"")
+        else {
+            continue;
+        };
+        let value = text.value.trim();
+        let parsed = value
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => nets.push(net.trunc()),
+            Err(_) => r.problem(
+                Some(&element.span),
+                &element.path,
+                format!(
+                    "{} is not an IP address or network; expected e.g. \"127.0.0.1\", \"::1\" or \"10.0.0.0/8\"",
+                    text.quoted()
+                ),
+            ),
+        }
+    }
+    nets
 }
 
 fn read_storage(

@@ -616,3 +616,26 @@ fn golden_session_timeouts() {
          a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
     );
 }
+
+#[test]
+fn trusted_proxies_are_addresses_or_networks() {
+    let config =
+        parse("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\n").unwrap();
+    let nets: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+    assert_eq!(
+        errors("[server]\ntrusted_proxies = [\"127.0.0.1\", \"proxy.local\"]\n"),
+        "lookout.toml:2:33: server.trusted_proxies[1]: \"proxy.local\" is not an IP address or \
+         network; expected e.g. \"127.0.0.1\", \"::1\" or \"10.0.0.0/8\""
+    );
+    assert_eq!(
+        errors("[server]\ntrusted_proxies = \"127.0.0.1\"\n"),
+        "lookout.toml:2:19: server.trusted_proxies: expected an array of addresses or networks, \
+         like [\"127.0.0.1\", \"10.0.0.0/8\"], found a string"
+    );
+}

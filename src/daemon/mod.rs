@@ -628,6 +628,7 @@ fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static s
         metrics_token: _,
         metrics_basic_auth: _,
         metrics_refresh: _,
+        trusted_proxies: _,
     } = old;
     macro_rules! differing {
         ($($field:ident: $key:literal),* $(,)?) => {
@@ -644,6 +645,7 @@ fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static s
         metrics_token: "server.metrics_token",
         metrics_basic_auth: "server.metrics_user/metrics_password",
         metrics_refresh: "server.metrics_refresh",
+        trusted_proxies: "server.trusted_proxies",
     )
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

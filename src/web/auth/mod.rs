@@ -9,15 +9,21 @@
 //! - CSRF: a state-changing request authenticated by cookie must carry `X-CSRF-Token` (or a
 //!   form field `csrf_token`) equal to its session's token; bearer tokens are exempt. Requests
 //!   that `Origin` or `Sec-Fetch-Site` mark as cross-site are refused before anything else.
-//! - Logins are rate limited per user and per client address (`limiter`); a lockout is a
-//!   security event and the check result `security:login` (critical while any lockout lasts).
+//! - Logins are throttled per (user, client address) and per address, with progressive
+//!   delays and lockouts that never lock a user out of other addresses (`limiter`); a lockout
+//!   or a password spray is a security event and the check result `security:login` (critical
+//!   while it lasts). The client address is the connection's, or, from a proxy listed in
+//!   `server.trusted_proxies`, the one `X-Forwarded-For` names (`client_ip`).
+//! - Passwords are verified by a small pool with a bounded queue (`verifier`): a login spray
+//!   costs a bounded amount of CPU and memory and is answered 503 past it.
 //!
 //! Passwords, session ids and tokens never reach a log, an error or an API answer.
 
 pub mod limiter;
 pub mod secret;
+pub mod verifier;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,7 +40,8 @@ use super::AppState;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::model::{CheckResult, Event, EventKind, Layer, Observation, Status};
 use crate::store::Role;
-use limiter::{Limiter, Limits, Lockout};
+use limiter::{Admission, Incident, Limiter, Limits};
+use verifier::{Lane, Verifier, VerifyError};
 
 pub const SESSION_COOKIE: &str = "lookout_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -58,8 +65,13 @@ pub struct Auth {
     idle_ms: i64,
     max_age_ms: i64,
     limiter: Mutex<Limiter>,
+    verifier: Verifier,
+    /// `server.trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether the last published `security:login` result was critical.
     alarm: AtomicBool,
+    /// Whether the log already said that a proxy's `X-Forwarded-For` is being ignored.
+    warned_untrusted_proxy: AtomicBool,
     /// The `Authorization` values /metrics accepts (bearer, basic); empty: /metrics is open.
     metrics_credentials: Vec<String>,
 }
@@ -76,7 +88,10 @@ impl Auth {
             idle_ms: idle.as_millis() as i64,
             max_age_ms: max_age.as_millis() as i64,
             limiter: Mutex::new(Limiter::new(Limits::default())),
+            verifier: Verifier::default(),
+            trusted_proxies: Vec::new(),
             alarm: AtomicBool::new(false),
+            warned_untrusted_proxy: AtomicBool::new(false),
             metrics_credentials: Vec::new(),
         }
     }
@@ -85,6 +100,7 @@ impl Auth {
         use base64::Engine as _;
         let tls = server.tls_cert.is_some() && server.tls_key.is_some();
         let mut auth = Auth::new(tls, server.session_idle_timeout, server.session_max_age);
+        auth.trusted_proxies = server.trusted_proxies.clone();
         if let Some(token) = &server.metrics_token {
             auth.metrics_credentials
                 .push(format!("Bearer {}", token.expose()));
@@ -517,22 +533,87 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-/// The client's IP address (from the connection; "unknown" without one, as in unit tests).
+/// The client's IP address: the connection's peer, or, when the peer is a trusted proxy, the
+/// nearest address in `X-Forwarded-For` that is not one ("unknown" without a connection, as in
+/// unit tests).
 pub struct ClientAddr(String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let auth = &state.auth;
+        if let Some(peer) = peer
+            && !forwarded.is_empty()
+            && auth.trusted_proxies.is_empty()
+            && !auth.warned_untrusted_proxy.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                proxy = %peer,
+                "logins arrive with X-Forwarded-For but server.trusted_proxies is empty: \
+                 the login limits count every client as {peer}; list the proxy there"
+            );
+        }
+        Ok(ClientAddr(match peer {
+            Some(peer) => limiter_key(client_ip(peer, &forwarded, &auth.trusted_proxies)),
+            None => "unknown".to_string(),
+        }))
+    }
+}
+
+/// Who the client is: `peer`, unless `peer` is a trusted proxy; then `X-Forwarded-For` is read
+/// from the right (each proxy appends the address it got the request from) and the first
+/// address that is not a trusted proxy is the client. An untrusted peer's header is ignored,
+/// so nobody can pick an address to escape the limits.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&canonical(peer)) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break; // a garbled hop: trust nothing further left
+        };
+        client = canonical(ip);
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The key the limiter counts an address under: IPv4 as is, IPv6 by its /64 (one host
+/// usually has a whole /64, so single addresses would be free to rotate).
+fn limiter_key(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 
@@ -546,17 +627,23 @@ async fn login(
     let now = state.clock.now_ms();
     sweep(&state);
     let next = safe_next(form.next.as_deref()).to_string();
-    if state
-        .auth
-        .limiter()
-        .locked_until(&form.user, &addr, now)
-        .is_some()
-    {
-        return login_form(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many failed logins. Try again later."),
-            &next,
-        );
+    match state.auth.limiter().admission(&form.user, &addr, now) {
+        Admission::Allowed => {}
+        Admission::Throttled { until_ms } | Admission::Locked { until_ms } => {
+            let seconds = ((until_ms - now).max(1) + 999) / 1000;
+            let mut response = login_form(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Too many failed logins. Try again in {}.",
+                    wait_words(seconds)
+                )),
+                &next,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
     }
     let credentials = match state.store.user_credentials(&form.user).await {
         Ok(credentials) => credentials,
@@ -571,20 +658,41 @@ async fn login(
     };
     // The same work whether the user exists or not: a dummy hash stands in for a missing one.
     let (role, hash) = match &credentials {
-        Some((role, hash)) => (Some(*role), hash.clone()),
-        None => (None, secret::dummy_hash().to_string()),
+        Some((role, hash)) => (Some(*role), Some(hash.clone())),
+        None => (None, None),
     };
-    let password = form.password.clone();
-    let matches = tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash))
+    let lane = if state.auth.limiter().is_clean(&form.user, &addr) {
+        Lane::Clean
+    } else {
+        Lane::Suspect
+    };
+    let matches = match state
+        .auth
+        .verifier
+        .verify(form.password.clone(), hash, lane)
         .await
-        .unwrap_or(false);
+    {
+        Ok(matches) => matches,
+        Err(VerifyError::Busy) => {
+            tracing::warn!(user = %form.user, client = %addr, "login refused: password checks are saturated");
+            let mut response = login_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Too many logins are being checked right now; try again in a moment."),
+                &next,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
     if !(matches && role.is_some()) {
         let started = state.auth.limiter().failure(&form.user, &addr, now);
         tracing::info!(user = %form.user, client = %addr, "failed login");
-        report_lockouts(&state, &started, now);
+        report_incidents(&state, &started, now);
         return login_form(StatusCode::UNAUTHORIZED, Some(WRONG_CREDENTIALS), &next);
     }
-    state.auth.limiter().success(&form.user);
+    state.auth.limiter().success(&form.user, &addr);
     let id = secret::random_hex(32);
     let csrf = secret::random_hex(32);
     if let Err(error) = state
@@ -663,23 +771,19 @@ fn security_result(status: Status, detail: String, now: UnixMillis) -> Observati
     }
 }
 
-fn report_lockouts(state: &AppState, started: &[Lockout], now: UnixMillis) {
-    for lockout in started {
-        let detail = match &lockout.user {
-            Some(user) => format!(
-                "{} failed logins for {user} from {}; locked until {}",
-                lockout.failures,
-                lockout.addr,
-                format_rfc3339(lockout.until_ms)
-            ),
-            None => format!(
-                "{} failed logins from {}; locked until {}",
-                lockout.failures,
-                lockout.addr,
-                format_rfc3339(lockout.until_ms)
-            ),
-        };
-        tracing::warn!(detail = %detail, "login lockout");
+/// "1 second", "2 minutes": how long to wait, for the login page.
+fn wait_words(seconds: i64) -> String {
+    match seconds {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", (s + 59) / 60),
+    }
+}
+
+fn report_incidents(state: &AppState, started: &[Incident], now: UnixMillis) {
+    for incident in started {
+        let detail = incident.describe(format_rfc3339);
+        tracing::warn!(detail = %detail, "login security incident");
         state.auth.alarm.store(true, Ordering::SeqCst);
         if let Some(bus) = &state.bus {
             bus.publish_event(Event {
@@ -696,12 +800,12 @@ fn report_lockouts(state: &AppState, started: &[Lockout], now: UnixMillis) {
 /// Publishes `security:login` OK once the last lockout is over; call it now and then.
 pub fn sweep(state: &AppState) {
     let now = state.clock.now_ms();
-    if state.auth.alarm.load(Ordering::SeqCst) && !state.auth.limiter().any_locked(now) {
+    if state.auth.alarm.load(Ordering::SeqCst) && !state.auth.limiter().any_incident(now) {
         state.auth.alarm.store(false, Ordering::SeqCst);
         if let Some(bus) = &state.bus {
             bus.publish_observation(security_result(
                 Status::Ok,
-                "no login lockout in force".into(),
+                "no login lockout or spray in force".into(),
                 now,
             ));
         }

@@ -347,21 +347,63 @@ async fn every_route_but_the_public_ones_needs_credentials() {
     assert_eq!(headers[header::LOCATION], "/login?next=/%3Fx%3D1");
 }
 
+/// A login attempt from `peer`, with an `X-Forwarded-For` header when given.
+fn login_from(user: &str, password: &str, peer: &str, forwarded: Option<&str>) -> Request<Body> {
+    let mut request = login_request(user, password, "/");
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    if let Some(forwarded) = forwarded {
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+    }
+    request
+}
+
+/// Sends `request()` as soon as the limiter allows (advancing the clock by Retry-After).
+async fn when_allowed(env: &Env, request: impl Fn() -> Request<Body>) -> StatusCode {
+    loop {
+        let (status, headers, body) = call(&env.state, request()).await;
+        if status != StatusCode::TOO_MANY_REQUESTS || body.contains("minutes") {
+            return status;
+        }
+        let wait: u64 = headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        env.clock.advance(Duration::from_secs(wait));
+    }
+}
+
 #[tokio::test]
-async fn five_failures_lock_the_user_for_15_minutes_and_raise_a_security_incident() {
+async fn five_failures_lock_the_user_at_that_address_for_15_minutes_and_raise_a_security_incident()
+{
     let env = env().await;
     let mut rx = env.bus.subscribe();
-    for _ in 0..5 {
+    // Three failures cost nothing; the fourth must wait 1 s (429 with Retry-After, nothing
+    // verified), the fifth 2 s.
+    for _ in 0..3 {
         let (status, _, _) = call(&env.state, login_request("ann", "wrong password!", "/")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+    let (status, headers, body) =
+        call(&env.state, login_request("ann", "wrong password!", "/")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert!(body.contains("Try again in 1 second."), "{body}");
+    for _ in 0..2 {
+        let status = when_allowed(&env, || login_request("ann", "wrong password!", "/")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
     // Locked: even the right password is refused until exactly 15 minutes later.
-    assert_eq!(
-        call(&env.state, login_request("ann", PASSWORD, "/"))
-            .await
-            .0,
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let (status, headers, body) = call(&env.state, login_request("ann", PASSWORD, "/")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "900");
+    assert!(body.contains("Try again in 15 minutes."), "{body}");
     env.clock
         .advance(Duration::from_secs(900) - Duration::from_millis(1));
     assert_eq!(
@@ -386,7 +428,7 @@ async fn five_failures_lock_the_user_for_15_minutes_and_raise_a_security_inciden
             BusMessage::Observation(o) => results.push(o.checks[0].clone()),
         }
     }
-    let detail = "5 failed logins for ann from unknown; locked until 2025-11-27T10:15:00.000Z";
+    let detail = "5 failed logins for ann from unknown; ann locked out from unknown until 2025-11-27T10:15:03.000Z";
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::Security);
     assert_eq!(events[0].message, detail);
@@ -399,15 +441,36 @@ async fn five_failures_lock_the_user_for_15_minutes_and_raise_a_security_inciden
 }
 
 #[tokio::test]
+async fn a_user_locked_out_from_one_address_still_logs_in_from_another() {
+    let env = env().await;
+    for _ in 0..5 {
+        let status = when_allowed(&env, || {
+            login_from("ann", "wrong password!", "203.0.113.7", None)
+        })
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = call(&env.state, login_from("ann", PASSWORD, "203.0.113.7", None)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = call(
+        &env.state,
+        login_from("ann", PASSWORD, "198.51.100.1", None),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "ann at her own address is let in"
+    );
+}
+
+#[tokio::test]
 async fn twenty_failures_from_one_address_lock_the_address() {
     let env = env().await;
     for i in 0..20 {
-        let (status, _, _) = call(
-            &env.state,
-            login_request(&format!("u{i}"), "wrong password!", "/"),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let user = format!("u{i}");
+        let status = when_allowed(&env, || login_request(&user, "wrong password!", "/")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     assert_eq!(
         call(&env.state, login_request("vic", PASSWORD, "/"))
@@ -422,4 +485,79 @@ async fn twenty_failures_from_one_address_lock_the_address() {
             .0,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+    let mut env = env().await;
+    let mut config = crate::config::embedded_default();
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    env.state.auth = Arc::new(Auth::from_config(&config.server));
+    // Behind the proxy, 20 failures from one client lock that client, not everyone.
+    for i in 0..20 {
+        let user = format!("u{i}");
+        let status = when_allowed(&env, || {
+            login_from(&user, "wrong password!", "127.0.0.1", Some("198.51.100.66"))
+        })
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = call(
+        &env.state,
+        login_from("vic", PASSWORD, "127.0.0.1", Some("198.51.100.66")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = call(
+        &env.state,
+        login_from("vic", PASSWORD, "127.0.0.1", Some("192.0.2.10, 127.0.0.1")),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "another client behind the proxy"
+    );
+    // A client that is not a trusted proxy cannot pick its address with the header.
+    for _ in 0..5 {
+        let status = when_allowed(&env, || {
+            login_from("ann", "wrong password!", "203.0.113.9", Some("192.0.2.1"))
+        })
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = call(
+        &env.state,
+        login_from("ann", PASSWORD, "203.0.113.9", Some("192.0.2.99")),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the header was ignored"
+    );
+}
+
+#[test]
+fn client_ip_reads_x_forwarded_for_from_the_right_past_trusted_proxies() {
+    let trusted: Vec<ipnet::IpNet> =
+        vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let cases = [
+        ("10.0.0.1", "", "10.0.0.1"),
+        ("10.0.0.1", "192.0.2.1", "192.0.2.1"),
+        ("10.0.0.1", "6.6.6.6, 192.0.2.1, 10.0.0.2", "192.0.2.1"),
+        ("10.0.0.1", "garbage, 192.0.2.1", "192.0.2.1"),
+        ("10.0.0.1", "192.0.2.1, garbage", "10.0.0.1"),
+        ("203.0.113.1", "192.0.2.1", "203.0.113.1"),
+        ("::1", "2001:db8::1", "2001:db8::1"),
+        ("::ffff:10.0.0.1", "192.0.2.5", "192.0.2.5"),
+    ];
+    for (peer, header, want) in cases {
+        assert_eq!(
+            super::client_ip(ip(peer), header, &trusted),
+            ip(want),
+            "{peer} {header}"
+        );
+    }
 }
