@@ -144,22 +144,16 @@ fn render(preset: &Preset, config: &Config) -> String {
         duration(default_server.metrics_refresh),
         "While Prometheus scrapes, /metrics is rendered this often ahead of the scrapes (\"0s\": during each scrape).",
     );
-    if server.trusted_proxies.is_empty() {
-        t.comment("Reverse proxies whose X-Forwarded-For names the client (for the login limits):");
-        t.comment("trusted_proxies = [\"127.0.0.1\", \"::1\"]");
-    } else {
-        let proxies: Vec<String> = server
-            .trusted_proxies
-            .iter()
-            .map(|net| string(&net.to_string()))
-            .collect();
-        t.key(
-            "trusted_proxies",
-            format!("[{}]", proxies.join(", ")),
-            "[]".into(),
-            "Reverse proxies whose X-Forwarded-For names the client (for the login limits).",
-        );
-    }
+    let proxies = |nets: &[ipnet::IpNet]| {
+        let nets: Vec<String> = nets.iter().map(|net| string(&net.to_string())).collect();
+        format!("[{}]", nets.join(", "))
+    };
+    t.key(
+        "trusted_proxies",
+        proxies(&server.trusted_proxies),
+        proxies(&default_server.trusted_proxies),
+        "Reverse proxies (addresses or networks, like \"127.0.0.1\") whose X-Forwarded-For names the client, for the login limits.",
+    );
     t.comment("/metrics on a second address too (only /metrics is served there):");
     t.comment("metrics_listen = \"0.0.0.0:9899\"");
     t.comment("Make /metrics need credentials (it is open by default, like node_exporter's):");
