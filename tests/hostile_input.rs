@@ -514,3 +514,156 @@ fn sql_checks_report_a_refused_connection_at_once_with_their_own_hint() {
         );
     }
 }
+
+/// A TCP forwarder from a port of its own to `target`, until `stop`: then the port is closed
+/// and every forwarded connection cut, as when a server goes away.
+struct Forwarder {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forwarder {
+    fn start(target: &'static str) -> Forwarder {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, kept) = (stop.clone(), streams.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut all = kept.lock().unwrap();
+                all.push(client.try_clone().unwrap());
+                all.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+            // The listener is dropped here: the port refuses from now on.
+        });
+        Forwarder {
+            port,
+            stop,
+            streams,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        for stream in self.streams.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Finding 9, the other way in: a database that goes away while the daemon holds a pooled
+/// connection. The pool retried the refused reconnection until the timeout ("no connection
+/// within the timeout"); now the check says "connection refused" well within the timeout.
+#[test]
+fn a_database_that_goes_away_is_refused_at_once_not_a_timeout() {
+    for (kind, target, dsn_of) in [
+        (
+            "postgres",
+            "127.0.0.1:5432",
+            (|port: u16| format!("postgres://postgres@127.0.0.1:{port}/test")) as fn(u16) -> String,
+        ),
+        (
+            "mysql",
+            "127.0.0.1:3306",
+            (|port: u16| format!("mysql://root@127.0.0.1:{port}/test")) as fn(u16) -> String,
+        ),
+    ] {
+        let mut forwarder = Forwarder::start(target);
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_config(
+            dir.path(),
+            port,
+            &format!(
+                "\n[[check]]\nname = \"db\"\ntype = \"{kind}\"\ndsn = \"{}\"\ninterval = \"5s\"\ntimeout = \"5s\"\n",
+                dsn_of(forwarder.port)
+            ),
+        );
+        let mut daemon = Daemon::start(&config, port);
+        let db = |daemon: &Daemon| -> Option<Value> {
+            let status = daemon.json("/api/v1/status?series=none");
+            status["checks"]
+                .as_array()?
+                .iter()
+                .find(|c| c["check"] == "db")
+                .cloned()
+        };
+        daemon.wait_until(Duration::from_secs(20), |d| {
+            db(d).is_some_and(|c| c["status"] == "ok")
+        });
+        forwarder.stop();
+        let gone = Instant::now();
+        let wanted = format!("connection refused to 127.0.0.1:{}", forwarder.port);
+        let mut last = Value::Null;
+        let mut seen = std::time::SystemTime::now();
+        while gone.elapsed() < Duration::from_secs(15) {
+            last = db(&daemon).unwrap_or_default();
+            seen = std::time::SystemTime::now();
+            if last["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&wanted)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let took = gone.elapsed();
+        // From the run's scheduled tick (the result's `at`) to the result, all attempts
+        // included: well under the 5 s timeout.
+        let at = humantime::parse_rfc3339(last["at"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{kind}: {e}: {last}"));
+        let run = seen.duration_since(at).unwrap_or_default();
+        assert!(
+            run < Duration::from_millis(2500),
+            "{kind}: the run that found the server gone took {run:?} at timeout = 5s: {last}"
+        );
+        assert!(
+            last["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&wanted),
+            "{kind}: after {took:?}: {last}"
+        );
+        assert_eq!(last["status"], "critical", "{kind}: {last}");
+        // The attempt that said so took well under the 5 s timeout.
+        let status = daemon.json("/api/v1/status?series=check_duration_seconds");
+        let duration = status["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["labels"]["check"] == "db")
+            .and_then(|s| s["value"].as_f64())
+            .unwrap_or_else(|| panic!("{kind}: no check_duration_seconds: {status}"));
+        assert!(
+            duration < 2.5,
+            "{kind}: the refused attempt took {duration} s at timeout = 5s: {last}"
+        );
+    }
+}

@@ -29,9 +29,11 @@
 //! | `db_integrity_ok` | | SQLite with `integrity_check = true`: 1 when `PRAGMA quick_check` says ok |
 //! | `db_query_value` | `query` | first column of the first row of each `[[check.query]]` |
 //!
-//! A (re)connection opens its first connection alone, once, then the pool: the pool would
-//! retry a refused connection until its timeout, so a server that is down is reported as
-//! "connection refused to host:port" at once, not as a timeout after it.
+//! A (re)connection opens its first connection alone, once, then the pool, and a run takes an
+//! idle connection of the pool when there is one (else the same single attempt first): the
+//! pool would retry a refused connection until its timeout, so a server that is down, or that
+//! goes away, is reported as "connection refused to host:port" at once, not as a timeout
+//! after it.
 //!
 //! Connection failures back off: after the first failure the next run (or the immediate
 //! retry) tries again; from the second consecutive failure on, attempts are spaced
@@ -140,17 +142,13 @@ impl SqlProbe {
                     report.sample("db_connect_seconds", started.elapsed().as_secs_f64());
                 }
                 Err(error) => {
-                    self.last_error = match (is_refused(&error), self.address()) {
-                        (true, Some(address)) => format!(
-                            "connection refused to {address} ({}): nothing listens there",
-                            self.redactor.masked_dsn
-                        ),
-                        _ => format!(
+                    self.last_error = self.refused(&error).unwrap_or_else(|| {
+                        format!(
                             "cannot connect to {}: {}",
                             self.redactor.masked_dsn,
                             self.redactor.clean(&error_text(&error))
-                        ),
-                    };
+                        )
+                    });
                     return Outcome::critical(self.last_error.clone());
                 }
             }
@@ -165,7 +163,9 @@ impl SqlProbe {
                 // Reconnect (with backoff) next time rather than reuse a broken pool.
                 self.pool = None;
                 self.backoff.fail(at_ms, self.interval);
-                self.last_error = format!("connection lost to {text}");
+                self.last_error = self
+                    .refused(&error)
+                    .unwrap_or_else(|| format!("connection lost to {text}"));
                 return report.fail(self.last_error.clone());
             }
             return report.fail(format!("health query failed on {text}"));
@@ -176,6 +176,15 @@ impl SqlProbe {
             report.query(&query, value, &self.redactor);
         }
         report.into_outcome()
+    }
+
+    /// The words for a refused connection ("connection refused to host:port"), if `error` is one.
+    fn refused(&self, error: &sqlx::Error) -> Option<String> {
+        let address = self.address().filter(|_| is_refused(error))?;
+        Some(format!(
+            "connection refused to {address} ({}): nothing listens there",
+            self.redactor.masked_dsn
+        ))
     }
 
     /// Where the server is, as messages name it: "host:port", or the socket path.
@@ -198,31 +207,12 @@ impl SqlProbe {
         }
     }
 
-    /// Opens the first connection by itself, once, before the pool: the pool retries a
-    /// refused connection until its acquire timeout, which would report a server that is down
-    /// as a timeout, after the whole timeout. One attempt says "refused" at once.
-    async fn first_connection<C: Connection>(
-        &self,
-        options: &C::Options,
-    ) -> Result<(), sqlx::Error> {
-        match tokio::time::timeout(self.timeout, C::connect_with(options)).await {
-            Ok(Ok(connection)) => {
-                // A clean goodbye: MySQL counts connections dropped mid-handshake against the host.
-                let _ = connection.close().await;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(sqlx::Error::PoolTimedOut),
-        }
-    }
-
     async fn connect(&self) -> Result<Pool, sqlx::Error> {
         let dsn = self.config.dsn.expose();
         Ok(match self.config.dialect {
             Dialect::Postgres => {
                 let options = PgConnectOptions::from_str(dsn)?.application_name("lookout");
-                self.first_connection::<sqlx::PgConnection>(&options)
-                    .await?;
+                first_connection::<sqlx::PgConnection>(&options, self.timeout).await?;
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(POOL_SIZE)
@@ -233,8 +223,7 @@ impl SqlProbe {
             }
             Dialect::Mysql => {
                 let options = MySqlConnectOptions::from_str(dsn)?;
-                self.first_connection::<sqlx::MySqlConnection>(&options)
-                    .await?;
+                first_connection::<sqlx::MySqlConnection>(&options, self.timeout).await?;
                 Pool::Mysql(
                     MySqlPoolOptions::new()
                         .max_connections(POOL_SIZE)
@@ -266,7 +255,7 @@ impl SqlProbe {
         };
         match pool {
             Pool::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
+                let mut conn = acquire(pool, self.timeout).await?;
                 let started = Instant::now();
                 sqlx::query("SELECT 1").execute(&mut *conn).await?;
                 report.ping(started.elapsed(), &self.config);
@@ -346,7 +335,7 @@ impl SqlProbe {
                 }
             }
             Pool::Mysql(pool) => {
-                let mut conn = pool.acquire().await?;
+                let mut conn = acquire(pool, self.timeout).await?;
                 let started = Instant::now();
                 sqlx::query("SELECT 1").execute(&mut *conn).await?;
                 report.ping(started.elapsed(), &self.config);
@@ -876,6 +865,38 @@ fn error_text(error: &sqlx::Error) -> String {
 
 fn text(error: sqlx::Error) -> String {
     error_text(&error)
+}
+
+/// Opens one connection by itself, once, and closes it: the pool retries a refused connection
+/// until its acquire timeout, which would report a server that is down as a timeout, after the
+/// whole timeout. One attempt says "refused" at once.
+async fn first_connection<C: Connection>(
+    options: &C::Options,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    match tokio::time::timeout(timeout, C::connect_with(options)).await {
+        Ok(Ok(connection)) => {
+            // A clean goodbye: MySQL counts connections dropped mid-handshake against the host.
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
+}
+
+/// A connection of `pool` for a run: an idle one when there is one (a server that went away
+/// shows in its first statement, at once); otherwise one attempt alone first
+/// (`first_connection`), then the pool opens one.
+async fn acquire<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    timeout: Duration,
+) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    if let Some(connection) = pool.try_acquire() {
+        return Ok(connection);
+    }
+    first_connection::<DB::Connection>(&pool.connect_options(), timeout).await?;
+    pool.acquire().await
 }
 
 /// The server refused the connection: nothing listens at the address.
