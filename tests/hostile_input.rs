@@ -331,6 +331,10 @@ fn config_check_refuses_overflowing_durations_and_invalid_ports_with_their_place
             "lookout.toml:4:11: check[0].address: \"127.0.0.1:65536\" has an invalid port \"65536\"",
         ),
         (
+            "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/\"\nmax_body = \"16TiB\"\n",
+            "lookout.toml:5:12: check[0].max_body: \"16TiB\" is too large; expected at most \"1GiB\"",
+        ),
+        (
             "[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://hooks.example.org:99999/x\"\n",
             "notifier[0].url: has an invalid port \"99999\"",
         ),

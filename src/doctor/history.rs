@@ -138,7 +138,9 @@ async fn samples(
 }
 
 fn clock_time(ms: UnixMillis) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    // Clamped like `clock::format_rfc3339`: humantime cannot write years past 9999.
+    let ms = ms.clamp(crate::clock::MIN_TIME_MS, crate::clock::MAX_TIME_MS);
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

@@ -387,9 +387,18 @@ fn read_request(
             }
         },
     };
-    let max_body = size_setting(r, table, "max_body", default_max_body, |bytes| {
-        (*bytes == 0).then(|| "must be greater than zero".to_string())
-    })
+    // Read into memory: at most 1 GiB, so a typo cannot ask for more than a host has.
+    let max_body = size_setting(
+        r,
+        table,
+        "max_body",
+        default_max_body,
+        |bytes| match *bytes {
+            0 => Some("must be greater than zero".to_string()),
+            b if b > 1 << 30 => Some("is too large; expected at most \"1GiB\"".to_string()),
+            _ => None,
+        },
+    )
     .value;
     HttpRequest {
         url,

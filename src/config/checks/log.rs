@@ -71,7 +71,12 @@ pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
         table,
         "max_bytes_per_run",
         DEFAULT_MAX_BYTES_PER_RUN,
-        |bytes| (*bytes < 4096).then(|| "is too small; expected at least 4KiB".to_string()),
+        // Read into memory each run: at most 1 GiB.
+        |bytes| match *bytes {
+            b if b < 4096 => Some("is too small; expected at least 4KiB".to_string()),
+            b if b > 1 << 30 => Some("is too large; expected at most \"1GiB\"".to_string()),
+            _ => None,
+        },
     )
     .value;
     let keep_samples = bool_setting(r, table, "keep_samples", false).value;
