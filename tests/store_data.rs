@@ -567,6 +567,7 @@ async fn size_cap_drops_raw_first_then_minute_and_the_file_shrinks() {
                 StoreOptions {
                     max_size,
                     retention: retention(),
+                    ..StoreOptions::default()
                 },
             )
             .await

@@ -193,6 +193,7 @@ pub const BUILTIN_RULES: &[&str] = &[
     "connectivity_lost",
     "collection_late",
     "store_errors",
+    "store_unwritable",
     "outbox_backlog",
     "outbox_stuck",
 ];
@@ -317,7 +318,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
 fn watch_rules() -> Vec<RuleConfig> {
     use super::watch::{
         CONNECTIVITY_CHECK, SELF_OUTBOX_OLDEST, SELF_OUTBOX_PENDING, SELF_SCHEDULE_LATE,
-        SELF_STORE_ERRORS,
+        SELF_STORE_ERRORS, STORE_CHECK,
     };
     // Named as Prometheus setups name it (kube-prometheus), which Alertmanager routes to dead
     // man's switches match on: alertname="Watchdog".
@@ -385,6 +386,23 @@ fn watch_rules() -> Vec<RuleConfig> {
         Lookout stops. Look at the disk (full, read-only) and at other processes locking the file."
         .into();
 
+    // The self probe's `lookout:store`: critical while the store cannot write.
+    let mut unwritable = builtin(
+        "store_unwritable",
+        RuleSource::CheckStatus {
+            matchers: matchers(&[&format!("check=\"{STORE_CHECK}\"")]),
+        },
+        Category::Failure,
+        ValueUnit::Status,
+    );
+    unwritable.critical = Some(status_value(crate::model::Status::Critical));
+    unwritable.summary = "Lookout on {{host}}: {{detail}}".into();
+    unwritable.description = "Lookout's store (lookout.db) cannot write: {{detail}}. Alerts still \
+        go out (from memory) and samples wait in memory (at most storage.max_buffered_samples, the \
+        oldest dropped first). Free space on the disk, or make it writable again: the store catches \
+        up by itself within seconds."
+        .into();
+
     let mut backlog = builtin(
         "outbox_backlog",
         metric(SELF_OUTBOX_PENDING),
@@ -413,17 +431,34 @@ fn watch_rules() -> Vec<RuleConfig> {
         its last error."
         .into();
 
-    vec![watchdog, connectivity, late, store, backlog, stuck]
+    vec![
+        watchdog,
+        connectivity,
+        late,
+        store,
+        unwritable,
+        backlog,
+        stuck,
+    ]
 }
 
-/// The built-in inhibition: a check that is down silences its response-time alerts.
+/// The built-in inhibitions: a check that is down silences its response-time alerts; a store
+/// that cannot write silences its error count.
 /// (`depends_on` between checks is applied by the engine from the checks' config.)
 pub fn builtin_inhibitions() -> Vec<InhibitConfig> {
-    vec![InhibitConfig {
-        source: matchers(&["alertname=\"check_failed\""]),
-        target: matchers(&["alertname=~\"http_response_time|check_no_data\""]),
-        equal: vec!["check".to_string()],
-    }]
+    vec![
+        InhibitConfig {
+            source: matchers(&["alertname=\"check_failed\""]),
+            target: matchers(&["alertname=~\"http_response_time|check_no_data\""]),
+            equal: vec!["check".to_string()],
+        },
+        // A store that cannot write says why; its count of failed writes adds nothing.
+        InhibitConfig {
+            source: matchers(&["alertname=\"store_unwritable\""]),
+            target: matchers(&["alertname=\"store_errors\""]),
+            equal: vec!["host".to_string()],
+        },
+    ]
 }
 
 impl AlertsConfig {
@@ -1945,11 +1980,13 @@ mod tests {
             "[[alerts.inhibit]]\nsource = ['alertname=\"db_down\"']\ntarget = ['alertname=~\".*\"', 'severity=\"warning\"']\nequal = [\"host\"]\n",
         );
         let inhibit = &config.alerts.inhibit;
-        assert_eq!(inhibit.len(), 2);
-        assert_eq!(inhibit[0], builtin_inhibitions()[0]);
-        assert_eq!(inhibit[1].source[0].to_string(), "alertname=\"db_down\"");
-        assert_eq!(inhibit[1].target.len(), 2);
-        assert_eq!(inhibit[1].equal, ["host"]);
+        let builtin = builtin_inhibitions();
+        assert_eq!(inhibit.len(), builtin.len() + 1);
+        assert_eq!(inhibit[..builtin.len()], builtin[..]);
+        let added = &inhibit[builtin.len()];
+        assert_eq!(added.source[0].to_string(), "alertname=\"db_down\"");
+        assert_eq!(added.target.len(), 2);
+        assert_eq!(added.equal, ["host"]);
     }
 
     #[test]
@@ -2169,7 +2206,7 @@ lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical 
                 SourceKind::NoData
             ]
         );
-        assert_eq!(alerts.inhibit.len(), 2);
+        assert_eq!(alerts.inhibit.len(), builtin_inhibitions().len() + 1);
 
         // Complete: every key the reader asks of [alerts], a rule or an inhibit is written in
         // some example (the rules together show them all).

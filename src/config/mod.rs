@@ -164,6 +164,9 @@ pub struct StorageConfig {
     pub flush_interval: Duration,
     /// `storage.retention.raw` (7d), `.minute` (90d), `.hour` (2y = 730d).
     pub retention: Retention,
+    /// `storage.max_buffered_samples`, default 4,000,000 (~64 MB): the most samples kept in
+    /// memory while the store cannot write (a full or read-only disk); the oldest go first.
+    pub max_buffered_samples: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

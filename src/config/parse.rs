@@ -30,6 +30,10 @@ use super::{
     embedded_default,
 };
 
+/// The range of `storage.max_buffered_samples`: at least a few flushes of a busy host, at
+/// most ~1.6 GB of memory.
+const MIN_BUFFERED_SAMPLES: u64 = 1_000;
+const MAX_BUFFERED_SAMPLES: u64 = 100_000_000;
 /// The longest allowed `storage.flush_interval`: it bounds how much a crash can lose.
 const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// The smallest useful `storage.max_size`: below it the store cannot hold a day of samples.
@@ -370,12 +374,21 @@ fn read_storage(
             }
         },
     );
+    let max_buffered_samples = super::remote_write::count_setting(
+        r,
+        table,
+        "max_buffered_samples",
+        default.max_buffered_samples,
+        MIN_BUFFERED_SAMPLES,
+        MAX_BUFFERED_SAMPLES,
+    );
     let retention_table = r.table(table, "retention");
     let retention = read_retention(r, &retention_table, &default.retention);
     StorageConfig {
         path: path.value,
         max_size: max_size.value,
         flush_interval: flush_interval.value,
+        max_buffered_samples: max_buffered_samples.value,
         retention,
     }
 }

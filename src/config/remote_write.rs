@@ -340,7 +340,7 @@ fn read_labels(r: &mut Reader<'_>, table: &Table<'_, '_>) -> BTreeMap<String, St
 }
 
 /// A whole number in `min..=max`.
-fn count_setting(
+pub(super) fn count_setting(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,

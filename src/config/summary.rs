@@ -301,9 +301,9 @@ mod tests {
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
-             alerts: 12 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
-             check_no_data, security_incident, connectivity_lost, collection_late, store_errors, outbox_backlog, \
-             outbox_stuck\n\
+             alerts: 13 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
+             check_no_data, security_incident, connectivity_lost, collection_late, store_errors, store_unwritable, \
+             outbox_backlog, outbox_stuck\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)\n\
              maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\

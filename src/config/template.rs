@@ -184,6 +184,12 @@ fn render(preset: &Preset, config: &Config) -> String {
         duration(default_storage.flush_interval),
         "How often samples are written to disk (at most \"10s\"): the most a crash can lose.",
     );
+    t.key(
+        "max_buffered_samples",
+        storage.max_buffered_samples.to_string(),
+        default_storage.max_buffered_samples.to_string(),
+        "Most samples kept in memory while the disk cannot take them (full, read-only); the oldest go first. ~16 bytes each.",
+    );
 
     let (retention, default_retention) = (&storage.retention, &default_storage.retention);
     t.table(

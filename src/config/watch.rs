@@ -84,6 +84,8 @@ pub struct ConnectivityConfig {
 pub const CONNECTIVITY_CHECK: &str = "lookout:connectivity";
 /// The check result of the self probe (`probes::own`): Lookout's own health.
 pub const SELF_CHECK: &str = "lookout:self";
+/// The self probe's check of the store: critical while it cannot write (`store_unwritable`).
+pub const STORE_CHECK: &str = "lookout:store";
 /// The self probe's series (the exporter adds `lookout_`).
 pub const SELF_SCHEDULE_LATE: &str = "self_schedule_late_ratio";
 pub const SELF_STORE_ERRORS: &str = "self_store_errors_per_minute";

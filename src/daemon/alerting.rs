@@ -2,7 +2,8 @@
 //! observation as it arrives, ticks it every `alerts.evaluation_interval`, and commits each
 //! decision (state + history + outbox rows) to the store in one transaction before waking the
 //! outbox worker. A commit that fails is kept and retried with the next one, so no notice is
-//! lost to a busy database.
+//! lost to a busy database; its outbox rows go to memory at once (`notify::held`), so that
+//! the outbox worker delivers them even while the store cannot write (a full disk).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{BusMessage, Event, EventKind};
 use crate::notify::NoticeKind;
+use crate::notify::held::HeldOutbox;
 use crate::store::Store;
 
 /// How often silences are re-read from the store (the CLI adds them there directly).
@@ -79,6 +81,8 @@ pub struct AlertLoop {
     pub outbox_wake: Arc<Notify>,
     /// A batch that could not be committed yet; merged into the next one.
     pub unsaved: AlertBatch,
+    /// Where the outbox rows of a batch that could not be committed wait.
+    pub held: Arc<HeldOutbox>,
     /// This process as the holder of the alerting lease, and when it was last renewed.
     pub lease_holder: String,
     pub lease_renewed_ms: crate::clock::UnixMillis,
@@ -157,6 +161,7 @@ impl AlertLoop {
     }
 
     async fn take(&mut self, message: BusMessage) {
+        SelfMetrics::inc(&self.snapshot.self_metrics.alert_loop_taken_total);
         if let BusMessage::Observation(observation) = message {
             let batch = self.engine.observe(&observation, self.clock.now_ms());
             self.commit(batch).await;
@@ -195,10 +200,13 @@ impl AlertLoop {
     }
 
     async fn commit(&mut self, batch: AlertBatch) {
+        let retrying = !self.unsaved.is_empty();
         let mut batch = merge(std::mem::take(&mut self.unsaved), batch);
         if batch.is_empty() {
             return;
         }
+        // Rows held in memory are withdrawn as the store's are.
+        self.held.retract(&batch.retract).await;
         match self.store.commit_alerts(&batch).await {
             Ok(_) => {
                 for entry in &batch.history {
@@ -242,9 +250,31 @@ impl AlertLoop {
             }
             Err(error) => {
                 SelfMetrics::inc(&self.snapshot.self_metrics.store_errors_total);
-                tracing::error!(%error, "could not save alert decisions; retrying with the next");
+                // Once per episode at error level: every evaluation retries meanwhile.
+                if !retrying {
+                    tracing::error!(%error, "could not save alert decisions; retrying with the next");
+                } else {
+                    tracing::debug!(%error, "could not save alert decisions yet; retrying with the next");
+                }
+                // The notices are not held back by the store: the outbox worker sends them
+                // from memory (and hands them back to the store once it can write).
+                let outbox = std::mem::take(&mut batch.outbox);
+                if !outbox.is_empty() {
+                    tracing::warn!(
+                        notices = outbox.len(),
+                        "notices kept in memory until the store can write; sending them meanwhile"
+                    );
+                    self.held.hold(outbox, self.clock.now_ms()).await;
+                    self.outbox_wake.notify_one();
+                }
                 batch.upserts.dedup_by(|a, b| a.id == b.id);
                 self.unsaved = batch;
+                // The engine's state is current whatever the store did: so is the board.
+                let alerts = self.engine.alerts();
+                self.snapshot.set_alerts(&alerts);
+                if let Ok(mut board) = self.board.write() {
+                    *board = alerts;
+                }
             }
         }
     }

@@ -115,12 +115,13 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 async fn take(store: &Store, metrics: &SelfMetrics, message: BusMessage) {
+    SelfMetrics::inc(&metrics.store_writer_taken_total);
     match message {
         BusMessage::Observation(observation) => store.ingest(&observation),
         BusMessage::Event(event) => {
             if let Err(error) = store.record_event(&event).await {
                 SelfMetrics::inc(&metrics.store_errors_total);
-                tracing::error!(%error, kind = event.kind.as_str(), "could not record event");
+                tracing::error!(%error, kind = event.kind.as_str(), "could not record event; kept in memory for the next flush");
             }
         }
     }

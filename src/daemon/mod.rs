@@ -11,6 +11,7 @@
 
 mod alerting;
 mod consumers;
+pub mod health;
 pub mod heartbeat;
 mod http;
 pub mod lease;
@@ -103,6 +104,9 @@ pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         max_size: config.storage.max_size,
         retention: config.storage.retention,
+        // Range-checked by the config (at most 100,000,000).
+        max_buffered_samples: usize::try_from(config.storage.max_buffered_samples)
+            .unwrap_or(usize::MAX),
     }
 }
 
@@ -262,7 +266,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     .await;
 
     let outbox_wake = Arc::new(Notify::new());
-    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake, &snapshot);
+    // Notices the store could not take (a full disk), kept across reloads of the outbox.
+    let held = Arc::new(crate::notify::held::HeldOutbox::default());
+    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake, &snapshot, &held);
     let mut engine = Engine::new(&config, clock.now_ms());
     match store.load_alerts().await {
         Ok(stored) => {
@@ -295,6 +301,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             board: board.clone(),
             outbox_wake: outbox_wake.clone(),
             unsaved: Default::default(),
+            held: held.clone(),
             lease_holder: holder.clone(),
             lease_renewed_ms: clock.now_ms(),
         }
@@ -398,7 +405,16 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let systemd = Arc::new(systemd::Systemd::from_env());
     let serving = format!("serving on {}", config.server.listen);
     systemd.ready(&serving);
-    let watchdog_task = systemd.spawn_watchdog();
+    // /healthz's verdict, and the watchdog fed only while the pipeline moves.
+    let (health_bounds, health_bounds_rx) = watch::channel(health::Bounds::new(&config));
+    let health_task = health::spawn(
+        snapshot.clone(),
+        store.clone(),
+        held.clone(),
+        clock.clone(),
+        systemd.clone(),
+        health_bounds_rx,
+    );
 
     loop {
         match signals.next().await {
@@ -438,7 +454,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                         .send(AlertCommand::Reconfigure(Box::new(new_config.clone())))
                         .await;
                     outbox.stop().await;
-                    outbox = start_outbox(&new_config, &store, &clock, &outbox_wake, &snapshot);
+                    outbox =
+                        start_outbox(&new_config, &store, &clock, &outbox_wake, &snapshot, &held);
                     if let Some(running) = heartbeat.take() {
                         running.stop().await;
                     }
@@ -453,6 +470,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                             )
                             .await;
                     }
+                    let _ = health_bounds.send(health::Bounds::new(&new_config));
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -515,9 +533,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
     }
     store.close().await?;
-    if let Some(task) = watchdog_task {
-        task.abort();
-    }
+    health_task.abort();
     tracing::info!("lookout stopped");
     Ok(())
 }
@@ -557,6 +573,7 @@ fn start_outbox(
     clock: &SharedClock,
     wake: &Arc<Notify>,
     snapshot: &Snapshot,
+    held: &Arc<crate::notify::held::HeldOutbox>,
 ) -> OutboxTask {
     let outbox = Outbox::new(
         store.clone(),
@@ -564,7 +581,8 @@ fn start_outbox(
         clock.clone(),
         config.alerts.dashboard_url.clone(),
     )
-    .with_metrics(snapshot.notifications.clone());
+    .with_metrics(snapshot.notifications.clone())
+    .with_held(held.clone());
     let (stop, stop_rx) = watch::channel(false);
     OutboxTask {
         stop,
@@ -604,6 +622,7 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
         || new_config.storage.max_size != current.storage.max_size
         || new_config.storage.retention != current.storage.retention
         || new_config.storage.flush_interval != current.storage.flush_interval
+        || new_config.storage.max_buffered_samples != current.storage.max_buffered_samples
     {
         tracing::warn!("storage.* changes take effect at the next restart");
     }

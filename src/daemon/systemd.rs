@@ -1,6 +1,7 @@
 //! The systemd service protocol (`sd_notify(3)`), for `Type=notify` units: READY=1 once the
 //! daemon serves HTTP, RELOADING=1 / READY=1 around a SIGHUP reload, STOPPING=1 when a
-//! graceful stop begins, WATCHDOG=1 every half `WATCHDOG_USEC` while `WatchdogSec=` is set, and
+//! graceful stop begins, WATCHDOG=1 at least every half `WATCHDOG_USEC` while `WatchdogSec=` is
+//! set and the pipeline moves (sent by `daemon::health`), and
 //! a STATUS= line for `systemctl status`. Each message is one datagram to `$NOTIFY_SOCKET`
 //! (a path, or an abstract socket when it starts with '@'). Without `$NOTIFY_SOCKET` (not run
 //! by systemd) every call does nothing.
@@ -11,10 +12,7 @@
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::task::JoinHandle;
 
 /// Where to send, and the watchdog interval systemd asked for; read once from the environment.
 #[derive(Debug, Default)]
@@ -59,20 +57,11 @@ impl Systemd {
         }
     }
 
-    /// A task sending WATCHDOG=1 every half watchdog interval, when systemd asked for it. It
-    /// runs on the daemon's runtime, so a wedged runtime stops the pings and systemd restarts
-    /// the service (with `Restart=on-failure`).
-    pub fn spawn_watchdog(self: &Arc<Self>) -> Option<JoinHandle<()>> {
-        let every = self.watchdog?;
-        let systemd = self.clone();
-        Some(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                systemd.ping();
-            }
-        }))
+    /// Half the watchdog interval systemd asked for, if it did: how often `ping` must be
+    /// called. `daemon::health` pings only while the pipeline moves, so a wedged daemon (or
+    /// runtime) stops the pings and systemd restarts it (with `Restart=on-failure`).
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
     }
 
     /// READY=1 with a status line.

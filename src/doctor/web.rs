@@ -77,6 +77,22 @@ pub async fn dashboard(config: &Config, url: Option<&str>, now_ms: UnixMillis) -
         }
     };
     let health: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
+    // Lookout, but not healthy (/healthz answers 503 with the reason).
+    if let Some(h) = health
+        .as_ref()
+        .filter(|h| matches!(h["status"].as_str(), Some("degraded" | "stuck")))
+        .filter(|h| h["version"].is_string())
+    {
+        return Finding::fail(
+            "dashboard",
+            format!(
+                "Lookout at {shown} is {}: {}",
+                h["status"].as_str().unwrap_or_default(),
+                h["reason"].as_str().unwrap_or("no reason given")
+            ),
+            "its log says more; a store that cannot write needs space on its disk (or the disk writable again) and catches up by itself",
+        );
+    }
     let version = health
         .as_ref()
         .filter(|h| h["status"] == "ok")

@@ -424,6 +424,16 @@ fn render_computed(
             &m.store_errors_total,
         ),
         (
+            "store_dropped_samples_total",
+            "Samples dropped unwritten because the in-memory buffer was full (storage.max_buffered_samples) while the store could not write; oldest first.",
+            &m.store_dropped_samples,
+        ),
+        (
+            "notices_held_dropped_total",
+            "Notices dropped because too many were held in memory while the store could not write; oldest first.",
+            &m.notices_held_dropped,
+        ),
+        (
             "config_reloads_total",
             "Successful configuration reloads.",
             &m.reloads_total,
@@ -440,6 +450,25 @@ fn render_computed(
             out,
             "{PREFIX}{name} {}",
             counter.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    for (name, help, gauge) in [
+        (
+            "store_buffered_samples",
+            "Samples waiting in memory to be written to the store.",
+            &m.store_buffered_samples,
+        ),
+        (
+            "notices_held",
+            "Notices held in memory because the store cannot write; sent from there, and written to the store once it can.",
+            &m.notices_held,
+        ),
+    ] {
+        write_header(out, name, "gauge", help);
+        let _ = writeln!(
+            out,
+            "{PREFIX}{name} {}",
+            gauge.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
     render_heartbeat(out, &m.heartbeat);

@@ -651,7 +651,7 @@ mod tests {
             !rules.iter().any(|r| r.alert == "Watchdog"),
             "the Watchdog is off by default"
         );
-        assert_eq!(rules.len(), 19);
+        assert_eq!(rules.len(), 20);
     }
 
     #[test]

@@ -71,6 +71,20 @@ pub struct SelfMetrics {
     pub store_errors_total: AtomicU64,
     pub reloads_total: AtomicU64,
     pub reload_failures_total: AtomicU64,
+    /// Messages the store writer and the alert loop took from the bus (`daemon::health`
+    /// watches them grow).
+    pub store_writer_taken_total: AtomicU64,
+    pub alert_loop_taken_total: AtomicU64,
+    /// Samples waiting in memory for the store, and those dropped because the buffer was full
+    /// (set by `daemon::health` from `Store::write_health`).
+    pub store_buffered_samples: AtomicU64,
+    pub store_dropped_samples: AtomicU64,
+    /// Notices held in memory while the store cannot write (`notify::held`), and those
+    /// dropped because too many were held.
+    pub notices_held: AtomicU64,
+    pub notices_held_dropped: AtomicU64,
+    /// The pipeline's latest verdict, for /healthz.
+    pub health: crate::daemon::health::Published,
     /// The dead-man heartbeat's pings (`[heartbeat]`).
     pub heartbeat: crate::daemon::heartbeat::HeartbeatMetrics,
 }

@@ -2,10 +2,13 @@
 //!
 //! alert engine --(AlertNotice rows, persisted)--> outbox (store) --> `outbox` worker groups
 //! the due rows of one notifier and one group key into a `GroupMessage` --> `Notifier::send`.
+//! While the store cannot write, the rows wait in memory instead (`held`), are sent from
+//! there, and go back to the store once it takes writes again.
 //!
 //! Adding a notifier = one file implementing `Notifier` + one variant in
 //! `config::NotifierKind` + one line in `build_notifiers`.
 
+pub mod held;
 pub mod outbox;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,10 @@
 //! their backoff, grouped by their recorded batch key, which is the message's idempotency key,
 //! so the receiver can drop the repeat. Rows claimed together are always sent together.
 //! One worker per store is assumed (the daemon's).
+//!
+//! While the store cannot write, the alert loop hands its rows to `notify::held` instead;
+//! each pass first offers those back to the store (`deliver_held`) and, while it still
+//! refuses them, sends the due ones from memory by the same rules (see `held`'s invariants).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use super::held::HeldOutbox;
 use super::{GroupMessage, NoticeKind, Notifier, NotifyError};
 use crate::alert::records::OutboxRow;
 use crate::clock::{SharedClock, UnixMillis};
@@ -45,7 +50,8 @@ const ROWS_PER_PASS: usize = 500;
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 /// ...and at most this often, however close the next due row.
 const MIN_SLEEP: Duration = Duration::from_millis(50);
-/// Pause after a pass failed on the store (e.g. locked by another process).
+/// Pause after a pass failed on the store (e.g. locked by another process), and the longest
+/// pause while notices are held in memory.
 const ERROR_SLEEP: Duration = Duration::from_secs(1);
 
 /// Wait before the next attempt after `attempts` attempts: 5 s, 10 s, 20 s, ... up to 5 min.
@@ -124,6 +130,15 @@ pub struct Outbox {
     metrics: Arc<OutboxMetrics>,
     /// When each notifier was last re-sent its still-firing alerts.
     resent_ms: Mutex<HashMap<String, UnixMillis>>,
+    /// Rows the alert loop could not commit (see `notify::held`).
+    held: Option<Arc<HeldOutbox>>,
+}
+
+/// Where the rows of a send are marked: the store, or memory (`held`).
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Store,
+    Held(&'a HeldOutbox),
 }
 
 /// One message on its way: what to mark once the send is over.
@@ -153,8 +168,15 @@ impl Outbox {
             send_timeout: SEND_TIMEOUT,
             metrics: Arc::default(),
             resent_ms: Mutex::default(),
+            held: None,
         };
         outbox.with_metrics(Arc::default())
+    }
+
+    /// Delivers the rows held in memory too (the daemon's, kept across reloads).
+    pub fn with_held(mut self, held: Arc<HeldOutbox>) -> Outbox {
+        self.held = Some(held);
+        self
     }
 
     /// Replaces `SEND_TIMEOUT`.
@@ -199,7 +221,7 @@ impl Outbox {
             groups.entry(key).or_default().push(row);
         }
 
-        let mut sends = JoinSet::new();
+        let mut sends = Vec::new();
         let mut in_flight = Vec::new();
         for ((notifier_name, _, batch_key), mut rows) in groups {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -242,10 +264,36 @@ impl Outbox {
                 attempt,
                 oldest_created_ms: message.created_ms,
             });
-            let index = in_flight.len() - 1;
-            let notifier = notifier.clone();
+            sends.push((notifier.clone(), message));
+        }
+
+        let results = self.send_all(sends).await;
+        let done_ms = self.clock.now_ms();
+        for (flight, sent) in in_flight.iter().zip(results) {
+            if let Err(e) = self
+                .mark(flight, sent, done_ms, &mut report, Place::Store)
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Sends every message concurrently, each bounded by the send timeout; the results in the
+    /// order of `sends` (a send that panicked is a retryable failure).
+    async fn send_all(
+        &self,
+        sends: Vec<(Arc<dyn Notifier>, GroupMessage)>,
+    ) -> Vec<Result<(), NotifyError>> {
+        let mut tasks = JoinSet::new();
+        let count = sends.len();
+        for (index, (notifier, message)) in sends.into_iter().enumerate() {
             let timeout = self.send_timeout;
-            sends.spawn(async move {
+            tasks.spawn(async move {
                 let sent = match tokio::time::timeout(timeout, notifier.send(&message)).await {
                     Ok(result) => result,
                     Err(_) => Err(NotifyError::retryable(format!(
@@ -256,26 +304,91 @@ impl Outbox {
                 (index, sent)
             });
         }
-
-        let mut results: Vec<Option<Result<(), NotifyError>>> = vec![None; in_flight.len()];
-        while let Some(joined) = sends.join_next().await {
+        let mut results: Vec<Option<Result<(), NotifyError>>> = vec![None; count];
+        while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((index, sent)) => results[index] = Some(sent),
-                // A panicking notifier: the rows without a result are retried below.
+                // A panicking notifier: the rows without a result are retried.
                 Err(e) => tracing::error!(error = %e, "outbox: a notifier's send panicked"),
             }
         }
-        let done_ms = self.clock.now_ms();
-        for (flight, sent) in in_flight.iter().zip(results) {
-            let sent = sent.unwrap_or_else(|| Err(NotifyError::retryable("the send panicked")));
-            if let Err(e) = self.mark(flight, sent, done_ms, &mut report).await {
-                first_error.get_or_insert(e);
+        results
+            .into_iter()
+            .map(|sent| sent.unwrap_or_else(|| Err(NotifyError::retryable("the send panicked"))))
+            .collect()
+    }
+
+    /// The rows held in memory (see `notify::held`): handed back to the store when it takes
+    /// them, else the due ones are sent from memory, claimed and marked there. Never fails:
+    /// what it cannot do now, the next pass does.
+    pub async fn deliver_held(&self) -> DeliveryReport {
+        let mut report = DeliveryReport::default();
+        let Some(held) = self.held.as_deref() else {
+            return report;
+        };
+        if held.is_empty() {
+            return report;
+        }
+        let rows = held.with(|h| h.rows()).await;
+        match self.store.outbox_adopt(&rows).await {
+            Ok(()) => {
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                held.with(|h| h.forget(&ids)).await;
+                tracing::info!(
+                    rows = ids.len(),
+                    "outbox: the notices held in memory while the store could not write are in the store again"
+                );
+                return report;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "outbox: the store cannot take the held notices yet")
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(report),
+        let now = self.clock.now_ms();
+        let groups = held.with(|h| h.due_groups(now)).await;
+        let mut sends = Vec::new();
+        let mut in_flight = Vec::new();
+        for rows in groups {
+            let notifier_name = rows[0].entry.notifier.clone();
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let Some(notifier) = self.notifiers.get(&notifier_name) else {
+                let error = format!("notifier {notifier_name} is not configured");
+                held.with(|h| h.failed(&ids, &error)).await;
+                self.count_failed(&mut report, &notifier_name, ids.len(), error);
+                continue;
+            };
+            let key = rows[0]
+                .batch_key
+                .clone()
+                .unwrap_or_else(|| derive_batch_key(&notifier_name, &rows));
+            let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+            let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
+            held.with(|h| h.claim(&ids, next_attempt_ms, &key)).await;
+            let message = self.message(key, &rows);
+            in_flight.push(InFlight {
+                notifier: notifier_name,
+                ids,
+                attempt,
+                oldest_created_ms: message.created_ms,
+            });
+            sends.push((notifier.clone(), message));
         }
+        let results = self.send_all(sends).await;
+        let done_ms = self.clock.now_ms();
+        for (flight, sent) in in_flight.iter().zip(results) {
+            // Marking memory cannot fail.
+            let _ = self
+                .mark(flight, sent, done_ms, &mut report, Place::Held(held))
+                .await;
+        }
+        if report.messages_sent > 0 {
+            tracing::warn!(
+                messages = report.messages_sent,
+                rows = report.rows_delivered,
+                "outbox: delivered notices held in memory (the store cannot write); they go to the store once it can"
+            );
+        }
+        report
     }
 
     /// Sends each notifier with a `resend_interval` whose interval has passed since its last
@@ -354,12 +467,19 @@ impl Outbox {
         sent: Result<(), NotifyError>,
         now_ms: UnixMillis,
         report: &mut DeliveryReport,
+        place: Place<'_>,
     ) -> Result<(), StoreError> {
         let notifier = &flight.notifier;
         let rows = flight.ids.len();
+        let ids = &flight.ids[..];
         match sent {
             Ok(()) => {
-                self.store.outbox_delivered(&flight.ids, now_ms).await?;
+                match place {
+                    Place::Store => {
+                        self.store.outbox_delivered(ids, now_ms).await?;
+                    }
+                    Place::Held(held) => held.with(|h| h.delivered(ids, now_ms)).await,
+                }
                 tracing::debug!(notifier = %notifier, rows, attempt = flight.attempt, "outbox: message delivered");
                 report.messages_sent += 1;
                 report.rows_delivered += rows;
@@ -371,7 +491,7 @@ impl Outbox {
             Err(e) if !e.retryable => {
                 let error = format!("permanent error: {}", e.message);
                 tracing::warn!(notifier = %notifier, rows, error = %e.message, "outbox: permanent error, rows given up");
-                self.store.outbox_failed(&flight.ids, &error).await?;
+                self.mark_failed(place, ids, &error).await?;
                 self.count_failed(report, notifier, rows, error);
             }
             Err(e) if now_ms - flight.oldest_created_ms >= GIVE_UP_AFTER.as_millis() as i64 => {
@@ -382,21 +502,39 @@ impl Outbox {
                     e.message
                 );
                 tracing::warn!(notifier = %notifier, rows, error = %error, "outbox: rows given up");
-                self.store.outbox_failed(&flight.ids, &error).await?;
+                self.mark_failed(place, ids, &error).await?;
                 self.count_failed(report, notifier, rows, error);
             }
             Err(e) => {
                 let wait = backoff(flight.attempt);
                 tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs(), error = %e.message, "outbox: send failed, will retry");
                 let next = now_ms.saturating_add(wait.as_millis() as i64);
-                self.store
-                    .outbox_retry(&flight.ids, &e.message, next)
-                    .await?;
+                match place {
+                    Place::Store => {
+                        self.store.outbox_retry(ids, &e.message, next).await?;
+                    }
+                    Place::Held(held) => held.with(|h| h.retry(ids, &e.message, next)).await,
+                }
                 report.rows_retried += rows;
                 report.errors.push((notifier.clone(), e.message));
                 self.metrics
                     .add(notifier, |c| c.rows_retried += rows as u64);
             }
+        }
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        place: Place<'_>,
+        ids: &[i64],
+        error: &str,
+    ) -> Result<(), StoreError> {
+        match place {
+            Place::Store => {
+                self.store.outbox_failed(ids, error).await?;
+            }
+            Place::Held(held) => held.with(|h| h.failed(ids, error)).await,
         }
         Ok(())
     }
@@ -479,6 +617,7 @@ impl Outbox {
         if let Err(e) = self.resend().await {
             tracing::warn!(error = %e, "outbox: cannot read the still-firing alerts to send again; will retry");
         }
+        self.deliver_held().await;
         self.deliver_due().await
     }
 
@@ -499,6 +638,10 @@ impl Outbox {
     }
 
     async fn idle_delay(&self) -> Duration {
+        if self.held.as_ref().is_some_and(|held| !held.is_empty()) {
+            // Held rows: look again soon (their due times are in memory, not in the store).
+            return ERROR_SLEEP;
+        }
         let next_resend = self.next_resend_ms();
         let until = |at: UnixMillis| {
             let ms = at.saturating_sub(self.clock.now_ms()).max(0) as u64;

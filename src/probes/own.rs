@@ -14,6 +14,11 @@
 //! The check result `lookout:self` (layer system) is the worst of the four against the levels
 //! of those rules (instantly, without their `for`), with every figure in its detail. A rule
 //! that is disabled does not count.
+//!
+//! The check result `lookout:store` (layer system) tells whether the store takes writes
+//! (`Store::write_health`): critical once writes have failed for a flush interval, the detail
+//! saying why ("store cannot write: disk full; ..."); the built-in `store_unwritable` rule
+//! turns it into a notice to the operator, delivered from memory if need be.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,12 +29,13 @@ use crate::alert::render::format_value;
 use crate::clock::UnixMillis;
 use crate::config::watch::{
     SELF_CHECK, SELF_OUTBOX_OLDEST, SELF_OUTBOX_PENDING, SELF_SCHEDULE_LATE, SELF_STORE_ERRORS,
+    STORE_CHECK,
 };
 use crate::config::{Config, RuleConfig, RuleSource, ValueUnit};
 use crate::exporter::Snapshot;
 use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey, Status};
 use crate::probes::{Probe, ProbeFuture};
-use crate::store::Store;
+use crate::store::{Store, WriteHealth};
 
 /// A run starting later than this after its tick is late.
 const LATE_MS: f64 = 1000.0;
@@ -171,8 +177,32 @@ pub fn assess(figures: &Figures, levels: &Levels) -> (Status, String) {
     (status, detail)
 }
 
+/// The status of `lookout:store` at `now_ms` and its detail: critical once writes have failed
+/// for longer than `hold_ms` (a flush that fails once and succeeds at the next try is not
+/// worth a notice).
+pub fn store_status(health: &WriteHealth, now_ms: UnixMillis, hold_ms: i64) -> (Status, String) {
+    match health.failing_since_ms {
+        Some(since) if now_ms.saturating_sub(since) >= hold_ms => (
+            Status::Critical,
+            format!(
+                "store cannot write: {}; {} samples kept in memory{}",
+                health.reason,
+                health.buffered_samples,
+                if health.dropped_samples > 0 {
+                    format!(" ({} dropped)", health.dropped_samples)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        _ => (Status::Ok, "store takes writes".to_string()),
+    }
+}
+
 pub struct OwnProbe {
     interval: Duration,
+    /// How long writes may fail before `lookout:store` is critical: one flush interval.
+    store_hold_ms: i64,
     snapshot: Arc<Snapshot>,
     store: Store,
     levels: Levels,
@@ -184,6 +214,7 @@ impl OwnProbe {
     pub fn new(config: &Config, snapshot: Arc<Snapshot>, store: Store) -> OwnProbe {
         OwnProbe {
             interval: config.system.interval,
+            store_hold_ms: config.storage.flush_interval.as_millis() as i64,
             levels: Levels::from_rules(&config.alerts.rules),
             runs: runs(&snapshot),
             errors: Window::starting_at(
@@ -235,19 +266,25 @@ impl OwnProbe {
             samples.push(sample(SELF_OUTBOX_OLDEST, oldest));
         }
         let (status, detail) = assess(&figures, &self.levels);
+        let (store_status, store_detail) =
+            store_status(&self.store.write_health(), at_ms, self.store_hold_ms);
+        let result = |check: &str, status, detail| CheckResult {
+            check: check.to_string(),
+            layer: Layer::System,
+            status,
+            value: None,
+            detail,
+            at_ms,
+            underlying: None,
+        };
         Observation {
             source: "lookout".to_string(),
             at_ms,
             samples,
-            checks: vec![CheckResult {
-                check: SELF_CHECK.to_string(),
-                layer: Layer::System,
-                status,
-                value: None,
-                detail,
-                at_ms,
-                underlying: None,
-            }],
+            checks: vec![
+                result(SELF_CHECK, status, detail),
+                result(STORE_CHECK, store_status, store_detail),
+            ],
         }
     }
 }
@@ -284,6 +321,43 @@ mod tests {
     use crate::alert::records::{AlertBatch, OutboxEntry};
     use crate::clock::ManualClock;
     use crate::notify::{AlertNotice, Category, NoticeKind};
+
+    #[test]
+    fn the_store_check_is_critical_once_writes_failed_for_a_flush_interval() {
+        let health = |since: Option<i64>, dropped| WriteHealth {
+            failing_since_ms: since,
+            reason: "disk full".into(),
+            buffered_samples: 500,
+            dropped_samples: dropped,
+            ..WriteHealth::default()
+        };
+        // (failing since, dropped, now, status, detail)
+        let cases = [
+            (None, 0, 50_000, Status::Ok, "store takes writes"),
+            (Some(45_000), 0, 50_000, Status::Ok, "store takes writes"),
+            (
+                Some(40_000),
+                0,
+                50_000,
+                Status::Critical,
+                "store cannot write: disk full; 500 samples kept in memory",
+            ),
+            (
+                Some(10_000),
+                7,
+                50_000,
+                Status::Critical,
+                "store cannot write: disk full; 500 samples kept in memory (7 dropped)",
+            ),
+        ];
+        for (since, dropped, now, status, detail) in cases {
+            assert_eq!(
+                store_status(&health(since, dropped), now, 10_000),
+                (status, detail.to_string()),
+                "{since:?} at {now}"
+            );
+        }
+    }
 
     #[test]
     fn late_runs_are_counted_between_readings() {

@@ -79,7 +79,61 @@ impl Store {
             ids.push(insert_outbox(&mut tx, entry, now, inner).await?);
         }
         tx.commit().await.map_err(db)?;
+        inner.note_write();
         Ok(ids)
+    }
+
+    /// Writes outbox rows the outbox worker held in memory while the store could not write
+    /// (`notify::held`), each as it stands: pending ones with their attempts, next attempt and
+    /// batch key (a retry keeps its idempotency key), delivered and failed ones finished (so
+    /// they are never sent again). Their ids are new. All or nothing.
+    pub async fn outbox_adopt(&self, rows: &[OutboxRow]) -> Result<(), StoreError> {
+        self.inner.check_open()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let inner = &*self.inner;
+        let db = |e| inner.db(e);
+        let now = inner.clock.now_ms();
+        let mut conn = inner.pool.acquire().await.map_err(db)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        for row in rows {
+            let state = match row.state {
+                OutboxState::Pending => "pending",
+                OutboxState::Delivered => "delivered",
+                OutboxState::Failed => "failed",
+            };
+            let finished_ms = match row.state {
+                OutboxState::Pending => None,
+                OutboxState::Delivered => Some(row.delivered_ms.unwrap_or(now)),
+                OutboxState::Failed => Some(now),
+            };
+            sqlx::query(
+                "INSERT INTO outbox (notifier, group_key, group_labels, due_ms, notice, state,
+                                     attempts, next_attempt_ms, batch_key, last_error,
+                                     delivered_ms, finished_ms, created_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&row.entry.notifier)
+            .bind(&row.entry.group_key)
+            .bind(to_json(&row.entry.group_labels, inner)?)
+            .bind(row.entry.due_ms)
+            .bind(to_json(&row.entry.notice, inner)?)
+            .bind(state)
+            .bind(row.attempts)
+            .bind(row.next_attempt_ms)
+            .bind(&row.batch_key)
+            .bind(&row.last_error)
+            .bind(row.delivered_ms)
+            .bind(finished_ms)
+            .bind(row.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        inner.note_write();
+        Ok(())
     }
 
     /// Every pending or firing alert, by id.

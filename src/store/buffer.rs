@@ -1,19 +1,25 @@
-//! The in-memory buffer between `ingest()` and `flush()`: samples per series and check results.
+//! The in-memory buffer between `ingest()` and `flush()`: samples per series, check results,
+//! and the events whose own write failed.
 //!
 //! A flush copies what is buffered (every entry has a sequence number), writes the copy, and
 //! only after the commit removes what it wrote. Until then queries still see it, and a failed
-//! flush loses nothing. The buffer is bounded: past [`MAX_SAMPLES`] the oldest samples go
-//! (counted in `dropped_samples`), so a store locked for a long time cannot eat the memory.
+//! flush loses nothing. The buffer is bounded: past its limit (`StoreOptions::
+//! max_buffered_samples`, default [`DEFAULT_MAX_SAMPLES`]) the oldest samples go (counted in
+//! `dropped_samples`), and so do the oldest check results past [`MAX_CHECKS`] and events past
+//! [`MAX_EVENTS`], so a store that cannot write for a long time cannot eat the memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::model::{CheckResult, Observation, SeriesKey};
+use crate::model::{CheckResult, Event, Observation, SeriesKey};
 
-/// At most this many buffered samples (~16 bytes each): hours of a busy host's metrics.
-pub const MAX_SAMPLES: usize = 4_000_000;
+/// At most this many buffered samples by default (~16 bytes each): hours of a busy host's
+/// metrics.
+pub const DEFAULT_MAX_SAMPLES: usize = 4_000_000;
 /// At most this many buffered check results.
 pub const MAX_CHECKS: usize = 100_000;
+/// At most this many events waiting to be written again.
+pub const MAX_EVENTS: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct SeriesBuf {
@@ -23,14 +29,26 @@ pub struct SeriesBuf {
     pub vals: Vec<f64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Buffer {
     pub series: HashMap<Arc<SeriesKey>, SeriesBuf>,
     pub checks: Vec<CheckResult>,
     pub checks_first_seq: u64,
     pub samples: usize,
+    /// Most samples kept (at least 1).
+    pub max_samples: usize,
     pub dropped_samples: u64,
     pub dropped_checks: u64,
+    /// Events whose write failed, oldest first, to be written by the next flush.
+    pub events: VecDeque<Event>,
+    pub events_first_seq: u64,
+    pub dropped_events: u64,
+}
+
+impl Default for Buffer {
+    fn default() -> Buffer {
+        Buffer::with_limit(DEFAULT_MAX_SAMPLES)
+    }
 }
 
 /// One series' samples copied by a flush, and the sequence number just past them.
@@ -48,6 +66,8 @@ pub struct Taken {
     pub series: Vec<TakenSeries>,
     pub checks: Vec<CheckResult>,
     pub checks_end_seq: u64,
+    pub events: Vec<Event>,
+    pub events_end_seq: u64,
 }
 
 impl Taken {
@@ -56,11 +76,37 @@ impl Taken {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.checks.is_empty()
+        self.series.is_empty() && self.checks.is_empty() && self.events.is_empty()
     }
 }
 
 impl Buffer {
+    pub fn with_limit(max_samples: usize) -> Buffer {
+        Buffer {
+            series: HashMap::new(),
+            checks: Vec::new(),
+            checks_first_seq: 0,
+            samples: 0,
+            max_samples: max_samples.max(1),
+            dropped_samples: 0,
+            dropped_checks: 0,
+            events: VecDeque::new(),
+            events_first_seq: 0,
+            dropped_events: 0,
+        }
+    }
+
+    /// Keeps an event whose write failed for the next flush; past [`MAX_EVENTS`] the oldest
+    /// goes (counted).
+    pub fn keep_event(&mut self, event: Event) {
+        self.events.push_back(event);
+        if self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+            self.events_first_seq += 1;
+            self.dropped_events += 1;
+        }
+    }
+
     pub fn ingest(&mut self, obs: &Observation) {
         for s in &obs.samples {
             let buf = match self.series.get_mut(&*s.series) {
@@ -72,7 +118,7 @@ impl Buffer {
         }
         self.samples += obs.samples.len();
         self.checks.extend(obs.checks.iter().cloned());
-        if self.samples > MAX_SAMPLES {
+        while self.samples > self.max_samples {
             self.drop_oldest_samples();
         }
         if self.checks.len() > MAX_CHECKS {
@@ -122,6 +168,8 @@ impl Buffer {
                 .collect(),
             checks: self.checks.clone(),
             checks_end_seq: self.checks_first_seq + self.checks.len() as u64,
+            events: self.events.iter().cloned().collect(),
+            events_end_seq: self.events_first_seq + self.events.len() as u64,
         }
     }
 
@@ -150,6 +198,10 @@ impl Buffer {
             .min(self.checks.len());
         self.checks.drain(..n);
         self.checks_first_seq += n as u64;
+        let n = (taken.events_end_seq.saturating_sub(self.events_first_seq) as usize)
+            .min(self.events.len());
+        self.events.drain(..n);
+        self.events_first_seq += n as u64;
     }
 }
 
@@ -201,16 +253,39 @@ mod tests {
         let keys: Vec<Arc<SeriesKey>> = (0..1000)
             .map(|i| Arc::new(SeriesKey::new(format!("s{i}"))))
             .collect();
-        let mut b = Buffer::default();
-        let ticks = MAX_SAMPLES / 1000 + 1;
+        let mut b = Buffer::with_limit(20_000);
+        let ticks = 20_000 / 1000 + 1;
         for t in 0..ticks as i64 {
             b.ingest(&obs(t, &keys, t as f64));
         }
-        assert!(b.samples <= MAX_SAMPLES);
+        assert!(b.samples <= 20_000);
         assert_eq!(b.samples as u64 + b.dropped_samples, (ticks * 1000) as u64);
         // what remains is the newest
         assert_eq!(*b.series[&*keys[0]].ts.last().unwrap(), ticks as i64 - 1);
         assert!(b.series[&*keys[0]].ts[0] > 0);
+    }
+
+    #[test]
+    fn events_kept_for_the_next_flush_are_bounded_and_removed_once_written() {
+        let event = |i: i64| Event {
+            at_ms: i,
+            kind: crate::model::EventKind::Alert,
+            subject: "s".into(),
+            message: format!("e{i}"),
+        };
+        let mut b = Buffer::with_limit(1_000);
+        for i in 0..(MAX_EVENTS as i64 + 3) {
+            b.keep_event(event(i));
+        }
+        assert_eq!(b.events.len(), MAX_EVENTS);
+        assert_eq!(b.dropped_events, 3);
+        assert_eq!(b.events[0].at_ms, 3, "the oldest went first");
+        let taken = b.take();
+        assert!(!taken.is_empty());
+        b.keep_event(event(-1)); // failed while the flush ran: stays
+        b.remove_flushed(&taken);
+        assert_eq!(b.events.len(), 1);
+        assert_eq!(b.events[0].at_ms, -1);
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub enum StoreError {
     #[error("{path} stayed locked by another process for more than {timeout_s} s; the data is kept in memory and retried on the next flush", path = .path.display())]
     Busy { path: PathBuf, timeout_s: u64 },
 
+    /// The file system under the data directory is full or read-only (or failing): nothing
+    /// can be written until it has space or is writable again.
+    #[error("store {path} cannot write: {fault} ({detail}); the data is kept in memory and retried", path = .path.display())]
+    CannotWrite {
+        path: PathBuf,
+        fault: WriteFault,
+        detail: String,
+    },
+
     /// Any other database error.
     #[error("store {path}: {source}", path = .path.display())]
     Database {
@@ -56,10 +65,30 @@ pub enum StoreError {
     Closed { path: PathBuf },
 }
 
+/// Why the store cannot write, in the words the operator is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    DiskFull,
+    ReadOnly,
+    Io,
+}
+
+impl std::fmt::Display for WriteFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteFault::DiskFull => "disk full",
+            WriteFault::ReadOnly => "read-only file system",
+            WriteFault::Io => "I/O error",
+        })
+    }
+}
+
 /// SQLite primary result codes the store tells apart.
 const SQLITE_BUSY: i32 = 5;
 const SQLITE_LOCKED: i32 = 6;
 const SQLITE_READONLY: i32 = 8;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
 const SQLITE_CORRUPT: i32 = 11;
 const SQLITE_CANTOPEN: i32 = 14;
 const SQLITE_NOTADB: i32 = 26;
@@ -86,6 +115,27 @@ impl StoreError {
                 path,
                 timeout_s: super::open::BUSY_TIMEOUT.as_secs(),
             },
+            Some(SQLITE_FULL) => StoreError::CannotWrite {
+                detail: db_message(&e),
+                path,
+                fault: WriteFault::DiskFull,
+            },
+            Some(SQLITE_READONLY | SQLITE_IOERR) if file_system(&path).read_only => {
+                StoreError::CannotWrite {
+                    detail: db_message(&e),
+                    path,
+                    fault: WriteFault::ReadOnly,
+                }
+            }
+            Some(SQLITE_IOERR) => StoreError::CannotWrite {
+                detail: db_message(&e),
+                fault: if file_system(&path).full {
+                    WriteFault::DiskFull
+                } else {
+                    WriteFault::Io
+                },
+                path,
+            },
             Some(SQLITE_READONLY | SQLITE_CANTOPEN) => StoreError::NotWritable { path },
             _ => match e {
                 sqlx::Error::PoolClosed => StoreError::Closed { path },
@@ -105,6 +155,53 @@ impl StoreError {
     /// True for errors that may pass by themselves (a lock held by another process).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Busy { .. })
+    }
+
+    /// Why the store failed, in a few words, when the error means it cannot keep data (the
+    /// self probe tells the operator); `None` for a lock held by another process (it passes
+    /// by itself) and for a closed store.
+    pub fn fault(&self) -> Option<String> {
+        match self {
+            StoreError::CannotWrite { fault, .. } => Some(fault.to_string()),
+            StoreError::NotWritable { .. } => Some("not writable by this user".into()),
+            StoreError::Corrupt { .. } | StoreError::NotSqlite { .. } => {
+                Some("the database file is damaged".into())
+            }
+            StoreError::Database { source, .. } => Some(format!("database error: {source}")),
+            StoreError::DataDir { source, .. } => Some(format!("data directory: {source}")),
+            StoreError::Foreign { .. } | StoreError::TooNew { .. } => {
+                Some("the database file is not this Lookout's".into())
+            }
+            StoreError::Busy { .. } | StoreError::Closed { .. } => None,
+        }
+    }
+}
+
+/// What `statvfs` says of the file system holding `path`.
+#[derive(Debug, Clone, Copy, Default)]
+struct FileSystem {
+    read_only: bool,
+    /// No block left for this user.
+    full: bool,
+}
+
+fn file_system(path: &Path) -> FileSystem {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(path);
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return FileSystem::default();
+    };
+    // SAFETY: `c` is a valid NUL-terminated path; `stat` is plain data statvfs fills in.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+        return FileSystem::default();
+    }
+    FileSystem {
+        read_only: stat.f_flag & libc::ST_RDONLY != 0,
+        full: stat.f_bavail == 0,
     }
 }
 

@@ -20,6 +20,11 @@
 //! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
 //!   every write transaction is `BEGIN IMMEDIATE` with a 5 s busy timeout, and maintenance is
 //!   transactional and idempotent.
+//! - Faults (a full or read-only disk) degrade, never wedge: the pool never reuses a
+//!   connection left inside a failed transaction (`open::pool_options`), so writes succeed
+//!   again as soon as the disk allows; every database error is classified and recorded in
+//!   `WriteHealth` (`write_health()`), cleared by the next commit; what could not be written
+//!   waits in the bounded buffer (samples, check results, events) for the next flush.
 //!
 //! Pure decisions live in `policy` (tiers, steps, retention, size cap, history), `rollup`
 //! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O.
@@ -53,7 +58,8 @@ pub mod synth;
 mod users;
 mod write;
 
-pub use error::StoreError;
+pub use buffer::DEFAULT_MAX_SAMPLES as DEFAULT_MAX_BUFFERED_SAMPLES;
+pub use error::{StoreError, WriteFault};
 pub use open::{APPLICATION_ID, BUSY_TIMEOUT, DB_FILE};
 pub use remote_write::{NewBatch, QueueState, QueuedBatch};
 pub use stats::{RecordUsage, StoreUsage, TierUsage, VacuumStats, file_len, wal_path};
@@ -66,13 +72,18 @@ pub struct StoreOptions {
     /// tier goes first (raw, then minute, then hour).
     pub max_size: u64,
     pub retention: Retention,
+    /// At most this many samples wait in memory for a flush (a store that cannot write for
+    /// long); past it the oldest go, counted in `dropped_samples`.
+    pub max_buffered_samples: usize,
 }
 
 impl Default for StoreOptions {
-    /// 1 GiB; raw 7 days, 1-minute rollups 90 days, 1-hour rollups 2 years.
+    /// 1 GiB; raw 7 days, 1-minute rollups 90 days, 1-hour rollups 2 years; 4 million
+    /// buffered samples (~64 MB).
     fn default() -> Self {
         const DAY: u64 = 86_400;
         StoreOptions {
+            max_buffered_samples: buffer::DEFAULT_MAX_SAMPLES,
             max_size: 1 << 30,
             retention: Retention {
                 raw: Duration::from_secs(7 * DAY),
@@ -226,6 +237,29 @@ impl StoreStats {
     }
 }
 
+/// Whether the store keeps what it is given: tracked where every database error is
+/// classified (`Inner::db`) and where writes commit, read by the self probe (the check
+/// `lookout:store`) and by /healthz. Busy locks held by another process do not count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteHealth {
+    /// Since when operations fail: the first failure after the last write that committed;
+    /// `None` while writes succeed.
+    pub failing_since_ms: Option<UnixMillis>,
+    /// Why, in a few words: "disk full", "read-only file system", ... (the latest failure).
+    pub reason: String,
+    /// The latest error in full.
+    pub last_error: String,
+    /// Failed operations since the store was opened.
+    pub failures: u64,
+    /// Samples waiting in memory for a flush, and those dropped so far because the buffer
+    /// was full (see `StoreOptions::max_buffered_samples`).
+    pub buffered_samples: u64,
+    pub dropped_samples: u64,
+    /// Events kept in memory because writing them failed, and those dropped (buffer full).
+    pub buffered_events: u64,
+    pub dropped_events: u64,
+}
+
 /// Lookout's history. Cheap to clone; every clone is the same store.
 #[derive(Clone)]
 pub struct Store {
@@ -250,6 +284,7 @@ struct Inner {
     flush_lock: tokio::sync::Mutex<()>,
     maintain_lock: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    health: Mutex<WriteHealth>,
 }
 
 impl Inner {
@@ -262,8 +297,40 @@ impl Inner {
         self.series_ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Classifies a database error and notes it in the write health.
     fn db(&self, e: sqlx::Error) -> StoreError {
-        StoreError::db(&self.path, e)
+        let error = StoreError::db(&self.path, e);
+        self.note_failure(&error);
+        error
+    }
+
+    fn health(&self) -> MutexGuard<'_, WriteHealth> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn note_failure(&self, error: &StoreError) {
+        let Some(reason) = error.fault() else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let mut health = self.health();
+        health.failures += 1;
+        health.failing_since_ms.get_or_insert(now);
+        health.reason = reason;
+        health.last_error = error.to_string();
+    }
+
+    /// A write committed: the store takes writes (again).
+    fn note_write(&self) {
+        let mut health = self.health();
+        if let Some(since) = health.failing_since_ms.take() {
+            let down_ms = self.clock.now_ms().saturating_sub(since);
+            tracing::warn!(
+                down_s = down_ms as f64 / 1000.0,
+                reason = %health.reason,
+                "store writes again"
+            );
+        }
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -293,11 +360,12 @@ impl Store {
                 path,
                 opts,
                 clock,
-                buffer: Mutex::new(buffer::Buffer::default()),
+                buffer: Mutex::new(buffer::Buffer::with_limit(opts.max_buffered_samples)),
                 series_ids: Mutex::new(HashMap::new()),
                 flush_lock: tokio::sync::Mutex::new(()),
                 maintain_lock: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
+                health: Mutex::new(WriteHealth::default()),
             }),
         })
     }
@@ -309,6 +377,17 @@ impl Store {
 
     pub fn options(&self) -> &StoreOptions {
         &self.inner.opts
+    }
+
+    /// Whether writes succeed, and what waits in memory. Cheap: a lock and a copy.
+    pub fn write_health(&self) -> WriteHealth {
+        let mut health = self.inner.health().clone();
+        let buffer = self.inner.buffer();
+        health.buffered_samples = buffer.samples as u64;
+        health.dropped_samples = buffer.dropped_samples;
+        health.buffered_events = buffer.events.len() as u64;
+        health.dropped_events = buffer.dropped_events;
+        health
     }
 
     /// Buffers an observation's samples and check results; `flush()` writes them.
@@ -323,7 +402,8 @@ impl Store {
         write::flush(&self.inner).await
     }
 
-    /// Writes one event to the timeline now.
+    /// Writes one event to the timeline now. When that fails, the event is kept in memory
+    /// (bounded) and written by the next `flush()` that succeeds.
     pub async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         self.inner.check_open()?;
         write::record_event(&self.inner, event).await

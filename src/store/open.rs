@@ -134,13 +134,48 @@ pub async fn open_pool(dir: &Path) -> Result<(SqlitePool, PathBuf), StoreError> 
         }
     }
 
-    let pool = SqlitePoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .min_connections(0)
+    let pool = pool_options()
         .connect_with(options)
         .await
         .map_err(|e| StoreError::db(&path, e))?;
     Ok((pool, path))
+}
+
+/// The pool, with the one guarantee every transaction of the store relies on: a connection
+/// goes back to the pool only outside any transaction.
+///
+/// Why it is needed (sqlx 0.9): sqlx counts the transaction depth of a SQLite connection
+/// itself. When a statement or the COMMIT fails with SQLITE_FULL or SQLITE_IOERR, SQLite may
+/// already have rolled the transaction back on its own; the rollback that dropping the
+/// `Transaction` queues then fails ("cannot rollback - no transaction is active"), and sqlx
+/// keeps counting depth 1 for a connection that is in no transaction. Returned to the pool,
+/// that connection refused every later `BEGIN IMMEDIATE` with "attempted to call begin_with
+/// at non-zero transaction depth": one full disk wedged the store until a restart.
+///
+/// So on release the queued rollback is waited for (`ping` goes through the connection's
+/// command queue after it), and a connection still in a transaction by sqlx's count is closed
+/// rather than reused; closing also rolls back whatever SQLite itself may still hold (a
+/// COMMIT or ROLLBACK that failed on SQLITE_BUSY or an I/O error leaves the count at 1 too,
+/// so every case where SQLite may still be in a transaction is covered). The pool opens a
+/// fresh connection when needed. This covers every transaction, whatever failed (BEGIN, a
+/// statement, COMMIT) and wherever it was written.
+pub(super) fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .min_connections(0)
+        .after_release(|conn, _meta| {
+            Box::pin(async move {
+                conn.ping().await?;
+                if conn.is_in_transaction() {
+                    // The failure itself was logged (and counted) where it happened.
+                    tracing::debug!(
+                        "store: a connection was left inside a failed transaction; closed it (a new one replaces it)"
+                    );
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
@@ -439,6 +474,78 @@ mod tests {
         );
         assert_eq!(classify_header(&header(SQLITE_MAGIC, 42)), Some(Err(42)));
         assert_eq!(classify_header(&header(SQLITE_MAGIC, 0)[..99]), None);
+    }
+
+    /// Regression (issue 15, a full disk wedged the store for good): a write that fails
+    /// with SQLITE_FULL makes SQLite roll the transaction back by itself. A plain sqlx pool
+    /// then keeps a connection that sqlx believes is still in a transaction, and every later
+    /// `BEGIN IMMEDIATE` on it fails; the store's pool closes such a connection instead.
+    /// `max_page_count` makes the database "full" without filling a disk.
+    #[tokio::test]
+    async fn a_transaction_that_failed_on_a_full_database_does_not_wedge_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (setup_pool, path) = open_pool(dir.path()).await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&setup_pool)
+            .await
+            .unwrap();
+        setup_pool.close().await;
+        let full = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("max_page_count", (pages + 2).to_string());
+
+        async fn fill_then_begin(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+            {
+                let mut conn = pool.acquire().await?;
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                let written = sqlx::query(
+                    "INSERT INTO raw_heads (window_ms, first_ms, last_ms, n, data)
+                     VALUES (0, 0, 0, 0, zeroblob(1000000))",
+                )
+                .execute(&mut *tx)
+                .await;
+                let error = written.expect_err("the database is full");
+                assert_eq!(
+                    super::super::error::sqlite_code(&error),
+                    Some(13),
+                    "{error}"
+                );
+                // `tx` and `conn` are dropped here, as every `?` in the store drops them.
+            }
+            // Give the pool's release (spawned on drop) time to run.
+            for _ in 0..50 {
+                if pool.num_idle() > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let mut conn = pool.acquire().await?;
+            let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            tx.rollback().await
+        }
+
+        // The defect, as sqlx 0.9 has it: one connection, wedged after the failure.
+        let plain = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(full.clone())
+            .await
+            .unwrap();
+        let wedged = fill_then_begin(&plain).await.unwrap_err();
+        assert!(
+            wedged.to_string().contains("non-zero transaction depth"),
+            "{wedged}"
+        );
+        plain.close().await;
+
+        // The store's pool: the next transaction works.
+        let pool = pool_options()
+            .max_connections(1)
+            .connect_with(full)
+            .await
+            .unwrap();
+        fill_then_begin(&pool).await.unwrap();
+        pool.close().await;
     }
 
     #[test]

@@ -96,7 +96,11 @@ async fn write_taken(
         .map_err(db)?;
     }
     write_checks(&mut tx, &taken.checks).await.map_err(db)?;
+    for event in &taken.events {
+        insert_event(&mut tx, event).await.map_err(db)?;
+    }
     tx.commit().await.map_err(db)?;
+    inner.note_write();
     Ok((
         FlushStats {
             samples: taken.samples(),
@@ -248,15 +252,36 @@ pub fn parse_status(s: &str) -> Option<Status> {
     Status::ALL.into_iter().find(|x| x.as_str() == s)
 }
 
+/// Writes `event` now; when that fails, keeps it in the buffer for the next flush.
 pub async fn record_event(inner: &Inner, event: &Event) -> Result<(), StoreError> {
+    let written = async {
+        let mut conn = inner.pool.acquire().await?;
+        insert_event(&mut conn, event).await
+    }
+    .await;
+    match written {
+        Ok(()) => {
+            inner.note_write();
+            Ok(())
+        }
+        Err(e) => {
+            let error = inner.db(e);
+            if !matches!(error, StoreError::Closed { .. }) {
+                inner.buffer().keep_event(event.clone());
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn insert_event(conn: &mut SqliteConnection, event: &Event) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO events (at_ms, kind, subject, message) VALUES (?, ?, ?, ?)")
         .bind(event.at_ms)
         .bind(event.kind.as_str())
         .bind(&event.subject)
         .bind(&event.message)
-        .execute(&inner.pool)
-        .await
-        .map_err(|e| inner.db(e))?;
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -61,20 +61,39 @@ impl IntoResponse for ApiError {
 
 #[derive(Serialize)]
 pub struct HealthDto {
+    /// "ok", "degraded" (the store cannot write) or "stuck" (the pipeline stopped moving).
     status: &'static str,
+    /// Why it is not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     version: &'static str,
     started_at: String,
     uptime_seconds: f64,
 }
 
-pub async fn healthz(State(state): State<AppState>) -> Json<HealthDto> {
+/// 200 while the pipeline moves and the store takes writes; 503 with the reason otherwise
+/// (`daemon::health` judges; this only reads its latest verdict).
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthDto>) {
+    use crate::daemon::health::Verdict;
     let now = state.clock.now_ms();
-    Json(HealthDto {
-        status: "ok",
-        version: VERSION,
-        started_at: format_rfc3339(state.started_at_ms),
-        uptime_seconds: (now - state.started_at_ms).max(0) as f64 / 1000.0,
-    })
+    let verdict = state.snapshot.self_metrics.health.get();
+    let (code, status) = match &verdict {
+        None | Some(Verdict::Healthy) => (StatusCode::OK, "ok"),
+        Some(Verdict::Degraded(_)) => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+        Some(Verdict::Stuck(_)) => (StatusCode::SERVICE_UNAVAILABLE, "stuck"),
+    };
+    (
+        code,
+        Json(HealthDto {
+            status,
+            reason: verdict
+                .as_ref()
+                .and_then(|v| v.reason().map(str::to_string)),
+            version: VERSION,
+            started_at: format_rfc3339(state.started_at_ms),
+            uptime_seconds: (now - state.started_at_ms).max(0) as f64 / 1000.0,
+        }),
+    )
 }
 
 #[derive(Serialize)]
