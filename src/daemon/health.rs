@@ -210,7 +210,7 @@ pub fn spawn(
                 alerted: metrics.alert_loop_taken_total.load(Ordering::Relaxed),
             };
             let verdict = monitor.judge(clock.now_ms(), *bounds.borrow(), progress, &store_health);
-            if verdict.feeds_watchdog() {
+            if verdict.feeds_watchdog() && systemd.watchdog().is_some() {
                 systemd.ping();
             }
             if std::mem::discriminant(&verdict) != std::mem::discriminant(&previous) {
