@@ -288,6 +288,30 @@ fn judge(
     finish(status, reason, samples)
 }
 
+/// `judge` on an answer that was never fetched: `status`, the headers that are valid HTTP
+/// (others are skipped), `body`; zero timings, no certificate. The entry point of the fuzz
+/// target `http_json` (fuzz/), which feeds it arbitrary bodies: the JSON extraction and
+/// assertions must turn any of them into an outcome, never a panic.
+#[doc(hidden)]
+pub fn judge_body(
+    config: &HttpCheck,
+    status: u16,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Outcome {
+    let mut map = hyper::header::HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_bytes(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    let response = Response::canned(status, map, body, false);
+    judge(config, &response, 0, &config.request.tls)
+}
+
 fn ranges_text(ranges: &[StatusRange]) -> String {
     ranges
         .iter()

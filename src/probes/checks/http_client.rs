@@ -46,6 +46,28 @@ pub struct Response {
     pub redirects: u32,
 }
 
+impl Response {
+    /// A response that was never fetched: `status`, `headers` and `body` as given, zero
+    /// timings, no certificate. For the fuzz targets' entry points (`http::judge_body`,
+    /// `PrometheusProbe::judge_body`).
+    pub(super) fn canned(
+        status: u16,
+        headers: HeaderMap,
+        body: &[u8],
+        truncated: bool,
+    ) -> Response {
+        Response {
+            status,
+            headers,
+            body: body.to_vec(),
+            truncated,
+            timings: Timings::default(),
+            cert: None,
+            redirects: 0,
+        }
+    }
+}
+
 /// Aborts the connection task when the request is done or abandoned (e.g. by the timeout).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 

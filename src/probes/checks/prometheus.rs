@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::http::{grade_common, own_deadline, seconds_text, timing_samples};
-use super::http_client::fetch;
+use super::http_client::{Response, fetch};
 use super::tls::TlsClient;
 use super::{Check, CheckFuture, Outcome};
 use crate::clock::UnixMillis;
@@ -218,13 +218,25 @@ impl PrometheusProbe {
 
     async fn run(&mut self, at_ms: UnixMillis) -> Outcome {
         let deadline = own_deadline(self.timeout);
-        let response =
-            match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
-                Err(reason) => return Outcome::critical(reason),
-                Ok(response) => response,
-            };
+        match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
+            Err(reason) => Outcome::critical(reason),
+            Ok(response) => self.judge(&response, at_ms),
+        }
+    }
+
+    /// `judge` on a 200 answer that was never fetched: `body`, cut at `max_body` when
+    /// `truncated`. The entry point of the fuzz target `prometheus_text` (fuzz/), which feeds
+    /// it arbitrary bodies: any of them must become an outcome, never a panic.
+    #[doc(hidden)]
+    pub fn judge_body(&self, body: &[u8], truncated: bool) -> Outcome {
+        let response = Response::canned(200, Default::default(), body, truncated);
+        self.judge(&response, 0)
+    }
+
+    /// The outcome of one scrape's answer: the kept samples, the timings, the findings.
+    fn judge(&self, response: &Response, at_ms: UnixMillis) -> Outcome {
         let seconds = response.timings.total.as_secs_f64();
-        let mut outcome = timing_samples(Outcome::ok(String::new()).with_value(seconds), &response);
+        let mut outcome = timing_samples(Outcome::ok(String::new()).with_value(seconds), response);
         if !(200..300).contains(&response.status) {
             outcome.status = Status::Critical;
             outcome.reason = format!("HTTP {} (expected 2xx)", response.status);
@@ -284,7 +296,7 @@ impl PrometheusProbe {
         let mut findings = Vec::new();
         let mut extra = Vec::new();
         let cert_note = grade_common(
-            &response,
+            response,
             self.config.request.response_time.warning,
             self.config.request.response_time.critical,
             at_ms,
