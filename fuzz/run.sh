@@ -98,7 +98,9 @@ for target in "${targets[@]}"; do
   execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)
   rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)
   rss=$(sed -nE 's/^stat::peak_rss_mb: *([0-9]+).*/\1/p' "$log" | tail -1)
-  corpus=$(find "$work/corpus" -type f | wc -l)
+  # libFuzzer's own count at the end: the inputs that each add coverage (the directory also
+  # keeps inputs that later ones made redundant).
+  corpus=$(sed -nE 's/.*DONE .* corp: ([0-9]+)\/([0-9]+[a-zA-Z]*).*/\1 inputs (\2)/p' "$log" | tail -1)
   crashes=$(find "$work/artifacts" -type f -newer "$work/.started" 2>/dev/null | wc -l)
   if [[ $status -ne 0 ]]; then
     crashes=$((crashes > 0 ? crashes : 1))
@@ -107,7 +109,7 @@ for target in "${targets[@]}"; do
     echo "fuzz: $target FAILED (exit $status); the input is in $work/artifacts/ -" \
       "fix the bug, add a unit test named for it, and keep the input in fuzz/regressions/$target/" >&2
   fi
-  echo "fuzz: $target: ${execs:-0} execs in ${seconds}s (${rate:-0}/s), corpus $corpus inputs," \
+  echo "fuzz: $target: ${execs:-0} execs in ${seconds}s (${rate:-0}/s), corpus ${corpus:-?}," \
     "peak RSS ${rss:-?} MB, $crashes crashes"
 done
 exit $failed
