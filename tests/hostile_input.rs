@@ -206,16 +206,24 @@ fn silences_are_capped_at_a_year_and_listing_survives_absurd_stored_ends() {
 
     // A silence from an older version, ending past year 9999 (and one before 1970).
     let db = dir.path().join("data").join("lookout.db");
-    let inserted = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg(
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", db.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
             "INSERT INTO silences (id, matchers, starts_ms, ends_ms, author, comment, created_ms) VALUES \
              ('old1', '[\"check=\\\"x\\\"\"]', 1764237600000, 9223372036854775807, 'ops', 'old', 1764237600000), \
              ('old2', '[\"check=\\\"y\\\"\"]', -9223372036854775808, 259200000000000000, 'ops', 'old', 0)",
         )
-        .output()
-        .expect("sqlite3");
-    assert!(inserted.status.success(), "{}", text(&inserted.stderr));
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
     let (code, stdout, stderr) = run(&config, &["silence", "list", "--all"]);
     assert_eq!(code, 0, "silence list: {stdout}{stderr}");
     assert!(
