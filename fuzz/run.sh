@@ -60,12 +60,12 @@ config_seeds() {
 # A dictionary for `config`: the keys and type names the templates mention, so mutations
 # write real keys.
 config_dict() {
-  grep -hoE '^#? ?\[?\[?[a-z_.]+\]?\]? ?=?' src/config/presets/*.toml src/config/*_template.toml \
-      src/config/checks/template.toml \
-    | sed -E 's/^# ?//; s/ ?=$//; s/ $//' | sort -u \
-    | awk '{ gsub(/"/, "\\\""); printf "\"%s\"\n", $0 }'
-  printf '"%s"\n' '= "' '"10s"' '"1GiB"' '"80%"' '"${SET}"' '[[check]]' 'type = "http"' \
-    'type = "log"' 'type = "prometheus"' '[[check.assert]]' '[[notifier]]' '[[alerts.rule]]'
+  {
+    grep -hoE '^#? ?\[?\[?[a-z_.]+\]?\]? ?=?' src/config/presets/*.toml src/config/*_template.toml \
+        src/config/checks/template.toml | sed -E 's/^# ?//; s/ ?=$//; s/ $//'
+    printf '%s\n' '= "' '"10s"' '"1GiB"' '"80%"' '"${SET}"' 'type = "http"' 'type = "log"' \
+      'type = "prometheus"'
+  } | sort -u | awk '{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); printf "\"%s\"\n", $0 }'
 }
 
 failed=0
