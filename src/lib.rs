@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod doctor;
 pub mod exporter;
+pub mod fds;
 pub mod logs;
 pub mod maintenance;
 pub mod model;

@@ -125,6 +125,10 @@ fn build_default() -> Config {
             metrics_basic_auth: None,
             metrics_refresh: Duration::from_secs(1),
             trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
         },
         storage: StorageConfig {
             path: PathBuf::from("./lookout-data"),

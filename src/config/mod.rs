@@ -152,6 +152,21 @@ pub struct ServerConfig {
     /// "10.0.0.0/8") of reverse proxies whose `X-Forwarded-For` names the client, for the
     /// login limits. Anyone else's `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.header_read_timeout`, default 10s (1s to 5m): a connection that has not sent a
+    /// whole request head this long after it opened (or after the first byte of a following
+    /// request) is closed.
+    pub header_read_timeout: Duration,
+    /// `server.tls_handshake_timeout`, default 10s (1s to 5m): a TLS connection whose
+    /// handshake is not done this long after it opened is closed.
+    pub tls_handshake_timeout: Duration,
+    /// `server.idle_timeout`, default 60s (1s to 1h): a kept-alive connection with no new
+    /// request this long after its last response is closed.
+    pub idle_timeout: Duration,
+    /// `server.max_connections`, default 512 (16 to 1,000,000): web connections open at once,
+    /// both listeners together. At the cap the connection waiting longest for a request is
+    /// closed to make room; fewer when the file descriptor limit leaves less room
+    /// (`fds::connection_budget`).
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -36,6 +36,10 @@ const MIN_BUFFERED_SAMPLES: u64 = 1_000;
 const MAX_BUFFERED_SAMPLES: u64 = 100_000_000;
 /// The longest allowed `storage.flush_interval`: it bounds how much a crash can lose.
 const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// The range of `server.max_connections`: fewer would leave no room for a browser's few
+/// connections next to a scraper; more than a million is more than any fd limit allows.
+const MIN_CONNECTIONS: u32 = crate::fds::MIN_CONNECTIONS as u32;
+const MAX_CONNECTIONS: u32 = 1_000_000;
 /// The smallest useful `storage.max_size`: below it the store cannot hold a day of samples.
 const MIN_MAX_SIZE: u64 = 1 << 20;
 
@@ -258,6 +262,56 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         },
     );
     let trusted_proxies = trusted_proxies(r, table);
+    // Connection hygiene: long enough for a slow client, short enough that connections held
+    // without a request are let go (and the cap stays a cap).
+    let within = |min: Duration, max: Duration, form: &'static str| {
+        move |d: &Duration| {
+            (*d < min || *d > max).then(|| {
+                format!(
+                    "is out of range; expected from \"{}\" to \"{}\" ({form})",
+                    format_duration(min),
+                    format_duration(max)
+                )
+            })
+        }
+    };
+    let s = Duration::from_secs;
+    let header_read_timeout = duration_setting(
+        r,
+        table,
+        "header_read_timeout",
+        default.header_read_timeout,
+        within(s(1), s(300), "the time a client has to send a request head"),
+    );
+    let tls_handshake_timeout = duration_setting(
+        r,
+        table,
+        "tls_handshake_timeout",
+        default.tls_handshake_timeout,
+        within(
+            s(1),
+            s(300),
+            "the time a client has to finish the TLS handshake",
+        ),
+    );
+    let idle_timeout = duration_setting(
+        r,
+        table,
+        "idle_timeout",
+        default.idle_timeout,
+        within(
+            s(1),
+            s(3600),
+            "how long a kept-alive connection may wait for a request",
+        ),
+    );
+    let max_connections = whole_setting(
+        r,
+        table,
+        "max_connections",
+        default.max_connections,
+        MIN_CONNECTIONS..=MAX_CONNECTIONS,
+    );
     let metrics_basic_auth = match (metrics_user.value, metrics_password.value) {
         (Some(user), Some(password)) => Some((user, password)),
         _ => None,
@@ -286,6 +340,10 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         metrics_basic_auth,
         metrics_refresh: metrics_refresh.value,
         trusted_proxies,
+        header_read_timeout: header_read_timeout.value,
+        tls_handshake_timeout: tls_handshake_timeout.value,
+        idle_timeout: idle_timeout.value,
+        max_connections: max_connections.value,
     }
 }
 
@@ -581,6 +639,38 @@ pub(super) fn duration_setting(
             None => Ok(duration),
         }
     })
+}
+
+/// A whole number within `range`.
+pub(super) fn whole_setting(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Field<u32> {
+    let Some(item) = r.item(table, key) else {
+        return field(table, key, default, None, true);
+    };
+    let outcome = match item.value {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                Some(format!(
+                    "{} is out of range; expected a whole number from {} to {}",
+                    i.as_str(),
+                    range.start(),
+                    range.end()
+                ))
+            }),
+        other => Err(Some(format!(
+            "expected a whole number, found {}",
+            a_type(other)
+        ))),
+    };
+    settle(r, table, key, default, item, outcome)
 }
 
 pub(super) fn positive(duration: &Duration) -> Option<String> {

@@ -154,6 +154,30 @@ fn render(preset: &Preset, config: &Config) -> String {
         proxies(&default_server.trusted_proxies),
         "Reverse proxies (addresses or networks, like \"127.0.0.1\") whose X-Forwarded-For names the client, for the login limits.",
     );
+    t.key(
+        "header_read_timeout",
+        duration(server.header_read_timeout),
+        duration(default_server.header_read_timeout),
+        "A connection that has not sent a whole request head this long after it opened is closed (1s to 5m).",
+    );
+    t.key(
+        "tls_handshake_timeout",
+        duration(server.tls_handshake_timeout),
+        duration(default_server.tls_handshake_timeout),
+        "With TLS: a connection whose handshake is not done this long after it opened is closed (1s to 5m).",
+    );
+    t.key(
+        "idle_timeout",
+        duration(server.idle_timeout),
+        duration(default_server.idle_timeout),
+        "A kept-alive connection with no new request this long after its last response is closed (1s to 1h).",
+    );
+    t.key(
+        "max_connections",
+        server.max_connections.to_string(),
+        default_server.max_connections.to_string(),
+        "Web connections open at once (16 to 1000000); at the cap the one waiting longest for a request is closed.",
+    );
     t.comment("/metrics on a second address too (only /metrics is served there):");
     t.comment("metrics_listen = \"0.0.0.0:9899\"");
     t.comment("Make /metrics need credentials (it is open by default, like node_exporter's):");
@@ -607,7 +631,8 @@ mod tests {
                 continue;
             }
             if let Some(key) = path.strip_prefix("server.").filter(|k| {
-                k.starts_with("tls_") || (k.starts_with("metrics_") && *k != "metrics_refresh")
+                matches!(*k, "tls_cert" | "tls_key")
+                    || (k.starts_with("metrics_") && *k != "metrics_refresh")
             }) {
                 assert!(
                     text.contains(&format!("# {key} = ")),

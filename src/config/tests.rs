@@ -572,6 +572,54 @@ fn golden_metrics_refresh() {
 }
 
 #[test]
+fn golden_connection_limits() {
+    let default = parse("").unwrap().server;
+    assert_eq!(default.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(default.tls_handshake_timeout, Duration::from_secs(10));
+    assert_eq!(default.idle_timeout, Duration::from_secs(60));
+    assert_eq!(default.max_connections, 512);
+    let config = parse(
+        "[server]\nheader_read_timeout = \"5s\"\ntls_handshake_timeout = \"5m\"\n\
+         idle_timeout = \"1h\"\nmax_connections = 16\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(
+        config.server.tls_handshake_timeout,
+        Duration::from_secs(300)
+    );
+    assert_eq!(config.server.idle_timeout, Duration::from_secs(3600));
+    assert_eq!(config.server.max_connections, 16);
+    assert_eq!(
+        errors(
+            "[server]\nheader_read_timeout = \"0s\"\ntls_handshake_timeout = \"10m\"\n\
+             idle_timeout = \"500ms\"\nmax_connections = 15\n"
+        ),
+        "lookout.toml:2:23: server.header_read_timeout: \"0s\" is out of range; expected from \
+         \"1s\" to \"5m\" (the time a client has to send a request head)\n\
+         lookout.toml:3:25: server.tls_handshake_timeout: \"10m\" is out of range; expected \
+         from \"1s\" to \"5m\" (the time a client has to finish the TLS handshake)\n\
+         lookout.toml:4:16: server.idle_timeout: \"500ms\" is out of range; expected from \
+         \"1s\" to \"1h\" (how long a kept-alive connection may wait for a request)\n\
+         lookout.toml:5:19: server.max_connections: 15 is out of range; expected a whole number \
+         from 16 to 1000000"
+    );
+    assert_eq!(
+        errors("[server]\nmax_connections = 99999999999999999999\n"),
+        "lookout.toml:2:19: server.max_connections: 99999999999999999999 is out of range; \
+         expected a whole number from 16 to 1000000"
+    );
+    assert_eq!(
+        errors("[server]\nmax_connections = \"512\"\n"),
+        "lookout.toml:2:19: server.max_connections: expected a whole number, found a string"
+    );
+    assert_eq!(
+        errors("[server]\nidle_timeout = \"99999999999999999999d\"\n"),
+        "lookout.toml:2:16: server.idle_timeout: \"99999999999999999999d\" is too large a duration"
+    );
+}
+
+#[test]
 fn golden_session_timeouts() {
     let config = parse("[server]\nsession_idle_timeout = \"15m\"\nsession_max_age = \"1d\"\n")
         .unwrap_or_else(|e| panic!("{e}"));

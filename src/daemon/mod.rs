@@ -10,6 +10,7 @@
 //! swapping only a fully valid one.
 
 mod alerting;
+mod connections;
 mod consumers;
 pub mod health;
 pub mod heartbeat;
@@ -24,7 +25,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -182,6 +182,8 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), DaemonError> {
     // Installed first: SIGHUP's default action would kill a daemon that is still starting.
     let mut signals = Signals::new();
+    // Before anything opens a descriptor: the soft limit (1,024 by default) up to the hard one.
+    let fd_limits = raise_fd_limit();
     let mut config = source.load()?;
     let store = Store::open(&config.storage.path, store_options(&config), clock.clone()).await?;
     let holder = lease::holder();
@@ -206,18 +208,14 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         },
         _ => None,
     };
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: config.server.listen,
-            source,
-        })?;
+    let listener = http::bind(config.server.listen).map_err(|source| DaemonError::Listen {
+        addr: config.server.listen,
+        source,
+    })?;
     let metrics_listener = match config.server.metrics_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Listen { addr, source })?,
-        ),
+        Some(addr) => {
+            Some(http::bind(addr).map_err(|source| DaemonError::Listen { addr, source })?)
+        }
         None => None,
     };
     // After the TLS files and the port are known good: a start that fails creates no admin.
@@ -371,15 +369,17 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             web::auth::sweep(&app_state);
         }
     });
+    let connections = connection_table(&config.server, fd_limits);
     let metrics_task = metrics_listener.map(|listener| {
         tokio::spawn(http::serve(
             listener,
             metrics_app,
             None,
+            connections.clone(),
             stop_http_rx.clone(),
         ))
     });
-    let http_task = tokio::spawn(http::serve(listener, app, tls, stop_http_rx));
+    let http_task = tokio::spawn(http::serve(listener, app, tls, connections, stop_http_rx));
 
     let mut scheduler = Scheduler::start(
         daemon_probes(&config, &snapshot, &store),
@@ -632,6 +632,58 @@ fn reload(source: &ConfigSource, current: &Config) -> Result<Config, ConfigError
     Ok(new_config)
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; says what it got.
+fn raise_fd_limit() -> crate::fds::Limits {
+    let (limits, error) = crate::fds::raise_nofile_limit();
+    match error {
+        None => tracing::debug!(
+            soft = limits.soft,
+            hard = limits.hard,
+            "file descriptor limit"
+        ),
+        Some(error) => tracing::warn!(
+            %error,
+            soft = limits.soft,
+            hard = limits.hard,
+            "cannot raise the file descriptor limit; web connections get a smaller share"
+        ),
+    }
+    limits
+}
+
+/// The table of web connections: `server.max_connections`, lowered so that the descriptors
+/// open now plus the reserve of `fds::connection_budget` stay free for the probes.
+fn connection_table(
+    server: &ServerConfig,
+    limits: crate::fds::Limits,
+) -> std::sync::Arc<connections::Connections> {
+    // Unknown: assume the descriptors a daemon has open just after its start.
+    let in_use = crate::fds::open_descriptors(std::path::Path::new("/proc/self/fd")).unwrap_or(64);
+    let budget =
+        crate::fds::connection_budget(limits.soft, in_use, u64::from(server.max_connections));
+    let capacity = usize::try_from(budget).unwrap_or(usize::MAX);
+    if budget < u64::from(server.max_connections) {
+        tracing::warn!(
+            max_connections = server.max_connections,
+            capacity,
+            fd_limit = limits.soft,
+            fds_in_use = in_use,
+            "the file descriptor limit leaves room for fewer web connections than \
+             server.max_connections (raise LimitNOFILE= or ulimit -n)"
+        );
+    } else {
+        tracing::debug!(capacity, fd_limit = limits.soft, "web connections");
+    }
+    connections::Connections::start(
+        capacity,
+        connections::Timeouts {
+            header_read: server.header_read_timeout,
+            tls_handshake: server.tls_handshake_timeout,
+            idle: server.idle_timeout,
+        },
+    )
+}
+
 /// The `server` keys other than `listen` that differ: the listeners, TLS, sessions and
 /// /metrics access are set up once, at start.
 fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
@@ -648,6 +700,10 @@ fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static s
         metrics_basic_auth: _,
         metrics_refresh: _,
         trusted_proxies: _,
+        header_read_timeout: _,
+        tls_handshake_timeout: _,
+        idle_timeout: _,
+        max_connections: _,
     } = old;
     macro_rules! differing {
         ($($field:ident: $key:literal),* $(,)?) => {
@@ -665,6 +721,10 @@ fn changed_server_keys(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static s
         metrics_basic_auth: "server.metrics_user/metrics_password",
         metrics_refresh: "server.metrics_refresh",
         trusted_proxies: "server.trusted_proxies",
+        header_read_timeout: "server.header_read_timeout",
+        tls_handshake_timeout: "server.tls_handshake_timeout",
+        idle_timeout: "server.idle_timeout",
+        max_connections: "server.max_connections",
     )
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

@@ -10,10 +10,12 @@
 //! | `self_store_errors_per_minute` | failed store operations in the last minute |
 //! | `self_outbox_pending` | outbox rows that are due and not delivered |
 //! | `self_outbox_oldest_seconds` | how long the oldest of those has been due (0: none) |
+//! | `self_fd_exhausted_per_minute` | probe runs and reads that could not get a file descriptor in the last minute (`fds`) |
 //!
-//! The check result `lookout:self` (layer system) is the worst of the four against the levels
-//! of those rules (instantly, without their `for`), with every figure in its detail. A rule
-//! that is disabled does not count.
+//! The check result `lookout:self` (layer system) is the worst of the first four against the
+//! levels of those rules (instantly, without their `for`), with every figure in its detail. A
+//! rule that is disabled does not count. Running out of file descriptors makes it critical
+//! at once, with advice: the probes concerned said "unknown", not what they watch.
 //!
 //! The check result `lookout:store` (layer system) tells whether the store takes writes
 //! (`Store::write_health`): critical once writes have failed for a flush interval, the detail
@@ -33,9 +35,13 @@ use crate::config::watch::{
 };
 use crate::config::{Config, RuleConfig, RuleSource, ValueUnit};
 use crate::exporter::Snapshot;
+use crate::fds::OUT_OF_DESCRIPTORS;
 use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey, Status};
 use crate::probes::{Probe, ProbeFuture};
 use crate::store::{Store, WriteHealth};
+
+/// The series of probe runs and reads that found no file descriptor.
+pub const SELF_FD_EXHAUSTED: &str = "self_fd_exhausted_per_minute";
 
 /// A run starting later than this after its tick is late.
 const LATE_MS: f64 = 1000.0;
@@ -103,6 +109,8 @@ pub struct Figures {
     pub store_errors: u64,
     /// `None` when the outbox could not be read.
     pub outbox: Option<(u64, f64)>,
+    /// Probe runs and reads that found no file descriptor, in the last minute.
+    pub fd_exhausted: u64,
 }
 
 /// The rules whose levels give `lookout:self` its status: by name, enabled ones only.
@@ -169,11 +177,19 @@ pub fn assess(figures: &Figures, levels: &Levels) -> (Status, String) {
             "outbox unreadable".to_string()
         }
     };
-    let detail = format!(
+    let mut detail = format!(
         "{} of runs late; {} store error(s) in the last minute; {outbox}",
         format_value(figures.late_ratio, ValueUnit::Percent),
         figures.store_errors
     );
+    if figures.fd_exhausted > 0 {
+        status = Status::Critical;
+        detail = format!(
+            "{OUT_OF_DESCRIPTORS} {} time(s) in the last minute (probes said unknown); raise \
+             LimitNOFILE= (ulimit -n) or lower server.max_connections; {detail}",
+            figures.fd_exhausted
+        );
+    }
     (status, detail)
 }
 
@@ -208,6 +224,7 @@ pub struct OwnProbe {
     levels: Levels,
     runs: Runs,
     errors: Window,
+    exhausted: Window,
 }
 
 impl OwnProbe {
@@ -223,6 +240,7 @@ impl OwnProbe {
                     .store_errors_total
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            exhausted: Window::starting_at(crate::fds::exhaustion_total()),
             snapshot,
             store,
         }
@@ -248,10 +266,12 @@ impl OwnProbe {
                 None
             }
         };
+        let fd_exhausted = self.exhausted.push(at_ms, crate::fds::exhaustion_total());
         let figures = Figures {
             late_ratio: late,
             store_errors,
             outbox,
+            fd_exhausted,
         };
         let sample = |name: &str, value: f64| Sample {
             series: Arc::new(SeriesKey::new(name)),
@@ -260,6 +280,7 @@ impl OwnProbe {
         let mut samples = vec![
             sample(SELF_SCHEDULE_LATE, figures.late_ratio),
             sample(SELF_STORE_ERRORS, figures.store_errors as f64),
+            sample(SELF_FD_EXHAUSTED, figures.fd_exhausted as f64),
         ];
         if let Some((pending, oldest)) = figures.outbox {
             samples.push(sample(SELF_OUTBOX_PENDING, pending as f64));
@@ -414,6 +435,7 @@ mod tests {
             late_ratio: late,
             store_errors: errors,
             outbox,
+            fd_exhausted: 0,
         };
         // (figures, status, detail)
         let cases = [
@@ -451,6 +473,21 @@ mod tests {
         for (figures, status, detail) in cases {
             assert_eq!(assess(&figures, &levels()), (status, detail.to_string()));
         }
+        // Out of descriptors: critical at once, whatever else, with what to do.
+        let starved = Figures {
+            fd_exhausted: 3,
+            ..figures(0.0, 0, Some((0, 0.0)))
+        };
+        assert_eq!(
+            assess(&starved, &levels()),
+            (
+                Status::Critical,
+                "lookout ran out of file descriptors 3 time(s) in the last minute (probes said \
+                 unknown); raise LimitNOFILE= (ulimit -n) or lower server.max_connections; 0.0% \
+                 of runs late; 0 store error(s) in the last minute; outbox empty"
+                    .to_string()
+            )
+        );
         // A disabled rule does not count; an overridden level does.
         let mut rules = crate::config::alerts::builtin_rules();
         for rule in &mut rules {

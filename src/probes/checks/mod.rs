@@ -12,6 +12,10 @@
 //! | `check_duration_seconds` | `check` | how long the last attempt took |
 //! | `check_error_ratio` | `check` | share of failed runs (critical or unknown) within `error_window` |
 //!
+//! An attempt that failed for lack of a file descriptor (`EMFILE`/`ENFILE`, seen in its
+//! reason) is Lookout's own problem: `Unknown` with "lookout ran out of file descriptors",
+//! never `Critical` (`own_fault`).
+//!
 //! Each type's own series carry a `check` label too (added here). Timeouts are not retried:
 //! a target that did not answer within the timeout will not answer a retry sent at once, and
 //! retrying would double the time to report it.
@@ -166,7 +170,7 @@ impl CheckProbe {
         let started = Instant::now();
         let timeout = self.config.timeout;
         match tokio::time::timeout(timeout, self.check.attempt(at_ms)).await {
-            Ok(outcome) => (outcome, started.elapsed(), false),
+            Ok(outcome) => (own_fault(outcome), started.elapsed(), false),
             Err(_) => (
                 Outcome::critical(format!(
                     "timeout: no answer within {}",
@@ -231,6 +235,19 @@ impl CheckProbe {
                 at_ms,
             }],
         }
+    }
+}
+
+/// An attempt that failed because Lookout had no file descriptor left (a socket, a file, the
+/// resolver's) found nothing about the target: it is Unknown and says so, never Critical, and
+/// is counted for `lookout:self` (`fds`). Every check type reports its I/O errors in its
+/// reason, so this one place covers them all (HTTP, Prometheus, TCP, SQL, Redis, log).
+fn own_fault(outcome: Outcome) -> Outcome {
+    if outcome.failed() && crate::fds::mentions_exhaustion(&outcome.reason) {
+        crate::fds::record_exhaustion();
+        Outcome::unknown(crate::fds::spoiled_detail(&outcome.reason))
+    } else {
+        outcome
     }
 }
 

@@ -168,3 +168,33 @@ fn grade_compares_at_or_above_thresholds() {
     assert_eq!(grade(5.0, Some(2.0), Some(5.0)), Status::Critical);
     assert_eq!(grade(9.0, None, None), Status::Ok);
 }
+
+/// Fails the way a check does when Lookout has no descriptor left for its socket.
+struct Starved;
+
+impl Check for Starved {
+    fn attempt(&mut self, _at_ms: UnixMillis) -> CheckFuture<'_> {
+        Box::pin(async {
+            let error = std::io::Error::from_raw_os_error(libc::EMFILE);
+            Outcome::critical(format!("connect to 127.0.0.1:5000: {error}"))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_check_out_of_descriptors_is_unknown_and_blames_lookout_not_the_target() {
+    let before = crate::fds::exhaustion_total();
+    let mut probe = CheckProbe::new(config(1, 1), Box::new(Starved));
+    let observation = probe.run(1_000).await;
+    let result = &observation.checks[0];
+    assert_eq!(result.status, Status::Unknown);
+    assert!(
+        result
+            .detail
+            .starts_with("lookout ran out of file descriptors; nothing is known about the target (connect to 127.0.0.1:5000: Too many open files (os error 24))"),
+        "{}",
+        result.detail
+    );
+    // The attempt and its retry.
+    assert!(crate::fds::exhaustion_total() >= before + 2);
+}

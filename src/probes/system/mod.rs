@@ -5,7 +5,8 @@
 //! Each source file has a pure parser tested on fixture text; this file reads the files, keeps
 //! the state between runs (previous CPU counters, hung mounts) and assembles the observation.
 //! Nothing here fails: an unreadable file omits its samples (logged at debug), and a check whose
-//! value cannot be read is `Unknown` with the reason.
+//! value cannot be read is `Unknown` with the reason ("lookout ran out of file descriptors"
+//! when the file could not be opened for lack of one, counted for `lookout:self`).
 //!
 //! # Series
 //! Names carry no prefix (the exporter adds `lookout_`). Units: bytes, seconds, ratios 0..=1.
@@ -404,7 +405,12 @@ impl SystemProbe {
         let path = self.proc_root.join(relative);
         std::fs::read_to_string(&path).map_err(|e| {
             log_unreadable(&path, &e);
-            format!("usage unknown: cannot read {}: {e}", path.display())
+            let failed = format!("cannot read {}: {e}", path.display());
+            if crate::fds::is_exhaustion(&e) {
+                format!("usage unknown: {}", crate::fds::spoiled_detail(&failed))
+            } else {
+                format!("usage unknown: {failed}")
+            }
         })
     }
 }
@@ -441,7 +447,12 @@ fn emit_filesystem(mount: &MountEntry, usage: &FsUsage, out: &mut SampleSink) {
     out.push(key("filesystem_files_free"), usage.files_free as f64);
 }
 
+/// Logs a file that could not be read; one that could not be opened for lack of a descriptor
+/// is counted for `lookout:self` (`fds`).
 fn log_unreadable(path: &Path, error: &io::Error) {
+    if crate::fds::is_exhaustion(error) {
+        crate::fds::record_exhaustion();
+    }
     tracing::debug!(path = %path.display(), error = %error, "cannot read; omitting its samples");
 }
 
