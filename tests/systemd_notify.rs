@@ -202,6 +202,9 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "WatchdogSec=",
+        // Regression (issue 15): the default soft limit of 1,024 let idle web connections
+        // take the descriptors the probes needed.
+        "LimitNOFILE=65536",
     ] {
         assert!(unit.contains(key), "{key} missing from the unit");
     }
