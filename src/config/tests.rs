@@ -615,7 +615,8 @@ fn golden_connection_limits() {
     );
     assert_eq!(
         errors("[server]\nidle_timeout = \"99999999999999999999d\"\n"),
-        "lookout.toml:2:16: server.idle_timeout: \"99999999999999999999d\" is too large a duration"
+        "lookout.toml:2:16: server.idle_timeout: \"99999999999999999999d\" is too large a duration; \
+         expected at most 36500d (100 years)"
     );
 }
 
