@@ -368,6 +368,14 @@ impl<S> Tracked<S> {
     }
 }
 
+impl Tracked<tokio::net::TcpStream> {
+    /// Waits until the client has sent something (or closed): nothing needs to be set up for
+    /// a connection before, so one that never sends costs a waiting task only.
+    pub async fn readable(&self) -> std::io::Result<()> {
+        self.inner.readable().await
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,

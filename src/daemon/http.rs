@@ -136,6 +136,11 @@ pub async fn serve(
         let stop = stop.clone();
         let served = slot.clone();
         let task = tasks.spawn(async move {
+            // Idle connections (the cap's usual victims) never get a TLS session or an HTTP
+            // connection driver: both are made once the client has sent something.
+            if stream.readable().await.is_err() {
+                return;
+            }
             match tls {
                 // The handshake's deadline is kept by the table (Handshake phase).
                 Some(tls) => match tls.accept(stream).await {
