@@ -61,6 +61,8 @@ pub struct MaintenanceLoop {
     pub config: Config,
     /// Notices that could not be committed yet; retried with the next.
     pub unsaved: AlertBatch,
+    /// Where their outbox rows wait meanwhile, to be sent from memory (`notify::held`).
+    pub held: Option<Arc<crate::notify::held::HeldOutbox>>,
     /// The last source error told (each new one is logged and put on the timeline once).
     pub source_error: Option<String>,
     /// Totals of the closed periods, for /metrics.
@@ -126,11 +128,18 @@ impl MaintenanceLoop {
             outbox_wake,
             config: config.clone(),
             unsaved: AlertBatch::default(),
+            held: None,
             source_error: None,
             figures,
         };
         maintenance_loop.publish_figures();
         maintenance_loop
+    }
+
+    /// Notices this loop cannot commit are sent from `held` meanwhile.
+    pub fn with_held(mut self, held: Arc<crate::notify::held::HeldOutbox>) -> MaintenanceLoop {
+        self.held = Some(held);
+        self
     }
 
     /// /metrics' view: the closed totals and the open period.
@@ -390,6 +399,14 @@ impl MaintenanceLoop {
             Err(error) => {
                 SelfMetrics::inc(&self.snapshot.self_metrics.store_errors_total);
                 tracing::error!(%error, "could not save maintenance notices; retrying with the next");
+                if let Some(held) = &self.held {
+                    // Told from memory meanwhile; the history waits for the store.
+                    let outbox = std::mem::take(&mut pending.outbox);
+                    if !outbox.is_empty() {
+                        held.hold(outbox, self.clock.now_ms()).await;
+                        self.outbox_wake.notify_one();
+                    }
+                }
                 self.unsaved = pending;
             }
         }

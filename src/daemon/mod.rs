@@ -320,6 +320,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             maintenance_mute.clone(),
         )
         .await
+        .with_held(held.clone())
         .run(
             bus.subscribe(),
             maintenance_commands_rx,
