@@ -152,6 +152,9 @@ fn describe(name: &str) -> &'static str {
             "Share of probe and check runs since the previous self run that started more than 1 s after their tick, 0-1."
         }
         "self_store_errors_per_minute" => "Failed store operations in the last minute.",
+        "self_fd_exhausted_per_minute" => {
+            "Probe runs and reads that could not get a file descriptor in the last minute (their results said unknown; `lookout:self` is critical meanwhile)."
+        }
         "self_outbox_pending" => "Notifications that are due and not delivered yet.",
         "self_outbox_oldest_seconds" => {
             "How long the oldest due, undelivered notification has waited (0: none waits)."
