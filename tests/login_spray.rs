@@ -8,61 +8,15 @@
 //! raises one security incident for the spray.
 
 mod common;
+#[path = "common/login_spray.rs"]
+mod spray;
 
 use common::*;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use spray::{ADDRESSES, ATTEMPTS, rss};
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const ATTEMPTS: usize = 2_000;
-const CLIENTS: usize = 64;
 const MB: u64 = 1024 * 1024;
-
-/// A login from `source`; the status and the Retry-After header of the answer.
-async fn login(
-    addr: SocketAddr,
-    source: Ipv4Addr,
-    user: &str,
-    password: &str,
-) -> std::io::Result<(u16, Option<u64>)> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((source, 0)))?;
-    let mut stream = socket.connect(addr).await?;
-    let body = format!("user={user}&password={}", password.replace(' ', "+"));
-    let request = format!(
-        "POST /login HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let response = String::from_utf8_lossy(&response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let retry_after = response
-        .lines()
-        .find_map(|l| l.strip_prefix("retry-after: "))
-        .and_then(|v| v.trim().parse().ok());
-    Ok((status, retry_after))
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
 
 #[test]
 fn a_login_spray_from_many_addresses_keeps_memory_bounded_and_lets_the_admin_in() {
@@ -79,64 +33,13 @@ fn a_login_spray_from_many_addresses_keeps_memory_bounded_and_lets_the_admin_in(
     let addr = daemon.addr;
     // Settle (first collections, the token the helpers made), then take the baseline.
     std::thread::sleep(Duration::from_secs(2));
-    let baseline = rss_bytes(pid);
+    let baseline = rss(pid);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let peak = Arc::new(AtomicU64::new(baseline));
-    let spraying = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, spraying) = (peak.clone(), spraying.clone());
-        std::thread::spawn(move || {
-            while spraying.load(Ordering::SeqCst) {
-                peak.fetch_max(rss_bytes(pid), Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
-    let (statuses, admin) = runtime.block_on(async {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut clients = Vec::new();
-        for _ in 0..CLIENTS {
-            let next = next.clone();
-            clients.push(tokio::spawn(async move {
-                let mut statuses = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n >= ATTEMPTS {
-                        return statuses;
-                    }
-                    let source = Ipv4Addr::new(127, 0, 0, 2 + (n % 249) as u8);
-                    let wrong = format!("not the password {n}");
-                    match login(addr, source, "admin", &wrong).await {
-                        Ok((status, _)) => statuses.push(status),
-                        Err(error) => panic!("attempt {n} from {source}: {error}"),
-                    }
-                }
-            }));
-        }
-        // A third of the way in, the real admin logs in from an address that never failed.
-        while next.load(Ordering::SeqCst) < ATTEMPTS / 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let started = Instant::now();
-        let answer = login(addr, Ipv4Addr::LOCALHOST, "admin", &password).await;
-        let admin = (answer.unwrap(), started.elapsed());
-        let mut statuses = Vec::new();
-        for client in clients {
-            statuses.extend(client.await.unwrap());
-        }
-        (statuses, admin)
-    });
-    spraying.store(false, Ordering::SeqCst);
-    sampler.join().unwrap();
-    let peak = peak.load(Ordering::SeqCst);
-
-    let count = |code| statuses.iter().filter(|&&s| s == code).count();
-    let (failed, throttled, busy) = (count(401), count(429), count(503));
+    let runtime = spray::runtime();
+    let result = spray::spray(&runtime, addr, pid, &password);
+    let peak = result.peak_rss;
+    let (failed, throttled, busy) = (result.count(401), result.count(429), result.count(503));
+    let admin = (result.admin_status, result.admin_took);
     eprintln!(
         "spray: {failed} x 401, {throttled} x 429, {busy} x 503; admin: {:?} in {:?}; \
          RSS baseline {} MB, peak {} MB",
@@ -145,17 +48,18 @@ fn a_login_spray_from_many_addresses_keeps_memory_bounded_and_lets_the_admin_in(
         baseline / MB,
         peak / MB
     );
-    assert_eq!(statuses.len(), ATTEMPTS);
+    assert_eq!(result.statuses.len(), ATTEMPTS);
     assert_eq!(
         failed + throttled + busy,
         ATTEMPTS,
-        "every attempt is refused"
+        "every attempt is refused (0: no answer): {:?}",
+        result.statuses
     );
     assert!(
-        failed >= 249,
+        failed >= ADDRESSES,
         "each address gets its free attempts: {failed}"
     );
-    assert_eq!(admin.0.0, 303, "the real admin logs in during the spray");
+    assert_eq!(admin.0, 303, "the real admin logs in during the spray");
     assert!(
         admin.1 < Duration::from_secs(2),
         "the admin's login took {:?}",
@@ -168,10 +72,8 @@ fn a_login_spray_from_many_addresses_keeps_memory_bounded_and_lets_the_admin_in(
         baseline / MB
     );
     // The memory goes back within 60 s (the verifiers free their buffers when idle).
-    daemon.wait_until(Duration::from_secs(60), |_| {
-        rss_bytes(pid) <= baseline + 10 * MB
-    });
-    eprintln!("RSS after the spray: {} MB", rss_bytes(pid) / MB);
+    daemon.wait_until(Duration::from_secs(60), |_| rss(pid) <= baseline + 10 * MB);
+    eprintln!("RSS after the spray: {} MB", rss(pid) / MB);
 
     // One security incident for the spray, nobody locked out for it.
     let events = daemon.json("/api/v1/events?from=-1h&limit=10000");
@@ -198,7 +100,7 @@ fn a_login_spray_from_many_addresses_keeps_memory_bounded_and_lets_the_admin_in(
         "the spray's lockouts are one incident, not {security} events"
     );
     let answer = runtime
-        .block_on(login(addr, Ipv4Addr::LOCALHOST, "admin", &password))
+        .block_on(spray::login(addr, Ipv4Addr::LOCALHOST, "admin", &password))
         .unwrap();
     assert_eq!(answer.0, 303, "still not locked out after the spray");
 }
