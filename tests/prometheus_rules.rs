@@ -35,7 +35,7 @@ fn the_rules_of_the_default_config_pass_promtool_check_rules() {
     std::fs::write(dir.path().join("rules.yml"), &yaml).unwrap();
     let (ok, said) = promtool(&["check", "rules", "rules.yml"], dir.path());
     assert!(ok, "{said}\n{yaml}");
-    assert!(said.contains("SUCCESS: 19 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 20 rules found"), "{said}");
 }
 
 const CONFIG: &str = r#"
@@ -170,7 +170,7 @@ fn custom_rules_pass_promtool_and_fire_like_lookout_would() {
 
     let (ok, said) = promtool(&["check", "rules", "rules.yml"], dir.path());
     assert!(ok, "{said}\n{yaml}");
-    assert!(said.contains("SUCCESS: 19 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 20 rules found"), "{said}");
 
     std::fs::write(dir.path().join("tests.yml"), TESTS).unwrap();
     let (ok, said) = promtool(&["test", "rules", "tests.yml"], dir.path());
