@@ -631,18 +631,11 @@ async fn login(
         Admission::Allowed => {}
         Admission::Throttled { until_ms } | Admission::Locked { until_ms } => {
             let seconds = ((until_ms - now).max(1) + 999) / 1000;
-            let mut response = login_form(
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&format!(
-                    "Too many failed logins. Try again in {}.",
-                    wait_words(seconds)
-                )),
-                &next,
+            let message = format!(
+                "Too many failed logins. Try again in {}.",
+                wait_words(seconds)
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            return response;
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, &message, &next, seconds);
         }
     }
     let credentials = match state.store.user_credentials(&form.user).await {
@@ -675,15 +668,8 @@ async fn login(
         Ok(matches) => matches,
         Err(VerifyError::Busy) => {
             tracing::warn!(user = %form.user, client = %addr, "login refused: password checks are saturated");
-            let mut response = login_form(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("Too many logins are being checked right now; try again in a moment."),
-                &next,
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
+            let message = "Too many logins are being checked right now; try again in a moment.";
+            return retry_later(StatusCode::SERVICE_UNAVAILABLE, message, &next, 1);
         }
     };
     if !(matches && role.is_some()) {
@@ -769,6 +755,15 @@ fn security_result(status: Status, detail: String, now: UnixMillis) -> Observati
             at_ms: now,
         }],
     }
+}
+
+/// The login form with `message` and a `Retry-After` of `seconds`.
+fn retry_later(status: StatusCode, message: &str, next: &str, seconds: i64) -> Response {
+    let mut response = login_form(status, Some(message), next);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// "1 second", "2 minutes": how long to wait, for the login page.
