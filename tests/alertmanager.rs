@@ -349,6 +349,8 @@ fn notice(kind: NoticeKind, severity: Severity, previous: Option<Severity>) -> A
         since_ms: now - 60_000,
         at_ms: now,
         runbook_url: None,
+        explains: Vec::new(),
+        resolved_while_muted: None,
     }
 }
 

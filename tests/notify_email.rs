@@ -55,6 +55,8 @@ fn notice(rule: &str, kind: NoticeKind, severity: Severity, category: Category) 
         since_ms: 1_700_000_000_000,
         at_ms: 1_700_000_300_000,
         runbook_url: Some("https://wiki.example.org/runbooks/app".to_string()),
+        explains: Vec::new(),
+        resolved_while_muted: None,
     }
 }
 

@@ -135,6 +135,8 @@ fn notice(rule: &str, kind: NoticeKind, severity: Severity) -> AlertNotice {
         since_ms: 1_700_000_000_000,
         at_ms: 1_700_000_120_000,
         runbook_url: None,
+        explains: Vec::new(),
+        resolved_while_muted: None,
     }
 }
 

@@ -59,6 +59,8 @@ fn notice(id: &str, at_ms: UnixMillis) -> AlertNotice {
         since_ms: at_ms,
         at_ms,
         runbook_url: None,
+        explains: Vec::new(),
+        resolved_while_muted: None,
     }
 }
 

@@ -1061,6 +1061,8 @@ impl Engine {
             since_ms,
             at_ms: now_ms,
             runbook_url: rule.runbook_url.clone(),
+            explains: Vec::new(),
+            resolved_while_muted: None,
             labels,
         }
     }

@@ -216,6 +216,8 @@ fn notice(
         since_ms: period.start_ms,
         at_ms: now_ms,
         runbook_url: None,
+        explains: Vec::new(),
+        resolved_while_muted: None,
     }
 }
 

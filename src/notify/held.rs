@@ -236,6 +236,8 @@ mod tests {
                 since_ms: 0,
                 at_ms: 0,
                 runbook_url: None,
+                explains: Vec::new(),
+                resolved_while_muted: None,
             },
         }
     }

@@ -41,6 +41,10 @@ pub enum NoticeKind {
     Resolved,
     /// `lookout alerts test`: not a real alert.
     Test,
+    /// The alert changes state too often to page on each change; told once, then kept quiet
+    /// until it is stable again. Its summary says how often ("app is flapping: 23 changes in
+    /// 90 s").
+    Flapping,
 }
 
 impl NoticeKind {
@@ -52,6 +56,7 @@ impl NoticeKind {
             NoticeKind::Repeat => "repeat",
             NoticeKind::Resolved => "resolved",
             NoticeKind::Test => "test",
+            NoticeKind::Flapping => "flapping",
         }
     }
 }
@@ -108,6 +113,13 @@ pub struct AlertNotice {
     /// When this notice was decided.
     pub at_ms: UnixMillis,
     pub runbook_url: Option<String>,
+    /// For a root cause: the summaries of the symptom alerts it explains ("app-ready is
+    /// critical"), told under it instead of in messages of their own.
+    #[serde(default)]
+    pub explains: Vec<String>,
+    /// A resolution told although the alert is muted now: why it is muted ("maintenance").
+    #[serde(default)]
+    pub resolved_while_muted: Option<String>,
 }
 
 /// What one notifier sends at once: every due notice of one group.
@@ -231,6 +243,8 @@ pub fn test_message(host: &str, dashboard_url: Option<String>, now: UnixMillis) 
             since_ms: now,
             at_ms: now,
             runbook_url: None,
+            explains: Vec::new(),
+            resolved_while_muted: None,
         }],
         dashboard_url,
         created_ms: now,

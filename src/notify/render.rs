@@ -69,6 +69,7 @@ pub fn kind_label(kind: NoticeKind) -> &'static str {
         NoticeKind::Repeat => "still firing",
         NoticeKind::Resolved => "resolved",
         NoticeKind::Test => "test",
+        NoticeKind::Flapping => "flapping",
     }
 }
 
@@ -418,6 +419,8 @@ pub(crate) mod tests {
             since_ms: 1_700_000_000_000,
             at_ms: 1_700_000_300_000,
             runbook_url: None,
+            explains: Vec::new(),
+            resolved_while_muted: None,
         }
     }
 

@@ -542,6 +542,8 @@ mod tests {
                 since_ms: due,
                 at_ms: due,
                 runbook_url: None,
+                explains: Vec::new(),
+                resolved_while_muted: None,
             },
         };
         let now = 1_000_000_000;

@@ -761,6 +761,8 @@ mod tests {
             since_ms: at_ms - 60_000,
             at_ms,
             runbook_url: Some("https://runbooks.example.org/cpu".into()),
+            explains: Vec::new(),
+            resolved_while_muted: None,
         }
     }
 

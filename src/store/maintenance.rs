@@ -738,6 +738,8 @@ mod tests {
             since_ms: at_ms,
             at_ms,
             runbook_url: None,
+            explains: Vec::new(),
+            resolved_while_muted: None,
         }
     }
 

@@ -341,6 +341,8 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
         since_ms: T0,
         at_ms: T0,
         runbook_url: None,
+        explains: Vec::new(),
+        resolved_while_muted: None,
     };
     state
         .store
