@@ -13,11 +13,11 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alerting::{HookReceiver, poll};
+use alerting::{HookReceiver, Switch, poll};
 use common::{Daemon, free_port, write_config};
 use serde_json::Value;
 
@@ -346,56 +346,6 @@ fn a_store_that_refuses_writes_raises_store_errors_and_turns_the_heartbeat_to_fa
     assert!(metric(&text, "lookout_store_errors_total").unwrap() >= 1.0);
     let (code, log) = daemon.stop_with(libc::SIGTERM);
     assert_eq!(code, Some(0), "{log}");
-}
-
-/// A TCP service a test switches off (its port refuses connections) and on again (the same
-/// port); it answers any request with 200.
-struct Switch {
-    addr: SocketAddr,
-    on: Arc<AtomicBool>,
-}
-
-impl Switch {
-    fn start() -> Switch {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let on = Arc::new(AtomicBool::new(true));
-        let wanted = on.clone();
-        std::thread::spawn(move || {
-            let mut listener: Option<TcpListener> = None;
-            loop {
-                if !wanted.load(Ordering::SeqCst) {
-                    listener = None;
-                } else if listener.is_none() {
-                    listener = TcpListener::bind(addr).ok();
-                    if let Some(l) = &listener {
-                        l.set_nonblocking(true).unwrap();
-                    }
-                }
-                match listener.as_ref().map(TcpListener::accept) {
-                    Some(Ok((mut stream, _))) => {
-                        std::thread::spawn(move || {
-                            let _ = stream.set_nonblocking(false);
-                            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                            let mut buffer = [0u8; 2048];
-                            let _ = stream.read(&mut buffer);
-                            let _ = stream.write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                            );
-                        });
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Switch { addr, on }
-    }
-
-    fn set(&self, on: bool) {
-        self.on.store(on, Ordering::SeqCst);
-    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,13 +107,26 @@ pub fn subject(mail: &serde_json::Value) -> &str {
     mail["subject"].as_str().unwrap_or_default()
 }
 
-/// An HTTP target answering every request with the status set last (`set`).
+/// An HTTP target (a controllable app) answering every request with the status set last
+/// (`set`), except two paths: `/metrics`, a Prometheus exposition of one gauge `app_load`
+/// (`set_gauge`), and `/maintenance`, the app's maintenance status as JSON in the shape the
+/// `[maintenance.source]` defaults read (`/data/is_active`, `/data/mode`, `/data/reason`;
+/// `set_maintenance`). `hits` counts the other requests (the health checks' runs).
 pub struct FlipServer {
     pub addr: SocketAddr,
     status: Arc<AtomicU16>,
     pub hits: Arc<AtomicUsize>,
     /// Milliseconds each answer waits before it is written.
     delay_ms: Arc<AtomicU16>,
+    app: Arc<AppKnobs>,
+}
+
+/// The parts of `FlipServer` beside its status code.
+#[derive(Default)]
+struct AppKnobs {
+    maintenance: AtomicBool,
+    /// The gauge's f64, as bits.
+    gauge: AtomicU64,
 }
 
 impl FlipServer {
@@ -123,11 +136,12 @@ impl FlipServer {
         let shared = Arc::new(AtomicU16::new(status));
         let hits = Arc::new(AtomicUsize::new(0));
         let delay_ms = Arc::new(AtomicU16::new(0));
-        let (s, h, d) = (shared.clone(), hits.clone(), delay_ms.clone());
+        let app = Arc::new(AppKnobs::default());
+        let (s, h, d, a) = (shared.clone(), hits.clone(), delay_ms.clone(), app.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (s, h, d) = (s.clone(), h.clone(), d.clone());
-                std::thread::spawn(move || answer(stream, &s, &h, &d));
+                let (s, h, d, a) = (s.clone(), h.clone(), d.clone(), a.clone());
+                std::thread::spawn(move || answer(stream, &s, &h, &d, &a));
             }
         });
         FlipServer {
@@ -135,7 +149,23 @@ impl FlipServer {
             status: shared,
             hits,
             delay_ms,
+            app,
         }
+    }
+
+    /// What `/maintenance` says from now on: in maintenance (unplanned, normal mode) or not.
+    pub fn set_maintenance(&self, on: bool) {
+        self.app.maintenance.store(on, Ordering::SeqCst);
+    }
+
+    /// The value `/metrics` shows for `app_load` from now on.
+    pub fn set_gauge(&self, value: f64) {
+        self.app.gauge.store(value.to_bits(), Ordering::SeqCst);
+    }
+
+    /// `http://addr/path`.
+    pub fn url_of(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// Answers `ms` later from now on (the check still finishes well within its timeout).
@@ -152,7 +182,13 @@ impl FlipServer {
     }
 }
 
-fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize, delay_ms: &AtomicU16) {
+fn answer(
+    mut stream: TcpStream,
+    status: &AtomicU16,
+    hits: &AtomicUsize,
+    delay_ms: &AtomicU16,
+    app: &AppKnobs,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -162,18 +198,91 @@ fn answer(mut stream: TcpStream, status: &AtomicU16, hits: &AtomicUsize, delay_m
             _ => return,
         }
     }
-    let delay = delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        std::thread::sleep(Duration::from_millis(u64::from(delay)));
-    }
-    hits.fetch_add(1, Ordering::SeqCst);
-    let status = status.load(Ordering::SeqCst);
-    let body = if status < 400 { "ok" } else { "broken" };
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("/");
+    let (status, content_type, body) = match path {
+        "/metrics" => {
+            let value = f64::from_bits(app.gauge.load(Ordering::SeqCst));
+            let body = format!(
+                "# HELP app_load The app's load, set by the test.\n# TYPE app_load gauge\napp_load {value}\n"
+            );
+            (200, "text/plain; version=0.0.4", body)
+        }
+        "/maintenance" => {
+            let on = app.maintenance.load(Ordering::SeqCst);
+            let reason = if on { "emergency fix" } else { "" };
+            let body = format!(
+                "{{\"success\": true, \"data\": {{\"is_active\": {on}, \"mode\": \"normal\", \"reason\": \"{reason}\"}}}}"
+            );
+            (200, "application/json", body)
+        }
+        _ => {
+            let delay = delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(u64::from(delay)));
+            }
+            hits.fetch_add(1, Ordering::SeqCst);
+            let status = status.load(Ordering::SeqCst);
+            let body = if status < 400 { "ok" } else { "broken" };
+            (status, "text/plain", body.to_string())
+        }
+    };
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// A TCP service a test switches off (its port refuses connections) and on again (the same
+/// port); it answers any request with 200. For network loss: a canary's or an app's target
+/// going dark.
+pub struct Switch {
+    pub addr: SocketAddr,
+    on: Arc<AtomicBool>,
+}
+
+impl Switch {
+    pub fn start() -> Switch {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let on = Arc::new(AtomicBool::new(true));
+        let wanted = on.clone();
+        std::thread::spawn(move || {
+            let mut listener: Option<TcpListener> = None;
+            loop {
+                if !wanted.load(Ordering::SeqCst) {
+                    listener = None;
+                } else if listener.is_none() {
+                    listener = TcpListener::bind(addr).ok();
+                    if let Some(l) = &listener {
+                        l.set_nonblocking(true).unwrap();
+                    }
+                }
+                match listener.as_ref().map(TcpListener::accept) {
+                    Some(Ok((mut stream, _))) => {
+                        std::thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                            let mut buffer = [0u8; 2048];
+                            let _ = stream.read(&mut buffer);
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                            );
+                        });
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Switch { addr, on }
+    }
+
+    pub fn set(&self, on: bool) {
+        self.on.store(on, Ordering::SeqCst);
+    }
 }
 
 /// A port nothing listens on (connections are refused).
@@ -213,19 +322,25 @@ pub struct HookRequest {
     pub body: String,
     /// The signature matched HMAC-SHA256(secret, timestamp + "." + body).
     pub verified: bool,
+    /// The status the receiver answered.
+    pub status: u16,
+    pub at: Instant,
 }
 
 /// An axum server on its own thread and runtime that records every POST and answers 200 when
-/// the signature verifies, 401 otherwise.
+/// the signature verifies, 401 otherwise — or, while `refuse` is set, that status to every one.
 pub struct HookReceiver {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<HookRequest>>>,
+    refusing: Arc<AtomicU16>,
 }
 
 #[derive(Clone)]
 struct HookState {
     secret: Arc<Vec<u8>>,
     requests: Arc<Mutex<Vec<HookRequest>>>,
+    /// 0, or the status answered to every request (e.g. 503: the receiver is down).
+    refusing: Arc<AtomicU16>,
 }
 
 impl HookReceiver {
@@ -234,9 +349,11 @@ impl HookReceiver {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let refusing = Arc::new(AtomicU16::new(0));
         let state = HookState {
             secret: Arc::new(secret.as_bytes().to_vec()),
             requests: requests.clone(),
+            refusing: refusing.clone(),
         };
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -251,11 +368,25 @@ impl HookReceiver {
                 axum::serve(listener, app).await.unwrap();
             });
         });
-        HookReceiver { addr, requests }
+        HookReceiver {
+            addr,
+            requests,
+            refusing,
+        }
     }
 
     pub fn received(&self) -> Vec<HookRequest> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Answers `status` (e.g. 503) to every request from now on, until `accept`.
+    pub fn refuse(&self, status: u16) {
+        self.refusing.store(status, Ordering::SeqCst);
+    }
+
+    /// Back to answering by the signature.
+    pub fn accept(&self) {
+        self.refusing.store(0, Ordering::SeqCst);
     }
 }
 
@@ -274,16 +405,20 @@ async fn receive(
         })
         .collect();
     let verified = verify(&state.secret, &headers, &body);
+    let status = match state.refusing.load(Ordering::SeqCst) {
+        0 if verified => axum::http::StatusCode::OK,
+        0 => axum::http::StatusCode::UNAUTHORIZED,
+        refused => axum::http::StatusCode::from_u16(refused)
+            .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE),
+    };
     state.requests.lock().unwrap().push(HookRequest {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         verified,
+        status: status.as_u16(),
+        at: Instant::now(),
     });
-    if verified {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNAUTHORIZED
-    }
+    status
 }
 
 /// The receiver's side of the scheme in `src/notify/webhook.rs`.
@@ -326,12 +461,29 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 pub fn alerts_config(smtp_port: u16, alerts_extra: &str) -> String {
     format!(
         "\n[alerts]\ndashboard_url = \"http://dash.example.org/lookout\"\nhost = \"web-test\"\n\
-         group_wait = \"1s\"\ngroup_interval = \"1s\"\n{alerts_extra}\n\
-         [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n\n\
-         [[notifier]]\nname = \"ops-mail\"\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:{smtp_port}\"\n\
+         group_wait = \"1s\"\ngroup_interval = \"1s\"\n{alerts_extra}\n{}\n{}",
+        disabled_rules(&[
+            "cpu_usage",
+            "memory_usage",
+            "disk_usage",
+            "http_response_time"
+        ]),
+        email_notifier(smtp_port)
+    )
+}
+
+/// `[[alerts.rule]]` overrides switching these built-in rules off.
+pub fn disabled_rules(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("[[alerts.rule]]\nname = \"{name}\"\nenabled = false\n"))
+        .collect()
+}
+
+/// The `[[notifier]]` "ops-mail": email to two recipients through the SMTP server on `smtp_port`.
+pub fn email_notifier(smtp_port: u16) -> String {
+    format!(
+        "\n[[notifier]]\nname = \"ops-mail\"\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:{smtp_port}\"\n\
          from = \"lookout@example.org\"\nto = [\"ops@example.org\", \"oncall@example.org\"]\n\
          timeout = \"5s\"\n"
     )

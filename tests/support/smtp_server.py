@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A real SMTP server (aiosmtpd) for the email notifier tests.
 
-Each accepted message is written to OUT_DIR as <n>.json: envelope sender, recipients and the
-raw data. Optional: AUTH (PLAIN/LOGIN) with one fixed user and password, STARTTLS with a
-certificate and key, and a recipient the server rejects with 550.
+Each accepted message is written to OUT_DIR as <n>.json: envelope sender, recipients, the
+raw data and when it was accepted (received_at, Unix seconds). Optional: AUTH (PLAIN/LOGIN)
+with one fixed user and password, STARTTLS with a certificate and key, and a recipient the
+server rejects with 550.
 
 usage: smtp_server.py --port P --out DIR [--user U --password W] [--cert C --key K]
                       [--reject RCPT]
@@ -16,6 +17,7 @@ import email.policy
 import json
 import os
 import ssl
+import time
 import warnings
 
 from aiosmtpd.controller import Controller
@@ -41,6 +43,8 @@ class Recorder:
         plain = message.get_body(("plain",))
         html = message.get_body(("html",))
         record = {
+            # Wall-clock seconds when the message was accepted: the replay suite's timings.
+            "received_at": time.time(),
             "subject": str(message["subject"]),
             "message_id": str(message["message-id"]),
             "to": str(message["to"]),
