@@ -86,6 +86,85 @@ fn invalid_config_reports_every_problem_with_position_and_exit_code_2() {
     assert!(text(&out.stderr).contains("/nonexistent/lookout.toml"));
 }
 
+/// Issue 16, finding 5: a depends on b, b on a, both down: each alert was "inhibited by" the
+/// other, nothing was sent, and `config check` accepted the file.
+#[test]
+fn a_depends_on_cycle_is_a_config_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let check = |name: &str, port: u16, depends_on: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n\
+             depends_on = {depends_on}\n\n"
+        )
+    };
+    let cycle = [
+        check("a", 1, "[\"b\"]"),
+        check("b", 2, "[\"a\"]"),
+        check("c", 3, "[\"c\"]"),
+    ]
+    .concat();
+    std::fs::write(&path, cycle).unwrap();
+    let out = run(&["config", "check", path.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let p = path.display();
+    assert!(
+        err.contains(&format!(
+            "{p}:11:15: check[1].depends_on[0]: a dependency cycle: a → b → a\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{p}:17:15: check[2].depends_on[0]: a dependency cycle: c → c\n"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("dependency cycle").count(),
+        2,
+        "once each: {err}"
+    );
+}
+
+/// Issue 16, finding 3: an application check waits for the database and Redis checks; `config
+/// check` says so, and which waits come from the layers.
+#[test]
+fn config_check_shows_what_each_check_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/health\"\n\n\
+         [[check]]\nname = \"worker\"\ntype = \"tcp\"\naddress = \"127.0.0.1:2\"\ndepends_on = [\"cache\"]\n\n\
+         [[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://127.0.0.1:3/app\"\n\n\
+         [[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://127.0.0.1:4/0\"\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", path.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "\n  app waits for cache, db (implied by layers)\n  worker waits for cache\n"
+        ),
+        "{stdout}"
+    );
+    std::fs::write(
+        &path,
+        format!(
+            "[alerts]\nimplied_dependencies = false\n\n{}",
+            std::fs::read_to_string(&path).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = run(&["config", "check", path.to_str().unwrap()], dir.path());
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("app waits"), "{stdout}");
+    assert!(stdout.contains("\n  worker waits for cache\n"), "{stdout}");
+}
+
 #[test]
 fn a_foreign_file_where_the_store_should_be_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();

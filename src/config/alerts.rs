@@ -12,6 +12,7 @@ use toml::de::DeValue;
 use super::checks::common::string_list;
 use super::parse::{
     bool_setting, duration_setting, not_longer, positive, string_setting, unknown_name,
+    whole_setting,
 };
 use super::reader::{Field, Item, Reader, Table, Text, a_type};
 use super::units::{
@@ -42,6 +43,15 @@ pub struct AlertsConfig {
     /// `evaluation_interval`, default 1s: how often pending `for` timers, "no data" and the
     /// outbox are looked at (values are evaluated as they arrive, not on this tick).
     pub evaluation_interval: Duration,
+    /// `for_critical`, default 15s: how long a critical condition must hold before firing, for
+    /// every rule that does not set its own `for_critical`; never more than the rule's `for`
+    /// (so a rule with `for = "0s"` fires at once). Applied in `RuleConfig::hold_for_critical`.
+    pub for_critical: Duration,
+    /// `implied_dependencies`, default true: an application check without `depends_on` waits
+    /// for every database and Redis check (see `config::effective_dependencies`).
+    pub implied_dependencies: bool,
+    /// `[alerts.flapping]`: when an alert that keeps changing state is kept quiet.
+    pub flapping: FlapConfig,
     /// `host`, default the machine's hostname: the `host` label of every alert.
     pub host: String,
     /// `dashboard_url`: the base URL for links in messages; none by default.
@@ -94,6 +104,9 @@ pub struct RuleConfig {
     pub critical_clear: Option<f64>,
     /// `for`: how long the condition must hold before firing. Resource rules default to 2m.
     pub hold_for: Duration,
+    /// `for_critical`: the same for a critical condition; at most `hold_for`. Default
+    /// `[alerts] for_critical`, capped at `hold_for`.
+    pub hold_for_critical: Duration,
     /// Per-rule `cooldown`, `cooldown_critical`, `cooldown_warning`; unset ones come from `[alerts]`.
     pub cooldown: Option<Duration>,
     pub cooldown_critical: Option<Duration>,
@@ -104,6 +117,9 @@ pub struct RuleConfig {
     /// Templates: `{{value}}`, `{{threshold}}`, `{{severity}}`, `{{rule}}`, `{{host}}` and
     /// `{{labels.NAME}}` (e.g. `{{labels.mountpoint}}`, `{{labels.check}}`).
     pub summary: String,
+    /// `summary_resolved`: the one line of a resolved notice, same placeholders. Built-in rules
+    /// say what is fine again; a new rule's default is "Resolved: " and its `summary`.
+    pub summary_resolved: String,
     pub description: String,
     pub runbook_url: Option<String>,
     /// `notifiers`: names of `[[notifier]]`s to tell; empty means all.
@@ -114,6 +130,41 @@ pub struct RuleConfig {
     /// `maintenance_affected`: muted while the app is in maintenance (issue "maintenance").
     pub maintenance_affected: bool,
 }
+
+/// `[alerts.flapping]`: an alert that changes between firing and not firing at least `changes`
+/// times within `window` is flapping; it is told once, then kept quiet until it has had no
+/// change for `stable_for`, and then its final state is told once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlapConfig {
+    /// `enabled`, default true.
+    pub enabled: bool,
+    /// `window`, default 10m (1s to 1d): the span the changes are counted over.
+    pub window: Duration,
+    /// `changes`, default 5 (2 to 1000): changes within `window` that make an alert flapping.
+    pub changes: u32,
+    /// `stable_for`, default 2m (1s to 1d): how long a flapping alert must go without a change
+    /// before its state is told again.
+    pub stable_for: Duration,
+}
+
+impl Default for FlapConfig {
+    fn default() -> Self {
+        FlapConfig {
+            enabled: true,
+            window: Duration::from_secs(600),
+            changes: 5,
+            stable_for: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The range of `[alerts.flapping] changes`: one change is a plain alert, not a flap.
+pub const FLAP_CHANGES: std::ops::RangeInclusive<u32> = 2..=1000;
+/// The range of `[alerts.flapping] window` and `stable_for`.
+pub const FLAP_DURATIONS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(86_400));
+/// The default of `[alerts] for_critical`.
+pub const DEFAULT_FOR_CRITICAL: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueUnit {
@@ -165,12 +216,14 @@ fn builtin(name: &str, source: RuleSource, category: Category, unit: ValueUnit) 
         warning_clear: None,
         critical_clear: None,
         hold_for: Duration::ZERO,
+        hold_for_critical: Duration::ZERO,
         cooldown: None,
         cooldown_critical: None,
         cooldown_warning: None,
         send_resolved: None,
         labels: BTreeMap::new(),
         summary: String::new(),
+        summary_resolved: String::new(),
         description: String::new(),
         runbook_url: None,
         notifiers: Vec::new(),
@@ -221,6 +274,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     cpu.critical = Some(thresholds.cpu_critical);
     cpu.hold_for = two_minutes;
     cpu.summary = "CPU usage {{value}} on {{host}}".into();
+    cpu.summary_resolved = "CPU usage back to {{value}} on {{host}}".into();
     cpu.description =
         "CPU busy {{value}} for over 2 minutes ({{severity}} at {{threshold}}).".into();
 
@@ -234,6 +288,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     memory.critical = Some(thresholds.memory_critical);
     memory.hold_for = two_minutes;
     memory.summary = "Memory usage {{value}} on {{host}}".into();
+    memory.summary_resolved = "Memory usage back to {{value}} on {{host}}".into();
     memory.description =
         "Memory in use {{value}} for over 2 minutes ({{severity}} at {{threshold}}).".into();
 
@@ -247,6 +302,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     disk.critical = Some(thresholds.disk_critical);
     disk.hold_for = two_minutes;
     disk.summary = "Disk {{labels.mountpoint}} {{value}} full on {{host}}".into();
+    disk.summary_resolved = "Disk {{labels.mountpoint}} back to {{value}} full on {{host}}".into();
     disk.description =
         "Filesystem {{labels.mountpoint}} ({{labels.device}}) is {{value}} used ({{severity}} at {{threshold}})."
             .into();
@@ -260,6 +316,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     response.warning = Some(2.0);
     response.critical = Some(5.0);
     response.summary = "{{labels.check}} responds in {{value}}".into();
+    response.summary_resolved = "{{labels.check}} responds in {{value}} again".into();
     response.description =
         "Health check {{labels.check}} took {{value}} to respond ({{severity}} at {{threshold}})."
             .into();
@@ -276,6 +333,8 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     );
     failed.critical = Some(status_value(crate::model::Status::Critical));
     failed.summary = "{{labels.check}} is {{value}}".into();
+    failed.summary_resolved =
+        "Health check {{labels.check}} ({{labels.layer}}) recovered: {{detail}}".into();
     failed.description =
         "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
     failed.maintenance_affected = true;
@@ -292,6 +351,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     // The engine evaluates a no-data rule as 1 (missing) or 0, so the threshold is 1.
     no_data.warning = Some(1.0);
     no_data.summary = "No data from {{labels.check}}".into();
+    no_data.summary_resolved = "Data from {{labels.check}} again".into();
     no_data.description =
         "Health check {{labels.check}} has produced no result for {{value}}.".into();
 
@@ -306,10 +366,14 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     );
     security.critical = Some(status_value(crate::model::Status::Critical));
     security.summary = "Security: {{detail}}".into();
+    security.summary_resolved = "Security incident over: {{detail}}".into();
     security.description = "{{detail}}".into();
 
     let mut rules = vec![cpu, memory, disk, response, failed, no_data, security];
     rules.extend(watch_rules());
+    for rule in &mut rules {
+        rule.hold_for_critical = DEFAULT_FOR_CRITICAL.min(rule.hold_for);
+    }
     rules
 }
 
@@ -330,6 +394,7 @@ fn watch_rules() -> Vec<RuleConfig> {
     );
     watchdog.enabled = false;
     watchdog.summary = "Watchdog: Lookout on {{host}} is alive".into();
+    watchdog.summary_resolved = "Watchdog: Lookout on {{host}} stopped evaluating alerts".into();
     watchdog.description =
         "This alert always fires while Lookout runs and evaluates alerts. Route it to a \
         dead man's switch: when it stops arriving, Lookout or the way to the receiver is down."
@@ -346,6 +411,8 @@ fn watch_rules() -> Vec<RuleConfig> {
     connectivity.critical = Some(status_value(crate::model::Status::Critical));
     // The detail reads "lost: ..." while it fires and "restored: ..." once resolved.
     connectivity.summary = "Monitoring connectivity {{detail}}".into();
+    // ... so the resolved line reads "Monitoring connectivity restored: ...".
+    connectivity.summary_resolved = "Monitoring connectivity {{detail}}".into();
     connectivity.description =
         "Every canary check of [alerts.connectivity] fails at once: Lookout on {{host}} \
         has lost the network itself. The alerts of network checks are held until it returns; those \
@@ -366,6 +433,8 @@ fn watch_rules() -> Vec<RuleConfig> {
     late.critical = Some(0.50);
     late.hold_for = Duration::from_secs(120);
     late.summary = "{{value}} of collection runs start over 1 s late on {{host}}".into();
+    late.summary_resolved =
+        "Collection back on schedule on {{host}}: {{value}} of runs start over 1 s late".into();
     late.description =
         "Lookout is falling behind its schedule: {{value}} of the probe and check runs \
         started more than a second after their tick ({{severity}} at {{threshold}}). The host is \
@@ -381,6 +450,8 @@ fn watch_rules() -> Vec<RuleConfig> {
     store.warning = Some(1.0);
     store.critical = Some(6.0);
     store.summary = "{{value}} store write errors in the last minute on {{host}}".into();
+    store.summary_resolved =
+        "Store writes succeed again on {{host}}: {{value}} errors in the last minute".into();
     store.description = "Lookout's store (lookout.db) refused {{value}} writes in the last minute \
         ({{severity}} at {{threshold}}): history is kept in memory and retried, but is lost if \
         Lookout stops. Look at the disk (full, read-only) and at other processes locking the file."
@@ -397,6 +468,7 @@ fn watch_rules() -> Vec<RuleConfig> {
     );
     unwritable.critical = Some(status_value(crate::model::Status::Critical));
     unwritable.summary = "Lookout on {{host}}: {{detail}}".into();
+    unwritable.summary_resolved = "Lookout on {{host}}: the store takes writes again".into();
     unwritable.description = "Lookout's store (lookout.db) cannot write: {{detail}}. Alerts still \
         go out (from memory) and samples wait in memory (at most storage.max_buffered_samples, the \
         oldest dropped first). Free space on the disk, or make it writable again: the store catches \
@@ -413,6 +485,8 @@ fn watch_rules() -> Vec<RuleConfig> {
     backlog.critical = Some(1000.0);
     backlog.hold_for = Duration::from_secs(60);
     backlog.summary = "{{value}} notifications waiting to be delivered on {{host}}".into();
+    backlog.summary_resolved =
+        "Outbox backlog cleared on {{host}}: {{value}} notifications waiting".into();
     backlog.description = "The outbox holds {{value}} due notifications that are not delivered \
         ({{severity}} at {{threshold}}); `lookout alerts outbox` shows which notifier fails and why."
         .into();
@@ -426,6 +500,7 @@ fn watch_rules() -> Vec<RuleConfig> {
     stuck.warning = Some(600.0);
     stuck.critical = Some(3600.0);
     stuck.summary = "A notification has waited {{value}} to be delivered on {{host}}".into();
+    stuck.summary_resolved = "Notifications are delivered again on {{host}}".into();
     stuck.description = "The oldest due notification in the outbox has not been delivered for \
         {{value}} ({{severity}} at {{threshold}}); `lookout alerts outbox` shows the notifier and \
         its last error."
@@ -492,6 +567,9 @@ impl Default for AlertsConfig {
             group_wait_critical: Duration::ZERO,
             group_interval: Duration::from_secs(60),
             evaluation_interval: Duration::from_secs(1),
+            for_critical: DEFAULT_FOR_CRITICAL,
+            implied_dependencies: true,
+            flapping: FlapConfig::default(),
             host: default_host(),
             dashboard_url: None,
             rules: builtin_rules(),
@@ -604,6 +682,14 @@ pub(in crate::config) fn read_alerts(
         defaults.evaluation_interval,
         positive,
     );
+    let for_critical = duration_setting(r, &table, "for_critical", defaults.for_critical, |_| None);
+    let implied_dependencies = bool_setting(
+        r,
+        &table,
+        "implied_dependencies",
+        defaults.implied_dependencies,
+    );
+    let flapping = read_flapping(r, &table, &defaults.flapping);
     let host = string_setting(
         r,
         &table,
@@ -627,7 +713,13 @@ pub(in crate::config) fn read_alerts(
     });
 
     let mut notifier_refs = Vec::new();
-    let rules = read_rules(r, &table, system_thresholds, &mut notifier_refs);
+    let rules = read_rules(
+        r,
+        &table,
+        system_thresholds,
+        for_critical.value,
+        &mut notifier_refs,
+    );
     let mut inhibit = builtin_inhibitions();
     inhibit.extend(read_inhibitions(r, &table));
     let config = AlertsConfig {
@@ -642,6 +734,9 @@ pub(in crate::config) fn read_alerts(
         group_wait_critical: group_wait_critical.value,
         group_interval: group_interval.value,
         evaluation_interval: evaluation_interval.value,
+        for_critical: for_critical.value,
+        implied_dependencies: implied_dependencies.value,
+        flapping,
         host: host.value,
         dashboard_url: dashboard_url.value,
         rules,
@@ -651,14 +746,58 @@ pub(in crate::config) fn read_alerts(
     (config, NotifierRefs(notifier_refs))
 }
 
-/// The built-ins (each possibly overridden), then the new rules in file order.
+/// `[alerts.flapping]`.
+fn read_flapping(r: &mut Reader<'_>, alerts: &Table<'_, '_>, default: &FlapConfig) -> FlapConfig {
+    let table = r.table(alerts, "flapping");
+    let (min, max) = FLAP_DURATIONS;
+    let within = |what: &'static str| {
+        move |d: &Duration| {
+            (*d < min || *d > max).then(|| {
+                format!(
+                    "is out of range; expected from \"{}\" to \"{}\" ({what})",
+                    format_duration(min),
+                    format_duration(max)
+                )
+            })
+        }
+    };
+    let enabled = bool_setting(r, &table, "enabled", default.enabled);
+    let window = duration_setting(
+        r,
+        &table,
+        "window",
+        default.window,
+        within("the span over which an alert's changes are counted"),
+    );
+    let changes = whole_setting(r, &table, "changes", default.changes, FLAP_CHANGES);
+    let stable_for = duration_setting(
+        r,
+        &table,
+        "stable_for",
+        default.stable_for,
+        within("how long a flapping alert must go without a change"),
+    );
+    FlapConfig {
+        enabled: enabled.value,
+        window: window.value,
+        changes: changes.value,
+        stable_for: stable_for.value,
+    }
+}
+
+/// The built-ins (each possibly overridden), then the new rules in file order. A rule that
+/// does not set `for_critical` gets `for_critical` (`[alerts]`), capped at its own `for`.
 fn read_rules(
     r: &mut Reader<'_>,
     alerts: &Table<'_, '_>,
     system_thresholds: &crate::config::SystemThresholds,
+    for_critical: Duration,
     notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
 ) -> Vec<RuleConfig> {
     let mut rules = builtin_rules_with(system_thresholds);
+    for rule in &mut rules {
+        rule.hold_for_critical = for_critical.min(rule.hold_for);
+    }
     let mut names = HashSet::new();
     for table in r.table_array(alerts, "rule") {
         let name = string_setting(r, &table, "name", String::new(), "a name string", |text| {
@@ -691,7 +830,7 @@ fn read_rules(
             .iter()
             .position(|rule| rule.builtin && name.valid && rule.name == name.value);
         let base = builtin.map(|index| rules[index].clone());
-        let rule = read_rule(r, &table, &name, base.as_ref(), notifier_refs);
+        let rule = read_rule(r, &table, &name, base.as_ref(), for_critical, notifier_refs);
         // It fires all the time: sent to every notifier it would mail people every cooldown.
         if let Some(rule) = &rule
             && rule.enabled
@@ -726,6 +865,7 @@ fn read_rule(
     table: &Table<'_, '_>,
     name: &Field<String>,
     base: Option<&RuleConfig>,
+    default_for_critical: Duration,
     notifier_refs: &mut Vec<(String, Option<Range<usize>>, String)>,
 ) -> Option<RuleConfig> {
     let enabled = bool_setting(r, table, "enabled", base.is_none_or(|b| b.enabled));
@@ -861,6 +1001,7 @@ fn read_rule(
         (None, _) => Duration::ZERO,
     };
     let hold_for = duration_setting(r, table, "for", default_hold, |_| None);
+    let hold_for_critical = read_for_critical(r, table, &hold_for, base, default_for_critical);
     let optional_duration = |r: &mut Reader<'_>, key: &'static str, built: Option<Duration>| {
         let field = duration_setting(r, table, key, Duration::ZERO, positive);
         if field.span.is_some() && field.valid {
@@ -890,6 +1031,17 @@ fn read_rule(
         table,
         "summary",
         base.map_or(NEW_RULE_SUMMARY.to_string(), |b| b.summary.clone()),
+        "a template string",
+        message_template,
+    );
+    let summary_resolved = string_setting(
+        r,
+        table,
+        "summary_resolved",
+        match base {
+            Some(base) => base.summary_resolved.clone(),
+            None => resolved_summary(&summary.value),
+        },
         "a template string",
         message_template,
     );
@@ -939,12 +1091,14 @@ fn read_rule(
         warning_clear: warning_clear.value,
         critical_clear: critical_clear.value,
         hold_for: hold_for.value,
+        hold_for_critical,
         cooldown,
         cooldown_critical,
         cooldown_warning,
         send_resolved,
         labels,
         summary: summary.value,
+        summary_resolved: summary_resolved.value,
         description: description.value,
         runbook_url: runbook_url.value,
         notifiers,
@@ -952,6 +1106,43 @@ fn read_rule(
         category: category.value,
         maintenance_affected: maintenance_affected.value,
     })
+}
+
+/// A rule's `for_critical`: as written (at most its `for`), else `default` capped at its `for`.
+fn read_for_critical(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    hold_for: &Field<Duration>,
+    base: Option<&RuleConfig>,
+    default: Duration,
+) -> Duration {
+    let written = duration_setting(r, table, "for_critical", Duration::ZERO, |_| None);
+    if written.span.is_none() || !written.valid {
+        return default.min(hold_for.value);
+    }
+    if hold_for.valid && written.value > hold_for.value {
+        let origin = match (hold_for.span.is_some(), base.is_some()) {
+            (true, _) => "",
+            (false, true) => ", the built-in",
+            (false, false) => ", the default",
+        };
+        r.problem(
+            written.span.as_ref(),
+            &written.path,
+            format!(
+                "\"{}\" is longer than for (\"{}\"{origin}); a critical condition never waits longer than the others, expected for_critical <= for",
+                format_duration(written.value),
+                format_duration(hold_for.value)
+            ),
+        );
+        return hold_for.value;
+    }
+    written.value
+}
+
+/// The default `summary_resolved` of a new rule.
+fn resolved_summary(summary: &str) -> String {
+    format!("Resolved: {summary}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1819,6 +2010,193 @@ mod tests {
     }
 
     #[test]
+    fn issue16_settings_have_their_defaults() {
+        let alerts = parse("").alerts;
+        assert_eq!(alerts.for_critical, Duration::from_secs(15));
+        assert!(alerts.implied_dependencies);
+        assert_eq!(
+            alerts.flapping,
+            FlapConfig {
+                enabled: true,
+                window: Duration::from_secs(600),
+                changes: 5,
+                stable_for: Duration::from_secs(120),
+            }
+        );
+        // for_critical: 15s capped at each rule's own for.
+        for rule in &alerts.rules {
+            let expected = rule.hold_for.min(Duration::from_secs(15));
+            assert_eq!(rule.hold_for_critical, expected, "{}", rule.name);
+        }
+        let config = parse("");
+        assert_eq!(
+            rule(&config, "cpu_usage").hold_for_critical,
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            rule(&config, "check_failed").hold_for_critical,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn flapping_settings_are_read_and_bounded() {
+        let config = parse(
+            "[alerts.flapping]\nenabled = false\nwindow = \"90s\"\nchanges = 2\nstable_for = \"1d\"\n",
+        );
+        assert_eq!(
+            config.alerts.flapping,
+            FlapConfig {
+                enabled: false,
+                window: Duration::from_secs(90),
+                changes: 2,
+                stable_for: Duration::from_secs(86_400),
+            }
+        );
+        let limits = parse("[alerts.flapping]\nchanges = 1000\nwindow = \"1s\"\n");
+        assert_eq!(limits.alerts.flapping.changes, 1000);
+        assert_eq!(limits.alerts.flapping.window, Duration::from_secs(1));
+        assert_eq!(
+            errors(
+                "[alerts.flapping]\nwindow = \"0s\"\nchanges = 1\nstable_for = \"25h\"\n\
+                 enabled = \"yes\"\nchnges = 3\n"
+            ),
+            "lookout.toml:2:10: alerts.flapping.window: \"0s\" is out of range; expected from \"1s\" to \"1d\" (the span over which an alert's changes are counted)\n\
+             lookout.toml:3:11: alerts.flapping.changes: 1 is out of range; expected a whole number from 2 to 1000\n\
+             lookout.toml:4:14: alerts.flapping.stable_for: \"25h\" is out of range; expected from \"1s\" to \"1d\" (how long a flapping alert must go without a change)\n\
+             lookout.toml:5:11: alerts.flapping.enabled: expected a boolean (true or false), found a string\n\
+             lookout.toml:6:1: alerts.flapping.chnges: unknown key; did you mean \"changes\"?"
+        );
+        assert_eq!(
+            errors("[alerts.flapping]\nchanges = 1001\nwindow = 10\n"),
+            "lookout.toml:2:11: alerts.flapping.changes: 1001 is out of range; expected a whole number from 2 to 1000\n\
+             lookout.toml:3:10: alerts.flapping.window: expected a duration string like \"10s\", found an integer"
+        );
+    }
+
+    #[test]
+    fn for_critical_defaults_from_alerts_capped_at_the_rules_for() {
+        let config = parse(
+            "[alerts]\nfor_critical = \"1m\"\n\n\
+             [[alerts.rule]]\nname = \"memory_usage\"\nfor = \"30s\"\n\n\
+             [[alerts.rule]]\nname = \"disk_usage\"\nfor_critical = \"5s\"\n\n\
+             [[alerts.rule]]\nname = \"own\"\nmetric = \"x_ratio\"\nwarning = \"50%\"\n\n\
+             [[alerts.rule]]\nname = \"at_once\"\nmetric = \"y_ratio\"\nwarning = \"50%\"\nfor = \"0s\"\n\n\
+             [[alerts.rule]]\nname = \"same\"\nmetric = \"z_ratio\"\nwarning = \"50%\"\nfor = \"10m\"\n\
+             for_critical = \"10m\"\n",
+        );
+        let hold = |name: &str| {
+            let rule = rule(&config, name);
+            (rule.hold_for, rule.hold_for_critical)
+        };
+        let s = Duration::from_secs;
+        assert_eq!(config.alerts.for_critical, s(60));
+        assert_eq!(
+            hold("cpu_usage"),
+            (s(120), s(60)),
+            "built-in, not mentioned"
+        );
+        assert_eq!(
+            hold("memory_usage"),
+            (s(30), s(30)),
+            "capped at its new for"
+        );
+        assert_eq!(hold("disk_usage"), (s(120), s(5)), "its own");
+        assert_eq!(hold("check_failed"), (s(0), s(0)), "for = 0s fires at once");
+        assert_eq!(hold("own"), (s(120), s(60)), "a new resource rule: for 2m");
+        assert_eq!(hold("at_once"), (s(0), s(0)));
+        assert_eq!(hold("same"), (s(600), s(600)));
+        // The default's default, under a longer for.
+        let config = parse("[[alerts.rule]]\nname = \"cpu_usage\"\nfor = \"10m\"\n");
+        assert_eq!(rule(&config, "cpu_usage").hold_for_critical, s(15));
+    }
+
+    #[test]
+    fn for_critical_longer_than_for_is_an_error() {
+        assert_eq!(
+            errors(
+                "[[alerts.rule]]\nname = \"cpu_usage\"\nfor_critical = \"3m\"\n\n\
+                 [[alerts.rule]]\nname = \"a\"\nmetric = \"x\"\nwarning = 1\nfor = \"1m\"\nfor_critical = \"90s\"\n\n\
+                 [[alerts.rule]]\nname = \"b\"\ncheck_status = []\ncritical = \"critical\"\nfor_critical = \"1s\"\n\n\
+                 [[alerts.rule]]\nname = \"c\"\nmetric = \"x\"\nwarning = 1\nfor_critical = \"soon\"\n\n\
+                 [alerts]\nfor_critical = \"-1s\"\n"
+            ),
+            "lookout.toml:3:16: alerts.rule[0].for_critical: \"3m\" is longer than for (\"2m\", the built-in); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:10:16: alerts.rule[1].for_critical: \"1m30s\" is longer than for (\"1m\"); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:16:16: alerts.rule[2].for_critical: \"1s\" is longer than for (\"0s\", the default); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:22:16: alerts.rule[3].for_critical: \"soon\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
+             lookout.toml:25:16: alerts.for_critical: \"-1s\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
+        );
+    }
+
+    #[test]
+    fn resolved_summaries_say_it_is_fine_again() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"own\"\nmetric = \"x_ratio\"\nwarning = \"50%\"\nsummary = \"X at {{value}}\"\n\n\
+             [[alerts.rule]]\nname = \"plain\"\nmetric = \"x_ratio\"\nwarning = \"50%\"\n\n\
+             [[alerts.rule]]\nname = \"told\"\nmetric = \"x_ratio\"\nwarning = \"50%\"\n\
+             summary_resolved = \"X fine: {{value}} on {{labels.disk}}\"\n\n\
+             [[alerts.rule]]\nname = \"check_failed\"\nsummary = \"{{labels.check}} down\"\n\n\
+             [[alerts.rule]]\nname = \"disk_usage\"\nsummary_resolved = \"{{labels.mountpoint}} ok\"\n",
+        );
+        let resolved = |name: &str| rule(&config, name).summary_resolved.clone();
+        assert_eq!(resolved("own"), "Resolved: X at {{value}}");
+        assert_eq!(
+            resolved("plain"),
+            "Resolved: {{rule}} is {{value}} on {{host}}"
+        );
+        assert_eq!(resolved("told"), "X fine: {{value}} on {{labels.disk}}");
+        // An override keeps the built-in's resolved line unless it sets its own.
+        assert_eq!(
+            resolved("check_failed"),
+            "Health check {{labels.check}} ({{labels.layer}}) recovered: {{detail}}"
+        );
+        assert_eq!(resolved("disk_usage"), "{{labels.mountpoint}} ok");
+        assert_eq!(
+            resolved("cpu_usage"),
+            "CPU usage back to {{value}} on {{host}}"
+        );
+        // Every built-in has one, of valid placeholders (the reader accepts it), and but for
+        // connectivity_lost, whose detail itself says "lost" or "restored", its own wording.
+        for builtin in builtin_rules() {
+            let text = format!(
+                "[[alerts.rule]]\nname = \"x\"\nmetric = \"x\"\nwarning = 1\nsummary_resolved = {:?}\n",
+                builtin.summary_resolved
+            );
+            assert_eq!(
+                rule(&parse(&text), "x").summary_resolved,
+                builtin.summary_resolved
+            );
+            assert!(!builtin.summary_resolved.is_empty(), "{}", builtin.name);
+            if builtin.name != "connectivity_lost" {
+                assert_ne!(
+                    builtin.summary_resolved, builtin.summary,
+                    "{}",
+                    builtin.name
+                );
+            }
+        }
+        assert_eq!(
+            errors(
+                "[[alerts.rule]]\nname = \"check_failed\"\nsummary_resolved = \"{{check}} ok\"\n\n\
+                 [[alerts.rule]]\nname = \"x\"\nmetric = \"x\"\nwarning = 1\nsummary_resolved = 3\n"
+            ),
+            "lookout.toml:3:20: alerts.rule[0].summary_resolved: {{check}} in \"{{check}} ok\" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}\n\
+             lookout.toml:9:20: alerts.rule[1].summary_resolved: expected a template string, found an integer"
+        );
+    }
+
+    #[test]
+    fn implied_dependencies_is_read() {
+        let config = parse("[alerts]\nimplied_dependencies = false\n");
+        assert!(!config.alerts.implied_dependencies);
+        assert_eq!(
+            errors("[alerts]\nimplied_dependencies = 1\n"),
+            "lookout.toml:2:24: alerts.implied_dependencies: expected a boolean (true or false), found an integer"
+        );
+    }
+
+    #[test]
     fn resource_rules_follow_the_system_thresholds_unless_overridden() {
         let config = parse(
             "[system.thresholds]\ncpu_warning = \"70%\"\ndisk_critical = \"98%\"\n\n\
@@ -2228,6 +2606,10 @@ lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical 
         keys.dedup();
         assert!(keys.len() > 30, "schema looks incomplete: {keys:?}");
         for key in keys {
+            if key == "flapping" {
+                assert!(text.contains("\n[alerts.flapping]\n"), "no flapping table");
+                continue;
+            }
             if key == "rule" || key == "inhibit" {
                 assert!(
                     text.contains(&format!("[[alerts.{key}]]")),

@@ -57,8 +57,8 @@ pub(crate) mod test_support {
 }
 pub mod units;
 
-pub use alerts::{AlertsConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};
-pub use checks::{CheckConfig, CheckKind, Secret, mask_url};
+pub use alerts::{AlertsConfig, FlapConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};
+pub use checks::{CheckConfig, CheckKind, Secret, effective_dependencies, mask_url};
 pub use defaults::embedded_default;
 pub use error::{ConfigError, Position, Problem};
 pub use log::{LogConfig, LogFormat, LogOutput};

@@ -1,6 +1,7 @@
 //! `lookout config check`: what a config will make Lookout do, on one screen, in the words of
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
 
+use super::checks::dependency_graph;
 use super::maintenance::{MaintenanceConfig, SourceKind};
 use super::notifiers::url_origin;
 use super::units::{format_duration, format_percent, format_size};
@@ -87,6 +88,21 @@ pub fn summary(config: &Config) -> String {
             format_duration(check.interval),
             format_duration(check.timeout),
             if check.enabled { "" } else { " [disabled]" }
+        ));
+    }
+    for dependencies in dependency_graph(config) {
+        if dependencies.waits_for.is_empty() {
+            continue;
+        }
+        lines.push(format!(
+            "  {} waits for {}{}",
+            dependencies.check,
+            dependencies.waits_for.join(", "),
+            if dependencies.implied {
+                " (implied by layers)"
+            } else {
+                ""
+            }
         ));
     }
 

@@ -12,6 +12,7 @@ use super::reader::{Reader, Table};
 use crate::model::Layer;
 
 pub mod common;
+mod dependencies;
 pub mod http;
 pub mod log;
 pub mod redis;
@@ -19,6 +20,8 @@ pub mod sql;
 pub mod tcp;
 
 pub use common::{Secret, mask_url};
+pub(in crate::config) use dependencies::dependency_graph;
+pub use dependencies::effective_dependencies;
 
 /// One configured health check.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +40,12 @@ pub struct CheckConfig {
     pub recover_after: u32,
     /// `error_window`: the window of the failed-run ratio `check_error_ratio` (default 5m).
     pub error_window: Duration,
-    /// `depends_on`: names of checks this one needs (used by alert inhibition).
+    /// `depends_on`: names of checks this one needs (used by alert inhibition). Never a cycle
+    /// (`config check` rejects one); see `effective_dependencies` for the graph the engine uses.
     pub depends_on: Vec<String>,
+    /// Whether the check's table has a `depends_on` key at all, even `depends_on = []`: an
+    /// explicit list replaces the dependencies implied by the layers.
+    pub depends_on_set: bool,
     /// `enabled` (default true).
     pub enabled: bool,
     pub kind: CheckKind,
@@ -99,7 +106,8 @@ const DEFAULT_ERROR_WINDOW: Duration = Duration::from_secs(300);
 pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -> Vec<CheckConfig> {
     let tables = r.table_array(root, "check");
     let mut checks: Vec<CheckConfig> = Vec::with_capacity(tables.len());
-    let mut dependencies = Vec::new();
+    // (check name, its depends_on entries), for every check with a usable name.
+    let mut dependencies: Vec<(String, Vec<DependsOnEntry>)> = Vec::new();
     let mut names = std::collections::HashSet::new();
     for table in &tables {
         let name = unique_name(r, table, &mut names, "check", "app");
@@ -146,6 +154,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
         let error_window =
             duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
         let enabled = bool_setting(r, table, "enabled", true);
+        let depends_on_set = r.item(table, "depends_on").is_some();
         let depends_on = common::string_list(r, table, "depends_on");
         let kind = match type_name.as_str() {
             "http" => Some(CheckKind::Http(http::read_http(r, table))),
@@ -170,7 +179,9 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             "log" => Some(CheckKind::Log(log::read_log(r, table))),
             _ => None,
         };
-        dependencies.extend(depends_on.iter().cloned());
+        if name.valid && name.span.is_some() {
+            dependencies.push((name.value.clone(), depends_on.clone()));
+        }
         if let Some(kind) = kind {
             checks.push(CheckConfig {
                 name: name.value,
@@ -181,12 +192,13 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
                 recover_after,
                 error_window: error_window.value,
                 depends_on: depends_on.into_iter().map(|(name, _, _)| name).collect(),
+                depends_on_set,
                 enabled: enabled.value,
                 kind,
             });
         }
     }
-    for (name, span, path) in &dependencies {
+    for (name, span, path) in dependencies.iter().flat_map(|(_, entries)| entries) {
         if !names.contains(name) {
             r.problem(
                 span.as_ref(),
@@ -195,7 +207,78 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             );
         }
     }
+    for (span, path, cycle) in dependency_cycles(&dependencies) {
+        r.problem(
+            span.as_ref(),
+            &path,
+            format!("a dependency cycle: {}", cycle.join(" → ")),
+        );
+    }
     checks
+}
+
+/// One element of a `depends_on` list: the name, where it is written, its key path.
+type DependsOnEntry = (String, Option<std::ops::Range<usize>>, String);
+
+/// The cycles among the checks' `depends_on`, each once: a depth-first walk in file order
+/// (checks, then each list in order) reports every entry that leads back to a check still on
+/// the walk's path, with that path (`a → b → a`; `a → a` for a check that names itself). Every
+/// cycle has such an entry, so removing the reported ones leaves none. Unknown names are left
+/// to their own message.
+fn dependency_cycles(
+    checks: &[(String, Vec<DependsOnEntry>)],
+) -> Vec<(Option<std::ops::Range<usize>>, String, Vec<String>)> {
+    use std::collections::HashMap;
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (at, (name, _)) in checks.iter().enumerate() {
+        index.entry(name.as_str()).or_insert(at);
+    }
+    let mut marks = vec![Mark::New; checks.len()];
+    let mut found = Vec::new();
+    for start in 0..checks.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // The walk's path: (check, the next entry of its list to follow).
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnPath;
+        while let Some((check, next)) = path.last_mut() {
+            let (check, entry) = (*check, *next);
+            let Some((name, span, key)) = checks[check].1.get(entry) else {
+                marks[check] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            let named_before = checks[check].1[..entry].iter().any(|(n, _, _)| n == name);
+            let Some(&target) = index.get(name.as_str()).filter(|_| !named_before) else {
+                continue;
+            };
+            match marks[target] {
+                Mark::New => {
+                    marks[target] = Mark::OnPath;
+                    path.push((target, 0));
+                }
+                Mark::OnPath => {
+                    let from = path.iter().position(|(c, _)| *c == target).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[from..]
+                        .iter()
+                        .map(|(c, _)| checks[*c].0.clone())
+                        .collect();
+                    cycle.push(checks[target].0.clone());
+                    found.push((span.clone(), key.clone(), cycle));
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    found
 }
 
 /// A small whole number in `0..=max`.
@@ -288,6 +371,52 @@ mod tests {
              c.toml:16:15: check[2].depends_on[0]: \"nope\" is not the name of any check\n\
              c.toml:17:11: check[2].retries: 99 is out of range; expected a whole number from 0 to 10"
         );
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_reported_once_at_the_entry_that_closes_it() {
+        let tcp = |name: &str, depends_on: &str| {
+            format!(
+                "[[check]]\nname = \"{name}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\ndepends_on = {depends_on}\n\n"
+            )
+        };
+        // a -> b -> a, written at check[1].depends_on[0].
+        let text = [tcp("a", "[\"b\"]"), tcp("b", "[\"a\"]")].concat();
+        assert_eq!(
+            problems(&text),
+            "c.toml:11:15: check[1].depends_on[0]: a dependency cycle: a → b → a"
+        );
+        // A check that names itself.
+        assert_eq!(
+            problems(&tcp("a", "[\"a\"]")),
+            "c.toml:5:15: check[0].depends_on[0]: a dependency cycle: a → a"
+        );
+        // Two cycles through c, a longer one, an entry named twice (one cycle, one message), a
+        // check outside them that depends on one, and an unknown name.
+        let text = [
+            tcp("x", "[\"a\"]"),
+            tcp("a", "[\"b\"]"),
+            tcp("b", "[\"c\", \"nope\"]"),
+            tcp("c", "[\"a\", \"b\", \"b\"]"),
+            tcp("d", "[\"d\", \"x\"]"),
+        ]
+        .concat();
+        assert_eq!(
+            problems(&text),
+            "c.toml:17:20: check[2].depends_on[1]: \"nope\" is not the name of any check\n\
+             c.toml:23:15: check[3].depends_on[0]: a dependency cycle: a → b → c → a\n\
+             c.toml:23:20: check[3].depends_on[1]: a dependency cycle: b → c → b\n\
+             c.toml:29:15: check[4].depends_on[0]: a dependency cycle: d → d"
+        );
+        // No cycle: a diamond.
+        let text = [
+            tcp("top", "[\"l\", \"r\"]"),
+            tcp("l", "[\"bottom\"]"),
+            tcp("r", "[\"bottom\"]"),
+            tcp("bottom", "[]"),
+        ]
+        .concat();
+        assert!(from_str(&text, "c.toml", &no_env).is_ok());
     }
 
     #[test]

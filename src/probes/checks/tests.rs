@@ -48,6 +48,7 @@ fn config(retries: u32, recover_after: u32) -> CheckConfig {
         recover_after,
         error_window: Duration::from_secs(60),
         depends_on: Vec::new(),
+        depends_on_set: false,
         enabled: true,
         kind: CheckKind::Tcp(TcpCheck::new("127.0.0.1:1")),
     }
