@@ -361,6 +361,15 @@ fn generate(rng: &mut Rng, dir: &Path) -> String {
         s.key(rng, p, "evaluation_interval", d(&["1s", "5s"]));
         s.key(rng, p, "send_resolved", boolean);
         s.key(rng, p, "host", t(&["web-1"]));
+        s.key(rng, p, "for_critical", d(&["15s", "0s", "1m"]));
+        s.key(rng, p, "implied_dependencies", boolean);
+        if rng.chance(30) {
+            let mut s = header(&mut out, "[alerts.flapping]");
+            s.key(rng, p, "enabled", boolean);
+            s.key(rng, 50, "window", d(&["10m", "1s", "1d"]));
+            s.key(rng, 50, "changes", n(&["5", "2", "1000"]));
+            s.key(rng, 50, "stable_for", d(&["2m", "1s", "1d"]));
+        }
         for i in 0..rng.below(3) {
             let mut s = header(&mut out, "[[alerts.rule]]");
             match rng.below(3) {
@@ -382,6 +391,8 @@ fn generate(rng: &mut Rng, dir: &Path) -> String {
                 }
             }
             s.key(rng, 30, "for", d(&["2m", "0s", "10m"]));
+            s.key(rng, 20, "for_critical", d(&["0s"]));
+            s.key(rng, 20, "summary_resolved", t(&["{{rule}} fine on {{host}}"]));
             s.key(rng, p, "cooldown", d(&["1h"]));
             s.key(rng, p, "cooldown_critical", d(&["30m"]));
             s.key(rng, p, "cooldown_warning", d(&["2h"]));
@@ -398,6 +409,12 @@ fn generate(rng: &mut Rng, dir: &Path) -> String {
         s.key(rng, p, "retries", n(&["0", "1", "10"]));
         s.key(rng, p, "recover_after", n(&["1", "2"]));
         s.key(rng, p, "error_window", d(&["5m", "1m"]));
+        // An earlier check (a graph without cycles), none, or now and then this one (a cycle).
+        s.key(rng, p, "depends_on", |r| match (i, r.extreme()) {
+            (_, true) => format!("[\"c{i}\"]"),
+            (0, false) => "[]".to_string(),
+            (_, false) => format!("[\"c{}\"]", r.below(i)),
+        });
         match kind {
             "http" | "prometheus" => {
                 s.key(rng, 100, "url", |r| url(r, "/health"));
