@@ -392,7 +392,12 @@ fn generate(rng: &mut Rng, dir: &Path) -> String {
             }
             s.key(rng, 30, "for", d(&["2m", "0s", "10m"]));
             s.key(rng, 20, "for_critical", d(&["0s"]));
-            s.key(rng, 20, "summary_resolved", t(&["{{rule}} fine on {{host}}"]));
+            s.key(
+                rng,
+                20,
+                "summary_resolved",
+                t(&["{{rule}} fine on {{host}}"]),
+            );
             s.key(rng, p, "cooldown", d(&["1h"]));
             s.key(rng, p, "cooldown_critical", d(&["30m"]));
             s.key(rng, p, "cooldown_warning", d(&["2h"]));

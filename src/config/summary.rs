@@ -134,6 +134,21 @@ pub fn summary(config: &Config) -> String {
         format_duration(alerts.group_wait_critical),
         format_duration(alerts.group_interval),
     ));
+    let flapping = &alerts.flapping;
+    lines.push(format!(
+        "  critical levels hold {} before firing unless a rule says otherwise (for_critical, at most its for); {}",
+        format_duration(alerts.for_critical),
+        if flapping.enabled {
+            format!(
+                "flapping at {} changes within {}, quiet until stable for {}",
+                flapping.changes,
+                format_duration(flapping.window),
+                format_duration(flapping.stable_for)
+            )
+        } else {
+            "flapping not detected (alerts.flapping.enabled = false)".to_string()
+        }
+    ));
     if let Some(gate) = &alerts.connectivity {
         lines.push(format!(
             "  connectivity: lost when {} all fail; then the alerts of {} are held, and {} after it returns",
@@ -321,6 +336,7 @@ mod tests {
              check_no_data, security_incident, connectivity_lost, collection_late, store_errors, store_unwritable, \
              outbox_backlog, outbox_stuck\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
+             \x20 critical levels hold 15s before firing unless a rule says otherwise (for_critical, at most its for); flapping at 5 changes within 10m, quiet until stable for 2m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)\n\
              maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\
              store: ./lookout-data, at most 1GiB, written every 10s\n  \
@@ -365,6 +381,24 @@ mod tests {
             );
             assert!(!shown.contains("s3cret"), "{shown}");
         }
+    }
+
+    #[test]
+    fn alert_timing_line_follows_the_config() {
+        let config = crate::config::from_str(
+            "[alerts]\nfor_critical = \"5s\"\n[alerts.flapping]\nenabled = false\n",
+            "t",
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            summary(&config).contains(
+                "\n  critical levels hold 5s before firing unless a rule says otherwise \
+                 (for_critical, at most its for); flapping not detected (alerts.flapping.enabled = false)\n"
+            ),
+            "{}",
+            summary(&config)
+        );
     }
 
     #[test]
