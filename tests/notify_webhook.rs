@@ -1,10 +1,18 @@
 //! The webhook notifier against an in-process receiver (axum on a free port) that checks the
 //! HMAC signature the way a real receiver would — recomputed with `ring` from the shared secret,
 //! compared in constant time — and records what it got: payload fields, headers, Slack shape,
-//! and how 500 / 400 answers and a wrong secret come out.
+//! and how 500 / 400 answers and a wrong secret come out. Then the real daemon against a
+//! receiver that answers 503 for a while: what it finally gets, key by key and in order.
+
+#[path = "common/alerting.rs"]
+mod alerting;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alerting::{FlipServer, HookReceiver, http_check, poll};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -320,4 +328,122 @@ async fn errors_never_show_the_path_or_query_of_the_url() {
         "{}",
         error.message
     );
+}
+
+/// Regression (issue 16, finding 6): a webhook answering 503 while a check went down, up and
+/// down got a key reused for another message (an urgent notice had pulled not-yet-due rows
+/// into its batch, and the retry split them under that key), and got the first firing after
+/// the resolution and the newer firing. A receiver deduping on the key (as the docs say) then
+/// drops real notices and shows a stale state last.
+#[test]
+fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key_in_order() {
+    const SECRET: &str = "whsec-503-e2e";
+    let limit = Duration::from_secs(120);
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HookReceiver::start(SECRET);
+    hook.refuse(503);
+    let app = FlipServer::start(500);
+    // A long group_interval: the resolution waits for it while the new firing (critical,
+    // urgent) does not, so the firing pulls the waiting resolution into its batch.
+    let extra = format!(
+        "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"10s\"\n\
+         [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
+         [[alerts.rule]]\nname = \"http_response_time\"\nenabled = false\n\n\
+         [[notifier]]\nname = \"ops-hook\"\ntype = \"webhook\"\nurl = \"http://{}/hook\"\n\
+         secret = \"{SECRET}\"\n",
+        hook.addr
+    ) + &http_check("app", &app.url(), "");
+    let port = common::free_port();
+    let config = common::write_config(dir.path(), port, &extra);
+    let daemon = common::Daemon::start(&config, port);
+
+    let tried = |n: usize| {
+        poll(limit, &format!("{n} webhook attempt(s)"), || {
+            (hook.received().len() >= n).then_some(())
+        })
+    };
+    // Down: the firing is tried (503).
+    tried(1);
+    // Up: the resolution waits for the group interval; down again: the new firing is urgent.
+    app.set(200);
+    std::thread::sleep(Duration::from_secs(3));
+    app.set(500);
+    // Keep answering 503 through several retries of each row.
+    let before = hook.received().len();
+    tried(before + 1);
+    std::thread::sleep(Duration::from_secs(25));
+    hook.accept();
+
+    let outbox = |all: bool| -> Vec<serde_json::Value> {
+        let path = if all {
+            "/api/v1/outbox?all=true"
+        } else {
+            "/api/v1/outbox"
+        };
+        daemon.json(path)["outbox"].as_array().unwrap().clone()
+    };
+    poll(limit, "the outbox empty", || outbox(false).is_empty().then_some(()));
+    let received = hook.received();
+    let rows = outbox(true);
+    let summary: Vec<String> = received
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            let notices: Vec<String> = body["notices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| format!("{}@{}", n["kind"], n["at_ms"]))
+                .collect();
+            format!("{} {} {}", r.status, body["idempotency_key"], notices.join(","))
+        })
+        .collect();
+    let context = format!("requests:\n{}\noutbox: {rows:#?}", summary.join("\n"));
+
+    // One body per key, whatever the receiver answered.
+    let mut bodies: BTreeMap<String, String> = BTreeMap::new();
+    for request in &received {
+        assert!(request.verified, "{context}");
+        let key = request.headers["idempotency-key"].clone();
+        let body = bodies.entry(key.clone()).or_insert_with(|| request.body.clone());
+        assert_eq!(*body, request.body, "key {key} sent with two bodies\n{context}");
+    }
+
+    // What a deduping receiver keeps: the first 2xx of each key, in arrival order.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut delivered: Vec<(String, i64)> = Vec::new();
+    for request in received.iter().filter(|r| r.status == 200) {
+        if !seen.insert(request.headers["idempotency-key"].clone()) {
+            continue;
+        }
+        let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        for notice in body["notices"].as_array().unwrap() {
+            assert_eq!(notice["labels"]["check"], "app", "{context}");
+            delivered.push((
+                notice["kind"].as_str().unwrap().to_string(),
+                notice["at_ms"].as_i64().unwrap(),
+            ));
+        }
+    }
+    assert!(
+        delivered.windows(2).all(|w| w[0].1 < w[1].1),
+        "the app's notices out of order: {delivered:?}\n{context}"
+    );
+    // Every row the engine queued delivered once (none given up, dropped or deduped away),
+    // in the order the engine decided them, the newest (the second firing) last.
+    assert!(
+        rows.iter().all(|r| r["state"] == "delivered"),
+        "{context}"
+    );
+    let queued: Vec<&str> = rows
+        .iter()
+        .rev()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    let kinds: Vec<&str> = delivered.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, queued, "{context}");
+    assert!(queued.len() >= 3, "down, up, down: {context}");
+    assert_eq!(kinds.last(), Some(&"firing"), "{context}");
 }
