@@ -219,6 +219,8 @@ async fn posts_the_signed_json_payload_with_its_idempotency_key() {
         "at",
         "at_ms",
         "runbook_url",
+        "explains",
+        "resolved_while_muted",
     ] {
         assert!(notices[1].get(field).is_some(), "notice has no {field}");
     }
@@ -384,7 +386,9 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
         };
         daemon.json(path)["outbox"].as_array().unwrap().clone()
     };
-    poll(limit, "the outbox empty", || outbox(false).is_empty().then_some(()));
+    poll(limit, "the outbox empty", || {
+        outbox(false).is_empty().then_some(())
+    });
     let received = hook.received();
     let rows = outbox(true);
     let summary: Vec<String> = received
@@ -397,7 +401,12 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
                 .iter()
                 .map(|n| format!("{}@{}", n["kind"], n["at_ms"]))
                 .collect();
-            format!("{} {} {}", r.status, body["idempotency_key"], notices.join(","))
+            format!(
+                "{} {} {}",
+                r.status,
+                body["idempotency_key"],
+                notices.join(",")
+            )
         })
         .collect();
     let context = format!("requests:\n{}\noutbox: {rows:#?}", summary.join("\n"));
@@ -407,8 +416,13 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     for request in &received {
         assert!(request.verified, "{context}");
         let key = request.headers["idempotency-key"].clone();
-        let body = bodies.entry(key.clone()).or_insert_with(|| request.body.clone());
-        assert_eq!(*body, request.body, "key {key} sent with two bodies\n{context}");
+        let body = bodies
+            .entry(key.clone())
+            .or_insert_with(|| request.body.clone());
+        assert_eq!(
+            *body, request.body,
+            "key {key} sent with two bodies\n{context}"
+        );
     }
 
     // What a deduping receiver keeps: the first 2xx of each key, in arrival order.
@@ -433,10 +447,7 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     );
     // Every row the engine queued delivered once (none given up, dropped or deduped away),
     // in the order the engine decided them, the newest (the second firing) last.
-    assert!(
-        rows.iter().all(|r| r["state"] == "delivered"),
-        "{context}"
-    );
+    assert!(rows.iter().all(|r| r["state"] == "delivered"), "{context}");
     let queued: Vec<&str> = rows
         .iter()
         .rev()

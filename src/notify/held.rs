@@ -8,8 +8,8 @@
 //! write the held rows back to the store as they stand (`Store::outbox_adopt`): pending ones
 //! as pending (with their attempts and batch key, so a retry keeps its idempotency key),
 //! delivered and failed ones as such. Only while that fails does it send the due ones from
-//! here, with the same grouping, claim-before-send, backoff and give-up rules as the store's
-//! rows. Invariants:
+//! here, with the same grouping (`plan`), claim-before-send, backoff and give-up rules as the
+//! store's rows. Invariants:
 //!
 //! - **Never twice.** A held row is either adopted by the store (then forgotten here, and sent
 //!   only by the store's path) or sent from here (then adopted as delivered, which nothing
@@ -18,10 +18,13 @@
 //! - **Bounded.** At most [`MAX_HELD`] rows; past it the oldest go, logged and counted
 //!   (`dropped`). Held rows live only in memory: a restart during the episode loses those not
 //!   adopted yet (the store could not have kept them either).
-//! - Held rows get negative ids, so the batch keys derived from them never equal a key
-//!   derived from the store's (positive) row ids.
+//! - **In order.** The rows of an alert that still has older rows pending in the store wait
+//!   here (and go to the store with the others): the store's rows cannot be sent while it
+//!   cannot write, and a newer notice must not overtake them. Keys are digests of the message
+//!   content, so a held batch adopted by the store keeps its key.
+//! - Held rows get negative ids, never equal to the store's (positive) row ids.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::alert::records::{OutboxEntry, OutboxRow, OutboxState};
@@ -148,28 +151,26 @@ impl Held {
         self.rows.retain(|r| !ids.contains(&r.id));
     }
 
-    /// The pending rows due at `now_ms` (their due time and next attempt have come), grouped
-    /// as the store's rows are: by notifier, group key and batch key (rows claimed together
-    /// stay together). Oldest first within a group.
-    pub fn due_groups(&self, now_ms: UnixMillis) -> Vec<Vec<OutboxRow>> {
-        let mut groups: BTreeMap<(String, String, Option<String>), Vec<OutboxRow>> =
-            BTreeMap::new();
-        for row in &self.rows {
-            if row.state == OutboxState::Pending
-                && row.entry.due_ms <= now_ms
-                && row.next_attempt_ms <= now_ms
-            {
-                groups
-                    .entry((
-                        row.entry.notifier.clone(),
-                        row.entry.group_key.clone(),
-                        row.batch_key.clone(),
-                    ))
-                    .or_default()
-                    .push(row.clone());
-            }
-        }
-        groups.into_values().collect()
+    /// The batches due at `now_ms`, by the store's rules (`plan::due_batches`: claimed rows
+    /// together, an alert's older rows with its newer ones). The rows of the alerts in
+    /// `waiting` ((notifier, alert id) with older rows pending in the store) are left out: they
+    /// go to the store and out in order from there.
+    pub fn due_groups(
+        &self,
+        now_ms: UnixMillis,
+        waiting: &[(String, String)],
+    ) -> Vec<Vec<OutboxRow>> {
+        let rows: Vec<OutboxRow> = self
+            .rows
+            .iter()
+            .filter(|r| {
+                !waiting
+                    .iter()
+                    .any(|(n, a)| *n == r.entry.notifier && *a == r.entry.notice.alert_id)
+            })
+            .cloned()
+            .collect();
+        super::plan::due_batches(&rows, now_ms, usize::MAX)
     }
 
     /// Before a send: one more attempt, no other before `next_attempt_ms`, the batch key kept.
@@ -211,6 +212,8 @@ impl Held {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::alert::Severity;
     use crate::notify::{AlertNotice, Category, NoticeKind};
@@ -258,23 +261,27 @@ mod tests {
         let steps: [(UnixMillis, Vec<Vec<i64>>); 3] = [
             (99, vec![]),
             (100, vec![vec![-1, -2]]),
-            (300, vec![vec![-3], vec![-1, -2]]),
+            (300, vec![vec![-1, -2], vec![-3]]),
         ];
         for (now, expected) in steps {
-            assert_eq!(ids(&held.due_groups(now)), expected, "at {now}");
+            assert_eq!(ids(&held.due_groups(now, &[])), expected, "at {now}");
         }
 
         held.claim(&[-1, -2], 5_300, "lookout-k");
-        assert_eq!(ids(&held.due_groups(300)), vec![vec![-3]], "claimed: waits");
+        assert_eq!(
+            ids(&held.due_groups(300, &[])),
+            vec![vec![-3]],
+            "claimed: waits"
+        );
         held.retry(&[-1, -2], "timeout", 5_300);
-        let again = held.due_groups(5_300);
-        assert_eq!(ids(&again), vec![vec![-3], vec![-1, -2]]);
-        assert_eq!(again[1][0].batch_key.as_deref(), Some("lookout-k"));
-        assert_eq!(again[1][0].attempts, 1);
+        let again = held.due_groups(5_300, &[]);
+        assert_eq!(ids(&again), vec![vec![-1, -2], vec![-3]]);
+        assert_eq!(again[0][0].batch_key.as_deref(), Some("lookout-k"));
+        assert_eq!(again[0][0].attempts, 1);
 
         held.delivered(&[-1, -2], 5_400);
         held.failed(&[-3], "permanent error: 550");
-        assert!(held.due_groups(10_000).is_empty());
+        assert!(held.due_groups(10_000, &[]).is_empty());
         let rows = held.rows();
         assert_eq!(rows[0].state, OutboxState::Delivered);
         assert_eq!(rows[0].delivered_ms, Some(5_400));
@@ -285,6 +292,33 @@ mod tests {
 
         held.forget(&[-1, -3]);
         assert_eq!(held.rows().iter().map(|r| r.id).collect::<Vec<_>>(), [-2]);
+    }
+
+    #[test]
+    fn a_newer_held_notice_takes_the_older_one_along_or_waits_for_the_store() {
+        let mut held = Held::default();
+        held.hold(vec![entry("a", "mail", 0)], 0);
+        held.claim(&[-1], 5_000, "lookout-k1");
+        held.retry(&[-1], "503", 5_000);
+        let mut resolved = entry("a", "mail", 100);
+        resolved.notice.kind = NoticeKind::Resolved;
+        resolved.notice.at_ms = 100;
+        held.hold(vec![resolved], 100);
+        assert_eq!(
+            ids(&held.due_groups(100, &[])),
+            vec![vec![-1, -2]],
+            "the resolution goes with the firing still in its backoff, never before it"
+        );
+        assert!(
+            held.due_groups(100, &[("mail".to_string(), "a".to_string())])
+                .is_empty(),
+            "older rows of the alert in the store: the held ones wait for them"
+        );
+        assert_eq!(
+            ids(&held.due_groups(100, &[("hook".to_string(), "a".to_string())])),
+            vec![vec![-1, -2]],
+            "another notifier's rows do not hold these"
+        );
     }
 
     #[test]

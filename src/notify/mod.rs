@@ -10,6 +10,7 @@
 
 pub mod held;
 pub mod outbox;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -125,9 +126,10 @@ pub struct AlertNotice {
 /// What one notifier sends at once: every due notice of one group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupMessage {
-    /// Same for every attempt to deliver the same rows: receivers dedupe on it (email
+    /// A digest of the message's content (`plan::idempotency_key`): the same for every attempt
+    /// to deliver the same rows, different for any other content. Receivers dedupe on it (email
     /// Message-ID, webhook `Idempotency-Key`), so a crash between "sent" and "marked" does not
-    /// turn into a storm.
+    /// turn into a storm, and a deduping receiver never drops a message it has not seen.
     pub idempotency_key: String,
     pub group_key: String,
     /// The labels the group is formed by, e.g. {host="web1"}.

@@ -1,11 +1,11 @@
 //! The outbox worker: delivers the notifications the alert engine persisted in the store.
 //!
-//! One pass (`deliver_due`) takes the due rows, groups them per notifier and group key into one
-//! `GroupMessage` each, claims them in the store (one more attempt, next attempt pushed back by
-//! `backoff`, a batch key recorded) and only then sends, each send bounded by a timeout, every
-//! group concurrently. Then the rows are marked delivered, retried later, or failed (a
-//! permanent error, an unknown notifier, or still failing `GIVE_UP_AFTER` after they were
-//! written).
+//! One pass (`deliver_due`) reads the pending rows, lets `plan` form the due batches (one
+//! message each: one notifier, claimed rows together, an alert's older rows with its newer
+//! ones), claims them in the store (one more attempt, next attempt pushed back by `backoff`,
+//! the batch recorded) and only then sends, each send bounded by a timeout, every message
+//! concurrently. Then the rows are marked delivered, retried later, or failed (a permanent
+//! error, an unknown notifier, or still failing `GIVE_UP_AFTER` after they were written).
 //!
 //! Some receivers forget an alert nobody repeats (Alertmanager resolves it after its
 //! `resolve_timeout`). For the notifiers that say so (`Notifier::resend_interval`), `resend`
@@ -16,9 +16,11 @@
 //! pass, never beside it, so a re-sent firing cannot overtake the resolved notice after it.
 //!
 //! Why claim first: a crash between "sent" and "marked" then brings the rows back only after
-//! their backoff, grouped by their recorded batch key, which is the message's idempotency key,
-//! so the receiver can drop the repeat. Rows claimed together are always sent together.
-//! One worker per store is assumed (the daemon's).
+//! their backoff, together (their recorded batch), as the same message under the same key
+//! (a digest of the content, `plan::idempotency_key`), so the receiver can drop the repeat.
+//! When a newer notice of one of their alerts joins them, the message changes and so does its
+//! key: a key never stands for two different messages. One worker per store is assumed (the
+//! daemon's).
 //!
 //! While the store cannot write, the alert loop hands its rows to `notify::held` instead;
 //! each pass first offers those back to the store (`deliver_held`) and, while it still
@@ -32,6 +34,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use super::held::HeldOutbox;
+use super::plan;
 use super::{GroupMessage, NoticeKind, Notifier, NotifyError};
 use crate::alert::records::OutboxRow;
 use crate::clock::{SharedClock, UnixMillis};
@@ -44,8 +47,11 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Rows taken per pass; the rest follow in the next pass, 50 ms later.
+/// Due rows taken per pass (each batch whole, with the older rows of its alerts); the rest
+/// follow in the next pass, 50 ms later.
 const ROWS_PER_PASS: usize = 500;
+/// The most pending rows read to plan a pass (oldest first).
+const PENDING_PER_PASS: usize = 20_000;
 /// `run` looks at the store at least this often (another process may have written rows)...
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 /// ...and at most this often, however close the next due row.
@@ -205,25 +211,14 @@ impl Outbox {
     /// come back after their backoff under the same key.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now_ms();
-        let rows = self.store.outbox_due(now, ROWS_PER_PASS).await?;
+        let pending = self.store.outbox_due(now, PENDING_PER_PASS).await?;
         let mut report = DeliveryReport::default();
         let mut first_error: Option<StoreError> = None;
 
-        // (notifier, group key, batch key): rows claimed together stay together.
-        let mut groups: BTreeMap<(String, String, Option<String>), Vec<OutboxRow>> =
-            BTreeMap::new();
-        for row in rows {
-            let key = (
-                row.entry.notifier.clone(),
-                row.entry.group_key.clone(),
-                row.batch_key.clone(),
-            );
-            groups.entry(key).or_default().push(row);
-        }
-
         let mut sends = Vec::new();
         let mut in_flight = Vec::new();
-        for ((notifier_name, _, batch_key), mut rows) in groups {
+        for mut rows in plan::due_batches(&pending, now, ROWS_PER_PASS) {
+            let notifier_name = rows[0].entry.notifier.clone();
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let Some(notifier) = self.notifiers.get(&notifier_name) else {
                 let error = format!("notifier {notifier_name} is not configured");
@@ -239,12 +234,12 @@ impl Outbox {
                 }
                 continue;
             };
-            let key = batch_key.unwrap_or_else(|| derive_batch_key(&notifier_name, &rows));
+            let message = self.message(&notifier_name, &rows);
             let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
             let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
             let claimed = match self
                 .store
-                .outbox_claim(&ids, now, next_attempt_ms, &key)
+                .outbox_claim(&ids, now, next_attempt_ms, &message.idempotency_key)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -253,11 +248,17 @@ impl Outbox {
                     break;
                 }
             };
-            rows.retain(|r| claimed.binary_search(&r.id).is_ok());
-            if rows.is_empty() {
-                continue;
-            }
-            let message = self.message(key, &rows);
+            let message = if claimed.len() == rows.len() {
+                message
+            } else {
+                // A row went meanwhile (withdrawn by the engine): fewer rows, another message,
+                // another key. The claimed rows keep the recorded key only as "sent together".
+                rows.retain(|r| claimed.binary_search(&r.id).is_ok());
+                if rows.is_empty() {
+                    continue;
+                }
+                self.message(&notifier_name, &rows)
+            };
             in_flight.push(InFlight {
                 notifier: notifier_name,
                 ids: claimed,
@@ -345,7 +346,19 @@ impl Outbox {
             }
         }
         let now = self.clock.now_ms();
-        let groups = held.with(|h| h.due_groups(now)).await;
+        // An alert with older rows in the store: its held rows wait for the store, which
+        // sends them in order once it takes writes (or can be read) again.
+        let waiting: Option<Vec<(String, String)>> = match self.store.outbox_pending_alerts().await
+        {
+            Ok(pairs) => Some(pairs),
+            Err(error) => {
+                tracing::debug!(%error, "outbox: cannot read which alerts have rows in the store");
+                None
+            }
+        };
+        let groups = held
+            .with(|h| h.due_groups(now, waiting.as_deref().unwrap_or_default()))
+            .await;
         let mut sends = Vec::new();
         let mut in_flight = Vec::new();
         for rows in groups {
@@ -357,14 +370,11 @@ impl Outbox {
                 self.count_failed(&mut report, &notifier_name, ids.len(), error);
                 continue;
             };
-            let key = rows[0]
-                .batch_key
-                .clone()
-                .unwrap_or_else(|| derive_batch_key(&notifier_name, &rows));
+            let message = self.message(&notifier_name, &rows);
             let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
             let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
-            held.with(|h| h.claim(&ids, next_attempt_ms, &key)).await;
-            let message = self.message(key, &rows);
+            held.with(|h| h.claim(&ids, next_attempt_ms, &message.idempotency_key))
+                .await;
             in_flight.push(InFlight {
                 notifier: notifier_name,
                 ids,
@@ -551,25 +561,24 @@ impl Outbox {
         self.metrics.add(notifier, |c| c.rows_failed += rows as u64);
     }
 
-    /// The message for rows of one group: worst severity first, then oldest first. Built from
-    /// the rows alone, so every attempt for the same rows sends the same message.
-    fn message(&self, idempotency_key: String, rows: &[OutboxRow]) -> GroupMessage {
-        let mut sorted: Vec<&OutboxRow> = rows.iter().collect();
-        sorted.sort_by(|a, b| {
-            let (a, b) = ((&a.entry.notice, a.id), (&b.entry.notice, b.id));
-            b.0.severity
-                .cmp(&a.0.severity)
-                .then(a.0.at_ms.cmp(&b.0.at_ms))
-                .then(a.1.cmp(&b.1))
-        });
-        GroupMessage {
-            idempotency_key,
-            group_key: rows[0].entry.group_key.clone(),
-            group_labels: rows[0].entry.group_labels.clone(),
-            notices: sorted.iter().map(|r| r.entry.notice.clone()).collect(),
+    /// The message for one batch of rows (`plan::message_notices` order), under the key its
+    /// content gives (`plan::idempotency_key`). Built from the rows alone, so every attempt for
+    /// the same rows sends the same message.
+    fn message(&self, notifier: &str, rows: &[OutboxRow]) -> GroupMessage {
+        let newest = rows
+            .iter()
+            .max_by_key(|r| (r.entry.notice.at_ms, r.id))
+            .unwrap_or(&rows[0]);
+        let mut message = GroupMessage {
+            idempotency_key: String::new(),
+            group_key: newest.entry.group_key.clone(),
+            group_labels: newest.entry.group_labels.clone(),
+            notices: plan::message_notices(rows),
             dashboard_url: self.dashboard_url.clone(),
             created_ms: rows.iter().map(|r| r.created_ms).min().unwrap_or_default(),
-        }
+        };
+        message.idempotency_key = plan::idempotency_key(notifier, &message);
+        message
     }
 
     /// Delivers until `stop` turns true (or its sender is dropped): a pass, then a sleep until
@@ -662,28 +671,6 @@ impl Outbox {
 /// clock that went back counts as due, rather than as a long silence.
 pub fn resend_due(last_ms: Option<UnixMillis>, now_ms: UnixMillis, every: Duration) -> bool {
     last_ms.is_none_or(|last| now_ms < last || now_ms - last >= every.as_millis() as i64)
-}
-
-/// A key for rows sent together for the first time: unique to these rows (their ids, the
-/// notifier, and the oldest row's creation time, so that a new store reusing ids does not
-/// reuse keys a receiver may still remember).
-fn derive_batch_key(notifier: &str, rows: &[OutboxRow]) -> String {
-    let mut ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    ids.sort_unstable();
-    let created = rows.iter().map(|r| r.created_ms).min().unwrap_or_default();
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(notifier.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(&created.to_be_bytes());
-    for id in ids {
-        ctx.update(&id.to_be_bytes());
-    }
-    let digest = ctx.finish();
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("lookout-{hex}")
 }
 
 #[cfg(test)]
@@ -1180,6 +1167,98 @@ mod tests {
             1,
             "web2 on its own time"
         );
+    }
+
+    /// Regression (issue 16, finding 6): an urgent row pulled a not-yet-due row into its
+    /// batch; the retry went without it and the pulled row later alone, both under the batch's
+    /// key. And a check down, up, down while the receiver failed delivered the newer firing
+    /// first and the first firing last.
+    #[tokio::test]
+    async fn a_receiver_down_while_an_alert_flips_gets_one_message_per_key_and_each_alert_in_order()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let hook = Arc::new(FakeNotifier::new("hook"));
+        hook.down.store(true, Ordering::SeqCst);
+        let worker = outbox(&store, &clock, &[&hook]);
+        let notice = |alert: &str, kind: NoticeKind, at_ms: i64, due_ms: i64| {
+            let mut e = entry("hook", "web1", alert, Severity::Critical, at_ms);
+            e.notice.kind = kind;
+            e.due_ms = due_ms;
+            e
+        };
+        // app fires (urgent, due at once); disk waits for its group wait.
+        enqueue(
+            &store,
+            vec![
+                notice("app", NoticeKind::Firing, T0, T0),
+                notice("disk", NoticeKind::Firing, T0, T0 + 20_000),
+            ],
+        )
+        .await;
+        worker.deliver_due().await.unwrap();
+        // app recovers (the resolution waits for the group interval), then fails again.
+        clock.advance(secs(2));
+        enqueue(
+            &store,
+            vec![notice("app", NoticeKind::Resolved, T0 + 2_000, T0 + 12_000)],
+        )
+        .await;
+        worker.deliver_due().await.unwrap();
+        clock.advance(secs(2));
+        enqueue(
+            &store,
+            vec![notice("app", NoticeKind::Firing, T0 + 4_000, T0 + 4_000)],
+        )
+        .await;
+        // Every second for a minute the receiver fails; then it is back.
+        for _ in 0..60 {
+            worker.deliver_due().await.unwrap();
+            clock.advance(secs(1));
+        }
+        hook.down.store(false, Ordering::SeqCst);
+        clock.advance(secs(300));
+        worker.deliver_due().await.unwrap();
+        assert!(store.outbox_list(false, 10).await.unwrap().is_empty());
+
+        let shown = |m: &GroupMessage| -> Vec<(String, NoticeKind, i64)> {
+            m.notices
+                .iter()
+                .map(|n| (n.alert_id.clone(), n.kind, n.at_ms))
+                .collect()
+        };
+        let attempts = hook.attempts();
+        let mut by_key: BTreeMap<String, &GroupMessage> = BTreeMap::new();
+        for m in &attempts {
+            let first = by_key.entry(m.idempotency_key.clone()).or_insert(m);
+            assert_eq!(*first, m, "one key, one message");
+        }
+        assert_eq!(
+            shown(&attempts[0]),
+            [
+                ("app".into(), NoticeKind::Firing, T0),
+                ("disk".into(), NoticeKind::Firing, T0)
+            ]
+        );
+        let delivered = hook.delivered();
+        assert_eq!(
+            delivered.len(),
+            1,
+            "{:?}",
+            delivered.iter().map(shown).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            shown(&delivered[0]),
+            [
+                ("app".into(), NoticeKind::Firing, T0),
+                ("app".into(), NoticeKind::Resolved, T0 + 2_000),
+                ("app".into(), NoticeKind::Firing, T0 + 4_000),
+                ("disk".into(), NoticeKind::Firing, T0),
+            ],
+            "the whole batch once, the app's notices in order"
+        );
+        assert_ne!(delivered[0].idempotency_key, attempts[0].idempotency_key);
     }
 
     #[tokio::test]

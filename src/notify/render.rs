@@ -73,56 +73,169 @@ pub fn kind_label(kind: NoticeKind) -> &'static str {
     }
 }
 
-/// True when every notice of the message is a resolution (the message is good news).
-pub fn all_resolved(message: &GroupMessage) -> bool {
-    !message.notices.is_empty()
-        && message
+/// One alert's notices in a message, oldest first, and what they add up to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertNews<'a> {
+    /// Oldest first; never empty.
+    pub notices: Vec<&'a AlertNotice>,
+}
+
+impl<'a> AlertNews<'a> {
+    /// The newest notice: the alert's state as the message leaves it.
+    pub fn latest(&self) -> &'a AlertNotice {
+        self.notices[self.notices.len() - 1]
+    }
+
+    /// Still needs attention: its latest notice is not a resolution (nor a test).
+    pub fn open(&self) -> bool {
+        !matches!(self.latest().kind, NoticeKind::Resolved | NoticeKind::Test)
+    }
+
+    /// What the alert is called in a collapsed line: its check, else its rule.
+    pub fn name(&self) -> &'a str {
+        let latest = self.latest();
+        latest
+            .labels
+            .get("check")
+            .map_or(latest.rule.as_str(), String::as_str)
+    }
+
+    /// For several notices of the alert: "flapped 3 times, now firing" (it went back and
+    /// forth) or "changed 2 times, now critical" (escalated, then again); `None` for one.
+    pub fn collapsed(&self) -> Option<String> {
+        let count = self.notices.len();
+        if count < 2 {
+            return None;
+        }
+        let latest = self.latest();
+        let resolved = self.notices.iter().any(|n| n.kind == NoticeKind::Resolved);
+        let fired = self
             .notices
             .iter()
-            .all(|n| n.kind == NoticeKind::Resolved)
+            .any(|n| !matches!(n.kind, NoticeKind::Resolved | NoticeKind::Test));
+        let verb = if resolved && fired {
+            "flapped"
+        } else {
+            "changed"
+        };
+        let now = match latest.kind {
+            NoticeKind::Resolved => "resolved".to_string(),
+            NoticeKind::Flapping => "flapping".to_string(),
+            NoticeKind::Firing | NoticeKind::Repeat if verb == "flapped" => "firing".to_string(),
+            _ => latest.severity.as_str().to_string(),
+        };
+        Some(format!("{verb} {count} times, now {now}"))
+    }
+
+    /// The headline of the alert: its latest summary, or "app: flapped 3 times, now firing".
+    pub fn headline(&self) -> String {
+        match self.collapsed() {
+            Some(collapsed) => format!("{}: {collapsed}", self.name()),
+            None => self.latest().summary.clone(),
+        }
+    }
+
+    /// The symptoms the alert explains (root cause), each once, in the order told.
+    pub fn explains(&self) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::new();
+        for notice in &self.notices {
+            for symptom in &notice.explains {
+                if !out.contains(&symptom.as_str()) {
+                    out.push(symptom);
+                }
+            }
+        }
+        out
+    }
 }
 
-/// The notices in reading order: still-firing before resolved, worst severity first, then
-/// the oldest first (what has been wrong longest), then by rule for a stable order.
-pub fn ordered(message: &GroupMessage) -> Vec<&AlertNotice> {
-    let mut notices: Vec<&AlertNotice> = message.notices.iter().collect();
-    notices.sort_by(|a, b| {
-        (a.kind == NoticeKind::Resolved)
-            .cmp(&(b.kind == NoticeKind::Resolved))
-            .then(b.severity.cmp(&a.severity))
-            .then(a.since_ms.cmp(&b.since_ms))
-            .then(a.rule.cmp(&b.rule))
-            .then(a.alert_id.cmp(&b.alert_id))
+/// The alerts of a message in reading order: the ones still needing attention first (those
+/// flapping after the others), worst severity first, then the oldest first (what has been
+/// wrong longest), then by rule for a stable order. Each alert's notices oldest first.
+pub fn alerts(message: &GroupMessage) -> Vec<AlertNews<'_>> {
+    let mut alerts: Vec<AlertNews<'_>> = Vec::new();
+    let mut notices: Vec<(usize, &AlertNotice)> = message.notices.iter().enumerate().collect();
+    notices.sort_by_key(|(index, n)| (n.at_ms, *index));
+    for (_, notice) in notices {
+        match alerts
+            .iter_mut()
+            .find(|a| a.notices[0].alert_id == notice.alert_id)
+        {
+            Some(alert) => alert.notices.push(notice),
+            None => alerts.push(AlertNews {
+                notices: vec![notice],
+            }),
+        }
+    }
+    alerts.sort_by(|a, b| {
+        let (la, lb) = (a.latest(), b.latest());
+        (!a.open())
+            .cmp(&!b.open())
+            .then((la.kind == NoticeKind::Flapping).cmp(&(lb.kind == NoticeKind::Flapping)))
+            .then(worst(b).cmp(&worst(a)))
+            .then(a.notices[0].since_ms.cmp(&b.notices[0].since_ms))
+            .then(la.rule.cmp(&lb.rule))
+            .then(la.alert_id.cmp(&lb.alert_id))
     });
-    notices
+    alerts
 }
 
-/// `[CRITICAL] app is critical (+2 more) — web1`; `[RESOLVED] ...` when everything resolved;
-/// `[TEST] ...` for `lookout alerts test`.
+/// The worst severity an alert had in the message.
+fn worst(alert: &AlertNews<'_>) -> Severity {
+    alert
+        .notices
+        .iter()
+        .map(|n| n.severity)
+        .max()
+        .unwrap_or(Severity::Info)
+}
+
+/// True when every alert of the message ends resolved (the message is good news).
+pub fn all_resolved(message: &GroupMessage) -> bool {
+    !message.notices.is_empty()
+        && alerts(message)
+            .iter()
+            .all(|a| a.latest().kind == NoticeKind::Resolved)
+}
+
+/// Every notice in reading order: alert by alert (`alerts`), each alert's oldest first.
+pub fn ordered(message: &GroupMessage) -> Vec<&AlertNotice> {
+    alerts(message)
+        .into_iter()
+        .flat_map(|a| a.notices)
+        .collect()
+}
+
+/// `[CRITICAL] app is critical (+2 more) — web1` (+N: the other alerts); `[RESOLVED] ...`
+/// when every alert ends resolved; `[FLAPPING] ...` when every open alert is flapping;
+/// `[TEST] ...` for `lookout alerts test`. An alert told several times reads as its net state
+/// ("app: flapped 3 times, now firing").
 pub fn subject(message: &GroupMessage) -> String {
-    let notices = ordered(message);
-    let Some(first) = notices.first() else {
+    let alerts = alerts(message);
+    let Some(first) = alerts.first() else {
         return "[LOOKOUT] empty notification".to_string();
     };
+    let open: Vec<&AlertNews<'_>> = alerts.iter().filter(|a| a.open()).collect();
     let tag = if all_resolved(message) {
         "RESOLVED".to_string()
-    } else if notices.iter().all(|n| n.kind == NoticeKind::Test) {
+    } else if alerts.iter().all(|a| a.latest().kind == NoticeKind::Test) {
         "TEST".to_string()
+    } else if open.iter().all(|a| a.latest().kind == NoticeKind::Flapping) {
+        "FLAPPING".to_string()
     } else {
         // The tag is the worst of what still needs attention: a resolved critical next to a
         // firing warning is good news about the critical, not a critical.
-        notices
-            .iter()
-            .filter(|n| n.kind != NoticeKind::Resolved)
-            .map(|n| n.severity)
+        open.iter()
+            .filter(|a| a.latest().kind != NoticeKind::Flapping)
+            .map(|a| a.latest().severity)
             .max()
             .unwrap_or_else(|| message.severity())
             .as_str()
             .to_ascii_uppercase()
     };
-    let mut subject = format!("[{tag}] {}", one_line(&first.summary));
-    if notices.len() > 1 {
-        let _ = write!(subject, " (+{} more)", notices.len() - 1);
+    let mut subject = format!("[{tag}] {}", one_line(&first.headline()));
+    if alerts.len() > 1 {
+        let _ = write!(subject, " (+{} more)", alerts.len() - 1);
     }
     let scope = group_scope(message);
     if !scope.is_empty() {
@@ -165,39 +278,60 @@ pub fn duration_phrase(notice: &AlertNotice) -> String {
     }
 }
 
-/// The intro line above the sections.
+/// The intro line above the sections; counts alerts, not notices.
 fn intro(message: &GroupMessage) -> String {
-    let count = message.notices.len();
-    let alerts = if count == 1 { "alert" } else { "alerts" };
+    let alerts = alerts(message);
+    let count = alerts.len();
+    let noun = if count == 1 { "alert" } else { "alerts" };
     if all_resolved(message) {
-        format!("{count} {alerts} resolved.")
+        format!("{count} {noun} resolved.")
     } else {
-        let open = message
-            .notices
-            .iter()
-            .filter(|n| n.kind != NoticeKind::Resolved)
-            .count();
+        let open = alerts.iter().filter(|a| a.open()).count();
+        let verb = if open == 1 { "needs" } else { "need" };
         format!(
-            "{count} {alerts} changed; {open} still need attention (worst: {}).",
+            "{count} {noun} changed; {open} still {verb} attention (worst: {}).",
             message.severity().as_str()
         )
     }
 }
 
-/// Sections: each category present, in `CATEGORY_ORDER`, with its notices in reading order.
-fn sections(message: &GroupMessage) -> Vec<(Category, Vec<&AlertNotice>)> {
-    let notices = ordered(message);
+/// Sections: each category present, in `CATEGORY_ORDER`, with its alerts in reading order
+/// (an alert's section is its latest notice's category).
+fn sections(message: &GroupMessage) -> Vec<(Category, Vec<AlertNews<'_>>)> {
+    let alerts = alerts(message);
     CATEGORY_ORDER
         .iter()
         .filter_map(|category| {
-            let of: Vec<&AlertNotice> = notices
+            let of: Vec<AlertNews<'_>> = alerts
                 .iter()
-                .copied()
-                .filter(|n| n.category == *category)
+                .filter(|a| a.latest().category == *category)
+                .cloned()
                 .collect();
             (!of.is_empty()).then_some((*category, of))
         })
         .collect()
+}
+
+/// The title of an alert's entry: "[FIRING] app is critical", "[FIRING] app: flapped 3 times,
+/// now firing" for several notices, with "(resolved while muted by maintenance)" when told so.
+fn entry_title(alert: &AlertNews<'_>) -> String {
+    let latest = alert.latest();
+    let mut title = format!(
+        "[{}] {}",
+        kind_label(latest.kind).to_ascii_uppercase(),
+        one_line(&alert.headline())
+    );
+    if alert.collapsed().is_some() {
+        let _ = write!(title, " — {}", one_line(&latest.summary));
+    }
+    if let Some(reason) = latest
+        .resolved_while_muted
+        .as_deref()
+        .filter(|_| latest.kind == NoticeKind::Resolved)
+    {
+        let _ = write!(title, " (resolved while muted by {})", one_line(reason));
+    }
+    title
 }
 
 fn severity_line(notice: &AlertNotice) -> String {
@@ -225,13 +359,9 @@ pub fn text_body(message: &GroupMessage) -> String {
     for (category, notices) in sections(message) {
         let (heading, intro) = category_heading(category);
         let _ = writeln!(out, "== {heading} ==\n{intro}\n");
-        for notice in notices {
-            let _ = writeln!(
-                out,
-                "* [{}] {}",
-                kind_label(notice.kind).to_ascii_uppercase(),
-                one_line(&notice.summary)
-            );
+        for alert in notices {
+            let notice = alert.latest();
+            let _ = writeln!(out, "* {}", entry_title(&alert));
             let mut field = |name: &str, value: &str| {
                 if !value.is_empty() {
                     let _ = writeln!(out, "  {name:<11}{value}");
@@ -254,6 +384,10 @@ pub fn text_body(message: &GroupMessage) -> String {
                 "Runbook:",
                 notice.runbook_url.as_deref().unwrap_or_default(),
             );
+            let explains = alert.explains();
+            if !explains.is_empty() {
+                let _ = writeln!(out, "  Also explains: {}", one_line(&explains.join(", ")));
+            }
             for line in notice.description.lines() {
                 let _ = writeln!(out, "  {line}");
             }
@@ -322,15 +456,15 @@ pub fn html_body(message: &GroupMessage) -> String {
             escape_html(heading),
             escape_html(intro)
         );
-        for notice in notices {
+        for alert in notices {
+            let notice = alert.latest();
             let resolved = notice.kind == NoticeKind::Resolved;
             let _ = writeln!(
                 out,
                 "<div style=\"border-left: 4px solid {}; padding: 4px 12px; margin: 8px 0;\">\n\
-                 <p style=\"margin: 0; font-weight: bold;\">[{}] {}</p>",
+                 <p style=\"margin: 0; font-weight: bold;\">{}</p>",
                 colour(notice.severity, resolved),
-                escape_html(&kind_label(notice.kind).to_ascii_uppercase()),
-                escape_html(&notice.summary)
+                escape_html(&entry_title(&alert))
             );
             out.push_str("<ul style=\"margin: 4px 0; padding-left: 16px;\">\n");
             let mut item = |name: &str, value_html: String| {
@@ -359,6 +493,7 @@ pub fn html_body(message: &GroupMessage) -> String {
                     .map(html_link)
                     .unwrap_or_default(),
             );
+            item("Also explains", escape_html(&alert.explains().join(", ")));
             out.push_str("</ul>\n");
             if !notice.description.is_empty() {
                 let lines: Vec<String> = notice.description.lines().map(escape_html).collect();
@@ -517,7 +652,7 @@ pub(crate) mod tests {
         m.dashboard_url = Some("http://127.0.0.1:9898/".to_string());
         assert_eq!(
             text_body(&m),
-            "2 alerts changed; 1 still need attention (worst: critical).\n\n\
+            "2 alerts changed; 1 still needs attention (worst: critical).\n\n\
              == Critical failures ==\n\
              A service Lookout watches is failing or has stopped reporting.\n\n\
              * [RESOLVED] app is critical\n\
@@ -544,6 +679,132 @@ pub(crate) mod tests {
              Dashboard: http://127.0.0.1:9898/\n\
              -- \nSent by Lookout. Group: host=web1\n"
         );
+    }
+
+    /// A notice of `rule` of `kind` decided at T0 + `secs` s.
+    fn at(rule: &str, kind: NoticeKind, severity: Severity, secs: i64) -> AlertNotice {
+        let mut n = notice(rule, kind, severity, Category::Failure);
+        n.at_ms = 1_700_000_000_000 + secs * 1_000;
+        if kind == NoticeKind::Resolved {
+            n.summary = format!("{rule} is ok");
+        }
+        n
+    }
+
+    /// Regression (issue 16, finding 8): one alert's transitions in one mail were counted as
+    /// that many alerts ("4 alerts changed; 2 still need attention") and listed one by one.
+    #[test]
+    fn an_alert_told_several_times_in_one_message_reads_as_its_net_state() {
+        use NoticeKind::*;
+        use Severity::*;
+        let flapped = message(vec![
+            at("app", Firing, Critical, 10),
+            at("app", Resolved, Critical, 20),
+            at("cpu", Firing, Warning, 25),
+            at("app", Firing, Critical, 30),
+        ]);
+        assert_eq!(
+            subject(&flapped),
+            "[CRITICAL] app: flapped 3 times, now firing (+1 more) — web1"
+        );
+        let text = text_body(&flapped);
+        assert!(
+            text.starts_with("2 alerts changed; 2 still need attention (worst: critical).\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n* [FIRING] app: flapped 3 times, now firing — app is critical\n  Severity:  critical\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("* [").count(),
+            2,
+            "one entry per alert: {text}"
+        );
+        let html = html_body(&flapped);
+        assert!(
+            html.contains(">[FIRING] app: flapped 3 times, now firing — app is critical</p>"),
+            "{html}"
+        );
+
+        let ended = message(vec![
+            at("app", Firing, Critical, 10),
+            at("app", Resolved, Critical, 20),
+        ]);
+        assert_eq!(
+            subject(&ended),
+            "[RESOLVED] app: flapped 2 times, now resolved — web1"
+        );
+        assert!(text_body(&ended).starts_with("1 alert resolved.\n"));
+
+        let mut escalated = at("cpu", Escalated, Critical, 20);
+        escalated.previous_severity = Some(Warning);
+        let worse = message(vec![at("cpu", Firing, Warning, 10), escalated]);
+        assert_eq!(
+            subject(&worse),
+            "[CRITICAL] cpu: changed 2 times, now critical — web1"
+        );
+    }
+
+    #[test]
+    fn flapping_root_causes_and_resolutions_while_muted_are_told_as_such() {
+        use NoticeKind::*;
+        use Severity::*;
+        let mut flapping = at("app", Flapping, Critical, 90);
+        flapping.summary = "app is flapping: 23 changes in 90 s".to_string();
+        let m = message(vec![flapping]);
+        assert_eq!(
+            subject(&m),
+            "[FLAPPING] app is flapping: 23 changes in 90 s — web1"
+        );
+        assert!(
+            text_body(&m).contains("\n* [FLAPPING] app is flapping: 23 changes in 90 s\n"),
+            "{}",
+            text_body(&m)
+        );
+
+        let mut db = at("db", Firing, Critical, 10);
+        db.explains = vec![
+            "app-ready is critical".to_string(),
+            "app is critical".to_string(),
+        ];
+        let mut app = at("app", Resolved, Critical, 20);
+        app.resolved_while_muted = Some("maintenance".to_string());
+        let m = message(vec![db, app]);
+        assert_eq!(subject(&m), "[CRITICAL] db is critical (+1 more) — web1");
+        assert_eq!(
+            text_body(&m),
+            "2 alerts changed; 1 still needs attention (worst: critical).\n\n\
+             == Critical failures ==\n\
+             A service Lookout watches is failing or has stopped reporting.\n\n\
+             * [FIRING] db is critical\n\
+            \x20 Severity:  critical\n\
+            \x20 Value:     97.0%\n\
+            \x20 Threshold: 95%\n\
+            \x20 Since:     2023-11-14T22:13:20.000Z (for 10s)\n\
+            \x20 Rule:      db\n\
+            \x20 Labels:    alertname=\"db\", host=\"web1\"\n\
+            \x20 Also explains: app-ready is critical, app is critical\n\
+            \x20 First line.\n\
+            \x20 Second line.\n\n\
+             * [RESOLVED] app is ok (resolved while muted by maintenance)\n\
+            \x20 Severity:  critical\n\
+            \x20 Value:     97.0%\n\
+            \x20 Threshold: 95%\n\
+            \x20 Since:     2023-11-14T22:13:20.000Z (lasted 20s)\n\
+            \x20 Rule:      app\n\
+            \x20 Labels:    alertname=\"app\", host=\"web1\"\n\
+            \x20 First line.\n\
+            \x20 Second line.\n\n\
+             -- \nSent by Lookout. Group: host=web1\n"
+        );
+        let html = html_body(&m);
+        for needle in [
+            "<li>Also explains: app-ready is critical, app is critical</li>",
+            ">[RESOLVED] app is ok (resolved while muted by maintenance)</p>",
+        ] {
+            assert!(html.contains(needle), "{needle} not in {html}");
+        }
     }
 
     #[test]

@@ -6,25 +6,42 @@
 //! ```json
 //! {
 //!   "version": 1,
-//!   "idempotency_key": "…",            // same on every retry of this message: dedupe on it
+//!   "idempotency_key": "…",            // a digest of this message: dedupe on it (below)
 //!   "group_key": "host=web1",
 //!   "group_labels": {"host": "web1"},
-//!   "status": "firing",                 // "resolved" when every notice is resolved
+//!   "status": "firing",                 // "resolved" when every alert ends resolved
 //!   "severity": "critical",             // the worst of the notices: info, warning, critical
 //!   "created_at": "2025-01-01T00:00:00.000Z",
 //!   "dashboard_url": "http://…" | null,
 //!   "notices": [{
 //!     "alert_id": "…", "rule": "cpu", "kind": "firing",   // firing, escalated, de_escalated,
-//!                                                          // repeat, resolved, test
+//!                                                          // repeat, resolved, test, flapping
 //!     "severity": "critical", "previous_severity": "warning" | null,
 //!     "category": "resource",   // failure, resource, performance, maintenance, security
 //!     "labels": {"alertname": "cpu", "host": "web1"},
 //!     "summary": "…", "description": "…", "value": "97.0%", "threshold": "95%",
 //!     "since": "RFC 3339", "since_ms": 0, "at": "RFC 3339", "at_ms": 0,
-//!     "runbook_url": "https://…" | null
+//!     "runbook_url": "https://…" | null,
+//!     "explains": ["app-ready is critical"],   // root cause: the symptoms it explains
+//!     "resolved_while_muted": "maintenance" | null  // resolved although muted now (why)
 //!   }]
 //! }
 //! ```
+//!
+//! `notices` holds every notice of the message, alert by alert, each alert's notices oldest
+//! first: an alert that changed several times before the message went (firing, resolved,
+//! firing) is listed with each change, and its last notice is its state now. Nothing is
+//! collapsed in the JSON (the email and Slack text say "flapped 3 times, now firing").
+//!
+//! # Idempotency
+//!
+//! `idempotency_key` (also the `Idempotency-Key` header) is a digest of the message: a retry
+//! of the same message (after a timeout, a 5xx, a restart) carries the same key and the very
+//! same body, so a receiver should drop a key it has already accepted. A message whose content
+//! changed — a newer notice of one of its alerts joined it while it was being retried — is a
+//! new message with a new key, holding the older notices too; so deduping never drops news,
+//! and an alert's notices never arrive out of order (Lookout never sends an alert's newer
+//! notice before an older one that is still undelivered).
 //!
 //! `format = "slack"` sends a Slack incoming-webhook message instead: `text` (the subject) and
 //! one attachment per notice, coloured by severity (green once resolved).
@@ -96,6 +113,8 @@ pub struct NoticePayload<'a> {
     pub at: String,
     pub at_ms: i64,
     pub runbook_url: Option<&'a str>,
+    pub explains: &'a [String],
+    pub resolved_while_muted: Option<&'a str>,
 }
 
 impl<'a> NoticePayload<'a> {
@@ -117,6 +136,8 @@ impl<'a> NoticePayload<'a> {
             at: format_rfc3339(notice.at_ms),
             at_ms: notice.at_ms,
             runbook_url: notice.runbook_url.as_deref(),
+            explains: &notice.explains,
+            resolved_while_muted: notice.resolved_while_muted.as_deref(),
         }
     }
 }
@@ -406,6 +427,37 @@ mod tests {
         }
     }
 
+    /// One alert told three times in one message: every notice, oldest first, and the status
+    /// is the alert's state at the end (not "firing" because some notice was a firing).
+    #[test]
+    fn json_lists_each_alert_s_notices_oldest_first_and_the_status_is_the_net_state() {
+        let at = |kind: NoticeKind, at_ms: i64| {
+            let mut n = notice("app", kind, Severity::Critical, Category::Failure);
+            n.at_ms = at_ms;
+            n
+        };
+        let body = |notices: Vec<AlertNotice>| -> serde_json::Value {
+            serde_json::from_str(&json_body(&message(notices))).unwrap()
+        };
+        let kinds = |v: &serde_json::Value| -> Vec<String> {
+            v["notices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| format!("{}@{}", n["kind"].as_str().unwrap(), n["at_ms"]))
+                .collect()
+        };
+        let flipped = body(vec![
+            at(NoticeKind::Firing, 3),
+            at(NoticeKind::Resolved, 2),
+            at(NoticeKind::Firing, 1),
+        ]);
+        assert_eq!(kinds(&flipped), ["firing@1", "resolved@2", "firing@3"]);
+        assert_eq!(flipped["status"], "firing");
+        let ended = body(vec![at(NoticeKind::Firing, 1), at(NoticeKind::Resolved, 2)]);
+        assert_eq!(ended["status"], "resolved");
+    }
+
     #[test]
     fn json_payload_carries_every_notice_field() {
         let mut n = notice(
@@ -416,6 +468,7 @@ mod tests {
         );
         n.previous_severity = Some(Severity::Warning);
         n.runbook_url = Some("https://wiki/cpu".to_string());
+        n.explains = vec!["app-ready is critical".to_string()];
         let m = message(vec![n]);
         let value: serde_json::Value = serde_json::from_str(&json_body(&m)).unwrap();
         assert_eq!(
@@ -445,7 +498,9 @@ mod tests {
                     "since_ms": 1_700_000_000_000i64,
                     "at": "2023-11-14T22:18:20.000Z",
                     "at_ms": 1_700_000_300_000i64,
-                    "runbook_url": "https://wiki/cpu"
+                    "runbook_url": "https://wiki/cpu",
+                    "explains": ["app-ready is critical"],
+                    "resolved_while_muted": null
                 }]
             })
         );

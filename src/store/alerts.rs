@@ -311,10 +311,10 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Pending rows whose due time and next attempt have both come, oldest first: the first
-    /// `limit` of them, plus the other rows of any batch these belong to, because a claimed
-    /// batch split over two passes would go out as two messages under one idempotency key
-    /// and the receiver would drop the second.
+    /// Every pending row (the first `limit`, oldest first) when at least one is due at
+    /// `now_ms` (its due time and next attempt have both come), else none: the outbox plans a
+    /// pass from all of them (`notify::plan`), because a due row takes along the rest of its
+    /// batch and the older rows of its alert, due or not.
     pub async fn outbox_due(
         &self,
         now_ms: UnixMillis,
@@ -331,6 +331,20 @@ impl Store {
             .await
             .map_err(|e| inner.db(e))?;
         rows.iter().map(|row| outbox_from_row(row, inner)).collect()
+    }
+
+    /// (notifier, alert id) of every alert with a pending row: the rows held in memory of
+    /// these alerts wait for the store (`notify::held`), so they cannot overtake older ones.
+    pub async fn outbox_pending_alerts(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        sqlx::query_as(
+            "SELECT DISTINCT notifier, json_extract(notice, '$.alert_id') FROM outbox
+             WHERE state = 'pending'",
+        )
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))
     }
 
     /// The earliest time a pending row becomes due (the later of its due time and its next
@@ -526,27 +540,12 @@ impl Store {
 
 /// The due query of `outbox_due` (?1: now, ?2: limit).
 fn due_sql() -> String {
-    // Besides the due rows (and the rest of any batch they were claimed in), a group that is
-    // due takes along its rows not yet due and never tried: that is how alerts starting after a
-    // batch opened "join the next message" instead of trailing it by their own group wait.
     format!(
-        "WITH first AS (
-                 SELECT id, batch_key, notifier, group_key FROM outbox
-                 WHERE state = 'pending' AND due_ms <= ?1 AND next_attempt_ms <= ?1
-                 ORDER BY id LIMIT ?2
-             )
-             SELECT {OUTBOX_COLUMNS} FROM outbox
-             WHERE state = 'pending'
-               AND ((due_ms <= ?1 AND next_attempt_ms <= ?1
-                     AND (id IN (SELECT id FROM first)
-                          OR batch_key IN (SELECT batch_key FROM first
-                                           WHERE batch_key IS NOT NULL)))
-                    OR (batch_key IS NULL AND attempts = 0 AND due_ms > ?1
-                        AND EXISTS (SELECT 1 FROM first
-                                    WHERE first.batch_key IS NULL
-                                      AND first.notifier = outbox.notifier
-                                      AND first.group_key = outbox.group_key)))
-             ORDER BY id"
+        "SELECT {OUTBOX_COLUMNS} FROM outbox
+         WHERE state = 'pending'
+           AND (SELECT min(max(due_ms, next_attempt_ms)) FROM outbox
+                WHERE state = 'pending') <= ?1
+         ORDER BY id LIMIT ?2"
     )
 }
 
@@ -998,13 +997,19 @@ mod tests {
             .await
             .unwrap();
         let due_ids = |rows: Vec<OutboxRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(
-            due_ids(store.outbox_due(T0, 10).await.unwrap()),
-            vec![ids[0], ids[2]]
-        );
+        // Something is due: every pending row, for the outbox to plan with, up to the limit.
+        assert_eq!(due_ids(store.outbox_due(T0, 10).await.unwrap()), ids);
         assert_eq!(
             due_ids(store.outbox_due(T0, 1).await.unwrap()),
             vec![ids[0]]
+        );
+        assert!(store.outbox_due(T0 - 1, 10).await.unwrap().is_empty());
+        let mut alerts = store.outbox_pending_alerts().await.unwrap();
+        alerts.sort();
+        assert_eq!(
+            alerts,
+            [("hook", "a"), ("mail", "a"), ("mail", "b")]
+                .map(|(n, a)| (n.to_string(), a.to_string()))
         );
         assert_eq!(store.outbox_next_wakeup().await.unwrap(), Some(T0));
 
@@ -1021,11 +1026,6 @@ mod tests {
         assert_eq!((due[0].attempts, due[0].next_attempt_ms), (1, T0 + 5_000));
         assert_eq!(due[0].batch_key.as_deref(), Some("k1"));
         assert_eq!(due[1].batch_key, None);
-        // A limit never splits a claimed batch.
-        assert_eq!(
-            due_ids(store.outbox_due(T0 + 30_000, 1).await.unwrap()),
-            vec![ids[0], ids[2]]
-        );
 
         assert_eq!(
             store
