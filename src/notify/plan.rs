@@ -274,7 +274,8 @@ mod tests {
     fn batches_keep_claimed_rows_together_and_each_alert_in_order() {
         use NoticeKind::*;
         // (why, rows, now, expected batches)
-        let cases: Vec<(&str, Vec<OutboxRow>, i64, Vec<Vec<i64>>)> = vec![
+        type Case = (&'static str, Vec<OutboxRow>, i64, Vec<Vec<i64>>);
+        let cases: Vec<Case> = vec![
             (
                 "nothing due",
                 vec![row(1, "a", Firing, T0, T0 + 10)],
