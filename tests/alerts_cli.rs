@@ -452,3 +452,38 @@ fn one_evaluator_per_store_a_daemon_keeps_cron_and_a_second_daemon_out() {
     let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
 }
+
+/// Regression (issue 16, finding 8): `alerts history` said "(sent)" for a notice whose every
+/// delivery attempt had failed.
+#[test]
+fn history_shows_a_notice_not_yet_delivered_as_pending_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = FlipServer::start(500);
+    // The SMTP server is down: nothing can be delivered.
+    let config = config(
+        dir.path(),
+        closed_port(),
+        &http_check("app", &app.url(), ""),
+    );
+    cli(&config, &["check"], &[]);
+    let report = json(&cli(&config, &["alerts", "run", "--json"], &[]));
+    assert_eq!(report["firing"], 1, "{report}");
+    assert_eq!(report["messages_sent"], 0, "{report}");
+
+    let out = cli(&config, &["alerts", "history"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("app is critical  (pending for ops-mail: 1 attempt, last error: "),
+        "{shown}"
+    );
+    assert!(!shown.contains("(sent)"), "{shown}");
+
+    let history = json(&cli(&config, &["alerts", "history", "--json"], &[]));
+    let firing = &history[0];
+    assert_eq!(firing["kind"], "firing", "{history}");
+    assert_eq!(firing["sent"], false, "{history}");
+    assert_eq!(firing["delivery"], "pending", "{history}");
+    assert_eq!(firing["deliveries"][0]["notifier"], "ops-mail", "{history}");
+    assert_eq!(firing["deliveries"][0]["attempts"], 1, "{history}");
+}

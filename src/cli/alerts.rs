@@ -21,7 +21,7 @@ use crate::daemon::store_options;
 use crate::model::{Observation, Sample};
 use crate::notify::outbox::Outbox;
 use crate::notify::{NoticeKind, build_notifiers};
-use crate::store::Store;
+use crate::store::{NoticeDelivery, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
@@ -217,23 +217,128 @@ struct HistoryDto<'a> {
     alert_id: &'a str,
     summary: &'a str,
     value: &'a str,
+    /// Delivered to every notifier it was queued for.
     sent: bool,
     muted_by: &'a str,
+    /// "delivered", "pending", "failed", "muted" or "not queued" (no notifier, or its outbox
+    /// rows were pruned).
+    delivery: &'static str,
+    deliveries: Vec<DeliveryDto<'a>>,
 }
 
-impl<'a> From<&'a HistoryEntry> for HistoryDto<'a> {
-    fn from(h: &'a HistoryEntry) -> Self {
-        HistoryDto {
-            at: format_rfc3339(h.notice.at_ms),
-            kind: h.notice.kind,
-            severity: h.notice.severity,
-            rule: &h.notice.rule,
-            alert_id: &h.notice.alert_id,
-            summary: &h.notice.summary,
-            value: &h.notice.value,
-            sent: h.muted_by.is_empty(),
-            muted_by: &h.muted_by,
+#[derive(Serialize)]
+struct DeliveryDto<'a> {
+    notifier: &'a str,
+    state: OutboxState,
+    attempts: u32,
+    last_error: Option<&'a str>,
+    delivered_at: Option<String>,
+}
+
+/// The outbox rows of one history entry.
+fn deliveries_of<'a>(h: &HistoryEntry, all: &'a [NoticeDelivery]) -> Vec<&'a NoticeDelivery> {
+    all.iter()
+        .filter(|d| {
+            d.alert_id == h.notice.alert_id
+                && d.at_ms == h.notice.at_ms
+                && d.kind == h.notice.kind.as_str()
+        })
+        .collect()
+}
+
+/// One word for what became of a notice: muted (never queued), else the worst state of its
+/// rows (failed, then pending), else delivered; "not queued" without rows.
+fn delivery_state(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> &'static str {
+    if !h.muted_by.is_empty() {
+        "muted"
+    } else if rows.is_empty() {
+        "not queued"
+    } else if rows.iter().any(|d| d.state == OutboxState::Failed) {
+        "failed"
+    } else if rows.iter().any(|d| d.state == OutboxState::Pending) {
+        "pending"
+    } else {
+        "delivered"
+    }
+}
+
+/// What `alerts history` says after a notice: "(delivered to ops-mail)", "(pending for
+/// ops-hook: 3 attempts, last error: HTTP 503)", "(failed for ops-hook: ...)", "(muted:
+/// silenced by ...)", "(not queued: no notifier, or its record was pruned)"; several
+/// notifiers are joined with "; ".
+fn delivery_line(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> String {
+    if !h.muted_by.is_empty() {
+        return format!("muted: {}", h.muted_by);
+    }
+    if rows.is_empty() {
+        return "not queued: no notifier, or its record was pruned".to_string();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for state in [
+        OutboxState::Delivered,
+        OutboxState::Pending,
+        OutboxState::Failed,
+    ] {
+        let of: Vec<&&NoticeDelivery> = rows.iter().filter(|d| d.state == state).collect();
+        if of.is_empty() {
+            continue;
         }
+        if state == OutboxState::Delivered {
+            let names: Vec<&str> = of.iter().map(|d| d.notifier.as_str()).collect();
+            parts.push(format!("delivered to {}", names.join(", ")));
+            continue;
+        }
+        for d in of {
+            let mut part = match state {
+                OutboxState::Pending if d.attempts == 0 => {
+                    format!("pending for {}: not tried yet", d.notifier)
+                }
+                OutboxState::Pending => format!(
+                    "pending for {}: {} attempt{}",
+                    d.notifier,
+                    d.attempts,
+                    if d.attempts == 1 { "" } else { "s" }
+                ),
+                _ => format!("failed for {}", d.notifier),
+            };
+            if let Some(error) = &d.last_error {
+                part.push_str(if state == OutboxState::Pending {
+                    ", last error: "
+                } else {
+                    ": "
+                });
+                part.push_str(error);
+            }
+            parts.push(part);
+        }
+    }
+    parts.join("; ")
+}
+
+fn history_dto<'a>(h: &'a HistoryEntry, all: &'a [NoticeDelivery]) -> HistoryDto<'a> {
+    let rows = deliveries_of(h, all);
+    let delivery = delivery_state(h, &rows);
+    HistoryDto {
+        at: format_rfc3339(h.notice.at_ms),
+        kind: h.notice.kind,
+        severity: h.notice.severity,
+        rule: &h.notice.rule,
+        alert_id: &h.notice.alert_id,
+        summary: &h.notice.summary,
+        value: &h.notice.value,
+        sent: delivery == "delivered",
+        muted_by: &h.muted_by,
+        delivery,
+        deliveries: rows
+            .into_iter()
+            .map(|d| DeliveryDto {
+                notifier: &d.notifier,
+                state: d.state,
+                attempts: d.attempts,
+                last_error: d.last_error.as_deref(),
+                delivered_at: d.delivered_ms.map(format_rfc3339),
+            })
+            .collect(),
     }
 }
 
@@ -263,9 +368,23 @@ async fn history(
         Ok(entries) => entries,
         Err(error) => return fail(&error),
     };
+    let oldest = entries
+        .iter()
+        .map(|h| h.notice.at_ms)
+        .min()
+        .unwrap_or(since_ms);
+    let deliveries = match store.notice_deliveries(oldest).await {
+        Ok(deliveries) => deliveries,
+        Err(error) => return fail(&error),
+    };
     let _ = store.close().await;
     if json {
-        print_json(&entries.iter().map(HistoryDto::from).collect::<Vec<_>>());
+        print_json(
+            &entries
+                .iter()
+                .map(|h| history_dto(h, &deliveries))
+                .collect::<Vec<_>>(),
+        );
     } else if entries.is_empty() {
         say!(
             "no alerts in the last {}",
@@ -273,17 +392,14 @@ async fn history(
         );
     } else {
         for h in &entries {
-            let sent = if h.muted_by.is_empty() {
-                "sent".to_string()
-            } else {
-                format!("not sent: {}", h.muted_by)
-            };
+            let rows = deliveries_of(h, &deliveries);
             println!(
-                "{}  {:<12} {:<8} {}  ({sent})",
+                "{}  {:<12} {:<8} {}  ({})",
                 format_rfc3339(h.notice.at_ms),
                 h.notice.kind.as_str(),
                 h.notice.severity.as_str(),
                 h.notice.summary,
+                delivery_line(h, &rows),
             );
         }
     }
@@ -728,4 +844,102 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
     };
     let _ = store.close().await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::render::tests::notice;
+    use crate::notify::{Category, NoticeKind};
+
+    /// Regression (issue 16, finding 8): `alerts history` said "(sent)" for every notice not
+    /// muted, delivered or not.
+    #[test]
+    fn history_tells_what_became_of_each_notice() {
+        let entry = |muted_by: &str| HistoryEntry {
+            notice: notice(
+                "app",
+                NoticeKind::Firing,
+                Severity::Critical,
+                Category::Failure,
+            ),
+            muted_by: muted_by.to_string(),
+        };
+        let row = |notifier: &str, state: OutboxState, attempts: u32, error: Option<&str>| {
+            NoticeDelivery {
+                alert_id: "app/web1".into(),
+                at_ms: 1_700_000_300_000,
+                kind: "firing".into(),
+                notifier: notifier.into(),
+                state,
+                attempts,
+                last_error: error.map(str::to_string),
+                delivered_ms: None,
+            }
+        };
+        let hook_503 = row(
+            "ops-hook",
+            OutboxState::Pending,
+            3,
+            Some("HTTP 503 Service Unavailable"),
+        );
+        let other_alert = NoticeDelivery {
+            alert_id: "cpu/web1".into(),
+            ..row("ops-mail", OutboxState::Delivered, 1, None)
+        };
+        // (muted_by, outbox rows, state, line)
+        let cases: Vec<(&str, Vec<NoticeDelivery>, &str, &str)> = vec![
+            (
+                "",
+                vec![row("ops-mail", OutboxState::Delivered, 1, None)],
+                "delivered",
+                "delivered to ops-mail",
+            ),
+            (
+                "",
+                vec![
+                    row("ops-mail", OutboxState::Delivered, 2, None),
+                    hook_503.clone(),
+                ],
+                "pending",
+                "delivered to ops-mail; pending for ops-hook: 3 attempts, last error: HTTP 503 Service Unavailable",
+            ),
+            (
+                "",
+                vec![row("ops-hook", OutboxState::Pending, 0, None)],
+                "pending",
+                "pending for ops-hook: not tried yet",
+            ),
+            (
+                "",
+                vec![row(
+                    "ops-hook",
+                    OutboxState::Failed,
+                    1,
+                    Some("permanent error: HTTP 400"),
+                )],
+                "failed",
+                "failed for ops-hook: permanent error: HTTP 400",
+            ),
+            (
+                "maintenance (normal mode: upgrade)",
+                vec![],
+                "muted",
+                "muted: maintenance (normal mode: upgrade)",
+            ),
+            (
+                "",
+                vec![other_alert],
+                "not queued",
+                "not queued: no notifier, or its record was pruned",
+            ),
+        ];
+        for (muted_by, all, state, line) in cases {
+            let h = entry(muted_by);
+            let rows = deliveries_of(&h, &all);
+            assert_eq!(delivery_state(&h, &rows), state, "{line}");
+            assert_eq!(delivery_line(&h, &rows), line);
+            assert_eq!(history_dto(&h, &all).sent, state == "delivered", "{line}");
+        }
+    }
 }

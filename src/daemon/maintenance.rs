@@ -6,7 +6,6 @@
 //! (in the same store, so they are never lost), and `MaintenanceMute` — the alert engine's
 //! mute source and the marker of check results — is updated.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -353,22 +352,7 @@ impl MaintenanceLoop {
     /// The alerts muted because of maintenance while `period` was open, one line each.
     async fn muted_during(&self, period: &Period, now: i64) -> Vec<String> {
         match self.store.maintenance_muted(period.start_ms, now + 1).await {
-            Ok(entries) => {
-                let mut seen = BTreeSet::new();
-                entries
-                    .into_iter()
-                    .rev()
-                    .filter(|e| seen.insert(e.notice.alert_id.clone()))
-                    .map(|e| {
-                        format!(
-                            "{} {}: {}",
-                            e.notice.severity.as_str(),
-                            e.notice.rule,
-                            e.notice.summary
-                        )
-                    })
-                    .collect()
-            }
+            Ok(entries) => notices::muted_lines(&entries),
             Err(error) => {
                 tracing::warn!(%error, "could not read the alerts muted by maintenance");
                 Vec::new()

@@ -221,6 +221,47 @@ fn notice(
     }
 }
 
+/// The lines of "Alerts muted by this maintenance" from the history entries maintenance
+/// muted (oldest first): one per alert, in the order they were first muted, each naming what
+/// was muted — the latest firing (or escalation, repeat...) of the alert that was muted, as
+/// "critical check_failed: app is critical". An alert of which only a resolution was muted
+/// (it had fired before) is named by its rule and check: "critical check_failed (app):
+/// resolved while muted" — never by its "app is ok" summary, which would read as if an "ok"
+/// had been muted.
+pub fn muted_lines(entries: &[HistoryEntry]) -> Vec<String> {
+    let mut alerts: Vec<(&str, Option<&AlertNotice>, &AlertNotice)> = Vec::new();
+    for entry in entries {
+        let notice = &entry.notice;
+        let firing = (notice.kind != NoticeKind::Resolved).then_some(notice);
+        match alerts.iter_mut().find(|(id, _, _)| *id == notice.alert_id) {
+            Some((_, latest_firing, _)) => {
+                if firing.is_some() {
+                    *latest_firing = firing;
+                }
+            }
+            None => alerts.push((&notice.alert_id, firing, notice)),
+        }
+    }
+    alerts
+        .into_iter()
+        .map(|(_, firing, first)| match firing {
+            Some(n) => format!("{} {}: {}", n.severity.as_str(), n.rule, n.summary),
+            None => {
+                let name = first
+                    .labels
+                    .get("check")
+                    .map(|check| format!(" ({check})"))
+                    .unwrap_or_default();
+                format!(
+                    "{} {}{name}: resolved while muted",
+                    first.severity.as_str(),
+                    first.rule
+                )
+            }
+        })
+        .collect()
+}
+
 /// The notices as one batch for the store: in the alert history, and in the outbox for each
 /// notifier, due at once (maintenance news is not grouped with alerts).
 pub fn batch(notices: Vec<AlertNotice>, notifiers: &[String], host: &str) -> AlertBatch {
@@ -275,6 +316,53 @@ mod tests {
             },
             muted: Vec::new(),
         }
+    }
+
+    /// Regression (issue 16, finding 8): the end notice listed an alert muted while firing
+    /// and then resolved by its newest summary, "app is ok".
+    #[test]
+    fn muted_alerts_are_listed_by_what_was_muted() {
+        let entry = |alert: &str, kind: NoticeKind, summary: &str| {
+            let mut labels = BTreeMap::new();
+            labels.insert("check".to_string(), alert.to_string());
+            HistoryEntry {
+                notice: AlertNotice {
+                    alert_id: format!("check_failed:check={alert}"),
+                    rule: "check_failed".into(),
+                    kind,
+                    severity: Severity::Critical,
+                    previous_severity: None,
+                    category: Category::Failure,
+                    labels,
+                    summary: summary.into(),
+                    description: String::new(),
+                    value: String::new(),
+                    threshold: String::new(),
+                    since_ms: 0,
+                    at_ms: 0,
+                    runbook_url: None,
+                    explains: Vec::new(),
+                    resolved_while_muted: None,
+                },
+                muted_by: "maintenance".into(),
+            }
+        };
+        let entries = [
+            entry("app", NoticeKind::Firing, "app is critical"),
+            entry("db", NoticeKind::Resolved, "db is ok"),
+            entry("app", NoticeKind::Resolved, "app is ok"),
+            entry("cache", NoticeKind::Firing, "cache is critical"),
+            entry("cache", NoticeKind::Repeat, "cache is still critical"),
+        ];
+        assert_eq!(
+            muted_lines(&entries),
+            [
+                "critical check_failed: app is critical",
+                "critical check_failed (db): resolved while muted",
+                "critical check_failed: cache is still critical",
+            ]
+        );
+        assert!(muted_lines(&[]).is_empty());
     }
 
     #[test]

@@ -39,6 +39,21 @@ pub(super) const PRUNE_SILENCES_SQL: &str = "DELETE FROM silences WHERE ends_ms 
 const OUTBOX_COLUMNS: &str = "id, notifier, group_key, group_labels, due_ms, notice, state, \
      attempts, next_attempt_ms, last_error, delivered_ms, created_ms, batch_key";
 
+/// One outbox row of a notice, as `alerts history` shows it: which notifier, and what became
+/// of it. The notice is known by (alert id, decision time, kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeDelivery {
+    pub alert_id: String,
+    pub at_ms: UnixMillis,
+    /// `NoticeKind::as_str`.
+    pub kind: String,
+    pub notifier: String,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub delivered_ms: Option<UnixMillis>,
+}
+
 impl Store {
     /// Writes everything one evaluation decided in one transaction: upserts `upserts` (by
     /// id), deletes `removed`, appends `history`, inserts `outbox` rows (pending, created now)
@@ -173,6 +188,44 @@ impl Store {
                 Ok(HistoryEntry {
                     notice: json_column(row, "notice", inner)?,
                     muted_by: column(row, "muted_by", inner)?,
+                })
+            })
+            .collect()
+    }
+
+    /// What became of the notices decided at or after `since_ms`, per notifier: one entry per
+    /// outbox row (oldest first), to tell a history entry that was delivered from one that is
+    /// still pending or failed. Rows pruned by retention are not in it.
+    pub async fn notice_deliveries(
+        &self,
+        since_ms: UnixMillis,
+    ) -> Result<Vec<NoticeDelivery>, StoreError> {
+        self.inner.check_open()?;
+        let inner = &*self.inner;
+        let rows = sqlx::query(
+            "SELECT notifier, state, attempts, last_error, delivered_ms,
+                    json_extract(notice, '$.alert_id') AS alert_id,
+                    json_extract(notice, '$.at_ms') AS at_ms,
+                    json_extract(notice, '$.kind') AS kind
+             FROM outbox WHERE json_extract(notice, '$.at_ms') >= ? ORDER BY id",
+        )
+        .bind(since_ms)
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+        rows.iter()
+            .map(|row| {
+                let state: String = column(row, "state", inner)?;
+                let attempts: i64 = column(row, "attempts", inner)?;
+                Ok(NoticeDelivery {
+                    alert_id: column(row, "alert_id", inner)?,
+                    at_ms: column(row, "at_ms", inner)?,
+                    kind: column(row, "kind", inner)?,
+                    notifier: column(row, "notifier", inner)?,
+                    state: outbox_state(&state, inner)?,
+                    attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+                    last_error: column(row, "last_error", inner)?,
+                    delivered_ms: column(row, "delivered_ms", inner)?,
                 })
             })
             .collect()
@@ -652,18 +705,7 @@ fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreEr
 
 fn outbox_from_row(row: &SqliteRow, inner: &Inner) -> Result<OutboxRow, StoreError> {
     let state: String = column(row, "state", inner)?;
-    let state = match state.as_str() {
-        "pending" => OutboxState::Pending,
-        "delivered" => OutboxState::Delivered,
-        "failed" => OutboxState::Failed,
-        other => {
-            return Err(decode_error(
-                inner,
-                "state",
-                format!("unknown outbox state {other:?}"),
-            ));
-        }
-    };
+    let state = outbox_state(&state, inner)?;
     let attempts: i64 = column(row, "attempts", inner)?;
     Ok(OutboxRow {
         id: column(row, "id", inner)?,
@@ -682,6 +724,19 @@ fn outbox_from_row(row: &SqliteRow, inner: &Inner) -> Result<OutboxRow, StoreErr
         created_ms: column(row, "created_ms", inner)?,
         batch_key: column(row, "batch_key", inner)?,
     })
+}
+
+fn outbox_state(state: &str, inner: &Inner) -> Result<OutboxState, StoreError> {
+    match state {
+        "pending" => Ok(OutboxState::Pending),
+        "delivered" => Ok(OutboxState::Delivered),
+        "failed" => Ok(OutboxState::Failed),
+        other => Err(decode_error(
+            inner,
+            "state",
+            format!("unknown outbox state {other:?}"),
+        )),
+    }
 }
 
 pub(super) fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
@@ -1072,6 +1127,34 @@ mod tests {
             due_ids(store.outbox_list(false, 10).await.unwrap()),
             vec![ids[1], ids[0]]
         );
+
+        // What became of each notice, per notifier, for `alerts history`.
+        let deliveries = store.notice_deliveries(T0).await.unwrap();
+        let states: Vec<(&str, &str, OutboxState, u32)> = deliveries
+            .iter()
+            .map(|d| {
+                (
+                    d.notifier.as_str(),
+                    d.alert_id.as_str(),
+                    d.state,
+                    d.attempts,
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("mail", "a", OutboxState::Pending, 1),
+                ("mail", "b", OutboxState::Failed, 0),
+                ("hook", "a", OutboxState::Delivered, 1),
+            ]
+        );
+        assert_eq!(deliveries[0].last_error.as_deref(), Some("refused"));
+        assert_eq!(
+            (deliveries[0].at_ms, deliveries[0].kind.as_str()),
+            (T0, "firing")
+        );
+        assert!(store.notice_deliveries(T0 + 1).await.unwrap().is_empty());
 
         // Pruning goes by when rows finished and never touches pending ones.
         assert_eq!(store.outbox_prune(T0 + 1_000).await.unwrap(), 0);
