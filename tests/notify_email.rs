@@ -166,6 +166,68 @@ fn delivers_one_multipart_mail_with_every_notice_and_a_stable_message_id() {
     assert_eq!(received[1]["message_id"], received[0]["message_id"]);
 }
 
+/// Issue 16, finding 8: one alert told three times in one mail reads as its net state and
+/// counts once; a root cause lists the symptoms it explains; a resolution told while muted
+/// says so.
+#[test]
+fn a_flapping_alert_reads_as_its_net_state_and_a_root_cause_as_what_it_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(dir.path(), &[]);
+    let mail = notifier(&email_config(
+        &format!("smtp://127.0.0.1:{}", server.port),
+        "",
+    ));
+    let at = |rule: &str, kind: NoticeKind, secs: i64| {
+        let mut n = notice(rule, kind, Severity::Critical, Category::Failure);
+        n.at_ms = 1_700_000_000_000 + secs * 1_000;
+        n
+    };
+    let mut db = at("db", NoticeKind::Firing, 5);
+    db.explains = vec!["app-ready is critical".to_string()];
+    let mut cache = at("cache", NoticeKind::Resolved, 8);
+    cache.summary = "cache is ok".to_string();
+    cache.resolved_while_muted = Some("maintenance".to_string());
+    let group = message(
+        "outbox-18-1",
+        vec![
+            at("app", NoticeKind::Firing, 1),
+            at("app", NoticeKind::Resolved, 3),
+            at("app", NoticeKind::Firing, 6),
+            db,
+            cache,
+        ],
+    );
+    send(&mail, &group).expect("delivered");
+    let got = &server.wait_for(1, Duration::from_secs(10))[0];
+    assert_eq!(
+        got["subject"],
+        "[CRITICAL] app: flapped 3 times, now firing (+2 more) — web1"
+    );
+    let text = got["text"].as_str().expect("a text/plain part");
+    let html = got["html"].as_str().expect("a text/html part");
+    for expected in [
+        "3 alerts changed; 2 still need attention (worst: critical).",
+        "* [FIRING] app: flapped 3 times, now firing — app is critical",
+        "* [FIRING] db is critical",
+        "  Also explains: app-ready is critical",
+        "* [RESOLVED] cache is ok (resolved while muted by maintenance)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    assert_eq!(
+        text.matches("* [").count(),
+        3,
+        "one entry per alert:\n{text}"
+    );
+    for expected in [
+        "[FIRING] app: flapped 3 times, now firing — app is critical",
+        "<li>Also explains: app-ready is critical</li>",
+        "[RESOLVED] cache is ok (resolved while muted by maintenance)",
+    ] {
+        assert!(html.contains(expected), "{expected:?} not in:\n{html}");
+    }
+}
+
 #[test]
 fn authenticates_and_a_wrong_password_is_a_permanent_error_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
