@@ -11,9 +11,10 @@
 //! cascade: a private PostgreSQL (initdb in a temp dir, its own port) killed with SIGKILL while
 //! the app's two endpoints turn to 500, both back 60 s later.
 //!
-//! Systems: `Lookout` (this tree's release binary, or `LOOKOUT_BIN`; 1 s checks, its default
-//! alert settings, `LOOKOUT_EXTRA` appended to its config), optionally a second Lookout
-//! (`LOOKOUT_BASELINE_BIN`, e.g. main before a change, `LOOKOUT_BASELINE_EXTRA`), and
+//! Systems: `Lookout` (this tree's release binary, which the bench builds with `cargo build
+//! --release`, or `LOOKOUT_BIN`; 1 s checks, its default alert settings, `LOOKOUT_EXTRA`
+//! appended to its config), optionally a second Lookout (`LOOKOUT_BASELINE_BIN`, e.g. main
+//! before a change, `LOOKOUT_BASELINE_EXTRA`), and
 //! Prometheus + Alertmanager twice: the usual setup (`for: 1m`, `group_wait: 30s`,
 //! `group_interval: 5m`) and a tuned one (`for: 5s`, `group_wait: 5s`, `group_interval:
 //! 10s`), both scraping every second through one blackbox_exporter. Every system of every
@@ -22,6 +23,7 @@
 //!
 //! ```text
 //! cargo bench --bench alert_replay                         # every incident, every system
+//! cargo test --bench alert_replay                          # the same; only the driver in debug
 //! cargo bench --bench alert_replay -- lookout              # only Lookout (and the baseline)
 //! cargo bench --bench alert_replay -- prometheus flap-2s   # systems and incidents by name
 //! ```
@@ -1010,11 +1012,24 @@ fn version(bin: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// `LOOKOUT_BIN`, or this tree's release binary, built now (`cargo build --release`), whatever
+/// profile built the bench itself (`cargo test --bench alert_replay` builds the bench in the
+/// dev profile and no release dev-dependencies).
 fn release_lookout() -> PathBuf {
     if let Ok(bin) = std::env::var("LOOKOUT_BIN") {
         return PathBuf::from(bin);
     }
-    PathBuf::from(env!("CARGO_BIN_EXE_lookout"))
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "lookout"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build --release");
+    assert!(status.success(), "cargo build --release failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    target.join("release/lookout")
 }
 
 fn main() {
