@@ -152,7 +152,33 @@ struct InFlight {
     notifier: String,
     ids: Vec<i64>,
     attempt: u32,
-    oldest_created_ms: UnixMillis,
+    /// When each row was written: a failed send gives up those written `GIVE_UP_AFTER` ago.
+    created: Vec<(i64, UnixMillis)>,
+}
+
+impl InFlight {
+    fn new(notifier: String, rows: &[OutboxRow], ids: Vec<i64>, attempt: u32) -> InFlight {
+        InFlight {
+            notifier,
+            created: rows
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .map(|r| (r.id, r.created_ms))
+                .collect(),
+            ids,
+            attempt,
+        }
+    }
+
+    /// The rows written at least `GIVE_UP_AFTER` before `now_ms`.
+    fn expired(&self, now_ms: UnixMillis) -> Vec<i64> {
+        let limit = GIVE_UP_AFTER.as_millis() as i64;
+        self.created
+            .iter()
+            .filter(|(_, created)| now_ms.saturating_sub(*created) >= limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
 }
 
 impl Outbox {
@@ -259,12 +285,7 @@ impl Outbox {
                 }
                 self.message(&notifier_name, &rows)
             };
-            in_flight.push(InFlight {
-                notifier: notifier_name,
-                ids: claimed,
-                attempt,
-                oldest_created_ms: message.created_ms,
-            });
+            in_flight.push(InFlight::new(notifier_name, &rows, claimed, attempt));
             sends.push((notifier.clone(), message));
         }
 
@@ -375,12 +396,7 @@ impl Outbox {
             let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
             held.with(|h| h.claim(&ids, next_attempt_ms, &message.idempotency_key))
                 .await;
-            in_flight.push(InFlight {
-                notifier: notifier_name,
-                ids,
-                attempt,
-                oldest_created_ms: message.created_ms,
-            });
+            in_flight.push(InFlight::new(notifier_name, &rows, ids, attempt));
             sends.push((notifier.clone(), message));
         }
         let results = self.send_all(sends).await;
@@ -504,33 +520,64 @@ impl Outbox {
                 self.mark_failed(place, ids, &error).await?;
                 self.count_failed(report, notifier, rows, error);
             }
-            Err(e) if now_ms - flight.oldest_created_ms >= GIVE_UP_AFTER.as_millis() as i64 => {
+            Err(e) if !flight.expired(now_ms).is_empty() => {
+                // Only the rows past the limit are given up: a newer notice that joined them
+                // (an alert's later news) gets its own 24 h, as another message.
+                let expired = flight.expired(now_ms);
                 let error = format!(
                     "gave up after {} attempts over {} h; last error: {}",
                     flight.attempt,
                     GIVE_UP_AFTER.as_secs() / 3600,
                     e.message
                 );
-                tracing::warn!(notifier = %notifier, rows, error = %error, "outbox: rows given up");
-                self.mark_failed(place, ids, &error).await?;
-                self.count_failed(report, notifier, rows, error);
-            }
-            Err(e) => {
-                let wait = backoff(flight.attempt);
-                tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs(), error = %e.message, "outbox: send failed, will retry");
-                let next = now_ms.saturating_add(wait.as_millis() as i64);
-                match place {
-                    Place::Store => {
-                        self.store.outbox_retry(ids, &e.message, next).await?;
-                    }
-                    Place::Held(held) => held.with(|h| h.retry(ids, &e.message, next)).await,
+                tracing::warn!(notifier = %notifier, rows = expired.len(), error = %error, "outbox: rows given up");
+                self.mark_failed(place, &expired, &error).await?;
+                self.count_failed(report, notifier, expired.len(), error);
+                let rest: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !expired.contains(id))
+                    .collect();
+                if !rest.is_empty() {
+                    let young = InFlight {
+                        ids: rest,
+                        created: Vec::new(),
+                        notifier: notifier.clone(),
+                        attempt: flight.attempt,
+                    };
+                    self.retry(&young, e, now_ms, report, place).await?;
                 }
-                report.rows_retried += rows;
-                report.errors.push((notifier.clone(), e.message));
-                self.metrics
-                    .add(notifier, |c| c.rows_retried += rows as u64);
             }
+            Err(e) => self.retry(flight, e, now_ms, report, place).await?,
         }
+        Ok(())
+    }
+
+    /// A retryable failure: the rows are tried again after their backoff.
+    async fn retry(
+        &self,
+        flight: &InFlight,
+        e: NotifyError,
+        now_ms: UnixMillis,
+        report: &mut DeliveryReport,
+        place: Place<'_>,
+    ) -> Result<(), StoreError> {
+        let notifier = &flight.notifier;
+        let rows = flight.ids.len();
+        let ids = &flight.ids[..];
+        let wait = backoff(flight.attempt);
+        tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs(), error = %e.message, "outbox: send failed, will retry");
+        let next = now_ms.saturating_add(wait.as_millis() as i64);
+        match place {
+            Place::Store => {
+                self.store.outbox_retry(ids, &e.message, next).await?;
+            }
+            Place::Held(held) => held.with(|h| h.retry(ids, &e.message, next)).await,
+        }
+        report.rows_retried += rows;
+        report.errors.push((notifier.clone(), e.message));
+        self.metrics
+            .add(notifier, |c| c.rows_retried += rows as u64);
         Ok(())
     }
 
@@ -1409,6 +1456,52 @@ mod tests {
                 "gave up after {} attempts over 24 h; last error: connection refused",
                 r.attempts
             )
+        );
+    }
+
+    /// A newer notice that joined rows failing for a day (its alert's older notice) is not
+    /// given up with them: it has its own 24 h, and goes out alone, under its own key.
+    #[tokio::test]
+    async fn a_newer_notice_joining_rows_past_the_give_up_time_is_not_given_up_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(FakeNotifier::new("mail"));
+        mail.down.store(true, Ordering::SeqCst);
+        let old = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]);
+        let give_up_at = T0 + GIVE_UP_AFTER.as_millis() as i64;
+        clock.set(give_up_at - 60_000);
+        let mut resolved = entry("mail", "web1", "cpu", Severity::Critical, clock.now_ms());
+        resolved.notice.kind = NoticeKind::Resolved;
+        let new = enqueue(&store, vec![resolved]).await;
+        // Together (the alert's notices in order), failing, past the old row's 24 h.
+        worker.deliver_due().await.unwrap();
+        clock.set(give_up_at + 1);
+        let report = worker.deliver_due().await.unwrap();
+        assert_eq!(
+            (report.rows_failed, report.rows_retried),
+            (1, 1),
+            "{report:?}"
+        );
+        assert_eq!(row(&store, old[0]).await.state, OutboxState::Failed);
+        assert_eq!(row(&store, new[0]).await.state, OutboxState::Pending);
+        let together = mail.attempts().last().unwrap().clone();
+        assert_eq!(together.notices.len(), 2);
+
+        mail.down.store(false, Ordering::SeqCst);
+        clock.advance(secs(300));
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        let alone = mail.delivered().pop().unwrap();
+        assert_eq!(alone.notices.len(), 1);
+        assert_eq!(alone.notices[0].kind, NoticeKind::Resolved);
+        assert_ne!(
+            alone.idempotency_key, together.idempotency_key,
+            "other content, other key"
         );
     }
 
