@@ -29,6 +29,8 @@
 //! | 9 network loss ± gate | passes (resolutions 45-47 s after the network returns) | — |
 //! | 10 SIGTERM / kill -9 | passes | — |
 //! | 11 webhook 503 | fails: one Idempotency-Key for two messages; a stale firing came last | 6 |
+//!
+//! On main since: 5, 7, 9, 10 (they passed at 128d878); 11 (3343602, the outbox fix).
 
 #[path = "common/alerting.rs"]
 mod alerting;
@@ -39,7 +41,7 @@ mod replay;
 use std::time::Duration;
 
 use alerting::{FlipServer, http_check};
-use replay::{Mail, Replay, Scenario, alerts, check, describe, sleep_until, tags};
+use replay::{Mail, Replay, Scenario, alerts, check, sleep_until, tags};
 
 /// The first mail where its timing is not the point (a loaded machine).
 const FIRST_MAIL_LOOSE: Duration = Duration::from_secs(10);
@@ -133,7 +135,7 @@ fn s05_planned_maintenance_tells_an_unrelated_failure_and_mutes_the_app() {
             .map(|m| m.ms_after(replay.recovered_at())),
     );
 
-    let seen = describe(&mails, replay.failed_at());
+    let seen = scenario.seen(&mails, replay.failed_at());
     let notices = told(&mails);
     assert!(
         !mails.iter().any(|m| m.about("app")),
@@ -221,7 +223,7 @@ fn s07_an_overrunning_window_is_told() {
             .map(|m| m.ms_after(replay.recovered_at())),
     );
 
-    let seen = describe(&mails, replay.failed_at());
+    let seen = scenario.seen(&mails, replay.failed_at());
     assert_eq!(
         told(&mails),
         [
@@ -306,7 +308,7 @@ fn network_loss(scenario_name: &str, gate: bool) {
     let resolution = mails.iter().rev().find(|m| m.is("RESOLVED"));
     replay.report_mails(&mails, resolution);
 
-    let seen = describe(&mails, replay.failed_at());
+    let seen = scenario.seen(&mails, replay.failed_at());
     assert!(
         all_resolved(&mails),
         "{scenario_name}: every alert told is told resolved: {seen}"
@@ -394,7 +396,7 @@ fn restart_while_firing(scenario_name: &str, signal: i32) {
     let resolution = mails.iter().find(|m| m.is("RESOLVED"));
     replay.report_mails(&mails, resolution);
 
-    let seen = describe(&mails, replay.failed_at());
+    let seen = scenario.seen(&mails, replay.failed_at());
     assert_eq!(
         tags(&mails),
         ["CRITICAL", "RESOLVED"],
@@ -418,4 +420,179 @@ fn s10_a_restart_while_firing_neither_repeats_nor_loses_the_incident() {
         s.spawn(|| restart_while_firing("restart_sigterm", libc::SIGTERM));
         s.spawn(|| restart_while_firing("restart_kill9", libc::SIGKILL));
     });
+}
+
+// ── 11. Webhook 503 while flapping ─────────────────────────────────────────────────────
+
+const HOOK_SECRET: &str = "replay-hook-s3cret";
+
+/// One notice a webhook request carried: (alert id, kind, decided at).
+type HookNotice = (String, String, i64);
+
+fn hook_notices(body: &str) -> Vec<HookNotice> {
+    let payload: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    payload["notices"]
+        .as_array()
+        .map(|notices| {
+            notices
+                .iter()
+                .map(|n| {
+                    (
+                        n["alert_id"].as_str().unwrap_or_default().to_string(),
+                        n["kind"].as_str().unwrap_or_default().to_string(),
+                        n["at_ms"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Scenario 11: A webhook that answers 503 for 20 s while the app goes down, up, down, up (5 s
+/// each): the receiver eventually gets every distinct message under its own idempotency key (no key
+/// carries two different messages), each alert's states arrive in order, and the last it got is the
+/// newest state.
+#[test]
+fn s11_a_webhook_down_while_a_check_flaps_gets_every_state_in_order() {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+    let hook = alerting::HookReceiver::start(HOOK_SECRET);
+    let app = FlipServer::start(200);
+    let mut scenario = Scenario::new();
+    let webhook = format!(
+        "\n[[notifier]]\nname = \"ops-hook\"\ntype = \"webhook\"\nurl = \"http://{}/hook\"\n\
+         secret = \"{HOOK_SECRET}\"\ntimeout = \"5s\"\n",
+        hook.addr
+    );
+    scenario.start(&(alerts("", &webhook) + &http_check("app", &app.url(), "")));
+    scenario.wait_status("app", "ok");
+
+    let mut replay = Replay::new("webhook_503_while_flapping", 4);
+    hook.refuse(503);
+    let start = replay.fail_now();
+    for (i, status) in [500, 200, 500].into_iter().enumerate() {
+        app.set(status);
+        sleep_until(start + Duration::from_secs(5 * (i as u64 + 1)));
+    }
+    replay.recover_now();
+    app.set(200);
+    sleep_until(start + Duration::from_secs(20));
+    hook.accept();
+    let recovered_ms = replay.recovered_ms();
+    // Delivered: a resolution decided after the last recovery.
+    let delivered_final = || {
+        hook.received().iter().any(|r| {
+            r.status == 200
+                && hook_notices(&r.body)
+                    .iter()
+                    .any(|(_, kind, at)| kind == "resolved" && *at >= recovered_ms)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !delivered_final() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Then quiet: nothing more for 8 s.
+    let mut count = hook.received().len();
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_secs(8) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        if hook.received().len() != count {
+            count = hook.received().len();
+            since = Instant::now();
+        }
+    }
+    let requests = hook.received();
+    let accepted: Vec<_> = requests.iter().filter(|r| r.status == 200).collect();
+    let key = |r: &alerting::HookRequest| {
+        r.headers
+            .get("idempotency-key")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut first_per_key: Vec<&alerting::HookRequest> = Vec::new();
+    for request in &accepted {
+        if !first_per_key.iter().any(|r| key(r) == key(request)) {
+            first_per_key.push(request);
+        }
+    }
+    let final_delivery = first_per_key.iter().find(|r| {
+        hook_notices(&r.body)
+            .iter()
+            .any(|(_, kind, at)| kind == "resolved" && *at >= recovered_ms)
+    });
+    replay.report(
+        first_per_key.len(),
+        first_per_key
+            .first()
+            .map(|r| ms(r.at.duration_since(start))),
+        final_delivery.map(|r| ms(r.at.saturating_duration_since(replay.recovered.unwrap().0))),
+    );
+
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "+{:.1}s {} key={} {:?}",
+                r.at.saturating_duration_since(start).as_secs_f64(),
+                r.status,
+                key(r),
+                hook_notices(&r.body)
+            )
+        })
+        .collect();
+    let seen = seen.join("\n  ");
+    assert!(
+        requests.iter().all(|r| r.verified),
+        "every request signed:\n  {seen}"
+    );
+    // One key, one message.
+    let mut by_key: BTreeMap<String, Vec<HookNotice>> = BTreeMap::new();
+    for request in &requests {
+        let notices = hook_notices(&request.body);
+        let known = by_key
+            .entry(key(request))
+            .or_insert_with(|| notices.clone());
+        assert_eq!(
+            *known,
+            notices,
+            "two different messages under the key {}:\n  {seen}",
+            key(request)
+        );
+    }
+    // Per alert, the states arrive in order (by decision time), each once. (The notices of one
+    // message arrive together: taken in the order they were decided.)
+    let mut last_at: BTreeMap<String, i64> = BTreeMap::new();
+    for request in &first_per_key {
+        let mut notices = hook_notices(&request.body);
+        notices.sort_by_key(|(_, _, at)| *at);
+        for (alert, kind, at) in notices {
+            let before = last_at.insert(alert.clone(), at);
+            assert!(
+                before.is_none_or(|before| before < at),
+                "{alert}: {kind} decided at {at} arrived after a state decided at {before:?}:\n  {seen}"
+            );
+        }
+    }
+    // The last state received of each alert is its newest.
+    let mut newest: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for request in &requests {
+        for (alert, kind, at) in hook_notices(&request.body) {
+            let entry = newest.entry(alert).or_insert((at, kind.clone()));
+            if at > entry.0 {
+                *entry = (at, kind);
+            }
+        }
+    }
+    for (alert, (at, kind)) in &newest {
+        assert_eq!(
+            last_at.get(alert),
+            Some(at),
+            "{alert}: its newest state ({kind} at {at}) is the last received:\n  {seen}"
+        );
+    }
+    assert!(
+        final_delivery.is_some(),
+        "the final resolution was delivered:\n  {seen}"
+    );
 }

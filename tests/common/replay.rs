@@ -373,6 +373,35 @@ impl Scenario {
         }
     }
 
+    /// What the assertion messages show: the mails (`describe`) and the daemon's alert history
+    /// (what was decided, sent or muted, and why), oldest first.
+    pub fn seen(&self, mails: &[Mail], since: SystemTime) -> String {
+        let mut out = describe(mails, since);
+        out += "\nalert history (oldest first):";
+        let history = self.daemon.as_ref().and_then(|daemon| {
+            let (status, body) =
+                common::http_get(daemon.addr, "/api/v1/alerts/history?since=-1h&limit=500")?;
+            (status == 200).then_some(())?;
+            serde_json::from_str::<serde_json::Value>(&body).ok()
+        });
+        let entries = history
+            .as_ref()
+            .and_then(|h| h["history"].as_array().cloned())
+            .unwrap_or_default();
+        for entry in entries.iter().rev() {
+            let text = |key: &str| entry[key].as_str().unwrap_or_default().to_string();
+            out += &format!(
+                "\n  {} {} {} sent={} {}",
+                text("at"),
+                text("kind"),
+                text("summary"),
+                entry["sent"],
+                text("muted_by")
+            );
+        }
+        out
+    }
+
     /// Waits until check `name` reports `status` (e.g. "ok") in /api/v1/status.
     pub fn wait_status(&self, name: &str, status: &str) {
         let daemon = self.daemon();
