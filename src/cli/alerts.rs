@@ -237,29 +237,12 @@ struct DeliveryDto<'a> {
 
 /// The outbox rows of one history entry.
 fn deliveries_of<'a>(h: &HistoryEntry, all: &'a [NoticeDelivery]) -> Vec<&'a NoticeDelivery> {
-    all.iter()
-        .filter(|d| {
-            d.alert_id == h.notice.alert_id
-                && d.at_ms == h.notice.at_ms
-                && d.kind == h.notice.kind.as_str()
-        })
-        .collect()
+    NoticeDelivery::of(h, all)
 }
 
-/// One word for what became of a notice: muted (never queued), else the worst state of its
-/// rows (failed, then pending), else delivered; "not queued" without rows.
+/// One word for what became of a notice.
 fn delivery_state(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> &'static str {
-    if !h.muted_by.is_empty() {
-        "muted"
-    } else if rows.is_empty() {
-        "not queued"
-    } else if rows.iter().any(|d| d.state == OutboxState::Failed) {
-        "failed"
-    } else if rows.iter().any(|d| d.state == OutboxState::Pending) {
-        "pending"
-    } else {
-        "delivered"
-    }
+    NoticeDelivery::summary(h, rows).as_str()
 }
 
 /// What `alerts history` says after a notice: "(delivered to ops-mail)", "(pending for

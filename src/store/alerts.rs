@@ -54,6 +54,63 @@ pub struct NoticeDelivery {
     pub delivered_ms: Option<UnixMillis>,
 }
 
+/// What became of one history entry's notice, in one word (`alerts history`, the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Delivered to every notifier it was queued for.
+    Delivered,
+    /// Some notifier has not taken it yet (waiting for its group, or retrying).
+    Pending,
+    /// Some notifier never will (a permanent error, or given up after 24 h).
+    Failed,
+    /// Muted: never queued (the entry says why).
+    Muted,
+    /// No outbox row: no notifier, or the rows were pruned by retention.
+    NotQueued,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Pending => "pending",
+            Delivery::Failed => "failed",
+            Delivery::Muted => "muted",
+            Delivery::NotQueued => "not queued",
+        }
+    }
+}
+
+impl NoticeDelivery {
+    /// The rows (from `Store::notice_deliveries`) of one history entry's notice.
+    pub fn of<'a>(entry: &HistoryEntry, all: &'a [NoticeDelivery]) -> Vec<&'a NoticeDelivery> {
+        all.iter()
+            .filter(|d| {
+                d.alert_id == entry.notice.alert_id
+                    && d.at_ms == entry.notice.at_ms
+                    && d.kind == entry.notice.kind.as_str()
+            })
+            .collect()
+    }
+
+    /// Muted (never queued), else the worst state of its rows (failed, then pending), else
+    /// delivered; not queued without rows.
+    pub fn summary(entry: &HistoryEntry, rows: &[&NoticeDelivery]) -> Delivery {
+        if !entry.muted_by.is_empty() {
+            Delivery::Muted
+        } else if rows.is_empty() {
+            Delivery::NotQueued
+        } else if rows.iter().any(|d| d.state == OutboxState::Failed) {
+            Delivery::Failed
+        } else if rows.iter().any(|d| d.state == OutboxState::Pending) {
+            Delivery::Pending
+        } else {
+            Delivery::Delivered
+        }
+    }
+}
+
 impl Store {
     /// Writes everything one evaluation decided in one transaction: upserts `upserts` (by
     /// id), deletes `removed`, appends `history`, inserts `outbox` rows (pending, created now)

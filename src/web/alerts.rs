@@ -17,6 +17,7 @@ use crate::alert::records::{OutboxState, StoredAlert};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::notify::NoticeKind;
+use crate::store::{Delivery, NoticeDelivery};
 
 #[derive(Serialize)]
 pub struct AlertDto {
@@ -112,8 +113,11 @@ pub struct HistoryDto {
     pub alert_id: String,
     pub summary: String,
     pub value: String,
+    /// Delivered to every notifier it was queued for.
     pub sent: bool,
     pub muted_by: String,
+    /// What became of it: delivered, pending, failed, muted, not queued.
+    pub delivery: &'static str,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -136,20 +140,34 @@ pub async fn history(
         .alert_history(since_ms, limit)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    let oldest = entries
+        .iter()
+        .map(|h| h.notice.at_ms)
+        .min()
+        .unwrap_or(since_ms);
+    let deliveries = state
+        .store
+        .notice_deliveries(oldest)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(HistoryResponseDto {
         history: entries
             .into_iter()
-            .map(|h| HistoryDto {
-                at: format_rfc3339(h.notice.at_ms),
-                kind: h.notice.kind,
-                severity: h.notice.severity,
-                rule: h.notice.rule,
-                alert_id: h.notice.alert_id,
-                summary: h.notice.summary,
-                value: h.notice.value,
-                sent: h.muted_by.is_empty(),
-                muted_by: h.muted_by,
-                labels: h.notice.labels,
+            .map(|h| {
+                let delivery = NoticeDelivery::summary(&h, &NoticeDelivery::of(&h, &deliveries));
+                HistoryDto {
+                    at: format_rfc3339(h.notice.at_ms),
+                    kind: h.notice.kind,
+                    severity: h.notice.severity,
+                    rule: h.notice.rule,
+                    alert_id: h.notice.alert_id,
+                    summary: h.notice.summary,
+                    value: h.notice.value,
+                    sent: delivery == Delivery::Delivered,
+                    muted_by: h.muted_by,
+                    delivery: delivery.as_str(),
+                    labels: h.notice.labels,
+                }
             })
             .collect(),
     }))

@@ -384,7 +384,9 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
     assert_eq!(alerts["alerts"][0]["labels"]["check"], "app");
     let (_, history) = get(&state, "/api/v1/alerts/history?since=-1h").await;
     assert_eq!(history["history"][0]["kind"], "firing");
-    assert_eq!(history["history"][0]["sent"], true);
+    // Queued, not delivered yet: not "sent" (issue 16, finding 8).
+    assert_eq!(history["history"][0]["sent"], false);
+    assert_eq!(history["history"][0]["delivery"], "pending");
     let (_, outbox) = get(&state, "/api/v1/outbox").await;
     assert_eq!(outbox["outbox"][0]["state"], "pending");
     assert_eq!(outbox["outbox"][0]["notifier"], "mail");

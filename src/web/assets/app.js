@@ -774,7 +774,7 @@
               } }) : null)))))) : h('p', { class: 'muted', text: 'No active silence.' }),
           h('h2', {}, 'History (' + range() + ')'),
           history.history.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'alert-history' }, h('thead', {}, h('tr', {}, ['Time', 'What', 'Severity', 'Rule', 'Summary', 'Told'].map((t) => h('th', { scope: 'col', text: t })))),
-            h('tbody', {}, history.history.map((x) => h('tr', {}, h('td', { text: ago(x.at) }), h('td', { text: x.kind }), h('td', {}, badge(x.severity === 'critical' ? 'critical' : x.severity === 'warning' ? 'warning' : 'unknown', x.severity)), h('td', { text: x.rule }), h('td', { text: x.summary }), h('td', { text: x.sent ? 'yes' : x.muted_by ? 'muted: ' + x.muted_by : 'no' })))))) : h('p', { class: 'muted', text: 'No alert activity in this range.' }));
+            h('tbody', {}, history.history.map((x) => h('tr', {}, h('td', { text: ago(x.at) }), h('td', { text: x.kind }), h('td', {}, badge(x.severity === 'critical' ? 'critical' : x.severity === 'warning' ? 'warning' : 'unknown', x.severity)), h('td', { text: x.rule }), h('td', { text: x.summary }), h('td', { text: x.muted_by ? 'muted: ' + x.muted_by : x.delivery === 'delivered' ? 'yes' : x.delivery })))))) : h('p', { class: 'muted', text: 'No alert activity in this range.' }));
       } catch (e) {
         put(box, h('p', { class: 'error', text: 'Could not load alerts: ' + e.message }));
       }
