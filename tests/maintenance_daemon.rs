@@ -309,7 +309,8 @@ fn the_apps_own_maintenance_is_detected_recorded_muted_and_told() {
         "Running jobs: 3",
         "Blocked operations: caption_generation, job_creation",
         "Alerts muted by this maintenance (1):",
-        "check_failed",
+        // What was muted: the app's firing (issue 16, finding 8).
+        "  - critical check_failed: app is critical",
     ] {
         assert!(
             text.contains(words),
