@@ -68,6 +68,8 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_data() {
         muted_by: String::new(),
         acknowledged_by: Some("ops".into()),
         acknowledged_ms: Some(T0 + 1),
+        told: true,
+        flapping: false,
     };
     store
         .commit_alerts(&AlertBatch {

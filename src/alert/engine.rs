@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connectivity::{Change, Gate};
+use super::flap::{FlapChange, FlapTracker};
 use super::group::{GroupTiming, Grouper, group_key, group_labels};
 use super::inhibit::{Firing, dependency_closure, inhibited_by};
 use super::matcher::all_match;
@@ -31,12 +32,16 @@ use crate::notify::{AlertNotice, NoticeKind};
 /// be gone — an unmounted filesystem, a removed check — and its alert resolves.
 const STALE_AFTER_MS: i64 = 5 * 60_000;
 
+/// The start of the mute reason of a flapping alert: "flapping: 7 changes in 12s".
+pub const FLAPPING: &str = "flapping: ";
+
 /// What the engine knows about a check, for check-status and no-data rules.
 #[derive(Debug, Clone)]
 struct CheckMeta {
     labels: BTreeMap<String, String>,
     interval_ms: i64,
-    /// Interval + timeout: by then a run started at the latest tick has reported.
+    /// Interval + (1 + retries) × timeout: by then a run started at the latest tick has
+    /// reported, a failure included (a failure is confirmed by its retries).
     report_within_ms: i64,
     last_seen_ms: UnixMillis,
 }
@@ -60,6 +65,9 @@ struct LiveAlert {
     held: bool,
     /// When its latest told notice is due to go out; before then it can still be withdrawn.
     due_ms: Option<UnixMillis>,
+    /// When the told firing of this episode is due to go out (a resolution before then
+    /// withdraws both).
+    firing_due_ms: Option<UnixMillis>,
     /// Who acknowledged the firing, and when: its repeats stop until it escalates or resolves.
     acknowledged: Option<(String, UnixMillis)>,
     summary: String,
@@ -85,6 +93,33 @@ pub struct Engine {
     mute_sources: Vec<Arc<dyn MuteSource>>,
     /// `[alerts.connectivity]`: the canaries' verdict and what it holds.
     gate: Option<Gate>,
+    /// What is remembered of an alert beyond its live state (which ends when it resolves):
+    /// its recent changes (flap detection) and its resolution not sent yet.
+    recent: HashMap<String, Recent>,
+}
+
+/// An alert's recent past, kept while it matters (see `Engine::prune_recent`).
+#[derive(Debug, Clone, Default)]
+struct Recent {
+    flap: FlapTracker,
+    /// People were told this alert fires (directly, or by its flapping notice) and then it
+    /// flapped: its final state is owed to them when the flap ends.
+    owed: bool,
+    /// The latest resolution a flap kept back: told when the flap ends with the alert
+    /// resolved.
+    resolution: Option<(Vec<String>, AlertNotice)>,
+    /// A told resolution that has not gone out yet: if the alert fires again before it is
+    /// due, it is withdrawn and the firing continues as told (no resolved-then-firing pair).
+    unsent_resolution: Option<UnsentResolution>,
+    /// Set when a flap ended with the alert firing: added to the notice that tells it.
+    final_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UnsentResolution {
+    due_ms: UnixMillis,
+    since_ms: UnixMillis,
+    severity: Severity,
 }
 
 /// A live alert as listings show it.
@@ -107,6 +142,7 @@ impl Engine {
             silences: Vec::new(),
             mute_sources: Vec::new(),
             gate: None,
+            recent: HashMap::new(),
         };
         engine.reconfigure(config, now_ms);
         engine
@@ -154,16 +190,16 @@ impl Engine {
                 CheckMeta {
                     labels,
                     interval_ms: check.interval.as_millis() as i64,
-                    report_within_ms: (check.interval + check.timeout).as_millis() as i64,
+                    report_within_ms: (check.interval
+                        + check.timeout * (1 + check.retries))
+                        .as_millis() as i64,
                     last_seen_ms,
                 },
             );
         }
-        let direct: HashMap<String, Vec<String>> = config
-            .checks
-            .iter()
-            .map(|c| (c.name.clone(), c.depends_on.clone()))
-            .collect();
+        // Declared (`depends_on`) and implied by the layers (an application check waits for
+        // the database and Redis checks), acyclic by construction.
+        let direct = crate::config::effective_dependencies(config);
         self.depends_on = dependency_closure(&direct);
         self.dependencies = self.depends_on.values().flatten().cloned().collect();
         let previous_gate = self.gate.take();
@@ -183,6 +219,7 @@ impl Engine {
                 Some(index) => {
                     alert.rule = index;
                     alert.tracker.hold_for = self.rules[index].hold_for;
+                    alert.tracker.hold_for_critical = self.rules[index].hold_for_critical;
                     alert.tracker.cooldowns = self.settings.severity_cooldowns(&self.rules[index]);
                     self.live.insert(id, alert);
                 }
@@ -227,12 +264,15 @@ impl Engine {
                 _ => AlertState::Pending {
                     since_ms: alert.since_ms,
                     severity: alert.severity,
+                    critical_since_ms: (alert.severity == Severity::Critical)
+                        .then_some(alert.since_ms),
                 },
             };
             let mut tracker = AlertTracker::new(
                 self.rules[rule].hold_for,
                 self.settings.severity_cooldowns(&self.rules[rule]),
-            );
+            )
+            .with_critical_hold(self.rules[rule].hold_for_critical);
             tracker.state = state;
             let interval_ms = self.interval_for(&alert.labels);
             self.live.insert(
@@ -246,9 +286,10 @@ impl Engine {
                     // Staleness counts from the restart, not from before the downtime.
                     last_seen_ms: alert.since_ms.max(alert.last_notified_ms.unwrap_or(0)),
                     interval_ms,
-                    told: alert.muted_by.is_empty(),
+                    told: alert.told,
                     held: false,
                     due_ms: None,
+                    firing_due_ms: None,
                     acknowledged: alert.acknowledged_by.zip(alert.acknowledged_ms),
                     muted_by: alert.muted_by,
                     summary: alert.summary,
@@ -278,6 +319,11 @@ impl Engine {
             (b.state == "firing", b.severity, &a.id).cmp(&(a.state == "firing", a.severity, &b.id))
         });
         views
+    }
+
+    /// How many alerts are flapping now (firing or not).
+    pub fn flapping_count(&self) -> usize {
+        self.recent.values().filter(|r| r.flap.is_flapping()).count()
     }
 
     /// The metric names some enabled rule watches (cron mode reads only these from the store).
@@ -601,10 +647,76 @@ impl Engine {
             }
         }
 
+        self.settle_flaps(now_ms, &mut batch);
         self.retell_unmuted(now_ms, &mut batch);
         let timing = self.timing();
         self.grouper.prune(&timing, now_ms);
+        self.prune_recent(now_ms);
         batch
+    }
+
+    /// Flaps that have been stable for `stable_for` end, and their final state is told once
+    /// to those who were told anything of them: a firing alert by `retell_unmuted` (its mute
+    /// lifted), a resolved one here, with the resolution the flap kept back.
+    fn settle_flaps(&mut self, now_ms: UnixMillis, batch: &mut AlertBatch) {
+        let settings = self.settings.flapping.clone();
+        let ended: Vec<(String, String)> = self
+            .recent
+            .iter_mut()
+            .filter_map(|(id, recent)| {
+                recent
+                    .flap
+                    .settle(&settings, now_ms)
+                    .map(|description| (id.clone(), description))
+            })
+            .collect();
+        for (id, description) in ended {
+            let Some(recent) = self.recent.get_mut(&id) else {
+                continue;
+            };
+            let owed = std::mem::take(&mut recent.owed);
+            let resolution = recent.resolution.take();
+            tracing::info!(alert = %id, flap = %description, "flapping ended");
+            if let Some(alert) = self.live.get_mut(&id) {
+                if matches!(alert.tracker.state, AlertState::Firing { .. }) && (owed || !alert.told)
+                {
+                    alert.told = false;
+                    recent.final_note = Some(description);
+                }
+                continue;
+            }
+            let Some((notifiers, mut notice)) = resolution.filter(|_| owed) else {
+                continue;
+            };
+            notice.summary = format!("{} (after flapping: {description})", notice.summary);
+            notice.at_ms = now_ms;
+            self.enqueue(&notifiers, &notice, now_ms, now_ms, batch);
+            batch.history.push(HistoryEntry {
+                notice,
+                muted_by: String::new(),
+            });
+        }
+    }
+
+    /// Forgets what no longer matters: flap trackers with no change in their window, and
+    /// resolutions that have gone out (bounded memory).
+    fn prune_recent(&mut self, now_ms: UnixMillis) {
+        let settings = &self.settings.flapping;
+        for recent in self.recent.values_mut() {
+            if recent
+                .unsent_resolution
+                .is_some_and(|unsent| unsent.due_ms <= now_ms)
+            {
+                recent.unsent_resolution = None;
+            }
+        }
+        let live = &self.live;
+        self.recent.retain(|id, recent| {
+            !recent.flap.is_idle(settings, now_ms)
+                || recent.unsent_resolution.is_some()
+                || recent.owed
+                || live.contains_key(id) && recent.final_note.is_some()
+        });
     }
 
     fn timing(&self) -> GroupTiming {
@@ -640,18 +752,21 @@ impl Engine {
     ) {
         let rule = &self.rules[rule_index];
         let thresholds = thresholds_of(rule);
-        let current = self.live.get(&id).and_then(|a| a.tracker.severity());
+        // Hysteresis holds a firing alert only: a pending one resets under the threshold.
+        let live = self.live.get(&id);
+        let firing = live.and_then(|a| a.tracker.firing_severity());
         let wanted = if rule.source == RuleSource::Always {
             Some(Severity::Info)
         } else {
-            thresholds.classify(value, current)
+            thresholds.classify(value, firing)
         };
-        if wanted.is_none() && current.is_none() {
+        if wanted.is_none() && live.is_none() {
             return;
         }
         let cooldowns = self.settings.severity_cooldowns(rule);
         let hold_for = rule.hold_for;
-        if current.is_none() && !self.live.contains_key(&id) {
+        let hold_for_critical = rule.hold_for_critical;
+        if live.is_none() {
             self.live_per_rule[rule_index] += 1;
         }
         let alert = self.live.entry(id.clone()).or_insert_with(|| {
@@ -662,7 +777,8 @@ impl Engine {
             LiveAlert {
                 rule: rule_index,
                 labels,
-                tracker: AlertTracker::new(hold_for, cooldowns),
+                tracker: AlertTracker::new(hold_for, cooldowns)
+                    .with_critical_hold(hold_for_critical),
                 value,
                 detail: String::new(),
                 last_seen_ms: now_ms,
@@ -671,6 +787,7 @@ impl Engine {
                 told: false,
                 held: false,
                 due_ms: None,
+                firing_due_ms: None,
                 acknowledged: None,
                 summary: String::new(),
             }
@@ -681,13 +798,25 @@ impl Engine {
         alert.last_seen_ms = now_ms;
         let notification = alert.tracker.step(wanted, now_ms);
         let after = alert.tracker.state;
+        // A change of the firing state is what flap detection counts.
+        let was_firing = matches!(before, AlertState::Firing { .. });
+        let flap = if was_firing != matches!(after, AlertState::Firing { .. }) {
+            let settings = &self.settings.flapping;
+            self.recent
+                .entry(id.clone())
+                .or_default()
+                .flap
+                .record(settings, now_ms)
+        } else {
+            FlapChange::Steady
+        };
         if let Some(notification) = notification {
             let since_ms = match (before, after) {
                 (_, AlertState::Firing { since_ms, .. }) => since_ms,
                 (AlertState::Firing { since_ms, .. }, _) => since_ms,
                 _ => now_ms,
             };
-            self.notify(&id, notification, since_ms, now_ms, batch);
+            self.notify(&id, notification, flap, since_ms, now_ms, batch);
         }
         let Some(alert) = self.live.get(&id) else {
             return;
@@ -752,16 +881,27 @@ impl Engine {
         if let Some(reason) = self.held_by_gate(labels, now_ms) {
             return reason.to_string();
         }
-        self.mute_sources
+        if let Some(reason) = self
+            .mute_sources
             .iter()
             .find_map(|source| source.mutes(rule, labels, now_ms))
-            .unwrap_or_default()
+        {
+            return reason;
+        }
+        match self.recent.get(id) {
+            Some(recent) if recent.flap.is_flapping() => {
+                format!("{FLAPPING}{}", recent.flap.describe())
+            }
+            _ => String::new(),
+        }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn notify(
         &mut self,
         id: &str,
         notification: Notification,
+        flap: FlapChange,
         since_ms: UnixMillis,
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
@@ -776,6 +916,11 @@ impl Engine {
             Notification::Escalated { .. } => alert.acknowledged = None,
             _ => {}
         }
+        if let Notification::Firing(severity) = notification
+            && self.continue_firing(id, severity, flap, now_ms, batch)
+        {
+            return;
+        }
         let alert = &self.live[id];
         let rule = &self.rules[alert.rule];
         let (kind, severity, previous) = match notification {
@@ -788,19 +933,31 @@ impl Engine {
         let mut labels = alert.labels.clone();
         labels.insert("severity".to_string(), severity.as_str().to_string());
         let mut muted_by = self.mute_reason(id, rule, &labels, now_ms);
-        // The recovery of an alert people were told about before the gate closed is news
-        // they are waiting for: the gate holds firings, not that.
-        if kind == NoticeKind::Resolved
-            && alert.told
-            && self.held_by_gate(&labels, now_ms) == Some(muted_by.as_str())
-        {
-            muted_by.clear();
-        }
-        if kind == NoticeKind::Resolved && muted_by.is_empty() {
-            if !alert.told {
+        let flapping = self.recent.get(id).is_some_and(|r| r.flap.is_flapping());
+        let mut resolved_while_muted = None;
+        let mut withdraw_firing = false;
+        if kind == NoticeKind::Resolved {
+            if flapping {
+                // Kept for the end of the flap; owed if people were told it fires.
+                if alert.told
+                    && let Some(recent) = self.recent.get_mut(id)
+                {
+                    recent.owed = true;
+                }
+            } else if alert.told && alert.firing_due_ms.is_some_and(|due| due > now_ms) {
+                // Over before anyone was told: neither the firing nor this goes out.
+                withdraw_firing = true;
+                muted_by = "resolved before its firing went out".to_string();
+            } else if alert.told {
+                // People were told it fires: they hear that it stopped, whatever mutes it now.
+                if !muted_by.is_empty() {
+                    resolved_while_muted = Some(std::mem::take(&mut muted_by));
+                }
+                if !rule.send_resolved.unwrap_or(self.settings.send_resolved) {
+                    muted_by = "send_resolved = false".to_string();
+                }
+            } else if muted_by.is_empty() {
                 muted_by = "its firing was not told".to_string();
-            } else if !rule.send_resolved.unwrap_or(self.settings.send_resolved) {
-                muted_by = "send_resolved = false".to_string();
             }
         }
         // An escalation of an alert nobody was told about is news: tell it as a firing.
@@ -810,12 +967,49 @@ impl Engine {
             }
             kind => kind,
         };
-        let notice = self.notice(
+        let mut notice = self.notice(
             id, alert, rule, kind, severity, previous, labels, since_ms, now_ms,
         );
+        notice.resolved_while_muted = resolved_while_muted;
+        if let Some(note) = self
+            .recent
+            .get_mut(id)
+            .and_then(|recent| recent.final_note.take())
+        {
+            notice.summary = format!("{} (after flapping: {note})", notice.summary);
+        }
+        let notifiers = rule.notifiers.clone();
+        if withdraw_firing {
+            batch.outbox.retain(|e| e.notice.alert_id != id);
+            batch.retract.push(id.to_string());
+        }
+        // A flap starts with this firing, while people know the alert as fine: they are told
+        // once that it flaps, instead of at every change.
+        if flap == FlapChange::Started
+            && kind == NoticeKind::Firing
+            && muted_by.starts_with(FLAPPING)
+        {
+            let mut flapping_notice = notice.clone();
+            flapping_notice.kind = NoticeKind::Flapping;
+            flapping_notice.summary = format!("{} is flapping: {}", subject_of(&notice), self.recent[id].flap.describe());
+            self.enqueue(&notifiers, &flapping_notice, now_ms, now_ms, batch);
+            batch.history.push(HistoryEntry {
+                notice: flapping_notice,
+                muted_by: String::new(),
+            });
+            if let Some(recent) = self.recent.get_mut(id) {
+                recent.owed = true;
+            }
+        }
+        if kind == NoticeKind::Resolved
+            && flapping
+            && let Some(recent) = self.recent.get_mut(id)
+            && recent.owed
+        {
+            recent.resolution = Some((notifiers.clone(), notice.clone()));
+        }
         let told = muted_by.is_empty();
         if told {
-            let notifiers = rule.notifiers.clone();
             let hold_until = if kind == NoticeKind::Resolved {
                 now_ms
             } else {
@@ -836,7 +1030,113 @@ impl Engine {
             }
         }
         if kind != NoticeKind::Resolved {
-            self.withdraw_inhibited(id, now_ms, batch);
+            let withdrawn = self.withdraw_inhibited(id, now_ms, batch);
+            if told {
+                self.explain_symptoms(id, &withdrawn, batch);
+            }
+        }
+    }
+
+    /// The alert fires again while its told resolution has not gone out: the resolution is
+    /// withdrawn, and people keep knowing it as firing since it first fired (no "resolved"
+    /// then "firing" pair for a blip). Returns false when that resolution has gone out (or
+    /// there was none): then this firing is news.
+    fn continue_firing(
+        &mut self,
+        id: &str,
+        severity: Severity,
+        flap: FlapChange,
+        now_ms: UnixMillis,
+        batch: &mut AlertBatch,
+    ) -> bool {
+        let Some(recent) = self.recent.get_mut(id) else {
+            return false;
+        };
+        let Some(unsent) = recent.unsent_resolution.take() else {
+            return false;
+        };
+        if unsent.due_ms <= now_ms {
+            return false;
+        }
+        if flap != FlapChange::Steady {
+            recent.owed = true;
+        }
+        batch.outbox.retain(|e| e.notice.alert_id != id);
+        batch.retract.push(id.to_string());
+        let Some(alert) = self.live.get_mut(id) else {
+            return false;
+        };
+        alert.told = true;
+        alert.firing_due_ms = None;
+        alert.tracker.state = AlertState::Firing {
+            since_ms: unsent.since_ms,
+            severity,
+            last_notified_ms: now_ms,
+        };
+        if let Some(notice) = self.retold(id, NoticeKind::Firing, now_ms) {
+            batch.history.push(HistoryEntry {
+                notice,
+                muted_by: "continues the firing told before (its resolution was withdrawn before it went out)"
+                    .to_string(),
+            });
+        }
+        if let Some(stored) = self.stored(id, &self.live[id]) {
+            batch.upserts.retain(|u| u.id != id);
+            batch.upserts.push(stored);
+        }
+        if severity > unsent.severity {
+            self.notify(
+                id,
+                Notification::Escalated {
+                    from: unsent.severity,
+                    to: severity,
+                },
+                FlapChange::Steady,
+                unsent.since_ms,
+                now_ms,
+                batch,
+            );
+        }
+        true
+    }
+
+    /// `source` was just told: the alerts it explains (inhibits) — those withdrawn now and
+    /// those already muted by it — are listed in its notice ("Also explains: ..."), so one
+    /// message names the cause and its symptoms.
+    fn explain_symptoms(&mut self, source: &str, withdrawn: &[String], batch: &mut AlertBatch) {
+        let Some(alert) = self.live.get(source) else {
+            return;
+        };
+        let mine = super::inhibit::describe(&alert.labels);
+        let mut explains: Vec<(String, String)> = self
+            .live
+            .iter()
+            .filter(|(id, a)| {
+                id.as_str() != source
+                    && matches!(a.tracker.state, AlertState::Firing { .. })
+                    && (withdrawn.contains(id) || a.muted_by == mine)
+            })
+            .map(|(id, a)| (id.clone(), a.summary.clone()))
+            .collect();
+        if explains.is_empty() {
+            return;
+        }
+        explains.sort();
+        let explains: Vec<String> = explains.into_iter().map(|(_, summary)| summary).collect();
+        for entry in batch
+            .outbox
+            .iter_mut()
+            .filter(|e| e.notice.alert_id == source && e.notice.kind != NoticeKind::Resolved)
+        {
+            entry.notice.explains = explains.clone();
+        }
+        if let Some(entry) = batch
+            .history
+            .iter_mut()
+            .rev()
+            .find(|e| e.notice.alert_id == source && e.muted_by.is_empty())
+        {
+            entry.notice.explains = explains;
         }
     }
 
@@ -881,12 +1181,17 @@ impl Engine {
 
     /// `source` just fired (or changed): alerts it now inhibits whose notices are not sent
     /// yet are withdrawn and count as not told.
-    fn withdraw_inhibited(&mut self, source: &str, now_ms: UnixMillis, batch: &mut AlertBatch) {
+    fn withdraw_inhibited(
+        &mut self,
+        source: &str,
+        now_ms: UnixMillis,
+        batch: &mut AlertBatch,
+    ) -> Vec<String> {
         let Some(alert) = self.live.get(source) else {
-            return;
+            return Vec::new();
         };
         if !matches!(alert.tracker.state, AlertState::Firing { .. }) {
-            return;
+            return Vec::new();
         }
         // Most alerts inhibit nothing: skip the scan of every live alert for them (a burst of
         // hundreds of firings would otherwise scan hundreds of alerts each).
@@ -901,7 +1206,7 @@ impl Engine {
                     .get("check")
                     .is_some_and(|check| self.dependencies.contains(check)));
         if !can_inhibit {
-            return;
+            return Vec::new();
         }
         let targets: Vec<(String, String)> = self
             .live
@@ -930,6 +1235,7 @@ impl Engine {
                 .map(|reason| (id.clone(), reason))
             })
             .collect();
+        let mut withdrawn = Vec::new();
         for (id, reason) in targets {
             batch.outbox.retain(|e| e.notice.alert_id != id);
             batch.retract.push(id.clone());
@@ -938,7 +1244,9 @@ impl Engine {
             };
             alert.told = false;
             alert.held = false;
+            alert.firing_due_ms = None;
             alert.muted_by = reason.clone();
+            withdrawn.push(id.clone());
             tracing::debug!(alert = %id, %reason, "withdrawn before sending");
             let muted_by = format!("{reason} (withdrawn before sending)");
             if let Some(entry) = self.retold(&id, NoticeKind::Firing, now_ms) {
@@ -952,6 +1260,7 @@ impl Engine {
                 batch.upserts.push(stored);
             }
         }
+        withdrawn
     }
 
     /// Held notices whose dependencies have all reported (and did not turn out to be the
@@ -960,7 +1269,8 @@ impl Engine {
         let ready: Vec<String> = self
             .live
             .iter()
-            .filter(|(_, a)| a.held)
+            // Only what has not gone out yet: a hold that ran out was sent, and is not sent twice.
+            .filter(|(_, a)| a.held && a.due_ms.is_some_and(|due| due > now_ms))
             .filter_map(|(id, a)| match a.tracker.state {
                 AlertState::Firing { since_ms, .. }
                     if self.dependencies_known_at(&a.labels, since_ms) <= now_ms =>
@@ -1054,7 +1364,14 @@ impl Engine {
             severity,
             previous_severity: previous,
             category: rule.category,
-            summary: render(&rule.summary, &context),
+            summary: render(
+                if kind == NoticeKind::Resolved && !rule.summary_resolved.is_empty() {
+                    &rule.summary_resolved
+                } else {
+                    &rule.summary
+                },
+                &context,
+            ),
             description: render(&rule.description, &context),
             value,
             threshold,
@@ -1084,6 +1401,16 @@ impl Engine {
             // takes it along before its dependencies have spoken.
             key = format!("{key} held:{}", notice.alert_id);
             hold_until_ms.max(now_ms + timing.group_wait_critical.as_millis() as i64)
+        } else if notice.kind == NoticeKind::Resolved {
+            // The group's only incident resolved: told within `group_wait`, not a whole
+            // `group_interval` after its firing; next to other firing alerts it is batched.
+            let lone = !self.live.iter().any(|(id, a)| {
+                *id != notice.alert_id
+                    && a.told
+                    && matches!(a.tracker.state, AlertState::Firing { .. })
+                    && group_labels(&self.settings.group_by, &a.labels) == group_labels
+            });
+            self.grouper.due_resolution(&key, lone, &timing, now_ms)
         } else {
             let urgent = notice.severity == Severity::Critical
                 && matches!(notice.kind, NoticeKind::Firing | NoticeKind::Escalated);
@@ -1106,6 +1433,17 @@ impl Engine {
         if let Some(alert) = self.live.get_mut(&notice.alert_id) {
             alert.held = held;
             alert.due_ms = Some(due_ms);
+            if notice.kind == NoticeKind::Firing {
+                alert.firing_due_ms = Some(due_ms);
+            }
+        }
+        if notice.kind == NoticeKind::Resolved {
+            let recent = self.recent.entry(notice.alert_id.clone()).or_default();
+            recent.unsent_resolution = Some(UnsentResolution {
+                due_ms,
+                since_ms: notice.since_ms,
+                severity: notice.severity,
+            });
         }
     }
 
@@ -1142,7 +1480,14 @@ impl Engine {
                         };
                     }
                 }
-                self.notify(&id, Notification::Firing(severity), since, now_ms, batch);
+                self.notify(
+                    &id,
+                    Notification::Firing(severity),
+                    FlapChange::Steady,
+                    since,
+                    now_ms,
+                    batch,
+                );
             } else if changed {
                 if let Some(alert) = self.live.get_mut(&id) {
                     alert.muted_by = reason;
@@ -1160,7 +1505,9 @@ impl Engine {
     fn stored(&self, id: &str, alert: &LiveAlert) -> Option<StoredAlert> {
         let (state, severity, since_ms, last_notified_ms) = match alert.tracker.state {
             AlertState::Inactive => return None,
-            AlertState::Pending { since_ms, severity } => ("pending", severity, since_ms, None),
+            AlertState::Pending {
+                since_ms, severity, ..
+            } => ("pending", severity, since_ms, None),
             AlertState::Firing {
                 since_ms,
                 severity,
@@ -1197,6 +1544,8 @@ impl Engine {
                 alert.summary.clone()
             },
             muted_by: alert.muted_by.clone(),
+            told: alert.told,
+            flapping: self.recent.get(id).is_some_and(|r| r.flap.is_flapping()),
             acknowledged_by: alert.acknowledged.as_ref().map(|(by, _)| by.clone()),
             acknowledged_ms: alert.acknowledged.as_ref().map(|(_, at)| *at),
         })
@@ -1223,6 +1572,25 @@ impl Engine {
             batch.upserts.push(stored);
         }
         Ok(batch)
+    }
+}
+
+/// What a flapping notice calls the alert: its check, else its rule and distinguishing
+/// labels ("app", "cpu_usage", "disk_usage{mountpoint=/}").
+fn subject_of(notice: &AlertNotice) -> String {
+    if let Some(check) = notice.labels.get("check") {
+        return check.clone();
+    }
+    let extra: Vec<String> = notice
+        .labels
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "severity" | "host"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if extra.is_empty() {
+        notice.rule.clone()
+    } else {
+        format!("{}{{{}}}", notice.rule, extra.join(","))
     }
 }
 
@@ -2009,6 +2377,275 @@ depends_on = ["db"]
                 NoticeKind::Resolved
             )],
             "people were told db was down: they hear it is back"
+        );
+    }
+
+    // ---- Alert trust (issue 16): flaps, told resolutions, root cause first.
+
+    /// What receivers get: the engine's outbox rows applied as the store and outbox worker
+    /// do (a retraction withdraws rows not yet due; due rows go out at the next `flush`).
+    #[derive(Default)]
+    struct Receiver {
+        queued: Vec<OutboxEntry>,
+        sent: Vec<(i64, AlertNotice)>,
+    }
+
+    impl Receiver {
+        fn take(&mut self, batch: AlertBatch, now_ms: i64) {
+            self.flush(now_ms - 1);
+            self.queued
+                .retain(|e| !(batch.retract.contains(&e.notice.alert_id) && e.due_ms > now_ms - 1));
+            self.queued
+                .extend(batch.outbox.into_iter().filter(|e| e.notifier == "mail"));
+            self.flush(now_ms);
+        }
+
+        fn flush(&mut self, now_ms: i64) {
+            let (due, later): (Vec<OutboxEntry>, Vec<OutboxEntry>) =
+                self.queued.drain(..).partition(|e| e.due_ms <= now_ms);
+            self.queued = later;
+            self.sent
+                .extend(due.into_iter().map(|e| (e.due_ms, e.notice)));
+        }
+
+        fn kinds(&self) -> Vec<(NoticeKind, String)> {
+            self.sent
+                .iter()
+                .map(|(_, n)| (n.kind, n.labels.get("check").cloned().unwrap_or_default()))
+                .collect()
+        }
+    }
+
+    /// Runs `app`'s statuses, one per second from `start_s`, with ticks in between.
+    fn run(
+        engine: &mut Engine,
+        receiver: &mut Receiver,
+        check_name: &str,
+        statuses: impl IntoIterator<Item = Status>,
+        start_s: i64,
+    ) -> i64 {
+        let mut at = start_s * S;
+        for status in statuses {
+            let batch = engine.observe(&check(check_name, status, at), at);
+            receiver.take(batch, at);
+            let batch = engine.tick(at + S / 2);
+            receiver.take(batch, at + S / 2);
+            at += S;
+        }
+        at
+    }
+
+    fn lone_engine(extra: &str) -> Engine {
+        let text = format!(
+            "[alerts]\ngroup_wait = \"10s\"\n{extra}\n[[check]]\nname = \"web\"\ntype = \"tcp\"\n\
+             address = \"127.0.0.1:5000\"\ninterval = \"1s\"\ntimeout = \"1s\"\n"
+        );
+        let mut engine = Engine::new(&config(&text), 0);
+        engine.notifiers = vec!["mail".to_string()];
+        engine
+    }
+
+    fn flapping(period_s: usize, for_s: usize) -> Vec<Status> {
+        (0..for_s)
+            .map(|i| {
+                if (i / period_s) % 2 == 0 {
+                    Status::Critical
+                } else {
+                    Status::Ok
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_check_flapping_every_2_or_5_seconds_for_90_seconds_is_told_twice_at_most() {
+        for period in [2, 5] {
+            let mut engine = lone_engine("");
+            let mut receiver = Receiver::default();
+            let end = run(&mut engine, &mut receiver, "web", flapping(period, 90), 0);
+            // Then healthy for three minutes.
+            let end = run(
+                &mut engine,
+                &mut receiver,
+                "web",
+                vec![Status::Ok; 180],
+                end / S,
+            );
+            receiver.flush(end);
+            let kinds = receiver.kinds();
+            assert_eq!(
+                kinds,
+                vec![
+                    (NoticeKind::Firing, "web".to_string()),
+                    (NoticeKind::Resolved, "web".to_string())
+                ],
+                "flap every {period}s: {:#?}",
+                receiver.sent
+            );
+            let (first_at, _) = receiver.sent[0];
+            assert_eq!(first_at, 0, "the first failure is told at once");
+            let (_, last) = &receiver.sent[1];
+            assert!(
+                last.summary.contains("after flapping"),
+                "the final state says it flapped: {}",
+                last.summary
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_flap_is_told_once_as_flapping_then_its_final_state_once() {
+        // Down 20 s, up 20 s: each resolution goes out before the next failure.
+        let mut engine = lone_engine("");
+        let mut receiver = Receiver::default();
+        let end = run(&mut engine, &mut receiver, "web", flapping(20, 400), 0);
+        let flapping_alert = engine.alerts().into_iter().find(|a| a.flapping);
+        assert!(
+            flapping_alert.is_some() || engine.recent.values().any(|r| r.flap.is_flapping()),
+            "shown as flapping"
+        );
+        let end = run(
+            &mut engine,
+            &mut receiver,
+            "web",
+            vec![Status::Ok; 200],
+            end / S,
+        );
+        receiver.flush(end);
+        let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                NoticeKind::Firing,
+                NoticeKind::Resolved,
+                NoticeKind::Firing,
+                NoticeKind::Resolved,
+                NoticeKind::Flapping,
+                NoticeKind::Resolved,
+            ],
+            "{:#?}",
+            receiver.sent
+        );
+        assert!(receiver.sent[4].1.summary.starts_with("web is flapping: 5 changes in"));
+    }
+
+    #[test]
+    fn a_flap_that_ends_failing_is_told_failing_once() {
+        let mut engine = lone_engine("");
+        let mut receiver = Receiver::default();
+        let end = run(&mut engine, &mut receiver, "web", flapping(2, 30), 0);
+        let end = run(
+            &mut engine,
+            &mut receiver,
+            "web",
+            vec![Status::Critical; 200],
+            end / S,
+        );
+        receiver.flush(end);
+        let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, vec![NoticeKind::Firing, NoticeKind::Firing]);
+        assert!(receiver.sent[1].1.summary.contains("after flapping"));
+    }
+
+    #[test]
+    fn a_short_outage_is_resolved_within_group_wait_and_a_blip_does_not_resolve_at_all() {
+        let mut engine = lone_engine("");
+        let mut receiver = Receiver::default();
+        let mut statuses = vec![Status::Critical; 20];
+        statuses.extend(vec![Status::Ok; 30]);
+        let end = run(&mut engine, &mut receiver, "web", statuses, 0);
+        receiver.flush(end);
+        assert_eq!(receiver.sent.len(), 2);
+        assert_eq!(receiver.sent[1].1.kind, NoticeKind::Resolved);
+        assert_eq!(receiver.sent[1].0, 30 * S, "recovered at 20 s, told at 30 s");
+
+        // Down, up for 3 s, down again: one incident, not three notices.
+        let mut engine = lone_engine("");
+        let mut receiver = Receiver::default();
+        let mut statuses = vec![Status::Critical; 5];
+        statuses.extend(vec![Status::Ok; 3]);
+        statuses.extend(vec![Status::Critical; 5]);
+        statuses.extend(vec![Status::Ok; 30]);
+        let end = run(&mut engine, &mut receiver, "web", statuses, 0);
+        receiver.flush(end);
+        let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, vec![NoticeKind::Firing, NoticeKind::Resolved]);
+        assert_eq!(
+            receiver.sent[1].1.since_ms, 0,
+            "the resolution is of the incident that began at 0"
+        );
+    }
+
+    #[test]
+    fn a_told_alert_resolution_is_told_even_when_a_silence_came_later() {
+        let mut engine = lone_engine("");
+        let mut receiver = Receiver::default();
+        let end = run(&mut engine, &mut receiver, "web", vec![Status::Critical; 3], 0);
+        engine.set_silences(vec![Silence {
+            id: "s1".to_string(),
+            matchers: vec![Matcher::parse("check=\"web\"").unwrap()],
+            starts_ms: 0,
+            ends_ms: 3_600_000,
+            author: "ops".to_string(),
+            comment: "looking".to_string(),
+        }]);
+        let end = run(&mut engine, &mut receiver, "web", vec![Status::Critical; 3], end / S);
+        let end = run(&mut engine, &mut receiver, "web", vec![Status::Ok; 20], end / S);
+        receiver.flush(end);
+        let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, vec![NoticeKind::Firing, NoticeKind::Resolved]);
+        let note = receiver.sent[1].1.resolved_while_muted.clone();
+        assert!(
+            note.as_deref().is_some_and(|n| n.starts_with("silenced by")),
+            "{note:?}"
+        );
+    }
+
+    #[test]
+    fn implied_by_layers_the_database_is_told_first_with_the_app_symptoms_it_explains() {
+        let text = "[[check]]\nname = \"pg\"\ntype = \"tcp\"\naddress = \"127.0.0.1:5432\"\n\
+                    layer = \"database\"\ninterval = \"1s\"\ntimeout = \"1s\"\nretries = 1\n\
+                    [[check]]\nname = \"web\"\ntype = \"tcp\"\naddress = \"127.0.0.1:5000\"\n\
+                    layer = \"application\"\ninterval = \"1s\"\ntimeout = \"1s\"\n";
+        let mut engine = Engine::new(&config(text), 0);
+        engine.notifiers = vec!["mail".to_string()];
+        let mut receiver = Receiver::default();
+        receiver.take(engine.observe(&check("pg", Status::Ok, 0), 0), 0);
+        // The app fails first; the database's failure is confirmed 2 s later (its retry).
+        receiver.take(engine.observe(&check("web", Status::Critical, S), S), S);
+        assert_eq!(receiver.sent.len(), 0, "held for pg (1s + 2 × 1s)");
+        receiver.take(engine.tick(2 * S), 2 * S);
+        receiver.take(engine.observe(&check("pg", Status::Critical, 3 * S), 3 * S), 3 * S);
+        receiver.take(engine.tick(10 * S), 10 * S);
+        let kinds = receiver.kinds();
+        assert_eq!(kinds, vec![(NoticeKind::Firing, "pg".to_string())]);
+        assert_eq!(receiver.sent[0].1.explains.len(), 1, "{:?}", receiver.sent[0].1);
+        assert!(receiver.sent[0].1.explains[0].contains("web"));
+    }
+
+    #[test]
+    fn a_hold_that_ran_out_is_not_sent_again_when_the_dependency_reports() {
+        let mut engine = engine(0);
+        let mut receiver = Receiver::default();
+        receiver.take(engine.observe(&check("db", Status::Ok, 0), 0), 0);
+        receiver.take(engine.observe(&check("app", Status::Critical, S), S), S);
+        // db stays silent past the hold: app goes out.
+        receiver.take(engine.tick(120 * S), 120 * S);
+        assert_eq!(receiver.kinds(), vec![(NoticeKind::Firing, "app".to_string())]);
+        // db finally reports healthy: nothing is re-sent.
+        let batch = engine.observe(&check("db", Status::Ok, 121 * S), 121 * S);
+        assert!(batch.outbox.is_empty(), "{:?}", batch.outbox);
+        receiver.take(batch, 121 * S);
+        receiver.take(engine.tick(200 * S), 200 * S);
+        assert_eq!(receiver.sent.len(), 1);
+        // db now fails: app was told, so its later resolution is told, though inhibited.
+        receiver.take(engine.observe(&check("db", Status::Critical, 201 * S), 201 * S), 201 * S);
+        receiver.take(engine.observe(&check("app", Status::Ok, 202 * S), 202 * S), 202 * S);
+        receiver.take(engine.tick(300 * S), 300 * S);
+        let kinds = receiver.kinds();
+        assert!(
+            kinds.contains(&(NoticeKind::Resolved, "app".to_string())),
+            "{kinds:?}"
         );
     }
 }

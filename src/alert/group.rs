@@ -8,6 +8,10 @@
 //! - Urgent news (a critical firing or escalating) does not wait for that: it is due after
 //!   `group_wait_critical` (default at once), and pulls the group's open batch with it; only
 //!   a burst is held together — no more than one urgent batch per `group_wait` per group.
+//! - The resolution of a group's only incident is not made to wait for `group_interval`: it
+//!   goes out `group_wait` after the recovery (or with the group's open batch), so a short
+//!   outage's all-clear comes within seconds. A resolution next to other firing alerts of
+//!   its group is batched as usual.
 //!
 //! Pure: time comes in as `now_ms`.
 
@@ -97,6 +101,30 @@ impl Grouper {
         due
     }
 
+    /// When a resolution for group `key` is due; `lone`: no other told alert of the group
+    /// still fires.
+    pub fn due_resolution(
+        &mut self,
+        key: &str,
+        lone: bool,
+        timing: &GroupTiming,
+        now_ms: UnixMillis,
+    ) -> UnixMillis {
+        if !lone {
+            return self.due(key, false, timing, now_ms);
+        }
+        let wait_ms = timing.group_wait.as_millis() as i64;
+        let open = self
+            .batches
+            .get(key)
+            .map(|(batch, _)| *batch)
+            .filter(|batch| *batch > now_ms);
+        let due = open.unwrap_or(now_ms + wait_ms);
+        let entry = self.batches.entry(key.to_string()).or_insert((due, None));
+        entry.0 = due;
+        due
+    }
+
     /// Forgets groups idle for longer than `group_interval` (bounded memory).
     pub fn prune(&mut self, timing: &GroupTiming, now_ms: UnixMillis) {
         let interval_ms = timing.group_interval.as_millis() as i64;
@@ -110,6 +138,26 @@ mod tests {
     use super::*;
 
     const S: i64 = 1_000;
+
+    #[test]
+    fn a_lone_resolution_waits_group_wait_not_the_group_interval() {
+        let timing = GroupTiming {
+            group_wait: Duration::from_secs(10),
+            group_wait_critical: Duration::ZERO,
+            group_interval: Duration::from_secs(60),
+        };
+        let mut grouper = Grouper::default();
+        let key = "{host=web1}";
+        // A critical firing at 0 goes at once; its recovery at 20 s is told at 30 s, not 60 s.
+        assert_eq!(grouper.due(key, true, &timing, 0), 0);
+        assert_eq!(grouper.due_resolution(key, true, &timing, 20 * S), 30 * S);
+        // Next to other firing alerts it is batched: the group interval after that batch.
+        assert_eq!(grouper.due_resolution(key, false, &timing, 35 * S), 90 * S);
+        // A lone one joins a batch that is open anyway.
+        let mut grouper = Grouper::default();
+        assert_eq!(grouper.due(key, false, &timing, 0), 10 * S);
+        assert_eq!(grouper.due_resolution(key, true, &timing, 4 * S), 10 * S);
+    }
 
     #[test]
     fn notices_of_one_group_share_batches_spaced_by_the_group_interval() {

@@ -33,6 +33,19 @@ pub fn dependency_closure(
     closure
 }
 
+/// The mute reason of the alerts an alert with `labels` inhibits:
+/// "inhibited by check_failed{check=db}".
+pub fn describe(labels: &BTreeMap<String, String>) -> String {
+    format!(
+        "inhibited by {}{}",
+        labels.get("alertname").map_or("", String::as_str),
+        labels
+            .get("check")
+            .map(|c| format!("{{check={c}}}"))
+            .unwrap_or_default()
+    )
+}
+
 /// Why the alert `(id, labels)` is inhibited by one of `firing`, or `None`.
 pub fn inhibited_by(
     id: &str,
@@ -41,17 +54,7 @@ pub fn inhibited_by(
     rules: &[InhibitConfig],
     depends_on: &HashMap<String, HashSet<String>>,
 ) -> Option<String> {
-    let describe = |source: &Firing<'_>| {
-        format!(
-            "inhibited by {}{}",
-            source.labels.get("alertname").map_or("", String::as_str),
-            source
-                .labels
-                .get("check")
-                .map(|c| format!("{{check={c}}}"))
-                .unwrap_or_default()
-        )
-    };
+    let describe = |source: &Firing<'_>| describe(source.labels);
     // Target matchers depend only on the candidate: test them before looking at sources.
     for rule in rules.iter().filter(|rule| all_match(&rule.target, labels)) {
         let source = firing.iter().filter(|s| s.id != id).find(|source| {

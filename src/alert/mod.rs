@@ -1,12 +1,12 @@
-//! The alert engine (issue "Alert manager"), being built bottom-up, pure parts first:
-//! `state` (one alert's life: thresholds with hysteresis, `for`, escalation and
-//! de-escalation, cooldown-limited repeats, resolution), `matcher` (Prometheus-style label
-//! matchers) and `silence` (matchers + time window + author + comment). Rules, grouping,
-//! inhibition, the outbox and the notifiers are still to come; nothing here is wired into the
-//! daemon yet.
+//! The alert engine, pure (time comes in as `now_ms`): `state` (one alert's life: thresholds
+//! with hysteresis, `for` and `for_critical`, escalation and de-escalation, cooldown-limited
+//! repeats, resolution), `flap` (flap detection), `engine` (rules applied to observations,
+//! holds, mutes, notices), `group`, `inhibit`, `connectivity`, `silence`, `matcher`, `mute`,
+//! `render` and `records` (what is persisted). See ARCHITECTURE.md.
 
 pub mod connectivity;
 pub mod engine;
+pub mod flap;
 pub mod group;
 pub mod inhibit;
 pub mod matcher;

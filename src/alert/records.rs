@@ -30,6 +30,12 @@ pub struct StoredAlert {
     /// Why it is quiet right now: "silence abc", "inhibited by check_failed{check=app}",
     /// "maintenance"; empty when it is not.
     pub muted_by: String,
+    /// People were told it fires (its resolution is told whatever mutes it later).
+    #[serde(default)]
+    pub told: bool,
+    /// It keeps changing between firing and not (see `alert::flap`): quiet until stable.
+    #[serde(default)]
+    pub flapping: bool,
     /// Who acknowledged it and when: someone is on it, so its repeats stop (until it
     /// escalates or resolves).
     pub acknowledged_by: Option<String>,

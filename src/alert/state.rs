@@ -2,9 +2,11 @@
 //!
 //! - `Thresholds::classify` turns a value into the severity it asks for, with hysteresis: an
 //!   alert fires at its threshold but clears only below a lower "clear" level (fire above 80 %,
-//!   clear below 75 %), so a value hovering at the threshold does not flap.
+//!   clear below 75 %), so a value hovering at the threshold does not flap. Hysteresis is for
+//!   firing alerts only: a pending alert whose value goes back under the threshold is reset.
 //! - `AlertTracker::step` moves inactive -> pending -> firing -> (resolved) inactive, holding
-//!   pending for `for`, and says which notification is due: the first firing, an escalation or
+//!   pending for `for` — or for the shorter `for_critical` while the value is critical, so a
+//!   short critical spike is told — and says which notification is due: the first firing, an escalation or
 //!   de-escalation (at once), a repeat of a still-firing alert (no sooner than its severity's
 //!   cooldown), or the resolution.
 
@@ -164,10 +166,12 @@ impl Cooldowns {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertState {
     Inactive,
-    /// The condition holds but not yet for `for`.
+    /// The condition holds but not yet for `for` (nor critical for `for_critical`).
     Pending {
         since_ms: UnixMillis,
         severity: Severity,
+        /// Since when the value has been critical without a break, if it is.
+        critical_since_ms: Option<UnixMillis>,
     },
     Firing {
         since_ms: UnixMillis,
@@ -199,6 +203,8 @@ pub enum Notification {
 pub struct AlertTracker {
     pub state: AlertState,
     pub hold_for: Duration,
+    /// `for_critical`: the hold while the value is critical (no longer than `hold_for`).
+    pub hold_for_critical: Duration,
     pub cooldowns: Cooldowns,
 }
 
@@ -207,7 +213,23 @@ impl AlertTracker {
         AlertTracker {
             state: AlertState::Inactive,
             hold_for,
+            hold_for_critical: hold_for,
             cooldowns,
+        }
+    }
+
+    /// With a shorter hold for critical values (`for_critical`).
+    pub fn with_critical_hold(mut self, hold_for_critical: Duration) -> AlertTracker {
+        self.hold_for_critical = hold_for_critical.min(self.hold_for);
+        self
+    }
+
+    /// The severity the alert fires with, if it fires: the one hysteresis keeps. A pending
+    /// alert has none, so it resets as soon as its value is back under the threshold.
+    pub fn firing_severity(&self) -> Option<Severity> {
+        match self.state {
+            AlertState::Firing { severity, .. } => Some(severity),
+            _ => None,
         }
     }
 
@@ -224,22 +246,38 @@ impl AlertTracker {
     /// Advance with the severity the latest evaluation asks for (`None`: condition clear).
     pub fn step(&mut self, wanted: Option<Severity>, now_ms: UnixMillis) -> Option<Notification> {
         let hold_ms = self.hold_for.as_millis() as i64;
+        let critical_hold_ms = self.hold_for_critical.min(self.hold_for).as_millis() as i64;
         let (next, notification) = match (self.state, wanted) {
             (AlertState::Inactive, None) => (AlertState::Inactive, None),
             (AlertState::Inactive, Some(severity)) => {
                 let pending = AlertState::Pending {
                     since_ms: now_ms,
                     severity,
+                    critical_since_ms: (severity == Severity::Critical).then_some(now_ms),
                 };
-                if hold_ms == 0 {
+                let ready = hold_ms == 0 || (severity == Severity::Critical && critical_hold_ms == 0);
+                if ready {
                     self.state = pending;
                     return self.step(wanted, now_ms);
                 }
                 (pending, None)
             }
             (AlertState::Pending { .. }, None) => (AlertState::Inactive, None),
-            (AlertState::Pending { since_ms, .. }, Some(severity)) => {
-                if now_ms - since_ms >= hold_ms {
+            (
+                AlertState::Pending {
+                    since_ms,
+                    critical_since_ms,
+                    ..
+                },
+                Some(severity),
+            ) => {
+                let critical_since_ms = match severity {
+                    Severity::Critical => Some(critical_since_ms.unwrap_or(now_ms)),
+                    _ => None,
+                };
+                let held_long_enough = now_ms - since_ms >= hold_ms
+                    || critical_since_ms.is_some_and(|at| now_ms - at >= critical_hold_ms);
+                if held_long_enough {
                     (
                         AlertState::Firing {
                             since_ms: now_ms,
@@ -249,7 +287,14 @@ impl AlertTracker {
                         Some(Notification::Firing(severity)),
                     )
                 } else {
-                    (AlertState::Pending { since_ms, severity }, None)
+                    (
+                        AlertState::Pending {
+                            since_ms,
+                            severity,
+                            critical_since_ms,
+                        },
+                        None,
+                    )
                 }
             }
             (AlertState::Firing { severity, .. }, None) => (
@@ -443,12 +488,92 @@ mod tests {
     }
 
     #[test]
+    fn a_critical_spike_fires_after_for_critical_a_warning_waits_for_for() {
+        const S: i64 = 1_000;
+        let tracker = || {
+            AlertTracker::new(Duration::from_secs(120), Cooldowns::default())
+                .with_critical_hold(Duration::from_secs(15))
+        };
+        // A 30 s rise to critical, sampled every 10 s: told at the second critical sample.
+        let mut spike = tracker();
+        let told: Vec<(i64, Notification)> = [
+            (0, Some(Critical)),
+            (10, Some(Critical)),
+            (20, Some(Critical)),
+            (30, None),
+        ]
+        .iter()
+        .filter_map(|(s, w)| spike.step(*w, s * S).map(|n| (*s, n)))
+        .collect();
+        assert_eq!(
+            told,
+            vec![
+                (20, Notification::Firing(Critical)),
+                (30, Notification::Resolved { was: Critical })
+            ]
+        );
+        // Warning first, then critical: the critical clock starts at the first critical value.
+        let mut rise = tracker();
+        let told: Vec<(i64, Notification)> = [
+            (0, Some(Warning)),
+            (10, Some(Critical)),
+            (20, Some(Warning)),
+            (30, Some(Critical)),
+            (40, Some(Critical)),
+            (50, Some(Critical)),
+        ]
+        .iter()
+        .filter_map(|(s, w)| rise.step(*w, s * S).map(|n| (*s, n)))
+        .collect();
+        assert_eq!(told, vec![(50, Notification::Firing(Critical))]);
+        // A warning alone waits for the whole `for`.
+        let mut warning = tracker();
+        let told: Vec<(i64, Notification)> = (0..=12)
+            .filter_map(|i| warning.step(Some(Warning), i * 10 * S).map(|n| (i * 10, n)))
+            .collect();
+        assert_eq!(told, vec![(120, Notification::Firing(Warning))]);
+        // `for_critical` of 0: at once.
+        let mut at_once = AlertTracker::new(Duration::from_secs(120), Cooldowns::default())
+            .with_critical_hold(Duration::ZERO);
+        assert_eq!(
+            at_once.step(Some(Critical), 0),
+            Some(Notification::Firing(Critical))
+        );
+    }
+
+    #[test]
+    fn a_pending_alert_resets_when_its_value_goes_back_under_the_threshold() {
+        // 78-82 around an 80 % threshold with a 2 m `for`: pending never lasts 2 m.
+        let t = seed_cpu();
+        let mut tracker = AlertTracker::new(Duration::from_secs(120), Cooldowns::default());
+        let mut told = Vec::new();
+        for i in 0..60 {
+            let value = if i % 2 == 0 { 0.82 } else { 0.78 };
+            let wanted = t.classify(value, tracker.firing_severity());
+            if let Some(n) = tracker.step(wanted, i * 5_000) {
+                told.push(n);
+            }
+        }
+        assert_eq!(told, vec![], "below the threshold half the time: never 2 m above it");
+        // Once firing, hysteresis keeps it firing across the same noise.
+        let mut firing = AlertTracker::new(Duration::ZERO, Cooldowns::default());
+        let mut told = Vec::new();
+        for (i, value) in [0.85, 0.78, 0.82, 0.78, 0.82].iter().enumerate() {
+            let wanted = t.classify(*value, firing.firing_severity());
+            if let Some(n) = firing.step(wanted, i as i64 * 5_000) {
+                told.push(n);
+            }
+        }
+        assert_eq!(told, vec![Notification::Firing(Warning)]);
+    }
+
+    #[test]
     fn hysteresis_and_tracker_together_do_not_flap_around_the_threshold() {
         let t = seed_cpu();
         let mut tracker = AlertTracker::new(Duration::ZERO, Cooldowns::default());
         let mut notifications = Vec::new();
         for (minute, value) in [0.81, 0.79, 0.80, 0.78, 0.81, 0.77].iter().enumerate() {
-            let wanted = t.classify(*value, tracker.severity());
+            let wanted = t.classify(*value, tracker.firing_severity());
             if let Some(n) = tracker.step(wanted, minute as i64 * MIN) {
                 notifications.push(n);
             }

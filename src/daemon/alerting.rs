@@ -244,6 +244,7 @@ impl AlertLoop {
                 }
                 let alerts = self.engine.alerts();
                 self.snapshot.set_alerts(&alerts);
+                self.snapshot.set_flapping(self.engine.flapping_count());
                 if let Ok(mut board) = self.board.write() {
                     *board = alerts;
                 }
@@ -272,6 +273,7 @@ impl AlertLoop {
                 // The engine's state is current whatever the store did: so is the board.
                 let alerts = self.engine.alerts();
                 self.snapshot.set_alerts(&alerts);
+                self.snapshot.set_flapping(self.engine.flapping_count());
                 if let Ok(mut board) = self.board.write() {
                     *board = alerts;
                 }

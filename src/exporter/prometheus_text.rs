@@ -353,6 +353,17 @@ fn render_computed(
             let _ = writeln!(out, " {count}");
         }
     }
+    write_header(
+        out,
+        "alerts_flapping",
+        "gauge",
+        "Alerts flapping now: changing between firing and not too often to be told at each change; told once, then quiet until stable.",
+    );
+    let _ = writeln!(
+        out,
+        "{PREFIX}alerts_flapping {}",
+        snapshot.alerts_flapping.load(std::sync::atomic::Ordering::Relaxed)
+    );
     let notifications = snapshot.notifications.snapshot();
     if !notifications.is_empty() {
         write_header(

@@ -187,11 +187,17 @@ fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, S
                     rule: &rule.name,
                     detail: "",
                 };
+                // The critical rule keeps the shorter `for_critical`, as Lookout does.
+                let hold = if severity == "critical" {
+                    rule.hold_for_critical
+                } else {
+                    rule.hold_for
+                };
                 out.push(prom_rule(
                     rule,
                     severity,
                     format!("{selector} {op} {}", promql_number(level)),
-                    rule.hold_for,
+                    hold,
                     &context,
                 ));
             }

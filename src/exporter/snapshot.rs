@@ -91,6 +91,10 @@ pub struct SelfMetrics {
 
 impl Snapshot {
     /// Replaces the alert counts with those of `alerts`.
+    pub fn set_flapping(&self, count: usize) {
+        self.alerts_flapping.store(count as u64, Ordering::Relaxed);
+    }
+
     pub fn set_alerts(&self, alerts: &[crate::alert::AlertView]) {
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for alert in alerts {
@@ -146,6 +150,8 @@ pub struct Snapshot {
     pub probe_durations: Arc<crate::daemon::MillisHistogram>,
     /// Pending and firing alerts by (state, severity), as of the latest evaluation.
     pub alerts: RwLock<BTreeMap<(String, String), u64>>,
+    /// Alerts flapping now (quiet until stable; see `alert::flap`).
+    pub alerts_flapping: AtomicU64,
     /// Deliveries per notifier, shared with the outbox worker.
     pub notifications: Arc<crate::notify::outbox::OutboxMetrics>,
     /// Remote write per endpoint, shared with its consumers and senders.

@@ -918,6 +918,10 @@ mod tests {
             muted_by: String::new(),
             acknowledged_by: None,
             acknowledged_ms: None,
+            told: true,
+            flapping: false,
+            told: true,
+            flapping: false,
         }
     }
 

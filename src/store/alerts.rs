@@ -214,7 +214,7 @@ impl Store {
         let inner = &*self.inner;
         let rows = sqlx::query(
             "SELECT id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                    summary, muted_by, acknowledged_by, acknowledged_ms
+                    summary, muted_by, told, acknowledged_by, acknowledged_ms
              FROM alerts ORDER BY id",
         )
         .fetch_all(&inner.pool)
@@ -666,12 +666,12 @@ async fn upsert_alert(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                             summary, muted_by, acknowledged_by, acknowledged_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             summary, muted_by, told, acknowledged_by, acknowledged_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, labels = excluded.labels,
              state = excluded.state, severity = excluded.severity, since_ms = excluded.since_ms,
              last_notified_ms = excluded.last_notified_ms, value = excluded.value,
-             summary = excluded.summary, muted_by = excluded.muted_by,
+             summary = excluded.summary, muted_by = excluded.muted_by, told = excluded.told,
              acknowledged_by = excluded.acknowledged_by,
              acknowledged_ms = excluded.acknowledged_ms",
     )
@@ -685,6 +685,7 @@ async fn upsert_alert(
     .bind(alert.value)
     .bind(&alert.summary)
     .bind(&alert.muted_by)
+    .bind(alert.told)
     .bind(&alert.acknowledged_by)
     .bind(alert.acknowledged_ms)
     .execute(&mut *tx)
@@ -755,6 +756,8 @@ fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreEr
         value: column(row, "value", inner)?,
         summary: column(row, "summary", inner)?,
         muted_by: column(row, "muted_by", inner)?,
+        told: column(row, "told", inner)?,
+        flapping: false,
         acknowledged_by: column(row, "acknowledged_by", inner)?,
         acknowledged_ms: column(row, "acknowledged_ms", inner)?,
     })
@@ -891,6 +894,10 @@ mod tests {
             muted_by: String::new(),
             acknowledged_by: None,
             acknowledged_ms: None,
+            told: true,
+            flapping: false,
+            told: true,
+            flapping: false,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct AlertDto {
     pub summary: String,
     /// Why it is not being told: a silence, an inhibition, maintenance; "" when it is.
     pub muted_by: String,
+    /// It keeps changing between firing and not: quiet until it is stable (`muted_by` says
+    /// how many changes).
+    pub flapping: bool,
     pub labels: BTreeMap<String, String>,
     /// Who acknowledged it ("" when nobody has), and when.
     pub acknowledged_by: String,
@@ -47,6 +50,7 @@ impl From<StoredAlert> for AlertDto {
             value: a.value.filter(|v| v.is_finite()),
             summary: a.summary,
             muted_by: a.muted_by,
+            flapping: a.flapping,
             labels: a.labels,
             acknowledged_by: a.acknowledged_by.unwrap_or_default(),
             acknowledged_at: a.acknowledged_ms.map(format_rfc3339),

@@ -360,6 +360,8 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
                 muted_by: String::new(),
                 acknowledged_by: None,
                 acknowledged_ms: None,
+                told: true,
+                flapping: false,
             }],
             removed: vec![],
             history: vec![HistoryEntry {

@@ -477,7 +477,7 @@
   }
   function alertLine(a) {
     const sev = a.severity === 'critical' ? 'critical' : a.severity === 'warning' ? 'warning' : 'unknown';
-    return h('li', { 'data-alert': a.id }, badge(sev, a.severity), ' ', h('strong', { text: a.rule }), ' — ', a.summary, a.muted_by ? h('span', { class: 'muted' }, ' (muted: ' + a.muted_by + ')') : '', h('span', { class: 'muted' }, ' since ' + ago(a.since)),
+    return h('li', { 'data-alert': a.id }, badge(sev, a.severity), a.flapping ? [' ', badge('warning', 'flapping')] : '', ' ', h('strong', { text: a.rule }), ' — ', a.summary, a.muted_by ? h('span', { class: 'muted' }, a.flapping ? ' (' + a.muted_by + '; quiet until stable)' : ' (muted: ' + a.muted_by + ')') : '', h('span', { class: 'muted' }, ' since ' + ago(a.since)),
       a.acknowledged_by ? h('span', { class: 'acked' }, ' · acknowledged by ' + a.acknowledged_by) : '');
   }
   function eventLine(e) {
