@@ -918,6 +918,8 @@ mod tests {
             value: None,
             summary: String::new(),
             muted_by: String::new(),
+            told: true,
+            flapping: false,
             acknowledged_by: None,
             acknowledged_ms: None,
         }]);

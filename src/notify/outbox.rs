@@ -920,8 +920,6 @@ mod tests {
             acknowledged_ms: None,
             told: true,
             flapping: false,
-            told: true,
-            flapping: false,
         }
     }
 

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "remote_write",
         include_str!("../../migrations/0005_remote_write.sql"),
     ),
+    (
+        6,
+        "alert_told",
+        include_str!("../../migrations/0006_alert_told.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
