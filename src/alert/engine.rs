@@ -190,8 +190,7 @@ impl Engine {
                 CheckMeta {
                     labels,
                     interval_ms: check.interval.as_millis() as i64,
-                    report_within_ms: (check.interval
-                        + check.timeout * (1 + check.retries))
+                    report_within_ms: (check.interval + check.timeout * (1 + check.retries))
                         .as_millis() as i64,
                     last_seen_ms,
                 },
@@ -323,7 +322,10 @@ impl Engine {
 
     /// How many alerts are flapping now (firing or not).
     pub fn flapping_count(&self) -> usize {
-        self.recent.values().filter(|r| r.flap.is_flapping()).count()
+        self.recent
+            .values()
+            .filter(|r| r.flap.is_flapping())
+            .count()
     }
 
     /// The metric names some enabled rule watches (cron mode reads only these from the store).
@@ -991,7 +993,11 @@ impl Engine {
         {
             let mut flapping_notice = notice.clone();
             flapping_notice.kind = NoticeKind::Flapping;
-            flapping_notice.summary = format!("{} is flapping: {}", subject_of(&notice), self.recent[id].flap.describe());
+            flapping_notice.summary = format!(
+                "{} is flapping: {}",
+                subject_of(&notice),
+                self.recent[id].flap.describe()
+            );
             self.enqueue(&notifiers, &flapping_notice, now_ms, now_ms, batch);
             batch.history.push(HistoryEntry {
                 notice: flapping_notice,
@@ -1408,9 +1414,12 @@ impl Engine {
                 *id != notice.alert_id
                     && a.told
                     && matches!(a.tracker.state, AlertState::Firing { .. })
-                    && super::group::group_labels(&self.settings.group_by, &a.labels) == group_labels
+                    && super::group::group_labels(&self.settings.group_by, &a.labels)
+                        == group_labels
             });
-            self.grouper.due_resolution(&key, lone, &timing, now_ms)
+            let not_before = now_ms + self.settings.resolve_wait.as_millis() as i64;
+            self.grouper
+                .due_resolution(&key, lone, not_before, &timing, now_ms)
         } else {
             let urgent = notice.severity == Severity::Critical
                 && matches!(notice.kind, NoticeKind::Firing | NoticeKind::Escalated);
@@ -2396,9 +2405,11 @@ depends_on = ["db"]
             self.queued
                 .retain(|e| !(batch.retract.contains(&e.notice.alert_id) && e.due_ms > now_ms - 1));
             // The checks a test does not run would add their "no data" alerts.
-            self.queued.extend(batch.outbox.into_iter().filter(|e| {
-                e.notifier == "mail" && !e.notice.summary.starts_with("No data from")
-            }));
+            self.queued.extend(
+                batch.outbox.into_iter().filter(|e| {
+                    e.notifier == "mail" && !e.notice.summary.starts_with("No data from")
+                }),
+            );
             self.flush(now_ms);
         }
 
@@ -2536,7 +2547,12 @@ depends_on = ["db"]
             "{:#?}",
             receiver.log()
         );
-        assert!(receiver.sent[4].1.summary.starts_with("web is flapping: 5 changes in"));
+        assert!(
+            receiver.sent[4]
+                .1
+                .summary
+                .starts_with("web is flapping: 5 changes in")
+        );
     }
 
     #[test]
@@ -2572,7 +2588,11 @@ depends_on = ["db"]
         receiver.flush(end);
         assert_eq!(receiver.sent.len(), 2);
         assert_eq!(receiver.sent[1].1.kind, NoticeKind::Resolved);
-        assert_eq!(receiver.sent[1].0, 30 * S, "recovered at 20 s, told at 30 s");
+        assert_eq!(
+            receiver.sent[1].0,
+            30 * S,
+            "recovered at 20 s, told at 30 s"
+        );
 
         // Down, up for 3 s, down again: one incident, not three notices.
         let mut engine = lone_engine("");
@@ -2595,7 +2615,13 @@ depends_on = ["db"]
     fn a_told_alert_resolution_is_told_even_when_a_silence_came_later() {
         let mut engine = lone_engine("");
         let mut receiver = Receiver::default();
-        let end = run(&mut engine, &mut receiver, "web", vec![Status::Critical; 3], 0);
+        let end = run(
+            &mut engine,
+            &mut receiver,
+            "web",
+            vec![Status::Critical; 3],
+            0,
+        );
         engine.set_silences(vec![Silence {
             id: "s1".to_string(),
             matchers: vec![Matcher::parse("check=\"web\"").unwrap()],
@@ -2604,14 +2630,27 @@ depends_on = ["db"]
             author: "ops".to_string(),
             comment: "looking".to_string(),
         }]);
-        let end = run(&mut engine, &mut receiver, "web", vec![Status::Critical; 3], end / S);
-        let end = run(&mut engine, &mut receiver, "web", vec![Status::Ok; 20], end / S);
+        let end = run(
+            &mut engine,
+            &mut receiver,
+            "web",
+            vec![Status::Critical; 3],
+            end / S,
+        );
+        let end = run(
+            &mut engine,
+            &mut receiver,
+            "web",
+            vec![Status::Ok; 20],
+            end / S,
+        );
         receiver.flush(end);
         let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
         assert_eq!(kinds, vec![NoticeKind::Firing, NoticeKind::Resolved]);
         let note = receiver.sent[1].1.resolved_while_muted.clone();
         assert!(
-            note.as_deref().is_some_and(|n| n.starts_with("silenced by")),
+            note.as_deref()
+                .is_some_and(|n| n.starts_with("silenced by")),
             "{note:?}"
         );
     }
@@ -2630,11 +2669,19 @@ depends_on = ["db"]
         receiver.take(engine.observe(&check("web", Status::Critical, S), S), S);
         assert_eq!(receiver.sent.len(), 0, "held for pg (1s + 2 × 1s)");
         receiver.take(engine.tick(2 * S), 2 * S);
-        receiver.take(engine.observe(&check("pg", Status::Critical, 3 * S), 3 * S), 3 * S);
+        receiver.take(
+            engine.observe(&check("pg", Status::Critical, 3 * S), 3 * S),
+            3 * S,
+        );
         receiver.take(engine.tick(10 * S), 10 * S);
         let kinds = receiver.kinds();
         assert_eq!(kinds, vec![(NoticeKind::Firing, "pg".to_string())]);
-        assert_eq!(receiver.sent[0].1.explains.len(), 1, "{:?}", receiver.sent[0].1);
+        assert_eq!(
+            receiver.sent[0].1.explains.len(),
+            1,
+            "{:?}",
+            receiver.sent[0].1
+        );
         assert!(receiver.sent[0].1.explains[0].contains("web"));
     }
 
@@ -2646,7 +2693,10 @@ depends_on = ["db"]
         receiver.take(engine.observe(&check("app", Status::Critical, S), S), S);
         // db stays silent past the hold: app goes out.
         receiver.take(engine.tick(120 * S), 120 * S);
-        assert_eq!(receiver.kinds(), vec![(NoticeKind::Firing, "app".to_string())]);
+        assert_eq!(
+            receiver.kinds(),
+            vec![(NoticeKind::Firing, "app".to_string())]
+        );
         // db finally reports healthy: nothing is re-sent.
         let batch = engine.observe(&check("db", Status::Ok, 121 * S), 121 * S);
         assert!(batch.outbox.is_empty(), "{:?}", batch.outbox);
@@ -2654,8 +2704,14 @@ depends_on = ["db"]
         receiver.take(engine.tick(200 * S), 200 * S);
         assert_eq!(receiver.sent.len(), 1);
         // db now fails: app was told, so its later resolution is told, though inhibited.
-        receiver.take(engine.observe(&check("db", Status::Critical, 201 * S), 201 * S), 201 * S);
-        receiver.take(engine.observe(&check("app", Status::Ok, 202 * S), 202 * S), 202 * S);
+        receiver.take(
+            engine.observe(&check("db", Status::Critical, 201 * S), 201 * S),
+            201 * S,
+        );
+        receiver.take(
+            engine.observe(&check("app", Status::Ok, 202 * S), 202 * S),
+            202 * S,
+        );
         receiver.take(engine.tick(300 * S), 300 * S);
         let kinds = receiver.kinds();
         assert!(

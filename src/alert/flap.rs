@@ -142,9 +142,7 @@ mod tests {
     fn five_changes_within_the_window_are_a_flap_that_ends_after_stable_for() {
         let settings = settings();
         let mut flap = FlapTracker::default();
-        let verdicts: Vec<FlapChange> = (0..7)
-            .map(|i| flap.record(&settings, i * 2 * S))
-            .collect();
+        let verdicts: Vec<FlapChange> = (0..7).map(|i| flap.record(&settings, i * 2 * S)).collect();
         assert_eq!(
             verdicts,
             vec![
@@ -159,7 +157,11 @@ mod tests {
         );
         assert!(flap.is_flapping());
         assert_eq!(flap.describe(), "7 changes in 12s");
-        assert_eq!(flap.settle(&settings, 12 * S + 119 * S), None, "not stable yet");
+        assert_eq!(
+            flap.settle(&settings, 12 * S + 119 * S),
+            None,
+            "not stable yet"
+        );
         assert!(!flap.is_idle(&settings, 12 * S + 119 * S));
         assert_eq!(
             flap.settle(&settings, 12 * S + 120 * S),

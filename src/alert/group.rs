@@ -8,10 +8,10 @@
 //! - Urgent news (a critical firing or escalating) does not wait for that: it is due after
 //!   `group_wait_critical` (default at once), and pulls the group's open batch with it; only
 //!   a burst is held together — no more than one urgent batch per `group_wait` per group.
-//! - The resolution of a group's only incident is not made to wait for `group_interval`: it
-//!   goes out `group_wait` after the recovery (or with the group's open batch), so a short
-//!   outage's all-clear comes within seconds. A resolution next to other firing alerts of
-//!   its group is batched as usual.
+//! - A resolution waits `resolve_wait` (so an alert firing again meanwhile just goes on
+//!   firing), and the resolution of a group's only incident no longer: not `group_interval`
+//!   after its firing, so a short outage's all-clear comes within seconds. A resolution next
+//!   to other firing alerts of its group is batched as usual.
 //!
 //! Pure: time comes in as `now_ms`.
 
@@ -101,25 +101,30 @@ impl Grouper {
         due
     }
 
-    /// When a resolution for group `key` is due; `lone`: no other told alert of the group
-    /// still fires.
+    /// When a resolution for group `key` is due, no sooner than `not_before` (`resolve_wait`
+    /// after it was decided); `lone`: no other told alert of the group still fires.
     pub fn due_resolution(
         &mut self,
         key: &str,
         lone: bool,
+        not_before: UnixMillis,
         timing: &GroupTiming,
         now_ms: UnixMillis,
     ) -> UnixMillis {
         if !lone {
-            return self.due(key, false, timing, now_ms);
+            let due = self.due(key, false, timing, now_ms).max(not_before);
+            if let Some(entry) = self.batches.get_mut(key) {
+                entry.0 = entry.0.max(due);
+            }
+            return due;
         }
-        let wait_ms = timing.group_wait.as_millis() as i64;
+        // An open batch due later anyway takes it along.
         let open = self
             .batches
             .get(key)
             .map(|(batch, _)| *batch)
-            .filter(|batch| *batch > now_ms);
-        let due = open.unwrap_or(now_ms + wait_ms);
+            .filter(|batch| *batch > not_before);
+        let due = open.unwrap_or(not_before);
         let entry = self.batches.entry(key.to_string()).or_insert((due, None));
         entry.0 = due;
         due
@@ -148,15 +153,29 @@ mod tests {
         };
         let mut grouper = Grouper::default();
         let key = "{host=web1}";
-        // A critical firing at 0 goes at once; its recovery at 20 s is told at 30 s, not 60 s.
+        // A critical firing at 0 goes at once; its recovery at 20 s is told at 30 s (its
+        // `resolve_wait` of 10 s), not 60 s.
         assert_eq!(grouper.due(key, true, &timing, 0), 0);
-        assert_eq!(grouper.due_resolution(key, true, &timing, 20 * S), 30 * S);
+        assert_eq!(
+            grouper.due_resolution(key, true, 30 * S, &timing, 20 * S),
+            30 * S
+        );
         // Next to other firing alerts it is batched: the group interval after that batch.
-        assert_eq!(grouper.due_resolution(key, false, &timing, 35 * S), 90 * S);
-        // A lone one joins a batch that is open anyway.
+        assert_eq!(
+            grouper.due_resolution(key, false, 45 * S, &timing, 35 * S),
+            90 * S
+        );
+        // A lone one joins a batch that is open anyway, if it is due after its wait.
         let mut grouper = Grouper::default();
         assert_eq!(grouper.due(key, false, &timing, 0), 10 * S);
-        assert_eq!(grouper.due_resolution(key, true, &timing, 4 * S), 10 * S);
+        assert_eq!(
+            grouper.due_resolution(key, true, 5 * S, &timing, 4 * S),
+            10 * S
+        );
+        assert_eq!(
+            grouper.due_resolution(key, true, 14 * S, &timing, 4 * S),
+            14 * S
+        );
     }
 
     #[test]

@@ -255,7 +255,8 @@ impl AlertTracker {
                     severity,
                     critical_since_ms: (severity == Severity::Critical).then_some(now_ms),
                 };
-                let ready = hold_ms == 0 || (severity == Severity::Critical && critical_hold_ms == 0);
+                let ready =
+                    hold_ms == 0 || (severity == Severity::Critical && critical_hold_ms == 0);
                 if ready {
                     self.state = pending;
                     return self.step(wanted, now_ms);
@@ -554,7 +555,11 @@ mod tests {
                 told.push(n);
             }
         }
-        assert_eq!(told, vec![], "below the threshold half the time: never 2 m above it");
+        assert_eq!(
+            told,
+            vec![],
+            "below the threshold half the time: never 2 m above it"
+        );
         // Once firing, hysteresis keeps it firing across the same noise.
         let mut firing = AlertTracker::new(Duration::ZERO, Cooldowns::default());
         let mut told = Vec::new();

@@ -40,6 +40,11 @@ pub struct AlertsConfig {
     pub group_wait_critical: Duration,
     /// `group_interval`, default 1m: the least time between two messages of the same group.
     pub group_interval: Duration,
+    /// `resolve_wait`, default 10s: how long a resolution waits before it is told. An alert
+    /// that fires again meanwhile goes on firing (no "resolved" then "firing" pair); the
+    /// resolution of a group's only incident goes out this long after the recovery, not
+    /// `group_interval` after its firing.
+    pub resolve_wait: Duration,
     /// `evaluation_interval`, default 1s: how often pending `for` timers, "no data" and the
     /// outbox are looked at (values are evaluated as they arrive, not on this tick).
     pub evaluation_interval: Duration,
@@ -566,6 +571,7 @@ impl Default for AlertsConfig {
             group_wait: Duration::from_secs(10),
             group_wait_critical: Duration::ZERO,
             group_interval: Duration::from_secs(60),
+            resolve_wait: Duration::from_secs(10),
             evaluation_interval: Duration::from_secs(1),
             for_critical: DEFAULT_FOR_CRITICAL,
             implied_dependencies: true,
@@ -654,6 +660,7 @@ pub(in crate::config) fn read_alerts(
         Some(_) => label_names(r, &table, "group_by"),
     };
     let group_wait = duration_setting(r, &table, "group_wait", defaults.group_wait, |_| None);
+    let resolve_wait = duration_setting(r, &table, "resolve_wait", defaults.resolve_wait, |_| None);
     let group_wait_critical = duration_setting(
         r,
         &table,
@@ -733,6 +740,7 @@ pub(in crate::config) fn read_alerts(
         group_wait: group_wait.value,
         group_wait_critical: group_wait_critical.value,
         group_interval: group_interval.value,
+        resolve_wait: resolve_wait.value,
         evaluation_interval: evaluation_interval.value,
         for_critical: for_critical.value,
         implied_dependencies: implied_dependencies.value,

@@ -125,7 +125,7 @@ pub fn summary(config: &Config) -> String {
         enabled.join(", ")
     ));
     lines.push(format!(
-        "  repeat while firing: critical every {}, warning every {}, others every {}; grouped by {}, wait {} (critical {}), interval {}",
+        "  repeat while firing: critical every {}, warning every {}, others every {}; grouped by {}, wait {} (critical {}), interval {}, resolutions after {}",
         format_duration(alerts.cooldowns.critical),
         format_duration(alerts.cooldowns.warning),
         format_duration(alerts.cooldowns.default),
@@ -133,6 +133,7 @@ pub fn summary(config: &Config) -> String {
         format_duration(alerts.group_wait),
         format_duration(alerts.group_wait_critical),
         format_duration(alerts.group_interval),
+        format_duration(alerts.resolve_wait),
     ));
     let flapping = &alerts.flapping;
     lines.push(format!(
@@ -335,7 +336,7 @@ mod tests {
              alerts: 13 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
              check_no_data, security_incident, connectivity_lost, collection_late, store_errors, store_unwritable, \
              outbox_backlog, outbox_stuck\n\
-             \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m\n\
+             \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m, resolutions after 10s\n\
              \x20 critical levels hold 15s before firing unless a rule says otherwise (for_critical, at most its for); flapping at 5 changes within 10m, quiet until stable for 2m\n\
              notifiers: none — alerts are recorded and shown but reach nobody ([[notifier]] adds email, a webhook or an Alertmanager)\n\
              maintenance: known only from HTTP checks' maintenance answers ([maintenance] adds a status source, planned windows and control steps)\n\

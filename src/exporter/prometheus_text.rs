@@ -362,7 +362,9 @@ fn render_computed(
     let _ = writeln!(
         out,
         "{PREFIX}alerts_flapping {}",
-        snapshot.alerts_flapping.load(std::sync::atomic::Ordering::Relaxed)
+        snapshot
+            .alerts_flapping
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     let notifications = snapshot.notifications.snapshot();
     if !notifications.is_empty() {
