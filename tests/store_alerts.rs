@@ -32,7 +32,8 @@ async fn downgrade_to_v1(db: &Path) {
         "DROP TABLE silences",
         "DROP TABLE outbox",
         "DROP TABLE leases",
-        "DELETE FROM _sqlx_migrations WHERE version = 2",
+        // The alert tables are migration 2's, and 6 added a column to `alerts`.
+        "DELETE FROM _sqlx_migrations WHERE version IN (2, 6)",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }

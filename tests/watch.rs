@@ -502,13 +502,16 @@ fn when_the_canaries_and_the_app_go_dark_together_one_connectivity_alert_goes_ou
     });
     gateway.set(true);
     resolver.set(true);
-    let back = poll(LIMIT, "restored again", || {
+    // The network is back from here (the "restored" notice itself waits `resolve_wait`, and
+    // may go out together with the app's alert).
+    let back = Instant::now();
+    poll(LIMIT, "restored again", || {
         (notices(&hook)
             .iter()
             .filter(|n| n.0 == "connectivity_lost")
             .count()
             == 4)
-            .then(Instant::now)
+            .then_some(())
     });
     let told = poll(LIMIT, "the app's alert after the grace", || {
         notices(&hook)

@@ -481,8 +481,8 @@ const CRON_LOOKBACK_MS: i64 = 10 * 60_000;
 /// One evaluation in cron mode, over what `lookout collect` and `lookout check` stored: the
 /// latest value of every series a rule watches and the latest result of every check. Alert
 /// state (pending since, firing, last told) is kept in the store between runs, so `for` and
-/// cooldowns span runs. Grouping waits make no sense between runs minutes apart: everything
-/// decided in a run goes out in that run. ("No data" is the daemon's business: in cron mode
+/// cooldowns span runs. Grouping waits (and `resolve_wait`) make no sense between runs minutes
+/// apart: everything decided in a run goes out in that run. ("No data" is the daemon's business: in cron mode
 /// checks run when cron says, not on their interval.)
 async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let store = match open(config, clock).await {
@@ -513,6 +513,8 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
     let mut config = config.clone();
     config.alerts.group_wait = Duration::ZERO;
     config.alerts.group_wait_critical = Duration::ZERO;
+    // Nor does waiting for a resolution to hold: the next run is minutes away.
+    config.alerts.resolve_wait = Duration::ZERO;
     for rule in &mut config.alerts.rules {
         if matches!(rule.source, RuleSource::NoData { .. }) {
             rule.enabled = false;

@@ -567,7 +567,8 @@ impl Store {
     /// For each alert still firing, the latest notice delivered to `notifier` in its current
     /// firing (the notice's `since_ms` is the alert's), unless that notice says resolved:
     /// what a notifier whose receiver forgets unrepeated alerts (Alertmanager) sends again.
-    /// Alerts that resolved, or whose firing was never told to `notifier`, are not in it.
+    /// Alerts that resolved (and whose resolution went out), or whose firing was never told
+    /// to `notifier`, are not in it; one whose resolution still waits (`resolve_wait`) is.
     /// Oldest first.
     pub async fn outbox_still_firing(
         &self,
@@ -579,10 +580,16 @@ impl Store {
             "SELECT o.notice FROM outbox o
              JOIN (SELECT max(id) AS id FROM outbox WHERE notifier = ?1 AND state = 'delivered'
                    GROUP BY json_extract(notice, '$.alert_id')) latest ON latest.id = o.id
-             JOIN alerts a ON a.id = json_extract(o.notice, '$.alert_id')
-             WHERE a.state = 'firing'
-               AND json_extract(o.notice, '$.since_ms') = a.since_ms
-               AND json_extract(o.notice, '$.kind') <> 'resolved'
+             LEFT JOIN alerts a ON a.id = json_extract(o.notice, '$.alert_id')
+             WHERE json_extract(o.notice, '$.kind') <> 'resolved'
+               AND ((a.state = 'firing' AND json_extract(o.notice, '$.since_ms') = a.since_ms)
+                    -- Recovered, but its resolution waits (`resolve_wait`): still firing
+                    -- for the receiver until that goes out.
+                    OR EXISTS (SELECT 1 FROM outbox r
+                               WHERE r.notifier = ?1 AND r.state = 'pending'
+                                 AND json_extract(r.notice, '$.alert_id')
+                                     = json_extract(o.notice, '$.alert_id')
+                                 AND json_extract(r.notice, '$.kind') = 'resolved'))
              ORDER BY o.id",
         )
         .bind(notifier)
