@@ -345,10 +345,11 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     let hook = HookReceiver::start(SECRET);
     hook.refuse(503);
     let app = FlipServer::start(500);
-    // A long group_interval: the resolution waits for it while the new firing (critical,
-    // urgent) does not, so the firing pulls the waiting resolution into its batch.
+    // No resolve_wait: the resolution is queued (and refused) before the app fails again,
+    // instead of being withdrawn by that failure; the new firing (critical, urgent) then goes
+    // out with the older, still undelivered resolution.
     let extra = format!(
-        "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"10s\"\n\
+        "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"10s\"\nresolve_wait = \"0s\"\n\
          [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
@@ -368,7 +369,7 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     };
     // Down: the firing is tried (503).
     tried(1);
-    // Up: the resolution waits for the group interval; down again: the new firing is urgent.
+    // Up: the resolution is queued; down again: the new firing is urgent.
     app.set(200);
     std::thread::sleep(Duration::from_secs(3));
     app.set(500);

@@ -68,6 +68,10 @@ struct LiveAlert {
     /// When the told firing of this episode is due to go out (a resolution before then
     /// withdraws both).
     firing_due_ms: Option<UnixMillis>,
+    /// Its next notice waits until then: its inhibition just lifted, and it gets the time to
+    /// report once more before it is told (a symptom recovering right after its cause is
+    /// not news).
+    hold_until_ms: Option<UnixMillis>,
     /// Who acknowledged the firing, and when: its repeats stop until it escalates or resolves.
     acknowledged: Option<(String, UnixMillis)>,
     summary: String,
@@ -289,6 +293,7 @@ impl Engine {
                     held: false,
                     due_ms: None,
                     firing_due_ms: None,
+                    hold_until_ms: None,
                     acknowledged: alert.acknowledged_by.zip(alert.acknowledged_ms),
                     muted_by: alert.muted_by,
                     summary: alert.summary,
@@ -455,8 +460,13 @@ impl Engine {
             );
         }
         // After this result's own rules: a dependency that just failed withdraws its
-        // dependents instead of releasing them.
-        if self.dependencies.contains(&result.check) || is_canary {
+        // dependents instead of releasing them; a dependent that reported may release the
+        // cause that waited for it.
+        let is_dependent = self
+            .depends_on
+            .get(&result.check)
+            .is_some_and(|deps| !deps.is_empty());
+        if self.dependencies.contains(&result.check) || is_canary || is_dependent {
             self.release_held(now_ms, batch);
         }
     }
@@ -790,6 +800,7 @@ impl Engine {
                 held: false,
                 due_ms: None,
                 firing_due_ms: None,
+                hold_until_ms: None,
                 acknowledged: None,
                 summary: String::new(),
             }
@@ -1015,11 +1026,16 @@ impl Engine {
             recent.resolution = Some((notifiers.clone(), notice.clone()));
         }
         let told = muted_by.is_empty();
+        let retell_hold = self
+            .live
+            .get_mut(id)
+            .and_then(|alert| alert.hold_until_ms.take());
         if told {
             let hold_until = if kind == NoticeKind::Resolved {
                 now_ms
             } else {
-                self.dependencies_known_at(&notice.labels, since_ms)
+                self.known_at(&notice.labels, since_ms)
+                    .max(retell_hold.unwrap_or(now_ms))
             };
             self.enqueue(&notifiers, &notice, hold_until, now_ms, batch);
         }
@@ -1157,6 +1173,43 @@ impl Engine {
             .holds(labels.get("check").map(String::as_str), now_ms)
     }
 
+    /// When what a failure's notice waits for is known: its dependencies (is it a symptom?)
+    /// and its dependents (which symptoms does it explain?).
+    fn known_at(&self, labels: &BTreeMap<String, String>, since_ms: UnixMillis) -> UnixMillis {
+        self.dependencies_known_at(labels, since_ms)
+            .max(self.dependents_known_at(labels, since_ms))
+    }
+
+    /// When the checks that depend on a failed check will all have reported since it failed:
+    /// a cause's notice waits for them so that it lists the symptoms it explains (the app
+    /// failing a second after its database) instead of leaving them for a message of their
+    /// own. Only for dependents that report within `group_wait` (interval + (1 + retries) ×
+    /// timeout): a cause is never held longer for symptoms checked less often.
+    fn dependents_known_at(
+        &self,
+        labels: &BTreeMap<String, String>,
+        since_ms: UnixMillis,
+    ) -> UnixMillis {
+        if labels.get("alertname").map(String::as_str) != Some("check_failed") {
+            return since_ms;
+        }
+        let Some(check) = labels
+            .get("check")
+            .filter(|c| self.dependencies.contains(*c))
+        else {
+            return since_ms;
+        };
+        let wait_ms = self.settings.group_wait.as_millis() as i64;
+        self.depends_on
+            .iter()
+            .filter(|(_, deps)| deps.contains(check))
+            .filter_map(|(dependent, _)| self.checks.get(dependent))
+            .filter(|meta| meta.last_seen_ms < since_ms && meta.report_within_ms <= wait_ms)
+            .map(|meta| since_ms + meta.report_within_ms)
+            .max()
+            .unwrap_or(since_ms)
+    }
+
     /// When a failure's dependencies will all have reported since it began (`since_ms`):
     /// until then its notice waits, so that when the database is down, the app that depends
     /// on it is not told before the database is known to be the cause.
@@ -1279,7 +1332,7 @@ impl Engine {
             .filter(|(_, a)| a.held && a.due_ms.is_some_and(|due| due > now_ms))
             .filter_map(|(id, a)| match a.tracker.state {
                 AlertState::Firing { since_ms, .. }
-                    if self.dependencies_known_at(&a.labels, since_ms) <= now_ms =>
+                    if self.known_at(&a.labels, since_ms) <= now_ms =>
                 {
                     Some(id.clone())
                 }
@@ -1302,6 +1355,8 @@ impl Engine {
             // The notice as first decided (its time and text), just sent sooner.
             let notice = queued.first().map_or(notice, |e| e.notice.clone());
             self.enqueue(&rule_notifiers, &notice, now_ms, now_ms, batch);
+            // A cause that waited for its dependents lists the symptoms they showed.
+            self.explain_symptoms(&id, &[], batch);
         }
     }
 
@@ -1378,7 +1433,18 @@ impl Engine {
                 },
                 &context,
             ),
-            description: render(&rule.description, &context),
+            // A resolution says it is over, and what its source reports now — not the
+            // firing's "... failed: HTTP 200".
+            description: if kind == NoticeKind::Resolved && !rule.summary_resolved.is_empty() {
+                let over = render(&rule.summary_resolved, &context);
+                match alert.detail.trim() {
+                    "" => over,
+                    now if over.contains(now) => over,
+                    now => format!("{over}. Now: {now}"),
+                }
+            } else {
+                render(&rule.description, &context)
+            },
             value,
             threshold,
             since_ms,
@@ -1476,7 +1542,17 @@ impl Engine {
             let changed = reason != alert.muted_by;
             if reason.is_empty() && !told {
                 let mut since = now_ms;
+                // Its cause just recovered: it reports once more before it is told.
+                let was_inhibited = alert.muted_by.starts_with("inhibited by");
+                let report_within_ms = alert
+                    .labels
+                    .get("check")
+                    .and_then(|check| self.checks.get(check))
+                    .map_or(0, |meta| meta.report_within_ms);
                 if let Some(alert) = self.live.get_mut(&id) {
+                    if was_inhibited {
+                        alert.hold_until_ms = Some(now_ms + report_within_ms);
+                    }
                     if let AlertState::Firing {
                         since_ms, severity, ..
                     } = alert.tracker.state
@@ -1823,6 +1899,12 @@ depends_on = ["db"]
             vec![(NoticeKind::Resolved, Severity::Critical, String::new())]
         );
         assert_eq!(batch.outbox[0].notice.since_ms, 5 * S);
+        // Worded as over, not as the firing's "failed: db said ok".
+        assert_eq!(batch.outbox[0].notice.summary, "db is ok again");
+        assert_eq!(
+            batch.outbox[0].notice.description,
+            "db is ok again. Now: db said ok"
+        );
         assert_eq!(batch.removed, vec!["check_failed:check=db".to_string()]);
         assert!(engine.alerts().is_empty());
     }
@@ -1916,6 +1998,38 @@ depends_on = ["db"]
             vec![(NoticeKind::Firing, Severity::Critical, String::new())]
         );
         assert_eq!(batch.outbox[0].notice.labels["check"], "app");
+        assert_eq!(
+            batch.outbox[0].due_ms,
+            31 * S + 40 * S,
+            "app reports once more (30s + 2 × 5s) before it is told"
+        );
+    }
+
+    #[test]
+    fn a_symptom_recovering_right_after_its_cause_is_never_told() {
+        let mut engine = engine(0);
+        let mut receiver = Receiver::default();
+        receiver.take(engine.observe(&check("db", Status::Critical, 0), 0), 0);
+        receiver.take(engine.observe(&check("app", Status::Critical, S), S), S);
+        receiver.take(
+            engine.observe(&check("db", Status::Ok, 30 * S), 30 * S),
+            30 * S,
+        );
+        receiver.take(engine.tick(31 * S), 31 * S);
+        receiver.take(
+            engine.observe(&check("app", Status::Ok, 33 * S), 33 * S),
+            33 * S,
+        );
+        receiver.take(engine.tick(200 * S), 200 * S);
+        assert_eq!(
+            receiver.kinds(),
+            vec![
+                (NoticeKind::Firing, "db".to_string()),
+                (NoticeKind::Resolved, "db".to_string())
+            ],
+            "{:#?}",
+            receiver.log()
+        );
     }
 
     #[test]
@@ -2683,6 +2797,35 @@ depends_on = ["db"]
             receiver.sent[0].1
         );
         assert!(receiver.sent[0].1.explains[0].contains("web"));
+
+        // The database fails first, the app a moment later: the database's notice waits for
+        // the app's report (due within group_wait) and lists it.
+        let mut engine = Engine::new(&config(text), 0);
+        engine.notifiers = vec!["mail".to_string()];
+        let mut receiver = Receiver::default();
+        receiver.take(engine.observe(&check("pg", Status::Ok, 0), 0), 0);
+        receiver.take(engine.observe(&check("web", Status::Ok, 0), 0), 0);
+        receiver.take(
+            engine.observe(&check("pg", Status::Critical, 10 * S), 10 * S),
+            10 * S,
+        );
+        assert_eq!(receiver.sent.len(), 0, "waits for web to report");
+        receiver.take(
+            engine.observe(&check("web", Status::Critical, 10 * S + 300), 10 * S + 300),
+            10 * S + 300,
+        );
+        receiver.take(engine.tick(20 * S), 20 * S);
+        assert_eq!(
+            receiver.kinds(),
+            vec![(NoticeKind::Firing, "pg".to_string())],
+            "{:#?}",
+            receiver.log()
+        );
+        assert_eq!(receiver.sent[0].0, 10 * S + 300, "released by web's report");
+        assert_eq!(
+            receiver.sent[0].1.explains,
+            vec!["web is critical".to_string()]
+        );
     }
 
     #[test]

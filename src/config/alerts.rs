@@ -338,8 +338,8 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
     );
     failed.critical = Some(status_value(crate::model::Status::Critical));
     failed.summary = "{{labels.check}} is {{value}}".into();
-    failed.summary_resolved =
-        "Health check {{labels.check}} ({{labels.layer}}) recovered: {{detail}}".into();
+    // "app is ok again"; the resolved notice's description adds what the check found now.
+    failed.summary_resolved = "{{labels.check}} is {{value}} again".into();
     failed.description =
         "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
     failed.maintenance_affected = true;
@@ -2157,7 +2157,7 @@ mod tests {
         // An override keeps the built-in's resolved line unless it sets its own.
         assert_eq!(
             resolved("check_failed"),
-            "Health check {{labels.check}} ({{labels.layer}}) recovered: {{detail}}"
+            "{{labels.check}} is {{value}} again"
         );
         assert_eq!(resolved("disk_usage"), "{{labels.mountpoint}} ok");
         assert_eq!(
