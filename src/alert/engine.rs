@@ -689,9 +689,12 @@ impl Engine {
             let owed = std::mem::take(&mut recent.owed);
             let resolution = recent.resolution.take();
             tracing::info!(alert = %id, flap = %description, "flapping ended");
-            if let Some(alert) = self.live.get_mut(&id) {
-                if matches!(alert.tracker.state, AlertState::Firing { .. }) && (owed || !alert.told)
-                {
+            // Still firing: told again by `retell_unmuted` (its flapping mute lifted). Not
+            // firing (gone, or only pending again): the resolution it owes is told here.
+            if let Some(alert) = self.live.get_mut(&id)
+                && matches!(alert.tracker.state, AlertState::Firing { .. })
+            {
+                if owed || !alert.told {
                     alert.told = false;
                     recent.final_note = Some(description);
                 }
@@ -2666,6 +2669,53 @@ depends_on = ["db"]
                 .1
                 .summary
                 .starts_with("web is flapping: 5 changes in")
+        );
+    }
+
+    #[test]
+    fn a_flap_that_ends_with_the_alert_only_pending_still_tells_its_resolution() {
+        let text = "[alerts]\ngroup_wait = \"1s\"\n[[alerts.rule]]\nname = \"load\"\nmetric = \"load\"\n\
+                    unit = \"number\"\ncritical = 90\nfor = \"5s\"\nfor_critical = \"5s\"\n";
+        let mut engine = Engine::new(&config(text), 0);
+        engine.notifiers = vec!["mail".to_string()];
+        let mut receiver = Receiver::default();
+        let feed =
+            |engine: &mut Engine, receiver: &mut Receiver, value: f64, from: i64, to: i64| {
+                for at in from..to {
+                    receiver.take(
+                        engine.observe(&sample("load", &[], value, at * S), at * S),
+                        at * S,
+                    );
+                    receiver.take(engine.tick(at * S + S / 2), at * S + S / 2);
+                }
+            };
+        // High 6 s (fires after 5 s), low 12 s (its resolution goes out), three times: the
+        // fifth change (the third firing) makes it a flap, told as flapping.
+        for cycle in 0..3 {
+            let start = cycle * 18;
+            feed(&mut engine, &mut receiver, 95.0, start, start + 6);
+            feed(&mut engine, &mut receiver, 10.0, start + 6, start + 18);
+        }
+        // Then only short rises, never long enough to fire: pending when the flap settles.
+        for cycle in 0..40 {
+            let start = 54 + cycle * 6;
+            feed(&mut engine, &mut receiver, 95.0, start, start + 3);
+            feed(&mut engine, &mut receiver, 10.0, start + 3, start + 6);
+        }
+        receiver.flush(400 * S);
+        let kinds: Vec<NoticeKind> = receiver.kinds().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                NoticeKind::Firing,
+                NoticeKind::Resolved,
+                NoticeKind::Firing,
+                NoticeKind::Resolved,
+                NoticeKind::Flapping,
+                NoticeKind::Resolved,
+            ],
+            "{:#?}",
+            receiver.log()
         );
     }
 
