@@ -660,7 +660,11 @@ pub(in crate::config) fn read_alerts(
         Some(_) => label_names(r, &table, "group_by"),
     };
     let group_wait = duration_setting(r, &table, "group_wait", defaults.group_wait, |_| None);
-    let resolve_wait = duration_setting(r, &table, "resolve_wait", defaults.resolve_wait, |_| None);
+    // A resolution that waits longer than an hour is one people stop waiting for.
+    let resolve_wait = duration_setting(r, &table, "resolve_wait", defaults.resolve_wait, |d| {
+        (*d > Duration::from_secs(3600))
+            .then(|| "is too long; expected at most 1h (a resolution waits this long)".to_string())
+    });
     let group_wait_critical = duration_setting(
         r,
         &table,
@@ -2044,6 +2048,30 @@ mod tests {
         assert_eq!(
             rule(&config, "check_failed").hold_for_critical,
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn resolve_wait_is_read_and_bounded() {
+        let config = crate::config::from_str(
+            "[alerts]\nresolve_wait = \"30s\"\n",
+            "c.toml",
+            &crate::config::test_support::no_env,
+        )
+        .unwrap();
+        assert_eq!(config.alerts.resolve_wait, Duration::from_secs(30));
+        let error = crate::config::from_str(
+            "[alerts]\nresolve_wait = \"2h\"\n",
+            "c.toml",
+            &crate::config::test_support::no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(
+                "c.toml:2:16: alerts.resolve_wait: \"2h\" is too long; expected at most 1h"
+            ),
+            "{error}"
         );
     }
 
