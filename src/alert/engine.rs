@@ -19,6 +19,7 @@ use super::group::{GroupTiming, Grouper, group_key, group_labels};
 use super::inhibit::{Firing, dependency_closure, inhibited_by};
 use super::matcher::all_match;
 use super::mute::MuteSource;
+use super::notice::{AlertNotice, NoticeKind};
 use super::records::{AlertBatch, HistoryEntry, OutboxEntry, StoredAlert};
 use super::render::{TemplateContext, format_threshold, format_value, render};
 use super::silence::{Silence, muting};
@@ -26,7 +27,6 @@ use super::{AlertState, AlertTracker, Comparison, Notification, Severity, Thresh
 use crate::clock::UnixMillis;
 use crate::config::{AlertsConfig, Config, RuleConfig, RuleSource, ValueUnit};
 use crate::model::{CheckResult, Layer, Observation, Status};
-use crate::notify::{AlertNotice, NoticeKind};
 
 /// A series that has not reported for this long (and at least 3 of its intervals) is taken to
 /// be gone — an unmounted filesystem, a removed check — and its alert resolves.

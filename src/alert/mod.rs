@@ -1,7 +1,8 @@
 //! The alert engine, pure (time comes in as `now_ms`): `state` (one alert's life: thresholds
 //! with hysteresis, `for` and `for_critical`, escalation and de-escalation, cooldown-limited
 //! repeats, resolution), `flap` (flap detection), `engine` (rules applied to observations,
-//! holds, mutes, notices), `group`, `inhibit`, `connectivity`, `silence`, `matcher`, `mute`,
+//! holds, mutes, notices), `notice` (the engine's output, `AlertNotice`), `group`, `inhibit`,
+//! `connectivity`, `silence`, `matcher`, `mute`,
 //! `render` and `records` (what is persisted). See ARCHITECTURE.md.
 
 pub mod connectivity;
@@ -11,6 +12,7 @@ pub mod group;
 pub mod inhibit;
 pub mod matcher;
 pub mod mute;
+pub mod notice;
 pub mod records;
 pub mod render;
 pub mod silence;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Severity;
+use super::notice::AlertNotice;
 use crate::clock::UnixMillis;
-use crate::notify::AlertNotice;
 
 /// The live state of one alert that is pending or firing (inactive alerts have no row).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
