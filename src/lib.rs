@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map of the pipeline.
 
 pub mod alert;
+pub mod base;
 pub mod bus;
 pub mod cli;
 pub mod clock;

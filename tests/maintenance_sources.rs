@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lookout::config::Secret;
+use lookout::base::secret::Secret;
 use lookout::config::maintenance::{
     FieldPointers, LoginConfig, Mode, SourceConfig, SourceKind, SqlDriver,
 };

@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use super::fail;
 use super::output::say;
+use crate::base::units::{format_duration, parse_duration};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
-use crate::config::units::{format_duration, parse_duration};
 use crate::daemon::store_options;
 use crate::maintenance::manual::{self, ManualError, StartRequest};
 use crate::maintenance::report::{self, Bucket, Report};
@@ -644,8 +644,8 @@ mod tests {
     use axum::routing::post;
 
     use super::*;
+    use crate::base::secret::Secret;
     use crate::clock::ManualClock;
-    use crate::config::Secret;
     use crate::config::maintenance::{ControlAction, WindowConfig, WindowSchedule};
     use crate::store::StoreOptions;
 

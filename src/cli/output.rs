@@ -33,24 +33,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
-/// Whether stdout should carry colour.
-pub fn colour_stdout() -> bool {
-    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
-}
-
-/// Whether stderr should carry colour (the logs).
-pub fn colour_stderr() -> bool {
-    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
-}
-
-/// `text` in `style` when `colour`, else as it is.
-pub fn paint(text: &str, style: Style, colour: bool) -> String {
-    if colour {
-        format!("{style}{text}{style:#}")
-    } else {
-        text.to_string()
-    }
-}
+pub use crate::base::term::{colour_stdout, paint};
 
 /// The colour of a status, as the dashboard shows it.
 pub fn status_style(status: Status) -> Style {

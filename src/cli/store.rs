@@ -15,9 +15,9 @@ use serde::Serialize;
 use super::fail;
 use super::maintenance::positive_duration;
 use super::output::{Progress, say};
+use crate::base::units::format_duration;
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
-use crate::config::units::format_duration;
 use crate::daemon::store_options;
 use crate::store::{
     DB_FILE, MaintainStats, Store, StoreError, StoreUsage, Tier, file_len, wal_path,

@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::common::string_list;
-use super::parse::{
+use crate::alert::matcher::Matcher;
+use crate::alert::{Comparison, Cooldowns};
+use crate::base::schema::string_list;
+use crate::base::schema::{Field, Item, Reader, Table, Text, a_type};
+use crate::base::schema::{
     bool_setting, duration_setting, not_longer, positive, string_setting, unknown_name,
     whole_setting,
 };
-use super::reader::{Field, Item, Reader, Table, Text, a_type};
-use super::units::{
+use crate::base::units::{
     UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
     parse_size,
 };
-use crate::alert::matcher::Matcher;
-use crate::alert::{Comparison, Cooldowns};
 use crate::model::Status;
 use crate::notify::Category;
 
@@ -947,7 +947,7 @@ fn read_rule(
             threshold(r, table, key, unit, built)
         } else {
             let span = r.item(table, key).map(|item| item.span);
-            super::parse::field(table, key, None, span, false)
+            crate::base::schema::field(table, key, None, span, false)
         }
     };
     let warning = level(r, "warning", base.and_then(|b| b.warning));
@@ -1553,7 +1553,7 @@ fn threshold(
     built: Option<f64>,
 ) -> Field<Option<f64>> {
     let Some(item) = r.item(table, key) else {
-        return super::parse::field(table, key, built, None, true);
+        return crate::base::schema::field(table, key, built, None, true);
     };
     let number = match item.value {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
@@ -1601,7 +1601,7 @@ fn threshold(
             ))),
         },
     };
-    super::parse::settle(r, table, key, built, item, outcome.map(Some))
+    crate::base::schema::settle(r, table, key, built, item, outcome.map(Some))
 }
 
 /// What a level looks like in `unit`, for messages.
@@ -1860,7 +1860,7 @@ fn http_url(text: &Text, example: &str) -> Result<String, String> {
     let problem = match value.parse::<hyper::Uri>() {
         Err(_) => format!("is not a URL; expected one like {example:?}"),
         Ok(uri) => match (uri.scheme_str(), uri.host()) {
-            (Some("http" | "https"), Some(_)) => match super::checks::common::port_problem(value) {
+            (Some("http" | "https"), Some(_)) => match crate::base::schema::port_problem(value) {
                 None => return Ok(value.to_string()),
                 Some(problem) => format!("{problem}, like {example:?}"),
             },
@@ -2584,7 +2584,7 @@ lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical 
 
     #[test]
     fn the_template_fragment_uncommented_parses_and_shows_every_key() {
-        use super::super::reader::Reader;
+        use crate::base::schema::Reader;
         use toml::de::DeTable;
 
         let text = uncommented_fragment();

@@ -14,8 +14,9 @@ use regex::Regex;
 
 use super::{
     Config, LogConfig, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig,
-    SystemThresholds, anchored, unanchored,
+    SystemThresholds,
 };
+use crate::base::schema::{anchored, unanchored};
 
 const DAY: u64 = 86_400;
 

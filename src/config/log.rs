@@ -17,10 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::checks::count_setting;
-use super::parse::{duration_setting, size_setting, string_setting};
-use super::reader::{Reader, Table};
-use super::units::{format_duration, format_size};
+use crate::base::schema::count_setting;
+use crate::base::schema::{Reader, Table};
+use crate::base::schema::{duration_setting, size_setting, string_setting};
+use crate::base::units::{format_duration, format_size};
 
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 /// Below this a log file would rotate every few lines: surely a unit left out.

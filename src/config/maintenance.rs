@@ -35,17 +35,18 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::common::{check_http_url, header_map, string_list};
 use super::checks::redis::check_redis_url;
 use super::checks::sql::{DSN_SCHEMES, Dialect};
-use super::checks::{CheckConfig, CheckKind, Secret};
+use super::checks::{CheckConfig, CheckKind};
 use super::notifiers::NotifierConfig;
-use super::parse::{
+use crate::base::schema::{Field, Item, Reader, Table, join};
+use crate::base::schema::{check_http_url, header_map, string_list};
+use crate::base::schema::{
     closed_type, duration_setting, field, not_longer, positive, settle, string_setting,
     unique_name, unknown_name,
 };
-use super::reader::{Field, Item, Reader, Table, join};
-use super::units::format_duration;
+use crate::base::secret::Secret;
+use crate::base::units::format_duration;
 use crate::clock::UnixMillis;
 
 /// The commented examples of `config init`: every key of `[maintenance]`, with its default.
@@ -1154,7 +1155,7 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::reader::Reader;
+    use crate::base::schema::Reader;
     use crate::config::test_support::errors_with_env;
     use crate::config::{Config, from_str};
 

@@ -18,16 +18,17 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::base::schema::{anchored, unanchored};
+use crate::base::secret::Secret;
+
 pub mod alerts;
 pub mod checks;
 mod defaults;
-mod env;
 mod error;
 mod log;
 pub mod maintenance;
 pub mod notifiers;
 mod parse;
-mod reader;
 pub mod remote_write;
 mod summary;
 mod template;
@@ -55,12 +56,11 @@ pub(crate) mod test_support {
         errors_with_env(text, &no_env)
     }
 }
-pub mod units;
 
 pub use alerts::{AlertsConfig, FlapConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};
-pub use checks::{CheckConfig, CheckKind, Secret, effective_dependencies, mask_url};
+pub use checks::{CheckConfig, CheckKind, effective_dependencies};
 pub use defaults::embedded_default;
-pub use error::{ConfigError, Position, Problem};
+pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat, LogOutput};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
@@ -281,20 +281,4 @@ impl PartialEq for NameFilter {
         self.include_patterns() == other.include_patterns()
             && self.exclude_patterns() == other.exclude_patterns()
     }
-}
-
-/// Compiles `pattern` to match whole names only. The pattern is first compiled on its own:
-/// that rejects text such as `a)|(b` that would escape the `^(?:...)$` wrapper, and makes
-/// syntax errors point into what the user wrote.
-pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(pattern)?;
-    Regex::new(&format!("^(?:{pattern})$"))
-}
-
-/// The pattern as written, for a regex made by `anchored`.
-pub(crate) fn unanchored(regex: &Regex) -> &str {
-    let text = regex.as_str();
-    text.strip_prefix("^(?:")
-        .and_then(|inner| inner.strip_suffix(")$"))
-        .unwrap_or(text)
 }

@@ -1,5 +1,5 @@
 //! The schema of the Lookout config: every key, its default (from `embedded_default`), how its
-//! value is read and what is checked. Reading goes through `reader.rs`, which records the keys
+//! value is read and what is checked. Reading goes through `base::schema`, which records the keys
 //! asked for here (so unknown keys are found without a separate list) and collects problems.
 //!
 //! Wording of messages, kept consistent so golden tests can pin them:
@@ -11,24 +11,23 @@
 //! a message that names the problem without the value.
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regex::Regex;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::defaults::compile_pattern;
-use super::error::{LineIndex, Problem};
-use super::reader::{Field, Item, Reader, Table, Text, a_type, join};
-use super::units::{
-    MAX_DURATION_TEXT, UnitError, format_duration, format_percent, format_size, parse_duration,
-    parse_percent, parse_size,
-};
 use super::{
     Config, NameFilter, Retention, ServerConfig, StorageConfig, SystemConfig, SystemThresholds,
     embedded_default,
 };
+use crate::base::schema::{
+    Field, LineIndex, Problem, Reader, Table, bool_setting, duration_setting, not_longer,
+    pattern_list, percent_setting, positive, size_setting, string_setting, warning_below_critical,
+    whole_setting,
+};
+use crate::base::secret::Secret;
+use crate::base::units::{format_duration, format_size};
 
 /// The range of `storage.max_buffered_samples`: at least a few flushes of a busy host, at
 /// most ~1.6 GB of memory.
@@ -42,16 +41,6 @@ const MIN_CONNECTIONS: u32 = crate::fds::MIN_CONNECTIONS as u32;
 const MAX_CONNECTIONS: u32 = 1_000_000;
 /// The smallest useful `storage.max_size`: below it the store cannot hold a day of samples.
 const MIN_MAX_SIZE: u64 = 1 << 20;
-
-pub(super) const DURATION_TYPE: &str = "a duration string like \"10s\"";
-pub(super) const DURATION_FORM: &str =
-    "expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"";
-pub(super) const SIZE_TYPE: &str =
-    "a size string like \"512MiB\" or \"1GiB\", or a number of bytes";
-pub(super) const SIZE_FORM: &str =
-    "expected a number and a unit, like \"512MiB\", \"1GiB\" or \"100MB\"";
-pub(super) const PERCENT_TYPE: &str = "a percentage string like \"80%\"";
-pub(super) const PATTERNS_TYPE: &str = "an array of regex strings, like [\"lo\", \"veth.*\"]";
 
 /// Parses and validates `text`; all problems, in file order, if there are any.
 pub(super) fn parse(
@@ -211,7 +200,7 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             if text.value.is_empty() {
                 Err("must not be empty".to_string())
             } else {
-                Ok(Some(super::Secret::new(text.value.clone())))
+                Ok(Some(Secret::new(text.value.clone())))
             }
         })
     };
@@ -492,8 +481,8 @@ fn read_system(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &SystemConfig
 
 fn read_filter(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &NameFilter) -> NameFilter {
     NameFilter {
-        include: pattern_list(r, table, "include", &default.include),
-        exclude: pattern_list(r, table, "exclude", &default.exclude),
+        include: pattern_list(r, table, "include", &default.include, compile_pattern),
+        exclude: pattern_list(r, table, "exclude", &default.exclude, compile_pattern),
     }
 }
 
@@ -533,440 +522,5 @@ fn read_thresholds(
         memory_critical,
         disk_warning,
         disk_critical,
-    }
-}
-
-// ---- Typed settings. Each returns the value (the default when absent or wrong) and where it
-// ---- was written, for the checks that relate two settings.
-
-pub(super) fn field<T>(
-    table: &Table<'_, '_>,
-    key: &str,
-    value: T,
-    span: Option<Range<usize>>,
-    valid: bool,
-) -> Field<T> {
-    Field {
-        value,
-        path: join(&table.path, key),
-        span,
-        valid,
-    }
-}
-
-/// A setting written as a string, converted by `convert` (whose error is the whole message).
-pub(super) fn string_setting<T>(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: T,
-    expected_type: &str,
-    convert: impl FnOnce(&Text) -> Result<T, String>,
-) -> Field<T> {
-    let Some(item) = r.item(table, key) else {
-        return field(table, key, default, None, true);
-    };
-    let converted = r
-        .text(&item, expected_type)
-        .ok_or(None)
-        .and_then(|text| convert(&text).map_err(Some));
-    settle(r, table, key, default, item, converted)
-}
-
-/// Turns the outcome of reading `item` into a field, recording the problem if there is one.
-/// `Err(None)` means the problem is already recorded.
-pub(super) fn settle<T>(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &str,
-    default: T,
-    item: Item<'_, '_>,
-    outcome: Result<T, Option<String>>,
-) -> Field<T> {
-    match outcome {
-        Ok(value) => field(table, key, value, Some(item.span), true),
-        Err(message) => {
-            if let Some(message) = message {
-                r.problem(Some(&item.span), &item.path, message);
-            }
-            field(table, key, default, Some(item.span), false)
-        }
-    }
-}
-
-pub(super) fn bool_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: bool,
-) -> Field<bool> {
-    let Some(item) = r.item(table, key) else {
-        return field(table, key, default, None, true);
-    };
-    let outcome = match item.value {
-        DeValue::Boolean(value) => Ok(*value),
-        DeValue::String(text) if text == "true" || text == "false" => Err(Some(format!(
-            "expected a boolean (true or false), found a string; write {text} without quotes"
-        ))),
-        other => Err(Some(format!(
-            "expected a boolean (true or false), found {}",
-            a_type(other)
-        ))),
-    };
-    settle(r, table, key, default, item, outcome)
-}
-
-/// A duration setting; `check` returns what is wrong with a well-formed value, if anything.
-pub(super) fn duration_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: Duration,
-    check: impl FnOnce(&Duration) -> Option<String>,
-) -> Field<Duration> {
-    string_setting(r, table, key, default, DURATION_TYPE, |text| {
-        let duration = parse_duration(&text.value).map_err(|error| match error {
-            UnitError::TooLarge => format!(
-                "{} is too large a duration; expected at most {MAX_DURATION_TEXT}",
-                text.quoted()
-            ),
-            UnitError::Malformed | UnitError::OutOfRange => {
-                format!("{} is not a duration; {DURATION_FORM}", text.quoted())
-            }
-        })?;
-        match check(&duration) {
-            Some(wrong) => Err(format!("{} {wrong}", text.quoted())),
-            None => Ok(duration),
-        }
-    })
-}
-
-/// A whole number within `range`.
-pub(super) fn whole_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Field<u32> {
-    let Some(item) = r.item(table, key) else {
-        return field(table, key, default, None, true);
-    };
-    let outcome = match item.value {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-            .ok()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| {
-                Some(format!(
-                    "{} is out of range; expected a whole number from {} to {}",
-                    i.as_str(),
-                    range.start(),
-                    range.end()
-                ))
-            }),
-        other => Err(Some(format!(
-            "expected a whole number, found {}",
-            a_type(other)
-        ))),
-    };
-    settle(r, table, key, default, item, outcome)
-}
-
-pub(super) fn positive(duration: &Duration) -> Option<String> {
-    duration
-        .is_zero()
-        .then(|| "must be greater than zero".to_string())
-}
-
-/// A size setting: a string with a unit, or an integer number of bytes.
-pub(super) fn size_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: u64,
-    check: impl FnOnce(&u64) -> Option<String>,
-) -> Field<u64> {
-    let Some(item) = r.item(table, key) else {
-        return field(table, key, default, None, true);
-    };
-    let parsed: Result<(u64, String), Option<String>> = match item.value {
-        DeValue::Integer(integer) => u64::from_str_radix(integer.as_str(), integer.radix())
-            .map(|bytes| (bytes, integer.to_string()))
-            .map_err(|_| {
-                Some(format!(
-                    "{integer} is not a size; {SIZE_FORM}, or a number of bytes"
-                ))
-            }),
-        DeValue::String(_) => match r.text(&item, SIZE_TYPE) {
-            None => Err(None),
-            Some(text) => parse_size(&text.value)
-                .map(|bytes| (bytes, text.quoted()))
-                .map_err(|error| {
-                    Some(match error {
-                        UnitError::TooLarge => format!("{} is too large a size", text.quoted()),
-                        UnitError::Malformed | UnitError::OutOfRange => {
-                            format!("{} is not a size; {SIZE_FORM}", text.quoted())
-                        }
-                    })
-                }),
-        },
-        other => Err(Some(format!(
-            "expected {SIZE_TYPE}, found {}",
-            a_type(other)
-        ))),
-    };
-    let outcome = parsed.and_then(|(bytes, quoted)| match check(&bytes) {
-        Some(wrong) => Err(Some(format!("{quoted} {wrong}"))),
-        None => Ok(bytes),
-    });
-    settle(r, table, key, default, item, outcome)
-}
-
-/// A percent setting ("80%"), stored as a ratio.
-pub(super) fn percent_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: f64,
-) -> Field<f64> {
-    string_setting(r, table, key, default, PERCENT_TYPE, |text| {
-        parse_percent(&text.value).map_err(|error| match error {
-            UnitError::OutOfRange | UnitError::TooLarge => {
-                format!("{} is out of range; expected 0% to 100%", text.quoted())
-            }
-            UnitError::Malformed => format!(
-                "{} is not a percentage; expected a number and a percent sign, like \"80%\"",
-                text.quoted()
-            ),
-        })
-    })
-}
-
-/// A list of regexes (anchored); when the key is present it replaces the default list.
-pub(super) fn pattern_list(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: &[Regex],
-) -> Vec<Regex> {
-    let Some(item) = r.item(table, key) else {
-        return default.to_vec();
-    };
-    let Some(elements) = r.elements(&item, PATTERNS_TYPE) else {
-        return default.to_vec();
-    };
-    let mut patterns = Vec::with_capacity(elements.len());
-    for element in &elements {
-        let Some(text) = r.text(element, "a regex string") else {
-            continue;
-        };
-        match compile_pattern(&text.value) {
-            Ok(regex) => patterns.push(regex),
-            Err(error) => {
-                let message = format!(
-                    "{} is not a valid regex: {}",
-                    text.quoted(),
-                    regex_error_line(&error)
-                );
-                r.problem(Some(&element.span), &element.path, message);
-            }
-        }
-    }
-    patterns
-}
-
-/// The one line of a regex error that says what is wrong. Syntax errors are multi-line
-/// (pattern, caret, "error: ..."); a config problem must fit on one line.
-fn regex_error_line(error: &regex::Error) -> String {
-    match error {
-        regex::Error::Syntax(text) => text
-            .lines()
-            .find_map(|line| line.strip_prefix("error: "))
-            .map_or_else(
-                || text.split_whitespace().collect::<Vec<_>>().join(" "),
-                str::to_string,
-            ),
-        regex::Error::CompiledTooBig(limit) => {
-            format!("it compiles to more than the limit of {limit} bytes; simplify it")
-        }
-        other => other.to_string().replace('\n', " "),
-    }
-}
-
-// ---- Checks relating two settings. The problem goes to the one the user wrote (or, if both,
-// ---- to the first), and says the other's value and whether that is the default.
-
-pub(super) fn describe_other<T>(other: &Field<T>, format: impl Fn(&T) -> String) -> String {
-    let name = other.path.rsplit('.').next().unwrap_or(&other.path);
-    let default = if other.span.is_none() {
-        ", the default"
-    } else {
-        ""
-    };
-    format!("{name} (\"{}\"{default})", format(&other.value))
-}
-
-/// `shorter` must not be longer than `longer` (retention tiers).
-pub(super) fn not_longer(
-    r: &mut Reader<'_>,
-    shorter: &Field<Duration>,
-    longer: &Field<Duration>,
-    rule: &str,
-) {
-    if !(shorter.valid && longer.valid) || shorter.value <= longer.value {
-        return;
-    }
-    let fmt = |d: &Duration| format_duration(*d);
-    let (blamed, message) = if longer.span.is_some() {
-        let other = describe_other(shorter, fmt);
-        (
-            longer,
-            format!("\"{}\" is shorter than {other}; {rule}", fmt(&longer.value)),
-        )
-    } else {
-        let other = describe_other(longer, fmt);
-        (
-            shorter,
-            format!("\"{}\" is longer than {other}; {rule}", fmt(&shorter.value)),
-        )
-    };
-    r.problem(blamed.span.as_ref(), &blamed.path, message);
-}
-
-/// A warning threshold must be strictly below its critical one, or the warning never shows.
-pub(super) fn warning_below_critical(
-    r: &mut Reader<'_>,
-    warning: &Field<f64>,
-    critical: &Field<f64>,
-) {
-    if !(warning.valid && critical.valid) || warning.value < critical.value {
-        return;
-    }
-    let fmt = |ratio: &f64| format_percent(*ratio);
-    let (blamed, message) = if warning.span.is_some() {
-        let other = describe_other(critical, fmt);
-        (
-            warning,
-            format!("\"{}\" must be below {other}", fmt(&warning.value)),
-        )
-    } else {
-        let other = describe_other(warning, fmt);
-        (
-            critical,
-            format!("\"{}\" must be above {other}", fmt(&critical.value)),
-        )
-    };
-    r.problem(blamed.span.as_ref(), &blamed.path, message);
-}
-
-/// The `name` of one table of an array (`[[check]]`, `[[notifier]]`): required, trimmed, no
-/// control characters, unique among `taken`. `noun` and `example` word the messages.
-pub(super) fn unique_name(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    taken: &mut std::collections::HashSet<String>,
-    noun: &str,
-    example: &str,
-) -> Field<String> {
-    let name = string_setting(r, table, "name", String::new(), "a name string", |text| {
-        let name = text.value.trim();
-        if name.is_empty() {
-            Err(format!(
-                "must not be empty; expected a short name like \"{example}\""
-            ))
-        } else if name.chars().any(|c| c.is_control()) {
-            Err(format!("{} contains control characters", text.quoted()))
-        } else {
-            Ok(name.to_string())
-        }
-    });
-    if name.span.is_none() {
-        r.problem(
-            table.span.as_ref(),
-            &format!("{}.name", table.path),
-            format!("missing; every {noun} needs a name, like name = \"{example}\""),
-        );
-    } else if name.valid && !taken.insert(name.value.clone()) {
-        r.problem(
-            name.span.as_ref(),
-            &name.path,
-            format!(
-                "{:?} is already the name of another {noun}; names must be unique",
-                name.value
-            ),
-        );
-    }
-    name
-}
-
-/// The message for `name`, which should name a `[[<noun>]]` table but names none of `known`:
-/// `"x" is not the name of any check; expected one of "a", "b"`.
-pub(super) fn unknown_name(name: &str, noun: &str, known: &[&str]) -> String {
-    let hint = if known.is_empty() {
-        format!("there is no [[{noun}]]; add one with this name")
-    } else {
-        let quoted: Vec<String> = known.iter().map(|k| format!("{k:?}")).collect();
-        format!("expected one of {}", quoted.join(", "))
-    };
-    format!("{name:?} is not the name of any {noun}; {hint}")
-}
-
-/// The `type` of one table of a closed set (`[[check]]`, `[[notifier]]`): required, one of
-/// `types`, with a did-you-mean for a near miss.
-pub(super) fn closed_type(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    types: &[&str],
-    noun: &str,
-) -> Field<String> {
-    let expected = || {
-        types
-            .iter()
-            .map(|t| format!("{t:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let type_field = string_setting(r, table, "type", String::new(), "a type string", |text| {
-        let value = text.value.trim();
-        if types.contains(&value) {
-            return Ok(value.to_string());
-        }
-        let closest = types
-            .iter()
-            .map(|t| (strsim::jaro_winkler(value, t), *t))
-            .filter(|(similarity, _)| *similarity >= 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        Err(match closest {
-            Some((_, t)) => format!(
-                "{} is not a {noun} type; did you mean {t:?}?",
-                text.quoted()
-            ),
-            None => format!(
-                "{} is not a {noun} type; expected one of {}",
-                text.quoted(),
-                expected()
-            ),
-        })
-    });
-    if type_field.span.is_none() {
-        r.problem(
-            table.span.as_ref(),
-            &format!("{}.type", table.path),
-            format!("missing; expected one of {}", expected()),
-        );
-    }
-    type_field
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regex_errors_fit_on_one_line() {
-        let error = super::super::anchored("(eth").err();
-        let line = error.as_ref().map(regex_error_line);
-        assert_eq!(line.as_deref(), Some("unclosed group"));
     }
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::Secret;
-use super::checks::common::{check_http_url, header_map, optional_string, string_list};
-use super::parse::{duration_setting, field, positive, settle, string_setting};
-use super::reader::{Field, Reader, Table, a_type};
+use crate::base::schema::{Field, Reader, Table, a_type};
+use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
+use crate::base::schema::{duration_setting, field, positive, settle, string_setting};
+use crate::base::secret::Secret;
 
 /// The commented example of `config init`.
 pub const TEMPLATE: &str = include_str!("remote_write_template.toml");
@@ -280,7 +280,10 @@ fn read_url(r: &mut Reader<'_>, table: &Table<'_, '_>) -> (Secret, String) {
     if let Some(why) = problem {
         r.problem(Some(&item.span), &item.path, why);
     }
-    (Secret::new(url), super::mask_url(written.trim()))
+    (
+        Secret::new(url),
+        crate::base::secret::mask_url(written.trim()),
+    )
 }
 
 /// An optional secret that must not be empty when given.

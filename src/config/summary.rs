@@ -4,8 +4,9 @@
 use super::checks::dependency_graph;
 use super::maintenance::{MaintenanceConfig, SourceKind};
 use super::notifiers::url_origin;
-use super::units::{format_duration, format_percent, format_size};
-use super::{CheckKind, Config, NameFilter, NotifierKind, mask_url};
+use super::{CheckKind, Config, NameFilter, NotifierKind};
+use crate::base::secret::mask_url;
+use crate::base::units::{format_duration, format_percent, format_size};
 
 /// What a check looks at, with any password masked.
 pub fn check_target(kind: &CheckKind) -> String {

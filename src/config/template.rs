@@ -7,8 +7,8 @@
 //! defaults live in one place (`defaults.rs`).
 
 use super::defaults::{embedded_default, minimal};
-use super::units::{format_duration, format_percent, format_size};
 use super::{Config, NameFilter};
+use crate::base::units::{format_duration, format_percent, format_size};
 
 /// A named starting point for `lookout config init --preset NAME`.
 #[derive(Debug, Clone, Copy)]
@@ -527,9 +527,9 @@ fn array(key: &str, values: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::reader::Reader;
     use super::super::{CheckKind, from_str};
     use super::*;
+    use crate::base::schema::Reader;
     use toml::de::{DeTable, DeValue};
 
     fn no_env(_: &str) -> Option<String> {
@@ -840,7 +840,7 @@ mod tests {
                 .get("v")
                 .and_then(|v| v.get_ref().as_str())
                 .map(str::to_string);
-            let expanded = read.map(|raw| super::super::env::expand(&raw, &no_env));
+            let expanded = read.map(|raw| crate::base::schema::expand(&raw, &no_env));
             assert_eq!(expanded, Some(Ok(value.to_string())), "{text}");
         }
     }

@@ -366,7 +366,7 @@ fn problems_are_structured_for_callers() {
     assert_eq!(problems[0].key, "system.interval");
     assert_eq!(
         problems[0].position,
-        Some(super::Position {
+        Some(crate::base::schema::Position {
             line: 2,
             column: 12
         })
@@ -488,7 +488,7 @@ fn golden_empty_path() {
 /// would match any name starting with "a" or ending with "b". It must be rejected, not wrapped.
 #[test]
 fn anchoring_cannot_be_escaped() {
-    assert!(super::anchored("a)|(b").is_err());
+    assert!(crate::base::schema::anchored("a)|(b").is_err());
     assert_eq!(
         errors("[system.interfaces]\ninclude = ['a)|(b']\n"),
         "lookout.toml:2:12: system.interfaces.include[0]: \"a)|(b\" is not a valid regex: \

@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::common::{check_http_url, header_map, optional_string, string_list};
-use super::checks::{CheckConfig, Secret};
-use super::parse::{duration_setting, not_longer, positive, string_setting, unknown_name};
-use super::reader::{Reader, Table};
+use super::checks::CheckConfig;
+use crate::base::schema::{Reader, Table};
+use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
+use crate::base::schema::{duration_setting, not_longer, positive, string_setting, unknown_name};
+use crate::base::secret::Secret;
 
 /// The commented examples of `config init`: every key of `[heartbeat]` and
 /// `[alerts.connectivity]`, with its default.
@@ -515,7 +516,7 @@ mod tests {
 
     #[test]
     fn every_template_example_uncommented_is_valid_and_every_key_is_shown() {
-        use super::super::reader::Reader;
+        use crate::base::schema::Reader;
         let text = format!("{CHECKS}{}", uncommented());
         let env = |_: &str| Some("x".to_string());
         let config = from_str(&text, "uncommented", &env).unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::base::secret::Secret;
 use crate::clock::{SharedClock, UnixMillis};
-use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::url_origin;

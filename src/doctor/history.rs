@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Finding, hints, plural};
+use crate::base::units::format_duration;
 use crate::clock::UnixMillis;
 use crate::config::Config;
-use crate::config::units::format_duration;
 use crate::store::{Role, Store};
 
 const HOUR_MS: i64 = 3_600_000;

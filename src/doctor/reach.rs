@@ -57,7 +57,7 @@ pub fn check_findings(config: &Config, observations: &[Observation]) -> Vec<Find
                 format!("check {}", check.name),
                 format!(
                     "no result within its interval ({})",
-                    crate::config::units::format_duration(check.interval)
+                    crate::base::units::format_duration(check.interval)
                 ),
                 hints::for_check(check.kind.type_name(), "timeout"),
             ));

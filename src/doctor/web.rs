@@ -6,10 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{Finding, hints, plural};
+use crate::base::secret::mask_url;
 use crate::clock::UnixMillis;
+use crate::config::Config;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
-use crate::config::{Config, mask_url};
 use crate::probes::checks::http_client::{Response, fetch};
 use crate::probes::checks::tls::{TlsClient, grade_expiry};
 use crate::web::VERSION;

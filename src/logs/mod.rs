@@ -75,7 +75,7 @@ pub fn subscriber(
 ) -> impl tracing::Subscriber + Send + Sync {
     // As the commands' output: a terminal only, NO_COLOR off, CLICOLOR_FORCE on; never in a
     // file.
-    let colour = file.is_none() && crate::cli::output::colour_stderr();
+    let colour = file.is_none() && crate::base::term::colour_stderr();
     let writer = match file {
         Some(file) => BoxMakeWriter::new(file),
         None => BoxMakeWriter::new(std::io::stderr),

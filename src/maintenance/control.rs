@@ -14,13 +14,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::Mode;
+use crate::base::secret::Secret;
+use crate::base::secret::mask_url;
+use crate::base::units::format_duration;
 use crate::clock::{UnixMillis, format_rfc3339};
-use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::maintenance::ControlAction;
-use crate::config::mask_url;
-use crate::config::units::format_duration;
 use crate::probes::checks::http_client;
 use crate::probes::checks::tls::TlsClient;
 

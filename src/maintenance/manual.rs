@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::control::{self, ControlContext, ControlError};
 use super::{ManualWindow, Mode, Origin};
+use crate::base::units::parse_duration;
 use crate::clock::UnixMillis;
 use crate::config::maintenance::ControlConfig;
-use crate::config::units::parse_duration;
 use crate::store::{Store, StoreError};
 
 /// The longest window that can be opened by hand (the app's own limit is a day too).
@@ -66,7 +66,7 @@ impl StartRequest {
 }
 
 fn duration_text(duration: Duration) -> String {
-    crate::config::units::format_duration(duration)
+    crate::base::units::format_duration(duration)
 }
 
 fn parse_for(field: &str, text: &str) -> Result<Duration, String> {
@@ -75,9 +75,9 @@ fn parse_for(field: &str, text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!(
             "{field}: {text:?} is zero; expected a positive duration like \"30m\""
         )),
-        Err(crate::config::units::UnitError::TooLarge) => Err(format!(
+        Err(crate::base::units::UnitError::TooLarge) => Err(format!(
             "{field}: {text:?} is too long; expected at most {}",
-            crate::config::units::MAX_DURATION_TEXT
+            crate::base::units::MAX_DURATION_TEXT
         )),
         Err(_) => Err(format!(
             "{field}: {text:?} is not a duration; expected a number and a unit, like \"30m\", \"2h\" or \"90s\""

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::{Mode, Period};
 use crate::alert::Severity;
 use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
+use crate::base::units::format_duration;
 use crate::clock::{UnixMillis, format_rfc3339};
-use crate::config::units::format_duration;
 use crate::notify::{AlertNotice, Category, NoticeKind};
 
 /// The rule names maintenance notices carry (they are not configurable rules).

@@ -50,8 +50,8 @@ use tokio::task::JoinSet;
 
 use super::webhook::post;
 use super::{AlertNotice, GroupMessage, NoticeKind, Notifier, NotifyError, NotifyFuture};
+use crate::base::secret::Secret;
 use crate::clock::format_rfc3339;
-use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
@@ -298,7 +298,7 @@ impl Notifier for AlertmanagerNotifier {
                 Err(_) => Err(NotifyError::retryable(format!(
                     "alertmanager {}: no answer within {}",
                     self.name,
-                    crate::config::units::format_duration(self.config.timeout)
+                    crate::base::units::format_duration(self.config.timeout)
                 ))),
             }
         })

@@ -19,8 +19,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::render;
 use super::{GroupMessage, Notifier, NotifyError, NotifyFuture};
+use crate::base::units::format_duration;
 use crate::config::notifiers::{EmailConfig, SmtpSecurity};
-use crate::config::units::format_duration;
 use crate::probes::checks::tls::describe_handshake_error;
 
 pub struct EmailNotifier {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use super::{AlertNotice, Category, GroupMessage, NoticeKind};
 use crate::alert::Severity;
+use crate::base::units::format_duration;
 use crate::clock::format_rfc3339;
-use crate::config::units::format_duration;
 
 /// A message ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]

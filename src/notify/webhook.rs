@@ -67,8 +67,8 @@ use serde::Serialize;
 
 use super::render::{self, colour};
 use super::{AlertNotice, GroupMessage, Notifier, NotifyError, NotifyFuture};
+use crate::base::secret::Secret;
 use crate::clock::format_rfc3339;
-use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::{WebhookConfig, WebhookFormat, url_origin};
@@ -388,7 +388,7 @@ impl Notifier for WebhookNotifier {
                     "webhook {} ({}): no answer within {}",
                     self.name,
                     url_origin(self.config.url.expose()),
-                    crate::config::units::format_duration(self.config.timeout)
+                    crate::base::units::format_duration(self.config.timeout)
                 ))),
             }
         })

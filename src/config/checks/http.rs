@@ -14,10 +14,11 @@ use std::fmt;
 use regex::Regex;
 use toml::de::DeValue;
 
-use super::super::parse::{pattern_list, size_setting, string_setting};
-use super::super::reader::{Item, Reader, Table, a_type};
-use super::common::{Secret, optional_string, required_string, string_map};
 use super::tcp::{ResponseTime, TlsSettings, read_response_time, read_tls};
+use crate::base::schema::{Item, Reader, Table, a_type};
+use crate::base::schema::{anchored, pattern_list, size_setting, string_setting};
+use crate::base::schema::{optional_string, required_string, string_map};
+use crate::base::secret::Secret;
 
 /// Redirects followed when `follow_redirects` is absent or `true`.
 pub const DEFAULT_REDIRECTS: u32 = 5;
@@ -233,7 +234,7 @@ pub(in crate::config) fn read_prometheus(
         "\"http://127.0.0.1:5000/metrics\"",
         DEFAULT_SCRAPE_MAX_BODY,
     );
-    let families = pattern_list(r, table, "families", &[])
+    let families = pattern_list(r, table, "families", &[], anchored)
         .into_iter()
         .map(Pattern)
         .collect();
@@ -313,7 +314,7 @@ fn read_request(
                 Some("is not a URL; expected one like \"http://127.0.0.1:5000/health\"".to_string())
             }
             Ok(uri) => match (uri.scheme_str(), uri.host()) {
-                (Some("http" | "https"), Some(_)) => super::common::port_problem(&url),
+                (Some("http" | "https"), Some(_)) => crate::base::schema::port_problem(&url),
                 (Some("http" | "https"), None) => Some("has no host".to_string()),
                 _ => Some("must start with http:// or https://".to_string()),
             },
@@ -321,7 +322,7 @@ fn read_request(
         if let Some(problem) = problem {
             let item = r.item(table, "url");
             let path = format!("{}.url", table.path);
-            let shown = super::common::mask_url(&url);
+            let shown = crate::base::secret::mask_url(&url);
             r.problem(
                 item.map(|i| i.span).as_ref(),
                 &path,
@@ -344,7 +345,7 @@ fn read_request(
     let mut headers = Vec::new();
     let header_table_path = format!("{}.headers", table.path);
     for (name, value) in string_map(r, table, "headers") {
-        let path = super::super::reader::join(&header_table_path, &name);
+        let path = crate::base::schema::join(&header_table_path, &name);
         if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             r.problem(None, &path, format!("{name:?} is not a valid header name"));
             continue;

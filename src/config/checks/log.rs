@@ -22,9 +22,9 @@ use std::path::PathBuf;
 
 use regex::Regex;
 
-use super::super::parse::{bool_setting, size_setting};
-use super::super::reader::{Reader, Table};
-use super::common::{optional_number, required_string};
+use crate::base::schema::{Reader, Table};
+use crate::base::schema::{bool_setting, size_setting};
+use crate::base::schema::{optional_number, required_string};
 
 pub const DEFAULT_MAX_BYTES_PER_RUN: u64 = 8 << 20;
 

@@ -5,13 +5,12 @@
 
 use std::time::Duration;
 
-use super::parse::{
-    bool_setting, closed_type, duration_setting, positive, string_setting, unique_name,
+use crate::base::schema::{
+    Reader, Table, bool_setting, closed_type, count_setting, duration_setting, positive,
+    string_setting, unique_name,
 };
-use super::reader::{Reader, Table};
 use crate::model::Layer;
 
-pub mod common;
 mod dependencies;
 pub mod http;
 pub mod log;
@@ -19,7 +18,6 @@ pub mod redis;
 pub mod sql;
 pub mod tcp;
 
-pub use common::{Secret, mask_url};
 pub(in crate::config) use dependencies::dependency_graph;
 pub use dependencies::effective_dependencies;
 
@@ -145,7 +143,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
                 &timeout.path,
                 format!(
                     "must not be longer than the interval ({}); a check cannot run more often than it can finish",
-                    super::units::format_duration(interval.value)
+                    crate::base::units::format_duration(interval.value)
                 ),
             );
         }
@@ -155,7 +153,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
             duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
         let enabled = bool_setting(r, table, "enabled", true);
         let depends_on_set = r.item(table, "depends_on").is_some();
-        let depends_on = common::string_list(r, table, "depends_on");
+        let depends_on = crate::base::schema::string_list(r, table, "depends_on");
         let kind = match type_name.as_str() {
             "http" => Some(CheckKind::Http(http::read_http(r, table))),
             "prometheus" => Some(CheckKind::Prometheus(http::read_prometheus(r, table))),
@@ -279,39 +277,6 @@ fn dependency_cycles(
         }
     }
     found
-}
-
-/// A small whole number in `0..=max`.
-pub(in crate::config) fn count_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: u32,
-    max: u32,
-) -> u32 {
-    let Some(item) = r.item(table, key) else {
-        return default;
-    };
-    match item.value {
-        toml::de::DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) if (0..=max as i64).contains(&n) => n as u32,
-            _ => {
-                r.problem(
-                    Some(&item.span),
-                    &item.path,
-                    format!(
-                        "{} is out of range; expected a whole number from 0 to {max}",
-                        i.as_str()
-                    ),
-                );
-                default
-            }
-        },
-        _ => {
-            r.wrong_type(&item, "a whole number");
-            default
-        }
-    }
 }
 
 #[cfg(test)]

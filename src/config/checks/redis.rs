@@ -19,11 +19,12 @@
 
 use std::time::Duration;
 
-use super::super::parse::{duration_setting, percent_setting, positive, warning_below_critical};
-use super::super::reader::{Reader, Table};
-use super::super::units::format_duration;
-use super::common::{Secret, optional_string, required_string};
-use super::count_setting;
+use crate::base::schema::count_setting;
+use crate::base::schema::{Reader, Table};
+use crate::base::schema::{duration_setting, percent_setting, positive, warning_below_critical};
+use crate::base::schema::{optional_string, required_string};
+use crate::base::secret::Secret;
+use crate::base::units::format_duration;
 
 pub const DEFAULT_PING_WARNING: Duration = Duration::from_millis(100);
 pub const DEFAULT_PING_CRITICAL: Duration = Duration::from_secs(1);
@@ -130,7 +131,7 @@ pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), String> {
         );
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        if let Some(problem) = super::common::port_problem(url) {
+        if let Some(problem) = crate::base::schema::port_problem(url) {
             return Err(format!("{problem}, like \"redis://127.0.0.1:6379/0\""));
         }
     }
@@ -140,8 +141,8 @@ pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), String> {
 /// A warning duration must be below its critical one.
 fn duration_order(
     r: &mut Reader<'_>,
-    warning: &super::super::reader::Field<Duration>,
-    critical: &super::super::reader::Field<Duration>,
+    warning: &crate::base::schema::Field<Duration>,
+    critical: &crate::base::schema::Field<Duration>,
 ) {
     if !(warning.valid && critical.valid) || warning.value < critical.value {
         return;

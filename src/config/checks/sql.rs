@@ -17,12 +17,13 @@
 
 use std::time::Duration;
 
-use super::super::parse::{
+use crate::base::schema::{Reader, Table};
+use crate::base::schema::{
     bool_setting, duration_setting, percent_setting, positive, string_setting,
 };
-use super::super::reader::{Reader, Table};
-use super::super::units::{format_duration, format_percent};
-use super::common::{Secret, optional_number, required_string};
+use crate::base::schema::{optional_number, required_string};
+use crate::base::secret::Secret;
+use crate::base::units::{format_duration, format_percent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -116,7 +117,7 @@ pub(in crate::config) fn read_sql(
     let example = format!("\"{}\"", dialect.example_dsn());
     let dsn = Secret::new(required_string(r, table, "dsn", &example));
     if dialect != Dialect::Sqlite
-        && let Some(problem) = super::common::port_problem(dsn.expose())
+        && let Some(problem) = crate::base::schema::port_problem(dsn.expose())
     {
         // The DSN may hold a password: name the problem, never quote it.
         let span = r.item(table, "dsn").map(|item| item.span);

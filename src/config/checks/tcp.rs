@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::super::parse::{bool_setting, duration_setting, positive};
-use super::super::reader::{Field, Reader, Table};
-use super::super::units::format_duration;
-use super::common::{optional_string, required_string};
+use crate::base::schema::{Field, Reader, Table};
+use crate::base::schema::{bool_setting, duration_setting, positive};
+use crate::base::schema::{optional_string, required_string};
+use crate::base::units::format_duration;
 
 /// How a network check verifies and reports on TLS.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +95,7 @@ pub(in crate::config) fn read_tcp(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
             &path,
             format!("{address:?} has no port; expected \"host:port\", like \"127.0.0.1:5432\""),
         );
-    } else if let Some(problem) = super::common::port_problem(&format!("tcp://{address}")) {
+    } else if let Some(problem) = crate::base::schema::port_problem(&format!("tcp://{address}")) {
         let path = format!("{}.address", table.path);
         let span = r.item(table, "address").map(|item| item.span);
         r.problem(

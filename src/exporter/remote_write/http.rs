@@ -12,8 +12,8 @@ use hyper::body::Bytes;
 
 use super::proto;
 use super::retry::Outcome;
+use crate::base::secret::Secret;
 use crate::config::RemoteWriteConfig;
-use crate::config::checks::Secret;
 use crate::config::checks::http::HttpRequest;
 use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::probes::checks::http_client;

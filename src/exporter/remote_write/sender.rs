@@ -116,7 +116,7 @@ impl<T: Transport> Sender<T> {
                     tracing::warn!(
                         endpoint = %self.endpoint,
                         attempt,
-                        retry_in = %crate::config::units::format_duration(delay),
+                        retry_in = %crate::base::units::format_duration(delay),
                         %reason,
                         "remote write failed; the batch stays queued and is retried"
                     );

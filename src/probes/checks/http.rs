@@ -125,7 +125,7 @@ pub(super) fn grade_common(
             format!(
                 "slow: {} (threshold {})",
                 seconds_text(seconds),
-                crate::config::units::format_duration(limit)
+                crate::base::units::format_duration(limit)
             ),
         ));
     }

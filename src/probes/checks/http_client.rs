@@ -18,8 +18,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::tls::{CertInfo, TlsClient, describe_handshake_error, peer_certificate};
+use crate::base::units::format_duration;
 use crate::config::checks::http::{HttpRequest, is_sensitive_header};
-use crate::config::units::format_duration;
 
 /// How long each phase of the last request took (redirects: the final hop's phases; `total`
 /// spans all hops).
@@ -116,14 +116,14 @@ pub async fn fetch(
                     return Err(format!(
                         "too many redirects (more than {}), the last to {}",
                         request.follow_redirects,
-                        crate::config::mask_url(&location)
+                        crate::base::secret::mask_url(&location)
                     ));
                 }
                 let base: Uri = url.parse().map_err(|_| "bad URL".to_string())?;
                 url = resolve(&base, &location).ok_or_else(|| {
                     format!(
                         "redirect to an unusable location {:?}",
-                        crate::config::mask_url(&location)
+                        crate::base::secret::mask_url(&location)
                     )
                 })?;
                 if response.status == 303
@@ -305,7 +305,7 @@ async fn exchange(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Response, String> {
-    let shown = crate::config::mask_url(url);
+    let shown = crate::base::secret::mask_url(url);
     let uri: Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
     let https = match uri.scheme_str() {
         Some("http") => false,

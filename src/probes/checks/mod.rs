@@ -174,7 +174,7 @@ impl CheckProbe {
             Err(_) => (
                 Outcome::critical(format!(
                     "timeout: no answer within {}",
-                    crate::config::units::format_duration(timeout)
+                    crate::base::units::format_duration(timeout)
                 )),
                 started.elapsed(),
                 true,

@@ -38,9 +38,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 
 use super::{Check, CheckFuture, Outcome, grade};
+use crate::base::secret::mask_url;
 use crate::clock::UnixMillis;
 use crate::config::checks::redis::RedisCheck;
-use crate::config::mask_url;
 use crate::model::{SeriesKey, Status};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -537,7 +537,7 @@ fn bytes(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::base::secret::Secret;
     use crate::config::checks::redis::*;
 
     const MASTER: &str = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:100\r\n\r\n\

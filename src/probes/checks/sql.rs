@@ -66,8 +66,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRo
 use sqlx::{AssertSqlSafe, Connection, Row, TypeInfo, ValueRef};
 
 use super::{Check, CheckFuture, Outcome, grade};
+use crate::base::secret::mask_url;
 use crate::clock::UnixMillis;
-use crate::config::checks::mask_url;
 use crate::config::checks::sql::{Dialect, SqlCheck, SqlQuery};
 use crate::model::{SeriesKey, Status};
 
@@ -546,7 +546,7 @@ impl SqlProbe {
                         Err(_) if expired.load(Ordering::Relaxed) => {
                             Err(QueryError::Failed(format!(
                                 "canceled: statement timeout ({}) exceeded",
-                                crate::config::units::format_duration(timeout)
+                                crate::base::units::format_duration(timeout)
                             )))
                         }
                         Err(error) => Err(failed(error)),
@@ -560,7 +560,7 @@ impl SqlProbe {
             Ok(result) => result,
             Err(_) => Err(QueryError::Failed(format!(
                 "no answer within the statement timeout ({})",
-                crate::config::units::format_duration(timeout)
+                crate::base::units::format_duration(timeout)
             ))),
         }
     }

@@ -115,7 +115,7 @@ impl TcpProbe {
                 format!(
                     "slow: {} (threshold {})",
                     seconds_text(total),
-                    crate::config::units::format_duration(limit)
+                    crate::base::units::format_duration(limit)
                 ),
             ));
         }

@@ -10,17 +10,17 @@
 //! costs a few lines per key and buys exact messages.
 //!
 //! This file knows TOML and positions, not Lookout: the keys, defaults and validation of the
-//! Lookout config are in `parse.rs`.
+//! Lookout config are in `config` (`config/parse.rs` and the sections it calls).
 
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
 use super::env::expand;
-use super::error::{LineIndex, Problem};
+use super::problem::{LineIndex, Problem};
 
 /// Reads one config text; collects the problems.
-pub(super) struct Reader<'a> {
+pub struct Reader<'a> {
     origin: &'a str,
     lines: LineIndex<'a>,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -38,7 +38,7 @@ pub(super) struct Reader<'a> {
 
 /// A table being read. `entries` is `None` when the table is absent (or had the wrong type), so
 /// its keys are still asked for and take their defaults.
-pub(super) struct Table<'t, 'i> {
+pub struct Table<'t, 'i> {
     pub path: String,
     entries: Option<&'t DeTable<'i>>,
     /// Where the table is written, for problems about keys missing from it.
@@ -54,7 +54,7 @@ impl Table<'_, '_> {
 }
 
 /// A value present in the file.
-pub(super) struct Item<'t, 'i> {
+pub struct Item<'t, 'i> {
     /// The full key path, e.g. `system.interfaces.exclude[2]`.
     pub path: String,
     pub span: Range<usize>,
@@ -62,7 +62,7 @@ pub(super) struct Item<'t, 'i> {
 }
 
 /// A string value after `${ENV}` substitution.
-pub(super) struct Text {
+pub struct Text {
     pub value: String,
     /// The text as written, when substitution changed it: messages show both, since the value
     /// alone may not appear anywhere in the file.
@@ -81,7 +81,7 @@ impl Text {
 
 /// A setting's final value and where it came from, for checks that relate two settings.
 #[derive(Debug, Clone)]
-pub(super) struct Field<T> {
+pub struct Field<T> {
     pub value: T,
     pub path: String,
     /// Where the value was written; `None` when the default applies.
@@ -374,7 +374,7 @@ impl<'a> Reader<'a> {
 }
 
 /// `parent.key`, quoting the key when TOML would need quotes for it.
-pub(super) fn join(parent: &str, key: &str) -> String {
+pub fn join(parent: &str, key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()
@@ -392,7 +392,7 @@ pub(super) fn join(parent: &str, key: &str) -> String {
 }
 
 /// A TOML type with its article, for "expected a string, found an array".
-pub(super) fn a_type(value: &DeValue<'_>) -> &'static str {
+pub fn a_type(value: &DeValue<'_>) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "an integer",

@@ -3,11 +3,11 @@
 //! missing unit) and formatting is its inverse, so `parse(format(x)) == x`: the template and the
 //! summary print values with these functions.
 //!
-//! Pure functions; the messages that quote the offending text live in `parse.rs`.
+//! Pure functions; the messages that quote the offending text live in `base::schema::settings`.
 
 use std::time::Duration;
 
-/// Why a unit string was rejected; `parse.rs` turns it into a message with the key and value.
+/// Why a unit string was rejected; `base::schema::settings` turns it into a message with the key and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitError {
     /// Not of the expected form at all ("10 parsecs").

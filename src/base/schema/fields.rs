@@ -1,110 +1,17 @@
-//! Readers shared by the check types (optional strings, string lists, string maps, numbers)
-//! and the handling of secrets: a `Secret` never prints its value, and `mask_url` hides the
-//! password and every query value of a URL or DSN so it can be shown in errors, logs, the API,
-//! `config check`, `doctor` and /metrics. The validation of http(s) URLs and ports
-//! (`check_http_url`, `port_problem`) lives here too.
+//! Readers shared by the sections and kinds of a config (optional strings, string lists,
+//! string maps, HTTP headers kept as `Secret`s, numbers) and the validation of http(s) URLs and
+//! ports (`check_http_url`, `port_problem`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 
 use toml::de::DeValue;
 
-use super::super::reader::{Reader, Table, a_type};
-
-/// A value that must never be shown: Debug and Display print `***`.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The real value, for the one place that sends it (a connection, a header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// The one masking of URLs and DSNs for display (errors, logs, the API, `config check`,
-/// `doctor`, /metrics): `scheme://user:password@host/db?sslmode=require&api_key=abc#top` ->
-/// `scheme://user:***@host/db?sslmode=***&api_key=***#top`. Every query value is masked
-/// (which parameter carries a token differs per app: `api_key`, `sig`, `access_token`...), and
-/// so is the password of the userinfo (a lone Redis userinfo is a password). Keyword DSNs
-/// (`host=db password=x`) have their `password=`, `pass=`, `pwd=` and `token=` values masked.
-pub fn mask_url(url: &str) -> String {
-    let mut masked = url.to_string();
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        let mut after_authority = rest[authority_end..].to_string();
-        // The query: from the first '?' to the fragment.
-        if let Some(question) = after_authority.find('?') {
-            let query_end = after_authority[question..]
-                .find('#')
-                .map_or(after_authority.len(), |h| question + h);
-            let query = &after_authority[question + 1..query_end];
-            let shown: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, value)) if !value.is_empty() => format!("{key}=***"),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            after_authority.replace_range(question + 1..query_end, &shown.join("&"));
-        }
-        let shown_authority = match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                let shown_user = match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{user}:***"),
-                    // redis://secret@host: a lone userinfo is a password for Redis.
-                    None if !userinfo.is_empty() => "***".to_string(),
-                    None => String::new(),
-                };
-                format!("{shown_user}@{}", &authority[at + 1..])
-            }
-            None => authority.to_string(),
-        };
-        masked = format!(
-            "{}{shown_authority}{after_authority}",
-            &url[..scheme_end + 3]
-        );
-    }
-    for key in ["password=", "pass=", "pwd=", "token="] {
-        let mut search_from = 0;
-        while let Some(found) = masked[search_from..].to_ascii_lowercase().find(key) {
-            let start = search_from + found + key.len();
-            let end = masked[start..]
-                .find(['&', ' ', ';', '#'])
-                .map_or(masked.len(), |e| start + e);
-            masked.replace_range(start..end, "***");
-            search_from = start + 3;
-        }
-    }
-    masked
-}
+use super::reader::{Reader, Table, a_type};
+use crate::base::secret::Secret;
 
 /// An optional string key (after `${ENV}` substitution).
-pub(in crate::config) fn optional_string(
+pub fn optional_string(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -114,7 +21,7 @@ pub(in crate::config) fn optional_string(
 }
 
 /// A required string key; a missing one is a problem naming `example`.
-pub(in crate::config) fn required_string(
+pub fn required_string(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -137,7 +44,7 @@ pub(in crate::config) fn required_string(
 }
 
 /// A list of strings, with each element's span and path (for later validation messages).
-pub(in crate::config) fn string_list(
+pub fn string_list(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -158,7 +65,7 @@ pub(in crate::config) fn string_list(
 }
 
 /// A table of string values with free-form keys, e.g. `headers = { Authorization = "..." }`.
-pub(in crate::config) fn string_map(
+pub fn string_map(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -177,7 +84,7 @@ pub(in crate::config) fn string_map(
 /// `key = { Name = "value" }`: HTTP headers to send, values kept as `Secret`s. A bad name, a
 /// name in `reserved` (lowercase: headers Lookout sets itself) or a value that cannot be sent
 /// is reported at the value and left out; the value itself is never shown.
-pub(in crate::config) fn header_map(
+pub fn header_map(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -221,7 +128,7 @@ pub(in crate::config) fn header_map(
 /// names the problem without quoting the URL (it may carry a token); `example` is the URL
 /// shown as the expected form. Every reader of an http(s) URL goes through this function or
 /// [`port_problem`].
-pub(in crate::config) fn check_http_url(url: &str, example: &str) -> Result<(), String> {
+pub fn check_http_url(url: &str, example: &str) -> Result<(), String> {
     let form = format!("expected http:// or https:// and a host, like {example:?}");
     let lower = url.trim().to_ascii_lowercase();
     let rest = lower
@@ -246,7 +153,7 @@ pub(in crate::config) fn check_http_url(url: &str, example: &str) -> Result<(), 
 /// must be a number from 1 to 65535. (`hyper::Uri` accepts any digits there and then reports
 /// no port at all, so a check of `http://host:99999/` would quietly connect to port 80.)
 /// The message never quotes the URL.
-pub(in crate::config) fn port_problem(url: &str) -> Option<String> {
+pub fn port_problem(url: &str) -> Option<String> {
     let rest = url.trim().split_once("://")?.1;
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let host_port = authority.rsplit('@').next().unwrap_or_default();
@@ -265,7 +172,7 @@ pub(in crate::config) fn port_problem(url: &str) -> Option<String> {
 }
 
 /// An optional number (integer or float).
-pub(in crate::config) fn optional_number(
+pub fn optional_number(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
@@ -312,60 +219,5 @@ mod port_tests {
             assert!(problem.contains("1 to 65535"), "{bad}: {problem}");
             assert!(check_http_url(bad, "http://h").is_err(), "{bad}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_passwords_in_dsns_and_query_strings() {
-        for (dsn, shown) in [
-            (
-                "postgres://monitor:s3cret@db:5432/app",
-                "postgres://monitor:***@db:5432/app",
-            ),
-            (
-                "mysql://root:@127.0.0.1/test",
-                "mysql://root:***@127.0.0.1/test",
-            ),
-            (
-                "redis://:pw@127.0.0.1:6379/0",
-                "redis://:***@127.0.0.1:6379/0",
-            ),
-            ("redis://pw@127.0.0.1", "redis://***@127.0.0.1"),
-            (
-                "postgres://db/app?password=x&sslmode=require",
-                "postgres://db/app?password=***&sslmode=***",
-            ),
-            (
-                "http://127.0.0.1:5000/health?api_key=abc123&x=&flag",
-                "http://127.0.0.1:5000/health?api_key=***&x=&flag",
-            ),
-            (
-                "https://u:p@h.example.org/p?sig=zz#frag?a=b",
-                "https://u:***@h.example.org/p?sig=***#frag?a=b",
-            ),
-            ("http://h?a=1&b=2", "http://h?a=***&b=***"),
-            (
-                "host=db user=app password=x",
-                "host=db user=app password=***",
-            ),
-            ("sqlite:///var/lib/app.db", "sqlite:///var/lib/app.db"),
-            (
-                "http://127.0.0.1:5000/health",
-                "http://127.0.0.1:5000/health",
-            ),
-        ] {
-            assert_eq!(mask_url(dsn), shown, "{dsn}");
-        }
-    }
-
-    #[test]
-    fn secrets_never_print_their_value() {
-        let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
-        assert_eq!(secret.expose(), "hunter2");
     }
 }

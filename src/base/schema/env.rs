@@ -7,7 +7,7 @@
 
 /// Why a string's references could not all be substituted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ExpandError {
+pub enum ExpandError {
     /// `${NAME}` where NAME is not set.
     Unset { name: String },
     /// `${` with no closing `}`.
@@ -18,7 +18,7 @@ pub(super) enum ExpandError {
 
 impl ExpandError {
     /// The message, phrased to follow `key: ` in a problem line.
-    pub(super) fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             ExpandError::Unset { name } => {
                 format!("environment variable {name} is not set (referenced as ${{{name}}})")
@@ -35,10 +35,7 @@ impl ExpandError {
 }
 
 /// Substitutes every `${NAME}` in `raw`. All problems are returned, not just the first.
-pub(super) fn expand(
-    raw: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<ExpandError>> {
+pub fn expand(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<ExpandError>> {
     let mut out = String::with_capacity(raw.len());
     let mut errors = Vec::new();
     let mut rest = raw;

@@ -1,0 +1,27 @@
+//! The config-reading toolkit every section and every kind of check or notifier reads its
+//! table with: the span-preserving `Reader` (every problem at once, unknown keys with a
+//! did-you-mean, `${ENV}` substitution naming the variable), `Problem` with file:line:column
+//! and key path, typed settings (durations, sizes, percents, booleans, whole numbers, regex
+//! lists, names and closed types) and field readers (strings, lists, maps, HTTP headers as
+//! `Secret`s, http(s) URLs and ports). Knows TOML and positions, not Lookout's keys: those
+//! are in `config` and in each kind's folder.
+
+mod env;
+mod fields;
+mod problem;
+mod reader;
+mod settings;
+
+pub use env::{ExpandError, expand};
+pub use fields::{
+    check_http_url, header_map, optional_number, optional_string, port_problem, required_string,
+    string_list, string_map,
+};
+pub use problem::{LineIndex, Position, Problem, ProblemLines};
+pub use reader::{Field, Item, Reader, Table, Text, a_type, join};
+pub use settings::{
+    DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, anchored,
+    bool_setting, closed_type, count_setting, describe_other, duration_setting, field, not_longer,
+    pattern_list, percent_setting, positive, settle, size_setting, string_setting, unanchored,
+    unique_name, unknown_name, warning_below_critical, whole_setting,
+};
