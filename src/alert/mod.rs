@@ -1,8 +1,8 @@
 //! The alert engine, pure (time comes in as `now_ms`): `state` (one alert's life: thresholds
 //! with hysteresis, `for` and `for_critical`, escalation and de-escalation, cooldown-limited
 //! repeats, resolution), `flap` (flap detection), `engine` (rules applied to observations,
-//! holds, mutes, notices), `notice` (the engine's output, `AlertNotice`), `group`, `inhibit`,
-//! `connectivity`, `silence`, `matcher`, `mute`,
+//! split by job: `evaluate`, `holds`, `mute`, `route`, `lifecycle`), `notice` (the engine's
+//! output, `AlertNotice`), `group`, `inhibit`, `connectivity`, `silence`, `matcher`, `mute`,
 //! `render` and `records` (what is persisted). See ARCHITECTURE.md.
 
 pub mod connectivity;
