@@ -32,12 +32,10 @@
 //! postgresql (initdb; run as the `postgres` user when the bench runs as root); aiosmtpd.
 //! Prints a markdown table to stdout, then every mail each system sent.
 
-#[path = "../tests/common/alerting.rs"]
-mod alerting;
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/common/prometheus.rs"]
-mod prometheus;
+
+use common::{alerting, prometheus};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

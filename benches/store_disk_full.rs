@@ -3,15 +3,13 @@
 //! an HTTP check goes critical, frees it, and measures how long the store takes to write again
 //! (goal ≤ 10 s) and how long the alert raised meanwhile took to reach the SMTP sink (it is
 //! delivered from memory; the episode asserts it arrives exactly once and is reconciled into
-//! the store). The same episode as `tests/store_disk_full.rs`. Needs root (mount) and
+//! the store). The same episode as `tests/it/store_disk_full.rs`. Needs root (mount) and
 //! aiosmtpd. Run with `cargo bench --bench store_disk_full` (LOOKOUT_BENCH_EPISODES, default 5).
 
-#[path = "../tests/common/alerting.rs"]
-mod alerting;
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/common/disk_full.rs"]
-mod disk_full;
+
+use common::disk_full;
 
 use std::time::Duration;
 

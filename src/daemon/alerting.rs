@@ -110,7 +110,7 @@ impl AlertLoop {
                 _ = tick.tick() => {
                     // Results that queued up while this loop waited (a slow commit) are
                     // taken first: otherwise the tick takes its own backlog for checks gone
-                    // silent and fires false no-data alerts (seen under load, tests/load.rs).
+                    // silent and fires false no-data alerts (seen under load, tests/it/load.rs).
                     // (Only those queued now, so a steady stream cannot hold the tick off.)
                     for _ in 0..subscription.queued() {
                         let Some(message) = subscription.try_recv() else { break };

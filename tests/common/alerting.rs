@@ -1,7 +1,8 @@
 //! Peers for the end-to-end alerting tests: a real SMTP server (aiosmtpd,
 //! `tests/support/smtp_server.py`), an HTTP target whose answer a test switches, an HTTP
 //! client that can POST and DELETE, and an axum webhook receiver that verifies the signature.
-//! Included with `#[path = "common/alerting.rs"] mod alerting;` next to `mod common;`.
+//! `common::alerting`; uses `crate::common` (the benches include `tests/common/mod.rs` as
+//! `common` too).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

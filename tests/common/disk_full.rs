@@ -1,9 +1,8 @@
-//! The disk-full episode shared by `tests/store_disk_full.rs` and `benches/store_disk_full.rs`:
+//! The disk-full episode shared by `tests/it/store_disk_full.rs` and `benches/store_disk_full.rs`:
 //! a daemon whose data dir is a small tmpfs, an HTTP check the test breaks, a real SMTP sink;
 //! `episode` fills the tmpfs, breaks the check, asserts what a user notices, frees the space
 //! and measures how long the store takes to write again. Needs root (mount).
-//! Included with `#[path = ".../common/disk_full.rs"] mod disk_full;` next to `mod common;`
-//! and `mod alerting;`.
+//! `common::disk_full`.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -11,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::alerting::{FlipServer, SmtpServer, alerts_config, http_check, poll, subject};
+use crate::common::alerting::{FlipServer, SmtpServer, alerts_config, http_check, poll, subject};
 use crate::common::{self, Daemon};
 
 const MAIL_LIMIT: Duration = Duration::from_secs(30);

@@ -1,4 +1,4 @@
-//! The password spray of issue 15, shared by `tests/login_spray.rs` (the goals as assertions)
+//! The password spray of issue 15, shared by `tests/it/login_spray.rs` (the goals as assertions)
 //! and `benches/login_spray.rs` (the figures, on a release binary): 2,000 failed logins for
 //! `admin` from 64 concurrent clients, each attempt from one of 249 loopback source addresses
 //! (127.0.0.2–250); a third of the way in, the real admin logs in from 127.0.0.1. RSS is

@@ -1,7 +1,17 @@
-//! Helpers for tests that run the real `lookout` binary.
+//! The shared fixtures of the integration tests (`tests/it`, and the benches that include
+//! this file as `common`): running the real `lookout` binary (`lookout`, `run`, `Daemon`),
+//! collecting its logs for the secret check, tokens, minimal HTTP clients, and the peers in
+//! the submodules (SMTP, Prometheus, TLS, the replay and disk-full harnesses), plus `machine`,
+//! the lock that keeps the heavy tests apart from the others.
 #![allow(dead_code)]
 
+pub mod alerting;
+pub mod disk_full;
 pub mod https;
+pub mod login_spray;
+pub mod machine;
+pub mod prometheus;
+pub mod replay;
 pub mod tls;
 
 use std::io::{Read, Write};
@@ -83,6 +93,18 @@ pub fn secret(value: &str) -> &str {
     });
     appended.unwrap_or_else(|e| panic!("cannot register a secret in {}: {e}", dir.display()));
     value
+}
+
+/// The name libtest knows a test by (for `--exact`, when a test re-executes its own binary):
+/// `module::function`, from the test module's `module_path!()` (`it::module`: the crate's
+/// name is not part of it) and the function's name.
+pub fn test_name(module_path: &str, function: &str) -> String {
+    let module = module_path.split_once("::").map_or("", |(_, rest)| rest);
+    if module.is_empty() {
+        function.to_string()
+    } else {
+        format!("{module}::{function}")
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {

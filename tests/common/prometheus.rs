@@ -1,7 +1,6 @@
 //! A real Prometheus (Debian package `prometheus`: /usr/bin/prometheus) for the tests that
 //! need one: it scrapes one target every second and is killed on drop. Without the binary
-//! the test fails, it does not pass silently. Included with
-//! `#[path = "common/prometheus.rs"] mod prometheus;` next to `mod common;`.
+//! the test fails, it does not pass silently. `common::prometheus`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! The incident replay harness (issue 16, `tests/incident_replay.rs`): a scenario runs the real
+//! The incident replay harness (issue 16, `tests/it/incident_replay.rs`): a scenario runs the real
 //! `lookout serve` (debug build, 1 s checks) against a controllable app (`FlipServer`: status
 //! code, maintenance flag, a `/metrics` gauge), a real SMTP server (aiosmtpd) and, where
 //! needed, a private PostgreSQL it starts itself; it replays an incident on a timeline and
@@ -15,9 +15,6 @@
 //!   with `--nocapture` to collect the figures for BENCHMARKS.md).
 //! - `PrivatePostgres`: an `initdb` cluster in a temp dir on a free port, crashed and
 //!   restarted by the test (run as the `postgres` user when the tests run as root).
-//!
-//! Included with `#[path = "common/replay.rs"] mod replay;` next to `mod common;` and
-//! `#[path = "common/alerting.rs"] mod alerting;`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -25,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::alerting::{SmtpServer, disabled_rules, email_notifier, mails_in};
+use crate::common::alerting::{SmtpServer, disabled_rules, email_notifier, mails_in};
 use crate::common::{self, Daemon};
 
 /// The `host` label of every alert of a replay (the subjects end with "— replay").
@@ -405,7 +402,7 @@ impl Scenario {
     /// Waits until check `name` reports `status` (e.g. "ok") in /api/v1/status.
     pub fn wait_status(&self, name: &str, status: &str) {
         let daemon = self.daemon();
-        crate::alerting::poll(
+        crate::common::alerting::poll(
             Duration::from_secs(60),
             &format!("check {name} {status}"),
             || {

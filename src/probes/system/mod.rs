@@ -1,6 +1,6 @@
 //! The system probe: CPU, memory, filesystems, disk I/O, network, host and Lookout's own
 //! process, read straight from `/proc` and statvfs (Linux only), with the same meaning as
-//! node_exporter's metrics so the two can be compared (see `tests/system_vs_proc_and_node_exporter.rs`).
+//! node_exporter's metrics so the two can be compared (see `tests/it/system_vs_proc_and_node_exporter.rs`).
 //!
 //! Each source file has a pure parser tested on fixture text; this file reads the files, keeps
 //! the state between runs (previous CPU counters, hung mounts) and assembles the observation.
