@@ -7,7 +7,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::alerts::{column, decode_error, json_column, sql_limit, to_json};
+use super::rows::{column, decode_error, json_column, sql_limit, to_json};
 use super::write::parse_status;
 use super::{Inner, Store, StoreError};
 use crate::alert::records::HistoryEntry;

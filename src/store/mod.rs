@@ -27,7 +27,9 @@
 //!   waits in the bounded buffer (samples, check results, events) for the next flush.
 //!
 //! Pure decisions live in `policy` (tiers, steps, retention, size cap, history), `rollup`
-//! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O.
+//! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O. The alert
+//! engine's tables have one file per job: `alerts` (state, history), `silences`, `leases`,
+//! `outbox`; `rows` holds the row helpers every table file shares.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,12 +48,18 @@ mod alerts;
 mod buffer;
 pub mod codec;
 mod error;
+#[cfg(test)]
+mod fixtures;
+mod leases;
 mod maintenance;
 mod open;
+mod outbox;
 pub mod policy;
 mod read;
 mod remote_write;
 pub mod rollup;
+mod rows;
+mod silences;
 mod stats;
 #[doc(hidden)]
 pub mod synth;

@@ -177,7 +177,7 @@ impl Store {
         self.inner.check_open()?;
         let inner = &*self.inner;
         let db = |e| inner.db(e);
-        let keep = super::alerts::to_json(keep, inner)?;
+        let keep = super::rows::to_json(keep, inner)?;
         let mut conn = inner.pool.acquire().await.map_err(db)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let rows = sqlx::query(

@@ -310,7 +310,7 @@ const HOUR_RECORDS: [&str; 5] = [
     "DELETE FROM alert_history WHERE at_ms < ?",
     super::maintenance::PRUNE_PERIODS_SQL,
     super::maintenance::PRUNE_WINDOWS_SQL,
-    super::alerts::PRUNE_SILENCES_SQL,
+    super::silences::PRUNE_SILENCES_SQL,
 ];
 
 pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
@@ -379,7 +379,7 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
         stats.expired_maintenance += exec(&mut tx, sql, cut.hour).await.map_err(db)?;
     }
     stats.expired_silences = exec(&mut tx, silences, cut.hour).await.map_err(db)?;
-    stats.expired_outbox_rows = exec(&mut tx, super::alerts::PRUNE_OUTBOX_SQL, cut.raw)
+    stats.expired_outbox_rows = exec(&mut tx, super::outbox::PRUNE_OUTBOX_SQL, cut.raw)
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;

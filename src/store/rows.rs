@@ -1,0 +1,44 @@
+//! Row helpers shared by the store's tables: typed and JSON columns, decode errors that name
+//! the column, JSON encoding, SQL limits.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Inner, StoreError};
+
+pub(super) fn column<'r, T>(row: &'r SqliteRow, name: &str, inner: &Inner) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| inner.db(e))
+}
+
+pub(super) fn json_column<T: DeserializeOwned>(
+    row: &SqliteRow,
+    name: &str,
+    inner: &Inner,
+) -> Result<T, StoreError> {
+    let text: String = column(row, name, inner)?;
+    serde_json::from_str(&text)
+        .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
+}
+
+pub(super) fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
+    inner.db(sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: message.into(),
+    })
+}
+
+pub(super) fn to_json<T: Serialize + ?Sized>(
+    value: &T,
+    inner: &Inner,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| inner.db(sqlx::Error::Encode(Box::new(e))))
+}
+
+pub(super) fn sql_limit(limit: usize) -> i64 {
+    limit.min(i64::MAX as usize) as i64
+}
