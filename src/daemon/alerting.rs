@@ -14,62 +14,15 @@ use crate::alert::records::AlertBatch;
 use crate::alert::{AlertView, Engine};
 use crate::bus::{Bus, Subscription};
 use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{BusMessage, Event, EventKind};
 use crate::notify::NoticeKind;
 use crate::notify::held::HeldOutbox;
 use crate::store::Store;
+use crate::web::handles::AlertCommand;
 
 /// How often silences are re-read from the store (the CLI adds them there directly).
 const SILENCE_REFRESH: Duration = Duration::from_secs(5);
-
-pub enum AlertCommand {
-    /// Silences changed (API): re-read them now.
-    SilencesChanged,
-    /// SIGHUP: a new, valid config.
-    Reconfigure(Box<Config>),
-    /// Someone is on the firing alert `id`: stop its repeats.
-    Acknowledge {
-        id: String,
-        by: String,
-        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
-    },
-}
-
-/// What the web layer needs from the alerting side.
-#[derive(Clone)]
-pub struct AlertingHandle {
-    /// The live (pending and firing) alerts, as of the latest evaluation.
-    pub board: Arc<RwLock<Vec<AlertView>>>,
-    pub commands: mpsc::Sender<AlertCommand>,
-}
-
-impl AlertingHandle {
-    pub fn alerts(&self) -> Vec<AlertView> {
-        self.board.read().map(|b| b.clone()).unwrap_or_default()
-    }
-
-    pub fn silences_changed(&self) {
-        let _ = self.commands.try_send(AlertCommand::SilencesChanged);
-    }
-
-    /// Acknowledges the firing alert `id` for `by`; the error says why not (unknown, pending).
-    pub async fn acknowledge(&self, id: &str, by: &str) -> Result<(), String> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.commands
-            .send(AlertCommand::Acknowledge {
-                id: id.to_string(),
-                by: by.to_string(),
-                reply,
-            })
-            .await
-            .map_err(|_| "the alert engine is stopping".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the alert engine is stopping".to_string())?
-    }
-}
 
 pub struct AlertLoop {
     pub engine: Engine,

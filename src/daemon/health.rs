@@ -19,8 +19,8 @@
 //! notices as gauges for /metrics, so `/healthz` only reads it (no store access, no lock held
 //! while rendering).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::Config;
 use crate::exporter::Snapshot;
+pub use crate::exporter::health::{Published, Verdict};
 use crate::notify::held::HeldOutbox;
 use crate::store::{BUSY_TIMEOUT, Store, WriteHealth};
 
@@ -36,50 +37,6 @@ use super::systemd::Systemd;
 
 /// The longest pause between two judgements.
 const TICK: Duration = Duration::from_secs(1);
-
-/// What the pipeline looks like now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Healthy,
-    /// Still working, with a fault an operator must fix (the store cannot write).
-    Degraded(String),
-    /// Not working: a restart is the remedy.
-    Stuck(String),
-}
-
-impl Verdict {
-    /// Why it is not healthy.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            Verdict::Healthy => None,
-            Verdict::Degraded(why) | Verdict::Stuck(why) => Some(why),
-        }
-    }
-
-    /// Whether the systemd watchdog is fed: everything but stuck.
-    pub fn feeds_watchdog(&self) -> bool {
-        !matches!(self, Verdict::Stuck(_))
-    }
-}
-
-/// The latest verdict, for `/healthz`; `None` until the first judgement (and in processes
-/// without a monitor, e.g. the router's unit tests).
-#[derive(Debug, Default)]
-pub struct Published {
-    verdict: RwLock<Option<Verdict>>,
-}
-
-impl Published {
-    pub fn get(&self) -> Option<Verdict> {
-        self.verdict.read().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    fn set(&self, verdict: Verdict) {
-        if let Ok(mut current) = self.verdict.write() {
-            *current = Some(verdict);
-        }
-    }
-}
 
 /// Counters that grow while the pipeline moves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,39 +15,17 @@ use tokio::task::JoinHandle;
 use crate::alert::records::AlertBatch;
 use crate::bus::{Bus, Subscription};
 use crate::clock::SharedClock;
-use crate::config::{Config, MaintenanceConfig};
+use crate::config::Config;
 use crate::exporter::{MaintenanceFigures, OpenMaintenance, SelfMetrics, Snapshot};
 use crate::maintenance::source::Source;
 use crate::maintenance::tracker::{Change, Reading, Tracker};
 use crate::maintenance::{MaintenanceMute, Period, affected_checks, notices};
 use crate::model::{BusMessage, Event, EventKind, Observation};
 use crate::store::Store;
+use crate::web::handles::MaintenanceCommand;
 
 /// How often the windows opened by hand are re-read from the store.
 const WINDOW_REFRESH: Duration = Duration::from_secs(2);
-
-/// What the web layer needs from the maintenance side.
-#[derive(Clone)]
-pub struct MaintenanceHandle {
-    /// The open period (live).
-    pub mute: MaintenanceMute,
-    /// `[maintenance]` of the running config (windows, control), replaced on reload.
-    pub config: Arc<std::sync::RwLock<MaintenanceConfig>>,
-    pub commands: mpsc::Sender<MaintenanceCommand>,
-}
-
-impl MaintenanceHandle {
-    pub fn windows_changed(&self) {
-        let _ = self.commands.try_send(MaintenanceCommand::WindowsChanged);
-    }
-}
-
-pub enum MaintenanceCommand {
-    /// SIGHUP: a new, valid config.
-    Reconfigure(Box<Config>),
-    /// A window was opened, stopped or extended (dashboard): re-read them now.
-    WindowsChanged,
-}
 
 pub struct MaintenanceLoop {
     pub tracker: Tracker,

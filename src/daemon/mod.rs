@@ -5,11 +5,15 @@
 //!                             --> remote write      (queue in the store -> endpoints)
 //!                             <-- web / exporter read the snapshot and the store
 //!
+//! `serve` holds the store and its alerting lease; the stages are components (`components`)
+//! of one supervisor (`supervisor`): started in order, reloaded where a new config concerns
+//! them, stopped in reverse order.
 //! Also the one-shot runs used by cron mode (`lookout collect`, `lookout check`).
 //! Signals: SIGTERM/SIGINT stop gracefully (drain the bus, flush); SIGHUP reloads the config,
 //! swapping only a fully valid one.
 
 mod alerting;
+mod components;
 mod connections;
 mod consumers;
 pub mod health;
@@ -18,31 +22,29 @@ mod http;
 pub mod lease;
 mod maintenance;
 mod scheduler;
+pub mod supervisor;
 mod systemd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::alert::Engine;
 use crate::bus::{Bus, DEFAULT_CAPACITY};
 use crate::clock::SharedClock;
 use crate::config::{self, Config, ConfigError, ServerConfig};
-use crate::exporter::remote_write::RemoteWrite;
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
 use crate::notify::outbox::Outbox;
 use crate::probes;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::web::{self, AppState};
+use crate::web;
+use supervisor::Supervisor;
 
-pub use alerting::{AlertCommand, AlertingHandle};
-pub use maintenance::{MaintenanceCommand, MaintenanceHandle};
 pub use scheduler::{MillisHistogram, Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
@@ -179,12 +181,16 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Run `lookout serve` until SIGTERM/SIGINT.
+///
+/// Holds the store and its alerting lease (one evaluator per data dir) for the whole run;
+/// everything else is a component of the supervisor (`components`), started in order,
+/// reloaded on SIGHUP and stopped in reverse order.
 pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), DaemonError> {
     // Installed first: SIGHUP's default action would kill a daemon that is still starting.
     let mut signals = Signals::new();
     // Before anything opens a descriptor: the soft limit (1,024 by default) up to the hard one.
     let fd_limits = raise_fd_limit();
-    let mut config = source.load()?;
+    let config = source.load()?;
     let store = Store::open(&config.storage.path, store_options(&config), clock.clone()).await?;
     let holder = lease::holder();
     if let Some(other) = store
@@ -197,200 +203,78 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             data_dir: config.storage.path.clone(),
         });
     }
-    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-        (Some(cert), Some(key)) => match http::tls_acceptor(cert, key) {
-            Ok(acceptor) => Some(acceptor),
-            Err(error) => {
-                let _ = store.release_lease(lease::ALERTING, &holder).await;
-                store.close().await?;
-                return Err(error.into());
-            }
-        },
-        _ => None,
-    };
-    let listener = http::bind(config.server.listen).map_err(|source| DaemonError::Listen {
-        addr: config.server.listen,
-        source,
-    })?;
-    let metrics_listener = match config.server.metrics_listen {
-        Some(addr) => {
-            Some(http::bind(addr).map_err(|source| DaemonError::Listen { addr, source })?)
-        }
-        None => None,
-    };
-    // After the TLS files and the port are known good: a start that fails creates no admin.
-    ensure_admin(&store, &config.storage.path).await?;
-    let started_at_ms = clock.now_ms();
-
-    let bus = Bus::new(DEFAULT_CAPACITY);
-    let snapshot = Snapshot::new();
-    match store.latest_checks().await {
-        Ok(results) => snapshot.seed_checks(results),
-        Err(error) => tracing::warn!(%error, "could not read the last check results"),
-    }
-    let (stop_snapshot, stop_snapshot_rx) = watch::channel(false);
-    let (stop_writer, stop_writer_rx) = watch::channel(false);
-    let snapshot_task = tokio::spawn(consumers::update_snapshot(
-        bus.subscribe(),
-        snapshot.clone(),
-        bus.clone(),
-        clock.clone(),
-        consumers::stale_after(&config),
-        stop_snapshot_rx,
-    ));
-    let writer_task = tokio::spawn(consumers::write_store(
-        bus.subscribe(),
-        store.clone(),
-        snapshot.clone(),
-        config.storage.flush_interval,
-        stop_writer_rx,
-    ));
-    let metrics_page = crate::exporter::MetricsPage::new(
-        snapshot.clone(),
-        web::VERSION,
-        started_at_ms,
-        clock.clone(),
-        config.server.metrics_refresh,
-    );
-    // Subscribed before the scheduler starts, so the first observations are written too.
-    let mut remote_write = RemoteWrite::start(
-        &config.remote_write,
+    let run = run(
+        &mut signals,
+        &source,
+        config,
         &store,
-        &bus,
-        &clock,
-        &snapshot.remote_write,
-        Some(metrics_page.clone()),
+        &holder,
+        fd_limits,
+        clock,
     )
     .await;
-
-    let outbox_wake = Arc::new(Notify::new());
-    // Notices the store could not take (a full disk), kept across reloads of the outbox.
-    let held = Arc::new(crate::notify::held::HeldOutbox::default());
-    let mut outbox = start_outbox(&config, &store, &clock, &outbox_wake, &snapshot, &held);
-    let mut engine = Engine::new(&config, clock.now_ms());
-    match store.load_alerts().await {
-        Ok(stored) => {
-            let dropped = engine.restore(stored);
-            if let Err(error) = store.commit_alerts(&dropped).await {
-                tracing::warn!(%error, "could not drop the alerts of removed rules");
-            }
-        }
-        Err(error) => tracing::error!(%error, "could not read the alert state; starting empty"),
+    if let Err(error) = store.release_lease(lease::ALERTING, &holder).await {
+        tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
     }
-    match store.silences().await {
-        Ok(silences) => engine.set_silences(silences),
-        Err(error) => tracing::error!(%error, "could not read silences"),
+    store.close().await?;
+    if run.is_ok() {
+        tracing::info!("lookout stopped");
     }
-    // Maintenance mutes the alerts it causes (the engine asks it) and marks the results of
-    // the checks it affects (the scheduler asks it before publishing).
-    let maintenance_mute = crate::maintenance::MaintenanceMute::default();
-    engine.add_mute_source(Arc::new(maintenance_mute.clone()));
-    let board = Arc::new(RwLock::new(engine.alerts()));
-    snapshot.set_alerts(&engine.alerts());
-    let (alert_commands, alert_commands_rx) = mpsc::channel(16);
-    let (stop_alerts, stop_alerts_rx) = watch::channel(false);
-    let alert_task = tokio::spawn(
-        alerting::AlertLoop {
-            engine,
-            store: store.clone(),
-            clock: clock.clone(),
-            bus: bus.clone(),
-            snapshot: snapshot.clone(),
-            board: board.clone(),
-            outbox_wake: outbox_wake.clone(),
-            unsaved: Default::default(),
-            held: held.clone(),
-            lease_holder: holder.clone(),
-            lease_renewed_ms: clock.now_ms(),
-        }
-        .run(bus.subscribe(), alert_commands_rx, stop_alerts_rx),
-    );
+    run
+}
 
-    let (maintenance_commands, maintenance_commands_rx) = mpsc::channel(16);
-    let maintenance_config = Arc::new(RwLock::new(config.maintenance.clone()));
-    let (stop_maintenance, stop_maintenance_rx) = watch::channel(false);
-    let maintenance_task = tokio::spawn(
-        maintenance::MaintenanceLoop::new(
-            &config,
-            store.clone(),
-            clock.clone(),
-            bus.clone(),
-            snapshot.clone(),
-            outbox_wake.clone(),
-            maintenance_mute.clone(),
-        )
-        .await
-        .with_held(held.clone())
-        .run(
-            bus.subscribe(),
-            maintenance_commands_rx,
-            stop_maintenance_rx,
-        ),
-    );
-
-    let (stop_http, stop_http_rx) = watch::channel(false);
-    let metrics_page_task = metrics_page.refresh_interval().map(|interval| {
-        let page = metrics_page.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(interval);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let page = page.clone();
-                // Milliseconds of CPU for a large page: kept off the async workers.
-                let _ = tokio::task::spawn_blocking(move || page.refresh()).await;
-            }
-        })
-    });
-    let app_state = AppState {
-        metrics_page,
-        snapshot: snapshot.clone(),
+/// Starts the components, runs until a stop signal (reloading on SIGHUP), stops them.
+async fn run(
+    signals: &mut Signals,
+    source: &ConfigSource,
+    mut config: Config,
+    store: &Store,
+    holder: &str,
+    fd_limits: crate::fds::Limits,
+    clock: SharedClock,
+) -> Result<(), DaemonError> {
+    use components::*;
+    let mut supervisor = Supervisor::<Config>::default();
+    let listeners = supervisor.check(Listeners::bind(&config.server)).await?;
+    // After the TLS files and the port are known good: a start that fails creates no admin.
+    let admin = ensure_admin(store, &config.storage.path).await;
+    supervisor.check(admin).await?;
+    let wiring = Wiring {
         store: store.clone(),
+        bus: Bus::new(DEFAULT_CAPACITY),
+        snapshot: Snapshot::new(),
         clock: clock.clone(),
-        started_at_ms,
-        alerting: Some(AlertingHandle {
-            board,
-            commands: alert_commands.clone(),
-        }),
-        bus: Some(bus.clone()),
-        auth: Arc::new(web::auth::Auth::from_config(&config.server)),
-        maintenance: Some(MaintenanceHandle {
-            mute: maintenance_mute.clone(),
-            config: maintenance_config.clone(),
-            commands: maintenance_commands.clone(),
-        }),
+        held: Arc::new(crate::notify::held::HeldOutbox::default()),
+        outbox_wake: Arc::new(Notify::new()),
+        mute: crate::maintenance::MaintenanceMute::default(),
+        // Type=notify: ready once the listener is served (see below).
+        systemd: Arc::new(systemd::Systemd::from_env()),
+        lease_holder: holder.to_string(),
+        started_at_ms: clock.now_ms(),
     };
-    let app = web::router(app_state.clone());
-    let metrics_app = web::metrics_router(app_state.clone());
-    // Reports the end of login lockouts (security:login back to OK).
-    let sweep_task = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            every.tick().await;
-            web::auth::sweep(&app_state);
-        }
-    });
-    let connections = connection_table(&config.server, fd_limits);
-    let metrics_task = metrics_listener.map(|listener| {
-        tokio::spawn(http::serve(
-            listener,
-            metrics_app,
-            None,
-            connections.clone(),
-            stop_http_rx.clone(),
-        ))
-    });
-    let http_task = tokio::spawn(http::serve(listener, app, tls, connections, stop_http_rx));
-
-    let mut scheduler = Scheduler::start(
-        daemon_probes(&config, &snapshot, &store),
-        &bus,
-        &clock,
-        &snapshot.lateness,
-        &snapshot.probe_durations,
-        &maintenance_mute,
-    );
-    let mut heartbeat = heartbeat::HeartbeatTask::start(&config, &snapshot, &clock);
+    let (bus, snapshot, systemd) = (&wiring.bus, &wiring.snapshot, &wiring.systemd);
+    let c = &config;
+    supervisor.start(Health::start(c, &wiring)).await?;
+    supervisor.start(Writer::start(c, &wiring)).await?;
+    supervisor.start(SnapshotUpdater::start(c, &wiring)).await?;
+    let metrics_page = supervisor
+        .start(MetricsPageRefresh::start(c, &wiring))
+        .await?;
+    supervisor.start(OutboxWorker::start(c, &wiring)).await?;
+    let alerting = supervisor.start(AlertLoop::start(c, &wiring)).await?;
+    let maintenance = supervisor.start(MaintenanceLoop::start(c, &wiring)).await?;
+    let remote_write = RemoteWriter::start(c, &wiring, &metrics_page);
+    supervisor.start(remote_write).await?;
+    let parts = WebParts {
+        listeners,
+        fd_limits,
+        metrics_page,
+        alerting,
+        maintenance,
+    };
+    supervisor.start(Web::start(c, &wiring, parts)).await?;
+    supervisor.start(Heartbeat::start(c, &wiring)).await?;
+    supervisor.start(Probes::start(c, &wiring)).await?;
     tracing::info!(
         listen = %config.server.listen,
         data_dir = %config.storage.path.display(),
@@ -402,20 +286,8 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
         EventKind::Started,
         format!("version {} on {}", web::VERSION, config.server.listen),
     ));
-    // Type=notify: ready once the listener is served (connections are accepted and answered).
-    let systemd = Arc::new(systemd::Systemd::from_env());
     let serving = format!("serving on {}", config.server.listen);
     systemd.ready(&serving);
-    // /healthz's verdict, and the watchdog fed only while the pipeline moves.
-    let (health_bounds, health_bounds_rx) = watch::channel(health::Bounds::new(&config));
-    let health_task = health::spawn(
-        snapshot.clone(),
-        store.clone(),
-        held.clone(),
-        clock.clone(),
-        systemd.clone(),
-        health_bounds_rx,
-    );
 
     loop {
         match signals.next().await {
@@ -424,54 +296,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
                 systemd.stopping();
                 break;
             }
-            Signal::Reload => match reload_notified(&systemd, &source, &config) {
+            Signal::Reload => match reload_notified(systemd, source, &config) {
                 Ok(new_config) => {
-                    scheduler.stop().await;
-                    let remote_write_changed = new_config.remote_write != config.remote_write;
-                    if remote_write_changed {
-                        remote_write
-                            .switch_collecting(
-                                &new_config.remote_write,
-                                &store,
-                                &bus,
-                                &snapshot.remote_write,
-                            )
-                            .await;
-                    }
-                    scheduler = Scheduler::start(
-                        daemon_probes(&new_config, &snapshot, &store),
-                        &bus,
-                        &clock,
-                        &snapshot.lateness,
-                        &snapshot.probe_durations,
-                        &maintenance_mute,
-                    );
-                    let _ = maintenance_commands
-                        .send(MaintenanceCommand::Reconfigure(Box::new(
-                            new_config.clone(),
-                        )))
-                        .await;
-                    let _ = alert_commands
-                        .send(AlertCommand::Reconfigure(Box::new(new_config.clone())))
-                        .await;
-                    outbox.stop().await;
-                    outbox =
-                        start_outbox(&new_config, &store, &clock, &outbox_wake, &snapshot, &held);
-                    if let Some(running) = heartbeat.take() {
-                        running.stop().await;
-                    }
-                    heartbeat = heartbeat::HeartbeatTask::start(&new_config, &snapshot, &clock);
-                    if remote_write_changed {
-                        remote_write
-                            .switch_sending(
-                                &new_config.remote_write,
-                                &store,
-                                &clock,
-                                &snapshot.remote_write,
-                            )
-                            .await;
-                    }
-                    let _ = health_bounds.send(health::Bounds::new(&new_config));
+                    supervisor.reload(&config, &new_config).await;
                     config = new_config;
                     SelfMetrics::inc(&snapshot.self_metrics.reloads_total);
                     tracing::info!("configuration reloaded");
@@ -500,42 +327,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
             },
         }
     }
-
-    // Stopping is not being healthy: no ping from here on.
-    if let Some(running) = heartbeat.take() {
-        running.stop().await;
-    }
-    scheduler.stop().await;
-    // Queues what the last probe runs published; unsent batches wait in the store.
-    remote_write.stop().await;
-    // The alert loop takes in what the last probe runs published, then the outbox has one
-    // more go at sending it; what is still unsent stays in the store for the next start.
-    let _ = stop_maintenance.send(true);
-    let _ = maintenance_task.await;
-    let _ = stop_alerts.send(true);
-    let _ = alert_task.await;
-    outbox_wake.notify_one();
-    outbox.stop().await;
-    let _ = stop_http.send(true);
-    sweep_task.abort();
-    if let Some(task) = metrics_page_task {
-        task.abort();
-    }
-    let _ = stop_snapshot.send(true);
-    let _ = snapshot_task.await;
-    bus.publish_event(lifecycle_event(&clock, EventKind::Stopped, "graceful stop"));
-    let _ = stop_writer.send(true);
-    let _ = writer_task.await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
-    if let Some(task) = metrics_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-    if let Err(error) = store.release_lease(lease::ALERTING, &holder).await {
-        tracing::warn!(%error, "could not release the alerting lease; it expires by itself");
-    }
-    store.close().await?;
-    health_task.abort();
-    tracing::info!("lookout stopped");
+    supervisor.stop().await;
     Ok(())
 }
 
@@ -568,26 +360,19 @@ impl OutboxTask {
     }
 }
 
-fn start_outbox(
-    config: &Config,
-    store: &Store,
-    clock: &SharedClock,
-    wake: &Arc<Notify>,
-    snapshot: &Snapshot,
-    held: &Arc<crate::notify::held::HeldOutbox>,
-) -> OutboxTask {
+fn start_outbox(config: &Config, wiring: &components::Wiring) -> OutboxTask {
     let outbox = Outbox::new(
-        store.clone(),
+        wiring.store.clone(),
         build_notifiers(&config.notifiers),
-        clock.clone(),
+        wiring.clock.clone(),
         config.alerts.dashboard_url.clone(),
     )
-    .with_metrics(snapshot.notifications.clone())
-    .with_held(held.clone());
+    .with_metrics(wiring.snapshot.notifications.clone())
+    .with_held(wiring.held.clone());
     let (stop, stop_rx) = watch::channel(false);
     OutboxTask {
         stop,
-        task: tokio::spawn(outbox.run(wake.clone(), stop_rx)),
+        task: tokio::spawn(outbox.run(wiring.outbox_wake.clone(), stop_rx)),
     }
 }
 

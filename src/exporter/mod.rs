@@ -6,6 +6,7 @@
 //! A scrape only reads the snapshot; nothing is collected during a scrape. While Prometheus
 //! scrapes, `MetricsPage` renders the page ahead of the scrapes.
 
+pub mod health;
 mod page;
 mod prometheus_text;
 pub mod remote_write;

@@ -84,7 +84,7 @@ pub struct SelfMetrics {
     pub notices_held: AtomicU64,
     pub notices_held_dropped: AtomicU64,
     /// The pipeline's latest verdict, for /healthz.
-    pub health: crate::daemon::health::Published,
+    pub health: super::health::Published,
     /// The dead-man heartbeat's pings (`[heartbeat]`).
     pub heartbeat: crate::daemon::heartbeat::HeartbeatMetrics,
 }

@@ -74,7 +74,7 @@ pub struct HealthDto {
 /// 200 while the pipeline moves and the store takes writes; 503 with the reason otherwise
 /// (`daemon::health` judges; this only reads its latest verdict).
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthDto>) {
-    use crate::daemon::health::Verdict;
+    use crate::exporter::health::Verdict;
     let now = state.clock.now_ms();
     let verdict = state.snapshot.self_metrics.health.get();
     let (code, status) = match &verdict {

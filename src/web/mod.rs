@@ -12,6 +12,8 @@ mod api;
 pub mod auth;
 // Dashboard (issue "Web dashboard"): pages, embedded assets, read-only helpers, live feed.
 mod dashboard_api;
+// The running daemon's loops as the web reaches them (alert board, maintenance state).
+pub mod handles;
 pub mod live;
 mod maintenance;
 mod page;
@@ -36,14 +38,14 @@ pub struct AppState {
     pub clock: SharedClock,
     pub started_at_ms: UnixMillis,
     /// The running alert engine; `None` in tests and one-shot tools (reads fall back to the store).
-    pub alerting: Option<crate::daemon::AlertingHandle>,
+    pub alerting: Option<handles::AlertingHandle>,
     /// The pipeline's bus (security events of `auth`, the live feed); `None` in some tests.
     pub bus: Option<crate::bus::Bus>,
     /// Access control: sessions, tokens, login limits (`auth`).
     pub auth: Arc<auth::Auth>,
     /// The running maintenance tracker; `None` in tests and one-shot tools (reads fall back
     /// to the store).
-    pub maintenance: Option<crate::daemon::MaintenanceHandle>,
+    pub maintenance: Option<handles::MaintenanceHandle>,
     /// /metrics as served: rendered ahead while Prometheus scrapes (`exporter::MetricsPage`).
     pub metrics_page: Arc<crate::exporter::MetricsPage>,
 }
