@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod base;
 pub mod bus;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;

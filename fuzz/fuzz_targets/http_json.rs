@@ -10,9 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use lookout::config::checks::http::{Extract, HttpCheck, JsonAssert, JsonTest};
+use lookout::checks::http::config::{Extract, HttpCheck, JsonAssert, JsonTest};
 use lookout::config::{self, CheckKind};
-use lookout::probes::checks::http::judge_body;
+use lookout::checks::http::probe::judge_body;
 use serde_json::{Value, json};
 
 /// A check with every kind of assertion and extraction the reader accepts.

@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use lookout::config::checks::log::LogCheck;
+use lookout::checks::log::config::LogCheck;
 use lookout::config::{self, CheckKind};
 use lookout::model::Status;
-use lookout::probes::checks::log::LogProbe;
-use lookout::probes::checks::{Check, Outcome};
+use lookout::checks::log::probe::LogProbe;
+use lookout::checks::{Check, Outcome};
 
 /// The largest file an input may write (the repeat operation grows it quickly).
 const MAX_FILE: usize = 1 << 20;

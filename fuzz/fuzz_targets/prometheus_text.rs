@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use lookout::config::{self, CheckKind};
-use lookout::probes::checks::prometheus::{PrometheusProbe, parse};
+use lookout::checks::prometheus::probe::{PrometheusProbe, parse};
 
 /// Two checks: one keeping everything (at most 50 samples), one keeping a few families
 /// under a prefix.

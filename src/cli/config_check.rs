@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{EXIT_BAD_INPUT, fail};
-use crate::config::{self, Config, ConfigError, check_target};
+use crate::config::{self, Config, ConfigError};
 use crate::daemon::ConfigSource;
 use crate::model::Layer;
 
@@ -100,7 +100,7 @@ fn valid<'a>(config: &'a Config, summary: &'a str) -> Valid<'a> {
                 name: &c.name,
                 r#type: c.kind.type_name(),
                 layer: c.layer,
-                target: check_target(&c.kind),
+                target: c.kind.target(),
                 interval_seconds: c.interval.as_secs_f64(),
                 timeout_seconds: c.timeout.as_secs_f64(),
                 enabled: c.enabled,

@@ -35,8 +35,6 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::redis::check_redis_url;
-use super::checks::sql::{DSN_SCHEMES, Dialect};
 use super::checks::{CheckConfig, CheckKind};
 use super::notifiers::NotifierConfig;
 use crate::base::schema::{Field, Item, Reader, Table, join};
@@ -47,6 +45,8 @@ use crate::base::schema::{
 };
 use crate::base::secret::Secret;
 use crate::base::units::format_duration;
+use crate::checks::redis::config::check_redis_url;
+use crate::checks::sql::config::{DSN_SCHEMES, Dialect};
 use crate::clock::UnixMillis;
 
 /// The commented examples of `config init`: every key of `[maintenance]`, with its default.
@@ -331,8 +331,14 @@ pub const CONTROL_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 pub const PLACEHOLDERS: &[&str] = &["reason", "mode", "minutes", "until"];
 
 /// The check types whose connection a source can borrow with `check = "<name>"`.
-const SQL_CHECK_TYPES: &[&str] = &["postgres", "mysql", "sqlite"];
-const REDIS_CHECK_TYPES: &[&str] = &["redis"];
+/// The check types whose connection a source may borrow (`check = "db"`).
+fn sql_check_types() -> &'static [&'static str] {
+    <crate::checks::sql::SqlCheck as crate::checks::CheckType>::types()
+}
+
+fn redis_check_types() -> &'static [&'static str] {
+    <crate::checks::redis::RedisCheck as crate::checks::CheckType>::types()
+}
 
 const STATUS_URL_EXAMPLE: &str = "http://127.0.0.1:5000/admin/api/maintenance/status";
 const LOGIN_URL_EXAMPLE: &str = "http://127.0.0.1:5000/login";
@@ -372,7 +378,7 @@ pub(in crate::config) fn read_maintenance(
     let affected = names(r, &table, "checks", "check", &check_names);
     let told = names(r, &table, "notifiers", "notifier", &notifier_names);
     let sessions_check = r.item(&table, "sessions_check").and_then(|item| {
-        let check = named_check(r, &item, checks, REDIS_CHECK_TYPES)?;
+        let check = named_check(r, &item, checks, redis_check_types())?;
         match &check.kind {
             CheckKind::Redis(redis) if redis.session_pattern.is_some() => Some(check.name.clone()),
             _ => {
@@ -459,7 +465,7 @@ fn named_check<'c>(
 }
 
 /// "postgres, mysql or sqlite".
-fn or_list<S: AsRef<str>>(words: &[S]) -> String {
+pub(crate) fn or_list<S: AsRef<str>>(words: &[S]) -> String {
     let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
     match words.as_slice() {
         [] => String::new(),
@@ -669,9 +675,9 @@ fn read_sql_source(
     let missing = format!(
         "a sql source needs dsn = {example:?}, or the name of a {} [[check]] whose DSN it uses, \
          like check = \"db\"",
-        or_list(SQL_CHECK_TYPES)
+        or_list(sql_check_types())
     );
-    let (driver, dsn) = match connection(r, table, "dsn", checks, SQL_CHECK_TYPES, &missing) {
+    let (driver, dsn) = match connection(r, table, "dsn", checks, sql_check_types(), &missing) {
         Connection::Own(dsn, span) => match Dialect::of_dsn(&dsn) {
             Some(dialect) => (dialect.into(), Secret::new(dsn)),
             None => {
@@ -682,9 +688,7 @@ fn read_sql_source(
             }
         },
         Connection::Check(check) => match &check.kind {
-            CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => {
-                (sql.dialect.into(), sql.dsn.clone())
-            }
+            CheckKind::Sql(sql) => (sql.dialect.into(), sql.dsn.clone()),
             _ => (SqlDriver::Mysql, Secret::default()),
         },
         Connection::Invalid => (SqlDriver::Mysql, Secret::default()),
@@ -706,7 +710,7 @@ fn read_redis_source(
 ) -> SourceKind {
     let missing = "a redis source needs url = \"redis://127.0.0.1:6379/0\", or the name of a \
                    redis [[check]] whose URL it uses, like check = \"redis\"";
-    let url = match connection(r, table, "url", checks, REDIS_CHECK_TYPES, missing) {
+    let url = match connection(r, table, "url", checks, redis_check_types(), missing) {
         Connection::Own(url, span) => {
             if let Err(why) = check_redis_url(&url) {
                 // The URL may hold a password: name the problem, never quote it.

@@ -65,7 +65,7 @@ pub use log::{LogConfig, LogFormat, LogOutput};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
 pub use remote_write::RemoteWriteConfig;
-pub use summary::{check_target, summary};
+pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
 pub use watch::{ConnectivityConfig, HeartbeatConfig};
 

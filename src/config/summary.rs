@@ -4,23 +4,9 @@
 use super::checks::dependency_graph;
 use super::maintenance::{MaintenanceConfig, SourceKind};
 use super::notifiers::url_origin;
-use super::{CheckKind, Config, NameFilter, NotifierKind};
+use super::{Config, NameFilter, NotifierKind};
 use crate::base::secret::mask_url;
 use crate::base::units::{format_duration, format_percent, format_size};
-
-/// What a check looks at, with any password masked.
-pub fn check_target(kind: &CheckKind) -> String {
-    match kind {
-        CheckKind::Http(http) => mask_url(&http.request.url),
-        CheckKind::Prometheus(scrape) => mask_url(&scrape.request.url),
-        CheckKind::Tcp(tcp) => tcp.address.clone(),
-        CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => {
-            mask_url(sql.dsn.expose())
-        }
-        CheckKind::Redis(redis) => mask_url(redis.url.expose()),
-        CheckKind::Log(log) => log.path.display().to_string(),
-    }
-}
 
 /// A few lines describing what `config` monitors and stores.
 pub fn summary(config: &Config) -> String {
@@ -85,7 +71,7 @@ pub fn summary(config: &Config) -> String {
             check.name,
             check.kind.type_name(),
             check.layer,
-            check_target(&check.kind),
+            check.kind.target(),
             format_duration(check.interval),
             format_duration(check.timeout),
             if check.enabled { "" } else { " [disabled]" }

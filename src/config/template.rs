@@ -7,7 +7,7 @@
 //! defaults live in one place (`defaults.rs`).
 
 use super::defaults::{embedded_default, minimal};
-use super::{Config, NameFilter};
+use super::{CheckKind, Config, NameFilter};
 use crate::base::units::{format_duration, format_percent, format_size};
 
 /// A named starting point for `lookout config init --preset NAME`.
@@ -345,7 +345,7 @@ fn render(preset: &Preset, config: &Config) -> String {
     // [alerts] addition: before the checks, whose last example block runs to the end.
     t.out.push_str(ALERTS_DOC);
     t.out.push('\n');
-    t.out.push_str(CHECKS_DOC);
+    t.out.push_str(&checks_doc());
     if let Some(checks) = preset.checks {
         t.out.push('\n');
         t.out.push_str(checks);
@@ -408,8 +408,23 @@ fn log_keys(t: &mut Template, log: &super::LogConfig, default: &super::LogConfig
     );
 }
 
-/// Health checks have no default, so the template documents them as commented examples.
+/// The keys every check has, as the start of the first example (`{check_types}`: the list of
+/// types).
 const CHECKS_DOC: &str = include_str!("checks/template.toml");
+
+/// Health checks have no default, so the template documents them as commented examples: the
+/// keys every check has, then each type's own example (`crate::checks`), in registration
+/// order.
+fn checks_doc() -> String {
+    let mut doc = CHECKS_DOC.replace("{check_types}", &CheckKind::type_names().join(", "));
+    for (index, example) in CheckKind::templates().into_iter().enumerate() {
+        if index > 0 {
+            doc.push_str("#\n");
+        }
+        doc.push_str(example);
+    }
+    doc
+}
 
 /// [alerts] addition: the alert settings and rules, as commented examples (the built-in rules
 /// are code, and `host` defaults to the machine's name, which a written file must not pin).
@@ -684,7 +699,7 @@ mod tests {
             uncommented.push_str(line);
             uncommented.push('\n');
         }
-        for line in CHECKS_DOC.lines() {
+        for line in checks_doc().lines() {
             assert!(line.starts_with('#'), "not a comment: {line:?}");
             assert!(
                 line.chars().count() <= 110,
@@ -701,11 +716,7 @@ mod tests {
             .iter()
             .map(|check| check.kind.type_name())
             .collect();
-        assert_eq!(
-            types,
-            super::super::checks::CHECK_TYPES,
-            "one check per type"
-        );
+        assert_eq!(types, CheckKind::type_names(), "one check per type");
         // Complete: every key the reader asks of a check of that type is in its example (the
         // keys every check has are shown once, in the first; mysql and sqlite point at postgres).
         let document = DeTable::parse(&uncommented)
@@ -758,7 +769,9 @@ mod tests {
                     assert_eq!((http.asserts.len(), http.extracts.len()), (4, 1));
                     assert_eq!(http.request.headers.len(), 2);
                 }
-                CheckKind::Postgres(sql) => assert_eq!(sql.queries.len(), 1),
+                CheckKind::Sql(sql) if sql.dialect == crate::checks::sql::Dialect::Postgres => {
+                    assert_eq!(sql.queries.len(), 1)
+                }
                 CheckKind::Log(log) => assert_eq!(log.patterns.len(), 1),
                 _ => {}
             }

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use super::checks::CheckConfig;
+use super::checks::{CheckConfig, CheckKind};
+use super::maintenance::or_list;
 use crate::base::schema::{Reader, Table};
 use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
 use crate::base::schema::{duration_setting, not_longer, positive, string_setting, unknown_name};
@@ -92,10 +93,6 @@ pub const SELF_SCHEDULE_LATE: &str = "self_schedule_late_ratio";
 pub const SELF_STORE_ERRORS: &str = "self_store_errors_per_minute";
 pub const SELF_OUTBOX_PENDING: &str = "self_outbox_pending";
 pub const SELF_OUTBOX_OLDEST: &str = "self_outbox_oldest_seconds";
-
-/// Check types that need the network (everything but local files).
-pub const NETWORK_CHECK_TYPES: &[&str] =
-    &["http", "prometheus", "tcp", "postgres", "mysql", "redis"];
 
 /// `[heartbeat]`, if written.
 pub(in crate::config) fn read_heartbeat(
@@ -225,7 +222,11 @@ pub(in crate::config) fn read_connectivity(
         return None;
     }
     let known: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-    let is_network = |check: &CheckConfig| NETWORK_CHECK_TYPES.contains(&check.kind.type_name());
+    let network_types: Vec<&str> = CheckKind::type_names()
+        .into_iter()
+        .filter(|t| CheckKind::is_network_type(t))
+        .collect();
+    let is_network = |check: &CheckConfig| check.kind.is_network();
     let names = |r: &mut Reader<'_>, key: &'static str, canary: bool| {
         let mut out: Vec<String> = Vec::new();
         for (name, span, path) in string_list(r, &table, key) {
@@ -242,8 +243,9 @@ pub(in crate::config) fn read_connectivity(
                     &path,
                     format!(
                         "{name:?} is a {} check, which reads a local file; a canary must reach over the network: \
-                         a tcp, http, prometheus, postgres, mysql or redis check",
-                        check.kind.type_name()
+                         a check of type {}",
+                        check.kind.type_name(),
+                        or_list(&network_types)
                     ),
                 );
             } else if canary && !check.enabled {

@@ -21,9 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::base::secret::Secret;
+use crate::checks::http::config::HttpRequest;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::{SharedClock, UnixMillis};
-use crate::config::checks::http::HttpRequest;
-use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::url_origin;
 use crate::config::{Config, HeartbeatConfig};
 use crate::exporter::Snapshot;

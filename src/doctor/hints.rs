@@ -13,81 +13,18 @@ pub const DASHBOARD_DOWN: &str = "dashboard issues: is `lookout serve` running (
 /// Seed: "Monthly: review thresholds", and high CPU/memory/disk alerts on a healthy host.
 pub const THRESHOLDS: &str = "this raises alerts; if it is normal for this host, review the thresholds in [system.thresholds] (the seed's defaults: CPU 80%/95%, memory 85%/95%, disk 90%/95%)";
 
-/// What went wrong, as far as the words of an error tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    Refused,
-    Dns,
-    Timeout,
-    Auth,
-    Permission,
-    Missing,
-    Directory,
-    Tls,
-    HttpStatus,
-    Other,
-}
+use crate::checks::CheckKind;
+pub use crate::checks::hint::{Cause, cause};
 
-/// Sorts an error text (a check's detail, a notifier's error) by its cause.
-pub fn cause(text: &str) -> Cause {
-    let lower = text.to_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
-    if has(&[
-        "authentication failed",
-        "password authentication",
-        "access denied for user",
-        "wrongpass",
-        "noauth",
-        "invalid username-password",
-        "http 401",
-        "http 403",
-    ]) {
-        Cause::Auth
-    } else if has(&["permission denied", "operation not permitted"]) {
-        Cause::Permission
-    } else if has(&["connection refused", "refused by", "refused to"]) {
-        Cause::Refused
-    } else if has(&[
-        "dns",
-        "cannot resolve",
-        "failed to lookup address",
-        "name or service not known",
-        "no addresses",
-    ]) {
-        Cause::Dns
-    } else if has(&["timeout", "timed out", "no answer within", "did not finish"]) {
-        Cause::Timeout
-    } else if has(&["tls", "certificate", "handshake"]) {
-        Cause::Tls
-    } else if has(&["is a directory"]) {
-        Cause::Directory
-    } else if has(&["no such file", "not found"]) {
-        Cause::Missing
-    } else if http_error_status(&lower) {
-        Cause::HttpStatus
-    } else {
-        Cause::Other
+/// The hint for a failed check: `check_type` names it in words ("http", or "system" for the
+/// system checks), `kind` is its config when it has one (the type's own advice comes first).
+pub fn for_check(check_type: &str, kind: Option<&CheckKind>, detail: &str) -> String {
+    let cause = cause(detail);
+    if let Some(hint) = kind.and_then(|kind| kind.hint(cause)) {
+        return hint;
     }
-}
-
-/// "HTTP 503 ..." (a 4xx or 5xx answer) anywhere in the text.
-fn http_error_status(lower: &str) -> bool {
-    lower.match_indices("http ").any(|(at, _)| {
-        let code = &lower[at + 5..];
-        code.len() >= 3
-            && matches!(code.as_bytes()[0], b'4' | b'5')
-            && code.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
-    })
-}
-
-/// The hint for a failed check of `check_type` ("http", "postgres", "log", ...).
-pub fn for_check(check_type: &str, detail: &str) -> String {
-    let what = match check_type {
-        "postgres" | "mysql" => "the database",
-        "redis" => "Redis",
-        _ => "the service",
-    };
-    match cause(detail) {
+    let what = kind.map_or("the service", CheckKind::what);
+    match cause {
         Cause::Refused => format!(
             "nothing listens there: is {what} running (systemctl status …), and are the host and port of the check right?"
         ),
@@ -95,14 +32,9 @@ pub fn for_check(check_type: &str, detail: &str) -> String {
         Cause::Timeout => format!(
             "no answer in time: a firewall dropping packets, a wrong address, or {what} overloaded; if it is only slow, raise the check's timeout"
         ),
-        Cause::Auth => match check_type {
-            "redis" => "Redis refused the credentials: check the password in the URL (write it as ${REDIS_PASSWORD}) and the ACL user".into(),
-            "http" | "prometheus" => "the service refused the request's credentials: check the Authorization header (headers = { Authorization = \"Bearer ${TOKEN}\" })".into(),
-            _ => "the database refused the login: check the user and password in the DSN (write the password as ${ENV_VAR}) and that the user may connect from this host".into(),
-        },
+        Cause::Auth => "the database refused the login: check the user and password in the DSN (write the password as ${ENV_VAR}) and that the user may connect from this host".into(),
         Cause::Permission => "Lookout cannot read it as the user it runs as: give that user read access (e.g. the group adm for /var/log, or setfacl -m u:lookout:r FILE)".into(),
         Cause::Directory => "the path names a directory: point path at the log file itself".into(),
-        Cause::Missing if check_type == "log" => "check the path: the file does not exist (yet); a file that appears later is picked up at the next run".into(),
         Cause::Missing => "check the URL or name: the server says it does not exist".into(),
         Cause::Tls => "the certificate is not trusted or not for this name: set ca_file to the CA that signed it, or server_name to the name it was issued for".into(),
         Cause::HttpStatus => "the service answered with an error: see its own logs; expect_status sets which answers count as healthy".into(),
@@ -205,9 +137,35 @@ mod tests {
         );
         assert!(smtp.starts_with("alerts not sent"), "{smtp}");
         assert!(smtp.contains("app password"), "{smtp}");
-        let refused = for_check("postgres", "connection refused to 127.0.0.1:5432");
+        let kind = |text: &str| {
+            crate::config::from_str(text, "t.toml", &|_| None)
+                .map(|config| config.checks[0].kind.clone())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let postgres =
+            kind("[[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://u@h/x\"\n");
+        let refused = for_check(
+            "postgres",
+            Some(&postgres),
+            "connection refused to 127.0.0.1:5432",
+        );
         assert!(refused.contains("is the database running"), "{refused}");
-        let log = for_check("log", "cannot read /var/log/app.log: Permission denied");
+        let app_log = kind(
+            "[[check]]\nname = \"l\"\ntype = \"log\"\npath = \"/var/log/app.log\"\n[[check.pattern]]\nname = \"e\"\nregex = \"x\"\n",
+        );
+        let log = for_check(
+            "log",
+            Some(&app_log),
+            "cannot read /var/log/app.log: Permission denied",
+        );
+        let missing = for_check(
+            "log",
+            Some(&app_log),
+            "cannot read /var/log/app.log: No such file or directory",
+        );
+        assert!(missing.contains("picked up at the next run"), "{missing}");
+        let general = for_check("tcp", None, "connection refused to 127.0.0.1:1");
+        assert!(general.contains("is the service running"), "{general}");
         assert!(log.contains("read access"), "{log}");
         assert!(DASHBOARD_DOWN.starts_with("dashboard issues"));
         assert!(MISSING_DATA.starts_with("missing data"));

@@ -59,7 +59,7 @@ pub fn check_findings(config: &Config, observations: &[Observation]) -> Vec<Find
                     "no result within its interval ({})",
                     crate::base::units::format_duration(check.interval)
                 ),
-                hints::for_check(check.kind.type_name(), "timeout"),
+                hints::for_check(check.kind.type_name(), Some(&check.kind), "timeout"),
             ));
         }
     }
@@ -70,14 +70,19 @@ pub fn check_findings(config: &Config, observations: &[Observation]) -> Vec<Find
 /// so it is a warning; one that cannot read its value fails. Any other check fails when it is
 /// critical or unknown: it could not reach its target or the target is broken.
 fn check_finding(config: &Config, result: &CheckResult, system: bool) -> Finding {
-    let check_type = if system {
-        "system"
+    let kind = if system {
+        None
     } else {
         config
             .checks
             .iter()
             .find(|c| c.name == result.check)
-            .map_or("check", |c| c.kind.type_name())
+            .map(|c| &c.kind)
+    };
+    let check_type = match kind {
+        Some(kind) => kind.type_name(),
+        None if system => "system",
+        None => "check",
     };
     let item = format!("check {}", result.check);
     let detail = if result.detail.is_empty() {
@@ -91,11 +96,11 @@ fn check_finding(config: &Config, result: &CheckResult, system: bool) -> Finding
             Finding::warn(item, detail, hints::THRESHOLDS)
         }
         Status::Warning => {
-            let hint = hints::for_check(check_type, &detail);
+            let hint = hints::for_check(check_type, kind, &detail);
             Finding::warn(item, detail, hint)
         }
         Status::Critical | Status::Unknown => {
-            let hint = hints::for_check(check_type, &detail);
+            let hint = hints::for_check(check_type, kind, &detail);
             Finding::fail(item, detail, hint)
         }
     }

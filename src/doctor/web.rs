@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use super::{Finding, hints, plural};
 use crate::base::secret::mask_url;
+use crate::checks::http::config::HttpRequest;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::UnixMillis;
 use crate::config::Config;
-use crate::config::checks::http::HttpRequest;
-use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::probes::checks::http_client::{Response, fetch};
 use crate::probes::checks::tls::{TlsClient, grade_expiry};
 use crate::web::VERSION;

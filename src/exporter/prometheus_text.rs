@@ -310,7 +310,7 @@ pub fn computed_samples(
 ) -> Vec<ComputedSample> {
     let mut text = String::with_capacity(8 * 1024);
     render_computed(&mut text, snapshot, version, started_at_ms, now_ms);
-    crate::probes::checks::prometheus::parse(&text)
+    crate::checks::prometheus::probe::parse(&text)
         .samples
         .into_iter()
         .map(|s| ComputedSample {

@@ -38,8 +38,7 @@ use crate::alert::Comparison;
 use crate::alert::matcher::{MatchOp, Matcher};
 use crate::alert::render::format_threshold;
 use crate::config::alerts::status_value;
-use crate::config::checks::CHECK_TYPES;
-use crate::config::{Config, RuleConfig, RuleSource, ValueUnit};
+use crate::config::{CheckKind, Config, RuleConfig, RuleSource, ValueUnit};
 use crate::model::Status;
 
 /// How far back a no-data rule looks for checks that existed.
@@ -365,7 +364,8 @@ fn type_clause(type_matchers: &[&Matcher]) -> Result<String, String> {
     if type_matchers.is_empty() {
         return Ok(String::new());
     }
-    let all: Vec<&str> = CHECK_TYPES.iter().copied().chain(["system"]).collect();
+    let check_types = CheckKind::type_names();
+    let all: Vec<&str> = check_types.iter().copied().chain(["system"]).collect();
     let accepts = |t: &str| {
         let labels = [("type".to_string(), t.to_string())].into_iter().collect();
         type_matchers.iter().all(|m| m.matches(&labels))
@@ -374,7 +374,7 @@ fn type_clause(type_matchers: &[&Matcher]) -> Result<String, String> {
     let refused: Vec<&str> = all.iter().copied().filter(|t| !accepts(t)).collect();
     let one_of = |types: &[&str]| match types {
         // Every check that has a check_up series.
-        _ if types.len() == CHECK_TYPES.len() => String::new(),
+        _ if types.len() == check_types.len() => String::new(),
         [one] => format!("{{type=\"{one}\"}}"),
         _ => format!("{{type=~\"{}\"}}", types.join("|")),
     };

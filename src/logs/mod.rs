@@ -101,7 +101,7 @@ pub fn subscriber(
 /// what Lookout reads in other programs' logs is shown in check results, never written to its
 /// own log.
 pub fn without_matched_line(detail: &str) -> &str {
-    match detail.find(crate::probes::checks::log::LAST_MATCH) {
+    match detail.find(crate::checks::log::probe::LAST_MATCH) {
         Some(at) => &detail[..at],
         None => detail,
     }

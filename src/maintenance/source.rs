@@ -18,12 +18,12 @@ use tokio::time::Instant;
 use super::Mode;
 use super::tracker::Reading;
 use crate::base::secret::{Secret, mask_url};
+use crate::checks::http::config::HttpRequest;
+use crate::checks::sql::probe::Redactor;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::UnixMillis;
-use crate::config::checks::http::HttpRequest;
-use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::maintenance::{FieldPointers, LoginConfig, SourceConfig, SourceKind, SqlDriver};
 use crate::probes::checks::http_client::{self, Response};
-use crate::probes::checks::sql::Redactor;
 use crate::probes::checks::tls::TlsClient;
 
 /// One configured source and what it keeps between polls (the login cookies).

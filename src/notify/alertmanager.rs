@@ -51,9 +51,9 @@ use tokio::task::JoinSet;
 use super::webhook::post;
 use super::{AlertNotice, GroupMessage, NoticeKind, Notifier, NotifyError, NotifyFuture};
 use crate::base::secret::Secret;
+use crate::checks::http::config::HttpRequest;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::format_rfc3339;
-use crate::config::checks::http::HttpRequest;
-use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
 
 /// One element of the body of `POST /api/v2/alerts` (Alertmanager's `postableAlert`); a wire

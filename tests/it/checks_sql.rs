@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use lookout::checks::Outcome;
 use lookout::config::{CheckConfig, from_str};
 use lookout::model::{Observation, Status};
 use lookout::probes::Probe;
-use lookout::probes::checks::{CheckProbe, Outcome, build_check};
+use lookout::probes::checks::{CheckProbe, build_check};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};

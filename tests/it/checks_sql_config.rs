@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lookout::config::checks::sql::{Dialect, SqlCheck};
+use lookout::checks::sql::config::{Dialect, SqlCheck};
 use lookout::config::{CheckKind, from_str};
 
 fn env(name: &str) -> Option<String> {
@@ -13,9 +13,7 @@ fn env(name: &str) -> Option<String> {
 fn sql_check(text: &str) -> SqlCheck {
     match from_str(text, "lookout.toml", &env) {
         Ok(mut config) => match config.checks.remove(0).kind {
-            CheckKind::Postgres(check) | CheckKind::Mysql(check) | CheckKind::Sqlite(check) => {
-                check
-            }
+            CheckKind::Sql(check) => check,
             other => panic!("not a SQL check: {other:?}"),
         },
         Err(error) => panic!("{error}"),

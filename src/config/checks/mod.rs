@@ -1,7 +1,8 @@
 //! `[[check]]` tables: the keys every check has (name, type, interval, timeout, retries,
-//! recover_after, ...), and the dispatch on `type` to the reader of that type's own keys, one
-//! file per type. `CheckKind` is the closed set of types: adding a type is a variant here, a
-//! reader file beside this one, and a probe file in `src/probes/checks/`.
+//! recover_after, depends_on, ...); the keys of each type are read by the type itself
+//! (`crate::checks`, one folder per type, dispatched by `CheckKind`). A `type` that names no
+//! type is reported once, with a did-you-mean, and the rest of that table is not judged:
+//! its keys belong to a type nobody knows.
 
 use std::time::Duration;
 
@@ -12,12 +13,8 @@ use crate::base::schema::{
 use crate::model::Layer;
 
 mod dependencies;
-pub mod http;
-pub mod log;
-pub mod redis;
-pub mod sql;
-pub mod tcp;
 
+pub use crate::checks::CheckKind;
 pub(in crate::config) use dependencies::dependency_graph;
 pub use dependencies::effective_dependencies;
 
@@ -49,53 +46,6 @@ pub struct CheckConfig {
     pub kind: CheckKind,
 }
 
-/// The closed set of check types, by the `type` key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckKind {
-    Http(http::HttpCheck),
-    Prometheus(http::PrometheusCheck),
-    Tcp(tcp::TcpCheck),
-    Postgres(sql::SqlCheck),
-    Mysql(sql::SqlCheck),
-    Sqlite(sql::SqlCheck),
-    Redis(redis::RedisCheck),
-    Log(log::LogCheck),
-}
-
-pub const CHECK_TYPES: &[&str] = &[
-    "http",
-    "prometheus",
-    "tcp",
-    "postgres",
-    "mysql",
-    "sqlite",
-    "redis",
-    "log",
-];
-
-impl CheckKind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            CheckKind::Http(_) => "http",
-            CheckKind::Prometheus(_) => "prometheus",
-            CheckKind::Tcp(_) => "tcp",
-            CheckKind::Postgres(_) => "postgres",
-            CheckKind::Mysql(_) => "mysql",
-            CheckKind::Sqlite(_) => "sqlite",
-            CheckKind::Redis(_) => "redis",
-            CheckKind::Log(_) => "log",
-        }
-    }
-
-    fn default_layer(type_name: &str) -> Layer {
-        match type_name {
-            "postgres" | "mysql" | "sqlite" => Layer::Database,
-            "redis" => Layer::Redis,
-            _ => Layer::Application,
-        }
-    }
-}
-
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_ERROR_WINDOW: Duration = Duration::from_secs(300);
@@ -109,7 +59,7 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
     let mut names = std::collections::HashSet::new();
     for table in &tables {
         let name = unique_name(r, table, &mut names, "check", "app");
-        let type_field = closed_type(r, table, CHECK_TYPES, "check");
+        let type_field = closed_type(r, table, &CheckKind::type_names(), "check");
         let type_name = type_field.value.clone();
         let layer = string_setting(
             r,
@@ -154,29 +104,12 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
         let enabled = bool_setting(r, table, "enabled", true);
         let depends_on_set = r.item(table, "depends_on").is_some();
         let depends_on = crate::base::schema::string_list(r, table, "depends_on");
-        let kind = match type_name.as_str() {
-            "http" => Some(CheckKind::Http(http::read_http(r, table))),
-            "prometheus" => Some(CheckKind::Prometheus(http::read_prometheus(r, table))),
-            "tcp" => Some(CheckKind::Tcp(tcp::read_tcp(r, table))),
-            "postgres" => Some(CheckKind::Postgres(sql::read_sql(
-                r,
-                table,
-                sql::Dialect::Postgres,
-            ))),
-            "mysql" => Some(CheckKind::Mysql(sql::read_sql(
-                r,
-                table,
-                sql::Dialect::Mysql,
-            ))),
-            "sqlite" => Some(CheckKind::Sqlite(sql::read_sql(
-                r,
-                table,
-                sql::Dialect::Sqlite,
-            ))),
-            "redis" => Some(CheckKind::Redis(redis::read_redis(r, table))),
-            "log" => Some(CheckKind::Log(log::read_log(r, table))),
-            _ => None,
-        };
+        let kind = CheckKind::read(&type_name, r, table);
+        if kind.is_none() {
+            // The type is missing or unknown (already reported): the table's other keys are
+            // that unknown type's, so calling each one unknown would bury the one real mistake.
+            r.accept_all_keys(table);
+        }
         if name.valid && name.span.is_some() {
             dependencies.push((name.value.clone(), depends_on.clone()));
         }
@@ -382,6 +315,21 @@ mod tests {
         ]
         .concat();
         assert!(from_str(&text, "c.toml", &no_env).is_ok());
+    }
+
+    /// Regression: a misspelt `type` was reported, and so was every key of the type meant
+    /// ("url: unknown key", ...), burying the one mistake under false ones.
+    #[test]
+    fn a_misspelt_type_is_the_only_problem_of_its_check() {
+        assert_eq!(
+            problems(
+                "[[check]]\nname = \"app\"\ntype = \"htp\"\nurl = \"http://127.0.0.1:5000/health\"\n\
+                 expect_status = [200]\n[[check.assert]]\njson_pointer = \"/status\"\nequals = \"ok\"\n\n\
+                 [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nadress = \"x\"\n"
+            ),
+            "c.toml:3:8: check[0].type: \"htp\" is not a check type; did you mean \"http\"?\n\
+             c.toml:14:1: check[1].adress: unknown key; did you mean \"address\"?"
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ use hyper::body::Bytes;
 use super::proto;
 use super::retry::Outcome;
 use crate::base::secret::Secret;
+use crate::checks::http::config::HttpRequest;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::config::RemoteWriteConfig;
-use crate::config::checks::http::HttpRequest;
-use crate::config::checks::tcp::{ResponseTime, TlsSettings};
 use crate::probes::checks::http_client;
 use crate::probes::checks::tls::TlsClient;
 

@@ -19,7 +19,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::tls::{CertInfo, TlsClient, describe_handshake_error, peer_certificate};
 use crate::base::units::format_duration;
-use crate::config::checks::http::{HttpRequest, is_sensitive_header};
+use crate::checks::http::config::{HttpRequest, is_sensitive_header};
 
 /// How long each phase of the last request took (redirects: the final hop's phases; `total`
 /// spans all hops).
@@ -50,7 +50,7 @@ impl Response {
     /// A response that was never fetched: `status`, `headers` and `body` as given, zero
     /// timings, no certificate. For the fuzz targets' entry points (`http::judge_body`,
     /// `PrometheusProbe::judge_body`).
-    pub(super) fn canned(
+    pub(crate) fn canned(
         status: u16,
         headers: HeaderMap,
         body: &[u8],

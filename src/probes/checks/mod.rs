@@ -20,116 +20,32 @@
 //! a target that did not answer within the timeout will not answer a retry sent at once, and
 //! retrying would double the time to report it.
 //!
-//! Adding a type = a variant of `config::CheckKind`, its reader in `src/config/checks/`, a file
-//! here implementing `Check`, and one arm in `build_check`.
+//! The types themselves (their keys, their `Check`) are `crate::checks`, one folder each;
+//! this module runs any of them.
 
 mod confirm;
 mod error_rate;
-pub mod http;
 pub(crate) mod http_client;
-pub mod log;
-pub mod prometheus;
-pub mod redis;
-pub mod sql;
-pub mod tcp;
 pub(crate) mod tls;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::checks::{Check, Outcome, Schedule};
 use crate::clock::UnixMillis;
-use crate::config::{CheckConfig, CheckKind};
-use crate::model::{CheckResult, Observation, Sample, SeriesKey, Status};
+use crate::config::CheckConfig;
+use crate::model::{CheckResult, Observation, Sample, SeriesKey};
 use crate::probes::{Probe, ProbeFuture};
 
 pub use confirm::{Confirmation, Verdict};
 pub use error_rate::ErrorWindow;
 
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
-
-/// One kind of health check. `attempt` must not panic; anything that goes wrong is an outcome.
-pub trait Check: Send {
-    fn attempt(&mut self, at_ms: UnixMillis) -> CheckFuture<'_>;
-}
-
-/// What one attempt found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub status: Status,
-    /// One line saying why, e.g. "HTTP 503 in 0.21 s" or "connection refused".
-    pub reason: String,
-    /// The headline number (e.g. response time in seconds).
-    pub value: Option<f64>,
-    /// The type's own series, without the `check` label (added by `CheckProbe`).
-    pub samples: Vec<(SeriesKey, f64)>,
-}
-
-impl Outcome {
-    pub fn new(status: Status, reason: impl Into<String>) -> Outcome {
-        Outcome {
-            status,
-            reason: reason.into(),
-            value: None,
-            samples: Vec::new(),
-        }
-    }
-
-    pub fn ok(reason: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Ok, reason)
-    }
-
-    pub fn critical(reason: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Critical, reason)
-    }
-
-    pub fn unknown(reason: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Unknown, reason)
-    }
-
-    pub fn with_value(mut self, value: f64) -> Outcome {
-        self.value = Some(value);
-        self
-    }
-
-    pub fn sample(mut self, series: SeriesKey, value: f64) -> Outcome {
-        self.samples.push((series, value));
-        self
-    }
-
-    fn failed(&self) -> bool {
-        matches!(self.status, Status::Critical | Status::Unknown)
-    }
-}
-
-/// The status of `value` against thresholds where higher is worse (either may be absent):
-/// at or above critical is Critical, at or above warning is Warning.
-pub fn grade(value: f64, warning: Option<f64>, critical: Option<f64>) -> Status {
-    if critical.is_some_and(|c| value >= c) {
-        Status::Critical
-    } else if warning.is_some_and(|w| value >= w) {
-        Status::Warning
-    } else {
-        Status::Ok
-    }
-}
-
-/// The implementation of a configured check type: the one place types are registered.
+/// The implementation of a configured check (its type builds it: `crate::checks`).
 pub fn build_check(config: &CheckConfig) -> Box<dyn Check> {
-    match &config.kind {
-        CheckKind::Http(http) => Box::new(http::HttpProbe::new(http.clone(), config.timeout)),
-        CheckKind::Prometheus(scrape) => Box::new(prometheus::PrometheusProbe::new(
-            scrape.clone(),
-            config.timeout,
-        )),
-        CheckKind::Tcp(tcp) => Box::new(tcp::TcpProbe::new(tcp.clone(), config.timeout)),
-        CheckKind::Redis(redis) => Box::new(redis::RedisProbe::new(redis.clone(), config.timeout)),
-        CheckKind::Log(log) => Box::new(log::LogProbe::new(log.clone(), config.interval)),
-        CheckKind::Postgres(sql) | CheckKind::Mysql(sql) | CheckKind::Sqlite(sql) => Box::new(
-            sql::SqlProbe::new(sql.clone(), config.interval, config.timeout),
-        ),
-    }
+    config.kind.build(Schedule {
+        interval: config.interval,
+        timeout: config.timeout,
+    })
 }
 
 /// Runs a check with timeout, retry, recovery confirmation and the shared series.

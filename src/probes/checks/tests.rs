@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::checks::tcp::config::TcpCheck;
+use crate::checks::{CheckFuture, grade};
 use crate::config::CheckKind;
-use crate::config::checks::tcp::TcpCheck;
 use crate::model::Layer;
+use crate::model::Status;
 
 /// Answers with the scripted statuses in order (the last one repeats); counts attempts.
 struct Scripted {

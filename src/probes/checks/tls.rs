@@ -17,7 +17,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::config::checks::tcp::TlsSettings;
+use crate::checks::tcp::config::TlsSettings;
 use crate::model::Status;
 
 /// The client configuration for `settings`, built on first use and kept.

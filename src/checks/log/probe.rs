@@ -36,13 +36,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Check, CheckFuture, Outcome, grade};
+use crate::checks::{Check, CheckFuture, Outcome, grade};
 
 /// Where the matched line starts in a detail (`keep_samples = true`); Lookout's own log cuts
 /// the detail there (`logs::without_matched_line`).
 pub const LAST_MATCH: &str = "; last match (";
+use crate::checks::log::config::LogCheck;
 use crate::clock::UnixMillis;
-use crate::config::checks::log::LogCheck;
 use crate::model::{SeriesKey, Status};
 
 /// The longest matched line the detail may show (with `keep_samples`).

@@ -18,13 +18,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::http::{grade_common, own_deadline, seconds_text, timing_samples};
-use super::http_client::{Response, fetch};
-use super::tls::TlsClient;
-use super::{Check, CheckFuture, Outcome};
+use crate::checks::http::probe::{grade_common, own_deadline, seconds_text, timing_samples};
+use crate::checks::prometheus::config::PrometheusCheck;
+use crate::checks::{Check, CheckFuture, Outcome};
 use crate::clock::UnixMillis;
-use crate::config::checks::http::PrometheusCheck;
 use crate::model::{SeriesKey, Status};
+use crate::probes::checks::http_client::{Response, fetch};
+use crate::probes::checks::tls::TlsClient;
 
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]

@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 
-use super::{Check, CheckFuture, Outcome, grade};
 use crate::base::secret::mask_url;
+use crate::checks::redis::config::RedisCheck;
+use crate::checks::{Check, CheckFuture, Outcome, grade};
 use crate::clock::UnixMillis;
-use crate::config::checks::redis::RedisCheck;
 use crate::model::{SeriesKey, Status};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -538,7 +538,7 @@ fn bytes(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::base::secret::Secret;
-    use crate::config::checks::redis::*;
+    use crate::checks::redis::config::*;
 
     const MASTER: &str = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:100\r\n\r\n\
         # Clients\r\nconnected_clients:3\r\nblocked_clients:1\r\n\r\n\

@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http_client::{Response, fetch};
-use super::tls::{TlsClient, grade_expiry};
-use super::{Check, CheckFuture, Outcome};
+use crate::checks::http::config::{HttpCheck, JsonAssert, JsonTest, StatusRange};
+use crate::checks::{Check, CheckFuture, Outcome};
 use crate::clock::UnixMillis;
-use crate::config::checks::http::{HttpCheck, JsonAssert, JsonTest, StatusRange};
 use crate::model::{SeriesKey, Status};
+use crate::probes::checks::http_client::{Response, fetch};
+use crate::probes::checks::tls::{TlsClient, grade_expiry};
 
 pub struct HttpProbe {
     config: HttpCheck,
@@ -61,13 +61,13 @@ impl Check for HttpProbe {
 }
 
 /// Ends our own phases slightly before the `CheckProbe` timeout, so our precise reason wins.
-pub(super) fn own_deadline(timeout: Duration) -> tokio::time::Instant {
+pub(crate) fn own_deadline(timeout: Duration) -> tokio::time::Instant {
     let margin = (timeout / 20).min(Duration::from_millis(50));
     tokio::time::Instant::now() + timeout.saturating_sub(margin)
 }
 
 /// The timing series shared by http and prometheus checks.
-pub(super) fn timing_samples(mut outcome: Outcome, response: &Response) -> Outcome {
+pub(crate) fn timing_samples(mut outcome: Outcome, response: &Response) -> Outcome {
     let t = &response.timings;
     outcome = outcome
         .sample(
@@ -99,17 +99,17 @@ pub(super) fn timing_samples(mut outcome: Outcome, response: &Response) -> Outco
 
 /// Response time and certificate findings, shared by http and prometheus checks: pushes
 /// (status, text) for anything not Ok and returns the certificate note for an Ok detail.
-pub(super) fn grade_common(
+pub(crate) fn grade_common(
     response: &Response,
     warning: Duration,
     critical: Duration,
     at_ms: UnixMillis,
-    tls: &crate::config::checks::tcp::TlsSettings,
+    tls: &crate::checks::tcp::config::TlsSettings,
     findings: &mut Vec<(Status, String)>,
     outcome: &mut Vec<(SeriesKey, f64)>,
 ) -> Option<String> {
     let seconds = response.timings.total.as_secs_f64();
-    let slow = super::grade(
+    let slow = crate::checks::grade(
         seconds,
         Some(warning.as_secs_f64()),
         Some(critical.as_secs_f64()),
@@ -144,7 +144,7 @@ pub(super) fn grade_common(
     }
 }
 
-pub(super) fn seconds_text(seconds: f64) -> String {
+pub(crate) fn seconds_text(seconds: f64) -> String {
     if seconds < 0.1 {
         format!("{:.0} ms", seconds * 1000.0)
     } else {
@@ -156,7 +156,7 @@ fn judge(
     config: &HttpCheck,
     response: &Response,
     at_ms: UnixMillis,
-    tls: &crate::config::checks::tcp::TlsSettings,
+    tls: &crate::checks::tcp::config::TlsSettings,
 ) -> Outcome {
     let seconds = response.timings.total.as_secs_f64();
     let needs_json = !config.asserts.is_empty()

@@ -63,7 +63,7 @@ impl PartialEq for LogPattern {
     }
 }
 
-pub(in crate::config) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
+pub(crate) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
     let path = required_string(r, table, "path", "\"/var/log/app/webapp.log\"");
     let from_start = bool_setting(r, table, "from_start", false).value;
     let max_bytes_per_run = size_setting(

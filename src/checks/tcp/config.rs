@@ -85,7 +85,7 @@ impl TcpCheck {
     }
 }
 
-pub(in crate::config) fn read_tcp(r: &mut Reader<'_>, table: &Table<'_, '_>) -> TcpCheck {
+pub(crate) fn read_tcp(r: &mut Reader<'_>, table: &Table<'_, '_>) -> TcpCheck {
     let address = required_string(r, table, "address", "\"127.0.0.1:5432\"");
     if !address.is_empty() && !address.contains(':') {
         let path = format!("{}.address", table.path);
@@ -113,7 +113,7 @@ pub(in crate::config) fn read_tcp(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
 }
 
 /// The TLS keys of a network check.
-pub(in crate::config) fn read_tls(r: &mut Reader<'_>, table: &Table<'_, '_>) -> TlsSettings {
+pub(crate) fn read_tls(r: &mut Reader<'_>, table: &Table<'_, '_>) -> TlsSettings {
     let default = TlsSettings::default();
     let client_cert = optional_string(r, table, "client_cert").map(PathBuf::from);
     let client_key = optional_string(r, table, "client_key").map(PathBuf::from);
@@ -161,10 +161,7 @@ pub(in crate::config) fn read_tls(r: &mut Reader<'_>, table: &Table<'_, '_>) -> 
 }
 
 /// `response_time_warning` and `response_time_critical`.
-pub(in crate::config) fn read_response_time(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-) -> ResponseTime {
+pub(crate) fn read_response_time(r: &mut Reader<'_>, table: &Table<'_, '_>) -> ResponseTime {
     let default = ResponseTime::default();
     let warning = duration_setting(r, table, "response_time_warning", default.warning, positive);
     let critical = duration_setting(

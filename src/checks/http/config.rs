@@ -14,11 +14,11 @@ use std::fmt;
 use regex::Regex;
 use toml::de::DeValue;
 
-use super::tcp::{ResponseTime, TlsSettings, read_response_time, read_tls};
 use crate::base::schema::{Item, Reader, Table, a_type};
-use crate::base::schema::{anchored, pattern_list, size_setting, string_setting};
 use crate::base::schema::{optional_string, required_string, string_map};
+use crate::base::schema::{size_setting, string_setting};
 use crate::base::secret::Secret;
+use crate::checks::tcp::config::{ResponseTime, TlsSettings, read_response_time, read_tls};
 
 /// Redirects followed when `follow_redirects` is absent or `true`.
 pub const DEFAULT_REDIRECTS: u32 = 5;
@@ -162,29 +162,7 @@ impl HttpRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrometheusCheck {
-    pub request: HttpRequest,
-    /// `families`: regexes (whole-name) of the metric families to keep; empty keeps all.
-    pub families: Vec<Pattern>,
-    /// `prefix`: put before each kept series name (default "", names kept as-is).
-    pub prefix: String,
-    /// `max_samples`: the most samples kept from one scrape (default 10000).
-    pub max_samples: usize,
-}
-
-impl PrometheusCheck {
-    pub fn new(url: impl Into<String>) -> PrometheusCheck {
-        PrometheusCheck {
-            request: HttpRequest::new(url, DEFAULT_SCRAPE_MAX_BODY),
-            families: Vec::new(),
-            prefix: String::new(),
-            max_samples: 10_000,
-        }
-    }
-}
-
-pub(in crate::config) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpCheck {
+pub(crate) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpCheck {
     let default = HttpCheck::new("");
     let request = read_request(
         r,
@@ -224,61 +202,7 @@ pub(in crate::config) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) ->
     }
 }
 
-pub(in crate::config) fn read_prometheus(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-) -> PrometheusCheck {
-    let request = read_request(
-        r,
-        table,
-        "\"http://127.0.0.1:5000/metrics\"",
-        DEFAULT_SCRAPE_MAX_BODY,
-    );
-    let families = pattern_list(r, table, "families", &[], anchored)
-        .into_iter()
-        .map(Pattern)
-        .collect();
-    let prefix = string_setting(r, table, "prefix", String::new(), "a string", |text| {
-        let ok = text.value.chars().enumerate().all(|(i, c)| {
-            c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
-        });
-        if ok {
-            Ok(text.value.clone())
-        } else {
-            Err(format!(
-                "{} is not a metric name prefix; use letters, digits and _, like \"app_\"",
-                text.quoted()
-            ))
-        }
-    })
-    .value;
-    let max_samples = match r.item(table, "max_samples") {
-        None => 10_000,
-        Some(item) => match integer(&item) {
-            Some(n) if (1..=1_000_000).contains(&n) => n as usize,
-            Some(n) => {
-                r.problem(
-                    Some(&item.span),
-                    &item.path,
-                    format!("{n} is out of range; expected 1 to 1000000"),
-                );
-                10_000
-            }
-            None => {
-                r.wrong_type(&item, "a whole number");
-                10_000
-            }
-        },
-    };
-    PrometheusCheck {
-        request,
-        families,
-        prefix,
-        max_samples,
-    }
-}
-
-fn integer(item: &Item<'_, '_>) -> Option<i64> {
+pub(crate) fn integer(item: &Item<'_, '_>) -> Option<i64> {
     match item.value {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
         _ => None,
@@ -301,7 +225,7 @@ pub fn is_sensitive_header(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-fn read_request(
+pub(crate) fn read_request(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     example: &str,
@@ -639,6 +563,7 @@ fn read_extracts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<Extract> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::prometheus::PrometheusCheck;
     use crate::config::{CheckKind, from_str};
 
     fn env(name: &str) -> Option<String> {

@@ -65,10 +65,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row, TypeInfo, ValueRef};
 
-use super::{Check, CheckFuture, Outcome, grade};
 use crate::base::secret::mask_url;
+use crate::checks::sql::config::{Dialect, SqlCheck, SqlQuery};
+use crate::checks::{Check, CheckFuture, Outcome, grade};
 use crate::clock::UnixMillis;
-use crate::config::checks::sql::{Dialect, SqlCheck, SqlQuery};
 use crate::model::{SeriesKey, Status};
 
 /// The longest wait between connection attempts to a target that is down.

@@ -56,7 +56,7 @@ pub struct RedisCheck {
     pub scan_count: u32,
 }
 
-pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
+pub(crate) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
     let url = required_string(r, table, "url", "\"redis://127.0.0.1:6379/0\"");
     if !url.is_empty() {
         if let Err(why) = check_redis_url(&url) {
@@ -122,7 +122,7 @@ pub(in crate::config) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -
 
 /// A Redis connection URL as the client accepts it (redis://, rediss:// for TLS, or a Unix
 /// socket); the error names the problem without quoting the URL, which may hold a password.
-pub(in crate::config) fn check_redis_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
     let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         return Err(

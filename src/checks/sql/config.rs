@@ -109,11 +109,7 @@ pub struct SqlQuery {
     pub less_is_worse: bool,
 }
 
-pub(in crate::config) fn read_sql(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    dialect: Dialect,
-) -> SqlCheck {
+pub(crate) fn read_sql(r: &mut Reader<'_>, table: &Table<'_, '_>, dialect: Dialect) -> SqlCheck {
     let example = format!("\"{}\"", dialect.example_dsn());
     let dsn = Secret::new(required_string(r, table, "dsn", &example));
     if dialect != Dialect::Sqlite

@@ -1,0 +1,148 @@
+//! The closed set of check types and the one place that dispatches to their `CheckType`.
+//!
+//! Registering a type is one line of `check_kinds!` below: `Variant(its config struct)`. The
+//! compiler then checks that the struct implements `CheckType`; everything that lists types
+//! (`type_names`, the did-you-mean of `type`, the connectivity gate's network types) is
+//! derived from these lines, in this order.
+
+use super::{Cause, Check, CheckType, Schedule};
+use crate::base::schema::{Reader, Table};
+use crate::model::Layer;
+
+macro_rules! check_kinds {
+    ($($variant:ident($kind:ty),)+) => {
+        /// A configured check's own settings, by its `type`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum CheckKind {
+            $($variant($kind),)+
+        }
+
+        impl CheckKind {
+            /// Every `type` a check can have, in registration order.
+            pub fn type_names() -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $(names.extend_from_slice(<$kind as CheckType>::types());)+
+                names
+            }
+
+            /// Each type's example for the `config init` template, in registration order.
+            pub fn templates() -> Vec<&'static str> {
+                vec![$(<$kind as CheckType>::template(),)+]
+            }
+
+            /// Reads the keys of a check of `type_name`; `None` when no type has that name.
+            pub(crate) fn read(
+                type_name: &str,
+                r: &mut Reader<'_>,
+                table: &Table<'_, '_>,
+            ) -> Option<CheckKind> {
+                $(if <$kind as CheckType>::types().contains(&type_name) {
+                    return Some(CheckKind::$variant(<$kind as CheckType>::read(type_name, r, table)));
+                })+
+                None
+            }
+
+            /// The layer of a check of `type_name` without a `layer` key.
+            pub fn default_layer(type_name: &str) -> Layer {
+                $(if <$kind as CheckType>::types().contains(&type_name) {
+                    return <$kind as CheckType>::default_layer(type_name);
+                })+
+                Layer::Application
+            }
+
+            /// Whether checks of `type_name` reach over the network (see `CheckType::network`).
+            pub fn is_network_type(type_name: &str) -> bool {
+                $(if <$kind as CheckType>::types().contains(&type_name) {
+                    return <$kind as CheckType>::network(type_name);
+                })+
+                false
+            }
+
+            /// The type, for the calls that need no static knowledge.
+            fn as_type(&self) -> &dyn CheckType {
+                match self {
+                    $(CheckKind::$variant(kind) => kind,)+
+                }
+            }
+        }
+    };
+}
+
+check_kinds! {
+    Http(super::http::HttpCheck),
+    Prometheus(super::prometheus::PrometheusCheck),
+    Tcp(super::tcp::TcpCheck),
+    Sql(super::sql::SqlCheck),
+    Redis(super::redis::RedisCheck),
+    Log(super::log::LogCheck),
+}
+
+impl CheckKind {
+    /// The `type` this check was written with.
+    pub fn type_name(&self) -> &'static str {
+        self.as_type().type_name()
+    }
+
+    /// Whether this check reaches over the network.
+    pub fn is_network(&self) -> bool {
+        CheckKind::is_network_type(self.type_name())
+    }
+
+    /// What it looks at, any password masked.
+    pub fn target(&self) -> String {
+        self.as_type().target()
+    }
+
+    /// Its probe.
+    pub fn build(&self, schedule: Schedule) -> Box<dyn Check> {
+        self.as_type().build(schedule)
+    }
+
+    /// Doctor: what the target is called in hints.
+    pub fn what(&self) -> &'static str {
+        self.as_type().what()
+    }
+
+    /// Doctor: the type's own advice for `cause`, if it has any.
+    pub fn hint(&self, cause: Cause) -> Option<String> {
+        self.as_type().hint(cause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_name_is_registered_once_and_reads_back_to_itself() {
+        let names = CheckKind::type_names();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "a type name registered twice: {names:?}"
+        );
+        assert_eq!(
+            names,
+            [
+                "http",
+                "prometheus",
+                "tcp",
+                "postgres",
+                "mysql",
+                "sqlite",
+                "redis",
+                "log"
+            ]
+        );
+        assert!(!CheckKind::is_network_type("log"));
+        assert!(!CheckKind::is_network_type("sqlite"));
+        assert!(CheckKind::is_network_type("postgres"));
+        assert!(!CheckKind::is_network_type("nope"));
+        assert_eq!(CheckKind::default_layer("mysql"), Layer::Database);
+        assert_eq!(CheckKind::default_layer("redis"), Layer::Redis);
+        assert_eq!(CheckKind::default_layer("tcp"), Layer::Application);
+    }
+}

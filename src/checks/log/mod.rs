@@ -1,0 +1,47 @@
+//! `type = "log"`: follows a log file across rotation and counts the lines matching patterns.
+//! `config.rs` reads its keys and `[[check.pattern]]`, `probe.rs` follows the file.
+
+pub mod config;
+pub mod probe;
+
+pub use config::LogCheck;
+
+use super::{Cause, Check, CheckType, Schedule};
+use crate::base::schema::{Reader, Table};
+
+impl CheckType for LogCheck {
+    fn types() -> &'static [&'static str] {
+        &["log"]
+    }
+
+    fn template() -> &'static str {
+        include_str!("template.toml")
+    }
+
+    fn read(_type_name: &str, r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
+        config::read_log(r, table)
+    }
+
+    /// A local file.
+    fn network(_type_name: &str) -> bool {
+        false
+    }
+
+    fn type_name(&self) -> &'static str {
+        "log"
+    }
+
+    fn target(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn build(&self, schedule: Schedule) -> Box<dyn Check> {
+        Box::new(probe::LogProbe::new(self.clone(), schedule.interval))
+    }
+
+    fn hint(&self, cause: Cause) -> Option<String> {
+        (cause == Cause::Missing).then(|| {
+            "check the path: the file does not exist (yet); a file that appears later is picked up at the next run".to_string()
+        })
+    }
+}
