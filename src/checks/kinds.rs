@@ -1,80 +1,74 @@
 //! The closed set of check types and the one place that dispatches to their `CheckType`.
 //!
-//! Registering a type is one line of `check_kinds!` below: `Variant(its config struct)`. The
-//! compiler then checks that the struct implements `CheckType`; everything that lists types
-//! (`type_names`, the did-you-mean of `type`, the connectivity gate's network types) is
-//! derived from these lines, in this order.
+//! `check_kinds!` is invoked once, in `checks/mod.rs`, with one line per type:
+//! `Variant(folder::ConfigStruct)`. The line declares the type's module (its folder) and its
+//! variant of `CheckKind`; the compiler checks that the struct implements `CheckType`, and
+//! everything that lists types (`type_names`, the did-you-mean of `type`, the connectivity
+//! gate's network types, the template) is derived from these lines, in their order.
 
-use super::{Cause, Check, CheckType, Schedule};
-use crate::base::schema::{Reader, Table};
+use super::{Cause, Check, CheckKind, Schedule};
+#[cfg(test)]
 use crate::model::Layer;
 
 macro_rules! check_kinds {
-    ($($variant:ident($kind:ty),)+) => {
+    ($($variant:ident($module:ident::$kind:ident),)+) => {
+        $(pub mod $module;)+
+
         /// A configured check's own settings, by its `type`.
         #[derive(Debug, Clone, PartialEq)]
         pub enum CheckKind {
-            $($variant($kind),)+
+            $($variant($module::$kind),)+
         }
 
         impl CheckKind {
             /// Every `type` a check can have, in registration order.
             pub fn type_names() -> Vec<&'static str> {
                 let mut names = Vec::new();
-                $(names.extend_from_slice(<$kind as CheckType>::types());)+
+                $(names.extend_from_slice(<$module::$kind as $crate::checks::CheckType>::types());)+
                 names
             }
 
             /// Each type's example for the `config init` template, in registration order.
             pub fn templates() -> Vec<&'static str> {
-                vec![$(<$kind as CheckType>::template(),)+]
+                vec![$(<$module::$kind as $crate::checks::CheckType>::template(),)+]
             }
 
             /// Reads the keys of a check of `type_name`; `None` when no type has that name.
             pub(crate) fn read(
                 type_name: &str,
-                r: &mut Reader<'_>,
-                table: &Table<'_, '_>,
+                r: &mut $crate::base::schema::Reader<'_>,
+                table: &$crate::base::schema::Table<'_, '_>,
             ) -> Option<CheckKind> {
-                $(if <$kind as CheckType>::types().contains(&type_name) {
-                    return Some(CheckKind::$variant(<$kind as CheckType>::read(type_name, r, table)));
+                $(if <$module::$kind as $crate::checks::CheckType>::types().contains(&type_name) {
+                    return Some(CheckKind::$variant(<$module::$kind as $crate::checks::CheckType>::read(type_name, r, table)));
                 })+
                 None
             }
 
             /// The layer of a check of `type_name` without a `layer` key.
-            pub fn default_layer(type_name: &str) -> Layer {
-                $(if <$kind as CheckType>::types().contains(&type_name) {
-                    return <$kind as CheckType>::default_layer(type_name);
+            pub fn default_layer(type_name: &str) -> $crate::model::Layer {
+                $(if <$module::$kind as $crate::checks::CheckType>::types().contains(&type_name) {
+                    return <$module::$kind as $crate::checks::CheckType>::default_layer(type_name);
                 })+
-                Layer::Application
+                $crate::model::Layer::Application
             }
 
             /// Whether checks of `type_name` reach over the network (see `CheckType::network`).
             pub fn is_network_type(type_name: &str) -> bool {
-                $(if <$kind as CheckType>::types().contains(&type_name) {
-                    return <$kind as CheckType>::network(type_name);
+                $(if <$module::$kind as $crate::checks::CheckType>::types().contains(&type_name) {
+                    return <$module::$kind as $crate::checks::CheckType>::network(type_name);
                 })+
                 false
             }
 
             /// The type, for the calls that need no static knowledge.
-            fn as_type(&self) -> &dyn CheckType {
+            fn as_type(&self) -> &dyn $crate::checks::CheckType {
                 match self {
                     $(CheckKind::$variant(kind) => kind,)+
                 }
             }
         }
     };
-}
-
-check_kinds! {
-    Http(super::http::HttpCheck),
-    Prometheus(super::prometheus::PrometheusCheck),
-    Tcp(super::tcp::TcpCheck),
-    Sql(super::sql::SqlCheck),
-    Redis(super::redis::RedisCheck),
-    Log(super::log::LogCheck),
 }
 
 impl CheckKind {

@@ -3,8 +3,9 @@
 //! `mod.rs`, its `CheckType`: the type names, the default layer, whether it reaches over the
 //! network, the summary line's target, how to build its probe and its doctor hints.
 //!
-//! `kinds.rs` holds the closed enum of types, `CheckKind`, and the one `match` that dispatches
-//! to `CheckType`: adding a type is one folder here and one line in `kinds.rs`. Nothing else
+//! `check_kinds!` below registers the types, one line each, making the closed enum
+//! `CheckKind`; `kinds.rs` holds the one `match` that dispatches to `CheckType`: adding a type
+//! is one folder here and one line below. Nothing else
 //! lists the types: the did-you-mean of `type`, the connectivity gate's network types, the
 //! template's type list and the exporter's rules all ask `CheckKind`.
 //!
@@ -12,14 +13,18 @@
 //! schedule with timeouts, retries and the shared series is `probes::checks`' job.
 
 pub mod hint;
+#[macro_use]
 mod kinds;
 
-pub mod http;
-pub mod log;
-pub mod prometheus;
-pub mod redis;
-pub mod sql;
-pub mod tcp;
+// The check types: one line each, `Variant(folder::ConfigStruct)` (see `kinds.rs`).
+check_kinds! {
+    Http(http::HttpCheck),
+    Prometheus(prometheus::PrometheusCheck),
+    Tcp(tcp::TcpCheck),
+    Sql(sql::SqlCheck),
+    Redis(redis::RedisCheck),
+    Log(log::LogCheck),
+}
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +35,6 @@ use crate::clock::UnixMillis;
 use crate::model::{Layer, SeriesKey, Status};
 
 pub use hint::Cause;
-pub use kinds::CheckKind;
 
 /// The extension points of one check type. Implemented by the type's config struct (what
 /// `CheckKind` holds); `CheckKind` dispatches to it.
