@@ -60,6 +60,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: collect, keep history, serve HTTP (default 127.0.0.1:9898).
+    ///
+    /// Port 0 in server.listen (or server.metrics_listen) lets the system pick a free port;
+    /// the log says which: the line "lookout started" has listen=ADDRESS (and "serving
+    /// /metrics on a second listener" has metrics_listen=ADDRESS).
     Serve,
     /// Cron mode: one collection of every metric source into the store, then exit.
     Collect,

@@ -539,6 +539,20 @@ impl Listeners {
         };
         Ok(Listeners { tls, main, metrics })
     }
+
+    /// The addresses bound (`server.listen`, `server.metrics_listen`): with port 0 in the
+    /// config the system picked the port, and this is where it is learnt.
+    pub fn addresses(
+        &self,
+        server: &ServerConfig,
+    ) -> (std::net::SocketAddr, Option<std::net::SocketAddr>) {
+        let main = self.main.local_addr().unwrap_or(server.listen);
+        let metrics = match (&self.metrics, server.metrics_listen) {
+            (Some(listener), Some(addr)) => Some(listener.local_addr().unwrap_or(addr)),
+            _ => None,
+        };
+        (main, metrics)
+    }
 }
 
 /// What the web needs of the components before it.

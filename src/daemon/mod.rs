@@ -236,6 +236,8 @@ async fn run(
     use components::*;
     let mut supervisor = Supervisor::<Config>::default();
     let listeners = supervisor.check(Listeners::bind(&config.server)).await?;
+    // As reported (log, start event, systemd status): with port 0, the port the system gave.
+    let (listen, metrics_listen) = listeners.addresses(&config.server);
     // After the TLS files and the port are known good: a start that fails creates no admin.
     let admin = ensure_admin(store, &config.storage.path).await;
     supervisor.check(admin).await?;
@@ -276,17 +278,20 @@ async fn run(
     supervisor.start(Heartbeat::start(c, &wiring)).await?;
     supervisor.start(Probes::start(c, &wiring)).await?;
     tracing::info!(
-        listen = %config.server.listen,
+        listen = %listen,
         data_dir = %config.storage.path.display(),
         config = %config.source.as_ref().map_or("embedded default".to_string(), |p| p.display().to_string()),
         "lookout started"
     );
+    if let Some(addr) = metrics_listen {
+        tracing::info!(metrics_listen = %addr, "serving /metrics on a second listener");
+    }
     bus.publish_event(lifecycle_event(
         &clock,
         EventKind::Started,
-        format!("version {} on {}", web::VERSION, config.server.listen),
+        format!("version {} on {}", web::VERSION, listen),
     ));
-    let serving = format!("serving on {}", config.server.listen);
+    let serving = format!("serving on {listen}");
     systemd.ready(&serving);
 
     loop {

@@ -41,11 +41,19 @@ impl Drop for SmtpServer {
 
 impl SmtpServer {
     pub fn start(dir: &Path, extra: &[&str]) -> SmtpServer {
-        SmtpServer::start_on(dir, crate::common::free_port(), extra)
+        // A free port, another if that one was taken before the server bound it.
+        crate::common::with_free_port("the SMTP test server", |port| {
+            SmtpServer::try_start_on(dir, port, extra)
+        })
     }
 
     /// On a port chosen earlier (a config already names it).
     pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> SmtpServer {
+        SmtpServer::try_start_on(dir, port, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `start_on`, or why the server did not start (it exits when it cannot bind).
+    fn try_start_on(dir: &Path, port: u16, extra: &[&str]) -> Result<SmtpServer, String> {
         let out = dir.join("mail");
         std::fs::create_dir_all(&out).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
@@ -61,12 +69,15 @@ impl SmtpServer {
         let mut line = String::new();
         let stdout = child.stdout.take().expect("piped");
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the SMTP test server did not start (is aiosmtpd installed? pip install aiosmtpd)"
-        );
-        SmtpServer { child, port, out }
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the SMTP test server did not start on port {port} (is aiosmtpd installed? \
+                 pip install aiosmtpd): {line:?}"
+            ));
+        }
+        Ok(SmtpServer { child, port, out })
     }
 
     /// The messages received so far, in arrival order.

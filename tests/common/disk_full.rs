@@ -159,15 +159,14 @@ pub fn start() -> Setup {
         alerts_config(smtp.port, ""),
         http_check("app", &app.url(), "")
     );
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &extra);
+    let config = common::write_config(dir.path(), 0, &extra);
     // The buffer limit, small enough that the episode reaches it.
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "flush_interval = \"1s\"\n",
         &format!("flush_interval = \"1s\"\nmax_buffered_samples = {BUFFER_LIMIT}\n"),
     );
     std::fs::write(&config, text).unwrap();
-    let mut daemon = Daemon::start(&config, port);
+    let mut daemon = Daemon::start(&config);
     daemon.wait_until(Duration::from_secs(20), |d| {
         metric(d, "lookout_store_flushes_total") >= 2.0
     });

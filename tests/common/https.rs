@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,44 +88,14 @@ pub fn get(
 impl Daemon {
     /// `Daemon::spawn` for a daemon serving HTTPS: waits until /healthz answers 200 over TLS
     /// (verified against the CA of `config`), then registers an admin token for the helpers.
-    pub fn spawn_tls(
-        mut command: Command,
-        port: u16,
-        config: &Arc<rustls::ClientConfig>,
-    ) -> Daemon {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        TOKENS.lock().unwrap().remove(&addr);
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lookout serve");
-        let log = Arc::new(std::sync::Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            addr,
-            log,
-            reader: Some(reader),
-        };
+    pub fn spawn_tls(mut command: Command, config: &Arc<rustls::ClientConfig>) -> Daemon {
+        let mut daemon = Daemon::launch(&mut command);
         daemon.wait_until(Duration::from_secs(20), |d| {
             get(d.addr, config, "/healthz").is_ok_and(|(status, _)| status == 200)
         });
         let token = create_token(&command, "admin");
         super::secret(&token);
-        TOKENS.lock().unwrap().insert(addr, token);
+        TOKENS.lock().unwrap().insert(daemon.addr, token);
         daemon
     }
 }

@@ -111,6 +111,11 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A port free at the time of the call, for a server the tests start that cannot report the
+/// port it bound (an external program: SMTP, Prometheus, PostgreSQL). It is released before
+/// that server binds it, so another process may take it meanwhile: start such servers with
+/// `with_free_port`, which retries on a new port. A Lookout daemon binds port 0 instead
+/// (`write_config(dir, 0, ...)`) and reports the port it got (`Daemon::start`).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -118,7 +123,23 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A config for a test daemon: its own port and data dir, fast system collection.
+/// Starts a server on a free port (`free_port`), again on another port when `start` fails
+/// (returns `Err`: the port was taken between the choice and the bind, or the server died):
+/// up to 5 tries, then panics with the last error.
+pub fn with_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Result<T, String>) -> T {
+    let mut errors = Vec::new();
+    for _ in 0..5 {
+        let port = free_port();
+        match start(port) {
+            Ok(server) => return server,
+            Err(error) => errors.push(format!("port {port}: {error}")),
+        }
+    }
+    panic!("{what} did not start on a free port: {}", errors.join("; "))
+}
+
+/// A config for a test daemon: its own data dir, fast system collection, and `listen` on
+/// `port`: 0 (the usual choice) lets the daemon pick a free one, which `Daemon::start` reads.
 pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     let path = dir.join("lookout.toml");
     let body = format!(
@@ -129,8 +150,24 @@ pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     path
 }
 
+/// The address `lookout serve` reports in its log once it listens (`lookout started
+/// listen=ADDR`, text format: the tests' daemons log to stderr): with port 0 in its config,
+/// the port the system gave it.
+pub fn reported_address(log: &str) -> Option<SocketAddr> {
+    log.lines()
+        .filter(|line| line.contains("lookout started"))
+        .find_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("listen="))
+        })
+        .and_then(|addr| addr.parse::<SocketAddr>().ok())
+        // An older Lookout reported the configured address, port 0 included.
+        .filter(|addr| addr.port() != 0)
+}
+
 pub struct Daemon {
     pub child: Child,
+    /// Where it listens: the address it reported (see `reported_address`).
     pub addr: SocketAddr,
     /// Everything the daemon logged so far: read continuously, so a chatty daemon never
     /// blocks on a full pipe.
@@ -140,18 +177,66 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(config: &Path, port: u16) -> Daemon {
+    /// `lookout serve --config CONFIG`, up and answering (`spawn`).
+    pub fn start(config: &Path) -> Daemon {
         let mut command = lookout();
         command.args(["serve", "--config"]).arg(config);
-        Daemon::spawn(command, port)
+        Daemon::spawn(command)
     }
 
-    /// Spawns `command` (a `lookout serve ...`) and waits until it answers /healthz.
-    pub fn spawn(mut command: Command, port: u16) -> Daemon {
-        TOKENS
-            .lock()
-            .unwrap()
-            .remove(&SocketAddr::from(([127, 0, 0, 1], port)));
+    /// `start`, or the daemon's log if it exited before it listened (e.g. its port was
+    /// taken: for `with_free_port`).
+    pub fn try_start(config: &Path) -> Result<Daemon, String> {
+        let mut command = lookout();
+        command.args(["serve", "--config"]).arg(config);
+        Daemon::try_spawn(command)
+    }
+
+    /// Spawns `command` (a `lookout serve ...`) and waits until it answers /healthz at the
+    /// address it reported; then gives the helpers of this module an admin token for it.
+    pub fn spawn(command: Command) -> Daemon {
+        Daemon::try_spawn(command).unwrap_or_else(|log| panic!("lookout exited early: {log}"))
+    }
+
+    /// `spawn`, or the daemon's log if it exited before it answered.
+    pub fn try_spawn(command: Command) -> Result<Daemon, String> {
+        Daemon::try_spawn_with(command, None)
+    }
+
+    /// `try_spawn` for a daemon whose log is not on stderr (`log.output = "file"`), so the
+    /// fixtures cannot read its address there: it listens on `port`, written in its config
+    /// up front (start it through `with_free_port`, which retries if the port was taken).
+    pub fn try_spawn_at(command: Command, port: u16) -> Result<Daemon, String> {
+        Daemon::try_spawn_with(command, Some(port))
+    }
+
+    fn try_spawn_with(mut command: Command, port: Option<u16>) -> Result<Daemon, String> {
+        let mut daemon = Daemon::try_launch_with(&mut command, port)?;
+        daemon.until_or_exit(|d| {
+            http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
+        })?;
+        // The API needs credentials: an admin token for this daemon's store, sent by the
+        // helpers of this module (`http_get`, `alerting::http`) to this address.
+        let token = create_token(&command, "admin");
+        secret(&token);
+        TOKENS.lock().unwrap().insert(daemon.addr, token);
+        Ok(daemon)
+    }
+
+    /// Spawns `command` with its stderr collected, and waits until it reports the address it
+    /// listens on (panics with its log if it exits first).
+    pub fn launch(command: &mut Command) -> Daemon {
+        Daemon::try_launch(command).unwrap_or_else(|log| panic!("lookout exited early: {log}"))
+    }
+
+    /// `launch`, or the daemon's log if it exited before it reported its address.
+    pub fn try_launch(command: &mut Command) -> Result<Daemon, String> {
+        Daemon::try_launch_with(command, None)
+    }
+
+    /// Spawns `command` with its stderr collected; its address is 127.0.0.1:`port`, or, for
+    /// `None`, the one it reports.
+    fn try_launch_with(command: &mut Command, port: Option<u16>) -> Result<Daemon, String> {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -171,22 +256,64 @@ impl Daemon {
                     .push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         });
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut daemon = Daemon {
             child,
-            addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
             log,
             reader: Some(reader),
         };
-        daemon.wait_until(Duration::from_secs(20), |d| {
-            http_get(d.addr, "/healthz").is_some_and(|(status, _)| status == 200)
-        });
-        // The API needs credentials: an admin token for this daemon's store, sent by the
-        // helpers of this module (`http_get`, `alerting::http`) to this address.
-        let token = create_token(&command, "admin");
-        secret(&token);
-        TOKENS.lock().unwrap().insert(addr, token);
-        daemon
+        if port.is_none() {
+            daemon.until_or_exit(|d| reported_address(&d.log()).is_some())?;
+            daemon.addr = reported_address(&daemon.log()).expect("reported");
+        }
+        // A token of an earlier daemon on this address (a restart) is not this one's.
+        TOKENS.lock().unwrap().remove(&daemon.addr);
+        Ok(daemon)
+    }
+
+    /// Waits until `ready` (20 s at most, then panics); `Err` with the log if it exits first.
+    fn until_or_exit(&mut self, mut ready: impl FnMut(&Daemon) -> bool) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if ready(self) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Its last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(format!("exit {status}: {}", self.log()));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "lookout not ready within 20 s: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Writes the address it listens on into `config` (`listen = "127.0.0.1:0"` becomes the
+    /// real address), for the commands that find the daemon through the config (`doctor`)
+    /// and for a restart on the same address.
+    pub fn pin_listen(&self, config: &Path) {
+        let text = std::fs::read_to_string(config).expect("read config");
+        let pinned = text.replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{}\"", self.addr),
+            1,
+        );
+        assert_ne!(
+            pinned,
+            text,
+            "no `listen = \"127.0.0.1:0\"` in {}",
+            config.display()
+        );
+        std::fs::write(config, pinned).expect("write config");
     }
 
     pub fn wait_until(&mut self, limit: Duration, mut ready: impl FnMut(&Daemon) -> bool) {

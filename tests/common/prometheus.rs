@@ -34,51 +34,52 @@ impl Prometheus {
             Path::new(PROMETHEUS).exists(),
             "{PROMETHEUS} is needed for this test (apt install prometheus)"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: lookout\n    static_configs:\n      \
-                 - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-            .parse()
+        // A free port, another if that one was taken before Prometheus bound it.
+        common::with_free_port("prometheus", |port| {
+            let dir = tempfile::tempdir().unwrap();
+            let config = dir.path().join("prometheus.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                     scrape_configs:\n  - job_name: lookout\n    static_configs:\n      \
+                     - targets: ['{target}']\n"
+                ),
+            )
             .unwrap();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {PROMETHEUS}: {e}"));
-        let mut prometheus = Prometheus { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
-                return prometheus;
-            }
-            if let Ok(Some(status)) = prometheus.child.try_wait() {
-                panic!(
-                    "prometheus exited at start with {status}:\n{}",
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+            let child = Command::new(PROMETHEUS)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {PROMETHEUS}: {e}"));
+            let mut prometheus = Prometheus { child, addr, dir };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
+                    return Ok(prometheus);
+                }
+                if let Ok(Some(status)) = prometheus.child.try_wait() {
+                    return Err(format!(
+                        "prometheus exited at start with {status}:\n{}",
+                        prometheus.log()
+                    ));
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "prometheus not ready within 30 s:\n{}",
                     prometheus.log()
                 );
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within 30 s:\n{}",
-                prometheus.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     pub fn log(&self) -> String {

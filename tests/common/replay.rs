@@ -291,7 +291,6 @@ pub struct Scenario {
     pub smtp: SmtpServer,
     daemon: Option<Daemon>,
     config: PathBuf,
-    port: u16,
 }
 
 impl Scenario {
@@ -305,7 +304,6 @@ impl Scenario {
             smtp,
             daemon: None,
             config,
-            port: common::free_port(),
         }
     }
 
@@ -314,10 +312,13 @@ impl Scenario {
         email_notifier(self.smtp.port)
     }
 
-    /// Writes the config (`common::write_config` + `extra`) and starts the daemon.
+    /// Writes the config (`common::write_config` + `extra`) and starts the daemon on a port
+    /// of its choosing, which is then written into the config (a restart keeps it).
     pub fn start(&mut self, extra: &str) {
-        self.config = common::write_config(self.dir.path(), self.port, extra);
-        self.daemon = Some(Daemon::start(&self.config, self.port));
+        self.config = common::write_config(self.dir.path(), 0, extra);
+        let daemon = Daemon::start(&self.config);
+        daemon.pin_listen(&self.config);
+        self.daemon = Some(daemon);
     }
 
     pub fn daemon(&self) -> &Daemon {
@@ -333,7 +334,7 @@ impl Scenario {
     /// Starts the daemon again: same config, port and data dir.
     pub fn restart(&mut self) {
         assert!(self.daemon.is_none(), "stop it first");
-        self.daemon = Some(Daemon::start(&self.config, self.port));
+        self.daemon = Some(Daemon::start(&self.config));
     }
 
     /// The mails received so far, in arrival order.
@@ -533,12 +534,16 @@ impl PrivatePostgres {
         );
         let mut postgres = PrivatePostgres {
             dir,
-            port: common::free_port(),
+            port: 0,
             bin,
             owner,
             child: None,
         };
-        postgres.up();
+        // A free port, another if that one was taken before postgres bound it.
+        common::with_free_port("postgres", |port| {
+            postgres.port = port;
+            postgres.try_up()
+        });
         postgres
     }
 
@@ -552,6 +557,11 @@ impl PrivatePostgres {
     }
 
     fn up(&mut self) {
+        self.try_up().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts the server; `Err` with its log if it exits at start (e.g. its port was taken).
+    fn try_up(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -585,10 +595,10 @@ impl PrivatePostgres {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
+                return Err(format!(
                     "postgres exited with {status}: {}",
                     std::fs::read_to_string(self.log_path()).unwrap_or_default()
-                );
+                ));
             }
             let ready = Command::new(self.bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U"])
@@ -608,6 +618,7 @@ impl PrivatePostgres {
             std::thread::sleep(Duration::from_millis(100));
         }
         self.child = Some(child);
+        Ok(())
     }
 
     /// Crashes the server: an immediate shutdown (SIGQUIT to the postmaster: every backend

@@ -46,49 +46,51 @@ impl Alertmanager {
             Path::new(BINARY).exists(),
             "{BINARY} is needed for these tests (apt install prometheus-alertmanager)"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  resolve_timeout: {resolve_timeout}\nroute:\n  receiver: 'null'\n  \
-                 group_wait: 1s\nreceivers:\n  - name: 'null'\n"
-            ),
-        )
-        .unwrap();
-        let port = common::free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let storage = dir.path().join("data");
-        let child = Command::new(BINARY)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", storage.display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--cluster.listen-address=")
-            // Times in the API in UTC ("…Z"), as humantime parses them.
-            .env("TZ", "UTC")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-        let mut am = Alertmanager {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
-                return am;
+        // A free port, another if that one was taken before Alertmanager bound it.
+        common::with_free_port("alertmanager", |port| {
+            let dir = tempfile::tempdir().unwrap();
+            let config = dir.path().join("alertmanager.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "global:\n  resolve_timeout: {resolve_timeout}\nroute:\n  receiver: 'null'\n  \
+                     group_wait: 1s\nreceivers:\n  - name: 'null'\n"
+                ),
+            )
+            .unwrap();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let storage = dir.path().join("data");
+            let child = Command::new(BINARY)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.path={}", storage.display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--cluster.listen-address=")
+                // Times in the API in UTC ("…Z"), as humantime parses them.
+                .env("TZ", "UTC")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+            let mut am = Alertmanager {
+                child,
+                addr,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + LIMIT;
+            loop {
+                if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
+                    return Ok(am);
+                }
+                if let Ok(Some(status)) = am.child.try_wait() {
+                    return Err(format!("alertmanager exited at start with {status}"));
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "alertmanager not ready within {LIMIT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if let Ok(Some(status)) = am.child.try_wait() {
-                panic!("alertmanager exited at start with {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "alertmanager not ready within {LIMIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     fn url(&self) -> String {
@@ -146,9 +148,8 @@ fn a_failing_check_is_an_alert_in_alertmanager_kept_alive_while_firing_and_resol
     let am = Alertmanager::start("8s");
     let app = FlipServer::start(200);
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &daemon_config(&am, &app));
-    let daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &daemon_config(&am, &app));
+    let daemon = Daemon::start(&config);
 
     app.set(500);
     let ours = [("alertname", "check_failed"), ("check", "app")];
@@ -495,7 +496,6 @@ fn the_watchdog_is_always_active_in_alertmanager_and_reaches_only_its_notifiers(
     let am = Alertmanager::start("5s");
     let hook = alerting::HookReceiver::start("s3cret");
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let extra = format!(
         "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
          [[alerts.rule]]\nname = \"Watchdog\"\nenabled = true\nnotifiers = [\"am\"]\n\
@@ -510,8 +510,8 @@ fn the_watchdog_is_always_active_in_alertmanager_and_reaches_only_its_notifiers(
         am.url(),
         hook.addr
     );
-    let config = common::write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &extra);
+    let daemon = Daemon::start(&config);
     let ours = [("alertname", "Watchdog")];
     let alert = poll(LIMIT, "the Watchdog in alertmanager", || am.alert(&ours));
     let labels: BTreeMap<String, String> = serde_json::from_value(alert["labels"].clone()).unwrap();

@@ -37,11 +37,7 @@ fn json(output: &Output) -> Value {
 
 /// A config with one email notifier to `smtp_port` and `checks`; no daemon needed.
 fn config(dir: &Path, smtp_port: u16, checks: &str) -> PathBuf {
-    common::write_config(
-        dir,
-        common::free_port(),
-        &(alerts_config(smtp_port, "") + checks),
-    )
+    common::write_config(dir, 0, &(alerts_config(smtp_port, "") + checks))
 }
 
 #[test]
@@ -261,8 +257,7 @@ fn the_smtp_password_never_shows_in_output_or_logs() {
         "timeout = \"5s\"\n",
         "timeout = \"5s\"\nusername = \"ops\"\npassword = \"${SMTP_PASSWORD}\"\n",
     ) + &http_check("app", &app.url(), "");
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &body);
+    let config = common::write_config(dir.path(), 0, &body);
 
     // The right password: delivered, authenticated.
     let out = cli(
@@ -316,13 +311,13 @@ fn the_smtp_password_never_shows_in_output_or_logs() {
     // and the API.
     let daemon_dir = dir.path().join("daemon");
     std::fs::create_dir_all(&daemon_dir).unwrap();
-    let config = common::write_config(&daemon_dir, port, &body);
+    let config = common::write_config(&daemon_dir, 0, &body);
     let mut command = common::lookout();
     command
         .args(["serve", "--log-level", "debug", "--config"])
         .arg(&config)
         .env("SMTP_PASSWORD", SECRET);
-    let daemon = Daemon::spawn(command, port);
+    let daemon = Daemon::spawn(command);
     poll(LIMIT, "a delivery error in the outbox", || {
         let rows = daemon.json("/api/v1/outbox?all=true");
         rows["outbox"]
@@ -354,13 +349,12 @@ fn a_silence_from_the_shell_mutes_a_running_daemon_and_its_expiry_tells() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = FlipServer::start(200);
-    let port = common::free_port();
     let config = common::write_config(
         dir.path(),
-        port,
+        0,
         &(alerts_config(smtp.port, "") + &http_check("app", &app.url(), "")),
     );
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let added = json(&cli(
         &config,
         &[
@@ -416,9 +410,8 @@ fn one_evaluator_per_store_a_daemon_keeps_cron_and_a_second_daemon_out() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]);
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &alerts_config(smtp.port, ""));
-    let daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &alerts_config(smtp.port, ""));
+    let daemon = Daemon::start(&config);
     let pid = daemon.child.id();
 
     let out = cli(&config, &["alerts", "run"], &[]);
@@ -429,16 +422,9 @@ fn one_evaluator_per_store_a_daemon_keeps_cron_and_a_second_daemon_out() {
         "{said}"
     );
 
-    // A second daemon on the same data dir (another port) refuses to start.
-    let other_port = common::free_port();
+    // A second daemon on the same data dir (another port: port 0 gets one) refuses to start.
     let second_config = dir.path().join("second.toml");
-    std::fs::write(
-        &second_config,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(&format!(":{port}\""), &format!(":{other_port}\"")),
-    )
-    .unwrap();
+    std::fs::copy(&config, &second_config).unwrap();
     let out = common::output(
         common::lookout()
             .args(["serve", "--config"])

@@ -17,10 +17,12 @@ use serde_json::Value;
 
 const MAIL_LIMIT: Duration = Duration::from_secs(30);
 
-fn start(dir: &Path, extra: &str) -> (Daemon, std::path::PathBuf, u16) {
-    let port = common::free_port();
-    let config = common::write_config(dir, port, extra);
-    (Daemon::start(&config, port), config, port)
+/// A daemon on a port of its choosing, written into its config: a restart keeps it.
+fn start(dir: &Path, extra: &str) -> (Daemon, std::path::PathBuf) {
+    let config = common::write_config(dir, 0, extra);
+    let daemon = Daemon::start(&config);
+    daemon.pin_listen(&config);
+    (daemon, config)
 }
 
 fn alerts(daemon: &Daemon) -> Vec<Value> {
@@ -66,7 +68,7 @@ fn an_http_check_failing_reaches_people_by_email_and_its_recovery_too() {
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = FlipServer::start(200);
     let extra = alerts_config(smtp.port, "") + &http_check("app", &app.url(), "");
-    let (daemon, _, _) = start(dir.path(), &extra);
+    let (daemon, _) = start(dir.path(), &extra);
 
     // Healthy first: the check runs, nothing is told.
     poll(MAIL_LIMIT, "the check ran", || {
@@ -148,13 +150,13 @@ fn a_restart_neither_resends_nor_forgets_a_firing_alert() {
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = FlipServer::start(500);
     let extra = alerts_config(smtp.port, "") + &http_check("app", &app.url(), "");
-    let (daemon, config, port) = start(dir.path(), &extra);
+    let (daemon, config) = start(dir.path(), &extra);
     smtp.wait_for(1, MAIL_LIMIT);
     let before = firing(&daemon, "app");
     let (code, log) = daemon.stop_with(libc::SIGTERM);
     assert_eq!(code, Some(0), "{log}");
 
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     // Still firing, from the same moment, and nobody is told again.
     let after = firing(&daemon, "app");
     assert_eq!(after["since"], before["since"], "{before} vs {after}");
@@ -194,7 +196,7 @@ fn outage_loses_nothing(signal: i32) {
         let url = format!("http://127.0.0.1:{}/health", closed_port());
         extra += &http_check(name, &url, "");
     }
-    let (daemon, config, port) = start(dir.path(), &extra);
+    let (daemon, config) = start(dir.path(), &extra);
 
     let rows = poll(
         Duration::from_secs(45),
@@ -220,7 +222,7 @@ fn outage_loses_nothing(signal: i32) {
     let (_, log) = daemon.stop_with(signal);
 
     let smtp = SmtpServer::start_on(dir.path(), smtp_port, &[]);
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let mails = smtp.wait_for(OUTAGE_CHECKS, Duration::from_secs(90));
     poll(Duration::from_secs(30), "the outbox empty", || {
         outbox(&daemon, false).is_empty().then_some(())
@@ -291,14 +293,13 @@ fn a_signed_webhook_is_verified_by_the_receiver() {
          secret = \"${{HOOK_SECRET}}\"\n",
         hook.addr
     ) + &http_check("app", &app.url(), "");
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &extra);
+    let config = common::write_config(dir.path(), 0, &extra);
     let mut command = common::lookout();
     command
         .args(["serve", "--config"])
         .arg(&config)
         .env("HOOK_SECRET", SECRET);
-    let daemon = Daemon::spawn(command, port);
+    let daemon = Daemon::spawn(command);
 
     let request = poll(MAIL_LIMIT, "a webhook POST", || {
         hook.received().into_iter().next()
@@ -351,7 +352,7 @@ fn a_silence_mutes_the_mail_and_its_expiry_tells_the_alert() {
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = FlipServer::start(200);
     let extra = alerts_config(smtp.port, "") + &http_check("app", &app.url(), "");
-    let (daemon, _, _) = start(dir.path(), &extra);
+    let (daemon, _) = start(dir.path(), &extra);
 
     // Bad bodies: 400 naming the field.
     for (body, field) in [
@@ -476,7 +477,7 @@ fn a_failing_dependency_inhibits_the_alert_of_the_check_that_needs_it() {
     let extra = alerts_config(smtp.port, "")
         + &http_check("db", &db.url(), "")
         + &http_check("app", &app.url(), "depends_on = [\"db\"]");
-    let (daemon, _, _) = start(dir.path(), &extra);
+    let (daemon, _) = start(dir.path(), &extra);
     let mails = smtp.wait_for(1, MAIL_LIMIT);
     assert!(subject(&mails[0]).contains("db"), "{}", mails[0]);
     firing(&daemon, "db");
@@ -519,7 +520,7 @@ fn regression_checks_failing_in_the_same_tick_tell_only_the_dependency() {
     let extra = alerts_config(smtp.port, "")
         + &http_check("app", &app.url(), "depends_on = [\"db\"]")
         + &http_check("db", &db.url(), "");
-    let (daemon, _, _) = start(dir.path(), &extra);
+    let (daemon, _) = start(dir.path(), &extra);
     firing(&daemon, "db");
     firing(&daemon, "app");
     smtp.wait_for(1, MAIL_LIMIT);
@@ -542,9 +543,8 @@ fn a_silence_running_out_tells_the_alert_it_muted() {
     let smtp = SmtpServer::start(dir.path(), &[]);
     let app = FlipServer::start(500);
     let extra = alerts_config(smtp.port, "") + &http_check("app", &app.url(), "");
-    let port = common::free_port();
-    let config = common::write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &extra);
+    let daemon = Daemon::start(&config);
     // Fires and is mailed first; then silenced briefly (later repeats would be muted).
     smtp.wait_for(1, MAIL_LIMIT);
     app.set(200);
@@ -586,7 +586,7 @@ fn regression_a_stalled_alert_commit_fires_no_false_no_data_alerts() {
         extra += &http_check(&format!("svc-{i}"), &healthy.url(), "");
     }
     extra += &http_check("app", &app.url(), "");
-    let (daemon, _, _) = start(dir.path(), &extra);
+    let (daemon, _) = start(dir.path(), &extra);
     wait_runs(&app, 2);
 
     // The store's write lock held for 4 s (more than the 3 intervals of the no-data rule,

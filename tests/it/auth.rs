@@ -10,9 +10,8 @@ fn first_start_leaves_the_admin_password_in_a_private_file_never_in_the_log() {
     let _machine = crate::common::machine::shared();
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, "");
+    let daemon = Daemon::start(&config);
     // stderr is a pipe here, as under systemd: a log, so the password goes to a file.
     let file = dir.path().join("data/initial-admin-password");
     let log = daemon.log();
@@ -50,7 +49,7 @@ fn first_start_leaves_the_admin_password_in_a_private_file_never_in_the_log() {
     assert!(!log.contains(password), "the password is never in the log");
 
     // A second start creates nobody.
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     assert!(!daemon.log().contains("created user"));
     drop(daemon);
 
@@ -83,7 +82,7 @@ fn first_start_leaves_the_admin_password_in_a_private_file_never_in_the_log() {
 fn users_and_tokens_from_the_cli() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), free_port(), "");
+    let config = write_config(dir.path(), 0, "");
     let config = config.to_str().unwrap();
     let with_stdin = |args: &[&str], input: &str| {
         let mut child = lookout()
@@ -181,8 +180,7 @@ fn a_login_lockout_is_a_critical_security_alert_by_mail() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     let smtp = alerting::SmtpServer::start(dir.path(), &[]);
-    let port = free_port();
-    let config = write_config(dir.path(), port, &alerting::alerts_config(smtp.port, ""));
+    let config = write_config(dir.path(), 0, &alerting::alerts_config(smtp.port, ""));
     let password = "carol's long password";
     let mut child = lookout()
         .arg("--config")
@@ -206,7 +204,7 @@ fn a_login_lockout_is_a_critical_security_alert_by_mail() {
     }
     let added = finish(child);
     assert!(added.status.success(), "{}", text(&added.stderr));
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
 
     // Waits out the short delays (Retry-After of a few seconds) as a person would.
     let login = |password: &str| loop {
@@ -272,8 +270,7 @@ fn on_a_terminal_the_first_admin_password_is_shown_there_and_no_file_is_left() {
     let _machine = crate::common::machine::shared();
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     // script(1) (bsdutils, essential on Debian) gives the daemon a terminal as stdout/stderr.
     let serve = format!(
         "{} serve --config {}",

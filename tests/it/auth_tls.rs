@@ -74,14 +74,14 @@ fn https_end_to_end_with_a_private_ca() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path(), 30);
-    let port = free_port();
-    let config = write_server_config(dir.path(), port, &tls_extra(dir.path()));
+    let config = write_server_config(dir.path(), 0, &tls_extra(dir.path()));
     add_admin(&config, "alice");
     let client = client_config(&dir.path().join("ca.pem"));
     let mut command = lookout();
     command.args(["serve", "--config"]).arg(&config);
-    let daemon = Daemon::spawn_tls(command, port, &client);
+    let daemon = Daemon::spawn_tls(command, &client);
     let addr = daemon.addr;
+    let port = addr.port();
 
     // /healthz and the API (with the helpers' token) over TLS, by IP and by DNS name.
     let (status, body) = https::get(addr, &client, "/healthz").unwrap();
@@ -154,10 +154,9 @@ fn https_end_to_end_with_a_private_ca() {
 fn login_over_plain_http_sets_no_secure_flag() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     add_admin(&config, "alice");
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
     use std::io::{Read, Write};
     stream
@@ -257,13 +256,12 @@ fn half_a_tls_setup_is_a_config_error() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path(), 30);
-    let port = free_port();
     for (key, other, file) in [
         ("tls_cert", "tls_key", "leaf.pem"),
         ("tls_key", "tls_cert", "leaf.key"),
     ] {
         let extra = format!("{key} = \"{}\"\n", dir.path().join(file).display());
-        let config = write_server_config(dir.path(), port, &extra);
+        let config = write_server_config(dir.path(), 0, &extra);
         let (code, stderr) = serve_exit(&config);
         assert_eq!(code, Some(2), "{stderr}");
         assert!(

@@ -251,10 +251,9 @@ fn check_prints_a_table_or_json_and_exits_with_the_nagios_code() {
 fn cron_collect_and_check_share_the_store_with_a_running_daemon() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     let config_arg = config.to_str().unwrap().to_string();
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     for _ in 0..5 {
         let out = run(&["collect", "--config", &config_arg], dir.path());
         assert!(out.status.success(), "collect: {}", text(&out.stderr));

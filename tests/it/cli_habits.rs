@@ -23,7 +23,7 @@ fn config(dir: &Path) -> PathBuf {
          layer = \"database\"\nretries = 0\n\n\
          [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/hook\"\n"
     );
-    write_config(dir, free_port(), &extra)
+    write_config(dir, 0, &extra)
 }
 
 /// `lookout --config CONFIG ARGS` with stdin `input`, in an environment that would allow

@@ -17,9 +17,8 @@ fn event_kinds(daemon: &Daemon) -> Vec<String> {
 fn serves_status_history_events_and_metrics_of_this_host() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let mut daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, "");
+    let mut daemon = Daemon::start(&config);
 
     // The system probe runs every second; wait for two runs so ratios and history exist.
     daemon.wait_until(Duration::from_secs(15), |d| {
@@ -106,9 +105,8 @@ const RELOADED_METRICS_TOKEN: &str = "reload-t0ken-value";
 fn sighup_swaps_in_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let mut daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, "");
+    let mut daemon = Daemon::start(&config);
 
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{good}\n[bogus]\nx = 1\n")).unwrap();
@@ -149,14 +147,13 @@ fn sighup_swaps_in_a_valid_config_and_keeps_the_old_one_when_invalid() {
 fn sigterm_flushes_everything_buffered_and_records_the_stop() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // A flush interval far longer than the run: only the shutdown flush can save the samples.
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("flush_interval = \"1s\"", "flush_interval = \"10s\"");
     std::fs::write(&config, text).unwrap();
-    let mut daemon = Daemon::start(&config, port);
+    let mut daemon = Daemon::start(&config);
     // The system probe's first run has reached the snapshot (and so the bus): its samples are
     // buffered. Any check would not do: the self probe reports before the system probe.
     daemon.wait_until(Duration::from_secs(10), |d| {
@@ -168,9 +165,8 @@ fn sigterm_flushes_everything_buffered_and_records_the_stop() {
     assert_eq!(code, Some(0));
 
     // Start again on the same data: the samples of the first run are there.
-    let port2 = free_port();
-    let config2 = write_config(dir.path(), port2, "");
-    let daemon = Daemon::start(&config2, port2);
+    let config2 = write_config(dir.path(), 0, "");
+    let daemon = Daemon::start(&config2);
     let series = daemon.json("/api/v1/series?name=memory_total_bytes&from=-10m");
     let points = series["series"][0]["points"].as_array().unwrap();
     assert!(!points.is_empty(), "samples of the first run were lost");
@@ -226,9 +222,8 @@ fn kill_9_mid_write_loses_at_most_the_last_flush_interval() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     for round in 0..3u64 {
-        let port = free_port();
-        let config = write_config(dir.path(), port, "");
-        let mut daemon = Daemon::start(&config, port);
+        let config = write_config(dir.path(), 0, "");
+        let mut daemon = Daemon::start(&config);
         daemon.wait_until(Duration::from_secs(10), |d| {
             d.json("/api/v1/series?name=load1&from=-1h")["series"][0]["points"]
                 .as_array()

@@ -38,29 +38,32 @@ fn chromedriver() -> ChromeDriver {
         Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
         "the dashboard browser test needs {CHROMEDRIVER} and {CHROMIUM} (apt-get install chromium chromium-driver)"
     );
-    let port = common::free_port();
-    let mut child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("chromedriver did not start ({CHROMEDRIVER}): {e}"));
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("chromedriver exited at start with {status}");
+    // It cannot report a port of its own choosing: a free port, another if that one was
+    // taken before chromedriver bound it (it exits then).
+    common::with_free_port("chromedriver", |port| {
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("chromedriver did not start ({CHROMEDRIVER}): {e}"));
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("chromedriver exited at start with {status}"));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "chromedriver did not listen on port {port} within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "chromedriver did not listen on port {port} within 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ChromeDriver {
-        child,
-        port,
-        _profile: tempfile::tempdir().unwrap(),
-    }
+        Ok(ChromeDriver {
+            child,
+            port,
+            _profile: tempfile::tempdir().unwrap(),
+        })
+    })
 }
 
 async fn browser(driver: &ChromeDriver) -> Client {
@@ -233,7 +236,6 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     let app = FlipServer::start(200);
-    let port = common::free_port();
     let extra = String::from(
         "\n[alerts]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
          [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
@@ -244,10 +246,10 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         + &http_check("shop", &maintenance_server(), "layer = \"business\"")
         // The shop is the app whose maintenance Lookout tracks; `app` is another one.
         + "\n[maintenance]\nchecks = [\"shop\"]\n";
-    let config = common::write_config(dir.path(), port, &extra);
+    let config = common::write_config(dir.path(), 0, &extra);
     add_user(&config, "ada", "admin", ADMIN_PASSWORD);
     add_user(&config, "val", "viewer", VIEWER_PASSWORD);
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let base = format!("http://{}", daemon.addr);
     poll(Duration::from_secs(15), "the app check ran ok", || {
         let status = daemon.json("/api/v1/status");

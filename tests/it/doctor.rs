@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{Daemon, free_port, lookout, text};
+use crate::common::{Daemon, lookout, text};
 use alerting::{FlipServer, HookReceiver, SmtpServer, closed_port, http_check, poll};
 use prometheus::Prometheus;
 use serde_json::Value;
@@ -109,14 +109,17 @@ const ENV: [(&str, &str); 2] = [
     ("DOCTOR_HOOK_SECRET", HOOK_SECRET),
 ];
 
-/// `lookout serve --config CONFIG` with `env`, answering on `port`.
-fn serve(config: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
+/// `lookout serve --config CONFIG` with `env`, on a port of its choosing (`listen` port 0),
+/// which is then written into CONFIG: the doctor finds the dashboard through it.
+fn serve(config: &Path, env: &[(&str, &str)]) -> Daemon {
     let mut command = lookout();
     command
         .args(["serve", "--config"])
         .arg(config)
         .envs(env.iter().copied());
-    Daemon::spawn(command, port)
+    let daemon = Daemon::spawn(command);
+    daemon.pin_listen(config);
+    daemon
 }
 
 /// Waits until the daemon's store has data the doctor finds without gaps.
@@ -150,7 +153,6 @@ fn change_admin_password(config: &Path, env: &[(&str, &str)]) {
 fn a_healthy_setup_is_all_ticks_and_send_test_really_delivers() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let app = FlipServer::start(200);
     let hook = HookReceiver::start(HOOK_SECRET);
     let smtp = SmtpServer::start(
@@ -162,13 +164,14 @@ fn a_healthy_setup_is_all_ticks_and_send_test_really_delivers() {
     let config = write_file(
         &dir.path().join("lookout.toml"),
         &config_text(
-            &format!("listen = \"127.0.0.1:{port}\""),
+            "listen = \"127.0.0.1:0\"",
             &dir.path().join("data"),
             &healthy_extra(&app, &hook, &smtp, &log),
         ),
         0o600,
     );
-    let _daemon = serve(&config, port, &ENV);
+    let daemon = serve(&config, &ENV);
+    let port = daemon.port();
     wait_for_data(&config, &ENV);
 
     // The first start made "admin" with a generated password: flagged until it is changed.
@@ -315,17 +318,18 @@ struct Broken<'a> {
 fn each_broken_setup_gives_its_cross_in_plain_words() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let data = dir.path().join("data");
     let app = FlipServer::start(200);
-    let base_server = format!("listen = \"127.0.0.1:{port}\"");
     let base_check = http_check("app", &app.url(), "");
     let base = write_file(
         &dir.path().join("base.toml"),
-        &config_text(&base_server, &data, &base_check),
+        &config_text("listen = \"127.0.0.1:0\"", &data, &base_check),
         0o600,
     );
-    let _daemon = Daemon::start(&base, port);
+    let daemon = Daemon::start(&base);
+    daemon.pin_listen(&base);
+    let port = daemon.port();
+    let base_server = format!("listen = \"127.0.0.1:{port}\"");
     wait_for_data(&base, &[]);
     let (code, findings) = doctor_json(&base, &[], &[]);
     assert_eq!(code, 0, "the base is healthy: {findings:#?}");
@@ -482,17 +486,14 @@ fn each_broken_setup_gives_its_cross_in_plain_words() {
 fn prometheus_scraping_us_is_a_tick_and_one_that_does_not_is_a_cross() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = write_file(
         &dir.path().join("lookout.toml"),
-        &config_text(
-            &format!("listen = \"127.0.0.1:{port}\""),
-            &dir.path().join("data"),
-            "",
-        ),
+        &config_text("listen = \"127.0.0.1:0\"", &dir.path().join("data"), ""),
         0o600,
     );
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
+    daemon.pin_listen(&config);
+    let port = daemon.port();
     let scraping = Prometheus::start(daemon.addr);
     let elsewhere_port = closed_port();
     let elsewhere = Prometheus::start(format!("127.0.0.1:{elsewhere_port}").parse().unwrap());
@@ -561,12 +562,11 @@ fn a_dashboard_over_tls_is_reached_and_its_certificate_read() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     common::tls::make_certs(dir.path(), 30);
-    let port = free_port();
     let config = write_file(
         &dir.path().join("lookout.toml"),
         &config_text(
             &format!(
-                "listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                "listen = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
                 dir.path().join("leaf.pem").display(),
                 dir.path().join("leaf.key").display()
             ),
@@ -578,7 +578,9 @@ fn a_dashboard_over_tls_is_reached_and_its_certificate_read() {
     let mut command = lookout();
     command.args(["serve", "--config"]).arg(&config);
     let client = common::https::client_config(&dir.path().join("ca.pem"));
-    let _daemon = Daemon::spawn_tls(command, port, &client);
+    let daemon = Daemon::spawn_tls(command, &client);
+    daemon.pin_listen(&config);
+    let port = daemon.port();
 
     let (_, findings) = doctor_json(&config, &[], &[]);
     let dashboard = find(&findings, "dashboard");

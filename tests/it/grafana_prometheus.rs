@@ -278,13 +278,12 @@ fn every_query_of_every_dashboard_has_data_in_a_real_prometheus_and_promtool_lik
     let app = FlipServer::start(200);
     let hook = FlipServer::start(200);
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let config = common::write_config(
         dir.path(),
-        port,
+        0,
         &daemon_config(&app, &hook, https, &certs.path().join("ca.pem")),
     );
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let prometheus = Prometheus::start(daemon.addr);
 
     let started = Instant::now();

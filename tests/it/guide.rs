@@ -564,7 +564,16 @@ impl Runner {
         let words = lookout_words(line).unwrap();
         let mut command = lookout();
         command.args(&words).envs(&self.env).current_dir(&self.root);
-        self.daemon = Some(Daemon::spawn(command, self.daemon_port));
+        let daemon = Daemon::spawn(command);
+        // The guide's commands name the dashboard's port before the daemon starts (curl,
+        // Prometheus's scrape config): it is chosen up front, not by the daemon.
+        if self.daemon_port != 0 && daemon.port() != self.daemon_port {
+            return Err(format!(
+                "lookout serve listens on {}, the guide's commands on port {}",
+                daemon.addr, self.daemon_port
+            ));
+        }
+        self.daemon = Some(daemon);
         Ok(())
     }
 }
@@ -718,6 +727,8 @@ fn every_command_of_the_guide_runs() {
         root_path,
         &["--user", SMTP_USER, "--password", smtp_password],
     );
+    // The dashboard's port: the guide's lines name it before `lookout serve` runs, so it is
+    // chosen here (the one place a daemon does not pick its own port).
     let port = free_port();
     let prometheus = Prometheus::start(format!("127.0.0.1:{port}").parse().unwrap());
 

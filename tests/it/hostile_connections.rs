@@ -250,14 +250,13 @@ fn idle_connections_neither_slow_healthz_nor_cause_false_check_results() {
     let _serial = serial();
     raise_own_fd_limit();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let app = start_app();
     let check = format!(
         "\n[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://{app}/health\"\n\
          interval = \"1s\"\ntimeout = \"1s\"\n"
     );
-    let config = write_config(dir.path(), port, "", &check);
-    let daemon = Daemon::spawn(serve_command(&config), port);
+    let config = write_config(dir.path(), 0, "", &check);
+    let daemon = Daemon::spawn(serve_command(&config));
     let addr = daemon.addr;
     // The first runs of every probe are in before the hold.
     std::thread::sleep(Duration::from_secs(3));
@@ -375,23 +374,20 @@ fn half_sent_heads_and_silent_tls_connections_are_closed() {
     let _machine = crate::common::machine::alone(module_path!());
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let plain_port = free_port();
-    let config = write_config(&dir.path().join("plain"), plain_port, "", "");
-    let plain = Daemon::spawn(serve_command(&config), plain_port);
+    let config = write_config(&dir.path().join("plain"), 0, "", "");
+    let plain = Daemon::spawn(serve_command(&config));
 
     let tls_dir = dir.path().join("tls");
     std::fs::create_dir_all(&tls_dir).unwrap();
     make_certs(&tls_dir, 30);
-    let tls_port = free_port();
     let tls_keys = format!(
         "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
         tls_dir.join("leaf.pem").display(),
         tls_dir.join("leaf.key").display()
     );
-    let config = write_config(&tls_dir, tls_port, &tls_keys, "");
+    let config = write_config(&tls_dir, 0, &tls_keys, "");
     let tls = Daemon::spawn_tls(
         serve_command(&config),
-        tls_port,
         &client_config(&tls_dir.join("ca.pem")),
     );
 
@@ -424,10 +420,9 @@ fn idle_keep_alive_is_closed_and_the_cap_keeps_descriptors_for_the_probes() {
     let _machine = crate::common::machine::alone(module_path!());
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let server = "header_read_timeout = \"5s\"\nidle_timeout = \"2s\"\nmax_connections = 100000\n";
-    let config = write_config(dir.path(), port, server, "");
-    let daemon = Daemon::spawn(serve_command(&config), port);
+    let config = write_config(dir.path(), 0, server, "");
+    let daemon = Daemon::spawn(serve_command(&config));
 
     let mut kept = Held::open(daemon.addr, Duration::from_secs(2)).expect("connect");
     kept.stream.set_nonblocking(false).unwrap();

@@ -10,7 +10,7 @@ use crate::common::{self, alerting};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, free_port, lookout, output, text, write_config};
+use crate::common::{Daemon, lookout, output, text, write_config};
 use alerting::{closed_port, http};
 use serde_json::Value;
 
@@ -63,9 +63,8 @@ fn assert_400(daemon: &Daemon, path: &str, field: &str, accepted: &str) {
 fn out_of_range_api_parameters_are_400s_naming_field_and_range() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, "");
+    let daemon = Daemon::start(&config);
     let range = "1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
     for (path, field, accepted) in [
         // The reported ones.
@@ -130,9 +129,8 @@ fn out_of_range_api_parameters_are_400s_naming_field_and_range() {
 fn huge_report_ranges_keep_the_daemon_small() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, "");
+    let daemon = Daemon::start(&config);
     let pid = daemon.child.id();
     let baseline = proc_kib(pid, "VmRSS");
     for since in ["-3000000d", "-3650d", "0", "-36500d", "-3650d"] {
@@ -157,8 +155,7 @@ fn huge_report_ranges_keep_the_daemon_small() {
 fn silences_are_capped_at_a_year_and_listing_survives_absurd_stored_ends() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     for length in ["3000000d", "366d", "99999999999999999999999d"] {
         let (code, stdout, stderr) = run(
             &config,
@@ -239,7 +236,7 @@ fn silences_are_capped_at_a_year_and_listing_survives_absurd_stored_ends() {
         "{listed}"
     );
 
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let (status, body) = http(
         daemon.addr,
         "POST",
@@ -279,7 +276,7 @@ fn silences_are_capped_at_a_year_and_listing_survives_absurd_stored_ends() {
 fn cli_ranges_never_overflow() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), free_port(), "");
+    let config = write_config(dir.path(), 0, "");
     let (code, stdout, stderr) = run(&config, &["alerts", "history", "--since", "200000000000d"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -397,11 +394,10 @@ fn any_duration_config_check_accepts_starts_serve_without_panicking() {
     let _machine = crate::common::machine::shared();
     for value in ["6148914691236517206s", "36500d"] {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let config = config_file(
             dir.path(),
             &format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"{data}\"\n\n\
+                "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\npath = \"{data}\"\n\n\
                  [storage.retention]\nraw = \"{value}\"\nminute = \"{value}\"\nhour = \"{value}\"\n\n\
                  [system]\ninterval = \"{value}\"\n\n\
                  [alerts]\ngroup_wait = \"{value}\"\ngroup_interval = \"{value}\"\ncooldown_critical = \"{value}\"\n\
@@ -423,35 +419,26 @@ fn any_duration_config_check_accepts_starts_serve_without_panicking() {
         }
         let mut command = lookout();
         command.args(["serve", "--config"]).arg(&config);
-        let mut child = command
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Up and answering, or gone.
+        // Up (it reports its address; `launch` panics with the log if it exits first) and
+        // answering.
+        let mut daemon = Daemon::launch(&mut command);
         let started = Instant::now();
         let mut up = false;
         while started.elapsed() < Duration::from_secs(20) {
-            if child.try_wait().unwrap().is_some() {
+            if daemon.child.try_wait().unwrap().is_some() {
                 break;
             }
-            if common::http_get(format!("127.0.0.1:{port}").parse().unwrap(), "/healthz")
-                .is_some_and(|(status, _)| status == 200)
-            {
+            if common::http_get(daemon.addr, "/healthz").is_some_and(|(status, _)| status == 200) {
                 up = true;
                 std::thread::sleep(Duration::from_secs(2));
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        if child.try_wait().unwrap().is_none() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        }
-        let out = common::finish(child);
-        let log = text(&out.stderr);
-        assert!(up, "{value}: serve did not come up: {log}");
+        assert!(up, "{value}: serve did not come up: {}", daemon.log());
+        let (code, log) = daemon.stop_with(libc::SIGTERM);
         assert!(!log.contains("panicked"), "{value}: {log}");
-        assert_eq!(out.status.code(), Some(0), "{value}: {log}");
+        assert_eq!(code, Some(0), "{value}: {log}");
     }
 }
 
@@ -615,16 +602,15 @@ fn a_database_that_goes_away_is_refused_at_once_not_a_timeout() {
     ] {
         let mut forwarder = Forwarder::start(target);
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let config = write_config(
             dir.path(),
-            port,
+            0,
             &format!(
                 "\n[[check]]\nname = \"db\"\ntype = \"{kind}\"\ndsn = \"{}\"\ninterval = \"5s\"\ntimeout = \"5s\"\n",
                 dsn_of(forwarder.port)
             ),
         );
-        let mut daemon = Daemon::start(&config, port);
+        let mut daemon = Daemon::start(&config);
         let db = |daemon: &Daemon| -> Option<Value> {
             let status = daemon.json("/api/v1/status?series=none");
             status["checks"]

@@ -56,7 +56,7 @@ fn now_ms() -> UnixMillis {
 }
 
 fn config(dir: &Path, extra: &str) -> PathBuf {
-    common::write_config(dir, common::free_port(), extra)
+    common::write_config(dir, 0, extra)
 }
 
 #[test]

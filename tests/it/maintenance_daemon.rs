@@ -177,9 +177,8 @@ fn config(app: &App, smtp_port: u16, sessions: &Sessions, maintenance: &str) -> 
 }
 
 fn start(dir: &Path, extra: &str) -> Daemon {
-    let port = common::free_port();
-    let config = common::write_config(dir, port, extra);
-    Daemon::start(&config, port)
+    let config = common::write_config(dir, 0, extra);
+    Daemon::start(&config)
 }
 
 fn maintenance(daemon: &Daemon) -> Value {

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, free_port, http_get, write_config};
+use crate::common::{self, Daemon, http_get, write_config};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const MY: &str = "mysql://root@127.0.0.1:3306/test";
@@ -128,13 +128,15 @@ const SCRAPED_PREFIX: &str = "lookout_scraped_";
 fn docs_metrics_md_matches_what_metrics_serves() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let log = dir.path().join("app.log");
     std::fs::write(&log, "start\nERROR first\n").unwrap();
     let sqlite = dir.path().join("app.db");
     std::fs::write(&sqlite, b"").unwrap();
-    let extra = format!(
-        r#"per_core = true
+    // The daemon checks itself (its own port in the config): a free port, another if the
+    // daemon could not bind it.
+    let extra = |port: u16| {
+        format!(
+            r#"per_core = true
 
 [[check]]
 name = "web"
@@ -211,11 +213,13 @@ url = "http://127.0.0.1:{port}/healthz"
 interval = "1s"
 timeout = "1s"
 "#,
-        sqlite = sqlite.display(),
-        log = log.display(),
-    );
-    let config = write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+            sqlite = sqlite.display(),
+            log = log.display(),
+        )
+    };
+    let daemon = common::with_free_port("lookout serve", |port| {
+        Daemon::try_start(&write_config(dir.path(), port, &extra(port)))
+    });
     let documented = documented_families();
 
     // Everything the document says is always served, or served with what this config has,

@@ -207,7 +207,6 @@ fn the_vedfolnir_preset_monitors_an_imitation_of_the_app() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Point the preset at this machine's imitation, as a user would edit it.
-    let port = free_port();
     let text = std::fs::read_to_string(&preset)
         .unwrap()
         .replace("127.0.0.1:5000", &app.to_string())
@@ -215,10 +214,7 @@ fn the_vedfolnir_preset_monitors_an_imitation_of_the_app() {
         .replace("3306/vedfolnir\"", &format!("3306/{DATABASE}\""))
         .replace("6379/0\"", &format!("6379/{REDIS_DB}\""))
         .replace("/opt/vedfolnir/logs/webapp.log", log.to_str().unwrap())
-        .replace(
-            "listen = \"127.0.0.1:9898\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        )
+        .replace("listen = \"127.0.0.1:9898\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "path = \"./lookout-data\"",
             &format!("path = \"{}\"", dir.path().join("data").display()),
@@ -279,7 +275,7 @@ fn the_vedfolnir_preset_monitors_an_imitation_of_the_app() {
         .args(["serve", "--config"])
         .arg(&config)
         .env("VEDFOLNIR_DB_PASSWORD", "");
-    let mut daemon = Daemon::spawn(command, port);
+    let mut daemon = Daemon::spawn(command);
     let value = |d: &Daemon, name: &str, label: (&str, &str)| -> Option<f64> {
         let status = d.json("/api/v1/status");
         status["series"].as_array()?.iter().find_map(|s| {

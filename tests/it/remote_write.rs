@@ -41,8 +41,18 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    /// Started on `port`; waits until it is ready.
+    /// Started on `port` (the Lookout config names it); waits until it is ready.
     fn start(port: u16) -> Prometheus {
+        Prometheus::try_start(port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Started on a free port, another if that one was taken before Prometheus bound it.
+    fn start_anywhere() -> Prometheus {
+        common::with_free_port("prometheus", Prometheus::try_start)
+    }
+
+    /// `start`, or why it exited at start (e.g. its port was taken).
+    fn try_start(port: u16) -> Result<Prometheus, String> {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is needed for these tests (apt install prometheus)"
@@ -75,10 +85,10 @@ impl Prometheus {
         let deadline = Instant::now() + LIMIT;
         loop {
             if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
-                return prometheus;
+                return Ok(prometheus);
             }
             if let Ok(Some(status)) = prometheus.child.try_wait() {
-                panic!("prometheus exited at start with {status}");
+                return Err(format!("prometheus exited at start with {status}"));
             }
             assert!(
                 Instant::now() < deadline,
@@ -147,10 +157,9 @@ fn remote_write(name: &str, url: &str, extra: &str) -> String {
 #[test]
 fn prometheus_receives_the_system_and_check_series_with_lookouts_labels_and_values() {
     let _machine = crate::common::machine::shared();
-    let prometheus = Prometheus::start(common::free_port());
+    let prometheus = Prometheus::start_anywhere();
     let app = FlipServer::start(200);
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let extra = format!(
         "{}{}",
         remote_write(
@@ -160,8 +169,8 @@ fn prometheus_receives_the_system_and_check_series_with_lookouts_labels_and_valu
         ),
         http_check("app", &app.url(), "")
     );
-    let config = common::write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &extra);
+    let daemon = Daemon::start(&config);
 
     let cpu = poll(LIMIT, "lookout_cpu_usage_ratio in prometheus", || {
         prometheus
@@ -291,10 +300,9 @@ fn with_the_receiver_down_samples_queue_up_survive_a_restart_and_are_delivered_l
     let _machine = crate::common::machine::shared();
     let prometheus_port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let config = common::write_config(
         dir.path(),
-        port,
+        0,
         &remote_write(
             "prom",
             &format!("http://127.0.0.1:{prometheus_port}/api/v1/write"),
@@ -304,7 +312,7 @@ fn with_the_receiver_down_samples_queue_up_survive_a_restart_and_are_delivered_l
     let queued = "lookout_remote_write_samples_queued{endpoint=\"prom\"}";
     let retried = "lookout_remote_write_samples_retried_total{endpoint=\"prom\"}";
 
-    let mut daemon = Daemon::start(&config, port);
+    let mut daemon = Daemon::start(&config);
     daemon.wait_until(LIMIT, |d| {
         scraped(d, queued).is_some_and(|n| n > 0.0) && scraped(d, retried).is_some_and(|n| n > 0.0)
     });
@@ -319,7 +327,7 @@ fn with_the_receiver_down_samples_queue_up_survive_a_restart_and_are_delivered_l
     );
 
     // Restarted on the same data dir: the queue is still there.
-    let mut daemon = Daemon::start(&config, port);
+    let mut daemon = Daemon::start(&config);
     daemon.wait_until(LIMIT, |d| scraped(d, queued).is_some_and(|n| n > 0.0));
     let before = scraped(&daemon, queued).unwrap_or(0.0);
 
@@ -434,7 +442,6 @@ fn auth_headers_and_a_valid_body_are_sent_a_400_drops_the_batch_and_no_secret_sh
         &format!("bad request from Basic {basic} pa55-w0rd-basic"),
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let extra = format!(
         "\n[[remote_write]]\nurl = \"{}\"\nflush_interval = \"1s\"\nbearer_token = \"${{RW_TOKEN}}\"\n\
          headers = {{ X-Scope-OrgID = \"${{RW_TENANT}}\" }}\n\
@@ -443,7 +450,7 @@ fn auth_headers_and_a_valid_body_are_sent_a_400_drops_the_batch_and_no_secret_sh
         accepting.url(),
         refusing.url()
     );
-    let config = common::write_config(dir.path(), port, &extra);
+    let config = common::write_config(dir.path(), 0, &extra);
     let mut command = common::lookout();
     command
         .args(["serve", "--config"])
@@ -451,7 +458,7 @@ fn auth_headers_and_a_valid_body_are_sent_a_400_drops_the_batch_and_no_secret_sh
         .env("RW_TOKEN", "t0ken-s3cret-bearer")
         .env("RW_TENANT", "tenant-s3cret")
         .env("RW_PASSWORD", "pa55-w0rd-basic");
-    let mut daemon = Daemon::spawn(command, port);
+    let mut daemon = Daemon::spawn(command);
 
     let first = poll(LIMIT, "a request to the accepting receiver", || {
         accepting.received().into_iter().next()
@@ -552,21 +559,20 @@ fn a_reload_adds_and_removes_endpoints_without_a_restart() {
     let first = Recorder::start(204, "");
     let second = Recorder::start(204, "");
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     let endpoint = |name: &str, recorder: &Recorder| {
         format!(
             "\n[[remote_write]]\nname = \"{name}\"\nurl = \"{}\"\nflush_interval = \"1s\"\n",
             recorder.url()
         )
     };
-    let config = common::write_config(dir.path(), port, &endpoint("first", &first));
-    let mut daemon = Daemon::start(&config, port);
+    let config = common::write_config(dir.path(), 0, &endpoint("first", &first));
+    let mut daemon = Daemon::start(&config);
     poll(LIMIT, "a request to the first receiver", || {
         (!first.received().is_empty()).then_some(())
     });
 
     // The second endpoint replaces the first: SIGHUP, no restart.
-    common::write_config(dir.path(), port, &endpoint("second", &second));
+    common::write_config(dir.path(), 0, &endpoint("second", &second));
     daemon.signal(libc::SIGHUP);
     poll(LIMIT, "a request to the second receiver", || {
         (!second.received().is_empty()).then_some(())

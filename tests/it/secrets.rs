@@ -61,8 +61,7 @@ fn assert_clean(what: &str, text: &str) {
 fn no_secret_in_logs_cli_api_page_or_metrics() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, &config_body());
+    let config = write_config(dir.path(), 0, &config_body());
 
     for args in [
         vec!["check", "--json"],
@@ -107,7 +106,7 @@ fn no_secret_in_logs_cli_api_page_or_metrics() {
     with_secrets(&mut command)
         .args(["serve", "--log-level", "debug", "--config"])
         .arg(&config);
-    let mut daemon = Daemon::spawn(command, port);
+    let mut daemon = Daemon::spawn(command);
     daemon.wait_until(Duration::from_secs(20), |d| {
         http_get(d.addr, "/api/v1/status")
             .is_some_and(|(status, body)| status == 200 && body.matches("\"check\":").count() >= 4)
@@ -146,7 +145,6 @@ fn json_log_files_rotate_stay_private_and_hold_no_secret_or_matched_line() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let app_log = dir.path().join("app.log");
     std::fs::write(&app_log, "").unwrap();
     let extra = format!(
@@ -156,12 +154,15 @@ fn json_log_files_rotate_stay_private_and_hold_no_secret_or_matched_line() {
         config_body(),
         app_log.display()
     );
-    let config = write_config(dir.path(), port, &extra);
-    let mut command = lookout();
-    with_secrets(&mut command)
-        .args(["serve", "--log-level", "lookout=debug,info", "--config"])
-        .arg(&config);
-    let mut daemon = Daemon::spawn(command, port);
+    // Its log goes to a file, so its address cannot be read from stderr: a port chosen here.
+    let mut daemon = with_free_port("lookout serve", |port| {
+        let config = write_config(dir.path(), port, &extra);
+        let mut command = lookout();
+        with_secrets(&mut command)
+            .args(["serve", "--log-level", "lookout=debug,info", "--config"])
+            .arg(&config);
+        Daemon::try_spawn_at(command, port)
+    });
     // The notifiers failed (their errors were there to leak).
     daemon.wait_until(Duration::from_secs(20), |d| {
         http_get(d.addr, "/api/v1/outbox")

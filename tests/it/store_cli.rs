@@ -18,7 +18,7 @@ use lookout::notify::{AlertNotice, Category, NoticeKind};
 use lookout::store::{Store, StoreOptions};
 use serde_json::Value;
 
-use crate::common::{Daemon, free_port, lookout, output, text, write_config};
+use crate::common::{Daemon, lookout, output, text, write_config};
 
 const SEC: i64 = 1_000;
 const MIN: i64 = 60 * SEC;
@@ -248,8 +248,7 @@ fn span(item: &Value) -> (u64, Option<i64>, Option<i64>) {
 async fn stats_shows_every_tier_and_compact_drops_what_expired() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     let now = now_hour();
     let (old, ancient) = (now - 100 * DAY, now - 800 * DAY);
 
@@ -410,7 +409,7 @@ async fn stats_shows_every_tier_and_compact_drops_what_expired() {
     assert_eq!(text(&out.stdout), "");
 
     // Beside a running daemon (which writes every second): both commands work.
-    let daemon = Daemon::start(&config, port);
+    let daemon = Daemon::start(&config);
     let stats = json(&config, &["store", "stats", "--json"]);
     assert!(named(&stats["tiers"], "raw")["rows"].as_u64().unwrap() > 0);
     let compact = json(&config, &["store", "compact", "--json", "--wait", "10s"]);

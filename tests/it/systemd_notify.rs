@@ -28,8 +28,7 @@ fn count(messages: &[String], line: &str) -> usize {
 fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_stopping() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
+    let config = write_config(dir.path(), 0, "");
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket.set_nonblocking(true).unwrap();
@@ -44,7 +43,8 @@ fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_s
         .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
         .spawn()
         .unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Port 0: the address it reports in its log (before READY=1).
+    let addr: std::net::SocketAddr;
 
     // Until READY=1 arrives, poll both; the moment it has arrived, /healthz must answer.
     let mut messages = Vec::new();
@@ -60,11 +60,15 @@ fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_s
         );
         drain(&socket, &mut messages);
         if count(&messages, "READY=1") > 0 {
+            let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+            let reported = reported_address(&log)
+                .unwrap_or_else(|| panic!("READY=1 before the address was logged: {log}"));
+            addr = reported;
             // The port is bound before the daemon serves it (a first start hashes the admin
             // password in between: ~0.6 s in a debug build), so a READY=1 sent too early shows
             // as a /healthz that connects but answers late. Served, it answers in milliseconds.
             let asked = Instant::now();
-            let health = http_get(addr, "/healthz");
+            let health = http_get(reported, "/healthz");
             let took = asked.elapsed();
             assert_eq!(
                 health.as_ref().map(|(status, _)| *status),
@@ -84,7 +88,7 @@ fn serve_tells_systemd_ready_after_healthz_answers_pings_the_watchdog_and_says_s
         .find(|m| m.lines().any(|l| l == "READY=1"))
         .unwrap();
     assert!(
-        ready.contains(&format!("STATUS=serving on 127.0.0.1:{port}")),
+        ready.contains(&format!("STATUS=serving on {addr}")),
         "{ready:?}"
     );
     assert!(
@@ -156,9 +160,13 @@ fn an_abstract_notify_socket_gets_ready_too() {
     let _machine = crate::common::machine::shared();
     use std::os::linux::net::SocketAddrExt;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "");
-    let name = format!("lookout-notify-test-{}-{port}", std::process::id());
+    let config = write_config(dir.path(), 0, "");
+    // Unique on this machine: the pid and this test's temporary directory.
+    let name = format!(
+        "lookout-notify-test-{}-{}",
+        std::process::id(),
+        dir.path().file_name().unwrap().to_string_lossy()
+    );
     let socket = UnixDatagram::bind_addr(
         &std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap(),
     )
@@ -172,7 +180,7 @@ fn an_abstract_notify_socket_gets_ready_too() {
         .arg(&config)
         .env("NOTIFY_SOCKET", format!("@{name}"))
         .env_remove("WATCHDOG_USEC");
-    let daemon = Daemon::spawn(command, port);
+    let daemon = Daemon::spawn(command);
     let mut buffer = [0u8; 4096];
     let n = socket.recv(&mut buffer).expect("READY=1 within 20 s");
     let message = String::from_utf8_lossy(&buffer[..n]).into_owned();

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, free_port, write_config};
+use crate::common::{Daemon, write_config};
 use alerting::{HookReceiver, Switch, poll};
 use serde_json::Value;
 
@@ -160,21 +160,20 @@ fn the_heartbeat_pings_at_its_interval_counts_failures_and_stops_when_lookout_is
     let receiver = PingReceiver::start();
     receiver.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let token = common::secret("hb-t0ken-4f9c2");
     let extra = format!(
         "\n[heartbeat]\nurl = \"http://{}/ping/uuid-1\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
          bearer_token = \"${{HB_TOKEN}}\"\n",
         receiver.addr
     );
-    let config = write_config(dir.path(), port, &extra);
+    let config = write_config(dir.path(), 0, &extra);
     let mut command = common::lookout();
     command
         .args(["serve", "--config"])
         .arg(&config)
         .env("HB_TOKEN", token)
         .env("RUST_LOG", "lookout=debug,info");
-    let daemon = Daemon::spawn(command, port);
+    let daemon = Daemon::spawn(command);
 
     // The service answers 500 at first: counted as errors, no last success.
     poll(LIMIT, "pings refused", || {
@@ -272,7 +271,6 @@ fn a_store_that_refuses_writes_raises_store_errors_and_turns_the_heartbeat_to_fa
     let receiver = PingReceiver::start();
     let hook = HookReceiver::start(HOOK_SECRET);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let extra = format!(
         "\n[heartbeat]\nurl = \"http://{addr}/ping\"\nfail_url = \"http://{addr}/ping/fail\"\n\
          interval = \"1s\"\ntimeout = \"1s\"\nmethod = \"POST\"\nbody = \"alive\"\n\n\
@@ -280,8 +278,8 @@ fn a_store_that_refuses_writes_raises_store_errors_and_turns_the_heartbeat_to_fa
         webhook(&hook),
         addr = receiver.addr,
     );
-    let config = write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, &extra);
+    let daemon = Daemon::start(&config);
     poll(LIMIT, "healthy pings", || {
         (receiver.on("/ping").len() >= 2).then_some(())
     });
@@ -354,7 +352,6 @@ fn when_the_canaries_and_the_app_go_dark_together_one_connectivity_alert_goes_ou
     let (gateway, resolver, app) = (Switch::start(), Switch::start(), Switch::start());
     let hook = HookReceiver::start(HOOK_SECRET);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let check = |name: &str, kind: &str, target: String| {
         format!(
             "\n[[check]]\nname = \"{name}\"\ntype = \"{kind}\"\n{target}\ninterval = \"1s\"\n\
@@ -378,8 +375,8 @@ fn when_the_canaries_and_the_app_go_dark_together_one_connectivity_alert_goes_ou
         ),
         webhook(&hook),
     );
-    let config = write_config(dir.path(), port, &extra);
-    let daemon = Daemon::start(&config, port);
+    let config = write_config(dir.path(), 0, &extra);
+    let daemon = Daemon::start(&config);
     let statuses = |daemon: &Daemon| -> Vec<(String, String)> {
         let status = daemon.json("/api/v1/status");
         let mut checks: Vec<(String, String)> = status["checks"]
