@@ -1,5 +1,6 @@
-//! The data that flows through the pipeline: samples, check results and events.
-//! Probes produce these, the bus carries them, every consumer reads them. No I/O here.
+//! The data that flows through the pipeline: samples, check results and events, and the
+//! severity and category every alert notice carries. Probes produce these, the bus carries
+//! them, every consumer reads them. No I/O here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -257,6 +258,62 @@ pub struct Event {
 pub enum BusMessage {
     Observation(Arc<Observation>),
     Event(Arc<Event>),
+}
+
+/// How bad an alert is (the severity a rule gives it).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// The seed's email cases; chooses the wording of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// A check is down, no data.
+    Failure,
+    /// CPU, memory, disk.
+    Resource,
+    /// Response times, error rates.
+    Performance,
+    Maintenance,
+    Security,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Failure => "failure",
+            Category::Resource => "resource",
+            Category::Performance => "performance",
+            Category::Maintenance => "maintenance",
+            Category::Security => "security",
+        }
+    }
 }
 
 #[cfg(test)]

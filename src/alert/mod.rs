@@ -10,7 +10,6 @@ pub mod engine;
 pub mod flap;
 pub mod group;
 pub mod inhibit;
-pub mod matcher;
 pub mod mute;
 pub mod notice;
 pub mod records;
@@ -18,8 +17,11 @@ pub mod render;
 pub mod silence;
 pub mod state;
 
+/// Defined below the engine (the config and every notice use them); re-exported here, where
+/// the engine's users look for them.
+pub use crate::base::matcher;
+pub use crate::config::alerts::{Comparison, Cooldowns};
+pub use crate::model::Severity;
 pub use engine::{AlertView, Engine};
 pub use mute::MuteSource;
-pub use state::{
-    AlertState, AlertTracker, Comparison, Cooldowns, Notification, Severity, Thresholds,
-};
+pub use state::{AlertState, AlertTracker, Notification, Thresholds};

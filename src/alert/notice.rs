@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Severity;
 use crate::clock::UnixMillis;
+/// Defined in `model`: the config names it too.
+pub use crate::model::Category;
 
 /// What happened to one alert, as people are told about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,32 +39,6 @@ impl NoticeKind {
             NoticeKind::Resolved => "resolved",
             NoticeKind::Test => "test",
             NoticeKind::Flapping => "flapping",
-        }
-    }
-}
-
-/// The seed's email cases; chooses the wording of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// A check is down, no data.
-    Failure,
-    /// CPU, memory, disk.
-    Resource,
-    /// Response times, error rates.
-    Performance,
-    Maintenance,
-    Security,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Failure => "failure",
-            Category::Resource => "resource",
-            Category::Performance => "performance",
-            Category::Maintenance => "maintenance",
-            Category::Security => "security",
         }
     }
 }

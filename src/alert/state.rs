@@ -13,44 +13,8 @@
 use std::time::Duration;
 
 use crate::clock::UnixMillis;
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        match text {
-            "info" => Some(Severity::Info),
-            "warning" => Some(Severity::Warning),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
-}
-
-/// Which side of a threshold is bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    /// Higher is worse (CPU usage, response time).
-    Above,
-    /// Lower is worse (free space, hit ratio).
-    Below,
-}
+use crate::config::alerts::{Comparison, Cooldowns};
+use crate::model::Severity;
 
 /// Warning and critical levels of one rule, and where each clears.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,35 +94,6 @@ impl Thresholds {
             Some(Severity::Warning)
         } else {
             None
-        }
-    }
-}
-
-/// How long a still-firing alert waits before its notification is repeated (the seed's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cooldowns {
-    pub critical: Duration,
-    pub warning: Duration,
-    /// Any other severity.
-    pub default: Duration,
-}
-
-impl Default for Cooldowns {
-    fn default() -> Self {
-        Cooldowns {
-            critical: Duration::from_secs(5 * 60),
-            warning: Duration::from_secs(30 * 60),
-            default: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
-impl Cooldowns {
-    pub fn of(&self, severity: Severity) -> Duration {
-        match severity {
-            Severity::Critical => self.critical,
-            Severity::Warning => self.warning,
-            Severity::Info => self.default,
         }
     }
 }

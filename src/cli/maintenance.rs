@@ -527,7 +527,8 @@ pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json:
     }
     let from = now.saturating_sub(since.as_millis() as i64);
     let outcome = with_store(config, clock, async |store| {
-        report::from_store(store, from, now)
+        store
+            .maintenance_report(from, now)
             .await
             .map_err(|e| fail(&e))
     })

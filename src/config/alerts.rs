@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use crate::alert::matcher::Matcher;
-use crate::alert::{Comparison, Cooldowns};
+use crate::base::matcher::Matcher;
 use crate::base::schema::string_list;
 use crate::base::schema::{Field, Item, Reader, Table, Text, a_type};
 use crate::base::schema::{
@@ -21,8 +20,7 @@ use crate::base::units::{
     UnitError, format_duration, format_percent, format_size, parse_duration, parse_percent,
     parse_size,
 };
-use crate::model::Status;
-use crate::notify::Category;
+use crate::model::{Category, Severity, Status};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {
@@ -68,6 +66,44 @@ pub struct AlertsConfig {
     /// `[alerts.connectivity]` (read in `watch.rs`): canaries whose failing together holds
     /// the alerts of network checks.
     pub connectivity: Option<super::watch::ConnectivityConfig>,
+}
+
+/// Which side of a threshold is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// Higher is worse (CPU usage, response time).
+    Above,
+    /// Lower is worse (free space, hit ratio).
+    Below,
+}
+
+/// How long a still-firing alert waits before its notification is repeated (the seed's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cooldowns {
+    pub critical: Duration,
+    pub warning: Duration,
+    /// Any other severity.
+    pub default: Duration,
+}
+
+impl Default for Cooldowns {
+    fn default() -> Self {
+        Cooldowns {
+            critical: Duration::from_secs(5 * 60),
+            warning: Duration::from_secs(30 * 60),
+            default: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Cooldowns {
+    pub fn of(&self, severity: Severity) -> Duration {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::Warning => self.warning,
+            Severity::Info => self.default,
+        }
+    }
 }
 
 /// What a rule looks at.
@@ -383,7 +419,7 @@ pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<R
 }
 
 /// Watching the watcher: the always-firing `Watchdog` (off by default), the connectivity
-/// gate's one alert, and Lookout's own health from the self probe (`probes::own`).
+/// gate's one alert, and Lookout's own health from the self probe (`daemon::own`).
 fn watch_rules() -> Vec<RuleConfig> {
     use super::watch::{
         CONNECTIVITY_CHECK, SELF_OUTBOX_OLDEST, SELF_OUTBOX_PENDING, SELF_SCHEDULE_LATE,
@@ -1968,7 +2004,7 @@ fn alert_matchers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::matcher::MatchOp;
+    use crate::base::matcher::MatchOp;
     use crate::config::test_support::{errors, no_env};
     use crate::config::{Config, from_str};
 

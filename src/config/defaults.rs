@@ -135,7 +135,7 @@ fn build_default() -> Config {
             path: PathBuf::from("./lookout-data"),
             max_size: 1 << 30,
             flush_interval: Duration::from_secs(10),
-            max_buffered_samples: crate::store::DEFAULT_MAX_BUFFERED_SAMPLES as u64,
+            max_buffered_samples: super::DEFAULT_MAX_BUFFERED_SAMPLES,
             retention: Retention {
                 raw: Duration::from_secs(7 * DAY),
                 minute: Duration::from_secs(90 * DAY),

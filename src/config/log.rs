@@ -1,6 +1,6 @@
 //! `[log]`: Lookout's own log. Its filter (`level`), its form (`format`: text or JSON lines)
 //! and where it goes (`output`: stderr, or a file rotated by size and age with a number of
-//! rotated files kept). Writing and rotating is `crate::logs`; this file only reads and checks
+//! rotated files kept). Writing and rotating is `logs`; this file only reads and checks
 //! the settings.
 //!
 //! ```toml

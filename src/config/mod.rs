@@ -169,6 +169,9 @@ pub struct ServerConfig {
     pub max_connections: u32,
 }
 
+/// `storage.max_buffered_samples`'s default (~16 bytes each): hours of a busy host's metrics.
+pub const DEFAULT_MAX_BUFFERED_SAMPLES: u64 = 4_000_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StorageConfig {
     /// `storage.path`, default `./lookout-data` (relative to the working directory).

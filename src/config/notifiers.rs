@@ -32,11 +32,11 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use crate::alert::Severity;
 use crate::base::schema::{Reader, Table};
 use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
 use crate::base::schema::{closed_type, duration_setting, positive, string_setting, unique_name};
 use crate::base::secret::Secret;
+use crate::model::Severity;
 
 /// The commented examples of `config init`: one block per type with every key.
 pub const TEMPLATE: &str = include_str!("notifiers_template.toml");

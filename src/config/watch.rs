@@ -84,7 +84,7 @@ pub struct ConnectivityConfig {
 /// The check result the alert engine derives from the canaries (the `connectivity_lost` rule
 /// watches it): critical while every canary fails.
 pub const CONNECTIVITY_CHECK: &str = "lookout:connectivity";
-/// The check result of the self probe (`probes::own`): Lookout's own health.
+/// The check result of the self probe (`daemon::own`): Lookout's own health.
 pub const SELF_CHECK: &str = "lookout:self";
 /// The self probe's check of the store: critical while it cannot write (`store_unwritable`).
 pub const STORE_CHECK: &str = "lookout:store";

@@ -14,37 +14,18 @@
 //! header values and the bearer token are never shown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::notifiers::url_origin;
 use crate::config::{Config, HeartbeatConfig};
 use crate::exporter::Snapshot;
-use crate::probes::checks::http_client;
-use crate::probes::checks::tls::TlsClient;
-
-/// Pings by outcome, for /metrics; `enabled` while a heartbeat is configured.
-#[derive(Debug, Default)]
-pub struct HeartbeatMetrics {
-    pub enabled: AtomicBool,
-    /// Alive pings accepted (2xx).
-    pub ok: AtomicU64,
-    /// Pings not accepted: no answer, or not 2xx.
-    pub error: AtomicU64,
-    /// Fail pings accepted: the service knows Lookout sees itself failing.
-    pub fail: AtomicU64,
-    /// Failing, with no `fail_url`: nothing sent.
-    pub withheld: AtomicU64,
-    /// When a ping (alive or fail) was last accepted; 0 before.
-    pub last_success_ms: AtomicI64,
-}
 
 /// Whether the pipeline moves: when each counter last grew, and how long it may stand still.
 #[derive(Debug, Clone)]
@@ -250,7 +231,7 @@ async fn send(config: &HeartbeatConfig, url: &Secret, body: Option<String>) -> R
         ));
     }
     headers.extend(config.headers.iter().cloned());
-    let request = HttpRequest {
+    let request = net::Request {
         url: url.expose().to_string(),
         method: config.method.clone(),
         headers,
@@ -258,17 +239,16 @@ async fn send(config: &HeartbeatConfig, url: &Secret, body: Option<String>) -> R
         // A redirect would take the token elsewhere: the URL must be the final one.
         follow_redirects: 0,
         max_body: 1024,
-        tls: TlsSettings {
-            ca_file: config.ca_file.clone(),
-            ..TlsSettings::default()
-        },
-        response_time: ResponseTime::default(),
     };
-    let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
+    let settings = TlsSettings {
+        ca_file: config.ca_file.clone(),
+        ..TlsSettings::default()
+    };
+    let mut tls = TlsClient::new(settings, Some(b"http/1.1"));
     let deadline = tokio::time::Instant::now() + config.timeout;
     let fetched = tokio::time::timeout(
         config.timeout + Duration::from_secs(1),
-        http_client::fetch(&request, &mut tls, deadline, config.timeout),
+        net::fetch(&request, &mut tls, deadline, config.timeout),
     )
     .await
     .map_err(|_| "no answer in time".to_string())??;

@@ -21,6 +21,7 @@ pub mod heartbeat;
 mod http;
 pub mod lease;
 mod maintenance;
+pub mod own;
 mod scheduler;
 pub mod supervisor;
 mod systemd;
@@ -45,7 +46,7 @@ use crate::store::{Store, StoreError, StoreOptions};
 use crate::web;
 use supervisor::Supervisor;
 
-pub use scheduler::{MillisHistogram, Scheduler, next_tick, phase_offset};
+pub use scheduler::{Scheduler, next_tick, phase_offset};
 
 /// Where the config comes from, plus command-line overrides; loaded again on SIGHUP.
 #[derive(Debug, Clone, Default)]
@@ -344,7 +345,7 @@ fn daemon_probes(
     store: &Store,
 ) -> Vec<Box<dyn probes::Probe>> {
     let mut probes = probes::build_probes(config);
-    probes.push(Box::new(probes::own::OwnProbe::new(
+    probes.push(Box::new(own::OwnProbe::new(
         config,
         snapshot.clone(),
         store.clone(),

@@ -6,13 +6,13 @@
 //! The first run is immediate. How late each run starts is recorded in `MillisHistogram`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
 use crate::clock::{SharedClock, UnixMillis};
+use crate::exporter::MillisHistogram;
 use crate::maintenance::MaintenanceMute;
 use crate::probes::Probe;
 
@@ -33,42 +33,6 @@ pub fn phase_offset(name: &str, interval_ms: i64) -> i64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (hash % interval_ms.max(1) as u64) as i64
-}
-
-/// A histogram of milliseconds (how late runs start after their tick, how long they take),
-/// for /metrics and the benchmarks.
-#[derive(Debug, Default)]
-pub struct MillisHistogram {
-    /// Counts of runs at most `HISTOGRAM_BUCKETS_MS[i]` late (non-cumulative), last = +Inf.
-    buckets: [AtomicU64; HISTOGRAM_BUCKETS_MS.len() + 1],
-    sum_ms: AtomicU64,
-}
-
-pub const HISTOGRAM_BUCKETS_MS: [u64; 10] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000, 10000];
-
-impl MillisHistogram {
-    pub fn record(&self, late_ms: u64) {
-        let index = HISTOGRAM_BUCKETS_MS
-            .iter()
-            .position(|bound| late_ms <= *bound)
-            .unwrap_or(HISTOGRAM_BUCKETS_MS.len());
-        self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        self.sum_ms.fetch_add(late_ms, Ordering::Relaxed);
-    }
-
-    /// Cumulative counts per bucket bound (seconds), ending with +Inf; and the sum in seconds.
-    pub fn cumulative(&self) -> (Vec<(Option<f64>, u64)>, f64) {
-        let mut total = 0;
-        let mut out = Vec::with_capacity(self.buckets.len());
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            total += bucket.load(Ordering::Relaxed);
-            let bound = HISTOGRAM_BUCKETS_MS
-                .get(index)
-                .map(|ms| *ms as f64 / 1000.0);
-            out.push((bound, total));
-        }
-        (out, self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0)
-    }
 }
 
 /// The running probe tasks; dropping it does not stop them, `stop` does.

@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{Finding, hints};
-use crate::checks::http::config::is_sensitive_header;
+use crate::base::secret::is_sensitive_header;
 
 const ITEM_DIR: &str = "data dir";
 const ITEM_CONFIG: &str = "security: config file";

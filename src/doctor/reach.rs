@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Finding, hints, plural};
+use crate::base::net::client::{connect, resolve_host};
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::{Config, NotifierConfig, NotifierKind, notifiers::url_origin};
 use crate::model::{CheckResult, Layer, Observation, Status};
 use crate::notify::email::EmailNotifier;
 use crate::notify::{Notifier, build_notifiers, test_message};
-use crate::probes::checks::http_client::{connect, resolve_host};
 
 /// "running 5 checks and testing 2 notifiers…" for the progress line.
 pub fn progress_text(config: &Config, send_test: bool) -> String {

@@ -6,13 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{Finding, hints, plural};
+use crate::base::net::tls::grade_expiry;
+use crate::base::net::{self, TlsClient, TlsSettings};
+use crate::base::net::{Response, fetch};
 use crate::base::secret::mask_url;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::UnixMillis;
 use crate::config::Config;
-use crate::probes::checks::http_client::{Response, fetch};
-use crate::probes::checks::tls::{TlsClient, grade_expiry};
 use crate::web::VERSION;
 use crate::web::auth::secret::MIN_PASSWORD_CHARS;
 
@@ -37,15 +36,13 @@ pub fn local_url(config: &Config) -> String {
 }
 
 async fn get(url: &str, tls: TlsSettings) -> Result<Response, String> {
-    let request = HttpRequest {
+    let request = net::Request {
         url: url.to_string(),
         method: "GET".into(),
         headers: Vec::new(),
         body: None,
         follow_redirects: 0,
         max_body: 4 << 20,
-        tls: tls.clone(),
-        response_time: ResponseTime::default(),
     };
     let mut client = TlsClient::new(tls, Some(b"http/1.1"));
     let deadline = tokio::time::Instant::now() + TIMEOUT;

@@ -8,12 +8,14 @@
 
 pub mod health;
 mod page;
+mod pipeline;
 mod prometheus_text;
 pub mod remote_write;
 pub mod rules;
 mod snapshot;
 
 pub use page::{MetricsPage, PageFormat};
+pub use pipeline::{HISTOGRAM_BUCKETS_MS, HeartbeatMetrics, MillisHistogram};
 pub use prometheus_text::{
     ComputedSample, OPENMETRICS_CONTENT_TYPE, PREFIX as PREFIX_STR, TEXT_CONTENT_TYPE, render,
     to_openmetrics, wants_openmetrics,

@@ -147,7 +147,7 @@ fn describe(name: &str) -> &'static str {
         "log_matches_last_run" => "Lines of the log check matching each pattern in its last run.",
         "log_match_rate" => "Lines matching each pattern per second over the log check's last run.",
         "log_bytes_behind" => "Bytes written to the checked log file and not read yet.",
-        // The self probe (`probes::own`): Lookout's own health, watched by built-in rules.
+        // The self probe (`daemon::own`): Lookout's own health, watched by built-in rules.
         "self_schedule_late_ratio" => {
             "Share of probe and check runs since the previous self run that started more than 1 s after their tick, 0-1."
         }
@@ -494,7 +494,7 @@ fn render_computed(
 static LAST_RENDER_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The dead-man heartbeat's families, while one is configured.
-fn render_heartbeat(out: &mut String, heartbeat: &crate::daemon::heartbeat::HeartbeatMetrics) {
+fn render_heartbeat(out: &mut String, heartbeat: &super::HeartbeatMetrics) {
     use std::sync::atomic::Ordering::Relaxed;
     if !heartbeat.enabled.load(Relaxed) {
         return;
@@ -528,12 +528,7 @@ fn render_heartbeat(out: &mut String, heartbeat: &crate::daemon::heartbeat::Hear
     );
 }
 
-fn write_histogram(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    histogram: &crate::daemon::MillisHistogram,
-) {
+fn write_histogram(out: &mut String, name: &str, help: &str, histogram: &super::MillisHistogram) {
     write_header(out, name, "histogram", help);
     let (buckets, sum) = histogram.cumulative();
     let count = buckets.last().map_or(0, |(_, n)| *n);

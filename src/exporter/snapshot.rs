@@ -86,7 +86,7 @@ pub struct SelfMetrics {
     /// The pipeline's latest verdict, for /healthz.
     pub health: super::health::Published,
     /// The dead-man heartbeat's pings (`[heartbeat]`).
-    pub heartbeat: crate::daemon::heartbeat::HeartbeatMetrics,
+    pub heartbeat: super::HeartbeatMetrics,
 }
 
 impl Snapshot {
@@ -145,9 +145,9 @@ pub struct Snapshot {
     pub maintenance: RwLock<MaintenanceFigures>,
     pub self_metrics: SelfMetrics,
     /// How late probe runs start after their scheduled tick.
-    pub lateness: Arc<crate::daemon::MillisHistogram>,
+    pub lateness: Arc<super::MillisHistogram>,
     /// How long probe runs take (a system collection; a check's attempts and retries).
-    pub probe_durations: Arc<crate::daemon::MillisHistogram>,
+    pub probe_durations: Arc<super::MillisHistogram>,
     /// Pending and firing alerts by (state, severity), as of the latest evaluation.
     pub alerts: RwLock<BTreeMap<(String, String), u64>>,
     /// Alerts flapping now (quiet until stable; see `alert::flap`).

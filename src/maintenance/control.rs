@@ -3,7 +3,7 @@
 //! `lookout maintenance start|stop` (and the dashboard) before a window is recorded. The first
 //! step that fails stops the rest and is the error.
 //!
-//! An HTTP step goes through the checks' hyper client (`probes::checks::http_client`, no
+//! An HTTP step goes through the checks' hyper client (`base::net`, no
 //! redirects); any 2xx is success. Its body's placeholders `{reason}`, `{mode}`, `{minutes}`
 //! and `{until}` become JSON values (strings quoted and escaped). A command step runs without
 //! a shell, placeholders replaced as plain text in its arguments; exit code 0 is success.
@@ -14,15 +14,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::Mode;
+use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
 use crate::base::secret::mask_url;
 use crate::base::units::format_duration;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::maintenance::ControlAction;
-use crate::probes::checks::http_client;
-use crate::probes::checks::tls::TlsClient;
 
 /// The most of a response body read, and of it the most shown in an error.
 const MAX_BODY: u64 = 4096;
@@ -179,7 +176,7 @@ async fn http(
         all.push(("Content-Type".into(), Secret::new("application/json")));
     }
     all.extend(headers.iter().cloned());
-    let request = HttpRequest {
+    let request = net::Request {
         url: url.expose().to_string(),
         method: method.to_string(),
         headers: all,
@@ -188,16 +185,14 @@ async fn http(
         // request (and its credentials) somewhere nobody configured.
         follow_redirects: 0,
         max_body: MAX_BODY,
-        tls: TlsSettings::default(),
-        response_time: ResponseTime::default(),
     };
-    let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
+    let mut tls = TlsClient::new(TlsSettings::default(), Some(b"http/1.1"));
     let deadline = tokio::time::Instant::now() + timeout;
-    let response = http_client::fetch(&request, &mut tls, deadline, timeout).await?;
+    let response = net::fetch(&request, &mut tls, deadline, timeout).await?;
     if (200..300).contains(&response.status) {
         return Ok(());
     }
-    let mut text = crate::notify::webhook::http_failure(response.status, &response.body);
+    let mut text = net::http_failure(response.status, &response.body);
     // The app might echo the request: never let a header value or the URL through.
     for secret in headers
         .iter()

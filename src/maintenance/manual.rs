@@ -1,8 +1,11 @@
 //! Windows opened by hand — `lookout maintenance start|stop|extend` and the dashboard's
 //! buttons share this: the configured control steps switch the app first (if one fails,
 //! nothing is recorded, so Lookout never believes in a window the app did not get), then the
-//! window is written to the store, where the daemon's maintenance loop reads it.
+//! window is written to the store, where the daemon's maintenance loop reads it. The store is
+//! reached through the `Windows` trait (the store implements it), so maintenance does not
+//! depend on the store.
 
+use std::future::Future;
 use std::time::Duration;
 
 use super::control::{self, ControlContext, ControlError};
@@ -10,7 +13,6 @@ use super::{ManualWindow, Mode, Origin};
 use crate::base::units::parse_duration;
 use crate::clock::UnixMillis;
 use crate::config::maintenance::ControlConfig;
-use crate::store::{Store, StoreError};
 
 /// The longest window that can be opened by hand (the app's own limit is a day too).
 pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -21,10 +23,35 @@ pub enum ManualError {
     BadInput(String),
     #[error("the app's maintenance mode could not be switched, so nothing was recorded: {0}")]
     Control(#[from] ControlError),
+    /// The store could not record it (the store's own error, as it says it).
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(WindowsError),
     #[error("no maintenance window is active")]
     NotActive,
+}
+
+/// What the store says when it cannot keep a window.
+pub type WindowsError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where windows opened by hand are kept: the store (`store::maintenance`).
+pub trait Windows: Sync {
+    /// Records `window`; its id.
+    fn record_window(
+        &self,
+        window: &ManualWindow,
+    ) -> impl Future<Output = Result<i64, WindowsError>> + Send;
+    /// Stops the windows active at `now_ms`; them, stopped.
+    fn stop_active_windows(
+        &self,
+        now_ms: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<ManualWindow>, WindowsError>> + Send;
+    /// Moves the end of the active window that ends last by `by_ms`; `None` when none is
+    /// active at `now_ms`.
+    fn extend_active_window(
+        &self,
+        by_ms: i64,
+        now_ms: UnixMillis,
+    ) -> impl Future<Output = Result<Option<ManualWindow>, WindowsError>> + Send;
 }
 
 /// A checked request to open a window.
@@ -87,7 +114,7 @@ fn parse_for(field: &str, text: &str) -> Result<Duration, String> {
 
 /// Switches the app (control steps), then records the window.
 pub async fn start(
-    store: &Store,
+    store: &impl Windows,
     control: &ControlConfig,
     request: StartRequest,
     origin: Origin,
@@ -113,14 +140,17 @@ pub async fn start(
         stopped_ms: None,
         created_ms: now_ms,
     };
-    window.id = store.add_window(&window).await?;
+    window.id = store
+        .record_window(&window)
+        .await
+        .map_err(ManualError::Store)?;
     Ok(window)
 }
 
 /// Switches the app back (control steps), then stops the active windows (none is not an
 /// error: the app may have been in maintenance on its own).
 pub async fn stop(
-    store: &Store,
+    store: &impl Windows,
     control: &ControlConfig,
     now_ms: UnixMillis,
 ) -> Result<Vec<ManualWindow>, ManualError> {
@@ -131,19 +161,23 @@ pub async fn stop(
         until_ms: now_ms,
     };
     control::run(&control.stop, control.timeout, &context).await?;
-    Ok(store.stop_windows(now_ms).await?)
+    store
+        .stop_active_windows(now_ms)
+        .await
+        .map_err(ManualError::Store)
 }
 
 /// Moves the end of the active window by `by` ("15m").
 pub async fn extend(
-    store: &Store,
+    store: &impl Windows,
     by: &str,
     now_ms: UnixMillis,
 ) -> Result<ManualWindow, ManualError> {
     let by = parse_for("by", by).map_err(ManualError::BadInput)?;
     store
-        .extend_window(by.as_millis() as i64, now_ms)
-        .await?
+        .extend_active_window(by.as_millis() as i64, now_ms)
+        .await
+        .map_err(ManualError::Store)?
         .ok_or(ManualError::NotActive)
 }
 

@@ -461,20 +461,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// How far before the range a check's status is looked for (the status in force at `from`;
+/// How far before the range a check's status is looked for (`Store::maintenance_report`) (the status in force at `from`;
 /// check history holds a row per minute while a status holds, so an hour is ample).
 pub const LOOKBACK_MS: i64 = 3_600_000;
-
-/// The report over `[from_ms, to_ms)` from what the store holds (the CLI and the dashboard).
-pub async fn from_store(
-    store: &crate::store::Store,
-    from_ms: UnixMillis,
-    to_ms: UnixMillis,
-) -> Result<Report, crate::store::StoreError> {
-    let periods = store.periods(from_ms, to_ms).await?;
-    let history = store.check_statuses(from_ms, to_ms, LOOKBACK_MS).await?;
-    Ok(report(&periods, &history, from_ms, to_ms))
-}
 
 #[cfg(test)]
 mod tests {

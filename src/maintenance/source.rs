@@ -17,14 +17,11 @@ use tokio::time::Instant;
 
 use super::Mode;
 use super::tracker::Reading;
-use crate::base::secret::{Secret, mask_url};
-use crate::checks::http::config::HttpRequest;
-use crate::checks::sql::probe::Redactor;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
+use crate::base::net::Response;
+use crate::base::net::{self, TlsClient, TlsSettings};
+use crate::base::secret::{Redactor, Secret, mask_url};
 use crate::clock::UnixMillis;
 use crate::config::maintenance::{FieldPointers, LoginConfig, SourceConfig, SourceKind, SqlDriver};
-use crate::probes::checks::http_client::{self, Response};
-use crate::probes::checks::tls::TlsClient;
 
 /// One configured source and what it keeps between polls (the login cookies).
 pub struct Source {
@@ -173,18 +170,16 @@ impl Source {
         headers: Vec<(String, Secret)>,
         body: Option<String>,
     ) -> Result<Response, String> {
-        let request = HttpRequest {
+        let request = net::Request {
             url: url.expose().to_string(),
             method: method.to_string(),
             headers,
             body,
             follow_redirects: 0,
             max_body: 1 << 20,
-            tls: TlsSettings::default(),
-            response_time: ResponseTime::default(),
         };
         let timeout = self.config.timeout;
-        http_client::fetch(&request, &mut self.tls, Instant::now() + timeout, timeout)
+        net::fetch(&request, &mut self.tls, Instant::now() + timeout, timeout)
             .await
             .map_err(|error| format!("{}: {error}", mask_url(url.expose())))
     }

@@ -50,9 +50,8 @@ use tokio::task::JoinSet;
 
 use super::webhook::post;
 use super::{AlertNotice, GroupMessage, NoticeKind, Notifier, NotifyError, NotifyFuture};
+use crate::base::net::{self, TlsSettings};
 use crate::base::secret::Secret;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::format_rfc3339;
 use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
 
@@ -219,7 +218,7 @@ impl AlertmanagerNotifier {
         let timeout = self.config.timeout;
         let mut posts = JoinSet::new();
         for (index, base) in self.config.urls.iter().enumerate() {
-            let request = HttpRequest {
+            let request = net::Request {
                 url: endpoint(base),
                 method: "POST".to_string(),
                 headers: headers.clone(),
@@ -227,14 +226,13 @@ impl AlertmanagerNotifier {
                 // A redirect of a POST is a misconfiguration; never follow one.
                 follow_redirects: 0,
                 max_body: 4096,
-                tls: TlsSettings {
-                    ca_file: self.config.ca_file.clone(),
-                    ..TlsSettings::default()
-                },
-                response_time: ResponseTime::default(),
+            };
+            let tls = TlsSettings {
+                ca_file: self.config.ca_file.clone(),
+                ..TlsSettings::default()
             };
             let where_ = format!("alertmanager {} ({base})", self.name);
-            posts.spawn(async move { (index, post(request, timeout, &where_).await) });
+            posts.spawn(async move { (index, post(request, tls, timeout, &where_).await) });
         }
         let mut failures: Vec<(usize, NotifyError)> = Vec::new();
         while let Some(joined) = posts.join_next().await {

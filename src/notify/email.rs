@@ -19,9 +19,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::render;
 use super::{GroupMessage, Notifier, NotifyError, NotifyFuture};
+use crate::base::net::tls::describe_handshake_error;
 use crate::base::units::format_duration;
 use crate::config::notifiers::{EmailConfig, SmtpSecurity};
-use crate::probes::checks::tls::describe_handshake_error;
 
 pub struct EmailNotifier {
     name: String,

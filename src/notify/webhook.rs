@@ -1,5 +1,5 @@
 //! The webhook notifier: one HTTP POST per `GroupMessage`, over the same phase-timed hyper
-//! client as the http checks (`probes::checks::http_client`, rustls, no redirects).
+//! client as the http checks (`base::net`, rustls, no redirects).
 //!
 //! # Payload (`format = "json"`, version 1)
 //!
@@ -67,18 +67,12 @@ use serde::Serialize;
 
 use super::render::{self, colour};
 use super::{AlertNotice, GroupMessage, Notifier, NotifyError, NotifyFuture};
+use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::clock::format_rfc3339;
 use crate::config::notifiers::{WebhookConfig, WebhookFormat, url_origin};
-use crate::probes::checks::http_client;
-use crate::probes::checks::tls::TlsClient;
 
 pub const PAYLOAD_VERSION: u32 = 1;
-
-/// The most of a response body kept for an error message.
-const SNIPPET: usize = 200;
 
 /// The JSON document of `format = "json"`; a wire type, separate from `GroupMessage` so the
 /// internal types can change without breaking receivers.
@@ -237,20 +231,21 @@ pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
 /// failures, 408, 429 and 5xx may pass and are retried; any other status is permanent. The error
 /// names `where_`, the status and a snippet of the answer (callers mask their secrets in it).
 pub(super) async fn post(
-    request: HttpRequest,
+    request: net::Request,
+    tls: TlsSettings,
     timeout: Duration,
     where_: &str,
 ) -> Result<(), NotifyError> {
-    let mut tls = TlsClient::new(request.tls.clone(), Some(b"http/1.1"));
+    let mut tls = TlsClient::new(tls, Some(b"http/1.1"));
     let deadline = tokio::time::Instant::now() + timeout;
-    let response = http_client::fetch(&request, &mut tls, deadline, timeout)
+    let response = net::fetch(&request, &mut tls, deadline, timeout)
         .await
         .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
     let status = response.status;
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let text = format!("{where_}: {}", http_failure(status, &response.body));
+    let text = format!("{where_}: {}", net::http_failure(status, &response.body));
     Err(if retryable_status(status) {
         NotifyError::retryable(text)
     } else {
@@ -261,32 +256,6 @@ pub(super) async fn post(
 /// Whether an HTTP status is worth another attempt later.
 pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
-}
-
-/// An unsuccessful answer for an error message: `HTTP 503 Service Unavailable: <the start of
-/// the body>`. Callers mask their secrets in it (a receiver may echo the request).
-pub(crate) fn http_failure(status: u16, body: &[u8]) -> String {
-    let reason = hyper::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let mut text = format!("HTTP {status} {reason}").trim_end().to_string();
-    let body = snippet(body);
-    if !body.is_empty() {
-        text.push_str(": ");
-        text.push_str(&body);
-    }
-    text
-}
-
-/// The start of a response body on one line, for an error message.
-pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(SNIPPET) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
-    }
 }
 
 pub struct WebhookNotifier {
@@ -337,7 +306,7 @@ impl WebhookNotifier {
             ));
         }
         headers.extend(self.config.headers.iter().cloned());
-        let request = HttpRequest {
+        let request = net::Request {
             url: self.config.url.expose().to_string(),
             method: "POST".to_string(),
             headers,
@@ -346,13 +315,12 @@ impl WebhookNotifier {
             // payload (and its signature) to a place nobody configured.
             follow_redirects: 0,
             max_body: 4096,
-            tls: TlsSettings {
-                ca_file: self.config.ca_file.clone(),
-                ..TlsSettings::default()
-            },
-            response_time: ResponseTime::default(),
         };
-        post(request, self.config.timeout, &where_)
+        let tls = TlsSettings {
+            ca_file: self.config.ca_file.clone(),
+            ..TlsSettings::default()
+        };
+        post(request, tls, self.config.timeout, &where_)
             .await
             .map_err(|mut error| {
                 // A receiver might echo the request: never let a configured secret through.
@@ -535,12 +503,5 @@ mod tests {
         assert_eq!(attachments[0]["title"], "[FIRING] a &lt;b&gt; &amp; c");
         assert_eq!(attachments[1]["color"], "#2e7d32");
         assert_eq!(attachments[1]["footer"], "High resource use");
-    }
-
-    #[test]
-    fn snippets_are_one_short_line() {
-        assert_eq!(snippet(b"  bad\n  request "), "bad request");
-        let long = "x".repeat(500);
-        assert_eq!(snippet(long.as_bytes()).chars().count(), SNIPPET + 1);
     }
 }

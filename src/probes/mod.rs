@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::model::Observation;
 
 pub mod checks;
-pub mod own;
 pub mod system;
 
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;

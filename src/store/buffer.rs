@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use crate::model::{CheckResult, Event, Observation, SeriesKey};
 
-/// At most this many buffered samples by default (~16 bytes each): hours of a busy host's
-/// metrics.
-pub const DEFAULT_MAX_SAMPLES: usize = 4_000_000;
+/// At most this many buffered samples by default: `storage.max_buffered_samples`'s default.
+pub const DEFAULT_MAX_SAMPLES: usize = crate::config::DEFAULT_MAX_BUFFERED_SAMPLES as usize;
 /// At most this many buffered check results.
 pub const MAX_CHECKS: usize = 100_000;
 /// At most this many events waiting to be written again.

@@ -12,7 +12,8 @@ use super::write::parse_status;
 use super::{Inner, Store, StoreError};
 use crate::alert::records::HistoryEntry;
 use crate::clock::UnixMillis;
-use crate::maintenance::report::CheckHistory;
+use crate::maintenance::manual::{Windows, WindowsError};
+use crate::maintenance::report::{self, CheckHistory, Report};
 use crate::maintenance::{ManualWindow, Mode, Origin, Period};
 
 const PERIOD_COLUMNS: &str =
@@ -29,7 +30,43 @@ pub(super) const PRUNE_PERIODS_SQL: &str =
 pub(super) const PRUNE_WINDOWS_SQL: &str =
     "DELETE FROM maintenance_windows WHERE min(end_ms, coalesce(stopped_ms, end_ms)) < ?";
 
+/// `maintenance::manual` keeps its windows here.
+impl Windows for Store {
+    async fn record_window(&self, window: &ManualWindow) -> Result<i64, WindowsError> {
+        Ok(self.add_window(window).await?)
+    }
+
+    async fn stop_active_windows(
+        &self,
+        now_ms: UnixMillis,
+    ) -> Result<Vec<ManualWindow>, WindowsError> {
+        Ok(self.stop_windows(now_ms).await?)
+    }
+
+    async fn extend_active_window(
+        &self,
+        by_ms: i64,
+        now_ms: UnixMillis,
+    ) -> Result<Option<ManualWindow>, WindowsError> {
+        Ok(self.extend_window(by_ms, now_ms).await?)
+    }
+}
+
 impl Store {
+    /// The maintenance report over `[from_ms, to_ms)` from what the store holds (the CLI and
+    /// the dashboard): `maintenance::report` over the periods and the check statuses.
+    pub async fn maintenance_report(
+        &self,
+        from_ms: UnixMillis,
+        to_ms: UnixMillis,
+    ) -> Result<Report, StoreError> {
+        let periods = self.periods(from_ms, to_ms).await?;
+        let history = self
+            .check_statuses(from_ms, to_ms, report::LOOKBACK_MS)
+            .await?;
+        Ok(report::report(&periods, &history, from_ms, to_ms))
+    }
+
     /// Stores `period`: a new row when `id == 0` (returns the new id), otherwise every
     /// column of row `id` (written anew if it is gone; returns `id`).
     pub async fn save_period(&self, period: &Period) -> Result<i64, StoreError> {
@@ -336,11 +373,11 @@ mod tests {
 
     use super::*;
     use crate::alert::Severity;
+    use crate::alert::notice::{AlertNotice, Category, NoticeKind};
     use crate::alert::records::AlertBatch;
     use crate::clock::ManualClock;
     use crate::maintenance::Impact;
     use crate::model::{CheckResult, Layer, Observation, Status};
-    use crate::notify::{AlertNotice, Category, NoticeKind};
     use crate::store::StoreOptions;
 
     const T0: i64 = 1_700_000_000_000;

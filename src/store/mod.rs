@@ -67,7 +67,6 @@ mod users;
 mod write;
 
 pub use alerts::{Delivery, NoticeDelivery};
-pub use buffer::DEFAULT_MAX_SAMPLES as DEFAULT_MAX_BUFFERED_SAMPLES;
 pub use error::{StoreError, WriteFault};
 pub use open::{APPLICATION_ID, BUSY_TIMEOUT, DB_FILE};
 pub use remote_write::{NewBatch, QueueState, QueuedBatch};

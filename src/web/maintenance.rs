@@ -165,7 +165,9 @@ pub async fn report(
 ) -> Result<Json<crate::maintenance::report::Report>, ApiError> {
     let now = state.clock.now_ms();
     let since_ms = since_param(params, now, Some(crate::maintenance::report::MAX_RANGE_MS))?;
-    crate::maintenance::report::from_store(&state.store, since_ms, now)
+    state
+        .store
+        .maintenance_report(since_ms, now)
         .await
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))

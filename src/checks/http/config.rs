@@ -14,11 +14,12 @@ use std::fmt;
 use regex::Regex;
 use toml::de::DeValue;
 
+use crate::base::net::TlsSettings;
 use crate::base::schema::{Item, Reader, Table, a_type};
 use crate::base::schema::{optional_string, required_string, string_map};
 use crate::base::schema::{size_setting, string_setting};
 use crate::base::secret::Secret;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings, read_response_time, read_tls};
+use crate::checks::tcp::config::{ResponseTime, read_response_time, read_tls};
 
 /// Redirects followed when `follow_redirects` is absent or `true`.
 pub const DEFAULT_REDIRECTS: u32 = 5;
@@ -160,6 +161,18 @@ impl HttpRequest {
             response_time: ResponseTime::default(),
         }
     }
+
+    /// What the shared HTTP client sends for this request (TLS is the check's `TlsClient`).
+    pub fn to_net(&self) -> crate::base::net::Request {
+        crate::base::net::Request {
+            url: self.url.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            follow_redirects: self.follow_redirects,
+            max_body: self.max_body,
+        }
+    }
 }
 
 pub(crate) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpCheck {
@@ -207,22 +220,6 @@ pub(crate) fn integer(item: &Item<'_, '_>) -> Option<i64> {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
         _ => None,
     }
-}
-
-/// Header names whose values are credentials, by substring of the lowercased name.
-pub fn is_sensitive_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "cookie",
-        "token",
-        "key",
-        "secret",
-        "password",
-        "auth",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
 }
 
 pub(crate) fn read_request(

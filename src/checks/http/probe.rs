@@ -21,17 +21,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::base::net::client::{Request, Response, fetch};
+use crate::base::net::tls::{TlsClient, TlsSettings, grade_expiry};
 use crate::checks::http::config::{HttpCheck, JsonAssert, JsonTest, StatusRange};
 use crate::checks::{Check, CheckFuture, Outcome};
 use crate::clock::UnixMillis;
 use crate::model::{SeriesKey, Status};
-use crate::probes::checks::http_client::{Response, fetch};
-use crate::probes::checks::tls::{TlsClient, grade_expiry};
 
 pub struct HttpProbe {
     config: HttpCheck,
     timeout: Duration,
     tls: TlsClient,
+    /// `config.request` as the shared client takes it, built once.
+    request: Request,
 }
 
 impl HttpProbe {
@@ -40,6 +42,7 @@ impl HttpProbe {
     pub fn new(config: HttpCheck, timeout: Duration) -> HttpProbe {
         HttpProbe {
             tls: TlsClient::new(config.request.tls.clone(), Some(b"http/1.1")),
+            request: config.request.to_net(),
             config,
             timeout,
         }
@@ -47,7 +50,7 @@ impl HttpProbe {
 
     async fn run(&mut self, at_ms: UnixMillis) -> Outcome {
         let deadline = own_deadline(self.timeout);
-        match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
+        match fetch(&self.request, &mut self.tls, deadline, self.timeout).await {
             Err(reason) => Outcome::critical(reason),
             Ok(response) => judge(&self.config, &response, at_ms, self.tls.settings()),
         }
@@ -104,7 +107,7 @@ pub(crate) fn grade_common(
     warning: Duration,
     critical: Duration,
     at_ms: UnixMillis,
-    tls: &crate::checks::tcp::config::TlsSettings,
+    tls: &TlsSettings,
     findings: &mut Vec<(Status, String)>,
     outcome: &mut Vec<(SeriesKey, f64)>,
 ) -> Option<String> {
@@ -152,12 +155,7 @@ pub(crate) fn seconds_text(seconds: f64) -> String {
     }
 }
 
-fn judge(
-    config: &HttpCheck,
-    response: &Response,
-    at_ms: UnixMillis,
-    tls: &crate::checks::tcp::config::TlsSettings,
-) -> Outcome {
+fn judge(config: &HttpCheck, response: &Response, at_ms: UnixMillis, tls: &TlsSettings) -> Outcome {
     let seconds = response.timings.total.as_secs_f64();
     let needs_json = !config.asserts.is_empty()
         || !config.extracts.is_empty()

@@ -18,13 +18,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::base::net::client::{Request, Response, fetch};
+use crate::base::net::tls::TlsClient;
 use crate::checks::http::probe::{grade_common, own_deadline, seconds_text, timing_samples};
 use crate::checks::prometheus::config::PrometheusCheck;
 use crate::checks::{Check, CheckFuture, Outcome};
 use crate::clock::UnixMillis;
 use crate::model::{SeriesKey, Status};
-use crate::probes::checks::http_client::{Response, fetch};
-use crate::probes::checks::tls::TlsClient;
 
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,12 +196,15 @@ pub struct PrometheusProbe {
     config: PrometheusCheck,
     timeout: Duration,
     tls: TlsClient,
+    /// `config.request` as the shared client takes it, built once.
+    request: Request,
 }
 
 impl PrometheusProbe {
     pub fn new(config: PrometheusCheck, timeout: Duration) -> PrometheusProbe {
         PrometheusProbe {
             tls: TlsClient::new(config.request.tls.clone(), Some(b"http/1.1")),
+            request: config.request.to_net(),
             config,
             timeout,
         }
@@ -218,7 +221,7 @@ impl PrometheusProbe {
 
     async fn run(&mut self, at_ms: UnixMillis) -> Outcome {
         let deadline = own_deadline(self.timeout);
-        match fetch(&self.config.request, &mut self.tls, deadline, self.timeout).await {
+        match fetch(&self.request, &mut self.tls, deadline, self.timeout).await {
             Err(reason) => Outcome::critical(reason),
             Ok(response) => self.judge(&response, at_ms),
         }

@@ -65,7 +65,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row, TypeInfo, ValueRef};
 
-use crate::base::secret::mask_url;
+use crate::base::secret::Redactor;
 use crate::checks::sql::config::{Dialect, SqlCheck, SqlQuery};
 use crate::checks::{Check, CheckFuture, Outcome, grade};
 use crate::clock::UnixMillis;
@@ -778,82 +778,6 @@ fn seconds_text(seconds: f64) -> String {
     }
 }
 
-/// Removes the DSN and its password from anything shown.
-pub(crate) struct Redactor {
-    dsn: String,
-    pub(crate) masked_dsn: String,
-    /// The password as written and percent-decoded (empty ones are not searched for).
-    passwords: Vec<String>,
-}
-
-impl Redactor {
-    pub(crate) fn new(dsn: &str) -> Redactor {
-        let mut passwords = Vec::new();
-        if let Some(rest) = dsn.split_once("://").map(|(_, rest)| rest) {
-            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-            if let Some((userinfo, _)) = authority.rsplit_once('@')
-                && let Some((_, password)) = userinfo.split_once(':')
-            {
-                passwords.push(password.to_string());
-            }
-        }
-        for part in dsn.split(['?', '&']) {
-            if let Some((key, value)) = part.split_once('=')
-                && matches!(
-                    key.to_ascii_lowercase().as_str(),
-                    "password" | "pass" | "pwd"
-                )
-            {
-                passwords.push(value.to_string());
-            }
-        }
-        let decoded: Vec<String> = passwords.iter().map(|p| percent_decode(p)).collect();
-        passwords.extend(decoded);
-        passwords.retain(|p| !p.is_empty());
-        passwords.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        passwords.dedup();
-        Redactor {
-            dsn: dsn.to_string(),
-            masked_dsn: mask_url(dsn),
-            passwords,
-        }
-    }
-
-    pub(crate) fn clean(&self, text: &str) -> String {
-        let mut text = if self.dsn.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.dsn, &self.masked_dsn)
-        };
-        for password in &self.passwords {
-            text = text.replace(password.as_str(), "***");
-        }
-        text.replace('\n', " ")
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        if bytes[i] == b'%'
-            && let Some(byte) = hex
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The server's own message when there is one (without sqlx's "error returned from database").
 fn error_text(error: &sqlx::Error) -> String {
     match error {
@@ -1046,23 +970,6 @@ fn first_number_sqlite(row: &SqliteRow, index: usize) -> Result<Option<f64>, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redactor_masks_the_dsn_and_removes_the_password() {
-        let redactor = Redactor::new("postgres://monitor:s3cr%40t@db:5432/app?sslmode=require");
-        let shown = redactor.clean(
-            "cannot reach postgres://monitor:s3cr%40t@db:5432/app?sslmode=require: \
-             password s3cr@t rejected",
-        );
-        assert_eq!(
-            shown,
-            "cannot reach postgres://monitor:***@db:5432/app?sslmode=***: password *** rejected"
-        );
-        let query = Redactor::new("postgres://db/app?password=hunter2&sslmode=disable");
-        assert!(!query.clean("bad hunter2").contains("hunter2"));
-        let none = Redactor::new("sqlite:///tmp/x.db");
-        assert_eq!(none.clean("fine"), "fine");
-    }
 
     #[test]
     fn backoff_tries_again_once_then_spaces_attempts() {

@@ -7,43 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::base::net::TlsSettings;
 use crate::base::schema::{Field, Reader, Table};
 use crate::base::schema::{bool_setting, duration_setting, positive};
 use crate::base::schema::{optional_string, required_string};
 use crate::base::units::format_duration;
-
-/// How a network check verifies and reports on TLS.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsSettings {
-    /// `server_name`: the name the certificate must be valid for (default: the host).
-    pub server_name: Option<String>,
-    /// `ca_file`: PEM file of extra CA certificates, trusted besides the public roots.
-    pub ca_file: Option<PathBuf>,
-    /// `client_cert`: PEM certificate chain to present (needs `client_key`).
-    pub client_cert: Option<PathBuf>,
-    /// `client_key`: PEM private key of `client_cert`.
-    pub client_key: Option<PathBuf>,
-    /// `insecure_skip_verify`: accept any certificate (default false). Expiry is still reported.
-    pub insecure_skip_verify: bool,
-    /// `cert_expiry_warning`: warn when the certificate expires within this (default 14d).
-    pub cert_expiry_warning: Duration,
-    /// `cert_expiry_critical`: critical when it expires within this (default 3d).
-    pub cert_expiry_critical: Duration,
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        TlsSettings {
-            server_name: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            insecure_skip_verify: false,
-            cert_expiry_warning: Duration::from_secs(14 * 86_400),
-            cert_expiry_critical: Duration::from_secs(3 * 86_400),
-        }
-    }
-}
 
 /// `response_time_warning` / `response_time_critical`: the headline time at which the check
 /// warns / goes critical (defaults 2s / 5s).

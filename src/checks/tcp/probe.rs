@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::base::net::client::{connect, handshake, resolve_host};
+use crate::base::net::tls::{TlsClient, grade_expiry};
 use crate::checks::http::probe::{own_deadline, seconds_text};
 use crate::checks::tcp::config::TcpCheck;
 use crate::checks::{Check, CheckFuture, Outcome, grade};
 use crate::clock::UnixMillis;
 use crate::model::{SeriesKey, Status};
-use crate::probes::checks::http_client::{connect, handshake, resolve_host};
-use crate::probes::checks::tls::{TlsClient, grade_expiry};
 
 pub struct TcpProbe {
     config: TcpCheck,

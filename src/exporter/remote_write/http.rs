@@ -1,5 +1,5 @@
 //! The HTTP side of remote write: one POST per batch over the phase-timed hyper client of the
-//! http checks (`probes::checks::http_client`, rustls, no redirects), with the headers of the
+//! http checks (`base::net`, rustls, no redirects), with the headers of the
 //! 1.0 spec, the endpoint's authentication and its own headers. What comes back is an
 //! `Outcome`, with every configured secret removed from the answer's body (a receiver might
 //! echo the request).
@@ -12,12 +12,9 @@ use hyper::body::Bytes;
 
 use super::proto;
 use super::retry::Outcome;
+use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
-use crate::checks::http::config::HttpRequest;
-use crate::checks::tcp::config::{ResponseTime, TlsSettings};
 use crate::config::RemoteWriteConfig;
-use crate::probes::checks::http_client;
-use crate::probes::checks::tls::TlsClient;
 
 /// How a batch gets to its endpoint; a trait so the sender's logic is tested without HTTP.
 pub trait Transport: Send {
@@ -28,7 +25,7 @@ pub trait Transport: Send {
 const MAX_ANSWER: u64 = 4096;
 
 pub struct HttpTransport {
-    request: HttpRequest,
+    request: net::Request,
     tls: TlsClient,
     timeout: std::time::Duration,
     /// Values to scrub from anything an endpoint answers.
@@ -80,15 +77,13 @@ impl HttpTransport {
             ..TlsSettings::default()
         };
         HttpTransport {
-            request: HttpRequest {
+            request: net::Request {
                 url: config.url.expose().to_string(),
                 method: "POST".to_string(),
                 headers,
                 body: None,
                 follow_redirects: 0,
                 max_body: MAX_ANSWER,
-                tls: tls.clone(),
-                response_time: ResponseTime::default(),
             },
             tls: TlsClient::new(tls, Some(b"http/1.1")),
             timeout: config.timeout,
@@ -108,7 +103,7 @@ impl Transport for HttpTransport {
     fn post(&mut self, body: Vec<u8>) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + self.timeout;
-            let answer = http_client::post_bytes(
+            let answer = net::post_bytes(
                 &self.request,
                 Bytes::from(body),
                 &mut self.tls,
@@ -119,7 +114,7 @@ impl Transport for HttpTransport {
             match answer {
                 Ok(response) => Outcome::Answer {
                     status: response.status,
-                    body: self.scrub(crate::notify::webhook::snippet(&response.body)),
+                    body: self.scrub(net::snippet(&response.body)),
                 },
                 Err(reason) => Outcome::Transport(self.scrub(reason)),
             }

@@ -25,8 +25,6 @@
 
 mod confirm;
 mod error_rate;
-pub(crate) mod http_client;
-pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

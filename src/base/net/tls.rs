@@ -1,11 +1,12 @@
-//! TLS for the network checks (http, prometheus, tcp): the rustls client configuration from
-//! `TlsSettings` (public webpki roots + `ca_file`, optional client certificate, an explicit
+//! TLS for every HTTP or TCP client of Lookout (the network checks, notifiers, maintenance,
+//! remote write, heartbeat, doctor): `TlsSettings` and the rustls client configuration from them (public webpki roots + `ca_file`, optional client certificate, an explicit
 //! `insecure_skip_verify`), the peer certificate's expiry (x509-parser on its DER), and the
 //! one-line reasons for handshake failures ("TLS: certificate expired 3 days ago").
 //!
 //! Series (recorded by the checks that use this): `tls_certificate_expiry_seconds` — seconds
 //! until the peer certificate's notAfter (negative once expired).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +18,40 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::checks::tcp::config::TlsSettings;
 use crate::model::Status;
+
+/// How a network check verifies and reports on TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// `server_name`: the name the certificate must be valid for (default: the host).
+    pub server_name: Option<String>,
+    /// `ca_file`: PEM file of extra CA certificates, trusted besides the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// `client_cert`: PEM certificate chain to present (needs `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// `client_key`: PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// `insecure_skip_verify`: accept any certificate (default false). Expiry is still reported.
+    pub insecure_skip_verify: bool,
+    /// `cert_expiry_warning`: warn when the certificate expires within this (default 14d).
+    pub cert_expiry_warning: Duration,
+    /// `cert_expiry_critical`: critical when it expires within this (default 3d).
+    pub cert_expiry_critical: Duration,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            server_name: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            insecure_skip_verify: false,
+            cert_expiry_warning: Duration::from_secs(14 * 86_400),
+            cert_expiry_critical: Duration::from_secs(3 * 86_400),
+        }
+    }
+}
 
 /// The client configuration for `settings`, built on first use and kept.
 pub struct TlsClient {

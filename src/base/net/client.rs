@@ -1,25 +1,43 @@
-//! A small HTTP/1.1 client for the http and prometheus checks, on hyper's low-level
+//! The one HTTP/1.1 client of Lookout (the http and prometheus checks, webhook, Alertmanager,
+//! maintenance source and control, remote write, heartbeat, doctor), on hyper's low-level
 //! `client::conn::http1` over our own `TcpStream` (+ tokio-rustls), so that each phase is
 //! timed: DNS, connect, TLS, first byte (response head), total. One connection per request,
 //! bounded redirects, a capped body, and every phase bounded by the attempt's deadline. Errors
 //! are one-line reasons ("connection refused to 127.0.0.1:5000"); header values never appear
-//! in them.
+//! in them. Each user builds its own `Request`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
+use hyper::Uri;
 use hyper::body::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::tls::{CertInfo, TlsClient, describe_handshake_error, peer_certificate};
+use crate::base::secret::{Secret, is_sensitive_header};
 use crate::base::units::format_duration;
-use crate::checks::http::config::{HttpRequest, is_sensitive_header};
+
+/// What to send. TLS is the caller's `TlsClient`, kept across requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// What to request, e.g. "http://127.0.0.1:5000/health" (http or https).
+    pub url: String,
+    /// The method, e.g. "GET".
+    pub method: String,
+    /// Sent as given; values never print (and are marked sensitive when their name says so).
+    pub headers: Vec<(String, Secret)>,
+    /// Sent with the request (e.g. for POST).
+    pub body: Option<String>,
+    /// The most redirects followed; 0 follows none.
+    pub follow_redirects: u32,
+    /// The most of the body read; the rest is not downloaded.
+    pub max_body: u64,
+}
 
 /// How long each phase of the last request took (redirects: the final hop's phases; `total`
 /// spans all hops).
@@ -83,7 +101,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// Sends `request`, following redirects, and reads the capped body, all before `deadline`.
 /// `timeout` is only for the wording of timeout reasons.
 pub async fn fetch(
-    request: &HttpRequest,
+    request: &Request,
     tls: &mut TlsClient,
     deadline: Instant,
     timeout: Duration,
@@ -145,7 +163,7 @@ pub async fn fetch(
 /// POSTs a binary `body` (e.g. a remote-write request) to `request.url` with its headers,
 /// before `deadline`; no redirects. `request.method` and `request.body` are not used.
 pub async fn post_bytes(
-    request: &HttpRequest,
+    request: &Request,
     body: Bytes,
     tls: &mut TlsClient,
     deadline: Instant,
@@ -297,7 +315,7 @@ pub async fn handshake(
 }
 
 async fn exchange(
-    request: &HttpRequest,
+    request: &Request,
     url: &str,
     method: &str,
     body: Bytes,
@@ -361,7 +379,7 @@ async fn exchange(
                 .to_string()
         })
         .unwrap_or_default();
-    let mut builder = Request::builder()
+    let mut builder = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header(hyper::header::HOST, authority)
@@ -439,6 +457,35 @@ async fn exchange(
     })
 }
 
+/// The most of a response body kept for an error message.
+const SNIPPET: usize = 200;
+
+/// An unsuccessful answer for an error message: `HTTP 503 Service Unavailable: <the start of
+/// the body>`. Callers mask their secrets in it (a receiver may echo the request).
+pub fn http_failure(status: u16, body: &[u8]) -> String {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("HTTP {status} {reason}").trim_end().to_string();
+    let body = snippet(body);
+    if !body.is_empty() {
+        text.push_str(": ");
+        text.push_str(&body);
+    }
+    text
+}
+
+/// The start of a response body on one line, for an error message.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(SNIPPET) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +501,12 @@ mod tests {
         ] {
             assert_eq!(resolve(&base, location).as_deref(), Some(url), "{location}");
         }
+    }
+
+    #[test]
+    fn snippets_are_one_short_line() {
+        assert_eq!(snippet(b"  bad\n  request "), "bad request");
+        let long = "x".repeat(500);
+        assert_eq!(snippet(long.as_bytes()).chars().count(), SNIPPET + 1);
     }
 }
