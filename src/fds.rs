@@ -5,7 +5,7 @@
 //! A probe whose socket or file cannot be opened because *Lookout* is out of descriptors
 //! (`EMFILE`, or the whole system with `ENFILE`) learnt nothing about its target: its result
 //! is `Unknown` with [`OUT_OF_DESCRIPTORS`] in the detail, never `Critical`, and every such
-//! run is counted ([`record_exhaustion`]) for the self check `lookout:self` (`probes/own.rs`).
+//! run is counted ([`record_exhaustion`]) for the self check `lookout:self` (`daemon/own.rs`).
 //! The web side keeps clear of the last descriptors ([`connection_budget`]) so that this
 //! stays the exception.
 

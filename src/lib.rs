@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod exporter;
 pub mod fds;
+mod layers;
 pub mod logs;
 pub mod maintenance;
 pub mod model;

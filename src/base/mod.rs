@@ -1,8 +1,9 @@
 //! Layer 0 beside `model`, `clock`, `fds` and `bus`: what every other module shares and that
 //! depends on nothing of Lookout above it. `units` (durations, sizes, percents as written in
-//! the config), `net` (the shared HTTP client and TLS), `secret` (`Secret` and `mask_url`, the one masking), `term` (terminal colour),
-//! `schema` (the config-reading toolkit: spans, problems, did-you-mean, `${ENV}`, typed
-//! settings). See ARCHITECTURE.md, "Architecture invariants".
+//! the config), `secret` (`Secret`, `mask_url` and the other maskings), `term` (terminal
+//! colour), `matcher` (Prometheus label matchers), `net` (the shared HTTP client with its own
+//! request type, and TLS), `schema` (the config-reading toolkit: spans, problems,
+//! did-you-mean, `${ENV}`, typed settings). See ARCHITECTURE.md, "Architecture invariants".
 
 pub mod matcher;
 pub mod net;

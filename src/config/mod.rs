@@ -6,9 +6,9 @@
 //! the file and the environment in `load`); the daemon builds probes and the store from a
 //! `Config`.
 //!
-//! Map: `reader.rs` walks the span-preserving TOML tree and collects problems (and says why it
-//! is not serde); `parse.rs` is the schema (every key, its default and its checks); `units.rs`
-//! durations, sizes and percents; `env.rs` `${ENV}` substitution; `error.rs` the error types;
+//! Map: reading goes through `base::schema` (the span-preserving reader that collects problems,
+//! `${ENV}` substitution, typed settings) and `base::units` (durations, sizes, percents);
+//! `parse.rs` is the schema (every key, its default and its checks); `error.rs` `ConfigError`;
 //! `defaults.rs` the defaults and presets; `template.rs` the commented example config;
 //! `summary.rs` the one-screen description; `tests.rs` golden tests of whole files.
 
