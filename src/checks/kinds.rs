@@ -53,6 +53,14 @@ macro_rules! check_kinds {
                 $crate::model::Layer::Application
             }
 
+            /// The HELP line of a series a type reports, from the type that reports it.
+            pub fn series_help(series: &str) -> Option<&'static str> {
+                $(if let Some(help) = <$module::$kind as $crate::checks::CheckType>::series_help(series) {
+                    return Some(help);
+                })+
+                None
+            }
+
             /// Whether checks of `type_name` reach over the network (see `CheckType::network`).
             pub fn is_network_type(type_name: &str) -> bool {
                 $(if <$module::$kind as $crate::checks::CheckType>::types().contains(&type_name) {

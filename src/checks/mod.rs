@@ -58,6 +58,15 @@ pub(crate) trait CheckType: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// The HELP line of each series the type's probe reports (`/metrics`), by series name
+    /// without the `lookout_` prefix; `None` for a name that is not the type's.
+    fn series_help(_series: &str) -> Option<&'static str>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// The layer of a check of `type_name` without a `layer` key.
     fn default_layer(_type_name: &str) -> Layer
     where

@@ -11,7 +11,8 @@ use super::Snapshot;
 
 pub const PREFIX: &str = "lookout_";
 
-/// One line of help per known series; unknown names still get a HELP line.
+/// One line of help per known series (a check type may describe its own: `CheckType::series_help`);
+/// unknown names still get a HELP line.
 fn describe(name: &str) -> &'static str {
     match name {
         "cpu_usage_ratio" => {
@@ -159,7 +160,8 @@ fn describe(name: &str) -> &'static str {
         "self_outbox_oldest_seconds" => {
             "How long the oldest due, undelivered notification has waited (0: none waits)."
         }
-        _ => "Value reported by a Lookout probe.",
+        _ => crate::checks::CheckKind::series_help(name)
+            .unwrap_or("Value reported by a Lookout probe."),
     }
 }
 
