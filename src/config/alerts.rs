@@ -46,6 +46,9 @@ pub struct AlertsConfig {
     /// `evaluation_interval`, default 1s: how often pending `for` timers, "no data" and the
     /// outbox are looked at (values are evaluated as they arrive, not on this tick).
     pub evaluation_interval: Duration,
+    /// `silence_refresh`, default 5s (1s to 10m): how often `serve` re-reads the silences from
+    /// the store, where `lookout silence add` puts them (the API's take effect at once).
+    pub silence_refresh: Duration,
     /// `for_critical`, default 15s: how long a critical condition must hold before firing, for
     /// every rule that does not set its own `for_critical`; never more than the rule's `for`
     /// (so a rule with `for = "0s"` fires at once). Applied in `RuleConfig::hold_for_critical`.
@@ -609,6 +612,7 @@ impl Default for AlertsConfig {
             group_interval: Duration::from_secs(60),
             resolve_wait: Duration::from_secs(10),
             evaluation_interval: Duration::from_secs(1),
+            silence_refresh: Duration::from_secs(5),
             for_critical: DEFAULT_FOR_CRITICAL,
             implied_dependencies: true,
             flapping: FlapConfig::default(),
@@ -729,6 +733,26 @@ pub(in crate::config) fn read_alerts(
         defaults.evaluation_interval,
         positive,
     );
+    let silence_refresh = duration_setting(
+        r,
+        &table,
+        "silence_refresh",
+        defaults.silence_refresh,
+        |d| {
+            if *d < Duration::from_secs(1) {
+                Some(
+                    "is too short; expected at least 1s (the store is read this often)".to_string(),
+                )
+            } else if *d > Duration::from_secs(600) {
+                Some(
+                    "is too long; expected at most 10m (a silence added from the shell waits this long)"
+                        .to_string(),
+                )
+            } else {
+                None
+            }
+        },
+    );
     let for_critical = duration_setting(r, &table, "for_critical", defaults.for_critical, |_| None);
     let implied_dependencies = bool_setting(
         r,
@@ -782,6 +806,7 @@ pub(in crate::config) fn read_alerts(
         group_interval: group_interval.value,
         resolve_wait: resolve_wait.value,
         evaluation_interval: evaluation_interval.value,
+        silence_refresh: silence_refresh.value,
         for_critical: for_critical.value,
         implied_dependencies: implied_dependencies.value,
         flapping,
@@ -2108,6 +2133,38 @@ mod tests {
                 "c.toml:2:16: alerts.resolve_wait: \"2h\" is too long; expected at most 1h"
             ),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn silence_refresh_is_read_and_bounded() {
+        let read = |text: &str| {
+            crate::config::from_str(text, "c.toml", &crate::config::test_support::no_env)
+                .map(|config| config.alerts.silence_refresh)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(""), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            read("[alerts]\nsilence_refresh = \"1s\"\n"),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            read("[alerts]\nsilence_refresh = \"10m\"\n"),
+            Ok(Duration::from_secs(600))
+        );
+        let short = read("[alerts]\nsilence_refresh = \"500ms\"\n").unwrap_err();
+        assert!(
+            short.contains(
+                "c.toml:2:19: alerts.silence_refresh: \"500ms\" is too short; expected at least 1s"
+            ),
+            "{short}"
+        );
+        let long = read("[alerts]\nsilence_refresh = \"11m\"\n").unwrap_err();
+        assert!(
+            long.contains(
+                "c.toml:2:19: alerts.silence_refresh: \"11m\" is too long; expected at most 10m"
+            ),
+            "{long}"
         );
     }
 

@@ -6,7 +6,6 @@
 //! the outbox worker delivers them even while the store cannot write (a full disk).
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -20,9 +19,6 @@ use crate::notify::NoticeKind;
 use crate::notify::held::HeldOutbox;
 use crate::store::Store;
 use crate::web::handles::AlertCommand;
-
-/// How often silences are re-read from the store (the CLI adds them there directly).
-const SILENCE_REFRESH: Duration = Duration::from_secs(5);
 
 pub struct AlertLoop {
     pub engine: Engine,
@@ -52,7 +48,9 @@ impl AlertLoop {
         let interval = self.engine.settings().evaluation_interval;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut silence_refresh = tokio::time::interval(SILENCE_REFRESH);
+        // How often silences are re-read from the store (the CLI adds them there directly).
+        let mut silence_refresh = tokio::time::interval(self.engine.settings().silence_refresh);
+        let mut silences_read = Vec::new();
         silence_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -73,10 +71,10 @@ impl AlertLoop {
                     self.commit(batch).await;
                     self.renew_lease().await;
                 }
-                _ = silence_refresh.tick() => self.refresh_silences().await,
+                _ = silence_refresh.tick() => self.refresh_silences(&mut silences_read).await,
                 command = commands.recv() => match command {
                     Some(AlertCommand::SilencesChanged) => {
-                        self.refresh_silences().await;
+                        self.refresh_silences(&mut silences_read).await;
                         let batch = self.engine.tick(self.clock.now_ms());
                         self.commit(batch).await;
                     }
@@ -145,9 +143,20 @@ impl AlertLoop {
         }
     }
 
-    async fn refresh_silences(&mut self) {
+    /// Re-reads the silences; `read` is what the last read found (id, end), so a change (one
+    /// added, changed or expired) is logged once: an operator who added a silence from the
+    /// shell sees when it takes effect, and so do the tests, instead of waiting a fixed time.
+    async fn refresh_silences(&mut self, read: &mut Vec<(String, i64)>) {
         match self.store.silences().await {
-            Ok(silences) => self.engine.set_silences(silences),
+            Ok(silences) => {
+                let now: Vec<(String, i64)> =
+                    silences.iter().map(|s| (s.id.clone(), s.ends_ms)).collect();
+                if now != *read {
+                    tracing::info!(silences = now.len(), "silences changed; in effect now");
+                    *read = now;
+                }
+                self.engine.set_silences(silences)
+            }
             Err(error) => tracing::warn!(%error, "could not read silences; keeping the last ones"),
         }
     }

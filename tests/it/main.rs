@@ -25,6 +25,14 @@
 //!   to its hard limit (raising only; its daemons get their limit set at exec). The statics
 //!   of `common` (API tokens by daemon address, the log sequence) are keyed so that tests do
 //!   not see each other's entries.
+//! - Ports. Every `lookout serve` binds port 0 (`write_config(dir, 0, ...)`) and the fixtures
+//!   read the address it reports (`common::Daemon`); a test that needs the port in the config
+//!   first writes the reported one back (`Daemon::pin_listen`). `common::free_port` is only
+//!   for external servers that cannot report a port, started through `with_free_port`, which
+//!   tries another port when the server could not bind.
+//! - Timings. Tests wait for conditions (`poll`, `Daemon::wait_until`) with a deadline; a fixed
+//!   sleep is a deliberate window (a fault held, "nothing more is sent" for a while). Daemon
+//!   periods a test would otherwise wait out are settable (`alerts.silence_refresh`).
 
 #[path = "../common/mod.rs"]
 mod common;

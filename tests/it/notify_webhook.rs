@@ -374,7 +374,14 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     tried(1);
     // Up: the resolution is queued; down again: the new firing is urgent.
     app.set(200);
-    std::thread::sleep(Duration::from_secs(3));
+    poll(limit, "the resolution in the outbox", || {
+        daemon.json("/api/v1/outbox?all=true")["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["kind"] == "resolved")
+            .then_some(())
+    });
     app.set(500);
     // Keep answering 503 through several retries of each row.
     let before = hook.received().len();
