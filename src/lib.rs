@@ -19,4 +19,5 @@ pub mod model;
 pub mod notify;
 pub mod probes;
 pub mod store;
+pub mod views;
 pub mod web;

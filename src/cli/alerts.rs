@@ -2,7 +2,6 @@
 //! on the store, so they show what a running daemon decided and act alongside it (a silence
 //! added here is picked up by the daemon within seconds).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +11,18 @@ use serde::Serialize;
 
 use super::fail;
 use super::output::{self, say};
-use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState, StoredAlert};
+use crate::alert::Engine;
+use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
-use crate::alert::{Engine, Severity};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::{Config, RuleSource};
 use crate::daemon::store_options;
 use crate::model::{Observation, Sample};
+use crate::notify::build_notifiers;
 use crate::notify::outbox::Outbox;
-use crate::notify::{NoticeKind, build_notifiers};
 use crate::store::{NoticeDelivery, Store};
+use crate::views::alerts::{ActiveAlertLineView, ActiveAlertView, NoticeLineView, OutboxLineView};
+use crate::views::silences::SilenceView;
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
@@ -122,35 +123,6 @@ fn ago(now_ms: UnixMillis, at_ms: UnixMillis) -> String {
     humantime::format_duration(Duration::from_secs(seconds)).to_string()
 }
 
-#[derive(Serialize)]
-struct AlertDto<'a> {
-    id: &'a str,
-    rule: &'a str,
-    state: &'a str,
-    severity: Severity,
-    since: String,
-    value: Option<f64>,
-    summary: &'a str,
-    muted_by: &'a str,
-    labels: &'a BTreeMap<String, String>,
-}
-
-impl<'a> From<&'a StoredAlert> for AlertDto<'a> {
-    fn from(a: &'a StoredAlert) -> Self {
-        AlertDto {
-            id: &a.id,
-            rule: &a.rule,
-            state: &a.state,
-            severity: a.severity,
-            since: format_rfc3339(a.since_ms),
-            value: a.value,
-            summary: &a.summary,
-            muted_by: &a.muted_by,
-            labels: &a.labels,
-        }
-    }
-}
-
 pub async fn run(command: AlertsCommand, config: &Config, clock: &SharedClock) -> ExitCode {
     match command {
         AlertsCommand::List { json } => list(config, clock, json).await,
@@ -177,7 +149,12 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let _ = store.close().await;
     let now = clock.now_ms();
     if json {
-        print_json(&alerts.iter().map(AlertDto::from).collect::<Vec<_>>());
+        print_json(
+            &alerts
+                .iter()
+                .map(|a| ActiveAlertLineView::from(ActiveAlertView::from(a)))
+                .collect::<Vec<_>>(),
+        );
     } else if alerts.is_empty() {
         say!("no pending or firing alerts");
     } else {
@@ -208,41 +185,9 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[derive(Serialize)]
-struct HistoryDto<'a> {
-    at: String,
-    kind: NoticeKind,
-    severity: Severity,
-    rule: &'a str,
-    alert_id: &'a str,
-    summary: &'a str,
-    value: &'a str,
-    /// Delivered to every notifier it was queued for.
-    sent: bool,
-    muted_by: &'a str,
-    /// "delivered", "pending", "failed", "muted" or "not queued" (no notifier, or its outbox
-    /// rows were pruned).
-    delivery: &'static str,
-    deliveries: Vec<DeliveryDto<'a>>,
-}
-
-#[derive(Serialize)]
-struct DeliveryDto<'a> {
-    notifier: &'a str,
-    state: OutboxState,
-    attempts: u32,
-    last_error: Option<&'a str>,
-    delivered_at: Option<String>,
-}
-
 /// The outbox rows of one history entry.
 fn deliveries_of<'a>(h: &HistoryEntry, all: &'a [NoticeDelivery]) -> Vec<&'a NoticeDelivery> {
     NoticeDelivery::of(h, all)
-}
-
-/// One word for what became of a notice.
-fn delivery_state(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> &'static str {
-    NoticeDelivery::summary(h, rows).as_str()
 }
 
 /// What `alerts history` says after a notice: "(delivered to ops-mail)", "(pending for
@@ -298,33 +243,6 @@ fn delivery_line(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> String {
     parts.join("; ")
 }
 
-fn history_dto<'a>(h: &'a HistoryEntry, all: &'a [NoticeDelivery]) -> HistoryDto<'a> {
-    let rows = deliveries_of(h, all);
-    let delivery = delivery_state(h, &rows);
-    HistoryDto {
-        at: format_rfc3339(h.notice.at_ms),
-        kind: h.notice.kind,
-        severity: h.notice.severity,
-        rule: &h.notice.rule,
-        alert_id: &h.notice.alert_id,
-        summary: &h.notice.summary,
-        value: &h.notice.value,
-        sent: delivery == "delivered",
-        muted_by: &h.muted_by,
-        delivery,
-        deliveries: rows
-            .into_iter()
-            .map(|d| DeliveryDto {
-                notifier: &d.notifier,
-                state: d.state,
-                attempts: d.attempts,
-                last_error: d.last_error.as_deref(),
-                delivered_at: d.delivered_ms.map(format_rfc3339),
-            })
-            .collect(),
-    }
-}
-
 async fn history(
     config: &Config,
     clock: &SharedClock,
@@ -365,7 +283,7 @@ async fn history(
         print_json(
             &entries
                 .iter()
-                .map(|h| history_dto(h, &deliveries))
+                .map(|h| NoticeLineView::new(h, &deliveries))
                 .collect::<Vec<_>>(),
         );
     } else if entries.is_empty() {
@@ -627,21 +545,6 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
     }
 }
 
-#[derive(Serialize)]
-struct OutboxDto<'a> {
-    id: i64,
-    notifier: &'a str,
-    state: OutboxState,
-    attempts: u32,
-    created: String,
-    next_attempt: Option<String>,
-    delivered: Option<String>,
-    last_error: Option<&'a str>,
-    summary: &'a str,
-    kind: NoticeKind,
-    severity: Severity,
-}
-
 async fn outbox(
     config: &Config,
     clock: &SharedClock,
@@ -658,75 +561,28 @@ async fn outbox(
         Err(error) => return fail(&error),
     };
     let _ = store.close().await;
-    let dtos: Vec<OutboxDto<'_>> = rows
-        .iter()
-        .map(|r| OutboxDto {
-            id: r.id,
-            notifier: &r.entry.notifier,
-            state: r.state,
-            attempts: r.attempts,
-            created: format_rfc3339(r.created_ms),
-            next_attempt: (r.state == OutboxState::Pending)
-                .then(|| format_rfc3339(r.next_attempt_ms.max(r.entry.due_ms))),
-            delivered: r.delivered_ms.map(format_rfc3339),
-            last_error: r.last_error.as_deref(),
-            summary: &r.entry.notice.summary,
-            kind: r.entry.notice.kind,
-            severity: r.entry.notice.severity,
-        })
-        .collect();
+    let dtos: Vec<OutboxLineView> = rows.iter().map(OutboxLineView::from).collect();
     if json {
         print_json(&dtos);
     } else if dtos.is_empty() {
         say!("outbox empty: every notification was delivered");
     } else {
         for d in &dtos {
-            let state = match d.state {
-                OutboxState::Pending => "pending",
-                OutboxState::Delivered => "delivered",
-                OutboxState::Failed => "failed",
-            };
             println!(
                 "#{:<5} {:<10} {:<9} attempts {:<3} {}{}",
                 d.id,
                 d.notifier,
-                state,
+                d.state,
                 d.attempts,
                 d.summary,
                 d.last_error
+                    .as_ref()
                     .map(|e| format!("  — last error: {e}"))
                     .unwrap_or_default()
             );
         }
     }
     ExitCode::SUCCESS
-}
-
-#[derive(Serialize)]
-struct SilenceDto {
-    id: String,
-    state: &'static str,
-    matchers: Vec<String>,
-    starts_at: String,
-    ends_at: String,
-    author: String,
-    comment: String,
-}
-
-fn silence_dto(s: &Silence, now_ms: UnixMillis) -> SilenceDto {
-    SilenceDto {
-        id: s.id.clone(),
-        state: match s.state(now_ms) {
-            SilenceState::Pending => "pending",
-            SilenceState::Active => "active",
-            SilenceState::Expired => "expired",
-        },
-        matchers: s.matchers.iter().map(ToString::to_string).collect(),
-        starts_at: format_rfc3339(s.starts_ms),
-        ends_at: format_rfc3339(s.ends_ms),
-        author: s.author.clone(),
-        comment: s.comment.clone(),
-    }
 }
 
 pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClock) -> ExitCode {
@@ -762,12 +618,12 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                     Err(error) => fail(&error),
                     Ok(()) => {
                         if json {
-                            print_json(&silence_dto(&silence, now));
+                            print_json(&SilenceView::new(&silence, now));
                         } else {
                             say!(
                                 "silence {} added: {} until {}",
                                 silence.id,
-                                silence_dto(&silence, now).matchers.join(", "),
+                                SilenceView::new(&silence, now).matchers.join(", "),
                                 format_rfc3339(silence.ends_ms)
                             );
                         }
@@ -779,10 +635,10 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
         SilenceCommand::List { all, json } => match store.silences().await {
             Err(error) => fail(&error),
             Ok(silences) => {
-                let shown: Vec<SilenceDto> = silences
+                let shown: Vec<SilenceView> = silences
                     .iter()
                     .filter(|s| all || s.state(now) != SilenceState::Expired)
-                    .map(|s| silence_dto(s, now))
+                    .map(|s| SilenceView::new(s, now))
                     .collect();
                 if json {
                     print_json(&shown);
@@ -834,6 +690,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::Severity;
     use crate::notify::render::tests::notice;
     use crate::notify::{Category, NoticeKind};
 
@@ -922,9 +779,13 @@ mod tests {
         for (muted_by, all, state, line) in cases {
             let h = entry(muted_by);
             let rows = deliveries_of(&h, &all);
-            assert_eq!(delivery_state(&h, &rows), state, "{line}");
+            assert_eq!(NoticeDelivery::summary(&h, &rows).as_str(), state, "{line}");
             assert_eq!(delivery_line(&h, &rows), line);
-            assert_eq!(history_dto(&h, &all).sent, state == "delivered", "{line}");
+            assert_eq!(
+                NoticeLineView::new(&h, &all).sent,
+                state == "delivered",
+                "{line}"
+            );
         }
     }
 }

@@ -3,31 +3,14 @@
 
 use std::process::ExitCode;
 
-use serde::Serialize;
-
-use crate::clock::{SharedClock, format_rfc3339};
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::daemon::{self, store_options};
-use crate::model::{CheckResult, Layer, Status};
+use crate::model::{CheckResult, Status};
 use crate::store::Store;
+use crate::views::status::CheckReportView;
 
 use super::output::{self, Progress};
-
-#[derive(Serialize)]
-struct CheckRow<'a> {
-    layer: Layer,
-    check: &'a str,
-    status: Status,
-    value: Option<f64>,
-    detail: &'a str,
-    at: String,
-}
-
-#[derive(Serialize)]
-struct CheckReport<'a> {
-    status: Status,
-    checks: Vec<CheckRow<'a>>,
-}
 
 pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let mut progress = None;
@@ -61,20 +44,7 @@ pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     };
 
     if json {
-        let report = CheckReport {
-            status: worst,
-            checks: results
-                .iter()
-                .map(|r| CheckRow {
-                    layer: r.layer,
-                    check: &r.check,
-                    status: r.status,
-                    value: r.value.filter(|v| v.is_finite()),
-                    detail: &r.detail,
-                    at: format_rfc3339(r.at_ms),
-                })
-                .collect(),
-        };
+        let report = CheckReportView::new(worst, &results);
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -152,6 +122,7 @@ fn table(results: &[&CheckResult], colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Layer;
 
     #[test]
     fn table_aligns_columns_and_shows_status_in_capitals() {

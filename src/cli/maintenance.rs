@@ -13,14 +13,14 @@ use serde::Serialize;
 use super::fail;
 use super::output::say;
 use crate::base::units::{format_duration, parse_duration};
-use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
+use crate::clock::{SharedClock, format_rfc3339};
 use crate::config::Config;
 use crate::daemon::store_options;
+use crate::maintenance::Origin;
 use crate::maintenance::manual::{self, ManualError, StartRequest};
 use crate::maintenance::report::{self, Bucket, Report};
-use crate::maintenance::windows::current_or_next;
-use crate::maintenance::{Impact, ManualWindow, Mode, Origin, Period};
 use crate::store::Store;
+use crate::views::maintenance::{MaintenanceStatusView, PeriodLineView, PeriodView, ReportView};
 
 /// Exit code when the app's maintenance mode could not be switched, or there is nothing to
 /// act on (`extend` without an active window).
@@ -235,126 +235,6 @@ async fn extend(config: &Config, clock: &SharedClock, by: &str) -> ExitCode {
     }
 }
 
-/// A period on the wire (status, history).
-#[derive(Debug, Serialize)]
-struct PeriodDto {
-    id: i64,
-    start: String,
-    /// `None` while open.
-    end: Option<String>,
-    planned_end: Option<String>,
-    /// So far, for an open period.
-    duration_seconds: u64,
-    overrun_seconds: u64,
-    mode: Mode,
-    reason: String,
-    origin: Origin,
-    planned: bool,
-    impact: ImpactDto,
-    muted: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct ImpactDto {
-    blocked_requests: u64,
-    blocked_requests_seen: u64,
-    sessions_at_start: Option<u64>,
-    active_jobs: Option<u64>,
-    invalidated_sessions: Option<u64>,
-    blocked_operations: Vec<String>,
-}
-
-impl From<&Impact> for ImpactDto {
-    fn from(i: &Impact) -> Self {
-        ImpactDto {
-            blocked_requests: i.blocked_requests,
-            blocked_requests_seen: i.blocked_requests_seen,
-            sessions_at_start: i.sessions_at_start,
-            active_jobs: i.active_jobs,
-            invalidated_sessions: i.invalidated_sessions,
-            blocked_operations: i.blocked_operations.clone(),
-        }
-    }
-}
-
-impl PeriodDto {
-    fn new(p: &Period, now_ms: UnixMillis) -> PeriodDto {
-        PeriodDto {
-            id: p.id,
-            start: format_rfc3339(p.start_ms),
-            end: p.end_ms.map(format_rfc3339),
-            planned_end: p.planned_end_ms.map(format_rfc3339),
-            duration_seconds: p.duration(now_ms).as_secs(),
-            overrun_seconds: p.overrun(now_ms).as_secs(),
-            mode: p.mode,
-            reason: p.reason.clone(),
-            origin: p.origin,
-            planned: p.planned,
-            impact: ImpactDto::from(&p.impact),
-            muted: p.muted.clone(),
-        }
-    }
-
-    /// "emergency mode, detected, unplanned: reason".
-    fn describe(&self) -> String {
-        format!(
-            "{} mode, {}, {}: {}",
-            self.mode.as_str(),
-            self.origin.as_str(),
-            if self.planned { "planned" } else { "unplanned" },
-            self.reason
-        )
-    }
-
-    fn impact_line(&self) -> Option<String> {
-        let i = &self.impact;
-        let mut parts = Vec::new();
-        if i.blocked_requests > 0 {
-            parts.push(format!("{} blocked requests", i.blocked_requests));
-        }
-        if let Some(n) = i.sessions_at_start {
-            parts.push(format!("{n} sessions at start"));
-        }
-        if let Some(n) = i.invalidated_sessions {
-            parts.push(format!("{n} sessions invalidated"));
-        }
-        if let Some(n) = i.active_jobs {
-            parts.push(format!("{n} active jobs"));
-        }
-        if !i.blocked_operations.is_empty() {
-            parts.push(format!("blocked: {}", i.blocked_operations.join(", ")));
-        }
-        (!parts.is_empty()).then(|| parts.join(", "))
-    }
-}
-
-/// A window, opened by hand (`id`) or configured (`name`), as the dashboard's API shows it.
-#[derive(Debug, Serialize)]
-struct WindowDto {
-    id: Option<i64>,
-    name: Option<String>,
-    start: String,
-    end: String,
-    mode: Mode,
-    reason: String,
-    origin: Origin,
-    author: String,
-    active: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct StatusDto {
-    /// A period is open or a window is active.
-    active: bool,
-    /// The period in progress, as the daemon recorded it.
-    period: Option<PeriodDto>,
-    /// Windows active or to come (for a configured window: its current or next
-    /// occurrence), soonest first.
-    windows: Vec<WindowDto>,
-    /// Whether control steps switch the app on `start` / `stop`.
-    control: bool,
-}
-
 async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let now = clock.now_ms();
     let outcome = with_store(config, clock, async |store| {
@@ -367,7 +247,7 @@ async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let dto = status_dto(config, open.as_ref(), &manual, now);
+    let dto = MaintenanceStatusView::new(&config.maintenance, open.as_ref(), &manual, now);
     if json {
         print_json(&dto);
         return ExitCode::SUCCESS;
@@ -385,7 +265,7 @@ async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
                 "  for {} so far; planned end {planned_end}{overrun}",
                 secs_f(p.duration_seconds as f64)
             );
-            if let Some(line) = p.impact_line() {
+            if let Some(line) = p.impact.line() {
                 println!("  impact: {line}");
             }
         }
@@ -409,66 +289,12 @@ async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
                 if w.active { "active" } else { "upcoming" },
                 w.start,
                 w.end,
-                w.mode.as_str(),
+                w.mode,
                 w.reason
             );
         }
     }
     ExitCode::SUCCESS
-}
-
-fn status_dto(
-    config: &Config,
-    open: Option<&Period>,
-    manual: &[ManualWindow],
-    now: UnixMillis,
-) -> StatusDto {
-    let mut windows: Vec<(UnixMillis, WindowDto)> = manual
-        .iter()
-        .map(|w| {
-            (
-                w.start_ms,
-                WindowDto {
-                    id: Some(w.id),
-                    name: None,
-                    start: format_rfc3339(w.start_ms),
-                    end: format_rfc3339(w.ends_ms()),
-                    mode: w.mode,
-                    reason: w.reason.clone(),
-                    origin: w.origin,
-                    author: w.author.clone(),
-                    active: w.is_active(now),
-                },
-            )
-        })
-        .collect();
-    for window in &config.maintenance.windows {
-        if let Some((start, end, active)) = current_or_next(window, now) {
-            windows.push((
-                start,
-                WindowDto {
-                    id: None,
-                    name: Some(window.name.clone()),
-                    start: format_rfc3339(start),
-                    end: format_rfc3339(end),
-                    mode: window.mode,
-                    reason: window.reason.clone(),
-                    origin: Origin::Planned,
-                    author: "config".into(),
-                    active,
-                },
-            ));
-        }
-    }
-    windows.sort_by_key(|(start, _)| *start);
-    let windows: Vec<WindowDto> = windows.into_iter().map(|(_, w)| w).collect();
-    let control = &config.maintenance.control;
-    StatusDto {
-        active: open.is_some() || windows.iter().any(|w| w.active),
-        period: open.map(|p| PeriodDto::new(p, now)),
-        windows,
-        control: !control.start.is_empty() || !control.stop.is_empty(),
-    }
 }
 
 async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bool) -> ExitCode {
@@ -482,10 +308,10 @@ async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bo
         Ok(periods) => periods,
         Err(code) => return code,
     };
-    let dtos: Vec<PeriodDto> = periods
+    let dtos: Vec<PeriodLineView> = periods
         .iter()
         .rev()
-        .map(|p| PeriodDto::new(p, now))
+        .map(|p| PeriodView::new(p, now).into())
         .collect();
     if json {
         print_json(&dtos);
@@ -507,7 +333,7 @@ async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bo
                 secs_f(p.duration_seconds as f64),
                 p.describe()
             );
-            if let Some(line) = p.impact_line() {
+            if let Some(line) = p.impact.line() {
                 println!("      impact: {line}");
             }
         }
@@ -538,7 +364,7 @@ pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json:
         Err(code) => return code,
     };
     if json {
-        print_json(&report);
+        print_json(&ReportView::from(&report));
     } else {
         print!("{}", render_report(&report));
     }
@@ -648,6 +474,7 @@ mod tests {
     use crate::base::secret::Secret;
     use crate::clock::ManualClock;
     use crate::config::maintenance::{ControlAction, WindowConfig, WindowSchedule};
+    use crate::maintenance::{Impact, ManualWindow, Mode, Period};
     use crate::store::StoreOptions;
 
     const T0: i64 = 1_700_000_000_000;
@@ -754,7 +581,7 @@ mod tests {
             stopped_ms: None,
             created_ms: now - MIN,
         };
-        let dto = status_dto(&config, None, &[manual], now);
+        let dto = MaintenanceStatusView::new(&config.maintenance, None, &[manual], now);
         assert!(dto.active);
         assert!(!dto.control);
         let value = serde_json::to_value(&dto).unwrap();

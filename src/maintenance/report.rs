@@ -18,8 +18,6 @@
 //!   unknown and maintenance are not. Excluding planned maintenance removes the time of planned
 //!   periods from both the observed and the up time; unplanned maintenance stays downtime.
 
-use serde::Serialize;
-
 use super::{Mode, Origin, Period};
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::model::Status;
@@ -35,7 +33,7 @@ pub const MAX_RANGE_MS: i64 = 3660 * DAY_MS;
 pub type CheckHistory = (String, Vec<(UnixMillis, Status)>);
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub from: String,
     pub to: String,
@@ -47,7 +45,7 @@ pub struct Report {
     pub availability: Availability,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeriodFigures {
     /// Periods starting in the range.
     pub count: usize,
@@ -65,7 +63,7 @@ pub struct PeriodFigures {
     pub longest: Option<LongestPeriod>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LongestPeriod {
     pub id: i64,
     pub start: String,
@@ -80,7 +78,7 @@ pub struct LongestPeriod {
 }
 
 /// One day, ISO week or month.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
     /// "2025-03-01", "2025-W09", "2025-03".
     pub label: String,
@@ -95,7 +93,7 @@ pub struct Bucket {
 }
 
 /// User impact summed over the periods counted (unknown values add nothing).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImpactTotals {
     pub blocked_requests: u64,
     pub sessions_at_start: u64,
@@ -103,7 +101,7 @@ pub struct ImpactTotals {
     pub active_jobs: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Availability {
     /// Every check together: sums of their seconds.
     pub overall: AvailabilityFigures,
@@ -111,14 +109,13 @@ pub struct Availability {
     pub checks: Vec<CheckAvailability>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckAvailability {
     pub check: String,
-    #[serde(flatten)]
     pub figures: AvailabilityFigures,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AvailabilityFigures {
     pub observed_seconds: f64,
     pub up_seconds: f64,

@@ -2,69 +2,24 @@
 //! alert engine over HTTP. Reads come from the store (what the engine committed); a new or
 //! expired silence is written to the store and the engine is told to re-read at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::api::ApiError;
 use super::params::{DAY_MS, Params};
-use crate::alert::Severity;
-use crate::alert::records::{OutboxState, StoredAlert};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
-use crate::clock::{UnixMillis, format_rfc3339};
-use crate::notify::NoticeKind;
-use crate::store::{Delivery, NoticeDelivery};
-
-#[derive(Serialize)]
-pub struct AlertDto {
-    pub id: String,
-    pub rule: String,
-    pub state: String,
-    pub severity: Severity,
-    pub since: String,
-    pub value: Option<f64>,
-    pub summary: String,
-    /// Why it is not being told: a silence, an inhibition, maintenance; "" when it is.
-    pub muted_by: String,
-    /// It keeps changing between firing and not: quiet until it is stable (`muted_by` says
-    /// how many changes).
-    pub flapping: bool,
-    pub labels: BTreeMap<String, String>,
-    /// Who acknowledged it ("" when nobody has), and when.
-    pub acknowledged_by: String,
-    pub acknowledged_at: Option<String>,
-}
-
-impl From<StoredAlert> for AlertDto {
-    fn from(a: StoredAlert) -> Self {
-        AlertDto {
-            id: a.id,
-            rule: a.rule,
-            state: a.state,
-            severity: a.severity,
-            since: format_rfc3339(a.since_ms),
-            value: a.value.filter(|v| v.is_finite()),
-            summary: a.summary,
-            muted_by: a.muted_by,
-            flapping: a.flapping,
-            labels: a.labels,
-            acknowledged_by: a.acknowledged_by.unwrap_or_default(),
-            acknowledged_at: a.acknowledged_ms.map(format_rfc3339),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct AlertsDto {
-    pub alerts: Vec<AlertDto>,
-}
+use crate::views::alerts::{
+    ActiveAlertView, AlertsView, HistoryView, NoticeView, OutboxRowView, OutboxView,
+};
+use crate::views::silences::{SilenceView, SilencesView};
 
 /// Pending and firing alerts, worst first.
-pub async fn alerts(State(state): State<AppState>) -> Result<Json<AlertsDto>, ApiError> {
+pub async fn alerts(State(state): State<AppState>) -> Result<Json<AlertsView>, ApiError> {
     let alerts = match &state.alerting {
         Some(handle) => handle.alerts(),
         None => state
@@ -73,8 +28,8 @@ pub async fn alerts(State(state): State<AppState>) -> Result<Json<AlertsDto>, Ap
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?,
     };
-    Ok(Json(AlertsDto {
-        alerts: alerts.into_iter().map(AlertDto::from).collect(),
+    Ok(Json(AlertsView {
+        alerts: alerts.iter().map(ActiveAlertView::from).collect(),
     }))
 }
 
@@ -91,7 +46,7 @@ pub async fn acknowledge(
     State(state): State<AppState>,
     principal: Option<axum::Extension<super::auth::Principal>>,
     body: Result<Json<AckDto>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<AlertsDto>, ApiError> {
+) -> Result<Json<AlertsView>, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let Some(handle) = &state.alerting else {
         return Err(ApiError::internal(
@@ -103,38 +58,16 @@ pub async fn acknowledge(
         .acknowledge(&body.id, &by)
         .await
         .map_err(ApiError::bad_request)?;
-    Ok(Json(AlertsDto {
-        alerts: handle.alerts().into_iter().map(AlertDto::from).collect(),
+    Ok(Json(AlertsView {
+        alerts: handle.alerts().iter().map(ActiveAlertView::from).collect(),
     }))
-}
-
-#[derive(Serialize)]
-pub struct HistoryDto {
-    pub at: String,
-    pub kind: NoticeKind,
-    pub severity: Severity,
-    pub rule: String,
-    pub alert_id: String,
-    pub summary: String,
-    pub value: String,
-    /// Delivered to every notifier it was queued for.
-    pub sent: bool,
-    pub muted_by: String,
-    /// What became of it: delivered, pending, failed, muted, not queued.
-    pub delivery: &'static str,
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-pub struct HistoryResponseDto {
-    pub history: Vec<HistoryDto>,
 }
 
 /// `/api/v1/alerts/history?since=-24h&limit=200`, newest first.
 pub async fn history(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<HistoryResponseDto>, ApiError> {
+) -> Result<Json<HistoryView>, ApiError> {
     let mut params = Params::new(params, state.clock.now_ms());
     let since_ms = params.since(DAY_MS, None)?.from_ms;
     let limit = params.count("limit", 200, 10_000)?;
@@ -154,66 +87,19 @@ pub async fn history(
         .notice_deliveries(oldest)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(HistoryResponseDto {
+    Ok(Json(HistoryView {
         history: entries
-            .into_iter()
-            .map(|h| {
-                let delivery = NoticeDelivery::summary(&h, &NoticeDelivery::of(&h, &deliveries));
-                HistoryDto {
-                    at: format_rfc3339(h.notice.at_ms),
-                    kind: h.notice.kind,
-                    severity: h.notice.severity,
-                    rule: h.notice.rule,
-                    alert_id: h.notice.alert_id,
-                    summary: h.notice.summary,
-                    value: h.notice.value,
-                    sent: delivery == Delivery::Delivered,
-                    muted_by: h.muted_by,
-                    delivery: delivery.as_str(),
-                    labels: h.notice.labels,
-                }
-            })
+            .iter()
+            .map(|h| NoticeView::new(h, &deliveries))
             .collect(),
     }))
-}
-
-#[derive(Serialize)]
-pub struct SilenceDto {
-    pub id: String,
-    pub state: &'static str,
-    pub matchers: Vec<String>,
-    pub starts_at: String,
-    pub ends_at: String,
-    pub author: String,
-    pub comment: String,
-}
-
-pub fn silence_dto(s: &Silence, now_ms: UnixMillis) -> SilenceDto {
-    SilenceDto {
-        id: s.id.clone(),
-        state: match s.state(now_ms) {
-            SilenceState::Pending => "pending",
-            SilenceState::Active => "active",
-            SilenceState::Expired => "expired",
-        },
-        matchers: s.matchers.iter().map(ToString::to_string).collect(),
-        starts_at: format_rfc3339(s.starts_ms),
-        ends_at: format_rfc3339(s.ends_ms),
-        author: s.author.clone(),
-        comment: s.comment.clone(),
-    }
-}
-
-#[derive(Serialize)]
-pub struct SilencesDto {
-    pub silences: Vec<SilenceDto>,
 }
 
 /// `/api/v1/silences` (active and pending) or `?all=true` (also expired, kept for audit).
 pub async fn silences(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<SilencesDto>, ApiError> {
+) -> Result<Json<SilencesView>, ApiError> {
     let now = state.clock.now_ms();
     let mut params = Params::new(params, now);
     let all = params.flag("all")?;
@@ -223,11 +109,11 @@ pub async fn silences(
         .silences()
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(SilencesDto {
+    Ok(Json(SilencesView {
         silences: silences
             .iter()
             .filter(|s| all || s.state(now) != SilenceState::Expired)
-            .map(|s| silence_dto(s, now))
+            .map(|s| SilenceView::new(s, now))
             .collect(),
     }))
 }
@@ -251,7 +137,7 @@ pub struct NewSilenceDto {
 pub async fn add_silence(
     State(state): State<AppState>,
     body: Result<Json<NewSilenceDto>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<SilenceDto>), ApiError> {
+) -> Result<(StatusCode, Json<SilenceView>), ApiError> {
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let now = state.clock.now_ms();
     let request = SilenceRequest {
@@ -271,13 +157,13 @@ pub async fn add_silence(
     if let Some(handle) = &state.alerting {
         handle.silences_changed();
     }
-    Ok((StatusCode::CREATED, Json(silence_dto(&silence, now))))
+    Ok((StatusCode::CREATED, Json(SilenceView::new(&silence, now))))
 }
 
 pub async fn expire_silence(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<SilenceDto>, ApiError> {
+) -> Result<Json<SilenceView>, ApiError> {
     let now = state.clock.now_ms();
     let expired = state
         .store
@@ -301,33 +187,14 @@ pub async fn expire_silence(
         .iter()
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::internal("the expired silence vanished"))?;
-    Ok(Json(silence_dto(silence, now)))
-}
-
-#[derive(Serialize)]
-pub struct OutboxRowDto {
-    pub id: i64,
-    pub notifier: String,
-    pub state: OutboxState,
-    pub attempts: u32,
-    pub created: String,
-    pub delivered: Option<String>,
-    pub last_error: Option<String>,
-    pub kind: NoticeKind,
-    pub severity: Severity,
-    pub summary: String,
-}
-
-#[derive(Serialize)]
-pub struct OutboxDto {
-    pub outbox: Vec<OutboxRowDto>,
+    Ok(Json(SilenceView::new(silence, now)))
 }
 
 /// `/api/v1/outbox` (undelivered and failed) or `?all=true`.
 pub async fn outbox(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<OutboxDto>, ApiError> {
+) -> Result<Json<OutboxView>, ApiError> {
     let mut params = Params::new(params, state.clock.now_ms());
     let all = params.flag("all")?;
     params.finish("all")?;
@@ -336,21 +203,7 @@ pub async fn outbox(
         .outbox_list(all, 500)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(OutboxDto {
-        outbox: rows
-            .into_iter()
-            .map(|r| OutboxRowDto {
-                id: r.id,
-                notifier: r.entry.notifier,
-                state: r.state,
-                attempts: r.attempts,
-                created: format_rfc3339(r.created_ms),
-                delivered: r.delivered_ms.map(format_rfc3339),
-                last_error: r.last_error,
-                kind: r.entry.notice.kind,
-                severity: r.entry.notice.severity,
-                summary: r.entry.notice.summary,
-            })
-            .collect(),
+    Ok(Json(OutboxView {
+        outbox: rows.iter().map(OutboxRowView::from).collect(),
     }))
 }

@@ -1,16 +1,19 @@
-//! JSON API handlers and their wire types (DTOs).
+//! JSON API handlers; their wire types are the views of `crate::views`.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::clock::format_rfc3339;
+use crate::exporter;
+use crate::model::{Layer, Status};
+use crate::views::history::{EventView, EventsView, PointView, SeriesQueryView, SeriesView};
+use crate::views::maintenance::MaintenanceNowView;
+use crate::views::status::{
+    CheckView, HealthView, LayerView, SeriesValueView, SourceView, StatusView,
+};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-use crate::clock::{UnixMillis, format_rfc3339};
-use crate::exporter;
-use crate::model::{CheckResult, Layer, Status};
 
 use super::params::{DAY_MS, HOUR_MS, Params};
 use super::{AppState, VERSION};
@@ -59,21 +62,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[derive(Serialize)]
-pub struct HealthDto {
-    /// "ok", "degraded" (the store cannot write) or "stuck" (the pipeline stopped moving).
-    status: &'static str,
-    /// Why it is not ok.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    version: &'static str,
-    started_at: String,
-    uptime_seconds: f64,
-}
-
 /// 200 while the pipeline moves and the store takes writes; 503 with the reason otherwise
 /// (`daemon::health` judges; this only reads its latest verdict).
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthDto>) {
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthView>) {
     use crate::exporter::health::Verdict;
     let now = state.clock.now_ms();
     let verdict = state.snapshot.self_metrics.health.get();
@@ -84,7 +75,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthD
     };
     (
         code,
-        Json(HealthDto {
+        Json(HealthView {
             status,
             reason: verdict
                 .as_ref()
@@ -94,72 +85,6 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthD
             uptime_seconds: (now - state.started_at_ms).max(0) as f64 / 1000.0,
         }),
     )
-}
-
-#[derive(Serialize)]
-pub struct CheckDto {
-    pub check: String,
-    pub layer: Layer,
-    pub status: Status,
-    pub value: Option<f64>,
-    pub detail: String,
-    pub at: String,
-}
-
-impl From<&CheckResult> for CheckDto {
-    fn from(r: &CheckResult) -> Self {
-        CheckDto {
-            check: r.check.clone(),
-            layer: r.layer,
-            status: r.status,
-            value: r.value.filter(|v| v.is_finite()),
-            detail: r.detail.clone(),
-            at: format_rfc3339(r.at_ms),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct LayerDto {
-    pub layer: Layer,
-    pub status: Status,
-    pub checks: usize,
-}
-
-#[derive(Serialize)]
-pub struct SeriesValueDto {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// `null` when the value is not a finite number (JSON has no NaN).
-    pub value: Option<f64>,
-    pub at: String,
-}
-
-#[derive(Serialize)]
-pub struct SourceDto {
-    pub source: String,
-    pub last_run: String,
-}
-
-#[derive(Serialize)]
-pub struct StatusDto {
-    pub generated_at: String,
-    pub overall: Status,
-    pub layers: Vec<LayerDto>,
-    pub checks: Vec<CheckDto>,
-    pub series: Vec<SeriesValueDto>,
-    pub sources: Vec<SourceDto>,
-    /// The open maintenance period, if any (for the banner of every page).
-    pub maintenance: Option<MaintenanceNowDto>,
-}
-
-#[derive(Serialize)]
-pub struct MaintenanceNowDto {
-    pub mode: crate::config::maintenance::Mode,
-    pub reason: String,
-    pub planned: bool,
-    pub since: String,
-    pub planned_end: Option<String>,
 }
 
 /// The status of everything monitored: worst status per layer, each check, each latest value.
@@ -199,7 +124,7 @@ impl SeriesFilter {
     }
 }
 
-pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
+pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
     let checks = state.snapshot.checks();
     let mut layers: BTreeMap<Layer, (Status, usize)> = BTreeMap::new();
     for c in &checks {
@@ -207,35 +132,29 @@ pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
         entry.0 = entry.0.max(c.status);
         entry.1 += 1;
     }
-    StatusDto {
+    StatusView {
         maintenance: state
             .maintenance
             .as_ref()
             .and_then(|m| m.mute.open())
-            .map(|p| MaintenanceNowDto {
-                mode: p.mode,
-                since: format_rfc3339(p.start_ms),
-                planned_end: p.planned_end_ms.map(format_rfc3339),
-                planned: p.planned,
-                reason: p.reason,
-            }),
+            .map(|p| MaintenanceNowView::from(&p)),
         generated_at: format_rfc3339(state.clock.now_ms()),
-        overall: Status::worst(checks.iter().map(|c| c.status)),
+        overall: Status::worst(checks.iter().map(|c| c.status)).as_str(),
         layers: layers
             .into_iter()
-            .map(|(layer, (status, checks))| LayerDto {
-                layer,
-                status,
+            .map(|(layer, (status, checks))| LayerView {
+                layer: layer.as_str(),
+                status: status.as_str(),
                 checks,
             })
             .collect(),
-        checks: checks.iter().map(CheckDto::from).collect(),
+        checks: checks.iter().map(CheckView::from).collect(),
         series: state
             .snapshot
             .series()
             .into_iter()
             .filter(|(key, _)| series.wants(&key.name))
-            .map(|(key, latest)| SeriesValueDto {
+            .map(|(key, latest)| SeriesValueView {
                 name: key.name.clone(),
                 labels: key.labels.clone(),
                 value: Some(latest.value).filter(|v| v.is_finite()),
@@ -246,7 +165,7 @@ pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
             .snapshot
             .sources()
             .into_iter()
-            .map(|(source, at)| SourceDto {
+            .map(|(source, at)| SourceView {
                 source,
                 last_run: format_rfc3339(at),
             })
@@ -259,35 +178,9 @@ pub fn status_dto_with(state: &AppState, series: &SeriesFilter) -> StatusDto {
 pub async fn status(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Json<StatusDto> {
+) -> Json<StatusView> {
     let filter = SeriesFilter::parse(params.get("series").map(String::as_str));
-    Json(status_dto_with(&state, &filter))
-}
-
-#[derive(Serialize)]
-pub struct PointDto {
-    pub at: UnixMillis,
-    pub avg: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub count: u64,
-}
-
-#[derive(Serialize)]
-pub struct SeriesDto {
-    pub labels: BTreeMap<String, String>,
-    pub points: Vec<PointDto>,
-}
-
-#[derive(Serialize)]
-pub struct SeriesResponseDto {
-    pub name: String,
-    pub from: String,
-    pub to: String,
-    /// Which stored resolution answered: raw, minute or hour.
-    pub tier: crate::store::Tier,
-    pub step_seconds: f64,
-    pub series: Vec<SeriesDto>,
+    Json(status_view(&state, &filter))
 }
 
 /// `/api/v1/series?name=cpu_usage_ratio&from=-6h&to=now&max_points=500&mode=user`:
@@ -295,7 +188,7 @@ pub struct SeriesResponseDto {
 pub async fn series(
     State(state): State<AppState>,
     Query(mut params): Query<HashMap<String, String>>,
-) -> Result<Json<SeriesResponseDto>, ApiError> {
+) -> Result<Json<SeriesQueryView>, ApiError> {
     let name = params
         .remove("name")
         .filter(|n| !n.is_empty())
@@ -315,21 +208,21 @@ pub async fn series(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let finite = |v: f64| Some(v).filter(|v| v.is_finite());
-    Ok(Json(SeriesResponseDto {
+    Ok(Json(SeriesQueryView {
         name,
         from: format_rfc3339(range.from_ms),
         to: format_rfc3339(range.to_ms),
-        tier: result.tier,
+        tier: result.tier.as_str(),
         step_seconds: result.step_ms as f64 / 1000.0,
         series: result
             .series
             .into_iter()
-            .map(|s| SeriesDto {
+            .map(|s| SeriesView {
                 labels: s.key.labels,
                 points: s
                     .points
                     .into_iter()
-                    .map(|p| PointDto {
+                    .map(|p| PointView {
                         at: p.at_ms,
                         avg: finite(p.avg),
                         min: finite(p.min),
@@ -342,24 +235,11 @@ pub async fn series(
     }))
 }
 
-#[derive(Serialize)]
-pub struct EventDto {
-    pub at: String,
-    pub kind: crate::model::EventKind,
-    pub subject: String,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-pub struct EventsResponseDto {
-    pub events: Vec<EventDto>,
-}
-
 /// `/api/v1/events?from=-24h&to=now&limit=100`, newest first.
 pub async fn events(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<EventsResponseDto>, ApiError> {
+) -> Result<Json<EventsView>, ApiError> {
     let mut params = Params::new(params, state.clock.now_ms());
     let range = params.range(7 * DAY_MS, None)?;
     let limit = params.count("limit", 100, 10_000)?;
@@ -369,16 +249,8 @@ pub async fn events(
         .events(range.from_ms, range.to_ms, limit)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(EventsResponseDto {
-        events: events
-            .into_iter()
-            .map(|e| EventDto {
-                at: format_rfc3339(e.at_ms),
-                kind: e.kind,
-                subject: e.subject,
-                message: e.message,
-            })
-            .collect(),
+    Ok(Json(EventsView {
+        events: events.iter().map(EventView::from).collect(),
     }))
 }
 

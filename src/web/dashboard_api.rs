@@ -3,41 +3,21 @@
 
 use std::collections::HashMap;
 
+use crate::clock::format_rfc3339;
+use crate::views::history::{CheckHistoryPointView, CheckHistoryView};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Serialize;
-
-use crate::clock::format_rfc3339;
-use crate::model::Status;
 
 use super::AppState;
 use super::api::ApiError;
 use super::params::{DAY_MS, Params};
-
-#[derive(Serialize)]
-pub struct CheckHistoryPointDto {
-    pub at: String,
-    pub at_ms: i64,
-    pub status: Status,
-    pub value: Option<f64>,
-    pub detail: String,
-}
-
-#[derive(Serialize)]
-pub struct CheckHistoryDto {
-    pub check: String,
-    pub from: String,
-    pub to: String,
-    /// Oldest first: every status change and one result per minute while a status holds.
-    pub history: Vec<CheckHistoryPointDto>,
-}
 
 /// `/api/v1/checks/{name}/history?from=-24h&to=now&limit=1000`.
 pub async fn check_history(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<CheckHistoryDto>, ApiError> {
+) -> Result<Json<CheckHistoryView>, ApiError> {
     let mut params = Params::new(params, state.clock.now_ms());
     let range = params.range(DAY_MS, None)?;
     let limit = params.count("limit", 1000, 10_000)?;
@@ -49,16 +29,16 @@ pub async fn check_history(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     rows.reverse();
-    Ok(Json(CheckHistoryDto {
+    Ok(Json(CheckHistoryView {
         check: name,
         from: format_rfc3339(from_ms),
         to: format_rfc3339(to_ms),
         history: rows
             .into_iter()
-            .map(|r| CheckHistoryPointDto {
+            .map(|r| CheckHistoryPointView {
                 at: format_rfc3339(r.at_ms),
                 at_ms: r.at_ms,
-                status: r.status,
+                status: r.status.as_str(),
                 value: r.value.filter(|v| v.is_finite()),
                 detail: r.detail,
             })

@@ -20,7 +20,6 @@
 //! - `{"type":"event","at":1764237600000,"kind":"status_changed","subject":"app","message":".."}`:
 //!   a timeline event (alert events have kind `alert`).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -28,7 +27,6 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
@@ -36,8 +34,9 @@ use tokio::time::Instant;
 use crate::bus::Subscription;
 use crate::model::{BusMessage, Event, Observation};
 
-use super::api::{CheckDto, SeriesFilter, status_dto_with};
+use super::api::{SeriesFilter, status_view};
 use super::{AppState, VERSION};
+use crate::views::live::LiveMessage;
 
 /// Messages one client may have waiting before it is dropped as too slow.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -49,59 +48,12 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// default (128 KiB, filled on every read) cost ~144 KB of RSS per client (benches/dashboard.rs).
 const READ_BUFFER: usize = 4 * 1024;
 
-#[derive(Serialize)]
-struct SampleDto<'a> {
-    name: &'a str,
-    labels: &'a BTreeMap<String, String>,
-    value: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum LiveMessage<'a> {
-    Hello {
-        version: &'static str,
-    },
-    Observation {
-        source: &'a str,
-        at: i64,
-        samples: Vec<SampleDto<'a>>,
-        checks: Vec<CheckDto>,
-    },
-    Event {
-        at: i64,
-        kind: crate::model::EventKind,
-        subject: &'a str,
-        message: &'a str,
-    },
-}
-
 fn observation_json(o: &Observation) -> String {
-    let message = LiveMessage::Observation {
-        source: &o.source,
-        at: o.at_ms,
-        samples: o
-            .samples
-            .iter()
-            .map(|s| SampleDto {
-                name: &s.series.name,
-                labels: &s.series.labels,
-                value: Some(s.value).filter(|v| v.is_finite()),
-            })
-            .collect(),
-        checks: o.checks.iter().map(CheckDto::from).collect(),
-    };
-    serde_json::to_string(&message).unwrap_or_default()
+    serde_json::to_string(&LiveMessage::observation(o)).unwrap_or_default()
 }
 
 fn event_json(e: &Event) -> String {
-    serde_json::to_string(&LiveMessage::Event {
-        at: e.at_ms,
-        kind: e.kind,
-        subject: &e.subject,
-        message: &e.message,
-    })
-    .unwrap_or_default()
+    serde_json::to_string(&LiveMessage::event(e)).unwrap_or_default()
 }
 
 /// The JSON text of one bus message, as sent to clients.
@@ -116,7 +68,7 @@ fn status_json(state: &AppState) -> String {
     // The page reads only the checks from the greeting; the series (most of the document with
     // many checks) stay out, and pages that need latest values ask /api/v1/status for them.
     let mut value =
-        serde_json::to_value(status_dto_with(state, &SeriesFilter::None)).unwrap_or_default();
+        serde_json::to_value(status_view(state, &SeriesFilter::None)).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.insert("type".into(), "status".into());
     }

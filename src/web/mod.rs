@@ -3,8 +3,8 @@
 //! assets (`page.rs`, `assets/`), its read-only helpers (`dashboard_api.rs`) and the WebSocket
 //! live feed (`live.rs`).
 //!
-//! Handlers translate internal types into the DTOs of `api.rs`; the wire format is defined
-//! there and nowhere else.
+//! Handlers translate internal types into the views of `crate::views`, shared with the CLI's
+//! `--json`; the wire format is defined there and nowhere else.
 
 mod alerts;
 mod api;

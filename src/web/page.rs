@@ -11,8 +11,8 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::clock::format_rfc3339;
 
-use super::api::{SeriesFilter, status_dto_with};
 use super::{AppState, VERSION};
+use crate::model::{CheckResult, Status};
 
 /// Rows of the no-script summary in the shell.
 const SUMMARY_ROWS: usize = 50;
@@ -58,7 +58,9 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 
 /// Every page route: the shell, with a server-rendered summary that the script replaces.
 pub async fn shell(State(state): State<AppState>) -> Response {
-    let status = status_dto_with(&state, &SeriesFilter::None);
+    // From the snapshot itself (typed statuses, sorted by severity), not from the API's view.
+    let checks = state.snapshot.checks();
+    let overall = Status::worst(checks.iter().map(|c| c.status));
     let now = state.clock.now_ms();
     let events = state
         .store
@@ -72,14 +74,13 @@ pub async fn shell(State(state): State<AppState>) -> Response {
         "<h1>Lookout <span class=\"badge s-{class}\">{overall}</span></h1>\
          <p class=muted>Generated {generated}. Version {VERSION}. \
          The dashboard needs JavaScript; this summary refreshes every 30 s.</p>",
-        overall = status.overall,
-        class = status.overall.as_str(),
-        generated = escape(&status.generated_at),
+        class = overall.as_str(),
+        generated = escape(&format_rfc3339(now)),
     );
 
     // The worst checks first, at most SUMMARY_ROWS of them: with thousands of checks a full
     // table would make the shell megabytes long and delay the dashboard itself by seconds.
-    let mut shown: Vec<&super::api::CheckDto> = status.checks.iter().collect();
+    let mut shown: Vec<&CheckResult> = checks.iter().collect();
     shown.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.check.cmp(&b.check)));
     let hidden = shown.len().saturating_sub(SUMMARY_ROWS);
     shown.truncate(SUMMARY_ROWS);
@@ -87,12 +88,8 @@ pub async fn shell(State(state): State<AppState>) -> Response {
         html,
         "<h2>Checks</h2><p class=muted>{} checks, {} not ok.</p>\
          <table><tr><th>Layer</th><th>Check</th><th>Status</th><th>Detail</th><th>At</th></tr>",
-        status.checks.len(),
-        status
-            .checks
-            .iter()
-            .filter(|c| c.status != crate::model::Status::Ok)
-            .count()
+        checks.len(),
+        checks.iter().filter(|c| c.status != Status::Ok).count()
     );
     for check in shown {
         let _ = write!(
@@ -103,10 +100,10 @@ pub async fn shell(State(state): State<AppState>) -> Response {
             check.status.as_str(),
             check.status,
             escape(&check.detail),
-            escape(&check.at),
+            escape(&format_rfc3339(check.at_ms)),
         );
     }
-    if status.checks.is_empty() {
+    if checks.is_empty() {
         html.push_str("<tr><td colspan=5 class=muted>No check has run yet.</td></tr>");
     }
     html.push_str("</table>");
@@ -134,7 +131,7 @@ pub async fn shell(State(state): State<AppState>) -> Response {
     html.push_str("</table>");
 
     let page = SHELL
-        .replace("{{TITLE}}", &format!("Lookout: {}", status.overall))
+        .replace("{{TITLE}}", &format!("Lookout: {overall}"))
         .replace("{{VERSION}}", VERSION)
         .replace("{{SUMMARY}}", &html);
     (
