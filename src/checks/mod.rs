@@ -24,6 +24,7 @@ check_kinds! {
     Sql(sql::SqlCheck),
     Redis(redis::RedisCheck),
     Log(log::LogCheck),
+    Dns(dns::DnsCheck),
 }
 
 use std::future::Future;

@@ -42,6 +42,7 @@ mod alerts_cli;
 mod alerts_daemon;
 mod auth;
 mod auth_tls;
+mod checks_dns;
 mod checks_http;
 mod checks_log;
 mod checks_redis;
