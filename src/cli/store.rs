@@ -22,6 +22,7 @@ use crate::daemon::store_options;
 use crate::store::{
     DB_FILE, MaintainStats, Store, StoreError, StoreUsage, Tier, file_len, wal_path,
 };
+use crate::views::store::MaintainStatsView;
 
 /// Exit code when the work could not be done (the store stayed locked, a database error).
 const EXIT_FAILED: u8 = 1;
@@ -127,7 +128,7 @@ async fn compact(store: &Store, db: &Path, full: bool, wait: Duration, json: boo
             bytes_after,
             freed_bytes: bytes_before.saturating_sub(bytes_after),
             checkpoint_postponed: vacuumed.checkpoint_postponed,
-            maintenance: &maintained,
+            maintenance: MaintainStatsView::from(&maintained),
         });
     } else {
         say!(
@@ -272,14 +273,14 @@ fn print_json(value: &impl Serialize) {
 }
 
 #[derive(Debug, Serialize)]
-struct CompactDto<'a> {
+struct CompactDto {
     path: String,
     full: bool,
     bytes_before: u64,
     bytes_after: u64,
     freed_bytes: u64,
     checkpoint_postponed: bool,
-    maintenance: &'a MaintainStats,
+    maintenance: MaintainStatsView,
 }
 
 #[derive(Debug, Serialize)]

@@ -173,7 +173,7 @@ pub struct FlushStats {
     pub dropped_samples: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintainStats {
     /// (series, window) pairs sealed into one compressed chunk.
     pub sealed_windows: usize,

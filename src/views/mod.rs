@@ -5,7 +5,8 @@
 //! where they are stored, and enums go out as their `as_str` words. One file per concept:
 //! `alerts` (pending and firing alerts, notice history, outbox), `silences`, `maintenance`
 //! (periods, windows, status, report), `status` (health, checks, layers, latest values),
-//! `history` (series, events, a check's history), `live` (the live feed's messages).
+//! `history` (series, events, a check's history), `live` (the live feed's messages), `store`
+//! (a maintenance pass of `lookout store compact`).
 //!
 //! Where the CLI printed a shape of its own before this module existed, that shape is kept
 //! as published (`*LineView`), built from the same view. `tests` pins the JSON of every
@@ -21,6 +22,7 @@ pub mod live;
 pub mod maintenance;
 pub mod silences;
 pub mod status;
+pub mod store;
 
 #[cfg(test)]
 mod tests;

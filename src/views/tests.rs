@@ -312,3 +312,29 @@ const GOLDEN_CHECK_REPORT: &str = r#"{"status":"critical","checks":[{"layer":"ap
 const GOLDEN_EVENT: &str = r#"{"at":"2026-03-01T10:00:00.000Z","kind":"reload_failed","subject":"lookout","message":"reload rejected"}"#;
 const GOLDEN_LIVE_OBSERVATION: &str = r#"{"type":"observation","source":"system","at":1772359200000,"samples":[{"name":"load1","labels":{"host":"a"},"value":null}],"checks":[{"check":"app","layer":"application","status":"critical","value":0.25,"detail":"HTTP 503","at":"2026-03-01T10:00:00.000Z"}]}"#;
 const GOLDEN_LIVE_EVENT: &str = r#"{"type":"event","at":1772359200000,"kind":"reload_failed","subject":"lookout","message":"reload rejected"}"#;
+
+#[test]
+fn store_maintenance_pass() {
+    let stats = crate::store::MaintainStats {
+        sealed_windows: 1,
+        sealed_samples: 2,
+        expired_raw_chunks: 3,
+        expired_rollups: 4,
+        expired_check_results: 5,
+        expired_events: 6,
+        expired_outbox_rows: 7,
+        expired_maintenance: 8,
+        expired_silences: 9,
+        capped_raw_chunks: 10,
+        capped_rollups: 11,
+        capped_records: 12,
+        bytes_before: 13,
+        bytes_after: 14,
+    };
+    assert_eq!(
+        json(&super::store::MaintainStatsView::from(&stats)),
+        GOLDEN_MAINTAIN_STATS
+    );
+}
+
+const GOLDEN_MAINTAIN_STATS: &str = r#"{"sealed_windows":1,"sealed_samples":2,"expired_raw_chunks":3,"expired_rollups":4,"expired_check_results":5,"expired_events":6,"expired_outbox_rows":7,"expired_maintenance":8,"expired_silences":9,"capped_raw_chunks":10,"capped_rollups":11,"capped_records":12,"bytes_before":13,"bytes_after":14}"#;
