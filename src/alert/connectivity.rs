@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::mute::GateHold;
 use crate::clock::UnixMillis;
 use crate::config::ConnectivityConfig;
 use crate::model::Status;
@@ -34,11 +35,6 @@ pub enum Change {
     Lost,
     Restored,
 }
-
-/// The reason shown for an alert held while connectivity is lost.
-pub const HELD_LOST: &str = "held: monitoring connectivity lost";
-/// The reason shown while the held checks are re-evaluated after connectivity returned.
-pub const HELD_GRACE: &str = "held: connectivity back, re-checking";
 
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -154,14 +150,14 @@ impl Gate {
     }
 
     /// Why the alerts of `check` are held at `now_ms`, if they are.
-    pub fn holds(&self, check: Option<&str>, now_ms: UnixMillis) -> Option<&'static str> {
+    pub fn holds(&self, check: Option<&str>, now_ms: UnixMillis) -> Option<GateHold> {
         if !check.is_some_and(|c| self.is_held(c)) {
             return None;
         }
         match self.state {
-            GateState::Lost { .. } => Some(HELD_LOST),
+            GateState::Lost { .. } => Some(GateHold::Lost),
             GateState::Returning { back_ms } if now_ms < back_ms + self.grace_ms => {
-                Some(HELD_GRACE)
+                Some(GateHold::Returning)
             }
             _ => None,
         }
@@ -265,9 +261,9 @@ mod tests {
         gate.observe("gw", true, "", 0);
         gate.observe("dns", true, "", 0);
         // (check, at, reason)
-        let cases: Vec<(Option<&str>, i64, Option<&str>)> = vec![
-            (Some("app"), S, Some(HELD_LOST)),
-            (Some("gw"), S, Some(HELD_LOST)),
+        let cases: Vec<(Option<&str>, i64, Option<GateHold>)> = vec![
+            (Some("app"), S, Some(GateHold::Lost)),
+            (Some("gw"), S, Some(GateHold::Lost)),
             (Some("applog"), S, None),
             (None, S, None),
         ];
@@ -275,8 +271,11 @@ mod tests {
             assert_eq!(gate.holds(check, at), reason, "{check:?} at {at}");
         }
         gate.observe("dns", false, "", 10 * S);
-        assert_eq!(gate.holds(Some("app"), 10 * S), Some(HELD_GRACE));
-        assert_eq!(gate.holds(Some("app"), 40 * S - 1), Some(HELD_GRACE));
+        assert_eq!(gate.holds(Some("app"), 10 * S), Some(GateHold::Returning));
+        assert_eq!(
+            gate.holds(Some("app"), 40 * S - 1),
+            Some(GateHold::Returning)
+        );
         assert_eq!(gate.holds(Some("app"), 40 * S), None, "the grace is over");
     }
 

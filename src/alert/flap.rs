@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::mute::MuteReason;
 use crate::clock::UnixMillis;
 use crate::config::FlapConfig;
 
@@ -88,16 +89,25 @@ impl FlapTracker {
 
     /// "23 changes in 1m 30s": the flap so far (or, once ended, the whole flap).
     pub fn describe(&self) -> String {
+        let (changes, over) = self.extent();
+        format!("{changes} changes in {over}")
+    }
+
+    /// The mute reason of a flapping alert: "flapping: 23 changes in 1m 30s".
+    pub fn mute_reason(&self) -> MuteReason {
+        let (changes, over) = self.extent();
+        MuteReason::Flapping { changes, over }
+    }
+
+    /// The flap's changes so far, and the time they span ("1m 30s").
+    fn extent(&self) -> (u32, String) {
         let span_ms = self
             .last_change_ms()
             .unwrap_or(self.flap_first_ms)
             .saturating_sub(self.flap_first_ms)
             .max(0);
-        format!(
-            "{} changes in {}",
-            self.flap_changes,
-            humantime::format_duration(Duration::from_secs((span_ms / 1000) as u64))
-        )
+        let over = humantime::format_duration(Duration::from_secs((span_ms / 1000) as u64));
+        (self.flap_changes, over.to_string())
     }
 
     /// A flap that has been stable for `stable_for` ends: returns its description.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::matcher::all_match;
+use super::mute::MuteReason;
 use crate::config::InhibitConfig;
 
 /// One firing alert as inhibition sees it.
@@ -33,28 +34,16 @@ pub fn dependency_closure(
     closure
 }
 
-/// The mute reason of the alerts an alert with `labels` inhibits:
-/// "inhibited by check_failed{check=db}".
-pub fn describe(labels: &BTreeMap<String, String>) -> String {
-    format!(
-        "inhibited by {}{}",
-        labels.get("alertname").map_or("", String::as_str),
-        labels
-            .get("check")
-            .map(|c| format!("{{check={c}}}"))
-            .unwrap_or_default()
-    )
-}
-
-/// Why the alert `(id, labels)` is inhibited by one of `firing`, or `None`.
+/// Why the alert `(id, labels)` is inhibited by one of `firing` ("inhibited by
+/// check_failed{check=db}"), or `None`.
 pub fn inhibited_by(
     id: &str,
     labels: &BTreeMap<String, String>,
     firing: &[Firing<'_>],
     rules: &[InhibitConfig],
     depends_on: &HashMap<String, HashSet<String>>,
-) -> Option<String> {
-    let describe = |source: &Firing<'_>| describe(source.labels);
+) -> Option<MuteReason> {
+    let describe = |source: &Firing<'_>| MuteReason::inhibited_by(source.labels);
     // Target matchers depend only on the candidate: test them before looking at sources.
     for rule in rules.iter().filter(|rule| all_match(&rule.target, labels)) {
         let source = firing.iter().filter(|s| s.id != id).find(|source| {
@@ -131,16 +120,20 @@ mod tests {
             labels: &app_down,
         }];
         assert_eq!(
-            inhibited_by("app-slow", &app_slow, &app_only, &rules, &closure).as_deref(),
+            inhibited_by("app-slow", &app_slow, &app_only, &rules, &closure)
+                .map(|r| r.to_string())
+                .as_deref(),
             Some("inhibited by check_failed{check=app}")
         );
         assert_eq!(
-            check("report", &report_down).as_deref(),
+            check("report", &report_down)
+                .map(|r| r.to_string())
+                .as_deref(),
             Some("inhibited by check_failed{check=db}"),
             "transitively: report -> app -> db"
         );
         assert_eq!(
-            check("app", &app_down).as_deref(),
+            check("app", &app_down).map(|r| r.to_string()).as_deref(),
             Some("inhibited by check_failed{check=db}")
         );
         assert_eq!(

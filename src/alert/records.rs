@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Severity;
+use super::mute::{MuteReason, Untold};
 use super::notice::AlertNotice;
 use crate::clock::UnixMillis;
 
@@ -27,9 +28,9 @@ pub struct StoredAlert {
     pub value: Option<f64>,
     /// The latest rendered summary, for listings.
     pub summary: String,
-    /// Why it is quiet right now: "silence abc", "inhibited by check_failed{check=app}",
-    /// "maintenance"; empty when it is not.
-    pub muted_by: String,
+    /// Why it is quiet right now (a silence, an inhibiting alert, maintenance, ...); `None`
+    /// when it is not.
+    pub muted_by: Option<MuteReason>,
     /// People were told it fires (its resolution is told whatever mutes it later).
     #[serde(default)]
     pub told: bool,
@@ -46,8 +47,8 @@ pub struct StoredAlert {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub notice: AlertNotice,
-    /// Empty when the notice was sent to the notifiers; otherwise why not.
-    pub muted_by: String,
+    /// `None` when the notice was sent to the notifiers; otherwise why not.
+    pub muted_by: Option<Untold>,
 }
 
 /// One notice for one notifier, waiting in (or done with) the outbox.

@@ -160,10 +160,9 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     } else {
         let colour = output::colour_stdout();
         for a in &alerts {
-            let quiet = if a.muted_by.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", a.muted_by)
+            let quiet = match &a.muted_by {
+                None => String::new(),
+                Some(reason) => format!("  [{reason}]"),
             };
             let summary = if a.summary.is_empty() {
                 &a.id
@@ -195,8 +194,8 @@ fn deliveries_of<'a>(h: &HistoryEntry, all: &'a [NoticeDelivery]) -> Vec<&'a Not
 /// silenced by ...)", "(not queued: no notifier, or its record was pruned)"; several
 /// notifiers are joined with "; ".
 fn delivery_line(h: &HistoryEntry, rows: &[&NoticeDelivery]) -> String {
-    if !h.muted_by.is_empty() {
-        return format!("muted: {}", h.muted_by);
+    if let Some(untold) = &h.muted_by {
+        return format!("muted: {untold}");
     }
     if rows.is_empty() {
         return "not queued: no notifier, or its record was pruned".to_string();
@@ -691,6 +690,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
 mod tests {
     use super::*;
     use crate::alert::Severity;
+    use crate::alert::mute::{MuteReason, Untold};
     use crate::notify::render::tests::notice;
     use crate::notify::{Category, NoticeKind};
 
@@ -698,14 +698,14 @@ mod tests {
     /// muted, delivered or not.
     #[test]
     fn history_tells_what_became_of_each_notice() {
-        let entry = |muted_by: &str| HistoryEntry {
+        let entry = |muted_by: Option<MuteReason>| HistoryEntry {
             notice: notice(
                 "app",
                 NoticeKind::Firing,
                 Severity::Critical,
                 Category::Failure,
             ),
-            muted_by: muted_by.to_string(),
+            muted_by: muted_by.map(Untold::from),
         };
         let row = |notifier: &str, state: OutboxState, attempts: u32, error: Option<&str>| {
             NoticeDelivery {
@@ -730,15 +730,15 @@ mod tests {
             ..row("ops-mail", OutboxState::Delivered, 1, None)
         };
         // (muted_by, outbox rows, state, line)
-        let cases: Vec<(&str, Vec<NoticeDelivery>, &str, &str)> = vec![
+        let cases: Vec<(Option<MuteReason>, Vec<NoticeDelivery>, &str, &str)> = vec![
             (
-                "",
+                None,
                 vec![row("ops-mail", OutboxState::Delivered, 1, None)],
                 "delivered",
                 "delivered to ops-mail",
             ),
             (
-                "",
+                None,
                 vec![
                     row("ops-mail", OutboxState::Delivered, 2, None),
                     hook_503.clone(),
@@ -747,13 +747,13 @@ mod tests {
                 "delivered to ops-mail; pending for ops-hook: 3 attempts, last error: HTTP 503 Service Unavailable",
             ),
             (
-                "",
+                None,
                 vec![row("ops-hook", OutboxState::Pending, 0, None)],
                 "pending",
                 "pending for ops-hook: not tried yet",
             ),
             (
-                "",
+                None,
                 vec![row(
                     "ops-hook",
                     OutboxState::Failed,
@@ -764,13 +764,15 @@ mod tests {
                 "failed for ops-hook: permanent error: HTTP 400",
             ),
             (
-                "maintenance (normal mode: upgrade)",
+                Some(MuteReason::Maintenance {
+                    detail: "(normal mode: upgrade)".into(),
+                }),
                 vec![],
                 "muted",
                 "muted: maintenance (normal mode: upgrade)",
             ),
             (
-                "",
+                None,
                 vec![other_alert],
                 "not queued",
                 "not queued: no notifier, or its record was pruned",

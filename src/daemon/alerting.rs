@@ -173,16 +173,16 @@ impl AlertLoop {
             Ok(_) => {
                 for entry in &batch.history {
                     let notice = &entry.notice;
-                    let told = if entry.muted_by.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (not sent: {})", entry.muted_by)
+                    let muted_by = crate::alert::mute::text(entry.muted_by.as_ref());
+                    let told = match &entry.muted_by {
+                        None => String::new(),
+                        Some(untold) => format!(" (not sent: {untold})"),
                     };
                     tracing::info!(
                         alert = %notice.alert_id,
                         kind = notice.kind.as_str(),
                         severity = notice.severity.as_str(),
-                        muted_by = %entry.muted_by,
+                        muted_by = %muted_by,
                         "{}",
                         // A summary may hold a log check's detail ({{detail}}).
                         crate::logs::without_matched_line(&notice.summary)

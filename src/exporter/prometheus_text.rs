@@ -916,7 +916,7 @@ mod tests {
             last_notified_ms: Some(0),
             value: None,
             summary: String::new(),
-            muted_by: String::new(),
+            muted_by: None,
             told: true,
             flapping: false,
             acknowledged_by: None,

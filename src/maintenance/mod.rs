@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::MuteSource;
+use crate::alert::mute::MuteReason;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::{Config, RuleConfig};
 use crate::model::{Layer, Observation, Status};
@@ -273,7 +274,7 @@ impl MuteSource for MaintenanceMute {
         rule: &RuleConfig,
         labels: &BTreeMap<String, String>,
         now_ms: UnixMillis,
-    ) -> Option<String> {
+    ) -> Option<MuteReason> {
         if !rule.maintenance_affected {
             return None;
         }
@@ -288,22 +289,20 @@ impl MuteSource for MaintenanceMute {
                 .planned_end_ms
                 .map(|end| format!(", planned until {}", format_rfc3339(end)))
                 .unwrap_or_default();
-            return Some(format!(
-                "maintenance ({} mode: {}{until})",
-                period.mode.as_str(),
-                period.reason
-            ));
+            return Some(MuteReason::Maintenance {
+                detail: format!("({} mode: {}{until})", period.mode.as_str(), period.reason),
+            });
         }
         let ended = current.last_end_ms?;
         let grace_ms = current.grace.as_millis() as i64;
         // A stable text (not "ended 10s ago"): the engine stores the reason when it changes.
-        (now_ms < ended + grace_ms).then(|| {
-            format!(
-                "maintenance ended at {} (grace {}, until {})",
+        (now_ms < ended + grace_ms).then(|| MuteReason::Maintenance {
+            detail: format!(
+                "ended at {} (grace {}, until {})",
                 format_rfc3339(ended),
                 humantime::format_duration(current.grace),
                 format_rfc3339(ended + grace_ms)
-            )
+            ),
         })
     }
 }
@@ -346,7 +345,9 @@ mod tests {
         assert_eq!(mute.mutes(&app, &none, 0), None, "no maintenance yet");
         mute.start(period(0));
         assert_eq!(
-            mute.mutes(&app, &none, MIN).as_deref(),
+            mute.mutes(&app, &none, MIN)
+                .map(|r| r.to_string())
+                .as_deref(),
             Some(
                 "maintenance (normal mode: database upgrade, planned until 1970-01-01T00:30:00.000Z)"
             )
@@ -361,7 +362,9 @@ mod tests {
         let ended = mute.end(10 * MIN).unwrap();
         assert_eq!(ended.end_ms, Some(10 * MIN));
         assert_eq!(
-            mute.mutes(&app, &none, 11 * MIN).as_deref(),
+            mute.mutes(&app, &none, 11 * MIN)
+                .map(|r| r.to_string())
+                .as_deref(),
             Some(
                 "maintenance ended at 1970-01-01T00:10:00.000Z (grace 2m, until 1970-01-01T00:12:00.000Z)"
             )
@@ -421,12 +424,10 @@ mod tests {
         engine.reconfigure(&config, MIN);
         let batch = engine.observe(&observation, MIN);
         assert_eq!(batch.history.len(), 1);
+        let muted_by = crate::alert::mute::text(batch.history[0].muted_by.as_ref());
         assert!(
-            batch.history[0]
-                .muted_by
-                .starts_with("maintenance (normal mode"),
-            "{}",
-            batch.history[0].muted_by
+            muted_by.starts_with("maintenance (normal mode"),
+            "{muted_by}"
         );
         assert!(batch.outbox.is_empty());
     }

@@ -281,7 +281,7 @@ pub fn batch(notices: Vec<AlertNotice>, notifiers: &[String], host: &str) -> Ale
         }
         batch.history.push(HistoryEntry {
             notice,
-            muted_by: String::new(),
+            muted_by: None,
         });
     }
     batch
@@ -290,6 +290,7 @@ pub fn batch(notices: Vec<AlertNotice>, notifiers: &[String], host: &str) -> Ale
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::mute::MuteReason;
     use crate::maintenance::{Impact, Origin};
 
     const MIN: i64 = 60_000;
@@ -344,7 +345,12 @@ mod tests {
                     explains: Vec::new(),
                     resolved_while_muted: None,
                 },
-                muted_by: "maintenance".into(),
+                muted_by: Some(
+                    MuteReason::Maintenance {
+                        detail: String::new(),
+                    }
+                    .into(),
+                ),
             }
         };
         let entries = [

@@ -915,7 +915,7 @@ mod tests {
             last_notified_ms: Some(since_ms),
             value: Some(0.97),
             summary: String::new(),
-            muted_by: String::new(),
+            muted_by: None,
             acknowledged_by: None,
             acknowledged_ms: None,
             told: true,

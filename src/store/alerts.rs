@@ -4,14 +4,16 @@
 //! crash. Silences, leases and the outbox queue have files of their own (`silences`, `leases`,
 //! `outbox`); row helpers are in `rows`. Plain data in, plain data out: no alerting logic here.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use std::collections::BTreeMap;
-
 use super::outbox::{insert_outbox, outbox_state};
-use super::rows::{column, decode_error, json_column, sql_limit, to_json};
+use super::rows::{
+    column, decode_error, json_column, json_opt_column, opt_json, sql_limit, to_json,
+};
 use super::{Inner, Store, StoreError};
 use crate::alert::Severity;
 use crate::alert::records::{AlertBatch, HistoryEntry, OutboxState, StoredAlert};
@@ -75,7 +77,7 @@ impl NoticeDelivery {
     /// Muted (never queued), else the worst state of its rows (failed, then pending), else
     /// delivered; not queued without rows.
     pub fn summary(entry: &HistoryEntry, rows: &[&NoticeDelivery]) -> Delivery {
-        if !entry.muted_by.is_empty() {
+        if entry.muted_by.is_some() {
             Delivery::Muted
         } else if rows.is_empty() {
             Delivery::NotQueued
@@ -139,7 +141,7 @@ impl Store {
         let inner = &*self.inner;
         let rows = sqlx::query(
             "SELECT id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                    summary, muted_by, told, acknowledged_by, acknowledged_ms
+                    summary, mute, told, acknowledged_by, acknowledged_ms
              FROM alerts ORDER BY id",
         )
         .fetch_all(&inner.pool)
@@ -157,7 +159,7 @@ impl Store {
         self.inner.check_open()?;
         let inner = &*self.inner;
         let rows = sqlx::query(
-            "SELECT notice, muted_by FROM alert_history WHERE at_ms >= ?
+            "SELECT notice, untold FROM alert_history WHERE at_ms >= ?
              ORDER BY at_ms DESC, id DESC LIMIT ?",
         )
         .bind(since_ms)
@@ -169,7 +171,7 @@ impl Store {
             .map(|row| {
                 Ok(HistoryEntry {
                     notice: json_column(row, "notice", inner)?,
-                    muted_by: column(row, "muted_by", inner)?,
+                    muted_by: json_opt_column(row, "untold", inner)?,
                 })
             })
             .collect()
@@ -221,12 +223,12 @@ async fn upsert_alert(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms, value,
-                             summary, muted_by, told, acknowledged_by, acknowledged_ms)
+                             summary, mute, told, acknowledged_by, acknowledged_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, labels = excluded.labels,
              state = excluded.state, severity = excluded.severity, since_ms = excluded.since_ms,
              last_notified_ms = excluded.last_notified_ms, value = excluded.value,
-             summary = excluded.summary, muted_by = excluded.muted_by, told = excluded.told,
+             summary = excluded.summary, mute = excluded.mute, told = excluded.told,
              acknowledged_by = excluded.acknowledged_by,
              acknowledged_ms = excluded.acknowledged_ms",
     )
@@ -239,7 +241,7 @@ async fn upsert_alert(
     .bind(alert.last_notified_ms)
     .bind(alert.value)
     .bind(&alert.summary)
-    .bind(&alert.muted_by)
+    .bind(opt_json(alert.muted_by.as_ref(), inner)?)
     .bind(alert.told)
     .bind(&alert.acknowledged_by)
     .bind(alert.acknowledged_ms)
@@ -256,7 +258,7 @@ async fn insert_history(
 ) -> Result<(), StoreError> {
     let n = &entry.notice;
     sqlx::query(
-        "INSERT INTO alert_history (at_ms, rule, alert_id, kind, severity, muted_by, notice)
+        "INSERT INTO alert_history (at_ms, rule, alert_id, kind, severity, untold, notice)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(n.at_ms)
@@ -264,7 +266,7 @@ async fn insert_history(
     .bind(&n.alert_id)
     .bind(n.kind.as_str())
     .bind(n.severity.as_str())
-    .bind(&entry.muted_by)
+    .bind(opt_json(entry.muted_by.as_ref(), inner)?)
     .bind(to_json(n, inner)?)
     .execute(&mut *tx)
     .await
@@ -286,7 +288,7 @@ fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreEr
         last_notified_ms: column(row, "last_notified_ms", inner)?,
         value: column(row, "value", inner)?,
         summary: column(row, "summary", inner)?,
-        muted_by: column(row, "muted_by", inner)?,
+        muted_by: json_opt_column(row, "mute", inner)?,
         told: column(row, "told", inner)?,
         flapping: false,
         acknowledged_by: column(row, "acknowledged_by", inner)?,
@@ -298,6 +300,7 @@ fn alert_from_row(row: &SqliteRow, inner: &Inner) -> Result<StoredAlert, StoreEr
 mod tests {
     use super::super::fixtures::*;
     use super::*;
+    use crate::alert::mute::text;
 
     #[tokio::test]
     async fn alert_state_survives_a_reopen_and_removed_alerts_go() {
@@ -321,7 +324,7 @@ mod tests {
         assert_eq!(store.load_alerts().await.unwrap(), vec![a.clone(), b]);
         let mut b_firing = alert("b", "firing", Severity::Critical);
         b_firing.value = None;
-        b_firing.muted_by = "silence s1".into();
+        b_firing.muted_by = Some(MuteReason::Silence { id: "s1".into() });
         store
             .commit_alerts(&AlertBatch {
                 upserts: vec![b_firing.clone()],
@@ -348,11 +351,12 @@ mod tests {
                     Severity::Warning,
                     T0 + i,
                 ),
-                muted_by: if i == 3 {
-                    "maintenance".into()
-                } else {
-                    String::new()
-                },
+                muted_by: (i == 3).then(|| {
+                    MuteReason::Maintenance {
+                        detail: String::new(),
+                    }
+                    .into()
+                }),
             })
             .collect();
         store
@@ -368,6 +372,193 @@ mod tests {
             vec![history[4].clone(), history[3].clone(), history[2].clone()]
         );
         assert_eq!(store.alert_history(T0 + 1, 10).await.unwrap().len(), 4);
+    }
+
+    /// Migration 0007: a store written by the version before (schema 6, mute reasons as words)
+    /// opens with each reason read into its kind, shown in the same words; the maintenance
+    /// report finds the notices maintenance muted by that kind.
+    #[tokio::test]
+    async fn a_schema_6_store_keeps_what_its_mute_words_meant() {
+        use sqlx::sqlite::SqliteConnectOptions;
+
+        use crate::alert::mute::{GateHold, Untold};
+
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join(super::super::DB_FILE))
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA application_id = {}",
+            super::super::APPLICATION_ID
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        super::super::open::migrator()
+            .run_direct(Some(6), &mut conn, false)
+            .await
+            .unwrap();
+
+        let maintenance = |detail: &str| MuteReason::Maintenance {
+            detail: detail.into(),
+        };
+        let inhibited = |rule: &str, check: Option<&str>| MuteReason::Inhibited {
+            rule: rule.into(),
+            check: check.map(str::to_string),
+        };
+        // (the words schema 6 stored for a live alert, what they meant)
+        let alerts: Vec<(&str, Option<MuteReason>)> = vec![
+            ("", None),
+            (
+                "silenced by s1",
+                Some(MuteReason::Silence { id: "s1".into() }),
+            ),
+            (
+                "inhibited by check_failed{check=db}",
+                Some(inhibited("check_failed", Some("db"))),
+            ),
+            ("inhibited by cpu_high", Some(inhibited("cpu_high", None))),
+            (
+                "held: monitoring connectivity lost",
+                Some(MuteReason::Gate {
+                    hold: GateHold::Lost,
+                }),
+            ),
+            (
+                "held: connectivity back, re-checking",
+                Some(MuteReason::Gate {
+                    hold: GateHold::Returning,
+                }),
+            ),
+            (
+                "maintenance (normal mode: upgrade, planned until 2023-11-14T23:00:00.000Z)",
+                Some(maintenance(
+                    "(normal mode: upgrade, planned until 2023-11-14T23:00:00.000Z)",
+                )),
+            ),
+            ("maintenance", Some(maintenance(""))),
+            (
+                "flapping: 7 changes in 1m 30s",
+                Some(MuteReason::Flapping {
+                    changes: 7,
+                    over: "1m 30s".into(),
+                }),
+            ),
+            (
+                "silence abc",
+                Some(MuteReason::Recorded {
+                    text: "silence abc".into(),
+                }),
+            ),
+        ];
+        for (i, (words, _)) in alerts.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO alerts (id, rule, labels, state, severity, since_ms, last_notified_ms,
+                                     value, summary, muted_by, told, acknowledged_by,
+                                     acknowledged_ms)
+                 VALUES (?, 'cpu_high', '{}', 'firing', 'critical', ?, ?, NULL, 'CPU high', ?, 1,
+                         NULL, NULL)",
+            )
+            .bind(format!("a{i:02}"))
+            .bind(T0)
+            .bind(T0)
+            .bind(*words)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        // (the words schema 6 stored for a notice not sent, why it was not)
+        let history: Vec<(&str, Option<Untold>)> = vec![
+            ("", None),
+            (
+                "maintenance ended at 2023-11-14T22:10:00.000Z (grace 2m, until 2023-11-14T22:12:00.000Z)",
+                Some(maintenance(
+                    "ended at 2023-11-14T22:10:00.000Z (grace 2m, until 2023-11-14T22:12:00.000Z)",
+                ).into()),
+            ),
+            (
+                "silenced by s2",
+                Some(MuteReason::Silence { id: "s2".into() }.into()),
+            ),
+            (
+                "inhibited by check_failed{check=db} (withdrawn before sending)",
+                Some(Untold::Withdrawn {
+                    reason: inhibited("check_failed", Some("db")),
+                }),
+            ),
+            (
+                "held: monitoring connectivity lost (withdrawn before sending)",
+                Some(Untold::Withdrawn {
+                    reason: MuteReason::Gate {
+                        hold: GateHold::Lost,
+                    },
+                }),
+            ),
+            (
+                "resolved before its firing went out",
+                Some(Untold::ResolvedBeforeFiringSent),
+            ),
+            ("send_resolved = false", Some(Untold::SendResolvedOff)),
+            ("its firing was not told", Some(Untold::FiringNotTold)),
+            (
+                "continues the firing told before (its resolution was withdrawn before it went out)",
+                Some(Untold::ContinuesFiring),
+            ),
+            (
+                "Maintenance by hand",
+                Some(
+                    MuteReason::Recorded {
+                        text: "Maintenance by hand".into(),
+                    }
+                    .into(),
+                ),
+            ),
+        ];
+        for (i, (words, _)) in history.iter().enumerate() {
+            let at_ms = T0 + i as i64;
+            let n = notice(
+                &format!("h{i:02}"),
+                NoticeKind::Firing,
+                Severity::Critical,
+                at_ms,
+            );
+            sqlx::query(
+                "INSERT INTO alert_history (at_ms, rule, alert_id, kind, severity, muted_by, notice)
+                 VALUES (?, ?, ?, 'firing', 'critical', ?, ?)",
+            )
+            .bind(at_ms)
+            .bind(&n.rule)
+            .bind(&n.alert_id)
+            .bind(*words)
+            .bind(serde_json::to_string(&n).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = open(dir.path(), &clock).await;
+        let loaded = store.load_alerts().await.unwrap();
+        assert_eq!(loaded.len(), alerts.len());
+        for (alert, (words, meant)) in loaded.iter().zip(&alerts) {
+            assert_eq!(&alert.muted_by, meant, "{words:?}");
+            assert_eq!(text(alert.muted_by.as_ref()), *words, "the same words");
+        }
+        let mut read = store.alert_history(T0, 100).await.unwrap();
+        read.reverse();
+        assert_eq!(read.len(), history.len());
+        for (entry, (words, meant)) in read.iter().zip(&history) {
+            assert_eq!(&entry.muted_by, meant, "{words:?}");
+            assert_eq!(text(entry.muted_by.as_ref()), *words, "the same words");
+        }
+        let muted = store.maintenance_muted(T0, T0 + 100).await.unwrap();
+        assert_eq!(
+            muted,
+            vec![read[1].clone()],
+            "by kind, not by its first word"
+        );
     }
 
     #[tokio::test]
@@ -388,7 +579,7 @@ mod tests {
             removed: vec![],
             history: vec![HistoryEntry {
                 notice: notice("a", NoticeKind::Firing, Severity::Critical, T0),
-                muted_by: String::new(),
+                muted_by: None,
             }],
             outbox: vec![
                 entry("mail", "web1", "a", T0),

@@ -6,6 +6,7 @@ pub(super) use std::sync::Arc;
 
 pub(super) use super::{Store, StoreOptions};
 pub(super) use crate::alert::Severity;
+pub(super) use crate::alert::mute::MuteReason;
 pub(super) use crate::alert::notice::{AlertNotice, Category, NoticeKind};
 pub(super) use crate::alert::records::{
     AlertBatch, HistoryEntry, OutboxEntry, OutboxState, StoredAlert,
@@ -65,7 +66,7 @@ pub(super) fn alert(id: &str, state: &str, severity: Severity) -> StoredAlert {
         last_notified_ms: (state == "firing").then_some(T0 - 60_000),
         value: Some(97.5),
         summary: format!("CPU 97.5% on {id}"),
-        muted_by: String::new(),
+        muted_by: None,
         acknowledged_by: None,
         acknowledged_ms: None,
         told: true,

@@ -7,9 +7,10 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::rows::{column, decode_error, json_column, sql_limit, to_json};
+use super::rows::{column, decode_error, json_column, json_opt_column, sql_limit, to_json};
 use super::write::parse_status;
 use super::{Inner, Store, StoreError};
+use crate::alert::mute::MuteReason;
 use crate::alert::records::HistoryEntry;
 use crate::clock::UnixMillis;
 use crate::maintenance::manual::{Windows, WindowsError};
@@ -247,8 +248,8 @@ impl Store {
         row.map(|row| window_from_row(&row, inner)).transpose()
     }
 
-    /// Alert notices decided in `[from_ms, to_ms)` that maintenance muted (`muted_by` starts
-    /// with "maintenance"), oldest first.
+    /// Alert notices decided in `[from_ms, to_ms)` that maintenance muted (their reason's
+    /// kind is `maintenance`, see `alert::mute`), oldest first.
     pub async fn maintenance_muted(
         &self,
         from_ms: UnixMillis,
@@ -257,12 +258,13 @@ impl Store {
         self.inner.check_open()?;
         let inner = &*self.inner;
         let rows = sqlx::query(
-            "SELECT notice, muted_by FROM alert_history
-             WHERE at_ms >= ? AND at_ms < ? AND substr(muted_by, 1, 11) = 'maintenance'
+            "SELECT notice, untold FROM alert_history
+             WHERE at_ms >= ? AND at_ms < ? AND json_extract(untold, '$.reason.kind') = ?
              ORDER BY at_ms, id",
         )
         .bind(from_ms)
         .bind(to_ms)
+        .bind(MuteReason::MAINTENANCE)
         .fetch_all(&inner.pool)
         .await
         .map_err(|e| inner.db(e))?;
@@ -270,7 +272,7 @@ impl Store {
             .map(|row| {
                 Ok(HistoryEntry {
                     notice: json_column(row, "notice", inner)?,
-                    muted_by: column(row, "muted_by", inner)?,
+                    muted_by: json_opt_column(row, "untold", inner)?,
                 })
             })
             .collect()
@@ -373,6 +375,7 @@ mod tests {
 
     use super::*;
     use crate::alert::Severity;
+    use crate::alert::mute::Untold;
     use crate::alert::notice::{AlertNotice, Category, NoticeKind};
     use crate::alert::records::AlertBatch;
     use crate::clock::ManualClock;
@@ -529,7 +532,7 @@ mod tests {
             .commit_alerts(&AlertBatch {
                 history: vec![HistoryEntry {
                     notice: notice("a", T0 + 2 * MIN),
-                    muted_by: String::new(),
+                    muted_by: None,
                 }],
                 ..AlertBatch::default()
             })
@@ -785,18 +788,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
         let store = open(dir.path(), &clock).await;
-        let entry = |id: &str, at_ms: i64, muted_by: &str| HistoryEntry {
+        let entry = |id: &str, at_ms: i64, muted_by: Option<Untold>| HistoryEntry {
             notice: notice(id, at_ms),
-            muted_by: muted_by.into(),
+            muted_by,
+        };
+        let maintenance = |detail: &str| {
+            Some(Untold::from(MuteReason::Maintenance {
+                detail: detail.into(),
+            }))
         };
         let history = vec![
-            entry("a", T0 + 2 * MIN, "maintenance (normal mode: upgrade)"),
-            entry("b", T0 + MIN, "maintenance ended 1m ago (grace 2m)"),
-            entry("c", T0 + MIN, ""),
-            entry("d", T0 + MIN, "silence s1"),
-            entry("e", T0 - 1, "maintenance (normal mode: upgrade)"),
-            entry("f", T0 + 3 * MIN, "maintenance (normal mode: upgrade)"),
-            entry("g", T0 + MIN, "Maintenance by hand"),
+            entry("a", T0 + 2 * MIN, maintenance("(normal mode: upgrade)")),
+            entry("b", T0 + MIN, maintenance("ended 1m ago (grace 2m)")),
+            entry("c", T0 + MIN, None),
+            entry(
+                "d",
+                T0 + MIN,
+                Some(MuteReason::Silence { id: "s1".into() }.into()),
+            ),
+            entry("e", T0 - 1, maintenance("(normal mode: upgrade)")),
+            entry("f", T0 + 3 * MIN, maintenance("(normal mode: upgrade)")),
+            // Words that only read like maintenance are not maintenance.
+            entry(
+                "g",
+                T0 + MIN,
+                Some(
+                    MuteReason::Recorded {
+                        text: "maintenance by hand".into(),
+                    }
+                    .into(),
+                ),
+            ),
+            entry("h", T0 + MIN, Some(Untold::FiringNotTold)),
         ];
         store
             .commit_alerts(&AlertBatch {

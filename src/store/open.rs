@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_told",
         include_str!("../../migrations/0006_alert_told.sql"),
     ),
+    (
+        7,
+        "mute_reason",
+        include_str!("../../migrations/0007_mute_reason.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

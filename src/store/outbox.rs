@@ -604,7 +604,7 @@ mod tests {
                 ],
                 history: vec![HistoryEntry {
                     notice: notice("a", NoticeKind::Firing, Severity::Critical, T0),
-                    muted_by: String::new(),
+                    muted_by: None,
                 }],
                 ..AlertBatch::default()
             })

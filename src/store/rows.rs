@@ -25,6 +25,20 @@ pub(super) fn json_column<T: DeserializeOwned>(
         .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
 }
 
+/// A nullable JSON column: `None` for NULL.
+pub(super) fn json_opt_column<T: DeserializeOwned>(
+    row: &SqliteRow,
+    name: &str,
+    inner: &Inner,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = column(row, name, inner)?;
+    text.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| decode_error(inner, name, format!("not the JSON Lookout writes: {e}")))
+    })
+    .transpose()
+}
+
 pub(super) fn decode_error(inner: &Inner, column: &str, message: String) -> StoreError {
     inner.db(sqlx::Error::ColumnDecode {
         index: column.to_string(),
@@ -37,6 +51,14 @@ pub(super) fn to_json<T: Serialize + ?Sized>(
     inner: &Inner,
 ) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| inner.db(sqlx::Error::Encode(Box::new(e))))
+}
+
+/// The JSON of a nullable column: NULL for `None`.
+pub(super) fn opt_json<T: Serialize + ?Sized>(
+    value: Option<&T>,
+    inner: &Inner,
+) -> Result<Option<String>, StoreError> {
+    value.map(|value| to_json(value, inner)).transpose()
 }
 
 pub(super) fn sql_limit(limit: usize) -> i64 {

@@ -56,7 +56,7 @@ impl From<&StoredAlert> for ActiveAlertView {
             since: format_rfc3339(a.since_ms),
             value: a.value.filter(|v| v.is_finite()),
             summary: a.summary.clone(),
-            muted_by: a.muted_by.to_string(),
+            muted_by: crate::alert::mute::text(a.muted_by.as_ref()),
             flapping: a.flapping,
             labels: a.labels.clone(),
             acknowledged_by: a.acknowledged_by.clone().unwrap_or_default(),
@@ -135,7 +135,7 @@ impl NoticeView {
             summary: h.notice.summary.clone(),
             value: h.notice.value.clone(),
             sent: delivery == Delivery::Delivered,
-            muted_by: h.muted_by.to_string(),
+            muted_by: crate::alert::mute::text(h.muted_by.as_ref()),
             delivery: delivery.as_str(),
             labels: h.notice.labels.clone(),
         }

@@ -44,7 +44,9 @@ fn stored_alert() -> StoredAlert {
         last_notified_ms: Some(T0),
         value: Some(f64::NAN),
         summary: "app is down".into(),
-        muted_by: "silence abc".into(),
+        muted_by: Some(crate::alert::mute::MuteReason::Recorded {
+            text: "silence abc".into(),
+        }),
         told: true,
         flapping: false,
         acknowledged_by: Some("ops".into()),
@@ -76,7 +78,7 @@ fn notice() -> AlertNotice {
 fn history_entry() -> HistoryEntry {
     HistoryEntry {
         notice: notice(),
-        muted_by: String::new(),
+        muted_by: None,
     }
 }
 

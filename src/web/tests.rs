@@ -357,7 +357,7 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
                 last_notified_ms: Some(T0),
                 value: Some(4.0),
                 summary: "app is critical".into(),
-                muted_by: String::new(),
+                muted_by: None,
                 acknowledged_by: None,
                 acknowledged_ms: None,
                 told: true,
@@ -366,7 +366,7 @@ async fn alerts_history_and_outbox_show_what_the_engine_committed() {
             removed: vec![],
             history: vec![HistoryEntry {
                 notice: notice.clone(),
-                muted_by: String::new(),
+                muted_by: None,
             }],
             outbox: vec![OutboxEntry {
                 notifier: "mail".into(),

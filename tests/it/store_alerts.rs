@@ -32,8 +32,9 @@ async fn downgrade_to_v1(db: &Path) {
         "DROP TABLE silences",
         "DROP TABLE outbox",
         "DROP TABLE leases",
-        // The alert tables are migration 2's, and 6 added a column to `alerts`.
-        "DELETE FROM _sqlx_migrations WHERE version IN (2, 6)",
+        // The alert tables are migration 2's; 6 added a column to `alerts`, 7 changed the
+        // mute reasons of `alerts` and `alert_history`.
+        "DELETE FROM _sqlx_migrations WHERE version IN (2, 6, 7)",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
@@ -67,7 +68,7 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_data() {
         last_notified_ms: Some(T0),
         value: Some(99.0),
         summary: "CPU 99% on web1".into(),
-        muted_by: String::new(),
+        muted_by: None,
         acknowledged_by: Some("ops".into()),
         acknowledged_ms: Some(T0 + 1),
         told: true,

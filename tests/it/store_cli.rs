@@ -180,7 +180,7 @@ async fn seed(data: &Path, now: UnixMillis) {
                 .iter()
                 .map(|&at| HistoryEntry {
                     notice: notice("app", at),
-                    muted_by: String::new(),
+                    muted_by: None,
                 })
                 .collect(),
             outbox: vec![OutboxEntry {

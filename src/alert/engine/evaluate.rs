@@ -326,7 +326,7 @@ impl Engine {
                 detail: String::new(),
                 last_seen_ms: now_ms,
                 interval_ms,
-                muted_by: String::new(),
+                muted_by: None,
                 told: false,
                 held: false,
                 due_ms: None,

@@ -10,6 +10,7 @@ use super::Engine;
 use crate::alert::connectivity::Change;
 use crate::alert::inhibit::{Firing, inhibited_by};
 use crate::alert::matcher::all_match;
+use crate::alert::mute::{GateHold, MuteReason, Untold};
 use crate::alert::notice::NoticeKind;
 use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
 use crate::alert::{AlertState, Severity};
@@ -64,7 +65,9 @@ impl Engine {
             .map(|(id, _)| id.clone())
             .collect();
         for id in targets {
-            let reason = crate::alert::connectivity::HELD_LOST.to_string();
+            let reason = MuteReason::Gate {
+                hold: GateHold::Lost,
+            };
             self.withdraw(&id, reason, now_ms, batch);
         }
     }
@@ -98,7 +101,7 @@ impl Engine {
         if !can_inhibit {
             return Vec::new();
         }
-        let targets: Vec<(String, String)> = self
+        let targets: Vec<(String, MuteReason)> = self
             .live
             .iter()
             .filter(|(id, a)| id.as_str() != source && a.unsent_firing(now_ms))
@@ -134,7 +137,7 @@ impl Engine {
     fn withdraw(
         &mut self,
         id: &str,
-        reason: String,
+        reason: MuteReason,
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
     ) -> bool {
@@ -147,12 +150,11 @@ impl Engine {
         alert.held = false;
         alert.firing_due_ms = None;
         tracing::debug!(alert = %id, %reason, "withdrawn before sending");
-        let muted_by = format!("{reason} (withdrawn before sending)");
-        alert.muted_by = reason;
+        alert.muted_by = Some(reason.clone());
         if let Some(entry) = self.retold(id, NoticeKind::Firing, now_ms) {
             batch.history.push(HistoryEntry {
                 notice: entry,
-                muted_by,
+                muted_by: Some(Untold::Withdrawn { reason }),
             });
         }
         self.upsert(id, batch);
@@ -307,7 +309,7 @@ impl Engine {
             self.enqueue(&notifiers, &notice, now_ms, now_ms, batch);
             batch.history.push(HistoryEntry {
                 notice,
-                muted_by: String::new(),
+                muted_by: None,
             });
         }
     }
@@ -324,7 +326,7 @@ impl Engine {
         let Some(alert) = self.live.get(source) else {
             return;
         };
-        let mine = crate::alert::inhibit::describe(&alert.labels);
+        let mine = Some(MuteReason::inhibited_by(&alert.labels));
         let mut explains: Vec<(String, String)> = self
             .live
             .iter()
@@ -351,7 +353,7 @@ impl Engine {
             .history
             .iter_mut()
             .rev()
-            .find(|e| e.notice.alert_id == source && e.muted_by.is_empty())
+            .find(|e| e.notice.alert_id == source && e.muted_by.is_none())
         {
             entry.notice.explains = explains;
         }
@@ -385,7 +387,10 @@ mod tests {
                 .iter()
                 .find(|a| a.rule == "check_failed" && a.labels["check"] == "app")
                 .unwrap()
-                .muted_by,
+                .muted_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             "inhibited by check_failed{check=db}"
         );
         // db recovers, app is still down: now app is news.
@@ -460,10 +465,12 @@ mod tests {
             .into_iter()
             .find(|a| a.labels["check"] == "app")
             .unwrap();
-        assert_eq!(app.muted_by, "inhibited by check_failed{check=db}");
-        assert!(batch.history.iter().any(
-            |h| h.muted_by == "inhibited by check_failed{check=db} (withdrawn before sending)"
-        ));
+        assert_eq!(
+            text(app.muted_by.as_ref()),
+            "inhibited by check_failed{check=db}"
+        );
+        assert!(batch.history.iter().any(|h| text(h.muted_by.as_ref())
+            == "inhibited by check_failed{check=db} (withdrawn before sending)"));
         // Both recover: app's resolution is not told (its firing never was).
         engine.observe(&check("db", Status::Ok, 40 * S), 40 * S);
         let batch = engine.observe(&check("app", Status::Ok, 41 * S), 41 * S);
@@ -641,7 +648,7 @@ mod tests {
                 .iter()
                 .any(
                     |h| h.notice.labels.get("check").map(String::as_str) == Some("dns")
-                        && h.muted_by == "held: monitoring connectivity lost"
+                        && text(h.muted_by.as_ref()) == "held: monitoring connectivity lost"
                 )
         );
         // While lost: results and ticks keep state but send nothing; db is local to nothing

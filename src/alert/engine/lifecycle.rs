@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Engine, FLAPPING, LiveAlert};
+use super::{Engine, LiveAlert};
 use crate::alert::flap::FlapChange;
+use crate::alert::mute::{MuteReason, Untold};
 use crate::alert::notice::{AlertNotice, NoticeKind};
 use crate::alert::records::{AlertBatch, HistoryEntry};
 use crate::alert::render::{TemplateContext, format_threshold, format_value, render};
@@ -54,7 +55,9 @@ impl Engine {
         };
         let mut labels = alert.labels.clone();
         labels.insert("severity".to_string(), severity.as_str().to_string());
-        let mut muted_by = self.mute_reason(id, rule, &labels, now_ms);
+        let mut untold = self
+            .mute_reason(id, rule, &labels, now_ms)
+            .map(Untold::from);
         let flapping = self.recent.get(id).is_some_and(|r| r.flap.is_flapping());
         let mut resolved_while_muted = None;
         let mut withdraw_firing = false;
@@ -69,17 +72,17 @@ impl Engine {
             } else if alert.told && alert.firing_due_ms.is_some_and(|due| due > now_ms) {
                 // Over before anyone was told: neither the firing nor this goes out.
                 withdraw_firing = true;
-                muted_by = "resolved before its firing went out".to_string();
+                untold = Some(Untold::ResolvedBeforeFiringSent);
             } else if alert.told {
                 // People were told it fires: they hear that it stopped, whatever mutes it now.
-                if !muted_by.is_empty() {
-                    resolved_while_muted = Some(std::mem::take(&mut muted_by));
+                if let Some(muted) = untold.take() {
+                    resolved_while_muted = Some(muted.to_string());
                 }
                 if !rule.send_resolved.unwrap_or(self.settings.send_resolved) {
-                    muted_by = "send_resolved = false".to_string();
+                    untold = Some(Untold::SendResolvedOff);
                 }
-            } else if muted_by.is_empty() {
-                muted_by = "its firing was not told".to_string();
+            } else if untold.is_none() {
+                untold = Some(Untold::FiringNotTold);
             }
         }
         // An escalation of an alert nobody was told about is news: tell it as a firing.
@@ -109,7 +112,10 @@ impl Engine {
         // once that it flaps, instead of at every change.
         if flap == FlapChange::Started
             && kind == NoticeKind::Firing
-            && muted_by.starts_with(FLAPPING)
+            && matches!(
+                untold.as_ref().and_then(Untold::mute),
+                Some(MuteReason::Flapping { .. })
+            )
         {
             let mut flapping_notice = notice.clone();
             flapping_notice.kind = NoticeKind::Flapping;
@@ -121,7 +127,7 @@ impl Engine {
             self.enqueue(&notifiers, &flapping_notice, now_ms, now_ms, batch);
             batch.history.push(HistoryEntry {
                 notice: flapping_notice,
-                muted_by: String::new(),
+                muted_by: None,
             });
             if let Some(recent) = self.recent.get_mut(id) {
                 recent.owed = true;
@@ -134,7 +140,7 @@ impl Engine {
         {
             recent.resolution = Some((notifiers.clone(), notice.clone()));
         }
-        let told = muted_by.is_empty();
+        let told = untold.is_none();
         if told {
             let hold_until = if kind == NoticeKind::Resolved {
                 now_ms
@@ -145,9 +151,10 @@ impl Engine {
             self.enqueue(&notifiers, &notice, hold_until, now_ms, batch);
         }
         let summary = notice.summary.clone();
+        let muted_by = untold.as_ref().and_then(Untold::mute).cloned();
         batch.history.push(HistoryEntry {
             notice,
-            muted_by: muted_by.clone(),
+            muted_by: untold,
         });
         if let Some(alert) = self.live.get_mut(id) {
             alert.summary = summary;
@@ -203,8 +210,7 @@ impl Engine {
         if let Some(notice) = self.retold(id, NoticeKind::Firing, now_ms) {
             batch.history.push(HistoryEntry {
                 notice,
-                muted_by: "continues the firing told before (its resolution was withdrawn before it went out)"
-                    .to_string(),
+                muted_by: Some(Untold::ContinuesFiring),
             });
         }
         self.upsert(id, batch);

@@ -31,7 +31,7 @@ use super::connectivity::Gate;
 use super::flap::FlapTracker;
 use super::group::Grouper;
 use super::inhibit::dependency_closure;
-use super::mute::MuteSource;
+use super::mute::{MuteReason, MuteSource};
 use super::notice::{AlertNotice, NoticeKind};
 use super::records::{AlertBatch, StoredAlert};
 use super::silence::Silence;
@@ -43,9 +43,6 @@ use crate::model::Observation;
 /// A series that has not reported for this long (and at least 3 of its intervals) is taken to
 /// be gone — an unmounted filesystem, a removed check — and its alert resolves.
 const STALE_AFTER_MS: i64 = 5 * 60_000;
-
-/// The start of the mute reason of a flapping alert: "flapping: 7 changes in 12s".
-pub const FLAPPING: &str = "flapping: ";
 
 /// What the engine knows about a check, for check-status and no-data rules.
 #[derive(Debug, Clone)]
@@ -69,7 +66,7 @@ struct LiveAlert {
     last_seen_ms: UnixMillis,
     /// How often this alert's source reports, for staleness.
     interval_ms: i64,
-    muted_by: String,
+    muted_by: Option<MuteReason>,
     /// The current firing was told to the notifiers (not muted when it happened, or later
     /// when the mute lifted). A resolution is only told for a firing that was.
     told: bool,

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{Engine, FLAPPING};
+use super::Engine;
 use crate::alert::flap::FlapChange;
 use crate::alert::inhibit::{Firing, inhibited_by};
 use crate::alert::matcher::all_match;
+use crate::alert::mute::{GateHold, MuteReason};
 use crate::alert::records::AlertBatch;
 use crate::alert::silence::muting;
 use crate::alert::{AlertState, Notification, Severity};
@@ -14,17 +15,19 @@ use crate::clock::UnixMillis;
 use crate::config::RuleConfig;
 
 impl Engine {
-    /// Why `labels` should not be told now, or "" when it should.
+    /// Why `labels` should not be told now, or `None` when it should.
     pub(super) fn mute_reason(
         &self,
         id: &str,
         rule: &RuleConfig,
         labels: &BTreeMap<String, String>,
         now_ms: UnixMillis,
-    ) -> String {
+    ) -> Option<MuteReason> {
         let silences = muting(&self.silences, labels, now_ms);
         if let Some(first) = silences.first() {
-            return format!("silenced by {first}");
+            return Some(MuteReason::Silence {
+                id: first.to_string(),
+            });
         }
         // Most alerts no inhibition could touch; only for the others is the list of firing
         // alerts gathered (this runs for every firing alert on every tick).
@@ -54,25 +57,23 @@ impl Engine {
                 &self.settings.inhibit,
                 &self.depends_on,
             ) {
-                return reason;
+                return Some(reason);
             }
         }
-        if let Some(reason) = self.held_by_gate(labels, now_ms) {
-            return reason.to_string();
+        if let Some(hold) = self.held_by_gate(labels, now_ms) {
+            return Some(MuteReason::Gate { hold });
         }
         if let Some(reason) = self
             .mute_sources
             .iter()
             .find_map(|source| source.mutes(rule, labels, now_ms))
         {
-            return reason;
+            return Some(reason);
         }
-        match self.recent.get(id) {
-            Some(recent) if recent.flap.is_flapping() => {
-                format!("{FLAPPING}{}", recent.flap.describe())
-            }
-            _ => String::new(),
-        }
+        self.recent
+            .get(id)
+            .filter(|recent| recent.flap.is_flapping())
+            .map(|recent| recent.flap.mute_reason())
     }
 
     /// Why the connectivity gate holds an alert with `labels` now, if it does.
@@ -80,7 +81,7 @@ impl Engine {
         &self,
         labels: &BTreeMap<String, String>,
         now_ms: UnixMillis,
-    ) -> Option<&'static str> {
+    ) -> Option<GateHold> {
         self.gate
             .as_ref()?
             .holds(labels.get("check").map(String::as_str), now_ms)
@@ -104,10 +105,10 @@ impl Engine {
             let reason = self.mute_reason(&id, rule, &labels, now_ms);
             let told = alert.told;
             let changed = reason != alert.muted_by;
-            if reason.is_empty() && !told {
+            if reason.is_none() && !told {
                 let mut since = now_ms;
                 // Its cause just recovered: it reports once more before it is told.
-                let was_inhibited = alert.muted_by.starts_with("inhibited by");
+                let was_inhibited = matches!(alert.muted_by, Some(MuteReason::Inhibited { .. }));
                 let report_within_ms = alert
                     .labels
                     .get("check")
@@ -164,7 +165,7 @@ mod tests {
             comment: "db upgrade".to_string(),
         }]);
         let batch = engine.observe(&check("db", Status::Critical, S), S);
-        assert_eq!(batch.history[0].muted_by, "silenced by s1");
+        assert_eq!(text(batch.history[0].muted_by.as_ref()), "silenced by s1");
         assert!(batch.outbox.is_empty());
         for at in (30 * S..10 * MIN).step_by(30_000) {
             engine.observe(&check("db", Status::Critical, at), at);
@@ -194,8 +195,10 @@ mod tests {
             rule: &RuleConfig,
             _labels: &BTreeMap<String, String>,
             now_ms: UnixMillis,
-        ) -> Option<String> {
-            (rule.maintenance_affected && now_ms < 5 * MIN).then(|| "maintenance".to_string())
+        ) -> Option<MuteReason> {
+            (rule.maintenance_affected && now_ms < 5 * MIN).then(|| MuteReason::Maintenance {
+                detail: String::new(),
+            })
         }
     }
 
@@ -204,7 +207,7 @@ mod tests {
         let mut engine = engine(0);
         engine.add_mute_source(Arc::new(Maintenance));
         let batch = engine.observe(&check("db", Status::Critical, S), S);
-        assert_eq!(batch.history[0].muted_by, "maintenance");
+        assert_eq!(text(batch.history[0].muted_by.as_ref()), "maintenance");
         engine.observe(&sample("memory_usage_ratio", &[], 0.99, 0), 0);
         let batch = engine.observe(&sample("memory_usage_ratio", &[], 0.99, 2 * MIN), 2 * MIN);
         assert_eq!(

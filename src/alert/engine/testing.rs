@@ -8,7 +8,7 @@ pub(super) use std::sync::Arc;
 pub(super) use super::Engine;
 pub(super) use crate::alert::Severity;
 pub(super) use crate::alert::matcher::Matcher;
-pub(super) use crate::alert::mute::MuteSource;
+pub(super) use crate::alert::mute::{MuteReason, MuteSource, text};
 pub(super) use crate::alert::notice::{AlertNotice, NoticeKind};
 pub(super) use crate::alert::records::{AlertBatch, OutboxEntry};
 pub(super) use crate::alert::silence::Silence;
@@ -87,7 +87,7 @@ pub(super) fn told(batch: &AlertBatch) -> Vec<(NoticeKind, Severity, String)> {
     batch
         .history
         .iter()
-        .map(|h| (h.notice.kind, h.notice.severity, h.muted_by.clone()))
+        .map(|h| (h.notice.kind, h.notice.severity, text(h.muted_by.as_ref())))
         .collect()
 }
 
@@ -97,7 +97,7 @@ pub(super) fn told_by(batch: &AlertBatch, rule: &str) -> Vec<(NoticeKind, Severi
         .history
         .iter()
         .filter(|h| h.notice.rule == rule)
-        .map(|h| (h.notice.kind, h.notice.severity, h.muted_by.clone()))
+        .map(|h| (h.notice.kind, h.notice.severity, text(h.muted_by.as_ref())))
         .collect()
 }
 
