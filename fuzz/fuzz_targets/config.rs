@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             let _ = config::summary(&config);
             for check in &config.checks {
-                let _ = config::check_target(&check.kind);
+                let _ = check.kind.target();
             }
         }
         Err(error) => {
