@@ -16,6 +16,7 @@ mod layers;
 pub mod logs;
 pub mod maintenance;
 pub mod model;
+pub mod notifiers;
 pub mod notify;
 pub mod probes;
 pub mod store;

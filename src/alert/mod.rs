@@ -1,9 +1,10 @@
 //! The alert engine, pure (time comes in as `now_ms`): `state` (one alert's life: thresholds
 //! with hysteresis, `for` and `for_critical`, escalation and de-escalation, cooldown-limited
 //! repeats, resolution), `flap` (flap detection), `engine` (rules applied to observations,
-//! split by job: `evaluate`, `holds`, `mute`, `route`, `lifecycle`), `notice` (the engine's
-//! output, `AlertNotice`), `group`, `inhibit`, `connectivity`, `silence`, `matcher`, `mute`,
-//! `render` and `records` (what is persisted). See ARCHITECTURE.md.
+//! split by job: `evaluate`, `holds`, `mute`, `route`, `lifecycle`), `group`, `inhibit`,
+//! `connectivity`, `silence`, `matcher`, `mute`, `render` and `records` (what is persisted).
+//! Its output, `AlertNotice`, is `model`'s: the outbox and the notifiers read it too. See
+//! ARCHITECTURE.md.
 
 pub mod connectivity;
 pub mod engine;
@@ -11,7 +12,6 @@ pub mod flap;
 pub mod group;
 pub mod inhibit;
 pub mod mute;
-pub mod notice;
 pub mod records;
 pub mod render;
 pub mod silence;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Severity;
 use super::mute::{MuteReason, Untold};
-use super::notice::AlertNotice;
 use crate::clock::UnixMillis;
+use crate::model::AlertNotice;
 
 /// The live state of one alert that is pending or firing (inactive alerts have no row).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Secrets: a `Secret` never prints its value (Debug and Display print `***`), and `mask_url`
 //! is the one masking of URLs and DSNs shown in errors, logs, the API, `config check`,
 //! `doctor` and /metrics: the userinfo password and every query value, `password=`-style
-//! keywords. `Redactor` removes a DSN and its password from
+//! keywords; `url_origin` keeps only scheme, host and port. `Redactor` removes a DSN and its password from
 //! a driver's error text. `is_sensitive_header` names the HTTP headers whose values are
 //! credentials.
 
@@ -36,6 +36,17 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// `scheme://host:port` of a URL: enough to say where, never a credential, path or query (a
+/// chat webhook's token sits in its path).
+pub fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_string();
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}")
 }
 
 /// The one masking of URLs and DSNs for display (errors, logs, the API, `config check`,

@@ -330,7 +330,7 @@ async fn test(config: &Config, clock: &SharedClock, only: Option<&str>, json: bo
             None => "no [[notifier]] is configured; add one (see `lookout config init`)".into(),
         });
     }
-    let message = crate::notify::test_message(
+    let message = crate::notifiers::test_message(
         &config.alerts.host,
         config.alerts.dashboard_url.clone(),
         clock.now_ms(),
@@ -691,8 +691,8 @@ mod tests {
     use super::*;
     use crate::alert::Severity;
     use crate::alert::mute::{MuteReason, Untold};
-    use crate::notify::render::tests::notice;
-    use crate::notify::{Category, NoticeKind};
+    use crate::model::{Category, NoticeKind};
+    use crate::notifiers::render::tests::notice;
 
     /// Regression (issue 16, finding 8): `alerts history` said "(sent)" for every notice not
     /// muted, delivered or not.

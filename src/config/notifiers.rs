@@ -188,16 +188,6 @@ pub struct AlertmanagerConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// `scheme://host:port` of a URL: enough to say where, never a credential, path or query.
-pub fn url_origin(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".to_string();
-    };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    format!("{scheme}://{host}")
-}
-
 /// Every `[[notifier]]`; problems (duplicates, unknown types, bad keys) go to the reader.
 pub(in crate::config) fn read_notifiers(
     r: &mut Reader<'_>,
@@ -544,6 +534,7 @@ fn read_alertmanager(r: &mut Reader<'_>, table: &Table<'_, '_>) -> AlertmanagerC
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::secret::url_origin;
     use crate::config::from_str;
     use crate::config::test_support::errors;
 

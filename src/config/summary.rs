@@ -3,9 +3,8 @@
 
 use super::checks::dependency_graph;
 use super::maintenance::{MaintenanceConfig, SourceKind};
-use super::notifiers::url_origin;
 use super::{Config, NameFilter, NotifierKind};
-use crate::base::secret::mask_url;
+use crate::base::secret::{mask_url, url_origin};
 use crate::base::units::{format_duration, format_percent, format_size};
 
 /// A few lines describing what `config` monitors and stores.

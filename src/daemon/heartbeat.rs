@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 
 use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
+use crate::base::secret::url_origin;
 use crate::clock::{SharedClock, UnixMillis};
-use crate::config::notifiers::url_origin;
 use crate::config::{Config, HeartbeatConfig};
 use crate::exporter::Snapshot;
 

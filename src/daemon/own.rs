@@ -341,7 +341,7 @@ mod tests {
     use crate::alert::Severity;
     use crate::alert::records::{AlertBatch, OutboxEntry};
     use crate::clock::ManualClock;
-    use crate::notify::{AlertNotice, Category, NoticeKind};
+    use crate::model::{AlertNotice, Category, NoticeKind};
 
     #[test]
     fn the_store_check_is_critical_once_writes_failed_for_a_flush_interval() {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use super::{Finding, hints, plural};
 use crate::base::net::client::{connect, resolve_host};
+use crate::base::secret::url_origin;
 use crate::clock::{SharedClock, UnixMillis};
-use crate::config::{Config, NotifierConfig, NotifierKind, notifiers::url_origin};
+use crate::config::{Config, NotifierConfig, NotifierKind};
 use crate::model::{CheckResult, Layer, Observation, Status};
+use crate::notifiers::{GroupMessage, Notifier, test_message};
+use crate::notify::build_notifiers;
 use crate::notify::email::EmailNotifier;
-use crate::notify::{Notifier, build_notifiers, test_message};
 
 /// "running 5 checks and testing 2 notifiers…" for the progress line.
 pub fn progress_text(config: &Config, send_test: bool) -> String {
@@ -158,7 +160,7 @@ async fn notifier_finding(
     config: &NotifierConfig,
     notifier: Arc<dyn Notifier>,
     send_test: bool,
-    message: &crate::notify::GroupMessage,
+    message: &GroupMessage,
 ) -> Finding {
     let item = format!("notifier {}", config.name);
     let kind = kind_name(&config.kind);

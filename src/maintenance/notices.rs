@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::{Mode, Period};
 use crate::alert::Severity;
-use crate::alert::notice::{AlertNotice, Category, NoticeKind};
 use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
 use crate::base::units::format_duration;
 use crate::clock::{UnixMillis, format_rfc3339};
+use crate::model::{AlertNotice, Category, NoticeKind};
 
 /// The rule names maintenance notices carry (they are not configurable rules).
 pub const STARTED: &str = "maintenance_started";

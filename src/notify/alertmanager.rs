@@ -49,11 +49,12 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::webhook::post;
-use super::{AlertNotice, GroupMessage, NoticeKind, Notifier, NotifyError, NotifyFuture};
 use crate::base::net::{self, TlsSettings};
 use crate::base::secret::Secret;
 use crate::clock::format_rfc3339;
 use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
+use crate::model::{AlertNotice, NoticeKind};
+use crate::notifiers::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 
 /// One element of the body of `POST /api/v2/alerts` (Alertmanager's `postableAlert`); a wire
 /// type, so internal types can change without changing what Alertmanager gets.
@@ -310,9 +311,8 @@ impl Notifier for AlertmanagerNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Severity;
-    use crate::notify::render::tests::{message, notice};
-    use crate::notify::{Category, NoticeKind};
+    use crate::model::{Category, Severity};
+    use crate::notifiers::render::tests::{message, notice};
 
     #[test]
     fn a_firing_notice_is_an_alert_with_labels_annotations_and_no_end() {

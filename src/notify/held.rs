@@ -215,8 +215,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::alert::Severity;
-    use crate::notify::{AlertNotice, Category, NoticeKind};
+    use crate::model::{AlertNotice, Category, NoticeKind, Severity};
 
     fn entry(alert: &str, notifier: &str, due_ms: UnixMillis) -> OutboxEntry {
         OutboxEntry {

@@ -35,9 +35,10 @@ use tokio::task::JoinSet;
 
 use super::held::HeldOutbox;
 use super::plan;
-use super::{GroupMessage, NoticeKind, Notifier, NotifyError};
 use crate::alert::records::OutboxRow;
 use crate::clock::{SharedClock, UnixMillis};
+use crate::model::NoticeKind;
+use crate::notifiers::{GroupMessage, Notifier, NotifyError};
 use crate::store::{Store, StoreError};
 
 /// Rows still failing this long after they were written are given up.
@@ -727,10 +728,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::alert::Severity;
     use crate::alert::records::{AlertBatch, OutboxEntry, OutboxState, StoredAlert};
     use crate::clock::{Clock, ManualClock};
-    use crate::notify::{AlertNotice, Category, NoticeKind, NotifyFuture};
+    use crate::model::{AlertNotice, Category, Severity};
+    use crate::notifiers::NotifyFuture;
     use crate::store::StoreOptions;
 
     const T0: i64 = 1_700_000_000_000;

@@ -23,9 +23,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{AlertNotice, GroupMessage};
 use crate::alert::records::{OutboxRow, OutboxState};
 use crate::clock::UnixMillis;
+use crate::model::AlertNotice;
+use crate::notifiers::GroupMessage;
 
 /// The batches of one pass: each a list of rows of one notifier to send as one message.
 /// `pending` is every pending row there is (others are ignored); only batches holding at
@@ -211,9 +212,8 @@ pub fn idempotency_key(notifier: &str, message: &GroupMessage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Severity;
     use crate::alert::records::OutboxEntry;
-    use crate::notify::{Category, NoticeKind};
+    use crate::model::{Category, NoticeKind, Severity};
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -65,12 +65,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::render::{self, colour};
-use super::{AlertNotice, GroupMessage, Notifier, NotifyError, NotifyFuture};
 use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::Secret;
+use crate::base::secret::url_origin;
 use crate::clock::format_rfc3339;
-use crate::config::notifiers::{WebhookConfig, WebhookFormat, url_origin};
+use crate::config::notifiers::{WebhookConfig, WebhookFormat};
+use crate::model::{AlertNotice, NoticeKind};
+use crate::notifiers::render::{self, colour};
+use crate::notifiers::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 
 pub const PAYLOAD_VERSION: u32 = 1;
 
@@ -172,7 +174,7 @@ pub fn slack_body(message: &GroupMessage) -> String {
     let attachments: Vec<serde_json::Value> = render::ordered(message)
         .into_iter()
         .map(|notice| {
-            let resolved = notice.kind == super::NoticeKind::Resolved;
+            let resolved = notice.kind == NoticeKind::Resolved;
             let mut fields = vec![
                 serde_json::json!({"title": "Severity", "value": notice.severity.as_str(), "short": true}),
                 serde_json::json!({"title": "Value", "value": slack_escape(&notice.value), "short": true}),
@@ -366,9 +368,8 @@ impl Notifier for WebhookNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Severity;
-    use crate::notify::render::tests::{message, notice};
-    use crate::notify::{Category, NoticeKind};
+    use crate::model::{Category, Severity};
+    use crate::notifiers::render::tests::{message, notice};
 
     #[test]
     fn signature_is_the_hex_hmac_of_timestamp_dot_body() {

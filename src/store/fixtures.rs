@@ -7,12 +7,12 @@ pub(super) use std::sync::Arc;
 pub(super) use super::{Store, StoreOptions};
 pub(super) use crate::alert::Severity;
 pub(super) use crate::alert::mute::MuteReason;
-pub(super) use crate::alert::notice::{AlertNotice, Category, NoticeKind};
 pub(super) use crate::alert::records::{
     AlertBatch, HistoryEntry, OutboxEntry, OutboxState, StoredAlert,
 };
 pub(super) use crate::alert::silence::{Silence, SilenceState};
 pub(super) use crate::clock::ManualClock;
+pub(super) use crate::model::{AlertNotice, Category, NoticeKind};
 
 pub(super) const T0: i64 = 1_700_000_000_000;
 

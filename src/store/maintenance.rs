@@ -376,10 +376,10 @@ mod tests {
     use super::*;
     use crate::alert::Severity;
     use crate::alert::mute::Untold;
-    use crate::alert::notice::{AlertNotice, Category, NoticeKind};
     use crate::alert::records::AlertBatch;
     use crate::clock::ManualClock;
     use crate::maintenance::Impact;
+    use crate::model::{AlertNotice, Category, NoticeKind};
     use crate::model::{CheckResult, Layer, Observation, Status};
     use crate::store::StoreOptions;
 

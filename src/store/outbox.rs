@@ -7,9 +7,9 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use super::rows::{column, decode_error, json_column, sql_limit, to_json};
 use super::{Inner, Store, StoreError};
-use crate::alert::notice::AlertNotice;
 use crate::alert::records::{OutboxEntry, OutboxRow, OutboxState};
 use crate::clock::UnixMillis;
+use crate::model::AlertNotice;
 
 /// Deletes the finished outbox rows older than ?1, except, for each alert still pending or
 /// firing, the latest row delivered to each notifier: `outbox_still_firing` re-sends it, so an

@@ -13,11 +13,11 @@ use super::silences::*;
 use super::status::*;
 use crate::alert::Severity;
 use crate::alert::matcher::Matcher;
-use crate::alert::notice::{AlertNotice, Category, NoticeKind};
 use crate::alert::records::{HistoryEntry, OutboxEntry, OutboxRow, OutboxState, StoredAlert};
 use crate::alert::silence::Silence;
 use crate::config::maintenance::{MaintenanceConfig, Mode, WindowConfig, WindowSchedule};
 use crate::maintenance::{Impact, ManualWindow, Origin, Period, report};
+use crate::model::{AlertNotice, Category, NoticeKind};
 use crate::model::{CheckResult, Event, EventKind, Layer, Observation, Sample, SeriesKey, Status};
 use crate::store::NoticeDelivery;
 

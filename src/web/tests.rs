@@ -318,7 +318,7 @@ async fn bad_silences_are_refused_naming_the_field() {
 async fn alerts_history_and_outbox_show_what_the_engine_committed() {
     use crate::alert::Severity;
     use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry, StoredAlert};
-    use crate::notify::{AlertNotice, Category, NoticeKind};
+    use crate::model::{AlertNotice, Category, NoticeKind};
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path()).await;
     let labels: std::collections::BTreeMap<String, String> =

@@ -19,7 +19,9 @@ use crate::common::{Daemon, http_get};
 use alerting::{FlipServer, closed_port, http_check, poll};
 use lookout::alert::Severity;
 use lookout::config::from_str;
-use lookout::notify::{AlertNotice, Category, GroupMessage, NoticeKind, Notifier, build_notifiers};
+use lookout::model::{AlertNotice, Category, NoticeKind};
+use lookout::notifiers::{GroupMessage, Notifier};
+use lookout::notify::build_notifiers;
 use serde_json::Value;
 
 const BINARY: &str = "/usr/bin/prometheus-alertmanager";

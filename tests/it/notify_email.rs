@@ -13,9 +13,9 @@ use alerting::SmtpServer;
 
 use lookout::alert::Severity;
 use lookout::config::from_str;
-use lookout::notify::{
-    AlertNotice, Category, GroupMessage, NoticeKind, Notifier, NotifyError, build_notifiers,
-};
+use lookout::model::{AlertNotice, Category, NoticeKind};
+use lookout::notifiers::{GroupMessage, Notifier, NotifyError};
+use lookout::notify::build_notifiers;
 
 const PASSWORD: &str = "s3cret-pw-4711";
 

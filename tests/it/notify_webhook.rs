@@ -20,9 +20,9 @@ use axum::routing::post;
 
 use lookout::alert::Severity;
 use lookout::config::from_str;
-use lookout::notify::{
-    AlertNotice, Category, GroupMessage, NoticeKind, Notifier, NotifyError, build_notifiers,
-};
+use lookout::model::{AlertNotice, Category, NoticeKind};
+use lookout::notifiers::{GroupMessage, Notifier, NotifyError};
+use lookout::notify::build_notifiers;
 
 const SECRET: &str = "shared-hook-secret";
 

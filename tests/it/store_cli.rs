@@ -11,10 +11,10 @@ use lookout::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
 use lookout::alert::silence::Silence;
 use lookout::clock::{ManualClock, UnixMillis, format_rfc3339};
 use lookout::maintenance::{Impact, ManualWindow, Mode, Origin, Period};
+use lookout::model::{AlertNotice, Category, NoticeKind};
 use lookout::model::{
     CheckResult, Event, EventKind, Layer, Observation, Sample, SeriesKey, Status,
 };
-use lookout::notify::{AlertNotice, Category, NoticeKind};
 use lookout::store::{Store, StoreOptions};
 use serde_json::Value;
 

@@ -11,10 +11,10 @@ use crate::alert::connectivity::Change;
 use crate::alert::inhibit::{Firing, inhibited_by};
 use crate::alert::matcher::all_match;
 use crate::alert::mute::{GateHold, MuteReason, Untold};
-use crate::alert::notice::NoticeKind;
 use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
 use crate::alert::{AlertState, Severity};
 use crate::clock::UnixMillis;
+use crate::model::NoticeKind;
 use crate::model::{CheckResult, Layer, Status};
 
 impl Engine {

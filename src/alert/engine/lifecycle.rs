@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use super::{Engine, LiveAlert};
 use crate::alert::flap::FlapChange;
 use crate::alert::mute::{MuteReason, Untold};
-use crate::alert::notice::{AlertNotice, NoticeKind};
 use crate::alert::records::{AlertBatch, HistoryEntry};
 use crate::alert::render::{TemplateContext, format_threshold, format_value, render};
 use crate::alert::{AlertState, Notification, Severity};
 use crate::clock::UnixMillis;
 use crate::config::{RuleConfig, RuleSource, ValueUnit};
+use crate::model::{AlertNotice, NoticeKind};
 
 impl Engine {
     /// Tells what `notification` says of the live alert `id` (or records why it is not

@@ -32,13 +32,13 @@ use super::flap::FlapTracker;
 use super::group::Grouper;
 use super::inhibit::dependency_closure;
 use super::mute::{MuteReason, MuteSource};
-use super::notice::{AlertNotice, NoticeKind};
 use super::records::{AlertBatch, StoredAlert};
 use super::silence::Silence;
 use super::{AlertState, AlertTracker, Severity};
 use crate::clock::UnixMillis;
 use crate::config::{AlertsConfig, Config, RuleConfig, RuleSource};
 use crate::model::Observation;
+use crate::model::{AlertNotice, NoticeKind};
 
 /// A series that has not reported for this long (and at least 3 of its intervals) is taken to
 /// be gone — an unmounted filesystem, a removed check — and its alert resolves.

@@ -3,10 +3,10 @@
 
 use super::{Engine, UnsentResolution};
 use crate::alert::group::{GroupTiming, group_key, group_labels};
-use crate::alert::notice::{AlertNotice, NoticeKind};
 use crate::alert::records::{AlertBatch, OutboxEntry};
 use crate::alert::{AlertState, Severity};
 use crate::clock::UnixMillis;
+use crate::model::{AlertNotice, NoticeKind};
 
 impl Engine {
     pub(super) fn timing(&self) -> GroupTiming {

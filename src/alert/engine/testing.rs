@@ -9,12 +9,12 @@ pub(super) use super::Engine;
 pub(super) use crate::alert::Severity;
 pub(super) use crate::alert::matcher::Matcher;
 pub(super) use crate::alert::mute::{MuteReason, MuteSource, text};
-pub(super) use crate::alert::notice::{AlertNotice, NoticeKind};
 pub(super) use crate::alert::records::{AlertBatch, OutboxEntry};
 pub(super) use crate::alert::silence::Silence;
 pub(super) use crate::clock::UnixMillis;
 pub(super) use crate::config::test_support::no_env;
 pub(super) use crate::config::{Config, RuleConfig};
+pub(super) use crate::model::{AlertNotice, NoticeKind};
 pub(super) use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey, Status};
 
 pub(super) const S: i64 = 1_000;

@@ -12,10 +12,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{AlertNotice, Category, GroupMessage, NoticeKind};
-use crate::alert::Severity;
+use super::GroupMessage;
 use crate::base::units::format_duration;
 use crate::clock::format_rfc3339;
+use crate::model::{AlertNotice, Category, NoticeKind, Severity};
 
 /// A message ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
