@@ -132,6 +132,10 @@ pub enum ConfigCommand {
         force: bool,
         path: Option<PathBuf>,
     },
+    /// Print the JSON Schema of the config file on stdout, for editors that complete and
+    /// validate TOML with a schema (e.g. taplo / Even Better TOML: put
+    /// `#:schema ./lookout.schema.json` on the first line of lookout.toml).
+    Schema,
     /// Validate a config (PATH, else --config, else the embedded default) and summarise it.
     Check {
         path: Option<PathBuf>,
@@ -281,6 +285,16 @@ pub async fn run(cli: Cli, clock: SharedClock) -> ExitCode {
             force,
             path,
         }) => config_init(&preset, force, path.as_deref()),
+        Command::Config(ConfigCommand::Schema) => {
+            let schema = crate::config::json_schema();
+            match serde_json::to_string_pretty(&schema) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
         Command::Config(ConfigCommand::Check { path, json }) => {
             let source = ConfigSource {
                 path: path.or(source.path),

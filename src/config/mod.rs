@@ -100,6 +100,14 @@ pub fn from_str(
     parse::parse(text, origin, env).map_err(|problems| ConfigError::Invalid { problems })
 }
 
+/// The JSON Schema of the config file (`lookout config schema`), derived from the code that
+/// reads it (`base::schema::derive`), so it cannot drift from what `config check` accepts.
+pub fn json_schema() -> serde_json::Value {
+    crate::base::schema::derive("Lookout configuration", &|reader, document| {
+        parse::read_config(reader, document);
+    })
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

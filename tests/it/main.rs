@@ -52,6 +52,7 @@ mod checks_tcp;
 mod cli;
 mod cli_habits;
 mod completions_man;
+mod config_schema;
 mod config_serve_property;
 mod daemon;
 mod dashboard_browser;

@@ -7,8 +7,15 @@ use std::ops::Range;
 
 use toml::de::DeValue;
 
-use super::reader::{Reader, Table, a_type};
+use super::reader::{Kind, Reader, Table, a_type};
 use crate::base::secret::Secret;
+
+/// `Kind::Text` with `form`.
+pub fn text_kind(form: &str) -> Kind {
+    Kind::Text {
+        form: form.to_string(),
+    }
+}
 
 /// An optional string key (after `${ENV}` substitution).
 pub fn optional_string(
@@ -16,7 +23,7 @@ pub fn optional_string(
     table: &Table<'_, '_>,
     key: &'static str,
 ) -> Option<String> {
-    let item = r.item(table, key)?;
+    let item = r.item_of(table, key, text_kind("a string"))?;
     r.text(&item, "a string").map(|text| text.value)
 }
 
@@ -27,7 +34,8 @@ pub fn required_string(
     key: &'static str,
     example: &str,
 ) -> String {
-    match r.item(table, key) {
+    r.require(table, key);
+    match r.item_of(table, key, text_kind("a string")) {
         Some(item) => r
             .text(&item, "a string")
             .map(|text| text.value)
@@ -49,7 +57,10 @@ pub fn string_list(
     table: &Table<'_, '_>,
     key: &'static str,
 ) -> Vec<(String, Option<Range<usize>>, String)> {
-    let Some(item) = r.item(table, key) else {
+    let kind = Kind::Texts {
+        form: "a string".to_string(),
+    };
+    let Some(item) = r.item_of(table, key, kind) else {
         return Vec::new();
     };
     let Some(elements) = r.elements(&item, "an array of strings") else {
@@ -177,7 +188,7 @@ pub fn optional_number(
     table: &Table<'_, '_>,
     key: &'static str,
 ) -> Option<f64> {
-    let item = r.item(table, key)?;
+    let item = r.item_of(table, key, Kind::Number)?;
     match item.value {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .ok()

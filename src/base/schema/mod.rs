@@ -6,19 +6,21 @@
 //! `Secret`s, http(s) URLs and ports). Knows TOML and positions, not Lookout's keys: those
 //! are in `config` and in each kind's folder.
 
+mod describe;
 mod env;
 mod fields;
 mod problem;
 mod reader;
 mod settings;
 
+pub use describe::derive;
 pub use env::{ExpandError, expand};
 pub use fields::{
     check_http_url, header_map, optional_number, optional_string, port_problem, required_string,
-    string_list, string_map,
+    string_list, string_map, text_kind,
 };
 pub use problem::{LineIndex, Position, Problem, ProblemLines};
-pub use reader::{Field, Item, Reader, Table, Text, a_type, join};
+pub use reader::{Declared, Field, Item, Kind, Reader, Table, Text, a_type, join};
 pub use settings::{
     DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, anchored,
     bool_setting, closed_type, count_setting, describe_other, duration_setting, field, not_longer,

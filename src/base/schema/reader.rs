@@ -34,6 +34,52 @@ pub struct Reader<'a> {
     /// Paths of the tables that were read as tables: only those are searched for unknown keys
     /// (a key that held the wrong type already has its problem; its contents are not news).
     opened: std::collections::HashSet<String>,
+    /// What each asked key holds, by (table path, key), for `lookout config schema`
+    /// (`describe.rs`); a key asked with `item` alone is `Kind::Any`.
+    declared: std::collections::HashMap<(String, &'static str), Declared>,
+    /// Paths of the tables read with free-form keys (`accept_all_keys`): `Kind::Map`.
+    maps: std::collections::HashSet<String>,
+}
+
+/// What a key holds, as the typed getters know it: enough for a JSON Schema (`describe.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// Not declared by the getter that read it (a hand-written read).
+    Any,
+    Bool,
+    /// A whole number within the range.
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// An integer or a float.
+    Number,
+    /// A string; `form` says what it holds (e.g. a duration string like "10s").
+    Text {
+        form: String,
+    },
+    /// A size: a string with a unit or a number of bytes.
+    Size,
+    /// One of a closed set of strings (the `type` of a table of an array).
+    OneOf(Vec<String>),
+    /// An array of strings; `form` says what each holds.
+    Texts {
+        form: String,
+    },
+    /// A table with free-form keys and string values (HTTP headers, a login form).
+    Map,
+    /// A table with known keys.
+    Table,
+    /// An array of tables, written [[key]].
+    Tables,
+}
+
+/// A key's kind, whether it must be written, and its default as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    pub kind: Kind,
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
 }
 
 /// A table being read. `entries` is `None` when the table is absent (or had the wrong type), so
@@ -101,7 +147,81 @@ impl<'a> Reader<'a> {
             asked: Vec::new(),
             asked_by_table: std::collections::HashMap::new(),
             opened: std::collections::HashSet::new(),
+            declared: std::collections::HashMap::new(),
+            maps: std::collections::HashSet::new(),
         }
+    }
+
+    /// Says what `key` of `table` holds (for the schema); the reading itself does not change.
+    pub fn declare(&mut self, table: &Table<'_, '_>, key: &'static str, kind: Kind) {
+        let entry = self
+            .declared
+            .entry((table.path.clone(), key))
+            .or_insert(Declared {
+                kind: Kind::Any,
+                required: false,
+                default: None,
+            });
+        entry.kind = kind;
+    }
+
+    /// `key` of `table` must be written (its absence is a problem).
+    pub fn require(&mut self, table: &Table<'_, '_>, key: &'static str) {
+        self.declared_mut(table, key).required = true;
+    }
+
+    /// The default of `key` of `table`, as JSON (shown by editors).
+    pub fn default_is(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &'static str,
+        default: impl Into<serde_json::Value>,
+    ) {
+        self.declared_mut(table, key).default = Some(default.into());
+    }
+
+    /// `item` then `declare`: the value of a key whose kind is known.
+    pub fn item_of<'t, 'i>(
+        &mut self,
+        table: &Table<'t, 'i>,
+        key: &'static str,
+        kind: Kind,
+    ) -> Option<Item<'t, 'i>> {
+        self.declare(table, key, kind);
+        self.item(table, key)
+    }
+
+    fn declared_mut(&mut self, table: &Table<'_, '_>, key: &'static str) -> &mut Declared {
+        self.declared
+            .entry((table.path.clone(), key))
+            .or_insert(Declared {
+                kind: Kind::Any,
+                required: false,
+                default: None,
+            })
+    }
+
+    /// Every key asked for, in order, with what it holds: the schema `describe.rs` builds on.
+    pub fn schema(&self) -> Vec<(String, &'static str, Declared)> {
+        let any = Declared {
+            kind: Kind::Any,
+            required: false,
+            default: None,
+        };
+        self.asked
+            .iter()
+            .map(|(table, key)| {
+                let mut declared = self
+                    .declared
+                    .get(&(table.clone(), *key))
+                    .unwrap_or(&any)
+                    .clone();
+                if self.maps.contains(&join(table, key)) {
+                    declared.kind = Kind::Map;
+                }
+                (table.clone(), *key, declared)
+            })
+            .collect()
     }
 
     /// Records a problem at `span` (a byte range of the text).
@@ -134,7 +254,7 @@ impl<'a> Reader<'a> {
     pub fn table<'t, 'i>(&mut self, parent: &Table<'t, 'i>, key: &'static str) -> Table<'t, 'i> {
         let path = join(&parent.path, key);
         let mut span = None;
-        let entries = match self.item(parent, key) {
+        let entries = match self.item_of(parent, key, Kind::Table) {
             None => None,
             Some(Item {
                 value: DeValue::Table(entries),
@@ -185,7 +305,7 @@ impl<'a> Reader<'a> {
         key: &'static str,
     ) -> Vec<Table<'t, 'i>> {
         let expected = "an array of tables, written [[key]]";
-        let Some(item) = self.item(parent, key) else {
+        let Some(item) = self.item_of(parent, key, Kind::Tables) else {
             return Vec::new();
         };
         let Some(elements) = self.elements(&item, expected) else {
@@ -233,6 +353,7 @@ impl<'a> Reader<'a> {
     /// Marks every key of `table` as known: for free-form maps such as HTTP headers.
     pub fn accept_all_keys(&mut self, table: &Table<'_, '_>) {
         self.opened.remove(&table.path);
+        self.maps.insert(table.path.clone());
     }
 
     pub fn elements<'t, 'i>(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use regex::Regex;
 use toml::de::DeValue;
 
-use super::reader::{Field, Item, Reader, Table, Text, a_type, join};
+use super::reader::{Field, Item, Kind, Reader, Table, Text, a_type, join};
 use crate::base::units::{
     MAX_DURATION_TEXT, UnitError, format_duration, format_percent, parse_duration, parse_percent,
     parse_size,
@@ -55,7 +55,8 @@ pub fn string_setting<T>(
     expected_type: &str,
     convert: impl FnOnce(&Text) -> Result<T, String>,
 ) -> Field<T> {
-    let Some(item) = r.item(table, key) else {
+    let form = expected_type.to_string();
+    let Some(item) = r.item_of(table, key, Kind::Text { form }) else {
         return field(table, key, default, None, true);
     };
     let converted = r
@@ -92,7 +93,8 @@ pub fn bool_setting(
     key: &'static str,
     default: bool,
 ) -> Field<bool> {
-    let Some(item) = r.item(table, key) else {
+    r.default_is(table, key, default);
+    let Some(item) = r.item_of(table, key, Kind::Bool) else {
         return field(table, key, default, None, true);
     };
     let outcome = match item.value {
@@ -116,6 +118,7 @@ pub fn duration_setting(
     default: Duration,
     check: impl FnOnce(&Duration) -> Option<String>,
 ) -> Field<Duration> {
+    r.default_is(table, key, format_duration(default));
     string_setting(r, table, key, default, DURATION_TYPE, |text| {
         let duration = parse_duration(&text.value).map_err(|error| match error {
             UnitError::TooLarge => format!(
@@ -141,7 +144,9 @@ pub fn whole_setting(
     default: u32,
     range: std::ops::RangeInclusive<u32>,
 ) -> Field<u32> {
-    let Some(item) = r.item(table, key) else {
+    let (min, max) = (i64::from(*range.start()), i64::from(*range.end()));
+    r.default_is(table, key, default);
+    let Some(item) = r.item_of(table, key, Kind::Integer { min, max }) else {
         return field(table, key, default, None, true);
     };
     let outcome = match item.value {
@@ -179,7 +184,8 @@ pub fn size_setting(
     default: u64,
     check: impl FnOnce(&u64) -> Option<String>,
 ) -> Field<u64> {
-    let Some(item) = r.item(table, key) else {
+    r.default_is(table, key, crate::base::units::format_size(default));
+    let Some(item) = r.item_of(table, key, Kind::Size) else {
         return field(table, key, default, None, true);
     };
     let parsed: Result<(u64, String), Option<String>> = match item.value {
@@ -222,6 +228,7 @@ pub fn percent_setting(
     key: &'static str,
     default: f64,
 ) -> Field<f64> {
+    r.default_is(table, key, format_percent(default));
     string_setting(r, table, key, default, PERCENT_TYPE, |text| {
         parse_percent(&text.value).map_err(|error| match error {
             UnitError::OutOfRange | UnitError::TooLarge => {
@@ -243,7 +250,10 @@ pub fn pattern_list(
     default: &[Regex],
     compile: impl Fn(&str) -> Result<Regex, regex::Error>,
 ) -> Vec<Regex> {
-    let Some(item) = r.item(table, key) else {
+    let written: Vec<&str> = default.iter().map(unanchored).collect();
+    r.default_is(table, key, written);
+    let form = "a regex matching the whole name".to_string();
+    let Some(item) = r.item_of(table, key, Kind::Texts { form }) else {
         return default.to_vec();
     };
     let Some(elements) = r.elements(&item, PATTERNS_TYPE) else {
@@ -370,6 +380,7 @@ pub fn unique_name(
             Ok(name.to_string())
         }
     });
+    r.require(table, "name");
     if name.span.is_none() {
         r.problem(
             table.span.as_ref(),
@@ -438,6 +449,12 @@ pub fn closed_type(
             ),
         })
     });
+    r.declare(
+        table,
+        "type",
+        Kind::OneOf(types.iter().map(|t| t.to_string()).collect()),
+    );
+    r.require(table, "type");
     if type_field.span.is_none() {
         r.problem(
             table.span.as_ref(),
@@ -456,7 +473,12 @@ pub fn count_setting(
     default: u32,
     max: u32,
 ) -> u32 {
-    let Some(item) = r.item(table, key) else {
+    r.default_is(table, key, default);
+    let kind = Kind::Integer {
+        min: 0,
+        max: i64::from(max),
+    };
+    let Some(item) = r.item_of(table, key, kind) else {
         return default;
     };
     match item.value {
