@@ -11,7 +11,7 @@ use toml::de::DeValue;
 
 use crate::base::matcher::Matcher;
 use crate::base::schema::string_list;
-use crate::base::schema::{Field, Item, Reader, Table, Text, a_type};
+use crate::base::schema::{Field, Item, Kind, Reader, Table, Text, a_type, text_kind};
 use crate::base::schema::{
     bool_setting, duration_setting, not_longer, positive, string_setting, unknown_name,
     whole_setting,
@@ -695,7 +695,7 @@ pub(in crate::config) fn read_alerts(
         positive,
     );
     let send_resolved = bool_setting(r, &table, "send_resolved", defaults.send_resolved);
-    let group_by = match r.item(&table, "group_by") {
+    let group_by = match r.item_of(&table, "group_by", label_names_kind()) {
         None => defaults.group_by.clone(),
         Some(_) => label_names(r, &table, "group_by"),
     };
@@ -1007,7 +1007,9 @@ fn read_rule(
         if unit_known {
             threshold(r, table, key, unit, built)
         } else {
-            let span = r.item(table, key).map(|item| item.span);
+            let span = r
+                .item_of(table, key, threshold_kind())
+                .map(|item| item.span);
             crate::base::schema::field(table, key, None, span, false)
         }
     };
@@ -1134,7 +1136,7 @@ fn read_rule(
         "a URL string",
         |text| http_url(text, "https://wiki.example.com/runbooks/disk").map(Some),
     );
-    let notifiers = match r.item(table, "notifiers") {
+    let notifiers = match r.item_of(table, "notifiers", text_list("a [[notifier]] name")) {
         None => base.map(|b| b.notifiers.clone()).unwrap_or_default(),
         Some(_) => {
             let listed = string_list(r, table, "notifiers");
@@ -1255,18 +1257,26 @@ fn read_source(
     name: &Field<String>,
     base: Option<&RuleConfig>,
 ) -> Option<RuleSource> {
-    let metric = r.item(table, "metric").map(|item| {
-        let parsed = r
-            .text(&item, SELECTOR_TYPE)
-            .ok_or(None)
-            .and_then(|text| parse_selector(&text).map_err(Some));
-        (item, parsed)
-    });
-    let check_status = r.item(table, "check_status").map(|item| {
-        let parsed = check_matchers(r, &item);
-        (item, parsed)
-    });
-    let no_data = r.item(table, "no_data").map(|item| {
+    let metric = r
+        .item_of(table, "metric", text_kind(SELECTOR_TYPE))
+        .map(|item| {
+            let parsed = r
+                .text(&item, SELECTOR_TYPE)
+                .ok_or(None)
+                .and_then(|text| parse_selector(&text).map_err(Some));
+            (item, parsed)
+        });
+    let check_status = r
+        .item_of(table, "check_status", matchers_kind())
+        .map(|item| {
+            let parsed = check_matchers(r, &item);
+            (item, parsed)
+        });
+    let kind = Kind::Integer {
+        min: 1,
+        max: MAX_NO_DATA,
+    };
+    let no_data = r.item_of(table, "no_data", kind).map(|item| {
         let parsed = match item.value {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) if (1..=MAX_NO_DATA).contains(&n) => Ok(n as u32),
@@ -1282,7 +1292,7 @@ fn read_source(
         };
         (item, parsed)
     });
-    let check = r.item(table, "check").map(|item| {
+    let check = r.item_of(table, "check", matchers_kind()).map(|item| {
         let parsed = check_matchers(r, &item);
         (item, parsed)
     });
@@ -1613,7 +1623,7 @@ fn threshold(
     unit: ValueUnit,
     built: Option<f64>,
 ) -> Field<Option<f64>> {
-    let Some(item) = r.item(table, key) else {
+    let Some(item) = r.item_of(table, key, threshold_kind()) else {
         return crate::base::schema::field(table, key, built, None, true);
     };
     let number = match item.value {
@@ -1933,6 +1943,29 @@ fn http_url(text: &Text, example: &str) -> Result<String, String> {
 }
 
 /// A list of label names (`group_by`, `equal`).
+/// What `threshold` reads, for the schema.
+fn threshold_kind() -> Kind {
+    let form = "a percent like \"80%\", a duration like \"2s\", a size like \"1GiB\" or a status like \"critical\"";
+    Kind::AnyOf(vec![Kind::Number, text_kind(form)])
+}
+
+/// What `label_names` reads, for the schema.
+fn label_names_kind() -> Kind {
+    text_list("a label name like \"host\"")
+}
+
+fn text_list(form: &str) -> Kind {
+    Kind::Texts {
+        form: form.to_string(),
+    }
+}
+
+/// What `check_matchers` reads: one matcher string or a list of them.
+fn matchers_kind() -> Kind {
+    let form = "a matcher on check labels, like 'check=~\"app|api\"'";
+    Kind::AnyOf(vec![text_kind(form), text_list(form)])
+}
+
 fn label_names(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Vec<String> {
     let mut names = Vec::new();
     for (name, span, path) in string_list(r, table, key) {
@@ -1991,7 +2024,8 @@ fn alert_matchers(
     key: &'static str,
 ) -> Option<Vec<Matcher>> {
     let example = "[\"alertname=\\\"check_failed\\\"\"]";
-    let Some(item) = r.item(table, key) else {
+    r.require(table, key);
+    let Some(item) = r.item_of(table, key, text_list("a matcher on alert labels")) else {
         r.problem(
             table.span.as_ref(),
             &format!("{}.{key}", table.path),

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::base::schema::count_setting;
+use crate::base::schema::whole_setting;
 use crate::base::schema::{Reader, Table};
 use crate::base::schema::{duration_setting, size_setting, string_setting};
 use crate::base::units::{format_duration, format_size};
@@ -198,7 +198,7 @@ pub(super) fn read_log(
             )
         })
     });
-    let keep = count_setting(r, table, "keep", default.keep, MAX_KEEP);
+    let keep = whole_setting(r, table, "keep", default.keep, 0..=MAX_KEEP).value;
     LogConfig {
         level: level.value,
         format: format.value,
@@ -337,7 +337,7 @@ keep = -1
         assert_eq!(
             errors("[log]\nfile = \"/var/log/\"\nkeep = \"7\"\n"),
             "lookout.toml:2:8: log.file: \"/var/log/\" is a directory; expected the path of the log file, like \"/var/log/lookout/lookout.log\"\n\
-             lookout.toml:3:8: log.keep: expected a whole number, found a string"
+             lookout.toml:3:8: log.keep: expected a whole number, like keep = 7, found a string"
         );
     }
 }

@@ -22,7 +22,7 @@ use super::{
     embedded_default,
 };
 use crate::base::schema::{
-    Field, LineIndex, Problem, Reader, Table, bool_setting, duration_setting, not_longer,
+    Field, Kind, LineIndex, Problem, Reader, Table, bool_setting, duration_setting, not_longer,
     pattern_list, percent_setting, positive, size_setting, string_setting, warning_below_critical,
     whole_setting,
 };
@@ -339,7 +339,10 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
 /// `server.trusted_proxies`: IP addresses ("127.0.0.1", "::1") or networks ("10.0.0.0/8").
 fn trusted_proxies(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<ipnet::IpNet> {
     const TYPE: &str = "an array of addresses or networks, like [\"127.0.0.1\", \"10.0.0.0/8\"]";
-    let Some(item) = r.item(table, "trusted_proxies") else {
+    let kind = Kind::Texts {
+        form: "an address or network, like \"10.0.0.0/8\"".to_string(),
+    };
+    let Some(item) = r.item_of(table, "trusted_proxies", kind) else {
         return Vec::new();
     };
     let Some(elements) = r.elements(&item, TYPE) else {
@@ -421,13 +424,12 @@ fn read_storage(
             }
         },
     );
-    let max_buffered_samples = super::remote_write::count_setting(
+    let max_buffered_samples = whole_setting(
         r,
         table,
         "max_buffered_samples",
         default.max_buffered_samples,
-        MIN_BUFFERED_SAMPLES,
-        MAX_BUFFERED_SAMPLES,
+        MIN_BUFFERED_SAMPLES..=MAX_BUFFERED_SAMPLES,
     );
     let retention_table = r.table(table, "retention");
     let retention = read_retention(r, &retention_table, &default.retention);

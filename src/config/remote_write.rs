@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use toml::de::DeValue;
 
-use crate::base::schema::{Field, Reader, Table, a_type};
+use crate::base::schema::{Reader, Table, text_kind, whole_setting};
 use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
-use crate::base::schema::{duration_setting, field, positive, settle, string_setting};
+use crate::base::schema::{duration_setting, positive, string_setting};
 use crate::base::secret::Secret;
 
 /// The commented example of `config init`.
@@ -187,24 +187,22 @@ fn read_one(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RemoteWriteConfig {
             );
         }
     }
-    let batch_size = count_setting(
+    let batch_size = whole_setting(
         r,
         table,
         "batch_size",
         DEFAULT_BATCH_SIZE as u64,
-        1,
-        MAX_BATCH_SIZE as u64,
+        1..=MAX_BATCH_SIZE as u64,
     );
     let flush_interval =
         duration_setting(r, table, "flush_interval", DEFAULT_FLUSH_INTERVAL, positive);
     let timeout = duration_setting(r, table, "timeout", DEFAULT_TIMEOUT, positive);
-    let max_queued_samples = count_setting(
+    let max_queued_samples = whole_setting(
         r,
         table,
         "max_queued_samples",
         DEFAULT_MAX_QUEUED_SAMPLES,
-        1,
-        u64::MAX >> 1,
+        1..=u64::MAX >> 1,
     );
     if batch_size.valid && max_queued_samples.valid && max_queued_samples.value < batch_size.value {
         let blamed = if max_queued_samples.span.is_some() {
@@ -247,7 +245,8 @@ fn read_one(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RemoteWriteConfig {
 /// the URL.
 fn read_url(r: &mut Reader<'_>, table: &Table<'_, '_>) -> (Secret, String) {
     const EXAMPLE: &str = "http://127.0.0.1:9090/api/v1/write";
-    let Some(item) = r.item(table, "url") else {
+    r.require(table, "url");
+    let Some(item) = r.item_of(table, "url", text_kind("an http(s) URL")) else {
         r.problem(
             table.span.as_ref(),
             &format!("{}.url", table.path),
@@ -340,37 +339,6 @@ fn read_labels(r: &mut Reader<'_>, table: &Table<'_, '_>) -> BTreeMap<String, St
         }
     }
     out
-}
-
-/// A whole number in `min..=max`.
-pub(super) fn count_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Field<u64> {
-    let Some(item) = r.item(table, key) else {
-        return field(table, key, default, None, true);
-    };
-    let outcome = match item.value {
-        DeValue::Integer(i) => {
-            let digits = i.as_str().replace('_', "");
-            match u64::from_str_radix(&digits, i.radix()) {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(Some(format!(
-                    "{} is out of range; expected a whole number from {min} to {max}",
-                    i.as_str()
-                ))),
-            }
-        }
-        other => Err(Some(format!(
-            "expected a whole number, like {key} = {default}, found {}",
-            a_type(other)
-        ))),
-    };
-    settle(r, table, key, default, item, outcome)
 }
 
 #[cfg(test)]

@@ -611,7 +611,7 @@ fn golden_connection_limits() {
     );
     assert_eq!(
         errors("[server]\nmax_connections = \"512\"\n"),
-        "lookout.toml:2:19: server.max_connections: expected a whole number, found a string"
+        "lookout.toml:2:19: server.max_connections: expected a whole number, like max_connections = 512, found a string"
     );
     assert_eq!(
         errors("[server]\nidle_timeout = \"99999999999999999999d\"\n"),

@@ -24,7 +24,7 @@ use toml::de::DeValue;
 
 use super::checks::{CheckConfig, CheckKind};
 use super::maintenance::or_list;
-use crate::base::schema::{Reader, Table};
+use crate::base::schema::{Kind, Reader, Table, text_kind};
 use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
 use crate::base::schema::{duration_setting, not_longer, positive, string_setting, unknown_name};
 use crate::base::secret::Secret;
@@ -104,6 +104,7 @@ pub(in crate::config) fn read_heartbeat(
         return None;
     }
     let url = url_setting(r, &table, "url");
+    r.require(&table, "url");
     if url.is_none() && r.item(&table, "url").is_none() {
         r.problem(
             table.span.as_ref(),
@@ -134,7 +135,8 @@ pub(in crate::config) fn read_heartbeat(
         },
     );
     let headers = header_map(r, &table, "headers", HEARTBEAT_RESERVED_HEADERS);
-    let bearer_token = r.item(&table, "bearer_token").and_then(|item| {
+    let token = text_kind("a bearer token");
+    let bearer_token = r.item_of(&table, "bearer_token", token).and_then(|item| {
         let text = r.text(&item, "a string")?;
         // A token: the message names the problem, never the value.
         if text.value.trim().is_empty() {
@@ -161,7 +163,8 @@ pub(in crate::config) fn read_heartbeat(
             Some(Secret::new(text.value))
         }
     });
-    let body = r.item(&table, "body").and_then(|item| {
+    let body_kind = text_kind("a request body (POST or PUT)");
+    let body = r.item_of(&table, "body", body_kind).and_then(|item| {
         let text = r.text(&item, "a string")?;
         if method.valid && !matches!(method.value.as_str(), "POST" | "PUT") {
             r.problem(
@@ -192,7 +195,7 @@ pub(in crate::config) fn read_heartbeat(
 /// An optional http(s) URL kept as a secret (a ping URL is a credential: whoever has it can
 /// ping for us); its problem never quotes it.
 fn url_setting(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Option<Secret> {
-    let item = r.item(table, key)?;
+    let item = r.item_of(table, key, text_kind("an http(s) URL"))?;
     let text = r.text(&item, "a URL string")?;
     match check_http_url(&text.value, "https://hc-ping.com/<uuid>") {
         Ok(()) => Some(Secret::new(text.value.trim())),
@@ -269,7 +272,10 @@ pub(in crate::config) fn read_connectivity(
              like canaries = [\"gateway\", \"resolver\"]",
         );
     }
-    let held = if r.item(&table, "checks").is_some() {
+    let held_kind = Kind::Texts {
+        form: "a [[check]] name".to_string(),
+    };
+    let held = if r.item_of(&table, "checks", held_kind).is_some() {
         let mut held = names(r, "checks", false);
         for canary in &canaries {
             if !held.contains(canary) {

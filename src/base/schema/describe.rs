@@ -260,7 +260,7 @@ impl Schema<'_> {
     /// The schema of one key's value.
     fn value(&self, found: &Found, path: &str, declared: &Declared) -> Value {
         let mut schema = match &declared.kind {
-            Kind::Any => json!({}),
+            Kind::Undeclared | Kind::Any => json!({}),
             Kind::Bool => json!({"type": "boolean"}),
             Kind::Integer { min, max } => {
                 json!({"type": "integer", "minimum": min, "maximum": max})
@@ -279,6 +279,28 @@ impl Schema<'_> {
             Kind::Map => json!({"type": "object", "additionalProperties": {"type": "string"}}),
             Kind::Table => self.object(found, path),
             Kind::Tables => json!({"type": "array", "items": self.elements(found, path)}),
+            Kind::List(kind) => {
+                let declared = Declared {
+                    kind: (**kind).clone(),
+                    required: false,
+                    default: None,
+                };
+                json!({"type": "array", "items": self.value(found, path, &declared)})
+            }
+            Kind::AnyOf(kinds) => {
+                let each: Vec<Value> = kinds
+                    .iter()
+                    .map(|kind| {
+                        let declared = Declared {
+                            kind: kind.clone(),
+                            required: false,
+                            default: None,
+                        };
+                        self.value(found, path, &declared)
+                    })
+                    .collect();
+                json!({"anyOf": each})
+            }
         };
         if let (Some(default), Value::Object(fields)) = (&declared.default, &mut schema) {
             fields.insert("default".into(), default.clone());

@@ -22,8 +22,8 @@ pub use fields::{
 pub use problem::{LineIndex, Position, Problem, ProblemLines};
 pub use reader::{Declared, Field, Item, Kind, Reader, Table, Text, a_type, join};
 pub use settings::{
-    DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, anchored,
-    bool_setting, closed_type, count_setting, describe_other, duration_setting, field, not_longer,
+    DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, Whole,
+    anchored, bool_setting, closed_type, describe_other, duration_setting, field, not_longer,
     pattern_list, percent_setting, positive, settle, size_setting, string_setting, unanchored,
     unique_name, unknown_name, warning_below_critical, whole_setting,
 };

@@ -35,7 +35,7 @@ pub struct Reader<'a> {
     /// (a key that held the wrong type already has its problem; its contents are not news).
     opened: std::collections::HashSet<String>,
     /// What each asked key holds, by (table path, key), for `lookout config schema`
-    /// (`describe.rs`); a key asked with `item` alone is `Kind::Any`.
+    /// (`describe.rs`); a key asked with `item` alone is `Kind::Undeclared`.
     declared: std::collections::HashMap<(String, &'static str), Declared>,
     /// Paths of the tables read with free-form keys (`accept_all_keys`): `Kind::Map`.
     maps: std::collections::HashSet<String>,
@@ -44,7 +44,9 @@ pub struct Reader<'a> {
 /// What a key holds, as the typed getters know it: enough for a JSON Schema (`describe.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    /// Not declared by the getter that read it (a hand-written read).
+    /// Not declared by the getter that read it (a hand-written read): a gap in the schema.
+    Undeclared,
+    /// Any value, deliberately (a JSON value to compare with).
     Any,
     Bool,
     /// A whole number within the range.
@@ -72,6 +74,10 @@ pub enum Kind {
     Table,
     /// An array of tables, written [[key]].
     Tables,
+    /// Any of these (a threshold: a number or a string like "80%").
+    AnyOf(Vec<Kind>),
+    /// An array of values of one kind.
+    List(Box<Kind>),
 }
 
 /// A key's kind, whether it must be written, and its default as JSON.
@@ -158,7 +164,7 @@ impl<'a> Reader<'a> {
             .declared
             .entry((table.path.clone(), key))
             .or_insert(Declared {
-                kind: Kind::Any,
+                kind: Kind::Undeclared,
                 required: false,
                 default: None,
             });
@@ -195,7 +201,7 @@ impl<'a> Reader<'a> {
         self.declared
             .entry((table.path.clone(), key))
             .or_insert(Declared {
-                kind: Kind::Any,
+                kind: Kind::Undeclared,
                 required: false,
                 default: None,
             })
@@ -204,7 +210,7 @@ impl<'a> Reader<'a> {
     /// Every key asked for, in order, with what it holds: the schema `describe.rs` builds on.
     pub fn schema(&self) -> Vec<(String, &'static str, Declared)> {
         let any = Declared {
-            kind: Kind::Any,
+            kind: Kind::Undeclared,
             required: false,
             default: None,
         };

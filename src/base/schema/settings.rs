@@ -136,23 +136,46 @@ pub fn duration_setting(
     })
 }
 
-/// A whole number within `range`.
-pub fn whole_setting(
+/// The whole-number types of settings.
+pub trait Whole:
+    Copy + PartialOrd + std::fmt::Display + TryFrom<u64> + Into<serde_json::Value>
+{
+    /// For the schema's bounds (saturating).
+    fn bound(self) -> i64;
+}
+
+impl Whole for u32 {
+    fn bound(self) -> i64 {
+        i64::from(self)
+    }
+}
+
+impl Whole for u64 {
+    fn bound(self) -> i64 {
+        i64::try_from(self).unwrap_or(i64::MAX)
+    }
+}
+
+/// A whole number within `range` (`1_000` and hex written as TOML allows).
+pub fn whole_setting<N: Whole>(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Field<u32> {
-    let (min, max) = (i64::from(*range.start()), i64::from(*range.end()));
+    default: N,
+    range: std::ops::RangeInclusive<N>,
+) -> Field<N> {
     r.default_is(table, key, default);
-    let Some(item) = r.item_of(table, key, Kind::Integer { min, max }) else {
+    let kind = Kind::Integer {
+        min: range.start().bound(),
+        max: range.end().bound(),
+    };
+    let Some(item) = r.item_of(table, key, kind) else {
         return field(table, key, default, None, true);
     };
     let outcome = match item.value {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+        DeValue::Integer(i) => u64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
             .ok()
-            .and_then(|n| u32::try_from(n).ok())
+            .and_then(|n| N::try_from(n).ok())
             .filter(|n| range.contains(n))
             .ok_or_else(|| {
                 Some(format!(
@@ -163,7 +186,7 @@ pub fn whole_setting(
                 ))
             }),
         other => Err(Some(format!(
-            "expected a whole number, found {}",
+            "expected a whole number, like {key} = {default}, found {}",
             a_type(other)
         ))),
     };
@@ -463,44 +486,6 @@ pub fn closed_type(
         );
     }
     type_field
-}
-
-/// A small whole number in `0..=max`.
-pub fn count_setting(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    default: u32,
-    max: u32,
-) -> u32 {
-    r.default_is(table, key, default);
-    let kind = Kind::Integer {
-        min: 0,
-        max: i64::from(max),
-    };
-    let Some(item) = r.item_of(table, key, kind) else {
-        return default;
-    };
-    match item.value {
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) if (0..=max as i64).contains(&n) => n as u32,
-            _ => {
-                r.problem(
-                    Some(&item.span),
-                    &item.path,
-                    format!(
-                        "{} is out of range; expected a whole number from 0 to {max}",
-                        i.as_str()
-                    ),
-                );
-                default
-            }
-        },
-        _ => {
-            r.wrong_type(&item, "a whole number");
-            default
-        }
-    }
 }
 
 /// Compiles `pattern` to match whole names only. The pattern is first compiled on its own:

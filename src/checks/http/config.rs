@@ -15,7 +15,7 @@ use regex::Regex;
 use toml::de::DeValue;
 
 use crate::base::net::TlsSettings;
-use crate::base::schema::{Item, Reader, Table, a_type};
+use crate::base::schema::{Item, Kind, Reader, Table, a_type, text_kind};
 use crate::base::schema::{optional_string, required_string, string_map};
 use crate::base::schema::{size_setting, string_setting};
 use crate::base::secret::Secret;
@@ -283,7 +283,8 @@ pub(crate) fn read_request(
         headers.push((name, Secret::new(value)));
     }
     let body = optional_string(r, table, "body");
-    let follow_redirects = match r.item(table, "follow_redirects") {
+    let kind = Kind::AnyOf(vec![Kind::Bool, Kind::Integer { min: 0, max: 20 }]);
+    let follow_redirects = match r.item_of(table, "follow_redirects", kind) {
         None => DEFAULT_REDIRECTS,
         Some(item) => match item.value {
             DeValue::Boolean(true) => DEFAULT_REDIRECTS,
@@ -336,7 +337,11 @@ pub(crate) fn read_request(
 
 /// `expect_status`: codes (200) and ranges ("200-299", "2xx"); `None` when absent or invalid.
 fn read_status_ranges(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Option<Vec<StatusRange>> {
-    let item = r.item(table, "expect_status")?;
+    let code_or_range = Kind::AnyOf(vec![
+        Kind::Integer { min: 100, max: 599 },
+        text_kind("a range like \"200-299\" or \"2xx\""),
+    ]);
+    let item = r.item_of(table, "expect_status", Kind::List(Box::new(code_or_range)))?;
     let expected = "an array of status codes and ranges, like [200, \"300-399\"]";
     let (span, path) = (item.span.clone(), item.path.clone());
     let elements = match item.value {
@@ -483,19 +488,19 @@ fn read_asserts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<JsonAssert> {
     for entry in r.table_array(table, "assert") {
         let pointer_value = pointer(r, &entry, "json_pointer");
         let mut tests = Vec::new();
-        if let Some(item) = r.item(&entry, "equals") {
+        if let Some(item) = r.item_of(&entry, "equals", Kind::Any) {
             tests.extend(json_value(r, &item).map(JsonTest::Equals));
         }
-        if let Some(item) = r.item(&entry, "not_equals") {
+        if let Some(item) = r.item_of(&entry, "not_equals", Kind::Any) {
             tests.extend(json_value(r, &item).map(JsonTest::NotEquals));
         }
-        if let Some(item) = r.item(&entry, "less_than") {
+        if let Some(item) = r.item_of(&entry, "less_than", Kind::Number) {
             tests.extend(number(r, &item).map(JsonTest::LessThan));
         }
-        if let Some(item) = r.item(&entry, "greater_than") {
+        if let Some(item) = r.item_of(&entry, "greater_than", Kind::Number) {
             tests.extend(number(r, &item).map(JsonTest::GreaterThan));
         }
-        if let Some(item) = r.item(&entry, "exists") {
+        if let Some(item) = r.item_of(&entry, "exists", Kind::Bool) {
             match item.value {
                 DeValue::Boolean(b) => tests.push(JsonTest::Exists(*b)),
                 _ => r.wrong_type(&item, "a boolean (true or false)"),

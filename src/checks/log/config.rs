@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use regex::Regex;
 
-use crate::base::schema::{Reader, Table};
+use crate::base::schema::{Reader, Table, text_kind};
 use crate::base::schema::{bool_setting, size_setting};
 use crate::base::schema::{optional_number, required_string};
 
@@ -91,7 +91,7 @@ pub(crate) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
     let mut patterns: Vec<LogPattern> = Vec::with_capacity(tables.len());
     for pattern in &tables {
         let name = required_string(r, pattern, "name", "\"maintenance_blocked\"");
-        let regex_item = r.item(pattern, "regex");
+        let regex_item = r.item_of(pattern, "regex", text_kind("a regex"));
         let regex_span = regex_item.as_ref().map(|item| item.span.clone());
         let regex_text = match regex_item {
             Some(item) => r.text(&item, "a regex string").map(|t| t.value),

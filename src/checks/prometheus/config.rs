@@ -2,7 +2,7 @@
 //! shared with http checks (read by `checks::http`), and `families`, `prefix` and
 //! `max_samples`.
 
-use crate::base::schema::{Reader, Table, anchored, pattern_list, string_setting};
+use crate::base::schema::{Kind, Reader, Table, anchored, pattern_list, string_setting};
 use crate::checks::http::config::{
     DEFAULT_SCRAPE_MAX_BODY, HttpRequest, Pattern, integer, read_request,
 };
@@ -54,7 +54,11 @@ pub(crate) fn read_prometheus(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Prom
         }
     })
     .value;
-    let max_samples = match r.item(table, "max_samples") {
+    let kind = Kind::Integer {
+        min: 1,
+        max: 1_000_000,
+    };
+    let max_samples = match r.item_of(table, "max_samples", kind) {
         None => 10_000,
         Some(item) => match integer(&item) {
             Some(n) if (1..=1_000_000).contains(&n) => n as usize,

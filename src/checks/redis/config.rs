@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use crate::base::schema::count_setting;
+use crate::base::schema::whole_setting;
 use crate::base::schema::{Reader, Table};
 use crate::base::schema::{duration_setting, percent_setting, positive, warning_below_critical};
 use crate::base::schema::{optional_string, required_string};
@@ -97,15 +97,18 @@ pub(crate) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisChec
             "must not be empty; expected a glob like \"vedfolnir:session:*\"",
         );
     }
-    let session_scan_limit = count_setting(
+    let session_scan_limit = whole_setting(
         r,
         table,
         "session_scan_limit",
         DEFAULT_SESSION_SCAN_LIMIT,
-        1_000_000_000,
+        0..=1_000_000_000,
     )
+    .value
     .max(1);
-    let scan_count = count_setting(r, table, "scan_count", DEFAULT_SCAN_COUNT, 100_000).max(1);
+    let scan_count = whole_setting(r, table, "scan_count", DEFAULT_SCAN_COUNT, 0..=100_000)
+        .value
+        .max(1);
     RedisCheck {
         url: Secret::new(url),
         ping_warning: ping_warning.value,

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use crate::base::schema::{Reader, Table};
+use crate::base::schema::{DURATION_TYPE, Reader, Table, text_kind};
 use crate::base::schema::{
     bool_setting, duration_setting, percent_setting, positive, string_setting,
 };
@@ -175,7 +175,7 @@ pub(crate) fn read_sql(r: &mut Reader<'_>, table: &Table<'_, '_>, dialect: Diale
         positive,
     );
     let statement_timeout = r
-        .item(table, "statement_timeout")
+        .item_of(table, "statement_timeout", text_kind(DURATION_TYPE))
         .is_some()
         .then(|| duration_setting(r, table, "statement_timeout", Duration::ZERO, positive).value)
         .filter(|timeout| !timeout.is_zero());
@@ -197,7 +197,7 @@ pub(crate) fn read_sql(r: &mut Reader<'_>, table: &Table<'_, '_>, dialect: Diale
                 "missing; every query needs a name, like name = \"failed_tasks\"",
             );
         }
-        let sql = match r.item(&query, "sql") {
+        let sql = match r.item_of(&query, "sql", text_kind("an SQL query")) {
             Some(item) => r
                 .text(&item, "a string")
                 .map(|text| text.value)

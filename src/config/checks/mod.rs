@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::base::schema::{
-    Reader, Table, bool_setting, closed_type, count_setting, duration_setting, positive,
-    string_setting, unique_name,
+    Reader, Table, bool_setting, closed_type, duration_setting, positive, string_setting,
+    unique_name, whole_setting,
 };
 use crate::model::Layer;
 
@@ -97,8 +97,10 @@ pub(in crate::config) fn read_checks(r: &mut Reader<'_>, root: &Table<'_, '_>) -
                 ),
             );
         }
-        let retries = count_setting(r, table, "retries", 1, 10);
-        let recover_after = count_setting(r, table, "recover_after", 2, 100).max(1);
+        let retries = whole_setting(r, table, "retries", 1, 0..=10).value;
+        let recover_after = whole_setting(r, table, "recover_after", 2, 0..=100)
+            .value
+            .max(1);
         let error_window =
             duration_setting(r, table, "error_window", DEFAULT_ERROR_WINDOW, positive);
         let enabled = bool_setting(r, table, "enabled", true);
