@@ -42,6 +42,7 @@ const LAYERS: &[(&str, usize)] = &[
     // 4 I/O edges.
     ("probes", 4),
     ("store", 4),
+    // notify: the outbox; it calls the notifier kinds through their trait.
     ("notify", 4),
     ("exporter", 4),
     ("web", 4),

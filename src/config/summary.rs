@@ -3,7 +3,7 @@
 
 use super::checks::dependency_graph;
 use super::maintenance::{MaintenanceConfig, SourceKind};
-use super::{Config, NameFilter, NotifierKind};
+use super::{Config, NameFilter};
 use crate::base::secret::{mask_url, url_origin};
 use crate::base::units::{format_duration, format_percent, format_size};
 
@@ -152,17 +152,7 @@ pub fn summary(config: &Config) -> String {
     } else {
         lines.push(format!("notifiers: {}", config.notifiers.len()));
         for notifier in &config.notifiers {
-            let target = match &notifier.kind {
-                NotifierKind::Email(email) => {
-                    format!("to {} via {}", email.to.join(", "), email.smtp)
-                }
-                NotifierKind::Webhook(hook) => url_origin(hook.url.expose()),
-                NotifierKind::Alertmanager(am) => format!(
-                    "{}, firing alerts re-posted every {}",
-                    am.urls.join(", "),
-                    format_duration(am.resend_interval)
-                ),
-            };
+            let target = notifier.kind.summary();
             lines.push(format!(
                 "  {} ({}): {target}",
                 notifier.name,

@@ -350,7 +350,7 @@ fn render(preset: &Preset, config: &Config) -> String {
         t.out.push('\n');
         t.out.push_str(checks);
     }
-    t.out.push_str(super::notifiers::TEMPLATE); // notifiers: commented examples, tested in notifiers.rs
+    t.out.push_str(&super::notifiers::template()); // notifiers: the kinds' examples, tested in crate::notifiers
     t.out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
     t.out.push_str(super::remote_write::TEMPLATE); // [[remote_write]]: the same, tested in remote_write.rs
     t.out.push_str(super::watch::TEMPLATE); // [heartbeat], [alerts.connectivity]: tested in watch.rs

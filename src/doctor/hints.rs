@@ -15,6 +15,7 @@ pub const THRESHOLDS: &str = "this raises alerts; if it is normal for this host,
 
 use crate::checks::CheckKind;
 pub use crate::checks::hint::{Cause, cause};
+use crate::notifiers::NotifierKind;
 
 /// The hint for a failed check: `check_type` names it in words ("http", or "system" for the
 /// system checks), `kind` is its config when it has one (the type's own advice comes first).
@@ -44,30 +45,23 @@ pub fn for_check(check_type: &str, kind: Option<&CheckKind>, detail: &str) -> St
     }
 }
 
-/// The hint for a notifier of `kind` ("email", "webhook", "alertmanager") that failed.
-pub fn for_notifier(kind: &str, error: &str) -> String {
+/// The hint for a notifier that failed: the kind's own advice for the cause (email's SMTP
+/// settings), or the advice for any receiver over HTTP.
+pub fn for_notifier(kind: &NotifierKind, error: &str) -> String {
     // Seed: "Alerts Not Sent: verify email configuration and SMTP settings".
     let lead = "alerts not sent";
-    match (kind, cause(error)) {
-        ("email", Cause::Auth) => format!(
-            "{lead}: check the SMTP settings username and password (Gmail and Microsoft 365 need an app password, not the account's)"
-        ),
-        ("email", Cause::Refused) => format!(
-            "{lead}: nothing listens at that SMTP host and port; check smtp = \"smtp+starttls://host:587\" (STARTTLS), smtps:// on 465, or your relay's port"
-        ),
-        ("email", Cause::Tls) => format!(
-            "{lead}: the TLS setup of the SMTP connection failed; check smtp+starttls:// (STARTTLS) against smtps:// (TLS from the start) and ca_file for a private CA"
-        ),
-        ("email", _) => format!(
-            "{lead}: verify the email configuration and SMTP settings ([[notifier]] type = \"email\": smtp, username, password, from, to)"
-        ),
-        (_, Cause::Refused | Cause::Dns | Cause::Timeout) => format!(
+    let cause = cause(error);
+    if let Some(hint) = kind.hint(cause) {
+        return format!("{lead}: {hint}");
+    }
+    match cause {
+        Cause::Refused | Cause::Dns | Cause::Timeout => format!(
             "{lead}: the receiver cannot be reached from this machine; check the url, that the receiver runs, and any proxy or firewall in between"
         ),
-        (_, Cause::Auth) => format!(
+        Cause::Auth => format!(
             "{lead}: the receiver refused the credentials; check headers (Authorization) or basic_auth_user/basic_auth_password"
         ),
-        (_, Cause::Tls) => format!(
+        Cause::Tls => format!(
             "{lead}: the receiver's certificate is not trusted; set ca_file to the CA that signed it"
         ),
         _ => format!("{lead}: check the notifier's url and the receiver's logs"),
@@ -131,17 +125,27 @@ mod tests {
 
     #[test]
     fn hints_follow_the_seed_common_issues() {
+        let config = |text: &str| {
+            crate::config::from_str(text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let notifiers = config(
+            "[[notifier]]\nname = \"m\"\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:2525\"\n\
+             from = \"a@example.org\"\nto = [\"b@example.org\"]\n\n\
+             [[notifier]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"https://hooks.example.org/x\"\n",
+        )
+        .notifiers;
         let smtp = for_notifier(
-            "email",
+            &notifiers[0].kind,
             "SMTP 127.0.0.1:2525: authentication failed for ops@example.org (535 bad)",
         );
         assert!(smtp.starts_with("alerts not sent"), "{smtp}");
         assert!(smtp.contains("app password"), "{smtp}");
-        let kind = |text: &str| {
-            crate::config::from_str(text, "t.toml", &|_| None)
-                .map(|config| config.checks[0].kind.clone())
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let hook = for_notifier(
+            &notifiers[1].kind,
+            "webhook w (https://hooks.example.org): HTTP 401 Unauthorized",
+        );
+        assert!(hook.contains("refused the credentials"), "{hook}");
+        let kind = |text: &str| config(text).checks[0].kind.clone();
         let postgres =
             kind("[[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://u@h/x\"\n");
         let refused = for_check(

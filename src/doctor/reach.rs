@@ -3,17 +3,13 @@
 //! `--send-test` sent a real test message (as `lookout alerts test` does).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Finding, hints, plural};
-use crate::base::net::client::{connect, resolve_host};
-use crate::base::secret::url_origin;
 use crate::clock::{SharedClock, UnixMillis};
-use crate::config::{Config, NotifierConfig, NotifierKind};
+use crate::config::{Config, NotifierConfig};
 use crate::model::{CheckResult, Layer, Observation, Status};
 use crate::notifiers::{GroupMessage, Notifier, test_message};
 use crate::notify::build_notifiers;
-use crate::notify::email::EmailNotifier;
 
 /// "running 5 checks and testing 2 notifiers…" for the progress line.
 pub fn progress_text(config: &Config, send_test: bool) -> String {
@@ -141,19 +137,11 @@ pub async fn notifiers(config: &Config, send_test: bool, now_ms: UnixMillis) -> 
             Finding::fail(
                 format!("notifier {}", notifier.name),
                 format!("the test stopped: {error}"),
-                hints::for_notifier(kind_name(&notifier.kind), ""),
+                hints::for_notifier(&notifier.kind, ""),
             )
         }));
     }
     findings
-}
-
-fn kind_name(kind: &NotifierKind) -> &'static str {
-    match kind {
-        NotifierKind::Email(_) => "email",
-        NotifierKind::Webhook(_) => "webhook",
-        NotifierKind::Alertmanager(_) => "alertmanager",
-    }
 }
 
 async fn notifier_finding(
@@ -163,96 +151,26 @@ async fn notifier_finding(
     message: &GroupMessage,
 ) -> Finding {
     let item = format!("notifier {}", config.name);
-    let kind = kind_name(&config.kind);
     let fail = |error: String| {
-        let hint = hints::for_notifier(kind, &error);
+        let hint = hints::for_notifier(&config.kind, &error);
         Finding::fail(item.clone(), error, hint)
     };
     if send_test {
         return match notifier.send(message).await {
             Ok(()) => Finding::ok(
                 item.clone(),
-                format!("test message sent ({})", where_to(config)),
+                format!("test message sent ({})", config.kind.destination()),
             ),
             Err(error) => fail(error.message),
         };
     }
-    let not_sent = "nothing sent; --send-test sends a test message";
-    match &config.kind {
-        NotifierKind::Email(email) => {
-            let server = format!("{}:{}", email.host, email.port);
-            match EmailNotifier::new(&config.name, email.clone())
-                .verify()
-                .await
-            {
-                Ok(()) => Finding::ok(
-                    item.clone(),
-                    match &email.username {
-                        Some(user) => {
-                            format!("SMTP {server} accepted the login as {user} ({not_sent})")
-                        }
-                        None => format!("SMTP {server} answers, no login configured ({not_sent})"),
-                    },
-                ),
-                Err(error) => fail(error.message),
-            }
-        }
-        NotifierKind::Webhook(webhook) => {
-            match reach_url(webhook.url.expose(), webhook.timeout).await {
-                Ok(origin) => Finding::ok(
-                    item.clone(),
-                    format!("{origin} accepts connections ({not_sent})"),
-                ),
-                Err(error) => fail(format!("webhook: {error}")),
-            }
-        }
-        NotifierKind::Alertmanager(am) => {
-            let mut reached = Vec::new();
-            for url in &am.urls {
-                match reach_url(url, am.timeout).await {
-                    Ok(origin) => reached.push(origin),
-                    Err(error) => return fail(format!("Alertmanager: {error}")),
-                }
-            }
-            Finding::ok(
-                item.clone(),
-                format!("{} accept connections ({not_sent})", reached.join(", ")),
-            )
-        }
-    }
-}
-
-/// Where a test message went, without secrets.
-fn where_to(config: &NotifierConfig) -> String {
-    match &config.kind {
-        NotifierKind::Email(email) => format!("email to {}", email.to.join(", ")),
-        NotifierKind::Webhook(webhook) => format!("POST to {}", url_origin(webhook.url.expose())),
-        NotifierKind::Alertmanager(am) => format!(
-            "to {}",
-            am.urls
-                .iter()
-                .map(|u| url_origin(u))
-                .collect::<Vec<_>>()
-                .join(", ")
+    match config.kind.reach(&config.name).await {
+        Ok(reached) => Finding::ok(
+            item.clone(),
+            format!("{reached} (nothing sent; --send-test sends a test message)"),
         ),
+        Err(error) => fail(error),
     }
-}
-
-/// DNS and a TCP connection to a URL's host and port: what can be known without sending.
-/// Returns the URL's origin (scheme, host, port: no path, no credentials).
-async fn reach_url(url: &str, timeout: Duration) -> Result<String, String> {
-    let origin = url_origin(url);
-    let uri: hyper::Uri = url.parse().map_err(|_| format!("{origin} is not a URL"))?;
-    let https = uri.scheme_str() == Some("https");
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("{origin} has no host"))?
-        .to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let deadline = tokio::time::Instant::now() + timeout;
-    let addresses = resolve_host(&host, port, deadline, timeout).await?;
-    connect(&addresses, deadline, timeout).await?;
-    Ok(origin)
 }
 
 #[cfg(test)]
@@ -334,31 +252,5 @@ mod tests {
             findings[2].hint
         );
         assert_eq!(findings[3].detail, "no result within its interval (30s)");
-    }
-
-    #[tokio::test]
-    async fn unreachable_webhooks_say_so_in_plain_words() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let error = reach_url(
-            &format!("http://127.0.0.1:{port}/hook/s3cret-token"),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error, format!("connection refused to 127.0.0.1:{port}"));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        assert_eq!(
-            reach_url(
-                &format!("http://user:pw@127.0.0.1:{port}/hook/s3cret-token"),
-                Duration::from_secs(2)
-            )
-            .await,
-            Ok(format!("http://127.0.0.1:{port}"))
-        );
     }
 }

@@ -190,7 +190,7 @@ impl Mail {
     }
 }
 
-/// The notices of a text body (`notify::render::text_body`): a line `* [KIND] summary`
+/// The notices of a text body (`notifiers::render::text_body`): a line `* [KIND] summary`
 /// followed by lines indented by two spaces.
 fn notices_of(text: &str) -> Vec<Notice> {
     let mut notices: Vec<Notice> = Vec::new();

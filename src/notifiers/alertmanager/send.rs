@@ -48,12 +48,12 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::webhook::post;
+use super::config::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
 use crate::base::net::{self, TlsSettings};
 use crate::base::secret::Secret;
 use crate::clock::format_rfc3339;
-use crate::config::notifiers::{ALERTMANAGER_ALERTS_PATH, AlertmanagerConfig};
 use crate::model::{AlertNotice, NoticeKind};
+use crate::notifiers::http::post;
 use crate::notifiers::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 
 /// One element of the body of `POST /api/v2/alerts` (Alertmanager's `postableAlert`); a wire

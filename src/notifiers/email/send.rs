@@ -17,9 +17,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::config::{EmailConfig, SmtpSecurity};
 use crate::base::net::tls::describe_handshake_error;
 use crate::base::units::format_duration;
-use crate::config::notifiers::{EmailConfig, SmtpSecurity};
 use crate::notifiers::render;
 use crate::notifiers::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 

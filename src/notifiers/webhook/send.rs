@@ -65,13 +65,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::base::net::{self, TlsClient, TlsSettings};
-use crate::base::secret::Secret;
-use crate::base::secret::url_origin;
+use super::config::{WebhookConfig, WebhookFormat};
+use crate::base::net::{self, TlsSettings};
+use crate::base::secret::{Secret, url_origin};
 use crate::clock::format_rfc3339;
-use crate::config::notifiers::{WebhookConfig, WebhookFormat};
 use crate::model::{AlertNotice, NoticeKind};
 use crate::notifiers::render::{self, colour};
+use crate::notifiers::http::post;
 use crate::notifiers::{GroupMessage, Notifier, NotifyError, NotifyFuture};
 
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -229,37 +229,6 @@ pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
     hex
 }
 
-/// One POST of a notification (webhook, or one Alertmanager member): 2xx delivers; network
-/// failures, 408, 429 and 5xx may pass and are retried; any other status is permanent. The error
-/// names `where_`, the status and a snippet of the answer (callers mask their secrets in it).
-pub(super) async fn post(
-    request: net::Request,
-    tls: TlsSettings,
-    timeout: Duration,
-    where_: &str,
-) -> Result<(), NotifyError> {
-    let mut tls = TlsClient::new(tls, Some(b"http/1.1"));
-    let deadline = tokio::time::Instant::now() + timeout;
-    let response = net::fetch(&request, &mut tls, deadline, timeout)
-        .await
-        .map_err(|reason| NotifyError::retryable(format!("{where_}: {reason}")))?;
-    let status = response.status;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let text = format!("{where_}: {}", net::http_failure(status, &response.body));
-    Err(if retryable_status(status) {
-        NotifyError::retryable(text)
-    } else {
-        NotifyError::permanent(text)
-    })
-}
-
-/// Whether an HTTP status is worth another attempt later.
-pub fn retryable_status(status: u16) -> bool {
-    status == 408 || status == 429 || status >= 500
-}
-
 pub struct WebhookNotifier {
     name: String,
     config: WebhookConfig,
@@ -378,22 +347,6 @@ mod tests {
             signature("s3cret", 1_700_000_000, "{\"a\":1}"),
             "sha256=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
         );
-    }
-
-    #[test]
-    fn statuses_split_into_retryable_and_permanent() {
-        for (status, retry) in [
-            (400, false),
-            (401, false),
-            (404, false),
-            (408, true),
-            (410, false),
-            (429, true),
-            (500, true),
-            (503, true),
-        ] {
-            assert_eq!(retryable_status(status), retry, "{status}");
-        }
     }
 
     /// One alert told three times in one message: every notice, oldest first, and the status
