@@ -117,15 +117,21 @@ mod tests {
         );
     }
 
-    /// The part on notifiers of `config init`, in the words it had before the kinds had a
-    /// folder each: the header, then each kind's example, the types listed in the first.
+    /// The part on notifiers of `config init`: the header, then each kind's example, the types
+    /// listed in the first ("email, webhook or alertmanager", a new kind after them).
     #[test]
     fn the_template_lists_the_types_and_is_part_of_config_init() {
         let text = template();
+        let names = NotifierKind::type_names();
+        let listed = match names.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        assert!(listed.starts_with("email, webhook"), "{listed}");
         assert!(
-            text.contains(
-                "# type = \"email\"                          # email, webhook or alertmanager (required)\n"
-            ),
+            text.contains(&format!(
+                "# type = \"email\"                          # {listed} (required)\n"
+            )),
             "{text}"
         );
         assert!(!text.contains("{notifier_types}"), "{text}");
