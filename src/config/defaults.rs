@@ -161,15 +161,6 @@ fn build_default() -> Config {
     }
 }
 
-/// A small VPS: fewer samples (one a minute is plenty to see a disk fill or memory creep) and
-/// a disk budget that fits a 10-20 GB root volume.
-pub(super) fn minimal() -> Config {
-    let mut config = embedded_default();
-    config.system.interval = Duration::from_secs(60);
-    config.storage.max_size = 256 << 20;
-    config
-}
-
 fn exclude_only(patterns: &[&str]) -> NameFilter {
     // The patterns are constants, compiled by a test (`default_patterns_compile`), so this
     // cannot fail at run time; an empty filter would be a safe fallback anyway.
@@ -291,7 +282,12 @@ mod tests {
 
     #[test]
     fn minimal_differs_only_where_intended() {
-        let mut config = minimal();
+        let minimal = super::super::PRESETS.iter().find(|p| p.name == "minimal");
+        let overlay = minimal.map_or("", |preset| preset.overlay);
+        let parsed = super::super::from_str(overlay, "minimal", &|_| None);
+        let Ok(mut config) = parsed else {
+            panic!("the minimal preset does not parse: {parsed:?}");
+        };
         assert_eq!(config.system.interval, Duration::from_secs(60));
         assert_eq!(config.storage.max_size, 256 << 20);
         config.system.interval = embedded_default().system.interval;

@@ -103,9 +103,12 @@ pub fn from_str(
 /// The JSON Schema of the config file (`lookout config schema`), derived from the code that
 /// reads it (`base::schema::derive`), so it cannot drift from what `config check` accepts.
 pub fn json_schema() -> serde_json::Value {
-    crate::base::schema::derive("Lookout configuration", &|reader, document| {
+    let mut schema = crate::base::schema::derive("Lookout configuration", &|reader, document| {
         parse::read_config(reader, document);
-    })
+    });
+    let docs = template::descriptions();
+    crate::base::schema::annotate(&mut schema, &|path| docs.get(path).cloned());
+    schema
 }
 
 /// The whole validated configuration.

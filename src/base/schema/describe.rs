@@ -81,6 +81,56 @@ fn explore(read: &dyn Fn(&mut Reader<'_>, &DeTable<'_>), mut probe: Node) -> Fou
     Found { keys, probe }
 }
 
+/// Adds each key's description from `docs` (by dotted path, array indices left out:
+/// `check.url`) in front of the form the reader gave, for editors' hovers and completion.
+pub fn annotate(schema: &mut Value, docs: &dyn Fn(&str) -> Option<String>) {
+    annotate_at(schema, "", docs);
+}
+
+fn annotate_at(schema: &mut Value, path: &str, docs: &dyn Fn(&str) -> Option<String>) {
+    let Value::Object(fields) = schema else {
+        return;
+    };
+    if let Some(doc) = docs(path) {
+        let described = match fields.get("description").and_then(Value::as_str) {
+            Some(form) => format!("{doc} ({form})"),
+            None => doc,
+        };
+        fields.insert("description".into(), Value::String(described));
+    }
+    if let Some(Value::Object(properties)) = fields.get_mut("properties") {
+        for (key, value) in properties.iter_mut() {
+            annotate_at(value, &join(path, key), docs);
+        }
+    }
+    for key in ["items", "anyOf", "oneOf"] {
+        match fields.get_mut(key) {
+            Some(Value::Array(each)) => {
+                for value in each {
+                    annotate_inner(value, path, docs);
+                }
+            }
+            Some(value) => annotate_inner(value, path, docs),
+            None => {}
+        }
+    }
+}
+
+/// The parts of a key's schema (an array's items, a variant) are described by the key's
+/// doc already: only their own keys are annotated.
+fn annotate_inner(schema: &mut Value, path: &str, docs: &dyn Fn(&str) -> Option<String>) {
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (key, value) in properties.iter_mut() {
+            annotate_at(value, &join(path, key), docs);
+        }
+    }
+    if let Some(Value::Array(each)) = schema.get_mut("oneOf") {
+        for value in each {
+            annotate_inner(value, path, docs);
+        }
+    }
+}
+
 /// A table of the probe document: the strings it sets, its tables and its arrays of tables.
 #[derive(Debug, Default, Clone)]
 struct Node {
