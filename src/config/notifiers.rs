@@ -72,11 +72,14 @@ pub(in crate::config) fn read_notifiers(
     for table in &tables {
         let name = unique_name(r, table, &mut names, "notifier", "ops-mail");
         let type_field = closed_type(r, table, &NotifierKind::type_names(), "notifier");
-        if let Some(kind) = NotifierKind::read(&type_field.value, r, table) {
-            notifiers.push(NotifierConfig {
+        match NotifierKind::read(&type_field.value, r, table) {
+            Some(kind) => notifiers.push(NotifierConfig {
                 name: name.value,
                 kind,
-            });
+            }),
+            // Which keys belong depends on the type: with none known, none is unknown (a
+            // misspelt type is the table's only problem, not every key of the meant type).
+            None => r.accept_all_keys(table),
         }
     }
     notifiers
@@ -86,6 +89,16 @@ pub(in crate::config) fn read_notifiers(
 mod tests {
     use super::*;
     use crate::config::test_support::errors;
+
+    #[test]
+    fn a_misspelt_type_is_the_only_problem_of_its_notifier() {
+        let text = "[[notifier]]\nname = \"hook\"\ntype = \"webhok\"\n\
+                    url = \"http://127.0.0.1:9/hook\"\nformat = \"json\"\ntimeout = \"5s\"\n";
+        assert_eq!(
+            errors(text),
+            "lookout.toml:3:8: notifier[0].type: \"webhok\" is not a notifier type; did you mean \"webhook\"?"
+        );
+    }
 
     #[test]
     fn reports_every_problem_of_every_notifier_with_positions() {
