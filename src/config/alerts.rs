@@ -248,35 +248,7 @@ fn matchers(texts: &[&str]) -> Vec<Matcher> {
         .collect()
 }
 
-fn builtin(name: &str, source: RuleSource, category: Category, unit: ValueUnit) -> RuleConfig {
-    RuleConfig {
-        name: name.to_string(),
-        builtin: true,
-        enabled: true,
-        source,
-        comparison: Comparison::Above,
-        warning: None,
-        critical: None,
-        warning_clear: None,
-        critical_clear: None,
-        hold_for: Duration::ZERO,
-        hold_for_critical: Duration::ZERO,
-        cooldown: None,
-        cooldown_critical: None,
-        cooldown_warning: None,
-        send_resolved: None,
-        labels: BTreeMap::new(),
-        summary: String::new(),
-        summary_resolved: String::new(),
-        description: String::new(),
-        runbook_url: None,
-        notifiers: Vec::new(),
-        unit,
-        category,
-        maintenance_affected: false,
-    }
-}
-
+/// The names of the built-in rules, in order (a test checks them against `builtin_rules`).
 pub const BUILTIN_RULES: &[&str] = &[
     "cpu_usage",
     "memory_usage",
@@ -295,270 +267,99 @@ pub const BUILTIN_RULES: &[&str] = &[
     "outbox_stuck",
 ];
 
+/// The built-in rules as written: the same form as a user's `[[alerts.rule]]`, read by the same
+/// code (`read_rule`), so they are data and cannot use a key a user could not.
+const BUILTIN_RULES_TOML: &str = include_str!("builtin_rules.toml");
+
+/// Read once: every parse starts from the built-ins.
+static BUILTIN: std::sync::LazyLock<Vec<RuleConfig>> =
+    std::sync::LazyLock::new(|| read_builtin_rules().0);
+
 /// The seed's rules, active with no config.
 pub fn builtin_rules() -> Vec<RuleConfig> {
     builtin_rules_with(&crate::config::SystemThresholds::default())
 }
 
-/// The built-in rules with the resource thresholds of `[system.thresholds]`, so the alerts
-/// and the status of the cpu/memory/disk checks agree when those are changed.
+/// The built-in rules with the resource levels of `[system.thresholds]`, so the alerts and the
+/// status of the cpu/memory/disk checks agree when those are changed.
 pub fn builtin_rules_with(thresholds: &crate::config::SystemThresholds) -> Vec<RuleConfig> {
-    let two_minutes = Duration::from_secs(120);
-    let metric = |name: &str, m: &[&str]| RuleSource::Metric {
-        name: name.to_string(),
-        matchers: matchers(m),
-    };
-    let mut cpu = builtin(
-        "cpu_usage",
-        metric("cpu_usage_ratio", &[]),
-        Category::Resource,
-        ValueUnit::Percent,
-    );
-    cpu.warning = Some(thresholds.cpu_warning);
-    cpu.critical = Some(thresholds.cpu_critical);
-    cpu.hold_for = two_minutes;
-    cpu.summary = "CPU usage {{value}} on {{host}}".into();
-    cpu.summary_resolved = "CPU usage back to {{value}} on {{host}}".into();
-    cpu.description =
-        "CPU busy {{value}} for over 2 minutes ({{severity}} at {{threshold}}).".into();
-
-    let mut memory = builtin(
-        "memory_usage",
-        metric("memory_usage_ratio", &[]),
-        Category::Resource,
-        ValueUnit::Percent,
-    );
-    memory.warning = Some(thresholds.memory_warning);
-    memory.critical = Some(thresholds.memory_critical);
-    memory.hold_for = two_minutes;
-    memory.summary = "Memory usage {{value}} on {{host}}".into();
-    memory.summary_resolved = "Memory usage back to {{value}} on {{host}}".into();
-    memory.description =
-        "Memory in use {{value}} for over 2 minutes ({{severity}} at {{threshold}}).".into();
-
-    let mut disk = builtin(
-        "disk_usage",
-        metric("filesystem_usage_ratio", &[]),
-        Category::Resource,
-        ValueUnit::Percent,
-    );
-    disk.warning = Some(thresholds.disk_warning);
-    disk.critical = Some(thresholds.disk_critical);
-    disk.hold_for = two_minutes;
-    disk.summary = "Disk {{labels.mountpoint}} {{value}} full on {{host}}".into();
-    disk.summary_resolved = "Disk {{labels.mountpoint}} back to {{value}} full on {{host}}".into();
-    disk.description =
-        "Filesystem {{labels.mountpoint}} ({{labels.device}}) is {{value}} used ({{severity}} at {{threshold}})."
-            .into();
-
-    let mut response = builtin(
-        "http_response_time",
-        metric("http_response_seconds", &[]),
-        Category::Performance,
-        ValueUnit::Seconds,
-    );
-    response.warning = Some(2.0);
-    response.critical = Some(5.0);
-    response.summary = "{{labels.check}} responds in {{value}}".into();
-    response.summary_resolved = "{{labels.check}} responds in {{value}} again".into();
-    response.description =
-        "Health check {{labels.check}} took {{value}} to respond ({{severity}} at {{threshold}})."
-            .into();
-    response.maintenance_affected = true;
-
-    let mut failed = builtin(
-        "check_failed",
-        // System checks (cpu, memory, disk) have their own rules with a `for`.
-        RuleSource::CheckStatus {
-            matchers: matchers(&["type!=\"system\""]),
-        },
-        Category::Failure,
-        ValueUnit::Status,
-    );
-    failed.critical = Some(status_value(crate::model::Status::Critical));
-    failed.summary = "{{labels.check}} is {{value}}".into();
-    // "app is ok again"; the resolved notice's description adds what the check found now.
-    failed.summary_resolved = "{{labels.check}} is {{value}} again".into();
-    failed.description =
-        "Health check {{labels.check}} ({{labels.layer}}) failed: {{detail}}".into();
-    failed.maintenance_affected = true;
-
-    let mut no_data = builtin(
-        "check_no_data",
-        RuleSource::NoData {
-            matchers: matchers(&["type!=\"system\""]),
-            missed_intervals: 3,
-        },
-        Category::Failure,
-        ValueUnit::Number,
-    );
-    // The engine evaluates a no-data rule as 1 (missing) or 0, so the threshold is 1.
-    no_data.warning = Some(1.0);
-    no_data.summary = "No data from {{labels.check}}".into();
-    no_data.summary_resolved = "Data from {{labels.check}} again".into();
-    no_data.description =
-        "Health check {{labels.check}} has produced no result for {{value}}.".into();
-
-    // Repeated failed logins (web::auth publishes the check result `security:login`).
-    let mut security = builtin(
-        "security_incident",
-        RuleSource::CheckStatus {
-            matchers: matchers(&["check=~\"security:.*\""]),
-        },
-        Category::Security,
-        ValueUnit::Status,
-    );
-    security.critical = Some(status_value(crate::model::Status::Critical));
-    security.summary = "Security: {{detail}}".into();
-    security.summary_resolved = "Security incident over: {{detail}}".into();
-    security.description = "{{detail}}".into();
-
-    let mut rules = vec![cpu, memory, disk, response, failed, no_data, security];
-    rules.extend(watch_rules());
+    let mut rules = BUILTIN.clone();
     for rule in &mut rules {
-        rule.hold_for_critical = DEFAULT_FOR_CRITICAL.min(rule.hold_for);
+        let (warning, critical) = match rule.name.as_str() {
+            "cpu_usage" => (thresholds.cpu_warning, thresholds.cpu_critical),
+            "memory_usage" => (thresholds.memory_warning, thresholds.memory_critical),
+            "disk_usage" => (thresholds.disk_warning, thresholds.disk_critical),
+            _ => continue,
+        };
+        rule.warning = Some(warning);
+        rule.critical = Some(critical);
     }
     rules
 }
 
-/// Watching the watcher: the always-firing `Watchdog` (off by default), the connectivity
-/// gate's one alert, and Lookout's own health from the self probe (`daemon::own`).
-fn watch_rules() -> Vec<RuleConfig> {
-    use super::watch::{
-        CONNECTIVITY_CHECK, SELF_OUTBOX_OLDEST, SELF_OUTBOX_PENDING, SELF_SCHEDULE_LATE,
-        SELF_STORE_ERRORS, STORE_CHECK,
+/// `builtin_rules.toml` read as `[[rule]]`s, plus the Watchdog (after security_incident), and
+/// the problems of reading it (none: a test checks).
+fn read_builtin_rules() -> (Vec<RuleConfig>, Vec<crate::base::schema::Problem>) {
+    let Ok(document) = toml::de::DeTable::parse(BUILTIN_RULES_TOML) else {
+        return (vec![watchdog()], Vec::new());
     };
-    // Named as Prometheus setups name it (kube-prometheus), which Alertmanager routes to dead
-    // man's switches match on: alertname="Watchdog".
-    let mut watchdog = builtin(
-        "Watchdog",
-        RuleSource::Always,
-        Category::Failure,
-        ValueUnit::Number,
-    );
-    watchdog.enabled = false;
-    watchdog.summary = "Watchdog: Lookout on {{host}} is alive".into();
-    watchdog.summary_resolved = "Watchdog: Lookout on {{host}} stopped evaluating alerts".into();
-    watchdog.description =
-        "This alert always fires while Lookout runs and evaluates alerts. Route it to a \
-        dead man's switch: when it stops arriving, Lookout or the way to the receiver is down."
-            .into();
+    let no_env = |_: &str| None;
+    let mut r = Reader::new("builtin_rules.toml", BUILTIN_RULES_TOML, &no_env);
+    let root = r.root(document.get_ref());
+    let mut rules = Vec::new();
+    let mut refs = Vec::new();
+    for table in r.table_array(&root, "rule") {
+        let name = string_setting(&mut r, &table, "name", String::new(), "a name", |text| {
+            Ok(text.value.clone())
+        });
+        let rule = read_rule(&mut r, &table, &name, None, DEFAULT_FOR_CRITICAL, &mut refs);
+        rules.extend(rule.map(|rule| RuleConfig {
+            builtin: true,
+            ..rule
+        }));
+    }
+    let after = rules
+        .iter()
+        .position(|rule| rule.name == "security_incident")
+        .map_or(rules.len(), |index| index + 1);
+    rules.insert(after, watchdog());
+    let problems = r.finish(document.get_ref());
+    (rules, problems)
+}
 
-    let mut connectivity = builtin(
-        "connectivity_lost",
-        RuleSource::CheckStatus {
-            matchers: matchers(&[&format!("check=\"{CONNECTIVITY_CHECK}\"")]),
-        },
-        Category::Failure,
-        ValueUnit::Status,
-    );
-    connectivity.critical = Some(status_value(crate::model::Status::Critical));
-    // The detail reads "lost: ..." while it fires and "restored: ..." once resolved.
-    connectivity.summary = "Monitoring connectivity {{detail}}".into();
-    // ... so the resolved line reads "Monitoring connectivity restored: ...".
-    connectivity.summary_resolved = "Monitoring connectivity {{detail}}".into();
-    connectivity.description =
-        "Every canary check of [alerts.connectivity] fails at once: Lookout on {{host}} \
-        has lost the network itself. The alerts of network checks are held until it returns; those \
-        still firing after the grace are sent then. ({{detail}})"
-            .into();
-
-    let metric = |name: &str| RuleSource::Metric {
-        name: name.to_string(),
-        matchers: Vec::new(),
-    };
-    let mut late = builtin(
-        "collection_late",
-        metric(SELF_SCHEDULE_LATE),
-        Category::Performance,
-        ValueUnit::Percent,
-    );
-    late.warning = Some(0.10);
-    late.critical = Some(0.50);
-    late.hold_for = Duration::from_secs(120);
-    late.summary = "{{value}} of collection runs start over 1 s late on {{host}}".into();
-    late.summary_resolved =
-        "Collection back on schedule on {{host}}: {{value}} of runs start over 1 s late".into();
-    late.description =
-        "Lookout is falling behind its schedule: {{value}} of the probe and check runs \
-        started more than a second after their tick ({{severity}} at {{threshold}}). The host is \
-        overloaded, or too many checks share it."
-            .into();
-
-    let mut store = builtin(
-        "store_errors",
-        metric(SELF_STORE_ERRORS),
-        Category::Failure,
-        ValueUnit::Number,
-    );
-    store.warning = Some(1.0);
-    store.critical = Some(6.0);
-    store.summary = "{{value}} store write errors in the last minute on {{host}}".into();
-    store.summary_resolved =
-        "Store writes succeed again on {{host}}: {{value}} errors in the last minute".into();
-    store.description = "Lookout's store (lookout.db) refused {{value}} writes in the last minute \
-        ({{severity}} at {{threshold}}): history is kept in memory and retried, but is lost if \
-        Lookout stops. Look at the disk (full, read-only) and at other processes locking the file."
-        .into();
-
-    // The self probe's `lookout:store`: critical while the store cannot write.
-    let mut unwritable = builtin(
-        "store_unwritable",
-        RuleSource::CheckStatus {
-            matchers: matchers(&[&format!("check=\"{STORE_CHECK}\"")]),
-        },
-        Category::Failure,
-        ValueUnit::Status,
-    );
-    unwritable.critical = Some(status_value(crate::model::Status::Critical));
-    unwritable.summary = "Lookout on {{host}}: {{detail}}".into();
-    unwritable.summary_resolved = "Lookout on {{host}}: the store takes writes again".into();
-    unwritable.description = "Lookout's store (lookout.db) cannot write: {{detail}}. Alerts still \
-        go out (from memory) and samples wait in memory (at most storage.max_buffered_samples, the \
-        oldest dropped first). Free space on the disk, or make it writable again: the store catches \
-        up by itself within seconds."
-        .into();
-
-    let mut backlog = builtin(
-        "outbox_backlog",
-        metric(SELF_OUTBOX_PENDING),
-        Category::Failure,
-        ValueUnit::Number,
-    );
-    backlog.warning = Some(100.0);
-    backlog.critical = Some(1000.0);
-    backlog.hold_for = Duration::from_secs(60);
-    backlog.summary = "{{value}} notifications waiting to be delivered on {{host}}".into();
-    backlog.summary_resolved =
-        "Outbox backlog cleared on {{host}}: {{value}} notifications waiting".into();
-    backlog.description = "The outbox holds {{value}} due notifications that are not delivered \
-        ({{severity}} at {{threshold}}); `lookout alerts outbox` shows which notifier fails and why."
-        .into();
-
-    let mut stuck = builtin(
-        "outbox_stuck",
-        metric(SELF_OUTBOX_OLDEST),
-        Category::Failure,
-        ValueUnit::Seconds,
-    );
-    stuck.warning = Some(600.0);
-    stuck.critical = Some(3600.0);
-    stuck.summary = "A notification has waited {{value}} to be delivered on {{host}}".into();
-    stuck.summary_resolved = "Notifications are delivered again on {{host}}".into();
-    stuck.description = "The oldest due notification in the outbox has not been delivered for \
-        {{value}} ({{severity}} at {{threshold}}); `lookout alerts outbox` shows the notifier and \
-        its last error."
-        .into();
-
-    vec![
-        watchdog,
-        connectivity,
-        late,
-        store,
-        unwritable,
-        backlog,
-        stuck,
-    ]
+/// Always firing while the engine runs (off by default), named as Prometheus setups name it
+/// (kube-prometheus), which Alertmanager routes to dead man's switches match on. No user rule
+/// can have its source, so it is not in `builtin_rules.toml`.
+fn watchdog() -> RuleConfig {
+    RuleConfig {
+        name: "Watchdog".into(),
+        builtin: true,
+        enabled: false,
+        source: RuleSource::Always,
+        comparison: Comparison::Above,
+        warning: None,
+        critical: None,
+        warning_clear: None,
+        critical_clear: None,
+        hold_for: Duration::ZERO,
+        hold_for_critical: Duration::ZERO,
+        cooldown: None,
+        cooldown_critical: None,
+        cooldown_warning: None,
+        send_resolved: None,
+        labels: BTreeMap::new(),
+        summary: "Watchdog: Lookout on {{host}} is alive".into(),
+        summary_resolved: "Watchdog: Lookout on {{host}} stopped evaluating alerts".into(),
+        description: "This alert always fires while Lookout runs and evaluates alerts. Route it \
+            to a dead man's switch: when it stops arriving, Lookout or the way to the receiver \
+            is down."
+            .into(),
+        runbook_url: None,
+        notifiers: Vec::new(),
+        unit: ValueUnit::Number,
+        category: Category::Failure,
+        maintenance_affected: false,
+    }
 }
 
 /// The built-in inhibitions: a check that is down silences its response-time alerts; a store
@@ -2077,6 +1878,24 @@ mod tests {
     fn rule<'c>(config: &'c Config, name: &str) -> &'c RuleConfig {
         let found = config.alerts.rules.iter().find(|rule| rule.name == name);
         found.unwrap_or_else(|| panic!("no rule {name}"))
+    }
+
+    /// The built-in rules are data read by the user's rule reader: without a problem, in the
+    /// listed order, each a built-in.
+    #[test]
+    fn the_builtin_rules_file_reads_without_a_problem() {
+        let (rules, problems) = read_builtin_rules();
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "{shown:#?}");
+        let names: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
+        assert_eq!(names, BUILTIN_RULES);
+        assert!(rules.iter().all(|rule| rule.builtin));
+        let cpu = &builtin_rules()[0];
+        assert_eq!((cpu.warning, cpu.critical), (Some(0.80), Some(0.95)));
+        assert_eq!(
+            (cpu.hold_for, cpu.hold_for_critical),
+            (RESOURCE_HOLD, DEFAULT_FOR_CRITICAL)
+        );
     }
 
     #[test]
