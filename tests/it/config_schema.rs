@@ -136,3 +136,40 @@ fn the_schema_refuses_what_config_check_refuses() {
         );
     }
 }
+
+/// The editors' own engine: taplo (what "Even Better TOML" runs) reads the `#:schema` line of
+/// a config, accepts a preset's template and points at a typo's line. `.ci/run` installs it
+/// (LOOKOUT_TAPLO); elsewhere it must be on the PATH.
+#[test]
+fn taplo_checks_a_config_against_the_schema_named_in_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_schema(dir.path());
+    let taplo = std::env::var("LOOKOUT_TAPLO").unwrap_or_else(|_| "taplo".to_string());
+    let check = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#:schema ./lookout.schema.json\n{body}")).unwrap();
+        let out = Command::new(&taplo)
+            .args(["check", "--no-auto-config"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|error| panic!("taplo ({taplo}) does not run: {error}"));
+        (
+            out.status.success(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    };
+    let out = run(&["config", "init", "--preset", "vedfolnir"], dir.path());
+    assert!(out.status.success());
+    let (valid, output) = check("vedfolnir.toml", &text(&out.stdout));
+    assert!(valid, "{output}");
+    let (valid, output) = check(
+        "typo.toml",
+        "[server]\nlisten = \"127.0.0.1:9898\"\nlistn = \"x\"\n",
+    );
+    assert!(!valid, "{output}");
+    assert!(
+        output.contains("typo.toml:4:1") && output.contains("listn"),
+        "{output}"
+    );
+}
