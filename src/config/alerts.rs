@@ -690,7 +690,9 @@ fn read_rules(
                 &format!("{}.name", table.path),
                 "missing; every rule needs a name, like name = \"disk_usage_data\", or the name of a built-in rule to override it",
             );
-        } else if name.valid && !names.insert(name.value.clone()) {
+        } else if name.valid && names.insert(name.value.clone()) {
+            r.name_table(&table, &name.value);
+        } else if name.valid {
             r.problem(
                 name.span.as_ref(),
                 &name.path,
@@ -2103,10 +2105,10 @@ mod tests {
                  [[alerts.rule]]\nname = \"c\"\nmetric = \"x\"\nwarning = 1\nfor_critical = \"soon\"\n\n\
                  [alerts]\nfor_critical = \"-1s\"\n"
             ),
-            "lookout.toml:3:16: alerts.rule[0].for_critical: \"3m\" is longer than for (\"2m\", the built-in); a critical condition never waits longer than the others, expected for_critical <= for\n\
-             lookout.toml:10:16: alerts.rule[1].for_critical: \"1m30s\" is longer than for (\"1m\"); a critical condition never waits longer than the others, expected for_critical <= for\n\
-             lookout.toml:16:16: alerts.rule[2].for_critical: \"1s\" is longer than for (\"0s\", the default); a critical condition never waits longer than the others, expected for_critical <= for\n\
-             lookout.toml:22:16: alerts.rule[3].for_critical: \"soon\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
+            "lookout.toml:3:16: alerts.rule \"cpu_usage\".for_critical: \"3m\" is longer than for (\"2m\", the built-in); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:10:16: alerts.rule \"a\".for_critical: \"1m30s\" is longer than for (\"1m\"); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:16:16: alerts.rule \"b\".for_critical: \"1s\" is longer than for (\"0s\", the default); a critical condition never waits longer than the others, expected for_critical <= for\n\
+             lookout.toml:22:16: alerts.rule \"c\".for_critical: \"soon\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
              lookout.toml:25:16: alerts.for_critical: \"-1s\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\""
         );
     }
@@ -2163,8 +2165,8 @@ mod tests {
                 "[[alerts.rule]]\nname = \"check_failed\"\nsummary_resolved = \"{{check}} ok\"\n\n\
                  [[alerts.rule]]\nname = \"x\"\nmetric = \"x\"\nwarning = 1\nsummary_resolved = 3\n"
             ),
-            "lookout.toml:3:20: alerts.rule[0].summary_resolved: {{check}} in \"{{check}} ok\" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}\n\
-             lookout.toml:9:20: alerts.rule[1].summary_resolved: expected a template string, found an integer"
+            "lookout.toml:3:20: alerts.rule \"check_failed\".summary_resolved: {{check}} in \"{{check}} ok\" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}\n\
+             lookout.toml:9:20: alerts.rule \"x\".summary_resolved: expected a template string, found an integer"
         );
     }
 
@@ -2459,37 +2461,37 @@ critical_clear = "3s"
 "#;
         assert_eq!(
             errors(text),
-            r#"lookout.toml:1:1: alerts.rule[0]: no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
+            r#"lookout.toml:1:1: alerts.rule "cpu_usge": no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
 lookout.toml:6:8: alerts.rule[1].name: "bad name" is not a rule name; expected letters, digits and _, not starting with a digit, like "disk_usage_data" (it becomes the alertname label)
-lookout.toml:12:10: alerts.rule[2].metric: "x_ratio{mountpoint=\"/\"" has no closing } at its end; expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~"/data.*",fstype!="tmpfs"}'
+lookout.toml:12:10: alerts.rule "a".metric: "x_ratio{mountpoint=\"/\"" has no closing } at its end; expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~"/data.*",fstype!="tmpfs"}'
 lookout.toml:16:8: alerts.rule[3].name: "a" is already the name of another rule; names must be unique (one entry overrides a built-in)
 lookout.toml:18:11: alerts.rule[3].no_data: a rule has one source, and this one already has metric; expected only one of metric, check_status and no_data
-lookout.toml:25:12: alerts.rule[4].critical: "80%" must be above warning ("90%"); critical must be the worse level when comparison is "above"
-lookout.toml:26:17: alerts.rule[4].warning_clear: "95%" must be below warning ("90%"); an alert clears on the good side of its threshold
-lookout.toml:29:1: alerts.rule[5]: no warning or critical; a rule needs at least one level, like warning = 100
-lookout.toml:35:16: alerts.rule[6].check_status: the built-in "cpu_usage" is a metric rule; an override may change its matchers, not its kind; give a check_status rule a new name
-lookout.toml:39:10: alerts.rule[7].metric: the built-in "memory_usage" watches memory_usage_ratio; an override may add matchers to it, like 'memory_usage_ratio{...}', not watch mem_ratio; give that rule a new name
-lookout.toml:40:12: alerts.rule[7].critical: "50%" must be above warning ("85%", the built-in); critical must be the worse level when comparison is "above"
-lookout.toml:44:16: alerts.rule[8].check_status: "chek" is not a label of checks; expected "check", "layer", "type"
-lookout.toml:45:23: alerts.rule[8].labels.severity: "severity" is set by the engine (the rule name and the level); choose another label name
-lookout.toml:46:11: alerts.rule[8].summary: {{hots}} in "{{value}} on {{hots}}" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}
-lookout.toml:47:15: alerts.rule[8].runbook_url: "wiki/disk" is not a URL; expected one like "https://wiki.example.com/runbooks/disk"
-lookout.toml:48:14: alerts.rule[8].notifiers[0]: "ops" is not the name of any notifier; there is no [[notifier]]; add one with this name
-lookout.toml:49:9: alerts.rule[8].check: only applies to no_data rules; a check_status rule takes its matchers in check_status itself
-lookout.toml:50:14: alerts.rule[8].comparison: "higher" is not a comparison; expected "above" (higher is worse) or "below" (lower is worse)
-lookout.toml:51:7: alerts.rule[8].for: "soon" is not a duration; expected a number and a unit, like "500ms", "10s", "5m", "1h" or "7d"
-lookout.toml:52:12: alerts.rule[8].category: "outage" is not a category; expected one of "failure", "resource", "performance", "maintenance", "security"
-lookout.toml:53:12: alerts.rule[8].cooldown: "0s" must be greater than zero
-lookout.toml:58:11: alerts.rule[9].warning: 80 is not a ratio; a number here is a ratio from 0 to 1, write "80%" for a percentage
-lookout.toml:59:12: alerts.rule[9].critical: 150 is out of range; expected a percentage like "80%" or a ratio from 0 to 1
-lookout.toml:63:34: alerts.rule[10].check_status[1]: "layer" is not a matcher; expected label="value", label!="value", label=~"regex" or label!~"regex"
-lookout.toml:69:8: alerts.rule[11].unit: "percent" does not fit a check_status rule; its levels are statuses, so its unit is "status"
-lookout.toml:70:11: alerts.rule[11].warning: "ok" is not a status to alert on; expected a status: "warning", "unknown" or "critical"
-lookout.toml:71:15: alerts.rule[11].description: "{{value" has a {{ without a closing }}; expected placeholders like {{value}}
-lookout.toml:78:12: alerts.rule[12].critical: "2GiB" must be below warning ("1GiB"); critical must be the worse level when comparison is "below"
-lookout.toml:82:11: alerts.rule[13].no_data: 0 is out of range; expected the number of missed intervals, from 1 to 1000
-lookout.toml:88:17: alerts.rule[14].warning_clear: is set but warning is not; a clear level belongs to its threshold
-lookout.toml:89:18: alerts.rule[14].critical_clear: "3s" must be below critical ("2s"); an alert clears on the good side of its threshold"#
+lookout.toml:25:12: alerts.rule "b".critical: "80%" must be above warning ("90%"); critical must be the worse level when comparison is "above"
+lookout.toml:26:17: alerts.rule "b".warning_clear: "95%" must be below warning ("90%"); an alert clears on the good side of its threshold
+lookout.toml:29:1: alerts.rule "c": no warning or critical; a rule needs at least one level, like warning = 100
+lookout.toml:35:16: alerts.rule "cpu_usage".check_status: the built-in "cpu_usage" is a metric rule; an override may change its matchers, not its kind; give a check_status rule a new name
+lookout.toml:39:10: alerts.rule "memory_usage".metric: the built-in "memory_usage" watches memory_usage_ratio; an override may add matchers to it, like 'memory_usage_ratio{...}', not watch mem_ratio; give that rule a new name
+lookout.toml:40:12: alerts.rule "memory_usage".critical: "50%" must be above warning ("85%", the built-in); critical must be the worse level when comparison is "above"
+lookout.toml:44:16: alerts.rule "d".check_status: "chek" is not a label of checks; expected "check", "layer", "type"
+lookout.toml:45:23: alerts.rule "d".labels.severity: "severity" is set by the engine (the rule name and the level); choose another label name
+lookout.toml:46:11: alerts.rule "d".summary: {{hots}} in "{{value}} on {{hots}}" is not a placeholder; expected {{value}}, {{threshold}}, {{severity}}, {{rule}}, {{host}}, {{detail}} or {{labels.NAME}}
+lookout.toml:47:15: alerts.rule "d".runbook_url: "wiki/disk" is not a URL; expected one like "https://wiki.example.com/runbooks/disk"
+lookout.toml:48:14: alerts.rule "d".notifiers[0]: "ops" is not the name of any notifier; there is no [[notifier]]; add one with this name
+lookout.toml:49:9: alerts.rule "d".check: only applies to no_data rules; a check_status rule takes its matchers in check_status itself
+lookout.toml:50:14: alerts.rule "d".comparison: "higher" is not a comparison; expected "above" (higher is worse) or "below" (lower is worse)
+lookout.toml:51:7: alerts.rule "d".for: "soon" is not a duration; expected a number and a unit, like "500ms", "10s", "5m", "1h" or "7d"
+lookout.toml:52:12: alerts.rule "d".category: "outage" is not a category; expected one of "failure", "resource", "performance", "maintenance", "security"
+lookout.toml:53:12: alerts.rule "d".cooldown: "0s" must be greater than zero
+lookout.toml:58:11: alerts.rule "e".warning: 80 is not a ratio; a number here is a ratio from 0 to 1, write "80%" for a percentage
+lookout.toml:59:12: alerts.rule "e".critical: 150 is out of range; expected a percentage like "80%" or a ratio from 0 to 1
+lookout.toml:63:34: alerts.rule "f".check_status[1]: "layer" is not a matcher; expected label="value", label!="value", label=~"regex" or label!~"regex"
+lookout.toml:69:8: alerts.rule "g".unit: "percent" does not fit a check_status rule; its levels are statuses, so its unit is "status"
+lookout.toml:70:11: alerts.rule "g".warning: "ok" is not a status to alert on; expected a status: "warning", "unknown" or "critical"
+lookout.toml:71:15: alerts.rule "g".description: "{{value" has a {{ without a closing }}; expected placeholders like {{value}}
+lookout.toml:78:12: alerts.rule "h".critical: "2GiB" must be below warning ("1GiB"); critical must be the worse level when comparison is "below"
+lookout.toml:82:11: alerts.rule "i".no_data: 0 is out of range; expected the number of missed intervals, from 1 to 1000
+lookout.toml:88:17: alerts.rule "j".warning_clear: is set but warning is not; a clear level belongs to its threshold
+lookout.toml:89:18: alerts.rule "j".critical_clear: "3s" must be below critical ("2s"); an alert clears on the good side of its threshold"#
         );
     }
 

@@ -1436,17 +1436,17 @@ duration = "1h"
 [[maintenance.window]]
 cron = "0 2 * *"
 "#,
-            r#"lookout.toml:3:8: maintenance.window[0].cron: "0 25 * * SUN" is not a cron expression: the hour "25" is not valid (0-23); expected 5 fields like "0 2 * * SUN" (minute hour day-of-month month day-of-week; MON#1 = first Monday)
-lookout.toml:4:12: maintenance.window[0].timezone: "Mars/Olympus" is not a time zone; expected an IANA time zone name like "Europe/Berlin" or "UTC"
-lookout.toml:5:12: maintenance.window[0].duration: "8d" is too long; expected at most "7d"
-lookout.toml:6:8: maintenance.window[0].mode: "panic" is not a maintenance mode; expected "normal", "emergency" or "test"
-lookout.toml:7:10: maintenance.window[0].reason: must not be empty; leave the key out for "planned window <name>"
+            r#"lookout.toml:3:8: maintenance.window "patching".cron: "0 25 * * SUN" is not a cron expression: the hour "25" is not valid (0-23); expected 5 fields like "0 2 * * SUN" (minute hour day-of-month month day-of-week; MON#1 = first Monday)
+lookout.toml:4:12: maintenance.window "patching".timezone: "Mars/Olympus" is not a time zone; expected an IANA time zone name like "Europe/Berlin" or "UTC"
+lookout.toml:5:12: maintenance.window "patching".duration: "8d" is too long; expected at most "7d"
+lookout.toml:6:8: maintenance.window "patching".mode: "panic" is not a maintenance mode; expected "normal", "emergency" or "test"
+lookout.toml:7:10: maintenance.window "patching".reason: must not be empty; leave the key out for "planned window <name>"
 lookout.toml:10:8: maintenance.window[1].name: "patching" is already the name of another maintenance window; names must be unique
 lookout.toml:11:9: maintenance.window[1].start: expected a time string like "2026-12-24T02:00:00Z", found a datetime; write it in quotes
 lookout.toml:12:12: maintenance.window[1].timezone: only applies to cron; a start carries its own UTC offset, like "2026-12-24T03:00:00+01:00"
 lookout.toml:13:12: maintenance.window[1].duration: "0s" must be greater than zero
-lookout.toml:17:9: maintenance.window[2].start: "2026-12-24 02:00" is not a time; expected a date, a time and a UTC offset (RFC 3339), like "2026-12-24T02:00:00Z" or "2026-12-24T03:00:00+01:00"
-lookout.toml:23:9: maintenance.window[3].start: cannot be combined with cron; a window is either recurring (cron) or once (start)
+lookout.toml:17:9: maintenance.window "upgrade".start: "2026-12-24 02:00" is not a time; expected a date, a time and a UTC offset (RFC 3339), like "2026-12-24T02:00:00Z" or "2026-12-24T03:00:00+01:00"
+lookout.toml:23:9: maintenance.window "both".start: cannot be combined with cron; a window is either recurring (cron) or once (start)
 lookout.toml:26:1: maintenance.window[4].name: missing; every maintenance window needs a name, like name = "weekly-patching"
 lookout.toml:26:1: maintenance.window[4].duration: missing; every maintenance window needs a duration, like duration = "1h"
 lookout.toml:27:8: maintenance.window[4].cron: "0 2 * *" is not a cron expression; expected 5 fields like "0 2 * * SUN" (minute hour day-of-month month day-of-week; MON#1 = first Monday)"#,
@@ -1458,8 +1458,8 @@ timezone = "UTC"
 duration = "1h"
 when = "sunday"
 "#,
-            r#"lookout.toml:1:1: maintenance.window[0].cron: missing; a window needs cron = "0 2 * * SUN" (recurring) or start = "2026-12-24T02:00:00Z" (once)
-lookout.toml:5:1: maintenance.window[0].when: unknown key; expected one of "name", "cron", "timezone", "start", "duration", "mode", "reason""#,
+            r#"lookout.toml:1:1: maintenance.window "w".cron: missing; a window needs cron = "0 2 * * SUN" (recurring) or start = "2026-12-24T02:00:00Z" (once)
+lookout.toml:5:1: maintenance.window "w".when: unknown key; expected one of "name", "cron", "timezone", "start", "duration", "mode", "reason""#,
         ),
         // Control steps.
         (

@@ -96,7 +96,7 @@ mod tests {
                     url = \"http://127.0.0.1:9/hook\"\nformat = \"json\"\ntimeout = \"5s\"\n";
         assert_eq!(
             errors(text),
-            "lookout.toml:3:8: notifier[0].type: \"webhok\" is not a notifier type; did you mean \"webhook\"?"
+            "lookout.toml:3:8: notifier \"hook\".type: \"webhok\" is not a notifier type; did you mean \"webhook\"?"
         );
     }
 
@@ -115,18 +115,18 @@ mod tests {
             shown,
             "lookout.toml:1:1: notifier[0].name: missing; every notifier needs a name, like name = \"ops-mail\"\n\
              lookout.toml:2:8: notifier[0].type: \"emial\" is not a notifier type; did you mean \"email\"?\n\
-             lookout.toml:4:1: notifier[1].from: \"not an address\" is not an email address; expected one like \"ops@example.org\"\n\
-             lookout.toml:7:8: notifier[1].smtp: \"smtp+tls://mail\" has an unknown scheme \"smtp+tls\"; expected smtp://host[:port] (plain), smtp+starttls://host[:port] or smtps://host[:port]\n\
-             lookout.toml:9:26: notifier[1].to[1]: \"nobody\" is not an email address; expected one like \"ops@example.org\"\n\
-             lookout.toml:10:15: notifier[1].to_critical: expected an array of strings, found a string\n\
-             lookout.toml:12:1: notifier[1].pasword: unknown key; did you mean \"password\"?\n\
+             lookout.toml:4:1: notifier \"a\".from: \"not an address\" is not an email address; expected one like \"ops@example.org\"\n\
+             lookout.toml:7:8: notifier \"a\".smtp: \"smtp+tls://mail\" has an unknown scheme \"smtp+tls\"; expected smtp://host[:port] (plain), smtp+starttls://host[:port] or smtps://host[:port]\n\
+             lookout.toml:9:26: notifier \"a\".to[1]: \"nobody\" is not an email address; expected one like \"ops@example.org\"\n\
+             lookout.toml:10:15: notifier \"a\".to_critical: expected an array of strings, found a string\n\
+             lookout.toml:12:1: notifier \"a\".pasword: unknown key; did you mean \"password\"?\n\
              lookout.toml:14:1: notifier[2].url: is not an http(s) URL; expected http:// or https:// and a host, like \"https://hooks.example.org/lookout\"\n\
              lookout.toml:15:8: notifier[2].name: \"a\" is already the name of another notifier; names must be unique\n\
              lookout.toml:18:10: notifier[2].format: \"xml\" is not a webhook format; expected \"json\" or \"slack\"\n\
              lookout.toml:19:33: notifier[2].headers.Idempotency-Key: is set by Lookout itself and cannot be configured\n\
              lookout.toml:20:11: notifier[2].timeout: \"0s\" must be greater than zero\n\
-             lookout.toml:24:8: notifier[3].type: \"pager\" is not a notifier type; expected one of \"email\", \"webhook\", \"alertmanager\"\n\
-             lookout.toml:26:1: notifier[4].type: missing; expected one of \"email\", \"webhook\", \"alertmanager\""
+             lookout.toml:24:8: notifier \"b\".type: \"pager\" is not a notifier type; expected one of \"email\", \"webhook\", \"alertmanager\"\n\
+             lookout.toml:26:1: notifier \"c\".type: missing; expected one of \"email\", \"webhook\", \"alertmanager\""
         );
     }
 

@@ -131,6 +131,9 @@ fn read_one(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RemoteWriteConfig {
             Ok(Some(name.to_string()))
         }
     });
+    if let Some(name) = &name.value {
+        r.name_table(table, name);
+    }
     let (url, shown_url) = read_url(r, table);
     let bearer_token = non_empty_secret(r, table, "bearer_token");
     let basic_auth_user = optional_string(r, table, "basic_auth_user");
@@ -461,24 +464,24 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert_eq!(
             shown,
-            "lookout.toml:3:7: remote_write[0].url: is not an http(s) URL; expected http:// or https:// and a host, like \"http://127.0.0.1:9090/api/v1/write\"\n\
-             lookout.toml:4:16: remote_write[0].bearer_token: conflicts with basic_auth_user; authenticate one way or the other\n\
-             lookout.toml:6:32: remote_write[0].headers.Content-Encoding: is set by Lookout itself and cannot be configured\n\
-             lookout.toml:6:56: remote_write[0].headers.Authorization: conflicts with bearer_token or basic_auth_user; authenticate one way or the other\n\
-             lookout.toml:7:19: remote_write[0].labels.1x: is not a Prometheus label name; expected letters, digits and _, not starting with a digit, like instance\n\
-             lookout.toml:7:35: remote_write[0].labels.__tenant: label names starting with __ are reserved for Prometheus' own use\n\
-             lookout.toml:7:46: remote_write[0].labels.env: must not be empty (Prometheus treats an empty label as no label); remove it instead\n\
-             lookout.toml:8:18: remote_write[0].name_prefixes[0]: \"cpu_\" matches no series: every series Lookout sends starts with \"lookout_\", like \"lookout_cpu_\"\n\
-             lookout.toml:9:14: remote_write[0].batch_size: 0 is out of range; expected a whole number from 1 to 100000\n\
-             lookout.toml:10:11: remote_write[0].timeout: \"0s\" must be greater than zero\n\
-             lookout.toml:11:22: remote_write[0].max_queued_samples: expected a whole number, like max_queued_samples = 1000000, found a string\n\
-             lookout.toml:12:1: remote_write[0].batchsize: unknown key; did you mean \"batch_size\"?\n\
+            "lookout.toml:3:7: remote_write \"a\".url: is not an http(s) URL; expected http:// or https:// and a host, like \"http://127.0.0.1:9090/api/v1/write\"\n\
+             lookout.toml:4:16: remote_write \"a\".bearer_token: conflicts with basic_auth_user; authenticate one way or the other\n\
+             lookout.toml:6:32: remote_write \"a\".headers.Content-Encoding: is set by Lookout itself and cannot be configured\n\
+             lookout.toml:6:56: remote_write \"a\".headers.Authorization: conflicts with bearer_token or basic_auth_user; authenticate one way or the other\n\
+             lookout.toml:7:19: remote_write \"a\".labels.1x: is not a Prometheus label name; expected letters, digits and _, not starting with a digit, like instance\n\
+             lookout.toml:7:35: remote_write \"a\".labels.__tenant: label names starting with __ are reserved for Prometheus' own use\n\
+             lookout.toml:7:46: remote_write \"a\".labels.env: must not be empty (Prometheus treats an empty label as no label); remove it instead\n\
+             lookout.toml:8:18: remote_write \"a\".name_prefixes[0]: \"cpu_\" matches no series: every series Lookout sends starts with \"lookout_\", like \"lookout_cpu_\"\n\
+             lookout.toml:9:14: remote_write \"a\".batch_size: 0 is out of range; expected a whole number from 1 to 100000\n\
+             lookout.toml:10:11: remote_write \"a\".timeout: \"0s\" must be greater than zero\n\
+             lookout.toml:11:22: remote_write \"a\".max_queued_samples: expected a whole number, like max_queued_samples = 1000000, found a string\n\
+             lookout.toml:12:1: remote_write \"a\".batchsize: unknown key; did you mean \"batch_size\"?\n\
              lookout.toml:14:1: remote_write[1].basic_auth_user: missing; a basic_auth_password needs the user it belongs to\n\
              lookout.toml:15:8: remote_write[1].name: is already the name of another remote_write; names must be unique\n\
              lookout.toml:16:7: remote_write[1].url: must not hold credentials; set basic_auth_user and basic_auth_password instead\n\
              lookout.toml:19:22: remote_write[1].max_queued_samples: max_queued_samples (100) is below batch_size (5000); the queue must hold at least one batch\n\
              lookout.toml:25:7: remote_write[3].url: is already the URL of another remote_write; give each a distinct name\n\
-             lookout.toml:27:1: remote_write[4].url: missing; every remote_write needs it, like url = \"http://127.0.0.1:9090/api/v1/write\""
+             lookout.toml:27:1: remote_write \"b\".url: missing; every remote_write needs it, like url = \"http://127.0.0.1:9090/api/v1/write\""
         );
     }
 

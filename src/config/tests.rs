@@ -358,6 +358,65 @@ listen = "${NOPE}"
     );
 }
 
+/// Issue 17: a problem in the tenth `[[check]]` said `check[9]`, and the reader had to count
+/// tables to find it. A table of an array with a valid, unique name is keyed by it, nested
+/// tables too; one without a usable name keeps its index.
+#[test]
+fn golden_problems_keyed_by_the_tables_name() {
+    let text = r#"[[check]]
+name = "app"
+type = "http"
+url = "http://127.0.0.1:5000/health"
+interval = "10s"
+timeout = "20s"
+retires = 2
+
+[[check]]
+name = "web \"log\""
+type = "log"
+path = "/var/log/app.log"
+
+[[check.pattern]]
+name = "errors"
+regex = "(unclosed"
+
+[[check]]
+type = "tcp"
+address = "127.0.0.1:5432"
+
+[[check]]
+name = "app"
+type = "tcp"
+address = "127.0.0.1:5433"
+interval = "1x"
+
+[[notifier]]
+name = "ops-mail"
+type = "webhook"
+url = "https://hooks.example.org/lookout"
+format = "xml"
+tiemout = "5s"
+"#;
+    assert_eq!(
+        errors(text),
+        r#"lookout.toml:6:11: check "app".timeout: must not be longer than the interval (10s); a check cannot run more often than it can finish
+lookout.toml:7:1: check "app".retires: unknown key; did you mean "retries"?
+lookout.toml:16:9: check "web \"log\"".pattern "errors".regex: "(unclosed" is not a valid regex: unclosed group
+lookout.toml:18:1: check[2].name: missing; every check needs a name, like name = "app"
+lookout.toml:23:8: check[3].name: "app" is already the name of another check; names must be unique
+lookout.toml:26:12: check[3].interval: "1x" is not a duration; expected a number and a unit, like "500ms", "10s", "5m", "1h" or "7d"
+lookout.toml:32:10: notifier "ops-mail".format: "xml" is not a webhook format; expected "json" or "slack"
+lookout.toml:33:1: notifier "ops-mail".tiemout: unknown key; did you mean "timeout"?"#
+    );
+    // The structured form (config check --json, the reload event) carries the same key.
+    let error = parse(text).err();
+    let keys: Vec<&str> = error
+        .as_ref()
+        .map(|e| e.problems().iter().map(|p| p.key.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys[0], r#"check "app".timeout"#);
+}
+
 #[test]
 fn problems_are_structured_for_callers() {
     let error = parse("[system]\ninterval = \"x\"\n").err();

@@ -461,7 +461,7 @@ mod tests {
         let shown = errors("[[alerts.rule]]\nname = \"Watchdog\"\nenabled = true\n");
         assert!(
             shown.contains(
-                "lookout.toml:3:11: alerts.rule[0].enabled: the Watchdog fires all the time, so it must name where it goes, like notifiers = [\"am\"]"
+                "lookout.toml:3:11: alerts.rule \"Watchdog\".enabled: the Watchdog fires all the time, so it must name where it goes, like notifiers = [\"am\"]"
             ),
             "{shown}"
         );

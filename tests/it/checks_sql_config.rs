@@ -111,13 +111,13 @@ critcal = 3
     assert_eq!(
         errors(text),
         concat!(
-            "lookout.toml:2:1: check[0].dsn: missing; this check type needs it, like dsn = \"postgres://monitor:${PGPASSWORD}@127.0.0.1:5432/app\"\n",
-            "lookout.toml:5:16: check[0].ping_warning: expected a duration string like \"10s\", found an integer\n",
-            "lookout.toml:6:24: check[0].connections_critical: \"120%\" is out of range; expected 0% to 100%\n",
-            "lookout.toml:7:1: check[0].query[0].sql: missing; every query needs a statement whose first value is graded, like sql = \"SELECT count(*) FROM tasks WHERE status = 'failed'\"\n",
-            "lookout.toml:9:11: check[0].query[0].warning: expected a number, found a string\n",
-            "lookout.toml:11:8: check[0].query[1].name: \"failed\" is already the name of another query of this check; names must be unique\n",
-            "lookout.toml:13:1: check[0].query[1].critcal: unknown key; did you mean \"critical\"?",
+            "lookout.toml:2:1: check \"db\".dsn: missing; this check type needs it, like dsn = \"postgres://monitor:${PGPASSWORD}@127.0.0.1:5432/app\"\n",
+            "lookout.toml:5:16: check \"db\".ping_warning: expected a duration string like \"10s\", found an integer\n",
+            "lookout.toml:6:24: check \"db\".connections_critical: \"120%\" is out of range; expected 0% to 100%\n",
+            "lookout.toml:7:1: check \"db\".query \"failed\".sql: missing; every query needs a statement whose first value is graded, like sql = \"SELECT count(*) FROM tasks WHERE status = 'failed'\"\n",
+            "lookout.toml:9:11: check \"db\".query \"failed\".warning: expected a number, found a string\n",
+            "lookout.toml:11:8: check \"db\".query[1].name: \"failed\" is already the name of another query of this check; names must be unique\n",
+            "lookout.toml:13:1: check \"db\".query[1].critcal: unknown key; did you mean \"critical\"?",
         )
     );
 }
@@ -134,8 +134,8 @@ fn sqlite_integrity_check_and_threshold_order() {
             "[[check]]\nname = \"db\"\ntype = \"sqlite\"\ndsn = \"sqlite:///x.db\"\nping_warning = \"5s\"\nping_critical = \"1s\"\nintegrity_check = \"yes\"\n"
         ),
         concat!(
-            "lookout.toml:5:16: check[0].ping_warning: \"5s\" must not be longer than ping_critical (\"1s\")\n",
-            "lookout.toml:7:19: check[0].integrity_check: expected a boolean (true or false), found a string",
+            "lookout.toml:5:16: check \"db\".ping_warning: \"5s\" must not be longer than ping_critical (\"1s\")\n",
+            "lookout.toml:7:19: check \"db\".integrity_check: expected a boolean (true or false), found a string",
         )
     );
 }

@@ -86,8 +86,8 @@ fn an_address_without_a_port_is_a_config_problem() {
         .unwrap_or_default();
     assert_eq!(
         error,
-        "t.toml:4:11: check[0].address: \"localhost\" has no port; expected \"host:port\", like \"127.0.0.1:5432\"\n\
-         t.toml:5:7: check[0].tls: expected a boolean (true or false), found a string"
+        "t.toml:4:11: check \"db\".address: \"localhost\" has no port; expected \"host:port\", like \"127.0.0.1:5432\"\n\
+         t.toml:5:7: check \"db\".tls: expected a boolean (true or false), found a string"
     );
 }
 

@@ -113,13 +113,13 @@ fn a_depends_on_cycle_is_a_config_error_naming_the_path() {
     let p = path.display();
     assert!(
         err.contains(&format!(
-            "{p}:11:15: check[1].depends_on[0]: a dependency cycle: a → b → a\n"
+            "{p}:11:15: check \"b\".depends_on[0]: a dependency cycle: a → b → a\n"
         )),
         "{err}"
     );
     assert!(
         err.contains(&format!(
-            "{p}:17:15: check[2].depends_on[0]: a dependency cycle: c → c\n"
+            "{p}:17:15: check \"c\".depends_on[0]: a dependency cycle: c → c\n"
         )),
         "{err}"
     );

@@ -316,35 +316,35 @@ fn config_check_refuses_overflowing_durations_and_invalid_ports_with_their_place
         ),
         (
             "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/\"\ninterval = \"6148914691236517206s\"\n",
-            "lookout.toml:5:12: check[0].interval: \"6148914691236517206s\" is too large a duration; expected at most 36500d (100 years)",
+            "lookout.toml:5:12: check \"app\".interval: \"6148914691236517206s\" is too large a duration; expected at most 36500d (100 years)",
         ),
         (
             "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:99999999/\"\n",
-            "lookout.toml:4:7: check[0].url: \"http://127.0.0.1:99999999/\" has an invalid port \"99999999\"; expected a port from 1 to 65535",
+            "lookout.toml:4:7: check \"app\".url: \"http://127.0.0.1:99999999/\" has an invalid port \"99999999\"; expected a port from 1 to 65535",
         ),
         (
             "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:65616/\"\n",
-            "lookout.toml:4:7: check[0].url: \"http://127.0.0.1:65616/\" has an invalid port \"65616\"; expected a port from 1 to 65535",
+            "lookout.toml:4:7: check \"app\".url: \"http://127.0.0.1:65616/\" has an invalid port \"65616\"; expected a port from 1 to 65535",
         ),
         (
             "[[check]]\nname = \"m\"\ntype = \"prometheus\"\nurl = \"http://127.0.0.1:0/metrics\"\n",
-            "lookout.toml:4:7: check[0].url: \"http://127.0.0.1:0/metrics\" has an invalid port \"0\"",
+            "lookout.toml:4:7: check \"m\".url: \"http://127.0.0.1:0/metrics\" has an invalid port \"0\"",
         ),
         (
             "[[check]]\nname = \"db\"\ntype = \"postgres\"\ndsn = \"postgres://u:pw@127.0.0.1:70000/test\"\n",
-            "lookout.toml:4:7: check[0].dsn: has an invalid port \"70000\"; expected a port from 1 to 65535",
+            "lookout.toml:4:7: check \"db\".dsn: has an invalid port \"70000\"; expected a port from 1 to 65535",
         ),
         (
             "[[check]]\nname = \"t\"\ntype = \"tcp\"\naddress = \"127.0.0.1:65536\"\n",
-            "lookout.toml:4:11: check[0].address: \"127.0.0.1:65536\" has an invalid port \"65536\"",
+            "lookout.toml:4:11: check \"t\".address: \"127.0.0.1:65536\" has an invalid port \"65536\"",
         ),
         (
             "[[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://127.0.0.1:5000/\"\nmax_body = \"16TiB\"\n",
-            "lookout.toml:5:12: check[0].max_body: \"16TiB\" is too large; expected at most \"1GiB\"",
+            "lookout.toml:5:12: check \"app\".max_body: \"16TiB\" is too large; expected at most \"1GiB\"",
         ),
         (
             "[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://hooks.example.org:99999/x\"\n",
-            "notifier[0].url: has an invalid port \"99999\"",
+            "notifier \"hook\".url: has an invalid port \"99999\"",
         ),
     ];
     for (body, expected) in cases {

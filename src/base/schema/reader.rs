@@ -9,6 +9,18 @@
 //! file:line:column so that one edit fixes them all. The schema is small; reading it by hand
 //! costs a few lines per key and buys exact messages.
 //!
+//! Key paths. A problem's key is written the way TOML addresses the value: `system.interval`,
+//! `server.trusted_proxies[1]`, a key TOML would quote in quotes (`headers."X Y"`). An element of
+//! an array of tables (`[[check]]`) is its array and its index, `check[2]`, until the section
+//! reading it names it (`name_table`, called by the readers of `name`): from then on it is its
+//! array and its name, quoted as a TOML basic string, `check "app"`, so a problem reads
+//! `check "app".timeout` and, nested, `check "web".pattern "errors".regex`. The quotes are
+//! always there, so a name can never be mistaken for a key (`check "timeout".timeout`). A table
+//! keeps its index when it has no usable name (missing, invalid, or already taken by an earlier
+//! table of the same array): a key path always points at one table. Reading itself, the known
+//! keys and `asked_paths` stay by index; `finish` rewrites the keys of the problems, those of
+//! the unknown-key pass included.
+//!
 //! This file knows TOML and positions, not Lookout: the keys, defaults and validation of the
 //! Lookout config are in `config` (`config/parse.rs` and the sections it calls).
 
@@ -39,6 +51,11 @@ pub struct Reader<'a> {
     declared: std::collections::HashMap<(String, &'static str), Declared>,
     /// Paths of the tables read with free-form keys (`accept_all_keys`): `Kind::Map`.
     maps: std::collections::HashSet<String>,
+    /// Named elements of arrays of tables, by index path (`check[0]`): the array's index path
+    /// (`check`) and the name. `finish` keys problems by them.
+    names: std::collections::HashMap<String, (String, String)>,
+    /// The (array path, name) pairs given out, so a name names one table of its array.
+    names_taken: std::collections::HashSet<(String, String)>,
 }
 
 /// What a key holds, as the typed getters know it: enough for a JSON Schema (`describe.rs`).
@@ -91,10 +108,13 @@ pub struct Declared {
 /// A table being read. `entries` is `None` when the table is absent (or had the wrong type), so
 /// its keys are still asked for and take their defaults.
 pub struct Table<'t, 'i> {
+    /// The key path by index (`check[0]`); problems are keyed by name only in `finish`.
     pub path: String,
     entries: Option<&'t DeTable<'i>>,
     /// Where the table is written, for problems about keys missing from it.
     pub span: Option<Range<usize>>,
+    /// For an element of an array of tables, the array's path (`check`): it can be named.
+    element_of: Option<String>,
 }
 
 impl Table<'_, '_> {
@@ -155,6 +175,8 @@ impl<'a> Reader<'a> {
             opened: std::collections::HashSet::new(),
             declared: std::collections::HashMap::new(),
             maps: std::collections::HashSet::new(),
+            names: std::collections::HashMap::new(),
+            names_taken: std::collections::HashSet::new(),
         }
     }
 
@@ -253,6 +275,7 @@ impl<'a> Reader<'a> {
             path: String::new(),
             entries: Some(document),
             span: None,
+            element_of: None,
         }
     }
 
@@ -280,6 +303,7 @@ impl<'a> Reader<'a> {
             path,
             entries,
             span,
+            element_of: None,
         }
     }
 
@@ -326,12 +350,31 @@ impl<'a> Reader<'a> {
                         path: element.path,
                         entries: Some(entries),
                         span: Some(element.span),
+                        element_of: Some(item.path.clone()),
                     });
                 }
                 _ => self.wrong_type(&element, "a table"),
             }
         }
         tables
+    }
+
+    /// Names `table`, an element of an array of tables, by `name` (its validated `name` key):
+    /// problems under it are keyed `check "app".timeout` instead of `check[0].timeout` (see the
+    /// module's header). Does nothing for a table that is not an element of an array, or when
+    /// an earlier element of the same array already has the name: that one keeps it and this
+    /// one its index, so a key path never points at two tables.
+    pub fn name_table(&mut self, table: &Table<'_, '_>, name: &str) {
+        let Some(array) = &table.element_of else {
+            return;
+        };
+        if self.names.contains_key(&table.path)
+            || !self.names_taken.insert((array.clone(), name.to_string()))
+        {
+            return;
+        }
+        self.names
+            .insert(table.path.clone(), (array.clone(), name.to_string()));
     }
 
     /// A table nested in `parent` under a key the caller chooses at run time (e.g. the name
@@ -409,13 +452,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Ends reading: reports unknown keys, then returns every problem in file order.
+    /// Ends reading: reports unknown keys, keys every problem by the names of its tables, then
+    /// returns the problems in file order.
     pub fn finish(mut self, document: &DeTable<'_>) -> Vec<Problem> {
         self.report_unknown_keys(document, "");
+        let mut problems = std::mem::take(&mut self.problems);
+        for problem in &mut problems {
+            problem.key = self.named_path(&problem.key);
+        }
         // Stable: problems at one place keep the order they were found in.
-        self.problems
-            .sort_by_key(|problem| (problem.position.is_none(), problem.position));
-        self.problems
+        problems.sort_by_key(|problem| (problem.position.is_none(), problem.position));
+        problems
     }
 
     /// Every key path the reader asked for, tables included (the schema); for the test that
@@ -426,6 +473,31 @@ impl<'a> Reader<'a> {
             .iter()
             .map(|(table, key)| join(table, key))
             .collect()
+    }
+
+    /// `path` with its innermost named table written by name (`check[0].timeout` ->
+    /// `check "app".timeout`), and so on outwards; unchanged when no table on it is named.
+    fn named_path(&self, path: &str) -> String {
+        if self.names.is_empty() {
+            return path.to_string();
+        }
+        // The longest prefix that is a named table and ends where a key or an index begins.
+        let named = path
+            .char_indices()
+            .rev()
+            .filter(|&(at, c)| {
+                c == ']' && matches!(path.as_bytes().get(at + 1), None | Some(b'.' | b'['))
+            })
+            .find_map(|(at, _)| {
+                let (table, rest) = path.split_at(at + 1);
+                self.names.get(table).map(|named| (named, rest))
+            });
+        match named {
+            None => path.to_string(),
+            Some(((array, name), rest)) => {
+                format!("{} {name:?}{rest}", self.named_path(array))
+            }
+        }
     }
 
     fn report_unknown_keys(&mut self, table: &DeTable<'_>, table_path: &str) {
@@ -480,7 +552,7 @@ impl<'a> Reader<'a> {
             .asked
             .iter()
             .filter(|(parent, key)| parent != table_path && key.eq_ignore_ascii_case(name))
-            .map(|(parent, key)| format!("{:?}", join(parent, key)))
+            .map(|(parent, key)| format!("{:?}", self.named_path(&join(parent, key))))
             .collect();
         if let Some((last, others)) = elsewhere.split_last() {
             let options = if others.is_empty() {
@@ -544,5 +616,96 @@ mod tests {
         );
         assert_eq!(join("system", "foo bar"), "system.\"foo bar\"");
         assert_eq!(join("", ""), "\"\"");
+    }
+
+    /// Reads `[[item]]` tables (each with `name`, `size` and `[[item.part]]` with `name`),
+    /// naming those whose name is not "-", and reports `size` as wrong everywhere.
+    fn named_problems(text: &str) -> Vec<String> {
+        let document = DeTable::parse(text)
+            .map(|t| t.into_inner())
+            .unwrap_or_default();
+        let env = |_: &str| None;
+        let mut r = Reader::new("t.toml", text, &env);
+        let root = r.root(&document);
+        let settings = r.table(&root, "settings");
+        r.name_table(&settings, "not an element");
+        r.item(&settings, "size");
+        for item in r.table_array(&root, "item") {
+            name_and_size(&mut r, &item);
+            for part in r.table_array(&item, "part") {
+                name_and_size(&mut r, &part);
+            }
+        }
+        fn name_and_size(r: &mut Reader<'_>, table: &Table<'_, '_>) {
+            if let Some(name) = r.item(table, "name")
+                && let DeValue::String(name) = name.value
+                && name != "-"
+            {
+                r.name_table(table, name);
+            }
+            if let Some(size) = r.item(table, "size") {
+                r.problem(Some(&size.span), &size.path, "wrong");
+            }
+        }
+        r.finish(&document)
+            .iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn tables_of_arrays_are_keyed_by_name_once_named() {
+        let text = r#"
+[settings]
+size = 1
+sise = 1
+
+[[item]]
+name = "a"
+size = 1
+[[item.part]]
+name = "x.y"
+size = 1
+sise = 1
+[[item.part]]
+name = "-"
+size = 1
+[[item.part]]
+name = "x.y"
+size = 1
+
+[[item]]
+name = "say \"hi\" \\ 1"
+size = 1
+
+[[item]]
+name = "a"
+size = 1
+[[item.part]]
+name = "x.y"
+size = 1
+
+[[item]]
+size = 1
+sise = 1
+"#;
+        assert_eq!(
+            named_problems(text),
+            [
+                "settings.sise: unknown key; did you mean \"size\"?",
+                "item \"a\".size: wrong",
+                // A name is quoted whatever it holds: a dot in it is not a key.
+                "item \"a\".part \"x.y\".size: wrong",
+                "item \"a\".part \"x.y\".sise: unknown key; did you mean \"size\"?",
+                // No usable name, or a name an earlier table of the array has: the index.
+                "item \"a\".part[1].size: wrong",
+                "item \"a\".part[2].size: wrong",
+                "item \"say \\\"hi\\\" \\\\ 1\".size: wrong",
+                "item[2].size: wrong",
+                "item[2].part \"x.y\".size: wrong",
+                "item[3].size: wrong",
+                "item[3].sise: unknown key; did you mean \"size\"?",
+            ]
+        );
     }
 }

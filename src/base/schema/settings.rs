@@ -383,7 +383,8 @@ pub fn warning_below_critical(r: &mut Reader<'_>, warning: &Field<f64>, critical
 }
 
 /// The `name` of one table of an array (`[[check]]`, `[[notifier]]`): required, trimmed, no
-/// control characters, unique among `taken`. `noun` and `example` word the messages.
+/// control characters, unique among `taken`. `noun` and `example` word the messages. A valid
+/// name names the table: its problems are keyed `check "app".timeout` (`Reader::name_table`).
 pub fn unique_name(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
@@ -410,15 +411,19 @@ pub fn unique_name(
             &format!("{}.name", table.path),
             format!("missing; every {noun} needs a name, like name = \"{example}\""),
         );
-    } else if name.valid && !taken.insert(name.value.clone()) {
-        r.problem(
-            name.span.as_ref(),
-            &name.path,
-            format!(
-                "{:?} is already the name of another {noun}; names must be unique",
-                name.value
-            ),
-        );
+    } else if name.valid {
+        if taken.insert(name.value.clone()) {
+            r.name_table(table, &name.value);
+        } else {
+            r.problem(
+                name.span.as_ref(),
+                &name.path,
+                format!(
+                    "{:?} is already the name of another {noun}; names must be unique",
+                    name.value
+                ),
+            );
+        }
     }
     name
 }

@@ -265,12 +265,12 @@ mod tests {
                  server = \"ns1.example.org\"\nexpect = [\"300.1.2.3\"]\n\n\
                  [[check]]\nname = \"dns2\"\ntype = \"dns\"\nserver = \"127.0.0.1:0\"\n"
             ),
-            "lookout.toml:4:9: check[0].query: \"bad..name\" has an empty label (two dots in a row)\n\
-             lookout.toml:5:15: check[0].record_type: \"SRV\" is not a record type this check asks for; expected one of \"A\", \"AAAA\", \"CNAME\", \"MX\", \"NS\", \"TXT\"\n\
-             lookout.toml:6:10: check[0].server: \"ns1.example.org\" is not an IP address with an optional port, like \"127.0.0.1:53\" or \"[::1]:5353\" (a server is asked by address: its own name would need a resolver first)\n\
-             lookout.toml:7:11: check[0].expect[0]: \"300.1.2.3\" is not an IPv4 address, like \"192.0.2.10\"\n\
-             lookout.toml:9:1: check[1].query: missing; this check type needs it, like query = \"app.example.org\"\n\
-             lookout.toml:12:10: check[1].server: \"127.0.0.1:0\" has port 0; expected a port from 1 to 65535"
+            "lookout.toml:4:9: check \"dns\".query: \"bad..name\" has an empty label (two dots in a row)\n\
+             lookout.toml:5:15: check \"dns\".record_type: \"SRV\" is not a record type this check asks for; expected one of \"A\", \"AAAA\", \"CNAME\", \"MX\", \"NS\", \"TXT\"\n\
+             lookout.toml:6:10: check \"dns\".server: \"ns1.example.org\" is not an IP address with an optional port, like \"127.0.0.1:53\" or \"[::1]:5353\" (a server is asked by address: its own name would need a resolver first)\n\
+             lookout.toml:7:11: check \"dns\".expect[0]: \"300.1.2.3\" is not an IPv4 address, like \"192.0.2.10\"\n\
+             lookout.toml:9:1: check \"dns2\".query: missing; this check type needs it, like query = \"app.example.org\"\n\
+             lookout.toml:12:10: check \"dns2\".server: \"127.0.0.1:0\" has port 0; expected a port from 1 to 65535"
         );
     }
 }

@@ -536,6 +536,9 @@ fn read_extracts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<Extract> {
     let mut extracts: Vec<Extract> = Vec::new();
     for entry in r.table_array(table, "extract") {
         let name = required_string(r, &entry, "name", "\"db_healthy\"");
+        if !name.is_empty() {
+            r.name_table(&entry, &name);
+        }
         let pointer_value = pointer(r, &entry, "json_pointer");
         if pointer_value.is_none() {
             r.problem(
@@ -688,13 +691,13 @@ equals = "healthy"
 "#;
         assert_eq!(
             errors(text),
-            r#"lookout.toml:5:23: check[0].expect_status[1]: "200-99" is not a status code or range; expected codes from 100 to 599 like 200, "200-399" or "2xx"
-lookout.toml:5:33: check[0].expect_status[2]: "abc" is not a status code or range; expected codes from 100 to 599 like 200, "200-399" or "2xx"
-lookout.toml:5:40: check[0].expect_status[3]: expected a status code or a range like "200-399", found a boolean
-lookout.toml:6:1: check[0].follow_redirect: unknown key; did you mean "follow_redirects"?
-lookout.toml:7:10: check[0].method: expected a string, found an integer
-lookout.toml:8:1: check[0].assert[0].json_pointer: missing; an assertion needs the place to look, like json_pointer = "/status"
-lookout.toml:9:16: check[0].assert[0].json_pointer: "status" is not a JSON pointer; it starts with /, like "/components/database/healthy""#
+            r#"lookout.toml:5:23: check "app".expect_status[1]: "200-99" is not a status code or range; expected codes from 100 to 599 like 200, "200-399" or "2xx"
+lookout.toml:5:33: check "app".expect_status[2]: "abc" is not a status code or range; expected codes from 100 to 599 like 200, "200-399" or "2xx"
+lookout.toml:5:40: check "app".expect_status[3]: expected a status code or a range like "200-399", found a boolean
+lookout.toml:6:1: check "app".follow_redirect: unknown key; did you mean "follow_redirects"?
+lookout.toml:7:10: check "app".method: expected a string, found an integer
+lookout.toml:8:1: check "app".assert[0].json_pointer: missing; an assertion needs the place to look, like json_pointer = "/status"
+lookout.toml:9:16: check "app".assert[0].json_pointer: "status" is not a JSON pointer; it starts with /, like "/components/database/healthy""#
         );
     }
 
@@ -732,13 +735,13 @@ name = "up"
 "#;
         assert_eq!(
             errors(text),
-            r#"lookout.toml:5:13: check[0].families[0]: "vedfolnir_(" is not a valid regex: unclosed group
-lookout.toml:6:10: check[0].prefix: "1bad" is not a metric name prefix; use letters, digits and _, like "app_"
-lookout.toml:7:15: check[0].max_samples: 0 is out of range; expected 1 to 1000000
-lookout.toml:12:25: check[1].response_time_warning: "5s" conflicts with response_time_critical ("5s", the default); the warning threshold must be below the critical one
-lookout.toml:14:16: check[1].assert[0]: says nothing to test; add equals, not_equals, less_than, greater_than or exists
-lookout.toml:15:1: check[1].assert[0].equal: unknown key; did you mean "equals"?
-lookout.toml:16:1: check[1].extract[0].json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
+            r#"lookout.toml:5:13: check "metrics".families[0]: "vedfolnir_(" is not a valid regex: unclosed group
+lookout.toml:6:10: check "metrics".prefix: "1bad" is not a metric name prefix; use letters, digits and _, like "app_"
+lookout.toml:7:15: check "metrics".max_samples: 0 is out of range; expected 1 to 1000000
+lookout.toml:12:25: check "app".response_time_warning: "5s" conflicts with response_time_critical ("5s", the default); the warning threshold must be below the critical one
+lookout.toml:14:16: check "app".assert[0]: says nothing to test; add equals, not_equals, less_than, greater_than or exists
+lookout.toml:15:1: check "app".assert[0].equal: unknown key; did you mean "equals"?
+lookout.toml:16:1: check "app".extract "up".json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
         );
         let config = from_str(
             "[[check]]\nname = \"m\"\ntype = \"prometheus\"\nurl = \"http://h/metrics\"\n",

@@ -91,6 +91,9 @@ pub(crate) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
     let mut patterns: Vec<LogPattern> = Vec::with_capacity(tables.len());
     for pattern in &tables {
         let name = required_string(r, pattern, "name", "\"maintenance_blocked\"");
+        if !name.is_empty() {
+            r.name_table(pattern, &name);
+        }
         let regex_item = r.item_of(pattern, "regex", text_kind("a regex"));
         let regex_span = regex_item.as_ref().map(|item| item.span.clone());
         let regex_text = match regex_item {
@@ -223,8 +226,8 @@ regex = "(?i-u)error"
     fn golden_missing_path_and_patterns() {
         assert_eq!(
             errors("[[check]]\nname = \"l\"\ntype = \"log\"\n"),
-            "lookout.toml:1:1: check[0].path: missing; this check type needs it, like path = \"/var/log/app/webapp.log\"\n\
-             lookout.toml:1:1: check[0].pattern: missing; a log check needs at least one [[check.pattern]] with a name and a regex"
+            "lookout.toml:1:1: check \"l\".path: missing; this check type needs it, like path = \"/var/log/app/webapp.log\"\n\
+             lookout.toml:1:1: check \"l\".pattern: missing; a log check needs at least one [[check.pattern]] with a name and a regex"
         );
     }
 
@@ -248,10 +251,10 @@ warning = 5
 "#;
         assert_eq!(
             errors(text),
-            "lookout.toml:5:1: check[0].pattern[0].regex: missing; every pattern needs one, like regex = \"maintenance_operation_blocked\"\n\
-             lookout.toml:9:9: check[0].pattern[1].regex: \"(unclosed\" is not a valid regex: unclosed group\n\
-             lookout.toml:10:1: check[0].pattern[2].warning: 5 must be below critical (2)\n\
-             lookout.toml:13:1: check[0].pattern[2].warnng: unknown key; did you mean \"warning\"?"
+            "lookout.toml:5:1: check \"l\".pattern \"a\".regex: missing; every pattern needs one, like regex = \"maintenance_operation_blocked\"\n\
+             lookout.toml:9:9: check \"l\".pattern \"b\".regex: \"(unclosed\" is not a valid regex: unclosed group\n\
+             lookout.toml:10:1: check \"l\".pattern \"c\".warning: 5 must be below critical (2)\n\
+             lookout.toml:13:1: check \"l\".pattern \"c\".warnng: unknown key; did you mean \"warning\"?"
         );
     }
 }

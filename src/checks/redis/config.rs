@@ -202,7 +202,7 @@ mod tests {
     fn golden_missing_url() {
         assert_eq!(
             errors("[[check]]\nname = \"r\"\ntype = \"redis\"\n"),
-            "lookout.toml:1:1: check[0].url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
+            "lookout.toml:1:1: check \"r\".url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
         );
     }
 
@@ -212,7 +212,7 @@ mod tests {
         let message = errors(text);
         assert_eq!(
             message,
-            "lookout.toml:1:1: check[0].url: must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\""
+            "lookout.toml:1:1: check \"r\".url: must start with redis:// or rediss:// (TLS), like \"redis://127.0.0.1:6379/0\""
         );
         assert!(!message.contains("hunter2"));
     }
@@ -223,9 +223,9 @@ mod tests {
                     ping_warning = \"2s\"\nmemory_warning = \"95%\"\nsession_patern = \"x:*\"\n";
         assert_eq!(
             errors(text),
-            "lookout.toml:5:16: check[0].ping_warning: \"2s\" must be below ping_critical (\"1s\", the default)\n\
-             lookout.toml:6:18: check[0].memory_warning: \"95%\" must be below memory_critical (\"90%\", the default)\n\
-             lookout.toml:7:1: check[0].session_patern: unknown key; did you mean \"session_pattern\"?"
+            "lookout.toml:5:16: check \"r\".ping_warning: \"2s\" must be below ping_critical (\"1s\", the default)\n\
+             lookout.toml:6:18: check \"r\".memory_warning: \"95%\" must be below memory_critical (\"90%\", the default)\n\
+             lookout.toml:7:1: check \"r\".session_patern: unknown key; did you mean \"session_pattern\"?"
         );
     }
 }

@@ -196,6 +196,8 @@ pub(crate) fn read_sql(r: &mut Reader<'_>, table: &Table<'_, '_>, dialect: Diale
                 &name.path,
                 "missing; every query needs a name, like name = \"failed_tasks\"",
             );
+        } else if name.valid {
+            r.name_table(&query, &name.value);
         }
         let sql = match r.item_of(&query, "sql", text_kind("an SQL query")) {
             Some(item) => r

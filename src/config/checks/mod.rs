@@ -265,7 +265,7 @@ mod tests {
             problems(text),
             "c.toml:1:1: check[0].name: missing; every check needs a name, like name = \"app\"\n\
              c.toml:2:8: check[0].type: \"htp\" is not a check type; did you mean \"http\"?\n\
-             c.toml:8:1: check[1].intervall: unknown key; did you mean \"interval\"?\n\
+             c.toml:8:1: check \"a\".intervall: unknown key; did you mean \"interval\"?\n\
              c.toml:11:8: check[2].name: \"a\" is already the name of another check; names must be unique\n\
              c.toml:15:11: check[2].timeout: must not be longer than the interval (1s); a check cannot run more often than it can finish\n\
              c.toml:16:15: check[2].depends_on[0]: \"nope\" is not the name of any check\n\
@@ -284,12 +284,12 @@ mod tests {
         let text = [tcp("a", "[\"b\"]"), tcp("b", "[\"a\"]")].concat();
         assert_eq!(
             problems(&text),
-            "c.toml:11:15: check[1].depends_on[0]: a dependency cycle: a → b → a"
+            "c.toml:11:15: check \"b\".depends_on[0]: a dependency cycle: a → b → a"
         );
         // A check that names itself.
         assert_eq!(
             problems(&tcp("a", "[\"a\"]")),
-            "c.toml:5:15: check[0].depends_on[0]: a dependency cycle: a → a"
+            "c.toml:5:15: check \"a\".depends_on[0]: a dependency cycle: a → a"
         );
         // Two cycles through c, a longer one, an entry named twice (one cycle, one message), a
         // check outside them that depends on one, and an unknown name.
@@ -303,10 +303,10 @@ mod tests {
         .concat();
         assert_eq!(
             problems(&text),
-            "c.toml:17:20: check[2].depends_on[1]: \"nope\" is not the name of any check\n\
-             c.toml:23:15: check[3].depends_on[0]: a dependency cycle: a → b → c → a\n\
-             c.toml:23:20: check[3].depends_on[1]: a dependency cycle: b → c → b\n\
-             c.toml:29:15: check[4].depends_on[0]: a dependency cycle: d → d"
+            "c.toml:17:20: check \"b\".depends_on[1]: \"nope\" is not the name of any check\n\
+             c.toml:23:15: check \"c\".depends_on[0]: a dependency cycle: a → b → c → a\n\
+             c.toml:23:20: check \"c\".depends_on[1]: a dependency cycle: b → c → b\n\
+             c.toml:29:15: check \"d\".depends_on[0]: a dependency cycle: d → d"
         );
         // No cycle: a diamond.
         let text = [
@@ -329,8 +329,8 @@ mod tests {
                  expect_status = [200]\n[[check.assert]]\njson_pointer = \"/status\"\nequals = \"ok\"\n\n\
                  [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\nadress = \"x\"\n"
             ),
-            "c.toml:3:8: check[0].type: \"htp\" is not a check type; did you mean \"http\"?\n\
-             c.toml:14:1: check[1].adress: unknown key; did you mean \"address\"?"
+            "c.toml:3:8: check \"app\".type: \"htp\" is not a check type; did you mean \"http\"?\n\
+             c.toml:14:1: check \"db\".adress: unknown key; did you mean \"address\"?"
         );
     }
 
@@ -338,7 +338,7 @@ mod tests {
     fn a_type_specific_key_that_is_missing_is_named() {
         assert_eq!(
             problems("[[check]]\nname = \"r\"\ntype = \"redis\"\n"),
-            "c.toml:1:1: check[0].url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
+            "c.toml:1:1: check \"r\".url: missing; this check type needs it, like url = \"redis://127.0.0.1:6379/0\""
         );
     }
 }
