@@ -38,11 +38,11 @@ use toml::de::DeValue;
 use super::checks::{CheckConfig, CheckKind};
 use super::notifiers::NotifierConfig;
 use crate::base::schema::{Field, Item, Reader, Table, join};
-use crate::base::schema::{check_http_url, header_map, string_list};
 use crate::base::schema::{
-    closed_type, duration_setting, field, not_longer, positive, settle, string_setting,
-    unique_name, unknown_name,
+    closed_type, duration_setting, field, name_list, not_longer, or_list, positive, settle,
+    string_setting, unique_name, unknown_name,
 };
+use crate::base::schema::{header_map, required_http_url, required_nonblank};
 use crate::base::secret::Secret;
 use crate::base::units::format_duration;
 use crate::checks::redis::config::check_redis_url;
@@ -375,8 +375,8 @@ pub(in crate::config) fn read_maintenance(
     );
     let check_names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
     let notifier_names: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
-    let affected = names(r, &table, "checks", "check", &check_names);
-    let told = names(r, &table, "notifiers", "notifier", &notifier_names);
+    let affected = name_list(r, &table, "checks", "check", &check_names);
+    let told = name_list(r, &table, "notifiers", "notifier", &notifier_names);
     let sessions_check = r.item(&table, "sessions_check").and_then(|item| {
         let check = named_check(r, &item, checks, redis_check_types())?;
         match &check.kind {
@@ -413,27 +413,6 @@ pub(in crate::config) fn read_maintenance(
     }
 }
 
-/// An optional list of names, each of which must be one of `known` (the `[[noun]]` tables).
-fn names(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    noun: &str,
-    known: &[&str],
-) -> Option<Vec<String>> {
-    r.item(table, key)?;
-    let mut out = Vec::new();
-    for (name, span, path) in string_list(r, table, key) {
-        let name = name.trim();
-        if known.contains(&name) {
-            out.push(name.to_string());
-        } else {
-            r.problem(span.as_ref(), &path, unknown_name(name, noun, known));
-        }
-    }
-    Some(out)
-}
-
 /// The `[[check]]` named by the string `item`, which must be of one of `types`.
 fn named_check<'c>(
     r: &mut Reader<'_>,
@@ -462,74 +441,6 @@ fn named_check<'c>(
     );
     r.problem(Some(&item.span), &item.path, message);
     None
-}
-
-/// "postgres, mysql or sqlite".
-pub(crate) fn or_list<S: AsRef<str>>(words: &[S]) -> String {
-    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
-    match words.as_slice() {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-/// A required string with `${ENV}` substituted, and where it is written. A missing one is
-/// reported at its table as `missing; {why}`.
-fn required_text(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    why: &str,
-) -> Option<(String, Range<usize>)> {
-    match r.item(table, key) {
-        Some(item) => r
-            .text(&item, "a string")
-            .map(|text| (text.value, item.span.clone())),
-        None => {
-            let message = format!("missing; {why}");
-            r.problem(table.span.as_ref(), &join(&table.path, key), message);
-            None
-        }
-    }
-}
-
-/// A required http(s) URL, kept secret: a problem says what is wrong, never the URL (it may
-/// hold a token). `missing` starts the message for a missing one.
-fn http_url(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    example: &str,
-    missing: &str,
-) -> Secret {
-    let why = format!("{missing}, like {key} = {example:?}");
-    let Some((url, span)) = required_text(r, table, key, &why) else {
-        return Secret::default();
-    };
-    if let Err(why) = check_http_url(&url, example) {
-        r.problem(Some(&span), &join(&table.path, key), why);
-    }
-    Secret::new(url.trim())
-}
-
-/// A required string that must not be blank.
-fn required_nonblank(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    key: &'static str,
-    why: &str,
-    example: &str,
-) -> String {
-    let Some((value, span)) = required_text(r, table, key, &format!("{why}, like {example}"))
-    else {
-        return String::new();
-    };
-    if value.trim().is_empty() {
-        let message = format!("must not be empty; {why}, like {example}");
-        r.problem(Some(&span), &join(&table.path, key), message);
-    }
-    value.trim().to_string()
 }
 
 fn read_source(
@@ -572,7 +483,7 @@ fn read_source(
 }
 
 fn read_http_source(r: &mut Reader<'_>, table: &Table<'_, '_>) -> SourceKind {
-    let url = http_url(
+    let url = required_http_url(
         r,
         table,
         "url",
@@ -582,7 +493,7 @@ fn read_http_source(r: &mut Reader<'_>, table: &Table<'_, '_>) -> SourceKind {
     let headers = header_map(r, table, "headers", &[]);
     let login_table = r.table(table, "login");
     let login = login_table.is_present().then(|| LoginConfig {
-        url: http_url(
+        url: required_http_url(
             r,
             &login_table,
             "url",
@@ -1048,7 +959,7 @@ fn read_http_step(r: &mut Reader<'_>, table: &Table<'_, '_>) -> ControlAction {
             ))
         }
     });
-    let url = http_url(
+    let url = required_http_url(
         r,
         table,
         "url",

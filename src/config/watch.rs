@@ -23,10 +23,9 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use super::checks::{CheckConfig, CheckKind};
-use super::maintenance::or_list;
 use crate::base::schema::{Kind, Reader, Table, text_kind};
-use crate::base::schema::{check_http_url, header_map, optional_string, string_list};
 use crate::base::schema::{duration_setting, not_longer, positive, string_setting, unknown_name};
+use crate::base::schema::{header_map, optional_http_url, optional_string, or_list, string_list};
 use crate::base::secret::Secret;
 
 /// The commented examples of `config init`: every key of `[heartbeat]` and
@@ -59,6 +58,7 @@ pub struct HeartbeatConfig {
 }
 
 pub const HEARTBEAT_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT"];
+const PING_URL_EXAMPLE: &str = "https://hc-ping.com/<uuid>";
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers the heartbeat sets itself (or that `bearer_token` is for).
@@ -103,7 +103,7 @@ pub(in crate::config) fn read_heartbeat(
     if !table.is_present() {
         return None;
     }
-    let url = url_setting(r, &table, "url");
+    let url = optional_http_url(r, &table, "url", PING_URL_EXAMPLE);
     r.require(&table, "url");
     if url.is_none() && r.item(&table, "url").is_none() {
         r.problem(
@@ -112,7 +112,7 @@ pub(in crate::config) fn read_heartbeat(
             "missing; the heartbeat needs the URL to ping, like url = \"https://hc-ping.com/${HC_UUID}\"",
         );
     }
-    let fail_url = url_setting(r, &table, "fail_url");
+    let fail_url = optional_http_url(r, &table, "fail_url", PING_URL_EXAMPLE);
     let interval = duration_setting(r, &table, "interval", HEARTBEAT_INTERVAL, positive);
     let timeout = duration_setting(r, &table, "timeout", HEARTBEAT_TIMEOUT, positive);
     not_longer(r, &timeout, &interval, "expected timeout <= interval");
@@ -190,20 +190,6 @@ pub(in crate::config) fn read_heartbeat(
         body,
         ca_file,
     })
-}
-
-/// An optional http(s) URL kept as a secret (a ping URL is a credential: whoever has it can
-/// ping for us); its problem never quotes it.
-fn url_setting(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Option<Secret> {
-    let item = r.item_of(table, key, text_kind("an http(s) URL"))?;
-    let text = r.text(&item, "a URL string")?;
-    match check_http_url(&text.value, "https://hc-ping.com/<uuid>") {
-        Ok(()) => Some(Secret::new(text.value.trim())),
-        Err(why) => {
-            r.problem(Some(&item.span), &item.path, why);
-            None
-        }
-    }
 }
 
 /// `[alerts.connectivity]`, if written. `checks` are the `[[check]]`s read before.

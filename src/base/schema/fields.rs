@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use toml::de::DeValue;
 
-use super::reader::{Kind, Reader, Table, a_type};
+use super::reader::{Kind, Reader, Table, a_type, join};
 use crate::base::secret::Secret;
 
 /// `Kind::Text` with `form`.
@@ -27,26 +27,99 @@ pub fn optional_string(
     r.text(&item, "a string").map(|text| text.value)
 }
 
-/// A required string key; a missing one is a problem naming `example`.
+/// A required string key (after `${ENV}` substitution) and where it is written. A missing one
+/// is reported at its table as `missing; {why}`: every "required" reader words its message
+/// through this one.
+pub fn required_text(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    why: &str,
+) -> Option<(String, Range<usize>)> {
+    r.require(table, key);
+    match r.item_of(table, key, text_kind("a string")) {
+        Some(item) => r
+            .text(&item, "a string")
+            .map(|text| (text.value, item.span.clone())),
+        None => {
+            let message = format!("missing; {why}");
+            r.problem(table.span.as_ref(), &join(&table.path, key), message);
+            None
+        }
+    }
+}
+
+/// A required string key of a check type; a missing one is a problem naming `example`.
 pub fn required_string(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
     key: &'static str,
     example: &str,
 ) -> String {
-    r.require(table, key);
-    match r.item_of(table, key, text_kind("a string")) {
-        Some(item) => r
-            .text(&item, "a string")
-            .map(|text| text.value)
-            .unwrap_or_default(),
-        None => {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.{key}", table.path),
-                format!("missing; this check type needs it, like {key} = {example}"),
-            );
-            String::new()
+    let why = format!("this check type needs it, like {key} = {example}");
+    required_text(r, table, key, &why)
+        .map(|(value, _)| value)
+        .unwrap_or_default()
+}
+
+/// A required string that must not be blank, trimmed; `why, like example` words both problems
+/// (missing, blank).
+pub fn required_nonblank(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    why: &str,
+    example: &str,
+) -> String {
+    let Some((value, span)) = required_text(r, table, key, &format!("{why}, like {example}"))
+    else {
+        return String::new();
+    };
+    if value.trim().is_empty() {
+        let message = format!("must not be empty; {why}, like {example}");
+        r.problem(Some(&span), &join(&table.path, key), message);
+    }
+    value.trim().to_string()
+}
+
+/// A required http(s) URL, trimmed and kept as a `Secret`: a problem says what is wrong
+/// ([`check_http_url`]), never the URL (it may hold a token). A missing one is reported as
+/// `missing; {why}, like {key} = "{example}"`.
+pub fn required_http_url(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    example: &str,
+    why: &str,
+) -> Secret {
+    let why = format!("{why}, like {key} = {example:?}");
+    let found = required_text(r, table, key, &why);
+    r.declare(table, key, text_kind("an http(s) URL"));
+    let Some((url, span)) = found else {
+        return Secret::default();
+    };
+    if let Err(why) = check_http_url(&url, example) {
+        r.problem(Some(&span), &join(&table.path, key), why);
+        return Secret::default();
+    }
+    Secret::new(url.trim())
+}
+
+/// An optional http(s) URL, trimmed and kept as a `Secret` (a ping URL is a credential:
+/// whoever has it can ping for us); like [`required_http_url`], its problem never quotes it.
+pub fn optional_http_url(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    example: &str,
+) -> Option<Secret> {
+    let item = r.item_of(table, key, text_kind("an http(s) URL"))?;
+    let text = r.text(&item, "a URL string")?;
+    match check_http_url(&text.value, example) {
+        Ok(()) => Some(Secret::new(text.value.trim())),
+        Err(why) => {
+            r.problem(Some(&item.span), &item.path, why);
+            None
         }
     }
 }

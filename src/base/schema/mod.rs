@@ -16,14 +16,16 @@ mod settings;
 pub use describe::{annotate, derive};
 pub use env::{ExpandError, expand};
 pub use fields::{
-    check_http_url, header_map, optional_number, optional_string, port_problem, required_string,
-    string_list, string_map, text_kind,
+    check_http_url, header_map, optional_http_url, optional_number, optional_string, port_problem,
+    required_http_url, required_nonblank, required_string, required_text, string_list, string_map,
+    text_kind,
 };
 pub use problem::{LineIndex, Position, Problem, ProblemLines};
 pub use reader::{Declared, Field, Item, Kind, Reader, Table, Text, a_type, join};
 pub use settings::{
     DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, Whole,
-    anchored, bool_setting, closed_type, describe_other, duration_setting, field, not_longer,
-    pattern_list, percent_setting, positive, settle, size_setting, string_setting, unanchored,
-    unique_name, unknown_name, warning_below_critical, whole_setting,
+    anchored, bool_setting, closed_type, describe_other, duration_setting, field, name_list,
+    not_longer, or_list, parsed_setting, pattern_list, percent_setting, positive, regex_error_line,
+    settle, size_setting, string_setting, unanchored, unique_name, unknown_name,
+    warning_below_critical, whole_setting,
 };

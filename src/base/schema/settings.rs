@@ -9,11 +9,13 @@
 //! - out of range: `"<value>" <what is wrong>; expected <range>`
 
 use std::ops::Range;
+use std::str::FromStr;
 use std::time::Duration;
 
 use regex::Regex;
 use toml::de::DeValue;
 
+use super::fields::string_list;
 use super::reader::{Field, Item, Kind, Reader, Table, Text, a_type, join};
 use crate::base::units::{
     MAX_DURATION_TEXT, UnitError, format_duration, format_percent, parse_duration, parse_percent,
@@ -44,6 +46,23 @@ pub fn field<T>(
         span,
         valid,
     }
+}
+
+/// An optional setting of a typed leaf value (a cron expression, a time zone, an instant...)
+/// written as a string: `T::from_str` reads it, and its error is what is wrong with the text,
+/// which the problem puts after the quoted value (`"0 25 * * *" is not a cron expression...`).
+pub fn parsed_setting<T: FromStr<Err = String>>(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    expected_type: &str,
+) -> Field<Option<T>> {
+    string_setting(r, table, key, None, expected_type, |text| {
+        text.value
+            .parse()
+            .map(Some)
+            .map_err(|why| format!("{} {why}", text.quoted()))
+    })
 }
 
 /// A setting written as a string, converted by `convert` (whose error is the whole message).
@@ -303,8 +322,9 @@ pub fn pattern_list(
 }
 
 /// The one line of a regex error that says what is wrong. Syntax errors are multi-line
-/// (pattern, caret, "error: ..."); a config problem must fit on one line.
-fn regex_error_line(error: &regex::Error) -> String {
+/// (pattern, caret, "error: ..."); a config problem must fit on one line. Every reader of a
+/// regex words its problem with this.
+pub fn regex_error_line(error: &regex::Error) -> String {
     match error {
         regex::Error::Syntax(text) => text
             .lines()
@@ -438,6 +458,43 @@ pub fn unknown_name(name: &str, noun: &str, known: &[&str]) -> String {
         format!("expected one of {}", quoted.join(", "))
     };
     format!("{name:?} is not the name of any {noun}; {hint}")
+}
+
+/// An optional list of names (`checks = ["app", "db"]`), each of which must name one of the
+/// `[[noun]]` tables, `known`; `None` when the key is not written.
+pub fn name_list(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    key: &'static str,
+    noun: &str,
+    known: &[&str],
+) -> Option<Vec<String>> {
+    let kind = Kind::Texts {
+        form: format!("a [[{noun}]] name"),
+    };
+    r.item_of(table, key, kind.clone())?;
+    let names = string_list(r, table, key);
+    r.declare(table, key, kind);
+    let mut out = Vec::new();
+    for (name, span, path) in names {
+        let name = name.trim();
+        if known.contains(&name) {
+            out.push(name.to_string());
+        } else {
+            r.problem(span.as_ref(), &path, unknown_name(name, noun, known));
+        }
+    }
+    Some(out)
+}
+
+/// "postgres, mysql or sqlite".
+pub fn or_list<S: AsRef<str>>(words: &[S]) -> String {
+    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+    match words.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
 }
 
 /// The `type` of one table of a closed set (`[[check]]`, `[[notifier]]`): required, one of

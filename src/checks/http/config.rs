@@ -16,7 +16,7 @@ use toml::de::DeValue;
 
 use crate::base::net::TlsSettings;
 use crate::base::schema::{Item, Kind, Reader, Table, a_type, text_kind};
-use crate::base::schema::{optional_string, required_string, string_map};
+use crate::base::schema::{optional_string, regex_error_line, required_string, string_map};
 use crate::base::schema::{size_setting, string_setting};
 use crate::base::secret::Secret;
 use crate::checks::tcp::config::{ResponseTime, read_response_time, read_tls};
@@ -189,11 +189,7 @@ pub(crate) fn read_http(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpCheck 
         Regex::new(&text.value)
             .map(|regex| Some(Pattern(regex)))
             .map_err(|error| {
-                let line = error.to_string();
-                let line = line
-                    .lines()
-                    .find_map(|l| l.strip_prefix("error: "))
-                    .unwrap_or("invalid syntax");
+                let line = regex_error_line(&error);
                 format!("{} is not a valid regex: {line}", text.quoted())
             })
     })

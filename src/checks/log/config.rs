@@ -24,7 +24,7 @@ use regex::Regex;
 
 use crate::base::schema::{Reader, Table, text_kind};
 use crate::base::schema::{bool_setting, size_setting};
-use crate::base::schema::{optional_number, required_string};
+use crate::base::schema::{optional_number, regex_error_line, required_string};
 
 pub const DEFAULT_MAX_BYTES_PER_RUN: u64 = 8 << 20;
 
@@ -140,7 +140,7 @@ pub(crate) fn read_log(r: &mut Reader<'_>, table: &Table<'_, '_>) -> LogCheck {
                 &format!("{}.regex", pattern.path),
                 format!(
                     "{regex_text:?} is not a valid regex: {}",
-                    error_line(&error)
+                    regex_error_line(&error)
                 ),
             ),
         }
@@ -168,20 +168,6 @@ fn threshold(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Op
         return None;
     }
     Some(value)
-}
-
-/// The line of a regex error that says what is wrong (syntax errors span several lines).
-fn error_line(error: &regex::Error) -> String {
-    match error {
-        regex::Error::Syntax(text) => text
-            .lines()
-            .find_map(|line| line.strip_prefix("error: "))
-            .map_or_else(
-                || text.split_whitespace().collect::<Vec<_>>().join(" "),
-                str::to_string,
-            ),
-        other => other.to_string().replace('\n', " "),
-    }
 }
 
 #[cfg(test)]
