@@ -37,9 +37,11 @@ use toml::de::DeValue;
 
 use super::checks::{CheckConfig, CheckKind};
 use super::notifiers::NotifierConfig;
+use crate::base::calendar::{CRON_TYPE, CronExpr, RFC3339_TYPE, Rfc3339Time, ZONE_TYPE, ZoneName};
+use crate::base::schema::parsed_setting;
 use crate::base::schema::{Field, Item, Reader, Table, join};
 use crate::base::schema::{
-    closed_type, duration_setting, field, name_list, not_longer, or_list, positive, settle,
+    closed_type, duration_setting, name_list, not_longer, or_list, positive, settle,
     string_setting, unique_name, unknown_name,
 };
 use crate::base::schema::{header_map, required_http_url, required_nonblank};
@@ -131,6 +133,16 @@ impl Mode {
     }
 }
 
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Mode, String> {
+        Mode::parse(text).ok_or_else(|| {
+            "is not a maintenance mode; expected \"normal\", \"emergency\" or \"test\"".into()
+        })
+    }
+}
+
 /// `[maintenance.source]`: polled every `interval`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
@@ -179,12 +191,8 @@ pub enum SourceKind {
     Redis { url: Secret, key: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqlDriver {
-    Postgres,
-    Mysql,
-    Sqlite,
-}
+/// The SQL driver of a sql source: the sql check's dialect, from the DSN's scheme.
+pub use crate::checks::sql::config::Dialect as SqlDriver;
 
 /// `[maintenance.source.login]`: for admin-only status APIs. `form` is POSTed to `url` as
 /// `application/x-www-form-urlencoded`; the cookies it sets are sent with the status request.
@@ -305,16 +313,6 @@ pub enum ControlAction {
     Command { argv: Vec<String> },
 }
 
-impl From<Dialect> for SqlDriver {
-    fn from(dialect: Dialect) -> SqlDriver {
-        match dialect {
-            Dialect::Postgres => SqlDriver::Postgres,
-            Dialect::Mysql => SqlDriver::Mysql,
-            Dialect::Sqlite => SqlDriver::Sqlite,
-        }
-    }
-}
-
 // ---- Reading `[maintenance]`. Problems go to the reader (see the wording rules at the top of
 // ---- parse.rs); values with problems take their default so reading goes on.
 
@@ -347,14 +345,6 @@ const QUERY_EXAMPLE: &str =
     "query = \"SELECT value = 'true' AS active FROM settings WHERE name = 'maintenance'\"";
 const FORM_EXAMPLE: &str = "form = { username = \"admin\", password = \"${APP_PASSWORD}\" }";
 const COMMAND_EXAMPLE: &str = "[\"/usr/local/bin/app\", \"maintenance\", \"on\"]";
-const CRON_TYPE: &str = "a cron expression string like \"0 2 * * SUN\"";
-const CRON_FORM: &str = "expected 5 fields like \"0 2 * * SUN\" \
-     (minute hour day-of-month month day-of-week; MON#1 = first Monday)";
-const TIME_ZONE_FORM: &str = "expected an IANA time zone name like \"Europe/Berlin\" or \"UTC\"";
-const START_TYPE: &str = "a time string like \"2026-12-24T02:00:00Z\"";
-const START_FORM: &str = "expected a date, a time and a UTC offset (RFC 3339), \
-     like \"2026-12-24T02:00:00Z\" or \"2026-12-24T03:00:00+01:00\"";
-
 /// `[maintenance]`, read after `[[check]]` and `[[notifier]]`, whose names it refers to.
 pub(in crate::config) fn read_maintenance(
     r: &mut Reader<'_>,
@@ -590,7 +580,7 @@ fn read_sql_source(
     );
     let (driver, dsn) = match connection(r, table, "dsn", checks, sql_check_types(), &missing) {
         Connection::Own(dsn, span) => match Dialect::of_dsn(&dsn) {
-            Some(dialect) => (dialect.into(), Secret::new(dsn)),
+            Some(dialect) => (dialect, Secret::new(dsn)),
             None => {
                 // The DSN may hold a password: name the problem, never quote it.
                 let message = format!("must start with {DSN_SCHEMES}, like {example:?}");
@@ -599,7 +589,7 @@ fn read_sql_source(
             }
         },
         Connection::Check(check) => match &check.kind {
-            CheckKind::Sql(sql) => (sql.dialect.into(), sql.dsn.clone()),
+            CheckKind::Sql(sql) => (sql.dialect, sql.dsn.clone()),
             _ => (SqlDriver::Mysql, Secret::default()),
         },
         Connection::Invalid => (SqlDriver::Mysql, Secret::default()),
@@ -733,28 +723,8 @@ fn read_windows(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<WindowConfig> 
             "maintenance window",
             "weekly-patching",
         );
-        let cron = string_setting(r, &window, "cron", None, CRON_TYPE, |text| {
-            check_cron(&text.value)
-                .map(|()| Some(text.value.trim().to_string()))
-                .map_err(|why| format!("{} {why}", text.quoted()))
-        });
-        let timezone = string_setting(
-            r,
-            &window,
-            "timezone",
-            None,
-            "a time zone string like \"Europe/Berlin\"",
-            |text| {
-                let name = text.value.trim();
-                match jiff::tz::TimeZone::get(name) {
-                    Ok(_) if !name.is_empty() => Ok(Some(name.to_string())),
-                    _ => Err(format!(
-                        "{} is not a time zone; {TIME_ZONE_FORM}",
-                        text.quoted()
-                    )),
-                }
-            },
-        );
+        let cron = parsed_setting::<CronExpr>(r, &window, "cron", CRON_TYPE);
+        let timezone = parsed_setting::<ZoneName>(r, &window, "timezone", ZONE_TYPE);
         let start = start_setting(r, &window);
         let schedule = window_schedule(r, &window, cron, timezone, start);
         let duration = duration_setting(r, &window, "duration", Duration::ZERO, |duration| {
@@ -776,21 +746,7 @@ fn read_windows(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<WindowConfig> 
                 "missing; every maintenance window needs a duration, like duration = \"1h\"",
             );
         }
-        let mode = string_setting(
-            r,
-            &window,
-            "mode",
-            Mode::Normal,
-            "a mode string like \"normal\"",
-            |text| {
-                Mode::parse(&text.value).ok_or_else(|| {
-                    format!(
-                        "{} is not a maintenance mode; expected \"normal\", \"emergency\" or \"test\"",
-                        text.quoted()
-                    )
-                })
-            },
-        );
+        let mode = parsed_setting::<Mode>(r, &window, "mode", "a mode string like \"normal\"");
         let reason = string_setting(r, &window, "reason", None, "a string", |text| {
             let reason = text.value.trim();
             if reason.is_empty() {
@@ -810,7 +766,7 @@ fn read_windows(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<WindowConfig> 
                 name: name.value,
                 schedule,
                 duration: duration.value,
-                mode: mode.value,
+                mode: mode.value.unwrap_or(Mode::Normal),
                 reason,
             });
         }
@@ -822,9 +778,9 @@ fn read_windows(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<WindowConfig> 
 fn window_schedule(
     r: &mut Reader<'_>,
     window: &Table<'_, '_>,
-    cron: Field<Option<String>>,
-    timezone: Field<Option<String>>,
-    start: Field<Option<UnixMillis>>,
+    cron: Field<Option<CronExpr>>,
+    timezone: Field<Option<ZoneName>>,
+    start: Field<Option<Rfc3339Time>>,
 ) -> Option<WindowSchedule> {
     match (cron.span.is_some(), start.span.is_some()) {
         (true, true) => {
@@ -845,8 +801,10 @@ fn window_schedule(
             None
         }
         (true, false) => Some(WindowSchedule::Cron {
-            expression: cron.value?,
-            timezone: timezone.value.unwrap_or_else(|| "UTC".to_string()),
+            expression: cron.value?.into(),
+            timezone: timezone
+                .value
+                .map_or_else(|| "UTC".to_string(), String::from),
         }),
         (false, true) => {
             if timezone.span.is_some() {
@@ -858,65 +816,22 @@ fn window_schedule(
                 );
             }
             Some(WindowSchedule::Once {
-                start_ms: start.value?,
+                start_ms: start.value?.0,
             })
         }
     }
 }
 
-/// A cron expression of 5 fields as `croner` reads it (seconds are not allowed: a window
-/// starts on a minute). The error says which field is wrong when one alone is.
-pub fn check_cron(expression: &str) -> Result<(), String> {
-    const FIELDS: [(&str, &str); 5] = [
-        ("minute", "0-59"),
-        ("hour", "0-23"),
-        ("day of month", "1-31"),
-        ("month", "1-12 or JAN-DEC"),
-        ("day of week", "0-7 or SUN-SAT"),
-    ];
-    let fields: Vec<&str> = expression.split_whitespace().collect();
-    if fields.len() != FIELDS.len() {
-        return Err(format!("is not a cron expression; {CRON_FORM}"));
-    }
-    let parser = croner::parser::CronParser::new();
-    if parser.parse(expression).is_ok() {
-        return Ok(());
-    }
-    // The first field that is wrong on its own, with every other field "*".
-    for (index, (name, range)) in FIELDS.iter().enumerate() {
-        let mut alone = vec!["*"; FIELDS.len()];
-        alone[index] = fields[index];
-        if parser.parse(&alone.join(" ")).is_err() {
-            return Err(format!(
-                "is not a cron expression: the {name} {:?} is not valid ({range}); {CRON_FORM}",
-                fields[index]
-            ));
-        }
-    }
-    Err(format!("is not a cron expression; {CRON_FORM}"))
-}
-
 /// `start`: an RFC 3339 time string. A bare TOML datetime is refused with a hint, so that
 /// every time in the file is read one way.
-fn start_setting(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Field<Option<UnixMillis>> {
-    let Some(item) = r.item(table, "start") else {
-        return field(table, "start", None, None, true);
-    };
-    let outcome = match item.value {
-        DeValue::Datetime(_) => Err(Some(format!(
-            "expected {START_TYPE}, found a datetime; write it in quotes"
-        ))),
-        _ => match r.text(&item, START_TYPE) {
-            None => Err(None),
-            Some(text) => text
-                .value
-                .trim()
-                .parse::<jiff::Timestamp>()
-                .map(|at| Some(at.as_millisecond()))
-                .map_err(|_| Some(format!("{} is not a time; {START_FORM}", text.quoted()))),
-        },
-    };
-    settle(r, table, "start", None, item, outcome)
+fn start_setting(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Field<Option<Rfc3339Time>> {
+    if let Some(item) = r.item(table, "start")
+        && matches!(item.value, DeValue::Datetime(_))
+    {
+        let message = format!("expected {RFC3339_TYPE}, found a datetime; write it in quotes");
+        return settle(r, table, "start", None, item, Err(Some(message)));
+    }
+    parsed_setting(r, table, "start", RFC3339_TYPE)
 }
 
 fn read_control(r: &mut Reader<'_>, table: &Table<'_, '_>) -> ControlConfig {
@@ -1709,58 +1624,6 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             for secret in SECRETS {
                 assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
             }
-        }
-    }
-
-    #[test]
-    fn cron_expressions() {
-        for good in [
-            "0 2 * * SUN",
-            "0 2 * * sun",
-            "0 2 * * MON#1",
-            "*/15 * * * *",
-            "0 2 1,15 * *",
-            "30 3 * JAN-MAR MON-FRI",
-            "0 22 L * *",
-            "  0   2 * * 7 ",
-        ] {
-            assert_eq!(check_cron(good), Ok(()), "{good:?}");
-        }
-        let form = CRON_FORM;
-        for (bad, expected) in [
-            ("", format!("is not a cron expression; {form}")),
-            ("0 0 2 * * SUN", format!("is not a cron expression; {form}")),
-            ("@weekly", format!("is not a cron expression; {form}")),
-            (
-                "60 2 * * *",
-                format!("is not a cron expression: the minute \"60\" is not valid (0-59); {form}"),
-            ),
-            (
-                "0 2 32 * *",
-                format!(
-                    "is not a cron expression: the day of month \"32\" is not valid (1-31); {form}"
-                ),
-            ),
-            (
-                "0 2 * 13 *",
-                format!(
-                    "is not a cron expression: the month \"13\" is not valid (1-12 or JAN-DEC); {form}"
-                ),
-            ),
-            (
-                "0 2 * * FUNDAY",
-                format!(
-                    "is not a cron expression: the day of week \"FUNDAY\" is not valid (0-7 or SUN-SAT); {form}"
-                ),
-            ),
-            (
-                "0 2 * * MON#6",
-                format!(
-                    "is not a cron expression: the day of week \"MON#6\" is not valid (0-7 or SUN-SAT); {form}"
-                ),
-            ),
-        ] {
-            assert_eq!(check_cron(bad), Err(expected), "{bad:?}");
         }
     }
 
