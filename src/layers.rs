@@ -57,15 +57,7 @@ const LAYERS: &[(&str, usize)] = &[
 
 /// Edges allowed for now although they break the rule, each with its owner and why. Empty is
 /// the goal; an entry is (from module path prefix, to module path prefix, why).
-const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[(
-    "checks",
-    "config",
-    // Owner: helper "kinds" (issue 17, item 3). Test code only: the config tests of
-    // checks/http, checks/log and checks/redis read whole files with `config::from_str` and
-    // `config::test_support`; they belong in config's tests, or need a reader entry point in
-    // `base::schema`. Remove this entry with them.
-    "kinds: checks' config tests read whole configs through config::from_str",
-)];
+const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 /// A `crate::` path found in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

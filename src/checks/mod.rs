@@ -15,6 +15,8 @@
 pub mod hint;
 #[macro_use]
 mod kinds;
+#[cfg(test)]
+pub(crate) mod testing;
 
 // The check types: one line each, `Variant(folder::ConfigStruct)` (see `kinds.rs`).
 check_kinds! {

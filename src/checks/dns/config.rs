@@ -224,14 +224,13 @@ pub fn normalise(record_type: RecordType, text: &str) -> Result<String, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::test_support::errors;
-    use crate::config::{CheckKind, from_str};
+    use crate::checks::CheckKind;
+    use crate::checks::testing::{errors, read};
     use std::time::Duration;
 
     fn dns(keys: &str) -> DnsCheck {
         let text = format!("[[check]]\nname = \"dns\"\ntype = \"dns\"\n{keys}\n");
-        let config = from_str(&text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
-        match &config.checks[0].kind {
+        match &read(&text, &|_| None)[0] {
             CheckKind::Dns(dns) => dns.clone(),
             other => panic!("not dns: {other:?}"),
         }

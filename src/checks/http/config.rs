@@ -565,19 +565,19 @@ fn read_extracts(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<Extract> {
 mod tests {
     use super::*;
     use crate::checks::prometheus::PrometheusCheck;
-    use crate::config::{CheckKind, from_str};
+    use crate::checks::CheckKind;
+    use crate::checks::testing::read;
 
     fn env(name: &str) -> Option<String> {
         (name == "APP_TOKEN").then(|| "s3cr3t-token-value".to_string())
     }
 
     fn errors(text: &str) -> String {
-        crate::config::test_support::errors_with_env(text, &env)
+        crate::checks::testing::errors_with_env(text, &env)
     }
 
     fn http(text: &str) -> HttpCheck {
-        let config = from_str(text, "lookout.toml", &env).unwrap_or_else(|e| panic!("{e}"));
-        match &config.checks[0].kind {
+        match &read(text, &env)[0] {
             CheckKind::Http(check) => check.clone(),
             other => panic!("not http: {other:?}"),
         }
@@ -739,14 +739,12 @@ lookout.toml:14:16: check "app".assert[0]: says nothing to test; add equals, not
 lookout.toml:15:1: check "app".assert[0].equal: unknown key; did you mean "equals"?
 lookout.toml:16:1: check "app".extract "up".json_pointer: missing; an extract needs the place to look, like json_pointer = "/uptime""#
         );
-        let config = from_str(
+        let kinds = read(
             "[[check]]\nname = \"m\"\ntype = \"prometheus\"\nurl = \"http://h/metrics\"\n",
-            "t",
             &env,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        );
         assert_eq!(
-            config.checks[0].kind,
+            kinds[0],
             CheckKind::Prometheus(PrometheusCheck::new("http://h/metrics"))
         );
     }

@@ -173,9 +173,8 @@ fn threshold(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CheckKind, from_str};
-
-    use crate::config::test_support::{errors, no_env};
+    use crate::checks::CheckKind;
+    use crate::checks::testing::{errors, read};
 
     #[test]
     fn values_are_read() {
@@ -193,8 +192,8 @@ critical = 50
 name = "errors"
 regex = "(?i-u)error"
 "#;
-        let config = from_str(text, "lookout.toml", &no_env).unwrap_or_else(|e| panic!("{e}"));
-        let CheckKind::Log(log) = &config.checks[0].kind else {
+        let kinds = read(text, &|_| None);
+        let CheckKind::Log(log) = &kinds[0] else {
             panic!("not a log check");
         };
         assert_eq!(log.path, PathBuf::from("/var/log/app/webapp.log"));

@@ -175,18 +175,17 @@ fn duration_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CheckKind, from_str};
-
-    use crate::config::test_support::{errors, no_env};
+    use crate::checks::CheckKind;
+    use crate::checks::testing::{errors, read};
 
     #[test]
     fn defaults_and_values_are_read() {
         let text = "[[check]]\nname = \"r\"\ntype = \"redis\"\nurl = \"redis://:pw@127.0.0.1:6379/2\"\n\
                     ping_warning = \"50ms\"\nmemory_critical = \"95%\"\nsession_pattern = \"app:session:*\"\n\
                     session_scan_limit = 5000\n";
-        let config = from_str(text, "lookout.toml", &no_env).unwrap_or_else(|e| panic!("{e}"));
-        let CheckKind::Redis(redis) = &config.checks[0].kind else {
-            panic!("not a redis check: {:?}", config.checks[0].kind);
+        let kinds = read(text, &|_| None);
+        let CheckKind::Redis(redis) = &kinds[0] else {
+            panic!("not a redis check: {:?}", kinds[0]);
         };
         assert_eq!(redis.url.expose(), "redis://:pw@127.0.0.1:6379/2");
         assert_eq!(redis.ping_warning, Duration::from_millis(50));
