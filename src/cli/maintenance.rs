@@ -473,7 +473,7 @@ mod tests {
     use super::*;
     use crate::base::secret::Secret;
     use crate::clock::ManualClock;
-    use crate::config::maintenance::{ControlAction, WindowConfig, WindowSchedule};
+    use crate::config::maintenance::{ControlAction, HttpStep, WindowConfig, WindowSchedule};
     use crate::maintenance::{Impact, ManualWindow, Mode, Period};
     use crate::store::StoreOptions;
 
@@ -517,12 +517,12 @@ mod tests {
     async fn a_failing_control_step_records_nothing_and_exits_1() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
-        let step = ControlAction::Http {
+        let step = ControlAction::Http(HttpStep {
             method: "POST".into(),
             url: Secret::new(broken_app().await),
             headers: vec![],
             body: Some("{\"reason\": {reason}}".into()),
-        };
+        });
         config.maintenance.control.start = vec![step.clone()];
         config.maintenance.control.stop = vec![step];
         let clock: SharedClock = ManualClock::new(T0);

@@ -39,7 +39,7 @@ use super::checks::{CheckConfig, CheckKind};
 use super::notifiers::NotifierConfig;
 use crate::base::calendar::{CRON_TYPE, CronExpr, RFC3339_TYPE, Rfc3339Time, ZONE_TYPE, ZoneName};
 use crate::base::schema::parsed_setting;
-use crate::base::schema::{Field, Item, Reader, Table, join};
+use crate::base::schema::{Field, Item, Kind, Reader, Table, join, text_kind};
 use crate::base::schema::{
     closed_type, duration_setting, name_list, not_longer, or_list, positive, settle,
     string_setting, unique_name, unknown_name,
@@ -155,40 +155,69 @@ pub struct SourceConfig {
     pub fields: FieldPointers,
 }
 
+/// `[maintenance.source]` by its `type`: each kind is its own struct with its own `read`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    Http(HttpSource),
+    Sql(SqlSource),
+    Redis(RedisSource),
+}
+
 pub const SOURCE_TYPES: &[&str] = &["http", "sql", "redis"];
 
 impl SourceKind {
     pub fn type_name(&self) -> &'static str {
         match self {
-            SourceKind::Http { .. } => "http",
-            SourceKind::Sql { .. } => "sql",
-            SourceKind::Redis { .. } => "redis",
+            SourceKind::Http(_) => "http",
+            SourceKind::Sql(_) => "sql",
+            SourceKind::Redis(_) => "redis",
         }
+    }
+
+    /// The source of `type_name` (one of `SOURCE_TYPES`) read by its own type; `None` for
+    /// any other name (the `type` problem is already reported).
+    fn read(
+        type_name: &str,
+        r: &mut Reader<'_>,
+        table: &Table<'_, '_>,
+        checks: &[CheckConfig],
+    ) -> Option<SourceKind> {
+        Some(match type_name {
+            "http" => SourceKind::Http(HttpSource::read(r, table)),
+            "sql" => SourceKind::Sql(SqlSource::read(r, table, checks)),
+            "redis" => SourceKind::Redis(RedisSource::read(r, table, checks)),
+            _ => return None,
+        })
     }
 }
 
+/// `type = "http"`: GET `url` with `headers` (after the `login` step when set); the answer is
+/// JSON read with `fields`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SourceKind {
-    /// `type = "http"`: GET `url` with `headers` (after the `login` step when set); the
-    /// answer is JSON read with `fields`.
-    Http {
-        url: Secret,
-        headers: Vec<(String, Secret)>,
-        login: Option<LoginConfig>,
-    },
-    /// `type = "sql"`: `query` on `dsn` (or on the DSN of the sql `[[check]]` named by
-    /// `check`). One row; columns by name: `active` (required: boolean, number or text such
-    /// as "true"/"1"/"on"), optional `mode`, `reason`, `started_at`, `estimated_end`,
-    /// `active_jobs`, `invalidated_sessions`, `blocked_requests`.
-    Sql {
-        driver: SqlDriver,
-        dsn: Secret,
-        query: String,
-    },
-    /// `type = "redis"`: the value at `key` on `url` (or the URL of the redis `[[check]]`
-    /// named by `check`): a flag ("true", "1", "on", "yes" mean active; a missing key means
-    /// not), or a JSON document read with `fields`.
-    Redis { url: Secret, key: String },
+pub struct HttpSource {
+    pub url: Secret,
+    pub headers: Vec<(String, Secret)>,
+    pub login: Option<LoginConfig>,
+}
+
+/// `type = "sql"`: `query` on `dsn` (or on the DSN of the sql `[[check]]` named by `check`).
+/// One row; columns by name: `active` (required: boolean, number or text such as
+/// "true"/"1"/"on"), optional `mode`, `reason`, `started_at`, `estimated_end`, `active_jobs`,
+/// `invalidated_sessions`, `blocked_requests`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlSource {
+    pub driver: SqlDriver,
+    pub dsn: Secret,
+    pub query: String,
+}
+
+/// `type = "redis"`: the value at `key` on `url` (or the URL of the redis `[[check]]` named by
+/// `check`): a flag ("true", "1", "on", "yes" mean active; a missing key means not), or a JSON
+/// document read with `fields`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSource {
+    pub url: Secret,
+    pub key: String,
 }
 
 /// The SQL driver of a sql source: the sql check's dialect, from the DSN's scheme.
@@ -300,17 +329,37 @@ impl Default for ControlConfig {
 /// (strings quoted and escaped), in a command's arguments as plain text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ControlAction {
-    /// `type = "http"`: `method` (default "POST") `url` with `headers` and `body`; any 2xx
-    /// is success.
-    Http {
-        method: String,
-        url: Secret,
-        headers: Vec<(String, Secret)>,
-        body: Option<String>,
-    },
-    /// `type = "command"`: `command = ["/usr/local/bin/app", "maintenance", "on"]`, run
-    /// without a shell; exit code 0 is success.
-    Command { argv: Vec<String> },
+    Http(HttpStep),
+    Command(CommandStep),
+}
+
+/// `type = "http"`: `method` (default "POST") `url` with `headers` and `body`; any 2xx is
+/// success.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpStep {
+    pub method: String,
+    pub url: Secret,
+    pub headers: Vec<(String, Secret)>,
+    pub body: Option<String>,
+}
+
+/// `type = "command"`: `command = ["/usr/local/bin/app", "maintenance", "on"]`, run without a
+/// shell; exit code 0 is success.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandStep {
+    pub argv: Vec<String>,
+}
+
+impl ControlAction {
+    /// The step of `type_name` (one of `CONTROL_TYPES`) read by its own type; `None` for any
+    /// other name (the `type` problem is already reported).
+    fn read(type_name: &str, r: &mut Reader<'_>, table: &Table<'_, '_>) -> Option<ControlAction> {
+        Some(match type_name {
+            "http" => ControlAction::Http(HttpStep::read(r, table)),
+            "command" => ControlAction::Command(CommandStep::read(r, table)),
+            _ => return None,
+        })
+    }
 }
 
 // ---- Reading `[maintenance]`. Problems go to the reader (see the wording rules at the top of
@@ -367,7 +416,8 @@ pub(in crate::config) fn read_maintenance(
     let notifier_names: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
     let affected = name_list(r, &table, "checks", "check", &check_names);
     let told = name_list(r, &table, "notifiers", "notifier", &notifier_names);
-    let sessions_check = r.item(&table, "sessions_check").and_then(|item| {
+    let check_name = text_kind("the name of a redis [[check]] with a session_pattern");
+    let sessions_check = r.item_of(&table, "sessions_check", check_name).and_then(|item| {
         let check = named_check(r, &item, checks, redis_check_types())?;
         match &check.kind {
             CheckKind::Redis(redis) if redis.session_pattern.is_some() => Some(check.name.clone()),
@@ -448,21 +498,15 @@ fn read_source(
         positive,
     );
     not_longer(r, &timeout, &interval, "expected timeout <= interval");
-    let (kind, fields) = match source_type.value.as_str() {
-        "http" => {
-            let kind = read_http_source(r, table);
-            (kind, read_pointers(r, table))
-        }
-        "sql" => (read_sql_source(r, table, checks), FieldPointers::default()),
-        "redis" => {
-            let kind = read_redis_source(r, table, checks);
-            (kind, read_pointers(r, table))
-        }
-        _ => {
-            // Which keys belong depends on the type: with none known, none is unknown.
-            r.accept_all_keys(table);
-            return None;
-        }
+    let Some(kind) = SourceKind::read(&source_type.value, r, table, checks) else {
+        // Which keys belong depends on the type: with none known, none is unknown.
+        r.accept_all_keys(table);
+        return None;
+    };
+    // The JSON pointers into the answer (a sql row is read by its column names).
+    let fields = match kind {
+        SourceKind::Sql(_) => FieldPointers::default(),
+        SourceKind::Http(_) | SourceKind::Redis(_) => read_pointers(r, table),
     };
     Some(SourceConfig {
         interval: interval.value,
@@ -472,35 +516,38 @@ fn read_source(
     })
 }
 
-fn read_http_source(r: &mut Reader<'_>, table: &Table<'_, '_>) -> SourceKind {
-    let url = required_http_url(
-        r,
-        table,
-        "url",
-        STATUS_URL_EXAMPLE,
-        "an http source needs the URL of the status answer",
-    );
-    let headers = header_map(r, table, "headers", &[]);
-    let login_table = r.table(table, "login");
-    let login = login_table.is_present().then(|| LoginConfig {
-        url: required_http_url(
+impl HttpSource {
+    fn read(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpSource {
+        let url = required_http_url(
             r,
-            &login_table,
+            table,
             "url",
-            LOGIN_URL_EXAMPLE,
-            "a login needs the URL its form is POSTed to",
-        ),
-        form: read_form(r, &login_table),
-    });
-    SourceKind::Http {
-        url,
-        headers,
-        login,
+            STATUS_URL_EXAMPLE,
+            "an http source needs the URL of the status answer",
+        );
+        let headers = header_map(r, table, "headers", &[]);
+        let login_table = r.table(table, "login");
+        let login = login_table.is_present().then(|| LoginConfig {
+            url: required_http_url(
+                r,
+                &login_table,
+                "url",
+                LOGIN_URL_EXAMPLE,
+                "a login needs the URL its form is POSTed to",
+            ),
+            form: read_form(r, &login_table),
+        });
+        HttpSource {
+            url,
+            headers,
+            login,
+        }
     }
 }
 
 /// `form = { field = "value" }` of a login: required, not empty; values are secrets.
 fn read_form(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<(String, Secret)> {
+    r.require(table, "form");
     let map = r.table(table, "form");
     r.accept_all_keys(&map);
     let mut form = Vec::new();
@@ -531,17 +578,18 @@ enum Connection<'c> {
 }
 
 /// `own_key` (`dsn`, `url`) or `check` (the name of a `[[check]]` of one of `types`), exactly
-/// one of them; `missing` is the message when neither is written.
+/// one of them; `missing` is the message when neither is written, `own_form` says what
+/// `own_key` holds (for the schema).
 fn connection<'c>(
     r: &mut Reader<'_>,
     table: &Table<'_, '_>,
-    own_key: &'static str,
+    (own_key, own_form): (&'static str, &str),
     checks: &'c [CheckConfig],
     types: &[&str],
     missing: &str,
 ) -> Connection<'c> {
-    let own = r.item(table, own_key);
-    let check = r.item(table, "check");
+    let own = r.item_of(table, own_key, text_kind(own_form));
+    let check = r.item_of(table, "check", text_kind("a [[check]] name"));
     match (own, check) {
         (Some(_), Some(check)) => {
             let message = format!(
@@ -567,72 +615,82 @@ fn connection<'c>(
     }
 }
 
-fn read_sql_source(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    checks: &[CheckConfig],
-) -> SourceKind {
-    let example = Dialect::Mysql.example_dsn();
-    let missing = format!(
-        "a sql source needs dsn = {example:?}, or the name of a {} [[check]] whose DSN it uses, \
+impl SqlSource {
+    fn read(r: &mut Reader<'_>, table: &Table<'_, '_>, checks: &[CheckConfig]) -> SqlSource {
+        let example = Dialect::Mysql.example_dsn();
+        let missing = format!(
+            "a sql source needs dsn = {example:?}, or the name of a {} [[check]] whose DSN it uses, \
          like check = \"db\"",
-        or_list(sql_check_types())
-    );
-    let (driver, dsn) = match connection(r, table, "dsn", checks, sql_check_types(), &missing) {
-        Connection::Own(dsn, span) => match Dialect::of_dsn(&dsn) {
-            Some(dialect) => (dialect, Secret::new(dsn)),
-            None => {
-                // The DSN may hold a password: name the problem, never quote it.
-                let message = format!("must start with {DSN_SCHEMES}, like {example:?}");
-                r.problem(Some(&span), &join(&table.path, "dsn"), message);
-                (SqlDriver::Mysql, Secret::default())
-            }
-        },
-        Connection::Check(check) => match &check.kind {
-            CheckKind::Sql(sql) => (sql.dialect, sql.dsn.clone()),
-            _ => (SqlDriver::Mysql, Secret::default()),
-        },
-        Connection::Invalid => (SqlDriver::Mysql, Secret::default()),
-    };
-    let query = required_nonblank(
-        r,
-        table,
-        "query",
-        "a sql source needs a query whose one row has an active column",
-        QUERY_EXAMPLE,
-    );
-    SourceKind::Sql { driver, dsn, query }
+            or_list(sql_check_types())
+        );
+        let (driver, dsn) = match connection(
+            r,
+            table,
+            ("dsn", "a database DSN"),
+            checks,
+            sql_check_types(),
+            &missing,
+        ) {
+            Connection::Own(dsn, span) => match Dialect::of_dsn(&dsn) {
+                Some(dialect) => (dialect, Secret::new(dsn)),
+                None => {
+                    // The DSN may hold a password: name the problem, never quote it.
+                    let message = format!("must start with {DSN_SCHEMES}, like {example:?}");
+                    r.problem(Some(&span), &join(&table.path, "dsn"), message);
+                    (SqlDriver::Mysql, Secret::default())
+                }
+            },
+            Connection::Check(check) => match &check.kind {
+                CheckKind::Sql(sql) => (sql.dialect, sql.dsn.clone()),
+                _ => (SqlDriver::Mysql, Secret::default()),
+            },
+            Connection::Invalid => (SqlDriver::Mysql, Secret::default()),
+        };
+        let query = required_nonblank(
+            r,
+            table,
+            "query",
+            "a sql source needs a query whose one row has an active column",
+            QUERY_EXAMPLE,
+        );
+        SqlSource { driver, dsn, query }
+    }
 }
 
-fn read_redis_source(
-    r: &mut Reader<'_>,
-    table: &Table<'_, '_>,
-    checks: &[CheckConfig],
-) -> SourceKind {
-    let missing = "a redis source needs url = \"redis://127.0.0.1:6379/0\", or the name of a \
+impl RedisSource {
+    fn read(r: &mut Reader<'_>, table: &Table<'_, '_>, checks: &[CheckConfig]) -> RedisSource {
+        let missing = "a redis source needs url = \"redis://127.0.0.1:6379/0\", or the name of a \
                    redis [[check]] whose URL it uses, like check = \"redis\"";
-    let url = match connection(r, table, "url", checks, redis_check_types(), missing) {
-        Connection::Own(url, span) => {
-            if let Err(why) = check_redis_url(&url) {
-                // The URL may hold a password: name the problem, never quote it.
-                r.problem(Some(&span), &join(&table.path, "url"), why);
+        let url = match connection(
+            r,
+            table,
+            ("url", "a redis:// or rediss:// URL"),
+            checks,
+            redis_check_types(),
+            missing,
+        ) {
+            Connection::Own(url, span) => {
+                if let Err(why) = check_redis_url(&url) {
+                    // The URL may hold a password: name the problem, never quote it.
+                    r.problem(Some(&span), &join(&table.path, "url"), why);
+                }
+                Secret::new(url)
             }
-            Secret::new(url)
-        }
-        Connection::Check(check) => match &check.kind {
-            CheckKind::Redis(redis) => redis.url.clone(),
-            _ => Secret::default(),
-        },
-        Connection::Invalid => Secret::default(),
-    };
-    let key = required_nonblank(
-        r,
-        table,
-        "key",
-        "a redis source needs the key that holds the flag or the JSON status",
-        "key = \"app:maintenance\"",
-    );
-    SourceKind::Redis { url, key }
+            Connection::Check(check) => match &check.kind {
+                CheckKind::Redis(redis) => redis.url.clone(),
+                _ => Secret::default(),
+            },
+            Connection::Invalid => Secret::default(),
+        };
+        let key = required_nonblank(
+            r,
+            table,
+            "key",
+            "a redis source needs the key that holds the flag or the JSON status",
+            "key = \"app:maintenance\"",
+        );
+        RedisSource { url, key }
+    }
 }
 
 /// The JSON pointers of an http or redis source; "" turns an optional field off.
@@ -739,6 +797,7 @@ fn read_windows(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Vec<WindowConfig> 
                 None
             }
         });
+        r.require(&window, "duration");
         if duration.span.is_none() {
             r.problem(
                 window.span.as_ref(),
@@ -850,89 +909,92 @@ fn read_steps(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str) -> V
     let mut steps = Vec::new();
     for step in r.table_array(table, key) {
         let step_type = closed_type(r, &step, CONTROL_TYPES, "control step");
-        match step_type.value.as_str() {
-            "http" => steps.push(read_http_step(r, &step)),
-            "command" => steps.push(read_command_step(r, &step)),
+        match ControlAction::read(&step_type.value, r, &step) {
+            Some(action) => steps.push(action),
             // Which keys belong depends on the type: with none known, none is unknown.
-            _ => r.accept_all_keys(&step),
+            None => r.accept_all_keys(&step),
         }
     }
     steps
 }
 
-fn read_http_step(r: &mut Reader<'_>, table: &Table<'_, '_>) -> ControlAction {
-    let method = string_setting(r, table, "method", "POST".to_string(), "a string", |text| {
-        let method = text.value.trim().to_ascii_uppercase();
-        if CONTROL_METHODS.contains(&method.as_str()) {
-            Ok(method)
-        } else {
-            let expected: Vec<String> = CONTROL_METHODS.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!(
-                "{} is not an HTTP method for a control step; expected {}",
-                text.quoted(),
-                or_list(&expected)
-            ))
+impl HttpStep {
+    fn read(r: &mut Reader<'_>, table: &Table<'_, '_>) -> HttpStep {
+        let method = string_setting(r, table, "method", "POST".to_string(), "a string", |text| {
+            let method = text.value.trim().to_ascii_uppercase();
+            if CONTROL_METHODS.contains(&method.as_str()) {
+                Ok(method)
+            } else {
+                let expected: Vec<String> =
+                    CONTROL_METHODS.iter().map(|m| format!("{m:?}")).collect();
+                Err(format!(
+                    "{} is not an HTTP method for a control step; expected {}",
+                    text.quoted(),
+                    or_list(&expected)
+                ))
+            }
+        });
+        let url = required_http_url(
+            r,
+            table,
+            "url",
+            CONTROL_URL_EXAMPLE,
+            "this control step type needs it",
+        );
+        let headers = header_map(r, table, "headers", &[]);
+        let body_kind = text_kind("a request body ({placeholders} filled in as JSON values)");
+        let body = r.item_of(table, "body", body_kind).and_then(|item| {
+            let text = r.text(&item, "a string")?;
+            check_placeholders(r, &item, &text.value);
+            Some(text.value)
+        });
+        HttpStep {
+            method: method.value,
+            url,
+            headers,
+            body,
         }
-    });
-    let url = required_http_url(
-        r,
-        table,
-        "url",
-        CONTROL_URL_EXAMPLE,
-        "this control step type needs it",
-    );
-    let headers = header_map(r, table, "headers", &[]);
-    let body = r.item(table, "body").and_then(|item| {
-        let text = r.text(&item, "a string")?;
-        check_placeholders(r, &item, &text.value);
-        Some(text.value)
-    });
-    ControlAction::Http {
-        method: method.value,
-        url,
-        headers,
-        body,
     }
 }
 
-fn read_command_step(r: &mut Reader<'_>, table: &Table<'_, '_>) -> ControlAction {
-    let Some(item) = r.item(table, "command") else {
-        let message =
-            format!("missing; this control step type needs it, like command = {COMMAND_EXAMPLE}");
-        r.problem(table.span.as_ref(), &join(&table.path, "command"), message);
-        return ControlAction::Command { argv: Vec::new() };
-    };
-    if !matches!(item.value, DeValue::Array(_)) {
-        r.wrong_type(
-            &item,
-            "an array of strings (the program and its arguments; no shell runs it)",
-        );
-        return ControlAction::Command { argv: Vec::new() };
-    }
-    let Some(elements) = r.elements(&item, "an array of strings") else {
-        return ControlAction::Command { argv: Vec::new() };
-    };
-    if elements.is_empty() {
-        let message =
-            format!("is empty; expected the program and its arguments, like {COMMAND_EXAMPLE}");
-        r.problem(Some(&item.span), &item.path, message);
-    }
-    let mut argv = Vec::with_capacity(elements.len());
-    for (index, element) in elements.iter().enumerate() {
-        let Some(text) = r.text(element, "a string") else {
-            continue;
-        };
-        if index == 0 && text.value.trim().is_empty() {
-            r.problem(
-                Some(&element.span),
-                &element.path,
-                "must not be empty; expected the program to run, like \"/usr/local/bin/app\"",
+impl CommandStep {
+    fn read(r: &mut Reader<'_>, table: &Table<'_, '_>) -> CommandStep {
+        let none = CommandStep { argv: Vec::new() };
+        r.require(table, "command");
+        let form = "the program, then its arguments ({placeholders} filled in)".to_string();
+        let Some(item) = r.item_of(table, "command", Kind::Texts { form }) else {
+            let message = format!(
+                "missing; this control step type needs it, like command = {COMMAND_EXAMPLE}"
             );
+            r.problem(table.span.as_ref(), &join(&table.path, "command"), message);
+            return none;
+        };
+        let expected = "an array of strings (the program and its arguments; no shell runs it)";
+        let Some(elements) = r.elements(&item, expected) else {
+            return none;
+        };
+        if elements.is_empty() {
+            let message =
+                format!("is empty; expected the program and its arguments, like {COMMAND_EXAMPLE}");
+            r.problem(Some(&item.span), &item.path, message);
         }
-        check_placeholders(r, element, &text.value);
-        argv.push(text.value);
+        let mut argv = Vec::with_capacity(elements.len());
+        for (index, element) in elements.iter().enumerate() {
+            let Some(text) = r.text(element, "a string") else {
+                continue;
+            };
+            if index == 0 && text.value.trim().is_empty() {
+                r.problem(
+                    Some(&element.span),
+                    &element.path,
+                    "must not be empty; expected the program to run, like \"/usr/local/bin/app\"",
+                );
+            }
+            check_placeholders(r, element, &text.value);
+            argv.push(text.value);
+        }
+        CommandStep { argv }
     }
-    ControlAction::Command { argv }
 }
 
 /// Reports every `{word}` in `text` that is not one of `PLACEHOLDERS`.
@@ -1411,7 +1473,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             source: Some(SourceConfig {
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(10),
-                kind: SourceKind::Http {
+                kind: SourceKind::Http(HttpSource {
                     url: secret("https://app.example.org/admin/api/maintenance/status"),
                     headers: vec![("Authorization".into(), secret("Bearer s3cret-token"))],
                     login: Some(LoginConfig {
@@ -1422,7 +1484,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
                             ("username".into(), secret("admin")),
                         ],
                     }),
-                },
+                }),
                 fields: FieldPointers {
                     active: "/is_active".into(),
                     mode: None,
@@ -1459,7 +1521,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             ],
             control: ControlConfig {
                 start: vec![
-                    ControlAction::Http {
+                    ControlAction::Http(HttpStep {
                         method: "PUT".into(),
                         url: secret("https://app.example.org/admin/api/maintenance-mode/enable"),
                         headers: vec![("Authorization".into(), secret("Bearer s3cret-token"))],
@@ -1467,19 +1529,19 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
                             r#"{"reason": {reason}, "duration": {minutes}, "mode": {mode}, "until": {until}}"#
                                 .into(),
                         ),
-                    },
-                    ControlAction::Command {
+                    }),
+                    ControlAction::Command(CommandStep {
                         argv: ["/usr/local/bin/app", "maintenance", "on", "--reason={reason}"]
                             .map(String::from)
                             .to_vec(),
-                    },
+                    }),
                 ],
-                stop: vec![ControlAction::Http {
+                stop: vec![ControlAction::Http(HttpStep {
                     method: "POST".into(),
                     url: secret("https://app.example.org/admin/api/maintenance-mode/disable"),
                     headers: Vec::new(),
                     body: None,
-                }],
+                })],
                 timeout: Duration::from_secs(20),
             },
         };
@@ -1507,7 +1569,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
         );
         assert_eq!(source.fields, FieldPointers::default());
         assert!(
-            matches!(source.kind, SourceKind::Http { login: None, ref headers, .. } if headers.is_empty())
+            matches!(source.kind, SourceKind::Http(HttpSource { login: None, ref headers, .. }) if headers.is_empty())
         );
         assert_eq!(
             maintenance.windows[0].schedule,
@@ -1539,50 +1601,50 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
         for (lines, expected) in [
             (
                 format!("type = \"sql\"\ndsn = \"postgresql://m:${{DB_PASSWORD}}@db/app\"\n{query}"),
-                SourceKind::Sql {
+                SourceKind::Sql(SqlSource {
                     driver: SqlDriver::Postgres,
                     dsn: Secret::new("postgresql://m:s3cret-db@db/app"),
                     query: "SELECT 1 AS active".into(),
-                },
+                }),
             ),
             (
                 format!("type = \"sql\"\ndsn = \"MariaDB://db/app\"\n{query}"),
-                SourceKind::Sql {
+                SourceKind::Sql(SqlSource {
                     driver: SqlDriver::Mysql,
                     dsn: Secret::new("MariaDB://db/app"),
                     query: "SELECT 1 AS active".into(),
-                },
+                }),
             ),
             (
                 format!("type = \"sql\"\ndsn = \"sqlite:///var/lib/app/app.db\"\n{query}"),
-                SourceKind::Sql {
+                SourceKind::Sql(SqlSource {
                     driver: SqlDriver::Sqlite,
                     dsn: Secret::new("sqlite:///var/lib/app/app.db"),
                     query: "SELECT 1 AS active".into(),
-                },
+                }),
             ),
             (
                 format!("type = \"sql\"\ncheck = \"db\"\n{query}"),
-                SourceKind::Sql {
+                SourceKind::Sql(SqlSource {
                     driver: SqlDriver::Mysql,
                     dsn: Secret::new("mysql://monitor:s3cret-db@127.0.0.1:3306/app"),
                     query: "SELECT 1 AS active".into(),
-                },
+                }),
             ),
             (
                 "type = \"redis\"\nurl = \"rediss://:${REDIS_PASSWORD}@cache:6380/2\"\nkey = \"app:maintenance\""
                     .to_string(),
-                SourceKind::Redis {
+                SourceKind::Redis(RedisSource {
                     url: Secret::new("rediss://:s3cret-redis@cache:6380/2"),
                     key: "app:maintenance".into(),
-                },
+                }),
             ),
             (
                 "type = \"redis\"\ncheck = \"cache\"\nkey = \" app:maintenance \"".to_string(),
-                SourceKind::Redis {
+                SourceKind::Redis(RedisSource {
                     url: Secret::new("redis://127.0.0.1:6379/1"),
                     key: "app:maintenance".into(),
-                },
+                }),
             ),
         ] {
             let config = parse(&format!("[maintenance.source]\n{lines}\n"));
@@ -1765,7 +1827,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
                 (1, 1)
             );
             assert!(maintenance.checks.is_some() && maintenance.sessions_check.is_some());
-            if let SourceKind::Http { login, headers, .. } = &source.kind {
+            if let SourceKind::Http(HttpSource { login, headers, .. }) = &source.kind {
                 assert!(login.is_some() && headers.len() == 1);
                 assert_eq!(
                     source.fields.blocked_requests.as_deref(),

@@ -2,7 +2,7 @@
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
 
 use super::checks::dependency_graph;
-use super::maintenance::{MaintenanceConfig, SourceKind};
+use super::maintenance::{HttpSource, MaintenanceConfig, RedisSource, SourceKind, SqlSource};
 use super::{Config, NameFilter};
 use crate::base::secret::{mask_url, url_origin};
 use crate::base::units::{format_duration, format_percent, format_size};
@@ -243,9 +243,11 @@ fn describe_maintenance(maintenance: &MaintenanceConfig) -> String {
         );
     };
     let target = match &source.kind {
-        SourceKind::Http { url, .. } => url_origin(url.expose()),
-        SourceKind::Sql { dsn, .. } => mask_url(dsn.expose()),
-        SourceKind::Redis { url, key } => format!("{} key {key:?}", mask_url(url.expose())),
+        SourceKind::Http(HttpSource { url, .. }) => url_origin(url.expose()),
+        SourceKind::Sql(SqlSource { dsn, .. }) => mask_url(dsn.expose()),
+        SourceKind::Redis(RedisSource { url, key }) => {
+            format!("{} key {key:?}", mask_url(url.expose()))
+        }
     };
     format!(
         "maintenance: {} source {target} every {}; {}; {}",

@@ -19,7 +19,7 @@ use crate::base::secret::Secret;
 use crate::base::secret::mask_url;
 use crate::base::units::format_duration;
 use crate::clock::{UnixMillis, format_rfc3339};
-use crate::config::maintenance::ControlAction;
+use crate::config::maintenance::{CommandStep, ControlAction, HttpStep};
 
 /// The most of a response body read, and of it the most shown in an error.
 const MAX_BODY: u64 = 4096;
@@ -61,13 +61,13 @@ pub async fn run(
         // The steps bound their own phases; this is a fence against anything that does not.
         let outcome = match tokio::time::timeout(timeout + Duration::from_secs(1), async {
             match action {
-                ControlAction::Http {
+                ControlAction::Http(HttpStep {
                     method,
                     url,
                     headers,
                     body,
-                } => http(method, url, headers, body.as_deref(), timeout, ctx).await,
-                ControlAction::Command { argv } => command(argv, timeout, ctx).await,
+                }) => http(method, url, headers, body.as_deref(), timeout, ctx).await,
+                ControlAction::Command(CommandStep { argv }) => command(argv, timeout, ctx).await,
             }
         })
         .await
@@ -90,10 +90,10 @@ pub async fn run(
 
 fn describe(action: &ControlAction) -> String {
     match action {
-        ControlAction::Http { method, url, .. } => {
+        ControlAction::Http(HttpStep { method, url, .. }) => {
             format!("{method} {}", mask_url(url.expose()))
         }
-        ControlAction::Command { argv } => {
+        ControlAction::Command(CommandStep { argv }) => {
             format!("command {}", argv.first().map_or("(empty)", String::as_str))
         }
     }
@@ -262,9 +262,9 @@ mod tests {
     }
 
     fn argv(args: &[&str]) -> ControlAction {
-        ControlAction::Command {
+        ControlAction::Command(CommandStep {
             argv: args.iter().map(|a| a.to_string()).collect(),
-        }
+        })
     }
 
     #[test]
@@ -322,12 +322,12 @@ mod tests {
     }
 
     fn http_step(url: &str, body: &str) -> ControlAction {
-        ControlAction::Http {
+        ControlAction::Http(HttpStep {
             method: "POST".into(),
             url: Secret::new(url),
             headers: vec![("Authorization".into(), Secret::new("Bearer s3cret-token"))],
             body: Some(body.into()),
-        }
+        })
     }
 
     #[tokio::test]

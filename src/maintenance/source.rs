@@ -21,7 +21,10 @@ use crate::base::net::Response;
 use crate::base::net::{self, TlsClient, TlsSettings};
 use crate::base::secret::{Redactor, Secret, mask_url};
 use crate::clock::UnixMillis;
-use crate::config::maintenance::{FieldPointers, LoginConfig, SourceConfig, SourceKind, SqlDriver};
+use crate::config::maintenance::{
+    FieldPointers, HttpSource, LoginConfig, RedisSource, SourceConfig, SourceKind, SqlDriver,
+    SqlSource,
+};
 
 /// One configured source and what it keeps between polls (the login cookies).
 pub struct Source {
@@ -46,9 +49,11 @@ impl Source {
     /// Where it reads from, safe to show ("http http://127.0.0.1:5000/admin/api/...").
     pub fn describe(&self) -> String {
         match &self.config.kind {
-            SourceKind::Http { url, .. } => format!("http {}", mask_url(url.expose())),
-            SourceKind::Sql { dsn, .. } => format!("sql {}", mask_url(dsn.expose())),
-            SourceKind::Redis { url, key } => format!("redis {} key {key}", mask_url(url.expose())),
+            SourceKind::Http(HttpSource { url, .. }) => format!("http {}", mask_url(url.expose())),
+            SourceKind::Sql(SqlSource { dsn, .. }) => format!("sql {}", mask_url(dsn.expose())),
+            SourceKind::Redis(RedisSource { url, key }) => {
+                format!("redis {} key {key}", mask_url(url.expose()))
+            }
         }
     }
 
@@ -66,7 +71,7 @@ impl Source {
             }
         };
         let pointers = match &self.config.kind {
-            SourceKind::Sql { .. } => column_pointers(),
+            SourceKind::Sql(SqlSource { .. }) => column_pointers(),
             _ => self.config.fields.clone(),
         };
         reading(&document, &pointers).map_err(|why| format!("{}: {why}", self.describe()))
@@ -75,15 +80,17 @@ impl Source {
     async fn document(&mut self) -> Result<Value, String> {
         let kind = self.config.kind.clone();
         match kind {
-            SourceKind::Http {
+            SourceKind::Http(HttpSource {
                 url,
                 headers,
                 login,
-            } => self.http(&url, &headers, login.as_ref()).await,
-            SourceKind::Sql { driver, dsn, query } => {
+            }) => self.http(&url, &headers, login.as_ref()).await,
+            SourceKind::Sql(SqlSource { driver, dsn, query }) => {
                 sql_row(driver, &dsn, &query, self.config.timeout).await
             }
-            SourceKind::Redis { url, key } => redis_value(&url, &key, self.config.timeout).await,
+            SourceKind::Redis(RedisSource { url, key }) => {
+                redis_value(&url, &key, self.config.timeout).await
+            }
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use lookout::base::secret::Secret;
 use lookout::config::maintenance::{
-    FieldPointers, LoginConfig, Mode, SourceConfig, SourceKind, SqlDriver,
+    FieldPointers, HttpSource, LoginConfig, Mode, RedisSource, SourceConfig, SourceKind, SqlDriver,
+    SqlSource,
 };
 use lookout::maintenance::source::Source;
 use sqlx::AssertSqlSafe;
@@ -84,11 +85,11 @@ async fn a_sql_row_on_postgres_and_mariadb_says_whether_the_app_is_in_maintenanc
     ] {
         for (flag, expected) in [("true", true), ("false", false)] {
             system_configuration(dsn, table, flag).await;
-            let mut s = source(SourceKind::Sql {
+            let mut s = source(SourceKind::Sql(SqlSource {
                 driver,
                 dsn: Secret::new(dsn),
                 query: flag_query(table),
-            });
+            }));
             let reading = s.read().await.unwrap_or_else(|e| panic!("{dsn}: {e}"));
             assert_eq!(reading.active, expected, "{dsn} with {flag}");
             assert_eq!(reading.reason.as_deref(), Some("DB migration"), "{dsn}");
@@ -99,11 +100,11 @@ async fn a_sql_row_on_postgres_and_mariadb_says_whether_the_app_is_in_maintenanc
 #[tokio::test]
 async fn a_failing_sql_source_is_an_error_without_the_password() {
     let _machine = crate::common::machine::shared();
-    let mut s = source(SourceKind::Sql {
+    let mut s = source(SourceKind::Sql(SqlSource {
         driver: SqlDriver::Mysql,
         dsn: Secret::new("mysql://root:s3cret-pw@127.0.0.1:3306/test"),
         query: "SELECT active FROM no_such_table_here".into(),
-    });
+    }));
     let error = s.read().await.unwrap_err();
     assert!(!error.contains("s3cret-pw"), "{error}");
     assert!(error.contains("root:***@127.0.0.1:3306"), "{error}");
@@ -125,10 +126,10 @@ async fn a_redis_key_holds_a_flag_or_a_json_document() {
     let _machine = crate::common::machine::shared();
     let key = format!("lookouttest:{}:maintenance", std::process::id());
     let read = || async {
-        source(SourceKind::Redis {
+        source(SourceKind::Redis(RedisSource {
             url: Secret::new("redis://127.0.0.1:6379"),
             key: key.clone(),
-        })
+        }))
         .read()
         .await
     };
@@ -212,11 +213,11 @@ async fn an_admin_only_status_endpoint_is_read_after_the_login_step() {
             ("username".into(), Secret::new("admin")),
         ],
     };
-    let mut s = source(SourceKind::Http {
+    let mut s = source(SourceKind::Http(HttpSource {
         url: Secret::new(format!("{base}/admin/api/maintenance/status")),
         headers: Vec::new(),
         login: Some(login("p@ss word")),
-    });
+    }));
     let reading = s.read().await.unwrap();
     assert_eq!(
         (reading.active, reading.reason.as_deref()),
@@ -229,11 +230,11 @@ async fn an_admin_only_status_endpoint_is_read_after_the_login_step() {
         "the session is kept between polls"
     );
 
-    let mut wrong = source(SourceKind::Http {
+    let mut wrong = source(SourceKind::Http(HttpSource {
         url: Secret::new(format!("{base}/admin/api/maintenance/status")),
         headers: Vec::new(),
         login: Some(login("guess")),
-    });
+    }));
     let error = wrong.read().await.unwrap_err();
     assert!(
         error.contains("login at") && error.contains("failed: HTTP 401"),
