@@ -378,7 +378,6 @@ pub const CONTROL_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 pub const PLACEHOLDERS: &[&str] = &["reason", "mode", "minutes", "until"];
 
 /// The check types whose connection a source can borrow with `check = "<name>"`.
-/// The check types whose connection a source may borrow (`check = "db"`).
 fn sql_check_types() -> &'static [&'static str] {
     <crate::checks::sql::SqlCheck as crate::checks::CheckType>::types()
 }

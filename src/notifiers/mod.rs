@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::schema::{Reader, Table, text_kind};
+use crate::base::schema::{Reader, Table, required_text};
 use crate::checks::Cause;
 use crate::clock::UnixMillis;
 use crate::model::{AlertNotice, Category, NoticeKind, Severity};
@@ -95,21 +95,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A required string of a notifier; a missing one is a problem naming an example.
 fn required(r: &mut Reader<'_>, table: &Table<'_, '_>, key: &'static str, example: &str) -> String {
-    r.require(table, key);
-    match r.item_of(table, key, text_kind("a string")) {
-        Some(item) => r
-            .text(&item, "a string")
-            .map(|text| text.value)
-            .unwrap_or_default(),
-        None => {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.{key}", table.path),
-                format!("missing; this notifier type needs it, like {key} = {example}"),
-            );
-            String::new()
-        }
-    }
+    let why = format!("this notifier type needs it, like {key} = {example}");
+    required_text(r, table, key, &why)
+        .map(|(value, _)| value)
+        .unwrap_or_default()
 }
 
 /// What one notifier sends at once: every due notice of one group.
