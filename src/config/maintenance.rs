@@ -1047,7 +1047,7 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::base::schema::Reader;
-    use crate::config::test_support::errors_with_env;
+    use crate::config::test_support::{errors_with_env, without_indices};
     use crate::config::{Config, from_str};
 
     /// Checks and a notifier the examples refer to. Appended after each example (TOML does
@@ -1773,21 +1773,6 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             }
             out.insert(path);
         }
-    }
-
-    /// "maintenance.window[1].cron" -> "maintenance.window.cron".
-    fn without_indices(path: &str) -> String {
-        let mut out = String::with_capacity(path.len());
-        let mut in_index = false;
-        for c in path.chars() {
-            match c {
-                '[' => in_index = true,
-                ']' => in_index = false,
-                c if !in_index => out.push(c),
-                _ => {}
-            }
-        }
-        out
     }
 
     #[test]

@@ -55,6 +55,22 @@ pub(crate) mod test_support {
     pub fn errors(text: &str) -> String {
         errors_with_env(text, &no_env)
     }
+
+    /// A key path without its array indices, "maintenance.window[1].cron" ->
+    /// "maintenance.window.cron": what a template shows compared with what a reader asked for.
+    pub fn without_indices(path: &str) -> String {
+        let mut out = String::with_capacity(path.len());
+        let mut in_index = false;
+        for c in path.chars() {
+            match c {
+                '[' => in_index = true,
+                ']' => in_index = false,
+                c if !in_index => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 pub use alerts::{AlertsConfig, FlapConfig, InhibitConfig, RuleConfig, RuleSource, ValueUnit};

@@ -209,6 +209,7 @@ mod tests {
     use super::super::{CheckKind, from_str};
     use super::*;
     use crate::base::schema::Reader;
+    use crate::config::test_support::without_indices;
     use toml::de::{DeTable, DeValue};
 
     fn no_env(_: &str) -> Option<String> {
@@ -460,21 +461,6 @@ mod tests {
             }
             out.push(path);
         }
-    }
-
-    /// "assert[1].equals" -> "assert.equals".
-    fn without_indices(path: &str) -> String {
-        let mut out = String::with_capacity(path.len());
-        let mut in_index = false;
-        for c in path.chars() {
-            match c {
-                '[' => in_index = true,
-                ']' => in_index = false,
-                c if !in_index => out.push(c),
-                _ => {}
-            }
-        }
-        out
     }
 
     /// `lookout config schema` describes every setting with the template's comment on it.
