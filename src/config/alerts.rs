@@ -49,6 +49,12 @@ pub struct AlertsConfig {
     /// `silence_refresh`, default 5s (1s to 10m): how often `serve` re-reads the silences from
     /// the store, where `lookout silence add` puts them (the API's take effect at once).
     pub silence_refresh: Duration,
+    /// `outbox_backoff`, default 5s (100ms to 10m): how long a notification whose send failed
+    /// (a retryable error) waits before it is tried again; each further failure doubles it.
+    pub outbox_backoff: Duration,
+    /// `outbox_backoff_max`, default 5m (1s to 1h, at least `outbox_backoff`): the longest
+    /// that wait grows to. A notification still failing 24 h after it was queued is given up.
+    pub outbox_backoff_max: Duration,
     /// `for_critical`, default 15s: how long a critical condition must hold before firing, for
     /// every rule that does not set its own `for_critical`; never more than the rule's `for`
     /// (so a rule with `for = "0s"` fires at once). Applied in `RuleConfig::hold_for_critical`.
@@ -414,6 +420,8 @@ impl Default for AlertsConfig {
             resolve_wait: Duration::from_secs(10),
             evaluation_interval: Duration::from_secs(1),
             silence_refresh: Duration::from_secs(5),
+            outbox_backoff: Duration::from_secs(5),
+            outbox_backoff_max: Duration::from_secs(300),
             for_critical: DEFAULT_FOR_CRITICAL,
             implied_dependencies: true,
             flapping: FlapConfig::default(),
@@ -554,6 +562,7 @@ pub(in crate::config) fn read_alerts(
             }
         },
     );
+    let (outbox_backoff, outbox_backoff_max) = read_outbox_backoff(r, &table, &defaults);
     let for_critical = duration_setting(r, &table, "for_critical", defaults.for_critical, |_| None);
     let implied_dependencies = bool_setting(
         r,
@@ -608,6 +617,8 @@ pub(in crate::config) fn read_alerts(
         resolve_wait: resolve_wait.value,
         evaluation_interval: evaluation_interval.value,
         silence_refresh: silence_refresh.value,
+        outbox_backoff,
+        outbox_backoff_max,
         for_critical: for_critical.value,
         implied_dependencies: implied_dependencies.value,
         flapping,
@@ -618,6 +629,55 @@ pub(in crate::config) fn read_alerts(
         connectivity: None,
     };
     (config, NotifierRefs(notifier_refs))
+}
+
+/// `outbox_backoff` and `outbox_backoff_max` (the first wait before a failed notification is
+/// tried again, and the most it doubles to), each within its range, the first not the longer.
+fn read_outbox_backoff(
+    r: &mut Reader<'_>,
+    table: &Table<'_, '_>,
+    defaults: &AlertsConfig,
+) -> (Duration, Duration) {
+    let within = |min: Duration, max: Duration, what: &'static str| {
+        move |d: &Duration| {
+            (*d < min || *d > max).then(|| {
+                format!(
+                    "is out of range; expected from \"{}\" to \"{}\" ({what})",
+                    format_duration(min),
+                    format_duration(max)
+                )
+            })
+        }
+    };
+    let first = duration_setting(
+        r,
+        table,
+        "outbox_backoff",
+        defaults.outbox_backoff,
+        within(
+            Duration::from_millis(100),
+            Duration::from_secs(600),
+            "the wait before a failed notification is sent again",
+        ),
+    );
+    let max = duration_setting(
+        r,
+        table,
+        "outbox_backoff_max",
+        defaults.outbox_backoff_max,
+        within(
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+            "the longest that wait grows to",
+        ),
+    );
+    not_longer(
+        r,
+        &first,
+        &max,
+        "expected outbox_backoff <= outbox_backoff_max",
+    );
+    (first.value, max.value)
 }
 
 /// `[alerts.flapping]`.
@@ -2020,6 +2080,63 @@ mod tests {
                 "c.toml:2:19: alerts.silence_refresh: \"11m\" is too long; expected at most 10m"
             ),
             "{long}"
+        );
+    }
+
+    #[test]
+    fn outbox_backoff_is_read_and_bounded() {
+        let read = |text: &str| {
+            crate::config::from_str(text, "c.toml", &crate::config::test_support::no_env)
+                .map(|config| {
+                    (
+                        config.alerts.outbox_backoff,
+                        config.alerts.outbox_backoff_max,
+                    )
+                })
+                .map_err(|e| e.to_string())
+        };
+        // Today's hard-coded values are the defaults.
+        assert_eq!(
+            read(""),
+            Ok((Duration::from_secs(5), Duration::from_secs(300)))
+        );
+        assert_eq!(
+            read("[alerts]\noutbox_backoff = \"100ms\"\noutbox_backoff_max = \"1s\"\n"),
+            Ok((Duration::from_millis(100), Duration::from_secs(1)))
+        );
+        assert_eq!(
+            read("[alerts]\noutbox_backoff = \"10m\"\noutbox_backoff_max = \"1h\"\n"),
+            Ok((Duration::from_secs(600), Duration::from_secs(3600)))
+        );
+        assert_eq!(
+            read(
+                "[alerts]\noutbox_backoff = \"50ms\"\noutbox_backoff_max = \"2h\"\n\n\
+                 [alerts.flapping]\n"
+            ),
+            Err(
+                "c.toml:2:18: alerts.outbox_backoff: \"50ms\" is out of range; expected from \"100ms\" \
+                 to \"10m\" (the wait before a failed notification is sent again)\n\
+                 c.toml:3:22: alerts.outbox_backoff_max: \"2h\" is out of range; expected from \"1s\" \
+                 to \"1h\" (the longest that wait grows to)"
+                    .to_string()
+            )
+        );
+        // The first wait cannot be longer than the cap: the one written is blamed.
+        assert_eq!(
+            read("[alerts]\noutbox_backoff = \"5s\"\noutbox_backoff_max = \"2s\"\n"),
+            Err(
+                "c.toml:3:22: alerts.outbox_backoff_max: \"2s\" is shorter than outbox_backoff \
+                 (\"5s\"); expected outbox_backoff <= outbox_backoff_max"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            read("[alerts]\noutbox_backoff = \"6m\"\n"),
+            Err(
+                "c.toml:2:18: alerts.outbox_backoff: \"6m\" is longer than outbox_backoff_max \
+                 (\"5m\", the default); expected outbox_backoff <= outbox_backoff_max"
+                    .to_string()
+            )
         );
     }
 

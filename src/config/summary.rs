@@ -150,7 +150,12 @@ pub fn summary(config: &Config) -> String {
                 .to_string(),
         );
     } else {
-        lines.push(format!("notifiers: {}", config.notifiers.len()));
+        lines.push(format!(
+            "notifiers: {} (a failed send is tried again after {}, doubling up to {})",
+            config.notifiers.len(),
+            format_duration(config.alerts.outbox_backoff),
+            format_duration(config.alerts.outbox_backoff_max),
+        ));
         for notifier in &config.notifiers {
             let target = notifier.kind.summary();
             lines.push(format!(
@@ -374,6 +379,24 @@ mod tests {
             summary(&config).contains(
                 "\n  critical levels hold 5s before firing unless a rule says otherwise \
                  (for_critical, at most its for); flapping not detected (alerts.flapping.enabled = false)\n"
+            ),
+            "{}",
+            summary(&config)
+        );
+    }
+
+    #[test]
+    fn notifier_line_shows_the_retry_backoff() {
+        let config = crate::config::from_str(
+            "[alerts]\noutbox_backoff = \"1s\"\noutbox_backoff_max = \"30s\"\n\
+             [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://hooks.example.org/x\"\n",
+            "t",
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            summary(&config).contains(
+                "\nnotifiers: 1 (a failed send is tried again after 1s, doubling up to 30s)\n"
             ),
             "{}",
             summary(&config)

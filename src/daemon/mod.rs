@@ -40,7 +40,7 @@ use crate::config::{self, Config, ConfigError, ServerConfig};
 use crate::exporter::{SelfMetrics, Snapshot};
 use crate::model::{Event, EventKind, Observation};
 use crate::notify::build_notifiers;
-use crate::notify::outbox::Outbox;
+use crate::notify::outbox::{Backoff, Outbox};
 use crate::probes;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::web;
@@ -374,7 +374,11 @@ fn start_outbox(config: &Config, wiring: &components::Wiring) -> OutboxTask {
         config.alerts.dashboard_url.clone(),
     )
     .with_metrics(wiring.snapshot.notifications.clone())
-    .with_held(wiring.held.clone());
+    .with_held(wiring.held.clone())
+    .with_backoff(Backoff {
+        first: config.alerts.outbox_backoff,
+        max: config.alerts.outbox_backoff_max,
+    });
     let (stop, stop_rx) = watch::channel(false);
     OutboxTask {
         stop,

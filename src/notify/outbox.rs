@@ -46,8 +46,6 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest one send may take; past it the attempt counts as a retryable failure, so a
 /// hung notifier cannot stall the others or the loop.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-const FIRST_BACKOFF: Duration = Duration::from_secs(5);
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Due rows taken per pass (each batch whole, with the older rows of its alerts); the rest
 /// follow in the next pass, 50 ms later.
 const ROWS_PER_PASS: usize = 500;
@@ -61,10 +59,33 @@ const MIN_SLEEP: Duration = Duration::from_millis(50);
 /// pause while notices are held in memory.
 const ERROR_SLEEP: Duration = Duration::from_secs(1);
 
-/// Wait before the next attempt after `attempts` attempts: 5 s, 10 s, 20 s, ... up to 5 min.
-pub fn backoff(attempts: u32) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(16);
-    (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
+/// How long a message whose send failed waits before it is tried again: `first` after the
+/// first attempt, doubled by each further one, never more than `max` (`[alerts]
+/// outbox_backoff` and `outbox_backoff_max`). Pure: the caller gives the attempts and `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// 5 s, 10 s, 20 s, ... up to 5 min: the config's defaults.
+    pub const DEFAULT: Backoff = Backoff {
+        first: Duration::from_secs(5),
+        max: Duration::from_secs(300),
+    };
+
+    /// The wait after `attempts` attempts.
+    pub fn after(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(16);
+        self.first.saturating_mul(2u32.pow(doublings)).min(self.max)
+    }
+
+    /// When a message sent at `now_ms` for the `attempts`-th time is due again if it fails.
+    pub fn next_attempt_ms(&self, attempts: u32, now_ms: UnixMillis) -> UnixMillis {
+        let wait = i64::try_from(self.after(attempts).as_millis()).unwrap_or(i64::MAX);
+        now_ms.saturating_add(wait)
+    }
 }
 
 /// What one pass did.
@@ -134,6 +155,7 @@ pub struct Outbox {
     clock: SharedClock,
     dashboard_url: Option<String>,
     send_timeout: Duration,
+    backoff: Backoff,
     metrics: Arc<OutboxMetrics>,
     /// When each notifier was last re-sent its still-firing alerts.
     resent_ms: Mutex<HashMap<String, UnixMillis>>,
@@ -199,6 +221,7 @@ impl Outbox {
             clock,
             dashboard_url,
             send_timeout: SEND_TIMEOUT,
+            backoff: Backoff::DEFAULT,
             metrics: Arc::default(),
             resent_ms: Mutex::default(),
             held: None,
@@ -215,6 +238,12 @@ impl Outbox {
     /// Replaces `SEND_TIMEOUT`.
     pub fn with_send_timeout(mut self, timeout: Duration) -> Outbox {
         self.send_timeout = timeout;
+        self
+    }
+
+    /// Replaces `Backoff::DEFAULT` (the config's `outbox_backoff`, `outbox_backoff_max`).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Outbox {
+        self.backoff = backoff;
         self
     }
 
@@ -263,7 +292,7 @@ impl Outbox {
             };
             let message = self.message(&notifier_name, &rows);
             let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
-            let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
+            let next_attempt_ms = self.backoff.next_attempt_ms(attempt, now);
             let claimed = match self
                 .store
                 .outbox_claim(&ids, now, next_attempt_ms, &message.idempotency_key)
@@ -394,7 +423,7 @@ impl Outbox {
             };
             let message = self.message(&notifier_name, &rows);
             let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
-            let next_attempt_ms = now.saturating_add(backoff(attempt).as_millis() as i64);
+            let next_attempt_ms = self.backoff.next_attempt_ms(attempt, now);
             held.with(|h| h.claim(&ids, next_attempt_ms, &message.idempotency_key))
                 .await;
             in_flight.push(InFlight::new(notifier_name, &rows, ids, attempt));
@@ -566,9 +595,9 @@ impl Outbox {
         let notifier = &flight.notifier;
         let rows = flight.ids.len();
         let ids = &flight.ids[..];
-        let wait = backoff(flight.attempt);
-        tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs(), error = %e.message, "outbox: send failed, will retry");
-        let next = now_ms.saturating_add(wait.as_millis() as i64);
+        let wait = self.backoff.after(flight.attempt);
+        tracing::warn!(notifier = %notifier, rows, attempt = flight.attempt, retry_in_s = wait.as_secs_f64(), error = %e.message, "outbox: send failed, will retry");
+        let next = self.backoff.next_attempt_ms(flight.attempt, now_ms);
         match place {
             Place::Store => {
                 self.store.outbox_retry(ids, &e.message, next).await?;
@@ -1072,27 +1101,48 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_from_5s_and_stops_at_5min() {
+    fn backoff_doubles_from_its_first_wait_and_stops_at_its_cap() {
+        let short = Backoff {
+            first: Duration::from_millis(100),
+            max: secs(1),
+        };
+        let longest = Backoff {
+            first: secs(600),
+            max: secs(3_600),
+        };
+        let ms = Duration::from_millis;
+        // (backoff, attempts, expected wait)
         let cases = [
-            (0, 5),
-            (1, 5),
-            (2, 10),
-            (3, 20),
-            (4, 40),
-            (5, 80),
-            (6, 160),
-            (7, 300),
-            (8, 300),
-            (40, 300),
-            (u32::MAX, 300),
+            // The defaults: 5 s, 10 s, 20 s, ... up to 5 min.
+            (Backoff::DEFAULT, 0, secs(5)),
+            (Backoff::DEFAULT, 1, secs(5)),
+            (Backoff::DEFAULT, 2, secs(10)),
+            (Backoff::DEFAULT, 3, secs(20)),
+            (Backoff::DEFAULT, 4, secs(40)),
+            (Backoff::DEFAULT, 5, secs(80)),
+            (Backoff::DEFAULT, 6, secs(160)),
+            (Backoff::DEFAULT, 7, secs(300)),
+            (Backoff::DEFAULT, 8, secs(300)),
+            (Backoff::DEFAULT, 40, secs(300)),
+            (Backoff::DEFAULT, u32::MAX, secs(300)),
+            (short, 1, ms(100)),
+            (short, 2, ms(200)),
+            (short, 4, ms(800)),
+            (short, 5, secs(1)),
+            (short, u32::MAX, secs(1)),
+            // The largest the config accepts: no overflow however many attempts.
+            (longest, 3, secs(2_400)),
+            (longest, u32::MAX, secs(3_600)),
         ];
-        for (attempts, expected) in cases {
+        for (backoff, attempts, expected) in cases {
             assert_eq!(
-                backoff(attempts),
-                secs(expected),
-                "after {attempts} attempts"
+                backoff.after(attempts),
+                expected,
+                "{backoff:?} after {attempts} attempts"
             );
         }
+        assert_eq!(short.next_attempt_ms(2, T0), T0 + 200);
+        assert_eq!(longest.next_attempt_ms(1, i64::MAX - 1), i64::MAX);
     }
 
     #[tokio::test]
@@ -1365,6 +1415,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retries_follow_the_configured_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock).await;
+        let mail = Arc::new(
+            FakeNotifier::new("mail")
+                .failing((0..3).map(|i| NotifyError::retryable(format!("refused {i}")))),
+        );
+        let ids = enqueue(
+            &store,
+            vec![entry("mail", "web1", "cpu", Severity::Critical, T0)],
+        )
+        .await;
+        let worker = outbox(&store, &clock, &[&mail]).with_backoff(Backoff {
+            first: Duration::from_millis(200),
+            max: Duration::from_millis(500),
+        });
+        // 200 ms, doubled to 400 ms, then capped at 500 ms.
+        for (attempt, wait_ms) in [(1u32, 200i64), (2, 400), (3, 500)] {
+            assert_eq!(worker.deliver_due().await.unwrap().rows_retried, 1);
+            let r = row(&store, ids[0]).await;
+            assert_eq!((r.state, r.attempts), (OutboxState::Pending, attempt));
+            let next = clock.now_ms() + wait_ms;
+            assert_eq!(r.next_attempt_ms, next, "attempt {attempt}");
+            clock.set(next - 1);
+            assert!(
+                worker.deliver_due().await.unwrap().is_empty(),
+                "not before its backoff"
+            );
+            clock.set(next);
+        }
+        assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
+        let r = row(&store, ids[0]).await;
+        assert_eq!(r.delivered_ms, Some(T0 + 1_100));
+    }
+
+    #[tokio::test]
     async fn a_permanent_error_fails_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
@@ -1584,7 +1671,7 @@ mod tests {
         assert_eq!(worker.deliver_due().await.unwrap().rows_delivered, 1);
         assert_eq!(row(&store, newer[0]).await.state, OutboxState::Delivered);
         assert_ne!(mail.delivered()[0].idempotency_key, first_key);
-        clock.advance(backoff(1) - Duration::from_millis(1));
+        clock.advance(Backoff::DEFAULT.after(1) - Duration::from_millis(1));
         assert!(
             worker.deliver_due().await.unwrap().is_empty(),
             "not before the backoff"

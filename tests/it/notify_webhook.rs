@@ -351,9 +351,11 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
     let app = FlipServer::start(500);
     // No resolve_wait: the resolution is queued (and refused) before the app fails again,
     // instead of being withdrawn by that failure; the new firing (critical, urgent) then goes
-    // out with the older, still undelivered resolution.
+    // out with the older, still undelivered resolution. The outbox retries after 500 ms,
+    // doubling up to 2 s (the defaults, 5 s up to 5 min, took 25 s for the same retries).
     let extra = format!(
         "\n[alerts]\nhost = \"web-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"10s\"\nresolve_wait = \"0s\"\n\
+         outbox_backoff = \"500ms\"\noutbox_backoff_max = \"2s\"\n\
          [[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
          [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\
@@ -383,10 +385,10 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
             .then_some(())
     });
     app.set(500);
-    // Keep answering 503 through several retries of each row.
+    // Keep answering 503 through several retries of each row: the attempt of the new firing,
+    // then three more.
     let before = hook.received().len();
-    tried(before + 1);
-    std::thread::sleep(Duration::from_secs(25));
+    tried(before + 4);
     hook.accept();
 
     let outbox = |all: bool| -> Vec<serde_json::Value> {
@@ -421,6 +423,18 @@ fn a_webhook_answering_503_while_a_check_goes_down_up_down_gets_one_body_per_key
         })
         .collect();
     let context = format!("requests:\n{}\noutbox: {rows:#?}", summary.join("\n"));
+
+    // The retries happened: a message refused was sent again under its key.
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for request in received.iter().filter(|r| r.status == 503) {
+        *refused
+            .entry(request.headers["idempotency-key"].clone())
+            .or_default() += 1;
+    }
+    assert!(
+        refused.values().any(|&n| n >= 2),
+        "no message was retried while refused\n{context}"
+    );
 
     // One body per key, whatever the receiver answered.
     let mut bodies: BTreeMap<String, String> = BTreeMap::new();
