@@ -747,3 +747,13 @@ fn trusted_proxies_are_addresses_or_networks() {
          like [\"127.0.0.1\", \"10.0.0.0/8\"], found a string"
     );
 }
+
+/// Every key the reader asks for says what it holds (`Reader::declare`), so `lookout config
+/// schema` constrains it: a key read by hand without a kind would be a hole in editors' checks.
+#[test]
+fn every_key_declares_what_it_holds() {
+    let holes = crate::base::schema::undeclared(&|reader, document| {
+        super::parse::read_config(reader, document);
+    });
+    assert!(holes.is_empty(), "keys without a kind: {holes:#?}");
+}

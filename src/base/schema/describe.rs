@@ -21,6 +21,43 @@ const MAX_ROUNDS: usize = 12;
 
 /// The JSON Schema (draft-07) of the config that `read` reads.
 pub fn derive(title: &str, read: &dyn Fn(&mut Reader<'_>, &DeTable<'_>)) -> Value {
+    let (found, variants) = probe_all(read);
+    let schema = Schema {
+        found: &found,
+        variants: &variants,
+    };
+    let mut root = schema.object(&found, "");
+    if let Value::Object(fields) = &mut root {
+        fields.insert(
+            "$schema".into(),
+            json!("http://json-schema.org/draft-07/schema#"),
+        );
+        fields.insert("title".into(), json!(title));
+    }
+    root
+}
+
+/// The keys `read` asks for without saying what they hold (`Kind::Undeclared`): holes in the
+/// schema, which a test keeps at none.
+pub fn undeclared(read: &dyn Fn(&mut Reader<'_>, &DeTable<'_>)) -> Vec<String> {
+    let (found, variants) = probe_all(read);
+    let all = std::iter::once(&found).chain(variants.values().flatten().map(|(_, found)| found));
+    let mut holes: Vec<String> = all
+        .flat_map(|found| &found.keys)
+        .filter(|(_, _, declared)| declared.kind == Kind::Undeclared)
+        .map(|(table, key, _)| join(table, key))
+        .collect();
+    holes.sort();
+    holes.dedup();
+    holes
+}
+
+/// The table variants by path: a `type` and what the probe with it found.
+type Variants = BTreeMap<String, Vec<(String, Found)>>;
+
+/// Every probe: the whole document grown to a fixed point, then one per `type` of each table
+/// (not of an array) that has one.
+fn probe_all(read: &dyn Fn(&mut Reader<'_>, &DeTable<'_>)) -> (Found, Variants) {
     let found = explore(read, Node::default());
     // A table (not of an array) with a `type` holds one variant per probe: read each.
     let mut variants = BTreeMap::new();
@@ -41,19 +78,7 @@ pub fn derive(title: &str, read: &dyn Fn(&mut Reader<'_>, &DeTable<'_>)) -> Valu
         }
         variants.insert(table.clone(), each);
     }
-    let schema = Schema {
-        found: &found,
-        variants: &variants,
-    };
-    let mut root = schema.object(&found, "");
-    if let Value::Object(fields) = &mut root {
-        fields.insert(
-            "$schema".into(),
-            json!("http://json-schema.org/draft-07/schema#"),
-        );
-        fields.insert("title".into(), json!(title));
-    }
-    root
+    (found, variants)
 }
 
 /// What one probe showed: the keys asked for (with their kinds) and the probe that showed them.
@@ -268,7 +293,7 @@ fn grow(probe: &mut Node, keys: &[(String, &'static str, Declared)]) -> bool {
 struct Schema<'a> {
     found: &'a Found,
     /// The variants of the tables (not of an array) with a `type`, by path.
-    variants: &'a BTreeMap<String, Vec<(String, Found)>>,
+    variants: &'a Variants,
 }
 
 impl Schema<'_> {

@@ -13,7 +13,7 @@ mod problem;
 mod reader;
 mod settings;
 
-pub use describe::{annotate, derive};
+pub use describe::{annotate, derive, undeclared};
 pub use env::{ExpandError, expand};
 pub use fields::{
     check_http_url, header_map, optional_http_url, optional_number, optional_string, port_problem,
