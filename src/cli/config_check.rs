@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{EXIT_BAD_INPUT, fail};
-use crate::config::{self, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::daemon::ConfigSource;
 use crate::model::Layer;
 
@@ -69,7 +69,7 @@ struct ProblemDto {
 pub fn run(source: &ConfigSource, json: bool) -> ExitCode {
     match source.load() {
         Ok(config) => {
-            let summary = config::summary(&config);
+            let summary = crate::views::config::summary(&config);
             if json {
                 print(&valid(&config, &summary));
             } else {

@@ -1,6 +1,6 @@
 //! Lookout's configuration: the typed `Config`, loading it from TOML (or the embedded default),
 //! validation that reports every problem with file:line:column, the `config init` template and
-//! the `config check` summary.
+//! (the `config check` summary is a view: `views::config`).
 //!
 //! Parse -> validate -> build: this module only parses and validates (pure, apart from reading
 //! the file and the environment in `load`); the daemon builds probes and the store from a
@@ -10,7 +10,7 @@
 //! `${ENV}` substitution, typed settings) and `base::units` (durations, sizes, percents);
 //! `parse.rs` is the schema (every key, its default and its checks); `error.rs` `ConfigError`;
 //! `defaults.rs` the defaults and presets; `template.rs` the commented example config;
-//! `summary.rs` the one-screen description; `tests.rs` golden tests of whole files.
+//! `tests.rs` golden tests of whole files.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,6 @@ pub mod maintenance;
 pub mod notifiers;
 mod parse;
 pub mod remote_write;
-mod summary;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -81,7 +80,6 @@ pub use log::{LogConfig, LogFormat, LogOutput};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
 pub use remote_write::RemoteWriteConfig;
-pub use summary::summary;
 pub use template::{PRESETS, UnknownPreset, init_template};
 pub use watch::{ConnectivityConfig, HeartbeatConfig};
 

@@ -468,26 +468,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn config_check_tells_the_heartbeat_and_the_gate_without_secrets() {
-        let config = parse(&format!(
-            "{CHECKS}[alerts.connectivity]\ncanaries = [\"gw\", \"dns\"]\n\
-             [heartbeat]\nurl = \"https://hc-ping.com/${{HC}}\"\nfail_url = \"https://hc-ping.com/${{HC}}/fail\"\n"
-        ));
-        let shown = crate::config::summary(&config);
-        assert!(!shown.contains("abc-123"), "{shown}");
-        assert!(
-            shown.contains(
-                "heartbeat: GET https://hc-ping.com every 1m while healthy, its fail_url while not"
-            ),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("  connectivity: lost when gw, dns all fail; then the alerts of 3 checks are held, and 3m after it returns"),
-            "{shown}"
-        );
-    }
-
     // ---- The template of `config init`.
 
     /// The fragment with its example blocks uncommented (from a "# [" line to a bare "#").

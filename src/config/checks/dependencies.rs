@@ -23,7 +23,7 @@ pub fn effective_dependencies(config: &Config) -> HashMap<String, Vec<String>> {
 
 /// One enabled check's dependencies, and whether they come from the layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::config) struct Dependencies {
+pub struct Dependencies {
     pub check: String,
     /// Sorted, without duplicates.
     pub waits_for: Vec<String>,
@@ -33,7 +33,7 @@ pub(in crate::config) struct Dependencies {
 
 /// `effective_dependencies` in the order of the checks, saying which lists are implied (for
 /// the `config check` summary).
-pub(in crate::config) fn dependency_graph(config: &Config) -> Vec<Dependencies> {
+pub fn dependency_graph(config: &Config) -> Vec<Dependencies> {
     let enabled: Vec<&CheckConfig> = config.checks.iter().filter(|c| c.enabled).collect();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (at, check) in enabled.iter().enumerate() {

@@ -15,7 +15,7 @@ use crate::model::Layer;
 mod dependencies;
 
 pub use crate::checks::CheckKind;
-pub(in crate::config) use dependencies::dependency_graph;
+pub use dependencies::dependency_graph;
 pub use dependencies::effective_dependencies;
 
 /// One configured health check.

@@ -1,11 +1,14 @@
 //! `lookout config check`: what a config will make Lookout do, on one screen, in the words of
 //! someone running it (what is monitored, how often, where history goes) rather than as keys.
+//! A view of a `Config`, not part of reading it: `config` is the schema and its validation.
 
-use super::checks::dependency_graph;
-use super::maintenance::{HttpSource, MaintenanceConfig, RedisSource, SourceKind, SqlSource};
-use super::{Config, NameFilter};
 use crate::base::secret::{mask_url, url_origin};
 use crate::base::units::{format_duration, format_percent, format_size};
+use crate::config::checks::dependency_graph;
+use crate::config::maintenance::{
+    HttpSource, MaintenanceConfig, RedisSource, SourceKind, SqlSource,
+};
+use crate::config::{Config, NameFilter};
 
 /// A few lines describing what `config` monitors and stores.
 pub fn summary(config: &Config) -> String {
@@ -212,7 +215,7 @@ pub fn summary(config: &Config) -> String {
 
 /// One line: the log filter, the format when not text, and the file with its rotation.
 fn describe_log(config: &Config) -> String {
-    use super::{LogFormat, LogOutput};
+    use crate::config::{LogFormat, LogOutput};
     let log = &config.log;
     let mut line = format!("log: {}", log.level);
     if log.format == LogFormat::Json {
@@ -302,8 +305,8 @@ fn describe_filter(filter: &NameFilter, noun: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::embedded_default;
     use super::*;
+    use crate::config::embedded_default;
 
     #[test]
     fn default_summary() {
@@ -426,5 +429,33 @@ mod tests {
                 expected
             );
         }
+    }
+
+    #[test]
+    fn config_check_tells_the_heartbeat_and_the_gate_without_secrets() {
+        const CHECKS: &str = "[[check]]\nname = \"gw\"\ntype = \"tcp\"\naddress = \"10.0.0.1:53\"\ninterval = \"10s\"\n\
+            [[check]]\nname = \"dns\"\ntype = \"tcp\"\naddress = \"9.9.9.9:53\"\ninterval = \"10s\"\n\
+            [[check]]\nname = \"app\"\ntype = \"http\"\nurl = \"http://10.0.0.5/health\"\ninterval = \"1m\"\n\
+            [[check]]\nname = \"applog\"\ntype = \"log\"\npath = \"/var/log/app.log\"\n\
+            [[check.pattern]]\nname = \"e\"\nregex = \"ERROR\"\n";
+        let env = |name: &str| (name == "HC").then(|| "abc-123".to_string());
+        let text = format!(
+            "{CHECKS}[alerts.connectivity]\ncanaries = [\"gw\", \"dns\"]\n\
+             [heartbeat]\nurl = \"https://hc-ping.com/${{HC}}\"\nfail_url = \"https://hc-ping.com/${{HC}}/fail\"\n"
+        );
+        let config = crate::config::from_str(&text, "lookout.toml", &env)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let shown = summary(&config);
+        assert!(!shown.contains("abc-123"), "{shown}");
+        assert!(
+            shown.contains(
+                "heartbeat: GET https://hc-ping.com every 1m while healthy, its fail_url while not"
+            ),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  connectivity: lost when gw, dns all fail; then the alerts of 3 checks are held, and 3m after it returns"),
+            "{shown}"
+        );
     }
 }
