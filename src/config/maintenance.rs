@@ -1046,8 +1046,7 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::schema::Reader;
-    use crate::config::test_support::{errors_with_env, without_indices};
+    use crate::config::test_support::errors_with_env;
     use crate::config::{Config, from_str};
 
     /// Checks and a notifier the examples refer to. Appended after each example (TOML does
@@ -1756,27 +1755,8 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
         documents
     }
 
-    /// Every key path of `table` under `prefix`, array indices left out.
-    fn written_keys(table: &toml::de::DeTable<'_>, prefix: &str, out: &mut HashSet<String>) {
-        for (key, value) in table.iter() {
-            let path = join(prefix, key.get_ref());
-            match value.get_ref() {
-                DeValue::Table(child) => written_keys(child, &path, out),
-                DeValue::Array(items) => {
-                    for item in items {
-                        if let DeValue::Table(child) = item.get_ref() {
-                            written_keys(child, &path, out);
-                        }
-                    }
-                }
-                _ => {}
-            }
-            out.insert(path);
-        }
-    }
-
     #[test]
-    fn every_template_example_uncommented_is_valid_and_every_key_is_shown() {
+    fn every_template_example_uncommented_is_valid() {
         let env = |_: &str| Some("x".to_string());
         let documents = template_documents();
         assert_eq!(
@@ -1784,8 +1764,6 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
             5,
             "http, sql (check, dsn), redis (url, check)"
         );
-        let mut asked = HashSet::new();
-        let mut written = HashSet::new();
         let mut types = Vec::new();
         for text in &documents {
             let config = match from_str(text, "uncommented", &env) {
@@ -1818,36 +1796,7 @@ url = "https://app.example.org/admin/api/maintenance-mode/disable"
                     Some("/data/blocked_requests")
                 );
             }
-
-            let document = toml::de::DeTable::parse(text).unwrap_or_else(|e| panic!("{e}"));
-            let mut reader = Reader::new("uncommented", text, &env);
-            let _ = crate::config::parse::read_config(&mut reader, document.get_ref());
-            asked.extend(
-                reader
-                    .asked_paths()
-                    .into_iter()
-                    .filter(|path| path.starts_with("maintenance"))
-                    .map(|path| without_indices(&path)),
-            );
-            written_keys(document.get_ref(), "", &mut written);
         }
         assert_eq!(types, ["http", "sql", "sql", "redis", "redis"]);
-        let mut missing: Vec<&String> = asked.difference(&written).collect();
-        missing.sort();
-        assert!(missing.is_empty(), "the template does not show {missing:?}");
-        assert!(asked.len() > 40, "schema looks incomplete: {asked:?}");
-    }
-
-    #[test]
-    fn the_template_is_comments_in_the_init_output() {
-        let text = crate::config::init_template("default").unwrap_or_default();
-        assert!(
-            text.contains(TEMPLATE),
-            "config init must include maintenance_template.toml"
-        );
-        for line in TEMPLATE.lines() {
-            assert!(line.starts_with('#'), "not a comment: {line:?}");
-            assert!(line.chars().count() <= 110, "longer than 110: {line:?}");
-        }
     }
 }

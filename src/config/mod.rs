@@ -121,7 +121,9 @@ pub fn json_schema() -> serde_json::Value {
         parse::read_config(reader, document);
     });
     let docs = template::descriptions();
-    crate::base::schema::annotate(&mut schema, &|path| docs.get(path).cloned());
+    crate::base::schema::annotate(&mut schema, &|path| {
+        docs.get(path).filter(|doc| !doc.is_empty()).cloned()
+    });
     schema
 }
 

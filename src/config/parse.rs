@@ -24,7 +24,7 @@ use super::{
 use crate::base::schema::{
     Field, Kind, LineIndex, Problem, Reader, Table, bool_setting, duration_setting, not_longer,
     pattern_list, percent_setting, positive, size_setting, string_setting, warning_below_critical,
-    whole_setting,
+    whole_setting, within,
 };
 use crate::base::secret::Secret;
 use crate::base::units::{format_duration, format_size};
@@ -253,17 +253,6 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
     let trusted_proxies = trusted_proxies(r, table);
     // Connection hygiene: long enough for a slow client, short enough that connections held
     // without a request are let go (and the cap stays a cap).
-    let within = |min: Duration, max: Duration, form: &'static str| {
-        move |d: &Duration| {
-            (*d < min || *d > max).then(|| {
-                format!(
-                    "is out of range; expected from \"{}\" to \"{}\" ({form})",
-                    format_duration(min),
-                    format_duration(max)
-                )
-            })
-        }
-    };
     let s = Duration::from_secs;
     let header_read_timeout = duration_setting(
         r,

@@ -498,9 +498,10 @@ mod tests {
         );
     }
 
-    /// The `config init` fragment: uncommented, it is a valid endpoint that shows every key.
+    /// The `config init` fragment: uncommented, it is a valid endpoint (that it shows every key
+    /// is `config::template`'s test against the schema).
     #[test]
-    fn the_template_example_uncommented_is_valid_and_shows_every_key() {
+    fn the_template_example_uncommented_is_valid() {
         assert!(
             crate::config::init_template("default")
                 .unwrap_or_default()
@@ -530,36 +531,5 @@ mod tests {
             }
         };
         assert_eq!(config.remote_write.len(), 1);
-        let document = toml::de::DeTable::parse(&uncommented)
-            .map(|t| t.into_inner())
-            .unwrap_or_default();
-        let mut reader = Reader::new("uncommented", &uncommented, &env);
-        let _ = super::super::parse::read_config(&mut reader, &document);
-        let Some(DeValue::Array(written)) = document.get("remote_write").map(|v| v.get_ref())
-        else {
-            panic!("no [[remote_write]] in the example")
-        };
-        let Some(DeValue::Table(table)) = written.first().map(|v| v.get_ref()) else {
-            panic!("remote_write[0] is not a table")
-        };
-        let mut asked = 0;
-        for path in reader.asked_paths() {
-            let Some(key) = path.strip_prefix("remote_write[0].") else {
-                continue;
-            };
-            let key = key.split('.').next().unwrap_or(key);
-            asked += 1;
-            // One authentication at a time: the example shows the bearer token, and basic
-            // auth commented out below it.
-            if key.starts_with("basic_auth_") {
-                assert!(
-                    TEMPLATE.contains(&format!("# # {key} = ")),
-                    "the example does not show {key}"
-                );
-                continue;
-            }
-            assert!(table.get(key).is_some(), "the example does not show {key}");
-        }
-        assert!(asked >= 14, "only {asked} keys asked");
     }
 }

@@ -131,17 +131,29 @@ fn overlay(template: &str, overlay: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-/// What each key does, by dotted path (`server.listen`, `check.url`), from the comments of the
-/// default template: the comment line above a written key, or the comment after a commented
-/// example (`# method = "GET"   # any HTTP method`). For `lookout config schema`.
+/// Every key and table the default template shows, by dotted path (`server.listen`,
+/// `check.url`), with what it does from the template's comments (empty if none): the comment
+/// line above a written key or table, or the comment after a commented example (`# method =
+/// "GET"   # any HTTP method`). For `lookout config schema`, and for the test that the
+/// template shows every key of the schema.
 pub fn descriptions() -> std::collections::HashMap<String, String> {
     let text = init_template("default").unwrap_or_default();
     let mut docs = std::collections::HashMap::new();
     let mut table = String::new();
     let mut above: Option<&str> = None;
     for line in text.lines() {
+        // A key commented twice (`# # key = ...`) is an alternative to the example's own.
+        let is_key = |text: &str| {
+            text.split_once(" = ")
+                .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        };
         let (commented, body) = match line.strip_prefix("# ") {
-            Some(rest) => (true, rest),
+            Some(rest) => (
+                true,
+                rest.strip_prefix("# ")
+                    .filter(|r| is_key(r))
+                    .unwrap_or(rest),
+            ),
             None => (false, line),
         };
         let header = body.trim_start_matches('[').trim_end_matches(']');
@@ -151,9 +163,8 @@ pub fn descriptions() -> std::collections::HashMap<String, String> {
                 .all(|c| c.is_alphanumeric() || "._".contains(c))
         {
             table = header.to_string();
-            if let Some(doc) = above.filter(|_| !commented) {
-                docs.entry(table.clone()).or_insert_with(|| doc.to_string());
-            }
+            let doc = above.filter(|_| !commented).unwrap_or_default();
+            docs.entry(table.clone()).or_insert_with(|| doc.to_string());
         } else if let Some((key, rest)) = body.split_once(" = ")
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
@@ -162,17 +173,16 @@ pub fn descriptions() -> std::collections::HashMap<String, String> {
             } else {
                 above
             };
-            if let Some(doc) = doc.filter(|doc| !doc.is_empty()) {
-                let path = if table.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{table}.{key}")
-                };
-                // A key of several types keeps its longest comment ("(required)" says less).
-                let known = docs.entry(path).or_insert_with(String::new);
-                if known.len() < doc.len() {
-                    *known = doc.to_string();
-                }
+            let doc = doc.unwrap_or_default();
+            let path = if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            };
+            // A key of several types keeps its longest comment ("(required)" says less).
+            let known = docs.entry(path).or_insert_with(String::new);
+            if known.len() < doc.len() {
+                *known = doc.to_string();
             }
         }
         above = line
@@ -258,84 +268,20 @@ mod tests {
         );
     }
 
+    /// One comment line per written key, and everything past the settings (the examples of
+    /// [alerts], checks, notifiers, maintenance, remote write, heartbeat) is comments that fit
+    /// a terminal. That the template shows every key is checked against the schema below.
     #[test]
-    fn default_template_documents_every_key() {
-        // The reader asks for every key of the schema even in an empty file (defaults apply),
-        // so its list of asked keys is the schema.
-        let empty = DeTable::new();
-        let mut reader = Reader::new("empty", "", &no_env);
-        let _ = super::super::parse::read_config(&mut reader, &empty);
-        let schema = reader.asked_paths();
-        assert!(schema.len() > 30, "schema looks incomplete: {schema:?}");
-
+    fn default_template_comments_every_key_and_its_examples() {
         let text = init_template("default").unwrap_or_default();
-        let template = DeTable::parse(&text)
-            .map(|t| t.into_inner())
-            .unwrap_or_default();
-        for path in &schema {
-            if path == "check" {
-                assert!(text.contains("# [[check]]"), "checks are not documented");
-                continue;
-            }
-            // [alerts] addition: commented out; `alerts::tests` checks the fragment key by key.
-            if path == "alerts" || path.starts_with("alerts.") {
-                assert!(text.contains(ALERTS_DOC), "alerts are not documented");
-                continue;
-            }
-            // Commented out; `maintenance::tests` checks the fragment key by key.
-            if path == "maintenance" || path.starts_with("maintenance.") {
-                assert!(
-                    text.contains(super::super::maintenance::TEMPLATE),
-                    "maintenance is not documented"
-                );
-                continue;
-            }
-            if path == "remote_write" {
-                assert!(
-                    text.contains("# [[remote_write]]"),
-                    "remote write is not documented"
-                );
-                continue;
-            }
-            // Commented out; `watch::tests` checks the fragment key by key.
-            if path == "heartbeat" || path.starts_with("heartbeat.") {
-                assert!(text.contains(super::super::watch::TEMPLATE));
-                continue;
-            }
-            if path == "notifier" {
-                assert!(
-                    text.contains("# [[notifier]]"),
-                    "notifiers are not documented"
-                );
-                continue;
-            }
-            // Optional, no default: shown commented out.
-            if path == "log.file" {
-                assert!(text.contains("# file = "), "{path} is not documented");
-                continue;
-            }
-            if let Some(key) = path.strip_prefix("server.").filter(|k| {
-                matches!(*k, "tls_cert" | "tls_key")
-                    || (k.starts_with("metrics_") && *k != "metrics_refresh")
-            }) {
-                assert!(
-                    text.contains(&format!("# {key} = ")),
-                    "{path} is not documented"
-                );
-                continue;
-            }
-            let mut table = &template;
-            let mut found = None;
-            for part in path.split('.') {
-                found = table.get(part).map(|value| value.get_ref());
-                if let Some(DeValue::Table(child)) = found {
-                    table = child;
-                }
-            }
+        let examples = text.split_once(ALERTS_DOC).map_or("", |(_, rest)| rest);
+        assert!(examples.contains("# [[check]]") && examples.contains("# [heartbeat]"));
+        for line in ALERTS_DOC.lines().chain(examples.lines()) {
             assert!(
-                found.is_some(),
-                "the default template does not mention {path}"
+                line.is_empty() || line.starts_with('#'),
+                "not a comment: {line:?}"
             );
+            assert!(line.chars().count() <= 110, "longer than 110: {line:?}");
         }
         // One comment line per key: every `key = value` line follows a comment.
         let lines: Vec<&str> = text.lines().collect();
@@ -461,6 +407,52 @@ mod tests {
             }
             out.push(path);
         }
+    }
+
+    /// The template shows every key and table of the schema (written or as a commented example,
+    /// in its table), every variant's too: the documentation cannot miss a key the reader knows.
+    #[test]
+    fn the_template_shows_every_key_of_the_schema() {
+        fn keys(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, value) in properties {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    keys(value, &path, out);
+                    out.push(path);
+                }
+            }
+            keys_of_parts(schema, path, out);
+        }
+        fn keys_of_parts(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+            if schema["items"].is_object() {
+                keys(&schema["items"], path, out);
+            }
+            for variant in schema["oneOf"].as_array().into_iter().flatten() {
+                keys(variant, path, out);
+            }
+        }
+        let mut all = Vec::new();
+        keys(&super::super::json_schema(), "", &mut all);
+        assert!(
+            all.len() > 300,
+            "the schema looks incomplete: {}",
+            all.len()
+        );
+        let shown = descriptions();
+        let mut missing: Vec<&String> = all
+            .iter()
+            .filter(|path| !shown.contains_key(*path))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "not in the default template: {missing:#?}"
+        );
     }
 
     /// `lookout config schema` describes every setting with the template's comment on it.

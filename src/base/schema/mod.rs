@@ -27,5 +27,5 @@ pub use settings::{
     anchored, bool_setting, closed_type, describe_other, duration_setting, field, name_list,
     not_longer, or_list, parsed_setting, pattern_list, percent_setting, positive, regex_error_line,
     settle, size_setting, string_setting, unanchored, unique_name, unknown_name,
-    warning_below_critical, whole_setting,
+    warning_below_critical, whole_setting, within,
 };

@@ -212,6 +212,19 @@ pub fn whole_setting<N: Whole>(
     settle(r, table, key, default, item, outcome)
 }
 
+/// A duration check for `duration_setting`: from `min` to `max`, `what` saying what it is.
+pub fn within(min: Duration, max: Duration, what: &str) -> impl Fn(&Duration) -> Option<String> {
+    move |d: &Duration| {
+        (*d < min || *d > max).then(|| {
+            format!(
+                "is out of range; expected from \"{}\" to \"{}\" ({what})",
+                format_duration(min),
+                format_duration(max)
+            )
+        })
+    }
+}
+
 pub fn positive(duration: &Duration) -> Option<String> {
     duration
         .is_zero()
