@@ -1,9 +1,10 @@
 //! The defaults: what Lookout does with no config file, and what every absent key means. The
-//! reader (`parse.rs`) takes its defaults from `embedded_default()`, and the template prints
-//! it, so the three cannot disagree.
+//! reader (`parse.rs`) takes its defaults from `embedded_default()`; the template shows them,
+//! and a test parses it back to `embedded_default()`, so they cannot disagree.
 //!
 //! The default exclusions keep pseudo and virtual things out of the system metrics: a tmpfs
 //! or a veth pair says nothing about the health of the host and would clutter every chart.
+//! Those lists are declared once, in the template (`template_filter`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -19,74 +20,6 @@ use super::{
 use crate::base::schema::{anchored, unanchored};
 
 const DAY: u64 = 86_400;
-
-/// Mount points under which no disk the user cares about lives: kernel interfaces, and the
-/// per-container mounts of Docker, Podman and Kubernetes (each also appears as its own
-/// overlay/tmpfs mount, one per container).
-pub(super) const MOUNTPOINT_EXCLUDES: &[&str] = &[
-    "/(dev|proc|run|sys)(/.*)?",
-    "/var/lib/docker/.+",
-    "/var/lib/containers/storage/.+",
-    "/var/lib/kubelet/.+",
-    "/snap/.+",
-];
-
-/// Filesystem types that are not storage: kernel pseudo filesystems, memory-backed ones,
-/// read-only images (snaps, live media) and container layers.
-pub(super) const FS_TYPE_EXCLUDES: &[&str] = &[
-    "autofs",
-    "binfmt_misc",
-    "bpf",
-    "cgroup2?",
-    "configfs",
-    "debugfs",
-    "devpts",
-    "devtmpfs",
-    "efivarfs",
-    "fusectl",
-    "fuse\\.(lxcfs|portal|snapfuse|gvfsd-fuse)",
-    "hugetlbfs",
-    "iso9660",
-    "mqueue",
-    "nsfs",
-    "overlay",
-    "proc",
-    "procfs",
-    "pstore",
-    "ramfs",
-    "rpc_pipefs",
-    "securityfs",
-    "selinuxfs",
-    "squashfs",
-    "sysfs",
-    "tmpfs",
-    "tracefs",
-];
-
-/// Network interfaces that are virtual plumbing: loopback, container and VM links, bridges
-/// and overlay networks. Their traffic is counted again on the physical interface.
-pub(super) const INTERFACE_EXCLUDES: &[&str] = &[
-    "lo",
-    "veth.*",
-    "docker.*",
-    "br-.*",
-    "virbr.*",
-    "vnet.*",
-    "cni.*",
-    "flannel.*",
-    "cali.*",
-    "cilium_.*",
-    "lxc.*",
-    "lxdbr.*",
-    "podman.*",
-    "kube-ipvs.*",
-    "vxlan.*",
-    "genev_sys_.*",
-    "tun.*",
-    "tap.*",
-    "dummy.*",
-    "ifb.*",
-];
 
 /// The configuration used when there is no config file, and the value of every absent key.
 pub fn embedded_default() -> Config {
@@ -146,9 +79,9 @@ fn build_default() -> Config {
             enabled: true,
             interval: Duration::from_secs(10),
             per_core: false,
-            mountpoints: exclude_only(MOUNTPOINT_EXCLUDES),
-            fs_types: exclude_only(FS_TYPE_EXCLUDES),
-            interfaces: exclude_only(INTERFACE_EXCLUDES),
+            mountpoints: template_filter("filesystems"),
+            fs_types: template_filter("fs_types"),
+            interfaces: template_filter("interfaces"),
             thresholds: SystemThresholds::default(),
         },
         log: LogConfig::default(),
@@ -161,10 +94,23 @@ fn build_default() -> Config {
     }
 }
 
-fn exclude_only(patterns: &[&str]) -> NameFilter {
-    // The patterns are constants, compiled by a test (`default_patterns_compile`), so this
-    // cannot fail at run time; an empty filter would be a safe fallback anyway.
-    NameFilter::new(&[], patterns).unwrap_or_default()
+/// The default filter of `[system.<table>]`, declared once: in the template (`template.toml`),
+/// whose comments say why each thing is left out (pseudo and virtual filesystems, container
+/// and VM links). The template is a constant, parsed by a test (`default_patterns_compile`), so
+/// this cannot fail at run time; an empty filter would be a safe fallback anyway.
+fn template_filter(table: &str) -> NameFilter {
+    let settings: toml::Table = super::template::SETTINGS.parse().unwrap_or_default();
+    let filter = settings.get("system").and_then(|system| system.get(table));
+    let patterns = |key: &str| -> Vec<&str> {
+        let list = filter
+            .and_then(|filter| filter.get(key))
+            .and_then(|v| v.as_array());
+        list.into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect()
+    };
+    NameFilter::new(&patterns("include"), &patterns("exclude")).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -173,11 +119,11 @@ mod tests {
 
     #[test]
     fn default_patterns_compile() {
-        for list in [MOUNTPOINT_EXCLUDES, FS_TYPE_EXCLUDES, INTERFACE_EXCLUDES] {
-            let filter = NameFilter::new(&[], list);
-            assert!(filter.is_ok(), "{:?}", filter.err());
-            assert_eq!(filter.unwrap_or_default().exclude.len(), list.len());
-        }
+        // An unreadable template or a pattern that does not compile would leave a list empty.
+        let system = embedded_default().system;
+        let lengths = [&system.mountpoints, &system.fs_types, &system.interfaces]
+            .map(|filter| (filter.include.len(), filter.exclude.len()));
+        assert_eq!(lengths, [(0, 5), (0, 27), (0, 20)]);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub const PRESETS: &[Preset] = &[
 ];
 
 /// The settings with defaults (server, storage, system, log), each key with its comment.
-const SETTINGS: &str = include_str!("template.toml");
+pub(super) const SETTINGS: &str = include_str!("template.toml");
 
 /// `init_template` was asked for a preset that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
