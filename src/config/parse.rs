@@ -22,9 +22,9 @@ use super::{
     embedded_default,
 };
 use crate::base::schema::{
-    Field, Kind, LineIndex, Problem, Reader, Table, bool_setting, duration_setting, not_longer,
-    pattern_list, percent_setting, positive, size_setting, string_setting, warning_below_critical,
-    whole_setting, within,
+    Kind, LineIndex, Problem, Reader, Table, Text, bool_setting, both_or_neither, duration_setting,
+    not_longer, pattern_list, percent_setting, positive, size_setting, string_setting,
+    warning_below_critical, whole_setting, within,
 };
 use crate::base::secret::Secret;
 use crate::base::units::{format_duration, format_size};
@@ -115,22 +115,18 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
 }
 
 fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig) -> ServerConfig {
-    let listen = string_setting(
-        r,
-        table,
-        "listen",
-        default.listen,
-        "an address string like \"127.0.0.1:9898\"",
-        |text| {
-            text.value.trim().parse::<SocketAddr>().map_err(|_| {
-                format!(
-                    "{} is not a socket address; expected an IP address and a port, \
-                 like \"127.0.0.1:9898\" or \"[::]:9898\"",
-                    text.quoted()
-                )
-            })
-        },
-    );
+    let address = |text: &Text, example: &str| {
+        text.value.trim().parse::<SocketAddr>().map_err(|_| {
+            format!(
+                "{} is not a socket address; expected an IP address and a port, like {example}",
+                text.quoted()
+            )
+        })
+    };
+    let form = "an address string like \"127.0.0.1:9898\"";
+    let listen = string_setting(r, table, "listen", default.listen, form, |text| {
+        address(text, "\"127.0.0.1:9898\" or \"[::]:9898\"")
+    });
     let path = |r: &mut Reader<'_>, key: &'static str| {
         string_setting(r, table, key, None, "a file path string", |text| {
             if text.value.trim().is_empty() {
@@ -166,34 +162,15 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
         "expected session_idle_timeout <= session_max_age",
     );
     // TLS needs both files: one alone is a half-done setup, not a choice.
-    for (set, unset) in [(&tls_cert, &tls_key), (&tls_key, &tls_cert)] {
-        if set.valid && unset.valid && set.value.is_some() && unset.value.is_none() {
-            let name = |f: &Field<Option<PathBuf>>| f.path.clone();
-            r.problem(
-                set.span.as_ref(),
-                &set.path,
-                format!(
-                    "is set but {} is not; TLS needs both the certificate and its private key (or neither, for plain HTTP)",
-                    name(unset)
-                ),
-            );
-        }
-    }
-    let metrics_listen = string_setting(
-        r,
-        table,
-        "metrics_listen",
-        None,
-        "an address string like \"0.0.0.0:9899\"",
-        |text| {
-            text.value.trim().parse::<SocketAddr>().map(Some).map_err(|_| {
-                format!(
-                    "{} is not a socket address; expected an IP address and a port, like \"0.0.0.0:9899\"",
-                    text.quoted()
-                )
-            })
-        },
-    );
+    both_or_neither(r, &tls_cert, &tls_key, |unset| {
+        format!(
+            "is set but {unset} is not; TLS needs both the certificate and its private key (or neither, for plain HTTP)"
+        )
+    });
+    let form = "an address string like \"0.0.0.0:9899\"";
+    let metrics_listen = string_setting(r, table, "metrics_listen", None, form, |text| {
+        address(text, "\"0.0.0.0:9899\"").map(Some)
+    });
     // Secrets: messages never quote them.
     let secret = |r: &mut Reader<'_>, key: &'static str| {
         string_setting(r, table, key, None, "a string", |text| {
@@ -213,31 +190,9 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
             Ok(Some(text.value.clone()))
         }
     });
-    for (set, unset, name) in [
-        (
-            metrics_user.value.is_some(),
-            metrics_password.value.is_none(),
-            &metrics_user.path,
-        ),
-        (
-            metrics_password.value.is_some(),
-            metrics_user.value.is_none(),
-            &metrics_password.path,
-        ),
-    ] {
-        if set && unset {
-            let span = if name == &metrics_user.path {
-                metrics_user.span.clone()
-            } else {
-                metrics_password.span.clone()
-            };
-            r.problem(
-                span.as_ref(),
-                name,
-                "basic auth for /metrics needs both server.metrics_user and server.metrics_password",
-            );
-        }
-    }
+    both_or_neither(r, &metrics_user, &metrics_password, |_| {
+        "basic auth for /metrics needs both server.metrics_user and server.metrics_password".into()
+    });
     let metrics_refresh = duration_setting(
         r,
         table,

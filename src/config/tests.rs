@@ -598,6 +598,24 @@ fn golden_server_access_control() {
         "lookout.toml:2:11: server.tls_key: is set but server.tls_cert is not; TLS needs both \
          the certificate and its private key (or neither, for plain HTTP)"
     );
+    // Basic auth for /metrics, either half.
+    for (text, at) in [
+        (
+            "[server]\nmetrics_user = \"prometheus\"\n",
+            "2:16: server.metrics_user",
+        ),
+        (
+            "[server]\nmetrics_password = \"pw\"\n",
+            "2:20: server.metrics_password",
+        ),
+    ] {
+        assert_eq!(
+            errors(text),
+            format!(
+                "lookout.toml:{at}: basic auth for /metrics needs both server.metrics_user and server.metrics_password"
+            )
+        );
+    }
     // An empty path is its own problem, not also "half a setup".
     assert_eq!(
         errors("[server]\ntls_cert = \" \"\ntls_key = \"/k.pem\"\n"),

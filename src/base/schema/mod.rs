@@ -24,8 +24,8 @@ pub use problem::{LineIndex, Position, Problem, ProblemLines};
 pub use reader::{Declared, Field, Item, Kind, Reader, Table, Text, a_type, join};
 pub use settings::{
     DURATION_FORM, DURATION_TYPE, PATTERNS_TYPE, PERCENT_TYPE, SIZE_FORM, SIZE_TYPE, Whole,
-    anchored, bool_setting, closed_type, describe_other, duration_setting, field, name_list,
-    not_longer, or_list, parsed_setting, pattern_list, percent_setting, positive, regex_error_line,
-    settle, size_setting, string_setting, unanchored, unique_name, unknown_name,
+    anchored, bool_setting, both_or_neither, closed_type, describe_other, duration_setting, field,
+    name_list, not_longer, or_list, parsed_setting, pattern_list, percent_setting, positive,
+    regex_error_line, settle, size_setting, string_setting, unanchored, unique_name, unknown_name,
     warning_below_critical, whole_setting, within,
 };

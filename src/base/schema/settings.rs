@@ -212,6 +212,25 @@ pub fn whole_setting<N: Whole>(
     settle(r, table, key, default, item, outcome)
 }
 
+/// Two settings that only work together (a certificate and its key, a user and its
+/// password): one written without the other is reported at the one written, `message` given
+/// the path of the missing one. A value with its own problem is not blamed again.
+pub fn both_or_neither<A, B>(
+    r: &mut Reader<'_>,
+    a: &Field<Option<A>>,
+    b: &Field<Option<B>>,
+    message: impl Fn(&str) -> String,
+) {
+    if !(a.valid && b.valid) {
+        return;
+    }
+    match (&a.value, &b.value) {
+        (Some(_), None) => r.problem(a.span.as_ref(), &a.path, message(&b.path)),
+        (None, Some(_)) => r.problem(b.span.as_ref(), &b.path, message(&a.path)),
+        _ => {}
+    }
+}
+
 /// A duration check for `duration_setting`: from `min` to `max`, `what` saying what it is.
 pub fn within(min: Duration, max: Duration, what: &str) -> impl Fn(&Duration) -> Option<String> {
     move |d: &Duration| {
