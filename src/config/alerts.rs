@@ -2608,22 +2608,9 @@ lookout.toml:89:18: alerts.rule "j".critical_clear: "3s" must be below critical 
     /// The fragment with its example blocks uncommented: from a "# [alerts]" or
     /// "# [[alerts.…]]" line to the next bare "#".
     fn uncommented_fragment() -> String {
-        let mut out = String::new();
-        let mut in_block = false;
-        for line in crate::config::template::ALERTS_DOC.lines() {
-            if line.starts_with("# [alerts]") || line.starts_with("# [[alerts.") {
-                in_block = true;
-            } else if line.trim_end() == "#" {
-                in_block = false;
-            }
-            let line = match line.strip_prefix("# ") {
-                Some(rest) if in_block => rest,
-                _ => line,
-            };
-            out.push_str(line);
-            out.push('\n');
-        }
-        out
+        crate::config::test_support::uncomment(crate::config::template::ALERTS_DOC, |line| {
+            line.starts_with("# [alerts]") || line.starts_with("# [[alerts.")
+        })
     }
 
     #[test]

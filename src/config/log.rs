@@ -17,9 +17,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::base::schema::whole_setting;
 use crate::base::schema::{Reader, Table};
 use crate::base::schema::{duration_setting, size_setting, string_setting};
+use crate::base::schema::{path_text, whole_setting};
 use crate::base::units::{format_duration, format_size};
 
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
@@ -164,22 +164,15 @@ pub(super) fn read_log(
         default.file.clone(),
         "a file path string",
         |text| {
-            let value = text.value.as_str();
-            if value.trim().is_empty() {
-                Err("must not be empty; expected a file, like \"/var/log/lookout/lookout.log\" (or leave log.file out for <storage.path>/logs/lookout.log)".to_string())
-            } else if value == "~" || value.starts_with("~/") {
-                Err(format!(
-                    "{}: \"~\" is not expanded; write the full path, or \"${{HOME}}/...\"",
-                    text.quoted()
-                ))
-            } else if value.ends_with('/') {
-                Err(format!(
+            let empty = "expected a file, like \"/var/log/lookout/lookout.log\" (or leave log.file out for <storage.path>/logs/lookout.log)";
+            let path = path_text(text, empty)?;
+            if text.value.ends_with('/') {
+                return Err(format!(
                     "{} is a directory; expected the path of the log file, like \"/var/log/lookout/lookout.log\"",
                     text.quoted()
-                ))
-            } else {
-                Ok(Some(PathBuf::from(value)))
+                ));
             }
+            Ok(Some(path))
         },
     );
     let max_size = size_setting(r, table, "max_size", default.max_size, |bytes| {

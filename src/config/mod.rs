@@ -55,6 +55,23 @@ pub(crate) mod test_support {
         errors_with_env(text, &no_env)
     }
 
+    /// `text` with its example blocks uncommented: from a line `starts` accepts to the next bare
+    /// "#", each line loses its "# " (so "# # ..." stays a comment); other lines are kept.
+    pub fn uncomment(text: &str, starts: impl Fn(&str) -> bool) -> String {
+        let mut out = String::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if starts(line) {
+                in_block = true;
+            } else if line.trim_end() == "#" {
+                in_block = false;
+            }
+            out.push_str(line.strip_prefix("# ").filter(|_| in_block).unwrap_or(line));
+            out.push('\n');
+        }
+        out
+    }
+
     /// A key path without its array indices, "maintenance.window[1].cron" ->
     /// "maintenance.window.cron": what a template shows compared with what a reader asked for.
     pub fn without_indices(path: &str) -> String {

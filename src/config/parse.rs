@@ -11,7 +11,6 @@
 //! a message that names the problem without the value.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::de::DeTable;
@@ -23,7 +22,7 @@ use super::{
 };
 use crate::base::schema::{
     Kind, LineIndex, Problem, Reader, Table, Text, bool_setting, both_or_neither, duration_setting,
-    not_longer, pattern_list, percent_setting, positive, size_setting, string_setting,
+    not_longer, path_text, pattern_list, percent_setting, positive, size_setting, string_setting,
     warning_below_critical, whole_setting, within,
 };
 use crate::base::secret::Secret;
@@ -129,11 +128,7 @@ fn read_server(r: &mut Reader<'_>, table: &Table<'_, '_>, default: &ServerConfig
     });
     let path = |r: &mut Reader<'_>, key: &'static str| {
         string_setting(r, table, key, None, "a file path string", |text| {
-            if text.value.trim().is_empty() {
-                Err("must not be empty; expected the path of a PEM file".to_string())
-            } else {
-                Ok(Some(PathBuf::from(&text.value)))
-            }
+            path_text(text, "expected the path of a PEM file").map(Some)
         })
     };
     let tls_cert = path(r, "tls_cert");
@@ -329,17 +324,10 @@ fn read_storage(
         default.path.clone(),
         "a directory path string",
         |text| {
-            let value = text.value.as_str();
-            if value.trim().is_empty() {
-                Err("must not be empty; expected a directory, like \"./lookout-data\" or \"/var/lib/lookout\"".to_string())
-            } else if value == "~" || value.starts_with("~/") {
-                Err(format!(
-                    "{}: \"~\" is not expanded; write the full path, or \"${{HOME}}/...\"",
-                    text.quoted()
-                ))
-            } else {
-                Ok(PathBuf::from(value))
-            }
+            path_text(
+                text,
+                "expected a directory, like \"./lookout-data\" or \"/var/lib/lookout\"",
+            )
         },
     );
     let max_size = size_setting(r, table, "max_size", default.max_size, |bytes| {

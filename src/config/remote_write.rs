@@ -502,27 +502,9 @@ mod tests {
     /// is `config::template`'s test against the schema).
     #[test]
     fn the_template_example_uncommented_is_valid() {
-        assert!(
-            crate::config::init_template("default")
-                .unwrap_or_default()
-                .contains(TEMPLATE),
-            "config init must include remote_write_template.toml"
-        );
-        let mut uncommented = String::new();
-        let mut in_block = false;
-        for line in TEMPLATE.lines() {
-            assert!(line.starts_with('#'), "not a comment: {line:?}");
-            assert!(line.chars().count() <= 110, "too long: {line:?}");
-            if line.trim_end() == "# [[remote_write]]" {
-                in_block = true;
-            } else if line.trim_end() == "#" {
-                in_block = false;
-            }
-            if in_block {
-                uncommented.push_str(line.strip_prefix("# ").unwrap_or(line));
-                uncommented.push('\n');
-            }
-        }
+        let uncommented = crate::config::test_support::uncomment(TEMPLATE, |line| {
+            line.trim_end() == "# [[remote_write]]"
+        });
         let env = |_: &str| Some("x".to_string());
         let config = match from_str(&uncommented, "uncommented", &env) {
             Ok(config) => config,

@@ -219,12 +219,8 @@ mod tests {
     use super::super::{CheckKind, from_str};
     use super::*;
     use crate::base::schema::Reader;
-    use crate::config::test_support::without_indices;
+    use crate::config::test_support::{no_env, without_indices};
     use toml::de::{DeTable, DeValue};
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
 
     #[test]
     fn each_template_parses_back_to_its_preset() {
@@ -275,7 +271,13 @@ mod tests {
     fn default_template_comments_every_key_and_its_examples() {
         let text = init_template("default").unwrap_or_default();
         let examples = text.split_once(ALERTS_DOC).map_or("", |(_, rest)| rest);
-        assert!(examples.contains("# [[check]]") && examples.contains("# [heartbeat]"));
+        use super::super::{maintenance, remote_write, watch};
+        let parts = [
+            maintenance::TEMPLATE,
+            remote_write::TEMPLATE,
+            watch::TEMPLATE,
+        ];
+        assert!(examples.contains("# [[check]]") && parts.iter().all(|t| examples.contains(t)));
         for line in ALERTS_DOC.lines().chain(examples.lines()) {
             assert!(
                 line.is_empty() || line.starts_with('#'),
@@ -299,21 +301,8 @@ mod tests {
     fn every_check_example_uncommented_is_a_valid_check() {
         // Uncomment each example block: from a "# [[check]]" line to the next blank comment.
         let text = init_template("default").unwrap_or_default();
-        let mut uncommented = String::new();
-        let mut in_block = false;
-        for line in text.lines() {
-            if line.trim_end() == "# [[check]]" {
-                in_block = true;
-            } else if line.trim_end() == "#" {
-                in_block = false;
-            }
-            let line = match line.strip_prefix("# ") {
-                Some(rest) if in_block => rest,
-                _ => line,
-            };
-            uncommented.push_str(line);
-            uncommented.push('\n');
-        }
+        let uncommented =
+            crate::config::test_support::uncomment(&text, |line| line.trim_end() == "# [[check]]");
         for line in checks_doc().lines() {
             assert!(line.starts_with('#'), "not a comment: {line:?}");
             assert!(

@@ -616,6 +616,11 @@ fn golden_server_access_control() {
             )
         );
     }
+    // "~" is not expanded in a TLS path either (it was accepted, then failed at start).
+    assert!(
+        errors("[server]\ntls_cert = \"~/c.pem\"\ntls_key = \"/k.pem\"\n")
+            .contains("is not expanded")
+    );
     // An empty path is its own problem, not also "half a setup".
     assert_eq!(
         errors("[server]\ntls_cert = \" \"\ntls_key = \"/k.pem\"\n"),

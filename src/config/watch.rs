@@ -472,20 +472,7 @@ mod tests {
 
     /// The fragment with its example blocks uncommented (from a "# [" line to a bare "#").
     fn uncommented() -> String {
-        let mut out = String::new();
-        let mut in_block = false;
-        for line in TEMPLATE.lines() {
-            if line.starts_with("# [") {
-                in_block = true;
-            } else if line.trim_end() == "#" {
-                in_block = false;
-            }
-            if in_block {
-                out.push_str(line.strip_prefix("# ").unwrap_or(line));
-                out.push('\n');
-            }
-        }
-        out
+        crate::config::test_support::uncomment(TEMPLATE, |line| line.starts_with("# ["))
     }
 
     #[test]

@@ -255,6 +255,22 @@ pub fn port_problem(url: &str) -> Option<String> {
     }
 }
 
+/// A path written in a config: not blank (`empty` says what is expected instead) and not
+/// starting with "~", which no shell expands there.
+pub fn path_text(text: &super::Text, empty: &str) -> Result<std::path::PathBuf, String> {
+    let value = text.value.as_str();
+    if value.trim().is_empty() {
+        Err(format!("must not be empty; {empty}"))
+    } else if value == "~" || value.starts_with("~/") {
+        Err(format!(
+            "{}: \"~\" is not expanded; write the full path, or \"${{HOME}}/...\"",
+            text.quoted()
+        ))
+    } else {
+        Ok(std::path::PathBuf::from(value))
+    }
+}
+
 /// An optional number (integer or float).
 pub fn optional_number(
     r: &mut Reader<'_>,

@@ -16,9 +16,9 @@ mod settings;
 pub use describe::{annotate, derive, undeclared};
 pub use env::{ExpandError, expand};
 pub use fields::{
-    check_http_url, header_map, optional_http_url, optional_number, optional_string, port_problem,
-    required_http_url, required_nonblank, required_string, required_text, string_list, string_map,
-    text_kind,
+    check_http_url, header_map, optional_http_url, optional_number, optional_string, path_text,
+    port_problem, required_http_url, required_nonblank, required_string, required_text,
+    string_list, string_map, text_kind,
 };
 pub use problem::{LineIndex, Position, Problem, ProblemLines};
 pub use reader::{Declared, Field, Item, Kind, Reader, Table, Text, a_type, join};

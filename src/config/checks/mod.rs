@@ -216,13 +216,10 @@ fn dependency_cycles(
 
 #[cfg(test)]
 mod tests {
+    use crate::config::test_support::no_env;
     use crate::config::{CheckKind, from_str};
     use crate::model::Layer;
     use std::time::Duration;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
 
     fn problems(text: &str) -> String {
         from_str(text, "c.toml", &no_env).unwrap_err().to_string()
