@@ -93,7 +93,7 @@ impl NotifierKind {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::NotifierKind;
-    use crate::base::schema::{ProblemLines, Reader, optional_string};
+    use crate::base::schema::{ProblemLines, Reader, optional_string, unique_name};
 
     /// The kinds read from `text` and the text of every problem (empty when there is none),
     /// as `lookout config check` prints them for a file named `lookout.toml`.
@@ -108,8 +108,10 @@ pub(crate) mod testing {
         let mut r = Reader::new("lookout.toml", text, env);
         let root = r.root(document.get_ref());
         let mut kinds = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for table in r.table_array(&root, "notifier") {
-            let _ = r.item(&table, "name");
+            // As config reads it: problems are then keyed by the name, as users see them.
+            unique_name(&mut r, &table, &mut names, "notifier", "ops-mail");
             let type_name = optional_string(&mut r, &table, "type").unwrap_or_default();
             kinds.extend(NotifierKind::read(&type_name, &mut r, &table));
         }

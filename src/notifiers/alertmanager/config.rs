@@ -217,17 +217,17 @@ mod tests {
     fn alertmanager_problems_are_reported_with_positions() {
         assert_eq!(
             errors("[[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\n"),
-            "lookout.toml:1:1: notifier[0].urls: missing; this notifier type needs it, like urls = [\"http://127.0.0.1:9093\"]"
+            "lookout.toml:1:1: notifier \"am\".urls: missing; this notifier type needs it, like urls = [\"http://127.0.0.1:9093\"]"
         );
         assert_eq!(
             errors("[[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = []\n"),
-            "lookout.toml:4:8: notifier[0].urls: must list at least one Alertmanager, like urls = [\"http://127.0.0.1:9093\"]"
+            "lookout.toml:4:8: notifier \"am\".urls: must list at least one Alertmanager, like urls = [\"http://127.0.0.1:9093\"]"
         );
         assert_eq!(
             errors(
                 "[[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = \"http://am:9093\"\n"
             ),
-            "lookout.toml:4:8: notifier[0].urls: expected an array of strings, found a string"
+            "lookout.toml:4:8: notifier \"am\".urls: expected an array of strings, found a string"
         );
         let shown = errors(
             "[[notifier]]\nname = \"am\"\ntype = \"alertmanager\"\n\
@@ -241,17 +241,17 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert_eq!(
             shown,
-            "lookout.toml:1:1: notifier[0].basic_auth_user: missing; a basic_auth_password needs the user it belongs to\n\
-             lookout.toml:4:9: notifier[0].urls[0]: is not an http(s) URL; expected http:// or https:// and a host, like \"http://127.0.0.1:9093\"\n\
-             lookout.toml:4:20: notifier[0].urls[1]: must not hold credentials; set basic_auth_user and basic_auth_password instead\n\
-             lookout.toml:4:47: notifier[0].urls[2]: must be the base URL, without /api/v2/alerts (Lookout adds it), like \"http://127.0.0.1:9093\"\n\
-             lookout.toml:5:1: notifier[0].urls[3]: must have no query or fragment; expected the base URL, like \"http://127.0.0.1:9093\"\n\
-             lookout.toml:5:41: notifier[0].urls[5]: is listed twice; each member once is enough\n\
-             lookout.toml:7:20: notifier[0].headers.Host: is set by Lookout itself and cannot be configured\n\
-             lookout.toml:8:11: notifier[0].timeout: \"0s\" must be greater than zero\n\
-             lookout.toml:9:19: notifier[0].resend_interval: \"soon\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
-             lookout.toml:11:1: notifier[1].headers.authorization: conflicts with basic_auth_user; authenticate one way or the other\n\
-             lookout.toml:17:19: notifier[1].resend_interval: \"0s\" must be greater than zero"
+            "lookout.toml:1:1: notifier \"am\".basic_auth_user: missing; a basic_auth_password needs the user it belongs to\n\
+             lookout.toml:4:9: notifier \"am\".urls[0]: is not an http(s) URL; expected http:// or https:// and a host, like \"http://127.0.0.1:9093\"\n\
+             lookout.toml:4:20: notifier \"am\".urls[1]: must not hold credentials; set basic_auth_user and basic_auth_password instead\n\
+             lookout.toml:4:47: notifier \"am\".urls[2]: must be the base URL, without /api/v2/alerts (Lookout adds it), like \"http://127.0.0.1:9093\"\n\
+             lookout.toml:5:1: notifier \"am\".urls[3]: must have no query or fragment; expected the base URL, like \"http://127.0.0.1:9093\"\n\
+             lookout.toml:5:41: notifier \"am\".urls[5]: is listed twice; each member once is enough\n\
+             lookout.toml:7:20: notifier \"am\".headers.Host: is set by Lookout itself and cannot be configured\n\
+             lookout.toml:8:11: notifier \"am\".timeout: \"0s\" must be greater than zero\n\
+             lookout.toml:9:19: notifier \"am\".resend_interval: \"soon\" is not a duration; expected a number and a unit, like \"500ms\", \"10s\", \"5m\", \"1h\" or \"7d\"\n\
+             lookout.toml:11:1: notifier \"am2\".headers.authorization: conflicts with basic_auth_user; authenticate one way or the other\n\
+             lookout.toml:17:19: notifier \"am2\".resend_interval: \"0s\" must be greater than zero"
         );
     }
 }

@@ -312,7 +312,7 @@ mod tests {
              password = \"${SMTP_PASSWORD}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n",
         );
         assert!(
-            shown.starts_with("lookout.toml:6:12: notifier[0].password: ")
+            shown.starts_with("lookout.toml:6:12: notifier \"m\".password: ")
                 && shown.contains("SMTP_PASSWORD"),
             "{shown}"
         );
@@ -322,10 +322,10 @@ mod tests {
     fn missing_keys_are_named() {
         assert_eq!(
             errors("[[notifier]]\nname = \"m\"\ntype = \"email\"\npassword = \"x\"\n"),
-            "lookout.toml:1:1: notifier[0].smtp: missing; this notifier type needs it, like smtp = \"smtp+starttls://mail.example.org\"\n\
-             lookout.toml:1:1: notifier[0].username: missing; a password needs the username it belongs to\n\
-             lookout.toml:1:1: notifier[0].from: missing; this notifier type needs it, like from = \"lookout@example.org\"\n\
-             lookout.toml:1:1: notifier[0].to: missing; this notifier type needs it, like to = [\"ops@example.org\"]"
+            "lookout.toml:1:1: notifier \"m\".smtp: missing; this notifier type needs it, like smtp = \"smtp+starttls://mail.example.org\"\n\
+             lookout.toml:1:1: notifier \"m\".username: missing; a password needs the username it belongs to\n\
+             lookout.toml:1:1: notifier \"m\".from: missing; this notifier type needs it, like from = \"lookout@example.org\"\n\
+             lookout.toml:1:1: notifier \"m\".to: missing; this notifier type needs it, like to = [\"ops@example.org\"]"
         );
     }
 }

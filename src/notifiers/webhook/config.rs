@@ -135,7 +135,7 @@ mod tests {
     fn missing_keys_are_named() {
         assert_eq!(
             errors("[[notifier]]\nname = \"w\"\ntype = \"webhook\"\n"),
-            "lookout.toml:1:1: notifier[0].url: missing; this notifier type needs it, like url = \"https://hooks.example.org/lookout\""
+            "lookout.toml:1:1: notifier \"w\".url: missing; this notifier type needs it, like url = \"https://hooks.example.org/lookout\""
         );
     }
 }
