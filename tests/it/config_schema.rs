@@ -54,6 +54,7 @@ fn presets(dir: &Path) -> Vec<String> {
 
 #[test]
 fn every_preset_template_validates_against_the_schema() {
+    let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     let schema = write_schema(dir.path());
     let mut files = Vec::new();
@@ -82,6 +83,7 @@ fn every_preset_template_validates_against_the_schema() {
 /// vacuous), and what it accepts at the extremes, the schema accepts.
 #[test]
 fn the_schema_refuses_what_config_check_refuses() {
+    let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     let schema = write_schema(dir.path());
     let cases: &[(&str, &str, &str)] = &[
@@ -142,6 +144,7 @@ fn the_schema_refuses_what_config_check_refuses() {
 /// (LOOKOUT_TAPLO); elsewhere it must be on the PATH.
 #[test]
 fn taplo_checks_a_config_against_the_schema_named_in_its_first_line() {
+    let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
     write_schema(dir.path());
     let taplo = std::env::var("LOOKOUT_TAPLO").unwrap_or_else(|_| "taplo".to_string());
