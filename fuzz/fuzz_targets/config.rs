@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match config::from_str(text, "fuzz.toml", &env) {
         Ok(config) => {
-            let _ = config::summary(&config);
+            let _ = lookout::views::config::summary(&config);
             for check in &config.checks {
                 let _ = check.kind.target();
             }

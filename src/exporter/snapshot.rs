@@ -230,6 +230,7 @@ impl Snapshot {
     /// Visits the latest series values in key order without copying them (the scrape path).
     /// `visit` gets the series' name (without the `lookout_` prefix), its value and
     /// `lookout_name{labels}` as /metrics writes it.
+    #[inline]
     pub fn for_each_series(&self, mut visit: impl FnMut(&str, &LatestValue, &str)) {
         self.walk_in_chunks(
             |latest| &latest.series,
@@ -241,6 +242,7 @@ impl Snapshot {
     }
 
     /// Visits the latest result of each check without copying it (the scrape path).
+    #[inline]
     pub fn for_each_check(&self, mut visit: impl FnMut(&CheckResult)) {
         self.walk_in_chunks(|latest| &latest.checks, |_, result| visit(result));
     }
