@@ -19,8 +19,23 @@ const SUMMARY_ROWS: usize = 50;
 
 const SHELL: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
+
+/// Debug builds only: with `LOOKOUT_DEV_ASSETS=<dir>` the assets and the shell are read from
+/// that directory on every request, so the dashboard's script and style can be edited without
+/// rebuilding. Release builds always serve the embedded copies.
+fn dev_asset(file: &str, embedded: &'static str) -> std::borrow::Cow<'static, str> {
+    #[cfg(debug_assertions)]
+    if let Some(dir) = std::env::var_os("LOOKOUT_DEV_ASSETS") {
+        if let Ok(text) = std::fs::read_to_string(std::path::Path::new(&dir).join(file)) {
+            return std::borrow::Cow::Owned(text);
+        }
+    }
+    let _ = file;
+    std::borrow::Cow::Borrowed(embedded)
+}
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -39,12 +54,14 @@ fn escape(text: &str) -> String {
 
 /// `/assets/{file}`: the embedded script, style sheet and icon.
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let (content_type, body) = match file.as_str() {
+    let (content_type, embedded) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "charts.js" => ("text/javascript; charset=utf-8", CHARTS_JS),
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
         "icon.svg" => ("image/svg+xml", ICON_SVG),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
+    let body = dev_asset(&file, embedded);
     (
         [
             (header::CONTENT_TYPE, content_type),
@@ -130,7 +147,7 @@ pub async fn shell(State(state): State<AppState>) -> Response {
     }
     html.push_str("</table>");
 
-    let page = SHELL
+    let page = dev_asset("index.html", SHELL)
         .replace("{{TITLE}}", &format!("Lookout: {overall}"))
         .replace("{{VERSION}}", VERSION)
         .replace("{{SUMMARY}}", &html);
@@ -152,6 +169,7 @@ mod tests {
     async fn serves_the_embedded_assets_with_their_types_and_nothing_else() {
         for (file, want) in [
             ("app.js", "text/javascript; charset=utf-8"),
+            ("charts.js", "text/javascript; charset=utf-8"),
             ("app.css", "text/css; charset=utf-8"),
             ("icon.svg", "image/svg+xml"),
         ] {
@@ -164,7 +182,11 @@ mod tests {
         // The shell names the assets it needs and has a place for the summary.
         assert!(SHELL.contains("/assets/app.js") && SHELL.contains("{{SUMMARY}}"));
         // No CDN: everything the page loads is ours.
-        assert!(!SHELL.contains("https://") && !APP_JS.contains("https://"));
+        assert!(
+            !SHELL.contains("https://")
+                && !APP_JS.contains("https://")
+                && !CHARTS_JS.contains("https://")
+        );
     }
 
     #[test]

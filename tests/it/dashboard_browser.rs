@@ -262,14 +262,19 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     });
 
     // Overview transfer budget: the shell and its assets.
-    let transfer: usize = ["/", "/assets/app.js", "/assets/app.css"]
-        .iter()
-        .map(|p| {
-            let (code, body) = daemon.get(p);
-            assert_eq!(code, 200, "GET {p}");
-            body.len()
-        })
-        .sum();
+    let transfer: usize = [
+        "/",
+        "/assets/app.js",
+        "/assets/charts.js",
+        "/assets/app.css",
+    ]
+    .iter()
+    .map(|p| {
+        let (code, body) = daemon.get(p);
+        assert_eq!(code, 200, "GET {p}");
+        body.len()
+    })
+    .sum();
     assert!(transfer < 200_000, "overview transfer {transfer} bytes");
 
     let driver = chromedriver();
