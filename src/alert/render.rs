@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use crate::config::ValueUnit;
 use crate::model::Status;
 
-/// `value` in `unit`, short: 0.9712 percent -> "97.1%", 2.314 seconds -> "2.31 s".
+/// `value` in `unit`, short: 0.9712 percent -> "97.1%", 2.314 seconds -> "2.31 s", 0.0031
+/// seconds -> "3.10 ms" (three significant digits below 10 ms), bytes in binary units
+/// ("1.5 KiB"). The one way Lookout writes a value for people: alert texts, the CLI's tables.
 pub fn format_value(value: f64, unit: ValueUnit) -> String {
     if value.is_nan() {
         return "no value".to_string();
@@ -14,8 +16,13 @@ pub fn format_value(value: f64, unit: ValueUnit) -> String {
     match unit {
         ValueUnit::Percent => format!("{:.1}%", value * 100.0),
         ValueUnit::Seconds => {
-            if value.abs() < 1.0 {
-                format!("{:.0} ms", value * 1000.0)
+            let ms = value * 1000.0;
+            if ms.abs() < 1.0 {
+                format!("{ms:.3} ms")
+            } else if ms.abs() < 10.0 {
+                format!("{ms:.2} ms")
+            } else if value.abs() < 1.0 {
+                format!("{ms:.0} ms")
             } else if value.abs() < 120.0 {
                 format!("{value:.2} s")
             } else {
@@ -131,6 +138,10 @@ mod tests {
             (0.9712, ValueUnit::Percent, "97.1%"),
             (2.314, ValueUnit::Seconds, "2.31 s"),
             (0.45, ValueUnit::Seconds, "450 ms"),
+            (0.0031, ValueUnit::Seconds, "3.10 ms"),
+            (0.000123, ValueUnit::Seconds, "0.123 ms"),
+            (1023.0, ValueUnit::Bytes, "1023 B"),
+            (1536.0, ValueUnit::Bytes, "1.5 KiB"),
             (600.0, ValueUnit::Seconds, "10m"),
             (3.0 * 1024.0 * 1024.0 * 1024.0, ValueUnit::Bytes, "3.0 GiB"),
             (4.0, ValueUnit::Status, "critical"),

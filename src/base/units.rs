@@ -7,6 +7,20 @@
 
 use std::time::Duration;
 
+/// What a number measures, so that it can be shown in its unit: an alert rule's `unit`, a
+/// check's headline value (`alert::render::format_value` writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueUnit {
+    /// A ratio 0..1, shown as a percent.
+    Percent,
+    Seconds,
+    Bytes,
+    /// A check status as a number (`config::status_value`).
+    Status,
+    /// A count or a plain number.
+    Number,
+}
+
 /// Why a unit string was rejected; `base::schema::settings` turns it into a message with the key and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitError {

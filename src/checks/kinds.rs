@@ -100,6 +100,11 @@ impl CheckKind {
         self.as_type().build(schedule)
     }
 
+    /// The unit of its results' headline value.
+    pub fn value_unit(&self) -> crate::base::units::ValueUnit {
+        self.as_type().value_unit()
+    }
+
     /// Doctor: what the target is called in hints.
     pub fn what(&self) -> &'static str {
         self.as_type().what()

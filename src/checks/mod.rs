@@ -34,6 +34,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::base::schema::{Reader, Table};
+use crate::base::units::ValueUnit;
 use crate::clock::UnixMillis;
 use crate::model::{Layer, SeriesKey, Status};
 
@@ -95,6 +96,12 @@ pub(crate) trait CheckType: Send + Sync + 'static {
 
     /// Its probe: one attempt at a time.
     fn build(&self, schedule: Schedule) -> Box<dyn Check>;
+
+    /// The unit of the headline value of its results (`CheckResult::value`): most types
+    /// time something (a response, a connect, a ping); a type that counts says so.
+    fn value_unit(&self) -> ValueUnit {
+        ValueUnit::Seconds
+    }
 
     /// Doctor: what the target is called in general hints ("the database", "Redis").
     fn what(&self) -> &'static str {

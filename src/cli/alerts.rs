@@ -10,10 +10,12 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::fail;
-use super::output::{self, say};
+use super::output::{self, print_json, say};
+use super::table::{Cell, Table};
 use crate::alert::Engine;
 use crate::alert::records::{HistoryEntry, OutboxRow, OutboxState};
 use crate::alert::silence::{Silence, SilenceRequest, SilenceState};
+use crate::base::units::ValueUnit;
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::{Config, RuleSource};
 use crate::daemon::store_options;
@@ -27,30 +29,38 @@ use crate::views::silences::SilenceView;
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
     /// Pending and firing alerts (and why a quiet one is quiet).
+    #[command(after_help = super::examples::alerts_list())]
     List {
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Notices decided in a period, newest first (sent and muted).
+    #[command(after_help = super::examples::alerts_history())]
     History {
         /// How far back, e.g. "24h", "7d".
         #[arg(long, default_value = "24h", value_name = "DURATION")]
         since: String,
-        #[arg(long, default_value_t = 200)]
+        /// At most this many notices (the newest).
+        #[arg(long, default_value_t = 200, value_name = "N")]
         limit: usize,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Send a real test message through every notifier (or one), and say how it went.
     Test {
+        /// Only the notifier of this name (default: every notifier).
         #[arg(long, value_name = "NAME")]
         notifier: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Cron mode: evaluate the rules once over the stored data (what `collect` and `check`
     /// stored; alert state is kept between runs), send what is due, exit.
     Run {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -59,8 +69,10 @@ pub enum AlertsCommand {
         /// Also show delivered ones.
         #[arg(long)]
         all: bool,
-        #[arg(long, default_value_t = 100)]
+        /// At most this many rows (the newest).
+        #[arg(long, default_value_t = 100, value_name = "N")]
         limit: usize,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -70,7 +82,10 @@ pub enum AlertsCommand {
 pub enum SilenceCommand {
     /// Mute alerts matching every MATCHER (label="value", label!="value", label=~"regex",
     /// label!~"regex") for a while.
+    #[command(after_help = super::examples::silence_add())]
     Add {
+        /// A label matcher; quote it for the shell: 'check="db"'. Labels: alertname (the
+        /// rule), severity, check, and the alert's own (mountpoint, ...).
         #[arg(required = true, value_name = "MATCHER")]
         matchers: Vec<String>,
         /// How long, e.g. "2h" (default 1h); or use --until.
@@ -82,24 +97,31 @@ pub enum SilenceCommand {
         /// Start time (default now): RFC 3339 or "+30m".
         #[arg(long, value_name = "TIME")]
         start: Option<String>,
-        /// Who (default $USER).
-        #[arg(long)]
+        /// Who (default $USER, else $LOGNAME).
+        #[arg(long, value_name = "NAME")]
         author: Option<String>,
-        #[arg(long, required = true)]
+        /// Why: shown beside the silence and in the alerts it mutes.
+        #[arg(long, required = true, value_name = "TEXT")]
         comment: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Silences: active and pending (and expired ones with --all, kept for audit).
+    #[command(after_help = super::examples::silence_list())]
     List {
+        /// Also the expired ones.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// End a silence now (it stays listed as expired).
     Expire {
+        /// The silence's ID, as `silence list` shows it.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -109,13 +131,6 @@ async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
     Store::open(&config.storage.path, store_options(config), clock.clone())
         .await
         .map_err(|error| fail(&error))
-}
-
-fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
-    }
 }
 
 fn ago(now_ms: UnixMillis, at_ms: UnixMillis) -> String {
@@ -158,28 +173,28 @@ async fn list(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     } else if alerts.is_empty() {
         say!("no pending or firing alerts");
     } else {
-        let colour = output::colour_stdout();
+        let mut table = Table::new(&[
+            "ID", "RULE", "STATE", "SEVERITY", "SINCE", "VALUE", "SUMMARY", "MUTED BY",
+        ]);
         for a in &alerts {
-            let quiet = match &a.muted_by {
-                None => String::new(),
-                Some(reason) => format!("  [{reason}]"),
-            };
-            let summary = if a.summary.is_empty() {
-                &a.id
-            } else {
-                &a.summary
-            };
-            let severity = output::paint(
-                &format!("{:<8}", a.severity.as_str()),
-                output::severity_style(a.severity),
-                colour,
-            );
-            println!(
-                "{:<8} {severity} {:>10}  {summary}{quiet}",
-                a.state,
-                ago(now, a.since_ms),
-            );
+            let unit = config
+                .alerts
+                .rules
+                .iter()
+                .find(|r| r.name == a.rule)
+                .map_or(ValueUnit::Number, |r| r.unit);
+            table.row([
+                a.id.clone().into(),
+                a.rule.clone().into(),
+                a.state.clone().into(),
+                Cell::styled(a.severity.as_str(), output::severity_style(a.severity)),
+                format!("{} ago", ago(now, a.since_ms)).into(),
+                output::value(a.value, unit).into(),
+                a.summary.clone().into(),
+                crate::alert::mute::text(a.muted_by.as_ref()).into(),
+            ]);
         }
+        table.print();
     }
     ExitCode::SUCCESS
 }
@@ -291,17 +306,22 @@ async fn history(
             humantime::format_duration(since)
         );
     } else {
+        let mut table = Table::new(&["AT", "KIND", "SEVERITY", "RULE", "SUMMARY", "DELIVERY"]);
         for h in &entries {
             let rows = deliveries_of(h, &deliveries);
-            println!(
-                "{}  {:<12} {:<8} {}  ({})",
-                format_rfc3339(h.notice.at_ms),
-                h.notice.kind.as_str(),
-                h.notice.severity.as_str(),
-                h.notice.summary,
-                delivery_line(h, &rows),
-            );
+            table.row([
+                format_rfc3339(h.notice.at_ms).into(),
+                h.notice.kind.as_str().into(),
+                Cell::styled(
+                    h.notice.severity.as_str(),
+                    output::severity_style(h.notice.severity),
+                ),
+                h.notice.rule.clone().into(),
+                h.notice.summary.clone().into(),
+                delivery_line(h, &rows).into(),
+            ]);
         }
+        table.print();
     }
     ExitCode::SUCCESS
 }
@@ -566,20 +586,27 @@ async fn outbox(
     } else if dtos.is_empty() {
         say!("outbox empty: every notification was delivered");
     } else {
-        for d in &dtos {
-            println!(
-                "#{:<5} {:<10} {:<9} attempts {:<3} {}{}",
-                d.id,
-                d.notifier,
-                d.state,
-                d.attempts,
-                d.summary,
-                d.last_error
-                    .as_ref()
-                    .map(|e| format!("  — last error: {e}"))
-                    .unwrap_or_default()
-            );
+        let mut table = Table::new(&[
+            "ID",
+            "NOTIFIER",
+            "STATE",
+            "ATTEMPTS",
+            "KIND",
+            "SUMMARY",
+            "LAST ERROR",
+        ]);
+        for d in dtos {
+            table.row([
+                d.id.to_string().into(),
+                d.notifier.into(),
+                d.state.into(),
+                d.attempts.to_string().into(),
+                d.kind.into(),
+                d.summary.into(),
+                d.last_error.unwrap_or_default().into(),
+            ]);
         }
+        table.print();
     }
     ExitCode::SUCCESS
 }
@@ -601,7 +628,7 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
             json,
         } => {
             let author = author
-                .or_else(|| std::env::var("USER").ok())
+                .or_else(output::user_name)
                 .unwrap_or_else(|| "unknown".to_string());
             let request = SilenceRequest {
                 matchers,
@@ -651,18 +678,21 @@ pub async fn silence(command: SilenceCommand, config: &Config, clock: &SharedClo
                         }
                     );
                 } else {
-                    for s in &shown {
-                        println!(
-                            "{}  {:<8} {} .. {}  {}  by {}: {}",
-                            s.id,
-                            s.state,
-                            s.starts_at,
-                            s.ends_at,
-                            s.matchers.join(", "),
-                            s.author,
-                            s.comment
-                        );
+                    let mut table = Table::new(&[
+                        "ID", "STATE", "STARTS", "ENDS", "MATCHERS", "AUTHOR", "COMMENT",
+                    ]);
+                    for s in shown {
+                        table.row([
+                            s.id.into(),
+                            s.state.into(),
+                            s.starts_at.into(),
+                            s.ends_at.into(),
+                            s.matchers.join(", ").into(),
+                            s.author.into(),
+                            s.comment.into(),
+                        ]);
                     }
+                    table.print();
                 }
                 ExitCode::SUCCESS
             }

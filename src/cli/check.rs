@@ -3,14 +3,16 @@
 
 use std::process::ExitCode;
 
+use crate::base::units::ValueUnit;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::daemon::{self, store_options};
-use crate::model::{CheckResult, Status};
+use crate::model::{CheckResult, Layer, Status};
 use crate::store::Store;
 use crate::views::status::CheckReportView;
 
 use super::output::{self, Progress};
+use super::table::{Cell, Table};
 
 pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     let mut progress = None;
@@ -44,13 +46,9 @@ pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     };
 
     if json {
-        let report = CheckReportView::new(worst, &results);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        output::print_json(&CheckReportView::new(worst, &results));
     } else {
-        print!("{}", table(&results, output::colour_stdout()));
+        table(config, &results).print();
         if results.is_empty() {
             output::say!("no health checks are configured");
         }
@@ -58,74 +56,41 @@ pub async fn run(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     ExitCode::from(worst.nagios_exit_code() as u8)
 }
 
-fn format_value(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.is_finite() => {
-            let text = format!("{v:.3}");
-            text.trim_end_matches('0').trim_end_matches('.').to_string()
-        }
-        _ => "-".to_string(),
+/// The unit of a result's value: a configured check's type says it; the system's own checks
+/// (cpu, memory, disk:MOUNT) are usage ratios.
+fn unit_of(config: &Config, result: &CheckResult) -> ValueUnit {
+    match config.checks.iter().find(|c| c.name == result.check) {
+        Some(check) => check.kind.value_unit(),
+        None if result.layer == Layer::System => ValueUnit::Percent,
+        None => ValueUnit::Number,
     }
 }
 
-/// A plain aligned table: LAYER CHECK STATUS VALUE DETAIL; with `colour`, statuses in the
-/// dashboard's colours.
-fn table(results: &[&CheckResult], colour: bool) -> String {
-    let rows: Vec<[String; 5]> = results
-        .iter()
-        .map(|r| {
-            [
-                r.layer.to_string(),
-                r.check.clone(),
+/// The table: LAYER CHECK STATUS VALUE DETAIL; values in their unit, statuses in the
+/// dashboard's colours on a terminal.
+fn table(config: &Config, results: &[&CheckResult]) -> Table {
+    let mut table = Table::new(&["LAYER", "CHECK", "STATUS", "VALUE", "DETAIL"]);
+    for r in results {
+        table.row([
+            r.layer.to_string().into(),
+            r.check.clone().into(),
+            Cell::styled(
                 r.status.as_str().to_uppercase(),
-                format_value(r.value),
-                r.detail.clone(),
-            ]
-        })
-        .collect();
-    let header = [
-        "LAYER".to_string(),
-        "CHECK".to_string(),
-        "STATUS".to_string(),
-        "VALUE".to_string(),
-        "DETAIL".to_string(),
-    ];
-    let mut widths = [0usize; 4];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row.iter()) {
-            *width = (*width).max(cell.chars().count());
-        }
+                output::status_style(r.status),
+            ),
+            output::value(r.value, unit_of(config, r)).into(),
+            r.detail.clone().into(),
+        ]);
     }
-    let mut out = String::new();
-    let statuses = std::iter::once(None).chain(results.iter().map(|r| Some(r.status)));
-    for (row, status) in std::iter::once(&header).chain(&rows).zip(statuses) {
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
-            let padded = format!("{cell:<width$}");
-            match status {
-                Some(status) if column == 2 => {
-                    out.push_str(&output::paint(
-                        &padded,
-                        output::status_style(status),
-                        colour,
-                    ));
-                }
-                _ => out.push_str(&padded),
-            }
-            out.push_str("  ");
-        }
-        out.push_str(&row[4]);
-        out.push('\n');
-    }
-    out
+    table
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Layer;
 
     #[test]
-    fn table_aligns_columns_and_shows_status_in_capitals() {
+    fn table_aligns_columns_and_shows_status_in_capitals_and_values_in_their_unit() {
         let result = CheckResult {
             underlying: None,
             check: "memory".into(),
@@ -135,14 +100,16 @@ mod tests {
             detail: "memory 86.1% used (warning at 85%)".into(),
             at_ms: 0,
         };
+        let config = crate::config::embedded_default();
+        let table = table(&config, &[&result]);
         assert_eq!(
-            table(&[&result], false),
+            table.render(false),
             "LAYER   CHECK   STATUS   VALUE  DETAIL\n\
-             system  memory  WARNING  0.861  memory 86.1% used (warning at 85%)\n"
+             system  memory  WARNING  86.1%  memory 86.1% used (warning at 85%)\n"
         );
         assert_eq!(
-            table(&[&result], true).lines().nth(1).unwrap(),
-            "system  memory  \u{1b}[33mWARNING\u{1b}[0m  0.861  memory 86.1% used (warning at 85%)"
+            table.render(true).lines().nth(1).unwrap(),
+            "system  memory  \u{1b}[33mWARNING\u{1b}[0m  86.1%  memory 86.1% used (warning at 85%)"
         );
     }
 }

@@ -1,12 +1,13 @@
 //! `lookout config check [PATH] [--json]`: validate a config and say what it will do: "ok" and
 //! the summary, or every problem. With `--json`, the same on stdout as one document
-//! (`{"ok": true, ...}` or `{"ok": false, "problems": [...]}`); problems also go to stderr.
+//! (`{"ok": true, ...}` or `{"ok": false, "problems": [...]}`) and nothing on stderr: the
+//! exit code says valid (0) or not (2).
 
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::say;
+use super::output::{print_json, say};
 use super::{EXIT_BAD_INPUT, fail};
 use crate::config::{Config, ConfigError};
 use crate::daemon::ConfigSource;
@@ -71,7 +72,7 @@ pub fn run(source: &ConfigSource, json: bool) -> ExitCode {
         Ok(config) => {
             let summary = crate::views::config::summary(&config);
             if json {
-                print(&valid(&config, &summary));
+                print_json(&valid(&config, &summary));
             } else {
                 say!("ok");
                 say!("{summary}");
@@ -79,8 +80,7 @@ pub fn run(source: &ConfigSource, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) if json => {
-            print(&invalid(&error));
-            eprintln!("lookout: {error}");
+            print_json(&invalid(&error));
             ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(error) => fail(&error),
@@ -150,12 +150,5 @@ fn invalid(error: &ConfigError) -> Invalid {
     Invalid {
         ok: false,
         problems,
-    }
-}
-
-fn print(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
     }
 }

@@ -48,10 +48,7 @@ pub async fn run(args: DoctorArgs, source: &ConfigSource, clock: &SharedClock) -
         eprint!("\r\x1b[2K");
     }
     if args.json {
-        match serde_json::to_string_pretty(&findings) {
-            Ok(text) => println!("{text}"),
-            Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
-        }
+        super::output::print_json(&findings);
     } else {
         let colour = super::output::colour_stdout();
         for finding in &findings {

@@ -18,12 +18,17 @@ use super::{fail, load};
 pub enum ExportCommand {
     /// The enabled alert rules as Prometheus alerting rules (YAML) over the series of
     /// /metrics, to FILE (replaced) or stdout. Check them with `promtool check rules`.
-    PrometheusRules { file: Option<PathBuf> },
+    #[command(after_help = super::examples::export_prometheus_rules())]
+    PrometheusRules {
+        /// The file to write (replaced); without it, the rules go to stdout.
+        file: Option<PathBuf>,
+    },
     /// The Grafana dashboards (system, application, maintenance, alerts) and provisioning
     /// files into DIR (created): DIR/dashboards/*.json, DIR/provisioning/dashboards/lookout.yaml
     /// (a provider pointing at DIR/dashboards) and DIR/provisioning/datasources/prometheus.yaml
     /// (an example). Point Grafana's provisioning path at DIR/provisioning.
     Grafana {
+        /// Where to write (created if missing).
         dir: PathBuf,
         /// Replace files that exist with other contents.
         #[arg(long)]

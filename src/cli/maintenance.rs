@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::fail;
-use super::output::say;
+use super::output::{print_json, say, user_name};
+use super::table::Table;
 use crate::base::units::{format_duration, parse_duration};
 use crate::clock::{SharedClock, format_rfc3339};
 use crate::config::Config;
@@ -30,6 +30,7 @@ const EXIT_FAILED: u8 = 1;
 pub enum MaintenanceCommand {
     /// Open a maintenance window now (after switching the app with the configured control
     /// steps, if any): affected alerts are muted while it lasts.
+    #[command(after_help = super::examples::maintenance_start())]
     Start {
         /// How long, e.g. "30m" or "2h" (at most 24h; extend it later if needed).
         #[arg(long = "for", value_name = "DURATION")]
@@ -43,14 +44,17 @@ pub enum MaintenanceCommand {
         mode: Option<String>,
     },
     /// End the active maintenance windows now (after the configured control stop steps).
+    #[command(after_help = super::examples::maintenance_stop())]
     Stop,
     /// Move the end of the active window, e.g. `extend 15m`.
     Extend {
+        /// How much longer, e.g. "15m".
         #[arg(value_name = "DURATION")]
         by: String,
     },
     /// The maintenance period in progress, and the windows active or to come.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -59,6 +63,7 @@ pub enum MaintenanceCommand {
         /// How far back, e.g. "7d".
         #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = positive_duration)]
         since: Duration,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -94,13 +99,6 @@ async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
     Store::open(&config.storage.path, store_options(config), clock.clone())
         .await
         .map_err(|error| fail(&error))
-}
-
-fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(error) => eprintln!("lookout: cannot encode JSON: {error}"),
-    }
 }
 
 fn failed(error: &dyn std::fmt::Display) -> ExitCode {
@@ -151,10 +149,7 @@ async fn start(
         Ok(request) => request,
         Err(message) => return manual_failure(ManualError::BadInput(message)),
     };
-    let author = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "cli".to_string());
+    let author = user_name().unwrap_or_else(|| "cli".to_string());
     let length = request.duration;
     let outcome = with_store(config, clock, async |store| {
         manual::start(
@@ -277,22 +272,24 @@ async fn status(config: &Config, clock: &SharedClock, json: bool) -> ExitCode {
     if dto.windows.is_empty() {
         println!("no maintenance windows active or to come");
     } else {
-        println!("windows:");
+        println!();
+        let mut table = Table::new(&["STATE", "START", "END", "MODE", "WINDOW", "REASON"]);
         for w in &dto.windows {
             let which = match (&w.name, w.id) {
                 (Some(name), _) => format!("{name} (config)"),
                 (None, Some(id)) => format!("#{id} by {}", w.author),
                 (None, None) => String::new(),
             };
-            println!(
-                "  {:<8} {} .. {}  {:<9} {which}: {}",
-                if w.active { "active" } else { "upcoming" },
-                w.start,
-                w.end,
-                w.mode,
-                w.reason
-            );
+            table.row([
+                if w.active { "active" } else { "upcoming" }.into(),
+                w.start.clone().into(),
+                w.end.clone().into(),
+                w.mode.into(),
+                which.into(),
+                w.reason.clone().into(),
+            ]);
         }
+        table.print();
     }
     ExitCode::SUCCESS
 }
@@ -318,25 +315,30 @@ async fn history(config: &Config, clock: &SharedClock, since: Duration, json: bo
     } else if dtos.is_empty() {
         say!("no maintenance in the last {}", format_duration(since));
     } else {
+        let mut table = Table::new(&[
+            "ID", "START", "END", "DURATION", "OVERRUN", "MODE", "ORIGIN", "PLANNED", "REASON",
+            "IMPACT",
+        ]);
         for p in &dtos {
-            let end = p.end.as_deref().unwrap_or("(open)");
-            let overrun = if p.overrun_seconds > 0 {
-                format!(", overrun {}", secs_f(p.overrun_seconds as f64))
-            } else {
-                String::new()
-            };
-            println!(
-                "#{:<4} {} .. {:<24} {:>8}{overrun}  {}",
-                p.id,
-                p.start,
-                end,
-                secs_f(p.duration_seconds as f64),
-                p.describe()
-            );
-            if let Some(line) = p.impact.line() {
-                println!("      impact: {line}");
-            }
+            table.row([
+                format!("#{}", p.id).into(),
+                p.start.clone().into(),
+                p.end.clone().unwrap_or_else(|| "(open)".to_string()).into(),
+                secs_f(p.duration_seconds as f64).into(),
+                if p.overrun_seconds > 0 {
+                    secs_f(p.overrun_seconds as f64)
+                } else {
+                    String::new()
+                }
+                .into(),
+                p.mode.into(),
+                p.origin.into(),
+                if p.planned { "yes" } else { "no" }.into(),
+                p.reason.clone().into(),
+                p.impact.line().unwrap_or_default().into(),
+            ]);
         }
+        table.print();
     }
     ExitCode::SUCCESS
 }

@@ -8,6 +8,8 @@ mod completions;
 mod config_check;
 // `lookout doctor`: the validation checklist.
 mod doctor;
+// The "Examples:" of the main commands' --help.
+mod examples;
 // `lookout export`: Prometheus rules, Grafana dashboards.
 mod export;
 mod maintenance;
@@ -15,6 +17,8 @@ mod maintenance;
 pub(crate) mod output;
 // `lookout store stats|compact`.
 mod store;
+// The one shape of every listing: header row, aligned columns.
+mod table;
 // Access control: users and API tokens.
 mod users;
 
@@ -37,7 +41,8 @@ const EXIT_BAD_INPUT: u8 = 2;
     name = "lookout",
     version,
     about = "Watches a web application and everything under it: host, health endpoints, database, Redis.",
-    long_about = None
+    long_about = None,
+    after_help = examples::lookout()
 )]
 pub struct Cli {
     /// Config file (TOML). Without one, Lookout runs on its embedded default.
@@ -64,11 +69,13 @@ pub enum Command {
     /// Port 0 in server.listen (or server.metrics_listen) lets the system pick a free port;
     /// the log says which: the line "lookout started" has listen=ADDRESS (and "serving
     /// /metrics on a second listener" has metrics_listen=ADDRESS).
+    #[command(after_help = examples::serve())]
     Serve,
     /// Cron mode: one collection of every metric source into the store, then exit.
     Collect,
     /// Cron mode: run every health check once and print the results.
     /// Exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin convention).
+    #[command(after_help = examples::check())]
     Check {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -88,10 +95,12 @@ pub enum Command {
     Maintenance(maintenance::MaintenanceCommand),
     /// What maintenance cost over a period: periods by day, week and month, user impact,
     /// availability with and without planned maintenance.
+    #[command(after_help = examples::report())]
     Report {
         /// How far back, e.g. "30d" or "1w".
         #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = maintenance::positive_duration)]
         since: std::time::Duration,
+        /// Print JSON instead of the tables.
         #[arg(long)]
         json: bool,
     },
@@ -110,19 +119,26 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Shell completions on stdout, e.g. `lookout completions bash > /etc/bash_completion.d/lookout`.
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Man pages: lookout(1) on stdout, or one page per command into DIR.
-    Man { dir: Option<PathBuf> },
+    Man {
+        /// Write lookout.1 and one page per command (lookout-alerts-list.1, ...) here
+        /// instead of printing lookout(1).
+        dir: Option<PathBuf>,
+    },
     /// Validate the whole setup: config, data dir, every check and notifier once, the
     /// dashboard, Prometheus, data gaps, insecure settings. Exit 1 when any item fails.
+    #[command(after_help = examples::doctor())]
     Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Write a complete, commented config (to stdout without PATH).
+    #[command(after_help = examples::config_init())]
     Init {
         /// Starting point: "default" or "minimal".
         #[arg(long, default_value = "default", value_name = "NAME")]
@@ -130,6 +146,8 @@ pub enum ConfigCommand {
         /// Replace PATH if it exists.
         #[arg(long)]
         force: bool,
+        /// The file to write; without it, the config goes to stdout.
+        #[arg(value_name = "PATH")]
         path: Option<PathBuf>,
     },
     /// Print the JSON Schema of the config file on stdout, for editors that complete and
@@ -137,9 +155,13 @@ pub enum ConfigCommand {
     /// `#:schema ./lookout.schema.json` on the first line of lookout.toml).
     Schema,
     /// Validate a config (PATH, else --config, else the embedded default) and summarise it.
+    #[command(after_help = examples::config_check())]
     Check {
+        /// The file to validate (default: --config, else the embedded default).
+        #[arg(value_name = "PATH")]
         path: Option<PathBuf>,
-        /// Print JSON: {"ok": true, "checks": [...], ...} or {"ok": false, "problems": [...]}.
+        /// Print JSON only: {"ok": true, "checks": [...], ...} or {"ok": false, "problems":
+        /// [...]}; nothing on stderr, the exit code says which.
         #[arg(long)]
         json: bool,
     },

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::fail;
 use super::maintenance::positive_duration;
-use super::output::{Progress, say};
-use crate::base::units::format_duration;
+use super::output::{self, Progress, print_json, say};
+use crate::base::units::{ValueUnit, format_duration};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
 use crate::daemon::store_options;
@@ -32,11 +32,13 @@ pub enum StoreCommand {
     /// Per tier and per kind of record: rows, samples, bytes on disk, the oldest and newest
     /// data, how long each is kept; the files' sizes and their free pages.
     Stats {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Apply retention and the size cap now (seal, roll up, drop what expired), then give the
     /// freed space back to the file system. Safe while the daemon runs.
+    #[command(after_help = super::examples::store_compact())]
     Compact {
         /// Rebuild the whole file (VACUUM): also packs half-empty pages, but needs free disk
         /// space the size of the store and holds the daemon's writes back while it runs.
@@ -45,6 +47,7 @@ pub enum StoreCommand {
         /// How long to wait for another process (a running daemon) to let go of the write lock.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
         wait: Duration,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -244,32 +247,14 @@ fn stats_text(u: &StoreUsage) -> String {
     out
 }
 
-/// "512 B", "12.3 KiB", "1.0 GiB".
+/// "512 B", "12.3 KiB", "1.0 GiB": sizes as every listing writes them (`output::value`).
 fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    output::value(Some(bytes as f64), ValueUnit::Bytes)
 }
 
 fn failed(error: &StoreError) -> ExitCode {
     eprintln!("lookout: {error}");
     ExitCode::from(EXIT_FAILED)
-}
-
-fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(error) => eprintln!("lookout: cannot write JSON: {error}"),
-    }
 }
 
 #[derive(Debug, Serialize)]

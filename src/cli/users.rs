@@ -15,7 +15,8 @@ use crate::store::{Role, Store};
 use crate::web::auth::secret;
 
 use super::fail;
-use super::output::{quiet, say};
+use super::output::{print_json, quiet, say};
+use super::table::Table;
 
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| format!("unknown role {text:?}; expected admin or viewer"))
@@ -24,7 +25,9 @@ fn parse_role(text: &str) -> Result<Role, String> {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a user (asks the password twice on the terminal, or reads it with --password-stdin).
+    #[command(after_help = super::examples::user_add())]
     Add {
+        /// The login name.
         name: String,
         /// admin (may change things) or viewer (reads only).
         #[arg(long, value_parser = parse_role)]
@@ -35,14 +38,20 @@ pub enum UserCommand {
     },
     /// Set a user's password (ends their sessions).
     Passwd {
+        /// The login name.
         name: String,
+        /// Read the password from the first line of stdin instead of the terminal.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Remove a user (ends their sessions).
-    Remove { name: String },
+    Remove {
+        /// The login name.
+        name: String,
+    },
     /// List the users.
     List {
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -51,20 +60,27 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token (printed once; send it as "Authorization: Bearer <token>").
+    #[command(after_help = super::examples::token_create())]
     Create {
-        #[arg(long, value_parser = parse_role)]
+        /// admin (may change things: maintenance, silences, acknowledgements) or viewer
+        /// (reads only; enough for Grafana and scripts that look).
+        #[arg(long, value_parser = parse_role, value_name = "ROLE")]
         role: Role,
         /// What it is for, e.g. "grafana".
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_name = "NAME")]
         name: String,
     },
     /// List the tokens (never the tokens themselves).
     List {
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token by its id.
-    Revoke { id: String },
+    Revoke {
+        /// The token's ID, as `token list` shows it (not the token itself).
+        id: String,
+    },
 }
 
 async fn open(config: &Config, clock: &SharedClock) -> Result<Store, ExitCode> {
@@ -205,18 +221,23 @@ pub async fn user(command: UserCommand, config: &Config, clock: &SharedClock) ->
                     .iter()
                     .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created": format_rfc3339(u.created_ms)}))
                     .collect();
-                println!("{}", serde_json::Value::Array(list));
+                print_json(&list);
+                ExitCode::SUCCESS
+            }
+            Ok(users) if users.is_empty() => {
+                say!("no users (the daemon creates \"admin\" at its first start)");
                 ExitCode::SUCCESS
             }
             Ok(users) => {
+                let mut table = Table::new(&["NAME", "ROLE", "CREATED"]);
                 for u in users {
-                    println!(
-                        "{}\t{}\t{}",
-                        u.name,
-                        u.role.as_str(),
-                        format_rfc3339(u.created_ms)
-                    );
+                    table.row([
+                        u.name.into(),
+                        u.role.as_str().into(),
+                        format_rfc3339(u.created_ms).into(),
+                    ]);
                 }
+                table.print();
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),
@@ -264,16 +285,28 @@ pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) 
                         })
                     })
                     .collect();
-                println!("{}", serde_json::Value::Array(list));
+                print_json(&list);
+                ExitCode::SUCCESS
+            }
+            Ok(tokens) if tokens.is_empty() => {
+                say!("no API tokens; create one with `lookout token create --role viewer`");
                 ExitCode::SUCCESS
             }
             Ok(tokens) => {
+                let mut table = Table::new(&["ID", "NAME", "ROLE", "CREATED", "STATE"]);
                 for t in tokens {
                     let state = t.revoked_ms.map_or("active".to_string(), |ms| {
                         format!("revoked {}", format_rfc3339(ms))
                     });
-                    println!("{}\t{}\t{}\t{}", t.id, t.role.as_str(), t.name, state);
+                    table.row([
+                        t.id.into(),
+                        t.name.into(),
+                        t.role.as_str().into(),
+                        format_rfc3339(t.created_ms).into(),
+                        state.into(),
+                    ]);
                 }
+                table.print();
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),

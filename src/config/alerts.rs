@@ -216,14 +216,7 @@ pub const FLAP_DURATIONS: (Duration, Duration) =
 /// The default of `[alerts] for_critical`.
 pub const DEFAULT_FOR_CRITICAL: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueUnit {
-    Percent,
-    Seconds,
-    Bytes,
-    Status,
-    Number,
-}
+pub use crate::base::units::ValueUnit;
 
 /// `[[alerts.inhibit]]`: while an alert matching `source` fires, alerts matching `target`
 /// with the same values of the `equal` labels are not sent.

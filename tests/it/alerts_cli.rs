@@ -472,7 +472,7 @@ fn history_shows_a_notice_not_yet_delivered_as_pending_with_its_error() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(
-        shown.contains("app is critical  (pending for ops-mail: 1 attempt, last error: "),
+        shown.contains("app is critical  pending for ops-mail: 1 attempt, last error: "),
         "{shown}"
     );
     assert!(!shown.contains("(sent)"), "{shown}");

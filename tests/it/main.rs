@@ -51,6 +51,7 @@ mod checks_sql_config;
 mod checks_tcp;
 mod cli;
 mod cli_habits;
+mod cli_listings;
 mod completions_man;
 mod config_schema;
 mod config_serve_property;

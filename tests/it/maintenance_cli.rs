@@ -110,8 +110,13 @@ fn a_window_is_started_extended_and_stopped_from_the_shell() {
     assert_eq!(ms(&status["windows"][0]["end"]) - start, 45 * MIN);
     let human = ok(&cli(&config, &["maintenance", "status"]));
     assert!(human.contains("a maintenance window is active"), "{human}");
+    // The windows as a table: who opened it, why.
+    let row = human
+        .lines()
+        .find(|l| l.starts_with("active "))
+        .unwrap_or_else(|| panic!("{human}"));
     assert!(
-        human.contains("active") && human.contains("#1 by tester: database upgrade"),
+        row.contains("  #1 by tester  ") && row.ends_with("  database upgrade"),
         "{human}"
     );
 
@@ -279,11 +284,22 @@ async fn status_history_and_report_read_what_the_daemon_stored() {
     ));
     assert_eq!(recent.as_array().unwrap().len(), 1, "{recent}");
     let human = ok(&cli(&config, &["maintenance", "history"]));
+    // A table, a period per row, newest first: the open one, then #1 with its overrun and
+    // its impact.
+    assert!(human.starts_with("ID "), "{human}");
     assert!(
-        human.contains("(open)") && human.contains("overrun 30m"),
+        human.lines().nth(1).unwrap().contains("  (open)  "),
         "{human}"
     );
-    assert!(human.contains("impact: 40 blocked requests, 12 sessions at start"));
+    let row = human
+        .lines()
+        .find(|l| l.starts_with("#1 "))
+        .unwrap_or_else(|| panic!("{human}"));
+    assert!(row.contains("  1h        30m  "), "{human}");
+    assert!(
+        row.contains("  40 blocked requests, 12 sessions at start"),
+        "{human}"
+    );
 
     let report = json(&cli(&config, &["report", "--since", "7d", "--json"]));
     let periods = &report["periods"];
@@ -312,7 +328,8 @@ async fn status_history_and_report_read_what_the_daemon_stored() {
     );
     assert!((observed - up - 600.0).abs() < 60.0, "{app}");
     assert_eq!(app["maintenance_seconds"], 0.0);
-    let close = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9;
+    // JSON numbers are rounded to 6 significant digits (issue 18).
+    let close = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-6;
     assert!(close(&app["availability"], up / observed), "{app}");
     // The planned hour (app ok then) is left out of both.
     assert_eq!(

@@ -8,6 +8,7 @@ pub use config::LogCheck;
 
 use super::{Cause, Check, CheckType, Schedule};
 use crate::base::schema::{Reader, Table};
+use crate::base::units::ValueUnit;
 
 impl CheckType for LogCheck {
     fn types() -> &'static [&'static str] {
@@ -29,6 +30,11 @@ impl CheckType for LogCheck {
 
     fn type_name(&self) -> &'static str {
         "log"
+    }
+
+    /// The matching lines of the last run.
+    fn value_unit(&self) -> ValueUnit {
+        ValueUnit::Number
     }
 
     fn target(&self) -> String {
