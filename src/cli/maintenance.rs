@@ -368,7 +368,7 @@ pub async fn report(config: &Config, clock: &SharedClock, since: Duration, json:
     if json {
         print_json(&ReportView::from(&report));
     } else {
-        print!("{}", render_report(&report));
+        print!("{}", render_report(&report, super::output::colour_stdout()));
     }
     ExitCode::SUCCESS
 }
@@ -377,8 +377,8 @@ fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |r| format!("{:.3}%", r * 100.0))
 }
 
-/// The report as plain-text tables.
-fn render_report(r: &Report) -> String {
+/// The report as text: the figures, then tables (bold headers when `colour`).
+fn render_report(r: &Report, colour: bool) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -416,54 +416,55 @@ fn render_report(r: &Report) -> String {
         "User impact: {} blocked requests, {} sessions at start, {} sessions invalidated, {} active jobs",
         i.blocked_requests, i.sessions_at_start, i.invalidated_sessions, i.active_jobs
     ));
-    let table = |title: &str, buckets: &[Bucket], skip_empty: bool| {
-        let mut text = format!(
-            "\n{title:<12} {:>7} {:>12} {:>12}\n",
-            "periods", "total", "mean"
-        );
-        let mut shown = 0;
+    let table = |title: &'static str, buckets: &[Bucket], skip_empty: bool| {
+        let mut table = Table::new(&[title, "PERIODS", "TOTAL", "MEAN"]);
         for b in buckets {
             if skip_empty && b.count == 0 && b.total_seconds == 0.0 {
                 continue;
             }
-            shown += 1;
-            text.push_str(&format!(
-                "{:<12} {:>7} {:>12} {:>12}\n",
-                b.label,
-                b.count,
-                secs_f(b.total_seconds),
-                secs_f(b.mean_seconds)
-            ));
+            table.row([
+                b.label.clone().into(),
+                b.count.to_string().into(),
+                secs_f(b.total_seconds).into(),
+                secs_f(b.mean_seconds).into(),
+            ]);
         }
-        if shown == 0 {
-            text.push_str("(no maintenance)\n");
+        if table.is_empty() {
+            format!("\n{title}: no maintenance\n")
+        } else {
+            format!("\n{}", table.render(colour))
         }
-        text
     };
-    let mut tables = table("Month", &r.per_month, false);
-    tables.push_str(&table("ISO week", &r.per_week, false));
-    tables.push_str(&table("Day", &r.per_day, true));
+    let mut tables = table("MONTH", &r.per_month, false);
+    tables.push_str(&table("ISO WEEK", &r.per_week, false));
+    tables.push_str(&table("DAY", &r.per_day, true));
     out.push_str(&tables);
-    out.push_str(&format!(
-        "\n{:<24} {:>12} {:>12} {:>12} {:>13} {:>14}\n",
-        "Availability", "observed", "up", "maintenance", "availability", "excl. planned"
-    ));
     let a = &r.availability;
+    let mut availability = Table::new(&[
+        "CHECK",
+        "OBSERVED",
+        "UP",
+        "MAINTENANCE",
+        "AVAILABILITY",
+        "EXCL. PLANNED",
+    ]);
     let rows = a
         .checks
         .iter()
         .map(|c| (c.check.as_str(), &c.figures))
         .chain(std::iter::once(("(all checks)", &a.overall)));
     for (name, f) in rows {
-        out.push_str(&format!(
-            "{name:<24} {:>12} {:>12} {:>12} {:>13} {:>14}\n",
-            secs_f(f.observed_seconds),
-            secs_f(f.up_seconds),
-            secs_f(f.maintenance_seconds),
-            percent(f.availability),
-            percent(f.availability_excluding_planned)
-        ));
+        availability.row([
+            name.into(),
+            secs_f(f.observed_seconds).into(),
+            secs_f(f.up_seconds).into(),
+            secs_f(f.maintenance_seconds).into(),
+            percent(f.availability).into(),
+            percent(f.availability_excluding_planned).into(),
+        ]);
     }
+    out.push('\n');
+    out.push_str(&availability.render(colour));
     out
 }
 
@@ -621,7 +622,10 @@ mod tests {
             "app".to_string(),
             vec![(now - 120 * MIN, crate::model::Status::Ok)],
         )];
-        let text = render_report(&report::report(&[period], &history, now - 240 * MIN, now));
+        let text = render_report(
+            &report::report(&[period], &history, now - 240 * MIN, now),
+            false,
+        );
         for expected in [
             "Periods: 1 started; 1h in maintenance (mean period 1h)",
             "  planned 1h, unplanned 0s, emergency mode 1h, overrun 30m",

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::fail;
 use super::maintenance::positive_duration;
 use super::output::{self, Progress, print_json, say};
+use super::table::Table;
 use crate::base::units::{ValueUnit, format_duration};
 use crate::clock::{SharedClock, UnixMillis, format_rfc3339};
 use crate::config::Config;
@@ -205,45 +206,45 @@ fn stats_text(u: &StoreUsage) -> String {
         u.free_pages
     ));
     let time = |ms: Option<UnixMillis>| ms.map_or("-".to_string(), format_rfc3339);
-    out.push_str(&format!(
-        "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  {:<24}  {:<24}\n",
-        "tier", "kept", "rows", "samples", "data", "on disk", "oldest", "newest"
-    ));
+    let colour = output::colour_stdout();
+    let mut tiers = Table::new(&[
+        "TIER", "KEPT", "ROWS", "SAMPLES", "DATA", "ON DISK", "OLDEST", "NEWEST",
+    ]);
     for t in &u.tiers {
-        out.push_str(&format!(
-            "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  {:<24}  {:<24}\n",
-            t.tier.as_str(),
-            format_duration(t.retention),
-            t.rows,
-            t.samples,
-            human(t.data_bytes),
-            human(t.disk_bytes),
-            time(t.oldest_ms),
-            time(t.newest_ms)
-        ));
+        tiers.row([
+            t.tier.as_str().into(),
+            format_duration(t.retention).into(),
+            t.rows.to_string().into(),
+            t.samples.to_string().into(),
+            human(t.data_bytes).into(),
+            human(t.disk_bytes).into(),
+            time(t.oldest_ms).into(),
+            time(t.newest_ms).into(),
+        ]);
     }
+    out.push_str(&tiers.render(colour));
     out.push('\n');
-    out.push_str(&format!(
-        "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  {:<24}  {:<24}\n",
-        "records", "kept", "rows", "", "", "on disk", "oldest", "newest"
-    ));
+    let mut records = Table::new(&["RECORDS", "KEPT", "ROWS", "ON DISK", "OLDEST", "NEWEST"]);
     for r in &u.records {
-        out.push_str(&format!(
-            "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  {:<24}  {:<24}\n",
-            r.name.replace('_', " "),
-            format_duration(r.retention),
-            r.rows,
-            "",
-            "",
-            human(r.disk_bytes),
-            time(r.oldest_ms),
-            time(r.newest_ms)
-        ));
+        records.row([
+            r.name.replace('_', " ").into(),
+            format_duration(r.retention).into(),
+            r.rows.to_string().into(),
+            human(r.disk_bytes).into(),
+            time(r.oldest_ms).into(),
+            time(r.newest_ms).into(),
+        ]);
     }
-    out.push_str(&format!(
-        "{:<20} {:>6} {:>9} {:>11} {:>10} {:>10}  (series, latest check results, alert state, users, remote-write queue, schema)\n",
-        "other", "-", "", "", "", human(u.other_bytes)
-    ));
+    records.row([
+        "other".into(),
+        "".into(),
+        "".into(),
+        human(u.other_bytes).into(),
+    ]);
+    out.push_str(&records.render(colour));
+    out.push_str(
+        "(other: series, latest check results, alert state, users, remote-write queue, schema)\n",
+    );
     out
 }
 

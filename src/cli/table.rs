@@ -56,6 +56,10 @@ impl Table {
         self.rows.push(cells);
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The table as text, one line per row, each ending in a newline; nothing when empty.
     pub fn render(&self, colour: bool) -> String {
         if self.rows.is_empty() {

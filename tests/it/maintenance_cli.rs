@@ -352,8 +352,8 @@ async fn status_history_and_report_read_what_the_daemon_stored() {
         "Maintenance report ",
         "Periods: 2 started;",
         "User impact: 42 blocked requests",
-        "ISO week",
-        "Availability",
+        "ISO WEEK",
+        "AVAILABILITY",
         "(all checks)",
     ] {
         assert!(human.contains(expected), "{expected:?} in\n{human}");

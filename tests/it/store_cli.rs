@@ -330,7 +330,7 @@ async fn stats_shows_every_tier_and_compact_drops_what_expired() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     for want in [
-        "tier ",
+        "TIER ",
         "raw ",
         "minute ",
         "hour ",
