@@ -20,6 +20,11 @@ const SUMMARY_ROWS: usize = 50;
 const SHELL: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const CHARTS_JS: &str = include_str!("assets/charts.js");
+const CHARTS_CSS: &str = include_str!("assets/charts.css");
+/// uPlot (MIT), the charts' engine, vendored as published (see `assets/vendor/README.md`).
+const UPLOT_JS: &str = include_str!("assets/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("assets/vendor/uPlot.min.css");
+const UPLOT_LICENSE: &str = include_str!("assets/vendor/LICENSE-uPlot");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 
@@ -58,6 +63,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "charts.js" => ("text/javascript; charset=utf-8", CHARTS_JS),
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "charts.css" => ("text/css; charset=utf-8", CHARTS_CSS),
+        "uPlot.iife.min.js" => ("text/javascript; charset=utf-8", UPLOT_JS),
+        "uPlot.min.css" => ("text/css; charset=utf-8", UPLOT_CSS),
+        "LICENSE-uPlot" => ("text/plain; charset=utf-8", UPLOT_LICENSE),
         "icon.svg" => ("image/svg+xml", ICON_SVG),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
@@ -171,14 +180,20 @@ mod tests {
             ("app.js", "text/javascript; charset=utf-8"),
             ("charts.js", "text/javascript; charset=utf-8"),
             ("app.css", "text/css; charset=utf-8"),
+            ("charts.css", "text/css; charset=utf-8"),
+            ("uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+            ("uPlot.min.css", "text/css; charset=utf-8"),
+            ("LICENSE-uPlot", "text/plain; charset=utf-8"),
             ("icon.svg", "image/svg+xml"),
         ] {
             let response = asset(Path(file.to_string())).await;
             assert_eq!(response.status(), StatusCode::OK, "{file}");
             assert_eq!(response.headers()[header::CONTENT_TYPE], want, "{file}");
         }
-        let response = asset(Path("../Cargo.toml".to_string())).await;
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        for unknown in ["../Cargo.toml", "vendor", "uPlot.js", "LICENSE"] {
+            let response = asset(Path(unknown.to_string())).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{unknown}");
+        }
         // The shell names the assets it needs and has a place for the summary.
         assert!(SHELL.contains("/assets/app.js") && SHELL.contains("{{SUMMARY}}"));
         // No CDN: everything the page loads is ours.
@@ -186,6 +201,40 @@ mod tests {
             !SHELL.contains("https://")
                 && !APP_JS.contains("https://")
                 && !CHARTS_JS.contains("https://")
+        );
+        // ... uPlot included: the shell loads it, then charts.js, then app.js, from /assets/.
+        let at = |needle: &str| SHELL.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("/assets/uPlot.iife.min.js") < at("/assets/charts.js"));
+        assert!(at("/assets/charts.js") < at("/assets/app.js"));
+        assert!(at("/assets/uPlot.min.css") < at("/assets/charts.css"));
+        for attr in [" src=\"", " href=\""] {
+            for (i, _) in SHELL.match_indices(attr) {
+                let url = &SHELL[i + attr.len()..];
+                assert!(
+                    (url.starts_with('/') || url.starts_with('#')) && !url.starts_with("//"),
+                    "{}",
+                    &url[..40.min(url.len())]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_vendored_uplot_is_the_version_its_readme_records_with_its_licence() {
+        let readme = include_str!("assets/vendor/README.md");
+        let version = readme
+            .split("uPlot ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the README names the uPlot version");
+        assert!(
+            UPLOT_JS.starts_with(&format!(
+                "/*! https://github.com/leeoniya/uPlot (v{version}) */"
+            )),
+            "uPlot.iife.min.js is not {version}"
+        );
+        assert!(
+            UPLOT_LICENSE.starts_with("The MIT License") && UPLOT_LICENSE.contains("Leon Sorokin")
         );
     }
 

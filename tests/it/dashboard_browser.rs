@@ -266,7 +266,10 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         "/",
         "/assets/app.js",
         "/assets/charts.js",
+        "/assets/uPlot.iife.min.js",
         "/assets/app.css",
+        "/assets/uPlot.min.css",
+        "/assets/charts.css",
     ]
     .iter()
     .map(|p| {
@@ -584,8 +587,7 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         Duration::from_secs(10),
         "the CPU chart has points",
         "const f = document.querySelector('figure[data-series=cpu_usage_ratio]');\
-         const p = f && f.querySelector('svg path.line');\
-         return p ? Number(p.dataset.points) : 0",
+         return f && f.querySelector('canvas') ? Number(f.dataset.points) : 0",
         |v| v.as_u64().is_some_and(|n| n >= 2),
     )
     .await;
@@ -600,8 +602,8 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     let tip = js(
         &client,
         "const f = document.querySelector('figure[data-series=cpu_usage_ratio]');\
-         const svg = f.querySelector('svg'); svg.focus();\
-         svg.dispatchEvent(new KeyboardEvent('keydown', {key: 'End', bubbles: true}));\
+         const plot = f.querySelector('.plot'); plot.focus();\
+         plot.dispatchEvent(new KeyboardEvent('keydown', {key: 'End', bubbles: true}));\
          f.querySelector('details').open = true; return f.querySelector('.tip').textContent",
     )
     .await;
@@ -655,8 +657,8 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
         &client,
         Duration::from_secs(10),
         "the response-time chart of app has points",
-        "const p = document.querySelector('figure[data-series=http_response_seconds] svg path.line');\
-         return p ? Number(p.dataset.points) : 0",
+        "const f = document.querySelector('figure[data-series=http_response_seconds]');\
+         return f && f.querySelector('canvas') ? Number(f.dataset.points) : 0",
         |v| v.as_u64().is_some_and(|n| n >= 1),
     )
     .await;
@@ -704,5 +706,361 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     open(&client, &format!("{base}/")).await;
     screenshot(&client, "overview-phone").await;
 
+    client.close().await.expect("close the browser");
+}
+
+/// The chart of `series` (a `figure[data-series=...]`) on the page, in a script.
+fn fig(series: &str) -> String {
+    format!("document.querySelector('figure[data-series={series}]')")
+}
+
+/// Where a chart's plot area is, for the mouse: its `.u-over` element.
+async fn plot_area(client: &Client, series: &str) -> fantoccini::elements::Element {
+    client
+        .find(fantoccini::Locator::Css(&format!(
+            "figure[data-series={series}] .u-over"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("the plot area of {series}: {e}"))
+}
+
+/// The theme: light or dark, as the dashboard's toggle sets it.
+async fn theme(client: &Client, dark: bool) {
+    js(
+        client,
+        &format!(
+            "document.documentElement.dataset.theme = '{}';\
+             document.dispatchEvent(new Event('lookout-theme')); return 1",
+            if dark { "dark" } else { "light" }
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// Issue 18's charts (uPlot, charts.js), in a browser against the real daemon: the thresholds
+/// of the config (not constants), units on whole-number and nicely rounded ticks, y labels that
+/// fit inside the chart, a gap where the probes failed, the range of a young install, drag to
+/// zoom (double-click resets) and a crosshair shared by the charts of a page. Screenshots of
+/// /system and a check page, desktop and phone, light and dark, land in the screenshots folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_draw_config_thresholds_fitting_units_gaps_zoom_and_a_shared_crosshair() {
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let target = alerting::Switch::start();
+    let extra = String::from("[system.thresholds]\ncpu_warning = \"60%\"\n")
+        + &http_check("app", &format!("http://{}/health", target.addr), "")
+        + "\n[[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/9\"\n\
+           interval = \"1s\"\n";
+    let config = common::write_config(dir.path(), 0, &extra);
+    add_user(&config, "ada", "admin", ADMIN_PASSWORD);
+    let daemon = Daemon::start(&config);
+    let base = format!("http://{}", daemon.addr);
+    let points = |name: &str, check: &str| -> Vec<i64> {
+        daemon.json(&format!(
+            "/api/v1/series?name={name}&check={check}&from=-1h"
+        ))["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["points"].as_array().unwrap().clone())
+            .filter(|p| !p["avg"].is_null())
+            .map(|p| p["at"].as_i64().unwrap())
+            .collect()
+    };
+    poll(
+        Duration::from_secs(20),
+        "a few response times of app",
+        || (points("http_response_seconds", "app").len() >= 4).then_some(()),
+    );
+    // The target goes dark for 5 s: the probes fail (connection refused) and write no
+    // response time; then it answers again.
+    target.set(false);
+    std::thread::sleep(Duration::from_secs(5));
+    target.set(true);
+    let before = points("http_response_seconds", "app").len();
+    poll(
+        Duration::from_secs(20),
+        "response times after the outage",
+        || (points("http_response_seconds", "app").len() >= before + 3).then_some(()),
+    );
+    poll(
+        Duration::from_secs(20),
+        "connected clients of cache",
+        || (!points("redis_connected_clients", "cache").is_empty()).then_some(()),
+    );
+
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    client.set_window_size(1440, 900).await.expect("resize");
+    login(&client, &base, "ada", ADMIN_PASSWORD).await;
+
+    // 1. /system, 24 h: the charts are drawn.
+    open(&client, &format!("{base}/system?range=24h")).await;
+    let cpu = fig("cpu_usage_ratio");
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the CPU chart drawn",
+        &format!("const f = {cpu}; return f && f.dataset.yTicks ? Number(f.dataset.points) : 0"),
+        |v| v.as_u64().is_some_and(|n| n >= 2),
+    )
+    .await;
+
+    // 2. A young install's data fills the chart: the 24 h range starts at its first point.
+    let (x_min, x_max) = (
+        js(&client, &format!("return Number({cpu}.dataset.xMin)")).await,
+        js(&client, &format!("return Number({cpu}.dataset.xMax)")).await,
+    );
+    let span_ms = x_max.as_f64().unwrap() - x_min.as_f64().unwrap();
+    assert!(
+        span_ms < 3_600_000.0,
+        "a daemon a minute old shows {span_ms} ms of x axis, not its data"
+    );
+
+    // 3. Every y tick label fits inside its chart (measured with the axis font), ticks carry
+    // their unit, and bytes use binary units.
+    let fits = js(
+        &client,
+        "const out = [];\
+         for (const c of lookout.charts) {\
+           if (!c.u || !c.el.isConnected) continue;\
+           const axis = c.u.axes[1], g = document.createElement('canvas').getContext('2d');\
+           g.font = axis.font[0];\
+           const plotLeft = c.u.over.offsetLeft;\
+           for (const label of JSON.parse(c.el.dataset.yTicks || '[]')) {\
+             const w = g.measureText(label).width / devicePixelRatio;\
+             out.push({series: c.el.dataset.series, label, room: plotLeft - axis.ticks.size - axis.gap - w});\
+           }\
+         }\
+         return out",
+    )
+    .await;
+    let labels = fits.as_array().unwrap();
+    assert!(labels.len() >= 8, "y tick labels of /system: {fits}");
+    for l in labels {
+        assert!(
+            l["room"].as_f64().unwrap() >= 0.0,
+            "a y label is clipped on the left: {l}"
+        );
+        let (series, label) = (l["series"].as_str().unwrap(), l["label"].as_str().unwrap());
+        if series.ends_with("_ratio") && label != "0" {
+            assert!(label.ends_with(" %"), "{l}");
+        }
+        if series.starts_with("network_") && label != "0" {
+            assert!(
+                label.ends_with("B/s") && !label.contains("KB") && !label.contains("MB"),
+                "{l}"
+            );
+        }
+    }
+
+    // 4. Drag to zoom: the x range of the CPU chart shrinks, and the memory chart follows.
+    let memory = fig("memory_usage_ratio");
+    let over = plot_area(&client, "cpu_usage_ratio").await;
+    client
+        .perform_actions(
+            MouseActions::new("mouse".into())
+                .then(PointerAction::MoveToElement {
+                    element: over.clone(),
+                    duration: None,
+                    x: -120.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::MoveBy {
+                    duration: Some(Duration::from_millis(200)),
+                    x: 80.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::MoveBy {
+                    duration: Some(Duration::from_millis(200)),
+                    x: 80.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                }),
+        )
+        .await
+        .expect("drag over the CPU chart");
+    let (zoomed, _) = wait_js(
+        &client,
+        Duration::from_secs(3),
+        "the CPU chart zoomed",
+        &format!("const f = {cpu}; return f.dataset.zoomed ? Number(f.dataset.xMax) - Number(f.dataset.xMin) : null"),
+        |v| v.is_number(),
+    )
+    .await;
+    assert!(
+        zoomed.as_f64().unwrap() < span_ms * 0.6,
+        "zoomed to {zoomed} ms of {span_ms}"
+    );
+    let both = js(
+        &client,
+        &format!("return [{cpu}.dataset.xMin, {cpu}.dataset.xMax, {memory}.dataset.xMin, {memory}.dataset.xMax]"),
+    )
+    .await;
+    let at = |i: usize| both[i].as_str().unwrap().parse::<f64>().unwrap();
+    assert!(
+        (at(0) - at(2)).abs() < 1_000.0 && (at(1) - at(3)).abs() < 1_000.0,
+        "the memory chart zoomed along (to the second): {both}"
+    );
+
+    // 5. A shared crosshair: hovering the CPU chart moves the memory chart's cursor to the
+    // same time.
+    client
+        .perform_actions(
+            MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+                element: over.clone(),
+                duration: None,
+                x: 30.0,
+                y: 10.0,
+            }),
+        )
+        .await
+        .expect("hover the CPU chart");
+    let (cursor, _) = wait_js(
+        &client,
+        Duration::from_secs(3),
+        "the crosshair on both charts",
+        &format!("const a = {cpu}.dataset.cursor, b = {memory}.dataset.cursor; return a && b ? [a, b] : null"),
+        |v| !v.is_null(),
+    )
+    .await;
+    let (a, b) = (
+        cursor[0].as_str().unwrap().parse::<f64>().unwrap(),
+        cursor[1].as_str().unwrap().parse::<f64>().unwrap(),
+    );
+    assert!((a - b).abs() <= 2_000.0, "cursors at {a} and {b}");
+    let memory_cursor = js(
+        &client,
+        &format!("return {memory}.querySelector('.u-cursor-x').style.transform"),
+    )
+    .await;
+    assert!(
+        memory_cursor
+            .as_str()
+            .is_some_and(|t| t.contains("translate")),
+        "{memory_cursor}"
+    );
+
+    // Double-click resets the zoom of both.
+    client
+        .perform_actions(
+            MouseActions::new("mouse".into())
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                }),
+        )
+        .await
+        .expect("double-click the CPU chart");
+    wait_js(
+        &client,
+        Duration::from_secs(3),
+        "the zoom reset on both charts",
+        &format!("return !{cpu}.dataset.zoomed && !{memory}.dataset.zoomed"),
+        |v| v == true,
+    )
+    .await;
+
+    // 6. Keyboard reading and the data table: End reads the latest value; the table's
+    // scrolling region takes the focus.
+    let tip = js(
+        &client,
+        &format!(
+            "const f = {cpu}; const p = f.querySelector('.plot'); p.focus();\
+             p.dispatchEvent(new KeyboardEvent('keydown', {{key: 'End', bubbles: true}}));\
+             p.dispatchEvent(new KeyboardEvent('keydown', {{key: 'ArrowLeft', bubbles: true}}));\
+             f.querySelector('details').open = true; return f.querySelector('.tip').textContent"
+        ),
+    )
+    .await;
+    assert!(tip.as_str().unwrap().contains('%'), "{tip}");
+    let region = wait_js(
+        &client,
+        Duration::from_secs(5),
+        "the CPU data table in a focusable region",
+        &format!("const w = {cpu}.querySelector('details .table-wrap');\
+                  return w && w.querySelectorAll('tbody tr').length ? [w.tabIndex, w.getAttribute('role'), w.getAttribute('aria-label')] : null"),
+        |v| !v.is_null(),
+    )
+    .await
+    .0;
+    assert_eq!(region[0], json!(0), "{region}");
+    assert_eq!(region[1], json!("region"), "{region}");
+    screenshot(&client, "charts-system-desktop-light").await;
+    theme(&client, true).await;
+    screenshot(&client, "charts-system-desktop-dark").await;
+
+    // 7. The check page: a gap where the probes failed, whole-number ticks for the clients.
+    theme(&client, false).await;
+    open(&client, &format!("{base}/checks/app?range=1h")).await;
+    let response = fig("http_response_seconds");
+    let (gaps, _) = wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the response-time chart with a gap",
+        &format!("const f = {response}; return f && Number(f.dataset.points) >= 4 ? Number(f.dataset.gaps) : null"),
+        |v| !v.is_null(),
+    )
+    .await;
+    assert!(
+        gaps.as_u64().unwrap() >= 1,
+        "no gap where the target was down"
+    );
+    screenshot(&client, "charts-check-desktop-light").await;
+    theme(&client, true).await;
+    screenshot(&client, "charts-check-desktop-dark").await;
+    theme(&client, false).await;
+    open(&client, &format!("{base}/checks/cache?range=1h")).await;
+    let clients = fig("redis_connected_clients");
+    let (ticks, _) = wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the connected clients chart with its ticks",
+        &format!("const f = {clients}; return f && Number(f.dataset.points) >= 1 && f.dataset.yTicks ? JSON.parse(f.dataset.yTicks) : null"),
+        |v| v.as_array().is_some_and(|t| t.len() >= 2),
+    )
+    .await;
+    for tick in ticks.as_array().unwrap() {
+        let tick = tick.as_str().unwrap();
+        assert!(
+            tick.parse::<u64>().is_ok(),
+            "a count tick that is not a whole number: {ticks}"
+        );
+    }
+
+    // 8. Phone.
+    client.set_window_size(390, 844).await.expect("resize");
+    for (page, name) in [
+        ("/system?range=1h", "system"),
+        ("/checks/app?range=1h", "check"),
+    ] {
+        open(&client, &format!("{base}{page}")).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let overflow = js(
+            &client,
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+        eprintln!("{page} on a phone: {overflow} px wider than the viewport");
+        screenshot(&client, &format!("charts-{name}-phone-light")).await;
+        theme(&client, true).await;
+        screenshot(&client, &format!("charts-{name}-phone-dark")).await;
+        theme(&client, false).await;
+    }
     client.close().await.expect("close the browser");
 }
