@@ -78,12 +78,12 @@ fn guide_text() -> String {
 /// A fenced block of the guide: its info string ("sh", "toml alternative", ...) and its
 /// lines with their line numbers in the file.
 #[derive(Debug)]
-struct Block {
-    info: String,
-    lines: Vec<(usize, String)>,
+pub(crate) struct Block {
+    pub(crate) info: String,
+    pub(crate) lines: Vec<(usize, String)>,
 }
 
-fn blocks(markdown: &str) -> Vec<Block> {
+pub(crate) fn blocks(markdown: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     for (index, line) in markdown.lines().enumerate() {
@@ -101,7 +101,7 @@ fn blocks(markdown: &str) -> Vec<Block> {
             block.lines.push((index + 1, line.to_string()));
         }
     }
-    assert!(open.is_none(), "the guide ends inside a fenced block");
+    assert!(open.is_none(), "the markdown ends inside a fenced block");
     blocks
 }
 
@@ -122,7 +122,7 @@ struct Step {
 }
 
 /// The comment of a shell line: what follows the first `#` that starts a word outside quotes.
-fn comment(line: &str) -> &str {
+pub(crate) fn comment(line: &str) -> &str {
     let (mut single, mut double) = (false, false);
     let mut previous = ' ';
     for (at, c) in line.char_indices() {
@@ -240,7 +240,7 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
 }
 
 /// Replaces every `from` by its `to`, in one pass (a replacement is never replaced again).
-fn substitute(text: &str, table: &[(String, String)]) -> String {
+pub(crate) fn substitute(text: &str, table: &[(String, String)]) -> String {
     let mut out = String::new();
     let mut rest = text;
     'outer: while !rest.is_empty() {
@@ -259,7 +259,7 @@ fn substitute(text: &str, table: &[(String, String)]) -> String {
 }
 
 /// The words of a command after `lookout` and its global options: ["alerts", "list", ...].
-fn lookout_words(line: &str) -> Option<Vec<String>> {
+pub(crate) fn lookout_words(line: &str) -> Option<Vec<String>> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let start = words.iter().position(|w| *w == "lookout")?;
     let mut rest = &words[start + 1..];

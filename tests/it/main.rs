@@ -74,6 +74,7 @@ mod notify_email;
 mod notify_webhook;
 mod preset_vedfolnir;
 mod prometheus_rules;
+mod readme;
 mod remote_write;
 mod secrets;
 mod store_alerts;
