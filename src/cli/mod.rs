@@ -140,8 +140,8 @@ pub enum ConfigCommand {
     /// Write a complete, commented config (to stdout without PATH).
     #[command(after_help = examples::config_init())]
     Init {
-        /// Starting point: "default" or "minimal".
-        #[arg(long, default_value = "default", value_name = "NAME")]
+        // The presets and their lines come from `config::PRESETS`, not from this file.
+        #[arg(long, default_value = "default", hide_default_value = true, value_name = "NAME", help = preset_help())]
         preset: String,
         /// Replace PATH if it exists.
         #[arg(long)]
@@ -419,6 +419,29 @@ async fn push_remote_write(
 /// How long `collect` may spend sending per endpoint: well inside a one-minute cron period.
 const REMOTE_WRITE_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// `config init --preset`'s help: the starting points of `config::PRESETS`, one a line.
+fn preset_help() -> String {
+    let mut help = String::from("Starting point, \"default\" unless given:");
+    for preset in config::PRESETS {
+        help.push_str(&format!("\n  {}: {}", preset.name, preset.description));
+    }
+    help
+}
+
+/// "; it reads the environment variables A and B: set them ...", for the variables a written
+/// config needs (none: nothing).
+fn needs_env(names: &[String]) -> String {
+    let (list, them) = match names {
+        [] => return String::new(),
+        [one] => (format!("the environment variable {one}"), "it"),
+        [rest @ .., last] => (
+            format!("the environment variables {} and {last}", rest.join(", ")),
+            "them",
+        ),
+    };
+    format!("; it reads {list}: set {them} wherever lookout runs with this file")
+}
+
 fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
     let text = match config::init_template(preset) {
         Ok(text) => text,
@@ -434,11 +457,12 @@ fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
             path.display()
         ));
     }
-    match std::fs::write(path, text) {
+    match std::fs::write(path, &text) {
         Ok(()) => {
             output::say!(
-                "wrote {} (preset \"{preset}\"); check it with `lookout config check {}`",
+                "wrote {} (preset \"{preset}\"){}; check it with `lookout config check {}`",
                 path.display(),
+                needs_env(&config::env_references(&text)),
                 path.display()
             );
             ExitCode::SUCCESS

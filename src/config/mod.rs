@@ -131,6 +131,23 @@ pub fn from_str(
     parse::parse(text, origin, env).map_err(|problems| ConfigError::Invalid { problems })
 }
 
+/// The environment variables `text` reads (`${NAME}` in its values; comments aside), in order
+/// of first use: what `lookout config init` tells the user to set. Found by reading `text` as
+/// `config check` does, so it names exactly the variables whose absence `config check` reports.
+pub fn env_references(text: &str) -> Vec<String> {
+    let names = std::cell::RefCell::new(Vec::<String>::new());
+    let record = |name: &str| {
+        let mut names = names.borrow_mut();
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_string());
+        }
+        None
+    };
+    // Unset on purpose: every reference is asked for, and the problems are not the point.
+    let _ = from_str(text, "", &record);
+    names.into_inner()
+}
+
 /// The JSON Schema of the config file (`lookout config schema`), derived from the code that
 /// reads it (`base::schema::derive`), so it cannot drift from what `config check` accepts.
 pub fn json_schema() -> serde_json::Value {

@@ -120,6 +120,26 @@ exclude = ['${LOOKOUT_DATA}/.+', '/tmp($|/.*)', 'cost[$]{2}']
     );
 }
 
+/// What `config init` names: every `${NAME}` a value reads, once, in order; not the ones in
+/// comments, not `$${literal}`.
+#[test]
+fn env_references_are_the_variables_values_read() {
+    let text = r#"
+# password = "${IN_A_COMMENT}"
+[server]
+listen = "127.0.0.1:${LOOKOUT_PORT}"
+[storage]
+path = "${LOOKOUT_DATA}/data/$${literal}"
+[system.filesystems]
+exclude = ['${LOOKOUT_DATA}/.+', '${OTHER}']
+"#;
+    assert_eq!(
+        super::env_references(text),
+        ["LOOKOUT_PORT", "LOOKOUT_DATA", "OTHER"]
+    );
+    assert!(super::env_references("").is_empty());
+}
+
 #[test]
 fn golden_unset_environment_variable() {
     assert_eq!(

@@ -192,6 +192,9 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     // Before anything opens a descriptor: the soft limit (1,024 by default) up to the hard one.
     let fd_limits = raise_fd_limit();
     let config = source.load()?;
+    // Before the store: a daemon refused its address (another one serves there) leaves no
+    // data dir or empty store file behind.
+    let listeners = components::Listeners::bind(&config.server)?;
     let store = Store::open(&config.storage.path, store_options(&config), clock.clone()).await?;
     let holder = lease::holder();
     if let Some(other) = store
@@ -207,6 +210,7 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
     let run = run(
         &mut signals,
         &source,
+        listeners,
         config,
         &store,
         &holder,
@@ -225,9 +229,11 @@ pub async fn serve(source: ConfigSource, clock: SharedClock) -> Result<(), Daemo
 }
 
 /// Starts the components, runs until a stop signal (reloading on SIGHUP), stops them.
+#[allow(clippy::too_many_arguments)] // what `serve` set up before the store, and the store
 async fn run(
     signals: &mut Signals,
     source: &ConfigSource,
+    listeners: components::Listeners,
     mut config: Config,
     store: &Store,
     holder: &str,
@@ -236,7 +242,6 @@ async fn run(
 ) -> Result<(), DaemonError> {
     use components::*;
     let mut supervisor = Supervisor::<Config>::default();
-    let listeners = supervisor.check(Listeners::bind(&config.server)).await?;
     // As reported (log, start event, systemd status): with port 0, the port the system gave.
     let (listen, metrics_listen) = listeners.addresses(&config.server);
     // After the TLS files and the port are known good: a start that fails creates no admin.

@@ -552,7 +552,7 @@ fn config_init_names_every_preset_and_the_variables_it_needs() {
     let mut some_variable = false;
     for (name, variables) in &presets {
         assert!(
-            help.contains(&format!("{name}: ")),
+            help.contains(&format!("  {name}: ")),
             "`config init --help` lists preset {name}: {help}"
         );
         if name != "default" {
