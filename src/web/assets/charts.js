@@ -311,11 +311,10 @@
       const axis = u.axes[axisIdx];
       if (cycleNum > 1) return axis._size;
       let size = (axis.ticks && axis.ticks.show !== false ? axis.ticks.size : 0) + axis.gap;
-      const longest = (values || []).reduce((m, v) => (String(v).length > m.length ? String(v) : m), '');
-      if (longest) {
-        u.ctx.font = axis.font[0];
-        size += u.ctx.measureText(longest).width / devicePixelRatio;
-      }
+      u.ctx.font = axis.font[0];
+      let widest = 0;
+      for (const v of values || []) widest = Math.max(widest, u.ctx.measureText(String(v)).width);
+      size += widest / devicePixelRatio;
       return Math.ceil(size) + 2;
     }
     // Threshold bands and lines, and their labels (kept apart), under the series.
@@ -405,7 +404,13 @@
         height: HEIGHT,
         ms: 1,
         pxAlign: 0,
-        padding: [10, 14, 0, 0],
+        // room on the right for half of the last time label, which is centred on its tick
+        padding: [10, (u) => {
+          const vals = u.axes[0]._values;
+          const last = vals && vals.length ? String(vals[vals.length - 1]).split('\n')[0] : '00:00:00';
+          u.ctx.font = u.axes[0].font[0];
+          return Math.ceil(u.ctx.measureText(last).width / devicePixelRatio / 2) + 4;
+        }, 0, 0],
         legend: { show: false },
         cursor: {
           y: false,
@@ -538,6 +543,15 @@
           q.set('name', opts.fallback);
           data = await ctx.api('/api/v1/series?' + q);
         }
+        // A young install: its data starts well after the range does, and the store answers
+        // the whole range from a coarse tier (an hour's data in one hourly point). Asked again
+        // from where the data starts, it comes at the resolution that span deserves.
+        const most = Math.max(0, ...data.series.map((x) => x.points.length));
+        const first = Math.min(...data.series.filter((x) => x.points.length).map((x) => x.points[0].at));
+        if (most < 60 && data.tier && data.tier !== 'raw' && first > Date.parse(data.from) + (data.step_seconds || 0) * 1000) {
+          q.set('from', String(Math.floor(first / 1000)));
+          data = await ctx.api('/api/v1/series?' + q);
+        }
         if (askRules) {
           const list = await thresholdRules(ctx.api);
           if (list) ths = levels(ruleFor(list, opts.name, opts.labels));
@@ -567,10 +581,12 @@
         while (line.points.length && line.points[0].at < cut) line.points.shift();
         changed = true;
       }
-      if (changed) draw();
+      // at most one redraw a frame, however many observations arrive
+      if (changed && !c.frame) c.frame = requestAnimationFrame(() => { c.frame = 0; if (!c.destroyed) draw(); });
     };
     c.destroy = () => {
       c.destroyed = true;
+      if (c.frame) cancelAnimationFrame(c.frame);
       if (observer) { observer.disconnect(); observer = null; }
       if (c.u) { c.u.destroy(); c.u = null; }
       drawn.delete(c);
