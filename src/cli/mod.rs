@@ -428,18 +428,20 @@ fn preset_help() -> String {
     help
 }
 
-/// "; it reads the environment variables A and B: set them ...", for the variables a written
-/// config needs (none: nothing).
-fn needs_env(names: &[String]) -> String {
+/// "reads the environment variables A and B: set them ...", for the variables a written
+/// config needs (none: `None`).
+fn reads_env(names: &[String]) -> Option<String> {
     let (list, them) = match names {
-        [] => return String::new(),
+        [] => return None,
         [one] => (format!("the environment variable {one}"), "it"),
         [rest @ .., last] => (
             format!("the environment variables {} and {last}", rest.join(", ")),
             "them",
         ),
     };
-    format!("; it reads {list}: set {them} wherever lookout runs with this file")
+    Some(format!(
+        "reads {list}: set {them} wherever lookout runs with this file"
+    ))
 }
 
 fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
@@ -449,6 +451,12 @@ fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
     };
     let Some(path) = path else {
         let _ = std::io::stdout().write_all(text.as_bytes());
+        // On stderr: stdout is the file.
+        if let Some(reads) = reads_env(&config::env_references(&text))
+            && !output::quiet()
+        {
+            eprintln!("lookout: this config {reads}");
+        }
         return ExitCode::SUCCESS;
     };
     if path.exists() && !force {
@@ -462,7 +470,8 @@ fn config_init(preset: &str, force: bool, path: Option<&Path>) -> ExitCode {
             output::say!(
                 "wrote {} (preset \"{preset}\"){}; check it with `lookout config check {}`",
                 path.display(),
-                needs_env(&config::env_references(&text)),
+                reads_env(&config::env_references(&text))
+                    .map_or(String::new(), |reads| format!("; it {reads}")),
                 path.display()
             );
             ExitCode::SUCCESS

@@ -567,6 +567,15 @@ fn config_init_names_every_preset_and_the_variables_it_needs() {
             .args(["config", "check"])
             .arg(&file)
             .current_dir(dir.path());
+        // Written to stdout, the file is the output: the variables are named on stderr.
+        let to_stdout = run(&["config", "init", "--preset", name], dir.path());
+        for variable in variables {
+            assert!(
+                text(&to_stdout.stderr).contains(variable.as_str()),
+                "config init --preset {name} (to stdout) names {variable} on stderr: {}",
+                text(&to_stdout.stderr)
+            );
+        }
         for variable in variables {
             some_variable = true;
             assert!(
