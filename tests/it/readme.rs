@@ -162,6 +162,8 @@ struct Tour {
     /// The second shell's environment, grown by `export`.
     second: BTreeMap<String, String>,
     daemon: Option<Daemon>,
+    /// The first shell's daemon was started once (the tour's lines may use the port since).
+    started: bool,
 }
 
 impl Tour {
@@ -201,6 +203,7 @@ impl Tour {
             second: fresh.clone(),
             fresh,
             daemon: None,
+            started: false,
         }
     }
 
@@ -242,19 +245,36 @@ impl Tour {
         }
         // The port the tour's lines use (substituted for 9898), for the embedded default.
         let first_shell_config = self.root.join(".first-shell.toml");
-        std::fs::write(
-            &first_shell_config,
-            format!("[server]\nlisten = \"127.0.0.1:{}\"\n", self.port),
-        )
-        .unwrap();
-        let mut command = Command::new(program);
-        command
-            .args(&words[1..])
-            .env_clear()
-            .envs(&self.fresh)
-            .env("LOOKOUT_CONFIG", &first_shell_config)
-            .current_dir(&self.root);
-        let daemon = Daemon::try_spawn(command)?;
+        let spawn = |port: u16| {
+            std::fs::write(
+                &first_shell_config,
+                format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+            )
+            .unwrap();
+            let mut command = Command::new(&program);
+            command
+                .args(&words[1..])
+                .env_clear()
+                .envs(&self.fresh)
+                .env("LOOKOUT_CONFIG", &first_shell_config)
+                .current_dir(&self.root);
+            Daemon::try_spawn(command)
+        };
+        let mut result = spawn(self.port);
+        // Before any line used the port, another process may have taken it since free_port:
+        // the first daemon tries another one (as `common::with_free_port` does).
+        for _ in 0..4 {
+            match &result {
+                Err(log) if !self.started && log.contains("cannot listen on") => {
+                    self.port = free_port();
+                    self.table = substitutions(self.port);
+                    result = spawn(self.port);
+                }
+                _ => break,
+            }
+        }
+        self.started = true;
+        let daemon = result?;
         if daemon.port() != self.port {
             return Err(format!(
                 "the daemon listens on {}, the tour's lines on port {}",
