@@ -49,6 +49,7 @@ pub enum AlertsCommand {
         json: bool,
     },
     /// Send a real test message through every notifier (or one), and say how it went.
+    #[command(after_help = super::examples::alerts_test())]
     Test {
         /// Only the notifier of this name (default: every notifier).
         #[arg(long, value_name = "NAME")]
@@ -59,12 +60,14 @@ pub enum AlertsCommand {
     },
     /// Cron mode: evaluate the rules once over the stored data (what `collect` and `check`
     /// stored; alert state is kept between runs), send what is due, exit.
+    #[command(after_help = super::examples::alerts_run())]
     Run {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Notifications not yet delivered, and those given up on.
+    #[command(after_help = super::examples::alerts_outbox())]
     Outbox {
         /// Also show delivered ones.
         #[arg(long)]
@@ -118,6 +121,7 @@ pub enum SilenceCommand {
         json: bool,
     },
     /// End a silence now (it stays listed as expired).
+    #[command(after_help = super::examples::silence_expire())]
     Expire {
         /// The silence's ID, as `silence list` shows it.
         id: String,
@@ -306,7 +310,9 @@ async fn history(
             humantime::format_duration(since)
         );
     } else {
-        let mut table = Table::new(&["AT", "KIND", "SEVERITY", "RULE", "SUMMARY", "DELIVERY"]);
+        let mut table = Table::new(&[
+            "AT", "KIND", "SEVERITY", "RULE", "VALUE", "SUMMARY", "DELIVERY",
+        ]);
         for h in &entries {
             let rows = deliveries_of(h, &deliveries);
             table.row([
@@ -317,6 +323,7 @@ async fn history(
                     output::severity_style(h.notice.severity),
                 ),
                 h.notice.rule.clone().into(),
+                h.notice.value.clone().into(),
                 h.notice.summary.clone().into(),
                 delivery_line(h, &rows).into(),
             ]);

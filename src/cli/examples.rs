@@ -1,17 +1,21 @@
-//! The "Examples:" section of the main commands' `--help` (clap's `after_help`): command lines
-//! that work as written, each with what it does. `tests/it/cli_listings.rs` parses every one
+//! The "Examples:" section of the commands' `--help` (clap's `after_help`): command lines that
+//! work as written, each under a comment saying what it does. `tests/it/cli_listings.rs` parses every one
 //! of them with the real parser.
 
-/// The section: "Examples:" and one indented line per example, comments aligned.
+/// The section: "Examples:", then per example what it does (a comment, first letter capital)
+/// and the command line, kubectl-style, a blank line between examples.
 fn section(examples: &[(&str, &str)]) -> String {
-    let width = examples
-        .iter()
-        .map(|(line, _)| line.len())
-        .max()
-        .unwrap_or(0);
     let mut out = String::from("Examples:\n");
-    for (line, what) in examples {
-        out.push_str(&format!("  {line:<width$}  # {what}\n"));
+    for (k, (line, what)) in examples.iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        let mut chars = what.chars();
+        let what: String = chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        out.push_str(&format!("  # {what}\n  {line}\n"));
     }
     out
 }
@@ -249,4 +253,148 @@ pub fn doctor() -> String {
             "is Prometheus scraping us? as JSON",
         ),
     ])
+}
+
+pub fn collect() -> String {
+    section(&[
+        (
+            "lookout --config /etc/lookout/lookout.toml collect",
+            "one collection into the store (cron, every minute)",
+        ),
+        ("lookout -q collect", "the same, silent unless it fails"),
+    ])
+}
+
+pub fn completions() -> String {
+    section(&[
+        (
+            "lookout completions bash > /etc/bash_completion.d/lookout",
+            "bash, for every user",
+        ),
+        (
+            "lookout completions zsh > ~/.zfunc/_lookout",
+            "zsh (with ~/.zfunc in fpath)",
+        ),
+        (
+            "lookout completions fish > ~/.config/fish/completions/lookout.fish",
+            "fish",
+        ),
+    ])
+}
+
+pub fn alerts_test() -> String {
+    section(&[
+        (
+            "lookout alerts test",
+            "a test message through every notifier",
+        ),
+        ("lookout alerts test --notifier ops-mail", "through one"),
+    ])
+}
+
+pub fn alerts_run() -> String {
+    section(&[
+        (
+            "lookout --config /etc/lookout/lookout.toml alerts run",
+            "cron mode, after `collect` and `check`",
+        ),
+        (
+            "lookout alerts run --json",
+            "what it evaluated and sent, as JSON",
+        ),
+    ])
+}
+
+pub fn alerts_outbox() -> String {
+    section(&[
+        (
+            "lookout alerts outbox",
+            "what is not delivered yet, or given up",
+        ),
+        (
+            "lookout alerts outbox --all --limit 20",
+            "the last 20, delivered ones too",
+        ),
+    ])
+}
+
+pub fn silence_expire() -> String {
+    section(&[(
+        "lookout silence expire 6b1688e525b3971a",
+        "the ID from `silence list`",
+    )])
+}
+
+pub fn export_grafana() -> String {
+    section(&[(
+        "lookout export grafana /etc/grafana/lookout",
+        "then point Grafana's provisioning path at /etc/grafana/lookout/provisioning",
+    )])
+}
+
+pub fn maintenance_extend() -> String {
+    section(&[(
+        "lookout maintenance extend 15m",
+        "the active window ends 15 minutes later",
+    )])
+}
+
+pub fn maintenance_status() -> String {
+    section(&[
+        (
+            "lookout maintenance status",
+            "the period in progress and the windows to come",
+        ),
+        ("lookout maintenance status --json", "the same, for scripts"),
+    ])
+}
+
+pub fn maintenance_history() -> String {
+    section(&[
+        (
+            "lookout maintenance history --since 7d",
+            "last week's periods, with their impact",
+        ),
+        (
+            "lookout maintenance history --json",
+            "the last 30 days, as JSON",
+        ),
+    ])
+}
+
+pub fn store_stats() -> String {
+    section(&[
+        (
+            "lookout store stats",
+            "sizes and ages per tier and kind of record",
+        ),
+        (
+            "lookout store stats --json | jq '.tiers[] | {name, disk_bytes}'",
+            "for scripts",
+        ),
+    ])
+}
+
+pub fn user_list() -> String {
+    section(&[
+        ("lookout user list", "who may log in, and their role"),
+        ("lookout user list --json", "the same, as JSON"),
+    ])
+}
+
+pub fn token_list() -> String {
+    section(&[
+        ("lookout token list", "IDs, names, roles; never the tokens"),
+        (
+            "lookout token list --json | jq -r '.[] | select(.revoked == null) | .id'",
+            "active ones",
+        ),
+    ])
+}
+
+pub fn token_revoke() -> String {
+    section(&[(
+        "lookout token revoke e2e5bb1631fe",
+        "the ID from `token list`",
+    )])
 }

@@ -27,6 +27,7 @@ pub enum ExportCommand {
     /// files into DIR (created): DIR/dashboards/*.json, DIR/provisioning/dashboards/lookout.yaml
     /// (a provider pointing at DIR/dashboards) and DIR/provisioning/datasources/prometheus.yaml
     /// (an example). Point Grafana's provisioning path at DIR/provisioning.
+    #[command(after_help = super::examples::export_grafana())]
     Grafana {
         /// Where to write (created if missing).
         dir: PathBuf,

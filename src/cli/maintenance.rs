@@ -47,18 +47,21 @@ pub enum MaintenanceCommand {
     #[command(after_help = super::examples::maintenance_stop())]
     Stop,
     /// Move the end of the active window, e.g. `extend 15m`.
+    #[command(after_help = super::examples::maintenance_extend())]
     Extend {
         /// How much longer, e.g. "15m".
         #[arg(value_name = "DURATION")]
         by: String,
     },
     /// The maintenance period in progress, and the windows active or to come.
+    #[command(after_help = super::examples::maintenance_status())]
     Status {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Maintenance periods, newest first.
+    #[command(after_help = super::examples::maintenance_history())]
     History {
         /// How far back, e.g. "7d".
         #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = positive_duration)]

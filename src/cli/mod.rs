@@ -72,6 +72,7 @@ pub enum Command {
     #[command(after_help = examples::serve())]
     Serve,
     /// Cron mode: one collection of every metric source into the store, then exit.
+    #[command(after_help = examples::collect())]
     Collect,
     /// Cron mode: run every health check once and print the results.
     /// Exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin convention).
@@ -118,6 +119,7 @@ pub enum Command {
     #[command(subcommand)]
     Export(export::ExportCommand),
     /// Shell completions on stdout, e.g. `lookout completions bash > /etc/bash_completion.d/lookout`.
+    #[command(after_help = examples::completions())]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]

@@ -32,6 +32,7 @@ const EXIT_FAILED: u8 = 1;
 pub enum StoreCommand {
     /// Per tier and per kind of record: rows, samples, bytes on disk, the oldest and newest
     /// data, how long each is kept; the files' sizes and their free pages.
+    #[command(after_help = super::examples::store_stats())]
     Stats {
         /// Print JSON instead of text.
         #[arg(long)]

@@ -50,6 +50,7 @@ pub enum UserCommand {
         name: String,
     },
     /// List the users.
+    #[command(after_help = super::examples::user_list())]
     List {
         /// Print JSON instead of the table.
         #[arg(long)]
@@ -71,12 +72,14 @@ pub enum TokenCommand {
         name: String,
     },
     /// List the tokens (never the tokens themselves).
+    #[command(after_help = super::examples::token_list())]
     List {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token by its id.
+    #[command(after_help = super::examples::token_revoke())]
     Revoke {
         /// The token's ID, as `token list` shows it (not the token itself).
         id: String,

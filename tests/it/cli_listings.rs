@@ -565,35 +565,57 @@ fn main_commands_show_examples_that_parse() {
         let Some((_, examples)) = help.split_once("\nExamples:\n") else {
             panic!("lookout {} --help has no Examples:\n{help}", path.join(" "));
         };
-        let lines: Vec<&str> = examples
-            .lines()
-            .take_while(|l| !l.trim().is_empty())
-            .map(str::trim)
-            .collect();
-        assert!(!lines.is_empty(), "{path:?}: empty Examples");
-        for line in lines {
-            let words = shell_words(line);
-            // The command starts at `lookout` (it may read a pipe); pipes and redirections
-            // end it.
-            let start = words
-                .iter()
-                .position(|w| w == "lookout")
-                .unwrap_or_else(|| panic!("{path:?}: example {line:?} runs no lookout"));
-            let words = &words[start..];
-            let end = words
-                .iter()
-                .position(|w| matches!(w.as_str(), "|" | ">" | ">>" | "&&"))
-                .unwrap_or(words.len());
-            let words = &words[..end];
-            match lookout::cli::Cli::try_parse_from(words) {
-                Ok(_) => {}
-                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
-                Err(error) => panic!("{path:?}: example {line:?} does not parse:\n{error}"),
-            }
-            assert!(
-                path.iter().all(|name| words.iter().any(|w| w == name)),
-                "{path:?}: example {line:?} is about another command"
-            );
+        examples_parse(path, examples);
+    }
+    // Every example of every command that has some, main or not.
+    let mut all = Vec::new();
+    commands(&lookout::cli::Cli::command(), "lookout", &mut all);
+    let mut with = 0;
+    for (path, command) in &all {
+        let Some(after) = command.get_after_help().map(|h| h.to_string()) else {
+            continue;
+        };
+        let examples = after
+            .strip_prefix("Examples:\n")
+            .unwrap_or_else(|| panic!("{path}: an after_help that is not Examples: {after}"));
+        let words: Vec<&str> = path.split(' ').skip(1).collect();
+        examples_parse(&words, examples);
+        with += 1;
+    }
+    assert!(with > main.len(), "{with} commands with examples");
+}
+
+/// Each command line of an Examples section (the end of the help; "# ..." lines say what the
+/// next one does) parses with the real parser, and names the command `path` it is an example
+/// of.
+fn examples_parse(path: &[&str], examples: &str) {
+    let lines: Vec<&str> = examples
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!lines.is_empty(), "{path:?}: empty Examples");
+    for line in lines {
+        let words = shell_words(line);
+        // The command starts at `lookout` (it may read a pipe); pipes and redirections end it.
+        let start = words
+            .iter()
+            .position(|w| w == "lookout")
+            .unwrap_or_else(|| panic!("{path:?}: example {line:?} runs no lookout"));
+        let words = &words[start..];
+        let end = words
+            .iter()
+            .position(|w| matches!(w.as_str(), "|" | ">" | ">>" | "&&"))
+            .unwrap_or(words.len());
+        let words = &words[..end];
+        match lookout::cli::Cli::try_parse_from(words) {
+            Ok(_) => {}
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+            Err(error) => panic!("{path:?}: example {line:?} does not parse:\n{error}"),
         }
+        assert!(
+            path.iter().all(|name| words.iter().any(|w| w == name)),
+            "{path:?}: example {line:?} is about another command"
+        );
     }
 }
