@@ -227,21 +227,22 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
-        [
-            EventKind::Started,
-            EventKind::Stopped,
-            EventKind::Reloaded,
-            EventKind::ReloadFailed,
-            EventKind::StatusChanged,
-            EventKind::Collected,
-            EventKind::StoreError,
-            EventKind::Alert,
-            EventKind::Security,
-            EventKind::Maintenance,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 10] = [
+        EventKind::Started,
+        EventKind::Stopped,
+        EventKind::Reloaded,
+        EventKind::ReloadFailed,
+        EventKind::StatusChanged,
+        EventKind::Collected,
+        EventKind::StoreError,
+        EventKind::Alert,
+        EventKind::Security,
+        EventKind::Maintenance,
+    ];
 }
 
 /// A line on the timeline: lifecycle of Lookout itself and status changes of what it watches.

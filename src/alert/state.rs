@@ -29,7 +29,7 @@ pub struct Thresholds {
 
 /// The default hysteresis: a sixteenth of the threshold's size (80 % clears at 75 %,
 /// 2 s at 1.875 s), toward the good side.
-fn default_clear(threshold: f64, comparison: Comparison) -> f64 {
+pub fn default_clear(threshold: f64, comparison: Comparison) -> f64 {
     let margin = threshold.abs() / 16.0;
     match comparison {
         Comparison::Above => threshold - margin,

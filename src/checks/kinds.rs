@@ -6,7 +6,7 @@
 //! everything that lists types (`type_names`, the did-you-mean of `type`, the connectivity
 //! gate's network types, the template) is derived from these lines, in their order.
 
-use super::{Cause, Check, CheckKind, Schedule};
+use super::{Cause, Chart, Check, CheckKind, Schedule};
 #[cfg(test)]
 use crate::model::Layer;
 
@@ -98,6 +98,11 @@ impl CheckKind {
     /// Its probe.
     pub fn build(&self, schedule: Schedule) -> Box<dyn Check> {
         self.as_type().build(schedule)
+    }
+
+    /// The series its detail page charts, the headline first (see `CheckType::charts`).
+    pub fn charts(&self) -> Vec<Chart> {
+        self.as_type().charts()
     }
 
     /// The unit of its results' headline value.

@@ -97,6 +97,13 @@ pub(crate) trait CheckType: Send + Sync + 'static {
     /// Its probe: one attempt at a time.
     fn build(&self, schedule: Schedule) -> Box<dyn Check>;
 
+    /// The series the check's detail page charts, the headline first (the series `value` is
+    /// read from); each with the levels its status is decided on, if any. Only series this
+    /// check writes (configured queries, patterns, sessions included).
+    fn charts(&self) -> Vec<Chart> {
+        Vec::new()
+    }
+
     /// The unit of the headline value of its results (`CheckResult::value`): most types
     /// time something (a response, a connect, a ping); a type that counts says so.
     fn value_unit(&self) -> ValueUnit {
@@ -112,6 +119,102 @@ pub(crate) trait CheckType: Send + Sync + 'static {
     fn hint(&self, _cause: Cause) -> Option<String> {
         None
     }
+}
+
+/// What a charted number is measured in (the dashboard formats it by this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartUnit {
+    Seconds,
+    /// 0..1, shown as a percent.
+    Ratio,
+    Bytes,
+    Count,
+}
+
+impl ChartUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartUnit::Seconds => "seconds",
+            ChartUnit::Ratio => "ratio",
+            ChartUnit::Bytes => "bytes",
+            ChartUnit::Count => "count",
+        }
+    }
+}
+
+/// The levels at which a check's status turns warning / critical for one of its series, as
+/// its probe grades them (`grade`): no hysteresis, the status changes at the level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels {
+    /// Lower is worse (a certificate's days left, a query with `less_is_worse`).
+    pub below: bool,
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+}
+
+impl Levels {
+    /// Higher is worse.
+    pub fn above(warning: Option<f64>, critical: Option<f64>) -> Option<Levels> {
+        (warning.is_some() || critical.is_some()).then_some(Levels {
+            below: false,
+            warning,
+            critical,
+        })
+    }
+
+    /// Durations as seconds, higher is worse.
+    pub fn seconds(warning: Duration, critical: Duration) -> Option<Levels> {
+        Levels::above(Some(warning.as_secs_f64()), Some(critical.as_secs_f64()))
+    }
+}
+
+/// One series a check writes, as its detail page charts it (the `check` label is implied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub title: String,
+    pub metric: &'static str,
+    /// Labels besides `check` that pick the series (`query`, `pattern`, `name`).
+    pub labels: Vec<(&'static str, String)>,
+    pub unit: ChartUnit,
+    /// The levels the check's status is decided on for this series, if it is.
+    pub levels: Option<Levels>,
+}
+
+impl Chart {
+    pub fn new(title: impl Into<String>, metric: &'static str, unit: ChartUnit) -> Chart {
+        Chart {
+            title: title.into(),
+            metric,
+            labels: Vec::new(),
+            unit,
+            levels: None,
+        }
+    }
+
+    pub fn label(mut self, name: &'static str, value: &str) -> Chart {
+        self.labels.push((name, value.to_string()));
+        self
+    }
+
+    pub fn levels(mut self, levels: Option<Levels>) -> Chart {
+        self.levels = levels;
+        self
+    }
+}
+
+/// The certificate's remaining validity (`tls_certificate_expiry_seconds`), graded by
+/// `cert_expiry_warning` / `cert_expiry_critical` (fewer seconds left is worse).
+pub(crate) fn certificate_chart(tls: &crate::base::net::TlsSettings) -> Chart {
+    Chart::new(
+        "Certificate validity left",
+        "tls_certificate_expiry_seconds",
+        ChartUnit::Seconds,
+    )
+    .levels(Some(Levels {
+        below: true,
+        warning: Some(tls.cert_expiry_warning.as_secs_f64()),
+        critical: Some(tls.cert_expiry_critical.as_secs_f64()),
+    }))
 }
 
 /// The keys every check has that its probe may need.

@@ -571,6 +571,8 @@ pub struct Web {
     http: JoinHandle<()>,
     metrics: Option<JoinHandle<()>>,
     sweep: JoinHandle<()>,
+    /// The config the dashboard shows (thresholds, checks, notifiers), replaced on reload.
+    shown: web::handles::ConfigHandle,
 }
 
 /// How long a stop waits for the requests in flight.
@@ -592,7 +594,9 @@ impl Web {
             bus: Some(wiring.bus.clone()),
             auth: Arc::new(web::auth::Auth::from_config(&config.server)),
             maintenance: Some(parts.maintenance),
+            config: web::handles::ConfigHandle::new(config.clone()),
         };
+        let shown = app_state.config.clone();
         let app = web::router(app_state.clone());
         let metrics_app = web::metrics_router(app_state.clone());
         // Reports the end of login lockouts (security:login back to OK).
@@ -621,6 +625,7 @@ impl Web {
             http,
             metrics,
             sweep,
+            shown,
         };
         Ok((web, ()))
     }
@@ -629,6 +634,17 @@ impl Web {
 impl Component<Config> for Web {
     fn name(&self) -> &'static str {
         "web"
+    }
+    /// The listeners stay; what the dashboard shows of the config follows it.
+    fn changed(&self, old: &Config, new: &Config) -> bool {
+        old.checks != new.checks
+            || old.alerts != new.alerts
+            || old.notifiers != new.notifiers
+            || old.system != new.system
+    }
+    fn reload<'a>(&'a mut self, new: &'a Config) -> Step<'a> {
+        self.shown.replace(new.clone());
+        Box::pin(async {})
     }
     fn deadline(&self) -> Option<Duration> {
         Some(WEB_STOP_GRACE)

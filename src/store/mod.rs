@@ -42,7 +42,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::Retention;
-use crate::model::{CheckResult, Event, Observation, SeriesKey};
+use crate::model::{CheckResult, Event, EventKind, Observation, SeriesKey};
 
 mod alerts;
 mod buffer;
@@ -56,6 +56,7 @@ mod open;
 mod outbox;
 pub mod policy;
 mod read;
+pub use read::CheckSummary;
 mod remote_write;
 pub mod rollup;
 mod rows;
@@ -463,6 +464,22 @@ impl Store {
         read::check_history(&self.inner, check, from_ms, to_ms, limit).await
     }
 
+    /// Every check's stored results in `[from_ms, to_ms]` summed up in one query: per check
+    /// (by name, sorted), per bucket of `buckets` equal slices of the range that has a result,
+    /// the worst status and how many results were ok of how many. For the checks list: a
+    /// status strip and the uptime of a thousand checks without a query per check. `only`:
+    /// one check's.
+    pub async fn check_summaries(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        buckets: u32,
+        only: Option<&str>,
+    ) -> Result<Vec<read::CheckSummary>, StoreError> {
+        self.inner.check_open()?;
+        read::check_summaries(&self.inner, from_ms, to_ms, buckets, only).await
+    }
+
     /// Events in `[from_ms, to_ms]`, newest first.
     pub async fn events(
         &self,
@@ -471,7 +488,21 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         self.inner.check_open()?;
-        read::events(&self.inner, from_ms, to_ms, limit).await
+        read::events(&self.inner, from_ms, to_ms, limit, &[], None).await
+    }
+
+    /// Events in `[from_ms, to_ms]` of one of `kinds` (any when empty) and about `subject`
+    /// (any when `None`), newest first: the limit counts only those.
+    pub async fn events_where(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        kinds: &[EventKind],
+        subject: Option<&str>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.check_open()?;
+        read::events(&self.inner, from_ms, to_ms, limit, kinds, subject).await
     }
 
     /// Sizes and ages. Scans the chunk tables: tens of milliseconds on a large store.

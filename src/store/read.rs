@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use crate::model::{CheckResult, Event, EventKind, Layer, SeriesKey};
+use crate::model::{CheckResult, Event, EventKind, Layer, SeriesKey, Status};
 
 use super::codec;
 use super::error::StoreError;
@@ -463,19 +463,108 @@ pub async fn check_history(
     rows.iter().map(|row| check_result(inner, row)).collect()
 }
 
+/// One check's results over a range, by bucket (see `Store::check_summaries`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSummary {
+    pub check: String,
+    /// (bucket index, worst status, ok results, results), buckets with a result only, in order.
+    pub buckets: Vec<(u32, Status, u64, u64)>,
+}
+
+impl CheckSummary {
+    /// Ok results of all results, or `None` without any.
+    pub fn uptime(&self) -> Option<f64> {
+        let (ok, all) = self
+            .buckets
+            .iter()
+            .fold((0, 0), |(ok, all), b| (ok + b.2, all + b.3));
+        (all > 0).then(|| ok as f64 / all as f64)
+    }
+}
+
+/// Statuses by rank, as `check_summaries` orders them in SQL (the order of `Status`).
+const RANKED: [Status; 5] = [
+    Status::Ok,
+    Status::Maintenance,
+    Status::Warning,
+    Status::Unknown,
+    Status::Critical,
+];
+
+/// Per check, one index range of its history (the primary key `(check_id, at_ms)`), grouped
+/// into buckets: `?1` from, `?2` to, `?3` buckets, `?4` the span, `?5` one check or NULL.
+const SUMMARIES_SQL: &str = "SELECT c.name, (h.at_ms - ?1) * ?3 / ?4 AS bucket,
+        max(CASE h.status WHEN 'ok' THEN 0 WHEN 'maintenance' THEN 1
+            WHEN 'warning' THEN 2 WHEN 'unknown' THEN 3 ELSE 4 END),
+        sum(h.status = 'ok'), count(*)
+ FROM checks c JOIN check_history h ON h.check_id = c.id
+ WHERE h.at_ms >= ?1 AND h.at_ms <= ?2 AND (?5 IS NULL OR c.name = ?5)
+ GROUP BY c.name, bucket
+ ORDER BY c.name, bucket";
+
+pub async fn check_summaries(
+    inner: &Inner,
+    from: i64,
+    to: i64,
+    buckets: u32,
+    only: Option<&str>,
+) -> Result<Vec<CheckSummary>, StoreError> {
+    // Times lie in TIME_RANGE (< 2^48 ms): (at - from) * buckets fits SQLite's i64 for
+    // buckets up to 2^15.
+    let buckets = i64::from(buckets.clamp(1, 1 << 15));
+    let span = (to - from).max(0) + 1;
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(SUMMARIES_SQL)
+        .bind(from)
+        .bind(to)
+        .bind(buckets)
+        .bind(span)
+        .bind(only)
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(|e| inner.db(e))?;
+    let mut out: Vec<CheckSummary> = Vec::new();
+    for (name, bucket, rank, ok, all) in rows {
+        let entry = (
+            bucket.clamp(0, buckets - 1) as u32,
+            RANKED[rank.clamp(0, 4) as usize],
+            ok.max(0) as u64,
+            all.max(0) as u64,
+        );
+        match out.last_mut() {
+            Some(last) if last.check == name => last.buckets.push(entry),
+            _ => out.push(CheckSummary {
+                check: name,
+                buckets: vec![entry],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn events(
     inner: &Inner,
     from: i64,
     to: i64,
     limit: usize,
+    kinds: &[EventKind],
+    subject: Option<&str>,
 ) -> Result<Vec<Event>, StoreError> {
+    // The kinds as one comma-separated list (their words have no comma), matched with instr.
+    let kinds = (!kinds.is_empty()).then(|| {
+        let words: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        format!(",{},", words.join(","))
+    });
     let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT at_ms, kind, subject, message FROM events WHERE at_ms >= ? AND at_ms <= ?
-         ORDER BY at_ms DESC, id DESC LIMIT ?",
+        "SELECT at_ms, kind, subject, message FROM events WHERE at_ms >= ?1 AND at_ms <= ?2
+           AND (?4 IS NULL OR instr(?4, ',' || kind || ',') > 0)
+           AND (?5 IS NULL OR subject = ?5)
+         ORDER BY at_ms DESC, id DESC LIMIT ?3",
     )
     .bind(from)
     .bind(to)
     .bind(limit.min(i64::MAX as usize) as i64)
+    .bind(kinds)
+    .bind(subject)
     .fetch_all(&inner.pool)
     .await
     .map_err(|e| inner.db(e))?;
@@ -603,5 +692,102 @@ pub async fn check_integrity(inner: &Inner) -> Result<(), StoreError> {
             path: inner.path.clone(),
             detail: problems.join("; "),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::model::Observation;
+    use crate::store::{Store, StoreOptions};
+
+    const T0: i64 = 1_700_000_000_000;
+    const MIN: i64 = 60_000;
+
+    fn result(check: &str, status: Status, at_ms: i64) -> Observation {
+        Observation {
+            source: format!("check:{check}"),
+            at_ms,
+            samples: Vec::new(),
+            checks: vec![CheckResult {
+                underlying: None,
+                check: check.into(),
+                layer: Layer::Application,
+                status,
+                value: None,
+                detail: String::new(),
+                at_ms,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn check_summaries_bucket_every_check_in_one_query_by_its_primary_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0 + 60 * MIN);
+        let store = Store::open(dir.path(), StoreOptions::default(), clock.clone())
+            .await
+            .unwrap();
+        // One result a minute for an hour: "a" ok then critical for the last 15 minutes; "b"
+        // ok throughout.
+        for minute in 0..60 {
+            let at = T0 + minute * MIN;
+            let a = if minute < 45 {
+                Status::Ok
+            } else {
+                Status::Critical
+            };
+            store.ingest(&result("a", a, at));
+            store.ingest(&result("b", Status::Ok, at));
+        }
+        store.flush().await.unwrap();
+        let summaries = store
+            .check_summaries(T0, T0 + 60 * MIN - 1, 4, None)
+            .await
+            .unwrap();
+        assert_eq!(summaries.len(), 2);
+        let a = &summaries[0];
+        assert_eq!(a.check, "a");
+        let worst: Vec<(u32, Status)> = a.buckets.iter().map(|b| (b.0, b.1)).collect();
+        assert_eq!(
+            worst,
+            [
+                (0, Status::Ok),
+                (1, Status::Ok),
+                (2, Status::Ok),
+                (3, Status::Critical)
+            ]
+        );
+        assert_eq!(a.uptime(), Some(0.75));
+        assert_eq!(summaries[1].uptime(), Some(1.0));
+        let only = store
+            .check_summaries(T0, T0 + 60 * MIN, 1, Some("b"))
+            .await
+            .unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].buckets, [(0, Status::Ok, 60, 60)]);
+        // The plan reads each check's range through the primary key, never the whole table.
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {SUMMARIES_SQL}"
+        )))
+        .bind(T0)
+        .bind(T0 + 60 * MIN)
+        .bind(48)
+        .bind(60 * MIN)
+        .bind(None::<String>)
+        .fetch_all(&store.inner.pool)
+        .await
+        .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|row| row.3).collect();
+        assert!(
+            plan.iter().any(|step| step
+                .contains("SEARCH h USING PRIMARY KEY (check_id=? AND at_ms>? AND at_ms<?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN h")),
+            "{plan:?}"
+        );
     }
 }

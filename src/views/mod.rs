@@ -3,7 +3,8 @@
 //! (`From` or a `new`), so the web and the CLI never build the same view twice and no
 //! internal or storage type is serialised to the API: records keep their own serde only
 //! where they are stored, and enums go out as their `as_str` words. One file per concept:
-//! `alerts` (pending and firing alerts, notice history, outbox), `config` (the summary of
+//! `alerts` (pending and firing alerts, notice history, outbox), `checks` (the dashboard's checks list, a check's page, the
+//! effective thresholds), `config` (the summary of
 //! `lookout config check`), `silences`, `maintenance`
 //! (periods, windows, status, report), `status` (health, checks, layers, latest values),
 //! `history` (series, events, a check's history), `live` (the live feed's messages), `store`
@@ -18,6 +19,7 @@
 //! records of `alert`, `maintenance` and `store`, and knows nothing of HTTP.
 
 pub mod alerts;
+pub mod checks;
 pub mod config;
 pub mod history;
 pub mod live;

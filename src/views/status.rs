@@ -85,6 +85,53 @@ pub struct StatusView {
     pub sources: Vec<SourceView>,
     /// The open maintenance period, if any (for the banner of every page).
     pub maintenance: Option<MaintenanceNowView>,
+    /// The live alerts, counted apart by what keeps them quiet.
+    pub alerts: AlertCountsView,
+    pub notifiers: NotifiersView,
+}
+
+/// The live alerts by state: `firing` counts only those nobody keeps quiet (not muted, not
+/// silenced), so a banner of firing alerts is red only when someone is being told.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AlertCountsView {
+    /// Firing, neither muted nor silenced (acknowledged ones included).
+    pub firing: usize,
+    /// Firing and muted: maintenance, an inhibiting alert, the connectivity gate, flapping.
+    pub muted: usize,
+    /// Firing and silenced.
+    pub silenced: usize,
+    /// Firing and acknowledged (also counted in the three above).
+    pub acknowledged: usize,
+    /// Not firing yet (waiting for their `for`).
+    pub pending: usize,
+}
+
+impl AlertCountsView {
+    pub fn of(alerts: &[crate::alert::AlertView]) -> AlertCountsView {
+        use crate::alert::mute::MuteReason;
+        let mut counts = AlertCountsView::default();
+        for alert in alerts {
+            if alert.state != "firing" {
+                counts.pending += 1;
+                continue;
+            }
+            match &alert.muted_by {
+                None => counts.firing += 1,
+                Some(MuteReason::Silence { .. }) => counts.silenced += 1,
+                Some(_) => counts.muted += 1,
+            }
+            if alert.acknowledged_by.is_some() {
+                counts.acknowledged += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// The notifiers configured; 0 means nobody is told of anything (the dashboard warns).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotifiersView {
+    pub configured: usize,
 }
 
 /// A check result as `lookout check --json` prints it (the `CheckView`, layer first).

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::format_rfc3339;
 use crate::exporter;
-use crate::model::{Layer, Status};
+use crate::model::{EventKind, Layer, Status};
 use crate::views::history::{EventView, EventsView, PointView, SeriesQueryView, SeriesView};
 use crate::views::maintenance::MaintenanceNowView;
 use crate::views::status::{
-    CheckView, HealthView, LayerView, SeriesValueView, SourceView, StatusView,
+    AlertCountsView, CheckView, HealthView, LayerView, NotifiersView, SeriesValueView, SourceView,
+    StatusView,
 };
 use axum::Json;
 use axum::extract::{Query, State};
@@ -138,6 +139,14 @@ pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
             .as_ref()
             .and_then(|m| m.mute.open())
             .map(|p| MaintenanceNowView::from(&p)),
+        alerts: state
+            .alerting
+            .as_ref()
+            .map(|a| AlertCountsView::of(&a.alerts()))
+            .unwrap_or_default(),
+        notifiers: NotifiersView {
+            configured: state.config.get().notifiers.len(),
+        },
         generated_at: format_rfc3339(state.clock.now_ms()),
         overall: Status::worst(checks.iter().map(|c| c.status)).as_str(),
         layers: layers
@@ -235,18 +244,58 @@ pub async fn series(
     }))
 }
 
-/// `/api/v1/events?from=-24h&to=now&limit=100`, newest first.
+/// The kinds asked for by `kind=` (repeated, or a comma list); an unknown one is a 400
+/// naming the accepted words.
+fn event_kinds(values: &[String]) -> Result<Vec<EventKind>, ApiError> {
+    let mut kinds = Vec::new();
+    for word in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if word.is_empty() {
+            continue;
+        }
+        let kind = EventKind::parse(word).ok_or_else(|| {
+            let accepted: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            ApiError::bad_request(format!(
+                "kind: \"{word}\" is not an event kind; expected one or more of {}",
+                accepted.join(", ")
+            ))
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+/// `/api/v1/events?from=-24h&to=now&limit=100&kind=alert,maintenance&check=app`, newest
+/// first. `kind` may be repeated or a comma list; `check` is the subject (a check's name).
 pub async fn events(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<EventsView>, ApiError> {
-    let mut params = Params::new(params, state.clock.now_ms());
+    let (kinds, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "kind");
+    let kinds = event_kinds(&kinds.into_iter().map(|(_, v)| v).collect::<Vec<_>>())?;
+    let mut map = HashMap::new();
+    for (key, value) in rest {
+        if map.insert(key.clone(), value).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "{key}: given more than once; only kind may be repeated"
+            )));
+        }
+    }
+    let subject = map.remove("check").filter(|s| !s.is_empty());
+    let mut params = Params::new(map, state.clock.now_ms());
     let range = params.range(7 * DAY_MS, None)?;
     let limit = params.count("limit", 100, 10_000)?;
-    params.finish("from, to or limit")?;
+    params.finish("from, to, limit, kind or check")?;
     let events = state
         .store
-        .events(range.from_ms, range.to_ms, limit)
+        .events_where(
+            range.from_ms,
+            range.to_ms,
+            limit,
+            &kinds,
+            subject.as_deref(),
+        )
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(EventsView {

@@ -58,6 +58,36 @@ impl AlertingHandle {
     }
 }
 
+/// The running config as the dashboard reads it (checks, rules, notifiers: every threshold it
+/// draws comes from here), replaced on reload (the daemon's `Web` component).
+#[derive(Clone)]
+pub struct ConfigHandle(Arc<RwLock<Arc<Config>>>);
+
+impl ConfigHandle {
+    pub fn new(config: Config) -> ConfigHandle {
+        ConfigHandle(Arc::new(RwLock::new(Arc::new(config))))
+    }
+
+    pub fn get(&self) -> Arc<Config> {
+        self.0
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn replace(&self, config: Config) {
+        let mut shown = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *shown = Arc::new(config);
+    }
+}
+
+impl Default for ConfigHandle {
+    /// The embedded default (tests, one-shot tools).
+    fn default() -> ConfigHandle {
+        ConfigHandle::new(crate::config::embedded_default())
+    }
+}
+
 /// What the web layer needs from the maintenance side.
 #[derive(Clone)]
 pub struct MaintenanceHandle {

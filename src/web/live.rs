@@ -244,6 +244,7 @@ mod tests {
             .unwrap();
         let snapshot = Snapshot::new();
         let state = AppState {
+            config: Default::default(),
             maintenance: None,
             metrics_page: crate::exporter::MetricsPage::new(
                 snapshot.clone(),

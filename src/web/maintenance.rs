@@ -32,14 +32,23 @@ pub async fn status(
         None => state.store.open_period().await.map_err(internal)?,
     };
     let manual = state.store.windows(now).await.map_err(internal)?;
-    let mut history: Vec<PeriodView> = state
+    let mut periods = state
         .store
         .periods(since_ms, now + 1)
         .await
-        .map_err(internal)?
-        .iter()
-        .map(|p| PeriodView::new(p, now))
-        .collect();
+        .map_err(internal)?;
+    // A period's `muted` is written when it ends; while it is open, say what it mutes so far.
+    let open = match open {
+        Some(mut period) => {
+            period.muted = muted_so_far(&state, &period, now).await.map_err(internal)?;
+            for stored in periods.iter_mut().filter(|p| p.id == period.id) {
+                stored.muted = period.muted.clone();
+            }
+            Some(period)
+        }
+        None => None,
+    };
+    let mut history: Vec<PeriodView> = periods.iter().map(|p| PeriodView::new(p, now)).collect();
     history.reverse();
     Ok(Json(MaintenanceView {
         active: open.is_some(),
@@ -48,6 +57,41 @@ pub async fn status(
         history,
         control: has_control(&config),
     }))
+}
+
+/// The alerts the open `period` has muted so far: the notices it muted (one line per alert, as
+/// the daemon writes them when the period ends) and the live alerts it keeps quiet now (an
+/// alert firing since before the period is muted without a new notice).
+async fn muted_so_far(
+    state: &AppState,
+    period: &crate::maintenance::Period,
+    now: UnixMillis,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    use crate::alert::mute::MuteReason;
+    let entries = state
+        .store
+        .maintenance_muted(period.start_ms, now + 1)
+        .await?;
+    let mut lines = crate::maintenance::notices::muted_lines(&entries);
+    let live = state
+        .alerting
+        .as_ref()
+        .map(|a| a.alerts())
+        .unwrap_or_default();
+    for alert in live.iter().filter(|a| {
+        a.state == "firing" && matches!(a.muted_by, Some(MuteReason::Maintenance { .. }))
+    }) {
+        let line = format!(
+            "{} {}: {}",
+            alert.severity.as_str(),
+            alert.rule,
+            alert.summary
+        );
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    Ok(lines)
 }
 
 /// `GET /api/v1/maintenance/report?since=-30d`: the figures of `lookout report`.

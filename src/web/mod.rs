@@ -48,6 +48,8 @@ pub struct AppState {
     pub maintenance: Option<handles::MaintenanceHandle>,
     /// /metrics as served: rendered ahead while Prometheus scrapes (`exporter::MetricsPage`).
     pub metrics_page: Arc<crate::exporter::MetricsPage>,
+    /// The running config (checks, rules, notifiers) for the dashboard's numbers.
+    pub config: handles::ConfigHandle,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -67,6 +69,9 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/assets/{file}", Method::GET),
     ("/api/v1/live", Method::GET),
     ("/api/v1/checks/{name}/history", Method::GET),
+    ("/api/v1/checks", Method::GET),
+    ("/api/v1/checks/{name}", Method::GET),
+    ("/api/v1/thresholds", Method::GET),
     ("/healthz", Method::GET),
     ("/api/v1/status", Method::GET),
     ("/api/v1/series", Method::GET),
@@ -115,6 +120,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/checks/{name}/history",
             get(dashboard_api::check_history),
         )
+        .route("/api/v1/checks", get(dashboard_api::checks))
+        .route("/api/v1/checks/{name}", get(dashboard_api::check))
+        .route("/api/v1/thresholds", get(dashboard_api::thresholds))
         // End of dashboard routes.
         .route("/healthz", get(api::healthz))
         .route("/api/v1/status", get(api::status))
@@ -135,6 +143,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/maintenance/stop", post(maintenance::stop))
         .route("/api/v1/maintenance/extend", post(maintenance::extend))
         .route("/metrics", get(api::metrics))
+        // Anything else: a 404 page, or a JSON 404 under /api/ (the guard covers it too).
+        .fallback(page::not_found)
         // --- access control: its routes, then the guard over every route (keep last) ---
         .merge(auth::routes())
         .layer(axum::middleware::from_fn_with_state(

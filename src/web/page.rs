@@ -6,13 +6,66 @@
 use std::fmt::Write;
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 
 use crate::clock::format_rfc3339;
 
+use super::auth::Principal;
 use super::{AppState, VERSION};
 use crate::model::{CheckResult, Status};
+
+/// The pages of the dashboard: route and the name its title starts with.
+const PAGES: &[(&str, &str)] = &[
+    ("/", "Overview"),
+    ("/system", "System"),
+    ("/checks", "Checks"),
+    ("/database", "Database"),
+    ("/redis", "Redis"),
+    ("/maintenance", "Maintenance"),
+    ("/alerts", "Alerts"),
+    ("/events", "Events"),
+];
+
+/// The `<title>` of a page: "Checks · Lookout", "app · Checks · Lookout"; `None` for a path
+/// that is no page.
+pub fn title(path: &str) -> Option<String> {
+    if let Some(check) = path.strip_prefix("/checks/")
+        && !check.is_empty()
+        && !check.contains('/')
+    {
+        let check = percent_decode(check);
+        return Some(format!("{check} · Checks · Lookout"));
+    }
+    PAGES
+        .iter()
+        .find(|(route, _)| *route == path)
+        .map(|(_, name)| format!("{name} · Lookout"))
+}
+
+/// `%XX` escapes of a path segment decoded (as axum's `Path` does); invalid ones kept.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 /// Rows of the no-script summary in the shell.
 const SUMMARY_ROWS: usize = 50;
@@ -82,8 +135,70 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
+/// Any other path: a JSON 404 under `/api/`, the shell with a "not found" page elsewhere
+/// (status 404 either way; the access guard runs first, as for every route).
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path == "/api" {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "error": format!("no such endpoint: {method} {path}; the API is under /api/v1/ (see the README's API section)")
+            })),
+        )
+            .into_response();
+    }
+    let mut html = String::with_capacity(1024);
+    let _ = write!(
+        html,
+        "<section class=\"not-found\" data-status=\"404\"><h1>Page not found</h1>\
+         <p>There is no page at <code>{}</code>.</p><p>Go to the <a href=\"/\">overview</a>, \
+         the <a href=\"/checks\">checks</a>, the <a href=\"/alerts\">alerts</a> or the \
+         <a href=\"/events\">events</a>.</p></section>",
+        escape(path)
+    );
+    page(StatusCode::NOT_FOUND, "Not found · Lookout", &html)
+}
+
+/// The shell around `summary`, with its headers.
+fn page(status: StatusCode, title: &str, summary: &str) -> Response {
+    let page = dev_asset("index.html", SHELL)
+        .replace("{{TITLE}}", &escape(title))
+        .replace("{{VERSION}}", VERSION)
+        .replace("{{SUMMARY}}", summary);
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// Whether the dashboard has a check of this name (configured, or one Lookout makes).
+fn check_exists(state: &AppState, name: &str) -> bool {
+    state.config.get().checks.iter().any(|c| c.name == name)
+        || state.snapshot.checks().iter().any(|c| c.check == name)
+}
+
 /// Every page route: the shell, with a server-rendered summary that the script replaces.
-pub async fn shell(State(state): State<AppState>) -> Response {
+/// A check page of an unknown check is a 404.
+pub async fn shell(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    let Some(title) = title(uri.path()) else {
+        return not_found(method, uri).await;
+    };
+    if let Some(check) = uri.path().strip_prefix("/checks/")
+        && !check_exists(&state, &percent_decode(check))
+    {
+        return not_found(method, uri).await;
+    }
     // From the snapshot itself (typed statuses, sorted by severity), not from the API's view.
     let checks = state.snapshot.checks();
     let overall = Status::worst(checks.iter().map(|c| c.status));
@@ -103,6 +218,21 @@ pub async fn shell(State(state): State<AppState>) -> Response {
         class = overall.as_str(),
         generated = escape(&format_rfc3339(now)),
     );
+    // Logging out without the script: the same form the script shows, with this session's
+    // CSRF token (the guard checks the form field as it checks the script's header).
+    if let Some(Extension(principal)) = &principal
+        && let Some(csrf) = principal.csrf_token()
+    {
+        let _ = write!(
+            html,
+            "<form class=\"logout-nojs\" method=\"post\" action=\"/logout\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
+             <span class=muted>Logged in as {}.</span> <button type=\"submit\">Log out</button></form>",
+            escape(csrf),
+            escape(&principal.name),
+        );
+    }
+    firing_alerts(&state, &mut html);
 
     // The worst checks first, at most SUMMARY_ROWS of them: with thousands of checks a full
     // table would make the shell megabytes long and delay the dashboard itself by seconds.
@@ -156,18 +286,51 @@ pub async fn shell(State(state): State<AppState>) -> Response {
     }
     html.push_str("</table>");
 
-    let page = dev_asset("index.html", SHELL)
-        .replace("{{TITLE}}", &format!("Lookout: {overall}"))
-        .replace("{{VERSION}}", VERSION)
-        .replace("{{SUMMARY}}", &html);
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        Html(page),
-    )
-        .into_response()
+    page(StatusCode::OK, &title, &html)
+}
+
+/// The firing alerts, worst first: those someone is told of, then the muted and silenced
+/// ones marked as such.
+fn firing_alerts(state: &AppState, html: &mut String) {
+    let mut alerts: Vec<_> = state
+        .alerting
+        .as_ref()
+        .map(|a| a.alerts())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.state == "firing")
+        .collect();
+    alerts.sort_by(|a, b| {
+        a.muted_by
+            .is_some()
+            .cmp(&b.muted_by.is_some())
+            .then(b.severity.cmp(&a.severity))
+            .then(a.since_ms.cmp(&b.since_ms))
+    });
+    let told = alerts.iter().filter(|a| a.muted_by.is_none()).count();
+    let _ = write!(
+        html,
+        "<h2>Firing alerts</h2><p class=muted>{told} firing, {} muted or silenced.</p>",
+        alerts.len() - told
+    );
+    if alerts.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<table><tr><th>Severity</th><th>Alert</th><th>Summary</th><th>Since</th><th>Muted</th></tr>",
+    );
+    for alert in alerts.iter().take(SUMMARY_ROWS) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=muted>{}</td><td>{}</td></tr>",
+            escape(alert.severity.as_str()),
+            escape(&alert.rule),
+            escape(&alert.summary),
+            escape(&format_rfc3339(alert.since_ms)),
+            escape(&crate::alert::mute::text(alert.muted_by.as_ref())),
+        );
+    }
+    html.push_str("</table>");
 }
 
 #[cfg(test)]

@@ -92,6 +92,19 @@ impl Params {
         }
     }
 
+    /// A whole number in `0..=max` (default 0): where a page of a list starts.
+    pub fn offset(&mut self, key: &str, max: usize) -> Result<usize, ApiError> {
+        match self.map.remove(key) {
+            None => Ok(0),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(ApiError::bad_request(format!(
+                    "{key}: \"{v}\" is not a whole number from 0 to {max}"
+                ))),
+            },
+        }
+    }
+
     /// A flag: absent, `false` or `0` is false; `true` or `1` is true; anything else is an
     /// error naming the forms.
     pub fn flag(&mut self, key: &str) -> Result<bool, ApiError> {

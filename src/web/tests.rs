@@ -56,6 +56,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         .await
         .unwrap();
     AppState {
+        config: Default::default(),
         maintenance: None,
         metrics_page: crate::exporter::MetricsPage::new(
             snapshot.clone(),
@@ -189,7 +190,7 @@ async fn bad_parameters_get_a_400_naming_the_parameter() {
         ),
         (
             "/api/v1/events?form=-1h",
-            "form: unknown parameter; expected from, to or limit",
+            "form: unknown parameter; expected from, to, limit, kind or check",
         ),
     ] {
         let (status, body) = get(&state, uri).await;
@@ -532,4 +533,419 @@ async fn metrics_needs_the_configured_credentials_and_speaks_openmetrics_on_requ
     assert_eq!(status, StatusCode::OK);
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     assert!(body.ends_with("# EOF\n"), "{body}");
+}
+
+/// A config of the dashboard tests: an http check (never run here), a sqlite check with a
+/// business query, a redis check counting sessions, and lower cpu levels.
+const DASH_CONFIG: &str = r#"
+[system.thresholds]
+cpu_warning = "60%"
+
+[[check]]
+name = "web"
+type = "http"
+url = "https://app.example/health?token=abc"
+interval = "15s"
+timeout = "3s"
+
+[[check]]
+name = "db"
+type = "postgres"
+dsn = "postgres://lookout:pw@db.example/app"
+
+[[check.query]]
+name = "queue_depth"
+sql = "SELECT 1"
+warning = 100
+critical = 1000
+
+[[check]]
+name = "cache"
+type = "redis"
+url = "redis://cache.example"
+session_pattern = "app:session:*"
+"#;
+
+fn dash_config() -> crate::config::Config {
+    crate::config::from_str(DASH_CONFIG, "test.toml", &|_| None).unwrap()
+}
+
+async fn dash_state(dir: &std::path::Path) -> AppState {
+    let state = state(dir).await;
+    state.config.replace(dash_config());
+    let observation = Observation {
+        source: "check:db".into(),
+        at_ms: T0 + 30_000,
+        samples: vec![Sample {
+            series: Arc::new(
+                SeriesKey::new("db_query_value")
+                    .with("query", "queue_depth")
+                    .with("check", "db"),
+            ),
+            value: 150.0,
+        }],
+        checks: vec![CheckResult {
+            underlying: None,
+            check: "db".into(),
+            layer: Layer::Database,
+            status: Status::Warning,
+            value: Some(0.002),
+            detail: "query queue_depth = 150".into(),
+            at_ms: T0 + 30_000,
+        }],
+    };
+    state.snapshot.apply(&observation);
+    state.store.ingest(&observation);
+    state.store.flush().await.unwrap();
+    state
+}
+
+#[tokio::test]
+async fn checks_list_carries_type_target_uptime_strip_and_the_levels_of_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dash_state(dir.path()).await;
+    let (status, body) = get(&state, "/api/v1/checks?from=1764237600&to=1764237660").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let checks = body["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    // Configured checks (run or not) and the system's, by name.
+    assert_eq!(names, ["cache", "db", "disk:/", "web"]);
+    assert_eq!(body["total"], 4);
+    let db = &checks[1];
+    assert_eq!(db["type"], "postgres");
+    assert_eq!(db["layer"], "database");
+    assert_eq!(db["target"], "postgres://lookout:***@db.example/app");
+    assert_eq!(db["status"], "warning");
+    assert_eq!(db["unit"], "seconds");
+    // The postgres defaults, not the http ones.
+    assert_eq!(
+        db["thresholds"],
+        json!({"metric": "db_ping_seconds", "comparison": "above", "warning": 1.0,
+               "critical": 3.0, "warning_clear": null, "critical_clear": null,
+               "unit": "seconds"})
+    );
+    assert_eq!(db["strip"].as_str().unwrap().len(), 48);
+    // 30 s into a 60 s range of 48 buckets: bucket 23.
+    assert_eq!(db["strip"].as_str().unwrap().chars().nth(23), Some('w'));
+    assert_eq!(db["uptime"], 0.0);
+    let web = &checks[3];
+    assert_eq!(web["target"], "https://app.example/health?token=***");
+    assert_eq!(
+        (web["interval_s"].as_f64(), web["timeout_s"].as_f64()),
+        (Some(15.0), Some(3.0))
+    );
+    assert_eq!(web["status"], "unknown");
+    assert_eq!(web["uptime"], Value::Null);
+    assert_eq!(web["strip"], "-".repeat(48));
+    assert_eq!(web["thresholds"]["warning"], 2.0);
+    // The system check is held against [system.thresholds] as configured.
+    let disk = &checks[2];
+    assert_eq!(disk["type"], "system");
+    assert_eq!(disk["thresholds"]["metric"], "filesystem_usage_ratio");
+    assert_eq!(disk["thresholds"]["warning"], 0.9);
+    assert!(disk["strip"].as_str().unwrap().contains('o'), "{disk}");
+
+    // Pages.
+    let (_, page) = get(&state, "/api/v1/checks?limit=2&offset=1").await;
+    let names: Vec<&str> = page["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (names, page["total"].as_u64()),
+        (vec!["db", "disk:/"], Some(4))
+    );
+    for (uri, expected) in [
+        (
+            "/api/v1/checks?limit=0",
+            "limit: \"0\" is not a whole number from 1 to 10000",
+        ),
+        (
+            "/api/v1/checks?limit=10001",
+            "limit: \"10001\" is not a whole number from 1 to 10000",
+        ),
+        (
+            "/api/v1/checks?offset=-1",
+            "offset: \"-1\" is not a whole number from 0 to 9223372036854775807",
+        ),
+        (
+            "/api/v1/checks?status=ok",
+            "status: unknown parameter; expected from, to, limit or offset",
+        ),
+    ] {
+        let (status, body) = get(&state, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body, json!({ "error": expected }), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_check_page_charts_what_its_status_is_decided_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dash_state(dir.path()).await;
+    let (status, db) = get(&state, "/api/v1/checks/db").await;
+    assert_eq!(status, StatusCode::OK, "{db}");
+    assert_eq!(db["check"], "db");
+    assert_eq!(db["recent"][0]["detail"], "query queue_depth = 150");
+    assert_eq!(db["uptime_24h"], 0.0);
+    assert_eq!(
+        (db["phases"].clone(), db["certificate"].clone()),
+        (Value::Null, Value::Null)
+    );
+    let charts = db["charts"].as_array().unwrap();
+    assert_eq!(charts[0]["metric"], "db_ping_seconds");
+    // The card warns because of the query: its value is charted, with its levels.
+    let query = charts
+        .iter()
+        .find(|c| c["metric"] == "db_query_value")
+        .unwrap_or_else(|| panic!("no query chart: {db}"));
+    assert_eq!(
+        query["labels"],
+        json!({"check": "db", "query": "queue_depth"})
+    );
+    assert_eq!(query["thresholds"]["warning"], 100.0);
+    assert_eq!(query["thresholds"]["critical"], 1000.0);
+    // Redis charts the session count it was configured for.
+    let (_, cache) = get(&state, "/api/v1/checks/cache").await;
+    let metrics: Vec<&str> = cache["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["metric"].as_str().unwrap())
+        .collect();
+    assert!(metrics.contains(&"redis_sessions"), "{metrics:?}");
+    // An https check charts its certificate, graded the other way.
+    let (_, web) = get(&state, "/api/v1/checks/web").await;
+    let cert = web["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "tls_certificate_expiry_seconds")
+        .unwrap_or_else(|| panic!("{web}"));
+    assert_eq!(cert["thresholds"]["comparison"], "below");
+    // A failed attempt's duration is no response time: no check charts it.
+    for page in [&db, &cache, &web] {
+        assert!(
+            !page["charts"]
+                .to_string()
+                .contains("check_duration_seconds"),
+            "{page}"
+        );
+    }
+    let (status, body) = get(&state, "/api/v1/checks/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, json!({"error": "no check named \"nope\""}));
+}
+
+#[tokio::test]
+async fn thresholds_are_the_effective_rules_with_their_clear_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dash_state(dir.path()).await;
+    let (status, body) = get(&state, "/api/v1/thresholds").await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = body["rules"].as_array().unwrap();
+    let rule = |name: &str| {
+        rules
+            .iter()
+            .find(|r| r["rule"] == name)
+            .unwrap_or_else(|| panic!("{name}: {body}"))
+            .clone()
+    };
+    assert_eq!(
+        rule("cpu_usage"),
+        json!({"rule": "cpu_usage", "metric": "cpu_usage_ratio", "labels": {},
+               "comparison": "above", "unit": "percent", "warning": 0.6, "critical": 0.95,
+               "warning_clear": 0.5625, "critical_clear": 0.890625})
+    );
+    assert_eq!(rule("http_response_time")["warning_clear"], 1.875);
+    // Only rules on metrics (not on check statuses), only enabled ones.
+    assert!(rules.iter().all(|r| r["rule"] != "check_failed"));
+    assert!(rules.iter().all(|r| r["rule"] != "Watchdog"));
+}
+
+#[tokio::test]
+async fn unknown_paths_answer_404_html_or_json_and_pages_have_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dash_state(dir.path()).await;
+    let html = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            let response = router(state)
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, page) = html("/nothing/here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("<title>Not found · Lookout</title>"),
+        "{page}"
+    );
+    assert!(page.contains("Page not found") && page.contains("href=\"/checks\""));
+    let (status, page) = html("/checks/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    let (status, body) = get(&state, "/api/v1/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GET /api/v1/nothing"),
+        "{body}"
+    );
+    for (uri, title) in [
+        ("/", "Overview · Lookout"),
+        ("/checks", "Checks · Lookout"),
+        ("/checks/web", "web · Checks · Lookout"),
+        ("/checks/disk:%2F", "disk:/ · Checks · Lookout"),
+        ("/events", "Events · Lookout"),
+    ] {
+        let (status, page) = html(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(
+            page.contains(&format!("<title>{title}</title>")),
+            "{uri}: {page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_filter_by_kind_and_check_and_name_the_accepted_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    for (at, kind, subject) in [
+        (T0 + 1, EventKind::StatusChanged, "web"),
+        (T0 + 2, EventKind::StatusChanged, "db"),
+        (T0 + 3, EventKind::Alert, "web"),
+    ] {
+        state
+            .store
+            .record_event(&Event {
+                at_ms: at,
+                kind,
+                subject: subject.into(),
+                message: "m".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let pick = |body: &Value| -> Vec<(String, String)> {
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().into(),
+                    e["subject"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let (_, body) = get(&state, "/api/v1/events?kind=status_changed&check=web").await;
+    assert_eq!(pick(&body), [("status_changed".into(), "web".into())]);
+    let (_, body) = get(&state, "/api/v1/events?kind=alert&kind=started").await;
+    assert_eq!(
+        pick(&body),
+        [
+            ("alert".into(), "web".into()),
+            ("started".into(), "lookout".into())
+        ]
+    );
+    let (_, body) = get(&state, "/api/v1/events?kind=alert,status_changed&limit=2").await;
+    assert_eq!(
+        pick(&body),
+        [
+            ("alert".into(), "web".into()),
+            ("status_changed".into(), "db".into())
+        ]
+    );
+    let (status, body) = get(&state, "/api/v1/events?kind=alerts").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "kind: \"alerts\" is not an event kind; expected one or more of started, stopped, \
+         reloaded, reload_failed, status_changed, collected, store_error, alert, security, \
+         maintenance"
+    );
+    let (status, body) = get(&state, "/api/v1/events?check=a&check=b").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "check: given more than once; only kind may be repeated"
+    );
+}
+
+#[tokio::test]
+async fn status_counts_alerts_apart_and_says_how_many_notifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (_, body) = get(&state, "/api/v1/status").await;
+    assert_eq!(
+        body["alerts"],
+        json!({"firing": 0, "muted": 0, "silenced": 0, "acknowledged": 0, "pending": 0})
+    );
+    assert_eq!(body["notifiers"], json!({"configured": 0}));
+}
+
+/// The page budget at 1,000 checks: what /api/v1/checks and /api/v1/status weigh (printed
+/// for BENCHMARKS.md) and a bound on each.
+#[tokio::test]
+async fn a_thousand_checks_fit_the_page_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let mut text = String::new();
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "[[check]]\nname = \"app-{i:04}\"\ntype = \"http\"\n\
+             url = \"https://host-{i:04}.example.org/health\"\n"
+        ));
+    }
+    state
+        .config
+        .replace(crate::config::from_str(&text, "t.toml", &|_| None).unwrap());
+    let checks: Vec<CheckResult> = (0..1000)
+        .map(|i| CheckResult {
+            underlying: None,
+            check: format!("app-{i:04}"),
+            layer: Layer::Application,
+            status: Status::Ok,
+            value: Some(0.054),
+            detail: "HTTP 200 in 54 ms".into(),
+            at_ms: T0 + 50_000,
+        })
+        .collect();
+    state.snapshot.seed_checks(checks);
+    let size = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let response = router(state)
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (bytes.len(), started.elapsed())
+        }
+    };
+    let (list, took) = size("/api/v1/checks").await;
+    let (status, _) = size("/api/v1/status?series=none").await;
+    eprintln!(
+        "1,000 checks: /api/v1/checks {list} bytes in {took:?}, /api/v1/status?series=none {status} bytes"
+    );
+    assert!(list < 600_000, "/api/v1/checks is {list} bytes");
+    assert!(
+        status < 200_000,
+        "/api/v1/status?series=none is {status} bytes"
+    );
 }

@@ -8,7 +8,7 @@ pub mod probe;
 
 pub use config::DnsCheck;
 
-use super::{Cause, Check, CheckType, Schedule};
+use super::{Cause, Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 
 impl CheckType for DnsCheck {
@@ -41,6 +41,15 @@ impl CheckType for DnsCheck {
             .server
             .map_or_else(|| "the system resolver".to_string(), |s| s.to_string());
         format!("{} {} at {server}", self.query, self.record_type.name())
+    }
+
+    fn charts(&self) -> Vec<Chart> {
+        let rt = self.response_time;
+        vec![
+            Chart::new("Response time", "dns_response_seconds", ChartUnit::Seconds)
+                .levels(Levels::seconds(rt.warning, rt.critical)),
+            Chart::new("Answer records", "dns_answer_records", ChartUnit::Count),
+        ]
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

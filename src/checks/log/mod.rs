@@ -6,7 +6,7 @@ pub mod probe;
 
 pub use config::LogCheck;
 
-use super::{Cause, Check, CheckType, Schedule};
+use super::{Cause, Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 use crate::base::units::ValueUnit;
 
@@ -39,6 +39,23 @@ impl CheckType for LogCheck {
 
     fn target(&self) -> String {
         self.path.display().to_string()
+    }
+
+    /// One chart per pattern: its matches per run, graded by the pattern's levels (the
+    /// headline value is their sum).
+    fn charts(&self) -> Vec<Chart> {
+        self.patterns
+            .iter()
+            .map(|pattern| {
+                Chart::new(
+                    format!("Matches of {} per run", pattern.name),
+                    "log_matches_last_run",
+                    ChartUnit::Count,
+                )
+                .label("pattern", &pattern.name)
+                .levels(Levels::above(pattern.warning, pattern.critical))
+            })
+            .collect()
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

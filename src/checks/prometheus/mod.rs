@@ -7,7 +7,7 @@ pub mod probe;
 
 pub use config::PrometheusCheck;
 
-use super::{Cause, Check, CheckType, Schedule};
+use super::{Cause, Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 use crate::base::secret::mask_url;
 
@@ -30,6 +30,19 @@ impl CheckType for PrometheusCheck {
 
     fn target(&self) -> String {
         mask_url(&self.request.url)
+    }
+
+    fn charts(&self) -> Vec<Chart> {
+        let rt = self.request.response_time;
+        let mut charts = vec![
+            Chart::new("Scrape time", "http_response_seconds", ChartUnit::Seconds)
+                .levels(Levels::seconds(rt.warning, rt.critical)),
+            Chart::new("Samples kept", "prometheus_scrape_samples", ChartUnit::Count),
+        ];
+        if super::http::is_https(&self.request.url) {
+            charts.push(super::certificate_chart(&self.request.tls));
+        }
+        charts
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

@@ -6,7 +6,7 @@ pub mod probe;
 
 pub use config::RedisCheck;
 
-use super::{Cause, Check, CheckType, Schedule};
+use super::{Cause, Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 use crate::base::secret::mask_url;
 use crate::model::Layer;
@@ -34,6 +34,31 @@ impl CheckType for RedisCheck {
 
     fn target(&self) -> String {
         mask_url(self.url.expose())
+    }
+
+    fn charts(&self) -> Vec<Chart> {
+        let mut charts = vec![
+            Chart::new("Ping", "redis_ping_seconds", ChartUnit::Seconds)
+                .levels(Levels::seconds(self.ping_warning, self.ping_critical)),
+            Chart::new("Memory of maxmemory", "redis_memory_ratio", ChartUnit::Ratio).levels(
+                Levels::above(Some(self.memory_warning), Some(self.memory_critical)),
+            ),
+            Chart::new("Memory used", "redis_used_memory_bytes", ChartUnit::Bytes),
+            Chart::new(
+                "Connected clients",
+                "redis_connected_clients",
+                ChartUnit::Count,
+            ),
+            Chart::new(
+                "Keyspace hit ratio",
+                "redis_keyspace_hit_ratio",
+                ChartUnit::Ratio,
+            ),
+        ];
+        if self.session_pattern.is_some() {
+            charts.push(Chart::new("Sessions", "redis_sessions", ChartUnit::Count));
+        }
+        charts
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

@@ -7,7 +7,7 @@ pub mod probe;
 
 pub use config::{Dialect, SqlCheck};
 
-use super::{Check, CheckType, Schedule};
+use super::{Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 use crate::base::secret::mask_url;
 use crate::model::Layer;
@@ -45,6 +45,48 @@ impl CheckType for SqlCheck {
 
     fn target(&self) -> String {
         mask_url(self.dsn.expose())
+    }
+
+    fn charts(&self) -> Vec<Chart> {
+        let mut charts = vec![
+            Chart::new("Ping (SELECT 1)", "db_ping_seconds", ChartUnit::Seconds)
+                .levels(Levels::seconds(self.ping_warning, self.ping_critical)),
+        ];
+        if self.dialect != Dialect::Sqlite {
+            charts.push(
+                Chart::new(
+                    "Connections of max_connections",
+                    "db_connections_ratio",
+                    ChartUnit::Ratio,
+                )
+                .levels(Levels::above(
+                    Some(self.connections_warning),
+                    Some(self.connections_critical),
+                )),
+            );
+        }
+        charts.push(Chart::new("Size", "db_size_bytes", ChartUnit::Bytes));
+        for query in &self.queries {
+            let levels = if query.less_is_worse {
+                (query.warning.is_some() || query.critical.is_some()).then_some(Levels {
+                    below: true,
+                    warning: query.warning,
+                    critical: query.critical,
+                })
+            } else {
+                Levels::above(query.warning, query.critical)
+            };
+            charts.push(
+                Chart::new(
+                    format!("Query {}", query.name),
+                    "db_query_value",
+                    ChartUnit::Count,
+                )
+                .label("query", &query.name)
+                .levels(levels),
+            );
+        }
+        charts
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

@@ -7,7 +7,7 @@ pub mod probe;
 
 pub use config::TcpCheck;
 
-use super::{Check, CheckType, Schedule};
+use super::{Chart, ChartUnit, Check, CheckType, Levels, Schedule};
 use crate::base::schema::{Reader, Table};
 
 impl CheckType for TcpCheck {
@@ -29,6 +29,23 @@ impl CheckType for TcpCheck {
 
     fn target(&self) -> String {
         self.address.clone()
+    }
+
+    fn charts(&self) -> Vec<Chart> {
+        let rt = self.response_time;
+        let mut charts = vec![
+            Chart::new("Connect time", "tcp_connect_seconds", ChartUnit::Seconds)
+                .levels(Levels::seconds(rt.warning, rt.critical)),
+        ];
+        if self.tls {
+            charts.push(Chart::new(
+                "TLS handshake",
+                "tcp_tls_seconds",
+                ChartUnit::Seconds,
+            ));
+            charts.push(super::certificate_chart(&self.tls_settings));
+        }
+        charts
     }
 
     fn build(&self, schedule: Schedule) -> Box<dyn Check> {

@@ -160,6 +160,13 @@ pub struct Principal {
     csrf_token: Option<String>,
 }
 
+impl Principal {
+    /// The session's CSRF token, for a form the server renders (`None` for bearer tokens).
+    pub fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
+}
+
 // ---- The table of access.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

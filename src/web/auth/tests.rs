@@ -38,6 +38,7 @@ async fn env() -> Env {
     let bus = Bus::new(64);
     let snapshot = Snapshot::new();
     let state = AppState {
+        config: Default::default(),
         maintenance: None,
         metrics_page: crate::exporter::MetricsPage::new(
             snapshot.clone(),
@@ -289,6 +290,15 @@ async fn every_route_but_the_public_ones_needs_credentials() {
         .add_token("t1", "ci", Role::Admin, &secret::sha256_hex(&token))
         .await
         .unwrap();
+    // `{name}` is a check the dashboard knows (an unknown one's page is a 404).
+    env.state.config.replace(
+        crate::config::from_str(
+            "[[check]]\nname = \"app\"\ntype = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+            "t.toml",
+            &|_| None,
+        )
+        .unwrap(),
+    );
     let public = [
         "GET /login",
         "POST /login",
