@@ -203,7 +203,7 @@ impl CheckFacts {
 
     /// A check Lookout makes itself: the system checks (`cpu`, `memory`, `disk:<mount>`,
     /// held against `[system.thresholds]`) and its own (`lookout:*`, `security:*`).
-    pub fn builtin(check: &str, system: bool, thresholds: &SystemThresholds) -> CheckFacts {
+    pub fn builtin(check: &str, thresholds: &SystemThresholds) -> CheckFacts {
         let usage = |metric: &str, title: &str, warning: f64, critical: f64| {
             let mut labels = BTreeMap::new();
             if let Some(mount) = check.strip_prefix("disk:") {
@@ -248,7 +248,7 @@ impl CheckFacts {
             _ => None,
         };
         CheckFacts {
-            kind: if system { "system" } else { "lookout" },
+            kind: if chart.is_some() { "system" } else { "lookout" },
             target: String::new(),
             interval_s: None,
             timeout_s: None,

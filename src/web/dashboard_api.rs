@@ -21,7 +21,7 @@ use axum::extract::{Path, Query, State};
 
 use super::AppState;
 use super::api::ApiError;
-use super::params::{DAY_MS, Params};
+use super::params::{DAY_MS, Params, Range};
 
 /// The most checks one page of `/api/v1/checks` holds.
 pub const MAX_CHECKS_PAGE: usize = 10_000;
@@ -45,7 +45,7 @@ fn listed(
     for (name, result) in latest {
         let system = result.layer == Layer::System;
         if system || name.contains(':') {
-            let facts = CheckFacts::builtin(&name, system, &config.system.thresholds);
+            let facts = CheckFacts::builtin(&name, &config.system.thresholds);
             out.insert(name, (facts, Some(result)));
         }
     }
@@ -58,13 +58,31 @@ fn entry(
     result: Option<&CheckResult>,
     summary: Option<&CheckSummary>,
     layer_of_config: Option<Layer>,
+    range: Range,
 ) -> CheckEntryView {
-    let mut strip = vec!['-'; STRIP_BUCKETS as usize];
+    let mut worst: Vec<Option<Status>> = vec![None; STRIP_BUCKETS as usize];
     for (bucket, status, _, _) in summary.map(|s| s.buckets.as_slice()).unwrap_or_default() {
-        if let Some(letter) = strip.get_mut(*bucket as usize) {
-            *letter = strip_letter(*status);
+        if let Some(slot) = worst.get_mut(*bucket as usize) {
+            *slot = Some(*status);
         }
     }
+    // The latest result may not be stored yet (the store flushes every few seconds): a
+    // young install's strip and uptime show it rather than nothing.
+    let latest_in_range = result.filter(|r| (range.from_ms..=range.to_ms).contains(&r.at_ms));
+    if let Some(r) = latest_in_range {
+        let span = i128::from((range.to_ms - range.from_ms).max(0)) + 1;
+        let bucket = i128::from(r.at_ms - range.from_ms) * i128::from(STRIP_BUCKETS) / span;
+        if let Some(slot) = worst.get_mut(bucket as usize) {
+            *slot = Some(slot.map_or(r.status, |s| s.max(r.status)));
+        }
+    }
+    let uptime = summary
+        .and_then(CheckSummary::uptime)
+        .or_else(|| latest_in_range.map(|r| if r.status == Status::Ok { 1.0 } else { 0.0 }));
+    let strip: String = worst
+        .into_iter()
+        .map(|s| s.map_or('-', strip_letter))
+        .collect();
     let layer = result
         .map(|r| r.layer)
         .or(layer_of_config)
@@ -82,8 +100,8 @@ fn entry(
         detail: result.map_or_else(|| "no result yet".to_string(), |r| r.detail.clone()),
         at: result.map(|r| format_rfc3339(r.at_ms)),
         at_ms: result.map(|r| r.at_ms),
-        uptime: summary.and_then(CheckSummary::uptime),
-        strip: strip.into_iter().collect(),
+        uptime,
+        strip,
         thresholds: facts.thresholds(),
     }
 }
@@ -129,7 +147,7 @@ pub async fn checks(
         .map(|(name, facts, result)| {
             let layer = layer_of(&config, &name);
             let summary = summaries.get(&name);
-            entry(name, &facts, result.as_ref(), summary, layer)
+            entry(name, &facts, result.as_ref(), summary, layer, range)
         })
         .collect();
     Ok(Json(ChecksView {
@@ -196,11 +214,19 @@ pub async fn check(
     let uptime_24h = uptime(DAY_MS).await.map_err(internal)?;
     let uptime_7d = uptime(7 * DAY_MS).await.map_err(internal)?;
     let uptime_30d = uptime(30 * DAY_MS).await.map_err(internal)?;
-    let recent = state
+    let mut stored = state
         .store
         .check_history(&name, 0, now, RECENT)
         .await
-        .map_err(internal)?
+        .map_err(internal)?;
+    // The latest result first, stored yet or not.
+    if let Some(latest) = &result
+        && stored.first().is_none_or(|r| r.at_ms < latest.at_ms)
+    {
+        stored.insert(0, latest.clone());
+        stored.truncate(RECENT);
+    }
+    let recent = stored
         .into_iter()
         .map(|r| CheckHistoryPointView {
             at: format_rfc3339(r.at_ms),
@@ -210,6 +236,13 @@ pub async fn check(
             detail: r.detail,
         })
         .collect();
+    // Before anything is stored, the latest result is all there is.
+    let latest_uptime = result
+        .as_ref()
+        .map(|r| if r.status == Status::Ok { 1.0 } else { 0.0 });
+    let uptime_24h = uptime_24h.or(latest_uptime);
+    let uptime_7d = uptime_7d.or(latest_uptime);
+    let uptime_30d = uptime_30d.or(latest_uptime);
     let latest = latest_of(&state, &name);
     let value = |series: &str| latest.get(series).map(|(v, _)| *v);
     let phases = value("http_response_seconds").map(|total| PhasesView {
@@ -233,7 +266,14 @@ pub async fn check(
     let layer = layer_of(&config, &name);
     let charts = facts.charts.clone();
     Ok(Json(CheckDetailView {
-        entry: entry(name, &facts, result.as_ref(), in_range.as_ref(), layer),
+        entry: entry(
+            name,
+            &facts,
+            result.as_ref(),
+            in_range.as_ref(),
+            layer,
+            range,
+        ),
         recent,
         uptime_24h,
         uptime_7d,

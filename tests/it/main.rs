@@ -56,6 +56,7 @@ mod completions_man;
 mod config_schema;
 mod config_serve_property;
 mod daemon;
+mod dashboard_api;
 mod dashboard_browser;
 mod doctor;
 mod export_grafana;
