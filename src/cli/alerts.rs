@@ -100,7 +100,7 @@ pub enum SilenceCommand {
         /// Start time (default now): RFC 3339 or "+30m".
         #[arg(long, value_name = "TIME")]
         start: Option<String>,
-        /// Who (default $USER, else $LOGNAME).
+        /// Who (default $USER, else $LOGNAME, else the account running the command).
         #[arg(long, value_name = "NAME")]
         author: Option<String>,
         /// Why: shown beside the silence and in the alerts it mutes.

@@ -115,7 +115,7 @@ pub fn token_create() -> String {
     section(&[
         (
             "lookout token create --role viewer --name grafana",
-            "printed once: keep it",
+            "a read-only token for Grafana (shown only now: keep it)",
         ),
         (
             "lookout -q token create --role admin --name deploy > deploy.token",
