@@ -5,17 +5,27 @@
 //!   `Date.now() - at` for each `observation`; a tokio-tungstenite client (bearer token) does the
 //!   same without a browser. `at` is the probe's scheduled tick (Unix ms, same host clock), so
 //!   the figure includes the scheduler's wake-up lateness and the probe's own run time.
-//! - `clients`: 1,000 concurrent WebSocket clients for 30 s at a 1 s system interval: the
-//!   daemon's RSS before/after, its CPU share, and whether every client got every observation.
+//! - `clients`: 1,000 concurrent WebSocket clients for 30 s at a 1 s system interval, connecting
+//!   one after another, then (a new daemon) all at once: the daemon's RSS before, with the
+//!   clients and 3 s and 60 s after they left, its CPU share, and whether every client got
+//!   every observation. LOOKOUT_BENCH_PATTERN=sequential (or burst) runs one of the two.
 //! - `render`: 10,000 `tcp` checks (60 s interval) against a local listener; the overview page
 //!   is loaded 5 times in Chromium, timed from navigation start to the application tile
 //!   showing its status; also the size of `/api/v1/status`.
+//! - `scale` (issue 18): 1,000 `tcp` checks, 100 of them with 30 days of history written into
+//!   the store before the daemon starts (`seed_history`); Chromium loads the overview, the
+//!   checks list and a check's detail page 5 times each (ready time and bytes, see `READY_JS`),
+//!   scrolls the list, and times a status change from the check's run to the page showing it
+//!   (`flip`, a check at 1 s whose listener the bench stops), on the list and the overview.
 //!
-//! `cargo bench --bench dashboard` runs all three (about 5 minutes);
-//! `cargo bench --bench dashboard -- latency` (or `clients`, `render`) runs one.
+//! `cargo bench --bench dashboard` runs them all (about 12 minutes);
+//! `cargo bench --bench dashboard -- latency` (or `clients`, `render`, `scale`) runs one.
 //! LOOKOUT_BENCH_OBSERVATIONS (default 120), LOOKOUT_BENCH_CLIENTS (1000),
-//! LOOKOUT_BENCH_SECONDS (30) and LOOKOUT_BENCH_CHECKS (10000) change the sizes.
-//! Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency` and `render`.
+//! LOOKOUT_BENCH_SECONDS (30), LOOKOUT_BENCH_AFTER (60), LOOKOUT_BENCH_CHECKS (10000, `render`),
+//! LOOKOUT_BENCH_SCALE_CHECKS (1000), LOOKOUT_BENCH_HISTORY_CHECKS (100),
+//! LOOKOUT_BENCH_HISTORY_STEP (60 s), LOOKOUT_BENCH_LOADS (5) and LOOKOUT_BENCH_FLIPS (10)
+//! change the sizes. Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency`,
+//! `render` and `scale`.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -129,12 +139,22 @@ impl Daemon {
     /// viewer user `bench` (for the browser) and an admin token (for the bench's own requests).
     fn start(system_interval: &str, extra: &str, ready_within: Duration) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
+        Daemon::start_in(dir, system_interval, extra, ready_within)
+    }
+
+    /// `start` in `dir`, whose `data` folder may hold a store already (`seed_history`).
+    fn start_in(
+        dir: tempfile::TempDir,
+        system_interval: &str,
+        extra: &str,
+        ready_within: Duration,
+    ) -> Daemon {
         let port = free_port();
         let config = dir.path().join("lookout.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n[system]\ninterval = \"{system_interval}\"\n{extra}",
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\n[storage]\npath = \"{}\"\n[system]\ninterval = \"{system_interval}\"\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -480,9 +500,65 @@ struct Seen {
     closed: Option<String>,
 }
 
-async fn clients() {
+/// How the bench's clients connect: one after another (each handshake done before the next
+/// starts), or all at once (every handshake in flight together, as after a daemon restart
+/// when every open dashboard reconnects).
+#[derive(Clone, Copy, PartialEq)]
+enum Pattern {
+    OneAfterAnother,
+    AtOnce,
+}
+
+impl Pattern {
+    fn name(self) -> &'static str {
+        match self {
+            Pattern::OneAfterAnother => "one after another",
+            Pattern::AtOnce => "at once",
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads one client's feed until `stop`, recording the ticks of the system observations.
+async fn read_feed(mut socket: Socket, stop: std::sync::Arc<tokio::sync::Notify>) -> Seen {
+    let mut seen = Seen {
+        ticks: Vec::new(),
+        closed: None,
+    };
+    let stopped = stop.notified();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            next = socket.next() => match next {
+                Some(Ok(Message::Text(text))) => {
+                    // Cheap filter: only system observations carry what we count.
+                    if text.starts_with("{\"type\":\"observation\"") {
+                        let msg: Value = serde_json::from_str(&text).unwrap();
+                        if msg["source"] == "system" {
+                            seen.ticks.push(msg["at"].as_i64().unwrap());
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    seen.closed = Some(format!("close {frame:?}"));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => { seen.closed = Some(format!("error {e}")); break; }
+                None => { seen.closed = Some("ended".into()); break; }
+            }
+        }
+    }
+    seen
+}
+
+async fn clients(pattern: Pattern) {
     let count: usize = env_or("LOOKOUT_BENCH_CLIENTS", 1000);
     let seconds: u64 = env_or("LOOKOUT_BENCH_SECONDS", 30);
+    let after: u64 = env_or("LOOKOUT_BENCH_AFTER", 60);
     let daemon = Daemon::start("1s", "", Duration::from_secs(20));
     // Steady state first: store created, first collections done.
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -491,52 +567,55 @@ async fn clients() {
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let connect_started = Instant::now();
     let mut tasks = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (mut socket, _) = tokio_tungstenite::connect_async(daemon.live_request())
-            .await
-            .expect("WebSocket connect");
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut seen = Seen {
-                ticks: Vec::new(),
-                closed: None,
-            };
-            let stopped = stop.notified();
-            tokio::pin!(stopped);
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    next = socket.next() => match next {
-                        Some(Ok(Message::Text(text))) => {
-                            // Cheap filter: only system observations carry what we count.
-                            if text.starts_with("{\"type\":\"observation\"") {
-                                let msg: Value = serde_json::from_str(&text).unwrap();
-                                if msg["source"] == "system" {
-                                    seen.ticks.push(msg["at"].as_i64().unwrap());
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            seen.closed = Some(format!("close {frame:?}"));
-                            break;
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => { seen.closed = Some(format!("error {e}")); break; }
-                        None => { seen.closed = Some("ended".into()); break; }
+    let mut peak_rss = 0;
+    let mut failed = Vec::new();
+    match pattern {
+        Pattern::OneAfterAnother => {
+            for _ in 0..count {
+                let (socket, _) = tokio_tungstenite::connect_async(daemon.live_request())
+                    .await
+                    .expect("WebSocket connect");
+                tasks.push(tokio::spawn(read_feed(socket, stop.clone())));
+            }
+        }
+        Pattern::AtOnce => {
+            let connecting: Vec<_> = (0..count)
+                .map(|_| tokio::spawn(tokio_tungstenite::connect_async(daemon.live_request())))
+                .collect();
+            // The peak of the burst, sampled while the handshakes are in flight.
+            let pid = daemon.pid();
+            let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let sampling = tokio::spawn({
+                let peak = peak.clone();
+                async move {
+                    loop {
+                        peak.fetch_max(cpu_and_rss(pid).1, std::sync::atomic::Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
+            });
+            let mut connected = Vec::with_capacity(count);
+            for handshake in connecting {
+                connected.push(handshake.await);
             }
-            seen
-        }));
+            sampling.abort();
+            peak_rss = peak.load(std::sync::atomic::Ordering::Relaxed);
+            for result in connected {
+                match result.unwrap() {
+                    Ok((socket, _)) => tasks.push(tokio::spawn(read_feed(socket, stop.clone()))),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+        }
     }
     let connect_time = connect_started.elapsed();
     // Let the last handshakes settle, then measure a clean window.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, rss_settled) = cpu_and_rss(daemon.pid());
     let window_start = now_ms();
     let (cpu_start, _) = cpu_and_rss(daemon.pid());
     let own_start = own_cpu();
     let started = Instant::now();
-    let mut peak_rss = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         peak_rss = peak_rss.max(cpu_and_rss(daemon.pid()).1);
@@ -552,6 +631,7 @@ async fn clients() {
     for task in tasks {
         seen.push(task.await.unwrap());
     }
+    let connected = seen.len();
     let expected: BTreeSet<i64> = seen
         .iter()
         .flat_map(|s| s.ticks.iter().copied())
@@ -569,22 +649,42 @@ async fn clients() {
         .collect();
     let complete = per_client.iter().filter(|&&n| n == expected.len()).count();
     let closed: Vec<String> = seen.iter().filter_map(|s| s.closed.clone()).collect();
+    // Leaving: every socket is dropped with its task (no close handshake, as a tab killed).
     drop(seen);
+    let left_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, rss_gone) = cpu_and_rss(daemon.pid());
+    tokio::time::sleep(Duration::from_secs(after).saturating_sub(left_at.elapsed())).await;
+    let (_, rss_later) = cpu_and_rss(daemon.pid());
 
+    let per = |rss: u64| (rss as f64 - rss_before as f64) / count as f64 / 1e3;
     println!(
-        "{count} concurrent WebSocket clients, {wall:.0} s at a 1 s system interval (load {}):",
+        "{count} concurrent WebSocket clients connecting {}, {wall:.0} s at a 1 s system interval (load {}):",
+        pattern.name(),
         load_average()
     );
-    println!("  connected in {:.1} s", connect_time.as_secs_f64());
     println!(
-        "  RSS: {:.1} MB before, {:.1} MB with clients (peak {:.1} MB) -> {:.1} KB per client; {:.1} MB after they left",
+        "  connected {connected} in {:.1} s; failed {}",
+        connect_time.as_secs_f64(),
+        failed.len()
+    );
+    for reason in failed.iter().take(3) {
+        println!("    {reason}");
+    }
+    println!(
+        "  RSS: {:.1} MB before; {:.1} MB 2 s after the last handshake ({:.1} KB per client); {:.1} MB at the end of the window -> {:.1} KB per client (peak {:.1} MB)",
         rss_before as f64 / 1e6,
+        rss_settled as f64 / 1e6,
+        per(rss_settled),
         rss_after as f64 / 1e6,
+        per(rss_after),
         peak_rss as f64 / 1e6,
-        (rss_after as f64 - rss_before as f64) / count as f64 / 1e3,
-        rss_gone as f64 / 1e6
+    );
+    println!(
+        "  RSS after they left: {:.1} MB at 3 s, {:.1} MB at {after} s ({:+.1} % of before; goal <= +10 %)",
+        rss_gone as f64 / 1e6,
+        rss_later as f64 / 1e6,
+        (rss_later as f64 / rss_before as f64 - 1.0) * 100.0
     );
     println!(
         "  CPU: lookout {:.1} % of one core; the bench's own clients {:.1} %",
@@ -716,13 +816,471 @@ async fn render() {
     );
 }
 
+// ---------- 4. the dashboard at 1,000 checks (issue 18) ----------
+
+const SEC_MS: i64 = 1_000;
+const MIN_MS: i64 = 60 * SEC_MS;
+const HOUR_MS: i64 = 60 * MIN_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// A listener on `addr` (port 0: any) that accepts and closes, on its own thread, until the
+/// returned flag is set (then it stops accepting and its port refuses connections).
+fn accept_and_close(
+    addr: &str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind(addr).expect("bind a local listener");
+    let local = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    std::thread::spawn(move || {
+        while !stopping.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => drop(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    (local, stop)
+}
+
+/// 30 days of history, ending now, for the tcp checks `names`, as `CheckProbe` writes it (the
+/// result, `check_up`, `check_duration_seconds`, `check_error_ratio`, `tcp_connect_seconds`),
+/// one run per `step_ms`, written through the store's API with a manual clock (flushed every
+/// 10 runs, maintained every hour, as the daemon does). Each check has a 20-minute outage
+/// every week, at its own hour, so strips and uptimes are not all green.
+async fn seed_history(
+    data: &Path,
+    names: &[String],
+    target: std::net::SocketAddr,
+    step_ms: i64,
+) -> usize {
+    use lookout::clock::{ManualClock, SharedClock};
+    use lookout::model::{CheckResult, Layer, Observation, Sample, SeriesKey, Status};
+    use lookout::store::{Store, StoreOptions};
+    use std::sync::Arc;
+
+    let end = now_ms() / step_ms * step_ms;
+    let start = end - 30 * DAY_MS;
+    let clock = ManualClock::new(start);
+    let shared: SharedClock = clock.clone();
+    let store = Store::open(data, StoreOptions::default(), shared)
+        .await
+        .expect("open the store to seed");
+    let keys: Vec<[Arc<SeriesKey>; 4]> = names
+        .iter()
+        .map(|name| {
+            [
+                Arc::new(
+                    SeriesKey::new("check_up")
+                        .with("check", name)
+                        .with("type", "tcp"),
+                ),
+                Arc::new(SeriesKey::new("check_duration_seconds").with("check", name)),
+                Arc::new(SeriesKey::new("check_error_ratio").with("check", name)),
+                Arc::new(SeriesKey::new("tcp_connect_seconds").with("check", name)),
+            ]
+        })
+        .collect();
+    let mut rng = lookout::store::synth::Rng::new(18);
+    let mut results = 0;
+    let mut at = start;
+    let mut runs = 0u64;
+    while at <= end {
+        clock.set(at);
+        let mut samples = Vec::with_capacity(names.len() * 4);
+        let mut checks = Vec::with_capacity(names.len());
+        for (i, (name, keys)) in names.iter().zip(&keys).enumerate() {
+            let offset = (i as i64 % 168) * HOUR_MS;
+            let down = (at - start + offset) % (7 * DAY_MS) < 20 * MIN_MS;
+            let took = 0.0001 + rng.unit() * 0.0004;
+            let (status, detail, value) = if down {
+                (
+                    Status::Critical,
+                    format!("cannot connect to {target}: Connection refused (os error 111)"),
+                    None,
+                )
+            } else {
+                (
+                    Status::Ok,
+                    format!("connected to {target} in {:.1} ms", took * 1e3),
+                    Some(took),
+                )
+            };
+            let up = if down { 0.0 } else { 1.0 };
+            samples.push(Sample {
+                series: keys[0].clone(),
+                value: up,
+            });
+            samples.push(Sample {
+                series: keys[1].clone(),
+                value: took,
+            });
+            samples.push(Sample {
+                series: keys[2].clone(),
+                value: 1.0 - up,
+            });
+            if !down {
+                samples.push(Sample {
+                    series: keys[3].clone(),
+                    value: took,
+                });
+            }
+            checks.push(CheckResult {
+                check: name.clone(),
+                layer: Layer::Application,
+                status,
+                value,
+                detail,
+                at_ms: at,
+                underlying: None,
+            });
+        }
+        results += checks.len();
+        store.ingest(&Observation {
+            source: "seed".into(),
+            at_ms: at,
+            samples,
+            checks,
+        });
+        runs += 1;
+        if runs % 10 == 0 {
+            store.flush().await.expect("flush");
+        }
+        if (at - start) % HOUR_MS < step_ms {
+            store.maintain().await.expect("maintain");
+        }
+        at += step_ms;
+    }
+    store.flush().await.expect("flush");
+    store.maintain().await.expect("maintain");
+    store.close().await.expect("close the store");
+    results
+}
+
+/// What one page load measured.
+#[derive(Debug, Default, Clone)]
+struct Load {
+    /// Navigation start -> ready (see `READY_JS`), ms.
+    ready: f64,
+    /// When `body[data-ready]` was seen, and when the last API response of the load ended, ms.
+    flag: f64,
+    last_api: f64,
+    /// Bytes over the network (transferSize: 0 for what came from the cache) and encoded
+    /// body bytes (what the page needs, cached or not), navigation included.
+    transferred: f64,
+    encoded: f64,
+    requests: usize,
+}
+
+/// Waits (in the page) until it is ready: the dashboard's script has set `body[data-ready]`
+/// (it does once its page is rendered from its first data), `main` has content, and no new
+/// resource has arrived for 300 ms (charts and lists that fetch after the first render); ready
+/// is then the later of the flag and the end of the last API response. Returns the timings
+/// and the bytes of every resource of the load.
+const READY_JS: &str = "const done = arguments[arguments.length - 1]; \
+  let flag = null, count = -1, quietSince = 0; \
+  const poll = () => { \
+    const now = performance.now(); \
+    const main = document.querySelector('main') || document.body; \
+    if (flag === null && document.body.dataset.ready === 'true' && main.children.length > 0) flag = now; \
+    const entries = performance.getEntriesByType('resource'); \
+    if (entries.length !== count) { count = entries.length; quietSince = now; } \
+    if (flag !== null && now - quietSince >= 300) { \
+      const api = entries.filter((e) => e.name.includes('/api/')); \
+      const lastApi = api.reduce((m, e) => Math.max(m, e.responseEnd), 0); \
+      const nav = performance.getEntriesByType('navigation')[0]; \
+      const all = [nav, ...entries]; \
+      done({ ready: Math.max(flag, lastApi), flag, last_api: lastApi, \
+             transferred: all.reduce((s, e) => s + (e.transferSize || 0), 0), \
+             encoded: all.reduce((s, e) => s + (e.encodedBodySize || 0), 0), \
+             requests: all.length, \
+             list: all.map((e) => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.responseEnd), e.transferSize, e.encodedBodySize]) }); \
+    } else setTimeout(poll, 5); }; \
+  poll();";
+
+async fn load_page(client: &Client, url: &str) -> (Load, Value) {
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    let value = client
+        .execute_async(READY_JS, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{url} ready: {e}"));
+    let f = |k: &str| value[k].as_f64().unwrap_or(f64::NAN);
+    let load = Load {
+        ready: f("ready"),
+        flag: f("flag"),
+        last_api: f("last_api"),
+        transferred: f("transferred"),
+        encoded: f("encoded"),
+        requests: value["requests"].as_u64().unwrap_or(0) as usize,
+    };
+    (load, value["list"].clone())
+}
+
+/// Scrolls the page for 2 s (100 px per frame, back up at the bottom) and returns the frame
+/// intervals in ms.
+const SCROLL_JS: &str = "const done = arguments[arguments.length - 1]; \
+  const frames = []; let last = performance.now(); const end = last + 2000; \
+  const step = (t) => { frames.push(t - last); last = t; \
+    const bottom = window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; \
+    window.scrollBy(0, bottom ? -document.documentElement.scrollHeight : 100); \
+    if (t < end) requestAnimationFrame(step); else done(frames); }; \
+  requestAnimationFrame(step);";
+
+/// Installs (in the page) a watcher that records `Date.now()` when the check `name` is first
+/// shown critical: an element in `main` marked critical (`data-status` or the `s-critical`
+/// class) whose row, card or tile mentions the check, or, on pages that summarise (the
+/// overview's tiles), any critical mark at all (every other check is ok).
+fn watch_js(name: &str, summary: bool) -> String {
+    format!(
+        "window.__shown = null; \
+         const shown = () => Array.from(document.querySelectorAll('main [data-status=critical], main .s-critical')) \
+           .some((el) => {summary} || ((el.closest('tr, li, article, section, [data-check]') || el).textContent.includes('{name}'))); \
+         const check = () => {{ if (window.__shown === null && shown()) window.__shown = Date.now(); }}; \
+         check(); \
+         new MutationObserver(check).observe(document.body, {{ subtree: true, childList: true, attributes: true, characterData: true }}); \
+         return window.__shown;"
+    )
+}
+
+fn stats(values: &mut [f64]) -> String {
+    values.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "median {:.0}, min {:.0}, max {:.0}",
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1]
+    )
+}
+
+async fn scale() {
+    let checks: usize = env_or("LOOKOUT_BENCH_SCALE_CHECKS", 1000);
+    let with_history: usize = env_or("LOOKOUT_BENCH_HISTORY_CHECKS", 100);
+    let step_s: i64 = env_or("LOOKOUT_BENCH_HISTORY_STEP", 60);
+    let loads: usize = env_or("LOOKOUT_BENCH_LOADS", 5);
+    let flips: usize = env_or("LOOKOUT_BENCH_FLIPS", 10);
+    let (target, _target_stop) = accept_and_close("127.0.0.1:0");
+    let (flip_addr, mut flip_stop) = accept_and_close("127.0.0.1:0");
+    // checks - 1 tcp checks at 60 s (the first `with_history` with 30 days of history) and
+    // `flip`, at 1 s against a listener the bench stops and starts.
+    let names: Vec<String> = (0..checks - 1).map(|i| format!("c{i:04}")).collect();
+    let mut extra = String::new();
+    for name in &names {
+        extra.push_str(&format!(
+            "\n[[check]]\nname = \"{name}\"\ntype = \"tcp\"\naddress = \"{target}\"\ninterval = \"60s\"\ntimeout = \"5s\"\n"
+        ));
+    }
+    extra.push_str(&format!(
+        "\n[[check]]\nname = \"flip\"\ntype = \"tcp\"\naddress = \"{flip_addr}\"\ninterval = \"1s\"\ntimeout = \"1s\"\nretries = 0\nrecover_after = 1\n"
+    ));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seeding = Instant::now();
+    let results = seed_history(
+        &dir.path().join("data"),
+        &names[..with_history.min(names.len())],
+        target,
+        step_s * SEC_MS,
+    )
+    .await;
+    println!(
+        "  (seeded {with_history} checks x 30 days at {step_s} s: {results} results in {:.0} s; store {:.1} MB)",
+        seeding.elapsed().as_secs_f64(),
+        std::fs::metadata(dir.path().join("data/lookout.db")).map_or(0, |m| m.len()) as f64 / 1e6
+    );
+    let daemon = Daemon::start_in(dir, "10s", &extra, Duration::from_secs(120));
+    // Every check has run once (they are spread over the 60 s interval).
+    let started = Instant::now();
+    loop {
+        let (_, body) = daemon
+            .get("/api/v1/status?series=none")
+            .expect("/api/v1/status");
+        let status: Value = serde_json::from_slice(&body).unwrap();
+        let n = status["checks"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|c| {
+                    c["check"]
+                        .as_str()
+                        .is_some_and(|n| n == "flip" || n.starts_with('c'))
+                })
+                .count()
+        });
+        if n >= checks {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "only {n} of {checks} checks in /api/v1/status after 120 s"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let (_, rss) = cpu_and_rss(daemon.pid());
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    login(&client, &daemon.base()).await;
+    let detail = format!("/checks/{}", names[with_history.min(names.len()) / 2]);
+    let mut figures = Vec::new();
+    for (what, path, ready_goal) in [
+        ("overview", "/".to_string(), 1000.0),
+        ("checks list", "/checks".to_string(), 1000.0),
+        ("check detail (30 days of history)", detail.clone(), 500.0),
+    ] {
+        let url = format!("{}{path}", daemon.base());
+        let mut all = Vec::new();
+        for n in 0..loads {
+            let (load, list) = load_page(&client, &url).await;
+            if n == 0 {
+                println!("    {path} first load: {list}");
+            }
+            all.push(load);
+        }
+        let first = all[0].clone();
+        let mut ready: Vec<f64> = all.iter().map(|l| l.ready).collect();
+        let mut flag: Vec<f64> = all.iter().map(|l| l.flag).collect();
+        let mut last_api: Vec<f64> = all.iter().map(|l| l.last_api).collect();
+        figures.push(format!(
+            "  {what} ({path}): ready {} ms (goal <= {ready_goal:.0}); data-ready flag {} ms; last API response {} ms\n    \
+             first load: {:.0} KB transferred (goal <= 300), {:.0} KB encoded bodies, {} requests; later loads {:.0} KB transferred",
+            stats(&mut ready),
+            stats(&mut flag),
+            stats(&mut last_api),
+            first.transferred / 1e3,
+            first.encoded / 1e3,
+            first.requests,
+            all.last().map_or(0.0, |l| l.transferred) / 1e3,
+        ));
+    }
+    // Scrolling the checks list.
+    client
+        .goto(&format!("{}/checks", daemon.base()))
+        .await
+        .unwrap();
+    let _ = client.execute_async(READY_JS, vec![]).await;
+    let frames: Vec<f64> = serde_json::from_value(
+        client
+            .execute_async(SCROLL_JS, vec![])
+            .await
+            .expect("scroll"),
+    )
+    .unwrap_or_default();
+    let mut sorted = frames.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let long = frames.iter().filter(|&&f| f > 50.0).count();
+    figures.push(format!(
+        "  scrolling /checks 2 s: {} frames, p95 {:.0} ms, max {:.0} ms, {long} longer than 50 ms",
+        frames.len(),
+        sorted
+            .get(sorted.len() * 95 / 100)
+            .copied()
+            .unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN)
+    ));
+
+    // Live change -> DOM: the flip check goes critical (its listener stops); the time from
+    // the result's tick (`at`, the probe's scheduled time) to the page showing it.
+    let (mut feed, _) = tokio_tungstenite::connect_async(daemon.live_request())
+        .await
+        .expect("live feed");
+    for (page, summary) in [("/checks", false), ("/", true)] {
+        let mut dom = Vec::new();
+        let mut wire = Vec::new();
+        for _ in 0..flips {
+            // Back to ok first, and the page reloaded in that state.
+            if flip_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, stop) = accept_and_close(&flip_addr.to_string());
+                flip_stop = stop;
+            }
+            let waiting = Instant::now();
+            loop {
+                let (_, body) = daemon.get("/api/v1/status?series=none").unwrap();
+                let status: Value = serde_json::from_slice(&body).unwrap();
+                let ok = status["checks"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|c| c["check"] == "flip" && c["status"] == "ok")
+                });
+                if ok {
+                    break;
+                }
+                assert!(waiting.elapsed() < Duration::from_secs(30), "flip never ok");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let (_, _) = load_page(&client, &format!("{}{page}", daemon.base())).await;
+            let before = js(&client, &watch_js("flip", summary)).await;
+            if !before.is_null() {
+                println!("    {page} shows a critical mark while flip is ok: not measured there");
+                break;
+            }
+            // What the feed carried so far is of before the flip.
+            while let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(1), feed.next()).await
+            {}
+            flip_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            // The first critical result of flip on the feed: its tick, and when it came.
+            let at = loop {
+                let Some(Ok(Message::Text(text))) = feed.next().await else {
+                    continue;
+                };
+                if !text.contains("\"flip\"") {
+                    continue;
+                }
+                let msg: Value = serde_json::from_str(&text).unwrap();
+                let critical = msg["checks"].as_array().and_then(|checks| {
+                    checks
+                        .iter()
+                        .find(|c| c["check"] == "flip" && c["status"] == "critical")
+                });
+                if critical.is_some() {
+                    wire.push((now_ms() - msg["at"].as_i64().unwrap()) as f64);
+                    break msg["at"].as_i64().unwrap();
+                }
+            };
+            let waiting = Instant::now();
+            let shown = loop {
+                let shown = js(&client, "return window.__shown").await;
+                if let Some(shown) = shown.as_i64() {
+                    break shown;
+                }
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(30),
+                    "{page} never showed flip critical"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            dom.push((shown - at) as f64);
+        }
+        if !dom.is_empty() {
+            figures.push(format!(
+                "  live change -> DOM on {page} ({} flips ok -> critical): {} ms (goal <= 300); feed client {} ms",
+                dom.len(),
+                stats(&mut dom),
+                stats(&mut wire)
+            ));
+        }
+    }
+    let _ = client.close().await;
+    println!(
+        "dashboard at {checks} checks ({with_history} with 30 days of history; load {}; lookout RSS {:.1} MB):",
+        load_average(),
+        rss as f64 / 1e6
+    );
+    for line in figures {
+        println!("{line}");
+    }
+}
+
 fn main() {
     raise_open_files(65_536);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let wants = |name: &str| {
         !args
             .iter()
-            .any(|a| ["latency", "clients", "render"].contains(&a.as_str()))
+            .any(|a| ["latency", "clients", "render", "scale"].contains(&a.as_str()))
             || args.iter().any(|a| a == name)
     };
     println!(
@@ -740,10 +1298,20 @@ fn main() {
             latency().await;
         }
         if wants("clients") {
-            clients().await;
+            // LOOKOUT_BENCH_PATTERN=burst (or sequential) runs one of the two.
+            let pattern = std::env::var("LOOKOUT_BENCH_PATTERN").unwrap_or_default();
+            if pattern != "burst" {
+                clients(Pattern::OneAfterAnother).await;
+            }
+            if pattern != "sequential" {
+                clients(Pattern::AtOnce).await;
+            }
         }
         if wants("render") {
             render().await;
+        }
+        if wants("scale") {
+            scale().await;
         }
     });
 }

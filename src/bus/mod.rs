@@ -18,6 +18,7 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 pub struct Bus {
     sender: broadcast::Sender<BusMessage>,
     dropped: Arc<AtomicU64>,
+    published: Arc<AtomicU64>,
 }
 
 impl Bus {
@@ -26,6 +27,7 @@ impl Bus {
         Bus {
             sender,
             dropped: Arc::new(AtomicU64::new(0)),
+            published: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -38,8 +40,17 @@ impl Bus {
     }
 
     pub fn publish(&self, message: BusMessage) {
+        // Counted before it is sent: whoever subscribes and then reads the count receives
+        // every message the count does not include.
+        self.published.fetch_add(1, Ordering::SeqCst);
         // An error only means nobody is subscribed (e.g. during shutdown): nothing to deliver to.
         let _ = self.sender.send(message);
+    }
+
+    /// Messages published so far: a snapshot taken after `subscribe` and this count is
+    /// still current while the count has not moved (the live feed's shared greeting).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::SeqCst)
     }
 
     pub fn subscribe(&self) -> Subscription {

@@ -595,6 +595,7 @@ impl Web {
             auth: Arc::new(web::auth::Auth::from_config(&config.server)),
             maintenance: Some(parts.maintenance),
             config: web::handles::ConfigHandle::new(config.clone()),
+            live: Default::default(),
         };
         let shown = app_state.config.clone();
         let app = web::router(app_state.clone());

@@ -9,6 +9,18 @@
 //! which never see pings, use to notice a dead connection) and drops a client that answered
 //! nothing for 45 s.
 //!
+//! Memory per client is bounded whatever the connection pattern (issue 18; figures in
+//! BENCHMARKS.md): the greeting (hello and the status document, which grows with the number of
+//! checks) is serialised once and shared by every client that connects before the bus carries
+//! anything new (`Feed`), and it is written to the socket from that one buffer before the
+//! WebSocket codec takes the connection over, so no client holds a copy (tungstenite's write
+//! buffer keeps the capacity of the largest frame it ever sent); a client reads into 4 KiB and
+//! may send at most `MAX_INCOMING` bytes per message (it only sends pongs and close frames);
+//! its queue holds at most `QUEUE_CAPACITY` shared messages; how many clients at once is
+//! `server.max_connections` (an open WebSocket keeps its connection's slot). When clients come
+//! and go, the allocator is asked to give what they freed back to the system (glibc keeps it
+//! otherwise, and a crowd that left kept the daemon at its peak RSS).
+//!
 //! Messages (text frames, one JSON object each, `at`/`at_ms` in Unix milliseconds):
 //! - `{"type":"hello","version":"0.1.0"}` then `{"type":"status", ...}`: the whole
 //!   `/api/v1/status` document, so a client starts from a consistent state;
@@ -20,18 +32,28 @@
 //! - `{"type":"event","at":1764237600000,"kind":"status_changed","subject":"app","message":".."}`:
 //!   a timeline event (alert events have kind `alert`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use crate::bus::Subscription;
+use crate::bus::{Bus, Subscription};
+use crate::clock::UnixMillis;
 use crate::model::{BusMessage, Event, Observation};
 
 use super::api::{SeriesFilter, status_view};
@@ -47,6 +69,108 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// Read buffer of one connection: clients only send pongs and close frames, and tungstenite's
 /// default (128 KiB, filled on every read) cost ~144 KB of RSS per client (benches/dashboard.rs).
 const READ_BUFFER: usize = 4 * 1024;
+/// The largest message (and frame) a client may send: pongs and close frames are tiny, and
+/// tungstenite would otherwise buffer up to 64 MiB of one message per client.
+pub const MAX_INCOMING: usize = 64 * 1024;
+/// How long one greeting may serve clients connecting after it was built, when the bus carries
+/// nothing new meanwhile (it tells the time it was generated).
+const GREETING_MAX_AGE_MS: UnixMillis = 1_000;
+/// How long after clients came or went the freed memory is given back: one trim for a burst.
+const TRIM_AFTER: Duration = Duration::from_secs(2);
+
+/// The live feed's state shared by every client of one server (`AppState::live`).
+#[derive(Debug, Default)]
+pub struct Feed {
+    greeting: Mutex<Option<Greeting>>,
+    greetings_built: AtomicU64,
+    clients: AtomicUsize,
+    trim_scheduled: AtomicBool,
+    trims: AtomicU64,
+}
+
+/// The greeting's frames, and what it was built from.
+#[derive(Debug, Clone)]
+struct Greeting {
+    /// `Bus::published` when it was built: valid while the bus carried nothing since.
+    published: u64,
+    at_ms: UnixMillis,
+    /// The hello and status text frames, ready to write.
+    frames: Arc<[u8]>,
+}
+
+impl Feed {
+    /// The greeting for a client that subscribed to `bus` just before: the one built last if
+    /// the bus carried nothing since (and it is recent), else a new one.
+    fn greeting(&self, state: &AppState, bus: &Bus) -> Arc<[u8]> {
+        let published = bus.published();
+        let now = state.clock.now_ms();
+        let mut cached = self.greeting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(greeting) = cached.as_ref().filter(|g| {
+            g.published == published && (0..GREETING_MAX_AGE_MS).contains(&(now - g.at_ms))
+        }) {
+            return greeting.frames.clone();
+        }
+        let frames = greeting_frames(state);
+        self.greetings_built.fetch_add(1, Ordering::Relaxed);
+        *cached = Some(Greeting {
+            published,
+            at_ms: now,
+            frames: frames.clone(),
+        });
+        frames
+    }
+
+    /// Greetings serialised so far (each shared by the clients that connected meanwhile).
+    pub fn greetings_built(&self) -> u64 {
+        self.greetings_built.load(Ordering::Relaxed)
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Times the freed memory was given back after clients came or went.
+    pub fn trims(&self) -> u64 {
+        self.trims.load(Ordering::Relaxed)
+    }
+
+    fn join(self: &Arc<Self>) -> Client {
+        self.clients.fetch_add(1, Ordering::Relaxed);
+        self.schedule_trim();
+        Client { feed: self.clone() }
+    }
+
+    /// Gives freed memory back `TRIM_AFTER` from now, unless that is planned already: a burst
+    /// of clients coming or going costs one trim.
+    fn schedule_trim(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.trim_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let feed = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(TRIM_AFTER).await;
+            feed.trim_scheduled.store(false, Ordering::Release);
+            let _ = tokio::task::spawn_blocking(crate::base::memory::give_back).await;
+            feed.trims.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// One connected client: counted while it lives.
+struct Client {
+    feed: Arc<Feed>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.feed.clients.fetch_sub(1, Ordering::Relaxed);
+        self.feed.schedule_trim();
+    }
+}
 
 fn observation_json(o: &Observation) -> String {
     serde_json::to_string(&LiveMessage::observation(o)).unwrap_or_default()
@@ -75,6 +199,34 @@ fn status_json(state: &AppState) -> String {
     value.to_string()
 }
 
+/// Appends `payload` as one final, unmasked text frame (RFC 6455, 5.2: a server never masks).
+fn text_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    const FIN_TEXT: u8 = 0x81;
+    out.push(FIN_TEXT);
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+}
+
+/// The hello and status messages as text frames.
+fn greeting_frames(state: &AppState) -> Arc<[u8]> {
+    let hello = serde_json::to_string(&LiveMessage::Hello { version: VERSION }).unwrap_or_default();
+    let status = status_json(state);
+    let mut frames = Vec::with_capacity(hello.len() + status.len() + 2 * 10);
+    text_frame(&mut frames, hello.as_bytes());
+    text_frame(&mut frames, status.as_bytes());
+    frames.into()
+}
+
 /// Whether a WebSocket handshake comes from a page of this server: browsers always send
 /// `Origin`, and a page of another site must not read the feed with the user's cookies
 /// (cross-site WebSocket hijacking). Clients that are not browsers send no `Origin`.
@@ -95,35 +247,119 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
+fn refuse(status: StatusCode, error: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+/// Whether the comma-separated header `name` lists `token` (case-insensitive).
+fn header_lists(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// The opening handshake (RFC 6455, 4.2.1, HTTP/1.1): the `Sec-WebSocket-Accept` value of a
+/// valid upgrade request, or why any other request is refused.
+fn accept_key(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, (StatusCode, &'static str)> {
+    if method != Method::GET
+        || version != Version::HTTP_11
+        || !header_lists(headers, header::CONNECTION, "upgrade")
+        || !header_lists(headers, header::UPGRADE, "websocket")
+    {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            "the live feed is a WebSocket: GET with Connection: upgrade and Upgrade: websocket",
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13"));
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing"));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept)
+        .map_err(|_| (StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is not valid"))
+}
+
 /// `GET /api/v1/live`: the WebSocket upgrade.
-pub async fn live(
-    ws: WebSocketUpgrade,
-    headers: HeaderMap,
-    State(state): State<AppState>,
-) -> Response {
-    if !same_origin(&headers) {
-        return (
+pub async fn live(State(state): State<AppState>, mut request: Request) -> Response {
+    if !same_origin(request.headers()) {
+        return refuse(
             StatusCode::FORBIDDEN,
-            Json(serde_json::json!({ "error": "the live feed only serves pages of this server (Origin does not match Host)" })),
-        )
-            .into_response();
+            "the live feed only serves pages of this server (Origin does not match Host)",
+        );
     }
     let Some(bus) = state.bus.clone() else {
-        return (
+        return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "no live feed in this process (no bus)" })),
-        )
-            .into_response();
+            "no live feed in this process (no bus)",
+        );
+    };
+    let accept = match accept_key(request.method(), request.version(), request.headers()) {
+        Ok(accept) => accept,
+        Err((status, error)) => {
+            let mut response = refuse(status, error);
+            let headers = response.headers_mut();
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return response;
+        }
+    };
+    let Some(upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        );
     };
     // Subscribe before the status snapshot, so nothing between the two is lost.
     let subscription = bus.subscribe();
-    let greeting = vec![
-        serde_json::to_string(&LiveMessage::Hello { version: VERSION }).unwrap_or_default(),
-        status_json(&state),
-    ];
-    ws.read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| serve_client(socket, subscription, greeting, QUEUE_CAPACITY))
+    let greeting = state.live.greeting(&state, &bus);
+    let feed = state.live.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let _client = feed.join();
+        let mut io = TokioIo::new(upgraded);
+        // The shared greeting goes out as it is; the codec starts with empty buffers after it.
+        let sent = tokio::time::timeout(SILENCE_LIMIT, io.write_all(&greeting)).await;
+        drop(greeting);
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .max_message_size(Some(MAX_INCOMING))
+            .max_frame_size(Some(MAX_INCOMING));
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        serve_client(socket, subscription, QUEUE_CAPACITY).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_default()
 }
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Why the forwarder stopped.
 #[derive(Debug, PartialEq)]
@@ -147,7 +383,7 @@ async fn forward(mut subscription: Subscription, queue: mpsc::Sender<BusMessage>
     Stopped::Shutdown
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
     let frame = Message::Close(Some(CloseFrame {
         code,
         reason: reason.into(),
@@ -155,20 +391,9 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_LIMIT, socket.send(frame)).await;
 }
 
-async fn serve_client(
-    mut socket: WebSocket,
-    subscription: Subscription,
-    greeting: Vec<String>,
-    capacity: usize,
-) {
+async fn serve_client(mut socket: Socket, subscription: Subscription, capacity: usize) {
     let (queue, mut queued) = mpsc::channel(capacity);
     let mut forwarder = tokio::spawn(forward(subscription, queue));
-    for text in greeting {
-        if socket.send(Message::Text(text.into())).await.is_err() {
-            forwarder.abort();
-            return;
-        }
-    }
     let too_slow = format!("too slow: more than {capacity} messages waiting");
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard_at = Instant::now();
@@ -179,20 +404,20 @@ async fn serve_client(
                 match stopped {
                     Ok(Stopped::TooSlow) => {
                         tracing::warn!("live client dropped: it does not keep up");
-                        close(&mut socket, close_code::POLICY, &too_slow).await;
+                        close(&mut socket, CloseCode::Policy, &too_slow).await;
                     }
-                    Ok(Stopped::Shutdown) => close(&mut socket, close_code::AWAY, "shutting down").await,
+                    Ok(Stopped::Shutdown) => close(&mut socket, CloseCode::Away, "shutting down").await,
                     _ => {}
                 }
                 return;
             }
-            incoming = socket.recv() => match incoming {
+            incoming = socket.next() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => heard_at = Instant::now(),
             },
             _ = ping.tick() => {
                 if heard_at.elapsed() > SILENCE_LIMIT {
-                    close(&mut socket, close_code::AWAY, "no answer to ping").await;
+                    close(&mut socket, CloseCode::Away, "no answer to ping").await;
                     break;
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err()
@@ -211,7 +436,7 @@ async fn serve_client(
                     stopped = &mut forwarder => {
                         if matches!(stopped, Ok(Stopped::TooSlow)) {
                             tracing::warn!("live client dropped: it does not keep up");
-                            close(&mut socket, close_code::POLICY, &too_slow).await;
+                            close(&mut socket, CloseCode::Policy, &too_slow).await;
                         }
                         return;
                     }
@@ -237,7 +462,7 @@ mod tests {
 
     const T0: i64 = 1_764_237_600_000;
 
-    async fn serve(dir: &std::path::Path, bus: &Bus) -> std::net::SocketAddr {
+    async fn serve(dir: &std::path::Path, bus: &Bus) -> (std::net::SocketAddr, AppState) {
         let clock: SharedClock = ManualClock::new(T0);
         let store = Store::open(dir, StoreOptions::default(), clock.clone())
             .await
@@ -261,15 +486,13 @@ mod tests {
             bus: Some(bus.clone()),
             // The feed's own behaviour is tested here; access to it is `auth`'s tests.
             auth: std::sync::Arc::new(crate::web::auth::Auth::trust_all()),
+            live: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, super::super::router(state))
-                .await
-                .unwrap()
-        });
-        addr
+        let app = super::super::router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, state)
     }
 
     fn observation(at_ms: i64, samples: usize) -> Observation {
@@ -342,7 +565,7 @@ mod tests {
     async fn a_published_observation_arrives_as_json() {
         let dir = tempfile::tempdir().unwrap();
         let bus = Bus::new(64);
-        let addr = serve(dir.path(), &bus).await;
+        let (addr, _) = serve(dir.path(), &bus).await;
         let mut client = tokio::task::spawn_blocking(move || connect(addr))
             .await
             .unwrap();
@@ -392,7 +615,7 @@ mod tests {
     async fn a_client_that_never_reads_is_dropped_without_slowing_the_publisher() {
         let dir = tempfile::tempdir().unwrap();
         let bus = Bus::new(16_384);
-        let addr = serve(dir.path(), &bus).await;
+        let (addr, _) = serve(dir.path(), &bus).await;
         // Connect, then never read until the end.
         let client = tokio::task::spawn_blocking(move || connect(addr))
             .await
@@ -450,5 +673,219 @@ mod tests {
         );
         // The bus itself lost nothing for its other consumers.
         assert_eq!(bus.dropped(), 0);
+    }
+
+    fn results(names: impl Iterator<Item = String>, status: Status) -> Observation {
+        Observation {
+            source: "checks".into(),
+            at_ms: T0,
+            samples: Vec::new(),
+            checks: names
+                .map(|check| CheckResult {
+                    underlying: None,
+                    check,
+                    layer: Layer::Application,
+                    status,
+                    value: Some(0.001),
+                    detail: "connected to 127.0.0.1:9 in 0.1 ms".into(),
+                    at_ms: T0,
+                })
+                .collect(),
+        }
+    }
+
+    /// (hello, status) of a client that just connected.
+    fn greeted(addr: std::net::SocketAddr) -> (serde_json::Value, serde_json::Value, Client) {
+        let mut client = connect(addr);
+        let hello = next_json(&mut client);
+        let status = next_json(&mut client);
+        (hello, status, client)
+    }
+
+    /// Clients connecting together (every open dashboard after a restart) share one
+    /// serialised greeting: before, each built and held its own copy of the status document
+    /// (hundreds of KB with 1,000 checks) until it was sent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_connecting_together_share_one_greeting() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        state
+            .snapshot
+            .apply(&results(["app".to_string()].into_iter(), Status::Ok));
+        let greeted = tokio::task::spawn_blocking(move || {
+            let handles: Vec<_> = (0..20)
+                .map(|_| std::thread::spawn(move || greeted(addr)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        for (hello, status, _) in &greeted {
+            assert_eq!(hello["type"], "hello");
+            assert_eq!(status, &greeted[0].1);
+            assert_eq!(status["checks"][0]["check"], "app", "{status}");
+        }
+        assert_eq!(state.live.greetings_built(), 1);
+        assert_eq!(state.live.clients(), 20);
+    }
+
+    /// A shared greeting is never stale: once the bus carried something, the next client's
+    /// status is built anew and shows it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_connecting_after_news_on_the_bus_gets_a_new_greeting() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        let news = results(["db".to_string()].into_iter(), Status::Critical);
+        let (_, first, _a) = tokio::task::spawn_blocking(move || greeted(addr))
+            .await
+            .unwrap();
+        assert_eq!(first["checks"], serde_json::json!([]));
+        state.snapshot.apply(&news);
+        bus.publish_observation(news);
+        let (_, second, _b) = tokio::task::spawn_blocking(move || greeted(addr))
+            .await
+            .unwrap();
+        assert_eq!(second["checks"][0]["check"], "db", "{second}");
+        assert_eq!(second["checks"][0]["status"], "critical", "{second}");
+        assert_eq!(state.live.greetings_built(), 2);
+    }
+
+    /// The greeting is written as ready-made frames: one of more than 64 KiB (1,000 checks)
+    /// needs the 64-bit length form, and must arrive whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_greeting_of_a_thousand_checks_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        state
+            .snapshot
+            .apply(&results((0..1000).map(|i| format!("c{i:04}")), Status::Ok));
+        let (_, status, mut client) = tokio::task::spawn_blocking(move || greeted(addr))
+            .await
+            .unwrap();
+        let checks = status["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 1000);
+        assert!(status.to_string().len() > 65_535);
+        // And the codec goes on after it: the next message is a normal frame.
+        bus.publish_observation(observation(T0 + 1000, 1));
+        let next = tokio::task::spawn_blocking(move || next_json(&mut client))
+            .await
+            .unwrap();
+        assert_eq!(next["type"], "observation");
+    }
+
+    /// Clients only send pongs and close frames: one sending a large message is dropped
+    /// rather than buffered (tungstenite would hold up to 64 MiB of it per client).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_sending_a_large_message_is_dropped_not_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        let ended = tokio::task::spawn_blocking(move || {
+            let (_, _, mut client) = greeted(addr);
+            let big = "x".repeat(MAX_INCOMING + 1);
+            let sent = client.send(tungstenite::Message::Text(big.into()));
+            loop {
+                if let Err(e) = &sent {
+                    return format!("cut off while sending: {e}");
+                }
+                match client.read() {
+                    Ok(tungstenite::Message::Close(frame)) => return format!("close {frame:?}"),
+                    Ok(_) => continue,
+                    Err(tungstenite::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return format!("still open after 10 s: {e}");
+                    }
+                    Err(e) => return format!("error {e}"),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(!ended.starts_with("still open"), "{ended}");
+        wait_for(|| state.live.clients() == 0, "the client to be let go").await;
+    }
+
+    /// Polls `done` every 20 ms (10 s at most, then fails saying `what`).
+    async fn wait_for(done: impl Fn() -> bool, what: &str) {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "waited 10 s for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Memory that clients leave behind goes back to the system: glibc keeps freed memory
+    /// otherwise, and the daemon stayed at its peak after 1,000 clients left.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_that_leave_are_counted_out_and_their_memory_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        let clients = tokio::task::spawn_blocking(move || {
+            (0..3).map(|_| greeted(addr).2).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        wait_for(|| state.live.clients() == 3, "3 clients").await;
+        let trims = state.live.trims();
+        drop(clients);
+        wait_for(|| state.live.clients() == 0, "the clients to leave").await;
+        wait_for(|| state.live.trims() > trims, "a trim after they left").await;
+    }
+
+    /// What is not a WebSocket handshake is told what is missing, not upgraded.
+    #[tokio::test]
+    async fn a_request_that_is_not_a_websocket_handshake_is_refused_with_the_reason() {
+        let upgrade = |version: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+            headers.insert(header::UPGRADE, "websocket".parse().unwrap());
+            headers.insert(header::SEC_WEBSOCKET_VERSION, version.parse().unwrap());
+            headers.insert(
+                header::SEC_WEBSOCKET_KEY,
+                "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap(),
+            );
+            headers
+        };
+        // RFC 6455's example key.
+        let accept = accept_key(&Method::GET, Version::HTTP_11, &upgrade("13")).unwrap();
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let refused =
+            |method, version, headers| accept_key(&method, version, &headers).map_err(|r| r.0);
+        assert_eq!(
+            refused(Method::GET, Version::HTTP_11, HeaderMap::new()),
+            Err(StatusCode::UPGRADE_REQUIRED)
+        );
+        assert_eq!(
+            refused(Method::POST, Version::HTTP_11, upgrade("13")),
+            Err(StatusCode::UPGRADE_REQUIRED)
+        );
+        assert_eq!(
+            refused(Method::GET, Version::HTTP_10, upgrade("13")),
+            Err(StatusCode::UPGRADE_REQUIRED)
+        );
+        assert_eq!(
+            refused(Method::GET, Version::HTTP_11, upgrade("8")),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        let mut no_key = upgrade("13");
+        no_key.remove(header::SEC_WEBSOCKET_KEY);
+        assert_eq!(
+            refused(Method::GET, Version::HTTP_11, no_key),
+            Err(StatusCode::BAD_REQUEST)
+        );
     }
 }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub metrics_page: Arc<crate::exporter::MetricsPage>,
     /// The running config (checks, rules, notifiers) for the dashboard's numbers.
     pub config: handles::ConfigHandle,
+    /// The live feed's shared greeting and client count (`live::Feed`).
+    pub live: Arc<live::Feed>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -73,6 +73,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         bus: None,
         // These tests are about the wire shapes: every request is an admin (tests only).
         auth: Arc::new(super::auth::Auth::trust_all()),
+        live: Default::default(),
     }
 }
 

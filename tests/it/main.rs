@@ -65,6 +65,7 @@ mod guide;
 mod hostile_connections;
 mod hostile_input;
 mod incident_replay;
+mod live_feed;
 mod load;
 mod login_spray;
 mod maintenance_cli;

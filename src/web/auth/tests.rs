@@ -58,6 +58,7 @@ async fn env() -> Env {
             Duration::from_secs(1800),
             Duration::from_secs(43_200),
         )),
+        live: Default::default(),
     };
     Env {
         state,

@@ -211,7 +211,7 @@ fn work(shared: &Shared) {
         let Some(job) = job else {
             if !blocks.is_empty() {
                 blocks = Vec::new();
-                give_memory_back();
+                crate::base::memory::give_back();
             }
             continue;
         };
@@ -226,15 +226,6 @@ fn work(shared: &Shared) {
             }
         };
         let _ = job.reply.send(matches);
-    }
-}
-
-/// Returns freed memory to the OS (glibc keeps it in its arenas otherwise).
-fn give_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
