@@ -1062,5 +1062,31 @@ async fn charts_draw_config_thresholds_fitting_units_gaps_zoom_and_a_shared_cros
         screenshot(&client, &format!("charts-{name}-phone-dark")).await;
         theme(&client, false).await;
     }
+    // 9. /system: the CPU chart's warning is the config's 60 %, not a constant 80 %.
+    client.set_window_size(1440, 900).await.expect("resize");
+    open(&client, &format!("{base}/system?range=24h")).await;
+    let (thresholds, _) = wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the CPU chart drawn with its thresholds",
+        &format!("const f = {cpu}; return f && Number(f.dataset.points) >= 2 ? f.dataset.thresholds : null"),
+        |v| v.as_str().is_some_and(|t| t.contains("warning=")),
+    )
+    .await;
+    assert!(
+        thresholds.as_str().unwrap().contains("warning=0.6"),
+        "{thresholds}"
+    );
+    let legend = js(
+        &client,
+        &format!("return {cpu}.querySelector('.legend').innerText"),
+    )
+    .await;
+    let legend = legend.as_str().unwrap();
+    assert!(
+        legend.contains("warning above 60 %") && !legend.contains("80 %"),
+        "{legend}"
+    );
+
     client.close().await.expect("close the browser");
 }
