@@ -592,8 +592,11 @@
       drawn.delete(c);
       const g = groups.get(group);
       if (g) { g.delete(c); if (!g.size) groups.delete(group); }
-      const i = L.charts.indexOf(c);
-      if (i >= 0) L.charts.splice(i, 1);
+      // after the loop that may be calling this chart (app.js iterates L.charts)
+      queueMicrotask(() => {
+        const i = L.charts.indexOf(c);
+        if (i >= 0) L.charts.splice(i, 1);
+      });
     };
 
     // keyboard reading: the arrow keys move the crosshair from point to point
