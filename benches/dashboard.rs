@@ -18,13 +18,15 @@
 //!   scrolls the list, and times a status change from the check's run to the page showing it
 //!   (`flip`, a check at 1 s whose listener the bench stops), on the list and the overview.
 //!
-//! `cargo bench --bench dashboard` runs them all (about 12 minutes);
+//! `cargo bench --bench dashboard` runs them all (`scale` seeds for ~14 min on a busy 2-core
+//! machine; LOOKOUT_BENCH_SEED_FROM skips that);
 //! `cargo bench --bench dashboard -- latency` (or `clients`, `render`, `scale`) runs one.
 //! LOOKOUT_BENCH_OBSERVATIONS (default 120), LOOKOUT_BENCH_CLIENTS (1000),
 //! LOOKOUT_BENCH_SECONDS (30), LOOKOUT_BENCH_AFTER (60), LOOKOUT_BENCH_CHECKS (10000, `render`),
 //! LOOKOUT_BENCH_SCALE_CHECKS (1000), LOOKOUT_BENCH_HISTORY_CHECKS (100),
 //! LOOKOUT_BENCH_HISTORY_STEP (60 s), LOOKOUT_BENCH_LOADS (5) and LOOKOUT_BENCH_FLIPS (10)
-//! change the sizes. Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency`,
+//! change the sizes; LOOKOUT_BENCH_SEED_FROM reuses a seeded store (`scale`).
+//! Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency`,
 //! `render` and `scale`.
 
 use std::collections::BTreeSet;
@@ -1082,17 +1084,30 @@ async fn scale() {
     ));
     let dir = tempfile::tempdir().expect("temp dir");
     let seeding = Instant::now();
-    let results = seed_history(
-        &dir.path().join("data"),
-        &names[..with_history.min(names.len())],
-        target,
-        step_s * SEC_MS,
-    )
-    .await;
+    let data = dir.path().join("data");
+    // LOOKOUT_BENCH_SEED_FROM: a folder holding a lookout.db seeded before (without users or
+    // tokens), copied instead of seeding again (seeding takes minutes).
+    let results = match std::env::var_os("LOOKOUT_BENCH_SEED_FROM") {
+        Some(from) => {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::copy(Path::new(&from).join("lookout.db"), data.join("lookout.db"))
+                .expect("copy the seeded store");
+            0
+        }
+        None => {
+            seed_history(
+                &data,
+                &names[..with_history.min(names.len())],
+                target,
+                step_s * SEC_MS,
+            )
+            .await
+        }
+    };
     println!(
-        "  (seeded {with_history} checks x 30 days at {step_s} s: {results} results in {:.0} s; store {:.1} MB)",
+        "  (seeded {with_history} checks x 30 days at {step_s} s: {results} results (0: copied) in {:.0} s; store {:.1} MB)",
         seeding.elapsed().as_secs_f64(),
-        std::fs::metadata(dir.path().join("data/lookout.db")).map_or(0, |m| m.len()) as f64 / 1e6
+        std::fs::metadata(data.join("lookout.db")).map_or(0, |m| m.len()) as f64 / 1e6
     );
     let daemon = Daemon::start_in(dir, "10s", &extra, Duration::from_secs(120));
     // Every check has run once (they are spread over the 60 s interval).
@@ -1136,7 +1151,14 @@ async fn scale() {
         for n in 0..loads {
             let (load, list) = load_page(&client, &url).await;
             if n == 0 {
-                println!("    {path} first load: {list}");
+                // The first requests, and how many there were.
+                let list = list.as_array().cloned().unwrap_or_default();
+                let shown: Vec<String> = list.iter().take(10).map(|e| e.to_string()).collect();
+                println!(
+                    "    {path} first load, {} resources: {} ...",
+                    list.len(),
+                    shown.join(" ")
+                );
             }
             all.push(load);
         }
