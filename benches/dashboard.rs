@@ -983,8 +983,10 @@ struct Load {
 /// (it does once its page is rendered from its first data), `main` has content, and no new
 /// resource has arrived for 300 ms (charts and lists that fetch after the first render); ready
 /// is then the later of the flag and the end of the last API response. Returns the timings
-/// and the bytes of every resource of the load.
+/// and the bytes of every resource of the load. (The resource timing buffer holds 250 entries
+/// by default: raised at once, or a page fetching more would look quiet once it is full.)
 const READY_JS: &str = "const done = arguments[arguments.length - 1]; \
+  performance.setResourceTimingBufferSize(100000); \
   let flag = null, count = -1, quietSince = 0; \
   const poll = () => { \
     const now = performance.now(); \
