@@ -1179,6 +1179,7 @@ async fn scale() {
             first.requests,
             all.last().map_or(0.0, |l| l.transferred) / 1e3,
         ));
+        println!("{}", figures.last().unwrap());
     }
     // Scrolling the checks list.
     client
@@ -1205,6 +1206,7 @@ async fn scale() {
             .unwrap_or(f64::NAN),
         sorted.last().copied().unwrap_or(f64::NAN)
     ));
+    println!("{}", figures.last().unwrap());
 
     // Live change -> DOM: the flip check goes critical (its listener stops); the time from
     // the result's tick (`at`, the probe's scheduled time) to the page showing it.
@@ -1247,8 +1249,10 @@ async fn scale() {
             flip_stop.store(true, std::sync::atomic::Ordering::Relaxed);
             // The first critical result of flip on the feed: its tick, and when it came.
             let at = loop {
-                let Some(Ok(Message::Text(text))) = feed.next().await else {
-                    continue;
+                let text = match feed.next().await {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(_)) => continue,
+                    other => panic!("the bench's live feed ended: {other:?}"),
                 };
                 if !text.contains("\"flip\"") {
                     continue;
@@ -1285,6 +1289,7 @@ async fn scale() {
                 stats(&mut dom),
                 stats(&mut wire)
             ));
+            println!("{}", figures.last().unwrap());
         }
     }
     let _ = client.close().await;
