@@ -1007,7 +1007,9 @@ const READY_JS: &str = "const done = arguments[arguments.length - 1]; \
     } else setTimeout(poll, 5); }; \
   poll();";
 
-async fn load_page(client: &Client, url: &str) -> (Load, Value) {
+/// Loads `url` and waits until it is ready; `Err` when it was not within WebDriver's script
+/// timeout (30 s).
+async fn load_page(client: &Client, url: &str) -> Result<(Load, Value), String> {
     client
         .goto(url)
         .await
@@ -1015,7 +1017,7 @@ async fn load_page(client: &Client, url: &str) -> (Load, Value) {
     let value = client
         .execute_async(READY_JS, vec![])
         .await
-        .unwrap_or_else(|e| panic!("{url} ready: {e}"));
+        .map_err(|e| format!("{url} not ready: {e}"))?;
     let f = |k: &str| value[k].as_f64().unwrap_or(f64::NAN);
     let load = Load {
         ready: f("ready"),
@@ -1025,7 +1027,7 @@ async fn load_page(client: &Client, url: &str) -> (Load, Value) {
         encoded: f("encoded"),
         requests: value["requests"].as_u64().unwrap_or(0) as usize,
     };
-    (load, value["list"].clone())
+    Ok((load, value["list"].clone()))
 }
 
 /// Scrolls the page for 2 s (100 px per frame, back up at the bottom) and returns the frame
@@ -1151,7 +1153,14 @@ async fn scale() {
         let url = format!("{}{path}", daemon.base());
         let mut all = Vec::new();
         for n in 0..loads {
-            let (load, list) = load_page(&client, &url).await;
+            let (load, list) = match load_page(&client, &url).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    figures.push(format!("  {what} ({path}): {e}"));
+                    println!("{}", figures.last().unwrap());
+                    break;
+                }
+            };
             if n == 0 {
                 // The first requests, and how many there were.
                 let list = list.as_array().cloned().unwrap_or_default();
@@ -1163,6 +1172,9 @@ async fn scale() {
                 );
             }
             all.push(load);
+        }
+        if all.is_empty() {
+            continue;
         }
         let first = all[0].clone();
         let mut ready: Vec<f64> = all.iter().map(|l| l.ready).collect();
@@ -1236,7 +1248,10 @@ async fn scale() {
                 assert!(waiting.elapsed() < Duration::from_secs(30), "flip never ok");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            let (_, _) = load_page(&client, &format!("{}{page}", daemon.base())).await;
+            if let Err(e) = load_page(&client, &format!("{}{page}", daemon.base())).await {
+                println!("    {e}: live change not measured there");
+                break;
+            }
             let before = js(&client, &watch_js("flip", summary)).await;
             if !before.is_null() {
                 println!("    {page} shows a critical mark while flip is ok: not measured there");
