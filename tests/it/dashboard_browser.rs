@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -34,6 +34,11 @@ impl Drop for ChromeDriver {
 
 /// chromedriver on a free port; panics with a clear message when it cannot start.
 fn chromedriver() -> ChromeDriver {
+    chromedriver_with(&[])
+}
+
+/// `chromedriver`, with `env` set for it and the browser it starts (e.g. `TZ`).
+pub(crate) fn chromedriver_with(env: &[(&str, &str)]) -> ChromeDriver {
     assert!(
         Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
         "the dashboard browser test needs {CHROMEDRIVER} and {CHROMIUM} (apt-get install chromium chromium-driver)"
@@ -43,6 +48,7 @@ fn chromedriver() -> ChromeDriver {
     common::with_free_port("chromedriver", |port| {
         let mut child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,17 +73,28 @@ fn chromedriver() -> ChromeDriver {
 }
 
 async fn browser(driver: &ChromeDriver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+/// `browser`, with more Chromium arguments (e.g. `--force-dark-mode`).
+pub(crate) async fn browser_with(driver: &ChromeDriver, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--no-first-run".into(),
+        format!("--user-data-dir={}", driver._profile.path().display()),
+        "--window-size=1280,800".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--no-first-run",
-                format!("--user-data-dir={}", driver._profile.path().display()),
-                "--window-size=1280,800",
-            ],
+            "args": args,
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -88,11 +105,11 @@ async fn browser(driver: &ChromeDriver) -> Client {
         .unwrap_or_else(|e| panic!("no WebDriver session from chromedriver: {e}"))
 }
 
-const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
+pub(crate) const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
 const VIEWER_PASSWORD: &str = "viewer-only-password-42";
 
 /// Adds a user to the store of `config` with `lookout user add --password-stdin`.
-fn add_user(config: &Path, name: &str, role: &str, password: &str) {
+pub(crate) fn add_user(config: &Path, name: &str, role: &str, password: &str) {
     use std::io::Write;
     let mut child = common::lookout()
         .arg("--config")
@@ -113,7 +130,7 @@ fn add_user(config: &Path, name: &str, role: &str, password: &str) {
 }
 
 /// Logs in through the login form, as a person would, and waits to leave the form.
-async fn login(client: &Client, base: &str, user: &str, password: &str) {
+pub(crate) async fn login(client: &Client, base: &str, user: &str, password: &str) {
     use fantoccini::Locator;
     // Already on the form (sent there by a page): keep its `next`.
     if js(client, "return location.pathname").await != "/login" {
@@ -156,12 +173,12 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
-async fn js(client: &Client, script: &str) -> Value {
+pub(crate) async fn js(client: &Client, script: &str) -> Value {
     client
         .execute(script, vec![])
         .await
@@ -169,7 +186,7 @@ async fn js(client: &Client, script: &str) -> Value {
 }
 
 /// Polls `script` (returning a value) every 50 ms until `ok` accepts it; returns it and the wait.
-async fn wait_js(
+pub(crate) async fn wait_js(
     client: &Client,
     limit: Duration,
     what: &str,
@@ -190,7 +207,7 @@ async fn wait_js(
     }
 }
 
-async fn open(client: &Client, url: &str) {
+pub(crate) async fn open(client: &Client, url: &str) {
     client.goto(url).await.expect("goto");
     wait_js(
         client,
@@ -203,7 +220,7 @@ async fn open(client: &Client, url: &str) {
 }
 
 /// An HTTP server that always answers "in maintenance" (503 with `X-Maintenance-Active: true`).
-fn maintenance_server() -> String {
+pub(crate) fn maintenance_server() -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

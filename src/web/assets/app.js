@@ -1,6 +1,9 @@
 // Lookout dashboard: renders the page named by location.pathname from the JSON API, keeps it
 // current through the live feed (/api/v1/live), and falls back to polling when it is down.
-// No build step, no dependencies. `window.lookout` exposes the state (used by the tests).
+// No build step; charts are charts.js (window.lookoutCharts). `window.lookout` exposes the
+// state (used by the tests). Every number comes from the daemon: thresholds from
+// /api/v1/thresholds and each check's own, alert counts from the status. Times are shown in
+// UTC with their zone, as the CLI, the API and the notifications write them.
 'use strict';
 (function () {
   const L = (window.lookout = {
@@ -10,6 +13,7 @@
     live: 'connecting',
     status: null,
     session: null,
+    thresholds: null, // the effective alert rules' levels (/api/v1/thresholds)
     charts: [],
     socket: null,
     polls: 0,
@@ -17,9 +21,10 @@
   });
   const RANGES = { '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800, '30d': 2592000 };
   const LAYERS = ['system', 'application', 'database', 'redis', 'business'];
-  const LAYER_PAGE = { system: '/system', application: '/checks', database: '/database', redis: '/redis', business: '/checks' };
+  const LAYER_PAGE = { system: '/system', application: '/checks?layer=application', database: '/database', redis: '/redis', business: '/checks?layer=business' };
   const RANK = { ok: 0, maintenance: 1, warning: 2, unknown: 3, critical: 4 };
-  const COLORS = ['#0b57d0', '#b3261e', '#146c2e', '#7d3c98', '#a15c00', '#006b75', '#5f6368'];
+  const STATUSES = ['critical', 'unknown', 'warning', 'maintenance', 'ok'];
+  const COLORS = ['#0b57d0', '#b3261e', '#146c2e', '#7d3c98', '#a15c00', '#006b75', '#5f6368']; // charts.js reads --series-N when it can
   const SVG = 'http://www.w3.org/2000/svg';
 
   // ---------- small helpers ----------
@@ -50,31 +55,35 @@
   function icon(status) {
     const g = s('svg', { viewBox: '0 0 16 16', 'aria-hidden': 'true', focusable: 'false' });
     const f = { fill: 'currentColor' };
+    const mark = { class: 'mark', stroke: '#fff', fill: 'none' };
+    const dot = { class: 'fillmark', fill: '#fff' };
     if (status === 'ok') {
-      g.append(s('circle', { cx: 8, cy: 8, r: 7, ...f }), s('path', { d: 'M4.5 8.2l2.3 2.3 4.7-5', stroke: '#fff', 'stroke-width': 2, fill: 'none' }));
+      g.append(s('circle', { cx: 8, cy: 8, r: 7, ...f }), s('path', { d: 'M4.5 8.2l2.3 2.3 4.7-5', 'stroke-width': 2, ...mark }));
     } else if (status === 'maintenance') {
-      g.append(s('rect', { x: 2, y: 2, width: 12, height: 12, rx: 1, transform: 'rotate(45 8 8)', ...f }), s('rect', { x: 6, y: 5, width: 1.6, height: 6, fill: '#fff' }), s('rect', { x: 8.6, y: 5, width: 1.6, height: 6, fill: '#fff' }));
+      g.append(s('rect', { x: 2, y: 2, width: 12, height: 12, rx: 1, transform: 'rotate(45 8 8)', ...f }), s('rect', { x: 6, y: 5, width: 1.6, height: 6, ...dot }), s('rect', { x: 8.6, y: 5, width: 1.6, height: 6, ...dot }));
     } else if (status === 'warning') {
-      g.append(s('path', { d: 'M8 1L15.5 14.5H.5z', ...f }), s('rect', { x: 7.1, y: 5.5, width: 1.8, height: 5, fill: '#fff' }), s('rect', { x: 7.1, y: 11.5, width: 1.8, height: 1.8, fill: '#fff' }));
+      g.append(s('path', { d: 'M8 1L15.5 14.5H.5z', ...f }), s('rect', { x: 7.1, y: 5.5, width: 1.8, height: 5, ...dot }), s('rect', { x: 7.1, y: 11.5, width: 1.8, height: 1.8, ...dot }));
     } else if (status === 'critical') {
-      g.append(s('path', { d: 'M5 1h6l4 4v6l-4 4H5l-4-4V5z', ...f }), s('path', { d: 'M5.5 5.5l5 5M10.5 5.5l-5 5', stroke: '#fff', 'stroke-width': 2 }));
+      g.append(s('path', { d: 'M5 1h6l4 4v6l-4 4H5l-4-4V5z', ...f }), s('path', { d: 'M5.5 5.5l5 5M10.5 5.5l-5 5', 'stroke-width': 2, ...mark }));
     } else {
-      g.append(s('rect', { x: 1, y: 1, width: 14, height: 14, rx: 3, ...f }), s('path', { d: 'M6 6.2a2 2 0 1 1 2.8 1.8c-.6.3-.8.7-.8 1.3v.5', stroke: '#fff', 'stroke-width': 1.7, fill: 'none' }), s('rect', { x: 7.1, y: 11.3, width: 1.8, height: 1.8, fill: '#fff' }));
+      g.append(s('rect', { x: 1, y: 1, width: 14, height: 14, rx: 3, ...f }), s('path', { d: 'M6 6.2a2 2 0 1 1 2.8 1.8c-.6.3-.8.7-.8 1.3v.5', 'stroke-width': 1.7, ...mark }), s('rect', { x: 7.1, y: 11.3, width: 1.8, height: 1.8, ...dot }));
     }
     return g;
   }
   function badge(status, label) {
     return h('span', { class: 'badge s-' + status, 'data-status': status }, icon(status), label || status);
   }
+  // The API's units ("seconds", "ratio", "percent", "bytes", "count") and the charts' short ones.
   function fmt(value, unit) {
     if (value === null || value === undefined || Number.isNaN(value)) return '—';
-    if (unit === 'ratio') return (value * 100).toFixed(value >= 0.1 || value === 0 ? 1 : 2) + ' %';
-    if (unit === 's') {
-      if (Math.abs(value) < 1) return (value * 1000).toFixed(value < 0.01 ? 2 : 0) + ' ms';
-      return value.toFixed(2) + ' s';
+    if (unit === 'ratio' || unit === 'percent') return (value * 100).toFixed(value >= 0.1 || value === 0 ? 1 : 2) + ' %';
+    if (unit === 's' || unit === 'seconds') {
+      if (Math.abs(value) < 1) return (value * 1000).toFixed(Math.abs(value) < 0.01 ? 2 : 0) + ' ms';
+      if (Math.abs(value) < 120) return (Math.round(value * 100) / 100) + ' s';
+      return dur(Math.round(value));
     }
     if (unit === 'bytes' || unit === 'Bps') {
-      const k = ['B', 'KB', 'MB', 'GB', 'TB'];
+      const k = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
       let v = value, i = 0;
       while (Math.abs(v) >= 1024 && i < k.length - 1) { v /= 1024; i++; }
       return v.toFixed(i ? 1 : 0) + ' ' + k[i] + (unit === 'Bps' ? '/s' : '');
@@ -82,21 +91,75 @@
     if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en');
     return String(Math.round(value * 100) / 100);
   }
+  const p2 = (n) => String(n).padStart(2, '0');
+  // UTC, with the zone said: the CLI, the API and the mails use UTC too.
   function fmtTime(ms, withDate) {
     const d = new Date(ms);
-    const p = (n) => String(n).padStart(2, '0');
-    const t = p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
-    return withDate ? d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + t : t;
+    const t = p2(d.getUTCHours()) + ':' + p2(d.getUTCMinutes()) + ':' + p2(d.getUTCSeconds()) + ' UTC';
+    return withDate ? d.getUTCFullYear() + '-' + p2(d.getUTCMonth() + 1) + '-' + p2(d.getUTCDate()) + ' ' + t : t;
   }
-  const ago = (iso) => fmtTime(Date.parse(iso), true);
+  const ago = (iso) => fmtTime(typeof iso === 'number' ? iso : Date.parse(iso), true);
+  const pct = (x, digits) => (x === null || x === undefined ? '—' : (x * 100).toFixed(digits === undefined ? 2 : digits) + ' %');
+  function dur(seconds) {
+    if (seconds === null || seconds === undefined) return '—';
+    const d = Math.floor(seconds / 86400), hh = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+    return [d ? d + 'd' : '', hh ? hh + 'h' : '', m ? m + 'm' : '', !d && !hh && (sec || !m) ? sec + 's' : ''].filter(Boolean).join(' ');
+  }
+  const query = () => new URLSearchParams(location.search);
   function range() {
-    const r = new URLSearchParams(location.search).get('range');
+    const r = query().get('range');
     return RANGES[r] ? r : '24h';
   }
-  function checkValueUnit(check) {
-    if (check.layer === 'system') return 'ratio';
-    if (check.layer === 'business') return null; // query values, response times...: the detail says
-    return 's';
+  const RANGE_WORDS = { '1h': '1 h', '6h': '6 h', '24h': '24 h', '7d': '7 d', '30d': '30 d' };
+  // Keeps `params` in the URL (without a reload or a history entry per keystroke).
+  function setQuery(params) {
+    const q = query();
+    for (const [k, v] of Object.entries(params)) { if (v === null || v === undefined || v === '') q.delete(k); else q.set(k, v); }
+    const search = q.toString();
+    history.replaceState(null, '', location.pathname + (search ? '?' + search : ''));
+  }
+  // A table whose cells carry their heading (phones show one card per row, labelled).
+  function table(id, heads, rows, opts) {
+    opts = opts || {};
+    const t = h('table', { id, class: 'stack' + (opts.cls ? ' ' + opts.cls : '') },
+      opts.caption ? h('caption', { class: 'sr-only', text: opts.caption }) : null,
+      h('thead', {}, h('tr', {}, heads.map((x) => (x instanceof Node ? x : h('th', { scope: 'col' }, x || h('span', { class: 'sr-only', text: 'Actions' })))))),
+      h('tbody', {}, rows));
+    const labels = heads.map((x) => (x instanceof Node ? x.dataset.label || x.textContent : x || ''));
+    for (const tr of t.tBodies[0].rows) [...tr.cells].forEach((td, i) => td.setAttribute('data-label', labels[i] || ''));
+    // A region that scrolls must be reachable by keyboard (axe: scrollable-region-focusable).
+    return h('div', { class: 'table-wrap' + (opts.tall ? ' tall' : ''), tabindex: '0', role: 'region', 'aria-label': opts.caption || id }, t);
+  }
+  function labelCells(tr, heads) {
+    [...tr.cells].forEach((td, i) => td.setAttribute('data-label', heads[i] || ''));
+    return tr;
+  }
+
+  // ---------- theme ----------
+  // auto (the system's preference), dark or light; stored per browser, on <html data-theme>.
+  const THEMES = ['auto', 'dark', 'light'];
+  function storedTheme() {
+    try { const t = localStorage.getItem('lookout-theme'); return THEMES.includes(t) ? t : 'auto'; } catch (e) { return 'auto'; }
+  }
+  function applyTheme(theme, tell) {
+    if (theme === 'auto') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    const b = document.getElementById('theme');
+    if (b) {
+      b.hidden = false;
+      b.textContent = 'Theme: ' + theme;
+      b.setAttribute('aria-label', 'Theme: ' + theme + (theme === 'auto' ? ' (follows the system)' : '') + '. Change theme');
+    }
+    if (tell) document.dispatchEvent(new CustomEvent('lookout-theme', { detail: { theme } }));
+  }
+  function setupTheme() {
+    applyTheme(storedTheme(), false);
+    const b = document.getElementById('theme');
+    if (b) b.addEventListener('click', () => {
+      const next = THEMES[(THEMES.indexOf(storedTheme()) + 1) % THEMES.length];
+      try { if (next === 'auto') localStorage.removeItem('lookout-theme'); else localStorage.setItem('lookout-theme', next); } catch (e) { /* private mode: this page only */ }
+      applyTheme(next, true);
+    });
   }
 
   // ---------- API and session ----------
@@ -138,11 +201,39 @@
     }
   }
   const isAdmin = () => L.session && L.session.role === 'admin';
+  async function loadThresholds() {
+    try { L.thresholds = (await api('/api/v1/thresholds')).rules || []; } catch (e) { L.thresholds = []; }
+  }
+  // The levels of the enabled rule on `metric` whose matchers `labels` satisfy (the most
+  // specific one), in the shape charts.js draws: null when no rule applies.
+  function thresholdsFor(metric, labels) {
+    labels = labels || {};
+    let best = null, bestN = -1;
+    for (const r of L.thresholds || []) {
+      if (r.metric !== metric) continue;
+      const m = Object.entries(r.labels || {});
+      if (!m.every(([k, v]) => labels[k] === v)) continue;
+      if (m.length > bestN) { best = r; bestN = m.length; }
+    }
+    if (!best) return null;
+    const { comparison, warning, critical, warning_clear, critical_clear, unit } = best;
+    return { comparison, warning, critical, warning_clear, critical_clear, unit, rule: best.rule };
+  }
+  function thresholdText(t, unit) {
+    if (!t) return null;
+    const u = t.unit || unit;
+    const word = t.comparison === 'below' ? 'below' : 'above';
+    const parts = [];
+    if (t.warning !== null && t.warning !== undefined) parts.push('warning ' + word + ' ' + fmt(t.warning, u));
+    if (t.critical !== null && t.critical !== undefined) parts.push('critical ' + word + ' ' + fmt(t.critical, u));
+    return parts.join(', ');
+  }
 
   // ---------- live indicator, live feed, polling, refresh ----------
   function setLive(state) {
     L.live = state;
     const el = document.getElementById('live');
+    el.hidden = false;
     el.className = 'live live-' + state;
     el.querySelector('.live-text').textContent = state;
     el.title = state === 'live' ? 'Live updates over WebSocket' : 'Live feed down: polling every ' + L.pollMs / 1000 + ' s while reconnecting';
@@ -217,17 +308,29 @@
   function statusUrl() {
     return '/api/v1/status?series=' + (location.pathname.startsWith('/system') ? 'filesystem_usage_ratio' : 'none');
   }
+  function setTitle() {
+    const name = typeof page.title === 'function' ? page.title(route.arg) : page.title;
+    document.title = name + ' · Lookout' + (L.status && !page.noStatus ? ': ' + L.status.overall : '');
+  }
   function setStatus(status) {
     if (L.status && (!status.series || !status.series.length)) status.series = L.status.series;
+    // Counts the live feed's observations do not carry: keep the last ones.
+    if (L.status && !status.alerts && L.status.alerts) status.alerts = L.status.alerts;
+    if (L.status && !status.notifiers && L.status.notifiers) status.notifiers = L.status.notifiers;
     L.status = status;
-    document.title = 'Lookout: ' + status.overall;
+    setTitle();
     document.getElementById('updated').textContent = 'updated ' + fmtTime(Date.now());
     if (page.onStatus) page.onStatus(status);
-    for (const el of document.querySelectorAll('[data-check-badge]')) {
-      const c = status.checks.find((x) => x.check === el.dataset.checkBadge);
-      if (c && el.firstElementChild.dataset.status !== c.status) el.replaceChildren(badge(c.status));
-      const d = el.parentElement && el.parentElement.querySelector('.detail');
-      if (c && d) d.textContent = c.detail;
+    // Badges and detail texts of checks shown anywhere on the page.
+    const marked = document.querySelectorAll('[data-check-badge],[data-check-detail]');
+    if (marked.length) {
+      const byName = new Map(status.checks.map((c) => [c.check, c]));
+      for (const el of marked) {
+        const c = byName.get(el.dataset.checkBadge || el.dataset.checkDetail);
+        if (!c) continue;
+        if (el.dataset.checkBadge) { if (!el.firstElementChild || el.firstElementChild.dataset.status !== c.status) el.replaceChildren(badge(c.status)); }
+        else if (el.textContent !== c.detail) el.textContent = c.detail;
+      }
     }
   }
   async function refresh() {
@@ -239,72 +342,83 @@
 
   // ---------- charts (charts.js) ----------
   const chart = (opts) => window.lookoutCharts.chart(opts, { api, range, fmt, fmtTime, h, s, put, RANGES, COLORS, L });
-
-  const TH = {
-    cpu: [{ value: 0.8, level: 'warning' }, { value: 0.95, level: 'critical' }],
-    memory: [{ value: 0.85, level: 'warning' }, { value: 0.95, level: 'critical' }],
-    disk: [{ value: 0.9, level: 'warning' }, { value: 0.95, level: 'critical' }],
-    response: [{ value: 2, level: 'warning' }, { value: 5, level: 'critical' }],
-  };
+  function dropCharts() {
+    for (const c of L.charts) if (c.destroy) c.destroy();
+    L.charts.length = 0;
+  }
+  // A chart of one of the API's chart entries (a check's `charts`, contract item 2).
+  function apiChart(ch, group) {
+    const unit = ch.unit === 'seconds' ? 's' : ch.unit === 'percent' ? 'ratio' : ch.unit === 'count' ? '' : ch.unit || '';
+    return chart({ title: ch.title, name: ch.metric, labels: ch.labels || {}, unit, rate: !!ch.rate, thresholds: ch.thresholds || null, group });
+  }
 
   // ---------- pieces shared by pages ----------
   function rangePicker() {
     const cur = range();
-    return h('nav', { class: 'range', 'aria-label': 'Time range' }, Object.keys(RANGES).map((r) =>
-      h('a', { href: location.pathname + '?range=' + r, 'aria-current': r === cur ? 'true' : null, text: r })));
+    return h('nav', { class: 'range', 'aria-label': 'Time range' }, Object.keys(RANGES).map((r) => {
+      const q = query();
+      q.set('range', r);
+      return h('a', { href: location.pathname + '?' + q, 'aria-current': r === cur ? 'true' : null, text: r });
+    }));
   }
   function header(title, withRange, extra) {
     return h('div', { class: 'toolbar' }, h('h1', {}, title, extra ? ' ' : '', extra || ''), withRange ? rangePicker() : null);
   }
-  function strip(name) {
+  const STRIP_WORD = { o: 'ok', w: 'warning', c: 'critical', u: 'unknown', m: 'maintenance', '-': 'none' };
+  function stripSummary(cells) {
+    const counts = {};
+    for (const st of cells) counts[st] = (counts[st] || 0) + 1;
+    return Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => (k === 'none' ? 'no data' : k) + ' ' + Math.round((v * 100) / cells.length) + '%').join(', ');
+  }
+  // The API's strip ("oowc-..."): oldest first, one letter per bucket. As one element with a
+  // gradient (the list: cheap at 1,000 rows) or one span per bucket (a check's page).
+  function miniStrip(name, strip) {
+    if (!strip) return h('span', { class: 'muted', text: '—' });
+    const cells = [...strip].map((x) => STRIP_WORD[x] || 'none');
+    const stops = [];
+    const n = cells.length;
+    for (let i = 0; i < n;) {
+      let j = i;
+      while (j < n && cells[j] === cells[i]) j++;
+      const v = 'var(--strip-' + cells[i] + ')';
+      stops.push(v + ' ' + ((i * 100) / n).toFixed(2) + '% ' + ((j * 100) / n).toFixed(2) + '%');
+      i = j;
+    }
+    return h('span', { class: 'mini-strip', role: 'img', style: 'background:linear-gradient(to right,' + stops.join(',') + ')',
+      'aria-label': 'Status of ' + name + ' over ' + range() + ': ' + stripSummary(cells), title: stripSummary(cells) });
+  }
+  function bigStrip(name, strip, fromMs, toMs) {
+    if (!strip) return h('p', { class: 'muted', text: 'No status history.' });
+    const cells = [...strip].map((x) => STRIP_WORD[x] || 'none');
+    const n = cells.length;
+    return h('div', { class: 'strip', role: 'img', 'aria-label': 'Status history of ' + name + ' over ' + range() + ': ' + stripSummary(cells) },
+      cells.map((st, i) => h('span', { class: 's-' + st, title: fmtTime(fromMs + ((toMs - fromMs) * (i + 1)) / n, true) + ': ' + (st === 'none' ? 'no data' : st) })));
+  }
+  // The status strip from the raw history (when the server has no `strip`: older daemons).
+  function historyStrip(name) {
     const el = h('div', { class: 'strip', role: 'img', 'aria-label': 'Status history of ' + name + ' (loading)' });
     const from = Date.now() - RANGES[range()] * 1000, to = Date.now();
     api('/api/v1/checks/' + encodeURIComponent(name) + '/history?from=-' + range() + '&limit=5000').then((d) => {
-      const n = 96, cells = [];
+      const n = 48, letters = [];
       const hist = d.history;
       let j = 0, cur = null;
-      const counts = {};
       for (let i = 0; i < n; i++) {
         const end = from + ((to - from) * (i + 1)) / n;
-        let worstHere = null;
-        while (j < hist.length && hist[j].at_ms <= end) {
-          worstHere = worstHere === null ? hist[j].status : worst([worstHere, hist[j].status]);
-          cur = hist[j].status;
-          j++;
-        }
-        const st = worstHere || cur || 'none';
-        counts[st] = (counts[st] || 0) + 1;
-        cells.push(h('span', { class: 's-' + st, title: fmtTime(end, true) + ': ' + (st === 'none' ? 'no data' : st) }));
+        let w = null;
+        while (j < hist.length && hist[j].at_ms <= end) { w = w === null ? hist[j].status : worst([w, hist[j].status]); cur = hist[j].status; j++; }
+        letters.push(({ ok: 'o', warning: 'w', critical: 'c', unknown: 'u', maintenance: 'm' })[w || cur] || '-');
       }
-      el.replaceChildren(...cells);
-      el.setAttribute('aria-label', 'Status history of ' + name + ' over ' + range() + ': ' + Object.entries(counts).map(([k, v]) => k + ' ' + Math.round((v * 100) / n) + '%').join(', '));
+      el.replaceWith(bigStrip(name, letters.join(''), from, to));
     }).catch((e) => el.setAttribute('aria-label', 'Status history unavailable: ' + e.message));
     return el;
   }
-  function checkCard(c, charts) {
+  // A compact card: the maintenance page's checks in maintenance.
+  function checkCard(c) {
     return h('section', { class: 'card check', 'data-check': c.check },
       h('div', { class: 'check-head' },
-        h('h2', {}, h('a', { href: '/checks/' + encodeURIComponent(c.check) + location.search, text: c.check })),
+        h('h3', {}, h('a', { href: '/checks/' + encodeURIComponent(c.check) + location.search, text: c.check })),
         h('span', { 'data-check-badge': c.check }, badge(c.status))),
-      h('p', {}, h('span', { class: 'muted' }, c.layer + ' · '), h('span', { class: 'detail', text: c.detail })),
-      h('h3', { text: 'Status over ' + range() }), strip(c.check),
-      charts && charts.length ? h('div', { class: 'grid' }, charts) : null);
-  }
-  function checkCharts(c) {
-    if (c.layer === 'database') {
-      return [chart({ title: 'Ping (SELECT 1)', name: 'db_ping_seconds', labels: { check: c.check }, unit: 's', fallback: 'check_duration_seconds', thresholds: TH.response }),
-        chart({ title: 'Connections used', name: 'db_connections_ratio', labels: { check: c.check }, unit: 'ratio' }),
-        chart({ title: 'Error rate', name: 'check_error_ratio', labels: { check: c.check }, unit: 'ratio' })];
-    }
-    if (c.layer === 'redis') {
-      return [chart({ title: 'Ping', name: 'redis_ping_seconds', labels: { check: c.check }, unit: 's', fallback: 'check_duration_seconds', thresholds: TH.response }),
-        chart({ title: 'Memory used', name: 'redis_used_memory_bytes', labels: { check: c.check }, unit: 'bytes' }),
-        chart({ title: 'Connected clients', name: 'redis_connected_clients', labels: { check: c.check }, unit: '' }),
-        chart({ title: 'Keyspace hit ratio', name: 'redis_keyspace_hit_ratio', labels: { check: c.check }, unit: 'ratio' }),
-        chart({ title: 'Error rate', name: 'check_error_ratio', labels: { check: c.check }, unit: 'ratio' })];
-    }
-    return [chart({ title: 'Response time', name: 'http_response_seconds', labels: { check: c.check }, unit: 's', fallback: 'check_duration_seconds', thresholds: TH.response }),
-      chart({ title: 'Error rate', name: 'check_error_ratio', labels: { check: c.check }, unit: 'ratio' })];
+      h('p', {}, h('span', { class: 'muted' }, c.layer + ' · '), h('span', { class: 'detail', 'data-check-detail': c.check, text: c.detail })));
   }
   function alertLine(a) {
     const sev = a.severity === 'critical' ? 'critical' : a.severity === 'warning' ? 'warning' : 'unknown';
@@ -313,11 +427,23 @@
   }
   function eventLine(e) {
     const at = typeof e.at === 'number' ? e.at : Date.parse(e.at);
-    return h('li', { 'data-kind': e.kind }, h('time', { datetime: new Date(at).toISOString(), text: fmtTime(at, true) }), h('span', { class: 'kind', text: e.kind.replace('_', ' ') }), h('span', {}, h('strong', { text: e.subject }), ' ', e.message));
+    return h('li', { 'data-kind': e.kind, 'data-subject': e.subject }, h('time', { datetime: new Date(at).toISOString(), text: fmtTime(at, true) }), h('span', { class: 'kind', text: e.kind.replace('_', ' ') }), h('span', {}, h('strong', { text: e.subject }), ' ', e.message));
   }
   async function alertsNow() {
     try { return (await api('/api/v1/alerts')).alerts; } catch (e) { return []; }
   }
+  // Firing = firing and not muted or silenced (the status' `alerts`, else counted here).
+  function alertCounts(st, alerts) {
+    if (st && st.alerts) return st.alerts;
+    const firing = alerts.filter((a) => a.state === 'firing');
+    return {
+      firing: firing.filter((a) => !a.muted_by).length,
+      silenced: firing.filter((a) => a.muted_by && a.muted_by.startsWith('silenced')).length,
+      muted: firing.filter((a) => a.muted_by && !a.muted_by.startsWith('silenced')).length,
+      acknowledged: firing.filter((a) => a.acknowledged_by).length,
+    };
+  }
+  const plural = (n, one, many) => n.toLocaleString('en') + ' ' + (n === 1 ? one : many || one + 's');
 
   // ---------- pages ----------
   const main = document.getElementById('main');
@@ -332,9 +458,9 @@
       put(main, header('Overview', false, h('span', { id: 'overall' })), banners, tiles,
         h('h2', { text: 'System, last hour' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: TH.cpu, range: '1h' }),
-          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: TH.memory, range: '1h' })),
-        h('h2', {}, 'Recent events ', h('a', { href: '/events', class: 'muted', text: '(all)' })), events);
+          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio'), range: '1h', group: 'overview' }),
+          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio'), range: '1h', group: 'overview' })),
+        h('h2', {}, 'Recent events ', h('a', { href: '/events', text: '(all)' })), events);
       this.alerts = await alertsNow();
       if (L.status) this.onStatus(L.status);
       await this.refresh(true);
@@ -359,20 +485,34 @@
         }
         const w = worst(checks.map((c) => c.status));
         const top = checks.filter((c) => c.status === w).sort((a, b) => a.check.localeCompare(b.check))[0];
-        const bad = checks.filter((c) => RANK[c.status] >= RANK.warning).length;
-        const maint = checks.filter((c) => c.status === 'maintenance').length;
-        return h('a', { class: 'tile t-' + w, href: LAYER_PAGE[layer] + location.search, 'data-layer': layer, 'data-status': w },
+        const n = checks.length;
+        const count = (pred) => checks.filter(pred).length;
+        const failing = count((c) => c.status === 'critical' || c.status === 'unknown');
+        const warning = count((c) => c.status === 'warning');
+        const maint = count((c) => c.status === 'maintenance');
+        const parts = [];
+        if (failing) parts.push(failing + ' of ' + n + ' failing');
+        if (warning) parts.push((parts.length ? warning : warning + ' of ' + n) + ' warning');
+        if (maint) parts.push((parts.length ? maint : maint + ' of ' + n) + ' in maintenance');
+        if (!parts.length) parts.push(n + ' of ' + n + ' ok');
+        return h('a', { class: 'tile t-' + w, href: LAYER_PAGE[layer], 'data-layer': layer, 'data-status': w },
           h('h2', {}, h('span', { text: layer }), badge(w)),
-          checkValueUnit(top) !== null && top.status !== 'maintenance' ? h('div', { class: 'value' }, fmt(top.value, checkValueUnit(top))) : null,
-          h('p', { class: 'reason' }, h('strong', { text: top.check + ': ' }), top.detail),
-          h('p', { class: 'muted', text: checks.length + (checks.length === 1 ? ' check' : ' checks') + (bad ? ', ' + bad + ' not ok' : maint ? '' : ', all fine') + (maint ? ', ' + maint + ' in maintenance' : '') }));
+          h('div', { class: 'value', text: parts.join(', ') }),
+          h('p', { class: 'reason' }, h('strong', { text: top.check + ': ' }), top.detail));
       }));
       const banners = document.getElementById('banners');
-      const firing = (this.alerts || []).filter((a) => a.state === 'firing');
+      const alerts = this.alerts || [];
+      const counts = alertCounts(st, alerts);
+      const firing = alerts.filter((a) => a.state === 'firing' && !a.muted_by);
       const maint = st.checks.filter((c) => c.status === 'maintenance');
-      put(banners, 
-        firing.length ? h('div', { class: 'banner firing', role: 'alert' }, icon('critical'), h('div', {}, h('strong', {}, firing.length + ' firing alert' + (firing.length > 1 ? 's' : '') + ' '), h('a', { href: '/alerts', text: 'see alerts' }), h('ul', {}, firing.map(alertLine)))) : '',
-        st.maintenance ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-banner' }, icon('maintenance'), h('div', {}, h('strong', { text: (st.maintenance.planned ? 'Maintenance' : 'Unplanned maintenance') + ' (' + st.maintenance.mode + ' mode): ' }), st.maintenance.reason, st.maintenance.planned_end ? ', planned until ' + ago(st.maintenance.planned_end) : '', maint.length ? '. ' + maint.length + ' check' + (maint.length > 1 ? 's' : '') + ' in maintenance, their alerts muted. ' : '. ', h('a', { href: '/maintenance', text: 'details' })))
+      const quiet = [];
+      if (counts.silenced) quiet.push(counts.silenced + ' silenced');
+      if (counts.muted) quiet.push(counts.muted + ' muted');
+      put(banners,
+        counts.firing ? h('div', { class: 'banner firing', role: 'alert' }, icon('critical'), h('div', {}, h('strong', {}, plural(counts.firing, 'firing alert') + ' '), h('a', { href: '/alerts', text: 'see alerts' }), h('ul', {}, firing.map(alertLine)))) : '',
+        quiet.length ? h('p', { class: 'banner quiet', id: 'muted-alerts' }, 'Also ' + quiet.join(' and ') + ' (firing, not notified). ', h('a', { href: '/alerts', text: 'see alerts' })) : '',
+        st.notifiers && st.notifiers.configured === 0 ? h('div', { class: 'banner warn', id: 'no-notifier', role: 'status' }, icon('warning'), h('div', {}, h('strong', { text: 'No notifier is configured: ' }), 'alerts show here but reach nobody. Add a [[notifier]] (email, webhook or Alertmanager) to the config and check it with lookout alerts test.')) : '',
+        st.maintenance ? h('div', { class: 'banner maintenance', role: 'status', id: 'maintenance-banner' }, icon('maintenance'), h('div', {}, h('strong', { text: (st.maintenance.planned ? 'Maintenance' : 'Unplanned maintenance') + ' (' + st.maintenance.mode + ' mode): ' }), st.maintenance.reason, st.maintenance.planned_end ? ', planned until ' + ago(st.maintenance.planned_end) : '', maint.length ? '. ' + plural(maint.length, 'check') + ' in maintenance, their alerts muted. ' : '. ', h('a', { href: '/maintenance', text: 'details' })))
           : maint.length ? h('div', { class: 'banner maintenance', role: 'status' }, icon('maintenance'), h('div', {}, h('strong', { text: 'Maintenance: ' }), maint.map((c) => c.check + ' (' + c.detail + ')').join('; '), ' ', h('a', { href: '/maintenance', text: 'details' }))) : '');
     },
     onEvent(e) {
@@ -387,18 +527,20 @@
     title: 'System',
     async render() {
       const mounts = [...new Set((L.status ? L.status.series : []).filter((x) => x.name === 'filesystem_usage_ratio').map((x) => x.labels.mountpoint))].sort();
+      const g = 'system';
       put(main, header('System', true),
         h('h2', { text: 'CPU and memory' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: TH.cpu }),
-          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: TH.memory }),
-          chart({ title: 'Load (1 min)', name: 'load1', unit: '' })),
+          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio'), group: g }),
+          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio'), group: g }),
+          chart({ title: 'Load (1 min)', name: 'load1', unit: '', thresholds: thresholdsFor('load1'), group: g })),
         h('h2', { text: 'Disk' }),
-        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: TH.disk })) : chart({ title: 'Filesystems', name: 'filesystem_usage_ratio', unit: 'ratio', thresholds: TH.disk })),
+        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio', { mountpoint: m }), group: g }))
+          : chart({ title: 'Filesystems', name: 'filesystem_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio'), group: g })),
         h('h2', { text: 'Network' }),
         h('div', { class: 'grid' },
-          chart({ title: 'Received', name: 'network_receive_bytes_total', unit: 'Bps', rate: true }),
-          chart({ title: 'Transmitted', name: 'network_transmit_bytes_total', unit: 'Bps', rate: true })),
+          chart({ title: 'Received', name: 'network_receive_bytes_total', unit: 'Bps', rate: true, group: g }),
+          chart({ title: 'Transmitted', name: 'network_transmit_bytes_total', unit: 'Bps', rate: true, group: g })),
         h('h2', { text: 'System checks' }),
         h('div', { id: 'syschecks' }));
       this.onStatus(L.status);
@@ -406,39 +548,244 @@
     onStatus(st) {
       const box = document.getElementById('syschecks');
       if (!box || !st) return;
-      put(box, h('table', {}, h('thead', {}, h('tr', {}, h('th', { text: 'Check' }), h('th', { text: 'Status' }), h('th', { text: 'Value' }), h('th', { text: 'Detail' }))),
-        h('tbody', {}, st.checks.filter((c) => c.layer === 'system').map((c) => h('tr', {}, h('td', { text: c.check }), h('td', {}, badge(c.status)), h('td', { text: fmt(c.value, 'ratio') }), h('td', { text: c.detail }))))));
+      const sys = st.checks.filter((c) => c.layer === 'system');
+      const key = sys.map((c) => c.check + c.status + c.value + c.detail).join();
+      if (key === this.key) return;
+      this.key = key;
+      put(box, table('system-checks', ['Check', 'Status', 'Value', 'Detail'], sys.map((c) => h('tr', {}, h('td', { text: c.check }), h('td', {}, badge(c.status)), h('td', { class: 'num', text: fmt(c.value, 'ratio') }), h('td', { text: c.detail }))), { caption: 'System checks', tall: true }));
     },
   };
 
-  function layerPage(title, filter, empty) {
-    return {
-      title,
-      async render(arg) {
-        let checks = (L.status ? L.status.checks : []).filter(filter);
-        if (arg) checks = checks.filter((c) => c.check === arg);
-        put(main, header(arg ? 'Check ' + arg : title, true),
-          arg && !checks.length ? h('p', { class: 'error', text: 'No check named "' + arg + '".' }) : null,
-          !arg && !checks.length ? h('p', { class: 'muted', text: empty }) : null,
-          ...checks.sort((a, b) => RANK[b.status] - RANK[a.status] || a.check.localeCompare(b.check)).map((c) => checkCard(c, checkCharts(c))));
-        this.names = checks.map((c) => c.check).join();
+  // ---------- the checks list: compact, sortable, filterable, fast at 1,000 checks ----------
+  // Its state is in the URL: q (text), status (a status or "bad"), layer, sort (column, "-" for
+  // descending). `fixedLayer`: the database and Redis pages list their layer only.
+  const UNIT = { seconds: 's', ratio: 'ratio', percent: 'ratio', bytes: 'bytes', count: '' };
+  function valueText(c) {
+    if (c.unit === undefined) return fmt(c.value, c.layer === 'system' ? 'ratio' : c.layer === 'business' ? '' : 's');
+    return c.unit === null ? (c.value === null || c.value === undefined ? '—' : fmt(c.value, '')) : fmt(c.value, UNIT[c.unit] === undefined ? c.unit : UNIT[c.unit]);
+  }
+  const COLUMNS = [
+    { key: 'status', label: 'Status', cmp: (a, b) => RANK[a.status] - RANK[b.status] },
+    { key: 'name', label: 'Name', cmp: (a, b) => a.check.localeCompare(b.check) },
+    { key: 'layer', label: 'Layer', cmp: (a, b) => a.layer.localeCompare(b.layer) },
+    { key: 'target', label: 'Target', cmp: (a, b) => (a.target || '').localeCompare(b.target || '') },
+    { key: 'value', label: 'Last value', cmp: (a, b) => (a.value === null || a.value === undefined ? -Infinity : a.value) - (b.value === null || b.value === undefined ? -Infinity : b.value) },
+    { key: 'uptime', label: 'Uptime', cmp: (a, b) => (a.uptime === null || a.uptime === undefined ? -1 : a.uptime) - (b.uptime === null || b.uptime === undefined ? -1 : b.uptime) },
+    { key: 'history', label: 'History' },
+  ];
+  function checksList(fixedLayer) {
+    const self = {
+      entries: [], // the API's entries, merged with the live status
+      rows: new Map(), // name -> tr
+      async load() {
+        try {
+          const d = await api('/api/v1/checks?from=-' + range());
+          this.entries = d.checks;
+          this.fromApi = true;
+        } catch (e) {
+          // A daemon without /api/v1/checks: the status' checks (no target, uptime or strip).
+          this.entries = (L.status ? L.status.checks : []).map((c) => ({ ...c }));
+          this.fromApi = false;
+        }
+        this.merge(L.status);
       },
+      merge(st) {
+        if (!st) return false;
+        const byName = new Map(st.checks.map((c) => [c.check, c]));
+        let statusChanged = false;
+        for (const e of this.entries) {
+          const c = byName.get(e.check);
+          if (!c) continue;
+          if (e.status !== c.status) statusChanged = true;
+          e.status = c.status; e.value = c.value; e.detail = c.detail; e.at = c.at;
+        }
+        return statusChanged;
+      },
+      state() {
+        const q = query();
+        return { q: q.get('q') || '', status: q.get('status') || '', layer: fixedLayer || q.get('layer') || '', sort: q.get('sort') || '-status' };
+      },
+      visible() {
+        const st = this.state();
+        const words = st.q.toLowerCase().split(/\s+/).filter(Boolean);
+        let list = this.entries.filter((e) => (fixedLayer ? e.layer === fixedLayer : e.layer !== 'system' || st.layer === 'system'));
+        if (st.layer) list = list.filter((e) => e.layer === st.layer);
+        if (st.status === 'bad') list = list.filter((e) => RANK[e.status] >= RANK.warning);
+        else if (st.status) list = list.filter((e) => e.status === st.status);
+        if (words.length) list = list.filter((e) => { const t = (e.check + ' ' + (e.target || '') + ' ' + e.layer + ' ' + (e.type || '')).toLowerCase(); return words.every((w) => t.includes(w)); });
+        const desc = st.sort.startsWith('-');
+        const col = COLUMNS.find((c) => c.key === st.sort.replace(/^-/, '') && c.cmp) || COLUMNS[0];
+        const byName = COLUMNS[1].cmp;
+        list.sort((a, b) => (desc ? -col.cmp(a, b) : col.cmp(a, b)) || byName(a, b));
+        return list;
+      },
+      row(e) {
+        const tr = h('tr', { 'data-check': e.check },
+          h('td', { 'data-check-badge': e.check }, badge(e.status)),
+          h('td', {}, h('a', { href: '/checks/' + encodeURIComponent(e.check) + (query().get('range') ? '?range=' + range() : ''), text: e.check })),
+          h('td', { text: e.layer }),
+          h('td', { class: 'target', text: e.target || '' }),
+          h('td', { class: 'num', 'data-value': '', title: e.detail || '', text: valueText(e) }),
+          h('td', { class: 'num', text: pct(e.uptime) }),
+          h('td', {}, miniStrip(e.check, e.strip)));
+        return labelCells(tr, COLUMNS.map((c) => c.label));
+      },
+      draw() {
+        const tbody = document.querySelector('#checks-list tbody');
+        if (!tbody) return;
+        const list = this.visible();
+        const st = this.state();
+        this.rows = new Map();
+        const frag = document.createDocumentFragment();
+        for (const e of list) { const tr = this.row(e); this.rows.set(e.check, tr); frag.append(tr); }
+        tbody.replaceChildren(frag);
+        for (const th of document.querySelectorAll('#checks-list th[data-sort]')) {
+          const k = th.dataset.sort;
+          th.setAttribute('aria-sort', st.sort === k ? 'ascending' : st.sort === '-' + k ? 'descending' : 'none');
+        }
+        const total = this.entries.filter((e) => (fixedLayer ? e.layer === fixedLayer : e.layer !== 'system' || st.layer === 'system')).length;
+        const count = document.getElementById('checks-count');
+        if (count) count.textContent = (list.length === total ? plural(total, 'check') : list.length.toLocaleString('en') + ' of ' + plural(total, 'check') + ' shown') + (this.fromApi ? '; uptime and history over ' + RANGE_WORDS[range()] + '.' : '.');
+        if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'muted', text: total ? 'No check matches these filters.' : (fixedLayer ? 'No ' + fixedLayer + ' check is configured.' : 'No check is configured ([[check]] in the config).') })));
+      },
+      // Live: patch the rows in place; redraw only when a status moved (order and filters).
       onStatus(st) {
-        let checks = st.checks.filter(filter);
-        if (route.arg) checks = checks.filter((c) => c.check === route.arg);
-        if (checks.map((c) => c.check).sort().join() !== (this.names || '').split(',').sort().join()) this.render(route.arg);
+        if (this.merge(st)) { this.draw(); return; }
+        for (const e of this.entries) {
+          const tr = this.rows.get(e.check);
+          if (!tr) continue;
+          const v = tr.cells[4];
+          const text = valueText(e);
+          if (v.textContent !== text) { v.textContent = text; v.title = e.detail || ''; }
+        }
+      },
+      controls() {
+        const st = this.state();
+        const set = (k) => (ev) => { setQuery({ [k]: ev.target.value }); this.draw(); };
+        const heads = COLUMNS.map((c) => (c.cmp
+          ? h('th', { scope: 'col', 'data-sort': c.key, 'data-label': c.label }, h('button', { type: 'button', text: c.label, onclick: () => {
+            const cur = this.state().sort;
+            setQuery({ sort: cur === '-' + c.key ? c.key : cur === c.key ? '-' + c.key : (c.key === 'status' || c.key === 'value' ? '-' : '') + c.key });
+            this.draw();
+          } }))
+          : h('th', { scope: 'col', 'data-label': c.label, text: c.label })));
+        return [
+          h('form', { class: 'filters', role: 'search', onsubmit: (e) => e.preventDefault() },
+            h('label', {}, 'Filter', h('input', { type: 'search', id: 'check-filter', name: 'q', value: st.q, placeholder: 'name, target, type', oninput: set('q') })),
+            h('label', {}, 'Status', h('select', { id: 'status-filter', name: 'status', onchange: set('status') },
+              [['', 'any'], ['bad', 'not ok'], ...STATUSES.map((x) => [x, x])].map(([v, t]) => h('option', { value: v, selected: st.status === v, text: t })))),
+            fixedLayer ? null : h('label', {}, 'Layer', h('select', { id: 'layer-filter', name: 'layer', onchange: set('layer') },
+              [['', 'all but system'], ...LAYERS.map((x) => [x, x])].map(([v, t]) => h('option', { value: v, selected: st.layer === v, text: t }))))),
+          h('p', { class: 'count muted', id: 'checks-count', role: 'status' }),
+          h('div', { class: 'table-wrap tall', tabindex: '0', role: 'region', 'aria-label': 'Checks' },
+            h('table', { id: 'checks-list', class: 'list stack' }, h('caption', { class: 'sr-only', text: 'Checks, sortable by column' }), h('thead', {}, h('tr', {}, heads)), h('tbody', {}))),
+        ];
       },
     };
+    return self;
   }
-  pages.checks = layerPage('Checks', (c) => c.layer !== 'system', 'No application, database, Redis or business checks are configured ([[check]] in the config).');
-  pages.database = layerPage('Database', (c) => c.layer === 'database', 'No database check is configured (type postgres, mysql or sqlite).');
-  pages.redis = layerPage('Redis', (c) => c.layer === 'redis', 'No Redis check is configured (type redis).');
+  function listPage(title, fixedLayer, withCharts) {
+    return {
+      title,
+      async render() {
+        dropCharts();
+        this.list = checksList(fixedLayer);
+        put(main, header(title, true), this.list.controls(), withCharts ? h('div', { id: 'layer-charts' }) : null);
+        await this.list.load();
+        this.list.draw();
+        if (withCharts) await this.charts();
+      },
+      // The database and Redis pages: each check's charts (the first few; the rest on their pages).
+      async charts() {
+        const box = document.getElementById('layer-charts');
+        const shown = this.list.visible().slice(0, 6);
+        const cards = await Promise.all(shown.map(async (e) => {
+          let d = null;
+          try { d = await api('/api/v1/checks/' + encodeURIComponent(e.check) + '?from=-' + range()); } catch (err) { /* charts unavailable */ }
+          return h('section', { class: 'card check', 'data-check': e.check },
+            h('div', { class: 'check-head' }, h('h2', {}, h('a', { href: '/checks/' + encodeURIComponent(e.check), text: e.check })), h('span', { 'data-check-badge': e.check }, badge(e.status))),
+            h('p', {}, h('span', { class: 'detail', 'data-check-detail': e.check, text: e.detail })),
+            d && d.charts && d.charts.length ? h('div', { class: 'grid' }, d.charts.map((ch) => apiChart(ch, fixedLayer))) : h('p', { class: 'muted', text: 'No charts.' }));
+        }));
+        put(box, shown.length ? h('h2', { text: 'Charts' }) : null, cards);
+      },
+      async refresh() { if (this.list) { await this.list.load(); this.list.draw(); } },
+      onStatus(st) { if (this.list) this.list.onStatus(st); },
+    };
+  }
 
-  function dur(seconds) {
-    if (seconds === null || seconds === undefined) return '—';
-    const d = Math.floor(seconds / 86400), hh = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
-    return [d ? d + 'd' : '', hh ? hh + 'h' : '', m ? m + 'm' : '', !d && !hh && (sec || !m) ? sec + 's' : ''].filter(Boolean).join(' ');
-  }
+  // ---------- a check's own page ----------
+  const TYPE_WORDS = { http: 'HTTP', tcp: 'TCP', dns: 'DNS', postgres: 'PostgreSQL', mysql: 'MySQL', sqlite: 'SQLite', redis: 'Redis', log: 'log file', prometheus: 'Prometheus query' };
+  const checkPage = {
+    title: (name) => name + ' · Checks',
+    async render(name) {
+      dropCharts();
+      let d;
+      try {
+        d = await api('/api/v1/checks/' + encodeURIComponent(name) + '?from=-' + range());
+      } catch (e) {
+        const c = L.status && L.status.checks.find((x) => x.check === name);
+        if (e.status === 404 || !c) {
+          put(main, header('Check ' + name, false), h('p', { class: 'error', text: 'No check named "' + name + '".' }), h('p', {}, h('a', { href: '/checks', text: 'All checks' })));
+          return;
+        }
+        d = { ...c, charts: [], recent: [] }; // a daemon without the detail endpoint
+      }
+      this.data = d;
+      const facts = [];
+      const fact = (k, v) => (v === null || v === undefined || v === '' ? null : [h('dt', { text: k }), h('dd', {}, v)]);
+      const about = [fact('Type', TYPE_WORDS[d.type] || d.type), fact('Layer', d.layer), fact('Target', d.target ? h('code', { text: d.target }) : null),
+        fact('Interval', d.interval_s ? 'every ' + fmt(d.interval_s, 's') : null), fact('Timeout', d.timeout_s ? fmt(d.timeout_s, 's') : null),
+        fact('Last result', d.at ? ago(d.at) : null),
+        fact('Warns when', d.thresholds ? d.thresholds.metric + ' ' + thresholdText(d.thresholds, d.thresholds.unit) : null)].filter(Boolean);
+      facts.push(h('section', { class: 'card', id: 'check-about' }, h('h2', { text: 'About' }), h('dl', { class: 'figures' }, about)));
+      if ('uptime_24h' in d || 'uptime' in d) {
+        facts.push(h('section', { class: 'card', id: 'uptime' }, h('h2', { text: 'Uptime' }), h('dl', { class: 'figures' },
+          ('uptime_24h' in d) ? [fact('24 h', pct(d.uptime_24h, 3)), fact('7 d', pct(d.uptime_7d, 3)), fact('30 d', pct(d.uptime_30d, 3))] : fact(RANGE_WORDS[range()], pct(d.uptime, 3)))));
+      }
+      if (d.phases) {
+        const ph = d.phases;
+        facts.push(h('section', { class: 'card', id: 'phases' }, h('h2', { text: 'Timings (latest)' }), h('dl', { class: 'figures' },
+          [['DNS', ph.dns_s], ['Connect', ph.connect_s], ['TLS', ph.tls_s], ['First byte', ph.ttfb_s], ['Total', ph.total_s]].map(([k, v]) => fact(k, v === null || v === undefined ? null : fmt(v, 's'))).filter(Boolean))));
+      }
+      if (d.certificate) {
+        const c = d.certificate;
+        facts.push(h('section', { class: 'card', id: 'certificate' }, h('h2', { text: 'Certificate' }), h('dl', { class: 'figures' },
+          fact('Expires', ago(c.expires_at_ms || c.expires_at)), fact('Days left', c.days_left === null || c.days_left === undefined ? null : String(c.days_left)), fact('Subject', c.subject))));
+      }
+      const now = Date.now();
+      const fromMs = d.from_ms || now - RANGES[range()] * 1000, toMs = d.to_ms || now;
+      put(main, header(name, true, h('span', { 'data-check-badge': name }, badge(d.status))),
+        h('p', { class: 'lead' }, h('span', { class: 'detail', 'data-check-detail': name, text: d.detail })),
+        h('div', { class: 'facts' }, facts),
+        h('h2', { text: 'Status over ' + RANGE_WORDS[range()] }), d.strip ? bigStrip(name, d.strip, fromMs, toMs) : historyStrip(name),
+        d.charts && d.charts.length ? [h('h2', { text: 'Charts' }), h('div', { class: 'grid' }, d.charts.map((ch) => apiChart(ch, 'check')))] : null,
+        h('h2', { text: 'Recent results' }), h('div', { id: 'recent-box' }, this.recent(d)),
+        h('p', {}, h('a', { href: '/checks', text: 'All checks' })));
+    },
+    recent(d) {
+      const unit = UNIT[d.unit] === undefined ? d.unit : UNIT[d.unit];
+      const rows = (d.recent || []).map((r) => h('tr', {}, h('td', { text: ago(r.at_ms || r.at) }), h('td', {}, badge(r.status)), h('td', { class: 'num', text: d.unit === undefined ? fmt(r.value, '') : fmt(r.value, unit) }), h('td', { text: r.detail })));
+      return rows.length ? table('recent', ['Time', 'Status', 'Value', 'Detail'], rows, { caption: 'Recent results, newest first' }) : h('p', { class: 'muted', text: 'No results yet.' });
+    },
+    async refresh() {
+      try {
+        const d = await api('/api/v1/checks/' + encodeURIComponent(route.arg) + '?from=-' + range());
+        const box = document.getElementById('recent-box');
+        if (box) put(box, this.recent(d));
+      } catch (e) { /* keep */ }
+    },
+  };
+  const checksPage = listPage('Checks', null, false);
+  pages.checks = {
+    title: (arg) => (arg ? checkPage.title(arg) : 'Checks'),
+    render: (arg) => (arg ? checkPage.render(arg) : checksPage.render()),
+    refresh: () => (route.arg ? checkPage.refresh() : checksPage.refresh()),
+    onStatus: (st) => (route.arg ? null : checksPage.onStatus(st)),
+  };
+  pages.database = listPage('Database', 'database', true);
+  pages.redis = listPage('Redis', 'redis', true);
+
   function impactText(i) {
     const parts = [i.blocked_requests + ' blocked requests'];
     if (i.sessions_at_start !== null && i.sessions_at_start !== undefined) parts.push(i.sessions_at_start + ' sessions at start');
@@ -481,7 +828,6 @@
       try {
         const since = '-' + (range() === '1h' || range() === '6h' ? '24h' : range());
         const [m, r] = await Promise.all([api('/api/v1/maintenance?since=' + since), api('/api/v1/maintenance/report?since=' + since)]);
-        const pct = (x) => (x === null || x === undefined ? '—' : (x * 100).toFixed(3) + ' %');
         const av = r.availability.overall;
         const figures = h('div', { class: 'card', id: 'maintenance-report' }, h('h2', { text: 'Figures (' + since.slice(1) + ')' }),
           h('dl', { class: 'figures' },
@@ -490,12 +836,12 @@
             h('dt', { text: 'Mean duration' }), h('dd', { text: dur(Math.round(r.periods.mean_seconds)) }),
             h('dt', { text: 'Emergency mode' }), h('dd', { text: dur(Math.round(r.periods.emergency_seconds)) }),
             h('dt', { text: 'Overrun' }), h('dd', { text: dur(Math.round(r.periods.overrun_seconds)) }),
-            h('dt', { text: 'Availability' }), h('dd', { text: pct(av.availability) }),
-            h('dt', { text: 'Availability without planned maintenance' }), h('dd', { text: pct(av.availability_excluding_planned) }),
+            h('dt', { text: 'Availability' }), h('dd', { text: pct(av.availability, 3) }),
+            h('dt', { text: 'Availability without planned maintenance' }), h('dd', { text: pct(av.availability_excluding_planned, 3) }),
             h('dt', { text: 'Blocked requests' }), h('dd', { text: String(r.impact.blocked_requests) })));
         this.active = m.active;
         const admin = isAdmin();
-        const act = (path, label, body) => h('button', { class: 'secondary', type: 'button', text: label, onclick: async (ev) => {
+        const act = (path, label, body, cls) => h('button', { class: cls, type: 'button', text: label, onclick: async (ev) => {
           ev.target.disabled = true;
           try { await api(path, { method: 'POST', body }); } catch (err) { alert(label + ' failed: ' + err.message); }
           this.refresh();
@@ -507,21 +853,20 @@
               h('strong', { text: (o.planned ? 'In maintenance' : 'Unplanned maintenance') + ' (' + o.mode + ' mode): ' }), o.reason,
               h('p', { text: 'Since ' + ago(o.start) + ' (' + dur(o.duration_seconds) + '), ' + (ORIGIN[o.origin] || o.origin) + (o.planned_end ? ', planned until ' + ago(o.planned_end) : ', no planned end') + (o.overrun_seconds ? ', running over by ' + dur(o.overrun_seconds) : '') + '.' }),
               h('p', { text: 'Impact so far: ' + impactText(o.impact) + '.' }),
-              admin && manualActive ? h('p', {}, act('/api/v1/maintenance/extend', 'Extend 15 min', { by: '15m' }), ' ', act('/api/v1/maintenance/stop', 'Stop maintenance')) : null))
+              admin && manualActive ? h('p', {}, act('/api/v1/maintenance/extend', 'Extend 15 min', { by: '15m' }, 'plain'), ' ', act('/api/v1/maintenance/stop', 'Stop maintenance', undefined, 'danger')) : null))
           : h('p', { class: 'card', id: 'maintenance-now' }, badge('ok', 'not in maintenance'), ' The application is not in maintenance.');
         const inMaint = (L.status ? L.status.checks : []).filter((c) => c.status === 'maintenance');
-        const table = (id, heads, rows) => h('div', { class: 'table-wrap' }, h('table', { id }, h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', text: t })))), h('tbody', {}, rows)));
         put(box, current,
           h('h2', { text: 'Checks in maintenance (' + inMaint.length + ')' }),
-          inMaint.length ? inMaint.map((c) => checkCard(c, [])) : h('p', { class: 'muted', text: 'No check is in maintenance.' }),
+          inMaint.length ? inMaint.map((c) => checkCard(c)) : h('p', { class: 'muted', text: 'No check is in maintenance.' }),
           h('h2', { text: 'Planned windows' }),
-          m.windows.length ? table('maintenance-windows', ['Window', 'From', 'To', 'Mode', 'Reason', 'By'], m.windows.map((w) => h('tr', { 'data-active': String(w.active) }, h('td', {}, w.name || ('#' + w.id), w.active ? ' (open)' : ''), h('td', { text: ago(w.start) }), h('td', { text: ago(w.end) }), h('td', { text: w.mode }), h('td', { text: w.reason }), h('td', { text: w.author }))))
+          m.windows.length ? table('maintenance-windows', ['Window', 'From', 'To', 'Mode', 'Reason', 'By'], m.windows.map((w) => h('tr', { 'data-active': String(w.active) }, h('td', {}, w.name || ('#' + w.id), w.active ? ' (open)' : ''), h('td', { text: ago(w.start) }), h('td', { text: ago(w.end) }), h('td', { text: w.mode }), h('td', { text: w.reason }), h('td', { text: w.author }))), { caption: 'Planned windows' })
             : h('p', { class: 'muted', text: 'No window planned. Schedule them with [[maintenance.window]] in the config, or start one here or with lookout maintenance start.' }),
           figures,
           h('h2', { text: 'History (' + m.history.length + (m.history.length === 1 ? ' period)' : ' periods)') }),
           m.history.length ? table('maintenance-history', ['Start', 'Duration', 'Mode', 'Known from', 'Planned', 'Overrun', 'Impact', 'Muted alerts', 'Reason'], m.history.map((p) => h('tr', {},
             h('td', { text: ago(p.start) }), h('td', { text: dur(p.duration_seconds) + (p.end ? '' : ' (open)') }), h('td', { text: p.mode }), h('td', { text: p.origin }), h('td', { text: p.planned ? 'yes' : 'no' }),
-            h('td', { text: p.overrun_seconds ? dur(p.overrun_seconds) : '—' }), h('td', { text: impactText(p.impact) }), h('td', { text: p.muted.length ? p.muted.join('; ') : 'none' }), h('td', { text: p.reason }))))
+            h('td', { text: p.overrun_seconds ? dur(p.overrun_seconds) : '—' }), h('td', { text: impactText(p.impact) }), h('td', { text: p.muted.length ? p.muted.join('; ') : 'none' }), h('td', { text: p.reason }))), { caption: 'Maintenance history' })
             : h('p', { class: 'muted', text: 'No maintenance in this range.' }));
       } catch (e) {
         put(box, h('p', { class: 'error', text: 'Could not load maintenance: ' + e.message }));
@@ -578,7 +923,7 @@
         const withAck = (a) => {
           const li = alertLine(a);
           if (admin && a.state === 'firing' && !a.acknowledged_by) {
-            li.append(' ', h('button', { class: 'secondary ack', type: 'button', text: 'Acknowledge', 'aria-label': 'Acknowledge ' + a.summary, onclick: async (ev) => {
+            li.append(' ', h('button', { class: 'plain ack', type: 'button', text: 'Acknowledge', 'aria-label': 'Acknowledge ' + a.summary, onclick: async (ev) => {
               ev.target.disabled = true;
               try { await api('/api/v1/alerts/ack', { method: 'POST', body: { id: a.id } }); } catch (err) { alert('Not acknowledged: ' + err.message); }
               this.refresh();
@@ -591,21 +936,27 @@
         const pending = alerts.alerts.filter((a) => a.state === 'pending' && !a.muted_by);
         const muted = alerts.alerts.filter((a) => a.muted_by);
         const sil = silences.silences.filter((x) => x.state !== 'expired');
-        put(box, 
+        // What a notice was: resolved is good news (green), the others carry their severity.
+        const what = (x) => {
+          if (x.kind === 'resolved') return badge('ok', 'resolved');
+          if (x.kind === 'test') return badge('unknown', 'test');
+          const sev = x.severity === 'critical' ? 'critical' : x.severity === 'warning' ? 'warning' : 'unknown';
+          return badge(sev, x.kind.replace('_', '-'));
+        };
+        put(box,
           h('h2', {}, 'Firing (' + firing.length + ')'), list(firing, 'Nothing is firing.'),
           h('h2', {}, 'Pending (' + pending.length + ')'), list(pending, 'Nothing is pending.'),
           h('h2', {}, 'Silenced or muted (' + muted.length + ')'), list(muted, 'No alert is muted.'),
           h('h2', {}, 'Silences (' + sil.length + ')'),
-          sil.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'silences' }, h('thead', {}, h('tr', {}, ['State', 'Matchers', 'Ends', 'Author', 'Comment', ''].map((t) => h('th', { scope: 'col', text: t })))),
-            h('tbody', {}, sil.map((x) => h('tr', { 'data-silence': x.id }, h('td', { text: x.state }), h('td', {}, h('code', { text: x.matchers.join(', ') })), h('td', { text: ago(x.ends_at) }), h('td', { text: x.author }), h('td', { text: x.comment }),
-              h('td', {}, admin ? h('button', { class: 'secondary', type: 'button', text: 'Expire', 'aria-label': 'Expire silence ' + x.matchers.join(', '), onclick: async (ev) => {
-                ev.target.disabled = true;
-                try { await api('/api/v1/silences/' + encodeURIComponent(x.id), { method: 'DELETE' }); } catch (err) { alert('Not expired: ' + err.message); }
-                this.refresh();
-              } }) : null)))))) : h('p', { class: 'muted', text: 'No active silence.' }),
+          sil.length ? table('silences', ['State', 'Matchers', 'Ends', 'Author', 'Comment', ''], sil.map((x) => h('tr', { 'data-silence': x.id }, h('td', { text: x.state }), h('td', {}, h('code', { text: x.matchers.join(', ') })), h('td', { text: ago(x.ends_at) }), h('td', { text: x.author }), h('td', { text: x.comment }),
+            h('td', {}, admin ? h('button', { class: 'danger', type: 'button', text: 'Expire', 'aria-label': 'Expire silence ' + x.matchers.join(', '), onclick: async (ev) => {
+              ev.target.disabled = true;
+              try { await api('/api/v1/silences/' + encodeURIComponent(x.id), { method: 'DELETE' }); } catch (err) { alert('Not expired: ' + err.message); }
+              this.refresh();
+            } }) : null))), { caption: 'Active silences' }) : h('p', { class: 'muted', text: 'No active silence.' }),
           h('h2', {}, 'History (' + range() + ')'),
-          history.history.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'alert-history' }, h('thead', {}, h('tr', {}, ['Time', 'What', 'Severity', 'Rule', 'Summary', 'Told'].map((t) => h('th', { scope: 'col', text: t })))),
-            h('tbody', {}, history.history.map((x) => h('tr', {}, h('td', { text: ago(x.at) }), h('td', { text: x.kind }), h('td', {}, badge(x.severity === 'critical' ? 'critical' : x.severity === 'warning' ? 'warning' : 'unknown', x.severity)), h('td', { text: x.rule }), h('td', { text: x.summary }), h('td', { text: x.muted_by ? 'muted: ' + x.muted_by : x.delivery === 'delivered' ? 'yes' : x.delivery })))))) : h('p', { class: 'muted', text: 'No alert activity in this range.' }));
+          history.history.length ? table('alert-history', ['Time', 'What', 'Severity', 'Rule', 'Summary', 'Told'], history.history.map((x) => h('tr', { 'data-kind': x.kind }, h('td', { text: ago(x.at) }), h('td', {}, what(x)), h('td', { text: x.severity }), h('td', { text: x.rule }), h('td', { text: x.summary }), h('td', { text: x.muted_by ? 'muted: ' + x.muted_by : x.delivery === 'delivered' ? 'yes' : x.delivery }))), { caption: 'Alert history, newest first' })
+            : h('p', { class: 'muted', text: 'No alert activity in this range.' }));
       } catch (e) {
         put(box, h('p', { class: 'error', text: 'Could not load alerts: ' + e.message }));
       }
@@ -613,25 +964,59 @@
     onEvent(e) { if (e.kind === 'alert') this.refresh(); },
   };
 
+  // Events: filtered by kind and check, the filters in the URL (kind=a,b&check=name).
+  const EVENT_KINDS = ['status_changed', 'alert', 'maintenance', 'security', 'started', 'stopped', 'reloaded', 'reload_failed', 'store_error', 'collected'];
   pages.events = {
     title: 'Events',
+    filters() {
+      const q = query();
+      const kinds = (q.get('kind') || '').split(',').filter((k) => EVENT_KINDS.includes(k));
+      return { kinds, check: q.get('check') || '' };
+    },
     async render() {
-      put(main, header('Events', true), h('ul', { class: 'timeline', id: 'timeline' }));
+      const f = this.filters();
+      const names = [...new Set((L.status ? L.status.checks : []).map((c) => c.check))].sort();
+      if (f.check && !names.includes(f.check)) names.unshift(f.check);
+      const apply = () => {
+        const form = document.getElementById('event-filters');
+        const kinds = [...form.querySelectorAll('input[name=kind]:checked')].map((i) => i.value);
+        setQuery({ kind: kinds.join(','), check: form.querySelector('[name=check]').value });
+        this.refresh();
+      };
+      put(main, header('Events', true),
+        h('form', { class: 'filters', id: 'event-filters', onsubmit: (e) => e.preventDefault(), onchange: apply },
+          h('fieldset', {}, h('legend', { text: 'Kinds (none: all)' }), EVENT_KINDS.map((k) => h('label', {}, h('input', { type: 'checkbox', name: 'kind', value: k, checked: f.kinds.includes(k) }), k.replace('_', ' ')))),
+          h('label', {}, 'Check', h('select', { name: 'check' }, h('option', { value: '', text: 'any' }), names.map((n) => h('option', { value: n, selected: n === f.check, text: n }))))),
+        h('ul', { class: 'timeline', id: 'timeline' }));
       await this.refresh();
     },
     async refresh() {
       const ul = document.getElementById('timeline');
+      const f = this.filters();
+      const q = new URLSearchParams({ from: '-' + range(), limit: '1000' });
+      if (f.kinds.length) q.set('kind', f.kinds.join(','));
+      if (f.check) q.set('check', f.check);
       try {
-        const ev = (await api('/api/v1/events?from=-' + range() + '&limit=1000')).events;
-        ul.replaceChildren(...(ev.length ? ev.map(eventLine) : [h('li', { class: 'muted', text: 'No events in this range.' })]));
+        const ev = (await api('/api/v1/events?' + q)).events;
+        ul.replaceChildren(...(ev.length ? ev.map(eventLine) : [h('li', { class: 'muted', text: 'No events in this range' + (f.kinds.length || f.check ? ' with these filters.' : '.') })]));
       } catch (e) { ul.replaceChildren(h('li', { class: 'error', text: e.message })); }
     },
-    onEvent(e) { const ul = document.getElementById('timeline'); if (ul) ul.prepend(eventLine(e)); },
+    onEvent(e) {
+      const f = this.filters();
+      if ((f.kinds.length && !f.kinds.includes(e.kind)) || (f.check && e.subject !== f.check)) return;
+      const ul = document.getElementById('timeline');
+      if (ul) { if (ul.firstElementChild && !ul.firstElementChild.dataset.kind) ul.replaceChildren(); ul.prepend(eventLine(e)); }
+    },
   };
 
   pages.notfound = {
     title: 'Not found',
-    async render() { put(main, h('h1', { text: 'Not found' }), h('p', {}, 'No page here. ', h('a', { href: '/', text: 'Go to the overview' }))); },
+    noStatus: true,
+    async render() {
+      const links = [['/', 'Overview'], ['/system', 'System'], ['/checks', 'Checks'], ['/database', 'Database'], ['/redis', 'Redis'], ['/maintenance', 'Maintenance'], ['/alerts', 'Alerts'], ['/events', 'Events']];
+      put(main, h('div', { class: 'notfound' }, h('h1', { text: 'Not found' }), h('p', {}, 'There is no page at ', h('code', { text: location.pathname }), '. Where to?'),
+        h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href, text }))))));
+    },
   };
 
   // ---------- routing and start ----------
@@ -651,11 +1036,14 @@
   }
 
   async function start() {
-    await loadSession();
+    setupTheme();
+    setLive('connecting');
+    await Promise.all([loadSession(), loadThresholds()]);
     try { L.status = await api(statusUrl()); } catch (e) { main.prepend(h('p', { class: 'error', text: 'Could not load the status: ' + e.message })); }
-    document.title = page.title + ' · Lookout' + (L.status ? ': ' + L.status.overall : '');
+    setTitle();
     await page.render(route.arg);
     if (L.status) setStatus(L.status);
+    L.readyMs = Math.round(performance.now()); // since the navigation started
     document.body.dataset.ready = 'true';
     L.rerender = () => page.render(route.arg);
     connectLive();
