@@ -36,7 +36,7 @@
       else if (k === 'text') el.textContent = v;
       else el.setAttribute(k, v === true ? '' : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -49,7 +49,7 @@
   }
   // replaceChildren without the null/false/'' holes (which it would print as text)
   function put(el, ...children) {
-    el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
+    el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
   }
   const worst = (statuses) => statuses.reduce((w, x) => (RANK[x] > RANK[w] ? x : w), 'ok');
   function icon(status) {
@@ -219,6 +219,16 @@
     const { comparison, warning, critical, warning_clear, critical_clear, unit } = best;
     return { comparison, warning, critical, warning_clear, critical_clear, unit, rule: best.rule };
   }
+  // The levels the system checks (cpu, memory, disk:<mount>) are decided on, from their own
+  // entries: what makes their card warn, even with the matching alert rule disabled.
+  async function checkLevels(names) {
+    const out = {};
+    await Promise.all(names.map(async (n) => {
+      try { const d = await api('/api/v1/checks/' + encodeURIComponent(n) + '?from=-1h'); if (d.thresholds) out[n] = d.thresholds; } catch (e) { /* the rule's, below */ }
+    }));
+    return out;
+  }
+  const levelsOf = (levels, check, metric, labels) => levels[check] || thresholdsFor(metric, labels);
   function thresholdText(t, unit) {
     if (!t) return null;
     const u = t.unit || unit;
@@ -455,11 +465,12 @@
       const banners = h('div', { id: 'banners' });
       const tiles = h('div', { class: 'tiles', id: 'tiles' });
       const events = h('ul', { class: 'timeline', id: 'recent' });
+      const lv = await checkLevels(['cpu', 'memory']);
       put(main, header('Overview', false, h('span', { id: 'overall' })), banners, tiles,
         h('h2', { text: 'System, last hour' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio'), range: '1h', group: 'overview' }),
-          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio'), range: '1h', group: 'overview' })),
+          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio'), range: '1h', group: 'overview' }),
+          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio'), range: '1h', group: 'overview' })),
         h('h2', {}, 'Recent events ', h('a', { href: '/events', text: '(all)' })), events);
       this.alerts = await alertsNow();
       if (L.status) this.onStatus(L.status);
@@ -528,14 +539,15 @@
     async render() {
       const mounts = [...new Set((L.status ? L.status.series : []).filter((x) => x.name === 'filesystem_usage_ratio').map((x) => x.labels.mountpoint))].sort();
       const g = 'system';
+      const lv = await checkLevels(['cpu', 'memory', ...mounts.map((m) => 'disk:' + m)]);
       put(main, header('System', true),
         h('h2', { text: 'CPU and memory' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio'), group: g }),
-          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio'), group: g }),
+          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio'), group: g }),
+          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio'), group: g }),
           chart({ title: 'Load (1 min)', name: 'load1', unit: '', thresholds: thresholdsFor('load1'), group: g })),
         h('h2', { text: 'Disk' }),
-        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio', { mountpoint: m }), group: g }))
+        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: levelsOf(lv, 'disk:' + m, 'filesystem_usage_ratio', { mountpoint: m }), group: g }))
           : chart({ title: 'Filesystems', name: 'filesystem_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio'), group: g })),
         h('h2', { text: 'Network' }),
         h('div', { class: 'grid' },
