@@ -833,6 +833,13 @@ async fn the_checks_list_of_1000_checks_is_ready_within_a_second() {
             "checks list of 1,000: ready at {} ms, {} bytes, {} rows",
             figures[0], figures[1], figures[2]
         );
+        let each = js(
+            &client,
+            "return [performance.getEntriesByType('navigation')[0], ...performance.getEntriesByType('resource')]\
+               .map(e => e.name.replace(location.origin, '') + ' ' + (e.transferSize || e.encodedBodySize || 0)).join(', ')",
+        )
+        .await;
+        eprintln!("  {}", each.as_str().unwrap_or_default());
         assert_eq!(figures[2], json!(1000), "{figures}");
         ready.push((figures[0].as_f64().unwrap(), figures[1].as_u64().unwrap()));
     }
