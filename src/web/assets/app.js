@@ -754,7 +754,7 @@
       const about = [fact('Type', TYPE_WORDS[d.type] || d.type), fact('Layer', d.layer), fact('Target', d.target ? h('code', { text: d.target }) : null),
         fact('Interval', d.interval_s ? 'every ' + fmt(d.interval_s, 's') : null), fact('Timeout', d.timeout_s ? fmt(d.timeout_s, 's') : null),
         fact('Last result', d.at ? ago(d.at) : null),
-        fact('Warns when', d.thresholds ? d.thresholds.metric + ' ' + thresholdText(d.thresholds, d.thresholds.unit) : null)].filter(Boolean);
+        fact('Decided on', d.thresholds ? [thresholdText(d.thresholds, d.thresholds.unit), ' ', h('span', { class: 'muted', text: '(' + d.thresholds.metric + ')' })] : null)].filter(Boolean);
       facts.push(h('section', { class: 'card', id: 'check-about' }, h('h2', { text: 'About' }), h('dl', { class: 'figures' }, about)));
       if ('uptime_24h' in d || 'uptime' in d) {
         facts.push(h('section', { class: 'card', id: 'uptime' }, h('h2', { text: 'Uptime' }), h('dl', { class: 'figures' },
