@@ -1014,8 +1014,10 @@
       const q = new URLSearchParams({ from: '-' + range(), limit: '1000' });
       if (f.kinds.length) q.set('kind', f.kinds.join(','));
       if (f.check) q.set('check', f.check);
+      const seq = (this.seq = (this.seq || 0) + 1); // filters change faster than answers come
       try {
         const ev = (await api('/api/v1/events?' + q)).events;
+        if (seq !== this.seq) return;
         ul.replaceChildren(...(ev.length ? ev.map(eventLine) : [h('li', { class: 'muted', text: 'No events in this range' + (f.kinds.length || f.check ? ' with these filters.' : '.') })]));
       } catch (e) { ul.replaceChildren(h('li', { class: 'error', text: e.message })); }
     },
