@@ -790,4 +790,54 @@ mod tests {
             "{plan:?}"
         );
     }
+
+    /// The figure of BENCHMARKS.md (issue 18): 1,000 checks, 100 of them with 30 days of
+    /// history (one row a minute, as `keep_in_history` keeps it), the summaries of the last
+    /// 24 h and of the 30 days. `cargo test --lib -- --ignored check_summaries_at_scale`.
+    #[tokio::test]
+    #[ignore = "a measurement: fills 4.3 million rows"]
+    async fn check_summaries_at_scale() {
+        const DAY: i64 = 1440 * MIN;
+        let dir = tempfile::tempdir().unwrap();
+        let now = T0 + 30 * DAY;
+        let store = Store::open(dir.path(), StoreOptions::default(), ManualClock::new(now))
+            .await
+            .unwrap();
+        let pool = &store.inner.pool;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT INTO checks (name, layer, status, value, detail, at_ms)
+             SELECT printf('app-%04d', i), 'application', 'ok', 0.05, 'HTTP 200', ?1 FROM n",
+        )
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        sqlx::query(
+            "WITH RECURSIVE m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < 43199)
+             INSERT INTO check_history (check_id, at_ms, status, value, detail)
+             SELECT c.id, ?1 + m.k * 60000,
+                    CASE WHEN m.k % 997 = 0 THEN 'critical' ELSE 'ok' END, 0.05, 'HTTP 200'
+             FROM checks c, m WHERE c.id <= 100",
+        )
+        .bind(T0)
+        .execute(pool)
+        .await
+        .unwrap();
+        eprintln!("filled 4,320,000 rows in {:?}", started.elapsed());
+        for (span, what) in [(DAY, "24 h"), (30 * DAY, "30 days")] {
+            let started = std::time::Instant::now();
+            let summaries = store
+                .check_summaries(now - span, now, 48, None)
+                .await
+                .unwrap();
+            eprintln!(
+                "check_summaries over {what}: {} checks in {:?}",
+                summaries.len(),
+                started.elapsed()
+            );
+            assert_eq!(summaries.len(), 100);
+        }
+    }
 }

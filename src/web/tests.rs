@@ -949,4 +949,51 @@ async fn a_thousand_checks_fit_the_page_budget() {
         status < 200_000,
         "/api/v1/status?series=none is {status} bytes"
     );
+    // What a browser transfers: gzip'd.
+    let gzipped = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            let response = router(state)
+                .oneshot(
+                    Request::get(uri)
+                        .header("accept-encoding", "gzip, deflate, br")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-encoding"], "gzip", "{uri}");
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .len()
+        }
+    };
+    let (list_gz, status_gz) = (
+        gzipped("/api/v1/checks").await,
+        gzipped("/api/v1/status").await,
+    );
+    eprintln!("gzip'd: /api/v1/checks {list_gz} bytes, /api/v1/status {status_gz} bytes");
+    assert!(
+        list_gz < 100_000,
+        "/api/v1/checks gzip'd is {list_gz} bytes"
+    );
+    assert!(
+        status_gz < 100_000,
+        "/api/v1/status gzip'd is {status_gz} bytes"
+    );
+    // /metrics is never compressed (a scrape's cost stays what it was).
+    let response = router(state.clone())
+        .oneshot(
+            Request::get("/metrics")
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
 }
