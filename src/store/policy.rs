@@ -97,9 +97,11 @@ pub fn choose_tier(from: i64, to: i64, facts: &TierFacts) -> Tier {
         if oldest[t].is_some_and(|o| o <= from) {
             return true;
         }
-        // It starts after `from`: use it unless a coarser tier holds older data.
+        // It starts after `from`: use it unless a coarser tier holds older data, that is a
+        // bucket before the one this tier's first sample falls in (a bucket is stamped with
+        // its start: the hour a young series began in is not older than its first minute).
         !(t + 1..3).any(|c| match (oldest[c], oldest[t]) {
-            (Some(c), Some(o)) => c < o,
+            (Some(co), Some(o)) => co < align(o, [1, MINUTE_MS, HOUR_MS][c]),
             (Some(_), None) => true,
             (None, _) => false,
         })
@@ -326,6 +328,34 @@ mod tests {
                 3600,
                 [Some(now - 2 * H), None, None],
                 Tier::Minute,
+            ),
+            (
+                "a young series, 1 h 46 min from the hour it began: its minutes, not 2 hours",
+                now - 2 * H,
+                now - 2 * H + 106 * 60_000,
+                4260,
+                [
+                    Some(now - 2 * H + 35 * 60_000 + 500),
+                    Some(now - 2 * H + 35 * 60_000),
+                    Some(now - 2 * H),
+                ],
+                Tier::Minute,
+            ),
+            (
+                "a young series, 10 min: raw, though its first minute is stamped earlier",
+                now - 600_000,
+                now,
+                600,
+                [Some(now - 600_000 + 700), Some(now - 600_000), None],
+                Tier::Raw,
+            ),
+            (
+                "minutes expired, hours reach further back: hour",
+                now - 5 * D,
+                now - 5 * D + 10 * H,
+                0,
+                [None, Some(now - 4 * D), Some(now - 90 * D)],
+                Tier::Hour,
             ),
             (
                 "raw starts after from, nothing older elsewhere: raw",
