@@ -762,8 +762,8 @@ async fn theme(client: &Client, dark: bool) {
 /// /system and a check page, desktop and phone, light and dark, land in the screenshots folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_draw_config_thresholds_fitting_units_gaps_zoom_and_a_shared_crosshair() {
-    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
     let _machine = crate::common::machine::shared();
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
     let dir = tempfile::tempdir().unwrap();
     let target = alerting::Switch::start();
     let extra = String::from("[system.thresholds]\ncpu_warning = \"60%\"\n")

@@ -848,6 +848,11 @@ async fn the_checks_list_of_1000_checks_is_ready_within_a_second() {
         best <= 1000.0,
         "the list of 1,000 checks ready after {best:.0} ms"
     );
+    let bytes = ready.iter().map(|r| r.1).min().unwrap();
+    assert!(
+        bytes <= 300_000,
+        "the list of 1,000 checks moved {bytes} bytes"
+    );
     // A filter: the rows that match, at once.
     let took = js(
         &client,
