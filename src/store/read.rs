@@ -467,12 +467,13 @@ pub async fn check_history(
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckSummary {
     pub check: String,
-    /// (bucket index, worst status, ok results, results), buckets with a result only, in order.
+    /// (bucket index, worst status, ok results, results that count), buckets with a result
+    /// only, in order. Results in maintenance do not count: planned downtime is not downtime.
     pub buckets: Vec<(u32, Status, u64, u64)>,
 }
 
 impl CheckSummary {
-    /// Ok results of all results, or `None` without any.
+    /// Ok results of the results that count (not in maintenance), or `None` without any.
     pub fn uptime(&self) -> Option<f64> {
         let (ok, all) = self
             .buckets
@@ -496,7 +497,7 @@ const RANKED: [Status; 5] = [
 const SUMMARIES_SQL: &str = "SELECT c.name, (h.at_ms - ?1) * ?3 / ?4 AS bucket,
         max(CASE h.status WHEN 'ok' THEN 0 WHEN 'maintenance' THEN 1
             WHEN 'warning' THEN 2 WHEN 'unknown' THEN 3 ELSE 4 END),
-        sum(h.status = 'ok'), count(*)
+        sum(h.status = 'ok'), sum(h.status <> 'maintenance')
  FROM checks c JOIN check_history h ON h.check_id = c.id
  WHERE h.at_ms >= ?1 AND h.at_ms <= ?2 AND (?5 IS NULL OR c.name = ?5)
  GROUP BY c.name, bucket
@@ -720,6 +721,40 @@ mod tests {
                 at_ms,
             }],
         }
+    }
+
+    #[tokio::test]
+    async fn uptime_leaves_out_results_in_maintenance() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0 + 60 * MIN);
+        let store = Store::open(dir.path(), StoreOptions::default(), clock.clone())
+            .await
+            .unwrap();
+        // "a": 30 minutes ok, 20 in planned maintenance, 10 critical; "m": in maintenance
+        // throughout.
+        for minute in 0..60 {
+            let at = T0 + minute * MIN;
+            let a = match minute {
+                0..30 => Status::Ok,
+                30..50 => Status::Maintenance,
+                _ => Status::Critical,
+            };
+            store.ingest(&result("a", a, at));
+            store.ingest(&result("m", Status::Maintenance, at));
+        }
+        store.flush().await.unwrap();
+        let summaries = store
+            .check_summaries(T0, T0 + 60 * MIN - 1, 4, None)
+            .await
+            .unwrap();
+        assert_eq!(summaries[0].check, "a");
+        assert_eq!(
+            summaries[0].uptime(),
+            Some(0.75),
+            "30 ok of the 40 that count"
+        );
+        assert_eq!(summaries[1].check, "m");
+        assert_eq!(summaries[1].uptime(), None, "nothing counts in maintenance");
     }
 
     #[tokio::test]

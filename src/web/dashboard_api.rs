@@ -76,9 +76,11 @@ fn entry(
             *slot = Some(slot.map_or(r.status, |s| s.max(r.status)));
         }
     }
-    let uptime = summary
-        .and_then(CheckSummary::uptime)
-        .or_else(|| latest_in_range.map(|r| if r.status == Status::Ok { 1.0 } else { 0.0 }));
+    let uptime = summary.and_then(CheckSummary::uptime).or_else(|| {
+        latest_in_range
+            .filter(|r| r.status != Status::Maintenance)
+            .map(|r| if r.status == Status::Ok { 1.0 } else { 0.0 })
+    });
     let strip: String = worst
         .into_iter()
         .map(|s| s.map_or('-', strip_letter))
