@@ -326,6 +326,26 @@ async fn every_page_names_itself_fits_a_phone_and_passes_axe_in_light_and_dark()
     )
     .await;
     assert!(time.as_str().unwrap().ends_with(" UTC"), "{time}");
+    // ... and so do the charts' time axes (uPlot would tick in the browser's zone).
+    open(&client, &format!("{}/system", f.base)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ticks = js(
+        &client,
+        "const c = lookout.charts.find(c => c.u && c.u.axes[0]._values && c.u.axes[0]._values.length);\
+         if (!c) return 'no chart with time ticks';\
+         const a = c.u.axes[0], p = (n) => String(n).padStart(2, '0');\
+         const bad = a._splits.map((ms, i) => [new Date(ms), String(a._values[i])])\
+           .filter(([d, v]) => !v.startsWith(p(d.getUTCHours()) + ':' + p(d.getUTCMinutes())))\
+           .map(([d, v]) => v + ' for ' + d.toISOString());\
+         if (!String(a._values[0]).includes('UTC')) bad.push('no zone on the first tick: ' + a._values[0]);\
+         return bad.join('; ')",
+    )
+    .await;
+    assert_eq!(
+        ticks,
+        json!(""),
+        "chart time ticks in UTC with the browser in New York"
+    );
     client.close().await.unwrap();
 
     // With JavaScript, the pill shows the live state; without a dark preference stored, the

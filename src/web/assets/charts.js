@@ -91,19 +91,20 @@
     return Math.abs(x) < 1e-9 ? '0' : trim(x.toFixed(plan.decimals)) + plan.sc.suffix;
   }
 
-  // Time ticks: hours and minutes (24 h), the date under the first tick and where the day
+  // Time ticks in UTC, as every other time of the dashboard, the CLI and the API: hours and
+  // minutes (24 h), the date (and the zone, once) under the first tick and where the day
   // changes; dates alone when ticks are days apart.
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   function timeTicks(u, splits, axisIdx, space, incr) {
     const p = (n) => String(n).padStart(2, '0');
     let day = null;
-    return splits.map((ms) => {
+    return splits.map((ms, i) => {
       const d = new Date(ms);
-      const date = d.getDate() + ' ' + MONTHS[d.getMonth()];
+      const date = d.getUTCDate() + ' ' + MONTHS[d.getUTCMonth()] + (i === 0 ? ' UTC' : '');
       if (incr >= 86400000) return date;
-      const time = p(d.getHours()) + ':' + p(d.getMinutes()) + (incr < 60000 ? ':' + p(d.getSeconds()) : '');
+      const time = p(d.getUTCHours()) + ':' + p(d.getUTCMinutes()) + (incr < 60000 ? ':' + p(d.getUTCSeconds()) : '');
       const label = day === date ? time : time + '\n' + date;
-      day = date;
+      day = date.replace(' UTC', '');
       return label;
     });
   }
@@ -403,6 +404,8 @@
         width,
         height: HEIGHT,
         ms: 1,
+        // ticks fall on UTC hours and days (uPlot would align them to the browser's zone)
+        tzDate: (ms) => uPlot.tzDate(new Date(ms), 'Etc/UTC'),
         pxAlign: 0,
         // room on the right for half of the last time label, which is centred on its tick
         padding: [10, (u) => {
