@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::clock::{UnixMillis, format_rfc3339};
-use crate::model::Event;
+use crate::model::{CheckResult, Event};
 
 /// One point of a series: the aggregate of the samples in one step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +72,19 @@ pub struct CheckHistoryPointView {
     pub status: &'static str,
     pub value: Option<f64>,
     pub detail: String,
+}
+
+impl From<CheckResult> for CheckHistoryPointView {
+    fn from(r: CheckResult) -> Self {
+        CheckHistoryPointView {
+            at: format_rfc3339(r.at_ms),
+            at_ms: r.at_ms,
+            status: r.status.as_str(),
+            // `null` when not a finite number (JSON has no NaN).
+            value: r.value.filter(|v| v.is_finite()),
+            detail: r.detail,
+        }
+    }
 }
 
 /// `GET /api/v1/checks/{name}/history`.

@@ -230,13 +230,7 @@ pub async fn check(
     }
     let recent = stored
         .into_iter()
-        .map(|r| CheckHistoryPointView {
-            at: format_rfc3339(r.at_ms),
-            at_ms: r.at_ms,
-            status: r.status.as_str(),
-            value: r.value.filter(|v| v.is_finite()),
-            detail: r.detail,
-        })
+        .map(CheckHistoryPointView::from)
         .collect();
     // Before anything is stored, the latest result is all there is.
     let latest_uptime = result
@@ -313,15 +307,6 @@ pub async fn check_history(
         check: name,
         from: format_rfc3339(from_ms),
         to: format_rfc3339(to_ms),
-        history: rows
-            .into_iter()
-            .map(|r| CheckHistoryPointView {
-                at: format_rfc3339(r.at_ms),
-                at_ms: r.at_ms,
-                status: r.status.as_str(),
-                value: r.value.filter(|v| v.is_finite()),
-                detail: r.detail,
-            })
-            .collect(),
+        history: rows.into_iter().map(CheckHistoryPointView::from).collect(),
     }))
 }
