@@ -25,6 +25,18 @@ pub fn poll<T>(limit: Duration, what: &str, mut ready: impl FnMut() -> Option<T>
     }
 }
 
+/// Waits until the API of `daemon` lists an alert of `rule` firing (20 s at most).
+pub fn until_firing(daemon: &crate::common::Daemon, rule: &str) {
+    poll(Duration::from_secs(20), &format!("{rule} firing"), || {
+        daemon.json("/api/v1/alerts")["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule"] == rule && a["state"] == "firing")
+            .then_some(())
+    });
+}
+
 /// aiosmtpd writing each accepted message to `out` as `<n>.json`.
 pub struct SmtpServer {
     child: Child,

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod alerting;
+pub mod browser;
 pub mod disk_full;
 pub mod https;
 pub mod login_spray;

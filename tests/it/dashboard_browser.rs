@@ -4,246 +4,17 @@
 //! (`/usr/bin/chromium`) must be installed: without them this test FAILS, it never passes.
 //! Screenshots land in `target/dashboard-screenshots/` for a human to look at.
 
-use crate::common::{self, alerting};
+use std::time::Duration;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use fantoccini::Client;
+use serde_json::json;
 
-use crate::common::Daemon;
-use alerting::{FlipServer, closed_port, http_check, poll};
-use fantoccini::{Client, ClientBuilder};
-use serde_json::{Value, json};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-pub(crate) struct ChromeDriver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// chromedriver on a free port; panics with a clear message when it cannot start.
-fn chromedriver() -> ChromeDriver {
-    chromedriver_with(&[])
-}
-
-/// `chromedriver`, with `env` set for it and the browser it starts (e.g. `TZ`).
-pub(crate) fn chromedriver_with(env: &[(&str, &str)]) -> ChromeDriver {
-    assert!(
-        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
-        "the dashboard browser test needs {CHROMEDRIVER} and {CHROMIUM} (apt-get install chromium chromium-driver)"
-    );
-    // It cannot report a port of its own choosing: a free port, another if that one was
-    // taken before chromedriver bound it (it exits then).
-    common::with_free_port("chromedriver", |port| {
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("chromedriver did not start ({CHROMEDRIVER}): {e}"));
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("chromedriver exited at start with {status}"));
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "chromedriver did not listen on port {port} within 15 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(ChromeDriver {
-            child,
-            port,
-            _profile: tempfile::tempdir().unwrap(),
-        })
-    })
-}
-
-async fn browser(driver: &ChromeDriver) -> Client {
-    browser_with(driver, &[]).await
-}
-
-/// `browser`, with more Chromium arguments (e.g. `--force-dark-mode`).
-pub(crate) async fn browser_with(driver: &ChromeDriver, extra: &[&str]) -> Client {
-    let mut args = vec![
-        "--headless".to_string(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-dev-shm-usage".into(),
-        "--disable-background-networking".into(),
-        "--no-first-run".into(),
-        format!("--user-data-dir={}", driver._profile.path().display()),
-        "--window-size=1280,800".into(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": args,
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap_or_else(|e| panic!("no WebDriver session from chromedriver: {e}"))
-}
-
-pub(crate) const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
-const VIEWER_PASSWORD: &str = "viewer-only-password-42";
-
-/// Adds a user to the store of `config` with `lookout user add --password-stdin`.
-pub(crate) fn add_user(config: &Path, name: &str, role: &str, password: &str) {
-    use std::io::Write;
-    let mut child = common::lookout()
-        .arg("--config")
-        .arg(config)
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = common::finish(child);
-    assert!(
-        out.status.success(),
-        "user add {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Logs in through the login form, as a person would, and waits to leave the form.
-pub(crate) async fn login(client: &Client, base: &str, user: &str, password: &str) {
-    use fantoccini::Locator;
-    // Already on the form (sent there by a page): keep its `next`.
-    if js(client, "return location.pathname").await != "/login" {
-        client.goto(&format!("{base}/login")).await.unwrap();
-    }
-    client
-        .find(Locator::Id("user"))
-        .await
-        .expect("the login form")
-        .send_keys(user)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_js(
-        client,
-        Duration::from_secs(5),
-        "logged in: away from the login form",
-        "return location.pathname",
-        |v| v != "/login",
-    )
-    .await;
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-pub(crate) async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-}
-
-pub(crate) async fn js(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
-}
-
-/// Polls `script` (returning a value) every 50 ms until `ok` accepts it; returns it and the wait.
-pub(crate) async fn wait_js(
-    client: &Client,
-    limit: Duration,
-    what: &str,
-    script: &str,
-    ok: impl Fn(&Value) -> bool,
-) -> (Value, Duration) {
-    let started = Instant::now();
-    loop {
-        let value = js(client, script).await;
-        if ok(&value) {
-            return (value, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < limit,
-            "not within {limit:?}: {what} (last: {value})"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-pub(crate) async fn open(client: &Client, url: &str) {
-    client.goto(url).await.expect("goto");
-    wait_js(
-        client,
-        Duration::from_secs(10),
-        &format!("{url} rendered"),
-        "return document.body.dataset.ready || null",
-        |v| v == "true",
-    )
-    .await;
-}
-
-/// An HTTP server that always answers "in maintenance" (503 with `X-Maintenance-Active: true`).
-pub(crate) fn maintenance_server() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 503 Service Unavailable\r\nX-Maintenance-Active: true\r\n\
-                      Content-Length: 11\r\nConnection: close\r\n\r\nmaintenance",
-                );
-            });
-        }
-    });
-    format!("http://{addr}/health")
-}
+use crate::common::alerting::{self, FlipServer, closed_port, http_check, poll, until_firing};
+use crate::common::browser::{
+    ADMIN_PASSWORD, VIEWER_PASSWORD, add_user, browser, chromedriver, js, logged_in, login,
+    maintenance_server, open, screenshot, wait_js,
+};
+use crate::common::{self, Daemon};
 
 const TILE: &str = "return (document.querySelector('[data-layer=application]') || {dataset:{}}).dataset.status || null";
 const LIVE: &str = "return document.querySelector('#live .live-text').textContent";
@@ -377,14 +148,7 @@ async fn the_dashboard_shows_statuses_live_charts_and_alerts_and_falls_back_to_p
     eprintln!("status change visible after {took:?}");
 
     // 3. The alerts page lists the firing alert.
-    poll(Duration::from_secs(20), "check_failed firing", || {
-        daemon.json("/api/v1/alerts")["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["rule"] == "check_failed" && a["state"] == "firing")
-            .then_some(())
-    });
+    until_firing(&daemon, "check_failed");
     open(&client, &format!("{base}/alerts")).await;
     let (firing, _) = wait_js(
         &client,
@@ -808,10 +572,8 @@ async fn charts_draw_config_thresholds_fitting_units_gaps_zoom_and_a_shared_cros
         || (!points("redis_connected_clients", "cache").is_empty()).then_some(()),
     );
 
-    let driver = chromedriver();
-    let client = browser(&driver).await;
+    let (_driver, client) = logged_in(&base, "ada", ADMIN_PASSWORD).await;
     client.set_window_size(1440, 900).await.expect("resize");
-    login(&client, &base, "ada", ADMIN_PASSWORD).await;
 
     // 1. /system, 24 h: the charts are drawn.
     open(&client, &format!("{base}/system?range=24h")).await;

@@ -2,25 +2,24 @@
 //! `lookout serve`: every page named in its title, fitting a 390 px phone, and free of axe-core
 //! violations in light and dark; numbers from the daemon (thresholds, alert counts, tiles that
 //! say what their number is), the checks list and a check's detail page, event filters kept
-//! in the URL, times with their zone. The browser fixtures are `dashboard_browser`'s.
+//! in the URL, times with their zone. The browser fixtures are `common::browser`.
 //!
 //! axe-core (npm `axe-core`) is installed by `.ci/run`, which names its `axe.min.js` in
 //! `LOOKOUT_AXE`; without it the accessibility test FAILS, it never passes.
 //! Screenshots (desktop and phone, light and dark, whole pages) land in
 //! `target/dashboard-screenshots/pages-*.png`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use fantoccini::Client;
 use serde_json::{Value, json};
 
-use crate::common::alerting::{FlipServer, http, http_check, poll};
-use crate::common::{self, Daemon};
-use crate::dashboard_browser::{
-    ADMIN_PASSWORD, add_user, browser_with, chromedriver_with, js, login, maintenance_server, open,
-    screenshot, wait_js,
+use crate::common::alerting::{FlipServer, http, http_check, poll, until_firing};
+use crate::common::browser::{
+    ADMIN_PASSWORD, ChromeDriver, add_user, js, logged_in, logged_in_with, maintenance_server,
+    open, screenshot, wait_js,
 };
+use crate::common::{self, Daemon};
 
 /// Every page of the dashboard, and a path that is none.
 const PAGES: [(&str, &str); 10] = [
@@ -97,6 +96,19 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// A browser logged in as ada, the admin.
+    async fn browser(&self) -> (ChromeDriver, Client) {
+        logged_in(&self.base, "ada", ADMIN_PASSWORD).await
+    }
+
+    /// POSTs `body` to the API's `path`, which must take it (200 or 201).
+    fn post(&self, path: &str, body: &str) {
+        let (code, body) = http(self.daemon.addr, "POST", path, Some(body));
+        assert!(code == 200 || code == 201, "{code} {body}");
+    }
+}
+
 /// The violations axe-core finds on the page shown: "rule (impact): targets" lines.
 async fn axe(client: &Client, source: &str) -> Vec<String> {
     if js(client, "return typeof axe").await != "object" {
@@ -164,28 +176,15 @@ async fn every_page_names_itself_fits_a_phone_and_passes_axe_in_light_and_dark()
     // Something on every page: a firing alert (history and firing lists), a silence (its
     // table), a maintenance window started by hand (its table and buttons).
     f.app.set(500);
-    poll(Duration::from_secs(20), "check_failed firing", || {
-        f.daemon.json("/api/v1/alerts")["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["rule"] == "check_failed" && a["state"] == "firing")
-            .then_some(())
-    });
-    let (code, body) = http(
-        f.daemon.addr,
-        "POST",
+    until_firing(&f.daemon, "check_failed");
+    f.post(
         "/api/v1/silences",
-        Some(r#"{"matchers":["check=\"nothing\""],"for":"1h","author":"ops","comment":"test"}"#),
+        r#"{"matchers":["check=\"nothing\""],"for":"1h","author":"ops","comment":"test"}"#,
     );
-    assert!(code == 200 || code == 201, "{code} {body}");
-    let (code, body) = http(
-        f.daemon.addr,
-        "POST",
+    f.post(
         "/api/v1/maintenance/start",
-        Some(r#"{"for":"1h","reason":"upgrade","mode":"normal"}"#),
+        r#"{"for":"1h","reason":"upgrade","mode":"normal"}"#,
     );
-    assert!(code == 200 || code == 201, "{code} {body}");
 
     let mut problems = Vec::new();
     // The unknown path: a real 404, the shell saying so.
@@ -207,9 +206,14 @@ async fn every_page_names_itself_fits_a_phone_and_passes_axe_in_light_and_dark()
         problems.push(format!("the live pill shows without JS: {pill}"));
     }
 
-    let driver = chromedriver_with(&[("TZ", "America/New_York")]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = logged_in_with(
+        &[("TZ", "America/New_York")],
+        &[],
+        &f.base,
+        "ada",
+        ADMIN_PASSWORD,
+    )
+    .await;
     for theme in ["light", "dark"] {
         set_theme(&client, &f.base, theme).await;
         for (width, height, device) in [(1440u32, 900u32, "desktop"), (390, 844, "phone")] {
@@ -350,9 +354,8 @@ async fn every_page_names_itself_fits_a_phone_and_passes_axe_in_light_and_dark()
 
     // With JavaScript, the pill shows the live state; without a dark preference stored, the
     // browser's preference decides (prefers-color-scheme).
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &["--force-dark-mode"]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) =
+        logged_in_with(&[], &["--force-dark-mode"], &f.base, "ada", ADMIN_PASSWORD).await;
     open(&client, &format!("{}/", f.base)).await;
     let media = js(
         &client,
@@ -390,9 +393,7 @@ fn tile(layer: &str) -> String {
 async fn numbers_on_the_dashboard_come_from_the_daemon_and_say_what_they_are() {
     let _machine = crate::common::machine::shared();
     let f = fixture();
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = f.browser().await;
 
     // Thresholds from the config, through the API: 60 %, nowhere 80 %.
     open(&client, &format!("{}/system", f.base)).await;
@@ -476,14 +477,7 @@ async fn numbers_on_the_dashboard_come_from_the_daemon_and_say_what_they_are() {
     assert!(!failing.as_str().unwrap().contains(" ms\n"), "{failing}");
 
     // Firing: a red banner. Silenced: no red box, the count said apart.
-    poll(Duration::from_secs(20), "check_failed firing", || {
-        f.daemon.json("/api/v1/alerts")["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["rule"] == "check_failed" && a["state"] == "firing")
-            .then_some(())
-    });
+    until_firing(&f.daemon, "check_failed");
     wait_js(
         &client,
         Duration::from_secs(5),
@@ -492,13 +486,10 @@ async fn numbers_on_the_dashboard_come_from_the_daemon_and_say_what_they_are() {
         |v| v.as_str().is_some_and(|t| t.contains("1 firing alert")),
     )
     .await;
-    let (code, body) = http(
-        f.daemon.addr,
-        "POST",
+    f.post(
         "/api/v1/silences",
-        Some(r#"{"matchers":["check=\"app\""],"for":"1h","author":"ops","comment":"deploy"}"#),
+        r#"{"matchers":["check=\"app\""],"for":"1h","author":"ops","comment":"deploy"}"#,
     );
-    assert!(code == 200 || code == 201, "{code} {body}");
     poll(Duration::from_secs(10), "the alert silenced", || {
         f.daemon.json("/api/v1/alerts")["alerts"]
             .as_array()
@@ -559,9 +550,7 @@ async fn numbers_on_the_dashboard_come_from_the_daemon_and_say_what_they_are() {
 async fn the_checks_list_sorts_and_filters_in_the_url_and_a_checks_page_says_everything() {
     let _machine = crate::common::machine::shared();
     let f = fixture();
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = f.browser().await;
     client.set_window_size(1440, 900).await.unwrap();
     open(&client, &format!("{}/checks", f.base)).await;
     let rows = "return [...document.querySelectorAll('#checks-list tbody tr')].map(r => r.dataset.check).join(',')";
@@ -711,9 +700,7 @@ async fn events_filter_by_kind_and_check_in_the_url() {
             .any(|e| e["kind"] == "status_changed" && e["subject"] == "app")
             .then_some(())
     });
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = f.browser().await;
     open(&client, &format!("{}/events", f.base)).await;
     let lines = "return [...document.querySelectorAll('#timeline li[data-kind]')].map(l => l.dataset.kind + ':' + l.dataset.subject).join(',')";
     let (all, _) = wait_js(&client, Duration::from_secs(5), "events", lines, |v| {
@@ -770,16 +757,11 @@ async fn events_filter_by_kind_and_check_in_the_url() {
 async fn extending_maintenance_is_not_styled_as_destructive() {
     let _machine = crate::common::machine::shared();
     let f = fixture();
-    let (code, body) = http(
-        f.daemon.addr,
-        "POST",
+    f.post(
         "/api/v1/maintenance/start",
-        Some(r#"{"for":"1h","reason":"upgrade","mode":"normal"}"#),
+        r#"{"for":"1h","reason":"upgrade","mode":"normal"}"#,
     );
-    assert!(code == 200 || code == 201, "{code} {body}");
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = f.browser().await;
     open(&client, &format!("{}/maintenance", f.base)).await;
     let (colors, _) = wait_js(
         &client,
@@ -807,7 +789,6 @@ async fn extending_maintenance_is_not_styled_as_destructive() {
         "Extend looks like Stop: {colors}"
     );
     assert!(!colors[0].as_str().unwrap().contains("danger"), "{colors}");
-    let _ = Path::new("");
     client.close().await.unwrap();
 }
 
@@ -835,9 +816,7 @@ async fn the_checks_list_of_1000_checks_is_ready_within_a_second() {
         let status = daemon.json("/api/v1/status?series=none");
         (status["checks"].as_array().unwrap().len() >= 1000).then_some(())
     });
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = logged_in(&base, "ada", ADMIN_PASSWORD).await;
     client.set_window_size(1440, 900).await.unwrap();
     let mut ready = Vec::new();
     for _ in 0..3 {
