@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod browser;
 pub mod disk_full;
+pub mod docs;
 pub mod https;
 pub mod login_spray;
 pub mod machine;
@@ -110,6 +111,41 @@ pub fn test_name(module_path: &str, function: &str) -> String {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A new pseudo-terminal, `(columns, rows)` in size (`None`: none set): its master side
+/// (close-on-exec: no child inherits it) and its slave side, for a child's terminal.
+pub fn pty(size: Option<(u16, u16)>) -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let size = size.map(|(columns, rows)| libc::winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; no name, no termios, the size if any.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            size.as_ref()
+                .map_or(std::ptr::null(), |size| size as *const _),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and ours alone.
+    unsafe {
+        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        Ok((
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        ))
+    }
 }
 
 /// A port free at the time of the call, for a server the tests start that cannot report the

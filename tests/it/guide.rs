@@ -45,8 +45,6 @@
 //! Also: the guide must have `sh` blocks (else this test fails, it does not pass vacuously),
 //! and must name every command of `lookout --help`.
 
-use crate::common::{alerting, prometheus};
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -54,9 +52,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::alerting::{FlipServer, SmtpServer, poll};
+use crate::common::docs::{
+    self, Block, Session, blocks, checks_not_ok, checks_other_than, comment, environment_without,
+    lookout_words, shell_lines, substitute,
+};
+use crate::common::prometheus::Prometheus;
 use crate::common::{Daemon, free_port, lookout, text};
-use alerting::{FlipServer, SmtpServer, poll};
-use prometheus::Prometheus;
 
 const SMTP_USER: &str = "lookout@example.org";
 /// Typed at every password prompt (twice).
@@ -71,38 +73,7 @@ fn bin_dir() -> PathBuf {
 }
 
 fn guide_text() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A fenced block of the guide: its info string ("sh", "toml alternative", ...) and its
-/// lines with their line numbers in the file.
-#[derive(Debug)]
-pub(crate) struct Block {
-    pub(crate) info: String,
-    pub(crate) lines: Vec<(usize, String)>,
-}
-
-pub(crate) fn blocks(markdown: &str) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut open: Option<Block> = None;
-    for (index, line) in markdown.lines().enumerate() {
-        if let Some(info) = line.strip_prefix("```") {
-            match open.take() {
-                Some(block) => blocks.push(block),
-                None => {
-                    open = Some(Block {
-                        info: info.trim().to_string(),
-                        lines: Vec::new(),
-                    })
-                }
-            }
-        } else if let Some(block) = &mut open {
-            block.lines.push((index + 1, line.to_string()));
-        }
-    }
-    assert!(open.is_none(), "the markdown ends inside a fenced block");
-    blocks
+    docs::read("docs/guide.md")
 }
 
 /// One thing to run, in the guide's order.
@@ -119,22 +90,6 @@ struct Step {
     /// A crontab line: the variables the crontab sets (`NAME=value` lines above it); the
     /// command runs with these and nothing else of the shell's environment, as under cron.
     cron_env: Option<Vec<(String, String)>>,
-}
-
-/// The comment of a shell line: what follows the first `#` that starts a word outside quotes.
-pub(crate) fn comment(line: &str) -> &str {
-    let (mut single, mut double) = (false, false);
-    let mut previous = ' ';
-    for (at, c) in line.char_indices() {
-        match c {
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            '#' if !single && !double && previous.is_whitespace() => return &line[at + 1..],
-            _ => {}
-        }
-        previous = c;
-    }
-    ""
 }
 
 fn step(at: usize, line: &str) -> Step {
@@ -201,25 +156,18 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
     }
     let mut steps = Vec::new();
     for block in &blocks {
-        let runnable = |l: &&(usize, String)| {
-            let t = l.1.trim();
-            !t.is_empty() && !t.starts_with('#')
-        };
         match block.info.as_str() {
             "sh" => {
-                for (at, line) in block.lines.iter().filter(runnable) {
-                    if line.trim_end().ends_with('\\') {
-                        return Err(format!("line {at}: continued lines are not supported"));
-                    }
-                    steps.push(step(*at, line.trim()));
+                for (at, line) in shell_lines(block)? {
+                    steps.push(step(at, line));
                 }
             }
             "cron" => {
                 let mut cron_env = Vec::new();
-                for (at, line) in block.lines.iter().filter(runnable) {
-                    match cron_variable(line.trim()) {
+                for (at, line) in shell_lines(block)? {
+                    match cron_variable(line) {
                         Some(variable) => cron_env.push(variable),
-                        None => steps.push(cron_step(*at, line.trim(), &cron_env)),
+                        None => steps.push(cron_step(at, line, &cron_env)),
                     }
                 }
             }
@@ -239,71 +187,17 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-/// Replaces every `from` by its `to`, in one pass (a replacement is never replaced again).
-pub(crate) fn substitute(text: &str, table: &[(String, String)]) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    'outer: while !rest.is_empty() {
-        for (from, to) in table {
-            if let Some(after) = rest.strip_prefix(from.as_str()) {
-                out.push_str(to);
-                rest = after;
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().unwrap();
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-/// The words of a command after `lookout` and its global options: ["alerts", "list", ...].
-pub(crate) fn lookout_words(line: &str) -> Option<Vec<String>> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let start = words.iter().position(|w| *w == "lookout")?;
-    let mut rest = &words[start + 1..];
-    let mut out = Vec::new();
-    while let Some((first, tail)) = rest.split_first() {
-        match *first {
-            "--config" | "--data-dir" | "--log-level" => rest = tail.get(1..).unwrap_or(&[]),
-            "-q" | "--quiet" => rest = tail,
-            "|" | ">" | ">>" | "&&" | "#" => break,
-            word => {
-                out.push(word.to_string());
-                rest = tail;
-            }
-        }
-    }
-    Some(out)
-}
-
 /// Runs `command` with a pseudo-terminal as its controlling terminal, typing `input` on it
 /// (what a person types at a password prompt). stdout and stderr are captured as usual.
 fn run_on_terminal(mut command: Command, input: &str) -> std::io::Result<Output> {
-    use std::os::fd::FromRawFd;
+    use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills two descriptors; no name, no termios, no window size.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: master is ours; the child must not inherit it.
-    unsafe { libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC) };
-    let mut terminal = unsafe { std::fs::File::from_raw_fd(master) };
+    let (mut terminal, slave) = crate::common::pty(None)?;
+    let slave_fd = slave.as_raw_fd();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -314,8 +208,8 @@ fn run_on_terminal(mut command: Command, input: &str) -> std::io::Result<Output>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    // SAFETY: the parent's copy of the slave is no longer needed.
-    unsafe { libc::close(slave) };
+    // The parent's copy of the slave is no longer needed.
+    drop(slave);
     let child = child?;
     // Typed ahead: the terminal keeps the lines until the prompt reads them, one per read.
     terminal.write_all(input.as_bytes())?;
@@ -324,12 +218,12 @@ fn run_on_terminal(mut command: Command, input: &str) -> std::io::Result<Output>
     output
 }
 
-/// Where a guide's commands run: the temporary root, the substitutions, the environment
-/// (grown by `export` lines), and the daemon once `lookout serve` ran.
+/// Where a guide's commands run: the temporary root, the substitutions, the shell (its
+/// environment grown by `export` lines), and the daemon once `lookout serve` ran.
 struct Runner {
     root: PathBuf,
     table: Vec<(String, String)>,
-    env: BTreeMap<String, String>,
+    shell: Session,
     /// The config the guide's toml blocks make, substituted.
     config: String,
     daemon: Option<Daemon>,
@@ -341,11 +235,7 @@ impl Runner {
     fn bare(root: &Path) -> Runner {
         // The shell's environment: the test's, without what would change lookout's behaviour,
         // with the lookout under test first on PATH (as if installed in /usr/local/bin).
-        let mut env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(name, _)| {
-                !["LOOKOUT_CONFIG", "RUST_LOG", "NO_COLOR"].contains(&name.as_str())
-            })
-            .collect();
+        let mut env = environment_without(&["LOOKOUT_CONFIG", "RUST_LOG", "NO_COLOR"]);
         let path = format!(
             "{}:{}",
             bin_dir().display(),
@@ -355,7 +245,7 @@ impl Runner {
         Runner {
             root: root.to_path_buf(),
             table: Vec::new(),
-            env,
+            shell: Session::new(root, ".guide-env", env),
             config: String::new(),
             daemon: None,
             daemon_port: 0,
@@ -365,7 +255,10 @@ impl Runner {
 
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command.env_clear().envs(&self.env).current_dir(&self.root);
+        command
+            .env_clear()
+            .envs(&self.shell.env)
+            .current_dir(&self.root);
         command
     }
 
@@ -452,15 +345,9 @@ impl Runner {
         }
         // One shell session: each line runs in bash, and the environment it leaves (export,
         // `set -a; . FILE`) is kept for the next lines.
-        let state = self.root.join(".guide-env");
-        let script = format!("{line}\nrc=$?\nenv -0 > '{}'\nexit $rc", state.display());
         let mut command = match &step.cron_env {
             Some(variables) => self.cron_command(variables, &line),
-            None => {
-                let mut command = self.command("bash");
-                command.args(["-o", "pipefail", "-c", &script]);
-                command
-            }
+            None => self.shell.bash(&line),
         };
         let output = if step.asks_password {
             let typed = format!("{TYPED_PASSWORD}\n{TYPED_PASSWORD}\n");
@@ -471,7 +358,7 @@ impl Runner {
         .map_err(|e| format!("cannot run bash: {e}"))?;
         let code = output.status.code().unwrap_or(-1);
         if step.cron_env.is_none() {
-            self.keep_environment(&state)?;
+            self.shell.keep_environment()?;
         }
         // Shown with --nocapture, and with the failure of the test.
         eprintln!(
@@ -480,9 +367,8 @@ impl Runner {
             text(&output.stdout),
             text(&output.stderr)
         );
-        // A run of the checks (not a usage error, which also exits 2) that a busy CPU failed.
-        let checks_ran = matches!(code, 1 | 2) && !text(&output.stderr).contains("error:");
-        if code != step.exits && checks_ran && words.first().map(String::as_str) == Some("check") {
+        // A run of the checks that a busy CPU failed.
+        if code != step.exits && checks_not_ok(&words, code, &text(&output.stderr)) {
             if let Some(busy) = self.only_cpu_is_busy() {
                 eprintln!("docs/guide.md:{}: exit {code} taken as 0: {busy}", step.at);
                 return Ok(());
@@ -502,22 +388,6 @@ impl Runner {
         Ok(())
     }
 
-    /// The environment a line left, for the next lines.
-    fn keep_environment(&mut self, state: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(state).map_err(|e| format!("the line's environment: {e}"))?;
-        std::fs::remove_file(state).map_err(|e| e.to_string())?;
-        self.env = bytes
-            .split(|b| *b == 0)
-            .filter_map(|entry| {
-                let entry = String::from_utf8_lossy(entry);
-                let (name, value) = entry.split_once('=')?;
-                (!["PWD", "OLDPWD", "SHLVL", "_"].contains(&name))
-                    .then(|| (name.to_string(), value.to_string()))
-            })
-            .collect();
-        Ok(())
-    }
-
     /// `lookout check` exits 1 or 2 when the CPU is over its threshold, and this machine is
     /// shared: other builds may keep it at 100% busy. When the cpu check is the only one not
     /// OK (asked again; "maintenance", which exits 0, is OK too: the guide's maintenance
@@ -528,14 +398,7 @@ impl Runner {
             .args(["check", "--json"])
             .output()
             .ok()?;
-        let results: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        let results = results
-            .as_array()
-            .or_else(|| results["checks"].as_array())?;
-        let not_ok: Vec<&serde_json::Value> = results
-            .iter()
-            .filter(|r| r["status"] != "ok" && r["status"] != "maintenance")
-            .collect();
+        let not_ok = checks_other_than(&output.stdout, &["ok", "maintenance"])?;
         (!not_ok.is_empty() && not_ok.iter().all(|r| r["check"] == "cpu"))
             .then(|| format!("only the cpu check is not ok: {}", not_ok[0]))
     }
@@ -563,7 +426,10 @@ impl Runner {
         }
         let words = lookout_words(line).unwrap();
         let mut command = lookout();
-        command.args(&words).envs(&self.env).current_dir(&self.root);
+        command
+            .args(&words)
+            .envs(&self.shell.env)
+            .current_dir(&self.root);
         let daemon = Daemon::spawn(command);
         // The guide's commands name the dashboard's port before the daemon starts (curl,
         // Prometheus's scrape config): it is chosen up front, not by the daemon.

@@ -1,7 +1,7 @@
 //! README.md, followed literally: the two shells of its tour run what the README says, in its
 //! order, on a fresh "clone" (a temporary directory, also HOME, holding only
 //! `target/release/lookout`, which is the lookout under test), as `tests/it/guide.rs` does for
-//! the operator's guide (its markdown helpers are reused).
+//! the operator's guide (with the same markdown and shell helpers, `common::docs`).
 //!
 //! How the README is read:
 //! - ` ```sh first-shell ` blocks run in the first shell. The first one ("Run it") starts the
@@ -35,8 +35,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::docs::{
+    self, Session, blocks, checks_not_ok, checks_other_than, comment, environment_without,
+    lookout_words, shell_lines, substitute,
+};
 use crate::common::{Daemon, free_port, lookout, run, text, write_config};
-use crate::guide::{blocks, comment, lookout_words, substitute};
 
 const TOUR: &str = "## A five-minute tour";
 const FIRST_SHELL: &str = "sh first-shell";
@@ -44,8 +47,7 @@ const FIRST_SHELL: &str = "sh first-shell";
 const LINE_LIMIT: Duration = Duration::from_secs(60);
 
 fn readme_text() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    docs::read("README.md")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,18 +99,11 @@ fn steps(markdown: &str) -> Result<Vec<Step>, String> {
             }
             _ => continue,
         };
-        for (at, line) in &block.lines {
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            if trimmed.ends_with('\\') {
-                return Err(format!("line {at}: continued lines are not supported"));
-            }
+        for (at, line) in shell_lines(&block)? {
             steps.push(Step {
-                at: *at,
+                at,
                 shell,
-                line: trimmed.to_string(),
+                line: line.to_string(),
             });
         }
     }
@@ -159,8 +154,8 @@ struct Tour {
     /// The shells' environment at the start: the test's, without what changes lookout's
     /// behaviour, HOME in the clone, PATH without lookout, the curl wrapper first.
     fresh: BTreeMap<String, String>,
-    /// The second shell's environment, grown by `export`.
-    second: BTreeMap<String, String>,
+    /// The second shell, its environment grown by `export`.
+    second: Session,
     daemon: Option<Daemon>,
     /// The first shell's daemon was started once (the tour's lines may use the port since).
     started: bool,
@@ -185,11 +180,7 @@ impl Tour {
         )
         .unwrap();
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut fresh: BTreeMap<String, String> = std::env::vars()
-            .filter(|(name, _)| {
-                !["LOOKOUT_CONFIG", "RUST_LOG", "NO_COLOR", "TOKEN"].contains(&name.as_str())
-            })
-            .collect();
+        let mut fresh = environment_without(&["LOOKOUT_CONFIG", "RUST_LOG", "NO_COLOR", "TOKEN"]);
         fresh.insert("HOME".into(), root.display().to_string());
         fresh.insert(
             "PATH".into(),
@@ -200,7 +191,7 @@ impl Tour {
             root: root.to_path_buf(),
             port,
             table: substitutions(port),
-            second: fresh.clone(),
+            second: Session::new(root, ".tour-env", fresh.clone()),
             fresh,
             daemon: None,
             started: false,
@@ -293,13 +284,9 @@ impl Tour {
                 "{first:?}: a tour line runs lookout or curl, or sets the environment (export)"
             ));
         }
-        let state = self.root.join(".tour-env");
-        let script = format!("{line}\nrc=$?\nenv -0 > '{}'\nexit $rc", state.display());
-        let mut child = Command::new("bash")
-            .args(["-o", "pipefail", "-c", &script])
-            .env_clear()
-            .envs(&self.second)
-            .current_dir(&self.root)
+        let mut child = self
+            .second
+            .bash(line)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -326,10 +313,9 @@ impl Tour {
             text(&output.stdout),
             text(&output.stderr)
         );
-        self.keep_environment(&state)?;
+        self.second.keep_environment()?;
         let words = lookout_words(line).unwrap_or_default();
-        let checks_ran = matches!(code, 1 | 2) && !text(&output.stderr).contains("error:");
-        if checks_ran && words.first().map(String::as_str) == Some("check") {
+        if checks_not_ok(&words, code, &text(&output.stderr)) {
             if let Some(busy) = self.only_resources_are_busy() {
                 eprintln!("README.md: exit {code} taken as 0: {busy}");
                 return Ok(());
@@ -348,39 +334,18 @@ impl Tour {
         Ok(())
     }
 
-    /// The environment a line left, for the next lines.
-    fn keep_environment(&mut self, state: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(state).map_err(|e| format!("the line's environment: {e}"))?;
-        std::fs::remove_file(state).map_err(|e| e.to_string())?;
-        self.second = bytes
-            .split(|b| *b == 0)
-            .filter_map(|entry| {
-                let entry = String::from_utf8_lossy(entry);
-                let (name, value) = entry.split_once('=')?;
-                (!["PWD", "OLDPWD", "SHLVL", "_"].contains(&name))
-                    .then(|| (name.to_string(), value.to_string()))
-            })
-            .collect();
-        Ok(())
-    }
-
     /// `lookout check` exited 1 or 2: taken as 0 when, asked again, the checks not ok are only
     /// this host's resources (cpu, memory, disks), which other work on a shared machine fills.
     fn only_resources_are_busy(&self) -> Option<String> {
         let output = Command::new("bash")
             .args(["-c", "lookout check --json"])
             .env_clear()
-            .envs(&self.second)
+            .envs(&self.second.env)
             .current_dir(&self.root)
             .output()
             .ok()?;
-        let results: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        let results = results
-            .as_array()
-            .or_else(|| results["checks"].as_array())?;
-        let not_ok: Vec<&serde_json::Value> =
-            results.iter().filter(|r| r["status"] != "ok").collect();
-        let resource = |r: &&serde_json::Value| {
+        let not_ok = checks_other_than(&output.stdout, &["ok"])?;
+        let resource = |r: &serde_json::Value| {
             let name = r["check"].as_str().unwrap_or_default();
             name == "cpu" || name == "memory" || name.starts_with("disk:")
         };
