@@ -4,48 +4,24 @@
 //! progress when it is (and no colour under NO_COLOR).
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::*;
 use serde_json::Value;
 
-/// A config with one check that fails (a closed port) and one webhook nobody answers, so
-/// `check` + `alerts run` leave results, a firing alert, its history and outbox rows.
-fn config(dir: &Path) -> PathBuf {
-    let closed = free_port();
-    let extra = format!(
-        "\n[[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\n\
-         [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{closed}\"\n\
-         layer = \"database\"\nretries = 0\n\n\
-         [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/hook\"\n"
-    );
-    write_config(dir, 0, &extra)
-}
+use crate::common::cli::{cli_env, failing_config, fill, json_of, ok};
+use crate::common::{collect_log, docs, lookout, pty, text};
 
 /// `lookout --config CONFIG ARGS` with stdin `input`, in an environment that would allow
 /// colour on a terminal (so its absence is the command's doing).
 fn cli_with(config: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = lookout()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(config.parent().unwrap())
-        .env("TERM", "xterm-256color")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CLICOLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let output = finish(child);
+    let output = cli_env(
+        config,
+        args,
+        &[("TERM", "xterm-256color")],
+        &["NO_COLOR", "CLICOLOR_FORCE", "CLICOLOR"],
+        input,
+    );
     for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         assert!(
             !bytes.contains(&0x1b),
@@ -60,66 +36,16 @@ fn cli(config: &Path, args: &[&str]) -> Output {
     cli_with(config, args, "")
 }
 
-fn json_of(args: &[&str], output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: stdout is not JSON ({e}): {}\nstderr: {}",
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-    })
-}
-
-fn ok(args: &[&str], output: &Output) {
-    assert!(
-        output.status.success(),
-        "{args:?}: {:?}\n{}{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
 #[test]
 fn every_listing_takes_json_and_quiet_leaves_only_the_data() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = failing_config(dir.path(), "");
 
     // Data in the store: check results, a firing alert with history and outbox rows, a
-    // silence, a user, a token, a maintenance window.
-    let checked = cli(&config, &["check"]);
-    assert_eq!(checked.status.code(), Some(2), "db is down: CRITICAL");
+    // silence, a user, a token, a maintenance window, system metrics.
+    fill(|args, input| cli_with(&config, args, input));
     ok(&["collect"], &cli(&config, &["collect"]));
-    cli(&config, &["alerts", "run"]);
-    ok(
-        &["silence"],
-        &cli(
-            &config,
-            &[
-                "silence",
-                "add",
-                "check=\"db\"",
-                "--for",
-                "1h",
-                "--comment",
-                "x",
-            ],
-        ),
-    );
-    let add = ["user", "add", "ada", "--role", "viewer", "--password-stdin"];
-    ok(&add, &cli_with(&config, &add, "a-long-enough-password\n"));
-    let created = cli(&config, &["token", "create", "--role", "viewer"]);
-    ok(&["token", "create"], &created);
-    let start = [
-        "maintenance",
-        "start",
-        "--for",
-        "30m",
-        "--reason",
-        "upgrade",
-    ];
-    ok(&start, &cli(&config, &start));
 
     // Every listing, as JSON; (args, what must be non-empty: a JSON pointer to an array).
     let listings: &[(&[&str], Option<&str>)] = &[
@@ -278,25 +204,7 @@ enum Tty {
 /// Runs lookout with one stream on a pseudo-terminal (100 columns) and the other piped:
 /// (what the terminal got, what the pipe got, exit code).
 fn on_terminal(args: &[&str], tty: Tty, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize {
-        ws_row: 30,
-        ws_col: 100,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &size,
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let (mut master, slave) = pty(Some((100, 30))).expect("openpty");
     let child = {
         let mut command: Command = lookout();
         command
@@ -348,7 +256,7 @@ fn on_terminal(args: &[&str], tty: Tty, env: &[(&str, &str)]) -> (String, String
 fn colour_and_progress_only_on_a_terminal_and_never_under_no_color() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = failing_config(dir.path(), "");
     let config = config.to_str().unwrap();
     let args = ["--config", config, "check"];
 
@@ -408,8 +316,7 @@ fn colour_and_progress_only_on_a_terminal_and_never_under_no_color() {
 #[test]
 fn the_readme_cron_lines_match_the_seed_and_run() {
     let _machine = crate::common::machine::shared();
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = docs::read("README.md");
     let section = &readme[readme.find("## Cron mode").expect("a Cron mode section")..];
     let block = &section[section.find("```cron").unwrap() + 7..];
     let block = &block[..block.find("```").unwrap()];
@@ -431,7 +338,7 @@ fn the_readme_cron_lines_match_the_seed_and_run() {
     assert_eq!(schedules, ["*/5 * * * *", "* * * * *", "*/5 * * * *"]);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = failing_config(dir.path(), "");
     let expected = [vec!["check"], vec!["collect"], vec!["alerts", "run"]];
     for ((_, command), expected) in lines.iter().zip(expected) {
         assert_eq!(command[0], "lookout");

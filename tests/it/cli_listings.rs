@@ -6,115 +6,35 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use clap::{CommandFactory, Parser};
-use serde_json::Value;
 
-use crate::common::*;
+use crate::common::cli::{cli_env, failing_config, json_of, ok};
+use crate::common::{self, run, text, write_config};
 
-/// A config with a check that fails (a closed port), one that answers (a listener of the
-/// test) and a webhook nobody answers: `check` + `alerts run` leave results, a firing alert,
-/// its history and outbox rows.
-fn config(dir: &Path, open_port: u16) -> PathBuf {
-    let closed = free_port();
-    let extra = format!(
-        "\n[[alerts.rule]]\nname = \"cpu_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"memory_usage\"\nenabled = false\n\
-         [[alerts.rule]]\nname = \"disk_usage\"\nenabled = false\n\n\
-         [[check]]\nname = \"db\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{closed}\"\n\
-         layer = \"database\"\nretries = 0\n\n\
-         [[check]]\nname = \"cache\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{open_port}\"\n\
-         layer = \"redis\"\nretries = 0\n\n\
-         [[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/hook\"\n"
+/// `common::cli::failing_config` with a check that answers (`cache`, the listener returned,
+/// which must live as long as the config is used).
+fn config(dir: &Path) -> (TcpListener, PathBuf) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = listener.local_addr().unwrap().port();
+    let config = failing_config(
+        dir,
+        &format!(
+            "[[check]]\nname = \"cache\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{open_port}\"\n\
+             layer = \"redis\"\nretries = 0\n\n"
+        ),
     );
-    write_config(dir, 0, &extra)
-}
-
-/// `lookout --config CONFIG ARGS` with `env` set (and `remove` unset), stdin `input`, never
-/// on a terminal.
-fn cli_env(
-    config: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-    remove: &[&str],
-    input: &str,
-) -> Output {
-    let mut command = lookout();
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(config.parent().unwrap())
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for name in remove {
-        command.env_remove(name);
-    }
-    let mut child = command.spawn().unwrap();
-    use std::io::Write;
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    finish(child)
+    (listener, config)
 }
 
 fn cli(config: &Path, args: &[&str]) -> Output {
     cli_env(config, args, &[], &[], "")
 }
 
-fn ok(args: &[&str], output: &Output) {
-    assert!(
-        output.status.success(),
-        "{args:?}: {:?}\n{}{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
-fn json_of(args: &[&str], output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: stdout is not JSON ({e}): {}\nstderr: {}",
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-    })
-}
-
-/// Fills the store: check results, a firing alert with history and outbox rows, a silence, a
-/// user, a token, a maintenance window.
+/// `common::cli::fill`, through `cli_env`.
 fn fill(config: &Path) {
-    let checked = cli(config, &["check"]);
-    assert_eq!(checked.status.code(), Some(2), "db is down: CRITICAL");
-    cli(config, &["alerts", "run"]);
-    let silence = [
-        "silence",
-        "add",
-        "check=\"db\"",
-        "--for",
-        "1h",
-        "--comment",
-        "x",
-    ];
-    ok(&silence, &cli(config, &silence));
-    let add = ["user", "add", "ada", "--role", "viewer", "--password-stdin"];
-    ok(
-        &add,
-        &cli_env(config, &add, &[], &[], "a-long-enough-password\n"),
-    );
-    let create = ["token", "create", "--role", "viewer", "--name", "grafana"];
-    ok(&create, &cli(config, &create));
-    let start = [
-        "maintenance",
-        "start",
-        "--for",
-        "30m",
-        "--reason",
-        "upgrade",
-    ];
-    ok(&start, &cli(config, &start));
+    common::cli::fill(|args, input| cli_env(config, args, &[], &[], input));
 }
 
 /// The header's columns (start offsets in characters, and names) when `header` is a header
@@ -190,8 +110,7 @@ fn cell<'a>(names: &[String], row: &'a [String], name: &str) -> &'a str {
 fn every_listing_is_a_table_with_a_header_row_and_aligned_columns() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = config(dir.path(), listener.local_addr().unwrap().port());
+    let (_listener, config) = config(dir.path());
     fill(&config);
 
     // (args, columns that must be there)
@@ -268,8 +187,7 @@ fn every_listing_is_a_table_with_a_header_row_and_aligned_columns() {
 fn check_values_carry_their_unit() {
     let _machine = crate::common::machine::shared();
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = config(dir.path(), listener.local_addr().unwrap().port());
+    let (_listener, config) = config(dir.path());
     let output = cli(&config, &["check"]);
     let stdout = text(&output.stdout);
     let (names, rows) = table(&["check"], &stdout);
@@ -360,8 +278,7 @@ fn json_numbers_are_rounded_in_every_json_output() {
         ["0.5", "1e-7"]
     );
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = config(dir.path(), listener.local_addr().unwrap().port());
+    let (_listener, config) = config(dir.path());
     fill(&config);
     ok(&["collect"], &cli(&config, &["collect"]));
     let mut seen = 0;
