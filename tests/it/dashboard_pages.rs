@@ -686,6 +686,121 @@ async fn the_checks_list_sorts_and_filters_in_the_url_and_a_checks_page_says_eve
     client.close().await.unwrap();
 }
 
+/// Found: a live status change redrew the whole checks list (1,000 new rows at 1,000 checks,
+/// 391 ms from the change to the page, the keyboard focus lost) and waited for a 250 ms timer
+/// even when nothing else was happening. Now the changed row is patched and moved where the
+/// sort and the filters put it; every other row is the same element, and focus stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_change_moves_only_its_row_of_the_checks_list_and_keeps_the_focus() {
+    let _machine = crate::common::machine::shared();
+    let f = fixture();
+    let driver = chromedriver_with(&[]);
+    let client = browser_with(&driver, &[]).await;
+    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    client.set_window_size(1440, 900).await.unwrap();
+    let rows = "return [...document.querySelectorAll('#checks-list tbody tr')].map(r => r.dataset.check).join(',')";
+    // Sorted by status, worst first (the default): db warns, the rest are ok or in maintenance.
+    open(&client, &format!("{}/checks", f.base)).await;
+    let (before, _) = wait_js(&client, Duration::from_secs(5), "the list", rows, |v| {
+        v.as_str().is_some_and(|t| t.split(',').count() == 4)
+    })
+    .await;
+    assert!(before.as_str().unwrap().starts_with("db,"), "{before}");
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the live feed's greeting",
+        "return lookout.live === 'live' && !!lookout.status && !!lookout.status.alerts",
+        |v| v == true,
+    )
+    .await;
+    // Mark every row element and focus the link of shop, as a keyboard user would.
+    js(
+        &client,
+        "for (const r of document.querySelectorAll('#checks-list tbody tr')) r.__kept = true;         document.querySelector('#checks-list tr[data-check=shop] a').focus(); return 1",
+    )
+    .await;
+    f.app.set(500);
+    let (after, _) = wait_js(
+        &client,
+        Duration::from_secs(15),
+        "app critical, first in the list",
+        "const b = document.querySelector('#checks-list tr[data-check=app] [data-status]');         return b && b.dataset.status === 'critical' ? [...document.querySelectorAll('#checks-list tbody tr')].map(r => r.dataset.check).join(',') : null",
+        |v| !v.is_null(),
+    )
+    .await;
+    assert!(after.as_str().unwrap().starts_with("app,db,"), "{after}");
+    let kept = js(
+        &client,
+        "return [[...document.querySelectorAll('#checks-list tbody tr')].filter(r => !r.__kept).map(r => r.dataset.check).join(','),         document.activeElement.closest('tr') ? document.activeElement.closest('tr').dataset.check : document.activeElement.tagName]",
+    )
+    .await;
+    assert_eq!(
+        kept,
+        json!(["", "shop"]),
+        "rows rebuilt by the live change (names), and the focused link"
+    );
+
+    // With a status filter, a row comes and goes as its status does; the others stay.
+    open(&client, &format!("{}/checks?status=bad", f.base)).await;
+    f.app.set(200);
+    wait_js(
+        &client,
+        Duration::from_secs(15),
+        "only db is bad",
+        rows,
+        |v| v == "db",
+    )
+    .await;
+    wait_js(
+        &client,
+        Duration::from_secs(10),
+        "the live feed's greeting",
+        "return lookout.live === 'live' && !!lookout.status && !!lookout.status.alerts",
+        |v| v == true,
+    )
+    .await;
+    js(
+        &client,
+        "document.querySelector('#checks-list tr[data-check=db]').__kept = true; return 1",
+    )
+    .await;
+    f.app.set(500);
+    wait_js(
+        &client,
+        Duration::from_secs(15),
+        "app joins the bad ones",
+        rows,
+        |v| v == "app,db",
+    )
+    .await;
+    let count = js(
+        &client,
+        "return document.getElementById('checks-count').textContent",
+    )
+    .await;
+    assert!(
+        count.as_str().unwrap().starts_with("2 of 4 checks shown"),
+        "{count}"
+    );
+    f.app.set(200);
+    wait_js(
+        &client,
+        Duration::from_secs(15),
+        "app leaves again",
+        rows,
+        |v| v == "db",
+    )
+    .await;
+    let kept = js(
+        &client,
+        "return document.querySelector('#checks-list tr[data-check=db]').__kept === true",
+    )
+    .await;
+    assert_eq!(kept, json!(true), "db's row was rebuilt");
+    client.close().await.unwrap();
+}
+
 /// Found: events could not be filtered. By kind and check, in the URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_filter_by_kind_and_check_in_the_url() {

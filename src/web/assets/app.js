@@ -285,33 +285,43 @@
     reconnectTimer = setTimeout(connectLive, backoff);
     backoff = Math.min(backoff * 2, 30000);
   }
+  // Live observations are applied at once when the page has not redrawn for 250 ms, else at
+  // the end of that window (a leading-edge throttle: a lone change shows in a few ms, a storm
+  // of them costs at most four redraws a second). Only the checks that changed are patched.
+  const LIVE_MIN_GAP_MS = 250;
   function onLive(msg) {
     if (msg.type === 'status') { delete msg.type; setStatus(msg); }
     else if (msg.type === 'observation') {
       if (L.status && msg.checks.length) {
-        // With thousands of checks, observations arrive many times a second: update the
-        // checks in place through an index, and redraw at most every 250 ms.
         if (L.indexOf !== L.status.checks) {
           L.index = new Map(L.status.checks.map((c, i) => [c.check, i]));
           L.indexOf = L.status.checks;
         }
+        if (!L.changed) L.changed = new Set();
         for (const c of msg.checks) {
           const i = L.index.get(c.check);
           if (i === undefined) { L.index.set(c.check, L.status.checks.length); L.status.checks.push(c); }
           else L.status.checks[i] = c;
+          L.changed.add(c.check);
         }
         if (!L.redraw) {
-          L.redraw = setTimeout(() => {
-            L.redraw = null;
-            const checks = L.status.checks;
-            setStatus({ ...L.status, checks, overall: worst(checks.map((c) => c.status)) });
-          }, 250);
+          const wait = LIVE_MIN_GAP_MS - (Date.now() - (L.drawnAt || 0));
+          if (wait <= 0) applyLive();
+          else L.redraw = setTimeout(applyLive, wait);
         }
       }
       for (const chart of L.charts) chart.live(msg.at, msg.samples);
     } else if (msg.type === 'event') {
       if (page.onEvent) page.onEvent(msg);
     }
+  }
+  function applyLive() {
+    L.redraw = null;
+    L.drawnAt = Date.now();
+    const changed = L.changed;
+    L.changed = null;
+    const checks = L.status.checks;
+    setStatus({ ...L.status, checks, overall: worst(checks.map((c) => c.status)) }, changed);
   }
   // Only the system page reads latest values (its filesystems); with thousands of checks the
   // series are most of the status document, so the other pages leave them out.
@@ -322,7 +332,9 @@
     const name = typeof page.title === 'function' ? page.title(route.arg) : page.title;
     document.title = name + ' · Lookout' + (L.status && !page.noStatus ? ': ' + L.status.overall : '');
   }
-  function setStatus(status) {
+  // `changed`: the names of the checks that changed since the last call (live updates), when
+  // known: pages and marks patch only those.
+  function setStatus(status, changed) {
     if (L.status && (!status.series || !status.series.length)) status.series = L.status.series;
     // Counts the live feed's observations do not carry: keep the last ones.
     if (L.status && !status.alerts && L.status.alerts) status.alerts = L.status.alerts;
@@ -330,11 +342,15 @@
     L.status = status;
     setTitle();
     document.getElementById('updated').textContent = 'updated ' + fmtTime(Date.now());
-    if (page.onStatus) page.onStatus(status);
+    if (page.onStatus) page.onStatus(status, changed);
     // Badges and detail texts of checks shown anywhere on the page.
-    const marked = document.querySelectorAll('[data-check-badge],[data-check-detail]');
+    const marked = changed && changed.size <= 64
+      ? [...changed].flatMap((n) => [...document.querySelectorAll('[data-check-badge="' + CSS.escape(n) + '"],[data-check-detail="' + CSS.escape(n) + '"]')])
+      : document.querySelectorAll('[data-check-badge],[data-check-detail]');
     if (marked.length) {
-      const byName = new Map(status.checks.map((c) => [c.check, c]));
+      const byName = changed && changed.size <= 64
+        ? new Map(status.checks.filter((c) => changed.has(c.check)).map((c) => [c.check, c]))
+        : new Map(status.checks.map((c) => [c.check, c]));
       for (const el of marked) {
         const c = byName.get(el.dataset.checkBadge || el.dataset.checkDetail);
         if (!c) continue;
@@ -576,9 +592,10 @@
     if (c.unit === undefined) return fmt(c.value, c.layer === 'system' ? 'ratio' : c.layer === 'business' ? '' : 's');
     return c.unit === null ? (c.value === null || c.value === undefined ? '—' : fmt(c.value, '')) : fmt(c.value, UNIT[c.unit] === undefined ? c.unit : UNIT[c.unit]);
   }
+  const COLLATE = new Intl.Collator('en').compare; // localeCompare's order, without its per-call setup
   const COLUMNS = [
     { key: 'status', label: 'Status', cmp: (a, b) => RANK[a.status] - RANK[b.status] },
-    { key: 'name', label: 'Name', cmp: (a, b) => a.check.localeCompare(b.check) },
+    { key: 'name', label: 'Name', cmp: (a, b) => COLLATE(a.check, b.check) },
     { key: 'layer', label: 'Layer', cmp: (a, b) => a.layer.localeCompare(b.layer) },
     { key: 'target', label: 'Target', cmp: (a, b) => (a.target || '').localeCompare(b.target || '') },
     { key: 'value', label: 'Last value', cmp: (a, b) => (a.value === null || a.value === undefined ? -Infinity : a.value) - (b.value === null || b.value === undefined ? -Infinity : b.value) },
@@ -659,21 +676,71 @@
           const k = th.dataset.sort;
           th.setAttribute('aria-sort', st.sort === k ? 'ascending' : st.sort === '-' + k ? 'descending' : 'none');
         }
-        const total = this.entries.filter((e) => (fixedLayer ? e.layer === fixedLayer : e.layer !== 'system' || st.layer === 'system')).length;
-        const count = document.getElementById('checks-count');
-        if (count) count.textContent = (list.length === total ? plural(total, 'check') : list.length.toLocaleString('en') + ' of ' + plural(total, 'check') + ' shown') + (this.fromApi ? '; uptime and history over ' + RANGE_WORDS[range()] + '.' : '.');
+        const total = this.count(list.length);
         if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'muted', text: total ? 'No check matches these filters.' : (fixedLayer ? 'No ' + fixedLayer + ' check is configured.' : 'No check is configured ([[check]] in the config).') })));
       },
-      // Live: patch the rows in place; redraw only when a status moved (order and filters).
-      onStatus(st) {
-        if (this.merge(st)) { this.draw(); return; }
-        for (const e of this.entries) {
-          const tr = this.rows.get(e.check);
-          if (!tr) continue;
-          const v = tr.cells[4];
-          const text = valueText(e);
-          if (v.textContent !== text) { v.textContent = text; v.title = e.detail || ''; }
+      // "12 of 1,000 checks shown; …" under the filters; returns the total.
+      count(shown) {
+        const st = this.state();
+        const total = this.entries.filter((e) => (fixedLayer ? e.layer === fixedLayer : e.layer !== 'system' || st.layer === 'system')).length;
+        const el = document.getElementById('checks-count');
+        const text = (shown === total ? plural(total, 'check') : shown.toLocaleString('en') + ' of ' + plural(total, 'check') + ' shown') + (this.fromApi ? '; uptime and history over ' + RANGE_WORDS[range()] + '.' : '.');
+        if (el && el.textContent !== text) el.textContent = text;
+        return total;
+      },
+      // Live: patch the changed rows in place; when a status moved, put the rows the order or
+      // the filters moved where they now belong (a handful of DOM moves, not 1,000 new rows).
+      onStatus(st, changed) {
+        if (!changed) {
+          if (this.merge(st)) { this.draw(); return; }
+          for (const e of this.entries) this.patch(e);
+          return;
         }
+        if (!this.byName || this.byNameOf !== this.entries) {
+          this.byName = new Map(this.entries.map((e) => [e.check, e]));
+          this.byNameOf = this.entries;
+        }
+        const now = new Map(st.checks.filter((c) => changed.has(c.check)).map((c) => [c.check, c]));
+        let moved = false;
+        for (const [name, c] of now) {
+          const e = this.byName.get(name);
+          if (!e) continue;
+          if (e.status !== c.status) moved = true;
+          e.status = c.status; e.value = c.value; e.detail = c.detail; e.at = c.at;
+          this.patch(e);
+        }
+        if (moved) this.reorder();
+      },
+      // One row's status, value and detail (its strip and uptime come with the next refresh).
+      patch(e) {
+        const tr = this.rows.get(e.check);
+        if (!tr) return;
+        const b = tr.cells[0];
+        if (!b.firstElementChild || b.firstElementChild.dataset.status !== e.status) b.replaceChildren(badge(e.status));
+        const v = tr.cells[4];
+        const text = valueText(e);
+        if (v.textContent !== text) v.textContent = text;
+        if (v.title !== (e.detail || '')) v.title = e.detail || '';
+      },
+      // The visible rows in their order, moving only the rows that are out of place.
+      reorder() {
+        const tbody = document.querySelector('#checks-list tbody');
+        if (!tbody) return;
+        const list = this.visible();
+        if (!list.length || !this.rows.size) { this.draw(); return; }
+        const want = list.map((e) => { let tr = this.rows.get(e.check); if (!tr) { tr = this.row(e); this.rows.set(e.check, tr); } return tr; });
+        const keep = new Set(want);
+        for (const [name, tr] of this.rows) if (!keep.has(tr)) { tr.remove(); this.rows.delete(name); }
+        let cur = tbody.firstElementChild;
+        for (const tr of want) {
+          // A row that moved down is skipped here and put in its place when its turn comes.
+          while (cur && cur !== tr && !keep.has(cur)) { const next = cur.nextElementSibling; cur.remove(); cur = next; }
+          if (cur === tr) { cur = cur.nextElementSibling; continue; }
+          if (cur && cur.nextElementSibling === tr) { const out = cur; cur = tr.nextElementSibling; out.remove(); continue; }
+          tbody.insertBefore(tr, cur);
+        }
+        while (cur) { const next = cur.nextElementSibling; cur.remove(); cur = next; }
+        this.count(list.length);
       },
       controls() {
         const st = this.state();
@@ -727,7 +794,7 @@
       },
       ownStatus: () => true,
       async refresh() { if (this.list) { await this.list.load(); this.list.draw(); } },
-      onStatus(st) { if (this.list) this.list.onStatus(st); },
+      onStatus(st, changed) { if (this.list) this.list.onStatus(st, changed); },
     };
   }
 
@@ -798,7 +865,7 @@
     title: (arg) => (arg ? checkPage.title(arg) : 'Checks'),
     render: (arg) => (arg ? checkPage.render(arg) : checksPage.render()),
     refresh: () => (route.arg ? checkPage.refresh() : checksPage.refresh()),
-    onStatus: (st) => (route.arg ? null : checksPage.onStatus(st)),
+    onStatus: (st, changed) => (route.arg ? null : checksPage.onStatus(st, changed)),
     ownStatus: (arg) => !arg,
   };
   pages.database = listPage('Database', 'database', true);

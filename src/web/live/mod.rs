@@ -1,22 +1,23 @@
 //! The live feed of the dashboard (issue "Web dashboard"): `GET /api/v1/live` upgrades to a
 //! WebSocket that pushes what crosses the bus as JSON.
 //!
-//! Each client has ONE bus subscription and its own bounded queue. A forwarder moves bus
-//! messages into the queue without ever waiting (`try_send`); the writer serialises and sends
-//! them. A client that does not keep up fills its queue and is dropped (close code 1008 with
-//! the reason "too slow ..."): the bus and the other consumers never wait for a browser.
+//! The feed has ONE bus subscription, taken while a client is connected: it serialises each
+//! bus message once, as a ready text frame, and fans the frame out to every client through a
+//! broadcast ring of `QUEUE_CAPACITY` frames (`Feed::frames`). A client writes those shared
+//! frames to its socket as they are; one that falls more than `QUEUE_CAPACITY` frames behind
+//! is dropped (close code 1008 with the reason "too slow ...", or at once if it stopped
+//! reading in the middle of a frame): the bus and the other consumers never wait for a browser.
 //! The server pings every 15 s (a WebSocket ping, plus a `heartbeat` message that page scripts,
 //! which never see pings, use to notice a dead connection) and drops a client that answered
 //! nothing for 45 s.
 //!
-//! Memory per client is bounded whatever the connection pattern (issue 18; figures in
-//! BENCHMARKS.md): the greeting (hello and the status document, which grows with the number of
-//! checks) is serialised once and shared by every client that connects before the bus carries
-//! anything new (`Feed`), and it is written to the socket from that one buffer before the
-//! WebSocket codec takes the connection over, so no client holds a copy (tungstenite's write
-//! buffer keeps the capacity of the largest frame it ever sent); a client reads into 4 KiB and
-//! may send at most `MAX_INCOMING` bytes per message (it only sends pongs and close frames);
-//! its queue holds at most `QUEUE_CAPACITY` shared messages; how many clients at once is
+//! Memory per client is bounded and small whatever the connection pattern (issue 18; figures
+//! in BENCHMARKS.md): the greeting (hello and the status document, which grows with the number
+//! of checks) is serialised once and shared by every client that connects before the bus
+//! carries anything new, and every later message is one shared frame; a client owns no write
+//! buffer and reads its frames through a 125-byte buffer (`wire`: clients only send pongs,
+//! pings and close frames; data up to `MAX_INCOMING` bytes a message is counted and
+//! discarded, more ends the connection with 1009). How many clients at once is
 //! `server.max_connections` (an open WebSocket keeps its connection's slot). When clients come
 //! and go, the allocator is asked to give what they freed back to the system (glibc keeps it
 //! otherwise, and a crowd that left kept the daemon at its peak RSS).
@@ -41,18 +42,17 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use crate::bus::{Bus, Subscription};
+mod wire;
+
+use crate::bus::Bus;
 use crate::clock::UnixMillis;
 use crate::model::{BusMessage, Event, Observation};
 
@@ -60,17 +60,16 @@ use super::api::{SeriesFilter, status_view};
 use super::{AppState, VERSION};
 use crate::views::live::LiveMessage;
 
-/// Messages one client may have waiting before it is dropped as too slow.
+/// Frames one client may have waiting before it is dropped as too slow.
 pub const QUEUE_CAPACITY: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// How long a close frame may take to go out before the connection is simply dropped.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
-/// Read buffer of one connection: clients only send pongs and close frames, and tungstenite's
-/// default (128 KiB, filled on every read) cost ~144 KB of RSS per client (benches/dashboard.rs).
-const READ_BUFFER: usize = 4 * 1024;
-/// The largest message (and frame) a client may send: pongs and close frames are tiny, and
-/// tungstenite would otherwise buffer up to 64 MiB of one message per client.
+/// How often a client whose socket does not take a frame checks whether it fell too far behind.
+const STUCK_CHECK: Duration = Duration::from_millis(100);
+/// The largest message a client may send: pongs and close frames are tiny; data is discarded
+/// (a WebSocket library would buffer up to 64 MiB of one message per client by default).
 pub const MAX_INCOMING: usize = 64 * 1024;
 /// How long one greeting may serve clients connecting after it was built, when the bus carries
 /// nothing new meanwhile (it tells the time it was generated).
@@ -82,6 +81,9 @@ const TRIM_AFTER: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Feed {
     greeting: Mutex<Option<Greeting>>,
+    /// The frames of what crosses the bus, while some client listens (see `frames`).
+    frames: Mutex<Option<broadcast::Sender<Arc<[u8]>>>>,
+    messages_encoded: AtomicU64,
     greetings_built: AtomicU64,
     clients: AtomicUsize,
     trim_scheduled: AtomicBool,
@@ -118,6 +120,43 @@ impl Feed {
             frames: frames.clone(),
         });
         frames
+    }
+
+    /// A receiver of every later bus message as a ready text frame. The first client starts
+    /// the one task that serialises them (one bus subscription for all clients); it stops when
+    /// the last client is gone.
+    fn frames(self: &Arc<Self>, bus: &Bus) -> broadcast::Receiver<Arc<[u8]>> {
+        let mut slot = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = slot.as_ref() {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = broadcast::channel(QUEUE_CAPACITY);
+        *slot = Some(sender.clone());
+        let mut subscription = bus.subscribe();
+        let feed = self.clone();
+        tokio::spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                let frame = wire::text(&message_json(&message));
+                feed.messages_encoded.fetch_add(1, Ordering::Relaxed);
+                if sender.send(frame).is_err() {
+                    // Nobody listens: stop, unless a client subscribed meanwhile.
+                    let mut slot = feed.frames.lock().unwrap_or_else(|e| e.into_inner());
+                    if sender.receiver_count() == 0 {
+                        *slot = None;
+                        return;
+                    }
+                }
+            }
+            // The bus closed (shutdown): the clients' receivers close with the sender.
+            *feed.frames.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        });
+        receiver
+    }
+
+    /// Bus messages serialised for the clients so far: once each, whatever the number of
+    /// clients.
+    pub fn messages_encoded(&self) -> u64 {
+        self.messages_encoded.load(Ordering::Relaxed)
     }
 
     /// Greetings serialised so far (each shared by the clients that connected meanwhile).
@@ -199,31 +238,13 @@ fn status_json(state: &AppState) -> String {
     value.to_string()
 }
 
-/// Appends `payload` as one final, unmasked text frame (RFC 6455, 5.2: a server never masks).
-fn text_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    const FIN_TEXT: u8 = 0x81;
-    out.push(FIN_TEXT);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= usize::from(u16::MAX) => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
-}
-
 /// The hello and status messages as text frames.
 fn greeting_frames(state: &AppState) -> Arc<[u8]> {
     let hello = serde_json::to_string(&LiveMessage::Hello { version: VERSION }).unwrap_or_default();
     let status = status_json(state);
     let mut frames = Vec::with_capacity(hello.len() + status.len() + 2 * 10);
-    text_frame(&mut frames, hello.as_bytes());
-    text_frame(&mut frames, status.as_bytes());
+    wire::text_frame(&mut frames, hello.as_bytes());
+    wire::text_frame(&mut frames, status.as_bytes());
     frames.into()
 }
 
@@ -330,25 +351,20 @@ pub async fn live(State(state): State<AppState>, mut request: Request) -> Respon
         );
     };
     // Subscribe before the status snapshot, so nothing between the two is lost.
-    let subscription = bus.subscribe();
+    let frames = state.live.frames(&bus);
     let greeting = state.live.greeting(&state, &bus);
     let feed = state.live.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let _client = feed.join();
         let mut io = TokioIo::new(upgraded);
-        // The shared greeting goes out as it is; the codec starts with empty buffers after it.
+        // The shared greeting goes out as it is.
         let sent = tokio::time::timeout(SILENCE_LIMIT, io.write_all(&greeting)).await;
         drop(greeting);
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER)
-            .max_message_size(Some(MAX_INCOMING))
-            .max_frame_size(Some(MAX_INCOMING));
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        serve_client(socket, subscription, QUEUE_CAPACITY).await;
+        serve_client(io, frames).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -359,92 +375,115 @@ pub async fn live(State(state): State<AppState>, mut request: Request) -> Respon
         .unwrap_or_default()
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// Why the forwarder stopped.
-#[derive(Debug, PartialEq)]
-enum Stopped {
-    /// The client's queue was full: it does not keep up.
-    TooSlow,
-    /// The writer is gone (the client left).
-    ClientGone,
-    /// The bus closed (shutdown).
-    Shutdown,
-}
-
-async fn forward(mut subscription: Subscription, queue: mpsc::Sender<BusMessage>) -> Stopped {
-    while let Some(message) = subscription.recv().await {
-        match queue.try_send(message) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Stopped::TooSlow,
-            Err(TrySendError::Closed(_)) => return Stopped::ClientGone,
+/// Writes `frame`, or says that the client fell more than `QUEUE_CAPACITY` frames behind
+/// while its socket did not take it (it stopped reading): `Err(true)` then, `Err(false)` if
+/// the connection failed.
+async fn write_frame<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    frame: &[u8],
+    frames: &broadcast::Receiver<Arc<[u8]>>,
+) -> Result<(), bool> {
+    let mut writing = std::pin::pin!(write.write_all(frame));
+    let mut stuck = tokio::time::interval_at(Instant::now() + STUCK_CHECK, STUCK_CHECK);
+    loop {
+        tokio::select! {
+            written = &mut writing => return written.map_err(|_| false),
+            _ = stuck.tick() => if frames.len() >= QUEUE_CAPACITY { return Err(true) },
         }
     }
-    Stopped::Shutdown
 }
 
-async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }));
-    let _ = tokio::time::timeout(CLOSE_LIMIT, socket.send(frame)).await;
+/// Sends a close frame (if the socket takes it within `CLOSE_LIMIT`).
+async fn close<W: AsyncWrite + Unpin>(write: &mut W, code: CloseCode, reason: &str) {
+    let frame = wire::close(code, reason);
+    let _ = tokio::time::timeout(CLOSE_LIMIT, write.write_all(&frame)).await;
 }
 
-async fn serve_client(mut socket: Socket, subscription: Subscription, capacity: usize) {
-    let (queue, mut queued) = mpsc::channel(capacity);
-    let mut forwarder = tokio::spawn(forward(subscription, queue));
-    let too_slow = format!("too slow: more than {capacity} messages waiting");
+/// One client after its greeting: the shared frames out, pings, and its own frames in.
+async fn serve_client<S>(io: S, mut frames: broadcast::Receiver<Arc<[u8]>>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, mut write) = tokio::io::split(io);
+    // Kept in a stream, so that a frame half read survives the other branches of the select.
+    let incoming = futures_util::stream::unfold(
+        wire::Reader::new(read, MAX_INCOMING),
+        |mut reader| async move {
+            let next = reader.next().await;
+            Some((next, reader))
+        },
+    );
+    let mut incoming = std::pin::pin!(incoming);
+    let too_slow = format!("too slow: more than {QUEUE_CAPACITY} messages waiting");
+    let heartbeat = wire::text(r#"{"type":"heartbeat"}"#);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard_at = Instant::now();
     loop {
         tokio::select! {
             biased;
-            stopped = &mut forwarder => {
-                match stopped {
-                    Ok(Stopped::TooSlow) => {
-                        tracing::warn!("live client dropped: it does not keep up");
-                        close(&mut socket, CloseCode::Policy, &too_slow).await;
+            got = incoming.next() => match got {
+                Some(Ok(wire::Incoming::Alive)) => heard_at = Instant::now(),
+                Some(Ok(wire::Incoming::Ping(payload))) => {
+                    heard_at = Instant::now();
+                    if write.write_all(&wire::pong(&payload)).await.is_err() {
+                        break;
                     }
-                    Ok(Stopped::Shutdown) => close(&mut socket, CloseCode::Away, "shutting down").await,
-                    _ => {}
                 }
-                return;
-            }
-            incoming = socket.next() => match incoming {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => heard_at = Instant::now(),
+                Some(Ok(wire::Incoming::Close(code))) => {
+                    // Echo the client's code (1000 when it gave none), then end (5.5.1).
+                    let code = code
+                        .map(CloseCode::from)
+                        .filter(|code| code.is_allowed())
+                        .unwrap_or(CloseCode::Normal);
+                    close(&mut write, code, "").await;
+                    break;
+                }
+                Some(Err(wire::WireError::TooBig)) => {
+                    let reason = format!("a client may send at most {MAX_INCOMING} bytes a message");
+                    close(&mut write, CloseCode::Size, &reason).await;
+                    break;
+                }
+                Some(Err(wire::WireError::Protocol(why))) => {
+                    close(&mut write, CloseCode::Protocol, why).await;
+                    break;
+                }
+                Some(Err(wire::WireError::Io)) | None => break,
             },
             _ = ping.tick() => {
                 if heard_at.elapsed() > SILENCE_LIMIT {
-                    close(&mut socket, CloseCode::Away, "no answer to ping").await;
+                    close(&mut write, CloseCode::Away, "no answer to ping").await;
                     break;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err()
-                    || socket.send(Message::Text(r#"{"type":"heartbeat"}"#.into())).await.is_err()
+                if write.write_all(&wire::PING).await.is_err()
+                    || write.write_all(&heartbeat).await.is_err()
                 {
                     break;
                 }
             }
-            next = queued.recv() => {
-                let Some(message) = next else { break };
-                let text = message_json(&message);
-                // A send stuck on a client that does not read must not hide that its queue
-                // overflowed: race the send against the forwarder.
-                tokio::select! {
-                    sent = socket.send(Message::Text(text.into())) => if sent.is_err() { break },
-                    stopped = &mut forwarder => {
-                        if matches!(stopped, Ok(Stopped::TooSlow)) {
+            next = frames.recv() => match next {
+                Ok(frame) => match write_frame(&mut write, &frame, &frames).await {
+                    Ok(()) => {}
+                    Err(stuck) => {
+                        if stuck {
+                            // In the middle of a frame: no close frame can follow.
                             tracing::warn!("live client dropped: it does not keep up");
-                            close(&mut socket, CloseCode::Policy, &too_slow).await;
                         }
-                        return;
+                        break;
                     }
+                },
+                Err(RecvError::Lagged(_)) => {
+                    tracing::warn!("live client dropped: it does not keep up");
+                    close(&mut write, CloseCode::Policy, &too_slow).await;
+                    break;
                 }
-            }
+                Err(RecvError::Closed) => {
+                    close(&mut write, CloseCode::Away, "shutting down").await;
+                    break;
+                }
+            },
         }
     }
-    forwarder.abort();
+    let _ = write.shutdown().await;
 }
 
 #[cfg(test)]
@@ -615,7 +654,7 @@ mod tests {
     async fn a_client_that_never_reads_is_dropped_without_slowing_the_publisher() {
         let dir = tempfile::tempdir().unwrap();
         let bus = Bus::new(16_384);
-        let (addr, _) = serve(dir.path(), &bus).await;
+        let (addr, state) = serve(dir.path(), &bus).await;
         // Connect, then never read until the end.
         let client = tokio::task::spawn_blocking(move || connect(addr))
             .await
@@ -637,6 +676,10 @@ mod tests {
             "publishing {count} observations took {publishing:?}: the publisher waited"
         );
 
+        // The feed serialises each message once for every client, after the bus: read only
+        // once it has (or has dropped the client), so the client was not reading all along.
+        let done = || state.live.messages_encoded() >= count as u64 || state.live.clients() == 0;
+        wait_for(done, "every message serialised").await;
         // Now read: some messages, then the end of the connection well before all arrived.
         let (received, ended_with) = tokio::task::spawn_blocking(move || {
             let mut client = client;
@@ -777,6 +820,74 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(next["type"], "observation");
+    }
+
+    /// Each message is serialised once for all clients (before, once per client: 1,000 JSON
+    /// encodings of every observation with 1,000 dashboards open), and the serialising stops
+    /// with the last client; a client's ping is answered, its close frame echoed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_serialised_once_for_all_clients_and_only_while_someone_listens() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::new(64);
+        let (addr, state) = serve(dir.path(), &bus).await;
+        let clients = tokio::task::spawn_blocking(move || {
+            (0..10).map(|_| greeted(addr).2).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        for n in 0..5 {
+            bus.publish_observation(observation(T0 + n, 1));
+        }
+        let clients = tokio::task::spawn_blocking(move || {
+            clients
+                .into_iter()
+                .map(|mut client| {
+                    let got: Vec<i64> = (0..5)
+                        .map(|_| next_json(&mut client)["at"].as_i64().unwrap())
+                        .collect();
+                    assert_eq!(got, (0..5).map(|n| T0 + n).collect::<Vec<_>>());
+                    client
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(state.live.messages_encoded(), 5, "one encoding per message");
+
+        // Ping -> pong with the same payload; close -> the close echoed.
+        let ended = tokio::task::spawn_blocking(move || {
+            let mut clients = clients;
+            let client = &mut clients[0];
+            client
+                .send(tungstenite::Message::Ping(b"still?"[..].into()))
+                .unwrap();
+            let pong = loop {
+                match client.read().unwrap() {
+                    tungstenite::Message::Pong(payload) => break payload,
+                    _ => continue,
+                }
+            };
+            client.close(None).unwrap();
+            let closed = loop {
+                match client.read() {
+                    Ok(_) => continue,
+                    Err(e) => break e.to_string(),
+                }
+            };
+            (pong, closed)
+        })
+        .await
+        .unwrap();
+        assert_eq!(&ended.0[..], b"still?");
+        assert!(ended.1.contains("closed normally"), "{}", ended.1);
+        wait_for(|| state.live.clients() == 0, "every client gone").await;
+        // Nobody listens: the next message stops the serialiser instead of being encoded.
+        bus.publish_observation(observation(T0 + 9, 1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(state.live.messages_encoded(), 6);
+        bus.publish_observation(observation(T0 + 10, 1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(state.live.messages_encoded(), 6, "encoding with no client");
     }
 
     /// Clients only send pongs and close frames: one sending a large message is dropped
