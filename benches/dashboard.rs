@@ -509,6 +509,9 @@ struct Seen {
 enum Pattern {
     OneAfterAnother,
     AtOnce,
+    /// No client at all, on the same timeline: what the daemon grows by itself over the run,
+    /// to tell apart from what clients leave behind.
+    Nobody,
 }
 
 impl Pattern {
@@ -516,6 +519,7 @@ impl Pattern {
         match self {
             Pattern::OneAfterAnother => "one after another",
             Pattern::AtOnce => "at once",
+            Pattern::Nobody => "(control: no client, same timeline)",
         }
     }
 }
@@ -572,6 +576,7 @@ async fn clients(pattern: Pattern) {
     let mut peak_rss = 0;
     let mut failed = Vec::new();
     match pattern {
+        Pattern::Nobody => {}
         Pattern::OneAfterAnother => {
             for _ in 0..count {
                 let (socket, _) = tokio_tungstenite::connect_async(daemon.live_request())
@@ -659,7 +664,8 @@ async fn clients(pattern: Pattern) {
     tokio::time::sleep(Duration::from_secs(after).saturating_sub(left_at.elapsed())).await;
     let (_, rss_later) = cpu_and_rss(daemon.pid());
 
-    let per = |rss: u64| (rss as f64 - rss_before as f64) / count as f64 / 1e3;
+    let count = if pattern == Pattern::Nobody { 0 } else { count };
+    let per = |rss: u64| (rss as f64 - rss_before as f64) / count.max(1) as f64 / 1e3;
     println!(
         "{count} concurrent WebSocket clients connecting {}, {wall:.0} s at a 1 s system interval (load {}):",
         pattern.name(),
@@ -1344,10 +1350,13 @@ fn main() {
         if wants("clients") {
             // LOOKOUT_BENCH_PATTERN=burst (or sequential) runs one of the two.
             let pattern = std::env::var("LOOKOUT_BENCH_PATTERN").unwrap_or_default();
-            if pattern != "burst" {
+            if pattern.is_empty() || pattern == "control" {
+                clients(Pattern::Nobody).await;
+            }
+            if pattern != "burst" && pattern != "control" {
                 clients(Pattern::OneAfterAnother).await;
             }
-            if pattern != "sequential" {
+            if pattern != "sequential" && pattern != "control" {
                 clients(Pattern::AtOnce).await;
             }
         }
