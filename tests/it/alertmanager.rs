@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::common::prometheus::Server;
 use crate::common::{Daemon, http_get};
 use alerting::{FlipServer, closed_port, http_check, poll};
 use lookout::alert::Severity;
@@ -29,16 +30,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// A real Alertmanager, killed on drop.
 struct Alertmanager {
-    child: Child,
+    _server: Server,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Alertmanager {
@@ -62,36 +55,19 @@ impl Alertmanager {
             .unwrap();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let storage = dir.path().join("data");
-            let child = Command::new(BINARY)
+            let mut command = Command::new(BINARY);
+            command
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!("--storage.path={}", storage.display()))
                 .arg(format!("--web.listen-address={addr}"))
                 .arg("--cluster.listen-address=")
                 // Times in the API in UTC ("…Z"), as humantime parses them.
-                .env("TZ", "UTC")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-            let mut am = Alertmanager {
-                child,
+                .env("TZ", "UTC");
+            let server = Server::start("alertmanager", command, addr, dir, false)?;
+            Ok(Alertmanager {
+                _server: server,
                 addr,
-                _dir: dir,
-            };
-            let deadline = Instant::now() + LIMIT;
-            loop {
-                if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
-                    return Ok(am);
-                }
-                if let Ok(Some(status)) = am.child.try_wait() {
-                    return Err(format!("alertmanager exited at start with {status}"));
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "alertmanager not ready within {LIMIT:?}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            })
         })
     }
 

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::prometheus::{Server, encode};
 use crate::common::{Daemon, http_get};
 use alerting::{FlipServer, http_check, poll};
 use lookout::exporter::remote_write::proto;
@@ -28,16 +29,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// A real Prometheus receiving remote writes, killed on drop.
 struct Prometheus {
-    child: Child,
+    _server: Server,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Prometheus {
@@ -65,37 +58,20 @@ impl Prometheus {
         )
         .unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-        let mut prometheus = Prometheus {
-            child,
+            .arg("--web.enable-remote-write-receiver");
+        let server = Server::start("prometheus", command, addr, dir, false)?;
+        Ok(Prometheus {
+            _server: server,
             addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200) {
-                return Ok(prometheus);
-            }
-            if let Ok(Some(status)) = prometheus.child.try_wait() {
-                return Err(format!("prometheus exited at start with {status}"));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within {LIMIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     /// `GET /api/v1/query`: the result list (instant vector or range vector), evaluated at
@@ -110,18 +86,6 @@ impl Prometheus {
         let answer: Value = serde_json::from_str(&body).unwrap();
         answer["data"]["result"].as_array().unwrap().clone()
     }
-}
-
-/// Percent-encoding for a query parameter.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn now_s() -> f64 {
