@@ -694,9 +694,7 @@ async fn the_checks_list_sorts_and_filters_in_the_url_and_a_checks_page_says_eve
 async fn a_live_change_moves_only_its_row_of_the_checks_list_and_keeps_the_focus() {
     let _machine = crate::common::machine::shared();
     let f = fixture();
-    let driver = chromedriver_with(&[]);
-    let client = browser_with(&driver, &[]).await;
-    login(&client, &f.base, "ada", ADMIN_PASSWORD).await;
+    let (_driver, client) = f.browser().await;
     client.set_window_size(1440, 900).await.unwrap();
     let rows = "return [...document.querySelectorAll('#checks-list tbody tr')].map(r => r.dataset.check).join(',')";
     // Sorted by status, worst first (the default): db warns, the rest are ok or in maintenance.
