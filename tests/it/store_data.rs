@@ -42,6 +42,15 @@ async fn open_at(dir: &Path, clock: &Arc<ManualClock>, opts: StoreOptions) -> St
     Store::open(dir, opts, clock).await.unwrap()
 }
 
+/// A new store with the default options in a temporary directory (deleted when dropped, after
+/// the store), on a manual clock at `now`.
+async fn new_store(now: i64) -> (tempfile::TempDir, Arc<ManualClock>, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(now);
+    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    (tmp, clock, store)
+}
+
 fn bits(points: &[Point]) -> Vec<(i64, u64)> {
     points.iter().map(|p| (p.at_ms, p.last.to_bits())).collect()
 }
@@ -67,9 +76,7 @@ async fn write_series(
 #[tokio::test]
 async fn query_sees_unflushed_samples_then_flushed_ones_once() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0 + 10 * MIN);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, _clock, store) = new_store(T0 + 10 * MIN).await;
     let k = key("temp");
     for i in 0..5 {
         store.ingest(&obs(T0 + i * SEC, &[(&k, i as f64)]));
@@ -93,9 +100,7 @@ async fn query_sees_unflushed_samples_then_flushed_ones_once() {
 #[tokio::test]
 async fn label_matchers_select_series() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0 + HOUR);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, _clock, store) = new_store(T0 + HOUR).await;
     let user = Arc::new(SeriesKey::new("cpu_ratio").with("mode", "user"));
     let idle = Arc::new(SeriesKey::new("cpu_ratio").with("mode", "idle"));
     let other = key("load");
@@ -140,9 +145,7 @@ async fn label_matchers_select_series() {
 #[tokio::test]
 async fn sealing_preserves_every_sample_exactly() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let mut sim = SystemSim::new(42);
     let keys = sim.keys().to_vec();
     let mut expected: Vec<Vec<(i64, u64)>> = vec![Vec::new(); keys.len()];
@@ -238,9 +241,7 @@ fn matchers(k: &SeriesKey) -> Vec<(String, String)> {
 #[tokio::test]
 async fn rollups_summarise_minutes_and_hours() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     // value = second of the minute: min 0, max 59, avg 29.5, last 59 in each full minute
     write_series(&store, &k, T0, SEC, 2 * 3600, |i| (i % 60) as f64).await;
@@ -291,9 +292,7 @@ async fn rollups_summarise_minutes_and_hours() {
 #[tokio::test]
 async fn rollup_tiers_include_data_not_sealed_yet() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     write_series(&store, &k, T0, SEC, 90 * 60, |_| 1.0).await; // 1 h 30 min, flushed
     store.ingest(&obs(T0 + 90 * MIN, &[(&k, 100.0)])); // buffered
@@ -339,9 +338,7 @@ async fn rollup_tiers_include_data_not_sealed_yet() {
 #[tokio::test]
 async fn late_samples_are_merged_into_a_sealed_window() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     write_series(&store, &k, T0, 2 * SEC, 1800, |_| 1.0).await; // even seconds of hour 0
     clock.set(T0 + HOUR + 5 * MIN);
@@ -373,9 +370,7 @@ async fn late_samples_are_merged_into_a_sealed_window() {
 #[tokio::test]
 async fn downsampling_never_exceeds_max_points() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     // 3 days at 60 s, sealed hour by hour as the daemon would
     for h in 0..72 {
@@ -446,9 +441,7 @@ fn retention() -> Retention {
 #[tokio::test]
 async fn retention_drops_raw_after_7_days_and_rollups_still_answer() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     write_series(&store, &k, T0, SEC, 2 * 3600, |i| (i % 60) as f64).await;
     let checks = [
@@ -545,9 +538,7 @@ fn noise(i: i64) -> f64 {
 #[tokio::test]
 async fn size_cap_drops_raw_first_then_minute_and_the_file_shrinks() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (tmp, clock, store) = new_store(T0).await;
     let keys: Vec<Arc<SeriesKey>> = (0..10).map(|i| key(&format!("s{i}"))).collect();
     for h in 0..36 {
         for i in 0..720 {
@@ -647,9 +638,7 @@ fn event(at_ms: i64, message: &str) -> Event {
 #[tokio::test]
 async fn check_results_keep_the_latest_and_a_minute_resolution_history() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, _clock, store) = new_store(T0).await;
     // disk every 10 s for 3 minutes, warning from 2:00 on
     let mut all = Vec::new();
     for i in 0..18 {
@@ -710,9 +699,7 @@ async fn check_results_keep_the_latest_and_a_minute_resolution_history() {
 #[tokio::test]
 async fn events_come_newest_first_within_range_and_limit() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, _clock, store) = new_store(T0).await;
     for i in 0..5 {
         store
             .record_event(&event(T0 + i * SEC, &format!("e{i}")))
@@ -751,9 +738,7 @@ async fn reopening_after_a_drop_without_close_keeps_what_was_flushed() {
 async fn a_flush_that_cannot_get_the_lock_keeps_the_samples() {
     let _machine = crate::common::machine::shared();
     use sqlx::{ConnectOptions, Connection};
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     store.ingest(&obs(T0, &[(&k, 1.0)]));
     // Another process holds the write lock longer than the busy timeout.
@@ -787,9 +772,7 @@ async fn a_flush_that_cannot_get_the_lock_keeps_the_samples() {
 #[tokio::test]
 async fn a_closed_store_says_so() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     store.ingest(&obs(T0, &[(&k, 1.0)]));
     let clone = store.clone();
@@ -893,9 +876,7 @@ async fn two_writers_on_one_store_lose_nothing_and_never_fail() {
 #[tokio::test]
 async fn stats_report_tiers_and_sizes() {
     let _machine = crate::common::machine::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let store = open_at(tmp.path(), &clock, StoreOptions::default()).await;
+    let (_tmp, clock, store) = new_store(T0).await;
     let k = key("v");
     write_series(&store, &k, T0, SEC, 3600, |i| i as f64).await;
     store.ingest(&obs(T0 + HOUR, &[(&k, 0.0)]));
