@@ -384,11 +384,12 @@ async fn write_frame<W: AsyncWrite + Unpin>(
     frames: &broadcast::Receiver<Arc<[u8]>>,
 ) -> Result<(), bool> {
     let mut writing = std::pin::pin!(write.write_all(frame));
-    let mut stuck = tokio::time::interval_at(Instant::now() + STUCK_CHECK, STUCK_CHECK);
     loop {
-        tokio::select! {
-            written = &mut writing => return written.map_err(|_| false),
-            _ = stuck.tick() => if frames.len() >= QUEUE_CAPACITY { return Err(true) },
+        // The write is polled first: a socket that takes the frame at once never arms a timer.
+        match tokio::time::timeout(STUCK_CHECK, &mut writing).await {
+            Ok(written) => return written.map_err(|_| false),
+            Err(_) if frames.len() >= QUEUE_CAPACITY => return Err(true),
+            Err(_) => {}
         }
     }
 }
