@@ -997,3 +997,241 @@ async fn a_thousand_checks_fit_the_page_budget() {
         .unwrap();
     assert!(response.headers().get("content-encoding").is_none());
 }
+
+// ---------- caching of the shell and its assets ----------
+
+/// One GET through the router with `headers`: status, headers, body.
+async fn fetch(
+    state: &AppState,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip body");
+    out
+}
+
+fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+}
+
+/// A strong entity tag: quoted, no `W/`.
+fn strong_etag(headers: &axum::http::HeaderMap) -> String {
+    let etag = header(headers, "etag");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2,
+        "not a strong ETag: {etag}"
+    );
+    etag.to_string()
+}
+
+fn varies_on_encoding(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all("vary").iter().any(|v| {
+        v.to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    })
+}
+
+/// Every `/assets/...` URL the page links to.
+fn asset_urls(html: &str) -> Vec<String> {
+    html.match_indices("\"/assets/")
+        .map(|(i, _)| {
+            let rest = &html[i + 1..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// `/assets/STEM.HASH.EXT` for the asset `name` (`STEM.EXT`), HASH 16 lowercase hex digits.
+fn hashed_url_of<'a>(urls: &'a [String], name: &str) -> &'a str {
+    let (stem, ext) = name.rsplit_once('.').unwrap();
+    urls.iter()
+        .find(|url| {
+            url.strip_prefix(&format!("/assets/{stem}."))
+                .and_then(|rest| rest.strip_suffix(&format!(".{ext}")))
+                .is_some_and(|hash| {
+                    hash.len() == 16
+                        && hash
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+                })
+        })
+        .unwrap_or_else(|| panic!("no content-hashed URL of {name} in {urls:?}"))
+}
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The shell links every asset by a URL that names its content; such a URL is cached for a
+/// year and never revalidated, with a strong ETag of each representation (identity, gzip) and
+/// `Vary: Accept-Encoding`; `If-None-Match` answers 304 without a body.
+#[tokio::test]
+async fn the_shell_links_content_hashed_assets_cached_for_good_with_etags_and_304s() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let gzip = ("accept-encoding", "gzip, deflate, br");
+    let (status, headers, body) = fetch(&state, "/", &[gzip]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "content-encoding"), "gzip");
+    let html = String::from_utf8(gunzip(&body)).unwrap();
+    let urls = asset_urls(&html);
+    for name in [
+        "app.css",
+        "uPlot.min.css",
+        "charts.css",
+        "uPlot.iife.min.js",
+        "charts.js",
+        "app.js",
+        "icon.svg",
+    ] {
+        let url = hashed_url_of(&urls, name);
+        let plain = format!("/assets/{name}");
+        let (status, headers, identity) = fetch(&state, url, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert_eq!(header(&headers, "cache-control"), IMMUTABLE, "{url}");
+        assert!(varies_on_encoding(&headers), "{url}: {headers:?}");
+        assert!(headers.get("content-encoding").is_none(), "{url}");
+        let etag = strong_etag(&headers);
+        // The bytes are the asset's, the same as at its plain URL (which is revalidated).
+        let (_, plain_headers, plain_body) = fetch(&state, &plain, &[]).await;
+        assert_eq!(identity, plain_body, "{url}");
+        assert_eq!(
+            header(&plain_headers, "cache-control"),
+            "no-cache",
+            "{plain}"
+        );
+        assert_eq!(strong_etag(&plain_headers), etag, "{plain}");
+
+        // Revalidation of the identity representation: 304, no body, the same headers.
+        let (status, headers, body) = fetch(&state, url, &[("if-none-match", &etag)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{url}");
+        assert!(body.is_empty(), "{url}: a 304 with a body");
+        assert_eq!(header(&headers, "etag"), etag);
+        assert_eq!(header(&headers, "cache-control"), IMMUTABLE);
+        assert!(varies_on_encoding(&headers), "{url}");
+
+        if name == "icon.svg" {
+            continue; // too small to be worth compressing
+        }
+        // gzip: another representation, another ETag.
+        let (status, headers, zipped) = fetch(&state, url, &[gzip]).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert_eq!(header(&headers, "content-encoding"), "gzip", "{url}");
+        assert!(varies_on_encoding(&headers), "{url}");
+        let gz_etag = strong_etag(&headers);
+        assert_ne!(gz_etag, etag, "{url}: one ETag for two representations");
+        assert_eq!(gunzip(&zipped), identity, "{url}");
+        let (status, _, body) = fetch(&state, url, &[gzip, ("if-none-match", &gz_etag)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{url}");
+        assert!(body.is_empty());
+        // A list, and the weak form of the tag (If-None-Match compares weakly).
+        let list = format!("\"other\", W/{gz_etag}");
+        let (status, _, _) = fetch(&state, url, &[gzip, ("if-none-match", &list)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{url}: {list}");
+        // The identity ETag does not validate the gzip representation.
+        let (status, _, body) = fetch(&state, url, &[gzip, ("if-none-match", &etag)]).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert_eq!(gunzip(&body), identity);
+    }
+}
+
+/// The shell is revalidated on every navigation (`no-cache`, so a new daemon's shell, with its
+/// new asset URLs, is used at once): 304 while it is unchanged, 200 with a new ETag once it
+/// changes.
+#[tokio::test]
+async fn the_shell_is_revalidated_304_while_unchanged_and_200_once_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let gzip = ("accept-encoding", "gzip");
+    let (status, headers, _) = fetch(&state, "/system", &[gzip]).await;
+    assert_eq!(status, StatusCode::OK);
+    let cache = header(&headers, "cache-control");
+    assert!(
+        cache.contains("no-cache") && !cache.contains("max-age") && !cache.contains("public"),
+        "{cache}"
+    );
+    assert!(varies_on_encoding(&headers));
+    let etag = strong_etag(&headers);
+    let (status, headers, body) = fetch(&state, "/system", &[gzip, ("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty(), "a 304 with a body");
+    assert_eq!(header(&headers, "etag"), etag);
+    assert!(header(&headers, "cache-control").contains("no-cache"));
+    // Uncompressed: another representation, another tag.
+    let (status, headers, _) = fetch(&state, "/system", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(strong_etag(&headers), etag);
+    // Another page is another document.
+    let (status, _, _) = fetch(&state, "/events", &[gzip, ("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A check turns critical: the summary in the shell changes, and so does its tag.
+    let observation = Observation {
+        source: "system".into(),
+        at_ms: T0 + 70_000,
+        samples: vec![],
+        checks: vec![CheckResult {
+            underlying: None,
+            check: "disk:/".into(),
+            layer: Layer::System,
+            status: Status::Critical,
+            value: Some(0.99),
+            detail: "disk / full".into(),
+            at_ms: T0 + 70_000,
+        }],
+    };
+    state.snapshot.apply(&observation);
+    let (status, headers, body) = fetch(&state, "/system", &[gzip, ("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(strong_etag(&headers), etag);
+    assert!(
+        String::from_utf8(gunzip(&body))
+            .unwrap()
+            .contains("disk / full")
+    );
+}
+
+/// An asset URL with a hash that is not the current content's (a page of an older daemon, a
+/// hand-made URL) gets today's asset, revalidated every time: never cached for good under a
+/// name that promises other bytes. Anything else under /assets/ is a 404.
+#[tokio::test]
+async fn an_old_asset_hash_gets_the_current_asset_never_cached_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (_, plain_headers, current) = fetch(&state, "/assets/app.js", &[]).await;
+    let (status, headers, body) = fetch(&state, "/assets/app.0123456789abcdef.js", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, current);
+    assert_eq!(header(&headers, "cache-control"), "no-cache");
+    assert_eq!(strong_etag(&headers), strong_etag(&plain_headers));
+    for unknown in [
+        "/assets/app.not-a-hash.js",
+        "/assets/nothing.0123456789abcdef.js",
+        "/assets/app.0123456789abcdef.css",
+        "/assets/app.js.0123456789abcdef",
+    ] {
+        let (status, _, _) = fetch(&state, unknown, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    }
+}
