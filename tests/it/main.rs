@@ -58,6 +58,7 @@ mod config_serve_property;
 mod daemon;
 mod dashboard_api;
 mod dashboard_browser;
+mod dashboard_cache;
 mod dashboard_pages;
 mod doctor;
 mod export_grafana;
