@@ -1,6 +1,6 @@
 //! The HTTP face of Lookout: `router(state) -> Router`, testable without a socket.
 //! The API (`/api/v1/*`), `/healthz`, `/metrics`, and the dashboard: page shell and embedded
-//! assets (`page.rs`, `assets/`), its read-only helpers (`dashboard_api.rs`) and the WebSocket
+//! assets (`page.rs`, `assets/`: content-hashed asset URLs, ETags, 304s), its read-only helpers (`dashboard_api.rs`) and the WebSocket
 //! live feed (`live.rs`).
 //!
 //! Handlers translate internal types into the views of `crate::views`, shared with the CLI's
@@ -106,17 +106,7 @@ pub fn metrics_router(state: AppState) -> Router {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        // Dashboard (issue "Web dashboard"): one HTML shell for every page route.
-        .route("/", get(page::shell))
-        .route("/system", get(page::shell))
-        .route("/checks", get(page::shell))
-        .route("/checks/{name}", get(page::shell))
-        .route("/database", get(page::shell))
-        .route("/redis", get(page::shell))
-        .route("/maintenance", get(page::shell))
-        .route("/alerts", get(page::shell))
-        .route("/events", get(page::shell))
-        .route("/assets/{file}", get(page::asset))
+        // Dashboard (issue "Web dashboard"): its read-only helpers (its pages: below).
         .route(
             "/api/v1/checks/{name}/history",
             get(dashboard_api::check_history),
@@ -145,11 +135,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/maintenance/extend", post(maintenance::extend))
         // Anything else: a 404 page, or a JSON 404 under /api/ (the guard covers it too).
         .fallback(page::not_found)
-        // The pages, assets and API above are gzip'd for clients that accept it: the checks
-        // list of 1,000 checks is ~500 KB of JSON, ~10x less compressed (BENCHMARKS.md).
-        // Not /metrics (a scrape stays as cheap as it was; Prometheus' own choice) nor the
-        // live feed's upgrade, added after.
+        // The API above is gzip'd for clients that accept it: the checks list of 1,000 checks
+        // is ~500 KB of JSON, ~10x less compressed (BENCHMARKS.md). Not /metrics (a scrape
+        // stays as cheap as it was; Prometheus' own choice) nor the live feed's upgrade, nor
+        // the pages and assets, added after: they gzip themselves (`page.rs`, assets once)
+        // with an ETag per representation, which this layer would keep for both bodies.
         .layer(tower_http::compression::CompressionLayer::new())
+        // Dashboard (issue "Web dashboard"): one HTML shell for every page route, revalidated
+        // on each navigation; assets by content-hashed URLs, cached for good.
+        .route("/", get(page::shell))
+        .route("/system", get(page::shell))
+        .route("/checks", get(page::shell))
+        .route("/checks/{name}", get(page::shell))
+        .route("/database", get(page::shell))
+        .route("/redis", get(page::shell))
+        .route("/maintenance", get(page::shell))
+        .route("/alerts", get(page::shell))
+        .route("/events", get(page::shell))
+        .route("/assets/{file}", get(page::asset))
         .route("/api/v1/live", get(live::live))
         .route("/metrics", get(api::metrics))
         // --- access control: its routes, then the guard over every route (keep last) ---

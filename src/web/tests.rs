@@ -1228,7 +1228,7 @@ async fn an_old_asset_hash_gets_the_current_asset_never_cached_for_good() {
     for unknown in [
         "/assets/app.not-a-hash.js",
         "/assets/nothing.0123456789abcdef.js",
-        "/assets/app.0123456789abcdef.css",
+        "/assets/charts.0123456789abcdef.svg",
         "/assets/app.js.0123456789abcdef",
     ] {
         let (status, _, _) = fetch(&state, unknown, &[]).await;

@@ -490,7 +490,7 @@ fn login_form(status: StatusCode, message: Option<&str>, next: &str) -> Response
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · Lookout</title>
-<link rel="stylesheet" href="/assets/app.css"></head>
+<link rel="stylesheet" href="{css}"></head>
 <body class="login">
 <main id="main">
 <h1>Log in to Lookout</h1>
@@ -506,7 +506,9 @@ fn login_form(status: StatusCode, message: Option<&str>, next: &str) -> Response
 </body>
 </html>
 "#,
-        next = escape(next)
+        next = escape(next),
+        // The content-hashed URL the dashboard's pages use too: cached here, ready there.
+        css = super::page::asset_url("app.css"),
     );
     let mut response = (status, Html(body)).into_response();
     response
