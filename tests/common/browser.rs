@@ -78,6 +78,11 @@ pub async fn browser(driver: &ChromeDriver) -> Client {
 
 /// `browser`, with more Chromium arguments (e.g. `--force-dark-mode`).
 pub async fn browser_with(driver: &ChromeDriver, extra: &[&str]) -> Client {
+    browser_with_options(driver, extra, json!({})).await
+}
+
+/// `browser_with`, with more `goog:chromeOptions` (e.g. `mobileEmulation` for a touch phone).
+pub async fn browser_with_options(driver: &ChromeDriver, extra: &[&str], options: Value) -> Client {
     let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
@@ -89,14 +94,15 @@ pub async fn browser_with(driver: &ChromeDriver, extra: &[&str]) -> Client {
         "--window-size=1280,800".into(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
+    let mut chrome = json!({
+        "binary": CHROMIUM,
+        "args": args,
+    });
+    for (key, value) in options.as_object().into_iter().flatten() {
+        chrome[key] = value.clone();
+    }
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": args,
-        }),
-    );
+    capabilities.insert("goog:chromeOptions".into(), chrome);
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(capabilities)

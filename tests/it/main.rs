@@ -60,6 +60,7 @@ mod dashboard_api;
 mod dashboard_browser;
 mod dashboard_cache;
 mod dashboard_pages;
+mod dashboard_touch;
 mod doctor;
 mod export_grafana;
 mod grafana_prometheus;
