@@ -1,13 +1,15 @@
 // Lookout dashboard charts, drawn by uPlot (vendor/uPlot.iife.min.js, MIT, see
 // vendor/LICENSE-uPlot): time series with nice ticks in their unit, threshold bands from the
-// API, gaps where data is missing, drag-to-zoom (double-click resets), a crosshair shared by
-// the charts of a page, the theme's colours, keyboard reading and a data table.
+// API, gaps where data is missing, drag-to-zoom (double-click resets) and on a touch screen
+// pinch-to-zoom (double-tap resets), a crosshair shared by the charts of a page, the theme's
+// colours, keyboard reading and a data table.
 // `window.lookoutCharts.chart(opts, ctx)` returns a <figure>; the chart object (reload, live,
 // destroy, el) goes to ctx.L.charts. No build step.
 'use strict';
 (function () {
   const RANGES = { '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800, '30d': 2592000 };
   const HEIGHT = 180;
+  const MIN_SPAN = 1000; // the narrowest a pinch zooms to, ms
   const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   const FALLBACK = {
     '--text': '#1b1f24', '--muted': '#4d5661', '--surface': '#ffffff', '--border': '#8a939c', '--grid': '#e4e7ea',
@@ -227,7 +229,7 @@
     const legend = h('div', { class: 'legend' });
     const plot = h('div', {
       class: 'plot', tabindex: '0', role: 'img', id: id + '-plot',
-      'aria-label': opts.title + ' over the last ' + rng + '. Arrow keys read the values (Home and End: first and last); drag to zoom, double-click to reset; the data table below has every point.',
+      'aria-label': opts.title + ' over the last ' + rng + '. Arrow keys read the values (Home and End: first and last); drag or pinch to zoom, double-click or double-tap to reset; the data table below has every point.',
     });
     const tip = h('div', { class: 'tip', 'aria-live': 'polite' });
     const reset = h('button', { type: 'button', class: 'zoom-reset', hidden: true, text: 'Reset zoom' });
@@ -487,6 +489,14 @@
       const peers = all ? groups.get(group) || new Set([c]) : new Set([c]);
       for (const p of peers) p.unzoom();
     }
+    // Zooms this chart to `range` (a pinch here or on a chart of its group).
+    c.zoomTo = (range) => {
+      if (!c.u) return;
+      c.zoom = { min: range.min, max: range.max };
+      wrap.dataset.zoomed = 'true';
+      reset.hidden = false;
+      setX(c.zoom);
+    };
     c.unzoom = () => {
       c.zoom = null;
       delete wrap.dataset.zoomed;
@@ -601,6 +611,74 @@
         if (i >= 0) L.charts.splice(i, 1);
       });
     };
+
+    // Touch: two fingers on the plot zoom the time axis around them (the values under the
+    // fingers stay under them), every chart of the group alike; a double tap resets. One
+    // finger is the browser's: the page scrolls (touch-action: pan-y, charts.css), nothing
+    // here sees it but a tap.
+    let pinch = null, tap = null, lastTap = null, gesture = false, frame = 0, pending = null;
+    const byId = (list, id) => [...list].find((t) => t.identifier === id);
+    function zoomGroup(range) {
+      pending = range;
+      if (frame) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        if (!pending) resetZoom(true);
+        else for (const p of groups.get(group) || [c]) p.zoomTo(pending);
+      });
+    }
+    plot.addEventListener('touchstart', (e) => {
+      if (!c.u) return;
+      if (e.touches.length === 1) {
+        const t = e.touches[0];
+        tap = { x: t.clientX, y: t.clientY, at: e.timeStamp };
+        gesture = false;
+        return;
+      }
+      tap = null;
+      gesture = true;
+      if (e.targetTouches.length !== 2) { pinch = null; return; }
+      const [a, b] = e.targetTouches;
+      const left = c.u.over.getBoundingClientRect().left;
+      pinch = {
+        ids: [a.identifier, b.identifier],
+        va: c.u.posToVal(a.clientX - left, 'x'),
+        vb: c.u.posToVal(b.clientX - left, 'x'),
+      };
+    }, { passive: true });
+    plot.addEventListener('touchmove', (e) => {
+      if (tap && e.touches.length === 1 && Math.hypot(e.touches[0].clientX - tap.x, e.touches[0].clientY - tap.y) > 10) tap = null;
+      if (!pinch || !c.u) return;
+      const a = byId(e.touches, pinch.ids[0]), b = byId(e.touches, pinch.ids[1]);
+      if (!a || !b) return;
+      e.preventDefault(); // two fingers: the chart's, not the page's
+      const r = c.u.over.getBoundingClientRect();
+      const xa = a.clientX - r.left, xb = b.clientX - r.left;
+      const home = homeRange();
+      const full = home.max - home.min;
+      let span = ((pinch.vb - pinch.va) * r.width) / (xb - xa);
+      if (!Number.isFinite(span) || span <= 0 || Math.abs(xb - xa) < 8) return; // crossed, or too close
+      if (span >= full) { zoomGroup(null); return; } // pinched out to the whole range
+      span = Math.max(MIN_SPAN, span);
+      const min = Math.max(home.min, Math.min(pinch.va - (xa / r.width) * span, home.max - span));
+      zoomGroup({ min, max: min + span });
+    }, { passive: false });
+    function touchEnd(e) {
+      if (pinch && !(byId(e.touches, pinch.ids[0]) && byId(e.touches, pinch.ids[1]))) pinch = null;
+      if (e.touches.length) return;
+      const t = e.changedTouches[0];
+      const isTap = !gesture && tap && t && e.timeStamp - tap.at < 300;
+      tap = null;
+      gesture = false;
+      if (!isTap) { lastTap = null; return; }
+      if (lastTap && e.timeStamp - lastTap.at < 400 && Math.hypot(t.clientX - lastTap.x, t.clientY - lastTap.y) < 30) {
+        lastTap = null;
+        if (e.cancelable) e.preventDefault(); // no emulated clicks after it
+        resetZoom(true);
+      } else lastTap = { x: t.clientX, y: t.clientY, at: e.timeStamp };
+    }
+    plot.addEventListener('touchend', touchEnd);
+    plot.addEventListener('touchcancel', () => { pinch = null; tap = null; lastTap = null; gesture = false; });
 
     // keyboard reading: the arrow keys move the crosshair from point to point
     plot.addEventListener('keydown', (e) => {
