@@ -7,6 +7,7 @@
 
 pub mod alerting;
 pub mod browser;
+pub mod checks;
 pub mod cli;
 pub mod disk_full;
 pub mod docs;

@@ -6,10 +6,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use lookout::config::from_str;
 use lookout::model::{Observation, Status};
 use lookout::probes::Probe;
-use lookout::probes::checks::CheckProbe;
+
+use crate::common::checks::{probe, sample};
 
 /// The test's DNS server; killed when dropped.
 struct DnsServer {
@@ -89,17 +89,7 @@ fn zone() -> DnsServer {
 
 async fn run(keys: &str) -> Observation {
     let text = format!("[[check]]\nname = \"dns\"\ntype = \"dns\"\nretries = 0\n{keys}\n");
-    let config = from_str(&text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    CheckProbe::from_config(&config.checks[0])
-        .run(1_900_000_000_000)
-        .await
-}
-
-fn sample(o: &Observation, name: &str) -> Option<f64> {
-    o.samples
-        .iter()
-        .find(|s| s.series.name == name)
-        .map(|s| s.value)
+    probe(&text, &|_| None).run(1_900_000_000_000).await
 }
 
 fn verdict(o: &Observation) -> (Status, &str) {

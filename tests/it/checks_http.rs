@@ -17,6 +17,8 @@ use lookout::probes::Probe;
 use lookout::probes::checks::CheckProbe;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::common::checks::{self, sample};
+
 const TOKEN: &str = "s3cr3t-bearer-token";
 
 fn env(name: &str) -> Option<String> {
@@ -32,8 +34,7 @@ fn now_ms() -> i64 {
 /// A probe for one `[[check]]` whose keys are `keys` (name and retries = 0 added).
 fn probe(keys: &str) -> CheckProbe {
     let text = format!("[[check]]\nname = \"t\"\nretries = 0\n{keys}\n");
-    let config = from_str(&text, "t.toml", &env).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    CheckProbe::from_config(&config.checks[0])
+    checks::probe(&text, &env)
 }
 
 async fn run(keys: &str) -> Observation {
@@ -46,13 +47,6 @@ fn status(o: &Observation) -> Status {
 
 fn detail(o: &Observation) -> &str {
     &o.checks[0].detail
-}
-
-fn sample(o: &Observation, name: &str) -> Option<f64> {
-    o.samples
-        .iter()
-        .find(|s| s.series.name == name)
-        .map(|s| s.value)
 }
 
 fn sample_with(o: &Observation, name: &str, label: &str, value: &str) -> Option<f64> {
