@@ -214,15 +214,9 @@ fn answer(
     app: &AppKnobs,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
+    let Some(head) = crate::common::read_request_head(&mut stream) else {
+        return;
+    };
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let (status, content_type, body) = match path {
         "/metrics" => {

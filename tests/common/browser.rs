@@ -248,19 +248,14 @@ pub async fn open(client: &Client, url: &str) {
 
 /// An HTTP server that always answers "in maintenance" (503 with `X-Maintenance-Active: true`).
 pub fn maintenance_server() -> String {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
+                if common::read_request_head(&mut stream).is_none() {
+                    return;
                 }
                 let _ = stream.write_all(
                     b"HTTP/1.1 503 Service Unavailable\r\nX-Maintenance-Active: true\r\n\

@@ -115,6 +115,20 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Reads the head of an HTTP request from `stream` (up to the empty line, byte by byte so
+/// nothing of the body is taken): `None` if the stream ends or fails first.
+pub fn read_request_head(stream: &mut impl Read) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// A new pseudo-terminal, `(columns, rows)` in size (`None`: none set): its master side
 /// (close-on-exec: no child inherits it) and its slave side, for a child's terminal.
 pub fn pty(size: Option<(u16, u16)>) -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {

@@ -66,15 +66,9 @@ impl App {
 
 fn serve(mut stream: TcpStream, state: &Mutex<AppState>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
+    let Some(head) = common::read_request_head(&mut stream) else {
+        return;
+    };
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let authorized = head
         .lines()

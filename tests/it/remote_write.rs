@@ -364,15 +364,9 @@ impl Recorder {
 
 fn record(mut stream: TcpStream, status: u16, answer: &str, sink: &Mutex<Vec<Received>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(head) = common::read_request_head(&mut stream) else {
+        return;
+    };
     let headers: BTreeMap<String, String> = head
         .lines()
         .skip(1)
