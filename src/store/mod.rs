@@ -46,6 +46,7 @@ use crate::model::{CheckResult, Event, EventKind, Observation, SeriesKey};
 
 mod alerts;
 mod buffer;
+mod check_rollup;
 pub mod codec;
 mod error;
 #[cfg(test)]

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mute_reason",
         include_str!("../../migrations/0007_mute_reason.sql"),
     ),
+    (
+        8,
+        "check_rollup",
+        include_str!("../../migrations/0008_check_rollup.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -189,8 +189,116 @@ pub fn keep_in_history(last_kept: Option<(Status, i64)>, status: Status, at_ms: 
     }
 }
 
+/// Check history is rolled up by the hour (`check_rollup`) for long `check_summaries` ranges.
+pub const CHECK_ROLLUP_MS: i64 = HOUR_MS;
+
+/// In the cost estimate of a summary plan: a range (per check a seek and a subquery) costs
+/// about as much as reading this many rows. Measured (BENCHMARKS.md): with 24 h in 48 buckets
+/// of half an hour, reading about half the raw rows in 25 ranges was no faster than all of
+/// them in one; the estimate keeps such plans raw.
+const SEEK_ROWS: i64 = 30;
+
+/// The bucket of `t` (in `[from, to]`) among `buckets` equal slices of `[from, to]`, as
+/// `check_summaries` numbers them: `(t - from) * buckets / (to - from + 1)`.
+pub fn summary_bucket(t: i64, from: i64, to: i64, buckets: i64) -> i64 {
+    let span = i128::from((to - from).max(0)) + 1;
+    (i128::from(t - from) * i128::from(buckets) / span) as i64
+}
+
+/// The first time of bucket `b` (for `b == buckets`: `to + 1`), the least `t` whose
+/// `summary_bucket` is `b`.
+pub fn summary_bucket_start(from: i64, to: i64, buckets: i64, b: i64) -> i64 {
+    let span = i128::from((to - from).max(0)) + 1;
+    let n = i128::from(b) * span;
+    let d = i128::from(buckets);
+    from + ((n + d - 1) / d) as i64
+}
+
+/// How `check_summaries` reads `[from, to]` from the hourly rollup: every rolled-up hour whose
+/// middle lies in the range counts whole in the bucket of its middle; raw rows are read
+/// where that is not exact. Each raw row in `raw` counts in its own bucket (when in the
+/// range) and, when it lies in one of `hours`, is taken back from that hour's bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryPlan {
+    /// Starts of the first and last hour read from the rollup.
+    pub hours: (i64, i64),
+    /// Inclusive ranges of raw rows to read, sorted and apart: the range outside `hours`, and
+    /// the parts of those hours on the other side of a bucket boundary, of `from` or of `to`
+    /// than their middle (the smaller part, so at most half an hour each).
+    pub raw: Vec<(i64, i64)>,
+}
+
+/// The plan for `[from, to]` in `buckets` slices, with the hours `[rolled.0, rolled.1)` rolled
+/// up, when it costs less than reading the raw rows (not so for buckets narrower than an hour,
+/// a short range, little rolled up).
+pub fn summary_plan(from: i64, to: i64, buckets: i64, rolled: (i64, i64)) -> Option<SummaryPlan> {
+    rollup_plan(from, to, buckets, rolled).filter(|plan| plan.pays(from, to))
+}
+
+/// The plan for `[from, to]` in `buckets` slices with the hours `[rolled.0, rolled.1)` rolled
+/// up, whatever it costs; `None` when no rolled-up hour has its middle in the range.
+pub fn rollup_plan(from: i64, to: i64, buckets: i64, rolled: (i64, i64)) -> Option<SummaryPlan> {
+    const H: i64 = CHECK_ROLLUP_MS;
+    if to < from || buckets < 1 {
+        return None;
+    }
+    let up = |t: i64| align(t.saturating_add(H - 1), H);
+    let first = up(rolled.0).max(up(from.saturating_sub(H / 2)));
+    let last = (align(rolled.1, H) - H).min(align(to.saturating_sub(H / 2), H));
+    if first > last {
+        return None;
+    }
+    let mut raw = Vec::new();
+    if from < first {
+        raw.push((from, first - 1));
+    }
+    for b in 0..=buckets {
+        let t = summary_bucket_start(from, to, buckets, b);
+        let hour = align(t, H);
+        if t == hour || hour < first || hour > last {
+            continue;
+        }
+        raw.push(if t <= hour + H / 2 {
+            (hour, t - 1)
+        } else {
+            (t, hour + H - 1)
+        });
+    }
+    if last + H <= to {
+        raw.push((last + H, to));
+    }
+    raw.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(raw.len());
+    for (lo, hi) in raw {
+        match merged.last_mut() {
+            Some(prev) if lo <= prev.1.saturating_add(1) => prev.1 = prev.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    Some(SummaryPlan {
+        hours: (first, last),
+        raw: merged,
+    })
+}
+
+impl SummaryPlan {
+    /// Whether the plan reads less than the raw rows of `[from, to]` would: a rollup row, a
+    /// raw row (about one a minute, as `keep_in_history` keeps them) and [`SEEK_ROWS`] per
+    /// range.
+    pub fn pays(&self, from: i64, to: i64) -> bool {
+        let raw_rows: i64 = self
+            .raw
+            .iter()
+            .map(|&(lo, hi)| (hi - lo) / MINUTE_MS + 1)
+            .sum();
+        let hours = (self.hours.1 - self.hours.0) / CHECK_ROLLUP_MS + 1;
+        let cost = hours + raw_rows + SEEK_ROWS * self.raw.len() as i64;
+        cost < (to - from) / MINUTE_MS + 1 + SEEK_ROWS
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const H: i64 = HOUR_MS;
@@ -507,5 +615,136 @@ mod tests {
                 "{last:?} {status} {at}"
             );
         }
+    }
+
+    /// A small deterministic generator for the randomised tests (splitmix64).
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        /// Uniform in `[lo, hi]`.
+        pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next() % (hi - lo + 1) as u64) as i64
+        }
+    }
+
+    #[test]
+    fn summary_buckets_start_where_the_bucket_formula_changes() {
+        let mut rng = Rng(7);
+        for _ in 0..2_000 {
+            let from = rng.range(0, 10 * D);
+            let to = from + rng.range(-1, 40 * D);
+            let buckets = rng.range(1, 200);
+            for b in 0..=buckets {
+                let t = summary_bucket_start(from, to, buckets, b);
+                if b == buckets {
+                    assert_eq!(t, to.max(from - 1) + 1);
+                    continue;
+                }
+                assert_eq!(summary_bucket(t, from, to, buckets), b);
+                if b > 0 {
+                    assert_eq!(summary_bucket(t - 1, from, to, buckets), b - 1);
+                }
+            }
+        }
+    }
+
+    /// The plan's arithmetic, without a database: rows at random times counted per bucket
+    /// directly, and as the plan counts them (whole hours in the bucket of their middle, raw
+    /// rows moved from there to their own bucket), agree for every range, bucket count and
+    /// rolled-up span.
+    #[test]
+    fn summary_plans_count_every_row_in_its_own_bucket() {
+        let mut rng = Rng(18);
+        let mut planned = 0;
+        for round in 0..3_000 {
+            let from = rng.range(0, 3 * D);
+            let to = from
+                + [
+                    rng.range(0, 3 * H),
+                    rng.range(0, 2 * D),
+                    rng.range(0, 40 * D),
+                ][round % 3];
+            let buckets = [1, 48, rng.range(1, 400)][round % 3];
+            let lo = align(rng.range(0, 3 * D), H);
+            let rolled = (lo, lo + align(rng.range(0, 50 * D), H));
+            let rows: Vec<i64> = (0..rng.range(0, 300))
+                .map(|_| rng.range(from.saturating_sub(2 * H).max(0), to + 2 * H))
+                .collect();
+            let mut direct = std::collections::BTreeMap::<i64, i64>::new();
+            for &t in &rows {
+                if t >= from && t <= to {
+                    *direct
+                        .entry(summary_bucket(t, from, to, buckets))
+                        .or_default() += 1;
+                }
+            }
+            let Some(plan) = rollup_plan(from, to, buckets, rolled) else {
+                continue;
+            };
+            planned += 1;
+            let (first, last) = plan.hours;
+            assert!(
+                first >= rolled.0 && last + H <= rolled.1,
+                "{plan:?} {rolled:?}"
+            );
+            for w in plan.raw.windows(2) {
+                assert!(w[0].1 + 1 < w[1].0, "sorted and apart: {plan:?}");
+            }
+            let mut counted = std::collections::BTreeMap::<i64, i64>::new();
+            for &t in &rows {
+                let hour = align(t, H);
+                let in_hours = hour >= first && hour <= last;
+                if in_hours {
+                    let mid = summary_bucket(hour + H / 2, from, to, buckets);
+                    *counted.entry(mid).or_default() += 1;
+                }
+                if plan.raw.iter().any(|&(lo, hi)| t >= lo && t <= hi) {
+                    if t >= from && t <= to {
+                        *counted
+                            .entry(summary_bucket(t, from, to, buckets))
+                            .or_default() += 1;
+                    }
+                    if in_hours {
+                        let mid = summary_bucket(hour + H / 2, from, to, buckets);
+                        *counted.entry(mid).or_default() -= 1;
+                    }
+                }
+            }
+            counted.retain(|_, n| *n != 0);
+            assert_eq!(
+                counted, direct,
+                "from {from} to {to} buckets {buckets} rolled {rolled:?}: {plan:?}"
+            );
+        }
+        assert!(planned > 500, "{planned} plans");
+    }
+
+    #[test]
+    fn summary_plans_read_a_few_raw_rows_around_each_boundary() {
+        let now = 1_700_000_123_456;
+        let rolled = (0, align(now, H));
+        // 30 days in 48 buckets: 720 hours, a raw range per boundary (each within an hour).
+        let plan = summary_plan(now - 30 * D, now, 48, rolled).expect("rolled up");
+        assert_eq!((plan.hours.1 - plan.hours.0) / H + 1, 720);
+        assert!(plan.raw.len() <= 50, "{}", plan.raw.len());
+        assert!(plan.raw.iter().all(|r| r.1 - r.0 < H));
+        let raw_ms: i64 = plan.raw.iter().map(|r| r.1 - r.0 + 1).sum();
+        assert!(raw_ms < 49 * H / 2, "{raw_ms}");
+        // One bucket over a day: the edges only.
+        let plan = summary_plan(now - D, now, 1, rolled).expect("rolled up");
+        assert_eq!(plan.raw.len(), 2);
+        // Nothing rolled up, an hour's range, buckets of half an hour: raw rows.
+        assert_eq!(summary_plan(now - D, now, 48, rolled), None);
+        assert_eq!(summary_plan(now - 30 * D, now, 48, (0, 0)), None);
+        assert_eq!(summary_plan(now - H, now, 48, rolled), None);
+        assert_eq!(summary_plan(now, now - 1, 48, rolled), None);
     }
 }

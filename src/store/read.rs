@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Row};
 
 use crate::model::{CheckResult, Event, EventKind, Layer, SeriesKey, Status};
 
+use super::check_rollup;
 use super::codec;
 use super::error::StoreError;
 use super::policy::{self, RAW_WINDOW_MS, TierFacts};
@@ -510,9 +511,39 @@ pub async fn check_summaries(
     buckets: u32,
     only: Option<&str>,
 ) -> Result<Vec<CheckSummary>, StoreError> {
+    let db = |e| inner.db(e);
     // Times lie in TIME_RANGE (< 2^48 ms): (at - from) * buckets fits SQLite's i64 for
     // buckets up to 2^15.
     let buckets = i64::from(buckets.clamp(1, 1 << 15));
+    let mut conn = inner.pool.acquire().await.map_err(db)?;
+    // One snapshot: the rolled-up span, the rollup and the raw rows as of one commit.
+    let mut tx = conn.begin().await.map_err(db)?;
+    let plan = check_rollup::rolled(&mut tx)
+        .await
+        .map_err(db)?
+        .and_then(|rolled| policy::summary_plan(from, to, buckets, rolled));
+    let summaries = match plan {
+        Some(plan) => summaries_of(
+            check_rollup::summary_counts(&mut tx, from, to, buckets, only, &plan)
+                .await
+                .map_err(db)?,
+        ),
+        None => raw_summaries(&mut tx, from, to, buckets, only)
+            .await
+            .map_err(db)?,
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(summaries)
+}
+
+/// The summaries from every raw row of the range (`SUMMARIES_SQL`).
+pub(super) async fn raw_summaries(
+    conn: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+    buckets: i64,
+    only: Option<&str>,
+) -> Result<Vec<CheckSummary>, sqlx::Error> {
     let span = (to - from).max(0) + 1;
     let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(SUMMARIES_SQL)
         .bind(from)
@@ -520,9 +551,8 @@ pub async fn check_summaries(
         .bind(buckets)
         .bind(span)
         .bind(only)
-        .fetch_all(&inner.pool)
-        .await
-        .map_err(|e| inner.db(e))?;
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out: Vec<CheckSummary> = Vec::new();
     for (name, bucket, rank, ok, all) in rows {
         let entry = (
@@ -540,6 +570,28 @@ pub async fn check_summaries(
         }
     }
     Ok(out)
+}
+
+/// The summaries from results counted by rank (the rollup's plan): per bucket with a
+/// result, the worst rank with one, the ok ones, all but those in maintenance.
+pub(super) fn summaries_of(counts: check_rollup::Counts) -> Vec<CheckSummary> {
+    let mut out = Vec::with_capacity(counts.len());
+    for (check, by_bucket) in counts {
+        let mut buckets = Vec::with_capacity(by_bucket.len());
+        for (bucket, n) in by_bucket {
+            debug_assert!(n.iter().all(|&n| n >= 0), "{check} {bucket}: {n:?}");
+            let n = n.map(|n| n.max(0) as u64);
+            let Some(worst) = (0..5).rev().find(|&r| n[r] > 0) else {
+                continue;
+            };
+            let all: u64 = n.iter().sum();
+            buckets.push((bucket as u32, RANKED[worst], n[0], all - n[1]));
+        }
+        if !buckets.is_empty() {
+            out.push(CheckSummary { check, buckets });
+        }
+    }
+    out
 }
 
 pub async fn events(
@@ -826,16 +878,21 @@ mod tests {
         );
     }
 
-    /// The figure of BENCHMARKS.md (issue 18): 1,000 checks, 100 of them with 30 days of
-    /// history (one row a minute, as `keep_in_history` keeps it), the summaries of the last
-    /// 24 h and of the 30 days. `cargo test --lib -- --ignored check_summaries_at_scale`.
+    /// The figures of BENCHMARKS.md (issue 18): 1,000 checks, 100 of them with 30 days of
+    /// history (one row a minute, as `keep_in_history` keeps it), written as a store from
+    /// before the rollup holds them; the maintenance runs that fill the rollup; the summaries
+    /// of the last 24 h and of the 30 days from the raw rows and through the rollup; a flush
+    /// of one minute of results of the 1,000 checks; the bytes of each table.
+    /// `cargo test --lib -- --ignored check_summaries_at_scale --nocapture`.
     #[tokio::test]
     #[ignore = "a measurement: fills 4.3 million rows"]
     async fn check_summaries_at_scale() {
+        use std::time::Instant;
         const DAY: i64 = 1440 * MIN;
         let dir = tempfile::tempdir().unwrap();
         let now = T0 + 30 * DAY;
-        let store = Store::open(dir.path(), StoreOptions::default(), ManualClock::new(now))
+        let clock = ManualClock::new(now);
+        let store = Store::open(dir.path(), StoreOptions::default(), clock.clone())
             .await
             .unwrap();
         let pool = &store.inner.pool;
@@ -848,7 +905,7 @@ mod tests {
         .execute(pool)
         .await
         .unwrap();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         sqlx::query(
             "WITH RECURSIVE m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < 43199)
              INSERT INTO check_history (check_id, at_ms, status, value, detail)
@@ -861,18 +918,92 @@ mod tests {
         .await
         .unwrap();
         eprintln!("filled 4,320,000 rows in {:?}", started.elapsed());
-        for (span, what) in [(DAY, "24 h"), (30 * DAY, "30 days")] {
-            let started = std::time::Instant::now();
-            let summaries = store
+
+        let measure = async |what: &str| {
+            for (span, range) in [(DAY, "24 h"), (30 * DAY, "30 days")] {
+                let mut times = Vec::new();
+                let mut summaries = Vec::new();
+                for _ in 0..5 {
+                    let started = Instant::now();
+                    summaries = store
+                        .check_summaries(now - span, now, 48, None)
+                        .await
+                        .unwrap();
+                    times.push(started.elapsed());
+                }
+                assert_eq!(summaries.len(), 100);
+                let mut sorted = times.clone();
+                sorted.sort();
+                eprintln!(
+                    "check_summaries over {range}, {what}: median {:?} of {times:?}",
+                    sorted[2]
+                );
+            }
+        };
+        measure("raw rows (before the rollup)").await;
+
+        // The rollup filled as the daemon's maintenance does it, a bounded step a run.
+        let started = Instant::now();
+        let mut runs = Vec::new();
+        loop {
+            let run = Instant::now();
+            store.maintain().await.unwrap();
+            runs.push(run.elapsed());
+            let mut conn = pool.acquire().await.unwrap();
+            if check_rollup::rolled(&mut conn).await.unwrap().unwrap().0 == 0 {
+                break;
+            }
+        }
+        let longest = runs.iter().max().unwrap();
+        eprintln!(
+            "rollup filled by {} maintenance runs in {:?} (longest run {longest:?})",
+            runs.len(),
+            started.elapsed()
+        );
+        measure("through the rollup").await;
+        for (span, range) in [(DAY, "24 h"), (30 * DAY, "30 days")] {
+            let mut conn = pool.acquire().await.unwrap();
+            let want = raw_summaries(&mut conn, now - span, now, 48, None)
+                .await
+                .unwrap();
+            drop(conn);
+            let got = store
                 .check_summaries(now - span, now, 48, None)
                 .await
                 .unwrap();
-            eprintln!(
-                "check_summaries over {what}: {} checks in {:?}",
-                summaries.len(),
-                started.elapsed()
-            );
-            assert_eq!(summaries.len(), 100);
+            assert_eq!(got, want, "{range}");
         }
+
+        // A flush of one minute of the 1,000 checks' results, on time (after the rollup's
+        // hours) and late (each into a rolled-up hour).
+        for (what, at) in [("on time", now + 30_000), ("late", now - 3 * DAY)] {
+            let mut times = Vec::new();
+            for minute in 0..5 {
+                for i in 0..1000 {
+                    store.ingest(&result(
+                        &format!("app-{i:04}"),
+                        Status::Ok,
+                        at + minute * MIN,
+                    ));
+                }
+                let started = Instant::now();
+                store.flush().await.unwrap();
+                times.push(started.elapsed());
+            }
+            eprintln!("flush of 1,000 check results, {what}: {times:?}");
+        }
+
+        let bytes: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, sum(pgsize) FROM dbstat
+             WHERE name IN ('check_history', 'check_rollup') GROUP BY name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM check_rollup")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        eprintln!("bytes: {bytes:?}; {rows} rollup rows (100 checks x 30 days)");
     }
 }

@@ -11,6 +11,7 @@ use sqlx::{Connection, Row};
 use crate::model::{CheckResult, Event, SeriesKey, Status};
 
 use super::buffer::{Taken, TakenSeries};
+use super::check_rollup;
 use super::codec::{self, SeriesSlices};
 use super::error::StoreError;
 use super::policy::{self, Cutoffs, HOUR_MS, MINUTE_MS, RAW_WINDOW_MS, Span};
@@ -174,6 +175,8 @@ async fn write_checks(
         kept: Option<(Status, i64)>,
     }
     let mut states: HashMap<&str, State> = HashMap::new();
+    // The rolled-up span as this transaction sees it, read with the first result kept.
+    let mut rolled: Option<Option<(i64, i64)>> = None;
     for r in results {
         if !states.contains_key(r.check.as_str()) {
             sqlx::query(
@@ -225,6 +228,11 @@ async fn write_checks(
             state.latest_ms = r.at_ms;
         }
         if policy::keep_in_history(state.kept, r.status, r.at_ms) {
+            let rolled = match rolled {
+                Some(span) => span,
+                None => *rolled.insert(check_rollup::rolled(&mut *conn).await?),
+            };
+            check_rollup::note_result(&mut *conn, rolled, state.id, r.at_ms, r.status).await?;
             sqlx::query(
                 "INSERT OR REPLACE INTO check_history (check_id, at_ms, status, value, detail)
                  VALUES (?, ?, ?, ?, ?)",
@@ -367,6 +375,7 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     stats.expired_check_results = exec(&mut tx, MINUTE_RECORDS[0], cut.minute)
         .await
         .map_err(db)?;
+    check_rollup::prune(&mut tx, cut.minute).await.map_err(db)?;
     // The alert history, maintenance periods, windows opened by hand and expired silences
     // are timelines like the events: kept as long. A delivered or failed outbox row is only
     // worth keeping while someone may ask "was it sent?" (or while its alert fires: the
@@ -384,7 +393,13 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
 
-    // 3. Size cap, then give free pages back to the file system.
+    // 3. Roll closed hours of check history up, and older ones back while it is young.
+    let hours = check_rollup::advance(inner, &mut conn, now, check_rollup::ADVANCE_BUDGET).await?;
+    if hours > 0 {
+        tracing::debug!(hours, "check history rolled up");
+    }
+
+    // 4. Size cap, then give free pages back to the file system.
     let mut capped = false;
     for _ in 0..4 {
         if !size_cap(inner, &mut conn, &mut stats).await? {
@@ -667,6 +682,9 @@ async fn size_cap(
                 let n = exec(&mut tx, sql, before).await.map_err(db)?;
                 stats.capped_records += n;
                 deleted += n;
+            }
+            if step == MINUTE_MS {
+                check_rollup::prune(&mut tx, before).await.map_err(db)?;
             }
         }
     }
