@@ -17,6 +17,10 @@
 //!   Past `max_size`, the oldest data of the finest tier goes first: raw, then minute (with
 //!   check history), then hour (with those timelines). `usage()` (`stats`) tells the size and
 //!   the oldest data of each; `vacuum()` gives free pages back on demand.
+//! - Check history is also rolled up by the hour (`check_rollup`: per check and hour, results
+//!   by status rank), exact for every hour of its rolled-up span, so that `check_summaries`
+//!   over long ranges reads 24 rows a day per check plus a few raw rows at bucket edges; it is
+//!   kept and trimmed with the raw history.
 //! - Several processes (the daemon, cron-mode `collect`/`check`) may use one store at once:
 //!   every write transaction is `BEGIN IMMEDIATE` with a 5 s busy timeout, and maintenance is
 //!   transactional and idempotent.
@@ -27,7 +31,8 @@
 //!   waits in the bounded buffer (samples, check results, events) for the next flush.
 //!
 //! Pure decisions live in `policy` (tiers, steps, retention, size cap, history), `rollup`
-//! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O. The alert
+//! (bucket math) and `codec` (blob formats); `open`, `write` and `read` do the I/O;
+//! `check_rollup` keeps the hourly check rollup and reads summaries through it. The alert
 //! engine's tables have one file per job: `alerts` (state, history), `silences`, `leases`,
 //! `outbox`; `rows` holds the row helpers every table file shares.
 
