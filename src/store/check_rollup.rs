@@ -318,9 +318,17 @@ pub fn pieces(
                     policy::summary_bucket_start(from, to, buckets, b + 1),
                 )
             };
-            let minus = (hour >= first && hour <= last)
-                .then(|| policy::summary_bucket(hour + H / 2, from, to, buckets));
-            let end = bucket_end.min(hour + H).min(hi + 1);
+            let rolled = hour >= first && hour <= last;
+            let minus = rolled.then(|| policy::summary_bucket(hour + H / 2, from, to, buckets));
+            // Where `minus` may change: the next hour within the plan's hours, their start.
+            let hour_end = if rolled {
+                hour + H
+            } else if at < first {
+                first
+            } else {
+                i64::MAX
+            };
+            let end = bucket_end.min(hour_end).min(hi + 1);
             if plus != minus {
                 out.push((at, end - 1, plus, minus));
             }
