@@ -25,7 +25,8 @@
 //! LOOKOUT_BENCH_SECONDS (30), LOOKOUT_BENCH_AFTER (60), LOOKOUT_BENCH_CHECKS (10000, `render`),
 //! LOOKOUT_BENCH_SCALE_CHECKS (1000), LOOKOUT_BENCH_HISTORY_CHECKS (100),
 //! LOOKOUT_BENCH_HISTORY_STEP (60 s), LOOKOUT_BENCH_LOADS (5) and LOOKOUT_BENCH_FLIPS (10)
-//! change the sizes; LOOKOUT_BENCH_SEED_FROM reuses a seeded store (`scale`).
+//! change the sizes; LOOKOUT_BENCH_SEED_FROM reuses a seeded store (`scale`), which
+//! LOOKOUT_BENCH_SEED_KEEP=DIR keeps after seeding.
 //! Needs /usr/bin/chromedriver and /usr/bin/chromium for `latency`,
 //! `render` and `scale`.
 
@@ -1114,6 +1115,13 @@ async fn scale() {
             .await
         }
     };
+    // LOOKOUT_BENCH_SEED_KEEP: a folder to keep the freshly seeded lookout.db in, for later
+    // runs with LOOKOUT_BENCH_SEED_FROM.
+    if let (Some(keep), true) = (std::env::var_os("LOOKOUT_BENCH_SEED_KEEP"), results > 0) {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(data.join("lookout.db"), Path::new(&keep).join("lookout.db"))
+            .expect("keep the seeded store");
+    }
     println!(
         "  (seeded {with_history} checks x 30 days at {step_s} s: {results} results (0: copied) in {:.0} s; store {:.1} MB)",
         seeding.elapsed().as_secs_f64(),
