@@ -468,13 +468,15 @@ pub async fn check_history(
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckSummary {
     pub check: String,
-    /// (bucket index, worst status, ok results, results that count), buckets with a result
-    /// only, in order. Results in maintenance do not count: planned downtime is not downtime.
+    /// (bucket index, worst status, results up, results that count), buckets with a result
+    /// only, in order. Up is ok or warning (degraded, but it answered); critical and unknown
+    /// are down. Results in maintenance do not count: planned downtime is not downtime.
     pub buckets: Vec<(u32, Status, u64, u64)>,
 }
 
 impl CheckSummary {
-    /// Ok results of the results that count (not in maintenance), or `None` without any.
+    /// Results up (ok or warning) of the results that count (not in maintenance), or `None`
+    /// without any.
     pub fn uptime(&self) -> Option<f64> {
         let (ok, all) = self
             .buckets
@@ -498,7 +500,7 @@ const RANKED: [Status; 5] = [
 const SUMMARIES_SQL: &str = "SELECT c.name, (h.at_ms - ?1) * ?3 / ?4 AS bucket,
         max(CASE h.status WHEN 'ok' THEN 0 WHEN 'maintenance' THEN 1
             WHEN 'warning' THEN 2 WHEN 'unknown' THEN 3 ELSE 4 END),
-        sum(h.status = 'ok'), sum(h.status <> 'maintenance')
+        sum(h.status IN ('ok', 'warning')), sum(h.status <> 'maintenance')
  FROM checks c JOIN check_history h ON h.check_id = c.id
  WHERE h.at_ms >= ?1 AND h.at_ms <= ?2 AND (?5 IS NULL OR c.name = ?5)
  GROUP BY c.name, bucket
@@ -585,7 +587,8 @@ pub(super) fn summaries_of(counts: check_rollup::Counts) -> Vec<CheckSummary> {
                 continue;
             };
             let all: u64 = n.iter().sum();
-            buckets.push((bucket as u32, RANKED[worst], n[0], all - n[1]));
+            // Up: ok and warning (ranks 0 and 2); maintenance (1) does not count.
+            buckets.push((bucket as u32, RANKED[worst], n[0] + n[2], all - n[1]));
         }
         if !buckets.is_empty() {
             out.push(CheckSummary { check, buckets });
@@ -807,6 +810,55 @@ mod tests {
         );
         assert_eq!(summaries[1].check, "m");
         assert_eq!(summaries[1].uptime(), None, "nothing counts in maintenance");
+    }
+
+    /// Found: a database check warning on a business query (or a site slower than its warning
+    /// level, or a certificate 20 days from expiry) showed 0.00 % uptime while it answered
+    /// every probe. Uptime is availability: ok and warning are up; critical and unknown are
+    /// down; maintenance does not count. Both paths (raw rows, hourly rollup) say so.
+    #[tokio::test]
+    async fn a_check_that_warns_is_up_and_one_that_is_unknown_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = Store::open(dir.path(), StoreOptions::default(), clock.clone())
+            .await
+            .unwrap();
+        // Three days: "w" warning throughout; "u" ok, then unknown for the last quarter.
+        let minutes = 3 * 24 * 60;
+        for minute in 0..minutes {
+            let at = T0 + minute * MIN;
+            store.ingest(&result("w", Status::Warning, at));
+            let u = if minute < minutes * 3 / 4 {
+                Status::Ok
+            } else {
+                Status::Unknown
+            };
+            store.ingest(&result("u", u, at));
+            if minute % 60 == 59 {
+                clock.set(at + MIN);
+                store.flush().await.unwrap();
+            }
+        }
+        clock.set(T0 + minutes * MIN + 10 * MIN);
+        store.flush().await.unwrap();
+        for _ in 0..20 {
+            store.maintain().await.unwrap();
+        }
+        for buckets in [1, 48] {
+            let summaries = store
+                .check_summaries(T0, T0 + minutes * MIN - 1, buckets, None)
+                .await
+                .unwrap();
+            let uptime: Vec<(&str, Option<f64>)> = summaries
+                .iter()
+                .map(|s| (s.check.as_str(), s.uptime()))
+                .collect();
+            assert_eq!(
+                uptime,
+                [("u", Some(0.75)), ("w", Some(1.0))],
+                "{buckets} buckets"
+            );
+        }
     }
 
     #[tokio::test]

@@ -64,8 +64,9 @@ pub struct CheckEntryView {
     pub detail: String,
     pub at: Option<String>,
     pub at_ms: Option<UnixMillis>,
-    /// Share of ok results over the range, results in maintenance left out (planned downtime
-    /// does not count against uptime); `null` without a result that counts.
+    /// Share of results up (ok or warning: degraded, but it answered; critical and unknown are
+    /// down) over the range, results in maintenance left out (planned downtime does not count
+    /// against uptime); `null` without a result that counts.
     pub uptime: Option<f64>,
     /// `STRIP_BUCKETS` letters over the range, oldest first, the worst status per bucket:
     /// o ok, m maintenance, w warning, u unknown, c critical, - no result.
