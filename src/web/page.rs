@@ -210,7 +210,8 @@ impl AssetSet {
     }
 
     /// The assets and the shell as the files in `dir` are now; a file missing there is the
-    /// embedded one.
+    /// embedded one. Debug builds only (`LOOKOUT_DEV_ASSETS`), and the tests.
+    #[cfg(any(debug_assertions, test))]
     pub(crate) fn from_dir(dir: &std::path::Path) -> AssetSet {
         let read = |name: &str| std::fs::read(dir.join(name)).ok();
         let assets = ASSETS
