@@ -957,7 +957,7 @@ async fn seed_history(
             checks,
         });
         runs += 1;
-        if runs % 10 == 0 {
+        if runs.is_multiple_of(10) {
             store.flush().await.expect("flush");
         }
         if (at - start) % HOUR_MS < step_ms {

@@ -23,10 +23,11 @@ pub fn dependency_closure(
         let mut seen = HashSet::new();
         let mut stack: Vec<&String> = direct[start].iter().collect();
         while let Some(next) = stack.pop() {
-            if next != start && seen.insert(next.clone()) {
-                if let Some(more) = direct.get(next) {
-                    stack.extend(more.iter());
-                }
+            if next != start
+                && seen.insert(next.clone())
+                && let Some(more) = direct.get(next)
+            {
+                stack.extend(more.iter());
             }
         }
         closure.insert(start.clone(), seen);

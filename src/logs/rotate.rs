@@ -67,15 +67,15 @@ struct State {
 impl RotatingFile {
     /// Opens `path` for appending (creating it, and its directory, if missing).
     pub fn open(path: &Path, rotation: Rotation, clock: SharedClock) -> io::Result<RotatingFile> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)?;
-                // The mode given to mkdir is filtered by the umask.
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            // The mode given to mkdir is filtered by the umask.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
         let state = State::open(path, clock.now_ms())?;
         Ok(RotatingFile {
@@ -95,15 +95,17 @@ impl RotatingFile {
         let mut state = self.state();
         let now = self.clock.now_ms();
         state.follow(&self.path, now);
-        if state.size > 0 && now >= state.retry_ms && self.due(&state, record.len() as u64, now) {
-            if let Err(error) = self.rotate(&mut state, now) {
-                // stderr, not the log: this is the log failing.
-                eprintln!(
-                    "lookout: cannot rotate the log file {}: {error}; writing on in it, trying again in a minute",
-                    self.path.display()
-                );
-                state.retry_ms = now + RETRY_AFTER_MS;
-            }
+        if state.size > 0
+            && now >= state.retry_ms
+            && self.due(&state, record.len() as u64, now)
+            && let Err(error) = self.rotate(&mut state, now)
+        {
+            // stderr, not the log: this is the log failing.
+            eprintln!(
+                "lookout: cannot rotate the log file {}: {error}; writing on in it, trying again in a minute",
+                self.path.display()
+            );
+            state.retry_ms = now + RETRY_AFTER_MS;
         }
         state.file.write_all(record)?;
         state.size += record.len() as u64;

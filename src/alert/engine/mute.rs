@@ -115,18 +115,17 @@ impl Engine {
                     .and_then(|check| self.checks.get(check))
                     .map_or(0, |meta| meta.report_within_ms);
                 let not_before = was_inhibited.then_some(now_ms + report_within_ms);
-                if let Some(alert) = self.live.get_mut(&id) {
-                    if let AlertState::Firing {
+                if let Some(alert) = self.live.get_mut(&id)
+                    && let AlertState::Firing {
                         since_ms, severity, ..
                     } = alert.tracker.state
-                    {
-                        since = since_ms;
-                        alert.tracker.state = AlertState::Firing {
-                            since_ms,
-                            severity,
-                            last_notified_ms: now_ms,
-                        };
-                    }
+                {
+                    since = since_ms;
+                    alert.tracker.state = AlertState::Firing {
+                        since_ms,
+                        severity,
+                        last_notified_ms: now_ms,
+                    };
                 }
                 self.notify(
                     &id,

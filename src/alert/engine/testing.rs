@@ -212,7 +212,7 @@ pub(super) fn lone_engine(extra: &str) -> Engine {
 pub(super) fn flapping(period_s: usize, for_s: usize) -> Vec<Status> {
     (0..for_s)
         .map(|i| {
-            if (i / period_s) % 2 == 0 {
+            if (i / period_s).is_multiple_of(2) {
                 Status::Critical
             } else {
                 Status::Ok

@@ -128,31 +128,31 @@ pub async fn fetch(
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
         let is_redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
-        if is_redirect && request.follow_redirects > 0 {
-            if let Some(location) = location {
-                if redirects >= request.follow_redirects {
-                    return Err(format!(
-                        "too many redirects (more than {}), the last to {}",
-                        request.follow_redirects,
-                        crate::base::secret::mask_url(&location)
-                    ));
-                }
-                let base: Uri = url.parse().map_err(|_| "bad URL".to_string())?;
-                url = resolve(&base, &location).ok_or_else(|| {
-                    format!(
-                        "redirect to an unusable location {:?}",
-                        crate::base::secret::mask_url(&location)
-                    )
-                })?;
-                if response.status == 303
-                    || (matches!(response.status, 301 | 302) && method == "POST")
-                {
-                    method = "GET".to_string();
-                    body = None;
-                }
-                redirects += 1;
-                continue;
+        if is_redirect
+            && request.follow_redirects > 0
+            && let Some(location) = location
+        {
+            if redirects >= request.follow_redirects {
+                return Err(format!(
+                    "too many redirects (more than {}), the last to {}",
+                    request.follow_redirects,
+                    crate::base::secret::mask_url(&location)
+                ));
             }
+            let base: Uri = url.parse().map_err(|_| "bad URL".to_string())?;
+            url = resolve(&base, &location).ok_or_else(|| {
+                format!(
+                    "redirect to an unusable location {:?}",
+                    crate::base::secret::mask_url(&location)
+                )
+            })?;
+            if response.status == 303 || (matches!(response.status, 301 | 302) && method == "POST")
+            {
+                method = "GET".to_string();
+                body = None;
+            }
+            redirects += 1;
+            continue;
         }
         response.redirects = redirects;
         response.timings.total = started.elapsed();

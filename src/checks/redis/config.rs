@@ -58,11 +58,11 @@ pub struct RedisCheck {
 
 pub(crate) fn read_redis(r: &mut Reader<'_>, table: &Table<'_, '_>) -> RedisCheck {
     let url = required_string(r, table, "url", "\"redis://127.0.0.1:6379/0\"");
-    if !url.is_empty() {
-        if let Err(why) = check_redis_url(&url) {
-            // The value is a secret: name the problem, never quote it.
-            r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
-        }
+    if !url.is_empty()
+        && let Err(why) = check_redis_url(&url)
+    {
+        // The value is a secret: name the problem, never quote it.
+        r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
     }
     let ping_warning = duration_setting(r, table, "ping_warning", DEFAULT_PING_WARNING, positive);
     let ping_critical =
@@ -133,10 +133,10 @@ pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
                 .to_string(),
         );
     }
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        if let Some(problem) = crate::base::schema::port_problem(url) {
-            return Err(format!("{problem}, like \"redis://127.0.0.1:6379/0\""));
-        }
+    if (url.starts_with("redis://") || url.starts_with("rediss://"))
+        && let Some(problem) = crate::base::schema::port_problem(url)
+    {
+        return Err(format!("{problem}, like \"redis://127.0.0.1:6379/0\""));
     }
     Ok(())
 }

@@ -112,7 +112,7 @@ impl<T: Transport> Sender<T> {
                 let delay = self.backoff.failed(now);
                 let attempt = self.backoff.failures();
                 EndpointMetrics::add(&self.metrics.samples_retried, samples);
-                if attempt == 1 || attempt % LOG_EVERY == 0 {
+                if attempt == 1 || attempt.is_multiple_of(LOG_EVERY) {
                     tracing::warn!(
                         endpoint = %self.endpoint,
                         attempt,

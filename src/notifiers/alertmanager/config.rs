@@ -116,17 +116,16 @@ pub(super) fn read_alertmanager(r: &mut Reader<'_>, table: &Table<'_, '_>) -> Al
         );
     }
     let headers = header_map(r, table, "headers", ALERTMANAGER_RESERVED_HEADERS);
-    if basic_auth_user.is_some() {
-        if let Some((name, _)) = headers
+    if basic_auth_user.is_some()
+        && let Some((name, _)) = headers
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-        {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.headers.{name}", table.path),
-                "conflicts with basic_auth_user; authenticate one way or the other",
-            );
-        }
+    {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.headers.{name}", table.path),
+            "conflicts with basic_auth_user; authenticate one way or the other",
+        );
     }
     let timeout = duration_setting(r, table, "timeout", DEFAULT_TIMEOUT, positive);
     let resend_interval = duration_setting(

@@ -269,10 +269,10 @@ impl AlertmanagerNotifier {
                 text = text.replace(value.expose(), "***");
             }
         }
-        if let Some(password) = self.config.basic_auth_password.as_ref() {
-            if !password.is_empty() {
-                text = text.replace(password.expose(), "***");
-            }
+        if let Some(password) = self.config.basic_auth_password.as_ref()
+            && !password.is_empty()
+        {
+            text = text.replace(password.expose(), "***");
         }
         Err(NotifyError {
             retryable,

@@ -108,14 +108,14 @@ pub(super) fn read_email(r: &mut Reader<'_>, table: &Table<'_, '_>) -> EmailConf
         );
     }
     let from = required(r, table, "from", "\"lookout@example.org\"");
-    if !from.is_empty() {
-        if let Err(why) = check_address(&from) {
-            r.problem(
-                table.span.as_ref(),
-                &format!("{}.from", table.path),
-                format!("{from:?} {why}"),
-            );
-        }
+    if !from.is_empty()
+        && let Err(why) = check_address(&from)
+    {
+        r.problem(
+            table.span.as_ref(),
+            &format!("{}.from", table.path),
+            format!("{from:?} {why}"),
+        );
     }
     let to = addresses(r, table, "to");
     if to.is_empty() && r.item(table, "to").is_none() {

@@ -49,11 +49,11 @@ const RESERVED_HEADERS: &[&str] = &[
 
 pub(super) fn read_webhook(r: &mut Reader<'_>, table: &Table<'_, '_>) -> WebhookConfig {
     let url = required(r, table, "url", "\"https://hooks.example.org/lookout\"");
-    if !url.is_empty() {
-        if let Err(why) = check_http_url(&url, "https://hooks.example.org/lookout") {
-            // The URL may hold a token: name the problem, never quote it.
-            r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
-        }
+    if !url.is_empty()
+        && let Err(why) = check_http_url(&url, "https://hooks.example.org/lookout")
+    {
+        // The URL may hold a token: name the problem, never quote it.
+        r.problem(table.span.as_ref(), &format!("{}.url", table.path), why);
     }
     let secret = optional_string(r, table, "secret").map(Secret::new);
     if secret.as_ref().is_some_and(Secret::is_empty) {

@@ -59,10 +59,10 @@ pub fn backing_devices<'a>(
             let basename = mount.device.strip_prefix("/dev/")?.rsplit('/').next()?;
             disks.iter().find(|d| d.name == basename)
         };
-        if let Some(disk) = by_number.or_else(by_name) {
-            if !found.iter().any(|f| std::ptr::eq(*f, disk)) {
-                found.push(disk);
-            }
+        if let Some(disk) = by_number.or_else(by_name)
+            && !found.iter().any(|f| std::ptr::eq(*f, disk))
+        {
+            found.push(disk);
         }
     }
     found

@@ -232,10 +232,10 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 /// Why a request is cross-site, if `Sec-Fetch-Site` or `Origin` says it is.
 fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return Some("cross-site request refused (Sec-Fetch-Site)");
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return Some("cross-site request refused (Sec-Fetch-Site)");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("null");
