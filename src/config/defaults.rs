@@ -91,6 +91,7 @@ fn build_default() -> Config {
         maintenance: super::MaintenanceConfig::default(),
         remote_write: Vec::new(),
         heartbeat: None,
+        receive: None,
     }
 }
 

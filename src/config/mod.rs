@@ -29,6 +29,7 @@ mod log;
 pub mod maintenance;
 pub mod notifiers;
 mod parse;
+pub mod receive;
 pub mod remote_write;
 mod template;
 #[cfg(test)]
@@ -96,6 +97,7 @@ pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat, LogOutput};
 pub use maintenance::MaintenanceConfig;
 pub use notifiers::{NotifierConfig, NotifierKind};
+pub use receive::ReceiveConfig;
 pub use remote_write::RemoteWriteConfig;
 pub use template::{PRESETS, UnknownPreset, init_template};
 pub use watch::{ConnectivityConfig, HeartbeatConfig};
@@ -182,6 +184,8 @@ pub struct Config {
     pub remote_write: Vec<RemoteWriteConfig>,
     /// `[heartbeat]`: a dead-man ping while Lookout is healthy (watch.rs).
     pub heartbeat: Option<HeartbeatConfig>,
+    /// `[receive]`: the hub's receivers (remote write, OTLP); `None`: off (receive.rs).
+    pub receive: Option<ReceiveConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -110,6 +110,7 @@ pub(super) fn read_config(reader: &mut Reader<'_>, document: &DeTable<'_>) -> Co
         maintenance,
         remote_write,
         heartbeat: super::watch::read_heartbeat(reader, &root),
+        receive: super::receive::read_receive(reader, &root),
     }
 }
 

@@ -89,6 +89,7 @@ pub fn init_template(preset: &str) -> Result<String, UnknownPreset> {
     out.push_str(&super::notifiers::template()); // notifiers: the kinds' examples, tested in crate::notifiers
     out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
     out.push_str(super::remote_write::TEMPLATE); // [[remote_write]]: the same, tested in remote_write.rs
+    out.push_str(super::receive::TEMPLATE); // [receive]: the same, tested in receive.rs
     out.push_str(super::watch::TEMPLATE); // [heartbeat], [alerts.connectivity]: tested in watch.rs
     Ok(out)
 }
@@ -271,10 +272,11 @@ mod tests {
     fn default_template_comments_every_key_and_its_examples() {
         let text = init_template("default").unwrap_or_default();
         let examples = text.split_once(ALERTS_DOC).map_or("", |(_, rest)| rest);
-        use super::super::{maintenance, remote_write, watch};
+        use super::super::{maintenance, receive, remote_write, watch};
         let parts = [
             maintenance::TEMPLATE,
             remote_write::TEMPLATE,
+            receive::TEMPLATE,
             watch::TEMPLATE,
         ];
         assert!(examples.contains("# [[check]]") && parts.iter().all(|t| examples.contains(t)));

@@ -182,6 +182,25 @@ pub fn summary(config: &Config) -> String {
             ));
         }
     }
+    if let Some(receive) = &config.receive {
+        let mut endpoints = Vec::new();
+        if receive.remote_write {
+            endpoints.push("remote write at /api/v1/write");
+        }
+        if receive.otlp {
+            endpoints.push("OTLP metrics at /v1/metrics");
+        }
+        lines.push(format!(
+            "receive: {}; at most {} series per sender, {} in all",
+            if endpoints.is_empty() {
+                "nothing (both receivers off)".to_string()
+            } else {
+                endpoints.join(", ")
+            },
+            receive.max_series_per_sender,
+            receive.max_series_total
+        ));
+    }
     if let Some(heartbeat) = &config.heartbeat {
         lines.push(format!(
             "heartbeat: {} {} every {} while healthy{}",
