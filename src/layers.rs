@@ -46,6 +46,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("notify", 4),
     ("exporter", 4),
     ("web", 4),
+    // receive: the hub's receivers (remote write, OTLP) -> bus; the web serves them.
+    ("receive", 4),
     ("logs", 4),
     ("views", 4),
     // 5 top.

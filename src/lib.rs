@@ -19,6 +19,7 @@ pub mod model;
 pub mod notifiers;
 pub mod notify;
 pub mod probes;
+pub mod receive;
 pub mod store;
 pub mod views;
 pub mod web;

@@ -17,6 +17,7 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct Bus {
     sender: broadcast::Sender<BusMessage>,
+    capacity: usize,
     dropped: Arc<AtomicU64>,
     published: Arc<AtomicU64>,
 }
@@ -26,6 +27,7 @@ impl Bus {
         let (sender, _) = broadcast::channel(capacity);
         Bus {
             sender,
+            capacity,
             dropped: Arc::new(AtomicU64::new(0)),
             published: Arc::new(AtomicU64::new(0)),
         }
@@ -51,6 +53,17 @@ impl Bus {
     /// still current while the count has not moved (the live feed's shared greeting).
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::SeqCst)
+    }
+
+    /// Messages some consumer has not received yet (the slowest one's backlog), and the
+    /// most the bus holds: a producer that can wait (the receivers: a sender retries) asks
+    /// before publishing much, so it never makes a consumer miss messages.
+    pub fn backlog(&self) -> usize {
+        self.sender.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub fn subscribe(&self) -> Subscription {

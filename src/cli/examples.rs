@@ -121,6 +121,10 @@ pub fn token_create() -> String {
             "lookout -q token create --role admin --name deploy > deploy.token",
             "only the token, into a file",
         ),
+        (
+            "lookout token create --role agent --name web-1",
+            "a write-only token for the agent on web-1 ([receive])",
+        ),
     ])
 }
 

@@ -18,8 +18,22 @@ use super::fail;
 use super::output::{print_json, quiet, say};
 use super::table::Table;
 
+/// A user's role: people log in as admins or viewers (an agent is a program: a token).
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::parse(text).ok_or_else(|| format!("unknown role {text:?}; expected admin or viewer"))
+    match Role::parse(text) {
+        Some(Role::Agent) => Err(
+            "a user cannot be an agent; create a token for it: lookout token create --role agent --name <host>"
+                .into(),
+        ),
+        Some(role) => Ok(role),
+        None => Err(format!("unknown role {text:?}; expected admin or viewer")),
+    }
+}
+
+/// A token's role: admin, viewer or agent.
+fn parse_token_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .ok_or_else(|| format!("unknown role {text:?}; expected admin, viewer or agent"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,11 +77,13 @@ pub enum TokenCommand {
     /// Create an API token (printed once; send it as "Authorization: Bearer <token>").
     #[command(after_help = super::examples::token_create())]
     Create {
-        /// admin (may change things: maintenance, silences, acknowledgements) or viewer
-        /// (reads only; enough for Grafana and scripts that look).
-        #[arg(long, value_parser = parse_role, value_name = "ROLE")]
+        /// admin (may change things: maintenance, silences, acknowledgements), viewer
+        /// (reads only; enough for Grafana and scripts that look) or agent (writes samples to
+        /// the receivers of [receive] and reads nothing; needs --name, the sending host).
+        #[arg(long, value_parser = parse_token_role, value_name = "ROLE")]
         role: Role,
-        /// What it is for, e.g. "grafana".
+        /// What it is for, e.g. "grafana"; for an agent, the host it sends from (the host
+        /// label of its series when they carry none).
         #[arg(long, default_value = "", value_name = "NAME")]
         name: String,
     },
@@ -257,6 +273,11 @@ pub async fn token(command: TokenCommand, config: &Config, clock: &SharedClock) 
     };
     let code = match command {
         TokenCommand::Create { role, name } => {
+            if role == Role::Agent && name.trim().is_empty() {
+                return bad(
+                    "an agent token needs --name, the host it sends from (e.g. --name web-1): its series get it as host label",
+                );
+            }
             let id = secret::random_hex(6);
             let token = secret::new_api_token();
             match store

@@ -596,6 +596,9 @@ impl Web {
             maintenance: Some(parts.maintenance),
             config: web::handles::ConfigHandle::new(config.clone()),
             live: Default::default(),
+            receiver: Arc::new(crate::receive::Receiver::new(
+                wiring.snapshot.receive.clone(),
+            )),
         };
         let shown = app_state.config.clone();
         let app = web::router(app_state.clone());
@@ -642,6 +645,8 @@ impl Component<Config> for Web {
             || old.alerts != new.alerts
             || old.notifiers != new.notifiers
             || old.system != new.system
+            || old.receive != new.receive
+            || old.storage != new.storage
     }
     fn reload<'a>(&'a mut self, new: &'a Config) -> Step<'a> {
         self.shown.replace(new.clone());

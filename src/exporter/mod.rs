@@ -10,6 +10,7 @@ pub mod health;
 mod page;
 mod pipeline;
 mod prometheus_text;
+pub mod receive;
 pub mod remote_write;
 pub mod rules;
 mod snapshot;

@@ -394,6 +394,7 @@ fn render_computed(
         }
     }
     render_remote_write(out, snapshot);
+    render_receive(out, snapshot);
     render_maintenance(out, snapshot, now_ms);
     write_header(out, "build_info", "gauge", "Lookout's version; always 1.");
     let _ = write!(out, "{PREFIX}build_info");
@@ -674,6 +675,47 @@ fn render_remote_write(out: &mut String, snapshot: &Snapshot) {
             write_value(out, value(figures));
             out.push('\n');
         }
+    }
+}
+
+/// The receivers' families (`[receive]`), once something was received or refused.
+fn render_receive(out: &mut String, snapshot: &Snapshot) {
+    let figures = snapshot.receive.figures();
+    if figures.requests.is_empty() {
+        return;
+    }
+    write_header(
+        out,
+        "receive_requests_total",
+        "counter",
+        "Write requests to the receivers by protocol (remote_write, otlp) and outcome (stored, or why refused: malformed, too_large, unsupported_media_type, unauthenticated, forbidden, series_limit, future, unavailable, disabled).",
+    );
+    for ((protocol, outcome), n) in &figures.requests {
+        let _ = write!(out, "{PREFIX}receive_requests_total");
+        write_labels(out, [("protocol", *protocol), ("outcome", *outcome)]);
+        let _ = writeln!(out, " {n}");
+    }
+    write_header(
+        out,
+        "receive_samples_total",
+        "counter",
+        "Samples received by protocol and outcome: stored, refused (with their request), not_finite and stale (NaN, infinite, Prometheus stale markers: not stored), too_old (older than the longest retention), unsupported (OTLP summaries and exponential histograms).",
+    );
+    for ((protocol, outcome), n) in &figures.samples {
+        let _ = write!(out, "{PREFIX}receive_samples_total");
+        write_labels(out, [("protocol", *protocol), ("outcome", *outcome)]);
+        let _ = writeln!(out, " {n}");
+    }
+    write_header(
+        out,
+        "receive_series",
+        "gauge",
+        "Live series per sender (agent token name): received within receive.series_idle; what receive.max_series_per_sender limits.",
+    );
+    for (sender, n) in &figures.series {
+        let _ = write!(out, "{PREFIX}receive_series");
+        write_labels(out, [("sender", sender.as_str())]);
+        let _ = writeln!(out, " {n}");
     }
 }
 

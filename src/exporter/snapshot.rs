@@ -156,6 +156,8 @@ pub struct Snapshot {
     pub notifications: Arc<crate::notify::outbox::OutboxMetrics>,
     /// Remote write per endpoint, shared with its consumers and senders.
     pub remote_write: Arc<super::remote_write::RemoteWriteMetrics>,
+    /// The receivers (`[receive]`), shared with the web.
+    pub receive: Arc<super::receive::ReceiveMetrics>,
 }
 
 impl Snapshot {
@@ -167,16 +169,23 @@ impl Snapshot {
     /// included, so the timeline shows what each check started as).
     pub fn apply(&self, observation: &Observation) -> Vec<StatusChange> {
         let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
-        latest
+        let source = latest
             .sources
-            .insert(observation.source.clone(), observation.at_ms);
+            .entry(observation.source.clone())
+            .or_default();
+        *source = (*source).max(observation.at_ms);
         for sample in &observation.samples {
             let value = LatestValue {
                 value: sample.value,
                 at_ms: observation.at_ms,
             };
             match latest.series.entry(sample.series.clone()) {
-                Entry::Occupied(mut entry) => entry.get_mut().latest = value,
+                // A late sample (an agent's backlog) is history, not the latest value.
+                Entry::Occupied(mut entry) => {
+                    if entry.get().latest.at_ms <= value.at_ms {
+                        entry.get_mut().latest = value;
+                    }
+                }
                 Entry::Vacant(entry) => {
                     let (exposed, name_end) = super::prometheus_text::exposed_series(entry.key());
                     entry.insert(SeriesEntry {
@@ -329,6 +338,21 @@ mod tests {
             }],
             checks,
         }
+    }
+
+    /// An agent's backlog arrives after newer samples: it is history for the store, never the
+    /// latest value /metrics and the dashboard show.
+    #[test]
+    fn a_late_sample_does_not_replace_the_latest_value() {
+        let snapshot = Snapshot::default();
+        snapshot.apply(&observation(2_000, vec![]));
+        snapshot.apply(&observation(1_000, vec![]));
+        let series = snapshot.series();
+        assert_eq!(
+            (series[0].1.value, series[0].1.at_ms),
+            (2_000.0, 2_000),
+            "the late sample replaced the latest"
+        );
     }
 
     #[test]

@@ -778,6 +778,111 @@ mod tests {
         }
     }
 
+    fn sample(key: &std::sync::Arc<SeriesKey>, at_ms: i64, value: f64) -> Observation {
+        Observation {
+            source: "receive:web-1".into(),
+            at_ms,
+            samples: vec![crate::model::Sample {
+                series: key.clone(),
+                value,
+            }],
+            checks: Vec::new(),
+        }
+    }
+
+    /// An agent cut off from the hub sends its backlog when it comes back: samples older than
+    /// what the series already has, in the buffer, in head rows and in a window sealed
+    /// already. Each is kept, once, in time order, in the raw tier and in the rollups.
+    #[tokio::test]
+    async fn late_samples_are_stored_in_time_order_whatever_the_chunking() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let hour = policy::HOUR_MS;
+        let h = policy::align(T0, hour);
+        let clock = ManualClock::new(h + 40 * MIN);
+        let store = Store::open(dir.path(), StoreOptions::default(), clock.clone())
+            .await
+            .unwrap();
+        let key = Arc::new(SeriesKey::new("node_load1").with("host", "web-1"));
+        let raw = |store: Store| async move {
+            let result = store
+                .query("node_load1", &[], h, h + 10 * MIN, 100_000)
+                .await
+                .unwrap();
+            assert_eq!(result.tier, Tier::Raw);
+            result.series[0]
+                .points
+                .iter()
+                .map(|p| (p.at_ms - h, p.avg))
+                .collect::<Vec<_>>()
+        };
+        // 40 minutes, one sample a second, with a hole from 60s to 120s.
+        for s in (0..2400).filter(|s| !(60..120).contains(s)) {
+            store.ingest(&sample(&key, h + s * 1000, 1.0));
+        }
+        // Late, still in the buffer.
+        store.ingest(&sample(&key, h + 61_000, 2.0));
+        let points = raw(store.clone()).await;
+        let at_61 = points
+            .iter()
+            .position(|p| p.0 == 61_000)
+            .expect("late sample in the buffer");
+        assert_eq!(
+            (points[at_61 - 1].0, points[at_61 + 1].0),
+            (59_000, 120_000)
+        );
+        // Late, in a head row of its own.
+        store.flush().await.unwrap();
+        store.ingest(&sample(&key, h + 62_000, 3.0));
+        store.flush().await.unwrap();
+        let points = raw(store.clone()).await;
+        let times: Vec<i64> = points.iter().map(|p| p.0).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "not in time order: {times:?}"
+        );
+        assert!(times.contains(&61_000) && times.contains(&62_000));
+        // The window sealed, then later samples of it.
+        clock.set(h + 3 * hour);
+        store.maintain().await.unwrap();
+        store.ingest(&sample(&key, h + 63_000, 1000.0));
+        store.flush().await.unwrap();
+        let minute_max = |store: Store| async move {
+            let result = store
+                .query("node_load1", &[], h, h + 40 * MIN - 1, 1_000)
+                .await
+                .unwrap();
+            assert_eq!(result.tier, Tier::Minute);
+            let bucket = result.series[0]
+                .points
+                .iter()
+                .find(|p| p.at_ms == h + MIN)
+                .copied();
+            bucket.map(|b| (b.max, b.count))
+        };
+        assert_eq!(
+            minute_max(store.clone()).await,
+            Some((1000.0, 3)),
+            "rollup with the head row"
+        );
+        let points = raw(store.clone()).await;
+        assert_eq!(points.iter().filter(|p| p.0 == 63_000).count(), 1);
+        store.maintain().await.unwrap();
+        assert_eq!(
+            minute_max(store.clone()).await,
+            Some((1000.0, 3)),
+            "rollup after resealing"
+        );
+        let points = raw(store.clone()).await;
+        let times: Vec<i64> = points.iter().map(|p| p.0).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "not in time order: {times:?}"
+        );
+        assert_eq!(&times[58..63], [58_000, 59_000, 61_000, 62_000, 63_000]);
+        assert_eq!(points.len(), 601 - 60 + 3);
+    }
+
     #[tokio::test]
     async fn uptime_leaves_out_results_in_maintenance() {
         let dir = tempfile::tempdir().unwrap();

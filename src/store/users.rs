@@ -8,12 +8,14 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::clock::UnixMillis;
 
-/// What a user or a token may do: viewers read, admins also change things.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// What a user or a token may do: viewers read, admins also change things; agents (tokens
+/// only) write samples to the receivers (`[receive]`) and read nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
     Admin,
+    Agent,
 }
 
 impl Role {
@@ -21,6 +23,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Admin => "admin",
+            Role::Agent => "agent",
         }
     }
 
@@ -28,8 +31,20 @@ impl Role {
         match text {
             "viewer" => Some(Role::Viewer),
             "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
             _ => None,
         }
+    }
+
+    /// Whether this role may do what `needed` may: an admin all a viewer may, an agent only
+    /// what an agent may (it is not above or below the others: it writes samples, nothing else).
+    pub fn grants(self, needed: Role) -> bool {
+        matches!(
+            (self, needed),
+            (Role::Admin, Role::Admin | Role::Viewer)
+                | (Role::Viewer, Role::Viewer)
+                | (Role::Agent, Role::Agent)
+        )
     }
 }
 
@@ -372,5 +387,30 @@ mod tests {
         assert!(!store.revoke_token("t1").await.unwrap());
         assert!(store.token_by_hash("sha").await.unwrap().is_none());
         assert_eq!(store.tokens().await.unwrap()[0].revoked_ms, Some(1_000));
+    }
+
+    #[tokio::test]
+    async fn an_agent_token_keeps_its_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default(), ManualClock::new(1_000))
+            .await
+            .unwrap();
+        store
+            .add_token("t2", "web-1", Role::Agent, "sha2")
+            .await
+            .unwrap();
+        let token = store.token_by_hash("sha2").await.unwrap().unwrap();
+        assert_eq!((token.role, token.name.as_str()), (Role::Agent, "web-1"));
+    }
+
+    #[test]
+    fn an_agent_is_neither_above_nor_below_the_other_roles() {
+        assert!(Role::Admin.grants(Role::Viewer) && Role::Admin.grants(Role::Admin));
+        assert!(Role::Viewer.grants(Role::Viewer) && !Role::Viewer.grants(Role::Admin));
+        assert!(Role::Agent.grants(Role::Agent));
+        for other in [Role::Viewer, Role::Admin] {
+            assert!(!Role::Agent.grants(other), "an agent reads nothing");
+            assert!(!other.grants(Role::Agent), "{other:?} cannot write samples");
+        }
     }
 }

@@ -18,6 +18,8 @@ pub mod live;
 mod maintenance;
 mod page;
 mod params;
+// The hub's receivers (`[receive]`): remote write and OTLP in, to the bus.
+mod receive;
 
 use std::sync::Arc;
 
@@ -52,6 +54,8 @@ pub struct AppState {
     pub config: handles::ConfigHandle,
     /// The live feed's shared greeting and client count (`live::Feed`).
     pub live: Arc<live::Feed>,
+    /// The receivers' series book and counters (`[receive]`; its metrics are the snapshot's).
+    pub receiver: Arc<crate::receive::Receiver>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -95,6 +99,8 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/login", Method::POST),
     ("/logout", Method::POST),
     ("/api/v1/session", Method::GET),
+    ("/api/v1/write", Method::POST),
+    ("/v1/metrics", Method::POST),
 ];
 
 /// The router of `server.metrics_listen`: /metrics only (no dashboard, no API, no login).
@@ -154,6 +160,9 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(page::shell))
         .route("/assets/{file}", get(page::asset))
         .route("/api/v1/live", get(live::live))
+        // The receivers (`[receive]`): agent tokens only; their answers are small.
+        .route(auth::RECEIVE_REMOTE_WRITE, post(receive::remote_write))
+        .route(auth::RECEIVE_OTLP, post(receive::otlp_metrics))
         .route("/metrics", get(api::metrics))
         // --- access control: its routes, then the guard over every route (keep last) ---
         .merge(auth::routes())

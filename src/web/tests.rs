@@ -74,6 +74,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         // These tests are about the wire shapes: every request is an admin (tests only).
         auth: Arc::new(super::auth::Auth::trust_all()),
         live: Default::default(),
+        receiver: Default::default(),
     }
 }
 

@@ -156,6 +156,9 @@ impl Auth {
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    /// The token's name (`token create --name`) when a bearer token authenticated the
+    /// request: an agent's sender name on the receivers.
+    pub token_name: Option<String>,
     /// The session's CSRF token; `None` for bearer tokens.
     csrf_token: Option<String>,
 }
@@ -184,6 +187,28 @@ enum Need {
     Role(Role),
 }
 
+/// The receivers' paths (`web::receive`).
+pub const RECEIVE_REMOTE_WRITE: &str = "/api/v1/write";
+pub const RECEIVE_OTLP: &str = "/v1/metrics";
+
+/// Why `role` may not do what `required` may, in one line.
+fn refusal(role: Role, required: Role) -> String {
+    match (role, required) {
+        (_, Role::Agent) => format!(
+            "this endpoint takes agent tokens only (lookout token create --role agent --name <host>); your role is {}",
+            role.as_str()
+        ),
+        (Role::Agent, _) => {
+            format!("an agent token may only POST to {RECEIVE_REMOTE_WRITE} and {RECEIVE_OTLP}")
+        }
+        (role, required) => format!(
+            "this needs the {} role; your role is {}",
+            required.as_str(),
+            role.as_str()
+        ),
+    }
+}
+
 /// First match wins. A path ending in "/" is a prefix; any other is exact.
 const ACCESS: &[(Methods, &str, Need)] = &[
     (Methods::Any, "/login", Need::Nobody),
@@ -192,6 +217,13 @@ const ACCESS: &[(Methods, &str, Need)] = &[
     // The dashboard's embedded assets (CSS, JS, icon): the login page uses them too.
     (Methods::Read, "/assets/", Need::Nobody),
     (Methods::Write, "/logout", Need::Role(Role::Viewer)),
+    // The receivers (`[receive]`): agent tokens only, and an agent may do nothing else.
+    (
+        Methods::Write,
+        RECEIVE_REMOTE_WRITE,
+        Need::Role(Role::Agent),
+    ),
+    (Methods::Write, RECEIVE_OTLP, Need::Role(Role::Agent)),
     (Methods::Write, "/", Need::Role(Role::Admin)),
     (Methods::Read, "/", Need::Role(Role::Viewer)),
 ];
@@ -290,6 +322,7 @@ async fn authenticate(
             Some(record) => Ok(Some(Principal {
                 name: format!("token {} ({})", record.id, record.name),
                 role: record.role,
+                token_name: Some(record.name),
                 csrf_token: None,
             })),
             None => Err(json_error(
@@ -321,6 +354,7 @@ async fn authenticate(
     Ok(Some(Principal {
         name: session.user,
         role: session.role,
+        token_name: None,
         csrf_token: Some(session.csrf_token),
     }))
 }
@@ -373,33 +407,95 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         let mut request = request;
         request.extensions_mut().insert(Principal {
             name: "test".into(),
-            role: Role::Admin,
+            role: if required == Role::Agent {
+                Role::Agent
+            } else {
+                Role::Admin
+            },
+            token_name: Some("test".into()),
             csrf_token: None,
         });
         return next.run(request).await;
     }
-    let principal = match authenticate(&state, headers).await {
-        Err(response) => return response,
-        Ok(Some(principal)) => principal,
-        Ok(None) if wants_html(&method, headers) => {
-            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            return redirect(&format!("/login?next={}", encode(target)));
-        }
-        Ok(None) => {
-            return json_error(
-                StatusCode::UNAUTHORIZED,
-                "authentication required: log in at /login, or send \"Authorization: Bearer <token>\"",
+    if required == Role::Agent {
+        // The receivers count the requests the guard refuses, like those they refuse.
+        let protocol = if path == RECEIVE_OTLP {
+            crate::receive::Protocol::Otlp
+        } else {
+            crate::receive::Protocol::RemoteWrite
+        };
+        let response = admit(&state, request, next, &method, required).await;
+        let outcome = match response.status() {
+            StatusCode::UNAUTHORIZED => Some(crate::receive::Outcome::Unauthenticated),
+            StatusCode::FORBIDDEN => Some(crate::receive::Outcome::Forbidden),
+            _ => None,
+        };
+        if let Some(outcome) = outcome
+            && response.extensions().get::<Refused>().is_some()
+        {
+            state.receiver.refused(
+                protocol,
+                &crate::receive::Refusal::new(
+                    response.status().as_u16(),
+                    outcome,
+                    "refused by the guard",
+                ),
             );
         }
+        return response;
+    }
+    admit(&state, request, next, &method, required).await
+}
+
+/// Marks an answer the guard gave itself (not the handler's).
+#[derive(Debug, Clone, Copy)]
+struct Refused;
+
+/// Authenticates, authorises and checks CSRF for a request that needs `required`.
+async fn admit(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    method: &Method,
+    required: Role,
+) -> Response {
+    let mut refused = guarded(state, request, next, method, required).await;
+    if let Err(response) = &mut refused {
+        response.extensions_mut().insert(Refused);
+    }
+    refused.unwrap_or_else(|response| response)
+}
+
+async fn guarded(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    method: &Method,
+    required: Role,
+) -> Result<Response, Response> {
+    let headers = request.headers();
+    let principal = match authenticate(state, headers).await {
+        Err(response) => return Err(response),
+        Ok(Some(principal)) => principal,
+        Ok(None) if wants_html(method, headers) => {
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            return Err(redirect(&format!("/login?next={}", encode(target))));
+        }
+        Ok(None) => {
+            return Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: log in at /login, or send \"Authorization: Bearer <token>\"",
+            ));
+        }
     };
-    if principal.role < required {
-        return json_error(
+    if !principal.role.grants(required) {
+        return Err(json_error(
             StatusCode::FORBIDDEN,
-            "this needs the admin role; your role is viewer",
-        );
+            &refusal(principal.role, required),
+        ));
     }
     let mut request = request;
-    if !is_read(&method)
+    if !is_read(method)
         && let Some(expected) = principal.csrf_token.clone()
     {
         let header_token = request
@@ -413,14 +509,14 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         };
         request = rebuilt;
         if !token.is_some_and(|token| secret::same(&token, &expected)) {
-            return json_error(
+            return Err(json_error(
                 StatusCode::FORBIDDEN,
                 "missing or wrong CSRF token: send the header X-CSRF-Token with the csrf_token of GET /api/v1/session",
-            );
+            ));
         }
     }
     request.extensions_mut().insert(principal);
-    next.run(request).await
+    Ok(next.run(request).await)
 }
 
 /// The `csrf_token` field of an HTML form body, and the request with its body put back.

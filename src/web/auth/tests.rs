@@ -59,6 +59,7 @@ async fn env() -> Env {
             Duration::from_secs(43_200),
         )),
         live: Default::default(),
+        receiver: Default::default(),
     };
     Env {
         state,

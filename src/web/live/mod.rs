@@ -527,6 +527,7 @@ mod tests {
             // The feed's own behaviour is tested here; access to it is `auth`'s tests.
             auth: std::sync::Arc::new(crate::web::auth::Auth::trust_all()),
             live: Default::default(),
+            receiver: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

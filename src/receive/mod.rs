@@ -1,0 +1,717 @@
+//! The hub's receivers (`[receive]`): samples other hosts write, as Prometheus remote write
+//! 1.0 (`remote_write`) or OTLP/HTTP metrics (`otlp`), turned into `Observation`s on the bus,
+//! so the store, the snapshot, the exporter and the alert engine see them like local ones.
+//!
+//! ```text
+//! web (POST /api/v1/write, /v1/metrics: agent token, content type, size)
+//!   -> body (decompress within the limit) -> remote_write | otlp (decode to `Incoming`)
+//!   -> Receiver::accept (limits, host label, series book) -> bus
+//! ```
+//!
+//! `accept` decides everything before it publishes anything: a request is stored whole or
+//! refused whole (`Refusal`: the HTTP status, the outcome counted on /metrics as
+//! `lookout_receive_requests_total`, a one-line reason). Retryable refusals (503: the store
+//! cannot write, the bus is too full) let the sender come back; the others (4xx) tell it not
+//! to. The series book counts each sender's live series (received within `series_idle`) for
+//! the limits; it forgets idle ones, so its memory is bounded by `max_series_total`.
+//!
+//! Knows the bus, the store's health and the exporter's metrics; nothing of HTTP.
+
+pub mod body;
+pub mod otlp;
+pub mod remote_write;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use crate::bus::Bus;
+use crate::clock::{UnixMillis, format_rfc3339};
+use crate::config::ReceiveConfig;
+use crate::exporter::receive::ReceiveMetrics;
+use crate::model::{Observation, Sample, SeriesKey};
+
+/// The wire protocols, as the `protocol` label of the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    RemoteWrite,
+    Otlp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::RemoteWrite => "remote_write",
+            Protocol::Otlp => "otlp",
+        }
+    }
+}
+
+/// What became of a request: the `outcome` label of `lookout_receive_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    Malformed,
+    TooLarge,
+    UnsupportedMediaType,
+    Unauthenticated,
+    Forbidden,
+    SeriesLimit,
+    Future,
+    Unavailable,
+    Disabled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Stored => "stored",
+            Outcome::Malformed => "malformed",
+            Outcome::TooLarge => "too_large",
+            Outcome::UnsupportedMediaType => "unsupported_media_type",
+            Outcome::Unauthenticated => "unauthenticated",
+            Outcome::Forbidden => "forbidden",
+            Outcome::SeriesLimit => "series_limit",
+            Outcome::Future => "future",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Disabled => "disabled",
+        }
+    }
+}
+
+/// A request refused whole: the HTTP status, what is counted, and why in one line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, outcome: Outcome, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            outcome,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One series as a protocol decoded it, before the receiver names its host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub name: String,
+    /// Without `__name__`; in any order.
+    pub labels: Vec<(String, String)>,
+    /// (Unix milliseconds, value), in the order sent.
+    pub samples: Vec<(i64, f64)>,
+    /// OTLP delta temporality: each value adds to the series' running total.
+    pub delta: bool,
+}
+
+/// What an accepted request stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub samples: u64,
+    pub series: u64,
+    /// Observations published (one per distinct timestamp).
+    pub observations: u64,
+}
+
+/// The bits of Prometheus' stale marker (a NaN that means "this series ended").
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+/// How often the series book forgets idle series.
+const SWEEP_EVERY_MS: i64 = 60_000;
+/// Publish only while the bus's slowest consumer has this share of the bus free after it.
+const BUS_HEADROOM: usize = 2;
+
+#[derive(Debug, Default)]
+struct Book {
+    /// sender -> series hash -> last received (ms).
+    senders: HashMap<String, HashMap<u64, i64>>,
+    total: usize,
+    /// Running totals of delta series (OTLP), by series hash.
+    delta_totals: HashMap<u64, f64>,
+    last_sweep_ms: i64,
+}
+
+impl Book {
+    fn sweep(&mut self, idle_before: i64) {
+        let mut forgotten = HashSet::new();
+        for series in self.senders.values_mut() {
+            series.retain(|hash, seen| {
+                let keep = *seen >= idle_before;
+                if !keep {
+                    forgotten.insert(*hash);
+                }
+                keep
+            });
+        }
+        self.senders.retain(|_, series| !series.is_empty());
+        self.total = self.senders.values().map(HashMap::len).sum();
+        self.delta_totals
+            .retain(|hash, _| !forgotten.contains(hash));
+    }
+}
+
+/// The receivers' state: the series book and the counters. One per daemon.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    book: Mutex<Book>,
+    metrics: Arc<ReceiveMetrics>,
+}
+
+fn valid_name(name: &str, colon: bool) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+}
+
+fn hash_of(sender: &str, key: &SeriesKey) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    sender.hash(&mut hasher);
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The host of a series: its `host` label, else its `instance` label, else the sender.
+pub fn host_of<'a>(labels: &'a BTreeMap<String, String>, sender: &'a str) -> &'a str {
+    labels
+        .get("host")
+        .or_else(|| labels.get("instance"))
+        .map_or(sender, String::as_str)
+        .trim()
+}
+
+/// A series checked and named: its key, whether its values are deltas, the samples kept.
+type Keyed = (Arc<SeriesKey>, bool, Vec<(i64, f64)>);
+
+/// What `accept` needs of the running daemon.
+pub struct Hub<'a> {
+    pub config: &'a ReceiveConfig,
+    pub bus: Option<&'a Bus>,
+    /// Why the store cannot take samples now (it cannot write, its buffer is nearly full).
+    pub store_unavailable: Option<String>,
+    /// Samples older than this are history past every retention: not stored (counted).
+    pub oldest_ms: UnixMillis,
+    pub now_ms: UnixMillis,
+}
+
+impl Receiver {
+    pub fn new(metrics: Arc<ReceiveMetrics>) -> Receiver {
+        Receiver {
+            book: Mutex::default(),
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &ReceiveMetrics {
+        &self.metrics
+    }
+
+    /// Counts a request refused before `accept` (authentication, content type, size, decoding).
+    pub fn refused(&self, protocol: Protocol, refusal: &Refusal) {
+        self.metrics
+            .request(protocol.as_str(), refusal.outcome.as_str());
+        tracing::debug!(
+            protocol = protocol.as_str(),
+            status = refusal.status,
+            reason = %refusal.reason,
+            "receive: request refused"
+        );
+    }
+
+    /// Stores the series of one request from `sender`, or refuses it whole.
+    pub fn accept(
+        &self,
+        protocol: Protocol,
+        sender: &str,
+        incoming: Vec<Incoming>,
+        unsupported: u64,
+        hub: &Hub<'_>,
+    ) -> Result<Accepted, Refusal> {
+        let counted = self.decide(protocol, sender, incoming, unsupported, hub);
+        let outcome = match &counted {
+            Ok(_) => Outcome::Stored,
+            Err(refusal) => refusal.outcome,
+        };
+        self.metrics.request(protocol.as_str(), outcome.as_str());
+        if let Err(refusal) = &counted {
+            tracing::info!(
+                protocol = protocol.as_str(),
+                sender,
+                status = refusal.status,
+                reason = %refusal.reason,
+                "receive: request refused"
+            );
+        }
+        counted
+    }
+
+    fn decide(
+        &self,
+        protocol: Protocol,
+        sender: &str,
+        incoming: Vec<Incoming>,
+        unsupported: u64,
+        hub: &Hub<'_>,
+    ) -> Result<Accepted, Refusal> {
+        let p = protocol.as_str();
+        let config = hub.config;
+        let total: u64 = incoming.iter().map(|s| s.samples.len() as u64).sum();
+        let refuse = |refusal: Refusal| {
+            self.metrics.samples(p, "refused", total);
+            Err(refusal)
+        };
+        if total > config.max_samples_per_request {
+            return refuse(Refusal::new(
+                413,
+                Outcome::TooLarge,
+                format!(
+                    "{total} samples in one request; receive.max_samples_per_request is {}",
+                    config.max_samples_per_request
+                ),
+            ));
+        }
+        // Keys, hosts and which samples are kept; nothing is published before every check.
+        let latest_allowed = hub
+            .now_ms
+            .saturating_add(config.max_future_skew.as_millis() as i64);
+        let (mut not_finite, mut stale, mut too_old) = (0u64, 0u64, 0u64);
+        let mut keyed: Vec<Keyed> = Vec::with_capacity(incoming.len());
+        for series in incoming {
+            if !valid_name(&series.name, true) {
+                return refuse(Refusal::new(
+                    400,
+                    Outcome::Malformed,
+                    format!("{:?} is not a valid metric name", series.name),
+                ));
+            }
+            let mut labels = BTreeMap::new();
+            for (name, value) in series.labels {
+                if !valid_name(&name, false) || name.starts_with("__") {
+                    return refuse(Refusal::new(
+                        400,
+                        Outcome::Malformed,
+                        format!(
+                            "{name:?} is not a valid label name (series {})",
+                            series.name
+                        ),
+                    ));
+                }
+                if value.is_empty() {
+                    continue; // Prometheus: an empty label is no label
+                }
+                if labels.insert(name.clone(), value).is_some() {
+                    return refuse(Refusal::new(
+                        400,
+                        Outcome::Malformed,
+                        format!("label {name:?} twice in series {}", series.name),
+                    ));
+                }
+            }
+            let host = host_of(&labels, sender).to_string();
+            labels.insert("host".into(), host);
+            let key = SeriesKey {
+                name: series.name,
+                labels,
+            };
+            let mut kept = Vec::with_capacity(series.samples.len());
+            for (at, value) in series.samples {
+                if at > latest_allowed {
+                    return refuse(Refusal::new(
+                        400,
+                        Outcome::Future,
+                        format!(
+                            "a sample of {key} is stamped {}, {}s ahead of the hub's clock; receive.max_future_skew is {}",
+                            format_rfc3339(at),
+                            (at - hub.now_ms) / 1000,
+                            crate::base::units::format_duration(config.max_future_skew)
+                        ),
+                    ));
+                }
+                if value.to_bits() == STALE_NAN {
+                    stale += 1;
+                } else if !value.is_finite() {
+                    not_finite += 1;
+                } else if at < hub.oldest_ms {
+                    too_old += 1;
+                } else {
+                    kept.push((at, value));
+                }
+            }
+            keyed.push((Arc::new(key), series.delta, kept));
+        }
+        if let Some(why) = &hub.store_unavailable {
+            return refuse(Refusal::new(
+                503,
+                Outcome::Unavailable,
+                format!("the hub's store cannot take samples now ({why}); retry later"),
+            ));
+        }
+        let times: HashSet<i64> = keyed
+            .iter()
+            .flat_map(|(_, _, kept)| kept.iter().map(|(at, _)| *at))
+            .collect();
+        if let Some(bus) = hub.bus
+            && bus.backlog() + times.len() > bus.capacity() / BUS_HEADROOM
+        {
+            return refuse(Refusal::new(
+                503,
+                Outcome::Unavailable,
+                format!(
+                    "the hub is busy ({} messages wait for its consumers); retry later",
+                    bus.backlog()
+                ),
+            ));
+        }
+        // The series limits, then the book, under one lock: a request is counted whole or not.
+        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
+        let idle_ms = config.series_idle.as_millis() as i64;
+        if hub.now_ms - book.last_sweep_ms >= SWEEP_EVERY_MS {
+            book.sweep(hub.now_ms - idle_ms);
+            book.last_sweep_ms = hub.now_ms;
+        }
+        let hashes: Vec<u64> = keyed.iter().map(|(k, _, _)| hash_of(sender, k)).collect();
+        let known = book.senders.get(sender);
+        let new: HashSet<u64> = hashes
+            .iter()
+            .copied()
+            .filter(|h| known.is_none_or(|k| !k.contains_key(h)))
+            .collect();
+        let have = known.map_or(0, HashMap::len);
+        if have + new.len() > config.max_series_per_sender as usize {
+            drop(book);
+            return refuse(Refusal::new(
+                400,
+                Outcome::SeriesLimit,
+                format!(
+                    "sender {sender:?} would have {} live series; receive.max_series_per_sender is {}",
+                    have + new.len(),
+                    config.max_series_per_sender
+                ),
+            ));
+        }
+        if book.total + new.len() > config.max_series_total as usize {
+            let total = book.total;
+            drop(book);
+            return refuse(Refusal::new(
+                400,
+                Outcome::SeriesLimit,
+                format!(
+                    "the hub would have {} live series; receive.max_series_total is {}",
+                    total + new.len(),
+                    config.max_series_total
+                ),
+            ));
+        }
+        book.total += new.len();
+        let seen = book.senders.entry(sender.to_string()).or_default();
+        for hash in &hashes {
+            seen.insert(*hash, hub.now_ms);
+        }
+        let mut by_time: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
+        let mut stored = 0u64;
+        for ((key, delta, kept), hash) in keyed.into_iter().zip(&hashes) {
+            let mut kept = kept;
+            if delta {
+                kept.sort_by_key(|(at, _)| *at);
+                let running = book.delta_totals.entry(*hash).or_insert(0.0);
+                for (_, value) in kept.iter_mut() {
+                    *running += *value;
+                    *value = *running;
+                }
+            }
+            for (at, value) in kept {
+                stored += 1;
+                by_time.entry(at).or_default().push(Sample {
+                    series: key.clone(),
+                    value,
+                });
+            }
+        }
+        let figures: Vec<(String, u64)> = book
+            .senders
+            .iter()
+            .map(|(s, series)| (s.clone(), series.len() as u64))
+            .collect();
+        drop(book);
+        self.metrics.set_series(figures);
+        let source = format!("receive:{sender}");
+        let mut observations = 0;
+        for (at_ms, samples) in by_time {
+            observations += 1;
+            if let Some(bus) = hub.bus {
+                bus.publish_observation(Observation {
+                    source: source.clone(),
+                    at_ms,
+                    samples,
+                    checks: Vec::new(),
+                });
+            }
+        }
+        self.metrics.samples(p, "stored", stored);
+        self.metrics.samples(p, "not_finite", not_finite);
+        self.metrics.samples(p, "stale", stale);
+        self.metrics.samples(p, "too_old", too_old);
+        self.metrics.samples(p, "unsupported", unsupported);
+        Ok(Accepted {
+            samples: stored,
+            series: hashes.len() as u64,
+            observations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BusMessage;
+    use std::time::Duration;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Incoming {
+        Incoming {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            samples: samples.to_vec(),
+            delta: false,
+        }
+    }
+
+    fn hub<'a>(config: &'a ReceiveConfig, bus: &'a Bus) -> Hub<'a> {
+        Hub {
+            config,
+            bus: Some(bus),
+            store_unavailable: None,
+            oldest_ms: NOW - 86_400_000,
+            now_ms: NOW,
+        }
+    }
+
+    fn published(sub: &mut crate::bus::Subscription) -> Vec<Observation> {
+        let mut out = Vec::new();
+        while let Some(BusMessage::Observation(o)) = sub.try_recv() {
+            out.push((*o).clone());
+        }
+        out
+    }
+
+    #[test]
+    fn samples_go_on_the_bus_grouped_by_time_with_their_host() {
+        let bus = Bus::new(64);
+        let mut sub = bus.subscribe();
+        let config = ReceiveConfig::default();
+        let receiver = Receiver::default();
+        let accepted = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "web-1",
+                vec![
+                    series(
+                        "a",
+                        &[("host", "db")],
+                        &[(NOW - 2000, 1.0), (NOW - 1000, 2.0)],
+                    ),
+                    series("b", &[("instance", "app:9100")], &[(NOW - 1000, 3.0)]),
+                    series(
+                        "c",
+                        &[],
+                        &[
+                            (NOW - 1000, f64::NAN),
+                            (NOW - 1000, f64::from_bits(STALE_NAN)),
+                        ],
+                    ),
+                ],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap();
+        assert_eq!((accepted.samples, accepted.observations), (3, 2));
+        let got = published(&mut sub);
+        assert_eq!(got[0].at_ms, NOW - 2000);
+        assert_eq!(got[0].source, "receive:web-1");
+        let hosts: Vec<(String, String)> = got[1]
+            .samples
+            .iter()
+            .map(|s| {
+                (
+                    s.series.name.clone(),
+                    s.series.label("host").unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            hosts,
+            [("a".into(), "db".into()), ("b".into(), "app:9100".into())]
+        );
+        let figures = receiver.metrics().figures();
+        assert!(figures.samples.contains(&(("remote_write", "stale"), 1)));
+        assert!(
+            figures
+                .samples
+                .contains(&(("remote_write", "not_finite"), 1))
+        );
+        assert_eq!(figures.series, [("web-1".to_string(), 3)]);
+        // The sender's name is the host when the series names none.
+        receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "web-2",
+                vec![series("a", &[], &[(NOW, 1.0)])],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap();
+        assert_eq!(
+            published(&mut sub)[0].samples[0].series.label("host"),
+            Some("web-2")
+        );
+    }
+
+    #[test]
+    fn a_request_past_a_limit_is_refused_whole() {
+        let bus = Bus::new(64);
+        let mut sub = bus.subscribe();
+        let config = ReceiveConfig {
+            max_series_per_sender: 2,
+            max_series_total: 3,
+            ..ReceiveConfig::default()
+        };
+        let receiver = Receiver::default();
+        let three = vec![
+            series("a", &[], &[(NOW, 1.0)]),
+            series("b", &[], &[(NOW, 1.0)]),
+            series("c", &[], &[(NOW, 1.0)]),
+        ];
+        let refused = receiver
+            .accept(Protocol::RemoteWrite, "s1", three, 0, &hub(&config, &bus))
+            .unwrap_err();
+        assert_eq!(
+            (refused.status, refused.outcome),
+            (400, Outcome::SeriesLimit)
+        );
+        assert!(
+            refused
+                .reason
+                .contains("receive.max_series_per_sender is 2"),
+            "{}",
+            refused.reason
+        );
+        assert!(published(&mut sub).is_empty(), "nothing half stored");
+        let two = || {
+            vec![
+                series("a", &[], &[(NOW, 1.0)]),
+                series("b", &[], &[(NOW, 1.0)]),
+            ]
+        };
+        receiver
+            .accept(Protocol::RemoteWrite, "s1", two(), 0, &hub(&config, &bus))
+            .unwrap();
+        // Known series do not count again.
+        receiver
+            .accept(Protocol::RemoteWrite, "s1", two(), 0, &hub(&config, &bus))
+            .unwrap();
+        let refused = receiver
+            .accept(Protocol::RemoteWrite, "s2", two(), 0, &hub(&config, &bus))
+            .unwrap_err();
+        assert!(
+            refused.reason.contains("receive.max_series_total is 3"),
+            "{}",
+            refused.reason
+        );
+        // Idle series stop counting.
+        let later = Hub {
+            now_ms: NOW + config.series_idle.as_millis() as i64 + 60_000,
+            ..hub(&config, &bus)
+        };
+        receiver
+            .accept(Protocol::RemoteWrite, "s2", two(), 0, &later)
+            .unwrap();
+        assert_eq!(
+            receiver
+                .metrics()
+                .requests_of("remote_write", "series_limit"),
+            2
+        );
+    }
+
+    #[test]
+    fn the_future_bad_names_and_an_unwritable_store_refuse_the_request() {
+        let bus = Bus::new(64);
+        let config = ReceiveConfig {
+            max_future_skew: Duration::from_secs(60),
+            ..ReceiveConfig::default()
+        };
+        let receiver = Receiver::default();
+        let future = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "s",
+                vec![series("a", &[], &[(NOW + 61_000, 1.0)])],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap_err();
+        assert_eq!((future.status, future.outcome), (400, Outcome::Future));
+        assert!(future.reason.contains("61s ahead"), "{}", future.reason);
+        let bad = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "s",
+                vec![series("a-b", &[], &[(NOW, 1.0)])],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap_err();
+        assert_eq!(bad.outcome, Outcome::Malformed);
+        let down = Hub {
+            store_unavailable: Some("disk full".into()),
+            ..hub(&config, &bus)
+        };
+        let unavailable = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "s",
+                vec![series("a", &[], &[(NOW, 1.0)])],
+                0,
+                &down,
+            )
+            .unwrap_err();
+        assert_eq!(
+            (unavailable.status, unavailable.outcome),
+            (503, Outcome::Unavailable)
+        );
+        assert!(
+            receiver.book.lock().unwrap().senders.is_empty(),
+            "refused series are not counted"
+        );
+    }
+
+    #[test]
+    fn delta_sums_become_cumulative_per_series() {
+        let bus = Bus::new(64);
+        let mut sub = bus.subscribe();
+        let config = ReceiveConfig::default();
+        let receiver = Receiver::default();
+        for (at, v) in [(NOW - 2000, 2.0), (NOW - 1000, 3.0)] {
+            let mut s = series("jobs_total", &[], &[(at, v)]);
+            s.delta = true;
+            receiver
+                .accept(Protocol::Otlp, "w", vec![s], 0, &hub(&config, &bus))
+                .unwrap();
+        }
+        let values: Vec<f64> = published(&mut sub)
+            .iter()
+            .map(|o| o.samples[0].value)
+            .collect();
+        assert_eq!(values, [2.0, 5.0]);
+    }
+}
