@@ -80,6 +80,7 @@ mod notify_webhook;
 mod preset_vedfolnir;
 mod prometheus_rules;
 mod readme;
+mod receive;
 mod remote_write;
 mod secrets;
 mod store_alerts;
