@@ -110,21 +110,27 @@ pub struct Incoming {
     pub delta: bool,
 }
 
-/// What an accepted request stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What an accepted request stores: its observations (one per distinct timestamp, oldest
+/// first), for `publish`.
+#[derive(Debug, Clone, Default)]
 pub struct Accepted {
     pub samples: u64,
     pub series: u64,
-    /// Observations published (one per distinct timestamp).
-    pub observations: u64,
+    pub observations: Vec<Observation>,
 }
 
 /// The bits of Prometheus' stale marker (a NaN that means "this series ended").
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 /// How often the series book forgets idle series.
 const SWEEP_EVERY_MS: i64 = 60_000;
-/// Publish only while the bus's slowest consumer has this share of the bus free after it.
+/// A request is refused (503, retryable) while the bus's slowest consumer has more than this
+/// share of the bus to catch up on.
 const BUS_HEADROOM: usize = 2;
+/// While publishing, wait for room past this share of the bus ...
+const PUBLISH_HIGH_WATER: (usize, usize) = (3, 4);
+/// ... at most this long in all: then publish anyway (a consumer may then miss messages,
+/// counted by the bus), rather than store a request in part.
+const PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct Book {
@@ -352,12 +358,8 @@ impl Receiver {
                 format!("the hub's store cannot take samples now ({why}); retry later"),
             ));
         }
-        let times: HashSet<i64> = keyed
-            .iter()
-            .flat_map(|(_, _, kept)| kept.iter().map(|(at, _)| *at))
-            .collect();
         if let Some(bus) = hub.bus
-            && bus.backlog() + times.len() > bus.capacity() / BUS_HEADROOM
+            && bus.backlog() > bus.capacity() / BUS_HEADROOM
         {
             return refuse(Refusal::new(
                 503,
@@ -441,18 +443,15 @@ impl Receiver {
         drop(book);
         self.metrics.set_series(figures);
         let source = format!("receive:{sender}");
-        let mut observations = 0;
-        for (at_ms, samples) in by_time {
-            observations += 1;
-            if let Some(bus) = hub.bus {
-                bus.publish_observation(Observation {
-                    source: source.clone(),
-                    at_ms,
-                    samples,
-                    checks: Vec::new(),
-                });
-            }
-        }
+        let observations = by_time
+            .into_iter()
+            .map(|(at_ms, samples)| Observation {
+                source: source.clone(),
+                at_ms,
+                samples,
+                checks: Vec::new(),
+            })
+            .collect();
         self.metrics.samples(p, "stored", stored);
         self.metrics.samples(p, "not_finite", not_finite);
         self.metrics.samples(p, "stale", stale);
@@ -463,6 +462,20 @@ impl Receiver {
             series: hashes.len() as u64,
             observations,
         })
+    }
+}
+
+/// Publishes an accepted request's observations, oldest first, pacing them so that the bus
+/// never overflows a consumer: a backlog of thousands of timestamps in one request (an
+/// agent's outage) waits for room instead of making the store writer miss messages.
+pub async fn publish(bus: &Bus, observations: Vec<Observation>) {
+    let high = bus.capacity() * PUBLISH_HIGH_WATER.0 / PUBLISH_HIGH_WATER.1;
+    let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+    for observation in observations {
+        while bus.backlog() >= high && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        bus.publish_observation(observation);
     }
 }
 
@@ -507,7 +520,6 @@ mod tests {
     #[test]
     fn samples_go_on_the_bus_grouped_by_time_with_their_host() {
         let bus = Bus::new(64);
-        let mut sub = bus.subscribe();
         let config = ReceiveConfig::default();
         let receiver = Receiver::default();
         let accepted = receiver
@@ -534,8 +546,8 @@ mod tests {
                 &hub(&config, &bus),
             )
             .unwrap();
-        assert_eq!((accepted.samples, accepted.observations), (3, 2));
-        let got = published(&mut sub);
+        assert_eq!((accepted.samples, accepted.observations.len()), (3, 2));
+        let got = accepted.observations;
         assert_eq!(got[0].at_ms, NOW - 2000);
         assert_eq!(got[0].source, "receive:web-1");
         let hosts: Vec<(String, String)> = got[1]
@@ -561,7 +573,7 @@ mod tests {
         );
         assert_eq!(figures.series, [("web-1".to_string(), 3)]);
         // The sender's name is the host when the series names none.
-        receiver
+        let accepted = receiver
             .accept(
                 Protocol::RemoteWrite,
                 "web-2",
@@ -571,7 +583,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            published(&mut sub)[0].samples[0].series.label("host"),
+            accepted.observations[0].samples[0].series.label("host"),
             Some("web-2")
         );
     }
@@ -698,20 +710,55 @@ mod tests {
     #[test]
     fn delta_sums_become_cumulative_per_series() {
         let bus = Bus::new(64);
-        let mut sub = bus.subscribe();
         let config = ReceiveConfig::default();
         let receiver = Receiver::default();
+        let mut values = Vec::new();
         for (at, v) in [(NOW - 2000, 2.0), (NOW - 1000, 3.0)] {
             let mut s = series("jobs_total", &[], &[(at, v)]);
             s.delta = true;
-            receiver
+            let accepted = receiver
                 .accept(Protocol::Otlp, "w", vec![s], 0, &hub(&config, &bus))
                 .unwrap();
+            values.extend(accepted.observations.iter().map(|o| o.samples[0].value));
         }
-        let values: Vec<f64> = published(&mut sub)
-            .iter()
-            .map(|o| o.samples[0].value)
-            .collect();
         assert_eq!(values, [2.0, 5.0]);
+    }
+
+    /// An agent's outage sent as one request of 5,000 timestamps, onto a bus of 64: paced,
+    /// the consumer misses nothing.
+    #[tokio::test]
+    async fn a_backlog_of_many_timestamps_is_paced_onto_the_bus() {
+        let bus = Bus::new(64);
+        let mut sub = bus.subscribe();
+        let consumer = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(BusMessage::Observation(o)) = sub.recv().await {
+                seen.push(o.at_ms);
+                if seen.len() == 5_000 {
+                    break;
+                }
+            }
+            seen
+        });
+        let config = ReceiveConfig::default();
+        let receiver = Receiver::default();
+        let samples: Vec<(i64, f64)> = (0..5_000)
+            .map(|i| (NOW - 50_000_000 + i * 10_000, 1.0))
+            .collect();
+        let accepted = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "w",
+                vec![series("a", &[], &samples)],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap();
+        assert_eq!(accepted.observations.len(), 5_000);
+        publish(&bus, accepted.observations).await;
+        let seen = consumer.await.unwrap();
+        assert_eq!(seen.len(), 5_000);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "oldest first");
+        assert_eq!(bus.dropped(), 0, "a consumer missed messages");
     }
 }

@@ -213,16 +213,22 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
         oldest_ms: now_ms.saturating_sub(longest.as_millis() as i64),
         now_ms,
     };
-    match receiver.accept(protocol, &sender, incoming, unsupported, &hub) {
+    let accepted = match receiver.accept(protocol, &sender, incoming, unsupported, &hub) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return answer(&refusal),
+    };
+    if let Some(bus) = state.bus.as_ref() {
+        crate::receive::publish(bus, accepted.observations).await;
+    }
+    match protocol {
         // Remote write: 204, as Prometheus answers. OTLP/HTTP: 200 with an (empty)
         // ExportMetricsServiceResponse, as the OTLP specification asks.
-        Ok(_) if protocol == Protocol::Otlp => (
+        Protocol::Otlp => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/x-protobuf")],
         )
             .into_response(),
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(refusal) => answer(&refusal),
+        Protocol::RemoteWrite => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
