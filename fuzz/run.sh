@@ -2,7 +2,7 @@
 # Runs fuzz targets for a bounded time: fuzz/run.sh [TARGET|all] [SECONDS]
 #   fuzz/run.sh all 25           what .ci/run does: every target for 25 s
 #   fuzz/run.sh config 600       the documented long run of one target (BENCHMARKS.md)
-# Targets: config, prometheus_text, http_json, log_matcher (fuzz/fuzz_targets/).
+# Targets: config, prometheus_text, http_json, log_matcher, receive (fuzz/fuzz_targets/).
 #
 # Needs the nightly toolchain (libFuzzer's instrumentation); installs cargo-fuzz if missing.
 # Builds into its own target dir, $LOOKOUT_FUZZ_TARGET_DIR or ${CARGO_TARGET_DIR:-target}/fuzz,
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-targets=(config prometheus_text http_json log_matcher)
+targets=(config prometheus_text http_json log_matcher receive)
 which=${1:-all}
 seconds=${2:-25}
 if [[ $which != all ]] && [[ ! " ${targets[*]} " =~ " $which " ]]; then
