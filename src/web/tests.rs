@@ -1236,3 +1236,50 @@ async fn an_old_asset_hash_gets_the_current_asset_never_cached_for_good() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
     }
 }
+
+/// `[receive]` is off unless written: both receivers answer 404 with how to turn them on,
+/// counted as `disabled`; written, with `remote_write = false`, only OTLP is on.
+#[tokio::test]
+async fn receivers_are_off_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(dir.path()).await;
+    state.receiver = Arc::new(crate::receive::Receiver::new(
+        state.snapshot.receive.clone(),
+    ));
+    let post = |state: &AppState, uri: &str| {
+        let request = Request::post(uri)
+            .header("content-type", "application/x-protobuf")
+            .body(Body::empty())
+            .unwrap();
+        let router = router(state.clone());
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = post(&state, "/api/v1/write").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"],
+        "receiving remote write is off on this hub; enable it in [receive]"
+    );
+    assert_eq!(post(&state, "/v1/metrics").await.0, StatusCode::NOT_FOUND);
+    let mut config = crate::config::embedded_default();
+    config.receive = Some(crate::config::ReceiveConfig {
+        remote_write: false,
+        ..Default::default()
+    });
+    state.config = super::handles::ConfigHandle::new(config);
+    assert_eq!(post(&state, "/api/v1/write").await.0, StatusCode::NOT_FOUND);
+    // OTLP is on: an empty request is a valid, empty export.
+    assert_eq!(post(&state, "/v1/metrics").await.0, StatusCode::OK);
+    let metrics = state.snapshot.receive.clone();
+    assert_eq!(metrics.requests_of("remote_write", "disabled"), 2);
+    assert_eq!(metrics.requests_of("otlp", "disabled"), 1);
+    assert_eq!(metrics.requests_of("otlp", "stored"), 1);
+}
