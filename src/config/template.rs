@@ -17,9 +17,9 @@ pub struct Preset {
     pub description: &'static str,
     /// The keys the preset changes, as TOML (`[table]` headers and `key = value` lines).
     pub(super) overlay: &'static str,
-    /// `[[check]]` tables written after the settings (health checks have no defaults, so a
-    /// preset that has them carries them as text).
-    checks: Option<&'static str>,
+    /// Tables written after the settings, as text: `[[check]]` (health checks have no
+    /// defaults) or `[[remote_write]]` (an agent's hub).
+    tables: Option<&'static str>,
 }
 
 /// The presets, in the order they are listed to users.
@@ -28,7 +28,7 @@ pub const PRESETS: &[Preset] = &[
         name: "default",
         description: "the built-in defaults",
         overlay: "",
-        checks: None,
+        tables: None,
     },
     // A small VPS: fewer samples (one a minute is plenty to see a disk fill or memory creep)
     // and a disk budget that fits a 10-20 GB root volume.
@@ -36,13 +36,20 @@ pub const PRESETS: &[Preset] = &[
         name: "minimal",
         description: "a small VPS: system metrics every minute, at most 256MiB of history",
         overlay: "[storage]\nmax_size = \"256MiB\"\n[system]\ninterval = \"1m\"\n",
-        checks: None,
+        tables: None,
     },
     Preset {
         name: "vedfolnir",
         description: "a Vedfolnir deployment: health endpoints, app metrics, MySQL, Redis sessions, the webapp log",
         overlay: "",
-        checks: Some(include_str!("presets/vedfolnir.toml")),
+        tables: Some(include_str!("presets/vedfolnir.toml")),
+    },
+    // One host of many: collects the host and its checks, remote-writes them to a hub.
+    Preset {
+        name: "agent",
+        description: "one host of many: its metrics and checks remote-written to a hub (LOOKOUT_HUB_URL)",
+        overlay: "",
+        tables: Some(include_str!("presets/agent.toml")),
     },
 ];
 
@@ -82,9 +89,9 @@ pub fn init_template(preset: &str) -> Result<String, UnknownPreset> {
     out.push_str(ALERTS_DOC);
     out.push('\n');
     out.push_str(&checks_doc());
-    if let Some(checks) = preset.checks {
+    if let Some(tables) = preset.tables {
         out.push('\n');
-        out.push_str(checks);
+        out.push_str(tables);
     }
     out.push_str(&super::notifiers::template()); // notifiers: the kinds' examples, tested in crate::notifiers
     out.push_str(super::maintenance::TEMPLATE); // [maintenance]: the same, tested in maintenance.rs
@@ -227,17 +234,31 @@ mod tests {
     fn each_template_parses_back_to_its_preset() {
         for preset in PRESETS {
             let text = init_template(preset.name).unwrap_or_default();
-            let env = |name: &str| (name == "VEDFOLNIR_DB_PASSWORD").then(|| "pw".to_string());
+            let env = |name: &str| match name {
+                "VEDFOLNIR_DB_PASSWORD" | "LOOKOUT_AGENT_TOKEN" | "LOOKOUT_HOST" => {
+                    Some("x".to_string())
+                }
+                "LOOKOUT_HUB_URL" => Some("https://hub.example.org/api/v1/write".to_string()),
+                _ => None,
+            };
             let parsed = from_str(&text, preset.name, &env);
             match parsed {
                 Ok(mut config) => {
                     assert_eq!(
                         config.checks.is_empty(),
-                        preset.checks.is_none(),
+                        preset.name != "vedfolnir",
                         "preset {} checks",
                         preset.name
                     );
                     config.checks.clear();
+                    // The agent's hub, and only the agent's.
+                    assert_eq!(
+                        config.remote_write.len(),
+                        usize::from(preset.name == "agent"),
+                        "preset {} remote_write",
+                        preset.name
+                    );
+                    config.remote_write.clear();
                     // A preset's own text may also set a maintenance source (read like checks).
                     assert_eq!(
                         config.maintenance.source.take().is_some(),
@@ -488,6 +509,35 @@ mod tests {
         assert!(text.contains("max_size = \"256MiB\""), "{text}");
     }
 
+    /// The agent remote-writes to its hub, from the environment, with its host label.
+    #[test]
+    fn the_agent_template_writes_to_the_hub_of_its_environment() {
+        let text = init_template("agent").unwrap_or_default();
+        let env = |name: &str| match name {
+            "LOOKOUT_HUB_URL" => Some("http://10.0.0.1:9898/api/v1/write".to_string()),
+            "LOOKOUT_AGENT_TOKEN" => Some("lk_agent".to_string()),
+            "LOOKOUT_HOST" => Some("web-1".to_string()),
+            _ => None,
+        };
+        let config = match from_str(&text, "agent", &env) {
+            Ok(config) => config,
+            Err(error) => panic!("{error}"),
+        };
+        assert!(config.system.enabled);
+        let [hub] = config.remote_write.try_into().unwrap();
+        assert_eq!(hub.endpoint(), "hub");
+        assert_eq!(hub.url.expose(), "http://10.0.0.1:9898/api/v1/write");
+        assert_eq!(
+            hub.bearer_token.map(|t| t.expose().to_string()),
+            Some("lk_agent".into())
+        );
+        assert_eq!(hub.labels.get("host").map(String::as_str), Some("web-1"));
+        assert_eq!(
+            crate::config::env_references(&text),
+            ["LOOKOUT_HUB_URL", "LOOKOUT_AGENT_TOKEN", "LOOKOUT_HOST"]
+        );
+    }
+
     #[test]
     fn unknown_preset_lists_the_available_ones() {
         assert_eq!(
@@ -495,7 +545,8 @@ mod tests {
             Some(
                 "unknown preset \"huge\"; available presets: \"default\" (the built-in defaults), \
                  \"minimal\" (a small VPS: system metrics every minute, at most 256MiB of history), \
-                 \"vedfolnir\" (a Vedfolnir deployment: health endpoints, app metrics, MySQL, Redis sessions, the webapp log)"
+                 \"vedfolnir\" (a Vedfolnir deployment: health endpoints, app metrics, MySQL, Redis sessions, the webapp log), \
+                 \"agent\" (one host of many: its metrics and checks remote-written to a hub (LOOKOUT_HUB_URL))"
                     .to_string()
             )
         );

@@ -37,6 +37,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agent_hub;
 mod alertmanager;
 mod alerts_cli;
 mod alerts_daemon;

@@ -576,7 +576,13 @@ fn config_init_names_every_preset_and_the_variables_it_needs() {
                 "without {variable}, config check fails naming it: {}",
                 text(&unset.stderr)
             );
-            check.env(variable, "from-the-environment");
+            // A URL where the file wants one (the agent's hub), a word elsewhere.
+            let value = if variable.ends_with("_URL") {
+                "https://hub.example.org/api/v1/write"
+            } else {
+                "from-the-environment"
+            };
+            check.env(variable, value);
         }
         let out = crate::common::output(&mut check);
         assert!(

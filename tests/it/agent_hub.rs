@@ -1,0 +1,399 @@
+//! Agents and one hub (issue 19), against the real binary: `lookout config init --preset
+//! agent` writes a config that `config check` accepts once its variables are set; an agent
+//! started from it remote-writes this host's series, with its `host` label, into a hub (a
+//! Lookout with `[receive]` and an agent token); an agent cut off from the hub keeps
+//! collecting and, when the hub is back, sends the backlog so the hub's history has no gap;
+//! and, past one hub (README "Past one hub"), the same agent writes into a Prometheus started
+//! with `--web.enable-remote-write-receiver`, whose config and Alertmanager's, as the README
+//! shows them, pass `promtool check config` and `amtool check-config`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::common::alerting::poll;
+use crate::common::prometheus::{PROMETHEUS, Server, encode};
+use crate::common::{self, Daemon, docs, lookout, run, text};
+
+/// The agent's system interval in these tests.
+const INTERVAL_MS: i64 = 1_000;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// `text` with the first `key = ...` line after the line `header` set to `key = value`.
+fn set(text: &str, header: &str, key: &str, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let start = lines
+        .iter()
+        .position(|line| line == header)
+        .unwrap_or_else(|| panic!("no {header} in the preset's file"));
+    let at = lines[start..]
+        .iter()
+        .position(|line| line.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} under {header} in the preset's file"));
+    lines[start + at] = format!("{key} = {value}");
+    lines.join("\n") + "\n"
+}
+
+/// `lookout config init --preset agent` into `dir/agent.toml`, then made fit for a test (a
+/// free port, its own data dir, everything every second). The variables it reads, from its
+/// "wrote ..." message, must be the hub's URL, the agent token and the host.
+fn agent_config(dir: &Path) -> PathBuf {
+    let file = dir.join("agent.toml");
+    let out = run(
+        &[
+            "config",
+            "init",
+            "--preset",
+            "agent",
+            file.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for variable in ["LOOKOUT_HUB_URL", "LOOKOUT_AGENT_TOKEN", "LOOKOUT_HOST"] {
+        assert!(
+            said.contains(variable),
+            "the message names {variable}: {said}"
+        );
+    }
+    let mut config = std::fs::read_to_string(&file).unwrap();
+    let data = format!("\"{}\"", dir.join("agent-data").display());
+    config = set(&config, "[server]", "listen", "\"127.0.0.1:0\"");
+    config = set(&config, "[storage]", "path", &data);
+    config = set(&config, "[storage]", "flush_interval", "\"1s\"");
+    config = set(&config, "[system]", "interval", "\"1s\"");
+    config = set(&config, "[[remote_write]]", "flush_interval", "\"1s\"");
+    config = set(&config, "[[remote_write]]", "max_backoff", "\"1s\"");
+    std::fs::write(&file, config).unwrap();
+    file
+}
+
+/// `lookout serve` of the agent's file with its variables set.
+fn agent(config: &Path, url: &str, token: &str, host: &str) -> Daemon {
+    let mut command = lookout();
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("LOOKOUT_HUB_URL", url)
+        .env("LOOKOUT_AGENT_TOKEN", token)
+        .env("LOOKOUT_HOST", host);
+    Daemon::spawn(command)
+}
+
+/// A hub: `[receive]` on, on a free port, written into its config once known (for a restart
+/// on the same address).
+fn hub(dir: &Path) -> (Daemon, PathBuf) {
+    let config = common::write_config(dir, 0, "\n[receive]\n");
+    let hub = Daemon::start(&config);
+    hub.pin_listen(&config);
+    (hub, config)
+}
+
+/// `lookout token create --role agent --name NAME` against the hub's store.
+fn agent_token(config: &Path, name: &str) -> String {
+    let out = common::output(
+        lookout()
+            .args(["token", "create", "--config"])
+            .arg(config)
+            .args(["--role", "agent", "--name", name]),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    common::secret(&token);
+    token
+}
+
+/// The points (Unix ms) of `name{host=HOST}` the daemon stores from `from_ms` on.
+/// The hub stores a Lookout agent's series under the names the agent sends
+/// (`lookout_cpu_usage_ratio`); the API takes a name without Lookout's prefix, so the received
+/// name is asked for with it once more.
+fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> Vec<i64> {
+    let to = now_ms() / 1000 + 60;
+    let mut path = format!(
+        "/api/v1/series?name={name}&from={}&to={to}&max_points=10000",
+        from_ms / 1000
+    );
+    if let Some(host) = host {
+        path.push_str(&format!("&host={host}"));
+    }
+    let answer = daemon.json(&path);
+    let mut times: Vec<i64> = answer["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|series| series["points"].as_array().cloned().unwrap_or_default())
+        .filter(|point| point["avg"].is_number())
+        .filter_map(|point| point["at"].as_i64())
+        .filter(|at| *at >= from_ms)
+        .collect();
+    times.sort();
+    times.dedup();
+    times
+}
+
+/// The agent's CPU series as the hub stores it: (labels, points).
+fn hub_cpu(hub: &Daemon, host: &str) -> Vec<Value> {
+    let to = now_ms() / 1000 + 60;
+    let answer = hub.json(&format!(
+        "/api/v1/series?name=lookout_lookout_cpu_usage_ratio&from=-10m&to={to}&host={host}"
+    ));
+    answer["series"].as_array().cloned().unwrap_or_default()
+}
+
+/// The widest step between two consecutive times.
+fn widest_gap(times: &[i64]) -> i64 {
+    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+}
+
+#[test]
+fn the_agent_preset_passes_config_check_and_writes_the_hosts_cpu_into_a_hub() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = agent_config(dir.path());
+    // Without its variables the file is refused, naming them; with them it passes.
+    let unset = run(&["config", "check", file.to_str().unwrap()], dir.path());
+    assert!(
+        !unset.status.success() && text(&unset.stderr).contains("LOOKOUT_HUB_URL"),
+        "{}",
+        text(&unset.stderr)
+    );
+    let check = common::output(
+        lookout()
+            .args(["config", "check"])
+            .arg(&file)
+            .env("LOOKOUT_HUB_URL", "https://hub.example.org/api/v1/write")
+            .env("LOOKOUT_AGENT_TOKEN", "a-token")
+            .env("LOOKOUT_HOST", "web-1")
+            .current_dir(dir.path()),
+    );
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let hub_dir = tempfile::tempdir().unwrap();
+    let (mut hub, hub_config) = hub(hub_dir.path());
+    // The token's name is not the host: the label the agent sends is.
+    let token = agent_token(&hub_config, "agent-token-1");
+    let url = format!("http://{}/api/v1/write", hub.addr);
+    let _agent = agent(&file, &url, &token, "web-1");
+    hub.wait_until(Duration::from_secs(40), |hub| {
+        !hub_cpu(hub, "web-1").is_empty()
+    });
+    let cpu = hub_cpu(&hub, "web-1");
+    assert_eq!(cpu[0]["labels"]["host"], "web-1", "{cpu:?}");
+    let value = cpu[0]["points"][0]["avg"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&value), "cpu {value}");
+}
+
+/// The hub is down for 30 s while the agent collects every second; once it is back and the
+/// agent's queue has drained, the hub has every point the agent took over the outage, oldest
+/// first, with no step wider than twice the interval.
+#[test]
+fn an_agent_cut_off_from_the_hub_sends_its_backlog_without_a_gap() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = agent_config(dir.path());
+    let hub_dir = tempfile::tempdir().unwrap();
+    let (mut hub, hub_config) = hub(hub_dir.path());
+    let token = agent_token(&hub_config, "web-3");
+    let url = format!("http://{}/api/v1/write", hub.addr);
+    let agent = agent(&file, &url, &token, "web-3");
+    hub.wait_until(Duration::from_secs(40), |hub| {
+        !hub_cpu(hub, "web-3").is_empty()
+    });
+    let from_ms = now_ms();
+    let (code, _) = hub.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    let down = Instant::now();
+    // The agent keeps collecting and queues what it cannot send.
+    let queued = "lookout_remote_write_samples_queued{endpoint=\"hub\"}";
+    let queued_now = |agent: &Daemon| -> f64 {
+        let (_, page) = agent.get("/metrics");
+        page.lines()
+            .find_map(|line| line.strip_prefix(queued)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.parse().unwrap_or(0.0))
+    };
+    while down.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(queued_now(&agent) > 0.0, "nothing queued during the outage");
+    let back_ms = now_ms();
+    let hub = Daemon::start(&hub_config);
+    // Drained: the hub has a point of the agent's after the outage, and the queue is empty.
+    let until_ms = back_ms + 3 * INTERVAL_MS;
+    poll(Duration::from_secs(30), "the backlog drained", || {
+        let times = points(
+            &hub,
+            "lookout_lookout_cpu_usage_ratio",
+            Some("web-3"),
+            from_ms,
+        );
+        (times.last().is_some_and(|last| *last >= until_ms) && queued_now(&agent) == 0.0)
+            .then_some(())
+    });
+    let sent: Vec<i64> = points(&agent, "cpu_usage_ratio", None, from_ms)
+        .into_iter()
+        .filter(|at| *at <= until_ms)
+        .collect();
+    let received: Vec<i64> = points(
+        &hub,
+        "lookout_lookout_cpu_usage_ratio",
+        Some("web-3"),
+        from_ms,
+    )
+    .into_iter()
+    .filter(|at| *at <= until_ms)
+    .collect();
+    let missing: Vec<&i64> = sent.iter().filter(|at| !received.contains(at)).collect();
+    assert!(
+        missing.is_empty(),
+        "the hub lacks {} of the agent's {} points of the outage: {missing:?}",
+        missing.len(),
+        sent.len()
+    );
+    assert!(
+        sent.len() as i64 >= (until_ms - from_ms) / INTERVAL_MS / 2,
+        "the agent collected only {} points in {} ms",
+        sent.len(),
+        until_ms - from_ms
+    );
+    // The agent collected every second (a step wider than 2 s is this busy machine's, and
+    // then it is the agent's own, tested above: the hub has every point it has).
+    let widest = widest_gap(&received);
+    assert!(
+        widest <= 2 * INTERVAL_MS || widest <= widest_gap(&sent),
+        "a gap of {widest} ms on the hub: {received:?}"
+    );
+    eprintln!(
+        "outage of {} ms: {} points sent, widest gap {widest} ms on the hub",
+        back_ms - from_ms,
+        sent.len()
+    );
+}
+
+/// The "Past one hub" section of README.md: its Prometheus config (with the rules `lookout
+/// export prometheus-rules` writes) passes `promtool check config`, its Alertmanager config
+/// `amtool check-config`; and an agent of the preset writes into a real Prometheus with the
+/// remote-write receiver, which then has the agent's CPU with its host label and loads the
+/// exported rules.
+#[test]
+fn past_one_hub_agents_write_to_a_prometheus_receiver_as_the_readme_shows() {
+    let _machine = crate::common::machine::shared();
+    let readme = docs::read("README.md");
+    let section = readme
+        .split_once("## Past one hub")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+        .expect("README.md has a section \"Past one hub\"");
+    let yaml: Vec<String> = docs::blocks(section)
+        .into_iter()
+        .filter(|block| block.info == "yaml")
+        .map(|block| {
+            block
+                .lines
+                .iter()
+                .map(|(_, line)| format!("{line}\n"))
+                .collect()
+        })
+        .collect();
+    let prometheus_yml = yaml
+        .iter()
+        .find(|y| y.starts_with("# prometheus.yml"))
+        .expect("a yaml block starting \"# prometheus.yml\"");
+    let alertmanager_yml = yaml
+        .iter()
+        .find(|y| y.starts_with("# alertmanager.yml"))
+        .expect("a yaml block starting \"# alertmanager.yml\"");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = run(
+        &["export", "prometheus-rules", "lookout-rules.yml"],
+        dir.path(),
+    );
+    assert!(rules.status.success(), "{}", text(&rules.stderr));
+    std::fs::write(dir.path().join("prometheus.yml"), prometheus_yml).unwrap();
+    std::fs::write(dir.path().join("alertmanager.yml"), alertmanager_yml).unwrap();
+    for (tool, args) in [
+        ("promtool", ["check", "config", "prometheus.yml"]),
+        ("amtool", ["check-config", "alertmanager.yml", ""]),
+    ] {
+        let out = Command::new(tool)
+            .args(args.iter().filter(|a| !a.is_empty()))
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{tool} is needed (.ci/run installs it): {e}"));
+        assert!(
+            out.status.success(),
+            "{tool}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    // A real Prometheus with the receiver and the exported rules, fed by an agent.
+    assert!(Path::new(PROMETHEUS).exists(), "{PROMETHEUS} is needed");
+    let rules_file = dir.path().join("lookout-rules.yml");
+    let prometheus = common::with_free_port("prometheus", |port| {
+        let pdir = tempfile::tempdir().unwrap();
+        let yml = pdir.path().join("prometheus.yml");
+        std::fs::write(
+            &yml,
+            format!(
+                "global:\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs: []\n",
+                rules_file.display()
+            ),
+        )
+        .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut command = Command::new(PROMETHEUS);
+        command
+            .arg(format!("--config.file={}", yml.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                pdir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--web.enable-remote-write-receiver");
+        Server::start("prometheus", command, addr, pdir, true)
+    });
+    let file = agent_config(dir.path());
+    let url = format!("http://{}/api/v1/write", prometheus.addr);
+    let _agent = agent(&file, &url, "not-checked-by-prometheus", "web-2");
+    let api = |path: &str| -> Value {
+        let (status, body) = common::http_get(prometheus.addr, path)
+            .unwrap_or_else(|| panic!("prometheus does not answer {path}"));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let query = format!(
+        "/api/v1/query?query={}",
+        encode("lookout_cpu_usage_ratio{host=\"web-2\"}")
+    );
+    let result = poll(
+        Duration::from_secs(40),
+        "the agent's cpu in prometheus",
+        || {
+            let answer = api(&query);
+            let result = answer["data"]["result"].as_array().cloned()?;
+            (!result.is_empty()).then_some(result)
+        },
+    );
+    assert_eq!(result[0]["metric"]["host"], "web-2", "{result:?}");
+    let rules = api("/api/v1/rules");
+    let groups = rules["data"]["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let loaded: Vec<&Value> = groups
+        .iter()
+        .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+        .collect();
+    assert!(!loaded.is_empty(), "no rules loaded: {rules}");
+    assert!(loaded.iter().all(|rule| rule["health"] != "err"), "{rules}");
+}
