@@ -161,10 +161,59 @@ impl Book {
     }
 }
 
-/// The receivers' state: the series book and the counters. One per daemon.
+/// The most hosts the receivers remember (`/api/v1/hosts`); requests for more hosts are
+/// stored as usual, their hosts are only not listed.
+pub const MAX_HOSTS: usize = 1_000;
+
+/// Who sent a request, as far as it says: "lookout", "prometheus", "otlp", or the product
+/// name of its `User-Agent`; and its version when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderKind {
+    pub kind: String,
+    pub version: Option<String>,
+}
+
+impl SenderKind {
+    /// From a remote-write request's `User-Agent` (`Prometheus/2.42.0`, `lookout/0.9.0`).
+    pub fn of_user_agent(user_agent: &str) -> SenderKind {
+        let product = user_agent.split_whitespace().next().unwrap_or("");
+        let (name, version) = product.split_once('/').unwrap_or((product, ""));
+        let name = name.to_ascii_lowercase();
+        let kind = if name.is_empty() {
+            "remote_write".to_string()
+        } else {
+            name.chars().take(40).collect()
+        };
+        SenderKind {
+            kind,
+            version: Some(version.chars().take(40).collect::<String>()).filter(|v| !v.is_empty()),
+        }
+    }
+
+    /// From an OTLP request's resource (`telemetry.sdk.language` and `.version`).
+    pub fn of_otlp(sdk: Option<&str>) -> SenderKind {
+        SenderKind {
+            kind: "otlp".into(),
+            version: sdk.map(|s| s.chars().take(60).collect()),
+        }
+    }
+}
+
+/// What the receivers know of one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSeen {
+    pub sender: SenderKind,
+    pub protocol: Protocol,
+    pub last_seen_ms: UnixMillis,
+    /// The time between its last two requests (a new gap moves it a quarter of the way).
+    pub interval_ms: Option<i64>,
+}
+
+/// The receivers' state: the series book, the hosts heard and the counters. One per daemon.
 #[derive(Debug, Default)]
 pub struct Receiver {
     book: Mutex<Book>,
+    hosts: Mutex<HashMap<String, HostSeen>>,
     metrics: Arc<ReceiveMetrics>,
 }
 
@@ -210,8 +259,47 @@ impl Receiver {
     pub fn new(metrics: Arc<ReceiveMetrics>) -> Receiver {
         Receiver {
             book: Mutex::default(),
+            hosts: Mutex::default(),
             metrics,
         }
+    }
+
+    /// Notes that a request stored samples of `hosts` from `sender` at `now_ms`.
+    pub fn saw<'a>(
+        &self,
+        hosts: impl IntoIterator<Item = &'a str>,
+        protocol: Protocol,
+        sender: &SenderKind,
+        now_ms: UnixMillis,
+    ) {
+        let mut known = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        for host in hosts {
+            if let Some(seen) = known.get_mut(host) {
+                let gap = now_ms - seen.last_seen_ms;
+                if gap > 0 {
+                    seen.interval_ms = Some(seen.interval_ms.map_or(gap, |i| (3 * i + gap) / 4));
+                    seen.last_seen_ms = now_ms;
+                }
+                seen.sender = sender.clone();
+                seen.protocol = protocol;
+            } else if known.len() < MAX_HOSTS {
+                known.insert(
+                    host.to_string(),
+                    HostSeen {
+                        sender: sender.clone(),
+                        protocol,
+                        last_seen_ms: now_ms,
+                        interval_ms: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Every host heard (at most `MAX_HOSTS`), by name.
+    pub fn hosts(&self) -> BTreeMap<String, HostSeen> {
+        let known = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        known.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     pub fn metrics(&self) -> &ReceiveMetrics {

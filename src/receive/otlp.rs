@@ -172,6 +172,9 @@ pub enum Value {
 pub struct Decoded {
     pub series: Vec<Incoming>,
     pub unsupported: u64,
+    /// The sender's SDK, from the first resource that names it: `telemetry.sdk.name`,
+    /// `.language` and `.version` ("opentelemetry python 1.29.0").
+    pub sdk: Option<String>,
 }
 
 /// A Prometheus name or label name: `[a-zA-Z0-9_:]` kept (`:` not in label names), a leading
@@ -230,11 +233,22 @@ pub fn decode(raw: &[u8]) -> Result<Decoded, Refusal> {
     let mut out = Decoded::default();
     for resource_metrics in request.resource_metrics {
         let mut base = Vec::new();
+        let mut sdk: [Option<String>; 3] = Default::default();
         for kv in resource_metrics
             .resource
             .iter()
             .flat_map(|r| r.attributes.iter())
         {
+            let part = match kv.key.as_str() {
+                "telemetry.sdk.name" => Some(0),
+                "telemetry.sdk.language" => Some(1),
+                "telemetry.sdk.version" => Some(2),
+                _ => None,
+            };
+            if let Some(i) = part {
+                sdk[i] = Some(text(&kv.value));
+                continue;
+            }
             let label = match kv.key.as_str() {
                 "host.name" => "host",
                 "service.name" => "job",
@@ -242,6 +256,9 @@ pub fn decode(raw: &[u8]) -> Result<Decoded, Refusal> {
                 _ => continue,
             };
             base.push((label.to_string(), text(&kv.value)));
+        }
+        if out.sdk.is_none() && sdk.iter().any(Option::is_some) {
+            out.sdk = Some(sdk.into_iter().flatten().collect::<Vec<_>>().join(" "));
         }
         for metric in resource_metrics
             .scope_metrics

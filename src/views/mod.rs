@@ -22,6 +22,7 @@ pub mod alerts;
 pub mod checks;
 pub mod config;
 pub mod history;
+pub mod hosts;
 pub mod live;
 pub mod maintenance;
 pub mod silences;

@@ -88,6 +88,8 @@ pub struct StatusView {
     /// The live alerts, counted apart by what keeps them quiet.
     pub alerts: AlertCountsView,
     pub notifiers: NotifiersView,
+    /// The hosts (`/api/v1/hosts`): how many, how many ok, how many not.
+    pub hosts: crate::views::hosts::HostCountsView,
 }
 
 /// The live alerts by state: `firing` counts only those nobody keeps quiet (not muted, not

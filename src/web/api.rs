@@ -147,6 +147,7 @@ pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
         notifiers: NotifiersView {
             configured: state.config.get().notifiers.len(),
         },
+        hosts: super::hosts::counts(state),
         generated_at: format_rfc3339(state.clock.now_ms()),
         overall: Status::worst(checks.iter().map(|c| c.status)).as_str(),
         layers: layers

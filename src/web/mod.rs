@@ -14,6 +14,8 @@ pub mod auth;
 mod dashboard_api;
 // The running daemon's loops as the web reaches them (alert board, maintenance state).
 pub mod handles;
+// Hosts (issue 19): this Lookout and every host the receivers heard.
+mod hosts;
 pub mod live;
 mod maintenance;
 mod page;
@@ -72,12 +74,14 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/maintenance", Method::GET),
     ("/alerts", Method::GET),
     ("/events", Method::GET),
+    ("/hosts", Method::GET),
     ("/assets/{file}", Method::GET),
     ("/api/v1/live", Method::GET),
     ("/api/v1/checks/{name}/history", Method::GET),
     ("/api/v1/checks", Method::GET),
     ("/api/v1/checks/{name}", Method::GET),
     ("/api/v1/thresholds", Method::GET),
+    ("/api/v1/hosts", Method::GET),
     ("/healthz", Method::GET),
     ("/api/v1/status", Method::GET),
     ("/api/v1/series", Method::GET),
@@ -120,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/checks", get(dashboard_api::checks))
         .route("/api/v1/checks/{name}", get(dashboard_api::check))
         .route("/api/v1/thresholds", get(dashboard_api::thresholds))
+        .route("/api/v1/hosts", get(hosts::hosts))
         // End of dashboard routes.
         .route("/healthz", get(api::healthz))
         .route("/api/v1/status", get(api::status))
@@ -158,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/maintenance", get(page::shell))
         .route("/alerts", get(page::shell))
         .route("/events", get(page::shell))
+        .route("/hosts", get(page::shell))
         .route("/assets/{file}", get(page::asset))
         .route("/api/v1/live", get(live::live))
         // The receivers (`[receive]`): agent tokens only; their answers are small.

@@ -29,6 +29,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/maintenance", "Maintenance"),
     ("/alerts", "Alerts"),
     ("/events", "Events"),
+    ("/hosts", "Hosts"),
 ];
 
 /// The `<title>` of a page: "Checks · Lookout", "app · Checks · Lookout"; `None` for a path

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::Principal;
-use crate::receive::{Hub, Incoming, Outcome, Protocol, Refusal, body, otlp, remote_write};
+use crate::receive::{
+    Hub, Incoming, Outcome, Protocol, Refusal, SenderKind, body, otlp, remote_write,
+};
 
 /// Seconds a sender is asked to wait after a 503.
 const RETRY_AFTER_S: u32 = 5;
@@ -95,7 +97,7 @@ fn sender(request: &Request) -> String {
 }
 
 /// What a receiver needs of the request once it is read: decoded series or a refusal.
-type Decoded = Result<(Vec<Incoming>, u64), Refusal>;
+type Decoded = Result<(Vec<Incoming>, u64, SenderKind), Refusal>;
 
 async fn receive(state: AppState, protocol: Protocol, request: Request) -> Response {
     let config = state.config.get();
@@ -141,9 +143,10 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
                         "Content-Encoding {encoding:?} is not supported; remote write 1.0 is snappy"
                     )));
                 }
+                let kind = SenderKind::of_user_agent(header_text(headers, header::USER_AGENT));
                 let body = read_body(request, receive.max_request_bytes).await?;
                 let raw = body::unsnappy(&body, receive.max_decompressed_bytes)?;
-                Ok((remote_write::decode(&raw)?, 0))
+                Ok((remote_write::decode(&raw)?, 0, kind))
             }
             Protocol::Otlp => {
                 if media == "application/json" {
@@ -179,12 +182,13 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
                     }
                     otlp::decode(&body)?
                 };
-                Ok((decoded.series, decoded.unsupported))
+                let kind = SenderKind::of_otlp(decoded.sdk.as_deref());
+                Ok((decoded.series, decoded.unsupported, kind))
             }
         }
     }
     .await;
-    let (incoming, unsupported) = match decoded {
+    let (incoming, unsupported, kind) = match decoded {
         Ok(decoded) => decoded,
         Err(refusal) => {
             receiver.refused(protocol, &refusal);
@@ -217,6 +221,14 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
         Ok(accepted) => accepted,
         Err(refusal) => return answer(&refusal),
     };
+    // The hosts this request speaks for (`/api/v1/hosts`): every sample carries its host.
+    let hosts: std::collections::BTreeSet<&str> = accepted
+        .observations
+        .iter()
+        .flat_map(|o| o.samples.iter())
+        .filter_map(|s| s.series.labels.get("host").map(String::as_str))
+        .collect();
+    receiver.saw(hosts, protocol, &kind, now_ms);
     if let Some(bus) = state.bus.as_ref() {
         crate::receive::publish(bus, accepted.observations).await;
     }

@@ -1283,3 +1283,208 @@ async fn receivers_are_off_unless_configured() {
     assert_eq!(metrics.requests_of("otlp", "disabled"), 1);
     assert_eq!(metrics.requests_of("otlp", "stored"), 1);
 }
+
+/// One series of a remote-write request: name, labels, samples.
+type RwSeries<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+/// POSTs a remote-write request with `user_agent`.
+async fn remote_write(state: &AppState, user_agent: &str, series: &[RwSeries<'_>]) -> StatusCode {
+    use crate::exporter::remote_write::proto::{self, Label, Sample as RwSample, TimeSeries};
+    let timeseries = series
+        .iter()
+        .map(|(name, labels, samples)| TimeSeries {
+            labels: std::iter::once(("__name__", *name))
+                .chain(labels.iter().copied())
+                .map(|(k, v)| Label {
+                    name: k.into(),
+                    value: v.into(),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| RwSample { value, timestamp })
+                .collect(),
+        })
+        .collect();
+    // Protobuf, snappy-compressed.
+    let body = proto::encode(&proto::WriteRequest { timeseries });
+    let request = Request::post("/api/v1/write")
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .header("user-agent", user_agent)
+        .body(Body::from(body))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    status
+}
+
+/// `/api/v1/hosts`: the local host and every host the receivers heard, with what sent them,
+/// when, their CPU, memory and disk now (Lookout's ratios; node_exporter's counters and
+/// bytes), a CPU sparkline from the store, and a status by the effective host thresholds;
+/// `unknown` once silent for 3 of its intervals. `/api/v1/status` counts them.
+#[tokio::test]
+async fn hosts_lists_the_local_host_and_every_sender_with_cpu_memory_disk_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(dir.path()).await;
+    let t = T0 + 3_600_000;
+    let clock = ManualClock::new(t - 60_000);
+    state.clock = clock.clone();
+    let mut config = crate::config::embedded_default();
+    config.alerts.host = "hub-1".into();
+    config.receive = Some(Default::default());
+    state.config = super::handles::ConfigHandle::new(config);
+    state.receiver = Arc::new(crate::receive::Receiver::new(
+        state.snapshot.receive.clone(),
+    ));
+    let bus = crate::bus::Bus::new(1024);
+    let mut subscription = bus.subscribe();
+    state.bus = Some(bus);
+    // The hub's own CPU: a series without a host label.
+    let own = Observation {
+        source: "system".into(),
+        at_ms: t - 60_000,
+        samples: vec![Sample {
+            series: Arc::new(SeriesKey::new("cpu_usage_ratio")),
+            value: 0.25,
+        }],
+        checks: Vec::new(),
+    };
+    state.snapshot.apply(&own);
+    state.store.ingest(&own);
+    // web-1: a Lookout agent (its own ratios); db-1: Prometheus with node_exporter's series.
+    let send = |at: i64, cpu: f64, idle: f64| {
+        let state = state.clone();
+        async move {
+            let web = remote_write(
+                &state,
+                "lookout/0.9.0",
+                &[
+                    ("cpu_usage_ratio", &[("host", "web-1")], &[(at, cpu)]),
+                    ("memory_usage_ratio", &[("host", "web-1")], &[(at, 0.9)]),
+                    (
+                        "filesystem_usage_ratio",
+                        &[("host", "web-1"), ("mountpoint", "/")],
+                        &[(at, 0.5)],
+                    ),
+                ],
+            )
+            .await;
+            let node = |cpu: &'static str| -> [(&'static str, &'static str); 3] {
+                [("instance", "db-1:9100"), ("cpu", cpu), ("mode", "idle")]
+            };
+            let (n0, n1) = (node("0"), node("1"));
+            let db = remote_write(
+                &state,
+                "Prometheus/2.42.0",
+                &[
+                    ("node_cpu_seconds_total", &n0, &[(at, idle)]),
+                    ("node_cpu_seconds_total", &n1, &[(at, idle)]),
+                    (
+                        "node_memory_MemAvailable_bytes",
+                        &[("instance", "db-1:9100")],
+                        &[(at, 5e8)],
+                    ),
+                    (
+                        "node_memory_MemTotal_bytes",
+                        &[("instance", "db-1:9100")],
+                        &[(at, 4e9)],
+                    ),
+                    (
+                        "node_filesystem_avail_bytes",
+                        &[("instance", "db-1:9100"), ("mountpoint", "/")],
+                        &[(at, 2e9)],
+                    ),
+                    (
+                        "node_filesystem_size_bytes",
+                        &[("instance", "db-1:9100"), ("mountpoint", "/")],
+                        &[(at, 1e10)],
+                    ),
+                ],
+            )
+            .await;
+            (web, db)
+        }
+    };
+    // Two requests a minute apart, of samples 5 min apart: db-1 idles 225 s of each CPU's
+    // 300 s (75 % idle, 25 % busy).
+    assert_eq!(
+        send(t - 600_000, 0.5, 1000.0).await,
+        (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT)
+    );
+    clock.set(t);
+    assert_eq!(
+        send(t - 300_000, 0.97, 1000.0 + 225.0).await,
+        (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT)
+    );
+    while let Some(crate::model::BusMessage::Observation(o)) = subscription.try_recv() {
+        state.snapshot.apply(&o);
+        state.store.ingest(&o);
+    }
+    clock.set(t + 10_000);
+    let (status, body) = get(&state, "/api/v1/hosts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hosts = body["hosts"].as_array().unwrap();
+    let names: Vec<&str> = hosts.iter().map(|h| h["host"].as_str().unwrap()).collect();
+    assert_eq!(names, ["db-1:9100", "hub-1", "web-1"], "{body}");
+    let host = |name: &str| hosts.iter().find(|h| h["host"] == name).unwrap().clone();
+    let close = |v: &Value, want: f64| {
+        assert!((v.as_f64().unwrap() - want).abs() < 1e-9, "{v} != {want}");
+    };
+    let hub = host("hub-1");
+    assert_eq!(hub["local"], true);
+    assert_eq!(hub["kind"], "lookout");
+    assert_eq!(hub["version"], super::VERSION);
+    close(&hub["cpu"], 0.25);
+    assert_eq!(hub["status"], "ok");
+    let web = host("web-1");
+    assert_eq!(web["local"], false);
+    assert_eq!(
+        (web["kind"].as_str(), web["version"].as_str()),
+        (Some("lookout"), Some("0.9.0"))
+    );
+    assert_eq!(web["protocol"], "remote_write");
+    close(&web["cpu"], 0.97);
+    close(&web["memory"], 0.9);
+    close(&web["disk"], 0.5);
+    // CPU 97 % is past the built-in critical level (95 %), memory 90 % past its warning.
+    assert_eq!(web["status"], "critical", "{web}");
+    assert_eq!(web["last_seen_ms"], t);
+    assert_eq!(web["interval_s"], 60.0);
+    let spark: Vec<f64> = web["cpu_sparkline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(spark, [0.5, 0.97], "{web}");
+    let db = host("db-1:9100");
+    assert_eq!(
+        (db["kind"].as_str(), db["version"].as_str()),
+        (Some("prometheus"), Some("2.42.0"))
+    );
+    close(&db["cpu"], 0.25);
+    close(&db["memory"], 0.875);
+    close(&db["disk"], 0.8);
+    // Memory 87.5 % is past its warning level (85 %).
+    assert_eq!(db["status"], "warning", "{db}");
+    let (_, status) = get(&state, "/api/v1/status?series=none").await;
+    assert_eq!(status["hosts"], json!({"total": 3, "ok": 1, "problem": 2}));
+    // Silent for more than 3 of their 60 s intervals: unknown.
+    clock.set(t + 181_000);
+    let (_, body) = get(&state, "/api/v1/hosts").await;
+    for entry in body["hosts"].as_array().unwrap() {
+        let want = if entry["local"] == true {
+            "ok"
+        } else {
+            "unknown"
+        };
+        assert_eq!(entry["status"], want, "{entry}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Hosts (issue 19): `GET /api/v1/hosts`, one entry per host (this Lookout and every host the
+//! receivers heard), and the counts `/api/v1/status` carries.
+
+use serde::Serialize;
+
+/// One point of a host's CPU sparkline: the bucket's start and its mean busy ratio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SparkPointView {
+    pub at_ms: i64,
+    pub value: f64,
+}
+
+/// One host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostView {
+    /// Its name: the `host` label of its series (`host`, else `instance`, else the agent
+    /// token's name); for this Lookout, `alerts.host`.
+    pub host: String,
+    /// This Lookout itself (its series carry no `host` label).
+    pub local: bool,
+    /// What sends it: "lookout", "prometheus", "otlp" or the sender's own product name.
+    pub kind: String,
+    /// The sender's version when it says it (User-Agent, OTLP `telemetry.sdk.version`).
+    pub version: Option<String>,
+    /// "remote_write", "otlp"; "local" for this Lookout.
+    pub protocol: &'static str,
+    /// The last request received from it (now, for this Lookout).
+    pub last_seen: String,
+    pub last_seen_ms: i64,
+    /// The observed time between its requests; `None` until two were received.
+    pub interval_s: Option<f64>,
+    /// "ok", "warning", "critical" by the host thresholds; "unknown" when silent for more
+    /// than 3 of its intervals.
+    pub status: &'static str,
+    /// Why, when not ok (which ratio past which level, or how long silent).
+    pub reason: Option<String>,
+    /// Latest usage ratios (0..1), when its series give them.
+    pub cpu: Option<f64>,
+    pub memory: Option<f64>,
+    pub disk: Option<f64>,
+    /// CPU busy ratio over the last hour, oldest first (at most `SPARK_POINTS`).
+    pub cpu_sparkline: Vec<SparkPointView>,
+}
+
+/// The levels a host's status is decided on (the enabled built-in rules' effective levels).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostLevelsView {
+    pub cpu: LevelPairView,
+    pub memory: LevelPairView,
+    pub disk: LevelPairView,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LevelPairView {
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+}
+
+/// `GET /api/v1/hosts`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostsView {
+    pub generated_at: String,
+    /// Hosts known in all (the list holds at most `limit`).
+    pub total: usize,
+    pub limit: usize,
+    pub levels: HostLevelsView,
+    /// Sorted by name.
+    pub hosts: Vec<HostView>,
+}
+
+/// `hosts` of `GET /api/v1/status`: ok, and the rest (warning, critical, unknown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostCountsView {
+    pub total: usize,
+    pub ok: usize,
+    pub problem: usize,
+}
