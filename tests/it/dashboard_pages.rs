@@ -22,7 +22,7 @@ use crate::common::browser::{
 use crate::common::{self, Daemon};
 
 /// Every page of the dashboard, and a path that is none.
-const PAGES: [(&str, &str); 10] = [
+const PAGES: [(&str, &str); 11] = [
     ("overview", "/"),
     ("system", "/system"),
     ("checks", "/checks"),
@@ -32,14 +32,17 @@ const PAGES: [(&str, &str); 10] = [
     ("maintenance", "/maintenance"),
     ("alerts", "/alerts"),
     ("events", "/events"),
+    ("hosts", "/hosts"),
     ("notfound", "/no/such/page"),
 ];
 
 /// A daemon with a check of each layer the pages show: `app` (http, flipped by the test),
 /// `shop` (business, always in maintenance), `db` (sqlite, warning through a graded query),
-/// `cache` (redis), no notifier, and `cpu_warning` moved from 80 % to 60 %.
+/// `cache` (redis), no notifier, `cpu_warning` moved from 80 % to 60 %, and the receivers on
+/// (`[receive]`: other hosts may remote-write to it).
 struct Fixture {
     _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
     app: FlipServer,
     daemon: Daemon,
     base: String,
@@ -75,7 +78,8 @@ fn fixture() -> Fixture {
             db.display()
         )
         + "\n[[check]]\nname = \"cache\"\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/9\"\ninterval = \"2s\"\n"
-        + "\n[maintenance]\nchecks = [\"shop\"]\n";
+        + "\n[maintenance]\nchecks = [\"shop\"]\n"
+        + "\n[receive]\n";
     let config = common::write_config(dir.path(), 0, &extra);
     add_user(&config, "ada", "admin", ADMIN_PASSWORD);
     let daemon = Daemon::start(&config);
@@ -90,6 +94,7 @@ fn fixture() -> Fixture {
     });
     Fixture {
         _dir: dir,
+        config,
         app,
         daemon,
         base,
@@ -976,5 +981,117 @@ async fn the_checks_list_of_1000_checks_is_ready_within_a_second() {
     assert_eq!(took[1], json!(100), "{took}");
     assert!(took[0].as_f64().unwrap() < 200.0, "filtering took {took}");
     screenshot(&client, "pages-checks-1000").await;
+    client.close().await.unwrap();
+}
+
+/// Issue 19: the Hosts page lists this Lookout and every host that remote-writes to it, one
+/// row each with its status, sender, CPU (the API's number, with its unit, and a sparkline
+/// of the last hour), memory and disk, and when it was last seen (UTC); sortable in the URL;
+/// one card per host on a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_page_lists_the_local_host_and_two_remote_writers_with_their_cpu() {
+    use crate::receive::{now_ms, series, token, write};
+    let _machine = crate::common::machine::shared();
+    let f = fixture();
+    let token = token(&f.config, "agent", "agents");
+    let now = now_ms();
+    for (host, cpu) in [("web-1", [0.40, 0.42]), ("db-1", [0.90, 0.97])] {
+        let labels = [("host", host)];
+        let (code, body) = write(
+            f.daemon.addr,
+            &token,
+            vec![
+                series(
+                    "cpu_usage_ratio",
+                    &labels,
+                    &[(now - 120_000, cpu[0]), (now - 1_000, cpu[1])],
+                ),
+                series("memory_usage_ratio", &labels, &[(now - 1_000, 0.5)]),
+            ],
+        );
+        assert_eq!(code, 204, "{body}");
+    }
+    let api = poll(Duration::from_secs(20), "both hosts in the API", || {
+        let api = f.daemon.json("/api/v1/hosts");
+        let hosts = api["hosts"].as_array()?;
+        let with_cpu = |name: &str| {
+            hosts
+                .iter()
+                .any(|h| h["host"] == name && h["cpu"].is_number())
+        };
+        (with_cpu("web-1") && with_cpu("db-1")).then_some(api)
+    });
+    let hosts = api["hosts"].as_array().unwrap();
+    let local = hosts.iter().find(|h| h["local"] == true).unwrap();
+    let local_name = local["host"].as_str().unwrap().to_string();
+    let (_driver, client) = f.browser().await;
+    open(&client, &format!("{}/hosts", f.base)).await;
+    let rows = "return [...document.querySelectorAll('#hosts-list tbody tr[data-host]')]\
+                .map(r => r.dataset.host + '|' + r.dataset.status + '|' + r.querySelector('[data-cpu]').textContent)";
+    let (shown, _) = wait_js(&client, Duration::from_secs(10), "host rows", rows, |v| {
+        v.as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    eprintln!("hosts: {shown:?}");
+    for (name, cpu) in [("web-1", "42.0 %"), ("db-1", "97.0 %")] {
+        let entry = hosts.iter().find(|h| h["host"] == name).unwrap();
+        let want = format!("{name}|{}|{cpu}", entry["status"].as_str().unwrap());
+        assert!(shown.contains(&want), "{want} not in {shown:?}");
+    }
+    assert!(
+        shown
+            .iter()
+            .any(|r| r.starts_with(&format!("{local_name}|"))),
+        "the local host {local_name} not in {shown:?}"
+    );
+    // The sender and the sparkline of the hour, said in words.
+    let web = js(
+        &client,
+        "const r = document.querySelector('#hosts-list tr[data-host=\"web-1\"]');\
+         return [r.cells[2].textContent, r.querySelector('svg[data-spark]').getAttribute('aria-label'), r.querySelector('time').textContent]",
+    )
+    .await;
+    let web: Vec<String> = serde_json::from_value(web).unwrap();
+    assert!(web[1].contains("from 40.0 % to 42.0 %"), "{web:?}");
+    assert!(web[2].ends_with(" UTC"), "{web:?}");
+    // Sorted by CPU, highest first, in the URL; kept on reload (the local host's CPU is the
+    // machine's: only the order of the two senders is known).
+    js(
+        &client,
+        "document.querySelector('#hosts-list th[data-sort=cpu] button').click(); return 1",
+    )
+    .await;
+    let order = "return [...document.querySelectorAll('#hosts-list tbody tr[data-host]')].map(r => r.dataset.host).filter(h => h.endsWith('-1')).join(',')";
+    let sorted = |v: &Value| v == "db-1,web-1";
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "sorted by CPU",
+        order,
+        sorted,
+    )
+    .await;
+    let url = js(&client, "return location.search").await;
+    assert_eq!(url, json!("?sort=-cpu"));
+    open(&client, &format!("{}/hosts?sort=-cpu", f.base)).await;
+    wait_js(
+        &client,
+        Duration::from_secs(5),
+        "sorted after reload",
+        order,
+        sorted,
+    )
+    .await;
+    // A phone: one card per host.
+    client.set_window_size(390, 844).await.unwrap();
+    let cards = js(
+        &client,
+        "const r = document.querySelector('#hosts-list tbody tr');\
+         return [getComputedStyle(r).display, document.documentElement.scrollWidth <= window.innerWidth]",
+    )
+    .await;
+    assert_eq!(cards, json!(["grid", true]));
+    screenshot(&client, "hosts-phone").await;
     client.close().await.unwrap();
 }

@@ -20,7 +20,7 @@ use crate::common::{self, Daemon, lookout, text};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -51,7 +51,7 @@ fn hub(dir: &Path, receive_extra: &str) -> (Daemon, PathBuf) {
 }
 
 /// `lookout token create --role ROLE --name NAME` against the hub's store.
-fn token(config: &Path, role: &str, name: &str) -> String {
+pub(crate) fn token(config: &Path, role: &str, name: &str) -> String {
     let output = common::output(
         lookout()
             .args(["token", "create", "--config"])
@@ -106,7 +106,7 @@ const RW_HEADERS: [(&str, &str); 3] = [
     ("X-Prometheus-Remote-Write-Version", "0.1.0"),
 ];
 
-fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+pub(crate) fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
     let mut all = vec![Label {
         name: "__name__".into(),
         value: name.into(),
@@ -124,7 +124,7 @@ fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSe
     }
 }
 
-fn write(addr: SocketAddr, token: &str, timeseries: Vec<TimeSeries>) -> (u16, String) {
+pub(crate) fn write(addr: SocketAddr, token: &str, timeseries: Vec<TimeSeries>) -> (u16, String) {
     let body = proto::encode(&WriteRequest { timeseries });
     post(addr, "/api/v1/write", Some(token), &RW_HEADERS, &body)
 }

@@ -1096,11 +1096,101 @@
     },
   };
 
+  // ---------- hosts (issue 19): this Lookout and every host that writes to it ----------
+  const byNum = (k) => (a, b) => (a[k] === null || a[k] === undefined ? -1 : a[k]) - (b[k] === null || b[k] === undefined ? -1 : b[k]);
+  const HOST_COLUMNS = [
+    { key: 'status', label: 'Status', cmp: (a, b) => RANK[a.status] - RANK[b.status] },
+    { key: 'host', label: 'Host', cmp: (a, b) => COLLATE(a.host, b.host) },
+    { key: 'kind', label: 'Sender', cmp: (a, b) => COLLATE(senderText(a), senderText(b)) },
+    { key: 'cpu', label: 'CPU', cmp: byNum('cpu') },
+    { key: 'cpu_history', label: 'CPU, last hour' },
+    { key: 'memory', label: 'Memory', cmp: byNum('memory') },
+    { key: 'disk', label: 'Disk /', cmp: byNum('disk') },
+    { key: 'seen', label: 'Last seen', cmp: (a, b) => a.last_seen_ms - b.last_seen_ms },
+  ];
+  const SENDER_WORDS = { lookout: 'Lookout', prometheus: 'Prometheus', otlp: 'OpenTelemetry' };
+  function senderText(x) {
+    return (SENDER_WORDS[x.kind] || x.kind) + (x.version ? ' ' + x.version : '') + (x.local ? ' (this one)' : '');
+  }
+  // A host's CPU over the last hour as a line; its numbers said in the label.
+  function sparkline(host, points) {
+    if (!points || points.length < 2) return h('span', { class: 'muted', text: points && points.length ? fmt(points[0].value, 'ratio') : '—' });
+    const w = 96, ht = 22, t0 = points[0].at_ms, t1 = points[points.length - 1].at_ms;
+    const vals = points.map((p) => p.value);
+    const d = points.map((p, i) => (i ? 'L' : 'M') + ((w * (p.at_ms - t0)) / (t1 - t0 || 1)).toFixed(1) + ' ' + (ht - 1 - (ht - 2) * Math.max(0, Math.min(1, p.value))).toFixed(1)).join(' ');
+    const g = s('svg', { class: 'spark', viewBox: '0 0 ' + w + ' ' + ht, width: w, height: ht, role: 'img', 'data-spark': host,
+      'aria-label': 'CPU of ' + host + ' over the last hour: from ' + fmt(Math.min(...vals), 'ratio') + ' to ' + fmt(Math.max(...vals), 'ratio') + ', ' + points.length + ' points' });
+    g.append(s('path', { d, fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5' }));
+    return g;
+  }
+  pages.hosts = {
+    title: 'Hosts',
+    sortKey() { return query().get('sort') || '-status'; },
+    async render() {
+      const heads = HOST_COLUMNS.map((c) => (c.cmp
+        ? h('th', { scope: 'col', 'data-sort': c.key, 'data-label': c.label }, h('button', { type: 'button', text: c.label, onclick: () => {
+          const cur = this.sortKey();
+          setQuery({ sort: cur === '-' + c.key ? c.key : cur === c.key ? '-' + c.key : (['status', 'cpu', 'memory', 'disk', 'seen'].includes(c.key) ? '-' : '') + c.key });
+          this.draw();
+        } }))
+        : h('th', { scope: 'col', 'data-label': c.label, text: c.label })));
+      put(main, header('Hosts', false),
+        h('p', { class: 'count muted', id: 'hosts-count', role: 'status', text: 'Loading…' }),
+        h('div', { class: 'table-wrap tall', tabindex: '0', role: 'region', 'aria-label': 'Hosts' },
+          h('table', { id: 'hosts-list', class: 'list stack' }, h('caption', { class: 'sr-only', text: 'Hosts, sortable by column' }), h('thead', {}, h('tr', {}, heads)), h('tbody', {}))));
+      await this.refresh();
+    },
+    async refresh() {
+      try {
+        this.data = await api('/api/v1/hosts');
+        this.error = null;
+      } catch (e) { this.error = e.message; }
+      this.draw();
+    },
+    row(x) {
+      const lv = (this.data && this.data.levels) || {};
+      const level = (v, pair) => (pair && pair.critical !== null && pair.critical !== undefined && v >= pair.critical ? 'critical' : pair && pair.warning !== null && pair.warning !== undefined && v >= pair.warning ? 'warning' : '');
+      const usage = (k) => h('td', { class: 'num' + (x[k] === null || x[k] === undefined ? '' : ' lv-' + (level(x[k], lv[k]) || 'ok')), ['data-' + k]: '', text: fmt(x[k], 'ratio') });
+      const tr = h('tr', { 'data-host': x.host, 'data-status': x.status },
+        h('td', { title: x.reason || '' }, badge(x.status), x.reason ? h('span', { class: 'sr-only', text: ': ' + x.reason }) : null),
+        h('td', {}, h('strong', { text: x.host })),
+        h('td', { text: senderText(x) }),
+        usage('cpu'),
+        h('td', {}, sparkline(x.host, x.cpu_sparkline)),
+        usage('memory'),
+        usage('disk'),
+        h('td', {}, h('time', { datetime: new Date(x.last_seen_ms).toISOString(), text: fmtTime(x.last_seen_ms, true) }),
+          x.interval_s ? h('span', { class: 'muted', text: ' · every ' + fmt(x.interval_s, 's') }) : null));
+      return labelCells(tr, HOST_COLUMNS.map((c) => c.label));
+    },
+    draw() {
+      const tbody = document.querySelector('#hosts-list tbody');
+      if (!tbody) return;
+      const sort = this.sortKey();
+      const desc = sort.startsWith('-');
+      const col = HOST_COLUMNS.find((c) => c.key === sort.replace(/^-/, '') && c.cmp) || HOST_COLUMNS[0];
+      const list = ((this.data && this.data.hosts) || []).slice();
+      list.sort((a, b) => (desc ? -col.cmp(a, b) : col.cmp(a, b)) || COLLATE(a.host, b.host));
+      tbody.replaceChildren(...list.map((x) => this.row(x)));
+      if (this.error) tbody.append(h('tr', {}, h('td', { colspan: HOST_COLUMNS.length, class: 'error', text: 'Could not load the hosts: ' + this.error })));
+      for (const th of document.querySelectorAll('#hosts-list th[data-sort]')) {
+        const k = th.dataset.sort;
+        th.setAttribute('aria-sort', sort === k ? 'ascending' : sort === '-' + k ? 'descending' : 'none');
+      }
+      const d = this.data;
+      const count = document.getElementById('hosts-count');
+      if (count && d) {
+        const bad = d.hosts.filter((x) => x.status !== 'ok').length;
+        count.textContent = plural(d.total, 'host') + (d.total > d.hosts.length ? ' (' + d.hosts.length + ' shown, the most listed)' : '') + '; ' + (bad ? bad + ' not ok' : 'all ok') + '. Levels: the host alert rules\u2019; CPU history over the last hour.';
+      }
+    },
+  };
+
   pages.notfound = {
     title: 'Not found',
     noStatus: true,
     async render() {
-      const links = [['/', 'Overview'], ['/system', 'System'], ['/checks', 'Checks'], ['/database', 'Database'], ['/redis', 'Redis'], ['/maintenance', 'Maintenance'], ['/alerts', 'Alerts'], ['/events', 'Events']];
+      const links = [['/', 'Overview'], ['/system', 'System'], ['/checks', 'Checks'], ['/database', 'Database'], ['/redis', 'Redis'], ['/maintenance', 'Maintenance'], ['/alerts', 'Alerts'], ['/events', 'Events'], ['/hosts', 'Hosts']];
       put(main, h('div', { class: 'notfound' }, h('h1', { text: 'Not found' }), h('p', {}, 'There is no page at ', h('code', { text: location.pathname }), '. Where to?'),
         h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href, text }))))));
     },
@@ -1110,7 +1200,7 @@
   function resolve(path) {
     const m = path.match(/^\/checks\/(.+)$/);
     if (m) return { name: 'checks', arg: decodeURIComponent(m[1]) };
-    const name = { '/': 'overview', '/system': 'system', '/checks': 'checks', '/database': 'database', '/redis': 'redis', '/maintenance': 'maintenance', '/alerts': 'alerts', '/events': 'events' }[path.replace(/\/$/, '') || '/'];
+    const name = { '/': 'overview', '/system': 'system', '/checks': 'checks', '/database': 'database', '/redis': 'redis', '/maintenance': 'maintenance', '/alerts': 'alerts', '/events': 'events', '/hosts': 'hosts' }[path.replace(/\/$/, '') || '/'];
     return { name: name || 'notfound', arg: null };
   }
   const route = resolve(location.pathname);
