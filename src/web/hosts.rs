@@ -3,11 +3,11 @@
 //! The hosts are this Lookout (its series carry no `host` label; named `alerts.host`) and
 //! every host the receivers heard (`receive::Receiver::hosts`, at most
 //! `receive::MAX_HOSTS`). Their CPU, memory and disk now come from the snapshot's latest
-//! values (Lookout's `cpu_usage_ratio`, `memory_usage_ratio`, `filesystem_usage_ratio{mountpoint="/"}`;
+//! values (Lookout's `cpu_usage_ratio` (`lookout_cpu_usage_ratio` from an agent), `memory_usage_ratio`, `filesystem_usage_ratio{mountpoint="/"}`;
 //! node_exporter's `node_memory_MemAvailable_bytes / MemTotal_bytes` and
 //! `node_filesystem_avail_bytes / size_bytes` of "/"); CPU sparklines from the store, one
-//! query per series kind whatever the number of hosts (`cpu_usage_ratio`, and
-//! `node_cpu_seconds_total{mode="idle"}` whose rate between points gives node_exporter's
+//! query per series kind whatever the number of hosts (`cpu_usage_ratio`, `lookout_cpu_usage_ratio`
+//! as agents send it, and `node_cpu_seconds_total{mode="idle"}` whose rate between points gives node_exporter's
 //! CPU, now included). The status is decided on the enabled built-in rules' effective levels
 //! (as `/api/v1/thresholds` shows them); `unknown` once a host is silent for more than
 //! `SILENT_INTERVALS` of its observed interval (`DEFAULT_INTERVAL_MS` until one is observed).
@@ -20,6 +20,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::clock::{UnixMillis, format_rfc3339};
+use crate::exporter::PREFIX_STR as PREFIX;
 use crate::receive::{HostSeen, MAX_HOSTS};
 use crate::views::checks::ThresholdsListView;
 use crate::views::hosts::{
@@ -96,7 +97,9 @@ fn usage_now(
         };
         let root = key.labels.get("mountpoint").is_some_and(|m| m == "/");
         let v = Some(latest.value);
-        match key.name.as_str() {
+        // A Lookout agent remote-writes its series as /metrics names them (`lookout_...`).
+        let name = key.name.strip_prefix(PREFIX).unwrap_or(&key.name);
+        match name {
             "cpu_usage_ratio" => u.cpu = v,
             "memory_usage_ratio" => u.memory = v,
             "filesystem_usage_ratio" if root => u.disk = v,
@@ -204,7 +207,7 @@ pub fn counts(state: &AppState) -> HostCountsView {
 
 /// CPU busy ratio per host over the sparkline's range: Lookout's ratio as stored, and
 /// node_exporter's from the rate of its idle counters between points (per host, 1 minus
-/// the mean idle share of its CPUs). Two store queries for every host.
+/// the mean idle share of its CPUs). Three store queries for every host.
 async fn sparklines(
     state: &AppState,
     local: &str,
@@ -213,12 +216,17 @@ async fn sparklines(
     let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
     let from = now_ms - SPARK_RANGE_MS;
     let mut out: HashMap<String, Vec<SparkPointView>> = HashMap::new();
-    let lookout = state
-        .store
-        .query("cpu_usage_ratio", &[], from, now_ms, SPARK_POINTS)
-        .await
-        .map_err(internal)?;
-    for series in lookout.series {
+    // This Lookout's own series, and its agents' (named as on /metrics).
+    let mut lookout = Vec::new();
+    for name in ["cpu_usage_ratio", "lookout_cpu_usage_ratio"] {
+        let found = state
+            .store
+            .query(name, &[], from, now_ms, SPARK_POINTS)
+            .await
+            .map_err(internal)?;
+        lookout.extend(found.series);
+    }
+    for series in lookout {
         let host = series.key.labels.get("host").map_or(local, String::as_str);
         out.entry(host.to_string()).or_insert_with(|| {
             series

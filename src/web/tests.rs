@@ -1358,7 +1358,7 @@ async fn hosts_lists_the_local_host_and_every_sender_with_cpu_memory_disk_and_st
     };
     state.snapshot.apply(&own);
     state.store.ingest(&own);
-    // web-1: a Lookout agent (its own ratios); db-1: Prometheus with node_exporter's series.
+    // web-1: a Lookout agent (its ratios, named as on its /metrics); db-1: Prometheus with node_exporter's series.
     let send = |at: i64, cpu: f64, idle: f64| {
         let state = state.clone();
         async move {
@@ -1366,10 +1366,18 @@ async fn hosts_lists_the_local_host_and_every_sender_with_cpu_memory_disk_and_st
                 &state,
                 "lookout/0.9.0",
                 &[
-                    ("cpu_usage_ratio", &[("host", "web-1")], &[(at, cpu)]),
-                    ("memory_usage_ratio", &[("host", "web-1")], &[(at, 0.9)]),
                     (
-                        "filesystem_usage_ratio",
+                        "lookout_cpu_usage_ratio",
+                        &[("host", "web-1")],
+                        &[(at, cpu)],
+                    ),
+                    (
+                        "lookout_memory_usage_ratio",
+                        &[("host", "web-1")],
+                        &[(at, 0.9)],
+                    ),
+                    (
+                        "lookout_filesystem_usage_ratio",
                         &[("host", "web-1"), ("mountpoint", "/")],
                         &[(at, 0.5)],
                     ),

@@ -628,6 +628,27 @@ fn prometheus_in_agent_mode_scraping_node_exporter_writes_to_the_hub() {
     assert!(value > 1e6, "MemAvailable {value}");
     assert!(requests(&hub, "remote_write", "stored") >= 1.0);
     assert_eq!(requests(&hub, "remote_write", "malformed"), 0.0);
+    // The hub's hosts (issue 19): web-7, sent by Prometheus 2.42, with its CPU from the rate
+    // of node_exporter's idle counters, its memory and its disk.
+    let mut entry = serde_json::Value::Null;
+    hub.wait_until(Duration::from_secs(30), |hub| {
+        let hosts = hub.json("/api/v1/hosts");
+        entry = hosts["hosts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["host"] == "web-7").cloned())
+            .unwrap_or_default();
+        entry["cpu"].is_number()
+    });
+    assert_eq!(entry["kind"], "prometheus", "{entry}");
+    assert!(
+        entry["version"].as_str().unwrap().starts_with("2.42"),
+        "{entry}"
+    );
+    for usage in ["cpu", "memory", "disk"] {
+        let value = entry[usage].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&value), "{usage}: {entry}");
+    }
+    assert!(!entry["cpu_sparkline"].as_array().unwrap().is_empty());
 }
 
 struct KillOnDrop(std::process::Child);
