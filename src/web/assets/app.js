@@ -1108,13 +1108,13 @@
     { key: 'disk', label: 'Disk /', cmp: byNum('disk') },
     { key: 'seen', label: 'Last seen', cmp: (a, b) => a.last_seen_ms - b.last_seen_ms },
   ];
-  const SENDER_WORDS = { lookout: 'Lookout', prometheus: 'Prometheus', otlp: 'OpenTelemetry' };
+  const SENDER_WORDS = { lookout: 'Lookout', prometheus: 'Prometheus', otlp: 'OpenTelemetry', remote_write: 'remote write (sender unnamed)' };
   function senderText(x) {
     return (SENDER_WORDS[x.kind] || x.kind) + (x.version ? ' ' + x.version : '') + (x.local ? ' (this one)' : '');
   }
   // A host's CPU over the last hour as a line; its numbers said in the label.
   function sparkline(host, points) {
-    if (!points || points.length < 2) return h('span', { class: 'muted', text: points && points.length ? fmt(points[0].value, 'ratio') : '—' });
+    if (!points || points.length < 2) return h('span', { class: 'muted', text: points && points.length ? 'one point so far' : 'no data' });
     const w = 96, ht = 22, t0 = points[0].at_ms, t1 = points[points.length - 1].at_ms;
     const vals = points.map((p) => p.value);
     const d = points.map((p, i) => (i ? 'L' : 'M') + ((w * (p.at_ms - t0)) / (t1 - t0 || 1)).toFixed(1) + ' ' + (ht - 1 - (ht - 2) * Math.max(0, Math.min(1, p.value))).toFixed(1)).join(' ');
