@@ -990,8 +990,8 @@ async fn the_checks_list_of_1000_checks_is_ready_within_a_second() {
 /// one card per host on a phone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hosts_page_lists_the_local_host_and_two_remote_writers_with_their_cpu() {
-    use crate::receive::{now_ms, series, token, write};
     let _machine = crate::common::machine::shared();
+    use crate::receive::{now_ms, series, token, write};
     let f = fixture();
     let token = token(&f.config, "agent", "agents");
     let now = now_ms();
