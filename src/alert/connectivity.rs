@@ -149,6 +149,15 @@ impl Gate {
         })
     }
 
+    /// Every canary fails, or one answered again less than `grace` ago.
+    pub fn closed(&self, now_ms: UnixMillis) -> bool {
+        match self.state {
+            GateState::Lost { .. } => true,
+            GateState::Returning { back_ms } => now_ms < back_ms + self.grace_ms,
+            GateState::Connected => false,
+        }
+    }
+
     /// Why the alerts of `check` are held at `now_ms`, if they are.
     pub fn holds(&self, check: Option<&str>, now_ms: UnixMillis) -> Option<GateHold> {
         if !check.is_some_and(|c| self.is_held(c)) {

@@ -131,6 +131,9 @@ pub enum RuleSource {
         matchers: Vec<Matcher>,
         missed_intervals: u32,
     },
+    /// `host_silent = 3`: a host the hub receives from (`[receive]`) has sent nothing for this
+    /// many of its intervals (the usual time between its requests): one alert per host.
+    HostSilent { missed_intervals: u32 },
     /// Always firing, at severity info, while the engine runs: the built-in `Watchdog` (an
     /// Alertmanager dead man's switch notices when it stops). Not available to new rules.
     Always,
@@ -255,6 +258,7 @@ pub const BUILTIN_RULES: &[&str] = &[
     "http_response_time",
     "check_failed",
     "check_no_data",
+    "host_down",
     "security_incident",
     // Watching the watcher (see `watch.rs`).
     "Watchdog",
@@ -361,8 +365,8 @@ fn watchdog() -> RuleConfig {
     }
 }
 
-/// The built-in inhibitions: a check that is down silences its response-time alerts; a store
-/// that cannot write silences its error count.
+/// The built-in inhibitions: a check that is down silences its response-time alerts; a host
+/// that is down, its other alerts; a store that cannot write silences its error count.
 /// (`depends_on` between checks is applied by the engine from the checks' config.)
 pub fn builtin_inhibitions() -> Vec<InhibitConfig> {
     vec![
@@ -370,6 +374,13 @@ pub fn builtin_inhibitions() -> Vec<InhibitConfig> {
             source: matchers(&["alertname=\"check_failed\""]),
             target: matchers(&["alertname=~\"http_response_time|check_no_data\""]),
             equal: vec!["check".to_string()],
+        },
+        // A host the hub no longer hears from: its other alerts (a CPU last seen high, an
+        // agent's check last seen failing) say nothing new until it is heard again.
+        InhibitConfig {
+            source: matchers(&["alertname=\"host_down\""]),
+            target: matchers(&["alertname!=\"host_down\""]),
+            equal: vec!["host".to_string()],
         },
         // A store that cannot write says why; its count of failed writes adds nothing.
         InhibitConfig {
@@ -1060,6 +1071,7 @@ enum SourceKind {
     Metric,
     CheckStatus,
     NoData,
+    HostSilent,
     Always,
 }
 
@@ -1069,6 +1081,7 @@ impl SourceKind {
             RuleSource::Metric { .. } => SourceKind::Metric,
             RuleSource::CheckStatus { .. } => SourceKind::CheckStatus,
             RuleSource::NoData { .. } => SourceKind::NoData,
+            RuleSource::HostSilent { .. } => SourceKind::HostSilent,
             RuleSource::Always => SourceKind::Always,
         }
     }
@@ -1078,12 +1091,33 @@ impl SourceKind {
             SourceKind::Metric => "metric",
             SourceKind::CheckStatus => "check_status",
             SourceKind::NoData => "no_data",
+            SourceKind::HostSilent => "host_silent",
             SourceKind::Always => "watchdog",
         }
     }
 }
 
-/// `metric`, `check_status`, `no_data` (+ `check`): exactly one source for a new rule; for an
+/// A count of missed intervals (`no_data`, `host_silent`), or why it is not one.
+type Missed<'t, 'i> = (Item<'t, 'i>, Result<u32, Option<String>>);
+
+fn missed_intervals<'t, 'i>(item: Item<'t, 'i>, key: &str) -> Missed<'t, 'i> {
+    let parsed = match item.value {
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) if (1..=MAX_NO_DATA).contains(&n) => Ok(n as u32),
+            _ => Err(Some(format!(
+                "{} is out of range; expected the number of missed intervals, from 1 to {MAX_NO_DATA}",
+                i.as_str()
+            ))),
+        },
+        other => Err(Some(format!(
+            "expected a whole number of missed intervals, like {key} = 3, found {}",
+            a_type(other)
+        ))),
+    };
+    (item, parsed)
+}
+
+/// `metric`, `check_status`, `no_data` (+ `check`), `host_silent`: exactly one source for a new rule; for an
 /// override, the built-in's source with the matchers (or count) it sets. `None` when there is
 /// no usable source (the problem is recorded, unless an earlier one explains it).
 fn read_source(
@@ -1111,22 +1145,12 @@ fn read_source(
         min: 1,
         max: MAX_NO_DATA,
     };
-    let no_data = r.item_of(table, "no_data", kind).map(|item| {
-        let parsed = match item.value {
-            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) if (1..=MAX_NO_DATA).contains(&n) => Ok(n as u32),
-                _ => Err(Some(format!(
-                    "{} is out of range; expected the number of missed intervals, from 1 to {MAX_NO_DATA}",
-                    i.as_str()
-                ))),
-            },
-            other => Err(Some(format!(
-                "expected a whole number of missed intervals, like no_data = 3, found {}",
-                a_type(other)
-            ))),
-        };
-        (item, parsed)
-    });
+    let no_data = r
+        .item_of(table, "no_data", kind.clone())
+        .map(|item| missed_intervals(item, "no_data"));
+    let host_silent = r
+        .item_of(table, "host_silent", kind)
+        .map(|item| missed_intervals(item, "host_silent"));
     let check = r.item_of(table, "check", matchers_kind()).map(|item| {
         let parsed = check_matchers(r, &item);
         (item, parsed)
@@ -1148,8 +1172,10 @@ fn read_source(
             report(r, item, error);
         }
     }
-    if let Some((item, Err(error))) = &no_data {
-        report(r, item, error);
+    for (item, parsed) in [&no_data, &host_silent].into_iter().flatten() {
+        if let Err(error) = parsed {
+            report(r, item, error);
+        }
     }
 
     let written: Vec<(SourceKind, &Item<'_, '_>)> = [
@@ -1158,6 +1184,9 @@ fn read_source(
             .as_ref()
             .map(|(item, _)| (SourceKind::CheckStatus, item)),
         no_data.as_ref().map(|(item, _)| (SourceKind::NoData, item)),
+        host_silent
+            .as_ref()
+            .map(|(item, _)| (SourceKind::HostSilent, item)),
     ]
     .into_iter()
     .flatten()
@@ -1168,7 +1197,7 @@ fn read_source(
                 Some(&item.span),
                 &item.path,
                 format!(
-                    "a rule has one source, and this one already has {}; expected only one of metric, check_status and no_data",
+                    "a rule has one source, and this one already has {}; expected only one of metric, check_status, no_data and host_silent",
                     first.key()
                 ),
             );
@@ -1206,7 +1235,7 @@ fn read_source(
                     table.span.as_ref(),
                     &table.path,
                     format!(
-                        "no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'{hint}"
+                        "no metric, check_status, no_data or host_silent; a new rule needs one, like metric = 'cpu_usage_ratio'{hint}"
                     ),
                 );
             }
@@ -1231,6 +1260,9 @@ fn read_source(
                     missed_intervals,
                 })
             }
+            SourceKind::HostSilent => host_silent
+                .and_then(|(_, parsed)| parsed.ok())
+                .map(|missed_intervals| RuleSource::HostSilent { missed_intervals }),
             // Not a key a rule can write: only the built-in Watchdog is always firing.
             SourceKind::Always => None,
         };
@@ -1296,6 +1328,11 @@ fn read_source(
             }
             if let Some((_, Ok(written))) = &check {
                 *matchers = written.clone();
+            }
+        }
+        RuleSource::HostSilent { missed_intervals } => {
+            if let Some((_, Ok(written))) = &host_silent {
+                *missed_intervals = *written;
             }
         }
         RuleSource::Always => {}
@@ -2457,6 +2494,38 @@ mod tests {
     }
 
     #[test]
+    fn host_down_counts_missed_intervals_and_is_its_own_kind() {
+        let config = parse("[[alerts.rule]]\nname = \"host_down\"\nhost_silent = 5\n");
+        assert_eq!(
+            rule(&config, "host_down").source,
+            RuleSource::HostSilent {
+                missed_intervals: 5
+            }
+        );
+        let config = parse("[[alerts.rule]]\nname = \"edge_down\"\nhost_silent = 2\nwarning = 1\n");
+        assert_eq!(
+            rule(&config, "edge_down").source,
+            RuleSource::HostSilent {
+                missed_intervals: 2
+            }
+        );
+        let text = errors(
+            "[[alerts.rule]]\nname = \"host_down\"\nhost_silent = 0\n\n\
+             [[alerts.rule]]\nname = \"x\"\nhost_silent = \"3\"\nwarning = 1\n\n\
+             [[alerts.rule]]\nname = \"y\"\nmetric = \"load1\"\nhost_silent = 3\nwarning = 1\n\n\
+             [[alerts.rule]]\nname = \"cpu_usage\"\nhost_silent = 3\n",
+        );
+        for expected in [
+            "lookout.toml:3:15: alerts.rule \"host_down\".host_silent: 0 is out of range; expected the number of missed intervals, from 1 to 1000",
+            "lookout.toml:7:15: alerts.rule \"x\".host_silent: expected a whole number of missed intervals, like host_silent = 3, found a string",
+            "lookout.toml:13:15: alerts.rule \"y\".host_silent: a rule has one source, and this one already has metric",
+            "lookout.toml:18:15: alerts.rule \"cpu_usage\".host_silent: the built-in \"cpu_usage\" is a metric rule; an override may change its matchers, not its kind",
+        ] {
+            assert!(text.contains(expected), "{expected}\nnot in\n{text}");
+        }
+    }
+
+    #[test]
     fn rule_errors() {
         let text = r#"[[alerts.rule]]
 name = "cpu_usge"
@@ -2550,11 +2619,11 @@ critical_clear = "3s"
 "#;
         assert_eq!(
             errors(text),
-            r#"lookout.toml:1:1: alerts.rule "cpu_usge": no metric, check_status or no_data; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
+            r#"lookout.toml:1:1: alerts.rule "cpu_usge": no metric, check_status, no_data or host_silent; a new rule needs one, like metric = 'cpu_usage_ratio'; did you mean the built-in "cpu_usage"?
 lookout.toml:6:8: alerts.rule[1].name: "bad name" is not a rule name; expected letters, digits and _, not starting with a digit, like "disk_usage_data" (it becomes the alertname label)
 lookout.toml:12:10: alerts.rule "a".metric: "x_ratio{mountpoint=\"/\"" has no closing } at its end; expected a metric name and optional matchers in braces, like 'filesystem_usage_ratio{mountpoint=~"/data.*",fstype!="tmpfs"}'
 lookout.toml:16:8: alerts.rule[3].name: "a" is already the name of another rule; names must be unique (one entry overrides a built-in)
-lookout.toml:18:11: alerts.rule[3].no_data: a rule has one source, and this one already has metric; expected only one of metric, check_status and no_data
+lookout.toml:18:11: alerts.rule[3].no_data: a rule has one source, and this one already has metric; expected only one of metric, check_status, no_data and host_silent
 lookout.toml:25:12: alerts.rule "b".critical: "80%" must be above warning ("90%"); critical must be the worse level when comparison is "above"
 lookout.toml:26:17: alerts.rule "b".warning_clear: "95%" must be below warning ("90%"); an alert clears on the good side of its threshold
 lookout.toml:29:1: alerts.rule "c": no warning or critical; a rule needs at least one level, like warning = 100

@@ -846,6 +846,51 @@ mod tests {
     use crate::model::{CheckResult, Layer, Observation, Sample, SeriesKey};
     use std::sync::Arc;
 
+    /// A hub keeps an agent's computed families under their own names (`receive::agent`):
+    /// the list it goes by must cover every family rendered at render time, and no probe's.
+    #[test]
+    fn computed_families_cover_every_family_rendered_at_render_time() {
+        let snapshot = Snapshot::default();
+        snapshot
+            .self_metrics
+            .heartbeat
+            .enabled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        snapshot.remote_write.endpoint("hub");
+        snapshot.receive.request("remote_write", "stored");
+        let mut page = String::new();
+        render_computed(&mut page, &snapshot, "1.0", 0, 1_000);
+        let covered = |name: &str| {
+            super::super::COMPUTED_FAMILIES
+                .iter()
+                .any(|f| name == *f || name.starts_with(&format!("{f}_")))
+        };
+        let families: Vec<&str> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE lookout_"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(families.len() > 20, "{families:?}");
+        assert!(families.iter().any(|f| f.starts_with("remote_write")));
+        assert!(families.iter().any(|f| f.starts_with("receive")));
+        for family in families {
+            assert!(covered(family), "{family} is not in COMPUTED_FAMILIES");
+        }
+        for probe_series in [
+            "cpu_usage_ratio",
+            "memory_usage_ratio",
+            "filesystem_usage_ratio",
+            "check_up",
+            "http_response_seconds",
+            "self_schedule_late_ratio",
+            "self_store_errors_per_minute",
+            "load_average",
+            "network_receive_bytes_total",
+        ] {
+            assert!(!covered(probe_series), "{probe_series}");
+        }
+    }
+
     #[test]
     fn computed_samples_are_the_render_time_families_of_the_page_and_nothing_observed() {
         let snapshot = Snapshot::default();

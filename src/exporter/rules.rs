@@ -133,6 +133,17 @@ pub fn translate(config: &Config) -> (Vec<PromRule>, Vec<Skipped>) {
             }
             continue;
         }
+        // host_down watches the requests of the hosts this hub receives from; without
+        // [receive] there are none, and it is left out without a word.
+        if matches!(rule.source, RuleSource::HostSilent { .. }) {
+            if config.receive.is_some() {
+                skipped.push(Skipped {
+                    rule: rule.name.clone(),
+                    why: "it watches when this hub last heard from each host it receives from, which /metrics does not export; in Prometheus, alert on up == 0 of the agents' scrape jobs, or on absent_over_time(lookout_cpu_usage_ratio{host=\"...\"}[1m])".to_string(),
+                });
+            }
+            continue;
+        }
         match translate_rule(rule, config) {
             Ok(translated) if translated.is_empty() => skipped.push(Skipped {
                 rule: rule.name.clone(),
@@ -292,6 +303,9 @@ fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, S
                 detail: "no result from {{ $labels.check }}",
             };
             out.push(prom_rule(rule, severity, expr, window, &context));
+        }
+        RuleSource::HostSilent { .. } => {
+            return Err("it watches the hosts this hub receives from".to_string());
         }
         // The Watchdog: always firing, as Prometheus setups write it.
         RuleSource::Always => {

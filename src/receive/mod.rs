@@ -17,6 +17,7 @@
 //!
 //! Knows the bus, the store's health and the exporter's metrics; nothing of HTTP.
 
+pub mod agent;
 pub mod body;
 pub mod otlp;
 pub mod remote_write;
@@ -30,7 +31,7 @@ use crate::bus::Bus;
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::config::ReceiveConfig;
 use crate::exporter::receive::ReceiveMetrics;
-use crate::model::{Observation, Sample, SeriesKey};
+use crate::model::{CheckResult, Observation, Sample, SeriesKey};
 
 /// The wire protocols, as the `protocol` label of the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +377,8 @@ impl Receiver {
             .saturating_add(config.max_future_skew.as_millis() as i64);
         let (mut not_finite, mut stale, mut too_old) = (0u64, 0u64, 0u64);
         let mut keyed: Vec<Keyed> = Vec::with_capacity(incoming.len());
+        let mut checks = agent::Checks::default();
+        let mut check_samples = 0u64;
         for series in incoming {
             if !valid_name(&series.name, true) {
                 return refuse(Refusal::new(
@@ -408,11 +411,19 @@ impl Receiver {
                 }
             }
             let host = host_of(&labels, sender).to_string();
-            labels.insert("host".into(), host);
-            let key = SeriesKey {
-                name: series.name,
-                labels,
+            labels.insert("host".into(), host.clone());
+            // A Lookout agent's series under the hub's names; its check results as such.
+            let mapped = agent::name_of(&series.name);
+            let name = match &mapped {
+                agent::Name::Series(name) => {
+                    if let Some(check) = labels.get_mut("check") {
+                        *check = agent::check_name(&host, check);
+                    }
+                    name.clone()
+                }
+                _ => series.name,
             };
+            let key = SeriesKey { name, labels };
             let mut kept = Vec::with_capacity(series.samples.len());
             for (at, value) in series.samples {
                 if at > latest_allowed {
@@ -437,7 +448,20 @@ impl Receiver {
                     kept.push((at, value));
                 }
             }
-            keyed.push((Arc::new(key), series.delta, kept));
+            let as_check = match mapped {
+                agent::Name::CheckStatus => kept
+                    .iter()
+                    .all(|&(at, value)| checks.status(&key.labels, at, value)),
+                agent::Name::CheckValue => kept
+                    .iter()
+                    .all(|&(at, value)| checks.value(&key.labels, at, value)),
+                _ => false,
+            };
+            if as_check {
+                check_samples += kept.len() as u64;
+            } else {
+                keyed.push((Arc::new(key), series.delta, kept));
+            }
         }
         if let Some(why) = &hub.store_unavailable {
             return refuse(Refusal::new(
@@ -531,13 +555,19 @@ impl Receiver {
         drop(book);
         self.metrics.set_series(figures);
         let source = format!("receive:{sender}");
+        let mut results: BTreeMap<i64, Vec<CheckResult>> = BTreeMap::new();
+        for result in checks.results() {
+            by_time.entry(result.at_ms).or_default();
+            results.entry(result.at_ms).or_default().push(result);
+        }
+        stored += check_samples;
         let observations = by_time
             .into_iter()
             .map(|(at_ms, samples)| Observation {
                 source: source.clone(),
                 at_ms,
                 samples,
-                checks: Vec::new(),
+                checks: results.remove(&at_ms).unwrap_or_default(),
             })
             .collect();
         self.metrics.samples(p, "stored", stored);
@@ -673,6 +703,86 @@ mod tests {
         assert_eq!(
             accepted.observations[0].samples[0].series.label("host"),
             Some("web-2")
+        );
+    }
+
+    #[test]
+    fn a_lookout_agents_series_are_filed_under_the_hubs_names_and_its_checks_as_results() {
+        let bus = Bus::new(64);
+        let config = ReceiveConfig::default();
+        let receiver = Receiver::default();
+        let status = |status: &str, value: f64| {
+            series(
+                "lookout_check_status",
+                &[
+                    ("host", "web-1"),
+                    ("check", "app"),
+                    ("layer", "application"),
+                    ("status", status),
+                ],
+                &[(NOW, value)],
+            )
+        };
+        let accepted = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "agent-1",
+                vec![
+                    series(
+                        "lookout_cpu_usage_ratio",
+                        &[("host", "web-1")],
+                        &[(NOW, 0.5)],
+                    ),
+                    series(
+                        "lookout_http_response_seconds",
+                        &[("host", "web-1"), ("check", "app")],
+                        &[(NOW, 0.2)],
+                    ),
+                    series(
+                        "lookout_alerts",
+                        &[("host", "web-1"), ("state", "firing")],
+                        &[(NOW, 1.0)],
+                    ),
+                    status("ok", 0.0),
+                    status("critical", 1.0),
+                    series(
+                        "lookout_check_value",
+                        &[("host", "web-1"), ("check", "app")],
+                        &[(NOW, 0.2)],
+                    ),
+                ],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap();
+        assert_eq!(accepted.samples, 6);
+        let [observation] = accepted.observations.as_slice() else {
+            panic!("{:?}", accepted.observations);
+        };
+        let names: Vec<String> = observation
+            .samples
+            .iter()
+            .map(|s| s.series.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                r#"cpu_usage_ratio{host="web-1"}"#,
+                r#"http_response_seconds{check="web-1/app",host="web-1"}"#,
+                r#"lookout_alerts{host="web-1",state="firing"}"#,
+            ]
+        );
+        let [result] = observation.checks.as_slice() else {
+            panic!("{:?}", observation.checks);
+        };
+        assert_eq!(
+            (
+                result.check.as_str(),
+                result.status,
+                result.value,
+                result.at_ms
+            ),
+            ("web-1/app", crate::model::Status::Critical, Some(0.2), NOW)
         );
     }
 

@@ -338,8 +338,8 @@ mod tests {
              filesystems: all mount points but 5 patterns; all types but 27 patterns\n  \
              network: all interfaces but 20 patterns\n\
              checks: none ([[check]] tables add application, database, Redis and log checks)\n\
-             alerts: 13 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
-             check_no_data, security_incident, connectivity_lost, collection_late, store_errors, store_unwritable, \
+             alerts: 14 rules (1 disabled): cpu_usage, memory_usage, disk_usage, http_response_time, check_failed, \
+             check_no_data, host_down, security_incident, connectivity_lost, collection_late, store_errors, store_unwritable, \
              outbox_backlog, outbox_stuck\n\
              \x20 repeat while firing: critical every 5m, warning every 30m, others every 15m; grouped by host, wait 10s (critical 0s), interval 1m, resolutions after 10s\n\
              \x20 critical levels hold 15s before firing unless a rule says otherwise (for_critical, at most its for); flapping at 5 changes within 10m, quiet until stable for 2m\n\

@@ -114,9 +114,8 @@ fn agent_token(config: &Path, name: &str) -> String {
 }
 
 /// The points (Unix ms) of `name{host=HOST}` the daemon stores from `from_ms` on.
-/// The hub stores a Lookout agent's series under the names the agent sends
-/// (`lookout_cpu_usage_ratio`); the API takes a name without Lookout's prefix, so the received
-/// name is asked for with it once more.
+/// The hub files a Lookout agent's series under its own names (`cpu_usage_ratio`, sent as
+/// `lookout_cpu_usage_ratio`), with the agent's `host` label.
 fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> Vec<i64> {
     let to = now_ms() / 1000 + 60;
     let mut path = format!(
@@ -145,7 +144,7 @@ fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> Vec<
 fn hub_cpu(hub: &Daemon, host: &str) -> Vec<Value> {
     let to = now_ms() / 1000 + 60;
     let answer = hub.json(&format!(
-        "/api/v1/series?name=lookout_lookout_cpu_usage_ratio&from=-10m&to={to}&host={host}"
+        "/api/v1/series?name=cpu_usage_ratio&from=-10m&to={to}&host={host}"
     ));
     answer["series"].as_array().cloned().unwrap_or_default()
 }
@@ -230,12 +229,7 @@ fn an_agent_cut_off_from_the_hub_sends_its_backlog_without_a_gap() {
     // Drained: the hub has a point of the agent's after the outage, and the queue is empty.
     let until_ms = back_ms + 3 * INTERVAL_MS;
     poll(Duration::from_secs(30), "the backlog drained", || {
-        let times = points(
-            &hub,
-            "lookout_lookout_cpu_usage_ratio",
-            Some("web-3"),
-            from_ms,
-        );
+        let times = points(&hub, "cpu_usage_ratio", Some("web-3"), from_ms);
         (times.last().is_some_and(|last| *last >= until_ms) && queued_now(&agent) == 0.0)
             .then_some(())
     });
@@ -243,15 +237,10 @@ fn an_agent_cut_off_from_the_hub_sends_its_backlog_without_a_gap() {
         .into_iter()
         .filter(|at| *at <= until_ms)
         .collect();
-    let received: Vec<i64> = points(
-        &hub,
-        "lookout_lookout_cpu_usage_ratio",
-        Some("web-3"),
-        from_ms,
-    )
-    .into_iter()
-    .filter(|at| *at <= until_ms)
-    .collect();
+    let received: Vec<i64> = points(&hub, "cpu_usage_ratio", Some("web-3"), from_ms)
+        .into_iter()
+        .filter(|at| *at <= until_ms)
+        .collect();
     let missing: Vec<&i64> = sent.iter().filter(|at| !received.contains(at)).collect();
     assert!(
         missing.is_empty(),

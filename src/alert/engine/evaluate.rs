@@ -82,6 +82,7 @@ impl Engine {
                 let due: Vec<(String, CheckMeta)> = self
                     .checks
                     .iter()
+                    .filter(|(_, meta)| !meta.received)
                     .filter(|(_, meta)| {
                         let missing = now_ms - meta.last_seen_ms
                             >= meta.interval_ms * i64::from(missed_intervals);
@@ -146,7 +147,7 @@ impl Engine {
             };
             if matches!(
                 self.rules[alert.rule].source,
-                RuleSource::NoData { .. } | RuleSource::Always
+                RuleSource::NoData { .. } | RuleSource::HostSilent { .. } | RuleSource::Always
             ) {
                 continue;
             }
@@ -195,6 +196,7 @@ impl Engine {
     pub(super) fn observe_check(
         &mut self,
         result: &CheckResult,
+        received: bool,
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
     ) {
@@ -213,20 +215,32 @@ impl Engine {
                 meta.interval_ms
             }
             None => {
-                // Not a [[check]] of the config: a system check (cpu, memory, disk:<mount>).
-                let labels = [
+                // Not a [[check]] of the config: a system check (cpu, memory, disk:<mount>),
+                // or a check an agent runs (`web-1/app`, from a receiver), with its host.
+                let host = received
+                    .then(|| result.check.split_once('/').map(|(host, _)| host))
+                    .flatten();
+                let kind = match (host, result.layer) {
+                    (Some(_), layer) if layer != crate::model::Layer::System => "agent",
+                    _ => "system",
+                };
+                let mut labels: BTreeMap<String, String> = [
                     ("check", result.check.as_str()),
                     ("layer", result.layer.as_str()),
-                    ("type", "system"),
+                    ("type", kind),
                 ]
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
+                if let Some(host) = host {
+                    labels.insert("host".to_string(), host.to_string());
+                }
                 let meta = CheckMeta {
                     labels,
                     interval_ms: self.system_interval_ms,
                     report_within_ms: self.system_interval_ms,
                     last_seen_ms: now_ms,
+                    received: host.is_some(),
                 };
                 self.checks.insert(result.check.clone(), meta);
                 self.system_interval_ms
@@ -316,7 +330,10 @@ impl Engine {
             let mut labels = source_labels.clone();
             labels.extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             labels.insert("alertname".to_string(), rule.name.clone());
-            labels.insert("host".to_string(), self.settings.host.clone());
+            // A received series' host is its own; everything else is this Lookout's.
+            labels
+                .entry("host".to_string())
+                .or_insert_with(|| self.settings.host.clone());
             LiveAlert {
                 rule: rule_index,
                 labels,
@@ -381,7 +398,7 @@ impl Engine {
 pub(super) fn thresholds_of(rule: &RuleConfig) -> Thresholds {
     let discrete = matches!(
         rule.source,
-        RuleSource::CheckStatus { .. } | RuleSource::NoData { .. }
+        RuleSource::CheckStatus { .. } | RuleSource::NoData { .. } | RuleSource::HostSilent { .. }
     );
     let clear = |level: Option<f64>, given: Option<f64>| {
         given.or_else(|| {

@@ -46,7 +46,7 @@ impl Engine {
                 at_ms: result.at_ms,
                 underlying: None,
             };
-            self.observe_check(&synthetic, now_ms, batch);
+            self.observe_check(&synthetic, false, now_ms, batch);
         }
     }
 

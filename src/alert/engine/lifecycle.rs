@@ -266,11 +266,15 @@ impl Engine {
         since_ms: UnixMillis,
         now_ms: UnixMillis,
     ) -> AlertNotice {
-        let is_no_data = matches!(rule.source, RuleSource::NoData { .. });
+        let is_no_data = matches!(
+            rule.source,
+            RuleSource::NoData { .. } | RuleSource::HostSilent { .. }
+        );
         let value = if is_no_data {
             alert
                 .detail
                 .strip_prefix("no result for ")
+                .or_else(|| alert.detail.strip_prefix("no data for "))
                 .unwrap_or(&alert.detail)
                 .to_string()
         } else {
@@ -290,7 +294,7 @@ impl Engine {
             threshold: &threshold,
             severity: severity.as_str(),
             rule: &rule.name,
-            host: &self.settings.host,
+            host: labels.get("host").unwrap_or(&self.settings.host),
             detail: &alert.detail,
             labels: &labels,
         };

@@ -18,6 +18,7 @@
 
 mod evaluate;
 mod holds;
+mod hosts;
 mod lifecycle;
 mod mute;
 mod route;
@@ -53,6 +54,9 @@ struct CheckMeta {
     /// reported, a failure included (a failure is confirmed by its retries).
     report_within_ms: i64,
     last_seen_ms: UnixMillis,
+    /// A check an agent runs (from a receiver): its host's silence is `host_down`'s, not
+    /// no-data's.
+    received: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +118,10 @@ pub struct Engine {
     /// What is remembered of an alert beyond its live state (which ends when it resolves):
     /// its recent changes (flap detection) and its resolution not sent yet.
     recent: HashMap<String, Recent>,
+    /// The hosts the hub receives from, for host_down (`hosts`).
+    hosts: HashMap<String, hosts::HostWatch>,
+    /// The hub's network as its hosts tell it, without canaries.
+    hosts_net: hosts::HostsNet,
 }
 
 /// An alert's recent past, kept while it matters (see `Engine::prune_recent`).
@@ -161,6 +169,8 @@ impl Engine {
             mute_sources: Vec::new(),
             gate: None,
             recent: HashMap::new(),
+            hosts: HashMap::new(),
+            hosts_net: hosts::HostsNet::default(),
         };
         engine.reconfigure(config, now_ms);
         engine
@@ -211,6 +221,7 @@ impl Engine {
                     report_within_ms: (check.interval + check.timeout * (1 + check.retries))
                         .as_millis() as i64,
                     last_seen_ms,
+                    received: false,
                 },
             );
         }
@@ -351,9 +362,13 @@ impl Engine {
     /// Evaluates what one probe run observed.
     pub fn observe(&mut self, observation: &Observation, now_ms: UnixMillis) -> AlertBatch {
         let mut batch = AlertBatch::default();
+        let received = observation.source.starts_with("receive:");
+        if received {
+            self.hear_hosts(observation, now_ms, &mut batch);
+        }
         self.observe_samples(observation, now_ms, &mut batch);
         for result in &observation.checks {
-            self.observe_check(result, now_ms, &mut batch);
+            self.observe_check(result, received, now_ms, &mut batch);
         }
         batch
     }
@@ -362,6 +377,7 @@ impl Engine {
     pub fn tick(&mut self, now_ms: UnixMillis) -> AlertBatch {
         let mut batch = AlertBatch::default();
         self.evaluate_no_data(now_ms, &mut batch);
+        self.evaluate_hosts(now_ms, &mut batch);
         self.evaluate_always(now_ms, &mut batch);
         self.evaluate_live(now_ms, &mut batch);
         self.settle_flaps(now_ms, &mut batch);
