@@ -259,6 +259,44 @@ impl CheckFacts {
         }
     }
 
+    /// A check a host sent (`HOST/CHECK` on the hub): its status is the agent's, decided on the
+    /// agent's levels, which the hub does not know. An agent's system checks (cpu, memory,
+    /// disk:<mount>) chart the host's series.
+    pub fn received(host: &str, check: &str) -> CheckFacts {
+        let mut labels = BTreeMap::new();
+        labels.insert("host".to_string(), host.to_string());
+        let metric = match check {
+            "cpu" => Some(("cpu_usage_ratio", "CPU usage")),
+            "memory" => Some(("memory_usage_ratio", "Memory usage")),
+            _ => check.strip_prefix("disk:").map(|mount| {
+                labels.insert("mountpoint".to_string(), mount.to_string());
+                ("filesystem_usage_ratio", "Disk usage")
+            }),
+        };
+        let charts: Vec<ChartView> = metric
+            .map(|(metric, title)| ChartView {
+                title: title.to_string(),
+                metric: metric.to_string(),
+                labels,
+                unit: ChartUnit::Ratio.as_str(),
+                thresholds: None,
+            })
+            .into_iter()
+            .collect();
+        CheckFacts {
+            kind: if charts.is_empty() {
+                "received"
+            } else {
+                "system"
+            },
+            target: String::new(),
+            interval_s: None,
+            timeout_s: None,
+            unit: charts.first().map(|_| ChartUnit::Ratio),
+            charts,
+        }
+    }
+
     /// The levels of the headline chart, if the status is decided on levels.
     pub fn thresholds(&self) -> Option<ThresholdsView> {
         self.charts.first().and_then(|c| c.thresholds.clone())

@@ -32,8 +32,12 @@ pub struct HostView {
     /// "ok", "warning", "critical" by the host thresholds; "unknown" when silent for more
     /// than 3 of its intervals.
     pub status: &'static str,
-    /// Why, when not ok (which ratio past which level, or how long silent).
+    /// Why, when not ok (which ratio past which level, or how long silent); when no alert
+    /// rule applies to any of its values, says so.
     pub reason: Option<String>,
+    /// The levels its CPU, memory and disk are held against: the enabled rules whose
+    /// matchers its series satisfy (a pair without `rule`: no rule applies).
+    pub levels: HostLevelsView,
     /// Latest usage ratios (0..1), when its series give them.
     pub cpu: Option<f64>,
     pub memory: Option<f64>,
@@ -52,6 +56,8 @@ pub struct HostLevelsView {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LevelPairView {
+    /// The rule these levels are of; `null`: no enabled rule applies to this value.
+    pub rule: Option<String>,
     pub warning: Option<f64>,
     pub critical: Option<f64>,
 }
@@ -63,6 +69,7 @@ pub struct HostsView {
     /// Hosts known in all (the list holds at most `limit`).
     pub total: usize,
     pub limit: usize,
+    /// The levels that apply to this Lookout's own series (each host carries its own).
     pub levels: HostLevelsView,
     /// Sorted by name.
     pub hosts: Vec<HostView>,
@@ -74,4 +81,63 @@ pub struct HostCountsView {
     pub total: usize,
     pub ok: usize,
     pub problem: usize,
+}
+
+/// One filesystem of a host now: Lookout's `filesystem_usage_ratio`, or node_exporter's
+/// available and size bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostFilesystemView {
+    pub mountpoint: String,
+    pub device: Option<String>,
+    pub usage: Option<f64>,
+    /// The levels of the rule that applies to it (`rule: null`: none).
+    pub levels: LevelPairView,
+}
+
+/// One check a host sends (named `HOST/CHECK` on the hub), its latest result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostCheckView {
+    pub check: String,
+    pub layer: &'static str,
+    pub status: &'static str,
+    pub value: Option<f64>,
+    pub detail: String,
+    pub at: String,
+    pub at_ms: i64,
+}
+
+/// One series of a host: its labels (without `host`) and latest value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSeriesView {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: Option<f64>,
+    pub at_ms: i64,
+}
+
+/// The series of one name a host sends: how many, and the first few of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSeriesNameView {
+    pub name: String,
+    pub count: usize,
+    /// At most `series_per_name` of them, by labels.
+    pub series: Vec<HostSeriesView>,
+}
+
+/// `GET /api/v1/hosts/{name}`: the host's row, its filesystems and checks, and a page of
+/// the series it sends, grouped by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostDetailView {
+    pub generated_at: String,
+    #[serde(flatten)]
+    pub host: HostView,
+    pub filesystems: Vec<HostFilesystemView>,
+    pub checks: Vec<HostCheckView>,
+    /// Its series in all, and under how many names.
+    pub series_total: usize,
+    pub names_total: usize,
+    /// Where this page of names starts, and how many it holds at most.
+    pub offset: usize,
+    pub limit: usize,
+    pub series_per_name: usize,
+    pub names: Vec<HostSeriesNameView>,
 }

@@ -88,8 +88,10 @@ pub struct StatusView {
     /// The live alerts, counted apart by what keeps them quiet.
     pub alerts: AlertCountsView,
     pub notifiers: NotifiersView,
-    /// The hosts (`/api/v1/hosts`): how many, how many ok, how many not.
-    pub hosts: crate::views::hosts::HostCountsView,
+    /// The hosts (`/api/v1/hosts`): how many, how many ok, how many not (the same rows);
+    /// left out of the live feed's greeting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<crate::views::hosts::HostCountsView>,
 }
 
 /// The live alerts by state: `firing` counts only those nobody keeps quiet (not muted, not

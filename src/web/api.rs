@@ -16,8 +16,10 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::hosts::HostChoice;
 use super::params::{DAY_MS, HOUR_MS, Params};
 use super::{AppState, VERSION};
+use crate::views::hosts::HostCountsView;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -125,8 +127,24 @@ impl SeriesFilter {
     }
 }
 
-pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
-    let checks = state.snapshot.checks();
+/// The status; with `host`, that host's checks and series only (its checks decide the
+/// overall status and the layers); `hosts`: the counts of `/api/v1/hosts` (left out of the
+/// live feed's greeting, which is built without a store query).
+pub fn status_view(
+    state: &AppState,
+    series: &SeriesFilter,
+    host: Option<&HostChoice>,
+    hosts: Option<HostCountsView>,
+) -> StatusView {
+    let mut checks = state.snapshot.checks();
+    if let Some(host) = host {
+        let config = state.config.get();
+        let configured: std::collections::HashSet<&str> =
+            config.checks.iter().map(|c| c.name.as_str()).collect();
+        let remote = state.receiver.hosts();
+        checks
+            .retain(|c| host.owns_check(&c.check, configured.contains(c.check.as_str()), &remote));
+    }
     let mut layers: BTreeMap<Layer, (Status, usize)> = BTreeMap::new();
     for c in &checks {
         let entry = layers.entry(c.layer).or_insert((Status::Ok, 0));
@@ -147,7 +165,7 @@ pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
         notifiers: NotifiersView {
             configured: state.config.get().notifiers.len(),
         },
-        hosts: super::hosts::counts(state),
+        hosts,
         generated_at: format_rfc3339(state.clock.now_ms()),
         overall: Status::worst(checks.iter().map(|c| c.status)).as_str(),
         layers: layers
@@ -164,6 +182,7 @@ pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
             .series()
             .into_iter()
             .filter(|(key, _)| series.wants(&key.name))
+            .filter(|(key, _)| host.is_none_or(|h| h.owns_labels(&key.labels)))
             .map(|(key, latest)| SeriesValueView {
                 name: key.name.clone(),
                 labels: key.labels.clone(),
@@ -184,17 +203,26 @@ pub fn status_view(state: &AppState, series: &SeriesFilter) -> StatusView {
 }
 
 /// `/api/v1/status`, or `?series=none` / `?series=filesystem_usage_ratio,load1` for fewer
-/// latest values.
+/// latest values; `?host=web-1` for one host's checks and series.
 pub async fn status(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Json<StatusView> {
+) -> Result<Json<StatusView>, ApiError> {
     let filter = SeriesFilter::parse(params.get("series").map(String::as_str));
-    Json(status_view(&state, &filter))
+    let host = super::hosts::choose(&state, params.get("host").map(String::as_str))?;
+    let hosts = super::hosts::counts(&state).await;
+    Ok(Json(status_view(
+        &state,
+        &filter,
+        host.as_ref(),
+        Some(hosts),
+    )))
 }
 
 /// `/api/v1/series?name=cpu_usage_ratio&from=-6h&to=now&max_points=500&mode=user`:
-/// every parameter other than name/from/to/max_points is a label matcher.
+/// every parameter other than name/from/to/max_points/host is a label matcher. `host=` names
+/// a host (`choose`): a received host's series (label `host`), or with this Lookout's own
+/// name, its series (those without a `host` label).
 pub async fn series(
     State(state): State<AppState>,
     Query(mut params): Query<HashMap<String, String>>,
@@ -207,16 +235,23 @@ pub async fn series(
         .strip_prefix(exporter::PREFIX_STR)
         .unwrap_or(&name)
         .to_string();
+    let host = super::hosts::choose(&state, params.remove("host").as_deref())?;
     let mut params = Params::new(params, state.clock.now_ms());
     let range = params.range(HOUR_MS, None)?;
     let max_points = params.count("max_points", 1000, 10_000)?;
     let mut matchers: Vec<(String, String)> = params.rest().into_iter().collect();
+    if let Some(HostChoice::Remote(host)) = &host {
+        matchers.push(("host".to_string(), host.clone()));
+    }
     matchers.sort();
-    let result = state
+    let mut result = state
         .store
         .query(&name, &matchers, range.from_ms, range.to_ms, max_points)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(host) = &host {
+        result.series.retain(|s| host.owns_labels(&s.key.labels));
+    }
     let finite = |v: f64| Some(v).filter(|v| v.is_finite());
     Ok(Json(SeriesQueryView {
         name,

@@ -21,19 +21,24 @@ use axum::extract::{Path, Query, State};
 
 use super::AppState;
 use super::api::ApiError;
+use super::hosts::{HostChoice, check_host};
 use super::params::{DAY_MS, Params, Range};
+use crate::receive::HostSeen;
 
 /// The most checks one page of `/api/v1/checks` holds.
 pub const MAX_CHECKS_PAGE: usize = 10_000;
 /// Results in a check page's `recent`.
 const RECENT: usize = 20;
 
-/// The checks the dashboard lists: every enabled configured check (run yet or not), and the
-/// checks Lookout makes itself (system, `lookout:*`, `security:*`) that have a result.
-/// Results of checks no longer configured are left out. Sorted by name.
+/// The checks the dashboard lists: every enabled configured check (run yet or not), the
+/// checks Lookout makes itself (system, `lookout:*`, `security:*`) that have a result, and
+/// the checks of the hosts the receivers heard (`HOST/CHECK`). Results of checks no longer
+/// configured are left out. Sorted by name. With `host`, that host's checks only.
 fn listed(
     config: &Config,
     latest: Vec<CheckResult>,
+    remote: &BTreeMap<String, HostSeen>,
+    host: Option<&HostChoice>,
 ) -> Vec<(String, CheckFacts, Option<CheckResult>)> {
     let mut latest: BTreeMap<String, CheckResult> =
         latest.into_iter().map(|r| (r.check.clone(), r)).collect();
@@ -44,12 +49,22 @@ fn listed(
     }
     for (name, result) in latest {
         let system = result.layer == Layer::System;
-        if system || name.contains(':') {
+        if let Some(sender) = check_host(&name, remote) {
+            let facts = CheckFacts::received(sender, &name[sender.len() + 1..]);
+            out.insert(name, (facts, Some(result)));
+        } else if system || name.contains(':') {
             let facts = CheckFacts::builtin(&name, &config.system.thresholds);
             out.insert(name, (facts, Some(result)));
         }
     }
-    out.into_iter().map(|(n, (f, r))| (n, f, r)).collect()
+    let configured: std::collections::HashSet<&str> =
+        config.checks.iter().map(|c| c.name.as_str()).collect();
+    out.into_iter()
+        .filter(|(n, _)| {
+            host.is_none_or(|h| h.owns_check(n, configured.contains(n.as_str()), remote))
+        })
+        .map(|(n, (f, r))| (n, f, r))
+        .collect()
 }
 
 fn entry(
@@ -116,20 +131,23 @@ fn layer_of(config: &Config, name: &str) -> Option<Layer> {
         .map(|c| c.layer)
 }
 
-/// `/api/v1/checks?from=-24h&to=now&limit=1000&offset=0`: every check with its latest result,
-/// its uptime and status strip over the range, and the levels its status is decided on.
-/// One store query for all checks, whatever their number.
+/// `/api/v1/checks?from=-24h&to=now&limit=1000&offset=0&host=web-1`: every check (of one
+/// host with `host`) with its latest result, its uptime and status strip over the range,
+/// and the levels its status is decided on. One store query for all checks, whatever their
+/// number.
 pub async fn checks(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<ChecksView>, ApiError> {
     let mut params = Params::new(params, state.clock.now_ms());
+    let host = super::hosts::choose(&state, params.take("host").as_deref())?;
     let range = params.range(DAY_MS, None)?;
     let limit = params.count("limit", MAX_CHECKS_PAGE, MAX_CHECKS_PAGE)?;
     let offset = params.offset("offset", usize::MAX >> 1)?;
-    params.finish("from, to, limit or offset")?;
+    params.finish("from, to, limit, offset or host")?;
     let config = state.config.get();
-    let all = listed(&config, state.snapshot.checks());
+    let remote = state.receiver.hosts();
+    let all = listed(&config, state.snapshot.checks(), &remote, host.as_ref());
     let total = all.len();
     let page: Vec<_> = all.into_iter().skip(offset).take(limit).collect();
     let summaries: HashMap<String, CheckSummary> = if page.is_empty() {
@@ -187,7 +205,8 @@ pub async fn check(
     let range = params.range(DAY_MS, None)?;
     params.finish("from or to")?;
     let config = state.config.get();
-    let (name, facts, result) = listed(&config, state.snapshot.checks())
+    let remote = state.receiver.hosts();
+    let (name, facts, result) = listed(&config, state.snapshot.checks(), &remote, None)
         .into_iter()
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| ApiError::not_found(format!("no check named {name:?}")))?;

@@ -1,4 +1,6 @@
-//! Hosts (issue 19): `GET /api/v1/hosts` and the `hosts` counts of `/api/v1/status`.
+//! Hosts (issue 19): `GET /api/v1/hosts`, one host's page (`GET /api/v1/hosts/{name}`), the
+//! `hosts` counts of `/api/v1/status` (the same rows: one code path), and the `host=`
+//! parameter of the endpoints the pages read (`choose`: unknown host 404, over-long 400).
 //!
 //! The hosts are this Lookout (its series carry no `host` label; named `alerts.host`) and
 //! every host the receivers heard (`receive::Receiver::hosts`, at most
@@ -8,27 +10,33 @@
 //! `node_filesystem_avail_bytes / size_bytes` of "/"); CPU sparklines from the store, one
 //! query per series kind whatever the number of hosts (`cpu_usage_ratio`, `lookout_cpu_usage_ratio`
 //! as agents send it, and `node_cpu_seconds_total{mode="idle"}` whose rate between points gives node_exporter's
-//! CPU, now included). The status is decided on the enabled built-in rules' effective levels
-//! (as `/api/v1/thresholds` shows them); `unknown` once a host is silent for more than
-//! `SILENT_INTERVALS` of its observed interval (`DEFAULT_INTERVAL_MS` until one is observed).
-//! `/api/v1/status` counts from the snapshot alone (no store query): there, node_exporter's
-//! CPU is not taken into account.
+//! CPU, now included). The status is decided on the levels of the enabled rules whose
+//! equality matchers the host's series satisfy (as `/api/v1/thresholds` shows them; a value
+//! no rule applies to is said so, not called ok); `unknown` once a host is silent for more
+//! than `SILENT_INTERVALS` of its observed interval (`DEFAULT_INTERVAL_MS` until one is
+//! observed).
+//!
+//! Which host a series or a check belongs to: a series with a `host` label is that host's,
+//! one without is this Lookout's; a check result named `HOST/CHECK` whose `HOST` is a host
+//! the receivers heard (the longest such prefix) is that host's, unless a configured check
+//! has that name; every other check is this Lookout's.
 
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::exporter::PREFIX_STR as PREFIX;
 use crate::receive::{HostSeen, MAX_HOSTS};
-use crate::views::checks::ThresholdsListView;
+use crate::views::checks::{RuleThresholdsView, ThresholdsListView};
 use crate::views::hosts::{
-    HostCountsView, HostLevelsView, HostView, HostsView, LevelPairView, SparkPointView,
+    HostCheckView, HostCountsView, HostDetailView, HostFilesystemView, HostLevelsView,
+    HostSeriesNameView, HostSeriesView, HostView, HostsView, LevelPairView, SparkPointView,
 };
 
 use super::api::ApiError;
-use super::params::HOUR_MS;
+use super::params::{HOUR_MS, Params};
 use super::{AppState, VERSION};
 
 /// Points of a CPU sparkline, over `SPARK_RANGE_MS`.
@@ -38,6 +46,80 @@ const SPARK_RANGE_MS: i64 = HOUR_MS;
 const SILENT_INTERVALS: i64 = 3;
 /// The interval assumed until two requests of a host were received.
 const DEFAULT_INTERVAL_MS: i64 = 60_000;
+/// The longest host name `host=` takes (a DNS name's limit).
+pub const MAX_HOST_NAME: usize = 253;
+/// A host page's series: names per page (default, most) and series shown per name.
+const NAMES_PAGE: usize = 50;
+const MAX_NAMES_PAGE: usize = 500;
+const SERIES_PER_NAME: usize = 10;
+
+/// The host a request asks about (`host=`): this Lookout, or one the receivers heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostChoice {
+    Local,
+    Remote(String),
+}
+
+impl HostChoice {
+    /// Whether a series with these labels is this host's.
+    pub fn owns_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            HostChoice::Local => !labels.contains_key("host"),
+            HostChoice::Remote(name) => labels.get("host") == Some(name),
+        }
+    }
+
+    /// Whether the check `name` is this host's (`configured`: a check of the config, always
+    /// this Lookout's).
+    pub fn owns_check(
+        &self,
+        name: &str,
+        configured: bool,
+        remote: &BTreeMap<String, HostSeen>,
+    ) -> bool {
+        let of = if configured {
+            None
+        } else {
+            check_host(name, remote)
+        };
+        match self {
+            HostChoice::Local => of.is_none(),
+            HostChoice::Remote(host) => of == Some(host.as_str()),
+        }
+    }
+}
+
+/// The host a check result named `HOST/CHECK` was sent by: the longest prefix before a `/`
+/// that is a host the receivers heard; `None`: this Lookout's.
+pub fn check_host<'a>(name: &str, remote: &'a BTreeMap<String, HostSeen>) -> Option<&'a str> {
+    name.rmatch_indices('/')
+        .find_map(|(at, _)| remote.get_key_value(&name[..at]))
+        .map(|(host, _)| host.as_str())
+}
+
+/// Reads `host=` (absent or empty: every host): over-long is a 400, a host this hub does
+/// not know a 404, each naming the field.
+pub fn choose(state: &AppState, value: Option<&str>) -> Result<Option<HostChoice>, ApiError> {
+    let Some(name) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if name.len() > MAX_HOST_NAME {
+        return Err(ApiError::bad_request(format!(
+            "host: {} bytes long, longer than a host name ({MAX_HOST_NAME} at most)",
+            name.len()
+        )));
+    }
+    if *name == state.config.get().alerts.host {
+        return Ok(Some(HostChoice::Local));
+    }
+    if state.receiver.hosts().contains_key(name) {
+        return Ok(Some(HostChoice::Remote(name.to_string())));
+    }
+    Err(ApiError::not_found(format!(
+        "host: no host named {:?} (GET /api/v1/hosts lists them)",
+        name.chars().take(80).collect::<String>()
+    )))
+}
 
 /// Latest values of one host, as its series give them.
 #[derive(Debug, Default, Clone)]
@@ -51,14 +133,18 @@ struct Usage {
     fs_size: Option<f64>,
 }
 
+/// `1 - free / all`, in 0..1, when both are known and `all` is positive.
+fn used_ratio(free: Option<f64>, all: Option<f64>) -> Option<f64> {
+    match (free, all) {
+        (Some(free), Some(all)) if all > 0.0 => Some((1.0 - free / all).clamp(0.0, 1.0)),
+        _ => None,
+    }
+}
+
 impl Usage {
     fn finish(&mut self) {
-        let ratio = |free: Option<f64>, all: Option<f64>| match (free, all) {
-            (Some(free), Some(all)) if all > 0.0 => Some((1.0 - free / all).clamp(0.0, 1.0)),
-            _ => None,
-        };
-        self.memory = self.memory.or(ratio(self.mem_avail, self.mem_total));
-        self.disk = self.disk.or(ratio(self.fs_avail, self.fs_size));
+        self.memory = self.memory.or(used_ratio(self.mem_avail, self.mem_total));
+        self.disk = self.disk.or(used_ratio(self.fs_avail, self.fs_size));
     }
 }
 
@@ -75,6 +161,11 @@ fn known(state: &AppState, local: &str) -> (Vec<(String, Option<HostSeen>)>, usi
     all.insert(local.to_string(), None);
     let total = all.len();
     (all.into_iter().take(MAX_HOSTS).collect(), total)
+}
+
+/// A series name as the hub's own: a Lookout agent's `lookout_...` names without the prefix.
+fn plain(name: &str) -> &str {
+    name.strip_prefix(PREFIX).unwrap_or(name)
 }
 
 /// Every listed host's latest usage, from one pass over the snapshot.
@@ -97,9 +188,7 @@ fn usage_now(
         };
         let root = key.labels.get("mountpoint").is_some_and(|m| m == "/");
         let v = Some(latest.value);
-        // A Lookout agent remote-writes its series as /metrics names them (`lookout_...`).
-        let name = key.name.strip_prefix(PREFIX).unwrap_or(&key.name);
-        match name {
+        match plain(&key.name) {
             "cpu_usage_ratio" => u.cpu = v,
             "memory_usage_ratio" => u.memory = v,
             "filesystem_usage_ratio" if root => u.disk = v,
@@ -116,27 +205,53 @@ fn usage_now(
     usage
 }
 
-/// The levels of the enabled built-in host rules, as `/api/v1/thresholds` shows them.
-fn levels(state: &AppState) -> HostLevelsView {
-    let rules = ThresholdsListView::new(&state.config.get().alerts.rules).rules;
-    let of = |metric: &str| {
-        rules
-            .iter()
-            .find(|r| r.metric == metric && r.comparison == "above")
-            .map(|r| LevelPairView {
-                warning: r.warning,
-                critical: r.critical,
-            })
-            .unwrap_or_default()
-    };
+/// The levels of the enabled "above" rule on `metric` whose equality matchers `labels`
+/// satisfy, the most specific one; a pair without a rule when none does.
+fn level_of(
+    rules: &[RuleThresholdsView],
+    metric: &str,
+    labels: &BTreeMap<String, String>,
+) -> LevelPairView {
+    rules
+        .iter()
+        .filter(|r| r.metric == metric && r.comparison == "above")
+        .filter(|r| r.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        .max_by_key(|r| r.labels.len())
+        .map(|r| LevelPairView {
+            rule: Some(r.rule.clone()),
+            warning: r.warning,
+            critical: r.critical,
+        })
+        .unwrap_or_default()
+}
+
+/// The labels a host's series carry besides their own: `host`, for a received host.
+fn host_labels(name: &str, local: bool) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if !local {
+        labels.insert("host".to_string(), name.to_string());
+    }
+    labels
+}
+
+/// The levels a host's CPU, memory and root filesystem are held against.
+fn levels_for(rules: &[RuleThresholdsView], name: &str, local: bool) -> HostLevelsView {
+    let labels = host_labels(name, local);
+    let mut root = labels.clone();
+    root.insert("mountpoint".to_string(), "/".to_string());
     HostLevelsView {
-        cpu: of("cpu_usage_ratio"),
-        memory: of("memory_usage_ratio"),
-        disk: of("filesystem_usage_ratio"),
+        cpu: level_of(rules, "cpu_usage_ratio", &labels),
+        memory: level_of(rules, "memory_usage_ratio", &labels),
+        disk: level_of(rules, "filesystem_usage_ratio", &root),
     }
 }
 
-/// A host's status and why: silent, else the worst of its ratios against their levels.
+fn rules(state: &AppState) -> Vec<RuleThresholdsView> {
+    ThresholdsListView::new(&state.config.get().alerts.rules).rules
+}
+
+/// A host's status and why: silent, else the worst of its ratios against their levels; a
+/// host none of whose values a rule applies to is said so.
 fn assess(
     usage: &Usage,
     seen: Option<&HostSeen>,
@@ -158,12 +273,19 @@ fn assess(
         }
     }
     let mut worst: (&'static str, Option<String>) = ("ok", None);
+    let mut rated = 0;
+    let mut present = 0;
     for (what, value, pair) in [
         ("CPU", usage.cpu, &levels.cpu),
         ("memory", usage.memory, &levels.memory),
         ("disk /", usage.disk, &levels.disk),
     ] {
         let Some(value) = value else { continue };
+        present += 1;
+        if pair.rule.is_none() {
+            continue;
+        }
+        rated += 1;
         let reason = |level: f64, name: &str| {
             format!(
                 "{what} {:.1} % is past the {name} level of {:.1} %",
@@ -181,28 +303,14 @@ fn assess(
             worst = ("warning", Some(reason(warning, "warning")));
         }
     }
-    worst
-}
-
-/// `hosts` of `/api/v1/status`: from the snapshot and the receivers only.
-pub fn counts(state: &AppState) -> HostCountsView {
-    let local = state.config.get().alerts.host.clone();
-    let (hosts, total) = known(state, &local);
-    let usage = usage_now(state, &local, &hosts);
-    let levels = levels(state);
-    let now_ms = state.clock.now_ms();
-    let ok = hosts
-        .iter()
-        .filter(|(name, seen)| {
-            let u = usage.get(name).cloned().unwrap_or_default();
-            assess(&u, seen.as_ref(), &levels, now_ms).0 == "ok"
-        })
-        .count();
-    HostCountsView {
-        total,
-        ok,
-        problem: total - ok,
+    if rated == 0 {
+        worst.1 = Some(if present == 0 {
+            "no CPU, memory or disk series from it".to_string()
+        } else {
+            "no alert rule applies to its CPU, memory or disk".to_string()
+        });
     }
+    worst
 }
 
 /// CPU busy ratio per host over the sparkline's range: Lookout's ratio as stored, and
@@ -212,8 +320,7 @@ async fn sparklines(
     state: &AppState,
     local: &str,
     now_ms: UnixMillis,
-) -> Result<HashMap<String, Vec<SparkPointView>>, ApiError> {
-    let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
+) -> Result<HashMap<String, Vec<SparkPointView>>, crate::store::StoreError> {
     let from = now_ms - SPARK_RANGE_MS;
     let mut out: HashMap<String, Vec<SparkPointView>> = HashMap::new();
     // This Lookout's own series, and its agents' (named as on /metrics).
@@ -222,8 +329,7 @@ async fn sparklines(
         let found = state
             .store
             .query(name, &[], from, now_ms, SPARK_POINTS)
-            .await
-            .map_err(internal)?;
+            .await?;
         lookout.extend(found.series);
     }
     for series in lookout {
@@ -249,8 +355,7 @@ async fn sparklines(
             now_ms,
             SPARK_POINTS + 1,
         )
-        .await
-        .map_err(internal)?;
+        .await?;
     // host -> point time -> (sum of idle shares, CPUs counted)
     let mut idle: HashMap<String, BTreeMap<i64, (f64, u32)>> = HashMap::new();
     for series in node.series {
@@ -285,14 +390,19 @@ async fn sparklines(
     Ok(out)
 }
 
-/// `GET /api/v1/hosts`: every host (at most `receive::MAX_HOSTS`), by name.
-pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostsView>, ApiError> {
+/// Every host's row (at most `receive::MAX_HOSTS`), by name: what `/api/v1/hosts` shows,
+/// what a host's page heads with and what `/api/v1/status` counts. A store that cannot be
+/// read leaves the sparklines (and node_exporter's CPU) out rather than failing.
+pub(super) async fn view(state: &AppState) -> HostsView {
     let now_ms = state.clock.now_ms();
     let local = state.config.get().alerts.host.clone();
-    let (hosts, total) = known(&state, &local);
-    let mut usage = usage_now(&state, &local, &hosts);
-    let mut sparks = sparklines(&state, &local, now_ms).await?;
-    let levels = levels(&state);
+    let (hosts, total) = known(state, &local);
+    let mut usage = usage_now(state, &local, &hosts);
+    let mut sparks = sparklines(state, &local, now_ms).await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "hosts: CPU history unavailable");
+        HashMap::new()
+    });
+    let rules = rules(state);
     let hosts = hosts
         .into_iter()
         .map(|(name, seen)| {
@@ -302,6 +412,7 @@ pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostsView>, Api
             if u.cpu.is_none() {
                 u.cpu = spark.last().map(|p| p.value);
             }
+            let levels = levels_for(&rules, &name, seen.is_none());
             let (status, reason) = assess(&u, seen.as_ref(), &levels, now_ms);
             let last_seen_ms = seen.as_ref().map_or(now_ms, |s| s.last_seen_ms);
             HostView {
@@ -321,6 +432,7 @@ pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostsView>, Api
                     .map(|ms| ms as f64 / 1000.0),
                 status,
                 reason,
+                levels,
                 cpu: u.cpu,
                 memory: u.memory,
                 disk: u.disk,
@@ -329,11 +441,159 @@ pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostsView>, Api
             }
         })
         .collect();
-    Ok(Json(HostsView {
+    HostsView {
         generated_at: format_rfc3339(now_ms),
         total,
         limit: MAX_HOSTS,
-        levels,
+        levels: levels_for(&rules, &local, true),
         hosts,
+    }
+}
+
+/// `hosts` of `/api/v1/status`: the rows of `/api/v1/hosts`, counted.
+pub async fn counts(state: &AppState) -> HostCountsView {
+    let view = view(state).await;
+    let ok = view.hosts.iter().filter(|h| h.status == "ok").count();
+    HostCountsView {
+        total: view.total,
+        ok,
+        // Hosts past the listed ones are not assessed: counted as not ok.
+        problem: view.total - ok,
+    }
+}
+
+/// `GET /api/v1/hosts`: every host (at most `receive::MAX_HOSTS`), by name.
+pub async fn hosts(State(state): State<AppState>) -> Json<HostsView> {
+    Json(view(&state).await)
+}
+
+/// `GET /api/v1/hosts/{name}?offset=0&limit=50`: the host's row, its filesystems now, the
+/// checks it sends and a page of the names of the series it sends (each with its count and
+/// its first `SERIES_PER_NAME` series' latest values). An unknown host is a 404.
+pub async fn host(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<HostDetailView>, ApiError> {
+    let choice = choose(&state, Some(name.as_str()))?
+        .ok_or_else(|| ApiError::not_found("host: no host named \"\""))?;
+    let mut params = Params::new(params, state.clock.now_ms());
+    let offset = params.offset("offset", usize::MAX >> 1)?;
+    let limit = params.count("limit", NAMES_PAGE, MAX_NAMES_PAGE)?;
+    params.finish("offset or limit")?;
+    let mut all = view(&state).await;
+    let row = all
+        .hosts
+        .iter()
+        .position(|h| h.host == name)
+        .map(|i| all.hosts.swap_remove(i))
+        .ok_or_else(|| ApiError::not_found(format!("host: {name:?} is past the hosts listed")))?;
+    let rules = rules(&state);
+    // Its series, by name then labels; the filesystems among them.
+    let mut by_name: BTreeMap<String, Vec<HostSeriesView>> = BTreeMap::new();
+    // (mountpoint, device) -> (available bytes, size bytes), node_exporter's.
+    type Bytes = (Option<f64>, Option<f64>);
+    let mut node_fs: BTreeMap<(String, Option<String>), Bytes> = BTreeMap::new();
+    let mut filesystems = Vec::new();
+    let mut series_total = 0;
+    for (key, latest) in state.snapshot.series() {
+        if !choice.owns_labels(&key.labels) {
+            continue;
+        }
+        series_total += 1;
+        let value = Some(latest.value).filter(|v| v.is_finite());
+        let mountpoint = key.labels.get("mountpoint").cloned();
+        let device = key.labels.get("device").cloned();
+        match (plain(&key.name), mountpoint) {
+            ("filesystem_usage_ratio", Some(mount)) => {
+                let mut labels = host_labels(&name, choice == HostChoice::Local);
+                labels.insert("mountpoint".into(), mount.clone());
+                filesystems.push(HostFilesystemView {
+                    levels: level_of(&rules, "filesystem_usage_ratio", &labels),
+                    mountpoint: mount,
+                    device,
+                    usage: value,
+                });
+            }
+            ("node_filesystem_avail_bytes", Some(mount)) => {
+                node_fs.entry((mount, device)).or_default().0 = value;
+            }
+            ("node_filesystem_size_bytes", Some(mount)) => {
+                node_fs.entry((mount, device)).or_default().1 = value;
+            }
+            _ => {}
+        }
+        let mut labels = key.labels.clone();
+        labels.remove("host");
+        by_name
+            .entry(key.name.clone())
+            .or_default()
+            .push(HostSeriesView {
+                labels,
+                value,
+                at_ms: latest.at_ms,
+            });
+    }
+    if filesystems.is_empty() {
+        for ((mountpoint, device), (avail, size)) in node_fs {
+            let mut labels = host_labels(&name, choice == HostChoice::Local);
+            labels.insert("mountpoint".into(), mountpoint.clone());
+            filesystems.push(HostFilesystemView {
+                levels: level_of(&rules, "filesystem_usage_ratio", &labels),
+                mountpoint,
+                device,
+                usage: used_ratio(avail, size),
+            });
+        }
+    }
+    filesystems.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
+    let names_total = by_name.len();
+    let names = by_name
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(name, mut series)| {
+            series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            let count = series.len();
+            series.truncate(SERIES_PER_NAME);
+            HostSeriesNameView {
+                name,
+                count,
+                series,
+            }
+        })
+        .collect();
+    // The checks it sends (this Lookout: its own).
+    let config = state.config.get();
+    let configured: std::collections::HashSet<&str> =
+        config.checks.iter().map(|k| k.name.as_str()).collect();
+    let remote = state.receiver.hosts();
+    let mut checks: Vec<HostCheckView> = state
+        .snapshot
+        .checks()
+        .into_iter()
+        .filter(|c| choice.owns_check(&c.check, configured.contains(c.check.as_str()), &remote))
+        .map(|c| HostCheckView {
+            layer: c.layer.as_str(),
+            status: c.status.as_str(),
+            value: c.value.filter(|v| v.is_finite()),
+            detail: c.detail,
+            at: format_rfc3339(c.at_ms),
+            at_ms: c.at_ms,
+            check: c.check,
+        })
+        .collect();
+    checks.sort_by(|a, b| a.check.cmp(&b.check));
+    Ok(Json(HostDetailView {
+        generated_at: all.generated_at,
+        host: row,
+        filesystems,
+        checks,
+        series_total,
+        names_total,
+        offset,
+        limit,
+        series_per_name: SERIES_PER_NAME,
+        names,
     }))
 }

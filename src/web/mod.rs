@@ -75,6 +75,7 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/alerts", Method::GET),
     ("/events", Method::GET),
     ("/hosts", Method::GET),
+    ("/hosts/{name}", Method::GET),
     ("/assets/{file}", Method::GET),
     ("/api/v1/live", Method::GET),
     ("/api/v1/checks/{name}/history", Method::GET),
@@ -82,6 +83,7 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/checks/{name}", Method::GET),
     ("/api/v1/thresholds", Method::GET),
     ("/api/v1/hosts", Method::GET),
+    ("/api/v1/hosts/{name}", Method::GET),
     ("/healthz", Method::GET),
     ("/api/v1/status", Method::GET),
     ("/api/v1/series", Method::GET),
@@ -125,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/checks/{name}", get(dashboard_api::check))
         .route("/api/v1/thresholds", get(dashboard_api::thresholds))
         .route("/api/v1/hosts", get(hosts::hosts))
+        .route("/api/v1/hosts/{name}", get(hosts::host))
         // End of dashboard routes.
         .route("/healthz", get(api::healthz))
         .route("/api/v1/status", get(api::status))
@@ -164,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts", get(page::shell))
         .route("/events", get(page::shell))
         .route("/hosts", get(page::shell))
+        .route("/hosts/{name}", get(page::shell))
         .route("/assets/{file}", get(page::asset))
         .route("/api/v1/live", get(live::live))
         // The receivers (`[receive]`): agent tokens only; their answers are small.

@@ -42,6 +42,13 @@ pub fn title(path: &str) -> Option<String> {
         let check = percent_decode(check);
         return Some(format!("{check} · Checks · Lookout"));
     }
+    if let Some(host) = path.strip_prefix("/hosts/")
+        && !host.is_empty()
+        && !host.contains('/')
+    {
+        let host = percent_decode(host);
+        return Some(format!("{host} · Hosts · Lookout"));
+    }
     PAGES
         .iter()
         .find(|(route, _)| *route == path)
@@ -500,6 +507,11 @@ pub async fn shell(
     };
     if let Some(check) = uri.path().strip_prefix("/checks/")
         && !check_exists(&state, &percent_decode(check))
+    {
+        return not_found(method, uri, headers).await;
+    }
+    if let Some(host) = uri.path().strip_prefix("/hosts/")
+        && super::hosts::choose(&state, Some(percent_decode(host).as_str())).is_err()
     {
         return not_found(method, uri, headers).await;
     }

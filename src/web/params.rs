@@ -117,6 +117,11 @@ impl Params {
         }
     }
 
+    /// The text of `key`, taken as it is (validated by the caller), or `None` when absent.
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.map.remove(key)
+    }
+
     /// The parameters not read yet (the label matchers of `/api/v1/series`).
     pub fn rest(self) -> HashMap<String, String> {
         self.map

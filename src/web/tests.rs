@@ -677,7 +677,7 @@ async fn checks_list_carries_type_target_uptime_strip_and_the_levels_of_the_stat
         ),
         (
             "/api/v1/checks?status=ok",
-            "status: unknown parameter; expected from, to, limit or offset",
+            "status: unknown parameter; expected from, to, limit, offset or host",
         ),
     ] {
         let (status, body) = get(&state, uri).await;
@@ -1495,4 +1495,230 @@ async fn hosts_lists_the_local_host_and_every_sender_with_cpu_memory_disk_and_st
         };
         assert_eq!(entry["status"], want, "{entry}");
     }
+}
+
+/// `host=` on the endpoints the pages read (issue 19): `/api/v1/series` gives one host's
+/// series (this Lookout's: those without a `host` label), `/api/v1/checks` and
+/// `/api/v1/status` its checks (`HOST/CHECK` for a received host); an unknown host is a 404
+/// naming the field, an over-long one a 400. `/api/v1/hosts/{name}`: the row, filesystems,
+/// checks and a page of series names; unknown: 404. With no rule on CPU, memory or disk, a
+/// host's levels say so.
+#[tokio::test]
+async fn host_parameter_picks_one_hosts_series_and_checks_and_a_host_page_shows_what_it_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(dir.path()).await;
+    let t = T0 + 3_600_000;
+    let clock = ManualClock::new(t);
+    state.clock = clock.clone();
+    let mut config = crate::config::embedded_default();
+    config.alerts.host = "hub-1".into();
+    config.receive = Some(Default::default());
+    for rule in config.alerts.rules.iter_mut() {
+        if rule.name == "memory_usage" {
+            rule.enabled = false;
+        }
+    }
+    state.config = super::handles::ConfigHandle::new(config);
+    state.receiver = Arc::new(crate::receive::Receiver::new(
+        state.snapshot.receive.clone(),
+    ));
+    let bus = crate::bus::Bus::new(1024);
+    let mut subscription = bus.subscribe();
+    state.bus = Some(bus);
+    let own = Observation {
+        source: "system".into(),
+        at_ms: t - 30_000,
+        samples: vec![Sample {
+            series: Arc::new(SeriesKey::new("cpu_usage_ratio")),
+            value: 0.25,
+        }],
+        checks: Vec::new(),
+    };
+    state.snapshot.apply(&own);
+    state.store.ingest(&own);
+    let web = [("host", "web-1")];
+    let root = [
+        ("host", "web-1"),
+        ("mountpoint", "/"),
+        ("device", "/dev/vda1"),
+    ];
+    let names: Vec<String> = (0..7).map(|i| format!("app_metric_{i}")).collect();
+    let (cpu, memory, disk, one) = (
+        [(t - 20_000, 0.5)],
+        [(t - 20_000, 0.95)],
+        [(t - 20_000, 0.4)],
+        [(t - 20_000, 1.0)],
+    );
+    let mut series: Vec<RwSeries> = vec![
+        ("cpu_usage_ratio", &web, &cpu),
+        ("memory_usage_ratio", &web, &memory),
+        ("filesystem_usage_ratio", &root, &disk),
+    ];
+    for name in &names {
+        series.push((name.as_str(), &web, &one));
+    }
+    assert_eq!(
+        remote_write(&state, "lookout/0.9.0", &series).await,
+        StatusCode::NO_CONTENT
+    );
+    // Its check, as the receivers make it of lookout_check_status (HOST/CHECK).
+    let checks = Observation {
+        source: "receive:agents".into(),
+        at_ms: t - 20_000,
+        samples: Vec::new(),
+        checks: vec![CheckResult {
+            underlying: None,
+            check: "web-1/app".into(),
+            layer: Layer::Application,
+            status: Status::Critical,
+            value: Some(0.2),
+            detail: "HTTP 500".into(),
+            at_ms: t - 20_000,
+        }],
+    };
+    state.snapshot.apply(&checks);
+    state.store.ingest(&checks);
+    while let Some(crate::model::BusMessage::Observation(o)) = subscription.try_recv() {
+        state.snapshot.apply(&o);
+        state.store.ingest(&o);
+    }
+    let labels_of = |body: &Value| -> Vec<Value> {
+        body["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["labels"].clone())
+            .collect()
+    };
+    let (code, all) = get(&state, "/api/v1/series?name=cpu_usage_ratio&from=-2h").await;
+    assert_eq!(code, StatusCode::OK, "{all}");
+    assert_eq!(labels_of(&all).len(), 2, "{all}");
+    let (_, web_cpu) = get(
+        &state,
+        "/api/v1/series?name=cpu_usage_ratio&from=-2h&host=web-1",
+    )
+    .await;
+    assert_eq!(labels_of(&web_cpu), [json!({"host": "web-1"})], "{web_cpu}");
+    let (_, hub_cpu) = get(
+        &state,
+        "/api/v1/series?name=cpu_usage_ratio&from=-2h&host=hub-1",
+    )
+    .await;
+    assert_eq!(labels_of(&hub_cpu), [json!({})], "{hub_cpu}");
+    let names_of = |body: &Value| -> Vec<String> {
+        body["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, every) = get(&state, "/api/v1/checks").await;
+    assert!(
+        names_of(&every).contains(&"web-1/app".to_string()),
+        "{every}"
+    );
+    assert!(names_of(&every).contains(&"disk:/".to_string()), "{every}");
+    let (_, web_checks) = get(&state, "/api/v1/checks?host=web-1").await;
+    assert_eq!(names_of(&web_checks), ["web-1/app"], "{web_checks}");
+    let (_, hub_checks) = get(&state, "/api/v1/checks?host=hub-1").await;
+    assert!(
+        !names_of(&hub_checks).contains(&"web-1/app".to_string()),
+        "{hub_checks}"
+    );
+    assert!(
+        names_of(&hub_checks).contains(&"disk:/".to_string()),
+        "{hub_checks}"
+    );
+    let (_, status) = get(
+        &state,
+        "/api/v1/status?host=web-1&series=filesystem_usage_ratio",
+    )
+    .await;
+    assert_eq!(names_of(&status), ["web-1/app"], "{status}");
+    assert_eq!(status["overall"], "critical");
+    assert_eq!(
+        labels_of(&status),
+        [json!({"host": "web-1", "mountpoint": "/", "device": "/dev/vda1"})]
+    );
+    // Validated: unknown is a 404, over-long a 400, each naming the field, on every endpoint.
+    let long = "h".repeat(300);
+    for path in [
+        "/api/v1/series?name=cpu_usage_ratio&host=",
+        "/api/v1/checks?host=",
+        "/api/v1/status?host=",
+        "/api/v1/hosts/",
+    ] {
+        let (code, body) = get(&state, &format!("{path}nope")).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("host: ") && error.contains("\"nope\""),
+            "{error}"
+        );
+        let (code, body) = get(&state, &format!("{path}{long}")).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().starts_with("host: "),
+            "{body}"
+        );
+    }
+    // The host's page: its row, filesystems, checks and series by name, paged.
+    let (code, page) = get(&state, "/api/v1/hosts/web-1?limit=4&offset=2").await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert_eq!(page["host"], "web-1");
+    assert_eq!(page["kind"], "lookout");
+    assert_eq!(page["cpu"], 0.5);
+    assert_eq!(page["series_total"], 10);
+    assert_eq!(page["names_total"], 10);
+    let page_names: Vec<&str> = page["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        page_names,
+        [
+            "app_metric_2",
+            "app_metric_3",
+            "app_metric_4",
+            "app_metric_5"
+        ]
+    );
+    assert_eq!(page["names"][0]["count"], 1);
+    assert_eq!(page["names"][0]["series"][0]["labels"], json!({}));
+    assert_eq!(page["names"][0]["series"][0]["value"], 1.0);
+    assert_eq!(
+        page["filesystems"],
+        json!([{"mountpoint": "/", "device": "/dev/vda1", "usage": 0.4,
+                "levels": {"rule": "disk_usage", "warning": 0.9, "critical": 0.95}}])
+    );
+    assert_eq!(page["checks"][0]["check"], "web-1/app");
+    assert_eq!(page["checks"].as_array().unwrap().len(), 1);
+    // Memory 95 %, but the memory rule is disabled: no level, said so; CPU and disk are rated.
+    assert_eq!(
+        page["levels"]["memory"],
+        json!({"rule": null, "warning": null, "critical": null})
+    );
+    assert_eq!(page["levels"]["cpu"]["rule"], "cpu_usage");
+    assert_eq!(page["status"], "ok", "{page}");
+    let (_, hub) = get(&state, "/api/v1/hosts/hub-1").await;
+    assert_eq!(hub["local"], true);
+    assert!(
+        hub["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["check"] != "web-1/app"),
+        "{hub}"
+    );
+    assert!(
+        hub["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "cpu_usage_ratio"),
+        "{hub}"
+    );
 }

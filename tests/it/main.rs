@@ -60,6 +60,7 @@ mod daemon;
 mod dashboard_api;
 mod dashboard_browser;
 mod dashboard_cache;
+mod dashboard_hosts;
 mod dashboard_pages;
 mod dashboard_touch;
 mod doctor;

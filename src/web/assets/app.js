@@ -373,9 +373,11 @@
     L.charts.length = 0;
   }
   // A chart of one of the API's chart entries (a check's `charts`, contract item 2).
-  function apiChart(ch, group) {
+  // `host`: this Lookout's own series only (a system check's, when hosts write to it).
+  function apiChart(ch, group, host) {
     const unit = ch.unit === 'seconds' ? 's' : ch.unit === 'percent' ? 'ratio' : ch.unit === 'count' ? '' : ch.unit || '';
-    return chart({ title: ch.title, name: ch.metric, labels: ch.labels || {}, unit, rate: !!ch.rate, thresholds: ch.thresholds || null, group });
+    const on = host && !(ch.labels || {}).host ? { host, localHost: true } : {};
+    return chart({ title: ch.title, name: ch.metric, labels: ch.labels || {}, unit, rate: !!ch.rate, thresholds: ch.thresholds || null, group, ...on });
   }
 
   // ---------- pieces shared by pages ----------
@@ -387,8 +389,61 @@
       return h('a', { href: location.pathname + '?' + q, 'aria-current': r === cur ? 'true' : null, text: r });
     }));
   }
-  function header(title, withRange, extra) {
-    return h('div', { class: 'toolbar' }, h('h1', {}, title, extra ? ' ' : '', extra || ''), withRange ? rangePicker() : null);
+  function header(title, withRange, extra, tools) {
+    return h('div', { class: 'toolbar' }, h('h1', {}, title, extra ? ' ' : '', extra || ''),
+      tools || withRange ? h('div', { class: 'tools' }, tools || null, withRange ? rangePicker() : null) : null);
+  }
+
+  // ---------- hosts (issue 19): which host a page shows ----------
+  // L.hosts: the rows of /api/v1/hosts (loaded by the pages that choose a host). A series
+  // with a `host` label is that host's, one without is this Lookout's; a check named
+  // "HOST/CHECK" is HOST's when HOST is a received host (the longest such prefix), as the
+  // daemon decides (web/hosts.rs).
+  async function loadHosts() {
+    try { L.hosts = (await api('/api/v1/hosts')).hosts || []; } catch (e) { L.hosts = L.hosts || []; }
+    return L.hosts;
+  }
+  const localHost = () => ((L.hosts || []).find((x) => x.local) || {}).host || null;
+  // The host in the URL, if the daemon knows it; else `fallback` (a name, or '' for all).
+  function chosenHost(fallback) {
+    const q = query().get('host');
+    if (q && (L.hosts || []).some((x) => x.host === q)) return q;
+    return fallback;
+  }
+  function checkHostOf(name) {
+    let best = null;
+    for (const x of L.hosts || []) if (!x.local && name.startsWith(x.host + '/') && (!best || x.host.length > best.length)) best = x.host;
+    return best || localHost();
+  }
+  const seriesHostOf = (labels) => (labels && labels.host) || localHost();
+  // The host selector of a page's header: a labelled <select>, shown when the hub knows more
+  // than one host; the choice goes to the URL (`host=`) and the page draws again.
+  function hostPicker(withAll) {
+    const list = L.hosts || [];
+    if (list.length < 2) return null;
+    const cur = chosenHost(withAll ? '' : localHost());
+    const opts = (withAll ? [['', 'All hosts']] : []).concat(list.map((x) => [x.host, x.host + (x.local ? ' (this Lookout)' : '') + (x.status !== 'ok' ? ' — ' + x.status : '')]));
+    return h('label', { class: 'host-pick' }, 'Host',
+      h('select', { id: 'host-select', name: 'host', onchange: async (ev) => {
+        setQuery({ host: ev.target.value, offset: null });
+        keepHostInNav();
+        await page.render(route.arg);
+        if (L.status) setStatus(L.status);
+        const sel = document.getElementById('host-select');
+        if (sel) sel.focus();
+      } }, opts.map(([v, t]) => h('option', { value: v, selected: v === cur, text: t }))));
+  }
+  // The nav keeps the chosen host (and range) between the pages that choose one.
+  const HOST_PAGES = ['/system', '/checks', '/database', '/redis'];
+  function keepHostInNav() {
+    const host = query().get('host');
+    for (const a of document.querySelectorAll('#nav a')) {
+      const path = a.getAttribute('href').split('?')[0];
+      const q = new URLSearchParams();
+      if (/range=/.test(location.search)) q.set('range', range());
+      if (host && HOST_PAGES.includes(path)) q.set('host', host);
+      a.setAttribute('href', path + (q.toString() ? '?' + q : ''));
+    }
   }
   const STRIP_WORD = { o: 'ok', w: 'warning', c: 'critical', u: 'unknown', m: 'maintenance', '-': 'none' };
   function stripSummary(cells) {
@@ -481,12 +536,14 @@
       const banners = h('div', { id: 'banners' });
       const tiles = h('div', { class: 'tiles', id: 'tiles' });
       const events = h('ul', { class: 'timeline', id: 'recent' });
-      const lv = await checkLevels(['cpu', 'memory']);
+      const [lv] = await Promise.all([checkLevels(['cpu', 'memory']), loadHosts()]);
+      // With hosts writing to this Lookout: its own series (the others' are on their pages).
+      const on = (L.hosts || []).length > 1 && localHost() ? { host: localHost(), localHost: true } : {};
       put(main, header('Overview', false, h('span', { id: 'overall' })), banners, tiles,
         h('h2', { text: 'System, last hour' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio'), range: '1h', group: 'overview' }),
-          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio'), range: '1h', group: 'overview' })),
+          chart({ title: 'CPU', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio'), range: '1h', group: 'overview', ...on }),
+          chart({ title: 'Memory', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio'), range: '1h', group: 'overview', ...on })),
         h('h2', {}, 'Recent events ', h('a', { href: '/events', text: '(all)' })), events);
       this.alerts = await alertsNow();
       if (L.status) this.onStatus(L.status);
@@ -553,30 +610,46 @@
   pages.system = {
     title: 'System',
     async render() {
-      const mounts = [...new Set((L.status ? L.status.series : []).filter((x) => x.name === 'filesystem_usage_ratio').map((x) => x.labels.mountpoint))].sort();
+      dropCharts();
+      await loadHosts();
+      const local = localHost();
+      const host = chosenHost(local);
+      const isLocal = !host || host === local;
+      this.host = host;
+      const row = (L.hosts || []).find((x) => x.host === host);
+      const mine = (x) => !host || seriesHostOf(x.labels) === host;
+      const mounts = [...new Set((L.status ? L.status.series : []).filter((x) => x.name === 'filesystem_usage_ratio' && mine(x)).map((x) => x.labels.mountpoint))].sort();
       const g = 'system';
-      const lv = await checkLevels(['cpu', 'memory', ...mounts.map((m) => 'disk:' + m)]);
-      put(main, header('System', true),
+      // This Lookout's system checks decide on their own levels; a received host's values on
+      // the hub's alert rules (with its host label).
+      const lv = isLocal ? await checkLevels(['cpu', 'memory', ...mounts.map((m) => 'disk:' + m)]) : {};
+      const hl = isLocal ? {} : { host };
+      const on = host ? { host, localHost: isLocal } : {};
+      const hostName = host && (L.hosts || []).length > 1 ? ' — ' + host : '';
+      put(main, header('System' + hostName, true, null, hostPicker(false)),
+        isLocal ? null : h('p', { class: 'lead', id: 'host-note' }, 'The series ' + host + ' sends (' + senderText(row || { kind: '' }) + '), under the names of this Lookout\u2019s own. ',
+          h('a', { href: '/hosts/' + encodeURIComponent(host), text: 'Everything ' + host + ' sends' }), '.'),
         h('h2', { text: 'CPU and memory' }),
         h('div', { class: 'grid' },
-          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio'), group: g }),
-          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio'), group: g }),
-          chart({ title: 'Load (1 min)', name: 'load1', unit: '', thresholds: thresholdsFor('load1'), group: g })),
+          chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'cpu', 'cpu_usage_ratio', hl), group: g, ...on }),
+          chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: levelsOf(lv, 'memory', 'memory_usage_ratio', hl), group: g, ...on }),
+          chart({ title: 'Load (1 min)', name: 'load1', unit: '', thresholds: thresholdsFor('load1', hl), group: g, ...on })),
         h('h2', { text: 'Disk' }),
-        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: levelsOf(lv, 'disk:' + m, 'filesystem_usage_ratio', { mountpoint: m }), group: g }))
-          : chart({ title: 'Filesystems', name: 'filesystem_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio'), group: g })),
+        h('div', { class: 'grid' }, mounts.length ? mounts.map((m) => chart({ title: 'Filesystem ' + m, name: 'filesystem_usage_ratio', labels: { mountpoint: m }, unit: 'ratio', thresholds: levelsOf(lv, 'disk:' + m, 'filesystem_usage_ratio', { mountpoint: m, ...hl }), group: g, ...on }))
+          : chart({ title: 'Filesystems', name: 'filesystem_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio', hl), group: g, ...on })),
         h('h2', { text: 'Network' }),
         h('div', { class: 'grid' },
-          chart({ title: 'Received', name: 'network_receive_bytes_total', unit: 'Bps', rate: true, group: g }),
-          chart({ title: 'Transmitted', name: 'network_transmit_bytes_total', unit: 'Bps', rate: true, group: g })),
+          chart({ title: 'Received', name: 'network_receive_bytes_total', unit: 'Bps', rate: true, group: g, ...on }),
+          chart({ title: 'Transmitted', name: 'network_transmit_bytes_total', unit: 'Bps', rate: true, group: g, ...on })),
         h('h2', { text: 'System checks' }),
         h('div', { id: 'syschecks' }));
+      this.key = null;
       this.onStatus(L.status);
     },
     onStatus(st) {
       const box = document.getElementById('syschecks');
       if (!box || !st) return;
-      const sys = st.checks.filter((c) => c.layer === 'system');
+      const sys = st.checks.filter((c) => c.layer === 'system' && (!this.host || checkHostOf(c.check) === this.host));
       const key = sys.map((c) => c.check + c.status + c.value + c.detail).join();
       if (key === this.key) return;
       this.key = key;
@@ -608,7 +681,8 @@
       rows: new Map(), // name -> tr
       async load() {
         try {
-          const d = await api('/api/v1/checks?from=-' + range());
+          const host = chosenHost('');
+          const d = await api('/api/v1/checks?from=-' + range() + (host ? '&host=' + encodeURIComponent(host) : ''));
           this.entries = d.checks;
           this.fromApi = true;
           // The list has every check's latest result: the page skips /api/v1/status (half the
@@ -773,7 +847,10 @@
       async render() {
         dropCharts();
         this.list = checksList(fixedLayer);
-        put(main, header(title, true), this.list.controls(), withCharts ? h('div', { id: 'layer-charts' }) : null);
+        await loadHosts();
+        const host = chosenHost('');
+        const hostName = host && (L.hosts || []).length > 1 ? ' — ' + host : '';
+        put(main, header(title + hostName, true, null, hostPicker(true)), this.list.controls(), withCharts ? h('div', { id: 'layer-charts' }) : null);
         await this.list.load();
         this.list.draw();
         if (withCharts) await this.charts();
@@ -839,11 +916,14 @@
       }
       const now = Date.now();
       const fromMs = d.from_ms || now - RANGES[range()] * 1000, toMs = d.to_ms || now;
+      // This Lookout's system checks chart its own series, not every host's of that name.
+      if (d.type === 'system' && d.charts && d.charts.some((ch) => !(ch.labels || {}).host)) await loadHosts();
+      const own = (L.hosts || []).length > 1 ? localHost() : null;
       put(main, header(name, true, h('span', { 'data-check-badge': name }, badge(d.status))),
         h('p', { class: 'lead' }, h('span', { class: 'detail', 'data-check-detail': name, text: d.detail })),
         h('div', { class: 'facts' }, facts),
         h('h2', { text: 'Status over ' + RANGE_WORDS[range()] }), d.strip ? bigStrip(name, d.strip, fromMs, toMs) : historyStrip(name),
-        d.charts && d.charts.length ? [h('h2', { text: 'Charts' }), h('div', { class: 'grid' }, d.charts.map((ch) => apiChart(ch, 'check')))] : null,
+        d.charts && d.charts.length ? [h('h2', { text: 'Charts' }), h('div', { class: 'grid' }, d.charts.map((ch) => apiChart(ch, 'check', d.type === 'system' ? own : null)))] : null,
         h('h2', { text: 'Recent results' }), h('div', { id: 'recent-box' }, this.recent(d)),
         h('p', {}, h('a', { href: '/checks', text: 'All checks' })));
     },
@@ -1123,7 +1203,7 @@
     g.append(s('path', { d, fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5' }));
     return g;
   }
-  pages.hosts = {
+  const hostsPage = {
     title: 'Hosts',
     sortKey() { return query().get('sort') || '-status'; },
     async render() {
@@ -1148,12 +1228,11 @@
       this.draw();
     },
     row(x) {
-      const lv = (this.data && this.data.levels) || {};
-      const level = (v, pair) => (pair && pair.critical !== null && pair.critical !== undefined && v >= pair.critical ? 'critical' : pair && pair.warning !== null && pair.warning !== undefined && v >= pair.warning ? 'warning' : '');
-      const usage = (k) => h('td', { class: 'num' + (x[k] === null || x[k] === undefined ? '' : ' lv-' + (level(x[k], lv[k]) || 'ok')), ['data-' + k]: '', text: fmt(x[k], 'ratio') });
+      const lv = x.levels || (this.data && this.data.levels) || {};
+      const usage = (k) => usageCell(x[k], lv[k], k);
       const tr = h('tr', { 'data-host': x.host, 'data-status': x.status },
-        h('td', { title: x.reason || '' }, badge(x.status), x.reason ? h('span', { class: 'sr-only', text: ': ' + x.reason }) : null),
-        h('td', {}, h('strong', { text: x.host })),
+        h('td', { title: x.reason || '' }, hostBadge(x), x.reason ? h('span', { class: 'sr-only', text: ': ' + x.reason }) : null),
+        h('td', {}, h('a', { href: '/hosts/' + encodeURIComponent(x.host), class: 'host-link' }, h('strong', { text: x.host }))),
         h('td', { text: senderText(x) }),
         usage('cpu'),
         h('td', {}, sparkline(x.host, x.cpu_sparkline)),
@@ -1181,9 +1260,127 @@
       const count = document.getElementById('hosts-count');
       if (count && d) {
         const bad = d.hosts.filter((x) => x.status !== 'ok').length;
-        count.textContent = plural(d.total, 'host') + (d.total > d.hosts.length ? ' (' + d.hosts.length + ' shown, the most listed)' : '') + '; ' + (bad ? bad + ' not ok' : 'all ok') + '. Levels: the host alert rules\u2019; CPU history over the last hour.';
+        count.textContent = plural(d.total, 'host') + (d.total > d.hosts.length ? ' (' + d.hosts.length + ' shown, the most listed)' : '') + '; ' + (bad ? bad + ' not ok' : 'all ok') + '. ' + levelsText(d.levels) + ' CPU history over the last hour.';
       }
     },
+  };
+
+  // A usage ratio against the levels of the rule that applies to it: coloured by level, or
+  // "no rule" when none applies (not "ok": nothing decides it).
+  function levelOf(v, pair) {
+    if (!pair || !pair.rule) return null;
+    if (pair.critical !== null && pair.critical !== undefined && v >= pair.critical) return 'critical';
+    if (pair.warning !== null && pair.warning !== undefined && v >= pair.warning) return 'warning';
+    return 'ok';
+  }
+  function usageCell(v, pair, key) {
+    const none = v === null || v === undefined;
+    const lvl = none ? null : levelOf(v, pair);
+    return h('td', { class: 'num' + (lvl ? ' lv-' + lvl : ''), ['data-' + key]: '', 'data-rule': pair && pair.rule ? pair.rule : '' },
+      h('span', { class: 'v', text: fmt(v, 'ratio') }), !none && !lvl ? h('span', { class: 'no-rule muted', text: ' no rule' }) : null);
+  }
+  // ok with no rule on any of its values: "up", and said so.
+  function hostBadge(x) {
+    const lv = x.levels || {};
+    const present = ['cpu', 'memory', 'disk'].filter((k) => x[k] !== null && x[k] !== undefined);
+    if (x.status === 'ok' && !present.some((k) => lv[k] && lv[k].rule)) return badge('ok', present.length ? 'up, no rule' : 'up');
+    return badge(x.status);
+  }
+  const USAGE_WORDS = { cpu: 'CPU', memory: 'memory', disk: 'disk /' };
+  function levelsText(lv) {
+    if (!lv) return '';
+    const parts = ['cpu', 'memory', 'disk'].map((k) => {
+      const p = lv[k];
+      if (!p || !p.rule) return USAGE_WORDS[k] + ': no rule';
+      return USAGE_WORDS[k] + ': ' + [p.warning !== null && p.warning !== undefined ? 'warning ' + fmt(p.warning, 'ratio') : null, p.critical !== null && p.critical !== undefined ? 'critical ' + fmt(p.critical, 'ratio') : null].filter(Boolean).join(', ') + ' (rule ' + p.rule + ')';
+    });
+    return 'Levels of this Lookout\u2019s alert rules: ' + parts.join('; ') + '.';
+  }
+
+  // ---------- one host's page: what it sends ----------
+  const hostPage = {
+    title: (name) => name + ' · Hosts',
+    async render(name) {
+      dropCharts();
+      let d;
+      try {
+        d = await api('/api/v1/hosts/' + encodeURIComponent(name) + '?offset=' + (Number(query().get('offset')) || 0));
+      } catch (e) {
+        put(main, header('Host ' + name, false), h('p', { class: 'error', text: e.status === 404 ? 'No host named "' + name + '".' : 'Could not load the host: ' + e.message }), h('p', {}, h('a', { href: '/hosts', text: 'All hosts' })));
+        return;
+      }
+      this.data = d;
+      const fact = (k, v) => (v === null || v === undefined || v === '' ? null : [h('dt', { text: k }), h('dd', {}, v)]);
+      const lv = d.levels || {};
+      const usage = (k) => {
+        const v = d[k];
+        if (v === null || v === undefined) return '—';
+        const lvl = levelOf(v, lv[k]);
+        return [h('span', { class: lvl ? 'lv-' + lvl : '', ['data-' + k]: '', text: fmt(v, 'ratio') }), ' ', h('span', { class: 'muted', text: lv[k] && lv[k].rule ? '(' + thresholdText({ comparison: 'above', warning: lv[k].warning, critical: lv[k].critical }, 'ratio') + ')' : '(no rule)' })];
+      };
+      const about = h('section', { class: 'card', id: 'host-about' }, h('h2', { text: 'About' }), h('dl', { class: 'figures' },
+        fact('Sender', senderText(d)), fact('Protocol', d.protocol === 'local' ? 'this Lookout' : d.protocol.replace('_', ' ')),
+        fact('Last seen', h('time', { datetime: new Date(d.last_seen_ms).toISOString(), text: fmtTime(d.last_seen_ms, true) })),
+        fact('Interval', d.interval_s ? 'every ' + fmt(d.interval_s, 's') : d.local ? null : 'not known yet')));
+      const now = h('section', { class: 'card', id: 'host-now' }, h('h2', { text: 'Now' }), h('dl', { class: 'figures' },
+        fact('CPU', usage('cpu')), fact('Memory', usage('memory')), fact('Disk /', usage('disk')), fact('CPU, last hour', sparkline(d.host, d.cpu_sparkline))));
+      const on = { host: d.host, localHost: !!d.local };
+      const hl = d.local ? {} : { host: d.host };
+      const lookoutNames = d.kind === 'lookout' || d.local;
+      const charts = lookoutNames ? h('div', { class: 'grid' },
+        chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio', hl), group: 'host', ...on }),
+        chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio', hl), group: 'host', ...on }),
+        chart({ title: 'Disk used', name: 'filesystem_usage_ratio', labels: { mountpoint: '/' }, unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio', { mountpoint: '/', ...hl }), group: 'host', ...on }))
+        : h('p', { class: 'muted', text: 'Its series are not named as Lookout\u2019s: the CPU line above comes from its idle counters; its series are listed below.' });
+      const fsRows = (d.filesystems || []).map((f) => labelCells(h('tr', { 'data-mount': f.mountpoint }, h('td', {}, h('code', { text: f.mountpoint })), h('td', { text: f.device || '—' }), usageCell(f.usage, f.levels, 'usage')), ['Mount point', 'Device', 'Used']));
+      const checkRows = (d.checks || []).map((c) => labelCells(h('tr', { 'data-check': c.check }, h('td', {}, h('a', { href: '/checks/' + encodeURIComponent(c.check), text: c.check })), h('td', { 'data-check-badge': c.check }, badge(c.status)), h('td', { text: c.layer }), h('td', { class: 'num', text: c.value === null || c.value === undefined ? '—' : fmt(c.value, '') }), h('td', { 'data-check-detail': c.check, text: c.detail }), h('td', {}, h('time', { datetime: c.at, text: fmtTime(c.at_ms, true) }))), ['Check', 'Status', 'Layer', 'Value', 'Detail', 'Last result']));
+      put(main, header(d.host, true, h('span', { id: 'host-status' }, hostBadge(d))),
+        d.reason ? h('p', { class: 'lead', id: 'host-reason', text: d.reason }) : null,
+        h('div', { class: 'facts' }, about, now),
+        h('h2', { text: 'CPU, memory and disk over ' + RANGE_WORDS[range()] }), charts,
+        h('h2', { text: 'Filesystems (' + fsRows.length + ')' }),
+        fsRows.length ? table('host-filesystems', ['Mount point', 'Device', 'Used'], fsRows, { caption: 'Filesystems of ' + d.host }) : h('p', { class: 'muted', text: 'No filesystem series from this host.' }),
+        h('h2', { text: 'Checks (' + checkRows.length + ')' }),
+        checkRows.length ? table('host-checks', ['Check', 'Status', 'Layer', 'Value', 'Detail', 'Last result'], checkRows, { caption: 'Checks of ' + d.host }) : h('p', { class: 'muted', text: d.local ? 'No check result yet.' : 'This host sends no check results.' }),
+        h('h2', { id: 'host-series-title', text: 'Series (' + plural(d.series_total, 'series', 'series') + ' under ' + plural(d.names_total, 'name') + ')' }),
+        this.series(d),
+        h('p', {}, h('a', { href: '/hosts', text: 'All hosts' })));
+    },
+    series(d) {
+      if (!d.names.length) return h('p', { class: 'muted', text: 'No series from this host.' });
+      const labelsText = (l) => Object.entries(l).map(([k, v]) => k + '="' + v + '"').join(', ');
+      const rows = d.names.map((n) => {
+        const one = n.series.length === 1 ? n.series[0] : null;
+        const shown = one ? [one.labels && Object.keys(one.labels).length ? h('code', { text: labelsText(one.labels) }) : h('span', { class: 'muted', text: 'no labels' })]
+          : h('details', {}, h('summary', { text: 'first ' + n.series.length + (n.count > n.series.length ? ' of ' + n.count : '') }),
+            h('ul', { class: 'plain-list' }, n.series.map((x) => h('li', {}, h('code', { text: labelsText(x.labels) || '{}' }), ' ', fmt(x.value, '')))));
+        return labelCells(h('tr', { 'data-series-name': n.name }, h('td', {}, h('code', { text: n.name })), h('td', { class: 'num', text: n.count.toLocaleString('en') }),
+          h('td', { class: 'num', text: one ? fmt(one.value, '') : '—' }), h('td', { class: 'series-labels' }, shown)), ['Name', 'Series', 'Last value', 'Labels']);
+      });
+      const first = d.offset + 1, last = d.offset + d.names.length;
+      const link = (offset, text, rel) => {
+        const q = query();
+        if (offset) q.set('offset', String(offset)); else q.delete('offset');
+        return h('a', { href: location.pathname + (q.toString() ? '?' + q : ''), rel, class: 'pager-link', text });
+      };
+      const pager = d.names_total > d.names.length ? h('nav', { class: 'pager', 'aria-label': 'Pages of series names' },
+        d.offset > 0 ? link(Math.max(0, d.offset - d.limit), 'Previous ' + d.limit, 'prev') : null,
+        h('span', { class: 'muted', text: ' names ' + first.toLocaleString('en') + '–' + last.toLocaleString('en') + ' of ' + d.names_total.toLocaleString('en') + ' ' }),
+        last < d.names_total ? link(d.offset + d.limit, 'Next ' + d.limit, 'next') : null) : null;
+      return [table('host-series', ['Name', 'Series', 'Last value', 'Labels'], rows, { caption: 'Series of ' + d.host + ' by name, latest values', tall: true }), pager];
+    },
+    async refresh() {
+      try {
+        const d = await api('/api/v1/hosts/' + encodeURIComponent(route.arg) + '?offset=' + (Number(query().get('offset')) || 0));
+        const b = document.getElementById('host-status');
+        if (b) b.replaceChildren(hostBadge(d));
+      } catch (e) { /* keep */ }
+    },
+  };
+  pages.hosts = {
+    title: (arg) => (arg ? hostPage.title(arg) : 'Hosts'),
+    render: (arg) => (arg ? hostPage.render(arg) : hostsPage.render()),
+    refresh: () => (route.arg ? hostPage.refresh() : hostsPage.refresh()),
   };
 
   pages.notfound = {
@@ -1200,6 +1397,8 @@
   function resolve(path) {
     const m = path.match(/^\/checks\/(.+)$/);
     if (m) return { name: 'checks', arg: decodeURIComponent(m[1]) };
+    const hm = path.match(/^\/hosts\/([^/]+)$/);
+    if (hm) return { name: 'hosts', arg: decodeURIComponent(hm[1]) };
     const name = { '/': 'overview', '/system': 'system', '/checks': 'checks', '/database': 'database', '/redis': 'redis', '/maintenance': 'maintenance', '/alerts': 'alerts', '/events': 'events', '/hosts': 'hosts' }[path.replace(/\/$/, '') || '/'];
     return { name: name || 'notfound', arg: null };
   }
@@ -1208,9 +1407,9 @@
   for (const a of document.querySelectorAll('#nav a')) {
     const href = a.getAttribute('href');
     if (href === location.pathname || (href !== '/' && location.pathname.startsWith(href + '/'))) a.setAttribute('aria-current', 'page');
-    // keep the chosen range while moving between pages
-    if (location.search && /range=/.test(location.search)) a.setAttribute('href', href + '?range=' + range());
   }
+  // keep the chosen range (and host) while moving between pages
+  keepHostInNav();
 
   async function start() {
     setupTheme();

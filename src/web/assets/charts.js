@@ -4,7 +4,8 @@
 // pinch-to-zoom (double-tap resets), a crosshair shared by the charts of a page, the theme's
 // colours, keyboard reading and a data table.
 // `window.lookoutCharts.chart(opts, ctx)` returns a <figure>; the chart object (reload, live,
-// destroy, el) goes to ctx.L.charts. No build step.
+// destroy, el) goes to ctx.L.charts. `opts.host`: one host's series (`host=` of
+// /api/v1/series; `opts.localHost`: this Lookout's own, those without a host label). No build step.
 'use strict';
 (function () {
   const RANGES = { '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800, '30d': 2592000 };
@@ -265,7 +266,7 @@
     }
     function lineName(labels) {
       const skip = Object.keys(opts.labels || {});
-      const parts = Object.entries(labels).filter(([k]) => !skip.includes(k) && k !== 'device' && k !== 'fstype').map(([, v]) => v);
+      const parts = Object.entries(labels).filter(([k]) => !skip.includes(k) && k !== 'device' && k !== 'fstype' && !(opts.host && k === 'host')).map(([, v]) => v);
       return parts.join(' ') || opts.title;
     }
     // The x range when not zoomed: the page's range, from the first point when the data
@@ -549,6 +550,7 @@
       if (gone()) return;
       const q = new URLSearchParams({ name: c.name || opts.name, from: '-' + rng, max_points: String(Math.min(Math.max(200, width()), 2000)) });
       for (const [k, v] of Object.entries(opts.labels || {})) q.set(k, v);
+      if (opts.host) q.set('host', opts.host);
       try {
         let data = await ctx.api('/api/v1/series?' + q);
         if (!data.series.some((x) => x.points.length) && opts.fallback && !c.name) {
@@ -567,7 +569,7 @@
         }
         if (askRules) {
           const list = await thresholdRules(ctx.api);
-          if (list) ths = levels(ruleFor(list, opts.name, opts.labels));
+          if (list) ths = levels(ruleFor(list, opts.name, opts.host && !opts.localHost ? { ...opts.labels, host: opts.host } : opts.labels));
         }
         c.step = (data.step_seconds || 0) * 1000;
         c.lines = data.series.map((x) => ({ labels: x.labels, points: x.points.map((p) => ({ at: p.at, v: p.avg === null || p.avg === undefined ? null : p.avg })) }));
@@ -584,6 +586,8 @@
       for (const smp of samples) {
         if (smp.name !== name || smp.value === null || smp.value === undefined) continue;
         if (!Object.entries(opts.labels || {}).every(([k, v]) => smp.labels[k] === v)) continue;
+        // A chosen host: its series (label host), or this Lookout's (no host label).
+        if (opts.host && (opts.localHost ? 'host' in smp.labels : smp.labels.host !== opts.host)) continue;
         const key = JSON.stringify(smp.labels);
         let line = c.lines.find((l) => JSON.stringify(l.labels) === key);
         if (!line) { line = { labels: smp.labels, points: [] }; c.lines.push(line); }

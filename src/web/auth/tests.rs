@@ -309,9 +309,12 @@ async fn every_route_but_the_public_ones_needs_credentials() {
         "GET /assets/{file}",
     ];
     for (path, method) in ROUTES {
+        // A host page of this Lookout itself (any other name is a 404).
+        let own_host = format!("/hosts/{}", env.state.config.get().alerts.host);
         let uri = path
             .replace("{id}", "x")
             .replace("{file}", "app.js")
+            .replace("/hosts/{name}", &own_host)
             .replace("{name}", "app");
         let name = format!("{method} {path}");
         let request = Request::builder()

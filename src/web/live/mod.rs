@@ -230,8 +230,8 @@ pub fn message_json(message: &BusMessage) -> String {
 fn status_json(state: &AppState) -> String {
     // The page reads only the checks from the greeting; the series (most of the document with
     // many checks) stay out, and pages that need latest values ask /api/v1/status for them.
-    let mut value =
-        serde_json::to_value(status_view(state, &SeriesFilter::None)).unwrap_or_default();
+    let mut value = serde_json::to_value(status_view(state, &SeriesFilter::None, None, None))
+        .unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.insert("type".into(), "status".into());
     }
