@@ -130,6 +130,9 @@ pub struct HostDetailView {
     pub generated_at: String,
     #[serde(flatten)]
     pub host: HostView,
+    /// Whether it sends Lookout's usage series (`cpu_usage_ratio`, `memory_usage_ratio`,
+    /// `filesystem_usage_ratio`), which the page charts over a range.
+    pub usage_series: bool,
     pub filesystems: Vec<HostFilesystemView>,
     pub checks: Vec<HostCheckView>,
     /// Its series in all, and under how many names.

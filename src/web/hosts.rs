@@ -496,11 +496,16 @@ pub async fn host(
     let mut node_fs: BTreeMap<(String, Option<String>), Bytes> = BTreeMap::new();
     let mut filesystems = Vec::new();
     let mut series_total = 0;
+    let mut usage_series = false;
     for (key, latest) in state.snapshot.series() {
         if !choice.owns_labels(&key.labels) {
             continue;
         }
         series_total += 1;
+        usage_series |= matches!(
+            plain(&key.name),
+            "cpu_usage_ratio" | "memory_usage_ratio" | "filesystem_usage_ratio"
+        );
         let value = Some(latest.value).filter(|v| v.is_finite());
         let mountpoint = key.labels.get("mountpoint").cloned();
         let device = key.labels.get("device").cloned();
@@ -587,6 +592,7 @@ pub async fn host(
     Ok(Json(HostDetailView {
         generated_at: all.generated_at,
         host: row,
+        usage_series,
         filesystems,
         checks,
         series_total,

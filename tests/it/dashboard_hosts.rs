@@ -313,6 +313,16 @@ async fn the_host_selector_shows_one_hosts_cpu_and_checks_and_a_host_page_what_i
     }
     assert_eq!(shown[2], json!(["web-1/app"]));
     assert_eq!(shown[3], json!(["/"]));
+    // ... and its CPU over the range, its own line only.
+    let (shown, _) = wait_js(
+        &client,
+        Duration::from_secs(10),
+        "web-1's CPU chart",
+        cpu,
+        |v| !v.is_null(),
+    )
+    .await;
+    assert_eq!(shown[1], json!(["web-1"]), "{shown}");
 
     // A Prometheus agent's 1,500 series: counted, 50 names a page, the next page a link.
     open(&client, &format!("{}/hosts/prom-1:9100", hub.base)).await;

@@ -627,7 +627,7 @@
       const on = host ? { host, localHost: isLocal } : {};
       const hostName = host && (L.hosts || []).length > 1 ? ' — ' + host : '';
       put(main, header('System' + hostName, true, null, hostPicker(false)),
-        isLocal ? null : h('p', { class: 'lead', id: 'host-note' }, 'The series ' + host + ' sends (' + senderText(row || { kind: '' }) + '), under the names of this Lookout\u2019s own. ',
+        isLocal ? null : h('p', { class: 'lead', id: 'host-note' }, host + '\u2019s series, under the names of this Lookout\u2019s own; sent by ' + senderText(row || { kind: '' }) + '. ',
           h('a', { href: '/hosts/' + encodeURIComponent(host), text: 'Everything ' + host + ' sends' }), '.'),
         h('h2', { text: 'CPU and memory' }),
         h('div', { class: 'grid' },
@@ -1326,12 +1326,12 @@
         fact('CPU', usage('cpu')), fact('Memory', usage('memory')), fact('Disk /', usage('disk')), fact('CPU, last hour', sparkline(d.host, d.cpu_sparkline))));
       const on = { host: d.host, localHost: !!d.local };
       const hl = d.local ? {} : { host: d.host };
-      const lookoutNames = d.kind === 'lookout' || d.local;
+      const lookoutNames = d.usage_series;
       const charts = lookoutNames ? h('div', { class: 'grid' },
         chart({ title: 'CPU busy', name: 'cpu_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('cpu_usage_ratio', hl), group: 'host', ...on }),
         chart({ title: 'Memory used', name: 'memory_usage_ratio', unit: 'ratio', thresholds: thresholdsFor('memory_usage_ratio', hl), group: 'host', ...on }),
         chart({ title: 'Disk used', name: 'filesystem_usage_ratio', labels: { mountpoint: '/' }, unit: 'ratio', thresholds: thresholdsFor('filesystem_usage_ratio', { mountpoint: '/', ...hl }), group: 'host', ...on }))
-        : h('p', { class: 'muted', text: 'Its series are not named as Lookout\u2019s: the CPU line above comes from its idle counters; its series are listed below.' });
+        : h('p', { class: 'muted', text: 'It sends no series named as Lookout\u2019s (cpu_usage_ratio, memory_usage_ratio, filesystem_usage_ratio) to chart' + (d.cpu_sparkline && d.cpu_sparkline.length ? '; its CPU of the last hour above comes from its idle counters' : '') + '. What it sends is listed below.' });
       const fsRows = (d.filesystems || []).map((f) => labelCells(h('tr', { 'data-mount': f.mountpoint }, h('td', {}, h('code', { text: f.mountpoint })), h('td', { text: f.device || '—' }), usageCell(f.usage, f.levels, 'usage')), ['Mount point', 'Device', 'Used']));
       const checkRows = (d.checks || []).map((c) => labelCells(h('tr', { 'data-check': c.check }, h('td', {}, h('a', { href: '/checks/' + encodeURIComponent(c.check), text: c.check })), h('td', { 'data-check-badge': c.check }, badge(c.status)), h('td', { text: c.layer }), h('td', { class: 'num', text: c.value === null || c.value === undefined ? '—' : fmt(c.value, '') }), h('td', { 'data-check-detail': c.check, text: c.detail }), h('td', {}, h('time', { datetime: c.at, text: fmtTime(c.at_ms, true) }))), ['Check', 'Status', 'Layer', 'Value', 'Detail', 'Last result']));
       put(main, header(d.host, true, h('span', { id: 'host-status' }, hostBadge(d))),
