@@ -42,6 +42,16 @@ pub fn format_value(value: f64, unit: ValueUnit) -> String {
     }
 }
 
+/// A rate's value or level, written per second: "12.5/s", "1.5 MiB/s", "450 ms/s"; a percent
+/// (seconds per second, a share of time) stays as it is, and so does "no value".
+pub fn per_second(text: String, unit: ValueUnit) -> String {
+    if unit == ValueUnit::Percent || text == "no value" {
+        text
+    } else {
+        format!("{text}/s")
+    }
+}
+
 /// A threshold in its unit: percents as written in the config ("95%", "92.5%"), the rest
 /// like values.
 pub fn format_threshold(level: f64, unit: ValueUnit) -> String {

@@ -481,21 +481,65 @@ async fn run_once(config: &Config, clock: &SharedClock, json: bool) -> ExitCode 
         observation
             .checks
             .retain(|c| c.at_ms >= now - CRON_LOOKBACK_MS);
+        // A rate rule's series: its window's samples, each at its time, then the latest at its
+        // own time (not `now`, which would stretch the rate's span).
+        let mut rated = Vec::new();
         for name in engine.watched_metrics() {
+            let window = engine.rate_window(&name);
+            let lookback = window.map_or(0, |w| w.as_millis() as i64);
             let result = store
-                .query(&name, &[], now - CRON_LOOKBACK_MS, now, 10_000)
+                .query(
+                    &name,
+                    &[],
+                    now - lookback.max(CRON_LOOKBACK_MS),
+                    now,
+                    10_000,
+                )
                 .await?;
+            // A bucket's last value is at its end, about.
+            let end = (result.step_ms - 1).max(0);
             for series in result.series {
-                if let Some(point) = series.points.last() {
-                    observation.samples.push(Sample {
-                        series: Arc::new(series.key),
-                        value: point.last,
-                    });
+                let key = Arc::new(series.key);
+                let Some(point) = series.points.last() else {
+                    continue;
+                };
+                if point.at_ms + end < now - CRON_LOOKBACK_MS {
+                    continue;
                 }
+                let sample = Sample {
+                    series: key.clone(),
+                    value: point.last,
+                };
+                if window.is_none() {
+                    observation.samples.push(sample);
+                    continue;
+                }
+                let earlier: Vec<(i64, f64)> = series.points[..series.points.len() - 1]
+                    .iter()
+                    .map(|p| (p.at_ms + end, p.last))
+                    .collect();
+                engine.fill_rates(&key, &earlier, now);
+                rated.push(Observation {
+                    source: "store".to_string(),
+                    at_ms: point.at_ms + end,
+                    samples: vec![sample],
+                    checks: Vec::new(),
+                });
             }
         }
-        let evaluated = observation.samples.len() + observation.checks.len();
+        let evaluated = observation.samples.len() + rated.len() + observation.checks.len();
         let mut batch = engine.observe(&observation, now);
+        for observation in &rated {
+            let more = engine.observe(observation, now);
+            batch
+                .upserts
+                .retain(|u| !more.upserts.iter().any(|m| m.id == u.id));
+            batch.upserts.extend(more.upserts);
+            batch.removed.extend(more.removed);
+            batch.history.extend(more.history);
+            batch.outbox.extend(more.outbox);
+            batch.retract.extend(more.retract);
+        }
         let ticked = engine.tick(now);
         batch
             .upserts

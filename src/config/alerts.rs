@@ -11,7 +11,9 @@ use toml::de::DeValue;
 
 use crate::base::matcher::Matcher;
 use crate::base::schema::string_list;
-use crate::base::schema::{Field, Item, Kind, Reader, Table, Text, a_type, text_kind};
+use crate::base::schema::{
+    DURATION_TYPE, Field, Item, Kind, Reader, Table, Text, a_type, text_kind,
+};
 use crate::base::schema::{
     bool_setting, duration_setting, not_longer, positive, string_setting, unknown_name,
     whole_setting, within,
@@ -122,6 +124,9 @@ pub enum RuleSource {
     Metric {
         name: String,
         matchers: Vec<Matcher>,
+        /// `rate = "5m"`: the value is the per-second rate of the series (a counter) over this
+        /// window (`alert::rate`), not the series' value. New rules only.
+        rate: Option<Duration>,
     },
     /// `check_status = 'check=~".*"'` (matchers on the check's labels: check, layer, type):
     /// one alert per matching check; thresholds are statuses ("warning", "critical").
@@ -216,6 +221,12 @@ pub const FLAP_CHANGES: std::ops::RangeInclusive<u32> = 2..=1000;
 /// The range of `[alerts.flapping] window` and `stable_for`.
 pub const FLAP_DURATIONS: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(86_400));
+/// The range of a metric rule's `rate` window: long enough for a few samples of any sender,
+/// short enough that the window's samples stay few (`alert::rate` bounds them).
+pub const RATE_WINDOWS: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(24 * 3600));
+/// `RATE_WINDOWS` as messages say it.
+const RATE_RANGE: &str = "from \"30s\" to \"24h\"";
 /// The default of `[alerts] for_critical`.
 pub const DEFAULT_FOR_CRITICAL: Duration = Duration::from_secs(15);
 
@@ -793,7 +804,10 @@ fn read_rule(
 
     let guessed_unit = match (base, &source) {
         (Some(base), _) => base.unit,
-        (None, Some(RuleSource::Metric { name, .. })) => unit_of_metric(name),
+        (None, Some(RuleSource::Metric { name, rate, .. })) => match rate {
+            Some(_) => unit_of_rate(name),
+            None => unit_of_metric(name),
+        },
         (None, Some(RuleSource::CheckStatus { .. })) => ValueUnit::Status,
         (None, _) => ValueUnit::Number,
     };
@@ -1155,6 +1169,21 @@ fn read_source(
         let parsed = check_matchers(r, &item);
         (item, parsed)
     });
+    let rate = string_setting(r, table, "rate", None, DURATION_TYPE, |text| {
+        let window = parse_duration(&text.value).map_err(|_| {
+            format!(
+                "{} is not a duration; expected the window of the rate, {RATE_RANGE}, like rate = \"5m\"",
+                text.quoted()
+            )
+        })?;
+        if window < RATE_WINDOWS.0 || window > RATE_WINDOWS.1 {
+            return Err(format!(
+                "{} is out of range; expected a window {RATE_RANGE} (it should hold a few of the counter's samples, like rate = \"5m\" for a 15s scrape)",
+                text.quoted()
+            ));
+        }
+        Ok(Some(window))
+    });
 
     // Report the values' own problems first; `None` below then means "already reported".
     let report = |r: &mut Reader<'_>, item: &Item<'_, '_>, error: &Option<String>| {
@@ -1217,6 +1246,25 @@ fn read_source(
         );
     }
 
+    // A rate is of a counter series: a new metric rule's, and no built-in's (they watch gauges,
+    // and their levels, unit and messages are made for the value).
+    if rate.value.is_some() {
+        let problem = match (base, effective_kind) {
+            (_, Some(kind)) if kind != SourceKind::Metric => Some(format!(
+                "only applies to metric rules (the per-second rate of a counter); a {} rule has no counter to rate",
+                kind.key()
+            )),
+            (Some(base), _) => Some(format!(
+                "the built-in {:?} watches the value of its series, not a rate; an override may not change what it measures; give a rate rule a new name",
+                base.name
+            )),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            r.problem(rate.span.as_ref(), &rate.path, problem);
+        }
+    }
+
     let Some(base) = base else {
         let Some(kind) = kind else {
             let close = BUILTIN_RULES
@@ -1245,7 +1293,14 @@ fn read_source(
             return None;
         }
         return match kind {
-            SourceKind::Metric => metric.and_then(|(_, parsed)| parsed.ok()),
+            SourceKind::Metric => match metric.and_then(|(_, parsed)| parsed.ok()) {
+                Some(RuleSource::Metric { name, matchers, .. }) => Some(RuleSource::Metric {
+                    name,
+                    matchers,
+                    rate: rate.value,
+                }),
+                other => other,
+            },
             SourceKind::CheckStatus => check_status
                 .and_then(|(_, parsed)| parsed.ok())
                 .map(|matchers| RuleSource::CheckStatus { matchers }),
@@ -1291,12 +1346,14 @@ fn read_source(
         RuleSource::Metric {
             name: metric_name,
             matchers,
+            ..
         } => {
             if let Some((
                 item,
                 Ok(RuleSource::Metric {
                     name: written_name,
                     matchers: written,
+                    ..
                 }),
             )) = &metric
             {
@@ -1379,6 +1436,7 @@ fn parse_selector(text: &Text) -> Result<RuleSource, String> {
     Ok(RuleSource::Metric {
         name: name.to_string(),
         matchers,
+        rate: None,
     })
 }
 
@@ -1480,6 +1538,19 @@ fn unit_of_metric(name: &str) -> ValueUnit {
     } else if name.ends_with("_seconds") {
         ValueUnit::Seconds
     } else if name.ends_with("_bytes") {
+        ValueUnit::Bytes
+    } else {
+        ValueUnit::Number
+    }
+}
+
+/// The unit of the rate of a counter: seconds per second are a share of time (a percent:
+/// `node_cpu_seconds_total{mode="idle"}` is 0..1 per CPU), bytes per second bytes, the rest
+/// numbers per second.
+fn unit_of_rate(name: &str) -> ValueUnit {
+    if name.ends_with("_seconds_total") {
+        ValueUnit::Percent
+    } else if name.ends_with("_bytes_total") {
         ValueUnit::Bytes
     } else {
         ValueUnit::Number
@@ -2348,6 +2419,7 @@ mod tests {
         expected[2].source = RuleSource::Metric {
             name: "filesystem_usage_ratio".into(),
             matchers: vec![Matcher::parse("mountpoint=\"/\"").unwrap()],
+            rate: None,
         };
         expected[5].source = RuleSource::NoData {
             matchers: vec![Matcher::parse("layer=\"database\"").unwrap()],
@@ -2373,7 +2445,7 @@ mod tests {
              warning = \"80%\"\ncritical = 0.9\nnotifiers = []\n",
         );
         let rule = rule(&config, "data_disk");
-        let RuleSource::Metric { name, matchers } = &rule.source else {
+        let RuleSource::Metric { name, matchers, .. } = &rule.source else {
             panic!("not a metric rule: {:?}", rule.source)
         };
         assert_eq!(name, "filesystem_usage_ratio");
@@ -2429,6 +2501,77 @@ mod tests {
             let config = parse(&text);
             assert_eq!(rule(&config, "r").critical, Some(value), "{text}");
         }
+    }
+
+    #[test]
+    fn rate_rules_are_read_with_the_unit_of_their_rate() {
+        let config = parse(
+            "[[alerts.rule]]\nname = \"cpu_busy\"\nmetric = 'node_cpu_seconds_total{mode=\"idle\"}'\n\
+             rate = \"1m\"\ncomparison = \"below\"\nwarning = \"10%\"\n\n\
+             [[alerts.rule]]\nname = \"rx\"\nmetric = 'node_network_receive_bytes_total'\nrate = \"5m\"\n\
+             warning = \"100MiB\"\n\n\
+             [[alerts.rule]]\nname = \"forks\"\nmetric = 'node_forks_total'\nrate = \"24h\"\nwarning = 50\n\n\
+             [[alerts.rule]]\nname = \"plain\"\nmetric = 'node_forks_total'\nwarning = 50\n",
+        );
+        let busy = rule(&config, "cpu_busy");
+        let RuleSource::Metric {
+            name,
+            matchers,
+            rate,
+        } = &busy.source
+        else {
+            panic!("{:?}", busy.source);
+        };
+        assert_eq!(
+            (name.as_str(), matchers.len(), *rate),
+            ("node_cpu_seconds_total", 1, Some(Duration::from_secs(60)))
+        );
+        // Seconds per second: a share of time, so "10%" is 0.1.
+        assert_eq!((busy.unit, busy.warning), (ValueUnit::Percent, Some(0.1)));
+        assert_eq!(rule(&config, "rx").unit, ValueUnit::Bytes);
+        assert_eq!(rule(&config, "forks").unit, ValueUnit::Number);
+        assert!(matches!(
+            rule(&config, "forks").source,
+            RuleSource::Metric { rate: Some(d), .. } if d == Duration::from_secs(86_400)
+        ));
+        assert!(matches!(
+            rule(&config, "plain").source,
+            RuleSource::Metric { rate: None, .. }
+        ));
+    }
+
+    #[test]
+    fn rate_errors_say_the_range_and_where_a_rate_cannot_be() {
+        let text = "[[alerts.rule]]\nname = \"a\"\nmetric = 'x_total'\nwarning = 1\nrate = \"soon\"\n\n\
+                    [[alerts.rule]]\nname = \"b\"\nmetric = 'x_total'\nwarning = 1\nrate = \"10s\"\n\n\
+                    [[alerts.rule]]\nname = \"c\"\nmetric = 'x_total'\nwarning = 1\nrate = \"2d\"\n\n\
+                    [[alerts.rule]]\nname = \"d\"\nmetric = 'x_total'\nwarning = 1\nrate = 300\n\n\
+                    [[alerts.rule]]\nname = \"e\"\ncheck_status = 'check=\"app\"'\nwarning = \"warning\"\nrate = \"5m\"\n\n\
+                    [[alerts.rule]]\nname = \"f\"\nno_data = 3\nrate = \"5m\"\n\n\
+                    [[alerts.rule]]\nname = \"cpu_usage\"\nrate = \"5m\"\n";
+        assert_eq!(
+            errors(text),
+            "lookout.toml:5:8: alerts.rule \"a\".rate: \"soon\" is not a duration; expected the window of the rate, from \"30s\" to \"24h\", like rate = \"5m\"\n\
+             lookout.toml:11:8: alerts.rule \"b\".rate: \"10s\" is out of range; expected a window from \"30s\" to \"24h\" (it should hold a few of the counter's samples, like rate = \"5m\" for a 15s scrape)\n\
+             lookout.toml:17:8: alerts.rule \"c\".rate: \"2d\" is out of range; expected a window from \"30s\" to \"24h\" (it should hold a few of the counter's samples, like rate = \"5m\" for a 15s scrape)\n\
+             lookout.toml:23:8: alerts.rule \"d\".rate: expected a duration string like \"10s\", found an integer\n\
+             lookout.toml:29:8: alerts.rule \"e\".rate: only applies to metric rules (the per-second rate of a counter); a check_status rule has no counter to rate\n\
+             lookout.toml:34:8: alerts.rule \"f\".rate: only applies to metric rules (the per-second rate of a counter); a no_data rule has no counter to rate\n\
+             lookout.toml:38:8: alerts.rule \"cpu_usage\".rate: the built-in \"cpu_usage\" watches the value of its series, not a rate; an override may not change what it measures; give a rate rule a new name"
+        );
+        // The bounds themselves are windows.
+        let _ = parse(
+            "[[alerts.rule]]\nname = \"a\"\nmetric = 'x_total'\nrate = \"30s\"\nwarning = 1\n\
+             [[alerts.rule]]\nname = \"b\"\nmetric = 'x_total'\nrate = \"24h\"\nwarning = 1\n",
+        );
+        assert_eq!(
+            (RATE_WINDOWS.0, RATE_WINDOWS.1),
+            (
+                parse_duration("30s").unwrap(),
+                parse_duration("24h").unwrap()
+            ),
+            "RATE_RANGE says them"
+        );
     }
 
     #[test]
@@ -2695,9 +2838,9 @@ lookout.toml:89:18: alerts.rule "j".critical_clear: "3s" must be below critical 
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert!(shown.is_empty(), "{}\n{text}", shown.join("\n"));
 
-        // Every example took effect: 1 override, 1 disabled built-in, 3 new rules, 1 inhibit.
+        // Every example took effect: 1 override, 1 disabled built-in, 4 new rules, 1 inhibit.
         assert_eq!(alerts.host, "web-1");
-        assert_eq!(alerts.rules.len(), BUILTIN_RULES.len() + 3);
+        assert_eq!(alerts.rules.len(), BUILTIN_RULES.len() + 4);
         assert_eq!(alerts.rules[0].warning, Some(0.70));
         assert!(!alerts.rules[3].enabled);
         let kinds: Vec<SourceKind> = alerts.rules[BUILTIN_RULES.len()..]
@@ -2708,10 +2851,15 @@ lookout.toml:89:18: alerts.rule "j".critical_clear: "3s" must be below critical 
             kinds,
             [
                 SourceKind::Metric,
+                SourceKind::Metric,
                 SourceKind::CheckStatus,
                 SourceKind::NoData
             ]
         );
+        assert!(matches!(
+            alerts.rules[BUILTIN_RULES.len() + 1].source,
+            RuleSource::Metric { rate: Some(window), .. } if window == Duration::from_secs(300)
+        ));
         assert_eq!(alerts.inhibit.len(), builtin_inhibitions().len() + 1);
     }
 }

@@ -128,7 +128,7 @@ impl Levels {
             rules
                 .iter()
                 .filter(|r| r.enabled)
-                .find(|r| matches!(&r.source, RuleSource::Metric { name, .. } if name == series))
+                .find(|r| matches!(&r.source, RuleSource::Metric { name, rate: None, .. } if name == series))
                 .map(|r| Thresholds {
                     comparison: r.comparison,
                     warning: r.warning,

@@ -7,6 +7,10 @@
 //! - **metric** (`metric = 'cpu_usage_ratio{…}'`): `lookout_<metric>{…} >= level` (`<=` for
 //!   `comparison = "below"`), one rule per severity (warning, critical) with the rule's `for`.
 //!   Ratios are 0-1 in the series and in the config alike.
+//! - **metric with `rate = "5m"`**: `rate(lookout_<metric>{…}[5m]) >= level`. Prometheus'
+//!   `rate()` extrapolates to the window's edges where Lookout's does not (`alert::rate`), so
+//!   near a level the two may differ by up to the share of the window before the first and
+//!   after the last sample.
 //! - **check_status** (`check_status = 'check=~"…"'`): `lookout_check_status{…, status=~"…"}
 //!   == 1`, the statuses being those that reach the severity's level. That series has no `type`
 //!   label: a matcher on `type` becomes `and`/`unless` on `lookout_check_up{type…}` (which has
@@ -36,7 +40,7 @@ use std::time::Duration;
 use super::prometheus_text::PREFIX;
 use crate::alert::Comparison;
 use crate::alert::matcher::{MatchOp, Matcher};
-use crate::alert::render::format_threshold;
+use crate::alert::render::{format_threshold, per_second};
 use crate::config::alerts::status_value;
 use crate::config::{CheckKind, Config, RuleConfig, RuleSource, ValueUnit};
 use crate::model::Status;
@@ -177,22 +181,37 @@ fn reaches(comparison: Comparison, value: f64, level: f64) -> bool {
 fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, String> {
     let mut out = Vec::new();
     match &rule.source {
-        RuleSource::Metric { name, matchers } => {
-            let selector = selector(&format!("{PREFIX}{name}"), matchers);
+        RuleSource::Metric {
+            name,
+            matchers,
+            rate,
+        } => {
+            let mut selector = selector(&format!("{PREFIX}{name}"), matchers);
+            if let Some(window) = rate {
+                selector = format!("rate({selector}[{}])", prom_duration(*window));
+            }
             let op = match rule.comparison {
                 Comparison::Above => ">=",
                 Comparison::Below => "<=",
             };
-            let value = match rule.unit {
-                ValueUnit::Percent => "{{ $value | humanizePercentage }}",
-                ValueUnit::Seconds => "{{ $value | humanizeDuration }}",
-                ValueUnit::Bytes => "{{ $value | humanize1024 }}B",
-                ValueUnit::Status | ValueUnit::Number => "{{ $value }}",
+            // A rate is per second, as Lookout writes it (`alert::render::per_second`); a
+            // percent (seconds per second) is a share of time and stays a percent.
+            let value = match (rule.unit, rate.is_some()) {
+                (ValueUnit::Percent, _) => "{{ $value | humanizePercentage }}",
+                (ValueUnit::Seconds, false) => "{{ $value | humanizeDuration }}",
+                (ValueUnit::Seconds, true) => "{{ $value | humanizeDuration }}/s",
+                (ValueUnit::Bytes, false) => "{{ $value | humanize1024 }}B",
+                (ValueUnit::Bytes, true) => "{{ $value | humanize1024 }}B/s",
+                (ValueUnit::Status | ValueUnit::Number, false) => "{{ $value }}",
+                (ValueUnit::Status | ValueUnit::Number, true) => "{{ $value }}/s",
             };
             for (severity, level) in levels(rule) {
                 let context = Context {
                     value,
-                    threshold: format_threshold(level, rule.unit),
+                    threshold: match rate {
+                        Some(_) => per_second(format_threshold(level, rule.unit), rule.unit),
+                        None => format_threshold(level, rule.unit),
+                    },
                     severity,
                     rule: &rule.name,
                     detail: "",
@@ -672,6 +691,47 @@ mod tests {
             "the Watchdog is off by default"
         );
         assert_eq!(rules.len(), 20);
+    }
+
+    #[test]
+    fn a_rate_rule_is_the_rate_of_its_series_over_its_window() {
+        let text = r#"
+[[alerts.rule]]
+name = "cpu_busy"
+metric = 'node_cpu_seconds_total{mode="idle"}'
+rate = "5m"
+comparison = "below"
+warning = "10%"
+critical = "2%"
+for = "10m"
+
+[[alerts.rule]]
+name = "rx"
+metric = 'node_network_receive_bytes_total{device!="lo"}'
+rate = "1h30m"
+warning = "100MiB"
+summary = "{{labels.device}} receives {{value}} (warning at {{threshold}})"
+"#;
+        let (rules, _) = translate(&config(text));
+        let busy = rule(&rules, "cpu_busy", "critical");
+        assert_eq!(
+            busy.expr,
+            "rate(lookout_node_cpu_seconds_total{mode=\"idle\"}[5m]) <= 0.02"
+        );
+        assert_eq!(busy.hold_for, Duration::from_secs(15));
+        assert_eq!(
+            busy.annotations[0].1,
+            "cpu_busy is {{ $value | humanizePercentage }} on {{ $labels.instance }}"
+        );
+        let rx = rule(&rules, "rx", "warning");
+        assert_eq!(
+            rx.expr,
+            "rate(lookout_node_network_receive_bytes_total{device!=\"lo\"}[1h30m]) >= 104857600"
+        );
+        assert_eq!(
+            rx.annotations[0].1,
+            "{{ $labels.device }} receives {{ $value | humanize1024 }}B/s (warning at 100.0 MiB/s)"
+        );
     }
 
     #[test]

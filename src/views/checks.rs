@@ -343,9 +343,15 @@ impl ThresholdsListView {
 }
 
 impl RuleThresholdsView {
-    /// A metric rule's levels; `None` for rules on check statuses, no-data and the Watchdog.
+    /// A metric rule's levels; `None` for rules on check statuses, no-data and the Watchdog,
+    /// and for rate rules (their levels are of the rate, not of the series a chart draws).
     pub fn of(rule: &RuleConfig) -> Option<RuleThresholdsView> {
-        let RuleSource::Metric { name, matchers } = &rule.source else {
+        let RuleSource::Metric {
+            name,
+            matchers,
+            rate: None,
+        } = &rule.source
+        else {
             return None;
         };
         let mut labels = BTreeMap::new();

@@ -41,6 +41,7 @@ mod agent_hub;
 mod alertmanager;
 mod alerts_cli;
 mod alerts_daemon;
+mod alerts_rate;
 mod auth;
 mod auth_tls;
 mod checks_dns;

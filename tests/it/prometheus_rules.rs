@@ -68,12 +68,21 @@ summary = "{{labels.check}} is {{value}}"
 description = "It's {{detail}}: \"{{rule}}\" at {{severity}}"
 runbook_url = "https://wiki.example.org/runbooks/db#degraded"
 labels = { team = "dba" }
+
+[[alerts.rule]]
+name = "cpu_busy"
+metric = 'node_cpu_seconds_total{mode="idle"}'
+rate = "5m"
+comparison = "below"
+warning = "10%"
+summary = "CPU {{labels.cpu}} idle {{value}} on {{host}}"
 "#;
 
 /// Synthetic series as Lookout exports them, one sample a minute, and what must fire:
 /// cpu at 97% (both severities, past `for`); app critical (check_failed) but not the system
 /// check disk:/; db at warning (db_degraded) but not the redis check "cache"; db no longer
-/// scraped after 2m (check_no_data after 3 × its 1m interval).
+/// scraped after 2m (check_no_data after 3 × its 1m interval); CPU 0 idle 1 s per second for
+/// 4m, then 0.05 (cpu_busy, a rate rule, after its 2m `for`).
 const TESTS: &str = r#"
 rule_files:
   - rules.yml
@@ -97,6 +106,8 @@ tests:
         values: '1x8'
       - series: 'lookout_check_status{check="cache",layer="database",status="critical",instance="web1"}'
         values: '1x8'
+      - series: 'lookout_node_cpu_seconds_total{cpu="0",mode="idle",instance="web1"}'
+        values: '0+60x4 243+3x10'
     alert_rule_test:
       - eval_time: 5m
         alertname: cpu_usage
@@ -128,6 +139,16 @@ tests:
               summary: 'db is warning'
               description: "It's db is warning: \"db_degraded\" at warning"
               runbook_url: 'https://wiki.example.org/runbooks/db#degraded'
+      - eval_time: 6m
+        alertname: cpu_busy
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: cpu_busy
+        exp_alerts:
+          - exp_labels: {severity: warning, cpu: "0", mode: idle, instance: web1}
+            exp_annotations:
+              summary: 'CPU 0 idle 5% on web1'
+              description: 'cpu_busy is 5% (warning at 10%).'
       - eval_time: 4m
         alertname: check_no_data
         exp_alerts: []
@@ -170,7 +191,7 @@ fn custom_rules_pass_promtool_and_fire_like_lookout_would() {
 
     let (ok, said) = promtool(&["check", "rules", "rules.yml"], dir.path());
     assert!(ok, "{said}\n{yaml}");
-    assert!(said.contains("SUCCESS: 20 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 21 rules found"), "{said}");
 
     std::fs::write(dir.path().join("tests.yml"), TESTS).unwrap();
     let (ok, said) = promtool(&["test", "rules", "tests.yml"], dir.path());

@@ -28,15 +28,33 @@ impl Engine {
                     continue;
                 };
                 for &index in rules.clone().iter() {
-                    if self.quiet(index, sample.value) {
-                        continue;
-                    }
-                    let RuleSource::Metric { matchers, .. } = &self.rules[index].source else {
+                    let RuleSource::Metric { matchers, rate, .. } = &self.rules[index].source
+                    else {
                         continue;
                     };
+                    // A rate rule's value is the rate, known once the sample is in its window.
+                    if rate.is_none() && self.quiet(index, sample.value) {
+                        continue;
+                    }
                     if !all_match(matchers, &sample.series.labels) {
                         continue;
                     }
+                    let value = match rate {
+                        None => sample.value,
+                        Some(window) => {
+                            let window_ms = window.as_millis() as i64;
+                            match self.rates.observe(
+                                window_ms,
+                                &sample.series,
+                                observation.at_ms,
+                                sample.value,
+                                now_ms,
+                            ) {
+                                Some(rate) if !self.quiet(index, rate) => rate,
+                                _ => continue,
+                            }
+                        }
+                    };
                     let id = format!("{}:{}", self.rules[index].name, sample.series);
                     let labels = &sample.series.labels;
                     let interval_ms = if observation.source == "system" {
@@ -48,7 +66,7 @@ impl Engine {
                         index,
                         id,
                         labels,
-                        sample.value,
+                        value,
                         String::new(),
                         interval_ms,
                         now_ms,

@@ -8,7 +8,7 @@ use super::{Engine, LiveAlert};
 use crate::alert::flap::FlapChange;
 use crate::alert::mute::{MuteReason, Untold};
 use crate::alert::records::{AlertBatch, HistoryEntry};
-use crate::alert::render::{TemplateContext, format_threshold, format_value, render};
+use crate::alert::render::{TemplateContext, format_threshold, format_value, per_second, render};
 use crate::alert::{AlertState, Notification, Severity};
 use crate::clock::UnixMillis;
 use crate::config::{RuleConfig, RuleSource, ValueUnit};
@@ -270,6 +270,7 @@ impl Engine {
             rule.source,
             RuleSource::NoData { .. } | RuleSource::HostSilent { .. }
         );
+        let is_rate = matches!(rule.source, RuleSource::Metric { rate: Some(_), .. });
         let value = if is_no_data {
             alert
                 .detail
@@ -277,6 +278,8 @@ impl Engine {
                 .or_else(|| alert.detail.strip_prefix("no data for "))
                 .unwrap_or(&alert.detail)
                 .to_string()
+        } else if is_rate {
+            per_second(format_value(alert.value, rule.unit), rule.unit)
         } else {
             format_value(alert.value, rule.unit)
         };
@@ -287,6 +290,9 @@ impl Engine {
         // A status is its own threshold ("critical" at "critical" says nothing).
         let threshold = match (is_no_data || rule.unit == ValueUnit::Status, level) {
             (true, _) | (_, None) => String::new(),
+            (false, Some(level)) if is_rate => {
+                per_second(format_threshold(level, rule.unit), rule.unit)
+            }
             (false, Some(level)) => format_threshold(level, rule.unit),
         };
         let context = TemplateContext {

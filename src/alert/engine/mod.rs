@@ -13,14 +13,15 @@
 //! set-up (`new`, `reconfigure`, `restore`) and the orchestration of `observe` and `tick`;
 //! the jobs live beside it: `evaluate` (rules -> states), `holds` (dependency holds, the
 //! gate's withdrawals, releases, flap ends), `mute` (why an alert is quiet, retelling when a
-//! mute lifts), `route` (groups, notifiers, due times) and `lifecycle` (what a state change
-//! tells, and the notice's text).
+//! mute lifts), `route` (groups, notifiers, due times), `lifecycle` (what a state change
+//! tells, and the notice's text) and `rate` (the windows of rate rules, `alert::rate`).
 
 mod evaluate;
 mod holds;
 mod hosts;
 mod lifecycle;
 mod mute;
+mod rate;
 mod route;
 #[cfg(test)]
 mod testing;
@@ -33,6 +34,7 @@ use super::flap::FlapTracker;
 use super::group::Grouper;
 use super::inhibit::dependency_closure;
 use super::mute::{MuteReason, MuteSource};
+use super::rate::Rates;
 use super::records::{AlertBatch, StoredAlert};
 use super::silence::Silence;
 use super::{AlertState, AlertTracker, Severity};
@@ -115,6 +117,8 @@ pub struct Engine {
     mute_sources: Vec<Arc<dyn MuteSource>>,
     /// `[alerts.connectivity]`: the canaries' verdict and what it holds.
     gate: Option<Gate>,
+    /// The rate windows of the series rate rules watch (`rate = "5m"`).
+    rates: Rates,
     /// What is remembered of an alert beyond its live state (which ends when it resolves):
     /// its recent changes (flap detection) and its resolution not sent yet.
     recent: HashMap<String, Recent>,
@@ -168,6 +172,7 @@ impl Engine {
             silences: Vec::new(),
             mute_sources: Vec::new(),
             gate: None,
+            rates: Rates::default(),
             recent: HashMap::new(),
             hosts: HashMap::new(),
             hosts_net: hosts::HostsNet::default(),
@@ -194,6 +199,13 @@ impl Engine {
                 metric_rules.entry(name.clone()).or_default().push(index);
             }
         }
+        let windows = self.rules.iter().filter_map(|rule| match &rule.source {
+            RuleSource::Metric {
+                rate: Some(window), ..
+            } => Some(window.as_millis() as i64),
+            _ => None,
+        });
+        self.rates.retain_windows(&windows.collect());
         self.metric_rules = metric_rules
             .into_iter()
             .map(|(name, indices)| (name, indices.into()))
@@ -385,6 +397,7 @@ impl Engine {
         let timing = self.timing();
         self.grouper.prune(&timing, now_ms);
         self.prune_recent(now_ms);
+        self.rates.prune(now_ms, STALE_AFTER_MS);
         batch
     }
 
