@@ -143,6 +143,50 @@ fn a_rate_rule_fires_on_a_busy_cpu_with_the_rate_in_its_message_and_resolves() {
     drop(hub);
 }
 
+/// Cron mode (`lookout alerts run`, no daemon evaluating): the hub stored a busy minute of
+/// CPU 0 with the rule off; a run with the rule on rates the stored samples at their times.
+#[test]
+fn cron_mode_rates_what_the_hub_stored() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HookReceiver::start(SECRET);
+    let rule = BUSY_RULE.replace("for = \"0s\"", "for = \"0s\"\nenabled = false # serve");
+    let (hub, config) = hub(dir.path(), &hook, &rule);
+    let agent = token(&config, "agent", "web-4");
+    let t0 = now_ms() - 100_000;
+    let samples: Vec<(i64, f64)> = (0..=8)
+        .map(|i| (t0 + i * 10_000, 5000.0 + 0.2 * i as f64))
+        .collect();
+    let labels = [("cpu", "0"), ("mode", "idle"), ("host", "web-4")];
+    let answer = write(
+        hub.addr,
+        &agent,
+        vec![series("node_cpu_seconds_total", &labels, &samples)],
+    );
+    assert_eq!(answer.0, 204, "{}", answer.1);
+    let (code, log) = hub.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        notices(&hook, "cpu_busy").is_empty(),
+        "the daemon had the rule off"
+    );
+
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text_of.replace("enabled = false # serve", "")).unwrap();
+    let out = common::output(
+        common::lookout()
+            .args(["--config"])
+            .arg(&config)
+            .args(["alerts", "run", "--json"]),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["firing"], 1, "{report}");
+    assert_eq!(report["messages_sent"], 1, "{report}");
+    let firing = wait_notice(&hook, "cpu_busy", "firing");
+    assert_eq!(firing, "CPU 0 idle 2.0% (level 5%)");
+}
+
 #[test]
 fn bad_rate_values_are_refused_with_file_line_and_column() {
     let _machine = crate::common::machine::shared();
