@@ -72,7 +72,7 @@ comparison = "below"
 warning = "20%"
 critical = "5%"
 for = "0s"
-summary = "CPU {{labels.cpu}} idle {{value}} (level {{threshold}})"
+summary = "CPU {{labels.cpu}} of {{host}} idle {{value}} (level {{threshold}})"
 "#;
 
 /// Exact counters: CPU 0 idle 95% of each second, then 2%, then 95% again; CPU 1 idle all
@@ -113,7 +113,7 @@ fn a_rate_rule_fires_on_a_busy_cpu_with_the_rate_in_its_message_and_resolves() {
     // idle over 50 s: 2% idle, critical at once (for = 0s).
     phase(70, 130, 0.2);
     let firing = wait_notice(&hook, "cpu_busy", "firing");
-    assert_eq!(firing, "CPU 0 idle 2.0% (level 5%)");
+    assert_eq!(firing, "CPU 0 of web-3 idle 2.0% (level 5%)");
     let alerts = hub.json("/api/v1/alerts");
     let busy: Vec<&Value> = alerts["alerts"]
         .as_array()
@@ -130,7 +130,7 @@ fn a_rate_rule_fires_on_a_busy_cpu_with_the_rate_in_its_message_and_resolves() {
     // Idle again: 20.6% at 140 s (a warning, held by hysteresis), 39.2% at 150 s: resolved.
     phase(140, 200, 9.5);
     let resolved = wait_notice(&hook, "cpu_busy", "resolved");
-    assert_eq!(resolved, "Resolved: CPU 0 idle 39.2% (level 20%)");
+    assert_eq!(resolved, "Resolved: CPU 0 of web-3 idle 39.2% (level 20%)");
     assert!(hook.received().iter().all(|r| r.verified));
     let kinds: Vec<String> = notices(&hook, "cpu_busy")
         .into_iter()
@@ -184,7 +184,7 @@ fn cron_mode_rates_what_the_hub_stored() {
     assert_eq!(report["firing"], 1, "{report}");
     assert_eq!(report["messages_sent"], 1, "{report}");
     let firing = wait_notice(&hook, "cpu_busy", "firing");
-    assert_eq!(firing, "CPU 0 idle 2.0% (level 5%)");
+    assert_eq!(firing, "CPU 0 of web-4 idle 2.0% (level 5%)");
 }
 
 #[test]
@@ -244,7 +244,7 @@ rate = "30s"
 comparison = "below"
 warning = "50%"
 for = "0s"
-summary = "CPU {{labels.cpu}} idle {{value}}"
+summary = "CPU {{labels.cpu}} of {{host}} idle {{value}}"
 "#;
     let (hub, config) = hub(dir.path(), &hook, rule);
     let agent = token(&config, "agent", "prom-agent");
@@ -304,7 +304,7 @@ summary = "CPU {{labels.cpu}} idle {{value}}"
         .expect("stress-ng is needed (apt install stress-ng)");
     let _stress = KillOnDrop(stress);
     let firing = wait_notice(&hook, "cpu_busy", "firing");
-    // "CPU 0 idle 3.1%": a share of each second, under the level.
+    // "CPU 0 of web-8 idle 3.1%": a share of each second, under the level.
     let percent: f64 = firing
         .strip_prefix("CPU ")
         .and_then(|rest| rest.split_once(" idle "))
@@ -312,5 +312,6 @@ summary = "CPU {{labels.cpu}} idle {{value}}"
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no rate in {firing:?}"));
     assert!((0.0..50.0).contains(&percent), "{firing}");
+    assert!(firing.contains(" of web-8 idle "), "{firing}");
     drop(hub);
 }
