@@ -8,137 +8,21 @@
 //! shows them, pass `promtool check config` and `amtool check-config`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::alerting::poll;
+use crate::common::hub::{
+    agent, agent_config, agent_token, hub, now_ms, points, queued, widest_gap,
+};
 use crate::common::prometheus::{PROMETHEUS, Server, encode};
 use crate::common::{self, Daemon, docs, lookout, run, text};
 
 /// The agent's system interval in these tests.
 const INTERVAL_MS: i64 = 1_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// `text` with the first `key = ...` line after the line `header` set to `key = value`.
-fn set(text: &str, header: &str, key: &str, value: &str) -> String {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let start = lines
-        .iter()
-        .position(|line| line == header)
-        .unwrap_or_else(|| panic!("no {header} in the preset's file"));
-    let at = lines[start..]
-        .iter()
-        .position(|line| line.starts_with(&format!("{key} = ")))
-        .unwrap_or_else(|| panic!("no {key} under {header} in the preset's file"));
-    lines[start + at] = format!("{key} = {value}");
-    lines.join("\n") + "\n"
-}
-
-/// `lookout config init --preset agent` into `dir/agent.toml`, then made fit for a test (a
-/// free port, its own data dir, everything every second). The variables it reads, from its
-/// "wrote ..." message, must be the hub's URL, the agent token and the host.
-fn agent_config(dir: &Path) -> PathBuf {
-    let file = dir.join("agent.toml");
-    let out = run(
-        &[
-            "config",
-            "init",
-            "--preset",
-            "agent",
-            file.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let said = text(&out.stdout);
-    for variable in ["LOOKOUT_HUB_URL", "LOOKOUT_AGENT_TOKEN", "LOOKOUT_HOST"] {
-        assert!(
-            said.contains(variable),
-            "the message names {variable}: {said}"
-        );
-    }
-    let mut config = std::fs::read_to_string(&file).unwrap();
-    let data = format!("\"{}\"", dir.join("agent-data").display());
-    config = set(&config, "[server]", "listen", "\"127.0.0.1:0\"");
-    config = set(&config, "[storage]", "path", &data);
-    config = set(&config, "[storage]", "flush_interval", "\"1s\"");
-    config = set(&config, "[system]", "interval", "\"1s\"");
-    config = set(&config, "[[remote_write]]", "flush_interval", "\"1s\"");
-    config = set(&config, "[[remote_write]]", "max_backoff", "\"1s\"");
-    std::fs::write(&file, config).unwrap();
-    file
-}
-
-/// `lookout serve` of the agent's file with its variables set.
-fn agent(config: &Path, url: &str, token: &str, host: &str) -> Daemon {
-    let mut command = lookout();
-    command
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("LOOKOUT_HUB_URL", url)
-        .env("LOOKOUT_AGENT_TOKEN", token)
-        .env("LOOKOUT_HOST", host);
-    Daemon::spawn(command)
-}
-
-/// A hub: `[receive]` on, on a free port, written into its config once known (for a restart
-/// on the same address).
-fn hub(dir: &Path) -> (Daemon, PathBuf) {
-    let config = common::write_config(dir, 0, "\n[receive]\n");
-    let hub = Daemon::start(&config);
-    hub.pin_listen(&config);
-    (hub, config)
-}
-
-/// `lookout token create --role agent --name NAME` against the hub's store.
-fn agent_token(config: &Path, name: &str) -> String {
-    let out = common::output(
-        lookout()
-            .args(["token", "create", "--config"])
-            .arg(config)
-            .args(["--role", "agent", "--name", name]),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let token = text(&out.stdout).trim().to_string();
-    common::secret(&token);
-    token
-}
-
-/// The points (Unix ms) of `name{host=HOST}` the daemon stores from `from_ms` on.
-/// The hub files a Lookout agent's series under its own names (`cpu_usage_ratio`, sent as
-/// `lookout_cpu_usage_ratio`), with the agent's `host` label.
-fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> Vec<i64> {
-    let to = now_ms() / 1000 + 60;
-    let mut path = format!(
-        "/api/v1/series?name={name}&from={}&to={to}&max_points=10000",
-        from_ms / 1000
-    );
-    if let Some(host) = host {
-        path.push_str(&format!("&host={host}"));
-    }
-    let answer = daemon.json(&path);
-    let mut times: Vec<i64> = answer["series"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|series| series["points"].as_array().cloned().unwrap_or_default())
-        .filter(|point| point["avg"].is_number())
-        .filter_map(|point| point["at"].as_i64())
-        .filter(|at| *at >= from_ms)
-        .collect();
-    times.sort();
-    times.dedup();
-    times
-}
 
 /// The agent's CPU series as the hub stores it: (labels, points).
 fn hub_cpu(hub: &Daemon, host: &str) -> Vec<Value> {
@@ -147,11 +31,6 @@ fn hub_cpu(hub: &Daemon, host: &str) -> Vec<Value> {
         "/api/v1/series?name=cpu_usage_ratio&from=-10m&to={to}&host={host}"
     ));
     answer["series"].as_array().cloned().unwrap_or_default()
-}
-
-/// The widest step between two consecutive times.
-fn widest_gap(times: &[i64]) -> i64 {
-    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
 }
 
 #[test]
@@ -213,25 +92,17 @@ fn an_agent_cut_off_from_the_hub_sends_its_backlog_without_a_gap() {
     assert_eq!(code, Some(0));
     let down = Instant::now();
     // The agent keeps collecting and queues what it cannot send.
-    let queued = "lookout_remote_write_samples_queued{endpoint=\"hub\"}";
-    let queued_now = |agent: &Daemon| -> f64 {
-        let (_, page) = agent.get("/metrics");
-        page.lines()
-            .find_map(|line| line.strip_prefix(queued)?.strip_prefix(' '))
-            .map_or(0.0, |v| v.parse().unwrap_or(0.0))
-    };
     while down.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(queued_now(&agent) > 0.0, "nothing queued during the outage");
+    assert!(queued(&agent) > 0.0, "nothing queued during the outage");
     let back_ms = now_ms();
     let hub = Daemon::start(&hub_config);
     // Drained: the hub has a point of the agent's after the outage, and the queue is empty.
     let until_ms = back_ms + 3 * INTERVAL_MS;
     poll(Duration::from_secs(30), "the backlog drained", || {
         let times = points(&hub, "cpu_usage_ratio", Some("web-3"), from_ms);
-        (times.last().is_some_and(|last| *last >= until_ms) && queued_now(&agent) == 0.0)
-            .then_some(())
+        (times.last().is_some_and(|last| *last >= until_ms) && queued(&agent) == 0.0).then_some(())
     });
     let sent: Vec<i64> = points(&agent, "cpu_usage_ratio", None, from_ms)
         .into_iter()

@@ -38,6 +38,7 @@
 mod common;
 
 mod agent_hub;
+mod agent_netns;
 mod alertmanager;
 mod alerts_cli;
 mod alerts_daemon;
