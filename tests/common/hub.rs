@@ -148,7 +148,7 @@ pub fn agent_token(config: &Path, name: &str) -> String {
 
 /// The points (Unix ms) of `name{host=HOST}` the daemon stores from `from_ms` on.
 /// The hub files a Lookout agent's series under its own names (`cpu_usage_ratio`, sent as
-/// `lookout_cpu_usage_ratio`), with the agent's `host` label.
+/// `lookout_cpu_usage_ratio`), with the agent's `host` label. None for a host not heard yet.
 pub fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> Vec<i64> {
     let to = now_ms() / 1000 + 60;
     let mut path = format!(
@@ -158,7 +158,14 @@ pub fn points(daemon: &Daemon, name: &str, host: Option<&str>, from_ms: i64) -> 
     if let Some(host) = host {
         path.push_str(&format!("&host={host}"));
     }
-    let answer = daemon.json(&path);
+    let (status, body) = daemon.get(&path);
+    // A host the hub has not heard from yet is no host of its (404): no points yet.
+    if status == 404 && host.is_some() {
+        return Vec::new();
+    }
+    assert_eq!(status, 200, "GET {path}: {body}");
+    let answer: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"));
     let mut times: Vec<i64> = answer["series"]
         .as_array()
         .into_iter()
