@@ -3,6 +3,7 @@
 //! started from it remote-writes this host's series, with its `host` label, into a hub (a
 //! Lookout with `[receive]` and an agent token); an agent cut off from the hub keeps
 //! collecting and, when the hub is back, sends the backlog so the hub's history has no gap;
+//! the hub alerts per host on what agents send (host down once, up again once);
 //! and, past one hub (README "Past one hub"), the same agent writes into a Prometheus started
 //! with `--web.enable-remote-write-receiver`, whose config and Alertmanager's, as the README
 //! shows them, pass `promtool check config` and `amtool check-config`.
@@ -261,4 +262,105 @@ fn past_one_hub_agents_write_to_a_prometheus_receiver_as_the_readme_shows() {
         .collect();
     assert!(!loaded.is_empty(), "no rules loaded: {rules}");
     assert!(loaded.iter().all(|rule| rule["health"] != "err"), "{rules}");
+}
+
+/// The mails whose subject contains every one of `words`.
+fn mails_about(smtp: &common::alerting::SmtpServer, words: &[&str]) -> Vec<String> {
+    smtp.received()
+        .iter()
+        .map(|mail| common::alerting::subject(mail).to_string())
+        .filter(|subject| words.iter().all(|w| subject.contains(w)))
+        .collect()
+}
+
+/// The hub decides the alerts of what agents send: the built-in memory rule (its levels
+/// lowered here so it fires) applies to the agent's host with its name in the message; the
+/// agent's failing check alerts as `<host>/<check>`; a killed agent is one "host down" mail,
+/// its other alerts are inhibited meanwhile, and it is "up again" once it sends.
+#[test]
+fn the_hub_alerts_per_host_and_once_when_an_agent_goes_quiet() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = common::alerting::SmtpServer::start(dir.path(), &[]);
+    let hub_dir = tempfile::tempdir().unwrap();
+    let alerts = format!(
+        "\n[receive]\n\n[alerts]\nhost = \"hub-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
+         {}\n[[alerts.rule]]\nname = \"memory_usage\"\nmetric = 'memory_usage_ratio{{host=\"web-5\"}}'\n\
+         warning = \"1%\"\ncritical = \"99.9%\"\nfor = \"1s\"\n{}",
+        common::alerting::disabled_rules(&[
+            "cpu_usage",
+            "disk_usage",
+            "http_response_time",
+            "collection_late"
+        ]),
+        common::alerting::email_notifier(smtp.port)
+    );
+    let hub_config = common::write_config(hub_dir.path(), 0, &alerts);
+    let hub = Daemon::start(&hub_config);
+    hub.pin_listen(&hub_config);
+    let token = agent_token(&hub_config, "agent-5");
+    let url = format!("http://{}/api/v1/write", hub.addr);
+    let file = agent_config(dir.path());
+    let mut text_of = std::fs::read_to_string(&file).unwrap();
+    text_of.push_str(&format!(
+        "\n[[check]]\nname = \"api\"\ntype = \"tcp\"\naddress = \"127.0.0.1:{}\"\ninterval = \"1s\"\ntimeout = \"1s\"\nretries = 0\n",
+        common::alerting::closed_port()
+    ));
+    std::fs::write(&file, text_of).unwrap();
+    let agent_5 = agent(&file, &url, &token, "web-5");
+
+    poll(Duration::from_secs(60), "the per-host mails", || {
+        let memory = mails_about(&smtp, &["Memory usage", "on web-5"]);
+        let check = mails_about(&smtp, &["web-5/api is critical"]);
+        (!memory.is_empty() && !check.is_empty()).then_some(())
+    });
+    assert!(
+        mails_about(&smtp, &["hub-test"]).is_empty(),
+        "the rule watches web-5 only: {:?}",
+        mails_about(&smtp, &[])
+    );
+    let before = smtp.received().len();
+
+    // The agent dies: one "host down", nothing else about web-5 while it is down.
+    let (_, _) = agent_5.stop_with(libc::SIGKILL);
+    let killed = Instant::now();
+    let mut last_alerts = Value::Null;
+    let down = loop {
+        let down = mails_about(&smtp, &["Host web-5 is down"]);
+        if !down.is_empty() {
+            break down;
+        }
+        last_alerts = hub.json("/api/v1/alerts");
+        assert!(
+            killed.elapsed() < Duration::from_secs(45),
+            "no host-down mail 45 s after the agent died; mails {:?}, alerts {last_alerts}, hosts {}",
+            mails_about(&smtp, &[]),
+            hub.json("/api/v1/hosts")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    eprintln!("host down told {:?} after the kill", killed.elapsed());
+    let _ = last_alerts;
+    assert_eq!(down.len(), 1, "{down:?}");
+    std::thread::sleep(Duration::from_secs(10));
+    let during: Vec<String> = smtp.received()[before..]
+        .iter()
+        .map(|m| common::alerting::subject(m).to_string())
+        .collect();
+    assert_eq!(
+        during.len(),
+        1,
+        "only the host-down mail while web-5 is down: {during:?}"
+    );
+
+    // Back: "up again", once.
+    let _agent_5 = agent(&file, &url, &token, "web-5");
+    let up = poll(Duration::from_secs(40), "host up again", || {
+        let up = mails_about(&smtp, &["Host web-5 is up again"]);
+        (!up.is_empty()).then_some(up)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(mails_about(&smtp, &["Host web-5 is down"]).len(), 1);
+    eprintln!("mails: {:?}", mails_about(&smtp, &[]));
 }

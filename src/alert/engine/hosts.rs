@@ -1,9 +1,10 @@
 //! Hosts the hub receives from (`[receive]`): when each was last heard, how often it sends,
 //! and the `host_silent` rules (the built-in `host_down`) over them.
 //!
-//! A host's interval is the median of the gaps between its recent requests (gaps under a
-//! second are one request's several timestamps; the gap that ends an outage is not a sending
-//! interval and is not counted). A host is silent after `missed_intervals` of them.
+//! A host's interval is the median of the gaps between its recent requests (gaps under
+//! `MIN_GAP_MS` are one request's several timestamps; the gap that ends an outage is not a
+//! sending interval and is not counted; 10 s until a gap is known). A host is silent after
+//! `missed_intervals` of them.
 //!
 //! The hub's own network: when every host it hears from (two or more) falls silent together,
 //! the hub lost the network, not each host. Without `[alerts.connectivity]` canaries, the
@@ -24,7 +25,9 @@ use crate::model::{CheckResult, Layer, Observation, Status};
 /// Gaps between requests remembered per host.
 const GAPS: usize = 8;
 /// A gap shorter than this is within one request (or one batch of requests), not an interval.
-const MIN_GAP_MS: i64 = 1_000;
+const MIN_GAP_MS: i64 = 200;
+/// A host's interval until a gap between two of its requests is known.
+const FIRST_INTERVAL_MS: i64 = 10_000;
 /// The most hosts watched (`receive::MAX_HOSTS` lists as many).
 const MAX_HOSTS: usize = 1_000;
 
@@ -35,14 +38,14 @@ pub(super) struct HostWatch {
 }
 
 impl HostWatch {
-    /// The median gap between its requests, once one is known.
-    fn interval_ms(&self) -> Option<i64> {
+    /// The median gap between its requests (`FIRST_INTERVAL_MS` until one is known).
+    fn interval_ms(&self) -> i64 {
         if self.gaps.is_empty() {
-            return None;
+            return FIRST_INTERVAL_MS;
         }
         let mut gaps: Vec<i64> = self.gaps.iter().copied().collect();
         gaps.sort_unstable();
-        Some(gaps[gaps.len() / 2])
+        gaps[gaps.len() / 2]
     }
 
     fn silent_ms(&self, now_ms: UnixMillis) -> i64 {
@@ -96,11 +99,9 @@ impl Engine {
             };
             let gap = now_ms - watch.last_heard_ms;
             let was_silent = watch.last_heard_ms > 0
-                && rules.iter().any(|(_, missed)| {
-                    watch
-                        .interval_ms()
-                        .is_some_and(|i| gap >= i * i64::from(*missed))
-                });
+                && rules
+                    .iter()
+                    .any(|(_, missed)| gap >= watch.interval_ms() * i64::from(*missed));
             if watch.last_heard_ms > 0 && gap >= MIN_GAP_MS && !was_silent {
                 watch.gaps.push_back(gap);
                 if watch.gaps.len() > GAPS {
@@ -111,7 +112,7 @@ impl Engine {
             for &(index, _) in &rules {
                 let id = host_alert_id(&self.rules[index].name, host);
                 if self.live.contains_key(&id) {
-                    let interval_ms = self.hosts[host].interval_ms().unwrap_or(MIN_GAP_MS);
+                    let interval_ms = self.hosts[host].interval_ms();
                     self.evaluate(
                         index,
                         id,
@@ -171,7 +172,7 @@ impl Engine {
                 let longest = self
                     .hosts
                     .values()
-                    .filter_map(HostWatch::interval_ms)
+                    .map(HostWatch::interval_ms)
                     .max()
                     .unwrap_or(0);
                 if now_ms - back_ms < longest * i64::from(fewest) {
@@ -189,9 +190,7 @@ impl Engine {
         let hosts: Vec<(String, i64, i64)> = self
             .hosts
             .iter()
-            .filter_map(|(host, watch)| {
-                Some((host.clone(), watch.interval_ms()?, watch.silent_ms(now_ms)))
-            })
+            .map(|(host, watch)| (host.clone(), watch.interval_ms(), watch.silent_ms(now_ms)))
             .collect();
         for (index, missed) in rules {
             for (host, interval_ms, silent_ms) in &hosts {
@@ -213,16 +212,24 @@ impl Engine {
         }
     }
 
-    /// Without canaries: every host (two or more) silent for `missed - 1` of its intervals,
-    /// and one of them for `missed`, is the hub's network, said once.
+    /// Without canaries: every host that was up (two or more) silent for `missed - 1` of its
+    /// intervals, and one of them for `missed`, is the hub's network, said once.
     fn watch_hosts_net(&mut self, missed: u32, now_ms: UnixMillis, batch: &mut AlertBatch) {
         if self.gate.is_some() || self.hosts_net != HostsNet::Connected {
             return;
         }
+        // The hosts that were up: one already down says nothing of the hub's network.
+        let down: Vec<String> = self
+            .live
+            .values()
+            .filter(|a| matches!(self.rules[a.rule].source, RuleSource::HostSilent { .. }))
+            .filter_map(|a| a.labels.get("host").cloned())
+            .collect();
         let timed: Vec<(i64, i64)> = self
             .hosts
-            .values()
-            .filter_map(|w| Some((w.interval_ms()?, w.silent_ms(now_ms))))
+            .iter()
+            .filter(|(host, _)| !down.contains(host))
+            .map(|(_, w)| (w.interval_ms(), w.silent_ms(now_ms)))
             .collect();
         if timed.len() < 2 {
             return;
@@ -285,8 +292,9 @@ fn host_labels(host: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("host".to_string(), host.to_string())])
 }
 
+/// Whole seconds, rounded: "3s" for 2.9 s of silence.
 fn duration_text(ms: i64) -> String {
-    humantime::format_duration(Duration::from_secs((ms.max(0) / 1000) as u64)).to_string()
+    humantime::format_duration(Duration::from_secs(((ms.max(0) + 500) / 1000) as u64)).to_string()
 }
 
 #[cfg(test)]
@@ -356,7 +364,7 @@ mod tests {
         run_hosts(&mut engine, &mut receiver, &hosts, &["a2"], 60..180, 0..240);
         assert_eq!(
             summaries(&receiver),
-            ["Host a2 is down: no data for 15s", "Host a2 is up again",],
+            ["Host a2 is down: no data for 16s", "Host a2 is up again",],
             "{:?}",
             receiver.log()
         );
@@ -366,6 +374,37 @@ mod tests {
         // Down 15 s after its last request (3 × 5 s), and not later than a group wait after.
         assert!((70 * S..=90 * S).contains(&down.0), "{:?}", receiver.log());
         assert!(receiver.sent[1].0 >= 180 * S);
+    }
+
+    /// An agent flushing every 0.9 s is down after 3 of those; one heard only once, after 3
+    /// of the first interval (10 s).
+    #[test]
+    fn a_host_sending_faster_than_a_second_or_only_once_is_still_watched() {
+        let mut engine = engine(0);
+        let mut receiver = Receiver::default();
+        for i in 0..20 {
+            let at = i * 900;
+            receiver.take(
+                engine.observe(&received("fast", 0.1, Status::Ok, at), at),
+                at,
+            );
+        }
+        receiver.take(engine.observe(&received("once", 0.1, Status::Ok, 0), 0), 0);
+        let last = 19 * 900;
+        let mut down = Vec::new();
+        for ms in (last..last + 40 * S).step_by(100) {
+            let batch = engine.tick(ms);
+            for entry in batch.outbox.iter().filter(|e| e.notifier == "mail") {
+                down.push((ms, entry.notice.summary.clone()));
+            }
+        }
+        assert_eq!(down.len(), 2, "{down:?}");
+        assert_eq!(down[0].1, "Host fast is down: no data for 3s");
+        assert!(
+            (last + 2_700..=last + 2_800).contains(&down[0].0),
+            "{down:?}"
+        );
+        assert_eq!(down[1].1, "Host once is down: no data for 30s");
     }
 
     #[test]
