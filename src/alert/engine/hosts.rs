@@ -364,20 +364,20 @@ mod tests {
         run_hosts(&mut engine, &mut receiver, &hosts, &["a2"], 60..180, 0..240);
         assert_eq!(
             summaries(&receiver),
-            ["Host a2 is down: no data for 16s", "Host a2 is up again",],
+            ["Host a2 is down: no data for 31s", "Host a2 is up again",],
             "{:?}",
             receiver.log()
         );
         let down = &receiver.sent[0];
         assert_eq!(down.1.labels.get("host").map(String::as_str), Some("a2"));
         assert_eq!(down.1.severity, Severity::Critical);
-        // Down 15 s after its last request (3 × 5 s), and not later than a group wait after.
-        assert!((70 * S..=90 * S).contains(&down.0), "{:?}", receiver.log());
+        // Down 15 s after its last request (3 × 5 s) and the rule's 15 s `for`.
+        assert!((85 * S..=90 * S).contains(&down.0), "{:?}", receiver.log());
         assert!(receiver.sent[1].0 >= 180 * S);
     }
 
-    /// An agent flushing every 0.9 s is down after 3 of those; one heard only once, after 3
-    /// of the first interval (10 s).
+    /// An agent flushing every 0.9 s is down after 3 of those (and the rule's 15 s `for`); one
+    /// heard only once, after 3 of the first interval (10 s).
     #[test]
     fn a_host_sending_faster_than_a_second_or_only_once_is_still_watched() {
         let mut engine = engine(0);
@@ -392,19 +392,19 @@ mod tests {
         receiver.take(engine.observe(&received("once", 0.1, Status::Ok, 0), 0), 0);
         let last = 19 * 900;
         let mut down = Vec::new();
-        for ms in (last..last + 40 * S).step_by(100) {
+        for ms in (last..last + 60 * S).step_by(100) {
             let batch = engine.tick(ms);
             for entry in batch.outbox.iter().filter(|e| e.notifier == "mail") {
                 down.push((ms, entry.notice.summary.clone()));
             }
         }
         assert_eq!(down.len(), 2, "{down:?}");
-        assert_eq!(down[0].1, "Host fast is down: no data for 3s");
+        assert_eq!(down[0].1, "Host fast is down: no data for 18s");
         assert!(
-            (last + 2_700..=last + 2_800).contains(&down[0].0),
+            (last + 17_700..=last + 17_800).contains(&down[0].0),
             "{down:?}"
         );
-        assert_eq!(down[1].1, "Host once is down: no data for 30s");
+        assert_eq!(down[1].1, "Host once is down: no data for 45s");
     }
 
     #[test]
