@@ -317,6 +317,18 @@ impl AlertLoop {
             }
             Err(error) => tracing::error!(%error, "could not read the alert state; starting empty"),
         }
+        // A hub: the hosts it received from before the restart are watched from now.
+        if let Some(receive) = &config.receive {
+            let since = clock.now_ms() - receive.series_idle.as_millis() as i64;
+            match store.load_hosts(since, crate::receive::MAX_HOSTS).await {
+                Ok(hosts) => {
+                    let hosts: Vec<(String, Option<i64>)> =
+                        hosts.into_iter().map(|h| (h.name, h.interval_ms)).collect();
+                    engine.know_hosts(&hosts, clock.now_ms());
+                }
+                Err(error) => tracing::error!(%error, "could not read the received hosts"),
+            }
+        }
         match store.silences().await {
             Ok(silences) => engine.set_silences(silences),
             Err(error) => tracing::error!(%error, "could not read silences"),
@@ -600,15 +612,50 @@ impl Web {
                 wiring.snapshot.receive.clone(),
             )),
         };
+        if let Some(receive) = &config.receive {
+            let since = wiring.clock.now_ms() - receive.series_idle.as_millis() as i64;
+            match wiring
+                .store
+                .load_hosts(since, crate::receive::MAX_HOSTS)
+                .await
+            {
+                Ok(hosts) => app_state.receiver.restore(hosts),
+                Err(error) => tracing::error!(%error, "could not read the received hosts"),
+            }
+        }
         let shown = app_state.config.clone();
         let app = web::router(app_state.clone());
         let metrics_app = web::metrics_router(app_state.clone());
         // Reports the end of login lockouts (security:login back to OK).
+        // ... and saves the hosts the receivers heard (a restart keeps them): within 10 s of a
+        // new host, else every 30 s while they send.
         let sweep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(10));
-            loop {
+            let mut saved_at: Vec<(String, i64)> = Vec::new();
+            for round in 0u64.. {
                 every.tick().await;
                 web::auth::sweep(&app_state);
+                let mut hosts = app_state.receiver.to_stored();
+                hosts.sort_by(|a, b| a.name.cmp(&b.name));
+                let new_host = hosts.len() != saved_at.len()
+                    || hosts
+                        .iter()
+                        .zip(&saved_at)
+                        .any(|(h, (name, _))| &h.name != name);
+                if new_host || round % 3 == 2 {
+                    let stamps: Vec<(String, i64)> = hosts
+                        .iter()
+                        .map(|h| (h.name.clone(), h.last_seen_ms))
+                        .collect();
+                    if !hosts.is_empty() && stamps != saved_at {
+                        match app_state.store.save_hosts(&hosts).await {
+                            Ok(()) => saved_at = stamps,
+                            Err(error) => {
+                                tracing::warn!(%error, "could not save the received hosts")
+                            }
+                        }
+                    }
+                }
             }
         });
         let (stop, stop_rx) = watch::channel(false);

@@ -297,6 +297,46 @@ impl Receiver {
         }
     }
 
+    /// Takes back the hosts a previous run saved (`store::StoredHost`): known again at once
+    /// (pages, `host=`), each with when it was last heard.
+    pub fn restore(&self, saved: Vec<crate::store::StoredHost>) {
+        let mut known = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        for host in saved {
+            if known.len() >= MAX_HOSTS {
+                break;
+            }
+            known.entry(host.name).or_insert(HostSeen {
+                sender: SenderKind {
+                    kind: host.kind,
+                    version: host.version,
+                },
+                protocol: if host.protocol == Protocol::Otlp.as_str() {
+                    Protocol::Otlp
+                } else {
+                    Protocol::RemoteWrite
+                },
+                last_seen_ms: host.last_seen_ms,
+                interval_ms: host.interval_ms,
+            });
+        }
+    }
+
+    /// The hosts as the store keeps them (`Store::save_hosts`).
+    pub fn to_stored(&self) -> Vec<crate::store::StoredHost> {
+        let known = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .iter()
+            .map(|(name, seen)| crate::store::StoredHost {
+                name: name.clone(),
+                last_seen_ms: seen.last_seen_ms,
+                interval_ms: seen.interval_ms,
+                kind: seen.sender.kind.clone(),
+                version: seen.sender.version.clone(),
+                protocol: seen.protocol.as_str().to_string(),
+            })
+            .collect()
+    }
+
     /// Every host heard (at most `MAX_HOSTS`), by name.
     pub fn hosts(&self) -> BTreeMap<String, HostSeen> {
         let known = self.hosts.lock().unwrap_or_else(|e| e.into_inner());

@@ -56,6 +56,7 @@ pub mod codec;
 mod error;
 #[cfg(test)]
 mod fixtures;
+mod hosts;
 mod leases;
 mod maintenance;
 mod open;
@@ -75,6 +76,7 @@ mod write;
 
 pub use alerts::{Delivery, NoticeDelivery};
 pub use error::{StoreError, WriteFault};
+pub use hosts::StoredHost;
 pub use open::{APPLICATION_ID, BUSY_TIMEOUT, DB_FILE};
 pub use remote_write::{NewBatch, QueueState, QueuedBatch};
 pub use stats::{RecordUsage, StoreUsage, TierUsage, VacuumStats, file_len, wal_path};

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "check_rollup",
         include_str!("../../migrations/0008_check_rollup.sql"),
     ),
+    (
+        9,
+        "received_hosts",
+        include_str!("../../migrations/0009_received_hosts.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

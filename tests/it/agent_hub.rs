@@ -364,3 +364,64 @@ fn the_hub_alerts_per_host_and_once_when_an_agent_goes_quiet() {
     assert_eq!(mails_about(&smtp, &["Host web-5 is down"]).len(), 1);
     eprintln!("mails: {:?}", mails_about(&smtp, &[]));
 }
+
+/// A hub restarted keeps the hosts it received from: listed at once, and one whose agent died
+/// while the hub was down is called down, once.
+#[test]
+fn a_hub_restarted_keeps_its_hosts_and_calls_one_that_died_meanwhile_down() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = common::alerting::SmtpServer::start(dir.path(), &[]);
+    let hub_dir = tempfile::tempdir().unwrap();
+    let alerts = format!(
+        "\n[receive]\n\n[alerts]\nhost = \"hub-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n{}{}",
+        common::alerting::disabled_rules(&[
+            "cpu_usage",
+            "memory_usage",
+            "disk_usage",
+            "http_response_time",
+            "collection_late"
+        ]),
+        common::alerting::email_notifier(smtp.port)
+    );
+    let hub_config = common::write_config(hub_dir.path(), 0, &alerts);
+    let hub = Daemon::start(&hub_config);
+    hub.pin_listen(&hub_config);
+    let token = agent_token(&hub_config, "agent-6");
+    let url = format!("http://{}/api/v1/write", hub.addr);
+    let file = agent_config(dir.path());
+    let agent_6 = agent(&file, &url, &token, "web-6");
+    let listed = |hub: &Daemon| {
+        hub.json("/api/v1/hosts")["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|h| h["host"] == "web-6")
+    };
+    poll(Duration::from_secs(30), "web-6 listed", || {
+        listed(&hub).then_some(())
+    });
+    // Saved within 10 s of a new host.
+    std::thread::sleep(Duration::from_secs(12));
+    let (code, _) = hub.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    let _ = agent_6.stop_with(libc::SIGKILL);
+    let hub = Daemon::start(&hub_config);
+    assert!(listed(&hub), "{}", hub.json("/api/v1/hosts"));
+    let down = poll(
+        Duration::from_secs(60),
+        "host down after the restart",
+        || {
+            let down = mails_about(&smtp, &["Host web-6 is down"]);
+            (!down.is_empty()).then_some(down)
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(
+        mails_about(&smtp, &[]).len(),
+        1,
+        "{:?}",
+        mails_about(&smtp, &[])
+    );
+}

@@ -144,6 +144,24 @@ impl Engine {
         }
     }
 
+    /// The hosts a previous run heard (saved by the store): watched from `now_ms`, so each
+    /// has its intervals to be heard again before it is called down, and one that died while
+    /// the hub was down is.
+    pub fn know_hosts(&mut self, hosts: &[(String, Option<i64>)], now_ms: UnixMillis) {
+        for (host, interval_ms) in hosts {
+            if self.hosts.len() >= MAX_HOSTS {
+                break;
+            }
+            self.hosts.entry(host.clone()).or_insert_with(|| HostWatch {
+                last_heard_ms: now_ms,
+                gaps: interval_ms
+                    .filter(|i| *i >= MIN_GAP_MS)
+                    .into_iter()
+                    .collect(),
+            });
+        }
+    }
+
     fn host_silent_rules(&self) -> Vec<(usize, u32)> {
         self.rules
             .iter()
@@ -405,6 +423,28 @@ mod tests {
             "{down:?}"
         );
         assert_eq!(down[1].1, "Host once is down: no data for 45s");
+    }
+
+    /// A hub restarted: the hosts it knew are watched from the restart; one that died while
+    /// it was down is called down, one that sends again is not.
+    #[test]
+    fn hosts_known_before_a_restart_are_watched_from_it() {
+        let mut engine = engine(0);
+        engine.know_hosts(
+            &[
+                ("web-1".to_string(), Some(5_000)),
+                ("gone".to_string(), Some(5_000)),
+            ],
+            100 * S,
+        );
+        let mut receiver = Receiver::default();
+        run_hosts(&mut engine, &mut receiver, &["web-1"], &[], 0..0, 100..200);
+        assert_eq!(
+            summaries(&receiver),
+            ["Host gone is down: no data for 31s"],
+            "{:?}",
+            receiver.log()
+        );
     }
 
     #[test]
