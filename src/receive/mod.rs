@@ -450,7 +450,8 @@ impl Receiver {
                     ));
                 }
             }
-            let host = host_of(&labels, sender).to_string();
+            // A `/` would blur where the host ends in an agent's check name (`web-1/app`).
+            let host = host_of(&labels, sender).replace('/', "_");
             labels.insert("host".into(), host.clone());
             // A Lookout agent's series under the hub's names; its check results as such.
             let mapped = agent::name_of(&series.name);
@@ -743,6 +744,20 @@ mod tests {
         assert_eq!(
             accepted.observations[0].samples[0].series.label("host"),
             Some("web-2")
+        );
+        // A host never holds a `/`: the hub's name of an agent's check is `<host>/<check>`.
+        let accepted = receiver
+            .accept(
+                Protocol::RemoteWrite,
+                "web-3",
+                vec![series("a", &[("instance", "http://x/y")], &[(NOW, 1.0)])],
+                0,
+                &hub(&config, &bus),
+            )
+            .unwrap();
+        assert_eq!(
+            accepted.observations[0].samples[0].series.label("host"),
+            Some("http:__x_y")
         );
     }
 
