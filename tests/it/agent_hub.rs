@@ -9,7 +9,7 @@
 //! shows them, pass `promtool check config` and `amtool check-config`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -273,6 +273,26 @@ fn mails_about(smtp: &common::alerting::SmtpServer, words: &[&str]) -> Vec<Strin
         .collect()
 }
 
+/// A hub with `[receive]` mailing through the SMTP server on `smtp_port`, fast grouping, the
+/// host rules but memory off (a busy machine must not add mails) and `rules` added.
+fn alerting_hub(dir: &Path, smtp_port: u16, rules: &str) -> (Daemon, PathBuf) {
+    let alerts = format!(
+        "\n[receive]\n\n[alerts]\nhost = \"hub-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
+         {}\n{rules}\n{}",
+        common::alerting::disabled_rules(&[
+            "cpu_usage",
+            "disk_usage",
+            "http_response_time",
+            "collection_late"
+        ]),
+        common::alerting::email_notifier(smtp_port)
+    );
+    let config = common::write_config(dir, 0, &alerts);
+    let hub = Daemon::start(&config);
+    hub.pin_listen(&config);
+    (hub, config)
+}
+
 /// The hub decides the alerts of what agents send: the built-in memory rule (its levels
 /// lowered here so it fires) applies to the agent's host with its name in the message; the
 /// agent's failing check alerts as `<host>/<check>`; a killed agent is one "host down" mail,
@@ -283,21 +303,12 @@ fn the_hub_alerts_per_host_and_once_when_an_agent_goes_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = common::alerting::SmtpServer::start(dir.path(), &[]);
     let hub_dir = tempfile::tempdir().unwrap();
-    let alerts = format!(
-        "\n[receive]\n\n[alerts]\nhost = \"hub-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\
-         {}\n[[alerts.rule]]\nname = \"memory_usage\"\nmetric = 'memory_usage_ratio{{host=\"web-5\"}}'\n\
-         warning = \"1%\"\ncritical = \"99.9%\"\nfor = \"1s\"\n{}",
-        common::alerting::disabled_rules(&[
-            "cpu_usage",
-            "disk_usage",
-            "http_response_time",
-            "collection_late"
-        ]),
-        common::alerting::email_notifier(smtp.port)
+    let (hub, hub_config) = alerting_hub(
+        hub_dir.path(),
+        smtp.port,
+        "[[alerts.rule]]\nname = \"memory_usage\"\nmetric = 'memory_usage_ratio{host=\"web-5\"}'\n\
+         warning = \"1%\"\ncritical = \"99.9%\"\nfor = \"1s\"\n",
     );
-    let hub_config = common::write_config(hub_dir.path(), 0, &alerts);
-    let hub = Daemon::start(&hub_config);
-    hub.pin_listen(&hub_config);
     let token = agent_token(&hub_config, "agent-5");
     let url = format!("http://{}/api/v1/write", hub.addr);
     let file = agent_config(dir.path());
@@ -373,20 +384,11 @@ fn a_hub_restarted_keeps_its_hosts_and_calls_one_that_died_meanwhile_down() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = common::alerting::SmtpServer::start(dir.path(), &[]);
     let hub_dir = tempfile::tempdir().unwrap();
-    let alerts = format!(
-        "\n[receive]\n\n[alerts]\nhost = \"hub-test\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n{}{}",
-        common::alerting::disabled_rules(&[
-            "cpu_usage",
-            "memory_usage",
-            "disk_usage",
-            "http_response_time",
-            "collection_late"
-        ]),
-        common::alerting::email_notifier(smtp.port)
+    let (hub, hub_config) = alerting_hub(
+        hub_dir.path(),
+        smtp.port,
+        &common::alerting::disabled_rules(&["memory_usage"]),
     );
-    let hub_config = common::write_config(hub_dir.path(), 0, &alerts);
-    let hub = Daemon::start(&hub_config);
-    hub.pin_listen(&hub_config);
     let token = agent_token(&hub_config, "agent-6");
     let url = format!("http://{}/api/v1/write", hub.addr);
     let file = agent_config(dir.path());

@@ -15,7 +15,7 @@ use crate::alert::records::{AlertBatch, HistoryEntry, OutboxEntry};
 use crate::alert::{AlertState, Severity};
 use crate::clock::UnixMillis;
 use crate::model::NoticeKind;
-use crate::model::{CheckResult, Layer, Status};
+use crate::model::{CheckResult, Status};
 
 impl Engine {
     /// A canary's result: the gate's verdict, as the check result `lookout:connectivity`
@@ -37,15 +37,7 @@ impl Engine {
             self.withdraw_held(now_ms, batch);
         }
         if let Some((status, detail)) = verdict {
-            let synthetic = CheckResult {
-                check: crate::config::watch::CONNECTIVITY_CHECK.to_string(),
-                layer: Layer::System,
-                status,
-                value: None,
-                detail,
-                at_ms: result.at_ms,
-                underlying: None,
-            };
+            let synthetic = super::hosts::connectivity_result(status, detail, result.at_ms);
             self.observe_check(&synthetic, false, now_ms, batch);
         }
     }

@@ -289,16 +289,30 @@ impl Engine {
         now_ms: UnixMillis,
         batch: &mut AlertBatch,
     ) {
-        let synthetic = CheckResult {
-            check: crate::config::watch::CONNECTIVITY_CHECK.to_string(),
-            layer: Layer::System,
-            status,
-            value: None,
-            detail,
-            at_ms,
-            underlying: None,
-        };
-        self.observe_check(&synthetic, false, now_ms, batch);
+        self.observe_check(
+            &connectivity_result(status, detail, at_ms),
+            false,
+            now_ms,
+            batch,
+        );
+    }
+}
+
+/// The `lookout:connectivity` result the engine derives (from the canaries, or the hosts), which
+/// the built-in `connectivity_lost` rule watches.
+pub(super) fn connectivity_result(
+    status: Status,
+    detail: String,
+    at_ms: UnixMillis,
+) -> CheckResult {
+    CheckResult {
+        check: crate::config::watch::CONNECTIVITY_CHECK.to_string(),
+        layer: Layer::System,
+        status,
+        value: None,
+        detail,
+        at_ms,
+        underlying: None,
     }
 }
 
