@@ -1047,9 +1047,25 @@ async fn full_hour_store(data: &Path, senders: usize) -> (u64, u64, u64, f64, f6
     let (seal_wall, seal_cpu) = (t.elapsed().as_secs_f64(), self_cpu_seconds() - cpu);
     let stats = store.stats().await.expect("stats");
     store.close_without_maintenance().await;
+    // Closed: the WAL is checkpointed into the file; what is left of it still counts.
+    let db = data.join(lookout::store::DB_FILE);
+    let in_use = lookout::store::file_len(&db)
+        + lookout::store::file_len(&lookout::store::wal_path(&db))
+        - stats.free_bytes;
+    println!(
+        "  store after sealing: {} series; file {:.1} MB, WAL {:.1} MB, free {:.1} MB (before closing); raw chunks {:.1} MB, minute rollups {:.1} MB, hour rollups {:.1} MB (blobs); closed: {:.1} MB in use",
+        stats.series,
+        stats.file_bytes as f64 / 1e6,
+        stats.wal_bytes as f64 / 1e6,
+        stats.free_bytes as f64 / 1e6,
+        stats.raw.bytes as f64 / 1e6,
+        stats.minute.bytes as f64 / 1e6,
+        stats.hour.bytes as f64 / 1e6,
+        in_use as f64 / 1e6
+    );
     (
         samples,
-        stats.file_bytes + stats.wal_bytes - stats.free_bytes,
+        in_use,
         stats.raw.bytes,
         seal_wall,
         seal_cpu,
@@ -1135,6 +1151,7 @@ fn main() {
     let seed_days = env_num("LOOKOUT_BENCH_SEED_DAYS", 30) as i64;
     let targets = std::env::var("LOOKOUT_BENCH_TARGETS").unwrap_or("hub,prometheus".into());
     let (with_hub, with_prometheus) = (targets.contains("hub"), targets.contains("prometheus"));
+    let only_hour = env_num("LOOKOUT_BENCH_ONLY_HOUR", 0) == 1;
     let tmp = tempfile::Builder::new()
         .prefix("lookout-receive-load")
         .tempdir_in(std::env::var_os("LOOKOUT_BENCH_DIR").unwrap_or("/var/tmp".into()))
@@ -1155,6 +1172,11 @@ fn main() {
         sample.len(),
         snap::raw::decompress_len(&sample).unwrap()
     );
+
+    if only_hour {
+        part2(dir, senders, with_hub, with_prometheus, &runtime);
+        return;
+    }
 
     // The hub: history, tokens, then the daemon.
     let hub_dir = dir.join("hub");
@@ -1430,7 +1452,17 @@ fn main() {
     }
     drop(prometheus);
 
-    // Part 2: a full hour, sealed.
+    part2(dir, senders, with_hub, with_prometheus, &runtime);
+}
+
+/// Part 2: a full hour, sealed.
+fn part2(
+    dir: &Path,
+    senders: usize,
+    with_hub: bool,
+    with_prometheus: bool,
+    runtime: &tokio::runtime::Runtime,
+) {
     if env_num("LOOKOUT_BENCH_HOUR", 1) == 1 {
         println!(
             "\npart 2: the previous whole hour of {senders} hosts ({} samples), sealed",
