@@ -252,6 +252,15 @@ fn rules(state: &AppState) -> Vec<RuleThresholdsView> {
 
 /// A host's status and why: silent, else the worst of its ratios against their levels; a
 /// host none of whose values a rule applies to is said so.
+/// "5 s", or "0.98 s" under ten seconds (an agent flushing every second).
+fn seconds(ms: i64) -> String {
+    if ms < 10_000 {
+        format!("{} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} s", ms / 1000)
+    }
+}
+
 fn assess(
     usage: &Usage,
     seen: Option<&HostSeen>,
@@ -265,9 +274,9 @@ fn assess(
             return (
                 "unknown",
                 Some(format!(
-                    "silent for {} s, more than {SILENT_INTERVALS} of its {} s intervals",
+                    "silent for {} s, more than {SILENT_INTERVALS} of its {} intervals",
                     silent / 1000,
-                    interval / 1000
+                    seconds(interval)
                 )),
             );
         }
@@ -602,4 +611,15 @@ pub async fn host(
         series_per_name: SERIES_PER_NAME,
         names,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    /// An agent flushing every second is not "silent ... of its 0 s intervals".
+    #[test]
+    fn intervals_under_ten_seconds_keep_their_fraction() {
+        assert_eq!(super::seconds(987), "0.987 s");
+        assert_eq!(super::seconds(5_000), "5 s");
+        assert_eq!(super::seconds(12_400), "12 s");
+    }
 }
