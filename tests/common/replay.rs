@@ -115,6 +115,8 @@ pub struct Mail {
     pub notices: Vec<Notice>,
     /// When the SMTP server accepted it.
     pub at: SystemTime,
+    /// Its Message-ID: a resend after a crash carries the first one's (`<key@lookout>`).
+    pub message_id: String,
 }
 
 impl Mail {
@@ -144,6 +146,7 @@ impl Mail {
             text,
             at: UNIX_EPOCH + Duration::from_secs_f64(seconds),
             subject,
+            message_id: raw["message_id"].as_str().unwrap_or_default().to_string(),
         }
     }
 
