@@ -73,7 +73,9 @@ pub async fn update_snapshot(
     }
 }
 
-/// Buffers samples into the store, flushes every `flush_interval`, maintains every minute.
+/// Buffers samples into the store; flushes every `flush_interval` and maintains every minute in
+/// tasks of their own, so that taking from the bus never waits behind a flush or the hourly
+/// seal (a receiver publishing 15,000 samples a second would otherwise stall for as long).
 /// On `stop`, drains the bus and flushes once more, so nothing published is lost.
 pub async fn write_store(
     mut subscription: Subscription,
@@ -83,30 +85,65 @@ pub async fn write_store(
     mut stop: watch::Receiver<bool>,
 ) {
     let metrics = &snapshot.self_metrics;
-    let mut flush_timer = tokio::time::interval(flush_interval);
-    flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut maintain_timer = tokio::time::interval(MAINTAIN_EVERY);
-    maintain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let flusher = tokio::spawn(flush_every(
+        store.clone(),
+        snapshot.clone(),
+        flush_interval,
+        stop.clone(),
+    ));
+    let maintainer = tokio::spawn(maintain_every(
+        store.clone(),
+        snapshot.clone(),
+        stop.clone(),
+    ));
     loop {
         tokio::select! {
             message = subscription.recv() => match message {
                 Some(message) => take(&store, metrics, message).await,
                 None => break,
             },
-            _ = flush_timer.tick() => flush(&store, metrics).await,
-            _ = maintain_timer.tick() => {
-                if let Err(error) = store.maintain().await {
-                    SelfMetrics::inc(&metrics.store_errors_total);
-                    tracing::error!(%error, "store maintenance failed; will retry");
-                }
-            }
             _ = stopped(&mut stop) => break,
         }
     }
     while let Some(message) = subscription.try_recv() {
         take(&store, metrics, message).await;
     }
+    // Both end at `stop`: a maintenance under way finishes its transaction first.
+    let _ = flusher.await;
+    let _ = maintainer.await;
     flush(&store, metrics).await;
+}
+
+async fn flush_every(
+    store: Store,
+    snapshot: Arc<Snapshot>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => flush(&store, &snapshot.self_metrics).await,
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+async fn maintain_every(store: Store, snapshot: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
+    let mut timer = tokio::time::interval(MAINTAIN_EVERY);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {
+                if let Err(error) = store.maintain().await {
+                    SelfMetrics::inc(&snapshot.self_metrics.store_errors_total);
+                    tracing::error!(%error, "store maintenance failed; will retry");
+                }
+            }
+            _ = stopped(&mut stop) => return,
+        }
+    }
 }
 
 /// Resolves once `stop` is true (or its sender is gone); the guard never crosses an await.

@@ -110,6 +110,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
         // Range-checked by the config (at most 100,000,000).
         max_buffered_samples: usize::try_from(config.storage.max_buffered_samples)
             .unwrap_or(usize::MAX),
+        ..StoreOptions::default()
     }
 }
 

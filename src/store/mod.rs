@@ -67,6 +67,7 @@ pub use read::CheckSummary;
 mod remote_write;
 pub mod rollup;
 mod rows;
+mod shard;
 mod silences;
 mod stats;
 #[doc(hidden)]
@@ -92,6 +93,9 @@ pub struct StoreOptions {
     /// At most this many samples wait in memory for a flush (a store that cannot write for
     /// long); past it the oldest go, counted in `dropped_samples`.
     pub max_buffered_samples: usize,
+    /// Sealing a window reads about this many bytes of head rows per transaction (a group of
+    /// shards); not a config key: tests make it small to seal in many groups.
+    pub seal_group_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -101,6 +105,7 @@ impl Default for StoreOptions {
         const DAY: u64 = 86_400;
         StoreOptions {
             max_buffered_samples: buffer::DEFAULT_MAX_SAMPLES,
+            seal_group_bytes: shard::SEAL_GROUP_BYTES,
             max_size: 1 << 30,
             retention: Retention {
                 raw: Duration::from_secs(7 * DAY),
@@ -234,7 +239,7 @@ pub struct StoreStats {
     pub raw: TierStats,
     pub minute: TierStats,
     pub hour: TierStats,
-    /// Head rows not sealed yet (one per flush and window, holding every series flushed;
+    /// Head rows not sealed yet (per flush and window, one per run of shards of about 32 KB;
     /// counted in `raw` too).
     pub head_chunks: u64,
     pub checks: u64,
@@ -297,10 +302,12 @@ struct Inner {
     opts: StoreOptions,
     clock: SharedClock,
     buffer: Mutex<buffer::Buffer>,
-    series_ids: Mutex<HashMap<SeriesKey, i64>>,
+    series_ids: Mutex<HashMap<Arc<SeriesKey>, i64>>,
     flush_lock: tokio::sync::Mutex<()>,
     maintain_lock: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    /// Head rows read by queries since the store opened (how well shards keep queries small).
+    head_rows_read: std::sync::atomic::AtomicU64,
     health: Mutex<WriteHealth>,
 }
 
@@ -310,7 +317,7 @@ impl Inner {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn ids(&self) -> MutexGuard<'_, HashMap<SeriesKey, i64>> {
+    fn ids(&self) -> MutexGuard<'_, HashMap<Arc<SeriesKey>, i64>> {
         self.series_ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -382,6 +389,7 @@ impl Store {
                 flush_lock: tokio::sync::Mutex::new(()),
                 maintain_lock: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
+                head_rows_read: std::sync::atomic::AtomicU64::new(0),
                 health: Mutex::new(WriteHealth::default()),
             }),
         })
@@ -394,6 +402,11 @@ impl Store {
 
     pub fn options(&self) -> &StoreOptions {
         &self.inner.opts
+    }
+
+    /// Head rows (the open hour's flushes) that queries have read since the store opened.
+    pub fn head_rows_read(&self) -> u64 {
+        self.inner.head_rows_read.load(Ordering::Relaxed)
     }
 
     /// Whether writes succeed, and what waits in memory. Cheap: a lock and a copy.

@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "received_hosts",
         include_str!("../../migrations/0009_received_hosts.sql"),
     ),
+    (
+        10,
+        "head_shards",
+        include_str!("../../migrations/0010_head_shards.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

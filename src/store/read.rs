@@ -13,6 +13,7 @@ use super::codec;
 use super::error::StoreError;
 use super::policy::{self, RAW_WINDOW_MS, TierFacts};
 use super::rollup::{self, Bucket, decode_buckets};
+use super::shard;
 use super::write::parse_status;
 use super::{Inner, Point, QueryResult, SeriesPoints, StoreStats, Tier, TierStats};
 
@@ -43,19 +44,40 @@ async fn load_heads(
     // Looked up for every series of every head row: a sorted list beats hashing.
     let mut wanted: Vec<i64> = ids.keys().copied().collect();
     wanted.sort_unstable();
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT data FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
-         AND last_ms >= ? AND first_ms <= ? ORDER BY id",
+    let mut shards: Vec<i64> = wanted.iter().map(|&id| shard::of_id(id)).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    // The rows of the wanted shards only (the index covers this), then their data.
+    let candidates: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, shard_lo, shard_hi FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
+         AND shard_lo <= ? AND shard_hi >= ? AND last_ms >= ? AND first_ms <= ?",
     )
     .bind(policy::align(from, RAW_WINDOW_MS))
     .bind(to)
+    .bind(shards[shards.len() - 1])
+    .bind(shards[0])
     .bind(from)
     .bind(to)
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| inner.db(e))?;
+    let mut row_ids: Vec<i64> = candidates
+        .into_iter()
+        .filter(|&(_, lo, hi)| shard::overlaps(&shards, lo, hi))
+        .map(|(id, _, _)| id)
+        .collect();
+    // In the order they were written: a later row wins a timestamp tie.
+    row_ids.sort_unstable();
+    inner
+        .head_rows_read
+        .fetch_add(row_ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let mut heads: HashMap<i64, (Vec<i64>, Vec<f64>)> = HashMap::new();
-    for data in rows {
+    for row_id in row_ids {
+        let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM raw_heads WHERE id = ?")
+            .bind(row_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| inner.db(e))?;
         let parts = codec::decode_batch(&data, |id| wanted.binary_search(&id).is_ok())
             .map_err(|e| StoreError::bad_chunk(&inner.path, "head row", e))?;
         for (id, ts, vals) in parts {

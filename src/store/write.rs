@@ -16,6 +16,7 @@ use super::codec::{self, SeriesSlices};
 use super::error::StoreError;
 use super::policy::{self, Cutoffs, HOUR_MS, MINUTE_MS, RAW_WINDOW_MS, Span};
 use super::rollup::{self, Bucket, decode_buckets, encode_buckets};
+use super::shard;
 use super::{FlushStats, Inner, MaintainStats};
 
 /// Vacuum when this share of the file is free pages.
@@ -25,10 +26,13 @@ const SIZE_CAP_LOW_WATER: f64 = 0.9;
 /// `close()` maintains when the last maintenance is older than this.
 const MAINTAIN_DUE_MS: i64 = 600_000;
 
-/// One head row: the samples of every series flushed together that fall in one window.
+/// One head row: the samples of the series flushed together that fall in one window and in one
+/// run of shards.
 #[derive(Debug)]
 struct HeadRow {
     window_ms: i64,
+    shard_lo: i64,
+    shard_hi: i64,
     first_ms: i64,
     last_ms: i64,
     n: i64,
@@ -62,20 +66,32 @@ pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
 async fn write_taken(
     inner: &Inner,
     taken: &Taken,
-) -> Result<(FlushStats, HashMap<SeriesKey, i64>), StoreError> {
+) -> Result<(FlushStats, HashMap<std::sync::Arc<SeriesKey>, i64>), StoreError> {
     let db = |e| inner.db(e);
     let mut conn = inner.pool.acquire().await.map_err(db)?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
 
     let mut new_ids = HashMap::new();
     let mut parts = Vec::with_capacity(taken.series.len());
+    // The highest id, read once a flush meets a series it has no id for.
+    let mut max_id: Option<i64> = None;
     for TakenSeries { key, ts, vals, .. } in &taken.series {
         let cached = inner.ids().get(&**key).copied();
         let series_id = match cached {
             Some(id) => id,
             None => {
-                let id = series_id(&mut tx, key).await.map_err(db)?;
-                new_ids.insert((**key).clone(), id);
+                let max = match max_id {
+                    Some(m) => m,
+                    None => *max_id.insert(
+                        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db)?,
+                    ),
+                };
+                let id = series_id(&mut tx, key, max).await.map_err(db)?;
+                max_id = Some(max.max(id));
+                new_ids.insert(key.clone(), id);
                 id
             }
         };
@@ -85,9 +101,12 @@ async fn write_taken(
     let chunks = rows.len();
     for r in rows {
         sqlx::query(
-            "INSERT INTO raw_heads (window_ms, first_ms, last_ms, n, data) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO raw_heads (window_ms, shard_lo, shard_hi, first_ms, last_ms, n, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.window_ms)
+        .bind(r.shard_lo)
+        .bind(r.shard_hi)
         .bind(r.first_ms)
         .bind(r.last_ms)
         .bind(r.n)
@@ -132,27 +151,60 @@ fn head_rows(parts: &[SeriesSlices<'_>]) -> Vec<HeadRow> {
             i = j;
         }
     }
-    by_window
-        .into_iter()
-        .map(|(window_ms, parts)| {
-            let all = || parts.iter().flat_map(|p| p.1.iter().copied());
-            HeadRow {
-                window_ms,
-                first_ms: all().min().expect("non-empty"),
-                last_ms: all().max().expect("non-empty"),
-                n: all().count() as i64,
-                data: codec::encode_batch(&parts),
+    let mut rows = Vec::new();
+    for (window_ms, mut parts) in by_window {
+        parts.sort_unstable_by_key(|p| (shard::of_id(p.0), p.0));
+        // Cut at the first shard boundary past ROW_BYTES (a plain chunk's size, estimated).
+        let mut start = 0;
+        let mut bytes = 0;
+        for i in 0..parts.len() {
+            bytes += 16 + 12 * parts[i].1.len();
+            let last = i + 1 == parts.len();
+            if last
+                || (bytes >= shard::ROW_BYTES
+                    && shard::of_id(parts[i + 1].0) != shard::of_id(parts[i].0))
+            {
+                let run = &parts[start..=i];
+                let all = || run.iter().flat_map(|p| p.1.iter().copied());
+                rows.push(HeadRow {
+                    window_ms,
+                    // The first row starts at shard 0 and the last ends at the last shard, so
+                    // the rows of a flush cover every shard.
+                    shard_lo: if start == 0 {
+                        0
+                    } else {
+                        shard::of_id(run[0].0)
+                    },
+                    shard_hi: if last {
+                        shard::LAST
+                    } else {
+                        shard::of_id(parts[i].0)
+                    },
+                    first_ms: all().min().expect("non-empty"),
+                    last_ms: all().max().expect("non-empty"),
+                    n: all().count() as i64,
+                    data: codec::encode_batch(run),
+                });
+                start = i + 1;
+                bytes = 0;
             }
-        })
-        .collect()
+        }
+    }
+    rows
 }
 
-async fn series_id(conn: &mut SqliteConnection, key: &SeriesKey) -> Result<i64, sqlx::Error> {
+/// The id of `key`, created (above `max_id`, in its shard) when the store has none.
+async fn series_id(
+    conn: &mut SqliteConnection,
+    key: &SeriesKey,
+    max_id: i64,
+) -> Result<i64, sqlx::Error> {
     let text = key.to_string();
     let labels = serde_json::to_string(&key.labels).expect("string map serializes");
     sqlx::query(
-        "INSERT INTO series (key, name, labels) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        "INSERT INTO series (id, key, name, labels) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
     )
+    .bind(shard::new_id(max_id, 0, shard::of_key(key)))
     .bind(&text)
     .bind(&key.name)
     .bind(labels)
@@ -331,22 +383,19 @@ pub async fn maintain(inner: &Inner) -> Result<MaintainStats, StoreError> {
     };
     let mut conn = inner.pool.acquire().await.map_err(db)?;
 
-    // 1. Seal closed windows, one window (every series) per transaction.
+    // 1. Seal closed windows, a group of shards per transaction.
     let last_window = policy::last_sealable_window(now);
     loop {
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let window: Option<i64> =
             sqlx::query_scalar("SELECT min(window_ms) FROM raw_heads WHERE window_ms <= ?")
                 .bind(last_window)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(db)?;
         let Some(window_ms) = window else {
-            tx.rollback().await.map_err(db)?;
             break;
         };
-        let (series, samples) = seal_window(inner, &mut tx, window_ms).await?;
-        tx.commit().await.map_err(db)?;
+        let (series, samples) = seal_window(inner, &mut conn, window_ms).await?;
         stats.sealed_windows += series;
         stats.sealed_samples += samples;
     }
@@ -439,25 +488,69 @@ async fn exec(
 }
 
 /// Merges a window's head rows into one sealed chunk per series (with the chunk sealed
-/// before, if late samples came) and refreshes that window's rollups. Idempotent: sealing
-/// again after late samples gives what sealing once with all of them would have.
-/// Returns (series sealed, samples in their sealed chunks).
+/// before, if late samples came) and refreshes that window's rollups, a group of shards (about
+/// [`shard::SEAL_GROUP_BYTES`] of head rows) per transaction, so memory and the write lock stay
+/// bounded. Idempotent: sealing again after late samples, or after a crash between groups,
+/// gives what sealing once with all of them would have. Rows written while it runs are left for
+/// the next round. Returns (series sealed, samples in their sealed chunks).
 async fn seal_window(
     inner: &Inner,
     conn: &mut SqliteConnection,
     window_ms: i64,
 ) -> Result<(usize, usize), StoreError> {
     let db = |e| inner.db(e);
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, shard_lo, shard_hi, length(data) FROM raw_heads WHERE window_ms = ? ORDER BY id",
+    )
+    .bind(window_ms)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let sizes: Vec<(i64, i64, u64)> = rows
+        .iter()
+        .map(|&(_, lo, hi, bytes)| (lo, hi, bytes.max(0) as u64))
+        .collect();
+    let (mut series, mut samples) = (0, 0);
+    for (a, b) in shard::seal_groups(&sizes, inner.opts.seal_group_bytes.max(1)) {
+        let group: Vec<(i64, i64)> = rows
+            .iter()
+            .filter(|&&(_, lo, hi, _)| lo <= b && hi >= a)
+            .map(|&(id, _, hi, _)| (id, hi))
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let (n, s) = seal_group(inner, &mut tx, window_ms, (a, b), &group).await?;
+        tx.commit().await.map_err(db)?;
+        series += n;
+        samples += s;
+    }
+    Ok((series, samples))
+}
+
+/// Seals the series of shards `a..=b` found in the head rows `group` (id, last shard), then
+/// deletes the rows whose shards are all sealed now.
+async fn seal_group(
+    inner: &Inner,
+    conn: &mut SqliteConnection,
+    window_ms: i64,
+    (a, b): (i64, i64),
+    group: &[(i64, i64)],
+) -> Result<(usize, usize), StoreError> {
+    let db = |e| inner.db(e);
     let bad = |what| move |e| StoreError::bad_chunk(&inner.path, what, e);
-    let heads: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM raw_heads WHERE window_ms = ? ORDER BY id")
-            .bind(window_ms)
-            .fetch_all(&mut *conn)
+    let mut by_series: BTreeMap<i64, (Vec<i64>, Vec<f64>)> = BTreeMap::new();
+    for &(row_id, _) in group {
+        // Gone if another process sealed it meanwhile.
+        let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM raw_heads WHERE id = ?")
+            .bind(row_id)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
-    let mut by_series: BTreeMap<i64, (Vec<i64>, Vec<f64>)> = BTreeMap::new();
-    for data in &heads {
-        for (id, ts, vals) in codec::decode_batch(data, |_| true).map_err(bad("head row"))? {
+        let Some(data) = data else { continue };
+        let wanted = |id: i64| (a..=b).contains(&shard::of_id(id));
+        for (id, ts, vals) in codec::decode_batch(&data, wanted).map_err(bad("head row"))? {
             let e = by_series.entry(id).or_default();
             e.0.extend(ts);
             e.1.extend(vals);
@@ -513,11 +606,15 @@ async fn seal_window(
         }
         sealed_samples += ts.len();
     }
-    sqlx::query("DELETE FROM raw_heads WHERE window_ms = ?")
-        .bind(window_ms)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    for &(row_id, hi) in group {
+        if hi <= b {
+            sqlx::query("DELETE FROM raw_heads WHERE id = ?")
+                .bind(row_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+    }
     Ok((by_series.len(), sealed_samples))
 }
 

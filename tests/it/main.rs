@@ -93,6 +93,7 @@ mod store_crash_kill9;
 mod store_data;
 mod store_disk_full;
 mod store_open;
+mod store_shards;
 mod system_vs_proc_and_node_exporter;
 mod systemd_notify;
 mod watch;
