@@ -48,36 +48,69 @@ async fn load_heads(
     shards.sort_unstable();
     shards.dedup();
     // The rows of the wanted shards only (the index covers this), then their data.
-    let candidates: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let bind = |sql: &'static str| {
+        sqlx::query(sql)
+            .bind(policy::align(from, RAW_WINDOW_MS))
+            .bind(to)
+            .bind(shards[shards.len() - 1])
+            .bind(shards[0])
+            .bind(from)
+            .bind(to)
+    };
+    let candidates: Vec<(i64, i64, i64)> = bind(
         "SELECT id, shard_lo, shard_hi FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
-         AND shard_lo <= ? AND shard_hi >= ? AND last_ms >= ? AND first_ms <= ?",
+              AND shard_lo <= ? AND shard_hi >= ? AND last_ms >= ? AND first_ms <= ?",
     )
-    .bind(policy::align(from, RAW_WINDOW_MS))
-    .bind(to)
-    .bind(shards[shards.len() - 1])
-    .bind(shards[0])
-    .bind(from)
-    .bind(to)
     .fetch_all(&mut *conn)
     .await
-    .map_err(|e| inner.db(e))?;
+    .map_err(|e| inner.db(e))?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
     let mut row_ids: Vec<i64> = candidates
-        .into_iter()
-        .filter(|&(_, lo, hi)| shard::overlaps(&shards, lo, hi))
-        .map(|(id, _, _)| id)
+        .iter()
+        .filter(|&&(_, lo, hi)| shard::overlaps(&shards, lo, hi))
+        .map(|&(id, _, _)| id)
         .collect();
     // In the order they were written: a later row wins a timestamp tie.
     row_ids.sort_unstable();
     inner
         .head_rows_read
         .fetch_add(row_ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    // Every candidate wanted (one shard, or a small store's rows that cover every shard): one
+    // statement; else by id, a few hundred a statement.
+    let mut blobs: Vec<Vec<u8>> = Vec::with_capacity(row_ids.len());
+    if row_ids.len() == candidates.len() {
+        for r in bind(
+            "SELECT data FROM raw_heads WHERE window_ms >= ? AND window_ms <= ?
+             AND shard_lo <= ? AND shard_hi >= ? AND last_ms >= ? AND first_ms <= ? ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| inner.db(e))?
+        {
+            blobs.push(r.get(0));
+        }
+    } else {
+        for ids in row_ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new("SELECT data FROM raw_heads WHERE id IN (");
+            let mut list = q.separated(",");
+            for &id in ids {
+                list.push_bind(id);
+            }
+            q.push(") ORDER BY id");
+            for r in q
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| inner.db(e))?
+            {
+                blobs.push(r.get(0));
+            }
+        }
+    }
     let mut heads: HashMap<i64, (Vec<i64>, Vec<f64>)> = HashMap::new();
-    for row_id in row_ids {
-        let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM raw_heads WHERE id = ?")
-            .bind(row_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| inner.db(e))?;
+    for data in blobs {
         let parts = codec::decode_batch(&data, |id| wanted.binary_search(&id).is_ok())
             .map_err(|e| StoreError::bad_chunk(&inner.path, "head row", e))?;
         for (id, ts, vals) in parts {
@@ -133,11 +166,24 @@ pub async fn query(
         }
     }
     let mut conn = inner.pool.acquire().await.map_err(db)?;
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, labels FROM series WHERE name = ?")
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+    // One matcher (`host`, else the first) narrows in SQL (its `"label":"value"` pair as the labels' JSON spells
+    // it), so a hub's query of one host does not parse every host's labels; the matchers are
+    // applied exactly below.
+    let narrowing = matchers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .or(matchers.first());
+    let pair = narrowing.map_or(String::new(), |(k, v)| {
+        let json = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        format!("{}:{}", json(k), json(v))
+    });
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels FROM series WHERE name = ? AND instr(labels, ?) > 0")
+            .bind(name)
+            .bind(&pair)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
     for (id, labels) in rows {
         let labels: BTreeMap<String, String> =
             serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {

@@ -19,24 +19,29 @@ const HOUR: i64 = 60 * MIN;
 const HOSTS: usize = 60;
 const PER_HOST: usize = 150;
 
-/// `HOSTS` hosts × `PER_HOST` series: 10 names, 15 series of each name per host.
+/// `HOSTS` hosts × `PER_HOST` series: 10 names, 15 series of each name per host; and
+/// `rare_metric` on the first and the last host only.
 fn hub_keys() -> Vec<Vec<Arc<SeriesKey>>> {
     (0..HOSTS)
         .map(|h| {
-            (0..PER_HOST)
-                .map(|i| {
-                    let mut labels = BTreeMap::new();
-                    labels.insert("host".to_string(), format!("host-{h:03}"));
-                    labels.insert("cpu".to_string(), (i % 15).to_string());
-                    Arc::new(SeriesKey {
-                        name: format!("node_metric_{}", i / 15),
-                        labels,
-                    })
-                })
-                .collect()
+            let key = |name: String, cpu: usize| {
+                let mut labels = BTreeMap::new();
+                labels.insert("host".to_string(), format!("host-{h:03}"));
+                labels.insert("cpu".to_string(), cpu.to_string());
+                Arc::new(SeriesKey { name, labels })
+            };
+            let mut keys: Vec<_> = (0..PER_HOST)
+                .map(|i| key(format!("node_metric_{}", i / 15), i % 15))
+                .collect();
+            if h == 0 || h == HOSTS - 1 {
+                keys.push(key("rare_metric".into(), 0));
+            }
+            keys
         })
         .collect()
 }
+
+const RARE: usize = 2;
 
 fn value(h: usize, i: usize, tick: i64) -> f64 {
     (h * 1_000 + i) as f64 + tick as f64 * 0.5
@@ -141,6 +146,51 @@ async fn a_hub_flush_is_cut_by_shard_and_a_query_of_one_host_reads_a_few_rows() 
         "a query of one host's series read {read} of {heads} head rows"
     );
 
+    // One name of every host: many shards, the rows of those shards fetched by id.
+    let before = store.head_rows_read();
+    let q = store
+        .query("node_metric_4", &[], T0, T0 + HOUR, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(q.series.len(), HOSTS * 15);
+    for s in &q.series {
+        let h: usize = s.key.labels["host"][5..].parse().unwrap();
+        let i = keys[h].iter().position(|k| **k == s.key).unwrap();
+        let got: Vec<f64> = s.points.iter().map(|p| p.last).collect();
+        assert_eq!(
+            got,
+            (0..6).map(|t| value(h, i, t)).collect::<Vec<_>>(),
+            "{}",
+            s.key
+        );
+    }
+    assert_eq!(
+        store.head_rows_read() - before,
+        heads,
+        "every row has a host of it"
+    );
+
+    // Two hosts' series of one name: two shards, and the rows between them not read.
+    let before = store.head_rows_read();
+    let q = store
+        .query("rare_metric", &[], T0, T0 + HOUR, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(q.series.len(), RARE);
+    for s in &q.series {
+        let h: usize = s.key.labels["host"][5..].parse().unwrap();
+        let got: Vec<f64> = s.points.iter().map(|p| p.last).collect();
+        assert_eq!(
+            got,
+            (0..6).map(|t| value(h, PER_HOST, t)).collect::<Vec<_>>()
+        );
+    }
+    let read = store.head_rows_read() - before;
+    assert!(
+        (6..=12).contains(&read),
+        "two hosts' series of one name read {read} of {heads} head rows"
+    );
+
     assert_all_read_back(&store, &keys, 6).await;
 }
 
@@ -180,12 +230,9 @@ async fn sealing_in_many_shard_groups_keeps_every_sample_and_rows_from_before_sh
 
     clock.set(T0 + HOUR + 5 * MIN);
     let m = store.maintain().await.unwrap();
-    assert_eq!(
-        m.sealed_windows,
-        HOSTS * PER_HOST,
-        "every series sealed once"
-    );
-    assert_eq!(m.sealed_samples, HOSTS * PER_HOST * 6);
+    let series = HOSTS * PER_HOST + RARE;
+    assert_eq!(m.sealed_windows, series, "every series sealed once");
+    assert_eq!(m.sealed_samples, series * 6);
     assert_eq!(store.stats().await.unwrap().head_chunks, 0);
     assert_all_read_back(&store, &keys, 6).await;
     assert_eq!(
@@ -196,15 +243,64 @@ async fn sealing_in_many_shard_groups_keeps_every_sample_and_rows_from_before_sh
 
     // The rollups are whole too: one minute bucket and one hour bucket of 6 samples a series.
     let stats = store.stats().await.unwrap();
-    assert_eq!(stats.minute.chunks, (HOSTS * PER_HOST) as u64);
+    assert_eq!(stats.minute.chunks, series as u64);
     assert_eq!(
-        stats.minute.samples,
-        (HOSTS * PER_HOST) as u64,
+        stats.minute.samples, series as u64,
         "one minute bucket each"
     );
-    assert_eq!(
-        stats.hour.samples,
-        (HOSTS * PER_HOST) as u64,
-        "one hour bucket each"
-    );
+    assert_eq!(stats.hour.samples, series as u64, "one hour bucket each");
+}
+
+#[tokio::test]
+async fn a_query_narrowed_by_its_host_in_sql_finds_values_that_json_escapes() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0 + 10 * MIN);
+    let store = open(dir.path(), &clock, StoreOptions::default()).await;
+    let odd = ["web \"1\"", "back\\slash", "été\t", "%_*", ""];
+    let keys: Vec<Arc<SeriesKey>> = odd
+        .iter()
+        .map(|host| {
+            let mut labels = BTreeMap::new();
+            labels.insert("host".to_string(), host.to_string());
+            labels.insert("a".to_string(), "x".to_string());
+            Arc::new(SeriesKey {
+                name: "m".into(),
+                labels,
+            })
+        })
+        .collect();
+    store.ingest(&Observation {
+        source: "test".into(),
+        at_ms: T0,
+        samples: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Sample {
+                series: k.clone(),
+                value: i as f64,
+            })
+            .collect(),
+        checks: vec![],
+    });
+    store.flush().await.unwrap();
+    for (i, host) in odd.iter().enumerate() {
+        let q = store
+            .query(
+                "m",
+                &[("a".into(), "x".into()), ("host".into(), host.to_string())],
+                T0,
+                T0 + MIN,
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(q.series.len(), 1, "host {host:?}");
+        assert_eq!(q.series[0].points[0].last, i as f64, "host {host:?}");
+    }
+    let q = store
+        .query("m", &[("host".into(), "web".into())], T0, T0 + MIN, 100)
+        .await
+        .unwrap();
+    assert!(q.series.is_empty(), "a prefix is not a match");
 }
