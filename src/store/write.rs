@@ -49,8 +49,7 @@ pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
         });
     }
     match write_taken(inner, &taken).await {
-        Ok((mut stats, new_ids)) => {
-            inner.ids().extend(new_ids);
+        Ok(mut stats) => {
             let mut buffer = inner.buffer();
             buffer.remove_flushed(&taken);
             stats.dropped_samples = buffer.dropped_samples;
@@ -63,39 +62,64 @@ pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
     }
 }
 
-async fn write_taken(
-    inner: &Inner,
-    taken: &Taken,
-) -> Result<(FlushStats, HashMap<std::sync::Arc<SeriesKey>, i64>), StoreError> {
+/// New series get their ids in transactions of at most this many: a hub's first flush of
+/// 150,000 series must not hold the write lock for seconds (the alerting lease, the received
+/// hosts and the other writers wait at most 5 s).
+const NEW_SERIES_PER_TX: usize = 1_000;
+
+async fn write_taken(inner: &Inner, taken: &Taken) -> Result<FlushStats, StoreError> {
     let db = |e| inner.db(e);
     let mut conn = inner.pool.acquire().await.map_err(db)?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
 
-    let mut new_ids = HashMap::new();
-    let mut parts = Vec::with_capacity(taken.series.len());
-    // The highest id, read once a flush meets a series it has no id for.
-    let mut max_id: Option<i64> = None;
-    for TakenSeries { key, ts, vals, .. } in &taken.series {
-        let cached = inner.ids().get(&**key).copied();
-        let series_id = match cached {
-            Some(id) => id,
-            None => {
-                let max = match max_id {
-                    Some(m) => m,
-                    None => *max_id.insert(
-                        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(db)?,
-                    ),
-                };
-                let id = series_id(&mut tx, key, max).await.map_err(db)?;
-                max_id = Some(max.max(id));
-                new_ids.insert(key.clone(), id);
-                id
-            }
-        };
-        parts.push((series_id, &ts[..], &vals[..]));
+    // 1. Ids for the series the store has none for, cached as each transaction commits.
+    let new: Vec<&std::sync::Arc<SeriesKey>> = {
+        let ids = inner.ids();
+        taken
+            .series
+            .iter()
+            .filter(|t| !ids.contains_key(&*t.key))
+            .map(|t| &t.key)
+            .collect()
+    };
+    for keys in new.chunks(NEW_SERIES_PER_TX) {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let mut max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut made = Vec::with_capacity(keys.len());
+        for &key in keys {
+            let id = series_id(&mut tx, key, max).await.map_err(db)?;
+            max = max.max(id);
+            made.push((key.clone(), id));
+        }
+        tx.commit().await.map_err(db)?;
+        inner.ids().extend(made);
+    }
+
+    // 2. The samples as head rows, the check results and the events: one transaction.
+    let mut parts: Vec<SeriesSlices<'_>> = Vec::with_capacity(taken.series.len());
+    let mut missing = Vec::new();
+    {
+        let ids = inner.ids();
+        for (i, TakenSeries { key, ts, vals, .. }) in taken.series.iter().enumerate() {
+            let id = ids.get(&**key).copied().unwrap_or_else(|| {
+                missing.push(i);
+                0
+            });
+            parts.push((id, &ts[..], &vals[..]));
+        }
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    // Not cached after step 1 only if the cache lost it: looked up (or made) here.
+    for i in missing {
+        let max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        parts[i].0 = series_id(&mut tx, &taken.series[i].key, max)
+            .await
+            .map_err(db)?;
     }
     let rows = head_rows(&parts);
     let chunks = rows.len();
@@ -121,16 +145,13 @@ async fn write_taken(
     }
     tx.commit().await.map_err(db)?;
     inner.note_write();
-    Ok((
-        FlushStats {
-            samples: taken.samples(),
-            series: taken.series.len(),
-            chunks,
-            checks: taken.checks.len(),
-            dropped_samples: 0,
-        },
-        new_ids,
-    ))
+    Ok(FlushStats {
+        samples: taken.samples(),
+        series: taken.series.len(),
+        chunks,
+        checks: taken.checks.len(),
+        dropped_samples: 0,
+    })
 }
 
 /// One head row per window that the samples touch (one, unless a flush spans a window end).
@@ -201,19 +222,26 @@ async fn series_id(
 ) -> Result<i64, sqlx::Error> {
     let text = key.to_string();
     let labels = serde_json::to_string(&key.labels).expect("string map serializes");
-    sqlx::query(
-        "INSERT INTO series (id, key, name, labels) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+    let made: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO series (id, key, name, labels) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO NOTHING RETURNING id",
     )
     .bind(shard::new_id(max_id, 0, shard::of_key(key)))
     .bind(&text)
     .bind(&key.name)
     .bind(labels)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query_scalar("SELECT id FROM series WHERE key = ?")
-        .bind(&text)
-        .fetch_one(&mut *conn)
-        .await
+    match made {
+        Some(id) => Ok(id),
+        // Made by another process meanwhile.
+        None => {
+            sqlx::query_scalar("SELECT id FROM series WHERE key = ?")
+                .bind(&text)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    }
 }
 
 /// Latest result per check, and the history: status changes plus one result per minute.
