@@ -211,8 +211,11 @@ pub async fn query(
     load_heads(inner, &mut conn, &mut matched, from, to).await?;
 
     let mut tier = Tier::Raw;
+    let stored_facts = stored_tier_facts(&mut conn, &matched, from, to)
+        .await
+        .map_err(db)?;
     for m in matched.values() {
-        let facts = tier_facts(&mut conn, m, from, to).await.map_err(db)?;
+        let facts = tier_facts(m, from, to, m.id.and_then(|id| stored_facts.get(&id)));
         tier = tier.max(policy::choose_tier(from, to, &facts));
     }
 
@@ -255,60 +258,79 @@ fn range_of(ts: &[i64], from: i64, to: i64) -> (usize, usize) {
     }
 }
 
-async fn tier_facts(
+/// What the store holds of a series for choosing a tier: sealed raw samples in `[from, to]`
+/// (chunks that stick out of it prorated), and the oldest timestamp of each tier.
+struct StoredFacts {
+    sealed: f64,
+    oldest: [Option<i64>; 3],
+}
+
+/// The stored facts of every matched series, in one statement (a few index seeks per series).
+async fn stored_tier_facts(
     conn: &mut SqliteConnection,
-    m: &Matched,
+    matched: &BTreeMap<SeriesKey, Matched>,
     from: i64,
     to: i64,
-) -> Result<TierFacts, sqlx::Error> {
-    let buffered = m.buf_ts.iter().filter(|&&t| t >= from && t <= to).count() as u64;
-    let buf_oldest = m.buf_ts.iter().min().copied();
-    let Some(id) = m.id else {
-        return Ok(TierFacts {
-            raw_points: buffered,
-            oldest: [buf_oldest, None, None],
-        });
-    };
-    // Sealed samples in range, chunks that stick out of it prorated; one row back.
-    let sealed: f64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(n * (min(last_ms, ?1) - max(first_ms, ?2) + 1.0) / (last_ms - first_ms + 1)), 0.0)
-         FROM raw_chunks
-         WHERE series_id = ?3 AND window_ms >= ?4 AND window_ms <= ?1 AND last_ms >= ?2 AND first_ms <= ?1",
+) -> Result<HashMap<i64, StoredFacts>, sqlx::Error> {
+    let ids: Vec<i64> = matched.values().filter_map(|m| m.id).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    type Row = (i64, f64, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT j.value,
+           (SELECT coalesce(sum(n * (min(last_ms, ?1) - max(first_ms, ?2) + 1.0) / (last_ms - first_ms + 1)), 0.0)
+              FROM raw_chunks WHERE series_id = j.value AND window_ms >= ?4 AND window_ms <= ?1
+              AND last_ms >= ?2 AND first_ms <= ?1),
+           (SELECT first_ms FROM raw_chunks WHERE series_id = j.value ORDER BY window_ms LIMIT 1),
+           (SELECT first_ms FROM rollups WHERE series_id = j.value AND step_ms = ?5 ORDER BY row_ms LIMIT 1),
+           (SELECT first_ms FROM rollups WHERE series_id = j.value AND step_ms = ?6 ORDER BY row_ms LIMIT 1)
+         FROM json_each(?3) AS j",
     )
     .bind(to)
     .bind(from)
-    .bind(id)
+    .bind(serde_json::to_string(&ids).expect("ids serialize"))
     .bind(policy::align(from, RAW_WINDOW_MS))
-    .fetch_one(&mut *conn)
+    .bind(policy::MINUTE_MS)
+    .bind(policy::HOUR_MS)
+    .fetch_all(&mut *conn)
     .await?;
-    let raw_points = buffered as f64 + sealed.max(0.0);
-    let raw_oldest: Option<i64> = sqlx::query_scalar(
-        "SELECT first_ms FROM raw_chunks WHERE series_id = ? ORDER BY window_ms LIMIT 1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let mut oldest = [
-        match (raw_oldest, buf_oldest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        },
-        None,
-        None,
-    ];
-    for (i, step) in [(1, policy::MINUTE_MS), (2, policy::HOUR_MS)] {
-        oldest[i] = sqlx::query_scalar(
-            "SELECT first_ms FROM rollups WHERE series_id = ? AND step_ms = ? ORDER BY row_ms LIMIT 1",
-        )
-        .bind(id)
-        .bind(step)
-        .fetch_optional(&mut *conn)
-        .await?;
-    }
-    Ok(TierFacts {
+    Ok(rows
+        .into_iter()
+        .map(|(id, sealed, raw, minute, hour)| {
+            (
+                id,
+                StoredFacts {
+                    sealed,
+                    oldest: [raw, minute, hour],
+                },
+            )
+        })
+        .collect())
+}
+
+fn tier_facts(m: &Matched, from: i64, to: i64, stored: Option<&StoredFacts>) -> TierFacts {
+    let buffered = m.buf_ts.iter().filter(|&&t| t >= from && t <= to).count() as u64;
+    let buf_oldest = m.buf_ts.iter().min().copied();
+    let Some(stored) = stored else {
+        return TierFacts {
+            raw_points: buffered,
+            oldest: [buf_oldest, None, None],
+        };
+    };
+    let raw_points = buffered as f64 + stored.sealed.max(0.0);
+    let [raw_oldest, minute, hour] = stored.oldest;
+    TierFacts {
         raw_points: raw_points.round() as u64,
-        oldest,
-    })
+        oldest: [
+            match (raw_oldest, buf_oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            minute,
+            hour,
+        ],
+    }
 }
 
 /// Raw samples of `[from, to]`: sealed chunks (unless `unsealed_only`), plus head rows and the
