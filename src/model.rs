@@ -13,10 +13,25 @@ use crate::clock::UnixMillis;
 
 /// A series identity: metric name plus sorted labels, e.g. `cpu_busy_ratio{mode="user"}`.
 /// Names follow Prometheus conventions without the `lookout_` prefix (the exporter adds it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+}
+
+impl std::hash::Hash for SeriesKey {
+    /// What the derive would write: hashes agree with `eq` (equal keys, equal fields).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.labels.hash(state);
+    }
+}
+
+impl PartialEq for SeriesKey {
+    /// The same key object (a receiver's series share one) is equal without a comparison.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || (self.name == other.name && self.labels == other.labels)
+    }
 }
 
 impl SeriesKey {

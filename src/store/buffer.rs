@@ -30,7 +30,7 @@ pub struct SeriesBuf {
 
 #[derive(Debug)]
 pub struct Buffer {
-    pub series: HashMap<Arc<SeriesKey>, SeriesBuf>,
+    pub series: HashMap<Arc<SeriesKey>, SeriesBuf, foldhash::fast::RandomState>,
     pub checks: Vec<CheckResult>,
     pub checks_first_seq: u64,
     pub samples: usize,
@@ -82,7 +82,7 @@ impl Taken {
 impl Buffer {
     pub fn with_limit(max_samples: usize) -> Buffer {
         Buffer {
-            series: HashMap::new(),
+            series: HashMap::default(),
             checks: Vec::new(),
             checks_first_seq: 0,
             samples: 0,
@@ -189,7 +189,7 @@ impl Buffer {
                 }
             }
         }
-        let flushed: HashSet<*const SeriesKey> =
+        let flushed: HashSet<*const SeriesKey, foldhash::fast::RandomState> =
             taken.series.iter().map(|t| Arc::as_ptr(&t.key)).collect();
         self.series
             .retain(|key, b| !b.ts.is_empty() || flushed.contains(&Arc::as_ptr(key)));
