@@ -4,13 +4,14 @@
 //! SQLITE_BUSY failures that a busy timeout cannot wait out).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
 
 use crate::model::{CheckResult, Event, SeriesKey, Status};
 
-use super::buffer::{Taken, TakenSeries};
+use super::buffer::Taken;
 use super::check_rollup;
 use super::codec::{self, SeriesSlices};
 use super::error::StoreError;
@@ -39,9 +40,20 @@ struct HeadRow {
     data: Vec<u8>,
 }
 
-pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
+/// Runs `f` on tokio's blocking threads: a hub's flush copies, encodes and removes 150,000
+/// series (tens of milliseconds of CPU each), which on a runtime worker would hold up the
+/// requests queued behind it.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+pub async fn flush(inner: &Arc<Inner>) -> Result<FlushStats, StoreError> {
     let _one_at_a_time = inner.flush_lock.lock().await;
-    let taken = inner.buffer().take();
+    let copy = inner.clone();
+    let taken = Arc::new(off_runtime(move || copy.buffer().take()).await);
     if taken.is_empty() {
         return Ok(FlushStats {
             dropped_samples: inner.buffer().dropped_samples,
@@ -50,9 +62,13 @@ pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
     }
     match write_taken(inner, &taken).await {
         Ok(mut stats) => {
-            let mut buffer = inner.buffer();
-            buffer.remove_flushed(&taken);
-            stats.dropped_samples = buffer.dropped_samples;
+            let copy = inner.clone();
+            stats.dropped_samples = off_runtime(move || {
+                let mut buffer = copy.buffer();
+                buffer.remove_flushed(&taken);
+                buffer.dropped_samples
+            })
+            .await;
             Ok(stats)
         }
         Err(e) => {
@@ -67,12 +83,12 @@ pub async fn flush(inner: &Inner) -> Result<FlushStats, StoreError> {
 /// hosts and the other writers wait at most 5 s).
 const NEW_SERIES_PER_TX: usize = 1_000;
 
-async fn write_taken(inner: &Inner, taken: &Taken) -> Result<FlushStats, StoreError> {
+async fn write_taken(inner: &Inner, taken: &Arc<Taken>) -> Result<FlushStats, StoreError> {
     let db = |e| inner.db(e);
     let mut conn = inner.pool.acquire().await.map_err(db)?;
 
     // 1. Ids for the series the store has none for, cached as each transaction commits.
-    let new: Vec<&std::sync::Arc<SeriesKey>> = {
+    let new: Vec<&Arc<SeriesKey>> = {
         let ids = inner.ids();
         taken
             .series
@@ -98,16 +114,15 @@ async fn write_taken(inner: &Inner, taken: &Taken) -> Result<FlushStats, StoreEr
     }
 
     // 2. The samples as head rows, the check results and the events: one transaction.
-    let mut parts: Vec<SeriesSlices<'_>> = Vec::with_capacity(taken.series.len());
+    let mut ids: Vec<i64> = Vec::with_capacity(taken.series.len());
     let mut missing = Vec::new();
     {
-        let ids = inner.ids();
-        for (i, TakenSeries { key, ts, vals, .. }) in taken.series.iter().enumerate() {
-            let id = ids.get(&**key).copied().unwrap_or_else(|| {
+        let cached = inner.ids();
+        for (i, t) in taken.series.iter().enumerate() {
+            ids.push(cached.get(&*t.key).copied().unwrap_or_else(|| {
                 missing.push(i);
                 0
-            });
-            parts.push((id, &ts[..], &vals[..]));
+            }));
         }
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
@@ -117,11 +132,21 @@ async fn write_taken(inner: &Inner, taken: &Taken) -> Result<FlushStats, StoreEr
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        parts[i].0 = series_id(&mut tx, &taken.series[i].key, max)
+        ids[i] = series_id(&mut tx, &taken.series[i].key, max)
             .await
             .map_err(db)?;
     }
-    let rows = head_rows(&parts);
+    let copy = taken.clone();
+    let rows = off_runtime(move || {
+        let parts: Vec<SeriesSlices<'_>> = copy
+            .series
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| (id, &t.ts[..], &t.vals[..]))
+            .collect();
+        head_rows(&parts)
+    })
+    .await;
     let chunks = rows.len();
     for r in rows {
         sqlx::query(
