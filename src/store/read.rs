@@ -166,24 +166,45 @@ pub async fn query(
         }
     }
     let mut conn = inner.pool.acquire().await.map_err(db)?;
-    // One matcher (`host`, else the first) narrows in SQL (its `"label":"value"` pair as the labels' JSON spells
-    // it), so a hub's query of one host does not parse every host's labels; the matchers are
-    // applied exactly below.
-    let narrowing = matchers
-        .iter()
-        .find(|(k, _)| k == "host")
-        .or(matchers.first());
-    let pair = narrowing.map_or(String::new(), |(k, v)| {
+    // One matcher (`host`, else the first) narrows in SQL (its `"label":"value"` pair as the
+    // labels' JSON spells it), so a hub's query of one host does not parse every host's labels;
+    // the matchers are applied exactly below.
+    let host = matchers.iter().find(|(k, _)| k == "host");
+    let pair = host.or(matchers.first()).map_or(String::new(), |(k, v)| {
         let json = |s: &str| serde_json::to_string(s).expect("a string serializes");
         format!("{}:{}", json(k), json(v))
     });
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, labels FROM series WHERE name = ? AND instr(labels, ?) > 0")
-            .bind(name)
-            .bind(&pair)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+    // With a host, series made since schema version 10 are of one shard (their id's low byte):
+    // the others are skipped on the index (which holds the id), without reading their labels.
+    let (sharded_from, host_shard) = match host {
+        Some((_, host)) => {
+            let from: Option<String> =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'sharded_from_id'")
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
+            let key = SeriesKey {
+                name: name.to_string(),
+                labels: BTreeMap::from([("host".to_string(), host.clone())]),
+            };
+            (
+                from.and_then(|v| v.parse().ok()).unwrap_or(i64::MAX),
+                shard::of_key(&key),
+            )
+        }
+        None => (i64::MAX, -1),
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, labels FROM series WHERE name = ? AND (id < ? OR (id & 255) = ?)
+         AND instr(labels, ?) > 0",
+    )
+    .bind(name)
+    .bind(sharded_from)
+    .bind(host_shard)
+    .bind(&pair)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
     for (id, labels) in rows {
         let labels: BTreeMap<String, String> =
             serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {

@@ -304,3 +304,53 @@ async fn a_query_narrowed_by_its_host_in_sql_finds_values_that_json_escapes() {
         .unwrap();
     assert!(q.series.is_empty(), "a prefix is not a match");
 }
+
+#[tokio::test]
+async fn a_series_made_before_shards_is_found_by_its_host_whatever_its_id() {
+    let _machine = crate::common::machine::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0 + 10 * MIN);
+    let mut labels = BTreeMap::new();
+    labels.insert("host".to_string(), "web-1".to_string());
+    let old = Arc::new(SeriesKey {
+        name: "m".into(),
+        labels,
+    });
+    {
+        let store = open(dir.path(), &clock, StoreOptions::default()).await;
+        store.close().await.unwrap();
+        // As version 9 left it: the series' id says nothing of its shard.
+        let url = format!("sqlite://{}", dir.path().join("lookout.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        // Low byte 7: not the shard a new series of this name and host would get.
+        sqlx::query(
+            "INSERT INTO series (id, key, name, labels) VALUES (7, ?, 'm', '{\"host\":\"web-1\"}')",
+        )
+        .bind(old.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE meta SET value = '1000' WHERE key = 'sharded_from_id'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = open(dir.path(), &clock, StoreOptions::default()).await;
+    store.ingest(&Observation {
+        source: "test".into(),
+        at_ms: T0,
+        samples: vec![Sample {
+            series: old.clone(),
+            value: 4.0,
+        }],
+        checks: vec![],
+    });
+    store.flush().await.unwrap();
+    let q = store
+        .query("m", &[("host".into(), "web-1".into())], T0, T0 + MIN, 100)
+        .await
+        .unwrap();
+    assert_eq!(q.series.len(), 1);
+    assert_eq!(q.series[0].points[0].last, 4.0);
+}
