@@ -9,7 +9,3 @@ ALTER TABLE raw_heads ADD COLUMN shard_lo INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE raw_heads ADD COLUMN shard_hi INTEGER NOT NULL DEFAULT 255;
 DROP INDEX raw_heads_by_window;
 CREATE INDEX raw_heads_by_shard ON raw_heads (window_ms, shard_lo, shard_hi, first_ms, last_ms);
--- Series from this id on have their shard in their id, so a query of one host's series can skip
--- the other hosts' rows by id alone (`series_by_name` holds the id), before reading labels.
-INSERT OR REPLACE INTO meta (key, value)
-    SELECT 'sharded_from_id', coalesce(max(id), 0) + 1 FROM series;

@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "head_shards",
         include_str!("../../migrations/0010_head_shards.sql"),
     ),
+    (
+        11,
+        "sharded_from",
+        include_str!("../../migrations/0011_sharded_from.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -252,7 +252,7 @@ async fn a_store_from_a_newer_lookout_is_refused() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{} was written by a newer Lookout (store schema version 99, this binary knows up to 10); upgrade Lookout, or move it away or pick another --data-dir",
+            "{} was written by a newer Lookout (store schema version 99, this binary knows up to 11); upgrade Lookout, or move it away or pick another --data-dir",
             db.display()
         )
     );
