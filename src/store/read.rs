@@ -280,7 +280,8 @@ fn range_of(ts: &[i64], from: i64, to: i64) -> (usize, usize) {
 }
 
 /// What the store holds of a series for choosing a tier: sealed raw samples in `[from, to]`
-/// (chunks that stick out of it prorated), and the oldest timestamp of each tier.
+/// (chunks that stick out of it prorated; a lower bound once past `TIER_POINTS`), and the
+/// oldest timestamp of each tier.
 struct StoredFacts {
     sealed: f64,
     oldest: [Option<i64>; 3],
@@ -297,12 +298,20 @@ async fn stored_tier_facts(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    type Row = (i64, f64, Option<i64>, Option<i64>, Option<i64>);
+    // Only whether a series has more than TIER_POINTS raw samples in range matters: the newest
+    // SEALED_PEEK chunks in range tell that for any series sampled more than once a minute or so,
+    // without reading a week of chunk rows per series; the others are summed whole below.
+    const SEALED_PEEK: i64 = 8;
+    type Row = (i64, f64, i64, Option<i64>, Option<i64>, Option<i64>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT j.value,
            (SELECT coalesce(sum(n * (min(last_ms, ?1) - max(first_ms, ?2) + 1.0) / (last_ms - first_ms + 1)), 0.0)
-              FROM raw_chunks WHERE series_id = j.value AND window_ms >= ?4 AND window_ms <= ?1
-              AND last_ms >= ?2 AND first_ms <= ?1),
+              FROM (SELECT n, first_ms, last_ms FROM raw_chunks WHERE series_id = j.value
+                    AND window_ms >= ?4 AND window_ms <= ?1 AND last_ms >= ?2 AND first_ms <= ?1
+                    ORDER BY window_ms DESC LIMIT ?7)),
+           (SELECT count(*) FROM (SELECT 1 FROM raw_chunks WHERE series_id = j.value
+                    AND window_ms >= ?4 AND window_ms <= ?1 AND last_ms >= ?2 AND first_ms <= ?1
+                    ORDER BY window_ms DESC LIMIT ?7)),
            (SELECT first_ms FROM raw_chunks WHERE series_id = j.value ORDER BY window_ms LIMIT 1),
            (SELECT first_ms FROM rollups WHERE series_id = j.value AND step_ms = ?5 ORDER BY row_ms LIMIT 1),
            (SELECT first_ms FROM rollups WHERE series_id = j.value AND step_ms = ?6 ORDER BY row_ms LIMIT 1)
@@ -314,20 +323,33 @@ async fn stored_tier_facts(
     .bind(policy::align(from, RAW_WINDOW_MS))
     .bind(policy::MINUTE_MS)
     .bind(policy::HOUR_MS)
+    .bind(SEALED_PEEK)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, sealed, raw, minute, hour)| {
-            (
-                id,
-                StoredFacts {
-                    sealed,
-                    oldest: [raw, minute, hour],
-                },
+    let mut facts = HashMap::with_capacity(rows.len());
+    for (id, mut sealed, peeked, raw, minute, hour) in rows {
+        if peeked == SEALED_PEEK && sealed <= policy::TIER_POINTS as f64 {
+            sealed = sqlx::query_scalar(
+                "SELECT coalesce(sum(n * (min(last_ms, ?1) - max(first_ms, ?2) + 1.0) / (last_ms - first_ms + 1)), 0.0)
+                 FROM raw_chunks WHERE series_id = ?3 AND window_ms >= ?4 AND window_ms <= ?1
+                 AND last_ms >= ?2 AND first_ms <= ?1",
             )
-        })
-        .collect())
+            .bind(to)
+            .bind(from)
+            .bind(id)
+            .bind(policy::align(from, RAW_WINDOW_MS))
+            .fetch_one(&mut *conn)
+            .await?;
+        }
+        facts.insert(
+            id,
+            StoredFacts {
+                sealed,
+                oldest: [raw, minute, hour],
+            },
+        );
+    }
+    Ok(facts)
 }
 
 fn tier_facts(m: &Matched, from: i64, to: i64, stored: Option<&StoredFacts>) -> TierFacts {
