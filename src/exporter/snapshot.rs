@@ -233,14 +233,41 @@ impl Snapshot {
 
     /// Latest series values sorted by series key.
     pub fn series(&self) -> Vec<(Arc<SeriesKey>, LatestValue)> {
+        self.sort_series();
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<_> = latest
-            .series
+            .order
             .iter()
-            .map(|(k, v)| (k.clone(), v.latest.clone()))
+            .filter_map(|k| Some((k.clone(), latest.series.get(k)?.latest.clone())))
             .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Added since the order was built (between the two locks): at their place.
+        if all.len() < latest.series.len() {
+            all = latest
+                .series
+                .iter()
+                .map(|(k, v)| (k.clone(), v.latest.clone()))
+                .collect();
+            all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
         all
+    }
+
+    /// Rebuilds the sorted key list if the set of series changed since it was built.
+    fn sort_series(&self) {
+        let stale = self
+            .latest
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .order_stale;
+        if stale {
+            let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+            if latest.order_stale {
+                let mut order: Vec<Arc<SeriesKey>> = latest.series.keys().cloned().collect();
+                order.sort_unstable();
+                latest.order = order;
+                latest.order_stale = false;
+            }
+        }
     }
 
     /// Visits the latest series values in key order without copying them (the scrape path).
@@ -250,22 +277,7 @@ impl Snapshot {
     /// left for the next scrape.
     #[inline]
     pub fn for_each_series(&self, mut visit: impl FnMut(&str, &LatestValue, &str)) {
-        {
-            let stale = self
-                .latest
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .order_stale;
-            if stale {
-                let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
-                if latest.order_stale {
-                    let mut order: Vec<Arc<SeriesKey>> = latest.series.keys().cloned().collect();
-                    order.sort_unstable();
-                    latest.order = order;
-                    latest.order_stale = false;
-                }
-            }
-        }
+        self.sort_series();
         let mut after: Option<Arc<SeriesKey>> = None;
         loop {
             let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
@@ -422,6 +434,45 @@ mod tests {
         snapshot.seed_checks([check("memory", Status::Warning, 1)]);
         let changes = snapshot.apply(&observation(2, vec![check("memory", Status::Warning, 2)]));
         assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn series_stay_in_key_order_as_they_come_and_go() {
+        let snapshot = Snapshot::default();
+        let key = |n: &str| Arc::new(SeriesKey::new("up").with("n", n));
+        let apply = |at_ms: i64, names: &[&str]| {
+            snapshot.apply(&Observation {
+                source: "system".into(),
+                at_ms,
+                samples: names
+                    .iter()
+                    .map(|n| Sample {
+                        series: key(n),
+                        value: 1.0,
+                    })
+                    .collect(),
+                checks: vec![],
+            });
+        };
+        let names = |snapshot: &Snapshot| -> Vec<String> {
+            let listed: Vec<String> = snapshot
+                .series()
+                .iter()
+                .map(|(k, _)| k.labels["n"].clone())
+                .collect();
+            let mut walked = Vec::new();
+            snapshot.for_each_series(|_, _, exposed| walked.push(exposed.to_string()));
+            assert_eq!(walked.len(), listed.len());
+            listed
+        };
+        apply(1, &["c", "a", "b"]);
+        assert_eq!(names(&snapshot), ["a", "b", "c"]);
+        apply(2, &["b", "d"]);
+        assert_eq!(names(&snapshot), ["a", "b", "c", "d"]);
+        snapshot.forget_older_than(2);
+        assert_eq!(names(&snapshot), ["b", "d"]);
+        apply(3, &["a"]);
+        assert_eq!(names(&snapshot), ["a", "b", "d"]);
     }
 
     #[test]
