@@ -87,26 +87,31 @@ async fn write_taken(inner: &Inner, taken: &Arc<Taken>) -> Result<FlushStats, St
     let db = |e| inner.db(e);
     let mut conn = inner.pool.acquire().await.map_err(db)?;
 
-    // 1. Ids for the series the store has none for, cached as each transaction commits.
-    let new: Vec<&Arc<SeriesKey>> = {
-        let ids = inner.ids();
-        taken
-            .series
-            .iter()
-            .filter(|t| !ids.contains_key(&*t.key))
-            .map(|t| &t.key)
-            .collect()
-    };
-    for keys in new.chunks(NEW_SERIES_PER_TX) {
+    // 1. Each series' id: from the cache in one pass; the series the store has none for get
+    // theirs in bounded transactions, cached as each commits.
+    let mut ids: Vec<i64> = Vec::with_capacity(taken.series.len());
+    let mut new: Vec<usize> = Vec::new();
+    {
+        let cached = inner.ids();
+        for (i, t) in taken.series.iter().enumerate() {
+            ids.push(cached.get(&*t.key).copied().unwrap_or_else(|| {
+                new.push(i);
+                0
+            }));
+        }
+    }
+    for chunk in new.chunks(NEW_SERIES_PER_TX) {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        let mut made = Vec::with_capacity(keys.len());
-        for &key in keys {
+        let mut made = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let key = &taken.series[i].key;
             let id = series_id(&mut tx, key, max).await.map_err(db)?;
             max = max.max(id);
+            ids[i] = id;
             made.push((key.clone(), id));
         }
         tx.commit().await.map_err(db)?;
@@ -114,28 +119,7 @@ async fn write_taken(inner: &Inner, taken: &Arc<Taken>) -> Result<FlushStats, St
     }
 
     // 2. The samples as head rows, the check results and the events: one transaction.
-    let mut ids: Vec<i64> = Vec::with_capacity(taken.series.len());
-    let mut missing = Vec::new();
-    {
-        let cached = inner.ids();
-        for (i, t) in taken.series.iter().enumerate() {
-            ids.push(cached.get(&*t.key).copied().unwrap_or_else(|| {
-                missing.push(i);
-                0
-            }));
-        }
-    }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    // Not cached after step 1 only if the cache lost it: looked up (or made) here.
-    for i in missing {
-        let max: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM series")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        ids[i] = series_id(&mut tx, &taken.series[i].key, max)
-            .await
-            .map_err(db)?;
-    }
     let copy = taken.clone();
     let rows = off_runtime(move || {
         let parts: Vec<SeriesSlices<'_>> = copy
