@@ -11,72 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 
-/// A series identity: metric name plus sorted labels, e.g. `cpu_busy_ratio{mode="user"}`.
-/// Names follow Prometheus conventions without the `lookout_` prefix (the exporter adds it).
-#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct SeriesKey {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-}
+mod series_key;
 
-impl std::hash::Hash for SeriesKey {
-    /// What the derive would write: hashes agree with `eq` (equal keys, equal fields).
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        self.labels.hash(state);
-    }
-}
-
-impl PartialEq for SeriesKey {
-    /// The same key object (a receiver's series share one) is equal without a comparison.
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other) || (self.name == other.name && self.labels == other.labels)
-    }
-}
-
-impl SeriesKey {
-    pub fn new(name: impl Into<String>) -> Self {
-        SeriesKey {
-            name: name.into(),
-            labels: BTreeMap::new(),
-        }
-    }
-
-    pub fn with(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.insert(label.into(), value.into());
-        self
-    }
-
-    pub fn label(&self, label: &str) -> Option<&str> {
-        self.labels.get(label).map(String::as_str)
-    }
-
-    /// True when every `(label, value)` in `matchers` is present with that value.
-    pub fn matches(&self, name: &str, matchers: &[(String, String)]) -> bool {
-        self.name == name
-            && matchers
-                .iter()
-                .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
-    }
-}
-
-impl fmt::Display for SeriesKey {
-    /// Prometheus selector syntax: `name{a="x",b="y"}`; stable, used as the store's series id text.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        if !self.labels.is_empty() {
-            f.write_str("{")?;
-            for (i, (k, v)) in self.labels.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(",")?;
-                }
-                write!(f, "{k}=\"{}\"", escape_label_value(v))?;
-            }
-            f.write_str("}")?;
-        }
-        Ok(())
-    }
-}
+pub use series_key::{LabelMap, Labels, SeriesKey};
 
 pub fn escape_label_value(v: &str) -> String {
     v.replace('\\', "\\\\")

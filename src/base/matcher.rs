@@ -7,6 +7,23 @@ use std::fmt;
 
 use regex::Regex;
 
+/// What matchers look labels up in: an alert's labels, or a series' key.
+pub trait LabelSet {
+    fn label_value(&self, label: &str) -> Option<&str>;
+}
+
+impl LabelSet for BTreeMap<String, String> {
+    fn label_value(&self, label: &str) -> Option<&str> {
+        self.get(label).map(String::as_str)
+    }
+}
+
+impl LabelSet for crate::model::SeriesKey {
+    fn label_value(&self, label: &str) -> Option<&str> {
+        self.label(label)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum MatchOp {
     Equal(String),
@@ -28,8 +45,8 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.label).map_or("", String::as_str);
+    pub fn matches(&self, labels: &(impl LabelSet + ?Sized)) -> bool {
+        let value = labels.label_value(&self.label).unwrap_or("");
         match &self.op {
             MatchOp::Equal(want) => value == want,
             MatchOp::NotEqual(want) => value != want,
@@ -102,7 +119,7 @@ impl fmt::Display for Matcher {
 }
 
 /// True when every matcher matches (an empty list matches everything).
-pub fn all_match(matchers: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
+pub fn all_match(matchers: &[Matcher], labels: &(impl LabelSet + ?Sized)) -> bool {
     matchers.iter().all(|m| m.matches(labels))
 }
 

@@ -193,7 +193,7 @@ impl MaintenanceLoop {
             self.tracker.observe_check(result);
         }
         for sample in &observation.samples {
-            if sample.series.name == "redis_sessions"
+            if sample.series.name() == "redis_sessions"
                 && let Some(check) = sample.series.label("check")
             {
                 self.tracker.observe_sessions(check, sample.value);

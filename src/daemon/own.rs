@@ -569,7 +569,7 @@ mod tests {
             observation
                 .samples
                 .iter()
-                .find(|s| s.series.name == name)
+                .find(|s| s.series.name() == name)
                 .map(|s| s.value)
                 .unwrap_or_else(|| panic!("no {name}"))
         };

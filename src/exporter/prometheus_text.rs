@@ -220,14 +220,11 @@ fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// `lookout_name{labels}` of a series, as a sample line starts, and where the name ends in it.
 pub(super) fn exposed_series(key: &SeriesKey) -> (String, usize) {
-    let mut out = String::with_capacity(PREFIX.len() + key.name.len() + 64);
+    let mut out = String::with_capacity(PREFIX.len() + key.name().len() + 64);
     out.push_str(PREFIX);
-    out.push_str(&key.name);
+    out.push_str(key.name());
     let name_end = out.len();
-    write_labels(
-        &mut out,
-        key.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    write_labels(&mut out, key.labels());
     (out, name_end)
 }
 

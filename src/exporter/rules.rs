@@ -34,6 +34,7 @@
 //! `$labels.x`, `{{host}}` `$labels.instance`; `{{threshold}}`, `{{severity}}` and `{{rule}}`
 //! are written out; `{{detail}}` (what a check said) is not exported, so it becomes a phrase.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -282,7 +283,7 @@ fn translate_rule(rule: &RuleConfig, config: &Config) -> Result<Vec<PromRule>, S
                 .iter()
                 .filter(|c| c.enabled)
                 .filter(|c| {
-                    let labels = [
+                    let labels: BTreeMap<String, String> = [
                         ("check", c.name.as_str()),
                         ("layer", c.layer.as_str()),
                         ("type", c.kind.type_name()),
@@ -400,7 +401,8 @@ fn type_clause(type_matchers: &[&Matcher]) -> Result<String, String> {
     let check_types = CheckKind::type_names();
     let all: Vec<&str> = check_types.iter().copied().chain(["system"]).collect();
     let accepts = |t: &str| {
-        let labels = [("type".to_string(), t.to_string())].into_iter().collect();
+        let labels: BTreeMap<String, String> =
+            [("type".to_string(), t.to_string())].into_iter().collect();
         type_matchers.iter().all(|m| m.matches(&labels))
     };
     let accepted: Vec<&str> = all.iter().copied().filter(|t| accepts(t)).collect();

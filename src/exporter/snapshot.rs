@@ -458,7 +458,7 @@ mod tests {
             let listed: Vec<String> = snapshot
                 .series()
                 .iter()
-                .map(|(k, _)| k.labels["n"].clone())
+                .map(|(k, _)| k.label("n").unwrap().to_string())
                 .collect();
             let mut walked = Vec::new();
             snapshot.for_each_series(|_, _, exposed| walked.push(exposed.to_string()));

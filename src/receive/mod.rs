@@ -231,23 +231,47 @@ fn valid_name(name: &str, colon: bool) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
 }
 
-/// A series' identity in the book: its sender and key, hashed with the book's random seed
-/// (foldhash: SipHash over 15,000 keys a second was a tenth of a hub's CPU).
-fn hash_of(seed: &foldhash::quality::RandomState, sender: &str, key: &SeriesKey) -> u64 {
-    seed.hash_one((sender, key))
+/// A series' identity in the book: its sender and key (by the key's hash, `SeriesKey::hash_of`),
+/// hashed with the book's random seed.
+fn hash_of(seed: &foldhash::quality::RandomState, sender: &str, key_hash: u64) -> u64 {
+    seed.hash_one((sender, key_hash))
 }
 
-/// The host of a series: its `host` label, else its `instance` label, else the sender.
-pub fn host_of<'a>(labels: &'a BTreeMap<String, String>, sender: &'a str) -> &'a str {
-    labels
-        .get("host")
-        .or_else(|| labels.get("instance"))
-        .map_or(sender, String::as_str)
+/// Where `label` is in labels sorted by name.
+fn find_label(sorted: &[(String, String)], label: &str) -> Option<usize> {
+    sorted.binary_search_by(|(k, _)| k.as_str().cmp(label)).ok()
+}
+
+/// Sets `label` in labels sorted by name, keeping them sorted.
+fn set_label(sorted: &mut Vec<(String, String)>, label: &str, value: String) {
+    match sorted.binary_search_by(|(k, _)| k.as_str().cmp(label)) {
+        Ok(i) => sorted[i].1 = value,
+        Err(i) => sorted.insert(i, (label.to_string(), value)),
+    }
+}
+
+fn pairs(labels: &[(String, String)]) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
+    labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// The host of a series (labels sorted by name): its `host` label, else its `instance` label,
+/// else the sender.
+pub fn host_of<'a>(sorted: &'a [(String, String)], sender: &'a str) -> &'a str {
+    find_label(sorted, "host")
+        .or_else(|| find_label(sorted, "instance"))
+        .map_or(sender, |i| sorted[i].1.as_str())
         .trim()
 }
 
-/// A series checked and named: its key, whether its values are deltas, the samples kept.
-type Keyed = (Arc<SeriesKey>, bool, Vec<(i64, f64)>);
+/// A series checked and named, before it has a key: its name and labels (sorted by name, the
+/// host set), the hash its key has, whether its values are deltas, the samples kept.
+struct Keyed {
+    name: String,
+    labels: Vec<(String, String)>,
+    key_hash: u64,
+    delta: bool,
+    kept: Vec<(i64, f64)>,
+}
 
 /// What `accept` needs of the running daemon.
 pub struct Hub<'a> {
@@ -431,7 +455,7 @@ impl Receiver {
                     format!("{:?} is not a valid metric name", series.name),
                 ));
             }
-            let mut labels = BTreeMap::new();
+            let mut labels: Vec<(String, String)> = Vec::with_capacity(series.labels.len() + 1);
             for (name, value) in series.labels {
                 if !valid_name(&name, false) || name.starts_with("__") {
                     return refuse(Refusal::new(
@@ -443,32 +467,33 @@ impl Receiver {
                         ),
                     ));
                 }
-                if value.is_empty() {
-                    continue; // Prometheus: an empty label is no label
+                if !value.is_empty() {
+                    labels.push((name, value)); // Prometheus: an empty label is no label
                 }
-                if labels.insert(name.clone(), value).is_some() {
-                    return refuse(Refusal::new(
-                        400,
-                        Outcome::Malformed,
-                        format!("label {name:?} twice in series {}", series.name),
-                    ));
-                }
+            }
+            labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if let Some(twice) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+                return refuse(Refusal::new(
+                    400,
+                    Outcome::Malformed,
+                    format!("label {:?} twice in series {}", twice[0].0, series.name),
+                ));
             }
             // A `/` would blur where the host ends in an agent's check name (`web-1/app`).
             let host = host_of(&labels, sender).replace('/', "_");
-            labels.insert("host".into(), host.clone());
+            set_label(&mut labels, "host", host.clone());
             // A Lookout agent's series under the hub's names; its check results as such.
             let mapped = agent::name_of(&series.name);
             let name = match &mapped {
                 agent::Name::Series(name) => {
-                    if let Some(check) = labels.get_mut("check") {
-                        *check = agent::check_name(&host, check);
+                    if let Some(i) = find_label(&labels, "check") {
+                        labels[i].1 = agent::check_name(&host, &labels[i].1);
                     }
                     name.clone()
                 }
                 _ => series.name,
             };
-            let key = SeriesKey { name, labels };
+            let key_hash = SeriesKey::hash_of(&name, pairs(&labels));
             let mut kept = Vec::with_capacity(series.samples.len());
             for (at, value) in series.samples {
                 if at > latest_allowed {
@@ -476,7 +501,8 @@ impl Receiver {
                         400,
                         Outcome::Future,
                         format!(
-                            "a sample of {key} is stamped {}, {}s ahead of the hub's clock; receive.max_future_skew is {}",
+                            "a sample of {} is stamped {}, {}s ahead of the hub's clock; receive.max_future_skew is {}",
+                            SeriesKey::from_labels(&name, pairs(&labels)),
                             format_rfc3339(at),
                             (at - hub.now_ms) / 1000,
                             crate::base::units::format_duration(config.max_future_skew)
@@ -494,18 +520,28 @@ impl Receiver {
                 }
             }
             let as_check = match mapped {
-                agent::Name::CheckStatus => kept
-                    .iter()
-                    .all(|&(at, value)| checks.status(&key.labels, at, value)),
-                agent::Name::CheckValue => kept
-                    .iter()
-                    .all(|&(at, value)| checks.value(&key.labels, at, value)),
+                agent::Name::CheckStatus | agent::Name::CheckValue => {
+                    let labels: BTreeMap<String, String> = labels.iter().cloned().collect();
+                    kept.iter().all(|&(at, value)| {
+                        if matches!(mapped, agent::Name::CheckStatus) {
+                            checks.status(&labels, at, value)
+                        } else {
+                            checks.value(&labels, at, value)
+                        }
+                    })
+                }
                 _ => false,
             };
             if as_check {
                 check_samples += kept.len() as u64;
             } else {
-                keyed.push((Arc::new(key), series.delta, kept));
+                keyed.push(Keyed {
+                    name,
+                    labels,
+                    key_hash,
+                    delta: series.delta,
+                    kept,
+                });
             }
         }
         if let Some(why) = &hub.store_unavailable {
@@ -536,7 +572,7 @@ impl Receiver {
         }
         let hashes: Vec<u64> = keyed
             .iter()
-            .map(|(k, _, _)| hash_of(&book.seed, sender, k))
+            .map(|k| hash_of(&book.seed, sender, k.key_hash))
             .collect();
         let known = book.senders.get(sender);
         let new: HashSet<u64> = hashes
@@ -577,17 +613,18 @@ impl Receiver {
         }
         let mut by_time: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
         let mut stored = 0u64;
-        for ((key, delta, kept), hash) in keyed.into_iter().zip(&hashes) {
-            // The key this series was first received with (a hash collision only costs the
-            // sharing: the other key takes the slot).
+        for (series, hash) in keyed.into_iter().zip(&hashes) {
+            // The key this series was first received with, found without making one (a hash
+            // collision only costs the sharing: the other key takes the slot).
             let key = match book.keys.get(hash) {
-                Some(known) if **known == *key => known.clone(),
+                Some(known) if known.is(&series.name, pairs(&series.labels)) => known.clone(),
                 _ => {
+                    let key = Arc::new(SeriesKey::from_labels(&series.name, pairs(&series.labels)));
                     book.keys.insert(*hash, key.clone());
                     key
                 }
             };
-            let mut kept = kept;
+            let (delta, mut kept) = (series.delta, series.kept);
             if delta {
                 kept.sort_by_key(|(at, _)| *at);
                 let running = book.delta_totals.entry(*hash).or_insert(0.0);
@@ -773,7 +810,7 @@ mod tests {
             .iter()
             .map(|s| {
                 (
-                    s.series.name.clone(),
+                    s.series.name().to_string(),
                     s.series.label("host").unwrap().to_string(),
                 )
             })

@@ -183,10 +183,7 @@ pub async fn query(
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(db)?;
-            let key = SeriesKey {
-                name: name.to_string(),
-                labels: BTreeMap::from([("host".to_string(), host.clone())]),
-            };
+            let key = SeriesKey::new(name).with("host", host);
             (
                 from.and_then(|v| v.parse().ok()).unwrap_or(i64::MAX),
                 shard::of_key(&key),
@@ -211,10 +208,7 @@ pub async fn query(
                 path: inner.path.clone(),
                 detail: format!("labels of series {id}: {e}"),
             })?;
-        let key = SeriesKey {
-            name: name.to_string(),
-            labels,
-        };
+        let key = SeriesKey::from_map(name, &labels);
         if !key.matches(name, matchers) {
             continue;
         }
@@ -516,11 +510,12 @@ pub async fn series(inner: &Inner) -> Result<Vec<SeriesKey>, StoreError> {
         .await
         .map_err(|e| inner.db(e))?;
     for (id, name, labels) in rows {
-        let labels = serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
-            path: inner.path.clone(),
-            detail: format!("labels of series {id}: {e}"),
-        })?;
-        keys.push(SeriesKey { name, labels });
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt {
+                path: inner.path.clone(),
+                detail: format!("labels of series {id}: {e}"),
+            })?;
+        keys.push(SeriesKey::from_map(name, &labels));
     }
     keys.sort();
     keys.dedup();

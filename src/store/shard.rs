@@ -32,8 +32,8 @@ pub fn of_id(id: i64) -> i64 {
 /// machines; it is written into ids).
 pub fn of_key(key: &SeriesKey) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let host = key.labels.get("host").map_or("", String::as_str);
-    for b in key.name.bytes().chain([0]).chain(host.bytes()) {
+    let host = key.label("host").unwrap_or("");
+    for b in key.name().bytes().chain([0]).chain(host.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -92,10 +92,7 @@ mod tests {
             labels.insert("host".to_string(), h.to_string());
         }
         labels.insert("cpu".to_string(), extra.to_string());
-        SeriesKey {
-            name: name.to_string(),
-            labels,
-        }
+        SeriesKey::from_map(name, &labels)
     }
 
     #[test]

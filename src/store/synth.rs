@@ -410,7 +410,7 @@ mod tests {
             assert_eq!(oa.samples, ob.samples);
             if let Some(p) = &prev {
                 for (s, q) in oa.samples.iter().zip(&p.samples) {
-                    if s.series.name.ends_with("_total") {
+                    if s.series.name().ends_with("_total") {
                         assert!(s.value >= q.value, "{} went down", s.series);
                     }
                 }

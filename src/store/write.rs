@@ -230,14 +230,14 @@ async fn series_id(
     max_id: i64,
 ) -> Result<i64, sqlx::Error> {
     let text = key.to_string();
-    let labels = serde_json::to_string(&key.labels).expect("string map serializes");
+    let labels = key.labels_json();
     let made: Option<i64> = sqlx::query_scalar(
         "INSERT INTO series (id, key, name, labels) VALUES (?, ?, ?, ?)
          ON CONFLICT (key) DO NOTHING RETURNING id",
     )
     .bind(shard::new_id(max_id, 0, shard::of_key(key)))
     .bind(&text)
-    .bind(&key.name)
+    .bind(key.name())
     .bind(labels)
     .fetch_optional(&mut *conn)
     .await?;

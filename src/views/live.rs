@@ -2,17 +2,15 @@
 //! `hello`, `observation` (one probe run) and `event` (a timeline line). The `status`
 //! greeting is the `StatusView` with `"type":"status"` added; the `heartbeat` a bare type.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::status::CheckView;
-use crate::model::{Event, Observation};
+use crate::model::{Event, LabelMap, Observation};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SampleView<'a> {
     pub name: &'a str,
-    pub labels: &'a BTreeMap<String, String>,
+    pub labels: LabelMap<'a>,
     /// `null` when not a finite number.
     pub value: Option<f64>,
 }
@@ -47,8 +45,8 @@ impl<'a> LiveMessage<'a> {
                 .samples
                 .iter()
                 .map(|s| SampleView {
-                    name: &s.series.name,
-                    labels: &s.series.labels,
+                    name: s.series.name(),
+                    labels: s.series.label_map(),
                     value: Some(s.value).filter(|v| v.is_finite()),
                 })
                 .collect(),

@@ -181,11 +181,11 @@ pub fn status_view(
             .snapshot
             .series()
             .into_iter()
-            .filter(|(key, _)| series.wants(&key.name))
-            .filter(|(key, _)| host.is_none_or(|h| h.owns_labels(&key.labels)))
+            .filter(|(key, _)| series.wants(key.name()))
+            .filter(|(key, _)| host.is_none_or(|h| h.owns(key)))
             .map(|(key, latest)| SeriesValueView {
-                name: key.name.clone(),
-                labels: key.labels.clone(),
+                name: key.name().to_string(),
+                labels: key.labels_map(),
                 value: Some(latest.value).filter(|v| v.is_finite()),
                 at: format_rfc3339(latest.at_ms),
             })
@@ -250,7 +250,7 @@ pub async fn series(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(host) = &host {
-        result.series.retain(|s| host.owns_labels(&s.key.labels));
+        result.series.retain(|s| host.owns(&s.key));
     }
     let finite = |v: f64| Some(v).filter(|v| v.is_finite());
     Ok(Json(SeriesQueryView {
@@ -263,7 +263,7 @@ pub async fn series(
             .series
             .into_iter()
             .map(|s| SeriesView {
-                labels: s.key.labels,
+                labels: s.key.labels_map(),
                 points: s
                     .points
                     .into_iter()

@@ -187,9 +187,9 @@ fn latest_of(state: &AppState, name: &str) -> BTreeMap<String, (f64, UnixMillis)
         .snapshot
         .series()
         .into_iter()
-        .filter(|(key, _)| key.labels.get("check").is_some_and(|c| c == name))
+        .filter(|(key, _)| key.label("check") == Some(name))
         .filter(|(_, latest)| latest.value.is_finite())
-        .map(|(key, latest)| (key.name.clone(), (latest.value, latest.at_ms)))
+        .map(|(key, latest)| (key.name().to_string(), (latest.value, latest.at_ms)))
         .collect()
 }
 

@@ -28,6 +28,7 @@ use axum::extract::{Path, Query, State};
 
 use crate::clock::{UnixMillis, format_rfc3339};
 use crate::exporter::PREFIX_STR as PREFIX;
+use crate::model::SeriesKey;
 use crate::receive::{HostSeen, MAX_HOSTS};
 use crate::views::checks::{RuleThresholdsView, ThresholdsListView};
 use crate::views::hosts::{
@@ -62,10 +63,10 @@ pub enum HostChoice {
 
 impl HostChoice {
     /// Whether a series with these labels is this host's.
-    pub fn owns_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn owns(&self, key: &SeriesKey) -> bool {
         match self {
-            HostChoice::Local => !labels.contains_key("host"),
-            HostChoice::Remote(name) => labels.get("host") == Some(name),
+            HostChoice::Local => key.label("host").is_none(),
+            HostChoice::Remote(name) => key.label("host") == Some(name.as_str()),
         }
     }
 
@@ -182,13 +183,13 @@ fn usage_now(
         if !latest.value.is_finite() {
             continue;
         }
-        let host = key.labels.get("host").map_or(local, String::as_str);
+        let host = key.label("host").unwrap_or(local);
         let Some(u) = usage.get_mut(host) else {
             continue;
         };
-        let root = key.labels.get("mountpoint").is_some_and(|m| m == "/");
+        let root = key.label("mountpoint") == Some("/");
         let v = Some(latest.value);
-        match plain(&key.name) {
+        match plain(key.name()) {
             "cpu_usage_ratio" => u.cpu = v,
             "memory_usage_ratio" => u.memory = v,
             "filesystem_usage_ratio" if root => u.disk = v,
@@ -342,7 +343,7 @@ async fn sparklines(
         lookout.extend(found.series);
     }
     for series in lookout {
-        let host = series.key.labels.get("host").map_or(local, String::as_str);
+        let host = series.key.label("host").unwrap_or(local);
         out.entry(host.to_string()).or_insert_with(|| {
             series
                 .points
@@ -368,7 +369,7 @@ async fn sparklines(
     // host -> point time -> (sum of idle shares, CPUs counted)
     let mut idle: HashMap<String, BTreeMap<i64, (f64, u32)>> = HashMap::new();
     for series in node.series {
-        let host = series.key.labels.get("host").map_or(local, String::as_str);
+        let host = series.key.label("host").unwrap_or(local);
         let points = idle.entry(host.to_string()).or_default();
         for pair in series.points.windows(2) {
             let (a, b) = (pair[0], pair[1]);
@@ -507,18 +508,18 @@ pub async fn host(
     let mut series_total = 0;
     let mut usage_series = false;
     for (key, latest) in state.snapshot.series() {
-        if !choice.owns_labels(&key.labels) {
+        if !choice.owns(&key) {
             continue;
         }
         series_total += 1;
         usage_series |= matches!(
-            plain(&key.name),
+            plain(key.name()),
             "cpu_usage_ratio" | "memory_usage_ratio" | "filesystem_usage_ratio"
         );
         let value = Some(latest.value).filter(|v| v.is_finite());
-        let mountpoint = key.labels.get("mountpoint").cloned();
-        let device = key.labels.get("device").cloned();
-        match (plain(&key.name), mountpoint) {
+        let mountpoint = key.label("mountpoint").map(str::to_string);
+        let device = key.label("device").map(str::to_string);
+        match (plain(key.name()), mountpoint) {
             ("filesystem_usage_ratio", Some(mount)) => {
                 let mut labels = host_labels(&name, choice == HostChoice::Local);
                 labels.insert("mountpoint".into(), mount.clone());
@@ -537,10 +538,10 @@ pub async fn host(
             }
             _ => {}
         }
-        let mut labels = key.labels.clone();
+        let mut labels = key.labels_map();
         labels.remove("host");
         by_name
-            .entry(key.name.clone())
+            .entry(key.name().to_string())
             .or_default()
             .push(HostSeriesView {
                 labels,

@@ -226,7 +226,7 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
         .observations
         .iter()
         .flat_map(|o| o.samples.iter())
-        .filter_map(|s| s.series.labels.get("host").map(String::as_str))
+        .filter_map(|s| s.series.label("host"))
         .collect();
     receiver.saw(hosts, protocol, &kind, now_ms);
     if let Some(bus) = state.bus.as_ref() {

@@ -17,6 +17,6 @@ pub fn probe(text: &str, env: &dyn Fn(&str) -> Option<String>) -> CheckProbe {
 pub fn sample(o: &Observation, name: &str) -> Option<f64> {
     o.samples
         .iter()
-        .find(|s| s.series.name == name)
+        .find(|s| s.series.name() == name)
         .map(|s| s.value)
 }

@@ -52,7 +52,7 @@ fn detail(o: &Observation) -> &str {
 fn sample_with(o: &Observation, name: &str, label: &str, value: &str) -> Option<f64> {
     o.samples
         .iter()
-        .find(|s| s.series.name == name && s.series.label(label) == Some(value))
+        .find(|s| s.series.name() == name && s.series.label(label) == Some(value))
         .map(|s| s.value)
 }
 
@@ -190,7 +190,7 @@ async fn a_healthy_answer_is_ok_with_every_phase_timed() {
     let labelled = o
         .samples
         .iter()
-        .find(|s| s.series.name == "http_status_code")
+        .find(|s| s.series.name() == "http_status_code")
         .unwrap();
     assert_eq!(labelled.series.label("check"), Some("t"));
 }

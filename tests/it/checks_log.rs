@@ -42,7 +42,7 @@ fn series(observation: &Observation, name: &str, pattern: &str) -> Option<f64> {
     observation
         .samples
         .iter()
-        .find(|s| s.series.name == name && s.series.label("pattern") == Some(pattern))
+        .find(|s| s.series.name() == name && s.series.label("pattern") == Some(pattern))
         .map(|s| s.value)
 }
 
@@ -321,7 +321,7 @@ async fn reads_are_bounded_and_catch_up() {
     let behind = first
         .samples
         .iter()
-        .find(|s| s.series.name == "log_bytes_behind")
+        .find(|s| s.series.name() == "log_bytes_behind")
         .map(|s| s.value);
     assert_eq!(behind, Some(10_000.0 - 4096.0));
     let second = run.next().await;

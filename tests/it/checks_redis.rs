@@ -95,7 +95,7 @@ fn value(observation: &Observation, name: &str) -> Option<f64> {
     observation
         .samples
         .iter()
-        .find(|s| s.series.name == name)
+        .find(|s| s.series.name() == name)
         .map(|s| s.value)
 }
 
@@ -132,7 +132,7 @@ async fn healthy_run_reports_the_series() {
     let role = observation
         .samples
         .iter()
-        .find(|s| s.series.name == "redis_role");
+        .find(|s| s.series.name() == "redis_role");
     assert_eq!(role.and_then(|s| s.series.label("role")), Some("master"));
     assert_eq!(role.and_then(|s| s.series.label("check")), Some("redis"));
     assert_eq!(value(&observation, "redis_sessions"), None);

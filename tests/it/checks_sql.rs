@@ -41,7 +41,7 @@ fn value(outcome: &Outcome, name: &str) -> Option<f64> {
     outcome
         .samples
         .iter()
-        .find(|(key, _)| key.name == name)
+        .find(|(key, _)| key.name() == name)
         .map(|(_, v)| *v)
 }
 
@@ -49,7 +49,7 @@ fn query_value(outcome: &Outcome, query: &str) -> Option<f64> {
     outcome
         .samples
         .iter()
-        .find(|(key, _)| key.name == "db_query_value" && key.label("query") == Some(query))
+        .find(|(key, _)| key.name() == "db_query_value" && key.label("query") == Some(query))
         .map(|(_, v)| *v)
 }
 
@@ -141,7 +141,7 @@ fn assert_healthy(outcome: &Outcome, product: &str) {
     let info = outcome
         .samples
         .iter()
-        .find(|(key, _)| key.name == "db_info")
+        .find(|(key, _)| key.name() == "db_info")
         .expect("db_info");
     assert!(
         info.0

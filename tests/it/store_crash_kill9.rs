@@ -111,7 +111,7 @@ async fn assert_present(store: &Store, prefix: &str, ticks: std::ops::Range<i64>
         while from < at(ticks.end) {
             let to = (from + 900_000 - 1).min(at(ticks.end) - 1);
             let q = store
-                .query(&k.name, &[("host".into(), "h1".into())], from, to, 1000)
+                .query(k.name(), &[("host".into(), "h1".into())], from, to, 1000)
                 .await
                 .unwrap();
             assert_eq!(q.tier, Tier::Raw);

@@ -183,7 +183,7 @@ async fn sealing_preserves_every_sample_exactly() {
             while from < T0 + 3 * HOUR {
                 // 15-minute slices: 900 points, answered from the raw tier
                 let q = store
-                    .query(&k.name, &matchers(k), from, from + 15 * MIN - 1, 1000)
+                    .query(k.name(), &matchers(k), from, from + 15 * MIN - 1, 1000)
                     .await
                     .unwrap();
                 assert_eq!(q.tier, Tier::Raw);
@@ -232,9 +232,8 @@ async fn sealing_preserves_every_sample_exactly() {
 }
 
 fn matchers(k: &SeriesKey) -> Vec<(String, String)> {
-    k.labels
-        .iter()
-        .map(|(a, b)| (a.clone(), b.clone()))
+    k.labels()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
 
@@ -857,7 +856,7 @@ async fn two_writers_on_one_store_lose_nothing_and_never_fail() {
         for slice in 0..4 {
             let from = T0 + slice * 15 * MIN;
             let q = daemon
-                .query(&k.name, &matchers(k), from, from + 15 * MIN - 1, 1000)
+                .query(k.name(), &matchers(k), from, from + 15 * MIN - 1, 1000)
                 .await
                 .unwrap();
             n += q.series[0].points.len();

@@ -28,7 +28,7 @@ fn hub_keys() -> Vec<Vec<Arc<SeriesKey>>> {
                 let mut labels = BTreeMap::new();
                 labels.insert("host".to_string(), format!("host-{h:03}"));
                 labels.insert("cpu".to_string(), cpu.to_string());
-                Arc::new(SeriesKey { name, labels })
+                Arc::new(SeriesKey::from_map(name, &labels))
             };
             let mut keys: Vec<_> = (0..PER_HOST)
                 .map(|i| key(format!("node_metric_{}", i / 15), i % 15))
@@ -130,7 +130,7 @@ async fn a_hub_flush_is_cut_by_shard_and_a_query_of_one_host_reads_a_few_rows() 
     let k = &keys[7][3 * 15];
     let q = store
         .query(
-            &k.name,
+            k.name(),
             &[("host".into(), "host-007".into())],
             T0,
             T0 + HOUR,
@@ -154,7 +154,7 @@ async fn a_hub_flush_is_cut_by_shard_and_a_query_of_one_host_reads_a_few_rows() 
         .unwrap();
     assert_eq!(q.series.len(), HOSTS * 15);
     for s in &q.series {
-        let h: usize = s.key.labels["host"][5..].parse().unwrap();
+        let h: usize = s.key.label("host").unwrap()[5..].parse().unwrap();
         let i = keys[h].iter().position(|k| **k == s.key).unwrap();
         let got: Vec<f64> = s.points.iter().map(|p| p.last).collect();
         assert_eq!(
@@ -178,7 +178,7 @@ async fn a_hub_flush_is_cut_by_shard_and_a_query_of_one_host_reads_a_few_rows() 
         .unwrap();
     assert_eq!(q.series.len(), RARE);
     for s in &q.series {
-        let h: usize = s.key.labels["host"][5..].parse().unwrap();
+        let h: usize = s.key.label("host").unwrap()[5..].parse().unwrap();
         let got: Vec<f64> = s.points.iter().map(|p| p.last).collect();
         assert_eq!(
             got,
@@ -264,10 +264,7 @@ async fn a_query_narrowed_by_its_host_in_sql_finds_values_that_json_escapes() {
             let mut labels = BTreeMap::new();
             labels.insert("host".to_string(), host.to_string());
             labels.insert("a".to_string(), "x".to_string());
-            Arc::new(SeriesKey {
-                name: "m".into(),
-                labels,
-            })
+            Arc::new(SeriesKey::from_map("m", &labels))
         })
         .collect();
     store.ingest(&Observation {
@@ -312,10 +309,7 @@ async fn a_series_made_before_shards_is_found_by_its_host_whatever_its_id() {
     let clock = ManualClock::new(T0 + 10 * MIN);
     let mut labels = BTreeMap::new();
     labels.insert("host".to_string(), "web-1".to_string());
-    let old = Arc::new(SeriesKey {
-        name: "m".into(),
-        labels,
-    });
+    let old = Arc::new(SeriesKey::from_map("m", &labels));
     {
         let store = open(dir.path(), &clock, StoreOptions::default()).await;
         store.close().await.unwrap();

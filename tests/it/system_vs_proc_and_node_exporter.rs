@@ -56,8 +56,8 @@ fn ours(obs: &Observation, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     obs.samples
         .iter()
         .find(|s| {
-            s.series.name == name
-                && s.series.labels.len() == labels.len()
+            s.series.name() == name
+                && s.series.label_count() == labels.len()
                 && labels.iter().all(|(k, v)| s.series.label(k) == Some(v))
         })
         .map(|s| s.value)
@@ -125,7 +125,7 @@ async fn agrees_with_proc_read_directly() {
     let mut reported: Vec<String> = obs
         .samples
         .iter()
-        .filter(|s| s.series.name == "network_receive_bytes_total")
+        .filter(|s| s.series.name() == "network_receive_bytes_total")
         .filter_map(|s| s.series.label("interface").map(str::to_string))
         .collect();
     reported.sort();
@@ -136,7 +136,7 @@ async fn agrees_with_proc_read_directly() {
     let modes: f64 = obs
         .samples
         .iter()
-        .filter(|s| s.series.name == "cpu_mode_ratio")
+        .filter(|s| s.series.name() == "cpu_mode_ratio")
         .map(|s| s.value)
         .sum();
     assert!((modes - 1.0).abs() < 1e-9, "mode ratios sum to {modes}");

@@ -24,7 +24,7 @@ impl Engine {
     ) {
         if !self.metric_rules.is_empty() {
             for sample in &observation.samples {
-                let Some(rules) = self.metric_rules.get(&sample.series.name) else {
+                let Some(rules) = self.metric_rules.get(sample.series.name()) else {
                     continue;
                 };
                 for &index in rules.clone().iter() {
@@ -36,7 +36,7 @@ impl Engine {
                     if rate.is_none() && self.quiet(index, sample.value) {
                         continue;
                     }
-                    if !all_match(matchers, &sample.series.labels) {
+                    if !all_match(matchers, &*sample.series) {
                         continue;
                     }
                     let value = match rate {
@@ -56,11 +56,11 @@ impl Engine {
                         }
                     };
                     let id = format!("{}:{}", self.rules[index].name, sample.series);
-                    let labels = &sample.series.labels;
+                    let labels = &sample.series.labels_map();
                     let interval_ms = if observation.source == "system" {
                         self.system_interval_ms
                     } else {
-                        self.check_interval(labels.get("check"))
+                        self.check_interval(sample.series.label("check"))
                     };
                     self.evaluate(
                         index,

@@ -422,14 +422,14 @@ impl Engine {
         });
     }
 
-    fn check_interval(&self, check: Option<&String>) -> i64 {
+    fn check_interval(&self, check: Option<&str>) -> i64 {
         check
             .and_then(|name| self.checks.get(name))
             .map_or(self.system_interval_ms, |meta| meta.interval_ms)
     }
 
     fn interval_for(&self, labels: &BTreeMap<String, String>) -> i64 {
-        self.check_interval(labels.get("check"))
+        self.check_interval(labels.get("check").map(String::as_str))
     }
 
     /// The alert's current state replaces what the batch had for it (nothing when it is not

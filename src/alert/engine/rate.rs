@@ -34,7 +34,7 @@ impl Engine {
         samples: &[(UnixMillis, f64)],
         now_ms: UnixMillis,
     ) {
-        let Some(rules) = self.metric_rules.get(&series.name).cloned() else {
+        let Some(rules) = self.metric_rules.get(series.name()).cloned() else {
             return;
         };
         for index in rules.iter() {
@@ -46,7 +46,7 @@ impl Engine {
             else {
                 continue;
             };
-            if !all_match(matchers, &series.labels) {
+            if !all_match(matchers, &**series) {
                 continue;
             }
             let window_ms = window.as_millis() as i64;

@@ -571,7 +571,7 @@ mod tests {
         outcome
             .samples
             .iter()
-            .find(|(key, _)| key.name == name)
+            .find(|(key, _)| key.name() == name)
             .map(|(_, v)| *v)
     }
 
@@ -616,7 +616,7 @@ mod tests {
         assert_eq!(value(&outcome, "redis_expired_keys_total"), Some(7.0));
         assert_eq!(value(&outcome, "redis_aof_enabled"), Some(0.0));
         assert_eq!(value(&outcome, "redis_replication_lag_seconds"), None);
-        let role = outcome.samples.iter().find(|(k, _)| k.name == "redis_role");
+        let role = outcome.samples.iter().find(|(k, _)| k.name() == "redis_role");
         assert_eq!(role.map(|(k, _)| k.label("role")), Some(Some("master")));
     }
 

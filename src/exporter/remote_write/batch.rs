@@ -86,15 +86,11 @@ pub fn computed_samples_of(
 pub fn samples_of(observation: &Observation, shaping: &Shaping) -> Vec<LabelledSample> {
     let mut out = Vec::with_capacity(observation.samples.len() + 6 * observation.checks.len());
     for sample in &observation.samples {
-        let full_name = format!("{PREFIX}{}", sample.series.name);
+        let full_name = format!("{PREFIX}{}", sample.series.name());
         if !shaping.keeps(&full_name) {
             continue;
         }
-        let own = sample
-            .series
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let own = sample.series.labels();
         out.push(LabelledSample {
             labels: shaping.labels(full_name, own),
             at_ms: observation.at_ms,

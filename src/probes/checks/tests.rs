@@ -121,7 +121,7 @@ async fn a_hung_target_is_critical_after_the_timeout_and_not_retried() {
     let up = observation
         .samples
         .iter()
-        .find(|s| s.series.name == "check_up")
+        .find(|s| s.series.name() == "check_up")
         .unwrap();
     assert_eq!(up.value, 0.0);
 }
@@ -145,7 +145,7 @@ async fn every_sample_carries_the_check_label_and_the_error_ratio_follows_failur
     let ratio = |o: &Observation| {
         o.samples
             .iter()
-            .find(|s| s.series.name == "check_error_ratio")
+            .find(|s| s.series.name() == "check_error_ratio")
             .unwrap()
             .value
     };
@@ -155,7 +155,7 @@ async fn every_sample_carries_the_check_label_and_the_error_ratio_follows_failur
         second
             .samples
             .iter()
-            .any(|s| s.series.name == "demo_seconds")
+            .any(|s| s.series.name() == "demo_seconds")
     );
     assert_eq!(
         first.samples[0].series.label("type"),

@@ -202,7 +202,7 @@ fn value(obs: &Observation, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     let mut found = obs
         .samples
         .iter()
-        .filter(|s| s.series.name == name && s.series.labels == wanted);
+        .filter(|s| s.series.name() == name && s.series.labels_map() == wanted);
     let first = found.next().map(|s| s.value);
     assert!(found.next().is_none(), "{name} {labels:?} reported twice");
     first
@@ -211,7 +211,7 @@ fn value(obs: &Observation, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
 fn label_values(obs: &Observation, name: &str, label: &str) -> Vec<String> {
     obs.samples
         .iter()
-        .filter(|s| s.series.name == name)
+        .filter(|s| s.series.name() == name)
         .filter_map(|s| s.series.label(label).map(str::to_string))
         .collect()
 }
