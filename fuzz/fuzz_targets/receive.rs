@@ -18,9 +18,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let protocol = if flags & 1 == 0 { Protocol::RemoteWrite } else { Protocol::Otlp };
+    let request = match protocol {
+        Protocol::RemoteWrite => match body::unsnappy(body, LIMIT).and_then(remote_write::decode) {
+            Ok(request) => Some(request),
+            Err(refusal) => {
+                assert!((400..500).contains(&refusal.status), "{refusal:?}");
+                assert!(!refusal.reason.contains('\n'), "{refusal:?}");
+                return;
+            }
+        },
+        Protocol::Otlp => None,
+    };
     let decoded = match protocol {
-        Protocol::RemoteWrite => body::unsnappy(body, LIMIT)
-            .and_then(|raw| remote_write::decode(&raw))
+        Protocol::RemoteWrite => request
+            .as_ref()
+            .expect("decoded above")
+            .series()
             .map(|series| (series, 0)),
         Protocol::Otlp => {
             let raw = if flags & 2 != 0 { body::gunzip(body, LIMIT) } else { Ok(body.to_vec()) };

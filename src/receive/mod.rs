@@ -98,12 +98,16 @@ impl Refusal {
     }
 }
 
+/// A name or label a request carried: a slice of its body (remote write: no copy per label),
+/// or text the receiver made.
+pub type Text<'a> = std::borrow::Cow<'a, str>;
+
 /// One series as a protocol decoded it, before the receiver names its host.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Incoming {
-    pub name: String,
+pub struct Incoming<'a> {
+    pub name: Text<'a>,
     /// Without `__name__`; in any order.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(Text<'a>, Text<'a>)>,
     /// (Unix milliseconds, value), in the order sent.
     pub samples: Vec<(i64, f64)>,
     /// OTLP delta temporality: each value adds to the series' running total.
@@ -223,12 +227,14 @@ pub struct Receiver {
     metrics: Arc<ReceiveMetrics>,
 }
 
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, with `:` too for metric names (every allowed character is ASCII,
+/// so the bytes tell).
 fn valid_name(name: &str, colon: bool) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+    let ok = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || (colon && *b == b':');
+    match name.as_bytes() {
+        [first, rest @ ..] => !first.is_ascii_digit() && ok(first) && rest.iter().all(ok),
+        [] => false,
+    }
 }
 
 /// A series' identity in the book: its sender and key (by the key's hash, `SeriesKey::hash_of`),
@@ -238,36 +244,38 @@ fn hash_of(seed: &foldhash::quality::RandomState, sender: &str, key_hash: u64) -
 }
 
 /// Where `label` is in labels sorted by name.
-fn find_label(sorted: &[(String, String)], label: &str) -> Option<usize> {
-    sorted.binary_search_by(|(k, _)| k.as_str().cmp(label)).ok()
+fn find_label(sorted: &[(Text, Text)], label: &str) -> Option<usize> {
+    sorted.binary_search_by(|(k, _)| (**k).cmp(label)).ok()
 }
 
 /// Sets `label` in labels sorted by name, keeping them sorted.
-fn set_label(sorted: &mut Vec<(String, String)>, label: &str, value: String) {
-    match sorted.binary_search_by(|(k, _)| k.as_str().cmp(label)) {
+fn set_label<'a>(sorted: &mut Vec<(Text<'a>, Text<'a>)>, label: &'static str, value: Text<'a>) {
+    match sorted.binary_search_by(|(k, _)| (**k).cmp(label)) {
         Ok(i) => sorted[i].1 = value,
-        Err(i) => sorted.insert(i, (label.to_string(), value)),
+        Err(i) => sorted.insert(i, (Text::Borrowed(label), value)),
     }
 }
 
-fn pairs(labels: &[(String, String)]) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
-    labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+fn pairs<'a>(
+    labels: &'a [(Text<'_>, Text<'_>)],
+) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone {
+    labels.iter().map(|(k, v)| (&**k, &**v))
 }
 
 /// The host of a series (labels sorted by name): its `host` label, else its `instance` label,
 /// else the sender.
-pub fn host_of<'a>(sorted: &'a [(String, String)], sender: &'a str) -> &'a str {
+pub fn host_of<'a>(sorted: &'a [(Text<'_>, Text<'_>)], sender: &'a str) -> &'a str {
     find_label(sorted, "host")
         .or_else(|| find_label(sorted, "instance"))
-        .map_or(sender, |i| sorted[i].1.as_str())
+        .map_or(sender, |i| &*sorted[i].1)
         .trim()
 }
 
 /// A series checked and named, before it has a key: its name and labels (sorted by name, the
 /// host set), the hash its key has, whether its values are deltas, the samples kept.
-struct Keyed {
-    name: String,
-    labels: Vec<(String, String)>,
+struct Keyed<'a> {
+    name: Text<'a>,
+    labels: Vec<(Text<'a>, Text<'a>)>,
     key_hash: u64,
     delta: bool,
     kept: Vec<(i64, f64)>,
@@ -392,7 +400,7 @@ impl Receiver {
         &self,
         protocol: Protocol,
         sender: &str,
-        incoming: Vec<Incoming>,
+        incoming: Vec<Incoming<'_>>,
         unsupported: u64,
         hub: &Hub<'_>,
     ) -> Result<Accepted, Refusal> {
@@ -418,7 +426,7 @@ impl Receiver {
         &self,
         protocol: Protocol,
         sender: &str,
-        incoming: Vec<Incoming>,
+        incoming: Vec<Incoming<'_>>,
         unsupported: u64,
         hub: &Hub<'_>,
     ) -> Result<Accepted, Refusal> {
@@ -444,7 +452,7 @@ impl Receiver {
             .now_ms
             .saturating_add(config.max_future_skew.as_millis() as i64);
         let (mut not_finite, mut stale, mut too_old) = (0u64, 0u64, 0u64);
-        let mut keyed: Vec<Keyed> = Vec::with_capacity(incoming.len());
+        let mut keyed: Vec<Keyed<'_>> = Vec::with_capacity(incoming.len());
         let mut checks = agent::Checks::default();
         let mut check_samples = 0u64;
         for series in incoming {
@@ -455,7 +463,7 @@ impl Receiver {
                     format!("{:?} is not a valid metric name", series.name),
                 ));
             }
-            let mut labels: Vec<(String, String)> = Vec::with_capacity(series.labels.len() + 1);
+            let mut labels: Vec<(Text, Text)> = Vec::with_capacity(series.labels.len() + 1);
             for (name, value) in series.labels {
                 if !valid_name(&name, false) || name.starts_with("__") {
                     return refuse(Refusal::new(
@@ -481,15 +489,15 @@ impl Receiver {
             }
             // A `/` would blur where the host ends in an agent's check name (`web-1/app`).
             let host = host_of(&labels, sender).replace('/', "_");
-            set_label(&mut labels, "host", host.clone());
+            set_label(&mut labels, "host", Text::Owned(host.clone()));
             // A Lookout agent's series under the hub's names; its check results as such.
             let mapped = agent::name_of(&series.name);
             let name = match &mapped {
                 agent::Name::Series(name) => {
                     if let Some(i) = find_label(&labels, "check") {
-                        labels[i].1 = agent::check_name(&host, &labels[i].1);
+                        labels[i].1 = agent::check_name(&host, &labels[i].1).into();
                     }
-                    name.clone()
+                    Text::Owned(name.clone())
                 }
                 _ => series.name,
             };
@@ -521,7 +529,9 @@ impl Receiver {
             }
             let as_check = match mapped {
                 agent::Name::CheckStatus | agent::Name::CheckValue => {
-                    let labels: BTreeMap<String, String> = labels.iter().cloned().collect();
+                    let labels: BTreeMap<String, String> = pairs(&labels)
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
                     kept.iter().all(|&(at, value)| {
                         if matches!(mapped, agent::Name::CheckStatus) {
                             checks.status(&labels, at, value)
@@ -699,12 +709,12 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
 
-    fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Incoming {
+    fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Incoming<'static> {
         Incoming {
-            name: name.into(),
+            name: name.to_string().into(),
             labels: labels
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string().into(), v.to_string().into()))
                 .collect(),
             samples: samples.to_vec(),
             delta: false,
@@ -727,6 +737,25 @@ mod tests {
             out.push((*o).clone());
         }
         out
+    }
+
+    #[test]
+    fn names_are_prometheus_names() {
+        for (name, metric, label) in [
+            ("node_load1", true, true),
+            ("_x", true, true),
+            ("a:b", true, false),
+            (":a", true, false),
+            ("1a", false, false),
+            ("", false, false),
+            ("a-b", false, false),
+            ("é", false, false),
+            ("aé", false, false),
+            ("a b", false, false),
+        ] {
+            assert_eq!(valid_name(name, true), metric, "{name:?} as a metric name");
+            assert_eq!(valid_name(name, false), label, "{name:?} as a label name");
+        }
     }
 
     #[test]

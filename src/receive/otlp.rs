@@ -20,7 +20,7 @@
 //! - resource attributes: `host.name` -> `host`, `service.name` -> `job`,
 //!   `service.instance.id` -> `instance`; the others are not kept.
 
-use super::{Incoming, Outcome, Refusal};
+use super::{Incoming, Outcome, Refusal, Text};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExportMetricsServiceRequest {
@@ -170,7 +170,7 @@ pub enum Value {
 /// (summaries, exponential histograms).
 #[derive(Debug, Default)]
 pub struct Decoded {
-    pub series: Vec<Incoming>,
+    pub series: Vec<Incoming<'static>>,
     pub unsupported: u64,
     /// The sender's SDK, from the first resource that names it: `telemetry.sdk.name`,
     /// `.language` and `.version` ("opentelemetry python 1.29.0").
@@ -206,12 +206,17 @@ fn text(value: &Option<AnyValue>) -> String {
     }
 }
 
-fn labels_of(base: &[(String, String)], attributes: &[KeyValue]) -> Vec<(String, String)> {
-    let mut labels = base.to_vec();
+type Labels = Vec<(Text<'static>, Text<'static>)>;
+
+fn labels_of(base: &[(String, String)], attributes: &[KeyValue]) -> Labels {
+    let mut labels: Labels = base
+        .iter()
+        .map(|(k, v)| (k.clone().into(), v.clone().into()))
+        .collect();
     for kv in attributes {
         let key = sanitize(&kv.key, false);
         labels.retain(|(k, _)| *k != key);
-        labels.push((key, text(&kv.value)));
+        labels.push((key.into(), text(&kv.value).into()));
     }
     labels
 }
@@ -316,7 +321,7 @@ fn number_points(
             None => continue,
         };
         out.series.push(Incoming {
-            name: name.clone(),
+            name: name.clone().into(),
             labels: labels_of(base, &point.attributes),
             samples: vec![(millis(point.time_unix_nano), value)],
             delta,
@@ -349,10 +354,10 @@ fn histogram_point(
         let mut labels = labels.clone();
         if let Some(le) = extra {
             labels.retain(|(k, _)| k != "le");
-            labels.push(("le".to_string(), le));
+            labels.push(("le".into(), le.into()));
         }
         Incoming {
-            name: format!("{name}{suffix}"),
+            name: format!("{name}{suffix}").into(),
             labels,
             samples: vec![(at, value)],
             delta,

@@ -1,57 +1,108 @@
 //! Prometheus remote write 1.0 in: a `prometheus.WriteRequest` (the messages Lookout sends
-//! with, `exporter::remote_write::proto`) to `Incoming` series. Metadata, exemplars and
-//! native histograms are fields Lookout does not declare: protobuf skips them.
+//! with, `exporter::remote_write::proto`, its labels read as slices of the body) to `Incoming`
+//! series. Metadata, exemplars and native histograms are fields Lookout does not declare:
+//! protobuf skips them.
 
+use bytes::Bytes;
 use prost::Message;
 
-use super::{Incoming, Outcome, Refusal};
-use crate::exporter::remote_write::proto::WriteRequest;
+use super::{Incoming, Outcome, Refusal, Text};
+use crate::exporter::remote_write::proto::Sample;
 
-/// The series of a decompressed request body.
-pub fn decode(raw: &[u8]) -> Result<Vec<Incoming>, Refusal> {
-    let request = WriteRequest::decode(raw).map_err(|e| {
+/// `prometheus.WriteRequest` as the receiver reads it: the same fields as
+/// `exporter::remote_write::proto`, but a label's name and value are slices of the body (protobuf
+/// strings and bytes are one wire type), so decoding 1,500 series does not allocate 15,000
+/// strings (which was a fifth of a hub's CPU).
+#[derive(Clone, PartialEq, Message)]
+struct WriteRequestIn {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<TimeSeriesIn>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TimeSeriesIn {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<LabelIn>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<Sample>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct LabelIn {
+    #[prost(bytes = "bytes", tag = "1")]
+    name: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    value: Bytes,
+}
+
+/// A decoded request; `series()` reads its series without copying their labels.
+#[derive(Debug)]
+pub struct Request(WriteRequestIn);
+
+/// Decodes a decompressed request body.
+pub fn decode(raw: Vec<u8>) -> Result<Request, Refusal> {
+    WriteRequestIn::decode(Bytes::from(raw))
+        .map(Request)
+        .map_err(|e| {
+            Refusal::new(
+                400,
+                Outcome::Malformed,
+                format!("the body is not a protobuf prometheus.WriteRequest: {e}"),
+            )
+        })
+}
+
+fn text<'a>(bytes: &'a Bytes, what: &str) -> Result<Text<'a>, Refusal> {
+    std::str::from_utf8(bytes).map(Text::Borrowed).map_err(|_| {
         Refusal::new(
             400,
             Outcome::Malformed,
-            format!("the body is not a protobuf prometheus.WriteRequest: {e}"),
+            format!("a label {what} is not UTF-8"),
         )
-    })?;
-    let mut out = Vec::with_capacity(request.timeseries.len());
-    for series in request.timeseries {
-        let mut name = None;
-        let mut labels = Vec::with_capacity(series.labels.len());
-        for label in series.labels {
-            if label.name == "__name__" {
-                name = Some(label.value);
-            } else {
-                labels.push((label.name, label.value));
+    })
+}
+
+impl Request {
+    /// The request's series, their names and labels borrowed from it.
+    pub fn series(&self) -> Result<Vec<Incoming<'_>>, Refusal> {
+        let mut out = Vec::with_capacity(self.0.timeseries.len());
+        for series in &self.0.timeseries {
+            let mut name = None;
+            let mut labels = Vec::with_capacity(series.labels.len());
+            for label in &series.labels {
+                let value = text(&label.value, "value")?;
+                if label.name == "__name__" {
+                    name = Some(value);
+                } else {
+                    labels.push((text(&label.name, "name")?, value));
+                }
             }
+            let Some(name) = name else {
+                return Err(Refusal::new(
+                    400,
+                    Outcome::Malformed,
+                    "a series has no __name__ label",
+                ));
+            };
+            out.push(Incoming {
+                name,
+                labels,
+                samples: series
+                    .samples
+                    .iter()
+                    .map(|s| (s.timestamp, s.value))
+                    .collect(),
+                delta: false,
+            });
         }
-        let Some(name) = name else {
-            return Err(Refusal::new(
-                400,
-                Outcome::Malformed,
-                "a series has no __name__ label",
-            ));
-        };
-        out.push(Incoming {
-            name,
-            labels,
-            samples: series
-                .samples
-                .into_iter()
-                .map(|s| (s.timestamp, s.value))
-                .collect(),
-            delta: false,
-        });
+        Ok(out)
     }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::remote_write::proto::{Label, Sample, TimeSeries};
+    use crate::exporter::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 
     #[test]
     fn series_keep_their_labels_and_samples() {
@@ -73,11 +124,15 @@ mod tests {
                 }],
             }],
         };
-        let got = decode(&request.encode_to_vec()).unwrap();
+        let request = decode(request.encode_to_vec()).unwrap();
+        let got = request.series().unwrap();
         assert_eq!(got[0].name, "node_load1");
         assert_eq!(got[0].labels, [("instance".into(), "web-1:9100".into())]);
         assert_eq!(got[0].samples, [(1_000, 0.5)]);
-        assert_eq!(decode(b"\xff\xff").unwrap_err().outcome, Outcome::Malformed);
+        assert_eq!(
+            decode(b"\xff\xff".to_vec()).unwrap_err().outcome,
+            Outcome::Malformed
+        );
         let nameless = WriteRequest {
             timeseries: vec![TimeSeries {
                 labels: vec![],
@@ -85,7 +140,9 @@ mod tests {
             }],
         };
         assert!(
-            decode(&nameless.encode_to_vec())
+            decode(nameless.encode_to_vec())
+                .unwrap()
+                .series()
                 .unwrap_err()
                 .reason
                 .contains("__name__")

@@ -96,8 +96,14 @@ fn sender(request: &Request) -> String {
         .unwrap_or_default()
 }
 
+/// A request's series as decoded: remote write's still in its body (`series()` borrows them).
+enum Series {
+    RemoteWrite(remote_write::Request),
+    Otlp(Vec<Incoming<'static>>),
+}
+
 /// What a receiver needs of the request once it is read: decoded series or a refusal.
-type Decoded = Result<(Vec<Incoming>, u64, SenderKind), Refusal>;
+type Decoded = Result<(Series, u64, SenderKind), Refusal>;
 
 async fn receive(state: AppState, protocol: Protocol, request: Request) -> Response {
     let config = state.config.get();
@@ -146,7 +152,7 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
                 let kind = SenderKind::of_user_agent(header_text(headers, header::USER_AGENT));
                 let body = read_body(request, receive.max_request_bytes).await?;
                 let raw = body::unsnappy(&body, receive.max_decompressed_bytes)?;
-                Ok((remote_write::decode(&raw)?, 0, kind))
+                Ok((Series::RemoteWrite(remote_write::decode(raw)?), 0, kind))
             }
             Protocol::Otlp => {
                 if media == "application/json" {
@@ -183,14 +189,26 @@ async fn receive(state: AppState, protocol: Protocol, request: Request) -> Respo
                     otlp::decode(&body)?
                 };
                 let kind = SenderKind::of_otlp(decoded.sdk.as_deref());
-                Ok((decoded.series, decoded.unsupported, kind))
+                Ok((Series::Otlp(decoded.series), decoded.unsupported, kind))
             }
         }
     }
     .await;
-    let (incoming, unsupported, kind) = match decoded {
+    let (series, unsupported, kind) = match decoded {
         Ok(decoded) => decoded,
         Err(refusal) => {
+            receiver.refused(protocol, &refusal);
+            return answer(&refusal);
+        }
+    };
+    let (remote_write, otlp) = match series {
+        Series::RemoteWrite(request) => (Some(request), Vec::new()),
+        Series::Otlp(series) => (None, series),
+    };
+    let incoming = match remote_write.as_ref().map(remote_write::Request::series) {
+        None => otlp,
+        Some(Ok(incoming)) => incoming,
+        Some(Err(refusal)) => {
             receiver.refused(protocol, &refusal);
             return answer(&refusal);
         }
