@@ -463,22 +463,22 @@ impl Receiver {
                     format!("{:?} is not a valid metric name", series.name),
                 ));
             }
-            let mut labels: Vec<(Text, Text)> = Vec::with_capacity(series.labels.len() + 1);
-            for (name, value) in series.labels {
-                if !valid_name(&name, false) || name.starts_with("__") {
-                    return refuse(Refusal::new(
-                        400,
-                        Outcome::Malformed,
-                        format!(
-                            "{name:?} is not a valid label name (series {})",
-                            series.name
-                        ),
-                    ));
-                }
-                if !value.is_empty() {
-                    labels.push((name, value)); // Prometheus: an empty label is no label
-                }
+            // The series' own vectors, edited in place (no allocation per series).
+            let mut labels = series.labels;
+            if let Some((name, _)) = labels
+                .iter()
+                .find(|(name, _)| !valid_name(name, false) || name.starts_with("__"))
+            {
+                return refuse(Refusal::new(
+                    400,
+                    Outcome::Malformed,
+                    format!(
+                        "{name:?} is not a valid label name (series {})",
+                        series.name
+                    ),
+                ));
             }
+            labels.retain(|(_, value)| !value.is_empty()); // Prometheus: an empty label is no label
             labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             if let Some(twice) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
                 return refuse(Refusal::new(
@@ -502,21 +502,21 @@ impl Receiver {
                 _ => series.name,
             };
             let key_hash = SeriesKey::hash_of(&name, pairs(&labels));
-            let mut kept = Vec::with_capacity(series.samples.len());
-            for (at, value) in series.samples {
-                if at > latest_allowed {
-                    return refuse(Refusal::new(
-                        400,
-                        Outcome::Future,
-                        format!(
-                            "a sample of {} is stamped {}, {}s ahead of the hub's clock; receive.max_future_skew is {}",
-                            SeriesKey::from_labels(&name, pairs(&labels)),
-                            format_rfc3339(at),
-                            (at - hub.now_ms) / 1000,
-                            crate::base::units::format_duration(config.max_future_skew)
-                        ),
-                    ));
-                }
+            let mut kept = series.samples;
+            if let Some(&(at, _)) = kept.iter().find(|(at, _)| *at > latest_allowed) {
+                return refuse(Refusal::new(
+                    400,
+                    Outcome::Future,
+                    format!(
+                        "a sample of {} is stamped {}, {}s ahead of the hub's clock; receive.max_future_skew is {}",
+                        SeriesKey::from_labels(&name, pairs(&labels)),
+                        format_rfc3339(at),
+                        (at - hub.now_ms) / 1000,
+                        crate::base::units::format_duration(config.max_future_skew)
+                    ),
+                ));
+            }
+            kept.retain(|&(at, value)| {
                 if value.to_bits() == STALE_NAN {
                     stale += 1;
                 } else if !value.is_finite() {
@@ -524,9 +524,10 @@ impl Receiver {
                 } else if at < hub.oldest_ms {
                     too_old += 1;
                 } else {
-                    kept.push((at, value));
+                    return true;
                 }
-            }
+                false
+            });
             let as_check = match mapped {
                 agent::Name::CheckStatus | agent::Name::CheckValue => {
                     let labels: BTreeMap<String, String> = pairs(&labels)
