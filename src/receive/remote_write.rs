@@ -148,4 +148,38 @@ mod tests {
                 .contains("__name__")
         );
     }
+
+    #[test]
+    fn a_label_that_is_not_utf8_is_refused_as_malformed() {
+        // What prost refused for a `string` field, the receiver refuses for its byte slices.
+        for (name, value) in [
+            (&b"job"[..], &b"\xff\xfe"[..]),
+            (&b"j\xc3"[..], &b"node"[..]),
+        ] {
+            let request = WriteRequestIn {
+                timeseries: vec![TimeSeriesIn {
+                    labels: vec![
+                        LabelIn {
+                            name: Bytes::from_static(b"__name__"),
+                            value: Bytes::from_static(b"up"),
+                        },
+                        LabelIn {
+                            name: Bytes::copy_from_slice(name),
+                            value: Bytes::copy_from_slice(value),
+                        },
+                    ],
+                    samples: vec![Sample {
+                        value: 1.0,
+                        timestamp: 1_000,
+                    }],
+                }],
+            };
+            let refusal = decode(request.encode_to_vec())
+                .unwrap()
+                .series()
+                .unwrap_err();
+            assert_eq!((refusal.status, refusal.outcome), (400, Outcome::Malformed));
+            assert!(refusal.reason.contains("not UTF-8"), "{}", refusal.reason);
+        }
+    }
 }

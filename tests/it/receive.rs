@@ -388,7 +388,15 @@ fn bad_input_is_refused_counted_and_costs_nothing() {
         400,
         "not snappy",
     );
-    assert_eq!(requests(&hub, "remote_write", "malformed"), 2.0);
+    // Well-formed protobuf whose label value is not UTF-8 (the receiver reads labels as
+    // slices of the body, so it checks them itself).
+    let mut body = prost::Message::encode_to_vec(&WriteRequest {
+        timeseries: vec![series("utf8_probe", &[("job", "Z~Z")], &[(now, 1.0)])],
+    });
+    let at = body.windows(3).position(|w| w == b"Z~Z").unwrap();
+    body[at..at + 3].copy_from_slice(b"\xff\xfe\xfd");
+    assert_refused(rw(&RW_HEADERS, &snappy(&body)), 400, "is not UTF-8");
+    assert_eq!(requests(&hub, "remote_write", "malformed"), 3.0);
     // A snappy bomb within the request limit: refused from the length in its header, before
     // decompressing; a header claiming 1 GiB over a few bytes too (decompressing would have
     // found it malformed).
@@ -539,7 +547,7 @@ fn bad_input_is_refused_counted_and_costs_nothing() {
     assert_eq!(requests(&hub, "otlp", "unsupported_media_type"), 2.0);
     assert_eq!(requests(&hub, "otlp", "malformed"), 1.0);
     assert_eq!(requests(&hub, "otlp", "too_large"), 1.0);
-    for name in ["future_probe", "nan_probe"] {
+    for name in ["future_probe", "nan_probe", "utf8_probe"] {
         assert!(
             stored(&hub, name)
                 .iter()
