@@ -114,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
         let kept = outcome
             .samples
             .iter()
-            .find(|(key, _)| key.name == "http_extract" && key.label("name") == Some("fuzzed"))
+            .find(|(key, _)| key.name() == "http_extract" && key.label("name") == Some("fuzzed"))
             .map(|(_, value)| *value);
         assert_eq!(kept, Some(expected), "pointer {pointer:?}");
     }

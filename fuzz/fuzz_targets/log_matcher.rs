@@ -108,7 +108,7 @@ fn series(outcome: &Outcome, name: &str, pattern: Option<&str>) -> Option<f64> {
     outcome
         .samples
         .iter()
-        .find(|(key, _)| key.name == name && key.label("pattern") == pattern)
+        .find(|(key, _)| key.name() == name && key.label("pattern") == pattern)
         .map(|(_, value)| *value)
 }
 

@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         outcome
             .samples
             .iter()
-            .find(|(key, _)| key.name == name)
+            .find(|(key, _)| key.name() == name)
             .map(|(_, v)| *v)
     };
     let kept = value("prometheus_scrape_samples").expect("the kept-samples series");

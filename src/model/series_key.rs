@@ -37,8 +37,9 @@ fn seed() -> &'static foldhash::quality::RandomState {
     SEED.get_or_init(foldhash::quality::RandomState::default)
 }
 
-/// A text offset. Every key's text is far below 4 GiB: the receivers' bodies are capped at a
-/// few MiB and every other key comes from the config or a probe.
+/// A text offset. Every key's text is far below 4 GiB: a received body is at most
+/// `receive.max_decompressed_bytes` (1 GiB at most, 32 MiB by default) and every other key
+/// comes from the config or a probe.
 fn offset(n: usize) -> u32 {
     u32::try_from(n).expect("a series key's text is below 4 GiB")
 }
